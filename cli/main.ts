@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+/** The `scop` command line. */
+import { Command } from 'commander';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ConfigError } from '../runtime/config.ts';
+import { createKafkaClient, kafkaSettingsFromEnv, probeBrokers } from '../runtime/kafka.ts';
+import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
+import { allTopics, applyTopics } from '../runtime/topics.ts';
+import { generatedFileFor, renderTypes } from '../schemas/codegen.ts';
+import { SERVICES } from './services.ts';
+import { registerSchemas, start } from './start.ts';
+import { runService } from './run-service.ts';
+
+const program = new Command('scop').description('scop: a secure-by-design mail pipeline on Apache Kafka').showHelpAfterError();
+
+program.command('start').description('start Kafka, the schema registry and every service; Ctrl-C stops them all').action(start);
+
+program
+  .command('run')
+  .description('run one service in this process (scop start does this for each)')
+  .argument('<service>', `one of: ${SERVICES.map((s) => s.name).join(', ') || '(none yet)'}`)
+  .action(async (name: string) => {
+    const def = SERVICES.find((s) => s.name === name);
+    if (!def) throw new ConfigError('service', `unknown service "${name}"`, `use one of: ${SERVICES.map((s) => s.name).join(', ')}`);
+    await runService(def);
+  });
+
+const topics = program.command('topics').description('the pipeline’s Kafka topics');
+topics
+  .command('apply')
+  .description('create or update every topic from the declarative list (idempotent); uses KAFKA_BROKERS')
+  .option('--replication <n>', 'replication factor for new topics', '1')
+  .action(async (opts: { replication: string }) => {
+    const settings = kafkaSettingsFromEnv();
+    await probeBrokers(settings);
+    const admin = createKafkaClient(settings).admin();
+    await admin.connect();
+    try {
+      const r = await applyTopics(admin, allTopics(), Number(opts.replication));
+      for (const [what, names] of Object.entries(r)) if (names.length) console.log(`${what}: ${names.join(', ')}`);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+topics.command('list').description('print the declared topics').action(() => {
+  for (const t of allTopics()) console.log(`${t.name}\tpartitions=${t.partitions}\tcleanup=${t.cleanup}\tschema=${t.valueSchema ?? '-'}\t${t.doc}`);
+});
+
+const schemas = program.command('schemas').description('the Avro record schemas in schemas/');
+schemas.command('register').description('register every topic’s value schema (uses SCHEMA_REGISTRY_URL)').action(async () => {
+  const settings = registrySettingsFromEnv();
+  await probeRegistry(settings);
+  for (const [topic, id] of Object.entries(await registerSchemas(new RecordCodec(settings)))) console.log(`${topic}-value\tid=${id}`);
+});
+schemas.command('codegen').description('regenerate schemas/generated/*.ts from the .avsc files').action(() => {
+  for (const [name, src] of renderTypes()) {
+    const file = generatedFileFor(name);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, src);
+    console.log(`wrote ${file}`);
+  }
+});
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  // Config errors are the operator's to fix: one line, no stack trace.
+  if (e instanceof ConfigError) console.error(e.message);
+  else console.error(`scop: ${(e as Error)?.stack ?? e}`);
+  process.exit(e instanceof ConfigError ? 2 : 1);
+});

@@ -1,0 +1,57 @@
+/**
+ * `scop run <service>`: one service in this process — context from the environment, a metrics
+ * server, graceful stop on SIGTERM/SIGINT. When started by `scop start` (IPC channel present) it
+ * reports its endpoints to the parent.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { envPort, loadEnv } from '../runtime/config.ts';
+import { createKafkaClient, kafkaSettingsFromEnv, probeBrokers } from '../runtime/kafka.ts';
+import { loggerFor } from '../runtime/log.ts';
+import { createMetricsRegistry, startMetricsServer } from '../runtime/metrics.ts';
+import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
+import type { ServiceDefinition } from '../runtime/service.ts';
+
+export async function runService(def: ServiceDefinition, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const log = loggerFor(def.name);
+  const cfg = loadEnv(
+    { [def.metricsPortEnv]: envPort().default(def.defaultMetricsPort), METRICS_HOST: z.string().default('127.0.0.1'), SCOP_DATA_DIR: z.string().default('.data') },
+    { [def.metricsPortEnv]: `a free TCP port for ${def.name}'s /metrics and /healthz`, METRICS_HOST: 'the address metrics listen on', SCOP_DATA_DIR: 'a writable folder' },
+    env,
+  );
+  const kafkaSettings = kafkaSettingsFromEnv(env);
+  const registry = registrySettingsFromEnv(env);
+  await probeBrokers(kafkaSettings);
+  await probeRegistry(registry);
+  const metrics = createMetricsRegistry(def.name);
+  const service = await def.start({
+    kafka: createKafkaClient({ ...kafkaSettings, clientId: `${kafkaSettings.clientId}-${def.name}` }),
+    kafkaSettings,
+    registry,
+    codec: new RecordCodec(registry),
+    log,
+    metrics,
+    env,
+    dataDir: resolve(String(cfg.SCOP_DATA_DIR)),
+  });
+  let healthy = true;
+  const metricsServer = await startMetricsServer({ registry: metrics, host: String(cfg.METRICS_HOST), port: Number(cfg[def.metricsPortEnv]), health: () => ({ ok: healthy, service: def.name }) });
+  const endpoints = { ...service.endpoints, [`metrics-${def.name}`]: metricsServer.address };
+  log.info({ endpoints }, `${def.name} running`);
+  process.send?.({ type: 'ready', service: def.name, endpoints });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    healthy = false;
+    log.info({ signal }, `${def.name} stopping`);
+    await service.stop();
+    await metricsServer.close();
+    log.info(`${def.name} stopped`);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('disconnect', () => void stop('parent gone'));
+}

@@ -1,0 +1,86 @@
+/**
+ * `scop start` (= `npm start`): starts Kafka and the registry unless pointed at existing ones,
+ * applies topics, registers schemas, runs every service as its own process, prints one `ready`
+ * line with every endpoint, and on Ctrl-C / SIGTERM stops everything it started, in reverse.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startStack, type Stack } from '../infra/stack.ts';
+import { createKafkaClient } from '../runtime/kafka.ts';
+import { loggerFor } from '../runtime/log.ts';
+import { RecordCodec } from '../runtime/registry.ts';
+import { allTopics, applyTopics } from '../runtime/topics.ts';
+import { SERVICES } from './services.ts';
+
+const log = loggerFor('start');
+const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+
+export async function registerSchemas(codec: RecordCodec): Promise<Record<string, number>> {
+  const ids: Record<string, number> = {};
+  for (const t of allTopics()) if (t.valueSchema) ids[t.name] = await codec.register(t);
+  return ids;
+}
+
+interface RunningChild { name: string; child: ChildProcess; exited: Promise<void> }
+
+function startChild(name: string, env: NodeJS.ProcessEnv): { running: RunningChild; ready: Promise<Record<string, string>> } {
+  const child = fork(MAIN, ['run', name], { execArgv: ['--import', 'tsx'], env, stdio: 'inherit' });
+  const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
+  const ready = new Promise<Record<string, string>>((ok, fail) => {
+    child.on('message', (m: { type?: string; endpoints?: Record<string, string> }) => { if (m?.type === 'ready') ok(m.endpoints ?? {}); });
+    child.once('exit', (code) => fail(new Error(`service ${name} exited during start-up (code ${code}); see its log lines above`)));
+  });
+  return { running: { name, child, exited }, ready };
+}
+
+export async function start(): Promise<void> {
+  const t0 = Date.now();
+  const children: RunningChild[] = [];
+  let stack: Stack | undefined;
+  let stopping: Promise<void> | undefined;
+  const stopAll = () => (stopping ??= (async () => {
+    for (const c of [...children].reverse()) {
+      if (c.child.exitCode === null) c.child.kill('SIGTERM');
+      const t = setTimeout(() => c.child.kill('SIGKILL'), 20000);
+      await c.exited;
+      clearTimeout(t);
+    }
+    await stack?.stop();
+  })());
+  const onSignal = (sig: string) => {
+    log.info({ signal: sig }, 'stopping everything scop started');
+    void stopAll().then(() => { log.info('stopped'); process.exit(0); });
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+
+  try {
+    stack = await startStack();
+    const admin = createKafkaClient(stack.kafka).admin();
+    await admin.connect();
+    const applied = await applyTopics(admin);
+    await admin.disconnect();
+    log.info(applied, 'topics applied');
+    const ids = await registerSchemas(new RecordCodec(stack.registry));
+    log.info({ ids }, 'schemas registered');
+
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      KAFKA_BROKERS: stack.kafka.brokers.join(','),
+      SCHEMA_REGISTRY_URL: stack.registry.url,
+    };
+    const endpoints: Record<string, string> = { ...stack.endpoints };
+    for (const def of SERVICES) {
+      const { running, ready } = startChild(def.name, env);
+      children.push(running);
+      Object.assign(endpoints, await ready);
+    }
+    const line = Object.entries(endpoints).map(([k, v]) => `${k}=${v}`).join(' ');
+    // The one line people and scripts look for.
+    process.stdout.write(`ready ${line}\n`);
+    log.info({ ms: Date.now() - t0 }, 'scop is up; Ctrl-C stops everything');
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * A local Apache Kafka broker in KRaft mode (one node, broker + controller) for `npm start` and the
+ * tests: jars from Maven Central (infra/kafka/pom.xml), storage formatted on first start, ready when
+ * a metadata request succeeds.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { probeBrokers } from '../../runtime/kafka.ts';
+import { loggerFor } from '../../runtime/log.ts';
+import { assertPortFree, INFRA_DIR, reapStale, resolveJars, startJava, tailOf, type JavaProcess } from '../jvm.ts';
+import { spawnSync } from 'node:child_process';
+
+/** Chosen by testing kafkajs 2.2.4 against it: see README "Why Kafka 4.4". */
+export const KAFKA_VERSION = '4.4.0';
+const log = loggerFor('kafka-broker');
+
+export interface LocalKafkaOptions {
+  dataDir: string;
+  host?: string;
+  port: number;
+  controllerPort: number;
+  /** JVM heap, e.g. "512m". */
+  heap?: string;
+}
+
+export interface LocalKafka {
+  bootstrap: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+function serverProperties(o: Required<LocalKafkaOptions>, logDir: string): string {
+  return [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.voters=1@${o.host}:${o.controllerPort}`,
+    `listeners=PLAINTEXT://${o.host}:${o.port},CONTROLLER://${o.host}:${o.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://${o.host}:${o.port}`,
+    'controller.listener.names=CONTROLLER',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'inter.broker.listener.name=PLAINTEXT',
+    `log.dirs=${logDir}`,
+    'num.partitions=3',
+    'auto.create.topics.enable=false',
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=10',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'transaction.state.log.num.partitions=10',
+    'share.coordinator.state.topic.replication.factor=1',
+    'share.coordinator.state.topic.min.isr=1',
+    // No initial rebalance delay: one local node, and tests start consumers often.
+    'group.initial.rebalance.delay.ms=0',
+    // Room for a 25 MiB message plus its record (topics set max.message.bytes themselves).
+    'message.max.bytes=41943040',
+    'replica.fetch.max.bytes=41943040',
+    'log.segment.bytes=268435456',
+    '',
+  ].join('\n');
+}
+
+const LOG4J2 = `status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = \${sys:scop.kafka.logfile}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = warn
+logger.apache.name = org.apache.kafka
+logger.apache.level = warn
+logger.state.name = state.change.logger
+logger.state.level = warn
+`;
+
+export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKafka> {
+  const o: Required<LocalKafkaOptions> = { host: '127.0.0.1', heap: '512m', ...opts, dataDir: resolve(opts.dataDir) };
+  const started = Date.now();
+  const pidFile = join(o.dataDir, 'kafka.pid');
+  reapStale(pidFile, o.dataDir);
+  await assertPortFree(o.host, o.port, 'SCOP_KAFKA_PORT');
+  await assertPortFree(o.host, o.controllerPort, 'SCOP_KAFKA_CONTROLLER_PORT');
+
+  const jars = resolveJars(join(INFRA_DIR, 'kafka', 'pom.xml'), `kafka-${KAFKA_VERSION}`, { 'kafka.version': KAFKA_VERSION });
+  const classpath = `${jars}/*`;
+  const logDir = join(o.dataDir, 'kafka-logs');
+  mkdirSync(o.dataDir, { recursive: true });
+  const props = join(o.dataDir, 'server.properties');
+  writeFileSync(props, serverProperties(o, logDir));
+  const log4j = join(o.dataDir, 'log4j2.properties');
+  writeFileSync(log4j, LOG4J2);
+  const logFile = join(o.dataDir, 'kafka.log');
+  const jvmLogArgs = [`-Dlog4j2.configurationFile=${log4j}`, `-Dscop.kafka.logfile=${logFile}`];
+
+  if (!existsSync(join(logDir, 'meta.properties'))) {
+    // KRaft cluster ids are 16 random bytes in URL-safe base64 (Kafka's Uuid format).
+    const clusterId = Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
+    const fmt = spawnSync('java', [...jvmLogArgs, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props], { encoding: 'utf8' });
+    if (fmt.status !== 0) throw new Error(`formatting Kafka storage in ${logDir} failed: ${(fmt.stdout + fmt.stderr).trim()}`);
+    log.info({ logDir, clusterId }, 'formatted KRaft storage');
+  }
+
+  const proc: JavaProcess = startJava({
+    classpath,
+    mainClass: 'kafka.Kafka',
+    args: [props],
+    jvmArgs: [`-Xms${o.heap}`, `-Xmx${o.heap}`, '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', ...jvmLogArgs],
+    logFile: join(o.dataDir, 'kafka.out'),
+    pidFile,
+  });
+  const bootstrap = `${o.host}:${o.port}`;
+  const died = proc.exited.then((code) => {
+    throw new Error(`Kafka exited during start-up (code ${code}); last lines of ${logFile}:\n${tailOf(logFile)}\n${tailOf(proc.logFile)}`);
+  });
+  try {
+    await Promise.race([probeBrokers({ brokers: [bootstrap], clientId: 'scop-infra' }, 90000), died]);
+  } catch (e) {
+    await proc.stop(5000);
+    throw e;
+  }
+  died.catch(() => {}); // exit after a successful start is reported by stop()/the stack
+  log.info({ bootstrap, version: KAFKA_VERSION, ms: Date.now() - started, pid: proc.child.pid }, 'Kafka ready');
+  return { bootstrap, pid: proc.child.pid!, stop: () => proc.stop() };
+}

@@ -1,0 +1,73 @@
+/**
+ * `npm test`: runs every *.test.ts with Node's test runner against a real Kafka and schema
+ * registry. KAFKA_BROKERS / SCHEMA_REGISTRY_URL, when set, are used as they are; otherwise the
+ * local servers from infra/ are started once for the whole run (on free ports, in .data/test) and
+ * stopped afterwards. `npm test -- path/a.test.ts …` runs only the files named.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, rmSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { ConfigError } from '../runtime/config.ts';
+import { freePort } from './ports.ts';
+import { startStack, type Stack } from './stack.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const SKIP_DIRS = new Set(['node_modules', '.git', '.data', '.cache', 'tmp-probe']);
+
+function findTests(dir: string, out: string[] = []): string[] {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) {
+      if (!SKIP_DIRS.has(entry.name)) findTests(join(dir, entry.name), out);
+    } else if (entry.name.endsWith('.test.ts')) out.push(relative(ROOT, join(dir, entry.name)));
+  }
+  return out.sort();
+}
+
+async function main(): Promise<number> {
+  const named = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const files = named.length > 0 ? named : findTests(ROOT);
+  if (files.length === 0) {
+    console.error('no *.test.ts files found');
+    return 1;
+  }
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  let stack: Stack | undefined;
+  if (!env.KAFKA_BROKERS?.trim() || !env.SCHEMA_REGISTRY_URL?.trim()) {
+    const dataDir = join(ROOT, '.data', 'test');
+    rmSync(dataDir, { recursive: true, force: true });
+    const started = Date.now();
+    stack = await startStack({
+      ...env,
+      SCOP_DATA_DIR: dataDir,
+      SCOP_KAFKA_PORT: String(await freePort()),
+      SCOP_KAFKA_CONTROLLER_PORT: String(await freePort()),
+      SCOP_REGISTRY_PORT: String(await freePort()),
+    });
+    console.log(`test stack up in ${Date.now() - started} ms: kafka=${stack.endpoints.kafka} registry=${stack.endpoints.registry}`);
+    env.KAFKA_BROKERS = stack.kafka.brokers.join(',');
+    env.SCHEMA_REGISTRY_URL = stack.registry.url;
+  }
+  const stopStack = async () => { await stack?.stop(); stack = undefined; };
+  try {
+    const runner = spawn(process.execPath, [
+      '--import', 'tsx', '--test',
+      `--test-concurrency=${env.SCOP_TEST_CONCURRENCY ?? '2'}`,
+      `--test-timeout=${env.SCOP_TEST_TIMEOUT_MS ?? '300000'}`,
+      ...files,
+    ], { cwd: ROOT, env, stdio: 'inherit' });
+    const forward = (sig: NodeJS.Signals) => runner.kill(sig);
+    process.on('SIGINT', forward).on('SIGTERM', forward);
+    const code = await new Promise<number>((ok) => runner.once('exit', (c, s) => ok(c ?? (s ? 1 : 0))));
+    return code;
+  } finally {
+    await stopStack();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e instanceof ConfigError ? e.message : `test harness failed: ${(e as Error).stack ?? e}`);
+    process.exit(2);
+  },
+);

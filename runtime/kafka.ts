@@ -1,0 +1,200 @@
+/**
+ * The one module that talks to the Kafka client library. Everything else imports the types and
+ * factories from here, so swapping kafkajs for @confluentinc/kafka-javascript (which offers a
+ * KafkaJS-compatible API) touches this file only.
+ */
+import { readFileSync } from 'node:fs';
+import {
+  Kafka,
+  logLevel,
+  CompressionTypes,
+  type Admin as KjsAdmin,
+  type Consumer as KjsConsumer,
+  type Producer as KjsProducer,
+  type Transaction as KjsTransaction,
+  type EachBatchPayload as KjsEachBatchPayload,
+  type KafkaMessage as KjsKafkaMessage,
+  type IHeaders,
+  type SASLOptions,
+  type LogEntry,
+} from 'kafkajs';
+import { z } from 'zod';
+import { ConfigError, envBool, loadEnv } from './config.ts';
+import { loggerFor } from './log.ts';
+
+export type Admin = KjsAdmin;
+export type Consumer = KjsConsumer;
+export type Producer = KjsProducer;
+export type Transaction = KjsTransaction;
+export type EachBatchPayload = KjsEachBatchPayload;
+export type KafkaMessage = KjsKafkaMessage;
+export type MessageHeaders = IHeaders;
+export { CompressionTypes };
+
+export interface KafkaSettings {
+  brokers: string[];
+  clientId: string;
+  ssl?: { ca?: string[]; rejectUnauthorized: boolean } | boolean;
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
+const brokerList = z
+  .string()
+  .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+  .refine((list) => list.length > 0 && list.every((b) => /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(b)), {
+    message: 'must be a comma-separated list of host:port',
+  });
+
+const kafkaEnvShape = {
+  KAFKA_BROKERS: brokerList,
+  KAFKA_CLIENT_ID: z.string().default('scop'),
+  KAFKA_TLS: envBool().default('false'),
+  KAFKA_TLS_CA_FILE: z.string().optional(),
+  KAFKA_TLS_INSECURE: envBool().default('false'),
+  KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  KAFKA_SASL_USERNAME: z.string().optional(),
+  KAFKA_SASL_PASSWORD: z.string().optional(),
+};
+
+const kafkaEnvHelp = {
+  KAFKA_BROKERS: 'set KAFKA_BROKERS=host:port[,host:port…] of a reachable broker, or leave it unset to let scop start a local one',
+  KAFKA_CLIENT_ID: 'any short name',
+  KAFKA_TLS: 'use true or false',
+  KAFKA_TLS_CA_FILE: 'path to a PEM file with the CA that signed the brokers’ certificates',
+  KAFKA_TLS_INSECURE: 'use true only for testing: it skips certificate verification',
+  KAFKA_SASL_MECHANISM: 'use plain, scram-sha-256 or scram-sha-512',
+  KAFKA_SASL_USERNAME: 'the SASL user name',
+  KAFKA_SASL_PASSWORD: 'the SASL password',
+};
+
+/** Reads KAFKA_* from the environment; `brokers` overrides KAFKA_BROKERS (used for the local broker). */
+export function kafkaSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): KafkaSettings {
+  const cfg = loadEnv(kafkaEnvShape, kafkaEnvHelp, env);
+  let ssl: KafkaSettings['ssl'];
+  if (cfg.KAFKA_TLS) {
+    let ca: string[] | undefined;
+    if (cfg.KAFKA_TLS_CA_FILE) {
+      try {
+        ca = [readFileSync(cfg.KAFKA_TLS_CA_FILE, 'utf8')];
+      } catch (e) {
+        throw new ConfigError('KAFKA_TLS_CA_FILE', `cannot read ${cfg.KAFKA_TLS_CA_FILE}: ${(e as Error).message}`, 'point it at a readable PEM file');
+      }
+    }
+    ssl = { ca, rejectUnauthorized: !cfg.KAFKA_TLS_INSECURE };
+  }
+  let sasl: KafkaSettings['sasl'];
+  if (cfg.KAFKA_SASL_MECHANISM) {
+    if (!cfg.KAFKA_SASL_USERNAME || !cfg.KAFKA_SASL_PASSWORD) {
+      throw new ConfigError('KAFKA_SASL_USERNAME', 'KAFKA_SASL_MECHANISM is set but the user name or password is missing', 'set KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD');
+    }
+    sasl = { mechanism: cfg.KAFKA_SASL_MECHANISM, username: cfg.KAFKA_SASL_USERNAME, password: cfg.KAFKA_SASL_PASSWORD };
+  }
+  return { brokers: cfg.KAFKA_BROKERS, clientId: cfg.KAFKA_CLIENT_ID, ssl, sasl };
+}
+
+const kafkajsLog = loggerFor('kafka');
+const levelName: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+// kafkajs logs retriable protocol errors (coordinator loading, rebalancing, concurrent
+// transactions) at ERROR although it retries them; they are debug noise for an operator.
+const RETRIABLE_NOISE = /coordinator is loading|coordinator is not available|group is rebalancing|concurrent operation on the same transaction|not the correct coordinator|leadership election/i;
+
+function logCreator() {
+  return ({ level, log }: LogEntry) => {
+    const { message, ...rest } = log;
+    let name = levelName[level] ?? 'info';
+    const text = `${String(message)} ${String((rest as { error?: unknown }).error ?? '')}`;
+    if (name === 'error' && RETRIABLE_NOISE.test(text)) name = 'debug';
+    if (/switched default partitioner|Limiting retries for the idempotent producer/.test(String(message))) return;
+    kafkajsLog[name]({ ...rest, ns: log.namespace }, String(message));
+  };
+}
+
+export interface KafkaClient {
+  readonly settings: KafkaSettings;
+  admin(): Admin;
+  /** Idempotent producer with acks=-1 semantics; with `transactionalId` it can run transactions. */
+  producer(opts?: { transactionalId?: string; retries?: number; initialRetryTimeMs?: number }): Producer;
+  consumer(opts: { groupId: string; readUncommitted?: boolean; sessionTimeoutMs?: number; heartbeatIntervalMs?: number; maxWaitTimeMs?: number }): Consumer;
+}
+
+export function createKafkaClient(settings: KafkaSettings): KafkaClient {
+  const kafka = new Kafka({
+    clientId: settings.clientId,
+    brokers: settings.brokers,
+    ssl: settings.ssl,
+    sasl: settings.sasl as SASLOptions | undefined,
+    connectionTimeout: 3000,
+    requestTimeout: 30000,
+    logLevel: logLevel.WARN,
+    logCreator,
+  });
+  return {
+    settings,
+    admin: () => kafka.admin(),
+    producer: (opts = {}) =>
+      kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        transactionalId: opts.transactionalId,
+        // A short first back-off: after a commit, the next transaction is often refused with
+        // CONCURRENT_TRANSACTIONS for a few ms while markers are written; kafkajs' 300 ms default
+        // would add that to every transaction.
+        // Bounded retries (kafkajs warns about that for idempotent producers): a send fails after
+        // roughly 10 s instead of hanging forever, so callers can answer (451, dead letter) in time.
+        retry: { initialRetryTime: opts.initialRetryTimeMs ?? 25, retries: opts.retries ?? 10 },
+      }),
+    consumer: (opts) =>
+      kafka.consumer({
+        groupId: opts.groupId,
+        readUncommitted: opts.readUncommitted ?? false,
+        sessionTimeout: opts.sessionTimeoutMs ?? 30000,
+        heartbeatInterval: opts.heartbeatIntervalMs ?? 3000,
+        // An idle fetch returns after this long; disconnect waits for it, so it bounds shutdown time.
+        maxWaitTimeInMs: opts.maxWaitTimeMs ?? 1000,
+        allowAutoTopicCreation: false,
+      }),
+  };
+}
+
+/**
+ * Checks that the brokers answer a metadata request within `timeoutMs`; throws a ConfigError
+ * naming KAFKA_BROKERS otherwise (used at start-up so a wrong address fails in one clear line).
+ */
+export async function probeBrokers(settings: KafkaSettings, timeoutMs = 10000): Promise<void> {
+  const kafka = new Kafka({
+    clientId: `${settings.clientId}-probe`,
+    brokers: settings.brokers,
+    ssl: settings.ssl,
+    sasl: settings.sasl as SASLOptions | undefined,
+    connectionTimeout: Math.min(3000, timeoutMs),
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+  });
+  const admin = kafka.admin();
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      await admin.connect();
+      await admin.fetchTopicMetadata({ topics: [] });
+      await admin.disconnect();
+      return;
+    } catch (e) {
+      lastError = e;
+      await admin.disconnect().catch(() => {});
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  const reason = lastError instanceof Error ? lastError.message : String(lastError);
+  throw new ConfigError(
+    'KAFKA_BROKERS',
+    `no broker at ${settings.brokers.join(',')} answered a metadata request within ${timeoutMs} ms (${reason})`,
+    'start Kafka there, fix KAFKA_BROKERS (and KAFKA_TLS / KAFKA_SASL_* if the cluster needs them), or unset KAFKA_BROKERS to let scop start a local broker',
+  );
+}

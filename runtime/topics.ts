@@ -1,0 +1,124 @@
+/**
+ * The pipeline's topics, declared once. `scop topics apply` (and `npm start`) makes the cluster
+ * match this list: creates missing topics, raises partition counts, and sets the configs named
+ * here. Stages refer to topics through TOPICS so a rename happens in one place.
+ */
+import type { SchemaName } from '../schemas/index.ts';
+import type { Admin } from './kafka.ts';
+import { loggerFor } from './log.ts';
+
+const DAY = 24 * 60 * 60 * 1000;
+/** A 25 MiB message (the SMTP SIZE default) plus envelope, stage sections and Avro framing. */
+export const MAX_RECORD_BYTES = 40 * 1024 * 1024;
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  /** Record value schema registered under `<name>-value`; undefined for non-Avro topics. */
+  valueSchema?: SchemaName;
+  cleanup: 'delete' | 'compact';
+  retentionMs?: number;
+  /** Who writes it, for the README diagram and for operators. */
+  writtenBy: string;
+  doc: string;
+}
+
+export const TOPICS = {
+  inboundRaw: {
+    name: 'mail.inbound.raw', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
+    writtenBy: 'ingress (MX listener)', doc: 'Every message accepted on the MX listener: envelope + raw bytes.',
+  },
+  outboundRaw: {
+    name: 'mail.outbound.raw', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
+    writtenBy: 'ingress (submission listeners)', doc: 'Every message accepted from an authenticated user, to be signed and relayed.',
+  },
+  blocklist: {
+    name: 'firewall.blocklist', partitions: 1, valueSchema: 'Block', cleanup: 'compact',
+    writtenBy: 'firewall stage, scop firewall', doc: 'Blocked client prefixes keyed by prefix; the ingress refuses them at connect.',
+  },
+  deadLetters: {
+    name: 'ops.dead-letters', partitions: 3, valueSchema: 'DeadLetter', cleanup: 'delete', retentionMs: 30 * DAY,
+    writtenBy: 'every stage', doc: 'Records a stage could not decode or process, with the reason and the original bytes (keyed by stage).',
+  },
+} as const satisfies Record<string, TopicSpec>;
+
+export type TopicKey = keyof typeof TOPICS;
+
+export function allTopics(): TopicSpec[] {
+  return Object.values(TOPICS);
+}
+
+export function topicConfig(spec: TopicSpec): Record<string, string> {
+  const cfg: Record<string, string> = {
+    'cleanup.policy': spec.cleanup,
+    'max.message.bytes': String(MAX_RECORD_BYTES),
+  };
+  if (spec.retentionMs !== undefined) cfg['retention.ms'] = String(spec.retentionMs);
+  if (spec.cleanup === 'compact') cfg['min.compaction.lag.ms'] = '0';
+  return cfg;
+}
+
+export interface ApplyResult {
+  created: string[];
+  partitionsRaised: string[];
+  configsUpdated: string[];
+  unchanged: string[];
+}
+
+const log = loggerFor('topics');
+
+/** Idempotent: a second run changes nothing and reports every topic as unchanged. */
+export async function applyTopics(admin: Admin, specs: TopicSpec[] = allTopics(), replicationFactor = 1): Promise<ApplyResult> {
+  const result: ApplyResult = { created: [], partitionsRaised: [], configsUpdated: [], unchanged: [] };
+  const existing = new Set(await admin.listTopics());
+  const missing = specs.filter((s) => !existing.has(s.name));
+  if (missing.length > 0) {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((s) => ({
+        topic: s.name,
+        numPartitions: s.partitions,
+        replicationFactor,
+        configEntries: Object.entries(topicConfig(s)).map(([name, value]) => ({ name, value })),
+      })),
+    });
+    result.created.push(...missing.map((s) => s.name));
+  }
+  const present = specs.filter((s) => existing.has(s.name));
+  if (present.length === 0) return result;
+
+  const meta = await admin.fetchTopicMetadata({ topics: present.map((s) => s.name) });
+  const partitionCount = new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: present.map((s) => ({ type: 2 /* TOPIC */, name: s.name })),
+  });
+  const current = new Map(described.resources.map((r) => [r.resourceName, new Map(r.configEntries.map((e) => [e.configName, e.configValue]))]));
+
+  for (const s of present) {
+    let changed = false;
+    const have = partitionCount.get(s.name) ?? 0;
+    if (have < s.partitions) {
+      await admin.createPartitions({ topicPartitions: [{ topic: s.name, count: s.partitions }] });
+      result.partitionsRaised.push(s.name);
+      changed = true;
+    } else if (have > s.partitions) {
+      log.warn({ topic: s.name, have, declared: s.partitions }, 'topic has more partitions than declared; Kafka cannot shrink a topic, leaving it');
+    }
+    const want = topicConfig(s);
+    const cur = current.get(s.name) ?? new Map<string, string>();
+    const diff = Object.entries(want).filter(([k, v]) => cur.get(k) !== v);
+    if (diff.length > 0) {
+      // AlterConfigs (kafkajs has no incremental variant) replaces the topic's whole config,
+      // so send every key this list owns, not only the changed ones.
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [{ type: 2 /* TOPIC */, name: s.name, configEntries: Object.entries(want).map(([name, value]) => ({ name, value })) }],
+      });
+      result.configsUpdated.push(s.name);
+      changed = true;
+    }
+    if (!changed) result.unchanged.push(s.name);
+  }
+  return result;
+}
