@@ -8,7 +8,9 @@ import { createKafkaClient, kafkaSettingsFromEnv, probeBrokers } from '../runtim
 import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
 import { allTopics, applyTopics } from '../runtime/topics.ts';
 import { generatedFileFor, renderTypes } from '../schemas/codegen.ts';
+import { snapshot } from '../schemas/compat.ts';
 import { SERVICES } from './services.ts';
+import { prepareInfra } from '../infra/prepare.ts';
 import { registerSchemas, start } from './start.ts';
 import { runService } from './run-service.ts';
 
@@ -25,6 +27,13 @@ program
     if (!def) throw new ConfigError('service', `unknown service "${name}"`, `use one of: ${SERVICES.map((s) => s.name).join(', ')}`);
     await runService(def);
   });
+
+program
+  .command('infra')
+  .description('local servers')
+  .command('prepare')
+  .description('download the Kafka jars and the Apicurio Registry distribution from Maven Central into infra/.cache')
+  .action(() => prepareInfra());
 
 const topics = program.command('topics').description('the pipeline’s Kafka topics');
 topics
@@ -52,6 +61,10 @@ schemas.command('register').description('register every topic’s value schema (
   const settings = registrySettingsFromEnv();
   await probeRegistry(settings);
   for (const [topic, id] of Object.entries(await registerSchemas(new RecordCodec(settings)))) console.log(`${topic}-value\tid=${id}`);
+});
+schemas.command('snapshot').description('record the current schemas as released versions in schemas/history (refuses a BACKWARD-incompatible change)').action(() => {
+  const written = snapshot();
+  console.log(written.length ? written.map((f) => `wrote ${f}`).join('\n') : 'no schema changed since the last snapshot');
 });
 schemas.command('codegen').description('regenerate schemas/generated/*.ts from the .avsc files').action(() => {
   for (const [name, src] of renderTypes()) {

@@ -78,6 +78,7 @@ export async function start(): Promise<void> {
     const line = Object.entries(endpoints).map(([k, v]) => `${k}=${v}`).join(' ');
     // The one line people and scripts look for.
     process.stdout.write(`ready ${line}\n`);
+    process.stdout.write(`SCHEMA_REGISTRY_URL=${stack.registry.url} KAFKA_BROKERS=${stack.kafka.brokers.join(',')}\n`);
     log.info({ ms: Date.now() - t0 }, 'scop is up; Ctrl-C stops everything');
   } catch (e) {
     await stopAll();

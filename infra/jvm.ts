@@ -16,13 +16,20 @@ const log = loggerFor('infra');
 
 /** Copies a pom's runtime dependencies into CACHE_DIR/<name> once; later runs reuse the folder. */
 export function resolveJars(pom: string, name: string, props: Record<string, string> = {}): string {
+  return mavenOnce(pom, name, (out) => ['dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${out}`], props);
+}
+
+/**
+ * Runs Maven once to fill CACHE_DIR/<name> (goals get the output folder); a `.complete` marker
+ * makes later runs reuse it, and a half-done download is never mistaken for a finished one.
+ */
+export function mavenOnce(pom: string, name: string, goals: (outDir: string) => string[], props: Record<string, string> = {}): string {
   const dir = join(CACHE_DIR, name);
   if (existsSync(join(dir, '.complete'))) return dir;
-  log.info({ pom, dir }, 'resolving jars from Maven Central (first run only; later runs reuse the cache)');
+  log.info({ pom, dir }, 'resolving from Maven Central (first run only; later runs reuse the cache)');
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
-  const args = ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${tmp}`,
-    ...Object.entries(props).map(([k, v]) => `-D${k}=${v}`)];
+  const args = ['-q', '-B', '-f', pom, ...goals(tmp), ...Object.entries(props).map(([k, v]) => `-D${k}=${v}`)];
   const res = spawnSync('mvn', args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
   if (res.error || res.status !== 0) {
     const why = res.error ? res.error.message : (res.stdout + res.stderr).trim().split('\n').slice(-5).join(' | ');
@@ -32,7 +39,7 @@ export function resolveJars(pom: string, name: string, props: Record<string, str
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dirname(dir), { recursive: true });
   renameSync(tmp, dir);
-  log.info({ dir, jars: readdirSync(dir).length - 1 }, 'jars ready');
+  log.info({ dir, entries: readdirSync(dir).length - 1 }, 'ready in cache');
   return dir;
 }
 
@@ -75,10 +82,11 @@ export function reapStale(pidFile: string, marker: string): void {
   } catch { /* not running */ }
 }
 
-export function startJava(opts: { classpath: string; mainClass: string; args: string[]; jvmArgs: string[]; logFile: string; pidFile: string; env?: NodeJS.ProcessEnv }): JavaProcess {
+export function startJava(opts: { java?: string; classpath?: string; mainClass?: string; jar?: string; args: string[]; jvmArgs: string[]; logFile: string; pidFile: string; env?: NodeJS.ProcessEnv }): JavaProcess {
   mkdirSync(dirname(opts.logFile), { recursive: true });
   const out = openSync(opts.logFile, 'a');
-  const child = spawn('java', [...opts.jvmArgs, '-cp', opts.classpath, opts.mainClass, ...opts.args], {
+  const target = opts.jar ? ['-jar', opts.jar] : ['-cp', opts.classpath!, opts.mainClass!];
+  const child = spawn(opts.java ?? 'java', [...opts.jvmArgs, ...target, ...opts.args], {
     stdio: ['ignore', out, out],
     detached: true, // own process group: Ctrl-C reaches us, and we stop the JVM in order
     env: { ...process.env, ...opts.env },

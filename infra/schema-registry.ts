@@ -1,6 +1,7 @@
 /**
- * Starts the local schema registry (infra/registry/) as its own process, storing schemas in the
- * `_schemas` topic of the given Kafka, and waits until it answers.
+ * The local schema registry for `npm start` and the tests. `auto` (the default) runs Apicurio
+ * Registry when a Java 21+ runtime is on the machine, and otherwise scop's own Confluent-compatible
+ * registry (infra/registry/, schemas in the `_schemas` topic), saying so in the log.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
@@ -9,6 +10,9 @@ import type { KafkaSettings } from '../runtime/kafka.ts';
 import { probeRegistry } from '../runtime/registry.ts';
 import { loggerFor } from '../runtime/log.ts';
 import { assertPortFree, INFRA_DIR, tailOf } from './jvm.ts';
+import { APICURIO_MIN_JAVA, startApicurio } from './apicurio/registry.ts';
+import { findJava } from './java.ts';
+import { ConfigError } from '../runtime/config.ts';
 
 const log = loggerFor('registry');
 
@@ -18,7 +22,23 @@ export interface LocalRegistry {
   stop(): Promise<void>;
 }
 
-export async function startLocalRegistry(opts: { dataDir: string; host: string; port: number; kafka: KafkaSettings }): Promise<LocalRegistry> {
+export type LocalRegistryKind = 'auto' | 'apicurio' | 'scop';
+
+export async function startLocalRegistry(opts: { dataDir: string; host: string; port: number; kafka: KafkaSettings; kind?: LocalRegistryKind }): Promise<LocalRegistry & { kind: 'apicurio' | 'scop' }> {
+  const kind = opts.kind ?? 'auto';
+  if (kind !== 'scop') {
+    const java = findJava(APICURIO_MIN_JAVA);
+    if (java) return { kind: 'apicurio', ...(await startApicurio({ ...opts, java: java.bin })) };
+    if (kind === 'apicurio') {
+      throw new ConfigError('SCOP_LOCAL_REGISTRY', `apicurio needs Java ${APICURIO_MIN_JAVA}+ and none was found (SCOP_JAVA_HOME, JAVA_HOME, /usr/lib/jvm)`,
+        `install a JDK ${APICURIO_MIN_JAVA}+ and set SCOP_JAVA_HOME to it, or use SCOP_LOCAL_REGISTRY=scop`);
+    }
+    log.warn(`no Java ${APICURIO_MIN_JAVA}+ found for Apicurio Registry; starting scop's own Confluent-compatible registry instead`);
+  }
+  return { kind: 'scop', ...(await startScopRegistry(opts)) };
+}
+
+async function startScopRegistry(opts: { dataDir: string; host: string; port: number; kafka: KafkaSettings }): Promise<LocalRegistry> {
   const started = Date.now();
   await assertPortFree(opts.host, opts.port, 'SCOP_REGISTRY_PORT');
   mkdirSync(opts.dataDir, { recursive: true });

@@ -20,6 +20,7 @@ export const stackEnvShape = {
   SCOP_KAFKA_CONTROLLER_PORT: envPort().default(9093),
   SCOP_KAFKA_HEAP: z.string().regex(/^\d+[mg]$/, 'must look like 512m or 1g').default('512m'),
   SCOP_REGISTRY_PORT: envPort().default(8081),
+  SCOP_LOCAL_REGISTRY: z.enum(['auto', 'apicurio', 'scop']).default('auto'),
 };
 const stackEnvHelp = {
   SCOP_DATA_DIR: 'a writable folder for local state (Kafka logs, registry, Maildir)',
@@ -27,6 +28,7 @@ const stackEnvHelp = {
   SCOP_KAFKA_CONTROLLER_PORT: 'a free TCP port for the local KRaft controller, e.g. 9093',
   SCOP_KAFKA_HEAP: 'a JVM heap size such as 512m or 1g',
   SCOP_REGISTRY_PORT: 'a free TCP port for the local schema registry, e.g. 8081',
+  SCOP_LOCAL_REGISTRY: 'use auto (Apicurio when Java 21+ is present, else scop\'s own), apicurio or scop',
 };
 
 export interface Stack {
@@ -69,9 +71,9 @@ export async function startStack(env: NodeJS.ProcessEnv = process.env): Promise<
       registry = registrySettingsFromEnv(env);
       await probeRegistry(registry);
     } else {
-      const local = await startLocalRegistry({ dataDir: join(dataDir, 'registry'), host: '127.0.0.1', port: cfg.SCOP_REGISTRY_PORT, kafka });
+      const local = await startLocalRegistry({ dataDir: join(dataDir, 'registry'), host: '127.0.0.1', port: cfg.SCOP_REGISTRY_PORT, kafka, kind: cfg.SCOP_LOCAL_REGISTRY });
       stops.push(local.stop);
-      started.push('registry');
+      started.push(`registry (${local.kind})`);
       registry = { url: local.url };
     }
     endpoints.registry = new URL(registry.url).host;

@@ -1,0 +1,120 @@
+/**
+ * `npm start` as a user runs it: from nothing to the `ready` line with a local Kafka and registry,
+ * then Ctrl-C (SIGINT) stops everything it started and leaves no process behind. Also the
+ * one-line config errors.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { freePort } from '../infra/ports.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const MAIN = join(ROOT, 'cli', 'main.ts');
+
+/** Env without the test stack's settings, so `scop start` starts its own servers. */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  delete env.KAFKA_BROKERS;
+  delete env.SCHEMA_REGISTRY_URL;
+  return env;
+}
+
+function runScop(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((ok) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env });
+    let stdout = '', stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('exit', (code) => { clearTimeout(t); ok({ code, stdout, stderr }); });
+  });
+}
+
+const canConnect = (hostPort: string) => new Promise<boolean>((ok) => {
+  const i = hostPort.lastIndexOf(':');
+  const s = connect(Number(hostPort.slice(i + 1)), hostPort.slice(0, i).replace(/^\[|\]$/g, ''));
+  s.once('connect', () => { s.destroy(); ok(true); });
+  s.once('error', () => ok(false));
+});
+
+/** Processes whose command line mentions `marker` (our data dir): none may survive a stop. */
+function processesMentioning(marker: string): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try { if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(marker)) pids.push(Number(d)); } catch { /* gone */ }
+  }
+  return pids;
+}
+
+describe('scop start', () => {
+  it('reaches ready with Kafka and the registry, lists every endpoint, and Ctrl-C leaves nothing running', async () => {
+    const dataDir = mkdtempSync(join(ROOT, '.data', 'start-test-'));
+    const env = cleanEnv({
+      SCOP_DATA_DIR: dataDir,
+      SCOP_KAFKA_PORT: String(await freePort()),
+      SCOP_KAFKA_CONTROLLER_PORT: String(await freePort()),
+      SCOP_REGISTRY_PORT: String(await freePort()),
+      INGRESS_METRICS_PORT: String(await freePort()),
+      MIME_METRICS_PORT: String(await freePort()),
+      SMTP_MX_PORT: String(await freePort()),
+      SMTP_SUBMISSION_PORT: String(await freePort()),
+    });
+    const t0 = Date.now();
+    const p = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    p.stderr.on('data', (d) => (err += d));
+    const exited = new Promise<number | null>((ok) => p.on('exit', (c) => ok(c)));
+    const ready = await new Promise<string>((ok, fail) => {
+      const t = setTimeout(() => fail(new Error(`no ready line within 180 s; stdout:\n${out.slice(-3000)}\nstderr:\n${err.slice(-2000)}`)), 180000);
+      p.stdout.on('data', (d) => {
+        out += d;
+        const line = out.split('\n').find((l) => l.startsWith('ready '));
+        if (line && /SCHEMA_REGISTRY_URL=/.test(out)) { clearTimeout(t); ok(line); }
+      });
+      p.once('exit', (c) => fail(new Error(`scop start exited (${c}) before ready:\n${out.slice(-3000)}\n${err.slice(-2000)}`)));
+    });
+    const startupMs = Date.now() - t0;
+    const endpoints = Object.fromEntries(ready.slice('ready '.length).trim().split(/\s+/).map((kv) => kv.split('=') as [string, string]));
+    assert.equal(endpoints.kafka, `127.0.0.1:${env.SCOP_KAFKA_PORT}`);
+    assert.equal(endpoints.registry, `127.0.0.1:${env.SCOP_REGISTRY_PORT}`);
+    for (const [name, hp] of Object.entries(endpoints)) for (const one of hp.split(',')) assert.ok(await canConnect(one), `${name} at ${one} accepts connections`);
+    const registryUrl = /SCHEMA_REGISTRY_URL=(\S+)/.exec(out)?.[1];
+    assert.ok(registryUrl?.includes(endpoints.registry!), 'the registry URL is printed for SCHEMA_REGISTRY_URL');
+    const subjects = (await (await fetch(`${registryUrl}/subjects`)).json()) as string[];
+    assert.ok(subjects.includes('mail.inbound.raw-value'), 'schemas registered at start-up');
+    assert.ok(existsSync(join(dataDir, 'kafka', 'kafka.pid')));
+    assert.ok(processesMentioning(dataDir).length > 0, 'the local Kafka runs with this data dir');
+
+    p.kill('SIGINT');
+    assert.equal(await exited, 0, `clean exit after Ctrl-C; stderr:\n${err.slice(-2000)}`);
+    assert.deepEqual(processesMentioning(dataDir), [], 'no process of this run is left');
+    for (const [name, hp] of Object.entries(endpoints)) for (const one of hp.split(',')) assert.equal(await canConnect(one), false, `${name} at ${one} is closed`);
+    console.log(`# scop start: ready after ${startupMs} ms`);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('config errors are one clear line naming the setting, with a non-zero exit', async () => {
+    const bad = await runScop(['start'], { ...cleanEnv({}), KAFKA_BROKERS: 'not a broker list' });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr.trim(), /^config error: KAFKA_BROKERS: must be a comma-separated list of host:port \(got "not a broker list"\) — /);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, 'exactly one line, no stack trace');
+
+    const closed = await freePort();
+    const unreachable = await runScop(['start'], { ...cleanEnv({}), KAFKA_BROKERS: `127.0.0.1:${closed}` });
+    assert.equal(unreachable.code, 2);
+    assert.match(unreachable.stderr.trim(), new RegExp(`^config error: KAFKA_BROKERS: no broker at 127.0.0.1:${closed} answered`));
+    assert.equal(unreachable.stderr.trim().split('\n').length, 1);
+
+    const noRegistry = await runScop(['start'], { ...cleanEnv({}), KAFKA_BROKERS: process.env.KAFKA_BROKERS!, SCHEMA_REGISTRY_URL: `http://127.0.0.1:${closed}` });
+    assert.equal(noRegistry.code, 2);
+    assert.match(noRegistry.stderr.trim(), /^config error: SCHEMA_REGISTRY_URL: the schema registry at http:\/\/127\.0\.0\.1:\d+ did not answer/);
+
+    const badPort = await runScop(['start'], { ...cleanEnv({}), SCOP_KAFKA_PORT: '99999' });
+    assert.equal(badPort.code, 2);
+    assert.match(badPort.stderr.trim(), /^config error: SCOP_KAFKA_PORT: .*\(got "99999"\) — a free TCP port/);
+  });
+});
