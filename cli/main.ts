@@ -13,6 +13,7 @@ import { SERVICES } from './services.ts';
 import { prepareInfra } from '../infra/prepare.ts';
 import { registerSchemas, start } from './start.ts';
 import { runService } from './run-service.ts';
+import { registerUsersCommands } from '../ingress/users-cli.ts';
 
 const program = new Command('scop').description('scop: a secure-by-design mail pipeline on Apache Kafka').showHelpAfterError();
 
@@ -74,6 +75,8 @@ schemas.command('codegen').description('regenerate schemas/generated/*.ts from t
     console.log(`wrote ${file}`);
   }
 });
+
+registerUsersCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   // Config errors are the operator's to fix: one line, no stack trace.

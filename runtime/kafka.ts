@@ -4,6 +4,8 @@
  * KafkaJS-compatible API) touches this file only.
  */
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
 import {
   Kafka,
   logLevel,
@@ -17,6 +19,7 @@ import {
   type IHeaders,
   type SASLOptions,
   type LogEntry,
+  type ISocketFactory,
 } from 'kafkajs';
 import { z } from 'zod';
 import { ConfigError, envBool, loadEnv } from './config.ts';
@@ -119,29 +122,80 @@ export interface KafkaClient {
   readonly settings: KafkaSettings;
   admin(): Admin;
   /** Idempotent producer with acks=-1 semantics; with `transactionalId` it can run transactions. */
-  producer(opts?: { transactionalId?: string; retries?: number; initialRetryTimeMs?: number }): Producer;
+  producer(opts?: { transactionalId?: string; transactionTimeoutMs?: number; retries?: number; initialRetryTimeMs?: number }): Producer;
   consumer(opts: { groupId: string; readUncommitted?: boolean; sessionTimeoutMs?: number; heartbeatIntervalMs?: number; maxWaitTimeMs?: number }): Consumer;
+  /**
+   * Destroys every socket this client opened and refuses to open new ones, so nothing queued or
+   * being retried inside it can reach a broker afterwards (the ingress uses it to make a timed-out
+   * send final before it answers 451). The client is unusable after this.
+   */
+  sever(): void;
 }
 
-export function createKafkaClient(settings: KafkaSettings): KafkaClient {
+/** Client-wide timeouts and retries, for callers that must answer within a deadline (the ingress). */
+export interface KafkaClientOptions {
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** Retries of connection and metadata requests (kafkajs default: 5, starting at 300 ms). */
+  retries?: number;
+  initialRetryTimeMs?: number;
+}
+
+/** kafkajs' own socket factory plus a switch that closes every socket and refuses new ones. */
+function severableSocketFactory(): { factory: ISocketFactory; sever(): void } {
+  const open = new Set<net.Socket>();
+  let severed = false;
+  const factory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
+    if (severed) {
+      const dead = new net.Socket();
+      process.nextTick(() => dead.destroy(new Error('kafka client severed')));
+      return dead;
+    }
+    const socket = ssl
+      ? tls.connect(Object.assign({ host, port }, !net.isIP(host) ? { servername: host } : {}, ssl), onConnect)
+      : net.connect({ host, port }, onConnect);
+    socket.setKeepAlive(true, 60000);
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+    return socket;
+  };
+  return {
+    factory,
+    sever() {
+      severed = true;
+      for (const s of open) s.destroy();
+      open.clear();
+    },
+  };
+}
+
+export function createKafkaClient(settings: KafkaSettings, clientOpts: KafkaClientOptions = {}): KafkaClient {
+  const sockets = severableSocketFactory();
   const kafka = new Kafka({
     clientId: settings.clientId,
     brokers: settings.brokers,
     ssl: settings.ssl,
     sasl: settings.sasl as SASLOptions | undefined,
-    connectionTimeout: 3000,
-    requestTimeout: 30000,
+    connectionTimeout: clientOpts.connectionTimeoutMs ?? 3000,
+    requestTimeout: clientOpts.requestTimeoutMs ?? 30000,
+    ...(clientOpts.retries !== undefined || clientOpts.initialRetryTimeMs !== undefined
+      ? { retry: { retries: clientOpts.retries ?? 5, initialRetryTime: clientOpts.initialRetryTimeMs ?? 300 } }
+      : {}),
+    socketFactory: sockets.factory,
     logLevel: logLevel.WARN,
     logCreator,
   });
   return {
     settings,
+    sever: () => sockets.sever(),
     admin: () => kafka.admin(),
     producer: (opts = {}) =>
       kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
         transactionalId: opts.transactionalId,
+        // How long the broker keeps a transaction open before aborting it itself (kafkajs default 60 s).
+        transactionTimeout: opts.transactionTimeoutMs,
         // A short first back-off: after a commit, the next transaction is often refused with
         // CONCURRENT_TRANSACTIONS for a few ms while markers are written; kafkajs' 300 ms default
         // would add that to every transaction.

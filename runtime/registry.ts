@@ -4,6 +4,7 @@
  * Confluent-compatible registry (Confluent, Karapace, Apicurio's ccompat API, Redpanda, scop's own).
  */
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import type avro from 'avsc';
 import { z } from 'zod';
 import { schema as loadedSchema, type SchemaName } from '../schemas/index.ts';
 import { ConfigError, loadEnv } from './config.ts';
@@ -99,5 +100,81 @@ export class RecordCodec {
   /** Decodes any Confluent-framed Avro record; the writer schema is fetched by id and cached. */
   async decode<T>(buf: Buffer): Promise<T> {
     return (await this.registry.decode(buf)) as T;
+  }
+
+  /**
+   * Encodes locally with schema `name` under a known registry id (from register()): no registry
+   * round trip, and a value that does not fit the schema throws RecordFormatError (a bad record,
+   * not a transient failure).
+   */
+  encodeWith(id: number, name: SchemaName, value: unknown): Buffer {
+    let payload: Buffer;
+    try {
+      payload = loadedSchema(name).type.toBuffer(value);
+    } catch (e) {
+      const paths: string[] = [];
+      loadedSchema(name).type.isValid(value, { errorHook: (path) => { if (paths.length < 5) paths.push(path.join('.') || '(root)'); } });
+      throw new RecordFormatError(`value does not fit ${name}${paths.length ? ` at ${paths.join(', ')}` : ''}: ${(e as Error).message}`);
+    }
+    const header = Buffer.alloc(5);
+    header.writeInt32BE(id, 1);
+    return Buffer.concat([header, payload]);
+  }
+
+  private readonly resolvers = new Map<string, avro.Resolver | null>();
+
+  /**
+   * Decodes with the CURRENT schema `reader` as the reader schema, so a record written with an
+   * older (compatible) version comes out in today's shape (new nullable fields read as their
+   * defaults). The resolver per (reader, writer id) is cached: the registry library's own
+   * readerSchema option re-parses the reader schema on every call, too slow per record.
+   * Throws RecordFormatError (not Confluent framing, Avro that does not decode or resolve) and
+   * UnknownSchemaError (the registry has no such id) for bad records; other errors (registry
+   * unreachable) are transient.
+   */
+  async decodeAs<T>(buf: Buffer, reader: SchemaName): Promise<T> {
+    if (!Buffer.isBuffer(buf) || buf.length < 5 || buf[0] !== 0) {
+      throw new RecordFormatError(`not a Confluent-framed record (${buf?.length ?? 0} bytes, magic byte ${buf?.[0] ?? 'none'})`);
+    }
+    const id = buf.readInt32BE(1);
+    const readerType = loadedSchema(reader).type;
+    const cacheKey = `${reader}:${id}`;
+    let resolver = this.resolvers.get(cacheKey);
+    if (resolver === undefined) {
+      let writer: avro.Type;
+      try {
+        writer = (await this.registry.getSchema(id)) as unknown as avro.Type;
+      } catch (e) {
+        const status = (e as { status?: number }).status;
+        if (typeof status === 'number' && status >= 400 && status < 500 && status !== 401 && status !== 403 && status !== 429) {
+          throw new UnknownSchemaError(id, (e as Error).message);
+        }
+        throw e;
+      }
+      try {
+        resolver = writer.equals(readerType) ? null : readerType.createResolver(writer);
+      } catch (e) {
+        throw new RecordFormatError(`schema id ${id} cannot be read as ${reader}: ${(e as Error).message}`);
+      }
+      this.resolvers.set(cacheKey, resolver);
+    }
+    try {
+      return readerType.fromBuffer(buf.subarray(5), resolver ?? undefined) as T;
+    } catch (e) {
+      throw new RecordFormatError(`Avro payload does not decode as ${reader} (schema id ${id}): ${(e as Error).message}`);
+    }
+  }
+}
+
+/** The bytes are not a record of the expected schema: retrying cannot help (dead-letter it). */
+export class RecordFormatError extends Error {
+  override name = 'RecordFormatError';
+}
+
+/** The record names a schema id the registry does not know: retrying cannot help (dead-letter it). */
+export class UnknownSchemaError extends Error {
+  override name = 'UnknownSchemaError';
+  constructor(readonly schemaId: number, detail: string) {
+    super(`schema id ${schemaId} is not in the registry (${detail})`);
   }
 }

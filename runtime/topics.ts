@@ -32,6 +32,18 @@ export const TOPICS = {
     name: 'mail.outbound.raw', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
     writtenBy: 'ingress (submission listeners)', doc: 'Every message accepted from an authenticated user, to be signed and relayed.',
   },
+  inboundParsed: {
+    name: 'mail.inbound.parsed', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
+    writtenBy: 'MIME stage (processors/mime)', doc: 'Inbound records with the MIME section added.',
+  },
+  inboundAuthenticated: {
+    name: 'mail.inbound.authenticated', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
+    writtenBy: 'auth stage (processors/auth)', doc: 'Inbound records with the auth section added: SPF, DKIM, DMARC, ARC, BIMI verdicts and the Authentication-Results value.',
+  },
+  dmarcEvents: {
+    name: 'dmarc.events', partitions: 6, valueSchema: 'DmarcEvent', cleanup: 'delete', retentionMs: 30 * DAY,
+    writtenBy: 'auth stage (processors/auth)', doc: 'One DMARC evaluation per inbound message with a single From domain, keyed by that domain: the rows of aggregate reports (RFC 7489 §7.2).',
+  },
   blocklist: {
     name: 'firewall.blocklist', partitions: 1, valueSchema: 'Block', cleanup: 'compact',
     writtenBy: 'firewall stage, scop firewall', doc: 'Blocked client prefixes keyed by prefix; the ingress refuses them at connect.',
@@ -39,6 +51,11 @@ export const TOPICS = {
   deadLetters: {
     name: 'ops.dead-letters', partitions: 3, valueSchema: 'DeadLetter', cleanup: 'delete', retentionMs: 30 * DAY,
     writtenBy: 'every stage', doc: 'Records a stage could not decode or process, with the reason and the original bytes (keyed by stage).',
+  },
+  alerts: {
+    // One partition: alerts are few, and one notifier posting them in order keeps digests simple.
+    name: 'ops.alerts', partitions: 1, valueSchema: 'Alert', cleanup: 'delete', retentionMs: 30 * DAY,
+    writtenBy: 'any stage (runtime/alerts.ts publishAlert)', doc: 'Alerts for operators (blocks, DMARC failures, viruses, dead-lettered deliveries, stage errors); the Matrix notifier posts them to rooms.',
   },
 } as const satisfies Record<string, TopicSpec>;
 

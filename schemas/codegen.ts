@@ -7,8 +7,8 @@ import { toTypeScript } from '@ovotech/avro-ts';
 import { loadSchemas, SCHEMA_FILES, SCHEMAS_DIR, type SchemaName } from './index.ts';
 import { join } from 'node:path';
 
-/** Records generated as their own file; Envelope is generated inside MailRecord. */
-export const GENERATED: SchemaName[] = ['MailRecord', 'DeadLetter', 'Block'];
+/** Records generated as their own file; Envelope and AuthSection are generated inside MailRecord. */
+export const GENERATED: SchemaName[] = ['MailRecord', 'DeadLetter', 'Block', 'Alert', 'DmarcEvent'];
 
 export function generatedFileFor(name: SchemaName): string {
   return join(SCHEMAS_DIR, 'generated', SCHEMA_FILES[name].replace(/\.avsc$/, '.ts'));

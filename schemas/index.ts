@@ -13,9 +13,12 @@ export const SCHEMAS_DIR = dirname(fileURLToPath(import.meta.url));
 /** Top-level records and the file each lives in; files are parsed in this order (dependencies first). */
 export const SCHEMA_FILES = {
   Envelope: 'envelope.avsc',
+  AuthSection: 'auth.avsc',
   MailRecord: 'mail-record.avsc',
   DeadLetter: 'dead-letter.avsc',
   Block: 'block.avsc',
+  Alert: 'alert.avsc',
+  DmarcEvent: 'dmarc-event.avsc',
 } as const;
 
 export type SchemaName = keyof typeof SCHEMA_FILES;
@@ -39,8 +42,10 @@ export function loadSchemas(readFile: (file: string) => avro.Schema = (f) => rea
   const out = new Map<SchemaName, LoadedSchema>();
   for (const [name, file] of Object.entries(SCHEMA_FILES) as [SchemaName, string][]) {
     const type = avro.Type.forSchema(readFile(file), { registry });
-    // schema() inlines named types at first use, which makes the result self-contained.
-    out.set(name, { name, fullName: type.name ?? name, schema: type.schema() as avro.Schema, type });
+    // schema() inlines named types at first use, which makes the result self-contained;
+    // exportAttrs keeps field defaults (and docs), without which a reader cannot resolve an older
+    // writer's record and the registry would refuse a new nullable field as BACKWARD incompatible.
+    out.set(name, { name, fullName: type.name ?? name, schema: type.schema({ exportAttrs: true }) as avro.Schema, type });
   }
   return out;
 }

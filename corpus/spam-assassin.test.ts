@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadSpamAssassin, rotation } from './spam-assassin.ts';
+
+describe('SpamAssassin corpus', () => {
+  it('has 6,046 messages sorted by folder/filename, labelled by folder', () => {
+    const all = loadSpamAssassin();
+    assert.equal(all.length, 6046);
+    assert.equal(all.filter((m) => m.label === 'spam').length, 1896);
+    assert.ok(all.every((m, i) => i === 0 || all[i - 1]!.path < m.path));
+    assert.equal(all[0]!.path, 'easy-ham-1/00001.7c53336b37003a9286aba55d2945844c.txt');
+    assert.match(all[0]!.raw.toString('utf8', 0, 200), /^From exmh-workers-admin@redhat\.com/);
+  });
+
+  it('rotation 0 holds out 830 ham + 380 spam and trains on the other 4,836', () => {
+    const { train, test } = rotation(0);
+    assert.equal(train.length, 4836);
+    assert.equal(test.filter((m) => m.label === 'ham').length, 830);
+    assert.equal(test.filter((m) => m.label === 'spam').length, 380);
+    for (let k = 0; k < 5; k++) {
+      const r = rotation(k);
+      assert.equal(r.train.length + r.test.length, 6046);
+      assert.ok(r.test.every((m) => m.index % 5 === k));
+    }
+    assert.throws(() => rotation(5), RangeError);
+  });
+});

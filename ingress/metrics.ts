@@ -1,0 +1,30 @@
+/** The ingress's Prometheus metrics, registered on the process registry (ctx.metrics). */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export type IngressMetrics = ReturnType<typeof createIngressMetrics>;
+
+export function createIngressMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    sessions: new Counter({ name: 'scop_ingress_sessions_total', help: 'SMTP sessions opened, by listener', labelNames: ['listener'], registers }),
+    activeSessions: new Gauge({ name: 'scop_ingress_sessions_active', help: 'SMTP sessions open now, by listener', labelNames: ['listener'], registers }),
+    tlsSessions: new Counter({ name: 'scop_ingress_tls_sessions_total', help: 'TLS sessions established (STARTTLS or implicit), by listener and protocol', labelNames: ['listener', 'protocol'], registers }),
+    accepted: new Counter({ name: 'scop_ingress_messages_accepted_total', help: 'Messages answered 250 after Kafka acknowledged them, by listener', labelNames: ['listener'], registers }),
+    rejected: new Counter({
+      name: 'scop_ingress_rejections_total',
+      help: 'Negative replies (4xx/5xx), by listener, SMTP stage, reply code and reason; stage="DATA" counts rejected messages',
+      labelNames: ['listener', 'stage', 'code', 'reason'],
+      registers,
+    }),
+    bytes: new Counter({ name: 'scop_ingress_accepted_bytes_total', help: 'Message bytes (as received, without the trace header) accepted, by listener', labelNames: ['listener'], registers }),
+    handoff: new Histogram({
+      name: 'scop_ingress_kafka_handoff_seconds',
+      help: 'Time from the end of DATA until Kafka acknowledged (or the hand-off failed), by outcome',
+      labelNames: ['outcome'],
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    auth: new Counter({ name: 'scop_ingress_auth_total', help: 'SMTP AUTH attempts on submission, by result', labelNames: ['result'], registers }),
+    blocklistEntries: new Gauge({ name: 'scop_ingress_blocklist_entries', help: 'Prefixes currently in the blocklist (including expired ones not yet removed)', registers }),
+  };
+}

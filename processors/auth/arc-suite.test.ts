@@ -1,0 +1,49 @@
+/**
+ * ValiMail ARC validation suite (171 tests) through the stage's verifyMessage(), keys served over
+ * real DNS (UDP/TCP) by an in-process authoritative server. An empty expected cv is answered by
+ * RFC 8617 §5.2 step 2: when the highest ARC-Seal says cv=fail, the chain is "fail" (all three
+ * such tests have a cv=fail seal).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { DnsResolver } from './dns.ts';
+import { verifyMessage } from './verify.ts';
+import { TestDnsServer } from './testing/dns-server.ts';
+import { loadArcValidation, txtChunks } from './testing/suites.ts';
+
+const dns = new TestDnsServer();
+let resolver: DnsResolver;
+before(async () => {
+  await dns.start();
+  resolver = new DnsResolver({ servers: [{ host: '127.0.0.1', port: dns.port }], timeoutMs: 500, retries: 1, cacheSize: 0, maxTtl: 0 });
+});
+after(() => dns.stop());
+
+let total = 0;
+let ok = 0;
+const failures: string[] = [];
+
+for (const scenario of loadArcValidation()) {
+  describe(`arc: ${scenario.description}`, () => {
+    before(() => {
+      dns.clear();
+      for (const [name, value] of Object.entries(scenario['txt-records'])) dns.add(name, { type: 'TXT', data: txtChunks(value.replace(/\s+/g, '')) });
+    });
+    for (const [id, t] of Object.entries(scenario.tests)) {
+      test(`${id}: ${t.description}`, async () => {
+        total++;
+        const want = t.cv === '' ? 'fail' : t.cv.toLowerCase();
+        const raw = Buffer.from(t.message.replace(/\r?\n/g, '\r\n'));
+        const { section } = await verifyMessage({ raw, clientIp: '192.0.2.1', helo: 'client.test', mailFrom: '', messageId: id }, { dns: resolver, authservId: 'mx.test', minKeyBits: 1024 });
+        if (section.arc.result === want) ok++;
+        else failures.push(`${id}: got ${section.arc.result} (${section.arc.reason}) want ${want}`);
+        assert.equal(section.arc.result, want, `${id}: ${section.arc.reason}`);
+      });
+    }
+  });
+}
+
+after(() => {
+  console.log(`ValiMail ARC: ${ok}/${total}`);
+  if (failures.length) console.log(failures.join('\n'));
+});

@@ -1,0 +1,46 @@
+/** The auth stage's settings, from the environment (README "Configuration"). */
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { envInt, loadEnv } from '../../runtime/config.ts';
+import { parseServers, type DnsOptions } from './dns.ts';
+
+const servers = z.string().transform((s, ctx) => {
+  try {
+    const list = parseServers(s);
+    if (list.length === 0) throw new Error('no server given');
+    return list;
+  } catch (e) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
+const shape = {
+  DNS_SERVERS: servers.default('127.0.0.1:53'),
+  DNS_TIMEOUT_MS: envInt(50).max(30000).default(2000),
+  DNS_RETRIES: envInt(0).max(10).default(2),
+  DNS_CACHE_SIZE: envInt(0).default(50000),
+  DNS_CACHE_MAX_TTL: envInt(0).default(86400),
+  AUTH_SERVID: z.string().regex(/^[A-Za-z0-9.-]+$/, 'must be a host name').default(hostname()),
+  AUTH_MIN_KEY_BITS: envInt(512).default(1024),
+  AUTH_MESSAGE_BUDGET_MS: envInt(100).default(20000),
+};
+
+const help = {
+  DNS_SERVERS: 'comma-separated resolver addresses, IP[:port] or [IPv6]:port, e.g. DNS_SERVERS=127.0.0.1:53,[::1]:53',
+  DNS_TIMEOUT_MS: 'per-query timeout in milliseconds (50..30000), e.g. DNS_TIMEOUT_MS=2000',
+  DNS_RETRIES: 'extra attempts after a timeout or SERVFAIL, rotating servers (0..10), e.g. DNS_RETRIES=2',
+  DNS_CACHE_SIZE: 'maximum cached answers (0 disables the cache), e.g. DNS_CACHE_SIZE=50000',
+  DNS_CACHE_MAX_TTL: 'upper bound in seconds for any cached TTL, e.g. DNS_CACHE_MAX_TTL=86400',
+  AUTH_SERVID: 'authserv-id for Authentication-Results: this host name, e.g. AUTH_SERVID=mx.example.org',
+  AUTH_MIN_KEY_BITS: 'shortest RSA key accepted for DKIM/ARC (RFC 8301: 1024), e.g. AUTH_MIN_KEY_BITS=1024',
+  AUTH_MESSAGE_BUDGET_MS: 'total DNS time per message; past it remaining lookups are temperror, e.g. AUTH_MESSAGE_BUDGET_MS=20000',
+};
+
+export type AuthConfig = ReturnType<typeof loadAuthConfig>;
+
+export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env) {
+  const c = loadEnv(shape, help, env);
+  const dns: DnsOptions = { servers: c.DNS_SERVERS, timeoutMs: c.DNS_TIMEOUT_MS, retries: c.DNS_RETRIES, cacheSize: c.DNS_CACHE_SIZE, maxTtl: c.DNS_CACHE_MAX_TTL };
+  return { dns, authservId: c.AUTH_SERVID, minKeyBits: c.AUTH_MIN_KEY_BITS, messageBudgetMs: c.AUTH_MESSAGE_BUDGET_MS };
+}

@@ -1,0 +1,30 @@
+/**
+ * Runs one stage in this process on topics given by the environment (STAGE_MODULE, STAGE_EXPORT,
+ * STAGE_INPUT, STAGE_OUTPUT, STAGE_DLQ, STAGE_GROUP): what tests fork and SIGKILL. Reports
+ * `{type:'ready'}` over IPC; SIGTERM stops it gracefully.
+ */
+import { pathToFileURL } from 'node:url';
+import type { StageService } from './stage.ts';
+import { testServiceContext } from './stage-testing.ts';
+
+const env = (k: string): string => {
+  const v = process.env[k];
+  if (!v) throw new Error(`stage-child: ${k} is not set`);
+  return v;
+};
+
+const mod = (await import(pathToFileURL(env('STAGE_MODULE')).href)) as Record<string, StageService<unknown, unknown, unknown>>;
+const service = mod[env('STAGE_EXPORT')];
+if (!service?.run) throw new Error(`stage-child: ${env('STAGE_MODULE')} has no stage export ${env('STAGE_EXPORT')}`);
+const running = await service.run(testServiceContext(`${service.name}-child`), {
+  input: env('STAGE_INPUT'), output: env('STAGE_OUTPUT'), deadLetters: env('STAGE_DLQ'), groupId: env('STAGE_GROUP'),
+  sessionTimeoutMs: process.env.STAGE_SESSION_TIMEOUT_MS ? Number(process.env.STAGE_SESSION_TIMEOUT_MS) : undefined,
+  onFatal: () => process.exit(1),
+});
+process.send?.({ type: 'ready' });
+const stop = async () => {
+  await running.stop();
+  process.exit(0);
+};
+process.on('SIGTERM', () => void stop());
+process.on('disconnect', () => void stop());

@@ -1,0 +1,158 @@
+/**
+ * Test helpers for stream stages (used by runtime/stage.test.ts and each stage's tests): a service
+ * context on the test stack, topics with unique names, MailRecords, a read_committed reader, and
+ * a stage run as a child process that a test can SIGKILL.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Registry } from 'prom-client';
+import { schema, type SchemaName } from '../schemas/index.ts';
+import type { Envelope, MailRecord } from '../schemas/types.ts';
+import { createKafkaClient, type Admin, type KafkaClient, type MessageHeaders } from './kafka.ts';
+import { loggerFor } from './log.ts';
+import { RecordCodec } from './registry.ts';
+import type { ServiceContext } from './service.ts';
+import { eventually, testKafka, testRegistry, uniqueName } from './testing.ts';
+import { topicConfig, type TopicSpec } from './topics.ts';
+
+export function testServiceContext(name: string): ServiceContext {
+  const kafkaSettings = testKafka(`test-${name}`);
+  const registry = testRegistry();
+  return {
+    kafka: createKafkaClient(kafkaSettings),
+    kafkaSettings,
+    registry,
+    codec: new RecordCodec(registry),
+    log: loggerFor(name),
+    metrics: new Registry(),
+    env: process.env,
+    dataDir: '.data/test',
+  };
+}
+
+export interface StageTopics {
+  input: string;
+  output: string;
+  deadLetters: string;
+  groupId: string;
+}
+
+/** Unique input/output/dead-letter topics (configured like the real ones) and group for one test. */
+export async function createStageTopics(admin: Admin, prefix: string, partitions = 3): Promise<StageTopics> {
+  const t: StageTopics = { input: uniqueName(`${prefix}-in`), output: uniqueName(`${prefix}-out`), deadLetters: uniqueName(`${prefix}-dlq`), groupId: uniqueName(`${prefix}-group`) };
+  const cfg = topicConfig({ cleanup: 'delete' } as TopicSpec);
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [t.input, t.output, t.deadLetters].map((topic) => ({
+      topic, numPartitions: partitions, replicationFactor: 1,
+      configEntries: Object.entries(cfg).map(([name, value]) => ({ name, value })),
+    })),
+  });
+  return t;
+}
+
+/** Fills fields the object lacks with their schema defaults (so helpers keep up with new nullable fields). */
+function withDefaults<T>(recordSchema: { fields: { name: string; default?: unknown }[] }, value: Record<string, unknown>): T {
+  const out = { ...value };
+  for (const f of recordSchema.fields) if (!(f.name in out) && 'default' in f) out[f.name] = structuredClone(f.default);
+  return out as T;
+}
+
+type RecordSchema = { fields: { name: string; type: unknown; default?: unknown }[] };
+const mailRecordSchema = () => schema('MailRecord').schema as unknown as RecordSchema;
+const envelopeSchema = () => mailRecordSchema().fields.find((f) => f.name === 'envelope')!.type as RecordSchema;
+
+export function testEnvelope(raw: Buffer | string, over: Partial<Envelope> = {}): Envelope {
+  const bytes = Buffer.isBuffer(raw) ? raw : Buffer.from(raw, 'utf8');
+  return withDefaults<Envelope>(envelopeSchema(), {
+    id: randomUUID(), receivedAt: Date.now(), listener: 'MX', clientIp: '192.0.2.10', clientPort: 40000,
+    clientHostname: null, helo: 'client.example', tls: null, authUser: null, mailFrom: 'sender@example.com',
+    rcptTo: ['rcpt@example.net'], smtpUtf8: false, bodyType: 'EIGHT_BIT_MIME', size: bytes.length,
+    ingressHost: 'mx.test.example', raw: bytes, ...over,
+  });
+}
+
+/** A MailRecord as the ingress writes it: the envelope, every stage section at its default (null). */
+export function testMailRecord(raw: Buffer | string, over: Partial<Envelope> = {}): MailRecord {
+  return withDefaults<MailRecord>(mailRecordSchema(), { envelope: testEnvelope(raw, over) });
+}
+
+/** Encodes and writes records (schema registered under the topic) and/or raw values, in one send. */
+export async function produce(
+  kafka: KafkaClient, codec: RecordCodec, topic: string, schema: SchemaName,
+  items: ({ record: unknown; key?: string } | { raw: Buffer; key?: string })[],
+): Promise<void> {
+  const id = await codec.registerSchema(topic, schema);
+  const producer = kafka.producer();
+  await producer.connect();
+  try {
+    await producer.send({
+      topic, acks: -1,
+      messages: items.map((it) => ({
+        key: it.key ?? ('record' in it ? ((it.record as MailRecord).envelope?.id ?? null) : null),
+        value: 'raw' in it ? it.raw : codec.encodeWith(id, schema, it.record),
+      })),
+    });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+export interface ReadRecord {
+  key: string | null;
+  value: Buffer;
+  partition: number;
+  offset: string;
+  headers: MessageHeaders;
+}
+
+/**
+ * Reads `topic` from the beginning as a fresh group until `expected` records arrived, then keeps
+ * reading `settleMs` longer so duplicates would show. read_committed unless told otherwise.
+ */
+export async function readTopic(kafka: KafkaClient, topic: string, expected: number, opts: { settleMs?: number; timeoutMs?: number; readUncommitted?: boolean } = {}): Promise<ReadRecord[]> {
+  const consumer = kafka.consumer({ groupId: uniqueName('reader'), readUncommitted: opts.readUncommitted ?? false, maxWaitTimeMs: 250 });
+  const got: ReadRecord[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message, partition }) => {
+        got.push({ key: message.key ? message.key.toString() : null, value: message.value ?? Buffer.alloc(0), partition, offset: message.offset, headers: message.headers ?? {} });
+      },
+    });
+    await eventually(() => (got.length >= expected ? true : undefined), opts.timeoutMs ?? 60000, `${expected} records on ${topic} (have ${got.length})`);
+    if (opts.settleMs ?? 1000) await new Promise((r) => setTimeout(r, opts.settleMs ?? 1000));
+  } finally {
+    await consumer.disconnect();
+  }
+  return got;
+}
+
+export interface StageChild {
+  child: ChildProcess;
+  ready: Promise<void>;
+  exited: Promise<number | null>;
+}
+
+const CHILD = fileURLToPath(new URL('./stage-child.ts', import.meta.url));
+
+/**
+ * Runs the stage exported as `exportName` from `modulePath` in a child process (like `scop run`)
+ * on the given topics; `env` is passed on (e.g. a fixture's delay).
+ */
+export function spawnStage(modulePath: string, exportName: string, topics: StageTopics, env: NodeJS.ProcessEnv = {}): StageChild {
+  const child = fork(CHILD, [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, ...env, STAGE_MODULE: modulePath, STAGE_EXPORT: exportName, STAGE_INPUT: topics.input, STAGE_OUTPUT: topics.output, STAGE_DLQ: topics.deadLetters, STAGE_GROUP: topics.groupId, STAGE_SESSION_TIMEOUT_MS: env.STAGE_SESSION_TIMEOUT_MS ?? '6000', LOG_LEVEL: env.LOG_LEVEL ?? 'warn' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+  const ready = new Promise<void>((ok, fail) => {
+    child.on('message', (m: { type?: string }) => { if (m?.type === 'ready') ok(); });
+    child.once('exit', (code, signal) => fail(new Error(`stage child exited before ready (code ${code}, signal ${signal})`)));
+  });
+  ready.catch(() => {});
+  return { child, ready, exited };
+}
