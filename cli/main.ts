@@ -14,6 +14,8 @@ import { prepareInfra } from '../infra/prepare.ts';
 import { registerSchemas, start } from './start.ts';
 import { runService } from './run-service.ts';
 import { registerUsersCommands } from '../ingress/users-cli.ts';
+import { registerSpamCommands } from './spam.ts';
+import { registerReplayCommand } from './replay.ts';
 
 const program = new Command('scop').description('scop: a secure-by-design mail pipeline on Apache Kafka').showHelpAfterError();
 
@@ -77,6 +79,8 @@ schemas.command('codegen').description('regenerate schemas/generated/*.ts from t
 });
 
 registerUsersCommands(program);
+registerSpamCommands(program);
+registerReplayCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   // Config errors are the operator's to fix: one line, no stack trace.

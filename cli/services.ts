@@ -3,5 +3,7 @@ import type { ServiceDefinition } from '../runtime/service.ts';
 import { ingressService } from '../ingress/service.ts';
 import { matrixNotifierService } from '../egress/matrix/service.ts';
 import { authService } from '../processors/auth/service.ts';
+import { mimeService } from '../processors/mime/service.ts';
+import { spamService } from '../processors/spam/service.ts';
 
-export const SERVICES: ServiceDefinition[] = [ingressService, authService, matrixNotifierService];
+export const SERVICES: ServiceDefinition[] = [ingressService, mimeService, authService, spamService, matrixNotifierService];

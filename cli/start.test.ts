@@ -10,6 +10,7 @@ import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { freePort } from '../infra/ports.ts';
+import { SERVICES } from './services.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'cli', 'main.ts');
@@ -58,11 +59,11 @@ describe('scop start', () => {
       SCOP_KAFKA_PORT: String(await freePort()),
       SCOP_KAFKA_CONTROLLER_PORT: String(await freePort()),
       SCOP_REGISTRY_PORT: String(await freePort()),
-      INGRESS_METRICS_PORT: String(await freePort()),
-      MIME_METRICS_PORT: String(await freePort()),
-      SMTP_MX_PORT: String(await freePort()),
-      SMTP_SUBMISSION_PORT: String(await freePort()),
+      INGRESS_MX_PORT: String(await freePort()),
+      INGRESS_SUBMISSION_PORT: String(await freePort()),
     });
+    // Every service's metrics port too, so this run never clashes with a running `npm start`.
+    for (const s of SERVICES) env[s.metricsPortEnv] = String(await freePort());
     const t0 = Date.now();
     const p = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '';

@@ -9,7 +9,10 @@ describe('SpamAssassin corpus', () => {
     assert.equal(all.filter((m) => m.label === 'spam').length, 1896);
     assert.ok(all.every((m, i) => i === 0 || all[i - 1]!.path < m.path));
     assert.equal(all[0]!.path, 'easy-ham-1/00001.7c53336b37003a9286aba55d2945844c.txt');
-    assert.match(all[0]!.raw.toString('utf8', 0, 200), /^From exmh-workers-admin@redhat\.com/);
+    const head = all[0]!.raw.toString('utf8', 0, 300);
+    assert.match(head, /^Return-Path: <exmh-workers-admin@/, 'the mbox From_ line is dropped');
+    assert.ok(!/[^\r]\n/.test(all[0]!.raw.toString('utf8')), 'every line ends in CRLF');
+    assert.equal(loadSpamAssassin(10).length, 10);
   });
 
   it('rotation 0 holds out 830 ham + 380 spam and trains on the other 4,836', () => {

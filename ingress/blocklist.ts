@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import ipaddr from 'ipaddr.js';
 import type { Block } from '../schemas/types.ts';
-import type { Consumer, KafkaClient } from '../runtime/kafka.ts';
+import { createKafkaClient, type Consumer, type KafkaClient, type KafkaSettings } from '../runtime/kafka.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { RecordCodec } from '../runtime/registry.ts';
 
@@ -45,9 +45,16 @@ function parseClient(ip: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
 export class BlockList {
   private entries = new Map<string, Entry>();
   private consumer: Consumer | undefined;
+  private stopped = false;
   onChange?: (size: number) => void;
 
-  constructor(private readonly opts: { kafka: KafkaClient; codec: RecordCodec; topic: string; log: Logger; syncTimeoutMs: number }) {}
+  // Its own client, so stop() can cut it off when a consumer stuck rejoining (after a broker
+  // restart) would otherwise hold the shutdown for a session timeout.
+  private readonly kafka: KafkaClient;
+
+  constructor(private readonly opts: { kafkaSettings: KafkaSettings; codec: RecordCodec; topic: string; log: Logger; syncTimeoutMs: number }) {
+    this.kafka = createKafkaClient({ ...opts.kafkaSettings, clientId: `${opts.kafkaSettings.clientId}-blocklist` });
+  }
 
   get size(): number {
     return this.entries.size;
@@ -84,7 +91,8 @@ export class BlockList {
   }
 
   async start(): Promise<void> {
-    const { kafka, topic, log } = this.opts;
+    const { topic, log } = this.opts;
+    const kafka = this.kafka;
     const admin = kafka.admin();
     await admin.connect();
     let targets: Map<number, bigint>;
@@ -102,7 +110,9 @@ export class BlockList {
 
     // Its own group per instance: every instance must see every partition, and nothing is committed.
     const groupId = `scop-ingress-blocklist-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
-    const consumer = kafka.consumer({ groupId, maxWaitTimeMs: 500 });
+    // Restart after a crash (broker away for a while) for as long as the ingress runs, never after stop().
+    // A short session: after a broker restart the group waits for the crashed member to expire.
+    const consumer = kafka.consumer({ groupId, maxWaitTimeMs: 500, sessionTimeoutMs: 10000, heartbeatIntervalMs: 1000, restartOnFailure: async () => !this.stopped });
     this.consumer = consumer;
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
       const next = BigInt(e.payload.lastOffset) + 1n;
@@ -134,7 +144,10 @@ export class BlockList {
   }
 
   async stop(): Promise<void> {
-    await this.consumer?.disconnect().catch(() => {});
+    this.stopped = true;
+    const consumer = this.consumer;
     this.consumer = undefined;
+    if (consumer) await Promise.race([consumer.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 3000).unref())]);
+    this.kafka.sever();
   }
 }

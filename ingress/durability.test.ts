@@ -32,8 +32,11 @@ before(async () => {
 });
 
 after(async () => {
+  const t0 = Date.now();
   await t?.stop();
+  const t1 = Date.now();
   await broker?.stop();
+  console.log(`after: ingress stop ${t1 - t0} ms, broker stop ${Date.now() - t1} ms`);
 });
 
 async function sendWithSwaks(file: string): Promise<{ code: number; out: string; ms: number; recordId?: string }> {

@@ -91,7 +91,7 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
   await codec.registerSchema(topics.outbound, 'MailRecord');
   const handoff = new KafkaHandoff({ kafkaSettings: deps.kafkaSettings, deadlineMs: config.kafkaDeadlineMs, log });
   await handoff.start();
-  const blocklist = new BlockList({ kafka: deps.kafka, codec, topic: topics.blocklist, log, syncTimeoutMs: config.blocklistSyncTimeoutMs });
+  const blocklist = new BlockList({ kafkaSettings: deps.kafkaSettings, codec, topic: topics.blocklist, log, syncTimeoutMs: config.blocklistSyncTimeoutMs });
   blocklist.onChange = (n) => metrics.blocklistEntries.set(n);
   try {
     await blocklist.start();
@@ -383,9 +383,11 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
         }
       })(),
     ));
+    const sessionsMs = Date.now() - started;
     await handoff.stop();
+    const handoffMs = Date.now() - started - sessionsMs;
     await blocklist.stop();
-    log.info({ ms: Date.now() - started }, 'ingress stopped');
+    log.info({ ms: Date.now() - started, sessionsMs, handoffMs }, 'ingress stopped');
   }
 
   return { endpoints, ports, tls, handoff, blocklist, metrics, stop };

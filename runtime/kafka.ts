@@ -123,7 +123,11 @@ export interface KafkaClient {
   admin(): Admin;
   /** Idempotent producer with acks=-1 semantics; with `transactionalId` it can run transactions. */
   producer(opts?: { transactionalId?: string; transactionTimeoutMs?: number; retries?: number; initialRetryTimeMs?: number }): Producer;
-  consumer(opts: { groupId: string; readUncommitted?: boolean; sessionTimeoutMs?: number; heartbeatIntervalMs?: number; maxWaitTimeMs?: number }): Consumer;
+  consumer(opts: {
+    groupId: string; readUncommitted?: boolean; sessionTimeoutMs?: number; heartbeatIntervalMs?: number; maxWaitTimeMs?: number;
+    /** Asked after a crash with a retriable error whether to restart (kafkajs default: always); return false once stopping. */
+    restartOnFailure?: (e: Error) => Promise<boolean>;
+  }): Consumer;
   /**
    * Destroys every socket this client opened and refuses to open new ones, so nothing queued or
    * being retried inside it can reach a broker afterwards (the ingress uses it to make a timed-out
@@ -212,6 +216,7 @@ export function createKafkaClient(settings: KafkaSettings, clientOpts: KafkaClie
         // An idle fetch returns after this long; disconnect waits for it, so it bounds shutdown time.
         maxWaitTimeInMs: opts.maxWaitTimeMs ?? 1000,
         allowAutoTopicCreation: false,
+        ...(opts.restartOnFailure ? { retry: { restartOnFailure: opts.restartOnFailure } } : {}),
       }),
   };
 }

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createKafkaClient, type Admin, type KafkaClient } from './kafka.ts';
 import { eventually, testKafka, uniqueName } from './testing.ts';
+import { VERSIONED } from '../schemas/compat.ts';
 import { allTopics, applyTopics, MAX_RECORD_BYTES, topicConfig, type TopicSpec } from './topics.ts';
 
 let kafka: KafkaClient;
@@ -20,6 +21,12 @@ async function configOf(topic: string): Promise<Map<string, string>> {
   const d = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2, name: topic }] });
   return new Map(d.resources[0]!.configEntries.map((e) => [e.configName, e.configValue]));
 }
+
+describe('topic list', () => {
+  it('every topic value schema is kept under BACKWARD-compatibility history', () => {
+    for (const t of allTopics()) if (t.valueSchema) assert.ok(VERSIONED.includes(t.valueSchema), `${t.name}: add ${t.valueSchema} to VERSIONED in schemas/compat.ts`);
+  });
+});
 
 describe('scop topics apply', () => {
   it('creates every declared topic with its partitions and configs, and a second run changes nothing', async () => {

@@ -32,6 +32,10 @@ export const TOPICS = {
     name: 'mail.outbound.raw', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
     writtenBy: 'ingress (submission listeners)', doc: 'Every message accepted from an authenticated user, to be signed and relayed.',
   },
+  outboundSigned: {
+    name: 'mail.outbound.signed', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
+    writtenBy: 'DKIM signing stage (processors/dkim-sign)', doc: 'Outbound records with the dkimSign section: the DKIM-Signature fields the egress prepends to envelope.raw. Refused messages (no key, From not allowed for the user) go to ops.dead-letters instead.',
+  },
   inboundParsed: {
     name: 'mail.inbound.parsed', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
     writtenBy: 'MIME stage (processors/mime)', doc: 'Inbound records with the MIME section added.',
@@ -39,6 +43,68 @@ export const TOPICS = {
   inboundAuthenticated: {
     name: 'mail.inbound.authenticated', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
     writtenBy: 'auth stage (processors/auth)', doc: 'Inbound records with the auth section added: SPF, DKIM, DMARC, ARC, BIMI verdicts and the Authentication-Results value.',
+  },
+  // The inbound chain: raw → (mime) parsed → (auth) authenticated → (spam) scored → (firewall) screened
+  // → (decision) decided → egress relay (deliver / junk), with quarantine and reject held on mail.quarantine.
+  // Firewall before decision, so the decision sees the client's reputation.
+  inboundScored: {
+    name: 'mail.inbound.scored', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
+    writtenBy: 'spam stage (processors/spam)', doc: 'Inbound records with the spam section added; the firewall stage reads them.',
+  },
+  spamModel: {
+    // One partition, compacted: the newest model per key (the model name) is all a scorer needs.
+    name: 'spam.model', partitions: 1, valueSchema: 'SpamModel', cleanup: 'compact',
+    writtenBy: 'scop spam publish / train --publish, spam stage (default model on a fresh install)', doc: 'Trained spam models keyed by model name (default); every scorer follows it and switches to a new version without a restart.',
+  },
+  spamFeedback: {
+    name: 'spam.feedback', partitions: 3, valueSchema: 'SpamFeedback', cleanup: 'compact',
+    writtenBy: 'users / mail clients / analysts (scop spam feedback)', doc: 'Ham/spam labels keyed by record id (latest wins); scop spam train --from-topics joins them with the records.',
+  },
+  inboundScreened: {
+    name: 'mail.inbound.screened', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
+    writtenBy: 'firewall stage (processors/firewall)', doc: 'Inbound records with the firewall section (client prefix and sender domain reputation) added.',
+  },
+  inboundDecided: {
+    name: 'mail.inbound.decided', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
+    writtenBy: 'decision stage (processors/decision)', doc: 'Every inbound record with its decision section (deliver, junk, quarantine, reject); the egress relay delivers deliver/junk.',
+  },
+  quarantine: {
+    // Compacted, no time limit: a held message stays until an operator releases or deletes it (a tombstone).
+    name: 'mail.quarantine', partitions: 6, valueSchema: 'MailRecord', cleanup: 'compact',
+    writtenBy: 'decision stage, scop quarantine', doc: 'Messages held (quarantine) or refused after acceptance (reject), keyed by record id, with the reason in the decision section; a tombstone removes one.',
+  },
+  firewallEvents: {
+    name: 'firewall.events', partitions: 6, valueSchema: 'ReputationEvent', cleanup: 'delete', retentionMs: 7 * DAY,
+    writtenBy: 'firewall stage (processors/firewall)', doc: 'Each message\'s contribution to its client prefix\'s and sender domain\'s reputation, keyed by subject so one partition owns each subject.',
+  },
+  firewallReputation: {
+    // Same partition count as firewall.events: a subject's state lives in the partition number of its events.
+    name: 'firewall.reputation', partitions: 6, valueSchema: 'Reputation', cleanup: 'compact',
+    writtenBy: 'firewall stage (processors/firewall)', doc: 'Reputation per client prefix (ip:<cidr>) and sender domain (domain:<d>); the firewall rebuilds its state from it on start.',
+  },
+  deliveryRequests: {
+    name: 'mail.delivery.requests', partitions: 6, valueSchema: 'DeliveryJob', cleanup: 'delete', retentionMs: 7 * DAY,
+    writtenBy: 'scop quarantine release (later: the outbound path)', doc: 'Messages to deliver now (released from quarantine); the egress relay reads them.',
+  },
+  deliveryRetry1: {
+    name: 'mail.delivery.retry.1', partitions: 6, valueSchema: 'DeliveryJob', cleanup: 'delete', retentionMs: 7 * DAY,
+    writtenBy: 'egress relay', doc: 'First retry after a temporary failure (EGRESS_RETRY_DELAYS, default 1 min).',
+  },
+  deliveryRetry2: {
+    name: 'mail.delivery.retry.2', partitions: 6, valueSchema: 'DeliveryJob', cleanup: 'delete', retentionMs: 7 * DAY,
+    writtenBy: 'egress relay', doc: 'Second retry (default 10 min).',
+  },
+  deliveryRetry3: {
+    name: 'mail.delivery.retry.3', partitions: 6, valueSchema: 'DeliveryJob', cleanup: 'delete', retentionMs: 7 * DAY,
+    writtenBy: 'egress relay', doc: 'Third and later retries (default 1 h, EGRESS_MAX_ATTEMPTS in all).',
+  },
+  deliveryDead: {
+    name: 'mail.delivery.dead', partitions: 3, valueSchema: 'DeliveryJob', cleanup: 'delete', retentionMs: 30 * DAY,
+    writtenBy: 'egress relay', doc: 'Messages whose temporary failures outlasted every retry, with the last error.',
+  },
+  deliveryLog: {
+    name: 'mail.delivery.log', partitions: 6, valueSchema: 'DeliveryStatus', cleanup: 'compact',
+    writtenBy: 'egress relay', doc: 'Final outcome per message and recipient (delivered, bounced with the remote reply, dead), keyed by <recordId>|<recipient>; the egress de-duplicates by it.',
   },
   dmarcEvents: {
     name: 'dmarc.events', partitions: 6, valueSchema: 'DmarcEvent', cleanup: 'delete', retentionMs: 30 * DAY,

@@ -8,7 +8,7 @@ import { loadSchemas, SCHEMA_FILES, SCHEMAS_DIR, type SchemaName } from './index
 import { join } from 'node:path';
 
 /** Records generated as their own file; Envelope and AuthSection are generated inside MailRecord. */
-export const GENERATED: SchemaName[] = ['MailRecord', 'DeadLetter', 'Block', 'Alert', 'DmarcEvent'];
+export const GENERATED: SchemaName[] = ['MailRecord', 'DeadLetter', 'Block', 'Alert', 'DmarcEvent', 'Reputation', 'ReputationEvent', 'DeliveryJob', 'DeliveryStatus', 'SpamModel', 'SpamFeedback'];
 
 export function generatedFileFor(name: SchemaName): string {
   return join(SCHEMAS_DIR, 'generated', SCHEMA_FILES[name].replace(/\.avsc$/, '.ts'));
@@ -22,7 +22,10 @@ export function renderTypes(): Map<SchemaName, string> {
   console.warn = () => {};
   try {
     for (const name of GENERATED) {
-      const ts = toTypeScript(schemas.get(name)!.schema as never, { logicalTypes: { 'timestamp-millis': 'number' } });
+      // avro-ts writes a reference to an already-defined named type as `Namespace.Name` (a TS
+      // namespace it does not emit); the interfaces it emits are flat `NamespaceName`.
+      const ts = toTypeScript(schemas.get(name)!.schema as never, { logicalTypes: { 'timestamp-millis': 'number' } })
+        .replace(/\b(DevScop[A-Za-z0-9]*)\.([A-Z][A-Za-z0-9]*)\b/g, '$1$2');
       out.set(name, `// Generated from schemas/${SCHEMA_FILES[name]} by schemas/codegen.ts. Do not edit.\n${ts}\n`);
     }
   } finally {

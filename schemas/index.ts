@@ -14,11 +14,22 @@ export const SCHEMAS_DIR = dirname(fileURLToPath(import.meta.url));
 export const SCHEMA_FILES = {
   Envelope: 'envelope.avsc',
   AuthSection: 'auth.avsc',
+  MimeSection: 'mime.avsc',
+  SpamSection: 'spam.avsc',
+  FirewallSection: 'firewall.avsc',
+  DecisionSection: 'decision.avsc',
+  DkimSignSection: 'dkim-sign.avsc',
   MailRecord: 'mail-record.avsc',
   DeadLetter: 'dead-letter.avsc',
   Block: 'block.avsc',
   Alert: 'alert.avsc',
   DmarcEvent: 'dmarc-event.avsc',
+  Reputation: 'reputation.avsc',
+  ReputationEvent: 'reputation-event.avsc',
+  DeliveryJob: 'delivery.avsc',
+  DeliveryStatus: 'delivery-status.avsc',
+  SpamModel: 'spam-model.avsc',
+  SpamFeedback: 'spam-feedback.avsc',
 } as const;
 
 export type SchemaName = keyof typeof SCHEMA_FILES;

@@ -121,6 +121,14 @@ export class MatrixClient {
     return this.call('messages', 'GET', `/rooms/${encodeURIComponent(roomId)}/messages?${q}`);
   }
 
+  /** One /sync long poll (timeoutMs ≤ 20 s, under the request time limit). */
+  async sync(opts: { since?: string; timeoutMs?: number; filter?: object }): Promise<{ next_batch: string; rooms?: { join?: Record<string, { timeline?: { events?: MatrixEvent[] } }> } }> {
+    const q = new URLSearchParams({ timeout: String(Math.min(20000, opts.timeoutMs ?? 20000)) });
+    if (opts.since) q.set('since', opts.since);
+    if (opts.filter) q.set('filter', JSON.stringify(opts.filter));
+    return this.call('sync', 'GET', `/sync?${q}`);
+  }
+
   private async sleep(ms: number): Promise<void> {
     const signal = this.closed.signal;
     if (signal.aborted) throw new MatrixClosedError('Matrix client closed');

@@ -43,6 +43,8 @@ export interface MatrixConfig {
   /** How far back the notifier reads its own posts at start to skip alerts already posted. */
   dedupLookbackMs: number;
   retryMaxMs: number;
+  /** Users whose `!scop …` room commands are answered (empty: commands off). */
+  commandUsers: string[];
 }
 
 const shape = {
@@ -57,6 +59,8 @@ const shape = {
   MATRIX_DIGEST_WINDOW: duration().default('5m'),
   MATRIX_DEDUP_LOOKBACK: duration().default('6h'),
   MATRIX_RETRY_MAX: duration().default('30s'),
+  MATRIX_COMMAND_USERS: z.string().transform((s) => s.split(',').map((u) => u.trim()).filter(Boolean))
+    .refine((l) => l.every((u) => /^@[^:\s]+:\S+$/.test(u)), { message: 'must be full user ids' }).optional(),
 };
 const help = {
   MATRIX_HOMESERVER_URL: 'the homeserver’s client API base URL, e.g. https://matrix.example.org (unset: the notifier is disabled)',
@@ -70,6 +74,7 @@ const help = {
   MATRIX_DIGEST_WINDOW: 'a duration such as 5m, 90s or 0 (no digests)',
   MATRIX_DEDUP_LOOKBACK: 'a duration such as 6h',
   MATRIX_RETRY_MAX: 'a duration such as 30s (longest pause between retries while the homeserver is down)',
+  MATRIX_COMMAND_USERS: 'comma-separated user ids allowed to use room commands, e.g. @alice:example.org,@bob:example.org',
 };
 
 export function matrixEnabled(env: NodeJS.ProcessEnv): boolean {
@@ -115,6 +120,7 @@ export function loadMatrixConfig(env: NodeJS.ProcessEnv = process.env): MatrixCo
     digestWindowMs: cfg.MATRIX_DIGEST_WINDOW,
     dedupLookbackMs: cfg.MATRIX_DEDUP_LOOKBACK,
     retryMaxMs: Math.max(100, cfg.MATRIX_RETRY_MAX),
+    commandUsers: cfg.MATRIX_COMMAND_USERS ?? [],
   };
 }
 

@@ -1,7 +1,7 @@
 /** The notifier's pure parts: configuration, routing, message rendering and transaction ids. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { newAlert } from '../../runtime/alerts.ts';
+import { alertId, newAlert } from '../../runtime/alerts.ts';
 import { ConfigError } from '../../runtime/config.ts';
 import { loadMatrixConfig, parseDuration, roomsFor } from './config.ts';
 import { ALERT_IDS_KEY, alertMessage, digestMessage } from './format.ts';
@@ -81,5 +81,12 @@ describe('matrix messages', () => {
     assert.equal(digestTxnId(['a', 'b', 'c']), digestTxnId(['c', 'a', 'b']));
     assert.notEqual(digestTxnId(['a', 'b']), digestTxnId(['a', 'b', 'c']));
     assert.match(singleTxnId('x'), /^[A-Za-z0-9-]+$/);
+  });
+
+  it('alertId is stable for the same facts and differs for others', () => {
+    assert.equal(alertId('firewall', 'block', '203.0.113.0/24', 42n), alertId('firewall', 'block', '203.0.113.0/24', 42n));
+    assert.notEqual(alertId('firewall', 'block', '203.0.113.0/24', 42), alertId('firewall', 'block', '203.0.113.0/24', 43));
+    assert.notEqual(alertId('a', 'bc'), alertId('ab', 'c'));
+    assert.notEqual(newAlert({ kind: 'k', source: 's', summary: 'x' }).id, newAlert({ kind: 'k', source: 's', summary: 'x' }).id);
   });
 });

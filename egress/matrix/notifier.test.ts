@@ -162,6 +162,27 @@ describe('matrix notifier (real Synapse, real Kafka)', { timeout: 240000 }, () =
     assert.equal(await committed(t), 6);
   });
 
+  it('answers `!scop status` from an allowed user, once, and ignores everyone else', async () => {
+    const ops = await room('commands');
+    const t = await createStageTopics(admin, 'matrix-cmd', 1);
+    await startNotifier(t, matrixEnv(bot, { MATRIX_ROOM: ops, MATRIX_DIGEST_WINDOW: '10m', MATRIX_COMMAND_USERS: adminUser.userId }));
+    const held = Array.from({ length: 3 }, () => newAlert({ kind: 'block', source: 'firewall', subject: '203.0.113.0/24', summary: 'connection refused' }));
+    await publishAlert(producer, svc.codec, held, t.input);
+    await eventually(async () => ((await events(ops)).length === 1 ? true : undefined), 20000, 'the first alert');
+    await new Promise((r) => setTimeout(r, 1000)); // the listener's first sync
+    const say = (user: SynapseUser, txn: string, body: string) =>
+      syn.api('PUT', `/_matrix/client/v3/rooms/${encodeURIComponent(ops)}/send/m.room.message/${txn}`, user.accessToken, { msgtype: 'm.text', body });
+    await syn.api('POST', `/_matrix/client/v3/join/${encodeURIComponent(ops)}`, slow.accessToken, {});
+    await say(slow, 'c1', '!scop status');
+    await say(adminUser, 'c2', '!scop status');
+    const reply = await eventually(async () => (await events(ops)).find((e) => e.sender === bot.userId && /scop matrix notifier/.test(String(e.content.body))), 20000, 'a status reply');
+    assert.match(String(reply.content.body), /posted: 1 alerts on their own, 0 digests/);
+    assert.match(String(reply.content.body), /waiting: 2 alerts in 1 open digest windows/);
+    await new Promise((r) => setTimeout(r, 1500));
+    const replies = (await events(ops)).filter((e) => e.sender === bot.userId && /scop matrix notifier/.test(String(e.content.body)));
+    assert.equal(replies.length, 1, 'one reply: the user not allowed gets none');
+  });
+
   it('honours the homeserver’s rate limit (429 + retry_after_ms): every alert arrives, once, in order', async () => {
     const ops = await room('ratelimit');
     const t = await createStageTopics(admin, 'matrix-429', 1);

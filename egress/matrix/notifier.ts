@@ -16,6 +16,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../../runtime/log.ts';
 import type { Alert } from '../../schemas/types.ts';
 import { MatrixClient, MatrixClosedError, MatrixError } from './client.ts';
+import { CommandListener } from './commands.ts';
 import { roomsFor, type MatrixConfig } from './config.ts';
 import { ALERT_IDS_KEY, alertMessage, digestMessage } from './format.ts';
 
@@ -77,7 +78,10 @@ export class Notifier {
   private readonly lastWindow = new Map<string, { end: number; burst: boolean }>();
   /** Posts go out one at a time, in order: the homeserver's rate limit applies to all of them anyway. */
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private commands: CommandListener | undefined;
+  private readonly startedAt = Date.now();
+  private readonly counts = { alone: 0, digests: 0, alreadyPosted: 0, unrouted: 0, queued: 0, lastPostAt: 0 };
 
   constructor(private readonly cfg: MatrixConfig, private readonly log: Logger, private readonly metrics: NotifierMetrics) {
     this.client = new MatrixClient({
@@ -89,7 +93,7 @@ export class Notifier {
     });
     this.ready = this.start();
     this.ready.catch(() => {}); // handle() reports it
-    this.timer = setInterval(() => this.flushDue(Date.now()), Math.min(1000, Math.max(50, cfg.digestWindowMs / 4)));
+    if (cfg.digestWindowMs > 0) this.timer = setInterval(() => this.flushDue(Date.now()), Math.min(1000, Math.max(50, cfg.digestWindowMs / 4)));
   }
 
   /** Retries until the homeserver lets us in: a homeserver that is down or a room not yet invited to only delays alerts. */
@@ -101,6 +105,10 @@ export class Notifier {
         let found = 0;
         for (const roomId of new Set(this.roomIds.values())) found += await this.readBack(roomId, me.userId);
         this.log.info({ userId: me.userId, deviceId: me.deviceId, rooms: Object.fromEntries(this.roomIds), alreadyPosted: found }, 'Matrix notifier ready');
+        if (this.cfg.commandUsers.length > 0 && !this.client.isClosed) {
+          this.commands = new CommandListener(this.client, new Set(this.roomIds.values()), new Set(this.cfg.commandUsers), () => this.status(), this.log);
+          this.commands.start();
+        }
         return;
       } catch (e) {
         if (e instanceof MatrixClosedError) throw e;
@@ -141,16 +149,19 @@ export class Notifier {
     const rooms = roomsFor(this.cfg.routes, alert);
     if (rooms.length === 0) {
       this.metrics.skipped.inc({ reason: 'unrouted' });
+      this.counts.unrouted++;
       return;
     }
     await this.ready;
-    await Promise.all(rooms.map((room) => this.deliver(alert, this.roomIds.get(room)!)));
+    // An alias and an id configured for the same room must not post twice.
+    await Promise.all([...new Set(rooms.map((room) => this.roomIds.get(room)!))].map((roomId) => this.deliver(alert, roomId)));
   }
 
   private deliver(alert: Alert, roomId: string): Promise<void> {
     const key = `${roomId} ${alert.id}`;
     if (this.posted.has(key)) {
       this.metrics.skipped.inc({ reason: 'already-posted' });
+      this.counts.alreadyPosted++;
       return Promise.resolve();
     }
     const waiting = this.pending.get(key);
@@ -202,6 +213,7 @@ export class Notifier {
       const eventId = await this.client.send(w.roomId, txnId, digestMessage(members, this.cfg.digestWindowMs, w.opened));
       for (const a of members) this.remember(w.roomId, a.id);
       this.metrics.posts.inc({ type: 'digest' });
+      this.counts.digests++;
       this.log.info({ roomId: w.roomId, eventId, txnId, alerts: members.length }, 'digest posted');
     }).then(w.resolve, w.reject);
   }
@@ -223,18 +235,34 @@ export class Notifier {
       const eventId = await this.client.send(roomId, txnId, alertMessage(alert));
       this.remember(roomId, alert.id);
       this.metrics.posts.inc({ type: 'alert' });
+      this.counts.alone++;
       this.log.info({ roomId, eventId, txnId, alertId: alert.id, kind: alert.kind, recordId: alert.recordId }, 'alert posted');
     });
   }
 
   private enqueue(job: () => Promise<void>): Promise<void> {
-    const p = this.queue.then(job);
+    this.counts.queued++;
+    const p = this.queue.then(job).finally(() => { this.counts.queued--; this.counts.lastPostAt = Date.now(); });
     this.queue = p.catch(() => {});
     return p;
   }
 
+  /** What `!scop status` answers. */
+  status(): string {
+    const c = this.counts;
+    const held = [...this.windows.values()].reduce((n, w) => n + w.members.length, 0);
+    const iso = (t: number) => (t ? new Date(t).toISOString() : 'never');
+    return [
+      `scop matrix notifier, ${this.client.userId} device ${this.client.deviceId}, up since ${iso(this.startedAt)}`,
+      `posted: ${c.alone} alerts on their own, ${c.digests} digests; last post ${iso(c.lastPostAt)}`,
+      `skipped: ${c.alreadyPosted} already posted, ${c.unrouted} not routed to any room`,
+      `waiting: ${held} alerts in ${this.windows.size} open digest windows (${Math.round(this.cfg.digestWindowMs / 1000)} s), ${c.queued} posts queued`,
+    ].join('\n');
+  }
+
   close(): void {
     clearInterval(this.timer);
+    void this.commands?.stop();
     this.client.close();
     // Windows still open are not posted; their alerts are not committed and come back on the next start.
     for (const w of this.windows.values()) w.reject(new MatrixClosedError('notifier stopped'));

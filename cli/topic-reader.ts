@@ -1,0 +1,97 @@
+/**
+ * Reads a topic from a start point (beginning, an offset, or a time) up to its end as of the
+ * start, with a callback per message and progress counts: what `scop replay` and
+ * `scop spam train --from-topics` need. A throwaway consumer group per read (deleted afterwards):
+ * kafkajs can only seek inside a group.
+ */
+import { randomBytes } from 'node:crypto';
+import type { KafkaClient, KafkaMessage } from '../runtime/kafka.ts';
+
+export type StartAt = { kind: 'beginning' } | { kind: 'offset'; offset: bigint } | { kind: 'time'; ms: number };
+
+/** `--from` value: "beginning", an offset (digits), or a time (ISO 8601, or epoch ms with a trailing "ms"). */
+export function parseStartAt(value: string | undefined): StartAt {
+  if (!value || value === 'beginning' || value === 'earliest') return { kind: 'beginning' };
+  if (/^\d+$/.test(value)) return { kind: 'offset', offset: BigInt(value) };
+  if (/^\d+ms$/.test(value)) return { kind: 'time', ms: Number(value.slice(0, -2)) };
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new Error(`--from "${value}": use beginning, an offset (e.g. 1200), or a time (e.g. 2025-01-31T12:00:00Z or 1738324800000ms)`);
+  return { kind: 'time', ms };
+}
+
+export interface ReadProgress { read: number; total: number }
+
+export async function readTopicRange(
+  kafka: KafkaClient, topic: string, from: StartAt,
+  onMessage: (m: KafkaMessage, partition: number) => Promise<void> | void,
+  onProgress?: (p: ReadProgress) => void,
+): Promise<ReadProgress> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const start = new Map<number, bigint>();
+  const end = new Map<number, bigint>();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    for (const p of offsets) {
+      end.set(p.partition, BigInt(p.high));
+      start.set(p.partition, BigInt(p.low));
+    }
+    if (from.kind === 'offset') for (const [p, low] of start) start.set(p, from.offset > low ? from.offset : low);
+    if (from.kind === 'time') {
+      for (const p of await admin.fetchTopicOffsetsByTimestamp(topic, from.ms)) {
+        const o = BigInt(p.offset);
+        start.set(p.partition, o < 0n ? end.get(p.partition)! : o);
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  let total = 0;
+  for (const [p, s] of start) total += Math.max(0, Number(end.get(p)! - s));
+  const progress = { read: 0, total };
+  const pending = new Set([...start].filter(([p, s]) => s < end.get(p)!).map(([p]) => p));
+  if (pending.size === 0) return progress;
+
+  const groupId = `scop-read-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const consumer = kafka.consumer({ groupId, maxWaitTimeMs: 250 });
+  let finish!: () => void;
+  let fail!: (e: unknown) => void;
+  const finished = new Promise<void>((ok, no) => { finish = ok; fail = no; });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch, heartbeat }) => {
+        const p = batch.partition;
+        const stop = end.get(p)!;
+        for (const m of batch.messages) {
+          const o = BigInt(m.offset);
+          if (o < start.get(p)! || o >= stop) continue;
+          try {
+            await onMessage(m, p);
+          } catch (e) {
+            fail(e);
+            return;
+          }
+          progress.read++;
+          if (progress.read % 100 === 0) onProgress?.(progress);
+        }
+        const last = BigInt(batch.lastOffset());
+        if (last + 1n >= stop) pending.delete(p);
+        await heartbeat();
+        if (pending.size === 0) finish();
+      },
+    });
+    for (const [p, s] of start) consumer.seek({ topic, partition: p, offset: s.toString() });
+    await finished;
+    onProgress?.(progress);
+  } finally {
+    await consumer.disconnect();
+    const a = kafka.admin();
+    await a.connect();
+    await a.deleteGroups([groupId]).catch(() => {});
+    await a.disconnect();
+  }
+  return progress;
+}

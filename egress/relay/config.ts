@@ -1,0 +1,74 @@
+/** The egress relay's settings, from the environment (README "Configuration"). */
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { envBool, envInt, loadEnv } from '../../runtime/config.ts';
+
+export type NextHop =
+  | { kind: 'smtp' | 'lmtp'; host: string; port: number; url: string }
+  | { kind: 'maildir'; dir: string; url: string };
+
+const nextHop = z.string().transform((s, ctx) => {
+  const m = /^(smtp|lmtp):\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})\/?$/.exec(s);
+  if (!m || Number(m[3]) < 1 || Number(m[3]) > 65535) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be smtp://host:port or lmtp://host:port' });
+    return z.NEVER;
+  }
+  return { kind: m[1] as 'smtp' | 'lmtp', host: m[2]!.replace(/^\[|\]$/g, ''), port: Number(m[3]), url: `${m[1]}://${m[2]}:${m[3]}` };
+});
+
+const delays = z.string().transform((s, ctx) => {
+  const list = s.split(',').map((x) => Number(x.trim()));
+  if (list.length !== 3 || list.some((n) => !Number.isFinite(n) || n < 0)) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be three comma-separated second counts' });
+    return z.NEVER;
+  }
+  return list.map((n) => n * 1000) as [number, number, number];
+});
+
+const shape = {
+  EGRESS_NEXT_HOP: nextHop.optional(),
+  EGRESS_MAILDIR: z.string().optional(),
+  EGRESS_HOSTNAME: z.string().regex(/^[A-Za-z0-9.-]+$/, 'must be a host name').default(hostname()),
+  EGRESS_RETRY_DELAYS: delays.default('60,600,3600'),
+  EGRESS_MAX_ATTEMPTS: envInt(1).max(100).default(8),
+  EGRESS_CONCURRENCY: envInt(1).max(1000).default(8),
+  EGRESS_TIMEOUT_MS: envInt(1000).default(60000),
+  EGRESS_STARTTLS: z.enum(['opportunistic', 'require', 'off']).default('opportunistic'),
+  EGRESS_TLS_INSECURE: envBool().default('false'),
+  EGRESS_SMTP_USER: z.string().optional(),
+  EGRESS_SMTP_PASSWORD: z.string().optional(),
+};
+
+const help = {
+  EGRESS_NEXT_HOP: 'the next hop as smtp://host:port or lmtp://host:port, e.g. EGRESS_NEXT_HOP=smtp://127.0.0.1:25; leave it unset to deliver into the local Maildir',
+  EGRESS_MAILDIR: 'folder of the local Maildir (one Maildir per recipient under it), default <data dir>/maildir',
+  EGRESS_HOSTNAME: 'host name written into the Received header, e.g. EGRESS_HOSTNAME=mx.example.org',
+  EGRESS_RETRY_DELAYS: 'seconds before the 1st, 2nd and further retries, e.g. EGRESS_RETRY_DELAYS=60,600,3600',
+  EGRESS_MAX_ATTEMPTS: 'delivery attempts before a message goes to mail.delivery.dead (1..100), e.g. EGRESS_MAX_ATTEMPTS=8',
+  EGRESS_CONCURRENCY: 'deliveries at once (1..1000), e.g. EGRESS_CONCURRENCY=8',
+  EGRESS_TIMEOUT_MS: 'milliseconds one delivery may take (at least 1000), e.g. EGRESS_TIMEOUT_MS=60000',
+  EGRESS_STARTTLS: 'opportunistic (use STARTTLS when offered), require, or off',
+  EGRESS_TLS_INSECURE: 'true to accept any certificate from the next hop (a self-signed relay on the same host), else false',
+  EGRESS_SMTP_USER: 'user name to AUTH at the next hop (with EGRESS_SMTP_PASSWORD)',
+  EGRESS_SMTP_PASSWORD: 'password for EGRESS_SMTP_USER',
+};
+
+export function loadRelayConfig(env: NodeJS.ProcessEnv, dataDir: string) {
+  const c = loadEnv(shape, help, env);
+  const maildir = resolve(c.EGRESS_MAILDIR ?? join(dataDir, 'maildir'));
+  const hop: NextHop = c.EGRESS_NEXT_HOP ?? { kind: 'maildir', dir: maildir, url: `maildir:${maildir}` };
+  return {
+    nextHop: hop,
+    hostname: c.EGRESS_HOSTNAME,
+    retryDelaysMs: c.EGRESS_RETRY_DELAYS,
+    maxAttempts: c.EGRESS_MAX_ATTEMPTS,
+    concurrency: c.EGRESS_CONCURRENCY,
+    timeoutMs: c.EGRESS_TIMEOUT_MS,
+    starttls: c.EGRESS_STARTTLS,
+    tlsInsecure: c.EGRESS_TLS_INSECURE,
+    auth: c.EGRESS_SMTP_USER ? { user: c.EGRESS_SMTP_USER, pass: c.EGRESS_SMTP_PASSWORD ?? '' } : undefined,
+  };
+}
+
+export type RelayConfig = ReturnType<typeof loadRelayConfig>;

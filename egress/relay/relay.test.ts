@@ -1,0 +1,139 @@
+/**
+ * The egress relay on the real broker and registry: decided records → Maildir (the default) or an
+ * SMTP next hop, with the trace headers on top of the untouched raw message; temporary failures go
+ * through the retry topics and arrive, permanent ones are logged with the remote reply, exhausted
+ * ones land on the dead topic with an alert; a replayed record is not delivered twice.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Admin } from '../../runtime/kafka.ts';
+import type { ServiceContext } from '../../runtime/service.ts';
+import { produce, readTopic, testMailRecord, testServiceContext } from '../../runtime/stage-testing.ts';
+import { eventually, uniqueName } from '../../runtime/testing.ts';
+import type { Alert, DeliveryJob, DeliveryStatus, MailRecord } from '../../schemas/types.ts';
+import { schema } from '../../schemas/index.ts';
+import { startRelay } from './service.ts';
+import { createRelayTopics, ScriptedSmtp } from './testing.ts';
+
+let svc: ServiceContext;
+let admin: Admin;
+before(async () => {
+  svc = testServiceContext('egress-test');
+  admin = svc.kafka.admin();
+  await admin.connect();
+});
+after(async () => { await admin.disconnect(); });
+
+const AR = 'mx.scop.test;\r\n dkim=pass header.d=example.com;\r\n spf=pass smtp.mailfrom=example.com;\r\n dmarc=pass header.from=example.com';
+function decided(action: 'deliver' | 'junk' | 'quarantine' | 'reject', rcpt: string[], body = 'Hello.'): MailRecord {
+  const trace = 'Received: from client by mx.scop.test; Mon, 1 Jan 2024 10:00:00 +0000\r\n';
+  const raw = Buffer.from(`${trace}From: <a@example.com>\r\nTo: <${rcpt[0]}>\r\nSubject: ${action}\r\nMessage-ID: <${uniqueName('m')}@x>\r\n\r\n${body}\r\n.leading dot\r\n`);
+  const r = testMailRecord(raw, { rcptTo: rcpt, mailFrom: 'a@example.com', traceLength: trace.length });
+  return {
+    ...r,
+    auth: { authenticationResults: AR } as never,
+    decision: { action, reasons: action === 'deliver' ? [] : [`test ${action}`], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: 't' },
+  };
+}
+
+/** The auth section is only read for its header value; records produced by tests carry a full one. */
+async function produceDecided(topic: string, records: MailRecord[]): Promise<void> {
+  const full = records.map((r) => ({ ...r, auth: fullAuth(r.auth?.authenticationResults ?? '') }));
+  await produce(svc.kafka, svc.codec, topic, 'MailRecord', full.map((record) => ({ record })));
+}
+
+/** A schema-valid auth section (random values) carrying the given Authentication-Results value. */
+function fullAuth(ar: string): MailRecord['auth'] {
+  const a = schema('AuthSection').type.random() as NonNullable<MailRecord['auth']>;
+  return { ...a, authenticationResults: ar };
+}
+
+test('Maildir by default: deliver and junk stored with the trace headers over the untouched raw; quarantine and reject held', { timeout: 90000 }, async () => {
+  const t = await createRelayTopics(admin);
+  const dir = mkdtempSync(join(tmpdir(), 'scop-maildir-'));
+  const ctx = { ...svc, env: { ...process.env, EGRESS_MAILDIR: dir, EGRESS_HOSTNAME: 'egress.scop.test', EGRESS_NEXT_HOP: '' } };
+  const recs = [decided('deliver', ['Bob@Example.net', 'carol@example.net']), decided('junk', ['bob@example.net']), decided('quarantine', ['bob@example.net']), decided('reject', ['bob@example.net'])];
+  await produceDecided(t.decided, recs);
+  const running = await startRelay(ctx, { topics: t, groupPrefix: uniqueName('eg') });
+  try {
+    const inbox = join(dir, 'bob@example.net', 'new');
+    const junk = join(dir, 'bob@example.net', '.Junk', 'new');
+    await eventually(() => (existsSync(inbox) && readdirSync(inbox).length === 1 && existsSync(junk) && readdirSync(junk).length === 1 && existsSync(join(dir, 'carol@example.net', 'new')) ? true : undefined), 30000, 'maildir files');
+    const file = readFileSync(join(inbox, readdirSync(inbox)[0]!));
+    const raw = recs[0]!.envelope.raw;
+    assert.deepEqual(file.subarray(file.length - raw.length), raw, 'the raw message follows the added headers byte for byte');
+    const head = file.subarray(0, file.length - raw.length).toString();
+    assert.match(head, /^Received: by egress\.scop\.test \(scop egress\) with local id [^\r\n]+\r\n\tfor <Bob@Example\.net>;\r\n\t\w{3}, /);
+    assert.ok(head.includes(`Authentication-Results: ${AR}\r\n`), head);
+    const junkFile = readFileSync(join(junk, readdirSync(junk)[0]!)).toString();
+    assert.match(junkFile, /^X-Spam-Flag: YES\r\n/m);
+    assert.match(junkFile, /^X-Scop-Decision: junk; test junk\r\n/m);
+    const log = await readTopic(svc.kafka, t.log, 3, { settleMs: 1500 });
+    assert.equal(log.length, 3, 'two recipients of the first message + the junk one; nothing for the held ones');
+    const statuses = await Promise.all(log.map((m) => svc.codec.decodeAs<DeliveryStatus>(m.value, 'DeliveryStatus')));
+    assert.ok(statuses.every((s) => s.status === 'delivered' && s.nextHop === `maildir:${dir}`));
+    assert.equal(readdirSync(join(dir, 'bob@example.net', 'new')).length, 1, 'quarantine/reject were not delivered');
+  } finally {
+    await running.stop();
+  }
+});
+
+test('SMTP next hop: temporary failures retried until delivered, 5xx logged with the reply, exhausted → dead + alert, replay not delivered twice', { timeout: 120000 }, async () => {
+  const t = await createRelayTopics(admin);
+  const smtp = new ScriptedSmtp();
+  await smtp.start();
+  let tries = 0;
+  smtp.rcpt = (a) => {
+    if (a === 'nobody@example.net') return [550, '5.1.1 No such user here'];
+    if (a === 'full@example.net') return [452, '4.2.2 Mailbox full'];
+    if (a === 'later@example.net' && ++tries <= 2) return [451, '4.3.0 Try again later'];
+    return null;
+  };
+  const group = uniqueName('eg');
+  const ctx = { ...svc, env: { ...process.env, EGRESS_NEXT_HOP: `smtp://127.0.0.1:${smtp.port}`, EGRESS_RETRY_DELAYS: '1,1,1', EGRESS_MAX_ATTEMPTS: '3', EGRESS_HOSTNAME: 'egress.scop.test' } };
+  const ok = decided('deliver', ['ok@example.net', 'nobody@example.net']);
+  const later = decided('deliver', ['later@example.net']);
+  const full = decided('deliver', ['full@example.net']);
+  await produceDecided(t.decided, [ok, later, full]);
+  let running = await startRelay(ctx, { topics: t, groupPrefix: group });
+  try {
+    await eventually(() => (smtp.received.length >= 2 ? true : undefined), 60000, 'two deliveries');
+    const logged = await readTopic(svc.kafka, t.log, 4, { settleMs: 500, timeoutMs: 60000 });
+    const statuses = new Map((await Promise.all(logged.map((m) => svc.codec.decodeAs<DeliveryStatus>(m.value, 'DeliveryStatus')))).map((s) => [s.recipient, s]));
+    assert.equal(statuses.get('ok@example.net')!.status, 'delivered');
+    assert.equal(statuses.get('nobody@example.net')!.status, 'bounced');
+    assert.match(statuses.get('nobody@example.net')!.reply!, /^550 5\.1\.1 No such user here/);
+    assert.equal(statuses.get('later@example.net')!.status, 'delivered');
+    assert.equal(statuses.get('later@example.net')!.attempts, 3, 'two 451s, then delivered from the second retry topic');
+    assert.equal(statuses.get('full@example.net')!.status, 'dead');
+    const [dead] = await readTopic(svc.kafka, t.dead, 1, { settleMs: 200 });
+    const job = await svc.codec.decodeAs<DeliveryJob>(dead!.value, 'DeliveryJob');
+    assert.deepEqual([job.record.envelope.id, job.recipients, job.attempt], [full.envelope.id, ['full@example.net'], 3]);
+    assert.match(job.lastError!, /452 4\.2\.2 Mailbox full/);
+    const [alertMsg] = await readTopic(svc.kafka, t.alerts, 1, { settleMs: 200 });
+    const alert = await svc.codec.decodeAs<Alert>(alertMsg!.value, 'Alert');
+    assert.deepEqual([alert.kind, alert.recordId], ['delivery-dead-letter', full.envelope.id]);
+    for (const r of t.retries.slice(0, 2)) assert.ok((await readTopic(svc.kafka, r, 2, { settleMs: 200 })).length >= 2, `${r} was used`);
+
+    const msg = smtp.received.find((m) => m.to.includes('ok@example.net'))!;
+    assert.equal(msg.from, 'a@example.com');
+    assert.deepEqual(msg.data.subarray(msg.data.length - ok.envelope.raw.length), ok.envelope.raw, 'raw unchanged (dot-stuffing undone by the server)');
+    assert.match(msg.data.toString(), /^Received: by egress\.scop\.test \(scop egress\) with ESMTP id /);
+
+    // A crash after delivery but before the commit replays the record: simulated by a new
+    // instance (fresh delivery log read) and the same records written again.
+    await running.stop();
+    const before = smtp.received.length;
+    await produceDecided(t.decided, [ok, later]);
+    running = await startRelay(ctx, { topics: t, groupPrefix: group });
+    await new Promise((r) => setTimeout(r, 4000));
+    assert.equal(smtp.received.length, before, 'replayed records were not delivered again');
+    assert.ok((await running.relay.metrics.skipped.get()).values.some((v) => v.labels.reason === 'already-done' && v.value >= 2));
+  } finally {
+    await running.stop();
+    await smtp.stop();
+  }
+});

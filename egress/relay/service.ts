@@ -1,0 +1,106 @@
+/**
+ * `scop run egress`: the egress relay. Five sinks in one process share one Relay: the decided
+ * topic (deliver / junk; quarantine and reject are held elsewhere and skipped here), the delivery
+ * requests (released from quarantine) and the three retry topics, whose jobs wait for their
+ * notBefore time before they are tried. A record's offset is committed only after its outcome is
+ * durable (delivery log, retry or dead-letter topic): at-least-once, de-duplicated by the log.
+ */
+import { defineSink, TransientError, type RunningSink } from '../../runtime/sink.ts';
+import type { RunningService, ServiceContext, ServiceDefinition } from '../../runtime/service.ts';
+import { TOPICS, type TopicSpec } from '../../runtime/topics.ts';
+import type { DeliveryJob, MailRecord } from '../../schemas/types.ts';
+import { loadRelayConfig } from './config.ts';
+import { DeliveryLog } from './delivery-log.ts';
+import { Relay, relayMetrics, type RelayTopics } from './relay.ts';
+import type { deliver } from './transport.ts';
+
+export const RELAY_VERSION = '1.0.0';
+
+export const defaultRelayTopics = (): RelayTopics => ({
+  decided: TOPICS.inboundDecided.name,
+  requests: TOPICS.deliveryRequests.name,
+  retries: [TOPICS.deliveryRetry1.name, TOPICS.deliveryRetry2.name, TOPICS.deliveryRetry3.name],
+  dead: TOPICS.deliveryDead.name,
+  log: TOPICS.deliveryLog.name,
+  alerts: TOPICS.alerts.name,
+});
+
+export interface RelayOverrides {
+  topics?: RelayTopics;
+  /** Group id prefix (tests): groups are `<prefix>`, `<prefix>-requests`, `<prefix>-retry-N`. */
+  groupPrefix?: string;
+  /** Replaces the SMTP/Maildir transport (tests that count attempts). */
+  transport?: typeof deliver;
+}
+
+export interface RunningRelay extends RunningService {
+  relay: Relay;
+  deliveryLog: DeliveryLog;
+}
+
+const asTransient = (e: unknown) => (e instanceof TransientError ? e : new TransientError((e as Error).message));
+
+export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): Promise<RunningRelay> {
+  const cfg = loadRelayConfig(ctx.env, ctx.dataDir);
+  const topics = o.topics ?? defaultRelayTopics();
+  const log = ctx.log.child({ component: 'egress' });
+  const producer = ctx.kafka.producer();
+  await producer.connect();
+  const deliveryLog = new DeliveryLog({ kafka: ctx.kafka, codec: ctx.codec, producer, topic: topics.log, log });
+  await deliveryLog.start();
+  const relay = new Relay(cfg, { codec: ctx.codec, producer, log, deliveryLog, metrics: relayMetrics(ctx.metrics), topics }, o.transport);
+  await relay.registerSchemas();
+  log.info({ nextHop: cfg.nextHop.url, retryDelaysMs: cfg.retryDelaysMs, maxAttempts: cfg.maxAttempts, concurrency: cfg.concurrency }, 'egress relay starting');
+
+  const group = o.groupPrefix ?? 'scop-egress';
+  const drain = () => relay.stopping.abort();
+  const sinks: RunningSink<unknown>[] = [];
+  const decided = defineSink<undefined, MailRecord>({
+    name: 'egress', version: RELAY_VERSION, description: 'delivers decided mail', input: { ...TOPICS.inboundDecided, name: topics.decided }, defaultMetricsPort: 9490,
+    maxInFlight: Math.max(64, cfg.concurrency * 4), recordId: (r) => r.envelope.id, drain,
+    async handle(record, c) {
+      const action = record.decision?.action ?? 'deliver';
+      if (action === 'quarantine' || action === 'reject') {
+        relay.metrics.skipped.inc({ reason: 'held' });
+        return;
+      }
+      try {
+        await relay.run({ record, recipients: record.envelope.rcptTo, attempt: 0, notBefore: record.envelope.receivedAt, lastError: null, origin: 'inbound', junk: action === 'junk' }, c.log);
+      } catch (e) { throw asTransient(e); }
+    },
+  });
+  sinks.push(await decided.run(ctx, { groupId: group, input: topics.decided }) as RunningSink<unknown>);
+  const jobSink = (name: string, topic: string, groupId: string, spec: TopicSpec, maxInFlight: number) => defineSink<undefined, DeliveryJob>({
+    name, version: RELAY_VERSION, description: `delivers jobs from ${topic}`, input: { ...spec, name: topic }, defaultMetricsPort: 9490,
+    maxInFlight, recordId: (j) => j.record.envelope.id, drain,
+    async handle(job, c) {
+      try {
+        await relay.waitUntil(job.notBefore);
+        await relay.run(job, c.log);
+      } catch (e) { throw asTransient(e); }
+    },
+  }).run(ctx, { groupId, input: topic });
+  sinks.push(await jobSink('egress-requests', topics.requests, `${group}-requests`, TOPICS.deliveryRequests, Math.max(64, cfg.concurrency * 4)) as RunningSink<unknown>);
+  for (let i = 0; i < 3; i++) {
+    // Jobs on one retry topic come in notBefore order (same delay), so waiting in order is fair; up to 10000 wait at once.
+    sinks.push(await jobSink(`egress-retry-${i + 1}`, topics.retries[i]!, `${group}-retry-${i + 1}`, TOPICS.deliveryRetry1, 10000) as RunningSink<unknown>);
+  }
+  return {
+    relay, deliveryLog,
+    endpoints: {},
+    async stop() {
+      relay.stopping.abort();
+      for (const s of sinks.reverse()) await s.stop();
+      await deliveryLog.stop();
+      await producer.disconnect();
+    },
+  };
+}
+
+export const egressService: ServiceDefinition = {
+  name: 'egress',
+  description: 'egress relay: delivers decided mail to the next hop (SMTP/LMTP) or the local Maildir, with retries and a delivery log',
+  metricsPortEnv: 'EGRESS_METRICS_PORT',
+  defaultMetricsPort: 9490,
+  start: (ctx) => startRelay(ctx),
+};

@@ -1,0 +1,117 @@
+/**
+ * Delivery to the next hop: SMTP or LMTP with nodemailer's SMTPConnection (the raw message is sent
+ * as given, with the envelope's MAIL FROM / RCPT TO; SMTPConnection does the dot-stuffing), or a
+ * local Maildir per recipient. Each recipient gets an outcome: delivered, temporary or permanent.
+ */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type { MailRecord } from '../../schemas/types.ts';
+import type { NextHop, RelayConfig } from './config.ts';
+import { withTrace } from './headers.ts';
+
+export interface RecipientOutcome {
+  recipient: string;
+  kind: 'delivered' | 'temporary' | 'permanent';
+  /** The remote reply (or the local error). */
+  reply: string;
+}
+
+interface SmtpError extends Error { code?: string; responseCode?: number; response?: string; recipient?: string; rejectedErrors?: SmtpError[] }
+
+const replyOf = (e: SmtpError) => (e.response ?? `${e.code ?? 'error'}: ${e.message}`).trim();
+/** 5xx is permanent; 4xx, no reply at all (connection refused, timeout, TLS) are temporary. */
+const kindOf = (e: SmtpError): RecipientOutcome['kind'] => (e.responseCode !== undefined && e.responseCode >= 500 ? 'permanent' : 'temporary');
+
+export async function deliverSmtp(hop: Extract<NextHop, { kind: 'smtp' | 'lmtp' }>, cfg: RelayConfig, record: MailRecord, recipients: string[], junk: boolean): Promise<RecipientOutcome[]> {
+  const conn = new SMTPConnection({
+    host: hop.host, port: hop.port, lmtp: hop.kind === 'lmtp', name: cfg.hostname,
+    ignoreTLS: cfg.starttls === 'off', requireTLS: cfg.starttls === 'require', opportunisticTLS: cfg.starttls === 'opportunistic',
+    tls: { rejectUnauthorized: !cfg.tlsInsecure },
+    connectionTimeout: cfg.timeoutMs, greetingTimeout: cfg.timeoutMs, socketTimeout: cfg.timeoutMs,
+  });
+  const e = record.envelope;
+  const message = withTrace(record, { hostname: cfg.hostname, protocol: hop.kind === 'lmtp' ? 'LMTP' : 'SMTP', junk, recipient: recipients.length === 1 ? recipients[0] : undefined });
+  const all = (kind: RecipientOutcome['kind'], reply: string) => recipients.map((recipient) => ({ recipient, kind, reply }));
+  let connErr: SmtpError | undefined;
+  conn.on('error', (err: SmtpError) => { connErr = err; });
+  try {
+    await new Promise<void>((ok, fail) => conn.connect((err?: SmtpError) => (err ? fail(err) : ok())));
+    if (cfg.auth) await new Promise<void>((ok, fail) => conn.login(cfg.auth!, (err) => (err ? fail(err) : ok())));
+    const info = await new Promise<{ accepted: string[]; rejected: string[]; rejectedErrors?: SmtpError[]; response: string }>((ok, fail) =>
+      conn.send({ from: e.mailFrom, to: recipients, use8BitMime: e.bodyType !== 'SEVEN_BIT' } as never, message, (err, res) => (err ? fail(err) : ok(res as never))));
+    const rejected = new Map((info.rejectedErrors ?? []).map((r) => [r.recipient ?? '', r]));
+    return recipients.map((recipient) => {
+      const r = rejected.get(recipient);
+      return r ? { recipient, kind: kindOf(r), reply: replyOf(r) } : { recipient, kind: 'delivered' as const, reply: info.response };
+    });
+  } catch (err) {
+    const x = err as SmtpError;
+    if (x.rejectedErrors?.length) {
+      const rejected = new Map(x.rejectedErrors.map((r) => [r.recipient ?? '', r]));
+      return recipients.map((recipient) => {
+        const r = rejected.get(recipient);
+        return r ? { recipient, kind: kindOf(r), reply: replyOf(r) } : { recipient, kind: kindOf(x), reply: replyOf(x) };
+      });
+    }
+    return all(kindOf(x), replyOf(x ?? connErr));
+  } finally {
+    try { conn.quit(); } catch { /* already closed */ }
+    setTimeout(() => conn.close(), 1000).unref();
+  }
+}
+
+/** A recipient's folder name: the address lower-cased, with characters unsafe in a path replaced. */
+export function mailboxFolder(recipient: string): string {
+  const safe = recipient.toLowerCase().replace(/[^a-z0-9@._+=-]/g, '_').replace(/^\.+/, '_');
+  return safe || '_';
+}
+
+function ensureMaildir(dir: string): void {
+  for (const sub of ['tmp', 'new', 'cur']) mkdirSync(join(dir, sub), { recursive: true });
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try { fsyncSync(fd); } finally { closeSync(fd); }
+}
+
+/**
+ * Maildir delivery (tmp → fsync → rename into new). The file name carries the record id, so a
+ * replayed delivery finds its earlier file and writes nothing: exactly once per recipient.
+ */
+export function deliverMaildir(root: string, hostname: string, record: MailRecord, recipients: string[], junk: boolean): RecipientOutcome[] {
+  const e = record.envelope;
+  return recipients.map((recipient) => {
+    try {
+      const box = join(root, mailboxFolder(recipient));
+      const dir = junk ? join(box, '.Junk') : box;
+      ensureMaildir(dir);
+      const name = `${Math.floor(e.receivedAt / 1000)}.${e.id.replace(/[^A-Za-z0-9-]/g, '')}.${hostname.replace(/[/:]/g, '_')}`;
+      if (existsSync(join(dir, 'new', name)) || readdirSync(join(dir, 'cur')).some((f) => f === name || f.startsWith(`${name}:`))) {
+        return { recipient, kind: 'delivered' as const, reply: `already in ${dir} (${name})` };
+      }
+      const bytes = withTrace(record, { hostname, protocol: 'local', junk, recipient });
+      const tmp = join(dir, 'tmp', name);
+      const fd = openSync(tmp, 'w', 0o600);
+      try {
+        writeSync(fd, bytes);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, join(dir, 'new', name));
+      fsyncDir(join(dir, 'new'));
+      return { recipient, kind: 'delivered' as const, reply: `stored in ${join(dir, 'new', name)}` };
+    } catch (err) {
+      // A full disk or a permission problem: the operator can fix it, so retry.
+      return { recipient, kind: 'temporary' as const, reply: `maildir: ${(err as Error).message}` };
+    }
+  });
+}
+
+export async function deliver(cfg: RelayConfig, record: MailRecord, recipients: string[], junk: boolean): Promise<RecipientOutcome[]> {
+  const hop = cfg.nextHop;
+  if (hop.kind === 'maildir') return deliverMaildir(hop.dir, cfg.hostname, record, recipients, junk);
+  return deliverSmtp(hop, cfg, record, recipients, junk);
+}

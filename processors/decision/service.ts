@@ -1,0 +1,45 @@
+/**
+ * The decision stage: mail.inbound.screened → the record with its `decision` section on
+ * mail.inbound.decided; messages to hold (quarantine) or refused after acceptance (reject) are
+ * also written to mail.quarantine, keyed by record id, in the same transaction — never dropped.
+ */
+import { Counter, type Registry } from 'prom-client';
+import { defineStage } from '../../runtime/stage.ts';
+import { TOPICS } from '../../runtime/topics.ts';
+import type { MailRecord } from '../../schemas/types.ts';
+import { loadDecisionConfig, type DecisionConfig } from './config.ts';
+import { decide, STAGE_VERSION } from './decide.ts';
+
+interface DecisionState {
+  config: DecisionConfig;
+  actions: Counter<'action'>;
+}
+
+function actionsCounter(registry: Registry): Counter<'action'> {
+  const name = 'scop_decision_actions_total';
+  return (registry.getSingleMetric(name) as Counter<'action'> | undefined)
+    ?? new Counter({ name, help: 'Decisions by action (deliver, junk, quarantine, reject).', labelNames: ['action'] as const, registers: [registry] });
+}
+
+export const decisionService = defineStage<DecisionState, MailRecord, MailRecord>({
+  name: 'decision',
+  version: STAGE_VERSION,
+  description: 'decides deliver / junk / quarantine / reject from the auth, spam, MIME and firewall sections; holds quarantined and rejected mail on mail.quarantine',
+  input: TOPICS.inboundScreened,
+  output: TOPICS.inboundDecided,
+  sideOutputs: { quarantine: TOPICS.quarantine },
+  defaultMetricsPort: 9476,
+  init(svc) {
+    const config = loadDecisionConfig(svc.env);
+    svc.log.info({ config }, 'decision thresholds');
+    return { config, actions: actionsCounter(svc.metrics) };
+  },
+  process(record, ctx) {
+    const decision = decide(record, ctx.state.config);
+    const out: MailRecord = { ...record, decision };
+    if (decision.action === 'quarantine' || decision.action === 'reject') ctx.emit('quarantine', record.envelope.id, out);
+    ctx.state.actions.inc({ action: decision.action });
+    ctx.log.info({ action: decision.action, reasons: decision.reasons }, 'decided');
+    return out;
+  },
+});

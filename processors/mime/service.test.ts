@@ -1,0 +1,102 @@
+/**
+ * The MIME stage on the real broker: raw MailRecords in → records with the mime section out,
+ * envelope and raw untouched; garbage → dead-letter topic; SIGKILL mid-stream + restart → every
+ * record exactly once on the parsed topic.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import type { Admin } from '../../runtime/kafka.ts';
+import type { ServiceContext } from '../../runtime/service.ts';
+import { createStageTopics, produce, readTopic, spawnStage, testMailRecord, testServiceContext, type StageTopics } from '../../runtime/stage-testing.ts';
+import { eventually } from '../../runtime/testing.ts';
+import { schema } from '../../schemas/index.ts';
+import type { DeadLetter, MailRecord } from '../../schemas/types.ts';
+import { loadSpamAssassin } from '../../corpus/spam-assassin.ts';
+import { mimeService } from './service.ts';
+
+const TESTDATA = resolve(import.meta.dirname, '../../../shared/testdata');
+const SERVICE = fileURLToPath(new URL('./service.ts', import.meta.url));
+const decode = (b: Buffer) => schema('MailRecord').type.fromBuffer(b.subarray(5)) as MailRecord;
+
+let svc: ServiceContext;
+let admin: Admin;
+before(async () => {
+  svc = testServiceContext('mime-test');
+  admin = svc.kafka.admin();
+  await admin.connect();
+});
+after(async () => { await admin.disconnect(); });
+
+async function committed(t: StageTopics): Promise<number> {
+  const o = await admin.fetchOffsets({ groupId: t.groupId, topics: [t.input] });
+  return (o[0]?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+}
+
+describe('MIME stage on Kafka', () => {
+  it('adds the mime section, carries envelope and raw unchanged, dead-letters garbage and keeps going', async () => {
+    const t = await createStageTopics(admin, 'mime-e2e', 1);
+    const nodemailer = testMailRecord(readFileSync(join(TESTDATA, 'nodemailer-mailparser-fixtures/nodemailer.eml')));
+    const torture = testMailRecord(readFileSync(join(TESTDATA, 'crymap-testdata/torture-test.eml')));
+    const plain = testMailRecord('From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\nDate: Mon, 6 Feb 2023 02:53:47 -0800\r\nMessage-ID: <x@example.com>\r\nList-Id: <l.example.com>\r\nReceived: from a by b; Mon, 6 Feb 2023 02:53:47 -0800\r\nAuthentication-Results: mx.example.net; spf=pass\r\n\r\nsee https://example.org/path?a=1 now\r\n');
+    await produce(svc.kafka, svc.codec, t.input, 'MailRecord', [{ record: nodemailer }, { raw: Buffer.from('garbage, not Avro'), key: 'bad' }, { record: torture }, { record: plain }]);
+    const running = await mimeService.run(svc, t);
+    try {
+      const out = (await readTopic(svc.kafka, t.output, 3)).map((r) => decode(r.value));
+      assert.deepEqual(out.map((r) => r.envelope.id), [nodemailer.envelope.id, torture.envelope.id, plain.envelope.id]);
+      for (const [i, src] of [nodemailer, torture, plain].entries()) {
+        assert.deepEqual({ ...out[i]!.envelope }, { ...src.envelope }, 'envelope (raw included) carried on byte for byte');
+        assert.equal(out[i]!.auth, null, "other stages' sections untouched");
+        assert.equal(out[i]!.mime?.stageVersion, mimeService.stage.version);
+      }
+      assert.equal(out[0]!.mime!.attachments.length, 4);
+      assert.equal(out[0]!.mime!.headers.subject, 'Nodemailer is unicode friendly ✔ (1476358788189)');
+      assert.ok(out[1]!.mime!.depth >= 4);
+      const p = out[2]!.mime!;
+      assert.equal(p.headers.subject, 'hi');
+      assert.deepEqual(p.headers.list, { 'list-id': '<l.example.com>' });
+      assert.deepEqual(p.headers.received, ['from a by b; Mon, 6 Feb 2023 02:53:47 -0800']);
+      assert.deepEqual(p.headers.authenticationResults, ['mx.example.net; spf=pass']);
+      assert.deepEqual(p.urls, ['https://example.org/path?a=1']);
+      assert.equal(p.headers.dateParsed, Date.UTC(2023, 1, 6, 10, 53, 47));
+
+      const [dl] = await readTopic(svc.kafka, t.deadLetters, 1, { settleMs: 300 });
+      const letter = await svc.codec.decodeAs<DeadLetter>(dl!.value, 'DeadLetter');
+      assert.equal(letter.stage, 'mime');
+      assert.equal(letter.reason, 'decode-error');
+      assert.deepEqual(letter.value, Buffer.from('garbage, not Avro'));
+      assert.equal(letter.sourceOffset, 1);
+      assert.match(await svc.metrics.metrics(), /scop_stage_records_out_total\{stage="mime"\} 3/);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it('SIGKILLed mid-stream and restarted: every SpamAssassin message exactly once on the parsed topic', async () => {
+    const t = await createStageTopics(admin, 'mime-kill', 3);
+    const corpus = loadSpamAssassin(400);
+    const records = corpus.map((m) => testMailRecord(m.raw));
+    await produce(svc.kafka, svc.codec, t.input, 'MailRecord', records.map((record) => ({ record })));
+    const first = spawnStage(SERVICE, 'mimeService', t);
+    await first.ready;
+    await eventually(async () => ((await committed(t)) >= 100 ? true : undefined), 60000, '100 records committed');
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const atKill = await committed(t);
+    assert.ok(atKill < records.length, `killed mid-stream (${atKill}/${records.length})`);
+    const second = spawnStage(SERVICE, 'mimeService', t);
+    await second.ready;
+    try {
+      const out = await readTopic(svc.kafka, t.output, records.length, { settleMs: 2000, timeoutMs: 90000 });
+      const ids = out.map((r) => decode(r.value).envelope.id);
+      assert.equal(ids.length - new Set(ids).size, 0, 'no duplicates');
+      assert.deepEqual(new Set(ids), new Set(records.map((r) => r.envelope.id)), 'nothing lost');
+      assert.ok(out.every((r) => decode(r.value).mime !== null));
+    } finally {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    }
+  });
+});

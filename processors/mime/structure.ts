@@ -1,0 +1,316 @@
+/**
+ * A bounded structural pass over the raw message: the part tree's shape (parts, depth, declared
+ * charsets) and the defects a parser silently repairs — missing boundaries, unknown charsets or
+ * transfer encodings, bad header lines, 8-bit bytes where 7-bit is due, oversize headers, deep
+ * nesting. Hand-written because neither mailparser nor postal-mime reports defects or the tree;
+ * it only reads, never decodes bodies, and stops at the limits so hostile input costs O(size).
+ */
+import type { MimeDefect } from '../../schemas/types.ts';
+
+export interface MimeLimits {
+  /** Deepest multipart / message nesting walked (and parsed). */
+  maxDepth: number;
+  /** Most parts walked (and parsed). */
+  maxParts: number;
+  /** Most bytes of one header block. */
+  maxHeaderBytes: number;
+  /** Most header fields in one header block. */
+  maxHeaders: number;
+  /** Characters kept of the text and of the HTML body. */
+  maxTextChars: number;
+  maxHtmlChars: number;
+  maxUrls: number;
+  /** Most attachments described (the rest are counted as a defect). */
+  maxAttachments: number;
+}
+
+export const DEFAULT_LIMITS: MimeLimits = {
+  maxDepth: 20,
+  maxParts: 500,
+  maxHeaderBytes: 256 * 1024,
+  maxHeaders: 1000,
+  maxTextChars: 256 * 1024,
+  maxHtmlChars: 512 * 1024,
+  maxUrls: 500,
+  maxAttachments: 100,
+};
+
+export interface HeaderField {
+  name: string;
+  /** Unfolded raw value (latin1 view of the bytes; decode as UTF-8 where needed). */
+  value: string;
+}
+
+export interface PartInfo {
+  path: string;
+  depth: number;
+  contentType: string;
+  charset: string | null;
+  transferEncoding: string | null;
+}
+
+export interface Structure {
+  headers: HeaderField[];
+  headerBytes: number;
+  parts: PartInfo[];
+  depth: number;
+  charsets: string[];
+  defects: MimeDefect[];
+  /** A limit stopped the walk: the parser must not be run on this input at full depth. */
+  limitsExceeded: boolean;
+  utf8Headers: boolean;
+  encodedWords: boolean;
+}
+
+const KNOWN_CTE = new Set(['7bit', '8bit', 'binary', 'base64', 'quoted-printable', 'x-uuencode', 'uuencode', 'x-uue']);
+const HEADER_NAME = /^[!-9;-~]+$/;
+
+export function charsetKnown(charset: string): boolean {
+  try {
+    new TextDecoder(charset.trim().toLowerCase());
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Parses `type/subtype; a=b; c="d"` (RFC 2045 with RFC 2231 continuations joined roughly). */
+export function parseContentType(value: string): { type: string; params: Record<string, string> } {
+  const [head = '', ...rest] = splitParams(value);
+  const params: Record<string, string> = {};
+  for (const p of rest) {
+    const eq = p.indexOf('=');
+    if (eq < 0) continue;
+    let k = p.slice(0, eq).trim().toLowerCase();
+    let v = p.slice(eq + 1).trim();
+    if (v.startsWith('"') && v.endsWith('"') && v.length >= 2) v = v.slice(1, -1).replace(/\\(.)/g, '$1');
+    const cont = /^([^*]+)\*(\d+)?\*?$/.exec(k);
+    if (cont) {
+      k = cont[1]!;
+      if (/^[^']*'[^']*'/.test(v) && (!cont[2] || cont[2] === '0')) v = v.replace(/^[^']*'[^']*'/, '');
+      params[k] = (cont[2] && cont[2] !== '0' ? params[k] ?? '' : '') + v;
+    } else {
+      params[k] = v;
+    }
+  }
+  return { type: head.trim().toLowerCase(), params };
+}
+
+function splitParams(value: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c === '\\' && quoted) { cur += c + (value[i + 1] ?? ''); i++; continue; }
+    if (c === '"') quoted = !quoted;
+    if (c === ';' && !quoted) { out.push(cur); cur = ''; continue; }
+    cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+interface Walk {
+  s: string;
+  limits: MimeLimits;
+  out: Structure;
+  defect(code: string, part: string, detail?: string): void;
+}
+
+/** Splits a header block into unfolded fields, recording defects; returns the fields and where the body starts. */
+function readHeader(w: Walk, start: number, end: number, path: string): { fields: HeaderField[]; bodyStart: number; bytes: number } {
+  const { s } = w;
+  let sep = s.indexOf('\r\n\r\n', start);
+  let sepLen = 4;
+  const lf = s.indexOf('\n\n', start);
+  if (lf >= 0 && (sep < 0 || lf < sep)) { sep = lf; sepLen = 2; }
+  if (start < end && (s[start] === '\r' || s[start] === '\n')) { sep = start - (s[start] === '\r' ? 2 : 1); sepLen = s[start] === '\r' ? 4 : 2; }
+  let headerEnd: number;
+  let bodyStart: number;
+  if (sep < 0 || sep >= end) {
+    headerEnd = end;
+    bodyStart = end;
+    if (end > start) w.defect('missing-header-body-separator', path);
+  } else {
+    headerEnd = Math.max(start, sep);
+    bodyStart = Math.min(end, sep + sepLen);
+  }
+  const bytes = headerEnd - start;
+  let scanEnd = headerEnd;
+  if (bytes > w.limits.maxHeaderBytes) {
+    w.defect('header-too-large', path, `${bytes} bytes, limit ${w.limits.maxHeaderBytes}`);
+    w.out.limitsExceeded = true;
+    scanEnd = start + w.limits.maxHeaderBytes;
+  }
+  const fields: HeaderField[] = [];
+  const lines = s.slice(start, scanEnd).split(/\r?\n/);
+  let badLines = 0;
+  for (const line of lines) {
+    if (line === '') continue;
+    if ((line[0] === ' ' || line[0] === '\t')) {
+      const last = fields[fields.length - 1];
+      if (last) last.value += line; // unfold: the CRLF goes, the whitespace stays
+      else badLines++;
+      continue;
+    }
+    const colon = line.indexOf(':');
+    const name = colon > 0 ? line.slice(0, colon).trimEnd() : '';
+    if (!name || !HEADER_NAME.test(name)) { badLines++; continue; }
+    if (fields.length >= w.limits.maxHeaders) {
+      w.defect('too-many-headers', path, `over ${w.limits.maxHeaders} fields`);
+      w.out.limitsExceeded = true;
+      break;
+    }
+    fields.push({ name, value: line.slice(colon + 1).replace(/^[ \t]+/, '') });
+  }
+  if (badLines) w.defect('invalid-header-line', path, `${badLines} line(s)`);
+  if (/[\x80-\xff]/.test(s.slice(start, scanEnd))) {
+    const bytesView = Buffer.from(s.slice(start, scanEnd), 'latin1');
+    if (isUtf8(bytesView)) w.out.utf8Headers = true;
+    else w.defect('non-utf8-header-bytes', path);
+  }
+  for (const f of fields) {
+    if (!f.value.includes('=?')) continue;
+    for (const m of f.value.matchAll(/=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g)) {
+      w.out.encodedWords = true;
+      const cs = m[1]!.split('*')[0]!.toLowerCase();
+      addCharset(w.out, cs);
+      if (!charsetKnown(cs)) w.defect('unknown-charset', path, `${cs} in ${f.name}`);
+      if (/^[bB]$/.test(m[2]!) && !/^[A-Za-z0-9+/]*={0,2}$/.test(m[3]!)) w.defect('invalid-encoded-word', path, f.name);
+      if (/[\x80-\xff]/.test(m[3]!)) w.defect('invalid-encoded-word', path, `8-bit bytes inside an encoded word in ${f.name}`);
+    }
+  }
+  return { fields, bodyStart, bytes };
+}
+
+function isUtf8(buf: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(buf);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function addCharset(out: Structure, cs: string): void {
+  const c = cs.trim().toLowerCase();
+  if (c && !out.charsets.includes(c) && out.charsets.length < 50) out.charsets.push(c);
+}
+
+const header = (fields: HeaderField[], name: string): string | undefined => fields.find((f) => f.name.toLowerCase() === name)?.value;
+
+function walkEntity(w: Walk, start: number, end: number, path: string, depth: number, defaultType: string): void {
+  const { out, limits } = w;
+  if (out.parts.length >= limits.maxParts) {
+    if (!out.defects.some((d) => d.code === 'too-many-parts')) w.defect('too-many-parts', path, `limit ${limits.maxParts}`);
+    out.limitsExceeded = true;
+    return;
+  }
+  if (depth > limits.maxDepth) {
+    if (!out.defects.some((d) => d.code === 'nesting-too-deep')) w.defect('nesting-too-deep', path, `limit ${limits.maxDepth}`);
+    out.limitsExceeded = true;
+    return;
+  }
+  const { fields, bodyStart, bytes } = readHeader(w, start, end, path);
+  if (depth === 0) { out.headers = fields; out.headerBytes = bytes; }
+  out.depth = Math.max(out.depth, depth);
+  const ctRaw = header(fields, 'content-type');
+  const ct = ctRaw ? parseContentType(ctRaw) : { type: defaultType, params: {} as Record<string, string> };
+  let type = ct.type;
+  if (ctRaw && !/^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+$/.test(type)) {
+    w.defect('invalid-content-type', path, ctRaw.slice(0, 100));
+    type = 'text/plain';
+  }
+  const cte = header(fields, 'content-transfer-encoding')?.trim().toLowerCase() ?? null;
+  if (cte && !KNOWN_CTE.has(cte)) w.defect('unknown-transfer-encoding', path, cte.slice(0, 50));
+  const charset = ct.params.charset?.toLowerCase() ?? null;
+  if (charset) {
+    addCharset(out, charset);
+    if (!charsetKnown(charset)) w.defect('unknown-charset', path, charset.slice(0, 50));
+  }
+  out.parts.push({ path, depth, contentType: type, charset, transferEncoding: cte });
+
+  const body = w.s.slice(bodyStart, end);
+  if (type.startsWith('multipart/')) {
+    if (cte && !['7bit', '8bit', 'binary'].includes(cte)) w.defect('multipart-with-encoding', path, cte);
+    const boundary = ct.params.boundary;
+    if (!boundary) {
+      w.defect('multipart-without-boundary', path);
+      return;
+    }
+    if (boundary.length > 70) w.defect('boundary-too-long', path);
+    // Delimiter lines: "--boundary" at a line start, optional trailing whitespace.
+    const delim = `--${boundary}`;
+    const positions: { at: number; bodyFrom: number; close: boolean }[] = [];
+    let from = bodyStart;
+    while (from < end) {
+      const i = w.s.indexOf(delim, from);
+      if (i < 0 || i >= end) break;
+      const atLineStart = i === bodyStart || w.s[i - 1] === '\n';
+      const after = i + delim.length;
+      if (atLineStart) {
+        const close = w.s.startsWith('--', after);
+        let eol = w.s.indexOf('\n', after);
+        if (eol < 0 || eol > end) eol = end;
+        positions.push({ at: i, bodyFrom: Math.min(end, eol + 1), close });
+        if (close) break;
+        from = Math.min(end, eol + 1);
+      } else {
+        from = after;
+      }
+    }
+    if (positions.length === 0) {
+      w.defect('missing-boundary', path, `boundary "${boundary.slice(0, 70)}" never appears`);
+      return;
+    }
+    if (!positions[positions.length - 1]!.close) w.defect('missing-close-boundary', path);
+    const childDefault = type === 'multipart/digest' ? 'message/rfc822' : 'text/plain';
+    let n = 0;
+    for (let k = 0; k < positions.length; k++) {
+      const p = positions[k]!;
+      if (p.close) break;
+      const next = positions[k + 1];
+      // The CRLF before the next delimiter belongs to the delimiter.
+      let partEnd = next ? next.at : end;
+      if (next) {
+        if (w.s[partEnd - 1] === '\n') partEnd--;
+        if (w.s[partEnd - 1] === '\r') partEnd--;
+      }
+      n++;
+      walkEntity(w, p.bodyFrom, Math.max(p.bodyFrom, partEnd), path ? `${path}.${n}` : String(n), depth + 1, childDefault);
+      if (out.limitsExceeded && (out.parts.length >= limits.maxParts)) return;
+    }
+    if (n === 0) w.defect('multipart-without-parts', path);
+    return;
+  }
+  if (type === 'message/rfc822' || type === 'message/global') {
+    if (cte && ['base64', 'quoted-printable'].includes(cte)) return; // an encoded message is opaque here
+    walkEntity(w, bodyStart, end, path ? `${path}.1` : '1', depth + 1, 'text/plain');
+    return;
+  }
+  // Leaf checks, bounded to the first 1 MiB so a huge part costs little.
+  const sample = body.length > 1 << 20 ? body.slice(0, 1 << 20) : body;
+  if ((!cte || cte === '7bit') && /[\x80-\xff]/.test(sample)) w.defect('8bit-in-7bit-part', path);
+  if (cte === 'base64' && /[^A-Za-z0-9+/=\s]/.test(sample)) w.defect('invalid-base64', path);
+  if (cte !== 'base64' && sample.includes('\0')) w.defect('nul-byte', path);
+}
+
+export function scanStructure(raw: Buffer, limits: MimeLimits = DEFAULT_LIMITS): Structure {
+  const out: Structure = { headers: [], headerBytes: 0, parts: [], depth: 0, charsets: [], defects: [], limitsExceeded: false, utf8Headers: false, encodedWords: false };
+  const w: Walk = {
+    s: raw.toString('latin1'), // one char per byte: offsets stay byte offsets
+    limits,
+    out,
+    defect(code, part, detail = '') {
+      if (out.defects.length < 200 && !out.defects.some((d) => d.code === code && d.part === part)) out.defects.push({ code, part, detail });
+    },
+  };
+  walkEntity(w, 0, w.s.length, '', 0, 'text/plain');
+  if (/(^|[^\r])\n/.test(w.s.slice(0, 1 << 16)) && w.s.includes('\r\n')) w.defect('mixed-line-endings', '');
+  for (const name of ['from', 'date']) if (!header(out.headers, name)) w.defect(`missing-${name}`, '');
+  for (const name of ['from', 'sender', 'to', 'subject', 'date', 'message-id', 'content-type']) {
+    if (out.headers.filter((f) => f.name.toLowerCase() === name).length > 1) w.defect('duplicate-header', '', name);
+  }
+  return out;
+}

@@ -1,0 +1,92 @@
+/**
+ * MailRecord → what the tokenizer reads. Everything decoded comes from the MIME stage's section
+ * (subject, addresses, bodies, URLs, attachments); the few header fields that section does not
+ * carry (mailer, priority, top-level Content-Type) are read from the raw header block, which needs
+ * no decoding. So training, evaluation and production all tokenize the same thing.
+ */
+import type { AuthSection, MailRecord, MimeSection } from '../../schemas/types.ts';
+
+export interface SpamAddress { name: string; address: string }
+
+export interface SpamInput {
+  subject: string | null;
+  from: SpamAddress[];
+  replyTo: SpamAddress[];
+  to: SpamAddress[];
+  cc: SpamAddress[];
+  messageId: string | null;
+  inReplyTo: string | null;
+  date: string | null;
+  /** Received values, newest first. */
+  received: string[];
+  /** Raw top-level header fields the MIME section does not decode (lower-case names). */
+  fields: Record<string, string>;
+  /** Plain-text body (or the HTML as text when there is no text part). */
+  text: string | null;
+  html: string | null;
+  urls: string[];
+  attachments: { type: string; filename: string | null; flags: string[] }[];
+  charsets: string[];
+  defects: string[];
+  envelope: { clientIp: string; clientHostname: string | null; helo: string; mailFrom: string; rcptTo: string[] } | null;
+  auth: AuthSection | null;
+}
+
+/** Header fields read from the raw header block (first value of each). */
+export const RAW_FIELDS = ['x-mailer', 'user-agent', 'x-priority', 'x-msmail-priority', 'importance', 'content-type', 'mime-version', 'content-transfer-encoding', 'organization', 'references', 'to'] as const;
+const WANTED = new Set<string>(RAW_FIELDS);
+const MAX_HEADER_BYTES = 64 * 1024;
+
+/** Unfolded first values of RAW_FIELDS from the top-level header block. */
+export function rawFields(raw: Buffer): Record<string, string> {
+  let end = raw.length;
+  const a = raw.indexOf('\r\n\r\n');
+  const b = raw.indexOf('\n\n');
+  if (a >= 0) end = a;
+  if (b >= 0 && b < end) end = b;
+  const head = raw.subarray(0, Math.min(end, MAX_HEADER_BYTES)).toString('latin1');
+  const out: Record<string, string> = {};
+  for (const field of head.split(/\r?\n(?![ \t])/)) {
+    const colon = field.indexOf(':');
+    if (colon <= 0) continue;
+    const name = field.slice(0, colon).trim().toLowerCase();
+    if (WANTED.has(name) && !(name in out)) out[name] = field.slice(colon + 1).replace(/\r?\n[ \t]+/g, ' ').trim();
+  }
+  return out;
+}
+
+export function spamInputFromMime(mime: MimeSection, raw: Buffer, envelope: SpamInput['envelope'], auth: AuthSection | null): SpamInput {
+  const h = mime.headers;
+  const addr = (list: { name: string; address: string }[]) => list.map((x) => ({ name: x.name, address: x.address }));
+  return {
+    subject: h.subject,
+    from: addr(h.from),
+    replyTo: addr(h.replyTo),
+    to: addr(h.to),
+    cc: addr(h.cc),
+    messageId: h.messageId,
+    inReplyTo: h.inReplyTo,
+    date: h.date,
+    received: h.received,
+    fields: rawFields(raw),
+    text: mime.text,
+    html: mime.html,
+    urls: mime.urls,
+    attachments: mime.attachments.map((x) => ({ type: x.sniffedType ?? x.declaredType, filename: x.filename, flags: x.flags })),
+    charsets: mime.charsets,
+    defects: mime.defects.map((d) => d.code),
+    envelope,
+    auth,
+  };
+}
+
+export class MissingMimeSectionError extends Error {
+  override name = 'MissingMimeSectionError';
+}
+
+/** The record as the scorer sees it; the MIME stage runs before, so a record without its section is a pipeline error. */
+export function spamInputFromRecord(record: MailRecord): SpamInput {
+  if (!record.mime) throw new MissingMimeSectionError(`record ${record.envelope.id} has no mime section (the MIME stage must run before the spam stage)`);
+  const e = record.envelope;
+  return spamInputFromMime(record.mime, e.raw.subarray(e.traceLength ?? 0), { clientIp: e.clientIp, clientHostname: e.clientHostname, helo: e.helo, mailFrom: e.mailFrom, rcptTo: e.rcptTo }, record.auth ?? null);
+}

@@ -1,0 +1,135 @@
+/**
+ * Models on Kafka: the Avro form of a model, publishing it to the compacted spam.model topic, and
+ * a follower that reads the topic from the beginning and hands every newer model to the scorer
+ * while it keeps scoring (hot swap, no restart).
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { CompressionTypes, type Consumer, type KafkaClient } from '../../runtime/kafka.ts';
+import type { Logger } from '../../runtime/log.ts';
+import type { RecordCodec } from '../../runtime/registry.ts';
+import { TOPICS } from '../../runtime/topics.ts';
+import type { SpamModelRecord } from '../../schemas/types.ts';
+import { BayesModel, type ModelData } from './model.ts';
+
+export const MODEL_KEY = 'default';
+
+export function modelToRecord(data: ModelData): SpamModelRecord {
+  return {
+    format: data.format, formatVersion: data.formatVersion, version: data.version, tokenizerVersion: data.tokenizerVersion,
+    trainedAt: data.trainedAt, source: data.source, nham: data.nham, nspam: data.nspam,
+    hamCutoff: data.thresholds.ham, spamCutoff: data.thresholds.spam, options: { ...data.options },
+    tokens: data.tokens.map((t) => t[0]), hamCounts: data.tokens.map((t) => t[1]), spamCounts: data.tokens.map((t) => t[2]),
+  };
+}
+
+export function modelFromRecord(r: SpamModelRecord): ModelData {
+  if (r.tokens.length !== r.hamCounts.length || r.tokens.length !== r.spamCounts.length) throw new Error(`spam model ${r.version}: token and count arrays differ in length`);
+  return {
+    format: r.format as ModelData['format'], formatVersion: r.formatVersion as 1, version: r.version, tokenizerVersion: r.tokenizerVersion,
+    trainedAt: r.trainedAt, source: r.source, nham: r.nham, nspam: r.nspam,
+    thresholds: { ham: r.hamCutoff, spam: r.spamCutoff }, options: { ...r.options },
+    tokens: r.tokens.map((t, i) => [t, r.hamCounts[i]!, r.spamCounts[i]!]),
+  };
+}
+
+/** Model file: JSON (ModelData), gzipped when the name ends in .gz. */
+export function readModelFile(path: string): ModelData {
+  const bytes = readFileSync(path);
+  const json = path.endsWith('.gz') ? gunzipSync(bytes).toString('utf8') : bytes.toString('utf8');
+  return JSON.parse(json) as ModelData;
+}
+
+export function writeModelFile(path: string, data: ModelData): void {
+  const json = JSON.stringify(data);
+  writeFileSync(path, path.endsWith('.gz') ? gzipSync(json, { level: 9 }) : json);
+}
+
+/** Publishes a model (key = model name) and returns its offset. */
+export async function publishModel(kafka: KafkaClient, codec: RecordCodec, data: ModelData, topic: string = TOPICS.spamModel.name, key = MODEL_KEY): Promise<string> {
+  const id = await codec.registerSchema(topic, 'SpamModel');
+  const value = codec.encodeWith(id, 'SpamModel', modelToRecord(data));
+  const producer = kafka.producer();
+  await producer.connect();
+  try {
+    const [meta] = await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: [{ key, value, headers: { 'model-version': data.version } }] });
+    return meta?.baseOffset ?? '-1';
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+export interface ModelFollower {
+  /** Resolves once the topic has been read up to its end as of start (the newest model, if any, applied). */
+  caughtUp: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Follows the model topic: every record whose tokenizer version matches and whose version differs
+ * from the current one is decoded and passed to `apply`. Each follower has its own group (a scorer
+ * must see every model, not a share of them) and starts from the beginning; compaction keeps that short.
+ */
+export async function followModels(opts: {
+  kafka: KafkaClient; codec: RecordCodec; log: Logger; tokenizerVersion: string;
+  topic?: string; key?: string;
+  apply(model: BayesModel, data: ModelData, offset: string): void;
+}): Promise<ModelFollower> {
+  const topic = opts.topic ?? TOPICS.spamModel.name;
+  const key = opts.key ?? MODEL_KEY;
+  const admin = opts.kafka.admin();
+  await admin.connect();
+  let ends: Map<number, bigint>;
+  try {
+    ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+  const seen = new Map<number, bigint>();
+  let done!: () => void;
+  const caughtUp = new Promise<void>((ok) => { done = ok; });
+  const check = () => {
+    for (const [p, end] of ends) if ((seen.get(p) ?? 0n) < end) return;
+    done();
+  };
+  check();
+  const groupId = `scop-spam-model-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const consumer: Consumer = opts.kafka.consumer({ groupId, maxWaitTimeMs: 500 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachMessage: async ({ message, partition }) => {
+      try {
+        if (message.key?.toString() !== key || !message.value) return;
+        const version = message.headers?.['model-version']?.toString();
+        const record = await opts.codec.decodeAs<SpamModelRecord>(message.value, 'SpamModel');
+        if (record.tokenizerVersion !== opts.tokenizerVersion) {
+          opts.log.warn({ modelVersion: record.version, tokenizerVersion: record.tokenizerVersion, ours: opts.tokenizerVersion }, 'ignoring a spam model trained with another tokenizer version');
+          return;
+        }
+        const data = modelFromRecord(record);
+        opts.apply(BayesModel.fromData(data), data, message.offset);
+        opts.log.debug({ version: version ?? record.version, offset: message.offset }, 'spam model read');
+      } catch (e) {
+        opts.log.error({ err: (e as Error).message, offset: message.offset }, 'unreadable spam model record skipped');
+      } finally {
+        seen.set(partition, BigInt(message.offset) + 1n);
+        check();
+      }
+    },
+  });
+  return {
+    caughtUp,
+    async stop() {
+      await consumer.disconnect();
+      // The group was this process's alone; leave no trace of it.
+      const a = opts.kafka.admin();
+      await a.connect();
+      await a.deleteGroups([groupId]).catch(() => {});
+      await a.disconnect();
+    },
+  };
+}

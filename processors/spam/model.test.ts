@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { chooseThresholds, crossValidatedScores, metrics, train, type Labelled } from './evaluate.ts';
+import { BayesModel } from './model.ts';
+
+const ham = (i: number): Labelled => ({ tokens: ['meeting', 'agenda', `minutes${i % 7}`, 'thanks', `n${i}`], label: 'ham' });
+const spam = (i: number): Labelled => ({ tokens: ['viagra', 'winner', `cash${i % 5}`, 'click', `s${i}`], label: 'spam' });
+const data = [...Array.from({ length: 60 }, (_, i) => ham(i)), ...Array.from({ length: 40 }, (_, i) => spam(i))];
+
+describe('Bayes model (Robinson / chi-square)', () => {
+  it('separates ham and spam and explains itself', () => {
+    const m = train(data, { tunePasses: 0, tuneMargin: 0.1 });
+    const s = m.score(['viagra', 'click', 'winner']);
+    const h = m.score(['meeting', 'agenda', 'thanks']);
+    assert.ok(s.probability > 0.99 && s.verdict === 'spam', `${s.probability}`);
+    assert.ok(h.probability < 0.01 && h.verdict === 'ham', `${h.probability}`);
+    assert.equal(s.clues[0]!.token === 'click' || s.clues[0]!.token === 'viagra' || s.clues[0]!.token === 'winner', true);
+    assert.ok(s.score > 0 && h.score < 0);
+    assert.equal(m.score(['never-seen']).probability, 0.5, 'no evidence → 0.5');
+    assert.equal(m.score([]).verdict, 'unsure');
+  });
+
+  it('learns and unlearns one message at a time, exactly', () => {
+    const m = train(data, { tunePasses: 0, tuneMargin: 0.1 });
+    const before = m.computeVersion();
+    m.learn(['meeting', 'brand-new'], 'spam');
+    assert.notEqual(m.computeVersion(), before);
+    assert.deepEqual(m.counts.get('brand-new'), [0, 1]);
+    m.unlearn(['meeting', 'brand-new'], 'spam');
+    assert.equal(m.computeVersion(), before);
+    assert.equal(m.counts.has('brand-new'), false);
+  });
+
+  it('round-trips through its serialised form with the same version and scores', () => {
+    const m = train(data);
+    m.thresholds = { ham: 0.3, spam: 0.8 };
+    const d = m.toData({ source: 'test', trainedAt: 1 });
+    const back = BayesModel.fromData(JSON.parse(JSON.stringify(d)));
+    assert.equal(back.computeVersion(), d.version);
+    assert.equal(back.tokenizerVersion, d.tokenizerVersion);
+    assert.deepEqual(back.score(['viagra', 'agenda']), m.score(['viagra', 'agenda']));
+    assert.throws(() => BayesModel.fromData({ ...d, format: 'other' as never }), /not a scop spam model/);
+  });
+
+  it('is deterministic: same data, same version', () => {
+    assert.equal(train(data).computeVersion(), train(data).computeVersion());
+  });
+
+  it('chooses thresholds on out-of-fold scores within the FP budget', () => {
+    const noisy = [...data, { tokens: ['viagra', 'winner', 'click', 'odd-ham'], label: 'ham' as const }];
+    const oof = crossValidatedScores(noisy, 5);
+    assert.equal(oof.length, noisy.length);
+    const t = chooseThresholds(oof, noisy.map((x) => x.label), { maxHamFpRate: 0, maxHamUnsureRate: 0, minSpamCutoff: 0.5 });
+    const hamScores = oof.filter((_, i) => noisy[i]!.label === 'ham');
+    assert.ok(hamScores.every((s) => s < t.spam), 'no training ham at or above the spam cutoff');
+    assert.ok(t.ham <= t.spam);
+  });
+
+  it('metrics count unsure as wrong and report ham unsure beside FPs', () => {
+    const m = metrics(['ham', 'ham', 'ham', 'spam', 'spam'], ['ham', 'unsure', 'spam', 'spam', 'unsure']);
+    assert.equal(m.accuracy, 2 / 5);
+    assert.equal(m.spamRecall, 1 / 2);
+    assert.equal(m.hamFpRate, 1 / 3);
+    assert.equal(m.hamUnsureRate, 1 / 3);
+    assert.deepEqual(m.confusion.spam, { ham: 0, unsure: 1, spam: 1 });
+  });
+});

@@ -1,0 +1,35 @@
+/**
+ * MailRecord → spam section, with the model the scorer holds right now. The model reference is
+ * swapped whole (one assignment) when a new version arrives, so a record is scored by exactly one
+ * model and says which.
+ */
+import type { MailRecord, SpamSection } from '../../schemas/types.ts';
+import { spamInputFromRecord } from './input.ts';
+import type { BayesModel } from './model.ts';
+import { tokenize, TOKENIZER_VERSION } from './tokenizer.ts';
+
+export const STAGE_VERSION = '1.0.0';
+export const TOP_TOKENS = 15;
+
+export interface ActiveModel {
+  model: BayesModel;
+  version: string;
+}
+
+export function scoreRecord(record: MailRecord, active: ActiveModel, now = Date.now()): SpamSection {
+  const tokens = tokenize(spamInputFromRecord(record));
+  const s = active.model.score(tokens);
+  return {
+    stageVersion: STAGE_VERSION,
+    scoredAt: now,
+    probability: s.probability,
+    score: s.score,
+    verdict: s.verdict,
+    hamCutoff: active.model.thresholds.ham,
+    spamCutoff: active.model.thresholds.spam,
+    topTokens: s.clues.slice(0, TOP_TOKENS).map((c) => ({ token: c.token, probability: c.prob })),
+    tokenCount: tokens.length,
+    modelVersion: active.version,
+    tokenizerVersion: TOKENIZER_VERSION,
+  };
+}

@@ -1,0 +1,31 @@
+/** Test helpers: a SpamInput / MailRecord with a MIME section built by hand (processors never import the MIME stage). */
+import type { MailRecord, MimeSection } from '../../schemas/types.ts';
+import type { SpamInput } from './input.ts';
+
+export function spamInput(over: Partial<SpamInput> = {}): SpamInput {
+  return {
+    subject: 'Lunch on Friday?', from: [{ name: 'Alice Example', address: 'alice@corp.test' }], replyTo: [], to: [{ name: '', address: 'bob@corp.test' }], cc: [],
+    messageId: '<123@corp.test>', inReplyTo: null, date: 'Fri, 1 Aug 2025 10:00:00 +0000', received: [], fields: { 'content-type': 'text/plain; charset=utf-8', 'mime-version': '1.0', to: 'bob@corp.test' },
+    text: 'Shall we meet at noon at the usual place? The new menu looks good.', html: null, urls: [], attachments: [], charsets: ['utf-8'], defects: [],
+    envelope: null, auth: null, ...over,
+  };
+}
+
+export function mimeSection(over: Partial<MimeSection> & { subject?: string; from?: string } = {}): MimeSection {
+  const { subject, from, ...rest } = over;
+  return {
+    stageVersion: 'test', parsedAt: 0, tags: ['has-text'],
+    headers: {
+      from: [{ name: '', address: from ?? 'alice@corp.test', group: null }], sender: [], replyTo: [], to: [{ name: '', address: 'bob@corp.test', group: null }], cc: [],
+      subject: subject ?? 'hello', date: null, dateParsed: null, messageId: '<1@corp.test>', inReplyTo: null, returnPath: null, list: {}, received: [],
+      authenticationResults: [], count: 5, bytes: 100,
+    },
+    text: 'hello there', html: null, textTruncated: false, htmlTruncated: false, urls: [], languages: [], charsets: [], parts: 1, depth: 0,
+    defects: [], attachments: [], attachmentFlags: [], scan: null, ...rest,
+  } as MimeSection;
+}
+
+/** A record as the auth stage writes it (mime section set, auth null). */
+export function withMime(record: MailRecord, mime: MimeSection): MailRecord {
+  return { ...record, mime };
+}

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { rawFields, spamInputFromRecord, MissingMimeSectionError } from './input.ts';
+import { spamInput } from './testing.ts';
+import { LIMITS, tokenize } from './tokenizer.ts';
+import type { AuthSection, MailRecord } from '../../schemas/types.ts';
+
+describe('spam tokenizer', () => {
+  it('is deterministic and sorted, whatever the order of equal inputs', () => {
+    const a = tokenize(spamInput());
+    const b = tokenize(JSON.parse(JSON.stringify(spamInput())));
+    assert.deepEqual(a, b);
+    assert.deepEqual(a, [...a].sort());
+    assert.equal(new Set(a).size, a.length);
+    assert.ok(a.includes('subject:lunch'));
+    assert.ok(a.includes('noon'));
+    assert.ok(a.includes('usual place'), 'word pairs');
+    assert.ok(a.includes('from:domain:corp.test'));
+  });
+
+  it('bounds tokens and text on huge input', () => {
+    const words = Array.from({ length: 200_000 }, (_, i) => `w${i.toString(36)}x`).join(' ');
+    const t0 = performance.now();
+    const toks = tokenize(spamInput({ text: words, html: `<p>${words}</p>`, urls: Array.from({ length: 5000 }, (_, i) => `http://h${i}.example.org/p`) }));
+    assert.ok(toks.length <= LIMITS.maxTokens, `${toks.length} tokens`);
+    assert.ok(performance.now() - t0 < 2000, 'bounded time');
+    assert.ok(tokenize(spamInput({ text: 'x'.repeat(5_000_000) })).length < 100);
+  });
+
+  it('drops collection artifacts: recipients, collector hosts, list footers and subject tags', () => {
+    const toks = tokenize(spamInput({
+      subject: '[SAdev] Re: new release',
+      to: [{ name: '', address: 'zzzz@spamassassin.taint.org' }, { name: '', address: 'carol@real.test' }],
+      text: 'Mail carol@real.test or see http://spamassassin.taint.org/x.\nThe release is out.\n\n_______________________________________________\nSpamassassin-devel mailing list\nSpamassassin-devel@lists.sourceforge.net\nhttps://lists.sourceforge.net/lists/listinfo/spamassassin-devel\n',
+      received: [
+        'from localhost (localhost [127.0.0.1]) by phobos.labs.netnoteinc.com (Postfix) with ESMTP id AE2D043F9B',
+        'from usw-sf-list2.sourceforge.net (usw-sf-fw2.sourceforge.net [216.136.171.252]) by dogma.slashnull.org (8.11.6/8.11.6)',
+        'from [192.168.0.4] (chello062178142216.4.14.vie.surfer.at [62.178.142.216]) by mail.uptime.at (8.12.5/8.12.5)',
+      ],
+    }));
+    for (const t of toks) assert.doesNotMatch(t, /taint|netnoteinc|slashnull|zzzz|carol@|listinfo|mailing list|sadev|sourceforge/i, t);
+    assert.ok(toks.includes('subject:re'), 'the Re: survives the tag cut');
+    assert.ok(toks.includes('release'), 'the body before the footer is kept');
+    assert.ok(toks.includes('origin:tld:at'), 'the originating hop is the earliest public one');
+    assert.ok(toks.includes('origin:dynamic'));
+    assert.ok(!toks.some((t) => t.startsWith('origin:') && t.includes('sourceforge')));
+  });
+
+  it('tokenizes URL hosts, HTML structure, attachments, mailer and authentication verdicts', () => {
+    const auth = {
+      spf: { result: 'fail' }, dmarc: { result: 'fail', disposition: 'reject', fromDomain: 'bank.test' }, dkim: [{ result: 'pass', aligned: false }], arc: { result: 'none' },
+    } as unknown as AuthSection;
+    const toks = tokenize(spamInput({
+      html: '<html><body><p style="display:none">hidden</p><img src="http://x.test/a.gif"><a href="http://1.2.3.4/login">Verify</a></body></html>',
+      urls: ['http://1.2.3.4/login', 'https://www.paypal-secure.example.net/verify?id=1'],
+      attachments: [{ type: 'application/x-msdownload', filename: 'invoice.pdf.exe', flags: ['executable', 'double-extension'] }],
+      fields: { 'x-mailer': 'Microsoft Outlook Express 6.00.2600.0000', 'content-type': 'multipart/mixed' },
+      auth,
+    }));
+    for (const t of ['url:ip-host', 'url:p:login', 'url:p:verify', 'html:hidden-text', 'attachment:ext:exe', 'attachment:flag:double-extension', 'mailer:microsoft outlook express 6', 'auth:spf:fail', 'auth:dmarc:fail', 'auth:dmarc-disposition:reject', 'auth:dkim:pass', 'verify']) {
+      assert.ok(toks.includes(t), `missing ${t}`);
+    }
+  });
+
+  it('reads the record: MIME section, raw header fields after the trace, envelope, auth; refuses a record without MIME section', () => {
+    const raw = Buffer.from('Received: from us\r\nX-Mailer: Foo 2.1\r\nContent-Type: text/plain;\r\n charset=utf-8\r\nSubject: x\r\n\r\nX-Mailer: not a header\r\n');
+    assert.deepEqual(rawFields(raw), { 'x-mailer': 'Foo 2.1', 'content-type': 'text/plain; charset=utf-8' });
+    const record = { envelope: { id: 'r1', raw, traceLength: 0, clientIp: '203.0.113.9', clientHostname: null, helo: 'x', mailFrom: '', rcptTo: ['bob@corp.test'] }, mime: null, auth: null } as unknown as MailRecord;
+    assert.throws(() => spamInputFromRecord(record), MissingMimeSectionError);
+  });
+});

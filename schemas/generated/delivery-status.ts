@@ -1,0 +1,35 @@
+// Generated from schemas/delivery-status.avsc by schemas/codegen.ts. Do not edit.
+export type AvroType = DevScopEgressDeliveryStatus;
+
+export type DevScopEgressDeliveryState = "delivered" | "bounced" | "dead";
+
+/**
+ * The outcome for one recipient of one message, keyed by '<recordId>|<recipient>' on the compacted mail.delivery.log. The egress writes it before committing the input offset and skips recipients already logged as final, so a replay after a crash does not deliver twice.
+ */
+export interface DevScopEgressDeliveryStatus {
+    recordId: string;
+    recipient: string;
+    /**
+     * delivered; bounced: permanent failure (the remote reply is in reply); dead: temporary failures until retries ran out.
+     */
+    status: DevScopEgressDeliveryState;
+    at: number;
+    attempts: number;
+    /**
+     * smtp://host:port, lmtp://host:port or maildir:<path>.
+     */
+    nextHop: string;
+    /**
+     * The remote server's reply (or the error) for this recipient.
+     *
+     * Default: null
+     */
+    reply: null | string;
+    /**
+     * When the ingress accepted the message (accept → delivery latency).
+     *
+     * Default: null
+     */
+    receivedAt: null | number;
+}
+
