@@ -16,6 +16,9 @@ import { runService } from './run-service.ts';
 import { registerUsersCommands } from '../ingress/users-cli.ts';
 import { registerSpamCommands } from './spam.ts';
 import { registerReplayCommand } from './replay.ts';
+import { registerDkimCommands } from './dkim.ts';
+import { registerQuarantineCommands } from './quarantine.ts';
+import { registerFirewallCommands } from './firewall.ts';
 
 const program = new Command('scop').description('scop: a secure-by-design mail pipeline on Apache Kafka').showHelpAfterError();
 
@@ -81,6 +84,9 @@ schemas.command('codegen').description('regenerate schemas/generated/*.ts from t
 registerUsersCommands(program);
 registerSpamCommands(program);
 registerReplayCommand(program);
+registerDkimCommands(program);
+registerQuarantineCommands(program);
+registerFirewallCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   // Config errors are the operator's to fix: one line, no stack trace.

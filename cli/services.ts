@@ -5,5 +5,9 @@ import { matrixNotifierService } from '../egress/matrix/service.ts';
 import { authService } from '../processors/auth/service.ts';
 import { mimeService } from '../processors/mime/service.ts';
 import { spamService } from '../processors/spam/service.ts';
+import { dkimSignService } from '../processors/dkim-sign/service.ts';
+import { firewallService } from '../processors/firewall/service.ts';
+import { decisionService } from '../processors/decision/service.ts';
+import { egressService } from '../egress/relay/service.ts';
 
-export const SERVICES: ServiceDefinition[] = [ingressService, mimeService, authService, spamService, matrixNotifierService];
+export const SERVICES: ServiceDefinition[] = [ingressService, mimeService, authService, spamService, firewallService, decisionService, egressService, dkimSignService, matrixNotifierService];

@@ -6,18 +6,20 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SchemaType } from '@kafkajs/confluent-schema-registry';
 import type { MailRecord } from '../schemas/types.ts';
+import { schema } from '../schemas/index.ts';
 import { probeRegistry, RecordCodec, subjectFor } from './registry.ts';
 import { testRegistry, uniqueName } from './testing.ts';
 import { ConfigError } from './config.ts';
 
-const sampleRecord = (): MailRecord => ({
+// Built through the schema so every stage section takes its default (null).
+const sampleRecord = (): MailRecord => schema('MailRecord').type.clone({
   envelope: {
     id: '0190f4a2-0000-7000-8000-000000000001', receivedAt: Date.now(), listener: 'MX', clientIp: '192.0.2.10', clientPort: 40000,
     clientHostname: null, helo: 'client.example', tls: { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', implicit: false },
     authUser: null, mailFrom: 'alice@example.org', rcptTo: ['bob@example.net', 'carol@example.net'], smtpUtf8: false, bodyType: 'EIGHT_BIT_MIME',
     size: 5, ingressHost: 'mx.test', raw: Buffer.from('hello'),
   },
-} as MailRecord);
+}) as MailRecord;
 
 describe('schema registry round trip', () => {
   it('registers the MailRecord schema, encodes in the Confluent wire format and decodes it back', async () => {

@@ -23,32 +23,6 @@ export function rfc5322Date(ms: number): string {
   return `${days[d.getUTCDay()]}, ${d.getUTCDate()} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
 }
 
-export interface SpamView {
-  score: number | null;
-  threshold: number | null;
-  isSpam: boolean | null;
-  tests: string[];
-}
-
-/**
- * Reads the spam section (schemas/spam.avsc, processors/spam) by the fields the relay needs. Kept
- * loose on purpose: the relay must not fail on a record written before that section existed.
- */
-export function spamView(record: MailRecord): SpamView | null {
-  const s = (record as unknown as { spam?: Record<string, unknown> | null }).spam;
-  if (!s || typeof s !== 'object') return null;
-  const num = (...keys: string[]) => { for (const k of keys) if (typeof s[k] === 'number') return s[k] as number; return null; };
-  const score = num('score', 'spamScore');
-  const threshold = num('threshold', 'required', 'requiredScore');
-  let isSpam: boolean | null = null;
-  for (const k of ['isSpam', 'spam']) if (typeof s[k] === 'boolean') isSpam = s[k] as boolean;
-  if (isSpam === null && typeof s.verdict === 'string') isSpam = /spam/i.test(s.verdict) && !/ham|not/i.test(s.verdict);
-  if (isSpam === null && score !== null && threshold !== null) isSpam = score >= threshold;
-  const rules = (s.tests ?? s.rules ?? s.hits) as unknown;
-  const tests = Array.isArray(rules) ? rules.map((r) => (typeof r === 'string' ? r : String((r as { name?: unknown; rule?: unknown })?.name ?? (r as { rule?: unknown })?.rule ?? ''))).filter(Boolean) : [];
-  return { score, threshold, isSpam, tests };
-}
-
 export interface TraceOptions {
   hostname: string;
   recipient?: string;
@@ -65,15 +39,14 @@ export function traceHeaders(record: MailRecord, o: TraceOptions): string {
   lines.push(`Received: by ${o.hostname} (scop egress) with ${o.protocol === 'local' ? 'local' : o.protocol === 'LMTP' ? 'LMTP' : 'ESMTP'} id ${e.id}${forPart};\r\n\t${rfc5322Date(o.now ?? Date.now())}`);
   const d = record.decision;
   if (d) lines.push(`X-Scop-Decision: ${d.action}${d.reasons.length ? `; ${d.reasons.join('; ')}` : ''}`);
-  const spam = spamView(record);
-  const flag = o.junk || spam?.isSpam === true;
+  const spam = record.spam;
+  const flag = o.junk || spam?.verdict === 'spam';
   if (spam || o.junk) {
     lines.push(`X-Spam-Flag: ${flag ? 'YES' : 'NO'}`);
-    if (spam?.score !== null && spam?.score !== undefined) {
+    if (spam) {
       lines.push(`X-Spam-Score: ${spam.score.toFixed(1)}`);
-      const req = spam.threshold !== null ? ` required=${spam.threshold.toFixed(1)}` : '';
-      const tests = spam.tests.length ? `\r\n\ttests=${spam.tests.join(',')}` : '';
-      lines.push(`X-Spam-Status: ${flag ? 'Yes' : 'No'}, score=${spam.score.toFixed(1)}${req}${tests}`);
+      const tokens = spam.topTokens.length ? `\r\n\ttokens=${spam.topTokens.slice(0, 5).map((t) => JSON.stringify(t.token)).join(',')}` : '';
+      lines.push(`X-Spam-Status: ${flag ? 'Yes' : 'No'}, verdict=${spam.verdict} probability=${spam.probability.toFixed(4)} score=${spam.score.toFixed(1)}\r\n\tmodel=${spam.modelVersion}${tokens}`);
     }
   }
   if (record.auth?.authenticationResults) lines.push(`Authentication-Results: ${record.auth.authenticationResults}`);

@@ -47,7 +47,7 @@ async function produceDecided(topic: string, records: MailRecord[]): Promise<voi
 
 /** A schema-valid auth section (random values) carrying the given Authentication-Results value. */
 function fullAuth(ar: string): MailRecord['auth'] {
-  const a = schema('AuthSection').type.random() as NonNullable<MailRecord['auth']>;
+  const a = schema('AuthSection').type.random() as unknown as NonNullable<MailRecord['auth']>;
   return { ...a, authenticationResults: ar };
 }
 

@@ -12,9 +12,9 @@ const threshold = z.string().transform((s, ctx) => {
 });
 
 const shape = {
-  DECISION_SPAM_JUNK: threshold.default('5'),
-  DECISION_SPAM_QUARANTINE: threshold.default('10'),
-  DECISION_SPAM_REJECT: threshold.default('20'),
+  DECISION_SPAM_ACTION: action.default('quarantine'),
+  DECISION_SPAM_UNSURE_ACTION: action.default('junk'),
+  DECISION_SPAM_REJECT_PROBABILITY: threshold.default('off'),
   DECISION_DMARC_REJECT_ACTION: action.default('reject'),
   DECISION_DMARC_QUARANTINE_ACTION: action.default('junk'),
   DECISION_DANGEROUS_ATTACHMENT_ACTION: action.default('quarantine'),
@@ -27,9 +27,9 @@ const shape = {
 const num = (key: string, example: string) => `a number or off, e.g. ${key}=${example}`;
 const act = (key: string, example: string) => `one of deliver, junk, quarantine, reject, e.g. ${key}=${example}`;
 const help = {
-  DECISION_SPAM_JUNK: num('DECISION_SPAM_JUNK', '5'),
-  DECISION_SPAM_QUARANTINE: num('DECISION_SPAM_QUARANTINE', '10'),
-  DECISION_SPAM_REJECT: num('DECISION_SPAM_REJECT', '20'),
+  DECISION_SPAM_ACTION: act('DECISION_SPAM_ACTION', 'quarantine'),
+  DECISION_SPAM_UNSURE_ACTION: act('DECISION_SPAM_UNSURE_ACTION', 'junk'),
+  DECISION_SPAM_REJECT_PROBABILITY: 'a spam probability (0..1) from which mail is refused after acceptance, or off, e.g. DECISION_SPAM_REJECT_PROBABILITY=0.9999',
   DECISION_DMARC_REJECT_ACTION: act('DECISION_DMARC_REJECT_ACTION', 'reject'),
   DECISION_DMARC_QUARANTINE_ACTION: act('DECISION_DMARC_QUARANTINE_ACTION', 'junk'),
   DECISION_DANGEROUS_ATTACHMENT_ACTION: act('DECISION_DANGEROUS_ATTACHMENT_ACTION', 'quarantine'),
@@ -42,7 +42,7 @@ const help = {
 export function loadDecisionConfig(env: NodeJS.ProcessEnv = process.env) {
   const c = loadEnv(shape, help, env);
   return {
-    spam: { junk: c.DECISION_SPAM_JUNK, quarantine: c.DECISION_SPAM_QUARANTINE, reject: c.DECISION_SPAM_REJECT },
+    spam: { spam: c.DECISION_SPAM_ACTION, unsure: c.DECISION_SPAM_UNSURE_ACTION, rejectProbability: c.DECISION_SPAM_REJECT_PROBABILITY },
     dmarc: { reject: c.DECISION_DMARC_REJECT_ACTION, quarantine: c.DECISION_DMARC_QUARANTINE_ACTION },
     dangerousAttachment: c.DECISION_DANGEROUS_ATTACHMENT_ACTION,
     virus: c.DECISION_VIRUS_ACTION,

@@ -8,15 +8,7 @@ import type { DecisionConfig } from './config.ts';
 export const STAGE_VERSION = '1.0.0';
 const SEVERITY: Record<DecisionAction, number> = { deliver: 0, junk: 1, quarantine: 2, reject: 3 };
 /** Attachment policy flags (processors/mime) that make an attachment dangerous. */
-const DANGEROUS = new Set(['executable', 'double-extension', 'script', 'macro-office']);
-
-/** The spam section's score (schemas/spam.avsc); read loosely so a record from before it existed still decides. */
-export function spamScore(record: MailRecord): number | null {
-  const s = (record as unknown as { spam?: Record<string, unknown> | null }).spam;
-  if (!s || typeof s !== 'object') return null;
-  for (const k of ['score', 'spamScore']) if (typeof s[k] === 'number') return s[k] as number;
-  return null;
-}
+const DANGEROUS = new Set(['executable', 'double-extension', 'script', 'macro-office', 'encrypted-archive']);
 
 export function decide(record: MailRecord, cfg: DecisionConfig, now = Date.now()): DecisionSection {
   const proposals: { action: DecisionAction; reason: string }[] = [];
@@ -26,11 +18,13 @@ export function decide(record: MailRecord, cfg: DecisionConfig, now = Date.now()
   if (dmarc?.disposition === 'reject') propose(cfg.dmarc.reject, `dmarc=${dmarc.result} (policy reject for ${dmarc.fromDomain ?? '?'})`);
   else if (dmarc?.disposition === 'quarantine') propose(cfg.dmarc.quarantine, `dmarc=${dmarc.result} (policy quarantine for ${dmarc.fromDomain ?? '?'})`);
 
-  const score = spamScore(record);
-  if (score !== null) {
-    if (score >= cfg.spam.reject) propose('reject', `spam score ${score.toFixed(1)} >= ${cfg.spam.reject}`);
-    else if (score >= cfg.spam.quarantine) propose('quarantine', `spam score ${score.toFixed(1)} >= ${cfg.spam.quarantine}`);
-    else if (score >= cfg.spam.junk) propose('junk', `spam score ${score.toFixed(1)} >= ${cfg.spam.junk}`);
+  const spam = record.spam;
+  const score = spam?.score ?? null;
+  if (spam) {
+    const p = `spam probability ${spam.probability.toFixed(3)}`;
+    if (spam.probability >= cfg.spam.rejectProbability) propose('reject', `${p} >= ${cfg.spam.rejectProbability}`);
+    else if (spam.verdict === 'spam') propose(cfg.spam.spam, `spam verdict (${p}, model ${spam.modelVersion})`);
+    else if (spam.verdict === 'unsure') propose(cfg.spam.unsure, `unsure spam verdict (${p})`);
   }
 
   const mime = record.mime;

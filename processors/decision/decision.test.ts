@@ -18,7 +18,7 @@ import { ConfigError } from '../../runtime/config.ts';
 const cfg = loadDecisionConfig({});
 const base = () => testMailRecord('From: a@example.com\r\n\r\nhi\r\n');
 const withDmarc = (r: MailRecord, disposition: string) => ({ ...r, auth: { dmarc: { result: disposition === 'none' ? 'pass' : 'fail', disposition, fromDomain: 'example.com' } } as never });
-const withSpam = (r: MailRecord, score: number) => ({ ...r, spam: { score } }) as MailRecord;
+const withSpam = (r: MailRecord, verdict: string, probability: number) => ({ ...r, spam: { score: probability * 20, probability, verdict, modelVersion: 'm1', topTokens: [] } }) as unknown as MailRecord;
 const withAttachment = (r: MailRecord, filename: string, flags: string[], virus: string | null = null) => ({ ...r, mime: { tags: ['has-attachments'], attachments: [{ filename, flags, virus }] } as never });
 const withReputation = (r: MailRecord, prefixScore: number, prefixBlocked = false) => ({ ...r, firewall: { clientPrefix: '192.0.2.0/24', prefixScore, prefixMessages: 3, prefixBlocked, senderDomain: null, domainScore: null, checkedAt: 0, stageVersion: 't' } });
 
@@ -27,28 +27,28 @@ test('rules: the most severe proposal wins, every reason kept', () => {
   assert.deepEqual(decide(base(), cfg).reasons, []);
   assert.equal(decide(withDmarc(base(), 'reject'), cfg).action, 'reject');
   assert.equal(decide(withDmarc(base(), 'quarantine'), cfg).action, 'junk');
-  assert.equal(decide(withSpam(base(), 4.9), cfg).action, 'deliver');
-  assert.equal(decide(withSpam(base(), 5), cfg).action, 'junk');
-  assert.equal(decide(withSpam(base(), 12), cfg).action, 'quarantine');
-  assert.equal(decide(withSpam(base(), 25), cfg).action, 'reject');
+  assert.equal(decide(withSpam(base(), 'ham', 0.01), cfg).action, 'deliver');
+  assert.equal(decide(withSpam(base(), 'unsure', 0.5), cfg).action, 'junk');
+  assert.equal(decide(withSpam(base(), 'spam', 0.99), cfg).action, 'quarantine');
+  assert.equal(decide(withSpam(base(), 'spam', 1), cfg).action, 'quarantine', 'reject by probability is off by default');
   assert.equal(decide(withAttachment(base(), 'invoice.pdf.exe', ['executable', 'double-extension']), cfg).action, 'quarantine');
   assert.equal(decide(withAttachment(base(), 'report.pdf', []), cfg).action, 'deliver');
   assert.equal(decide(withAttachment(base(), 'x.zip', ['archive', 'virus'], 'Eicar-Signature'), cfg).action, 'reject');
   assert.equal(decide(withReputation(base(), 4), cfg).action, 'junk');
   assert.equal(decide(withReputation(base(), 9), cfg).action, 'quarantine');
   assert.equal(decide(withReputation(base(), 0, true), cfg).action, 'quarantine');
-  const both = decide(withSpam(withAttachment(base(), 'a.js', ['script']), 6), cfg);
+  const both = decide(withSpam(withAttachment(base(), 'a.js', ['script']), 'unsure', 0.3), cfg);
   assert.equal(both.action, 'quarantine');
-  assert.deepEqual(both.reasons, ['quarantine: dangerous attachment a.js [script]', 'junk: spam score 6.0 >= 5']);
+  assert.deepEqual(both.reasons, ['quarantine: dangerous attachment a.js [script]', 'junk: unsure spam verdict (spam probability 0.300)']);
   assert.equal(both.spamScore, 6);
 });
 
 test('thresholds are configuration; a bad value names the key', () => {
-  const strict = loadDecisionConfig({ DECISION_SPAM_JUNK: '2', DECISION_SPAM_REJECT: 'off', DECISION_DMARC_REJECT_ACTION: 'quarantine' });
-  assert.equal(decide(withSpam(base(), 3), strict).action, 'junk');
-  assert.equal(decide(withSpam(base(), 500), strict).action, 'quarantine');
+  const strict = loadDecisionConfig({ DECISION_SPAM_ACTION: 'junk', DECISION_SPAM_REJECT_PROBABILITY: '0.999', DECISION_DMARC_REJECT_ACTION: 'quarantine' });
+  assert.equal(decide(withSpam(base(), 'spam', 0.99), strict).action, 'junk');
+  assert.equal(decide(withSpam(base(), 'spam', 0.9995), strict).action, 'reject');
   assert.equal(decide(withDmarc(base(), 'reject'), strict).action, 'quarantine');
-  assert.throws(() => loadDecisionConfig({ DECISION_SPAM_JUNK: 'lots' }), (e: unknown) => e instanceof ConfigError && /DECISION_SPAM_JUNK/.test(e.message));
+  assert.throws(() => loadDecisionConfig({ DECISION_SPAM_REJECT_PROBABILITY: 'lots' }), (e: unknown) => e instanceof ConfigError && /DECISION_SPAM_REJECT_PROBABILITY/.test(e.message));
   assert.throws(() => loadDecisionConfig({ DECISION_VIRUS_ACTION: 'drop' }), (e: unknown) => e instanceof ConfigError && /DECISION_VIRUS_ACTION/.test(e.message));
 });
 

@@ -28,7 +28,7 @@ export function htmlToText(html: string): HtmlInfo {
   if (/display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*[01](px|pt)?\b|<font[^>]+size\s*=\s*["']?[-]?[01]\b/i.test(body)) features.add('html:hidden-text');
   if (/<(font|td|body|div|span|p)[^>]+color\s*=\s*["']?#?(fff|ffffff|white)\b/i.test(body)) features.add('html:white-text');
   body = body.replace(/<(script|style|head)\b[\s\S]*?<\/\1\s*>/gi, ' ');
-  body = body.replace(/<([a-zA-Z][a-zA-Z0-9]*)\b([^>]*)>/g, (_m, tagName: string, attrs: string) => {
+  body = body.replace(/<\/?([a-zA-Z][a-zA-Z0-9]*)\b([^>]*)>/g, (_m, tagName: string, attrs: string) => {
     const tag = tagName.toLowerCase();
     if (tag in tagCounts) tagCounts[tag as keyof typeof tagCounts]++;
     const ref = /\b(?:href|src|action)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))/i.exec(attrs);

@@ -131,15 +131,26 @@ export class BayesModel {
     return (s * x + n * p) / (s + n);
   }
 
-  score(tokens: Iterable<string>): Score {
-    const { minimumProbStrength, maxDiscriminators } = this.options;
+  /** Scores a message's distinct tokens (as tokenize() returns them). */
+  score(tokens: readonly string[]): Score {
+    const { minimumProbStrength, maxDiscriminators, unknownWordStrength: s, unknownWordProb: x } = this.options;
     const clues: Clue[] = [];
-    for (const token of new Set(tokens)) {
-      const prob = this.tokenProb(token);
-      if (prob === undefined || Math.abs(prob - 0.5) < minimumProbStrength) continue;
+    const nham = this.nham || 1;
+    const nspam = this.nspam || 1;
+    const sx = s * x;
+    for (const token of tokens) {
+      const c = this.counts.get(token);
+      if (!c) continue;
+      // tokenProb() inlined: this loop is the scorer's hot path.
+      const hamRatio = c[0] / nham;
+      const spamRatio = c[1] / nspam;
+      const p = hamRatio + spamRatio > 0 ? spamRatio / (hamRatio + spamRatio) : x;
+      const n = c[0] + c[1];
+      const prob = (sx + n * p) / (s + n);
+      if (Math.abs(prob - 0.5) < minimumProbStrength) continue;
       clues.push({ token, prob });
     }
-    // Strongest first; ties broken by token so the choice is deterministic.
+    // Strongest first; ties broken by token so the choice does not depend on token order.
     clues.sort((a, b) => Math.abs(b.prob - 0.5) - Math.abs(a.prob - 0.5) || (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
     if (clues.length > maxDiscriminators) clues.length = maxDiscriminators;
     let probability = 0.5;

@@ -6,15 +6,14 @@ import { LIMITS, tokenize } from './tokenizer.ts';
 import type { AuthSection, MailRecord } from '../../schemas/types.ts';
 
 describe('spam tokenizer', () => {
-  it('is deterministic and sorted, whatever the order of equal inputs', () => {
+  it('is deterministic: equal inputs give the same tokens in the same order', () => {
     const a = tokenize(spamInput());
     const b = tokenize(JSON.parse(JSON.stringify(spamInput())));
     assert.deepEqual(a, b);
-    assert.deepEqual(a, [...a].sort());
     assert.equal(new Set(a).size, a.length);
     assert.ok(a.includes('subject:lunch'));
     assert.ok(a.includes('noon'));
-    assert.ok(a.includes('usual place'), 'word pairs');
+    assert.ok(a.includes('the usual'), 'word pairs');
     assert.ok(a.includes('from:domain:corp.test'));
   });
 

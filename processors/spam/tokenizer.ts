@@ -41,10 +41,9 @@ const YAHOO_SPONSOR = /-{5,} Yahoo! Groups Sponsor -{5,}[\s\S]*?-{10,}~->/g;
 /** A list's subject tag: "[ILUG] …", "Re: [SAdev] …". */
 const SUBJECT_TAG = /^((?:(?:re|fwd?|aw)\s*:\s*)*)\[[^\]]{1,40}\]\s*/i;
 
-const DYNAMIC_HOST = /(^|[.-])(dsl|adsl|xdsl|dial|dialup|dialin|ppp|pool|dyn|dynamic|dhcp|cable|cpe|client|user|host|modem|catv|broadband|customer|res|ip)[\d.-]|\d+[-.]\d+[-.]\d+[-.]\d+/i;
+const DYNAMIC_HOST = /(^|[.-])(dsl|adsl|xdsl|dial|dialup|dialin|ppp|pool|dyn|dynamic|dhcp|cable|cpe|client|user|host|modem|catv|broadband|customer|res|ip)[\d.-]|\d+[-.]\d+[-.]\d+[-.]\d+|\d{8,}/i;
 
 
-const ADDRESS = /[A-Za-z0-9._%+'=-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)/g;
 
 function addressOf(list: SpamAddress[]): { local: string; domain: string; name: string } | null {
   const a = list[0];
@@ -70,7 +69,7 @@ class TokenSink {
   add(token: string): void {
     if (this.seen.size >= LIMITS.maxTokens || this.seen.has(token)) return;
     if (COLLECTION_MARKS.test(token)) return;
-    for (const r of this.recipients) if (token.includes(r)) return;
+    if (token.includes('@')) for (const r of this.recipients) if (token.includes(r)) return;
     this.seen.add(token);
   }
 }
@@ -80,6 +79,16 @@ function words(text: string, prefix: string, out: TokenSink): void {
   let prev = '';
   for (const raw of text.split(/\s+/)) {
     if (out.seen.size >= LIMITS.maxTokens) return;
+    // URLs come tokenized from the MIME section's URL list; an address gives its domain only
+    // (the local part is mostly the recipient's or a list's).
+    if (/^(?:[a-z][a-z0-9+.-]*:\/\/|www\.)/i.test(raw)) { prev = ''; continue; }
+    const at = raw.indexOf('@');
+    if (at > 0) {
+      const d = /^([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)/.exec(raw.slice(at + 1))?.[1]?.toLowerCase();
+      if (d) out.add(`${prefix}email:${getDomain(d) ?? d}`);
+      prev = '';
+      continue;
+    }
     const w = raw.replace(/^[("'[{<*]+|[)"'\]}>*,.;:]+$/g, '').toLowerCase();
     const n = w.length;
     if (n < LIMITS.minWord) { if (n) prev = ''; continue; }
@@ -260,7 +269,7 @@ function recipientsOf(input: SpamInput): Set<string> {
   return r;
 }
 
-/** The message's tokens, sorted (deterministic and order-independent). */
+/** The message's distinct tokens, in a deterministic order (first seen first). */
 export function tokenize(input: SpamInput): string[] {
   const out = new TokenSink(recipientsOf(input));
   if (input.auth) authTokens(input.auth, out);
@@ -277,15 +286,7 @@ export function tokenize(input: SpamInput): string[] {
   }
   if (!input.text && !input.html) out.add('body:none');
 
-  for (const raw of texts) {
-    const text = cutListFooters(raw);
-    const withoutUrls = text.replace(/\b(?:https?|ftp):\/\/[^\s"'<>)\]]+|\bwww\.[a-z0-9-]+\.[^\s"'<>)\]]+/gi, ' ');
-    for (const m of withoutUrls.matchAll(ADDRESS)) {
-      const d = m[1]!.toLowerCase();
-      out.add(`email:${getDomain(d) ?? d}`);
-    }
-    words(withoutUrls.replace(ADDRESS, ' '), '', out);
-  }
+  for (const raw of texts) words(cutListFooters(raw), '', out);
   const seenUrls = new Set<string>();
   let fromDomainLinked = false;
   for (const u of urls) {
@@ -307,5 +308,5 @@ export function tokenize(input: SpamInput): string[] {
     const ext = a.filename ? /\.([A-Za-z0-9]{1,8})$/.exec(a.filename)?.[1] : undefined;
     if (ext) out.add(`attachment:ext:${ext.toLowerCase()}`);
   }
-  return [...out.seen].sort();
+  return [...out.seen];
 }

@@ -33,7 +33,7 @@ d = dkim.DKIM(message)
 sigs = [v for (k, v) in d.headers if k.lower() == b'dkim-signature']
 out = []
 for i, value in enumerate(sigs):
-    tags = dict((m.group(1), re.sub(rb'\s+', b'', m.group(2)).decode()) for m in re.finditer(rb'(\w+)\s*=\s*([^;]*)', value))
+    tags = dict((m.group(1).decode(), re.sub(rb'\s+', b'', m.group(2)).decode()) for m in re.finditer(rb'(\w+)\s*=\s*([^;]*)', value))
     try:
         ok = bool(dkim.DKIM(message).verify(idx=i, dnsfunc=dnsfunc))
     except Exception as e:  # a verifier exception is a failure, with its reason

@@ -1,0 +1,79 @@
+/** `scop quarantine` and `scop firewall` operations on the real broker (unique topics), and their argument errors. */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { after, before, test } from 'node:test';
+import type { Admin } from '../runtime/kafka.ts';
+import type { ServiceContext } from '../runtime/service.ts';
+import { produce, readTopic, testMailRecord, testServiceContext } from '../runtime/stage-testing.ts';
+import { uniqueName } from '../runtime/testing.ts';
+import { topicConfig, type TopicSpec } from '../runtime/topics.ts';
+import type { DeliveryJob, MailRecord } from '../schemas/types.ts';
+import { listBlocks, normalizePrefix, writeBlock } from './firewall.ts';
+import { deleteHeld, listHeld, markHeld, releaseHeld, type QuarantineTopics } from './quarantine.ts';
+
+let svc: ServiceContext;
+let admin: Admin;
+before(async () => {
+  svc = testServiceContext('quarantine-cli-test');
+  admin = svc.kafka.admin();
+  await admin.connect();
+});
+after(async () => { await admin.disconnect(); });
+
+async function topics(spec: Record<string, 'delete' | 'compact'>): Promise<Record<string, string>> {
+  const names: Record<string, string> = {};
+  for (const k of Object.keys(spec)) names[k] = uniqueName(`qcli-${k}`);
+  await admin.createTopics({ waitForLeaders: true, topics: Object.entries(spec).map(([k, cleanup]) => ({ topic: names[k]!, numPartitions: 2, replicationFactor: 1, configEntries: Object.entries(topicConfig({ cleanup } as TopicSpec)).map(([name, value]) => ({ name, value })) })) });
+  return names;
+}
+
+test('quarantine: list, mark (spam.feedback), release (to the delivery requests, then gone), delete', { timeout: 60000 }, async () => {
+  const t = await topics({ quarantine: 'compact', requests: 'delete', feedback: 'compact' }) as unknown as QuarantineTopics;
+  const held = (subject: string, action: 'quarantine' | 'reject'): MailRecord => ({
+    ...testMailRecord(`Subject: ${subject}\r\nMessage-ID: <${subject}@x>\r\n\r\nbody\r\n`, { rcptTo: ['bob@example.net'] }),
+    decision: { action, reasons: [`${action}: test`], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: 't' },
+  });
+  const a = held('first', 'quarantine');
+  const b = held('second', 'reject');
+  await produce(svc.kafka, svc.codec, t.quarantine, 'MailRecord', [{ record: a, key: a.envelope.id }, { record: b, key: b.envelope.id }]);
+  const list = await listHeld(svc.kafka, svc.codec, t);
+  assert.deepEqual(list.map((h) => [h.subject, h.record.decision!.action]), [['first', 'quarantine'], ['second', 'reject']]);
+  assert.equal(list[0]!.messageId, '<first@x>');
+
+  await markHeld(svc.kafka, svc.codec, t, list[0]!, 'ham');
+  await releaseHeld(svc.kafka, svc.codec, t, list[0]!);
+  await deleteHeld(svc.kafka, t, list[1]!);
+  assert.deepEqual(await listHeld(svc.kafka, svc.codec, t), [], 'released and deleted messages are gone');
+  const [req] = await readTopic(svc.kafka, t.requests, 1, { settleMs: 200 });
+  const job = await svc.codec.decodeAs<DeliveryJob>(req!.value, 'DeliveryJob');
+  assert.deepEqual([job.record.envelope.id, job.recipients, job.attempt], [a.envelope.id, ['bob@example.net'], 0]);
+  assert.match(job.origin, /^release:/);
+  assert.deepEqual(job.record.envelope.raw, a.envelope.raw);
+  const [fb] = await readTopic(svc.kafka, t.feedback, 1, { settleMs: 200 });
+  const label = await svc.codec.decodeAs<{ recordId: string; label: string; messageId: string | null }>(fb!.value, 'SpamFeedback');
+  assert.deepEqual([label.recordId, label.label, label.messageId], [a.envelope.id, 'ham', '<first@x>']);
+});
+
+test('firewall: prefixes normalized; block, list, unblock', { timeout: 60000 }, async () => {
+  assert.equal(normalizePrefix('203.0.113.77/24'), '203.0.113.0/24');
+  assert.equal(normalizePrefix('203.0.113.7'), '203.0.113.7/32');
+  assert.equal(normalizePrefix('2001:db8:0:1:ffff::1/64'), '2001:db8:0:1::/64');
+  assert.throws(() => normalizePrefix('203.0.113.0/33'), /not an IP address or CIDR prefix/);
+  const { blocks } = await topics({ blocks: 'compact' });
+  await writeBlock(svc.kafka, svc.codec, '203.0.113.0/24', { prefix: '203.0.113.0/24', reason: 'test', createdAt: Date.now(), expiresAt: null, source: 'operator:t' }, blocks);
+  await writeBlock(svc.kafka, svc.codec, '198.51.100.0/24', { prefix: '198.51.100.0/24', reason: 'test', createdAt: Date.now(), expiresAt: Date.now() + 60000, source: 'operator:t' }, blocks);
+  assert.deepEqual((await listBlocks(svc.kafka, svc.codec, blocks)).map((b) => b.prefix), ['203.0.113.0/24', '198.51.100.0/24']);
+  await writeBlock(svc.kafka, svc.codec, '203.0.113.0/24', null, blocks);
+  assert.deepEqual((await listBlocks(svc.kafka, svc.codec, blocks)).map((b) => b.prefix), ['198.51.100.0/24']);
+});
+
+test('the CLI refuses a bad prefix or label with one line and exit 2', { timeout: 60000 }, async () => {
+  const run = promisify(execFile);
+  for (const args of [['firewall', 'block', '300.1.2.3'], ['quarantine', 'mark', 'abc', 'maybe']]) {
+    const r = await run('node', ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: new URL('..', import.meta.url).pathname }).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.match(r.stderr.trim(), /^config error: (prefix|--mark): /);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  }
+});
