@@ -1,6 +1,6 @@
 /** Reads a (compacted) topic from its start to its current end: the latest value per key, tombstones removed. */
 import { randomBytes } from 'node:crypto';
-import type { KafkaClient } from '../runtime/kafka.ts';
+import type { Admin, KafkaClient } from '../runtime/kafka.ts';
 import { createKafkaClient, kafkaSettingsFromEnv, probeBrokers } from '../runtime/kafka.ts';
 import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
 
@@ -9,8 +9,7 @@ export async function readLatest(kafka: KafkaClient, topic: string, timeoutMs = 
   await admin.connect();
   let targets: Map<number, bigint>;
   try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    targets = new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)]));
+    targets = await endOffsets(admin, topic);
   } finally {
     await admin.disconnect();
   }
@@ -58,3 +57,16 @@ export async function cliClients(): Promise<{ kafka: KafkaClient; codec: RecordC
 }
 
 export const operator = () => process.env.SCOP_OPERATOR ?? process.env.USER ?? 'operator';
+
+/** fetchTopicOffsets right after a topic was created can meet a leader not elected yet: retry briefly. */
+async function endOffsets(admin: Admin, topic: string): Promise<Map<number, bigint>> {
+  for (let i = 0; ; i++) {
+    try {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)]));
+    } catch (e) {
+      if (i >= 20) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}

@@ -5,6 +5,7 @@
  * kafkajs can only seek inside a group.
  */
 import { randomBytes } from 'node:crypto';
+import { ConfigError } from '../runtime/config.ts';
 import type { KafkaClient, KafkaMessage } from '../runtime/kafka.ts';
 
 export type StartAt = { kind: 'beginning' } | { kind: 'offset'; offset: bigint } | { kind: 'time'; ms: number };
@@ -15,7 +16,7 @@ export function parseStartAt(value: string | undefined): StartAt {
   if (/^\d+$/.test(value)) return { kind: 'offset', offset: BigInt(value) };
   if (/^\d+ms$/.test(value)) return { kind: 'time', ms: Number(value.slice(0, -2)) };
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new Error(`--from "${value}": use beginning, an offset (e.g. 1200), or a time (e.g. 2025-01-31T12:00:00Z or 1738324800000ms)`);
+  if (Number.isNaN(ms)) throw new ConfigError('--from', `"${value}" is neither an offset nor a time`, 'use beginning, an offset (e.g. 1200), or a time (e.g. 2025-01-31T12:00:00Z or 1738324800000ms)');
   return { kind: 'time', ms };
 }
 

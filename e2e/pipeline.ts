@@ -54,6 +54,12 @@ export async function startPipeline(opts: { name: string; env: Record<string, st
   try {
     const p = opts.partitions ?? 3;
     await applyTopics(admin, USED.map((k): TopicSpec => ({ ...TOPICS[k], name: topics[k], partitions: TOPICS[k].partitions === 1 ? 1 : p })));
+    // Leaders of new partitions may take a moment: wait until every topic answers an offsets request.
+    for (const t of Object.values(topics)) {
+      for (let i = 0; ; i++) {
+        try { await admin.fetchTopicOffsets(t); break; } catch (e) { if (i > 40) throw e; await new Promise((r) => setTimeout(r, 250)); }
+      }
+    }
   } finally {
     await admin.disconnect();
   }

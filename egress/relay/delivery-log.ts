@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { DeliveryStatus } from '../../schemas/types.ts';
-import type { Consumer, KafkaClient, Producer } from '../../runtime/kafka.ts';
+import type { Admin, Consumer, KafkaClient, Producer } from '../../runtime/kafka.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
 
@@ -46,8 +46,7 @@ export class DeliveryLog {
     await admin.connect();
     let targets: Map<number, bigint>;
     try {
-      const offsets = await admin.fetchTopicOffsets(topic);
-      targets = new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)]));
+      targets = await endOffsets(admin, topic);
     } finally {
       await admin.disconnect();
     }
@@ -93,5 +92,18 @@ export class DeliveryLog {
   async stop(): Promise<void> {
     await this.consumer?.disconnect().catch(() => {});
     this.consumer = undefined;
+  }
+}
+
+/** fetchTopicOffsets right after a topic was created can meet a leader not elected yet: retry briefly. */
+async function endOffsets(admin: Admin, topic: string): Promise<Map<number, bigint>> {
+  for (let i = 0; ; i++) {
+    try {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)]));
+    } catch (e) {
+      if (i >= 20) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 }

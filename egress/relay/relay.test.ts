@@ -137,3 +137,27 @@ test('SMTP next hop: temporary failures retried until delivered, 5xx logged with
     await smtp.stop();
   }
 });
+
+test('next hop unreachable (connection refused): retried, delivered once it listens again', { timeout: 90000 }, async () => {
+  const t = await createRelayTopics(admin);
+  const smtp = new ScriptedSmtp();
+  await smtp.start();
+  const port = smtp.port;
+  await smtp.stop();
+  const ctx = { ...svc, env: { ...process.env, EGRESS_NEXT_HOP: `smtp://127.0.0.1:${port}`, EGRESS_RETRY_DELAYS: '1,1,1', EGRESS_MAX_ATTEMPTS: '50', EGRESS_TIMEOUT_MS: '2000' } };
+  const recs = [decided('deliver', ['a@example.net']), decided('deliver', ['b@example.net'])];
+  await produceDecided(t.decided, recs);
+  const running = await startRelay(ctx, { topics: t, groupPrefix: uniqueName('eg') });
+  try {
+    const retries = await readTopic(svc.kafka, t.retries[0], 2, { settleMs: 0 });
+    const job = await svc.codec.decodeAs<DeliveryJob>(retries[0]!.value, 'DeliveryJob');
+    assert.match(job.lastError!, /ECONNREFUSED|ECONNECTION/);
+    await smtp.start(port);
+    await eventually(() => (smtp.received.length >= 2 ? true : undefined), 60000, 'both delivered');
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.deepEqual(smtp.received.map((m) => m.to[0]).sort(), ['a@example.net', 'b@example.net'], 'each once');
+  } finally {
+    await running.stop();
+    await smtp.stop();
+  }
+});

@@ -33,13 +33,21 @@ export async function deliverSmtp(hop: Extract<NextHop, { kind: 'smtp' | 'lmtp' 
   const e = record.envelope;
   const message = withTrace(record, { hostname: cfg.hostname, protocol: hop.kind === 'lmtp' ? 'LMTP' : 'SMTP', junk, recipient: recipients.length === 1 ? recipients[0] : undefined });
   const all = (kind: RecipientOutcome['kind'], reply: string) => recipients.map((recipient) => ({ recipient, kind, reply }));
-  let connErr: SmtpError | undefined;
-  conn.on('error', (err: SmtpError) => { connErr = err; });
+  // SMTPConnection reports connection-level failures (refused, reset, timeout) as 'error' events,
+  // not through the callbacks: every step races them, and a hard deadline bounds the whole exchange.
+  let timer: NodeJS.Timeout | undefined;
+  const failed = new Promise<never>((_, fail) => {
+    conn.once('error', fail);
+    conn.once('end', () => fail(Object.assign(new Error('connection closed by the next hop'), { code: 'ECONNRESET' })));
+    timer = setTimeout(() => fail(Object.assign(new Error(`no answer within ${cfg.timeoutMs * 2} ms`), { code: 'ETIMEDOUT' })), cfg.timeoutMs * 2);
+  });
+  failed.catch(() => {});
+  const step = <T>(fn: (done: (err: SmtpError | null | undefined, v?: T) => void) => void) => Promise.race([new Promise<T>((ok, fail) => fn((err, v) => (err ? fail(err) : ok(v as T)))), failed]);
   try {
-    await new Promise<void>((ok, fail) => conn.connect((err?: SmtpError) => (err ? fail(err) : ok())));
-    if (cfg.auth) await new Promise<void>((ok, fail) => conn.login(cfg.auth!, (err) => (err ? fail(err) : ok())));
-    const info = await new Promise<{ accepted: string[]; rejected: string[]; rejectedErrors?: SmtpError[]; response: string }>((ok, fail) =>
-      conn.send({ from: e.mailFrom, to: recipients, use8BitMime: e.bodyType !== 'SEVEN_BIT' } as never, message, (err, res) => (err ? fail(err) : ok(res as never))));
+    await step<void>((done) => conn.connect((err?: SmtpError) => done(err)));
+    if (cfg.auth) await step<void>((done) => conn.login(cfg.auth!, (err) => done(err as SmtpError | null)));
+    const info = await step<{ accepted: string[]; rejected: string[]; rejectedErrors?: SmtpError[]; response: string }>((done) =>
+      conn.send({ from: e.mailFrom, to: recipients, use8BitMime: e.bodyType !== 'SEVEN_BIT' } as never, message, (err, res) => done(err as SmtpError | null, res as never)));
     const rejected = new Map((info.rejectedErrors ?? []).map((r) => [r.recipient ?? '', r]));
     return recipients.map((recipient) => {
       const r = rejected.get(recipient);
@@ -54,8 +62,9 @@ export async function deliverSmtp(hop: Extract<NextHop, { kind: 'smtp' | 'lmtp' 
         return r ? { recipient, kind: kindOf(r), reply: replyOf(r) } : { recipient, kind: kindOf(x), reply: replyOf(x) };
       });
     }
-    return all(kindOf(x), replyOf(x ?? connErr));
+    return all(kindOf(x), replyOf(x));
   } finally {
+    clearTimeout(timer);
     try { conn.quit(); } catch { /* already closed */ }
     setTimeout(() => conn.close(), 1000).unref();
   }

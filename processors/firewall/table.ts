@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Consumer, KafkaClient } from '../../runtime/kafka.ts';
+import type { Admin, Consumer, KafkaClient } from '../../runtime/kafka.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
 import type { Reputation } from '../../schemas/types.ts';
@@ -61,8 +61,7 @@ export class ReputationTable {
     let target: Map<number, bigint>;
     try {
       // read_committed: the last stable offset is where a committed reader ends.
-      const offsets = await admin.fetchTopicOffsets(this.opts.topic);
-      target = new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)]));
+      target = await endOffsets(admin, this.opts.topic);
     } finally {
       await admin.disconnect();
     }
@@ -114,5 +113,18 @@ export class ReputationTable {
   async stop(): Promise<void> {
     await this.consumer?.disconnect().catch(() => {});
     this.consumer = undefined;
+  }
+}
+
+/** fetchTopicOffsets right after a topic was created can meet a leader not elected yet: retry briefly. */
+async function endOffsets(admin: Admin, topic: string): Promise<Map<number, bigint>> {
+  for (let i = 0; ; i++) {
+    try {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)]));
+    } catch (e) {
+      if (i >= 20) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 }

@@ -1,0 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { train, type Labelled } from '../processors/spam/evaluate.ts';
+import type { Label } from '../processors/spam/model.ts';
+const raw = JSON.parse(readFileSync('/tmp/spam-tokens.json', 'utf8')) as [Label, string, string[]][];
+const ex: Labelled[] = raw.map(([label, id, tokens]) => ({ label, id, tokens }));
+const r = Number(process.argv[2] ?? 2);
+const tr = ex.filter((_, i) => i % 5 !== r), te = ex.filter((_, i) => i % 5 === r);
+const bm = train(tr);
+const rows = te.map((t) => ({ t, s: bm.score(t.tokens) }));
+const hams = rows.filter((x) => x.t.label === 'ham').sort((a, b) => b.s.probability - a.s.probability).slice(0, 6);
+const spams = rows.filter((x) => x.t.label === 'spam').sort((a, b) => a.s.probability - b.s.probability).slice(0, 16);
+for (const x of [...hams, ...spams]) console.log(x.t.label, x.t.id, x.s.probability.toFixed(4), x.t.tokens.length, x.t.tokens.filter(t=>!t.includes(' ')).slice(0, 40).join(' | '));
