@@ -30,12 +30,12 @@ async function topics(spec: Record<string, 'delete' | 'compact'>): Promise<Recor
 
 test('quarantine: list, mark (spam.feedback), release (to the delivery requests, then gone), delete', { timeout: 60000 }, async () => {
   const t = await topics({ quarantine: 'compact', requests: 'delete', feedback: 'compact' }) as unknown as QuarantineTopics;
-  const held = (subject: string, action: 'quarantine' | 'reject'): MailRecord => ({
-    ...testMailRecord(`Subject: ${subject}\r\nMessage-ID: <${subject}@x>\r\n\r\nbody\r\n`, { rcptTo: ['bob@example.net'] }),
+  const held = (subject: string, action: 'quarantine' | 'reject', receivedAt: number): MailRecord => ({
+    ...testMailRecord(`Subject: ${subject}\r\nMessage-ID: <${subject}@x>\r\n\r\nbody\r\n`, { rcptTo: ['bob@example.net'], receivedAt }),
     decision: { action, reasons: [`${action}: test`], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: 't' },
   });
-  const a = held('first', 'quarantine');
-  const b = held('second', 'reject');
+  const a = held('first', 'quarantine', Date.now() - 1000);
+  const b = held('second', 'reject', Date.now());
   await produce(svc.kafka, svc.codec, t.quarantine, 'MailRecord', [{ record: a, key: a.envelope.id }, { record: b, key: b.envelope.id }]);
   const list = await listHeld(svc.kafka, svc.codec, t);
   assert.deepEqual(list.map((h) => [h.subject, h.record.decision!.action]), [['first', 'quarantine'], ['second', 'reject']]);

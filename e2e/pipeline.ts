@@ -46,14 +46,76 @@ function context(name: string, env: NodeJS.ProcessEnv, dataDir: string): Service
 
 export async function startPipeline(opts: { name: string; env: Record<string, string>; dataDir: string; partitions?: number }): Promise<Pipeline> {
   mkdirSync(opts.dataDir, { recursive: true });
-  const topics = Object.fromEntries(USED.map((k) => [k, uniqueName(`${opts.name}-${TOPICS[k].name}`)])) as PipelineTopics;
-  const env: NodeJS.ProcessEnv = { ...process.env, SPAM_MODEL_TOPIC: topics.spamModel, ...opts.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
   const svc = context(`${opts.name}-main`, env, opts.dataDir);
+  const topics = await createPipelineTopics(svc, opts.name, opts.partitions);
+  const running: RunningService[] = [];
+  const groupPrefix = uniqueName(opts.name);
+  try {
+    const started: Record<string, RunningService> = {};
+    // Downstream first, so nothing waits on a consumer that is not there yet.
+    for (const name of PIPELINE_SERVICES) {
+      const r = await startOne(name, context(name, env, opts.dataDir), topics, groupPrefix);
+      running.push(r);
+      started[name] = r;
+    }
+    const ingress = (started.ingress as RunningService & { ingress: RunningIngress }).ingress;
+    return {
+      topics, mxPort: Number(started.ingress!.endpoints.smtp!.split(':').pop()), ingress,
+      relay: started.egress as RunningRelay, firewall: started.firewall as RunningFirewall, svc,
+      async stop() {
+        for (const r of [...running].reverse()) await r.stop().catch(() => {});
+      },
+    };
+  } catch (e) {
+    for (const r of [...running].reverse()) await r.stop().catch(() => {});
+    throw e;
+  }
+}
+
+/** Start order (downstream first); stopped in reverse. */
+export const PIPELINE_SERVICES = ['egress', 'decision', 'firewall', 'spam', 'auth', 'mime', 'ingress'] as const;
+export type PipelineService = (typeof PIPELINE_SERVICES)[number];
+
+/** Starts one service of the pipeline on the given topics (in this process; pipeline-child.ts runs it in its own). */
+export async function startOne(name: PipelineService, ctx: ServiceContext, topics: PipelineTopics, groupPrefix: string): Promise<RunningService> {
+  const group = (n: string) => `${groupPrefix}-${n}`;
+  const dlq = topics.deadLetters;
+  switch (name) {
+    case 'egress':
+      return startRelay(ctx, {
+        topics: { decided: topics.inboundDecided, requests: topics.deliveryRequests, retries: [topics.deliveryRetry1, topics.deliveryRetry2, topics.deliveryRetry3], dead: topics.deliveryDead, log: topics.deliveryLog, alerts: topics.alerts },
+        groupPrefix: group('egress'),
+      });
+    case 'decision':
+      return decisionService.run(ctx, { input: topics.inboundScreened, output: topics.inboundDecided, deadLetters: dlq, sideOutputs: { quarantine: topics.quarantine }, groupId: group('decision') });
+    case 'firewall':
+      return startFirewall(ctx, {
+        reputationTopic: topics.firewallReputation,
+        screen: { input: topics.inboundScored, output: topics.inboundScreened, deadLetters: dlq, sideOutputs: { events: topics.firewallEvents }, groupId: group('firewall') },
+        reputation: { input: topics.firewallEvents, output: topics.firewallReputation, deadLetters: dlq, sideOutputs: { blocks: topics.blocklist, alerts: topics.alerts }, groupId: group('firewall-rep') },
+      });
+    case 'spam':
+      return spamService.run({ ...ctx, env: { ...ctx.env, SPAM_MODEL_TOPIC: topics.spamModel } }, { input: topics.inboundAuthenticated, output: topics.inboundScored, deadLetters: dlq, groupId: group('spam') });
+    case 'auth':
+      return authService.run(ctx, { input: topics.inboundParsed, output: topics.inboundAuthenticated, deadLetters: dlq, sideOutputs: { dmarcEvents: topics.dmarcEvents }, groupId: group('auth') });
+    case 'mime':
+      return mimeService.run(ctx, { input: topics.inboundRaw, output: topics.inboundParsed, deadLetters: dlq, groupId: group('mime') });
+    case 'ingress': {
+      const config = loadIngressConfig({ INGRESS_HOSTNAME: 'mx.e2e.scop.test', INGRESS_MX_PORT: String(await freePort()), INGRESS_SUBMISSION_PORT: String(await freePort()), INGRESS_REVERSE_DNS: 'false', ...ctx.env }, join(ctx.dataDir, 'ingress'));
+      const ingress = await startIngress({ kafka: ctx.kafka, kafkaSettings: ctx.kafkaSettings, codec: ctx.codec, log: ctx.log, metrics: ctx.metrics }, config, { inbound: topics.inboundRaw, outbound: topics.outboundRaw, blocklist: topics.blocklist });
+      return { endpoints: { smtp: `127.0.0.1:${config.mx.port}` }, stop: () => ingress.stop(), ingress } as RunningService & { ingress: RunningIngress };
+    }
+  }
+}
+
+/** Creates the pipeline's topics under unique names (3 partitions each, 1 where the real one has 1). */
+export async function createPipelineTopics(svc: ServiceContext, name: string, partitions = 3): Promise<PipelineTopics> {
+  const topics = Object.fromEntries(USED.map((k) => [k, uniqueName(`${name}-${TOPICS[k].name}`)])) as PipelineTopics;
   const admin = svc.kafka.admin();
   await admin.connect();
   try {
-    const p = opts.partitions ?? 3;
-    await applyTopics(admin, USED.map((k): TopicSpec => ({ ...TOPICS[k], name: topics[k], partitions: TOPICS[k].partitions === 1 ? 1 : p })));
+    await applyTopics(admin, USED.map((k): TopicSpec => ({ ...TOPICS[k], name: topics[k], partitions: TOPICS[k].partitions === 1 ? 1 : partitions })));
     // Leaders of new partitions may take a moment: wait until every topic answers an offsets request.
     for (const t of Object.values(topics)) {
       for (let i = 0; ; i++) {
@@ -63,38 +125,7 @@ export async function startPipeline(opts: { name: string; env: Record<string, st
   } finally {
     await admin.disconnect();
   }
-  const running: RunningService[] = [];
-  const group = (n: string) => uniqueName(`${opts.name}-${n}`);
-  const dlq = topics.deadLetters;
-  try {
-    const relay = await startRelay(context('egress', env, opts.dataDir), {
-      topics: { decided: topics.inboundDecided, requests: topics.deliveryRequests, retries: [topics.deliveryRetry1, topics.deliveryRetry2, topics.deliveryRetry3], dead: topics.deliveryDead, log: topics.deliveryLog, alerts: topics.alerts },
-      groupPrefix: group('egress'),
-    });
-    running.push(relay);
-    running.push(await decisionService.run(context('decision', env, opts.dataDir), { input: topics.inboundScreened, output: topics.inboundDecided, deadLetters: dlq, sideOutputs: { quarantine: topics.quarantine }, groupId: group('decision') }));
-    const firewall = await startFirewall(context('firewall', env, opts.dataDir), {
-      reputationTopic: topics.firewallReputation,
-      screen: { input: topics.inboundScored, output: topics.inboundScreened, deadLetters: dlq, sideOutputs: { events: topics.firewallEvents }, groupId: group('firewall') },
-      reputation: { input: topics.firewallEvents, output: topics.firewallReputation, deadLetters: dlq, sideOutputs: { blocks: topics.blocklist, alerts: topics.alerts }, groupId: group('firewall-rep') },
-    });
-    running.push(firewall);
-    running.push(await spamService.run(context('spam', env, opts.dataDir), { input: topics.inboundAuthenticated, output: topics.inboundScored, deadLetters: dlq, groupId: group('spam') }));
-    running.push(await authService.run(context('auth', env, opts.dataDir), { input: topics.inboundParsed, output: topics.inboundAuthenticated, deadLetters: dlq, sideOutputs: { dmarcEvents: topics.dmarcEvents }, groupId: group('auth') }));
-    running.push(await mimeService.run(context('mime', env, opts.dataDir), { input: topics.inboundRaw, output: topics.inboundParsed, deadLetters: dlq, groupId: group('mime') }));
-    const mxPort = await freePort();
-    const ictx = context('ingress', env, opts.dataDir);
-    const config = loadIngressConfig({ INGRESS_HOSTNAME: 'mx.e2e.scop.test', INGRESS_MX_PORT: String(mxPort), INGRESS_SUBMISSION_PORT: String(await freePort()), INGRESS_REVERSE_DNS: 'false', ...opts.env }, join(opts.dataDir, 'ingress'));
-    const ingress = await startIngress({ kafka: ictx.kafka, kafkaSettings: ictx.kafkaSettings, codec: ictx.codec, log: ictx.log, metrics: ictx.metrics }, config, { inbound: topics.inboundRaw, outbound: topics.outboundRaw, blocklist: topics.blocklist });
-    running.push({ endpoints: {}, stop: () => ingress.stop() });
-    return {
-      topics, mxPort, ingress, relay, firewall, svc,
-      async stop() {
-        for (const r of running.reverse()) await r.stop().catch(() => {});
-      },
-    };
-  } catch (e) {
-    for (const r of running.reverse()) await r.stop().catch(() => {});
-    throw e;
-  }
+  return topics;
 }
+
+export { context as pipelineContext };

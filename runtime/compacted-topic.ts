@@ -36,6 +36,39 @@ export interface CompactedTopicFollower {
   stop(): Promise<void>;
 }
 
+/**
+ * The end offset of every non-empty partition (for a read_committed reader, the last stable offset).
+ * Right after a topic is created its leader may not be elected yet, so this asks again for a while.
+ */
+export async function topicEndOffsets(kafka: KafkaClient, topic: string): Promise<Map<number, bigint>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const offsets = await admin.fetchTopicOffsets(topic);
+        return new Map(offsets.filter((p) => BigInt(p.high) > BigInt(p.low)).map((p) => [p.partition, BigInt(p.high)]));
+      } catch (e) {
+        if (attempt >= 20) throw new Error(`topic ${topic}: ${(e as Error).message} (create it with \`scop topics apply\`)`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** One-shot: the latest value per key of a compacted topic as it is now (tombstones removed). */
+export async function readCompactedTopic(kafka: KafkaClient, topic: string, log: Logger, timeoutMs = 30000): Promise<Map<string, Buffer>> {
+  const latest = new Map<string, Buffer>();
+  const follower = await followCompactedTopic({
+    kafka, topic, name: 'read', log, syncTimeoutMs: timeoutMs,
+    onRecord: (key, value) => { if (value) latest.set(key, value); else latest.delete(key); },
+  });
+  await follower.stop();
+  return latest;
+}
+
 /** Resolves once the topic has been read to the end offsets it had at the call. */
 export async function followCompactedTopic(o: FollowOptions): Promise<CompactedTopicFollower> {
   const position = new Map<number, bigint>();
@@ -47,18 +80,7 @@ export async function followCompactedTopic(o: FollowOptions): Promise<CompactedT
   };
   let stopped = false;
 
-  const endOffsets = async (): Promise<Map<number, bigint>> => {
-    const admin = o.kafka.admin();
-    await admin.connect();
-    try {
-      const offsets = await admin.fetchTopicOffsets(o.topic);
-      return new Map(offsets.filter((p) => BigInt(p.high) > BigInt(p.low)).map((p) => [p.partition, BigInt(p.high)]));
-    } catch (e) {
-      throw new Error(`topic ${o.topic}: ${(e as Error).message} (create it with \`scop topics apply\`)`);
-    } finally {
-      await admin.disconnect();
-    }
-  };
+  const endOffsets = () => topicEndOffsets(o.kafka, o.topic);
   const waitFor = (target: Map<number, bigint>, timeoutMs: number) =>
     reached(target) ? Promise.resolve() : new Promise<void>((ok, fail) => {
       const w = { target, ok: () => { clearTimeout(timer); ok(); } };

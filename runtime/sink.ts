@@ -17,14 +17,14 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { SchemaName } from '../schemas/index.ts';
-import type { DeadLetter } from '../schemas/types.ts';
 import type { Consumer, KafkaMessage, MessageHeaders, Producer } from './kafka.ts';
 import type { Logger } from './log.ts';
 import { RecordFormatError, UnknownSchemaError } from './registry.ts';
 import type { RunningService, ServiceContext, ServiceDefinition } from './service.ts';
-import { TransientError, type DeadLetterReason } from './stage.ts';
+import { TransientError } from './stage.ts';
+import { encodeDeadLetter, type DeadLetterReason } from './dead-letter.ts';
 import { stageMetrics, type StageMetrics } from './stage-metrics.ts';
-import { MAX_RECORD_BYTES, TOPICS, type TopicSpec } from './topics.ts';
+import { TOPICS, type TopicSpec } from './topics.ts';
 
 export { TransientError };
 
@@ -117,15 +117,6 @@ class PartitionProgress {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function headersToBytes(h: MessageHeaders | undefined): Record<string, Buffer> {
-  const out: Record<string, Buffer> = {};
-  for (const [k, v] of Object.entries(h ?? {})) {
-    if (v === undefined) continue;
-    const first = Array.isArray(v) ? v[0] : v;
-    if (first !== undefined) out[k] = Buffer.isBuffer(first) ? first : Buffer.from(String(first));
-  }
-  return out;
-}
 
 async function runSink<S, In>(def: SinkDefinition<S, In>, svc: ServiceContext, overrides: SinkOverrides = {}): Promise<RunningSink<S>> {
   const log = svc.log.child({ sink: def.name });
@@ -193,16 +184,8 @@ async function runSink<S, In>(def: SinkDefinition<S, In>, svc: ServiceContext, o
   });
 
   const deadLetter = async (m: KafkaMessage, partition: number, reason: DeadLetterReason, error: unknown, recordId: string | null): Promise<void> => {
-    const message = error instanceof Error ? error.message : String(error);
+    const { value, message } = encodeDeadLetter(svc.codec, deadLetterId, { stage, stageVersion: def.version, topic: topics.input, partition, message: m }, reason, error, recordId);
     log.warn({ recordId, reason, err: message, partition, offset: m.offset }, 'record sent to dead-letter topic');
-    const letter: DeadLetter = {
-      stage, reason, error: message.slice(0, 8192), recordId,
-      sourceTopic: topics.input, sourcePartition: partition, sourceOffset: Number(m.offset),
-      key: m.key ?? null, value: m.value ?? null, headers: headersToBytes(m.headers),
-      failedAt: Date.now(), stageVersion: def.version,
-    };
-    let value = svc.codec.encodeWith(deadLetterId, 'DeadLetter', letter);
-    if (value.length > MAX_RECORD_BYTES) value = svc.codec.encodeWith(deadLetterId, 'DeadLetter', { ...letter, value: null });
     for (let attempt = 0; ; attempt++) {
       try {
         await producer.send({ topic: topics.deadLetters, acks: -1, messages: [{ key: stage, value }] });

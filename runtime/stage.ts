@@ -16,19 +16,19 @@ import type { SchemaName } from '../schemas/index.ts';
 import type { Admin, Consumer, KafkaMessage, MessageHeaders } from './kafka.ts';
 import type { Logger } from './log.ts';
 import { PartitionProducers } from './partition-producers.ts';
+import { encodeDeadLetter, type DeadLetterReason } from './dead-letter.ts';
 import { RecordFormatError, UnknownSchemaError } from './registry.ts';
 import type { RunningService, ServiceContext, ServiceDefinition } from './service.ts';
 import { stageMetrics, type StageMetrics } from './stage-metrics.ts';
 import { MAX_RECORD_BYTES, TOPICS, type TopicSpec } from './topics.ts';
-import type { DeadLetter, MailRecord } from '../schemas/types.ts';
+import type { MailRecord } from '../schemas/types.ts';
 
 /** Throw this from process() for a failure that a retry may fix (a server down): the batch is retried, nothing is dead-lettered. */
 export class TransientError extends Error {
   override name = 'TransientError';
 }
 
-/** Why a record went to the dead-letter topic (DeadLetter.reason). */
-export type DeadLetterReason = 'decode-error' | 'unknown-schema' | 'empty-record' | 'process-error' | 'process-timeout' | 'encode-error' | 'oversize';
+export type { DeadLetterReason } from './dead-letter.ts';
 
 export interface StageContext<S> {
   /** Logger with this record's recordId. */
@@ -147,15 +147,6 @@ class ProcessTimeoutError extends Error {
   override name = 'ProcessTimeoutError';
 }
 
-function headersToBytes(h: MessageHeaders | undefined): Record<string, Buffer> {
-  const out: Record<string, Buffer> = {};
-  for (const [k, v] of Object.entries(h ?? {})) {
-    if (v === undefined) continue;
-    const first = Array.isArray(v) ? v[0] : v;
-    if (first !== undefined) out[k] = Buffer.isBuffer(first) ? first : Buffer.from(String(first));
-  }
-  return out;
-}
 
 /** Groups messages into produce calls of at most this many bytes, so no request exceeds the broker's limits. */
 const MAX_SEND_BYTES = 16 * 1024 * 1024;
@@ -207,19 +198,8 @@ async function runStage<S, In, Out>(def: StageDefinition<S, In, Out>, svc: Servi
   });
 
   const deadLetter = (m: KafkaMessage, partition: number, reason: DeadLetterReason, error: unknown, recordId: string | null): Outcome => {
-    const message = error instanceof Error ? error.message : String(error);
+    const { value, message } = encodeDeadLetter(svc.codec, deadLetterId, { stage, stageVersion: def.version, topic: topics.input, partition, message: m }, reason, error, recordId);
     log.warn({ recordId, reason, err: message, partition, offset: m.offset }, 'record sent to dead-letter topic');
-    const letter: DeadLetter = {
-      stage, reason, error: message.slice(0, 8192), recordId,
-      sourceTopic: topics.input, sourcePartition: partition, sourceOffset: Number(m.offset),
-      key: m.key ?? null, value: m.value ?? null, headers: headersToBytes(m.headers),
-      failedAt: Date.now(), stageVersion: def.version,
-    };
-    let value = svc.codec.encodeWith(deadLetterId, 'DeadLetter', letter);
-    if (value.length > MAX_RECORD_BYTES) {
-      // Keep the letter (reason, source offset) even when the original bytes make it too big.
-      value = svc.codec.encodeWith(deadLetterId, 'DeadLetter', { ...letter, value: null, error: `${letter.error} (original value of ${m.value?.length} bytes omitted: too large; read it at ${topics.input}/${partition}@${m.offset})` });
-    }
     return { kind: 'dead', value, reason, recordId };
   };
 

@@ -26,9 +26,10 @@ after(async () => { await admin.disconnect(); });
 
 const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 
-test('SIGKILL during delivery: none lost, duplicates counted', { timeout: 180000 }, async () => {
-  const N = Number(process.env.CRASH_MESSAGES ?? 300);
-  const KILLS = Number(process.env.CRASH_KILLS ?? 6);
+test('SIGKILL during delivery: none lost, duplicates counted', { timeout: Number(process.env.CRASH_KILLS ?? 2) * 60000 + 60000 }, async () => {
+  const N = Number(process.env.CRASH_MESSAGES ?? 200);
+  // Each restart waits for the killed member's session (30 s) to expire before the partitions move back.
+  const KILLS = Number(process.env.CRASH_KILLS ?? 2);
   const t = await createRelayTopics(admin, 'crash');
   const smtp = new ScriptedSmtp();
   await smtp.start();

@@ -2,7 +2,7 @@
  * Training and the evaluation protocol on tokenized, labelled messages: thresholds chosen by inner
  * cross-validation on the training part only, metrics where "unsure" counts as wrong.
  */
-import { BayesModel, type Label, type Thresholds, type Verdict } from './model.ts';
+import { ADAGRAD_EPSILON, BayesModel, DEFAULT_LINEAR, LinearPart, roundWeight, type Label, type LinearOptions, type Thresholds, type Verdict } from './model.ts';
 import { TOKENIZER_VERSION } from './tokenizer.ts';
 
 export interface Labelled {
@@ -37,16 +37,82 @@ export interface TrainOptions {
   tunePasses: number;
   /** Ham scoring above this, or spam below 1 − this, is learnt again. */
   tuneMargin: number;
+  /**
+   * The linear part (logistic regression on the same tokens), which then decides the score; null =
+   * Bayes only. Measured on all five rotations it ranks spam above hard ham better than the Bayes
+   * combination (README), so the counts are learnt plainly (no TUNE passes) and kept as memory.
+   */
+  linear?: LinearOptions | null;
 }
 
-export const DEFAULT_TRAIN: TrainOptions = { tunePasses: 3, tuneMargin: 0.1 };
+export const DEFAULT_TRAIN: TrainOptions = { tunePasses: 0, tuneMargin: 0.1, linear: DEFAULT_LINEAR };
+/** The former model: Bayes with TUNE passes (kept for comparison, bench). */
+export const BAYES_TRAIN: TrainOptions = { tunePasses: 3, tuneMargin: 0.1, linear: null };
+
+/** FNV-1a: a fixed, platform-independent shuffle key. */
+function fnv1a(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 16777619);
+  }
+  return h >>> 0;
+}
+
+/**
+ * AdaGrad epochs over the items in a deterministic per-epoch shuffle (keyed by id, else position).
+ * Same arithmetic as LinearPart.step, on dense arrays indexed by token (10× faster than maps);
+ * rounded once at the end (roundWeight).
+ */
+export function fitLinear(items: Labelled[], options: LinearOptions = DEFAULT_LINEAR): LinearPart {
+  const index = new Map<string, number>();
+  const vectors = items.map((it) => Int32Array.from(new Set(it.tokens), (t) => {
+    let v = index.get(t);
+    if (v === undefined) { v = index.size; index.set(t, v); }
+    return v;
+  }));
+  const w = new Float64Array(index.size);
+  const acc = new Float64Array(index.size);
+  let bias = 0;
+  let biasAcc = 0;
+  const keys = items.map((it, i) => it.id ?? String(i));
+  const order = items.map((_, i) => i);
+  for (let e = 0; e < options.epochs; e++) {
+    const k = order.map((i) => fnv1a(`${e}:${keys[i]}`));
+    const key = new Map(order.map((i, j) => [i, k[j]!]));
+    order.sort((a, b) => key.get(a)! - key.get(b)! || a - b);
+    const rate = options.learningRate / Math.sqrt(1 + e);
+    for (const i of order) {
+      const x = vectors[i]!;
+      const norm = Math.pow(Math.max(1, x.length), -options.lengthNorm);
+      let m = 0;
+      for (let j = 0; j < x.length; j++) m += w[x[j]!]!;
+      const g = 1 / (1 + Math.exp(-(m * norm + bias))) - (items[i]!.label === 'spam' ? 1 : 0);
+      const gk = g * norm;
+      const gg = gk * gk;
+      for (let j = 0; j < x.length; j++) {
+        const t = x[j]!;
+        const a = acc[t]! + gg;
+        acc[t] = a;
+        w[t] = w[t]! - (rate * gk) / Math.sqrt(a + ADAGRAD_EPSILON);
+      }
+      biasAcc += g * g;
+      bias -= (rate * g) / Math.sqrt(biasAcc + ADAGRAD_EPSILON);
+    }
+  }
+  const lin = new LinearPart({ ...options });
+  lin.bias = roundWeight(bias);
+  lin.biasAccum = roundWeight(biasAcc);
+  for (const [t, i] of index) if (acc[i]! > 0) lin.weights.set(t, [roundWeight(w[i]!), roundWeight(acc[i]!)]);
+  return lin;
+}
 
 export function train(items: Labelled[], options: TrainOptions = DEFAULT_TRAIN, onProgress?: (done: number, total: number) => void, tokenizerVersion = TOKENIZER_VERSION): BayesModel {
   const m = new BayesModel(tokenizerVersion);
   const total = items.length * (1 + options.tunePasses);
   let done = 0;
   for (const it of items) {
-    m.learn(it.tokens, it.label);
+    m.learnCounts(it.tokens, it.label);
     if (++done % 500 === 0) onProgress?.(done, total);
   }
   for (let p = 0; p < options.tunePasses; p++) {
@@ -54,13 +120,14 @@ export function train(items: Labelled[], options: TrainOptions = DEFAULT_TRAIN, 
     for (const it of items) {
       const s = m.score(it.tokens).probability;
       if (it.label === 'ham' ? s > options.tuneMargin : s < 1 - options.tuneMargin) {
-        m.learn(it.tokens, it.label);
+        m.learnCounts(it.tokens, it.label);
         relearnt++;
       }
       if (++done % 500 === 0) onProgress?.(done, total);
     }
     if (relearnt === 0) break;
   }
+  if (options.linear) m.linear = fitLinear(items, options.linear);
   onProgress?.(total, total);
   return m;
 }
@@ -84,7 +151,7 @@ export interface ThresholdPolicy {
   minSpamCutoff: number;
 }
 
-export const DEFAULT_POLICY: ThresholdPolicy = { maxHamFpRate: 0.002, maxHamUnsureRate: 0.003, minSpamCutoff: 0.5 };
+export const DEFAULT_POLICY: ThresholdPolicy = { maxHamFpRate: 0.002, maxHamUnsureRate: 0, minSpamCutoff: 0.5 };
 
 /**
  * Spam cutoff: the lowest that keeps out-of-fold ham false positives within the policy (so as much

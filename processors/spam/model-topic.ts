@@ -22,16 +22,18 @@ export function modelToRecord(data: ModelData): SpamModelRecord {
     trainedAt: data.trainedAt, source: data.source, nham: data.nham, nspam: data.nspam,
     hamCutoff: data.thresholds.ham, spamCutoff: data.thresholds.spam, options: { ...data.options },
     tokens: data.tokens.map((t) => t[0]), hamCounts: data.tokens.map((t) => t[1]), spamCounts: data.tokens.map((t) => t[2]),
+    linear: data.linear ? { ...data.linear } : null,
   };
 }
 
 export function modelFromRecord(r: SpamModelRecord): ModelData {
   if (r.tokens.length !== r.hamCounts.length || r.tokens.length !== r.spamCounts.length) throw new Error(`spam model ${r.version}: token and count arrays differ in length`);
   return {
-    format: r.format as ModelData['format'], formatVersion: r.formatVersion as 1, version: r.version, tokenizerVersion: r.tokenizerVersion,
+    format: r.format as ModelData['format'], formatVersion: r.formatVersion as 1 | 2, version: r.version, tokenizerVersion: r.tokenizerVersion,
     trainedAt: r.trainedAt, source: r.source, nham: r.nham, nspam: r.nspam,
     thresholds: { ham: r.hamCutoff, spam: r.spamCutoff }, options: { ...r.options },
     tokens: r.tokens.map((t, i) => [t, r.hamCounts[i]!, r.spamCounts[i]!]),
+    linear: r.linear ? { ...r.linear } : null,
   };
 }
 

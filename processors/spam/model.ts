@@ -52,10 +52,86 @@ export interface Score {
   clues: Clue[];
 }
 
+/**
+ * The discriminative part: logistic regression on the same tokens (binary presence, the message's
+ * vector scaled by n^-lengthNorm), trained by AdaGrad SGD. When present it decides the probability;
+ * the Bayes counts stay as the model's memory (exact counts, what a rebuild or a new model kind needs).
+ */
+export interface LinearOptions {
+  /** AdaGrad base learning rate (epoch e uses rate / sqrt(1 + e)). */
+  learningRate: number;
+  /** The message's token vector is scaled by n^-lengthNorm (0.5: unit length for binary features). */
+  lengthNorm: number;
+  /** Passes over the training set. */
+  epochs: number;
+}
+
+export const DEFAULT_LINEAR: LinearOptions = { learningRate: 2, lengthNorm: 0.5, epochs: 10 };
+
+/**
+ * Added to AdaGrad's accumulator before the square root. Without it a token's first update is a full
+ * ±rate step even when the message is already scored right (gradient ~1e-15); with it such updates
+ * stay small. 1e-6 measured best for the FP budget on the five rotations (README).
+ */
+export const ADAGRAD_EPSILON = 1e-6;
+
+/** Stored weights and AdaGrad accumulators are rounded to 1e-9: shorter JSON, exact round trips (JSON and Avro), the same version everywhere. */
+export const roundWeight = (x: number) => Math.round(x * 1e9) / 1e9;
+
+export class LinearPart {
+  bias = 0;
+  biasAccum = 0;
+  /** token → [weight, AdaGrad sum of squared gradients]. */
+  readonly weights = new Map<string, [number, number]>();
+  constructor(readonly options: LinearOptions = { ...DEFAULT_LINEAR }) {}
+
+  margin(tokens: readonly string[]): number {
+    let s = 0;
+    for (const t of tokens) {
+      const w = this.weights.get(t);
+      if (w) s += w[0];
+    }
+    return s * Math.pow(Math.max(1, tokens.length), -this.options.lengthNorm) + this.bias;
+  }
+
+  /** One AdaGrad step on one message (distinct tokens); y = 1 for spam. Used for incremental learning (training uses fitLinear's dense arrays). */
+  step(tokens: readonly string[], y: number, rate: number): void {
+    const p = 1 / (1 + Math.exp(-this.margin(tokens)));
+    const g = p - y;
+    const gk = g * Math.pow(Math.max(1, tokens.length), -this.options.lengthNorm);
+    const gg = gk * gk;
+    if (gg === 0) return;
+    for (const t of tokens) {
+      let w = this.weights.get(t);
+      if (!w) { w = [0, 0]; this.weights.set(t, w); }
+      const acc = w[1] + gg;
+      w[0] = roundWeight(w[0] - (rate * gk) / Math.sqrt(acc + ADAGRAD_EPSILON));
+      w[1] = roundWeight(acc);
+    }
+    const acc = this.biasAccum + g * g;
+    this.bias = roundWeight(this.bias - (rate * g) / Math.sqrt(acc + ADAGRAD_EPSILON));
+    this.biasAccum = roundWeight(acc);
+  }
+
+  /** The rate of the last training epoch: what one feedback message is learnt with. */
+  get feedbackRate(): number {
+    return this.options.learningRate / Math.sqrt(Math.max(1, this.options.epochs));
+  }
+
+  clone(): LinearPart {
+    const l = new LinearPart({ ...this.options });
+    l.bias = this.bias;
+    l.biasAccum = this.biasAccum;
+    for (const [t, w] of this.weights) l.weights.set(t, [w[0], w[1]]);
+    return l;
+  }
+}
+
 /** Serialised form (JSON, and the Avro spam-model record carries the same fields). */
 export interface ModelData {
   format: 'scop-spam-bayes';
-  formatVersion: 1;
+  /** 1: counts only (Bayes decides); 2: counts + the linear part (it decides). */
+  formatVersion: 1 | 2;
   /** Content hash of the counts + options + thresholds + tokenizer (see computeVersion). */
   version: string;
   tokenizerVersion: string;
@@ -68,6 +144,8 @@ export interface ModelData {
   options: ModelOptions;
   /** Sorted by token: [token, hamCount, spamCount]. */
   tokens: [string, number, number][];
+  /** formatVersion 2: the linear part; weights[i] / accums[i] belong to tokens[i] (0 where it has none). */
+  linear?: LinearOptions & { bias: number; biasAccum: number; weights: number[]; accums: number[] } | null;
 }
 
 /** Upper tail of the chi-square distribution with v (even) degrees of freedom. */
@@ -89,17 +167,29 @@ export class BayesModel {
   readonly counts = new Map<string, [number, number]>();
   thresholds: Thresholds = { ham: 0.2, spam: 0.9 };
   options: ModelOptions = { ...DEFAULT_OPTIONS };
+  /** When set, the linear part scores (see LinearPart); else the Bayes chi-square combination does. */
+  linear: LinearPart | null = null;
 
   constructor(readonly tokenizerVersion: string) {}
 
-  /** Adds one message (its distinct tokens). */
+  /** Adds one message (its distinct tokens): its counts, and one step of the linear part (incremental learning, e.g. feedback). */
   learn(tokens: Iterable<string>, label: Label): void {
-    this.adjust(tokens, label, 1);
+    const distinct = [...new Set(tokens)];
+    this.adjust(distinct, label, 1);
+    this.linear?.step(distinct, label === 'spam' ? 1 : 0, this.linear.feedbackRate);
   }
 
-  /** Removes a message learnt earlier (e.g. a correction: unlearn as ham, learn as spam). */
+  /**
+   * Removes a message's counts learnt earlier (exact). The linear part cannot forget one message
+   * exactly; a correction is learnt forwards (learn with the right label), which moves it.
+   */
   unlearn(tokens: Iterable<string>, label: Label): void {
     this.adjust(tokens, label, -1);
+  }
+
+  /** Counts only (training fits the linear part separately). */
+  learnCounts(tokens: Iterable<string>, label: Label): void {
+    this.adjust(tokens, label, 1);
   }
 
   private adjust(tokens: Iterable<string>, label: Label, by: 1 | -1): void {
@@ -133,6 +223,7 @@ export class BayesModel {
 
   /** Scores a message's distinct tokens (as tokenize() returns them). */
   score(tokens: readonly string[]): Score {
+    if (this.linear) return this.linearScore(this.linear, tokens);
     const { minimumProbStrength, maxDiscriminators, unknownWordStrength: s, unknownWordProb: x } = this.options;
     const clues: Clue[] = [];
     const nham = this.nham || 1;
@@ -171,6 +262,19 @@ export class BayesModel {
     return { probability, score, verdict: this.verdictFor(probability), clues };
   }
 
+  private linearScore(linear: LinearPart, tokens: readonly string[]): Score {
+    const margin = linear.margin(tokens);
+    const probability = 1 / (1 + Math.exp(-margin));
+    const clues: Clue[] = [];
+    for (const token of tokens) {
+      const w = linear.weights.get(token);
+      if (w && w[0] !== 0) clues.push({ token, prob: 1 / (1 + Math.exp(-w[0])) });
+    }
+    clues.sort((a, b) => Math.abs(b.prob - 0.5) - Math.abs(a.prob - 0.5) || (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
+    if (clues.length > this.options.maxDiscriminators) clues.length = this.options.maxDiscriminators;
+    return { probability, score: margin, verdict: this.verdictFor(probability), clues };
+  }
+
   verdictFor(probability: number): Verdict {
     return probability >= this.thresholds.spam ? 'spam' : probability < this.thresholds.ham ? 'ham' : 'unsure';
   }
@@ -182,37 +286,59 @@ export class BayesModel {
     m.thresholds = { ...this.thresholds };
     m.options = { ...this.options };
     for (const [t, c] of this.counts) m.counts.set(t, [c[0], c[1]]);
+    m.linear = this.linear?.clone() ?? null;
     return m;
   }
 
   /** Deterministic content hash: the same training data gives the same version everywhere. */
   computeVersion(): string {
     const hash = createHash('sha256');
-    hash.update(JSON.stringify([this.tokenizerVersion, this.nham, this.nspam, this.thresholds, this.options]));
-    for (const t of [...this.counts.keys()].sort()) {
-      const c = this.counts.get(t)!;
-      hash.update(`${t}\u0000${c[0]}\u0000${c[1]}\n`);
+    const l = this.linear;
+    hash.update(JSON.stringify([this.tokenizerVersion, this.nham, this.nspam, this.thresholds, this.options, l ? [l.options, l.bias, l.biasAccum] : null]));
+    for (const t of this.tokenList()) {
+      const c = this.counts.get(t) ?? [0, 0];
+      const w = l?.weights.get(t);
+      hash.update(`${t}\u0000${c[0]}\u0000${c[1]}${w ? `\u0000${w[0]}\u0000${w[1]}` : ''}\n`);
     }
     return `bayes-${hash.digest('hex').slice(0, 16)}`;
   }
 
+  /** Every token the model knows (counted or weighted), sorted. */
+  private tokenList(): string[] {
+    const all = new Set(this.counts.keys());
+    if (this.linear) for (const t of this.linear.weights.keys()) all.add(t);
+    return [...all].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
   toData(meta: { source: string; trainedAt?: number }): ModelData {
-    const tokens = [...this.counts.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([t, c]) => [t, c[0], c[1]] as [string, number, number]);
+    const list = this.tokenList();
+    const tokens = list.map((t) => { const c = this.counts.get(t) ?? [0, 0]; return [t, c[0], c[1]] as [string, number, number]; });
+    const l = this.linear;
     return {
-      format: 'scop-spam-bayes', formatVersion: 1, version: this.computeVersion(), tokenizerVersion: this.tokenizerVersion,
+      format: 'scop-spam-bayes', formatVersion: l ? 2 : 1, version: this.computeVersion(), tokenizerVersion: this.tokenizerVersion,
       trainedAt: meta.trainedAt ?? Date.now(), source: meta.source, nham: this.nham, nspam: this.nspam,
       thresholds: { ...this.thresholds }, options: { ...this.options }, tokens,
+      linear: l ? { ...l.options, bias: l.bias, biasAccum: l.biasAccum, weights: list.map((t) => l.weights.get(t)?.[0] ?? 0), accums: list.map((t) => l.weights.get(t)?.[1] ?? 0) } : null,
     };
   }
 
   static fromData(data: ModelData): BayesModel {
-    if (data.format !== 'scop-spam-bayes' || data.formatVersion !== 1) throw new Error(`not a scop spam model (format ${String(data.format)} v${String(data.formatVersion)})`);
+    if (data.format !== 'scop-spam-bayes' || (data.formatVersion !== 1 && data.formatVersion !== 2)) throw new Error(`not a scop spam model (format ${String(data.format)} v${String(data.formatVersion)})`);
     const m = new BayesModel(data.tokenizerVersion);
     m.nham = data.nham;
     m.nspam = data.nspam;
     m.thresholds = { ...data.thresholds };
     m.options = { ...DEFAULT_OPTIONS, ...data.options };
-    for (const [t, hc, sc] of data.tokens) m.counts.set(t, [hc, sc]);
+    for (const [t, hc, sc] of data.tokens) if (hc || sc) m.counts.set(t, [hc, sc]);
+    const l = data.linear;
+    if (l) {
+      if (l.weights.length !== data.tokens.length || l.accums.length !== data.tokens.length) throw new Error(`spam model ${data.version}: linear weights and tokens differ in length`);
+      const lin = new LinearPart({ learningRate: l.learningRate, lengthNorm: l.lengthNorm, epochs: l.epochs });
+      lin.bias = l.bias;
+      lin.biasAccum = l.biasAccum;
+      data.tokens.forEach(([t], i) => { if (l.weights[i] !== 0 || l.accums[i] !== 0) lin.weights.set(t, [l.weights[i]!, l.accums[i]!]); });
+      m.linear = lin;
+    }
     return m;
   }
 }

@@ -8,6 +8,22 @@ export interface DevScopSpamSpamModelOptions {
     maxDiscriminators: number;
 }
 
+export interface DevScopSpamSpamModelLinear {
+    learningRate: number;
+    lengthNorm: number;
+    epochs: number;
+    bias: number;
+    /**
+     * AdaGrad sum of squared gradients of the bias.
+     */
+    biasAccum: number;
+    weights: number[];
+    /**
+     * AdaGrad sums of squared gradients (incremental learning continues from them).
+     */
+    accums: number[];
+}
+
 /**
  * A trained spam model as published on the compacted spam.model topic (key: the model name, e.g. default). Every scorer follows the topic and switches to the newest record without a restart.
  */
@@ -41,5 +57,11 @@ export interface DevScopSpamSpamModel {
     tokens: string[];
     hamCounts: number[];
     spamCounts: number[];
+    /**
+     * formatVersion 2: the logistic-regression part that decides the score; weights[i] / accums[i] belong to tokens[i]. Null: Bayes only (formatVersion 1).
+     *
+     * Default: null
+     */
+    linear: null | DevScopSpamSpamModelLinear;
 }
 
