@@ -21,12 +21,11 @@ describe('spam model on the SpamAssassin corpus', () => {
     console.log(formatMetrics(r.metrics));
     assert.equal(r.metrics.ham, 830);
     assert.equal(r.metrics.spam, 380);
-    // Issue 6 targets: ≤ 2 of 830 ham as spam (met), ham unsure ≤ 2 % (met); accuracy ≥ 99.0 % and
-    // recall ≥ 97.0 % are NOT met yet (see README): these floors guard what the model does today.
+    // Issue 6 targets, met on rotation 0 (README: all five rotations and the average).
     assert.ok(r.metrics.confusion.ham.spam <= 2, `ham FP ${r.metrics.confusion.ham.spam}`);
     assert.ok(r.metrics.hamUnsureRate <= 0.02, `ham unsure ${r.metrics.hamUnsureRate}`);
-    assert.ok(r.metrics.accuracy >= 0.98, `accuracy ${r.metrics.accuracy}`);
-    assert.ok(r.metrics.spamRecall >= 0.95, `recall ${r.metrics.spamRecall}`);
+    assert.ok(r.metrics.accuracy >= 0.99, `accuracy ${r.metrics.accuracy}`);
+    assert.ok(r.metrics.spamRecall >= 0.97, `recall ${r.metrics.spamRecall}`);
   });
 
   it('the shipped default model is what training on the whole corpus gives with this tokenizer and parser', () => {
@@ -37,11 +36,19 @@ describe('spam model on the SpamAssassin corpus', () => {
     assert.equal(shipped.nspam, fresh.nspam);
     assert.equal(shipped.nham, fresh.nham);
     // Counts decide the scores; thresholds come from cross-validation on the same data (not redone here, it costs 5 more trainings).
-    assert.equal(shipped.tokens.length, fresh.counts.size, 'regenerate: scop spam train --spamassassin --out processors/spam/default-model.json.gz');
+    const regen = 'regenerate: scop spam train --spamassassin --out processors/spam/default-model.json.gz';
+    assert.equal(shipped.tokens.length, fresh.counts.size, regen);
     for (const [t, h, s] of shipped.tokens) {
       const c = fresh.counts.get(t);
-      if (!c || c[0] !== h || c[1] !== s) assert.fail(`token ${t}: shipped ${h}/${s}, trained ${c?.[0]}/${c?.[1]} — regenerate the default model`);
+      if (!c || c[0] !== h || c[1] !== s) assert.fail(`token ${t}: shipped ${h}/${s}, trained ${c?.[0]}/${c?.[1]} — ${regen}`);
     }
+    // The linear part decides the score: its weights must be today's too.
+    assert.ok(shipped.linear && fresh.linear, regen);
+    assert.equal(shipped.linear.bias, fresh.linear.bias, regen);
+    shipped.tokens.forEach(([t], i) => {
+      const w = fresh.linear!.weights.get(t) ?? [0, 0];
+      if (w[0] !== shipped.linear!.weights[i] || w[1] !== shipped.linear!.accums[i]) assert.fail(`token ${t}: shipped weight ${shipped.linear!.weights[i]}, trained ${w[0]} — ${regen}`);
+    });
   });
 });
 

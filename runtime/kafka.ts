@@ -192,7 +192,7 @@ export function createKafkaClient(settings: KafkaSettings, clientOpts: KafkaClie
   return {
     settings,
     sever: () => sockets.sever(),
-    admin: () => kafka.admin(),
+    admin: () => withReliableCreateTopics(kafka.admin()),
     producer: (opts = {}) =>
       kafka.producer({
         idempotent: true,
@@ -219,6 +219,34 @@ export function createKafkaClient(settings: KafkaSettings, clientOpts: KafkaClie
         ...(opts.restartOnFailure ? { retry: { restartOnFailure: opts.restartOnFailure } } : {}),
       }),
   };
+}
+
+/**
+ * kafkajs' createTopics({ waitForLeaders }) retries only LEADER_NOT_AVAILABLE, but a KRaft broker
+ * whose metadata cache lags the controller (a busy machine) answers UNKNOWN_TOPIC_OR_PARTITION for
+ * a topic it has just created, and kafkajs throws. Create without waiting, then wait ourselves,
+ * treating both answers as "not yet".
+ */
+function withReliableCreateTopics(admin: Admin): Admin {
+  const create = admin.createTopics.bind(admin);
+  admin.createTopics = async (opts) => {
+    const created = await create({ ...opts, waitForLeaders: false });
+    if (opts.waitForLeaders === false) return created;
+    const topics = opts.topics.map((t) => t.topic);
+    const deadline = Date.now() + (opts.timeout ?? 30000);
+    for (;;) {
+      try {
+        const meta = await admin.fetchTopicMetadata({ topics });
+        if (meta.topics.length === topics.length && meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return created;
+      } catch (e) {
+        const type = (e as { type?: string }).type;
+        if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw e;
+      }
+      if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leader ${opts.timeout ?? 30000} ms after creation`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  return admin;
 }
 
 /**

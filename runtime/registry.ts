@@ -79,12 +79,21 @@ export class RecordCodec {
   }
 
   async registerSchema(topicName: string, name: SchemaName): Promise<number> {
-    const { id } = await this.registry.register(
-      { type: SchemaType.AVRO, schema: JSON.stringify(loadedSchema(name).schema) },
-      { subject: subjectFor(topicName) },
-    );
-    this.ids.set(topicName, id);
-    return id;
+    // Apicurio answers two concurrent first registrations of one subject with "A rule named
+    // 'COMPATIBILITY' already exists" for the loser; asked again, the subject exists and it works.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { id } = await this.registry.register(
+          { type: SchemaType.AVRO, schema: JSON.stringify(loadedSchema(name).schema) },
+          { subject: subjectFor(topicName) },
+        );
+        this.ids.set(topicName, id);
+        return id;
+      } catch (e) {
+        if (attempt >= 5 || !/already exists/i.test((e as Error).message)) throw e;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
   }
 
   /** Encodes with the id registered for the topic (register it first, usually at start-up). */

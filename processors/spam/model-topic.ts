@@ -3,11 +3,10 @@
  * a follower that reads the topic from the beginning and hands every newer model to the scorer
  * while it keeps scoring (hot swap, no restart).
  */
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { CompressionTypes, type Consumer, type KafkaClient } from '../../runtime/kafka.ts';
+import { CompressionTypes, type KafkaClient } from '../../runtime/kafka.ts';
+import { followCompactedTopic } from '../../runtime/compacted-topic.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
 import { TOPICS } from '../../runtime/topics.ts';
@@ -72,7 +71,8 @@ export interface ModelFollower {
 /**
  * Follows the model topic: every record whose tokenizer version matches and whose version differs
  * from the current one is decoded and passed to `apply`. Each follower has its own group (a scorer
- * must see every model, not a share of them) and starts from the beginning; compaction keeps that short.
+ * must see every model, not a share of them) and starts from the beginning (runtime/compacted-topic.ts);
+ * compaction keeps that short.
  */
 export async function followModels(opts: {
   kafka: KafkaClient; codec: RecordCodec; log: Logger; tokenizerVersion: string;
@@ -81,57 +81,22 @@ export async function followModels(opts: {
 }): Promise<ModelFollower> {
   const topic = opts.topic ?? TOPICS.spamModel.name;
   const key = opts.key ?? MODEL_KEY;
-  const admin = opts.kafka.admin();
-  await admin.connect();
-  let ends: Map<number, bigint>;
-  try {
-    ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
-  } finally {
-    await admin.disconnect();
-  }
-  const seen = new Map<number, bigint>();
-  let done!: () => void;
-  const caughtUp = new Promise<void>((ok) => { done = ok; });
-  const check = () => {
-    for (const [p, end] of ends) if ((seen.get(p) ?? 0n) < end) return;
-    done();
-  };
-  check();
-  const groupId = `scop-spam-model-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const consumer: Consumer = opts.kafka.consumer({ groupId, maxWaitTimeMs: 500 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachMessage: async ({ message, partition }) => {
-      try {
-        if (message.key?.toString() !== key || !message.value) return;
-        const version = message.headers?.['model-version']?.toString();
-        const record = await opts.codec.decodeAs<SpamModelRecord>(message.value, 'SpamModel');
-        if (record.tokenizerVersion !== opts.tokenizerVersion) {
-          opts.log.warn({ modelVersion: record.version, tokenizerVersion: record.tokenizerVersion, ours: opts.tokenizerVersion }, 'ignoring a spam model trained with another tokenizer version');
-          return;
-        }
-        const data = modelFromRecord(record);
-        opts.apply(BayesModel.fromData(data), data, message.offset);
-        opts.log.debug({ version: version ?? record.version, offset: message.offset }, 'spam model read');
-      } catch (e) {
-        opts.log.error({ err: (e as Error).message, offset: message.offset }, 'unreadable spam model record skipped');
-      } finally {
-        seen.set(partition, BigInt(message.offset) + 1n);
-        check();
+  const started = followCompactedTopic({
+    kafka: opts.kafka, topic, name: 'spam-model', log: opts.log,
+    onRecord: async (recordKey, value, meta) => {
+      if (recordKey !== key || !value) return;
+      const record = await opts.codec.decodeAs<SpamModelRecord>(value, 'SpamModel');
+      if (record.tokenizerVersion !== opts.tokenizerVersion) {
+        opts.log.warn({ modelVersion: record.version, tokenizerVersion: record.tokenizerVersion, ours: opts.tokenizerVersion }, 'ignoring a spam model trained with another tokenizer version');
+        return;
       }
+      const data = modelFromRecord(record);
+      opts.apply(BayesModel.fromData(data), data, meta.offset);
+      opts.log.debug({ version: record.version, offset: meta.offset }, 'spam model read');
     },
   });
   return {
-    caughtUp,
-    async stop() {
-      await consumer.disconnect();
-      // The group was this process's alone; leave no trace of it.
-      const a = opts.kafka.admin();
-      await a.connect();
-      await a.deleteGroups([groupId]).catch(() => {});
-      await a.disconnect();
-    },
+    caughtUp: started.then(() => undefined),
+    stop: () => started.then((f) => f.stop(), () => undefined),
   };
 }

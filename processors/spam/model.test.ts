@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { chooseThresholds, crossValidatedScores, metrics, train, type Labelled } from './evaluate.ts';
+import { BAYES_TRAIN, chooseThresholds, crossValidatedScores, fitLinear, metrics, train, type Labelled } from './evaluate.ts';
 import { BayesModel } from './model.ts';
 
 const ham = (i: number): Labelled => ({ tokens: ['meeting', 'agenda', `minutes${i % 7}`, 'thanks', `n${i}`], label: 'ham' });
@@ -9,7 +9,7 @@ const data = [...Array.from({ length: 60 }, (_, i) => ham(i)), ...Array.from({ l
 
 describe('Bayes model (Robinson / chi-square)', () => {
   it('separates ham and spam and explains itself', () => {
-    const m = train(data, { tunePasses: 0, tuneMargin: 0.1 });
+    const m = train(data, { ...BAYES_TRAIN, tunePasses: 0 });
     const s = m.score(['viagra', 'click', 'winner']);
     const h = m.score(['meeting', 'agenda', 'thanks']);
     assert.ok(s.probability > 0.99 && s.verdict === 'spam', `${s.probability}`);
@@ -20,8 +20,8 @@ describe('Bayes model (Robinson / chi-square)', () => {
     assert.equal(m.score([]).verdict, 'unsure');
   });
 
-  it('learns and unlearns one message at a time, exactly', () => {
-    const m = train(data, { tunePasses: 0, tuneMargin: 0.1 });
+  it('learns and unlearns one message at a time, exactly (Bayes counts)', () => {
+    const m = train(data, { ...BAYES_TRAIN, tunePasses: 0 });
     const before = m.computeVersion();
     m.learn(['meeting', 'brand-new'], 'spam');
     assert.notEqual(m.computeVersion(), before);
@@ -29,6 +29,30 @@ describe('Bayes model (Robinson / chi-square)', () => {
     m.unlearn(['meeting', 'brand-new'], 'spam');
     assert.equal(m.computeVersion(), before);
     assert.equal(m.counts.has('brand-new'), false);
+  });
+
+  it('linear part: separates, explains, learns one message incrementally (feedback)', () => {
+    const m = train(data);
+    assert.ok(m.linear, 'the default training fits the linear part');
+    const s = m.score(['viagra', 'click', 'winner']);
+    const h = m.score(['meeting', 'agenda', 'thanks']);
+    assert.ok(s.probability > 0.9 && h.probability < 0.1, `${s.probability} ${h.probability}`);
+    assert.ok(s.score > 0 && h.score < 0, 'score is the margin');
+    assert.ok(['viagra', 'click', 'winner'].includes(s.clues[0]!.token) && s.clues[0]!.prob > 0.5);
+    const odd = ['meeting', 'agenda', 'crypto-offer'];
+    const before = m.score(odd).probability;
+    const v0 = m.computeVersion();
+    m.learn(odd, 'spam');
+    assert.ok(m.score(odd).probability > before, 'a spam label moves the message towards spam');
+    assert.notEqual(m.computeVersion(), v0);
+    assert.deepEqual(m.counts.get('crypto-offer'), [0, 1]);
+  });
+
+  it('linear training is deterministic and independent of input order', () => {
+    const a = fitLinear(data.map((d, i) => ({ ...d, id: `m${i}` })));
+    const b = fitLinear([...data.map((d, i) => ({ ...d, id: `m${i}` }))].reverse());
+    assert.deepEqual([...a.weights.entries()].sort(), [...b.weights.entries()].sort());
+    assert.equal(a.bias, b.bias);
   });
 
   it('round-trips through its serialised form with the same version and scores', () => {
@@ -39,6 +63,12 @@ describe('Bayes model (Robinson / chi-square)', () => {
     assert.equal(back.computeVersion(), d.version);
     assert.equal(back.tokenizerVersion, d.tokenizerVersion);
     assert.deepEqual(back.score(['viagra', 'agenda']), m.score(['viagra', 'agenda']));
+    assert.equal(d.formatVersion, 2);
+    assert.ok(back.linear && back.linear.weights.size === m.linear!.weights.size);
+    const bayesOnly = train(data, BAYES_TRAIN).toData({ source: 'test', trainedAt: 1 });
+    assert.equal(bayesOnly.formatVersion, 1);
+    assert.equal(BayesModel.fromData(bayesOnly).computeVersion(), bayesOnly.version, 'format 1 models still load');
+    assert.throws(() => BayesModel.fromData({ ...d, linear: { ...d.linear!, weights: [1] } }), /differ in length/);
     assert.throws(() => BayesModel.fromData({ ...d, format: 'other' as never }), /not a scop spam model/);
   });
 

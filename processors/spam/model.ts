@@ -75,6 +75,9 @@ export const DEFAULT_LINEAR: LinearOptions = { learningRate: 2, lengthNorm: 0.5,
  */
 export const ADAGRAD_EPSILON = 1e-6;
 
+/** Clues a linear score returns (the strongest weights among the message's tokens); the scorer shows 15. */
+export const LINEAR_CLUES = 20;
+
 /** Stored weights and AdaGrad accumulators are rounded to 1e-9: shorter JSON, exact round trips (JSON and Avro), the same version everywhere. */
 export const roundWeight = (x: number) => Math.round(x * 1e9) / 1e9;
 
@@ -262,16 +265,29 @@ export class BayesModel {
     return { probability, score, verdict: this.verdictFor(probability), clues };
   }
 
+  /** Linear scoring: one pass for the margin and the strongest tokens (kept by insertion: only LINEAR_CLUES are needed, no full sort). */
   private linearScore(linear: LinearPart, tokens: readonly string[]): Score {
-    const margin = linear.margin(tokens);
-    const probability = 1 / (1 + Math.exp(-margin));
-    const clues: Clue[] = [];
+    const top: { token: string; w: number }[] = [];
+    let sum = 0;
     for (const token of tokens) {
-      const w = linear.weights.get(token);
-      if (w && w[0] !== 0) clues.push({ token, prob: 1 / (1 + Math.exp(-w[0])) });
+      const e = linear.weights.get(token);
+      if (!e) continue;
+      const w = e[0];
+      sum += w;
+      const a = Math.abs(w);
+      const last = top.length === LINEAR_CLUES ? top[LINEAR_CLUES - 1]! : null;
+      if (a === 0 || (last && (a < Math.abs(last.w) || (a === Math.abs(last.w) && token > last.token)))) continue;
+      let i = top.length === LINEAR_CLUES ? LINEAR_CLUES - 1 : top.length;
+      // Strongest first; ties broken by token so the choice does not depend on token order.
+      while (i > 0 && (Math.abs(top[i - 1]!.w) < a || (Math.abs(top[i - 1]!.w) === a && top[i - 1]!.token > token))) {
+        if (i < LINEAR_CLUES) top[i] = top[i - 1]!;
+        i--;
+      }
+      top[i] = { token, w };
     }
-    clues.sort((a, b) => Math.abs(b.prob - 0.5) - Math.abs(a.prob - 0.5) || (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
-    if (clues.length > this.options.maxDiscriminators) clues.length = this.options.maxDiscriminators;
+    const margin = sum * Math.pow(Math.max(1, tokens.length), -linear.options.lengthNorm) + linear.bias;
+    const probability = 1 / (1 + Math.exp(-margin));
+    const clues = top.map((c) => ({ token: c.token, prob: 1 / (1 + Math.exp(-c.w)) }));
     return { probability, score: margin, verdict: this.verdictFor(probability), clues };
   }
 

@@ -8,7 +8,7 @@ import { spamInputFromRecord } from './input.ts';
 import type { BayesModel } from './model.ts';
 import { tokenize, TOKENIZER_VERSION } from './tokenizer.ts';
 
-export const STAGE_VERSION = '1.0.0';
+export const STAGE_VERSION = '1.1.0';
 export const TOP_TOKENS = 15;
 
 export interface ActiveModel {

@@ -58,7 +58,7 @@ export function loadSpamConfig(env: NodeJS.ProcessEnv): SpamConfig {
 export const spamService = defineStage<SpamState, MailRecord, MailRecord>({
   name: 'spam',
   version: STAGE_VERSION,
-  description: 'Bayes spam scoring (Robinson/chi-square) with models hot-swapped from spam.model',
+  description: 'spam scoring (logistic regression over the Bayes tokens) with models hot-swapped from spam.model',
   input: TOPICS.inboundAuthenticated,
   output: TOPICS.inboundScored,
   defaultMetricsPort: 9475,
