@@ -12,8 +12,8 @@ import { authenticate } from 'mailauth';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import { DnsResolver, emptyStats } from '../processors/auth/dns.ts';
 import { verifyMessage } from '../processors/auth/verify.ts';
-import { KnotServer, KNOTD, type ZoneRecord } from '../processors/auth/testing/knot.ts';
-import { TestDnsServer } from '../processors/auth/testing/dns-server.ts';
+import { KnotServer, KNOTD, type ZoneRecord } from '../infra/dns/knot.ts';
+import { TestDnsServer } from '../infra/dns/dns-server.ts';
 
 const seconds = Number(process.argv[2] ?? 5);
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });

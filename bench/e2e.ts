@@ -23,7 +23,7 @@ import { loadSpamAssassin } from '../corpus/spam-assassin.ts';
 import { createPipelineTopics, pipelineContext, PIPELINE_SERVICES, type PipelineTopics } from '../e2e/pipeline.ts';
 import { freePort } from '../infra/ports.ts';
 import { startStack, type Stack } from '../infra/stack.ts';
-import { TestDnsServer } from '../processors/auth/testing/dns-server.ts';
+import { TestDnsServer } from '../infra/dns/dns-server.ts';
 import { readTopic } from '../runtime/stage-testing.ts';
 import { uniqueName } from '../runtime/testing.ts';
 import type { DeliveryStatus } from '../schemas/types.ts';

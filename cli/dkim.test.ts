@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { KnotServer, KNOTD } from '../processors/auth/testing/knot.ts';
+import { KnotServer, KNOTD } from '../infra/dns/knot.ts';
 import { loadDkimSignConfig } from '../processors/dkim-sign/config.ts';
 import { signMessage } from '../processors/dkim-sign/sign.ts';
 import { dkimpyMissing, dkimpyVerify, mailauthVerify } from '../processors/dkim-sign/testing/verifiers.ts';

@@ -22,7 +22,7 @@ import { parseMime } from '../processors/mime/parse.ts';
 import { loadDefaultModel } from '../processors/spam/default-model.ts';
 import { BayesModel } from '../processors/spam/model.ts';
 import { scoreRecord } from '../processors/spam/scorer.ts';
-import { TestDnsServer } from '../processors/auth/testing/dns-server.ts';
+import { TestDnsServer } from '../infra/dns/dns-server.ts';
 import { readTopic, testMailRecord } from '../runtime/stage-testing.ts';
 import { eventually, uniqueName } from '../runtime/testing.ts';
 import type { Block, DeliveryStatus, MailRecord } from '../schemas/types.ts';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DnsResolver } from './dns.ts';
 import { verifyMessage } from './verify.ts';
-import { TestDnsServer } from './testing/dns-server.ts';
+import { TestDnsServer } from '../../infra/dns/dns-server.ts';
 import { loadArcValidation, txtChunks } from './testing/suites.ts';
 
 const dns = new TestDnsServer();

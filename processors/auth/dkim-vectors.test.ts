@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DnsResolver } from './dns.ts';
 import { verifyMessage } from './verify.ts';
-import { TestDnsServer } from './testing/dns-server.ts';
+import { TestDnsServer } from '../../infra/dns/dns-server.ts';
 import { loadKeyedMessage, loadTxtLines, TESTDATA, txtChunks } from './testing/suites.ts';
 
 const dns = new TestDnsServer();

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../../runtime/config.ts';
 import { loadAuthConfig } from './config.ts';
 import { DnsResolver, emptyStats, parseServers, type DnsOptions } from './dns.ts';
-import { TestDnsServer } from './testing/dns-server.ts';
+import { TestDnsServer } from '../../infra/dns/dns-server.ts';
 
 const dns = new TestDnsServer();
 before(() => dns.start());

@@ -10,7 +10,7 @@ import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import { DnsResolver, emptyStats } from './dns.ts';
 import { checkSpf } from './spf.ts';
 import { verifyMessage } from './verify.ts';
-import { TestDnsServer } from './testing/dns-server.ts';
+import { TestDnsServer } from '../../infra/dns/dns-server.ts';
 import { loadKeyedMessage, txtChunks } from './testing/suites.ts';
 
 const dns = new TestDnsServer();

@@ -15,7 +15,7 @@ import { topicConfig, type TopicSpec } from '../../runtime/topics.ts';
 import { uniqueName } from '../../runtime/testing.ts';
 import type { DmarcEvent, MailRecord } from '../../schemas/types.ts';
 import { authService } from './service.ts';
-import { TestDnsServer } from './testing/dns-server.ts';
+import { TestDnsServer } from '../../infra/dns/dns-server.ts';
 
 const key = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const dns = new TestDnsServer();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DnsResolver } from './dns.ts';
 import { checkSpf } from './spf.ts';
-import { TestDnsServer } from './testing/dns-server.ts';
+import { TestDnsServer } from '../../infra/dns/dns-server.ts';
 import { loadOpenSpf, loadOpenSpfZone } from './testing/suites.ts';
 
 const dns = new TestDnsServer();

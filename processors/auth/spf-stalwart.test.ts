@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DnsResolver, emptyStats } from './dns.ts';
 import { checkSpf } from './spf.ts';
-import { TestDnsServer } from './testing/dns-server.ts';
+import { TestDnsServer } from '../../infra/dns/dns-server.ts';
 import { loadStalwartSpf, stalwartSpfFiles } from './testing/suites.ts';
 
 /** file:line → the RFC 7208 answer and why. */

@@ -11,7 +11,7 @@ import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import { sealMessage } from 'mailauth/lib/arc/index.js';
 import { DnsResolver } from './dns.ts';
 import { verifyMessage } from './verify.ts';
-import { KnotServer, KNOTD, type ZoneRecord } from './testing/knot.ts';
+import { KnotServer, KNOTD, type ZoneRecord } from '../../infra/dns/knot.ts';
 
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const rsa2 = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 // @ts-expect-error: mailauth ships no types for lib/tools.js
 import tools from 'mailauth/lib/tools.js';
-import { TestDnsServer } from '../auth/testing/dns-server.ts';
+import { TestDnsServer } from '../../infra/dns/dns-server.ts';
 import { dnsTxtValue } from './keys.ts';
 import { dkimpyMissing, dkimpyVerify, mailauthVerify } from './testing/verifiers.ts';
 

@@ -13,7 +13,7 @@ import type { Admin } from '../../runtime/kafka.ts';
 import type { ServiceContext } from '../../runtime/service.ts';
 import { createStageTopics, produce, readTopic, testMailRecord, testServiceContext } from '../../runtime/stage-testing.ts';
 import type { DeadLetter, MailRecord } from '../../schemas/types.ts';
-import { TestDnsServer } from '../auth/testing/dns-server.ts';
+import { TestDnsServer } from '../../infra/dns/dns-server.ts';
 import { dnsTxtValue, generateKey } from './keys.ts';
 import { dkimSignService } from './service.ts';
 import { dkimpyMissing, dkimpyVerify, mailauthVerify } from './testing/verifiers.ts';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { KnotServer, KNOTD } from '../auth/testing/knot.ts';
+import { KnotServer, KNOTD } from '../../infra/dns/knot.ts';
 import { loadDkimSignConfig, type DkimSignConfig } from './config.ts';
 import { dnsTxtValue, generateKey } from './keys.ts';
 import { SigningRefused } from './policy.ts';

@@ -5,7 +5,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { NameBehaviour, TestDnsServer, TestRr } from './dns-server.ts';
+import type { NameBehaviour, TestDnsServer, TestRr } from '../../../infra/dns/dns-server.ts';
 
 export const TESTDATA = fileURLToPath(new URL('../../../../shared/testdata/', import.meta.url));
 

@@ -9,10 +9,10 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../../infra/ports.ts';
-import { DnsResolver } from '../dns.ts';
+import { Resolver } from 'node:dns/promises';
+import { freePort } from '../ports.ts';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const KNOTD = ['/usr/sbin/knotd', '/usr/bin/knotd'].find((p) => existsSync(p));
 
 export interface ZoneRecord { name: string; type: 'A' | 'AAAA' | 'TXT' | 'MX' | 'PTR' | 'CNAME'; value: string; ttl?: number }
@@ -59,12 +59,13 @@ export class KnotServer {
     this.proc = spawn(KNOTD, ['-c', join(this.dir, 'knot.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc.stderr!.on('data', (d) => { this.stderr += d; });
     // Ready when the first zone answers over UDP.
-    const probe = new DnsResolver({ servers: [{ host: '127.0.0.1', port: this.port }], timeoutMs: 200, retries: 0, cacheSize: 0, maxTtl: 0 });
+    const probe = new Resolver({ timeout: 200, tries: 1 });
+    probe.setServers([`127.0.0.1:${this.port}`]);
     const first = Object.keys(zones)[0]!;
     for (let i = 0; i < 100; i++) {
       if (this.proc.exitCode !== null) throw new Error(`knotd exited (${this.proc.exitCode}): ${this.stderr}`);
       try {
-        await probe.resolve(`ns.${first}`, 'A');
+        await probe.resolve4(`ns.${first}`);
         return this;
       } catch {
         await sleep(100);
