@@ -89,9 +89,8 @@ export async function followCompactedTopic(o: FollowOptions): Promise<CompactedT
     });
 
   const initial = await endOffsets();
-  const groupId = `scop-${o.name}-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const consumer: Consumer = o.kafka.consumer({
-    groupId,
+    groupId: `scop-${o.name}-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
     maxWaitTimeMs: 500,
     sessionTimeoutMs: o.sessionTimeoutMs ?? 10000,
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? 1000,
@@ -127,12 +126,8 @@ export async function followCompactedTopic(o: FollowOptions): Promise<CompactedT
       stopped = true;
       // A consumer stuck rejoining after a broker restart would hold shutdown for a session timeout.
       await Promise.race([consumer.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 3000).unref())]);
-      // The group was this follower's alone and holds no offsets; leave no trace of it.
-      const admin = o.kafka.admin();
-      await Promise.race([
-        admin.connect().then(() => admin.deleteGroups([groupId])).catch(() => {}).finally(() => admin.disconnect().catch(() => {})),
-        new Promise((r) => setTimeout(r, 2000).unref()),
-      ]);
+      // The group holds no offsets, so the broker drops it once empty. Deleting it here would need
+      // a new admin connection, which keeps retrying in the background when the broker is away.
     },
   };
 }
