@@ -134,8 +134,13 @@ describe('durability: Kafka stopped and restarted', () => {
       if (m) stored.set(Number(m[1]), (stored.get(Number(m[1])) ?? 0) + 1);
     }
     for (const o of ok) assert.equal(stored.get(o.n), 1, `message #${o.n} answered 250 is stored exactly once`);
+    // The converse (a 451 is never stored) cannot be promised by any client: a broker that writes a
+    // batch and stops before it answers leaves that batch stored but unacknowledged (ingress/README.md,
+    // "Durability"). The client retries and envelope.messageSha256 identifies the duplicate. It is
+    // bounded by one batch in flight per producer, and must never happen to a record still queued.
     const landedAfter451 = failed.filter((o) => stored.has(o.n));
-    assert.deepEqual(landedAfter451.map((o) => o.n), [], 'no message answered 451 was stored');
+    assert.ok(landedAfter451.every((o) => (stored.get(o.n) ?? 0) === 1), 'a 451 record the broker had written is stored once, not more');
+    if (landedAfter451.length) console.log(`# ${landedAfter451.length} of ${failed.length} messages answered 451 had been written by the broker before it stopped: #${landedAfter451.map((o) => o.n).join(', #')}`);
     console.log(`chaos: ${ok.length} accepted, ${failed.length} answered 451, ${landedAfter451.length} of those stored anyway`);
   });
 
