@@ -192,7 +192,7 @@ export function createKafkaClient(settings: KafkaSettings, clientOpts: KafkaClie
   return {
     settings,
     sever: () => sockets.sever(),
-    admin: () => withReliableCreateTopics(kafka.admin()),
+    admin: () => withReliableMetadata(kafka.admin()),
     producer: (opts = {}) =>
       kafka.producer({
         idempotent: true,
@@ -221,14 +221,32 @@ export function createKafkaClient(settings: KafkaSettings, clientOpts: KafkaClie
   };
 }
 
+/** Retries a metadata call that kafkajs failed because a topic was unknown at that moment. */
+async function retryUnknownTopic<T>(what: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await what();
+    } catch (e) {
+      if ((e as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION' || i >= attempts) throw e;
+      await new Promise((r) => setTimeout(r, 200 * i));
+    }
+  }
+}
+
 /**
- * kafkajs' createTopics({ waitForLeaders }) retries only LEADER_NOT_AVAILABLE, but a KRaft broker
- * whose metadata cache lags the controller (a busy machine) answers UNKNOWN_TOPIC_OR_PARTITION for
- * a topic it has just created, and kafkajs throws. Create without waiting, then wait ourselves,
- * treating both answers as "not yet".
+ * Two kafkajs admin weaknesses, fixed here once for every caller:
+ * - A metadata request fails whole when any topic in it is being deleted at that moment (another
+ *   client cleaning up), although asking again works: listTopics / fetchTopicMetadata retry.
+ * - createTopics({ waitForLeaders }) retries only LEADER_NOT_AVAILABLE, but a KRaft broker whose
+ *   metadata cache lags the controller (a busy machine) answers UNKNOWN_TOPIC_OR_PARTITION for a
+ *   topic it has just created: create without waiting, then wait here, treating both as "not yet".
  */
-function withReliableCreateTopics(admin: Admin): Admin {
+function withReliableMetadata(admin: Admin): Admin {
   const create = admin.createTopics.bind(admin);
+  const list = admin.listTopics.bind(admin);
+  const fetchMeta = admin.fetchTopicMetadata.bind(admin);
+  admin.listTopics = () => retryUnknownTopic(list);
+  admin.fetchTopicMetadata = (opts) => retryUnknownTopic(() => fetchMeta(opts));
   admin.createTopics = async (opts) => {
     const created = await create({ ...opts, waitForLeaders: false });
     if (opts.waitForLeaders === false) return created;
@@ -236,7 +254,7 @@ function withReliableCreateTopics(admin: Admin): Admin {
     const deadline = Date.now() + (opts.timeout ?? 30000);
     for (;;) {
       try {
-        const meta = await admin.fetchTopicMetadata({ topics });
+        const meta = await fetchMeta({ topics });
         if (meta.topics.length === topics.length && meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return created;
       } catch (e) {
         const type = (e as { type?: string }).type;

@@ -150,25 +150,10 @@ export interface ApplyResult {
 
 const log = loggerFor('topics');
 
-/**
- * kafkajs fails a whole metadata request when any topic in it is being deleted at that moment
- * (UNKNOWN_TOPIC_OR_PARTITION) — e.g. another client cleaning up its topics. Asking again works.
- */
-async function retryUnknownTopic<T>(what: () => Promise<T>, attempts = 5): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await what();
-    } catch (e) {
-      if ((e as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION' || i >= attempts) throw e;
-      await new Promise((r) => setTimeout(r, 200 * i));
-    }
-  }
-}
-
 /** Idempotent: a second run changes nothing and reports every topic as unchanged. */
 export async function applyTopics(admin: Admin, specs: TopicSpec[] = allTopics(), replicationFactor = 1): Promise<ApplyResult> {
   const result: ApplyResult = { created: [], partitionsRaised: [], configsUpdated: [], unchanged: [] };
-  const existing = new Set(await retryUnknownTopic(() => admin.listTopics()));
+  const existing = new Set(await admin.listTopics());
   const missing = specs.filter((s) => !existing.has(s.name));
   if (missing.length > 0) {
     await admin.createTopics({
@@ -185,7 +170,7 @@ export async function applyTopics(admin: Admin, specs: TopicSpec[] = allTopics()
   const present = specs.filter((s) => existing.has(s.name));
   if (present.length === 0) return result;
 
-  const meta = await retryUnknownTopic(() => admin.fetchTopicMetadata({ topics: present.map((s) => s.name) }));
+  const meta = await admin.fetchTopicMetadata({ topics: present.map((s) => s.name) });
   const partitionCount = new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
   const described = await admin.describeConfigs({
     includeSynonyms: false,
