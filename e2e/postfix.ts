@@ -6,8 +6,9 @@
  * and root (Postfix's master runs as root and drops to the `postfix` user).
  */
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../infra/ports.ts';
 
@@ -24,7 +25,13 @@ export class PrivatePostfix {
   private started = false;
 
   constructor(private readonly opts: PostfixOptions) {
-    this.dir = resolve(opts.dir);
+    // Postfix's daemons run as the unprivileged `postfix` user and must reach their queue and data
+    // folders. A checkout may sit under a folder only root can enter (e.g. `mktemp -d`, mode 0700), so
+    // the instance lives in its own world-traversable folder under the system temp dir instead.
+    this.dir = mkdtempSync(join(tmpdir(), `scop-postfix-${basename(resolve(opts.dir))}-`));
+    chmodSync(this.dir, 0o755);
+    const dir = this.dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     this.configDir = join(this.dir, 'config');
   }
 
