@@ -57,6 +57,10 @@ async function main(): Promise<number> {
       // timer (kafkajs keeps reconnecting for a while to a broker a test has stopped). Services
       // do not depend on this: `scop run` exits explicitly after a graceful stop.
       '--test-force-exit',
+      // spec on stdout ends with a "failing tests" list, so the tail of a long CI log names what
+      // failed; the full TAP stream goes to a file for a closer look.
+      '--test-reporter=spec', '--test-reporter-destination=stdout',
+      '--test-reporter=tap', `--test-reporter-destination=${join(ROOT, '.data', 'test-results.tap')}`,
       ...files,
     ], { cwd: ROOT, env, stdio: 'inherit' });
     const forward = (sig: NodeJS.Signals) => runner.kill(sig);
