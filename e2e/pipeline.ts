@@ -21,9 +21,10 @@ import { spamService } from '../processors/spam/service.ts';
 import { startFirewall, type RunningFirewall } from '../processors/firewall/service.ts';
 import { decisionService } from '../processors/decision/service.ts';
 import { startRelay, type RunningRelay } from '../egress/relay/service.ts';
+import { dkimSignService } from '../processors/dkim-sign/service.ts';
 
 const USED: TopicKey[] = ['inboundRaw', 'outboundRaw', 'inboundParsed', 'inboundAuthenticated', 'dmarcEvents', 'inboundScored', 'inboundScreened', 'inboundDecided', 'quarantine',
-  'firewallEvents', 'firewallReputation', 'blocklist', 'alerts', 'deadLetters', 'spamModel', 'deliveryRequests', 'deliveryRetry1', 'deliveryRetry2', 'deliveryRetry3', 'deliveryDead', 'deliveryLog'];
+  'firewallEvents', 'firewallReputation', 'blocklist', 'alerts', 'deadLetters', 'spamModel', 'deliveryRequests', 'deliveryRetry1', 'deliveryRetry2', 'deliveryRetry3', 'deliveryDead', 'deliveryLog', 'outboundSigned'];
 
 export type PipelineTopics = Record<(typeof USED)[number], string>;
 
@@ -44,7 +45,8 @@ function context(name: string, env: NodeJS.ProcessEnv, dataDir: string): Service
   return { kafka: createKafkaClient(kafkaSettings), kafkaSettings, registry, codec: new RecordCodec(registry), log: loggerFor(`e2e-${name}`), metrics: new Registry(), env, dataDir };
 }
 
-export async function startPipeline(opts: { name: string; env: Record<string, string>; dataDir: string; partitions?: number }): Promise<Pipeline> {
+/** opts.outbound: also start the DKIM signing stage (mail.outbound.raw → signed → egress by MX). */
+export async function startPipeline(opts: { name: string; env: Record<string, string>; dataDir: string; partitions?: number; outbound?: boolean }): Promise<Pipeline> {
   mkdirSync(opts.dataDir, { recursive: true });
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
   const svc = context(`${opts.name}-main`, env, opts.dataDir);
@@ -54,7 +56,7 @@ export async function startPipeline(opts: { name: string; env: Record<string, st
   try {
     const started: Record<string, RunningService> = {};
     // Downstream first, so nothing waits on a consumer that is not there yet.
-    for (const name of PIPELINE_SERVICES) {
+    for (const name of [...PIPELINE_SERVICES.slice(0, 1), ...(opts.outbound ? OUTBOUND_SERVICES : []), ...PIPELINE_SERVICES.slice(1)]) {
       const r = await startOne(name, context(name, env, opts.dataDir), topics, groupPrefix);
       running.push(r);
       started[name] = r;
@@ -75,7 +77,9 @@ export async function startPipeline(opts: { name: string; env: Record<string, st
 
 /** Start order (downstream first); stopped in reverse. */
 export const PIPELINE_SERVICES = ['egress', 'decision', 'firewall', 'spam', 'auth', 'mime', 'ingress'] as const;
-export type PipelineService = (typeof PIPELINE_SERVICES)[number];
+/** Started after the egress with startPipeline({ outbound: true }). */
+export const OUTBOUND_SERVICES = ['dkim-sign'] as const;
+export type PipelineService = (typeof PIPELINE_SERVICES)[number] | (typeof OUTBOUND_SERVICES)[number];
 
 /** Starts one service of the pipeline on the given topics (in this process; pipeline-child.ts runs it in its own). */
 export async function startOne(name: PipelineService, ctx: ServiceContext, topics: PipelineTopics, groupPrefix: string): Promise<RunningService> {
@@ -84,9 +88,11 @@ export async function startOne(name: PipelineService, ctx: ServiceContext, topic
   switch (name) {
     case 'egress':
       return startRelay(ctx, {
-        topics: { decided: topics.inboundDecided, requests: topics.deliveryRequests, retries: [topics.deliveryRetry1, topics.deliveryRetry2, topics.deliveryRetry3], dead: topics.deliveryDead, log: topics.deliveryLog, alerts: topics.alerts },
+        topics: { decided: topics.inboundDecided, requests: topics.deliveryRequests, retries: [topics.deliveryRetry1, topics.deliveryRetry2, topics.deliveryRetry3], dead: topics.deliveryDead, log: topics.deliveryLog, alerts: topics.alerts, outbound: topics.outboundSigned, deadLetters: dlq },
         groupPrefix: group('egress'),
       });
+    case 'dkim-sign':
+      return dkimSignService.run(ctx, { input: topics.outboundRaw, output: topics.outboundSigned, deadLetters: dlq, groupId: group('dkim-sign') });
     case 'decision':
       return decisionService.run(ctx, { input: topics.inboundScreened, output: topics.inboundDecided, deadLetters: dlq, sideOutputs: { quarantine: topics.quarantine }, groupId: group('decision') });
     case 'firewall':

@@ -34,7 +34,7 @@ export const TOPICS = {
   },
   outboundSigned: {
     name: 'mail.outbound.signed', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
-    writtenBy: 'DKIM signing stage (processors/dkim-sign)', doc: 'Outbound records with the dkimSign section: the DKIM-Signature fields the egress prepends to envelope.raw. Refused messages (no key, From not allowed for the user) go to ops.dead-letters instead.',
+    writtenBy: 'DKIM signing stage (processors/dkim-sign)', doc: 'Outbound records with the dkimSign section: the DKIM-Signature fields the egress prepends to envelope.raw. Refused messages (no key, From not allowed for the user) go to ops.dead-letters instead. The egress relay delivers them to each recipient domain\'s MX (MTA-STS, retries, DSN).',
   },
   inboundParsed: {
     name: 'mail.inbound.parsed', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
@@ -84,11 +84,11 @@ export const TOPICS = {
   },
   deliveryRequests: {
     name: 'mail.delivery.requests', partitions: 6, valueSchema: 'DeliveryJob', cleanup: 'delete', retentionMs: 7 * DAY,
-    writtenBy: 'scop quarantine release (later: the outbound path)', doc: 'Messages to deliver now (released from quarantine); the egress relay reads them.',
+    writtenBy: 'scop quarantine release, egress relay (DSNs)', doc: 'Messages to deliver now: released from quarantine, and delivery status notifications (origin dsn, null sender) for senders of outbound mail that failed; the egress relay reads them and delivers to the next hop / Maildir.',
   },
   deliveryRetry1: {
     name: 'mail.delivery.retry.1', partitions: 6, valueSchema: 'DeliveryJob', cleanup: 'delete', retentionMs: 7 * DAY,
-    writtenBy: 'egress relay', doc: 'First retry after a temporary failure (EGRESS_RETRY_DELAYS, default 1 min).',
+    writtenBy: 'egress relay', doc: 'First retry after a temporary failure (EGRESS_RETRY_DELAYS, default 1 min); inbound and outbound (origin outbound: MX routing) jobs alike.',
   },
   deliveryRetry2: {
     name: 'mail.delivery.retry.2', partitions: 6, valueSchema: 'DeliveryJob', cleanup: 'delete', retentionMs: 7 * DAY,

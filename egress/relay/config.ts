@@ -2,7 +2,9 @@
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { envBool, envInt, loadEnv } from '../../runtime/config.ts';
+import { isIP } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { ConfigError, envBool, envInt, envPort, loadEnv } from '../../runtime/config.ts';
 
 export type NextHop =
   | { kind: 'smtp' | 'lmtp'; host: string; port: number; url: string }
@@ -26,6 +28,27 @@ const delays = z.string().transform((s, ctx) => {
   return list.map((n) => n * 1000) as [number, number, number];
 });
 
+const dnsServers = z.string().transform((s, ctx) => {
+  const list = s.split(',').map((x) => x.trim()).filter(Boolean);
+  const ok = list.every((x) => {
+    const m = /^\[([0-9a-fA-F:.]+)\](?::(\d{1,5}))?$/.exec(x) ?? /^([0-9.]+)(?::(\d{1,5}))?$/.exec(x) ?? /^([0-9a-fA-F:]+)()$/.exec(x);
+    return m && isIP(m[1]!) !== 0 && (!m[2] || (Number(m[2]) >= 1 && Number(m[2]) <= 65535));
+  });
+  if (!list.length || !ok) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a comma-separated list of ip[:port] ([v6]:port for IPv6 with a port)' });
+    return z.NEVER;
+  }
+  return list;
+});
+
+const policyUrl = z.string().refine((s) => {
+  try {
+    return s.startsWith('https://') && s.includes('{domain}') && new URL(s.replaceAll('{domain}', 'example.org')).protocol === 'https:';
+  } catch {
+    return false;
+  }
+}, 'must be an https:// URL containing {domain}');
+
 const shape = {
   EGRESS_NEXT_HOP: nextHop.optional(),
   EGRESS_MAILDIR: z.string().optional(),
@@ -38,6 +61,13 @@ const shape = {
   EGRESS_TLS_INSECURE: envBool().default('false'),
   EGRESS_SMTP_USER: z.string().optional(),
   EGRESS_SMTP_PASSWORD: z.string().optional(),
+  EGRESS_DNS_SERVERS: dnsServers.optional(),
+  EGRESS_DNS_TIMEOUT_MS: envInt(100).default(5000),
+  EGRESS_MX_PORT: envPort().default(25),
+  EGRESS_MTA_STS: z.enum(['on', 'off']).default('on'),
+  EGRESS_MTA_STS_POLICY_URL_TEMPLATE: policyUrl.default('https://mta-sts.{domain}/.well-known/mta-sts.txt'),
+  EGRESS_TLS_CA_FILE: z.string().optional(),
+  EGRESS_DSN: z.enum(['on', 'off']).default('on'),
 };
 
 const help = {
@@ -52,6 +82,13 @@ const help = {
   EGRESS_TLS_INSECURE: 'true to accept any certificate from the next hop (a self-signed relay on the same host), else false',
   EGRESS_SMTP_USER: 'user name to AUTH at the next hop (with EGRESS_SMTP_PASSWORD)',
   EGRESS_SMTP_PASSWORD: 'password for EGRESS_SMTP_USER',
+  EGRESS_DNS_SERVERS: 'resolvers for MX / A / AAAA / MTA-STS lookups of outbound mail as ip[:port],…, e.g. EGRESS_DNS_SERVERS=127.0.0.1:53; unset: the system resolver',
+  EGRESS_DNS_TIMEOUT_MS: 'milliseconds one DNS query may take (at least 100), e.g. EGRESS_DNS_TIMEOUT_MS=5000',
+  EGRESS_MX_PORT: 'TCP port of the recipient MX hosts (1-65535): 25 on the Internet; another value only for tests on loopback',
+  EGRESS_MTA_STS: 'on to honour recipient domains\' MTA-STS policies (RFC 8461), off to ignore them',
+  EGRESS_MTA_STS_POLICY_URL_TEMPLATE: 'https URL of MTA-STS policies with {domain} for the recipient domain, e.g. https://mta-sts.{domain}/.well-known/mta-sts.txt (another port only for tests)',
+  EGRESS_TLS_CA_FILE: 'PEM file of extra CA certificates trusted (besides the system ones) for MTA-STS policy fetches and MX certificates, e.g. a test CA',
+  EGRESS_DSN: 'on to send a delivery status notification (bounce) to the sender of outbound mail that failed, off to only log it',
 };
 
 export function loadRelayConfig(env: NodeJS.ProcessEnv, dataDir: string) {
@@ -68,7 +105,31 @@ export function loadRelayConfig(env: NodeJS.ProcessEnv, dataDir: string) {
     starttls: c.EGRESS_STARTTLS,
     tlsInsecure: c.EGRESS_TLS_INSECURE,
     auth: c.EGRESS_SMTP_USER ? { user: c.EGRESS_SMTP_USER, pass: c.EGRESS_SMTP_PASSWORD ?? '' } : undefined,
+    outbound: {
+      dnsServers: c.EGRESS_DNS_SERVERS,
+      dnsTimeoutMs: c.EGRESS_DNS_TIMEOUT_MS,
+      mxPort: c.EGRESS_MX_PORT,
+      mtaSts: c.EGRESS_MTA_STS === 'on',
+      policyUrlTemplate: c.EGRESS_MTA_STS_POLICY_URL_TEMPLATE,
+      extraCa: readCa(c.EGRESS_TLS_CA_FILE),
+      dsn: c.EGRESS_DSN === 'on',
+    },
   };
 }
+
+function readCa(file: string | undefined): string[] {
+  if (!file) return [];
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError('EGRESS_TLS_CA_FILE', `cannot read ${file}: ${(e as Error).message}`, help.EGRESS_TLS_CA_FILE);
+  }
+  const certs = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (!certs.length) throw new ConfigError('EGRESS_TLS_CA_FILE', `${file} holds no PEM certificate`, help.EGRESS_TLS_CA_FILE);
+  return certs;
+}
+
+export type OutboundConfig = RelayConfig['outbound'];
 
 export type RelayConfig = ReturnType<typeof loadRelayConfig>;

@@ -12,7 +12,10 @@ import type { RecordCodec } from '../../runtime/registry.ts';
 import type { DeliveryJob, DeliveryStatus } from '../../schemas/types.ts';
 import type { RelayConfig } from './config.ts';
 import type { DeliveryLog } from './delivery-log.ts';
+import { dsnRecord, type FailedRecipient } from './dsn.ts';
+import type { OutboundRouter } from './outbound.ts';
 import { deliver as deliverTo, type RecipientOutcome } from './transport.ts';
+import { outboundWire, UndeliverableMessage } from './wire.ts';
 
 export interface RelayTopics {
   decided: string;
@@ -21,12 +24,17 @@ export interface RelayTopics {
   dead: string;
   log: string;
   alerts: string;
+  /** mail.outbound.signed: signed submissions, delivered by MX routing (no sink when absent). */
+  outbound?: string;
+  /** Dead letters of the relay's sinks (default ops.dead-letters). */
+  deadLetters?: string;
 }
 
 export interface RelayMetrics {
   outcomes: Counter<'outcome'>;
   skipped: Counter<'reason'>;
   latency: Histogram;
+  dsn: Counter<'reason'>;
 }
 
 export function relayMetrics(registry: Registry): RelayMetrics {
@@ -35,6 +43,7 @@ export function relayMetrics(registry: Registry): RelayMetrics {
   return {
     outcomes: get('scop_egress_recipients_total', () => new Counter({ name: 'scop_egress_recipients_total', help: 'Recipient outcomes: delivered, bounced, retry, dead.', labelNames: ['outcome'] as const, registers })),
     skipped: get('scop_egress_skipped_total', () => new Counter({ name: 'scop_egress_skipped_total', help: 'Recipients or records not delivered: already-done (de-duplicated replay), held (quarantine/reject).', labelNames: ['reason'] as const, registers })),
+    dsn: get('scop_egress_dsn_total', () => new Counter({ name: 'scop_egress_dsn_total', help: 'Delivery status notifications (bounces) queued for senders of outbound mail, by reason (bounced: 5xx, dead: retries exhausted).', labelNames: ['reason'] as const, registers })),
     latency: get('scop_egress_accept_to_delivery_seconds', () => new Histogram({ name: 'scop_egress_accept_to_delivery_seconds', help: 'From SMTP accept at the ingress to delivery at the next hop.', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400], registers })),
   };
 }
@@ -64,7 +73,7 @@ export class Relay {
 
   constructor(
     readonly cfg: RelayConfig,
-    private readonly deps: { codec: RecordCodec; producer: Producer; log: Logger; deliveryLog: DeliveryLog; metrics: RelayMetrics; topics: RelayTopics },
+    private readonly deps: { codec: RecordCodec; producer: Producer; log: Logger; deliveryLog: DeliveryLog; metrics: RelayMetrics; topics: RelayTopics; outbound?: OutboundRouter },
     private readonly transport: typeof deliverTo = deliverTo,
   ) {
     this.limiter = new Limiter(cfg.concurrency);
@@ -106,20 +115,54 @@ export class Relay {
     });
     if (todo.length === 0) return;
     const attempt = job.attempt + 1;
-    const outcomes = await this.limiter.run(() => this.transport(this.cfg, job.record, todo, job.junk));
+    const outbound = job.origin === 'outbound';
+    let outcomes: RecipientOutcome[];
+    if (outbound) {
+      // Refusals (not signed, bare CR/LF) are thrown before anything is sent: the sink dead-letters the job.
+      outboundWire(job.record, { hostname: this.cfg.hostname });
+      if (!this.deps.outbound) throw new UndeliverableMessage('outbound job but no outbound router configured');
+      outcomes = await this.deps.outbound.deliver(job.record, todo, this.limiter, log);
+    } else {
+      outcomes = await this.limiter.run(() => this.transport(this.cfg, job.record, todo, job.junk));
+    }
     const now = Date.now();
     const final: DeliveryStatus[] = [];
+    const bounced: FailedRecipient[] = [];
     const temporary: RecipientOutcome[] = [];
     for (const o of outcomes) {
       if (o.kind === 'temporary') { temporary.push(o); continue; }
-      final.push({ recordId: e.id, recipient: o.recipient, status: o.kind === 'delivered' ? 'delivered' : 'bounced', at: now, attempts: attempt, nextHop: this.cfg.nextHop.url, reply: o.reply.slice(0, 2000), receivedAt: e.receivedAt });
+      const nextHop = o.nextHop ?? this.cfg.nextHop.url;
+      final.push({ recordId: e.id, recipient: o.recipient, status: o.kind === 'delivered' ? 'delivered' : 'bounced', at: now, attempts: attempt, nextHop, reply: o.reply.slice(0, 2000), receivedAt: e.receivedAt });
       metrics.outcomes.inc({ outcome: o.kind === 'delivered' ? 'delivered' : 'bounced' });
       if (o.kind === 'delivered') metrics.latency.observe(Math.max(0, now - e.receivedAt) / 1000);
-      log[o.kind === 'delivered' ? 'info' : 'warn']({ recipient: o.recipient, attempt, reply: o.reply, nextHop: this.cfg.nextHop.url }, o.kind === 'delivered' ? 'delivered' : 'permanent failure (bounced)');
+      else bounced.push({ recipient: o.recipient, reply: o.reply, remoteMta: o.remoteMta, kind: 'bounced', attempts: attempt });
+      log[o.kind === 'delivered' ? 'info' : 'warn']({ recipient: o.recipient, attempt, reply: o.reply, nextHop }, o.kind === 'delivered' ? 'delivered' : 'permanent failure (bounced)');
     }
+    // The DSN before the log entries: a crash in between replays the job, which makes the same DSN id (de-duplicated).
+    if (outbound && bounced.length) await this.withRetries(() => this.sendDsn(job, bounced, 'bounced', log), log);
     // Final outcomes first: if the retry hand-off below fails, the replay skips these recipients.
     await this.withRetries(() => deliveryLog.write(final), log);
     if (temporary.length > 0) await this.withRetries(() => this.defer(job, temporary, attempt, log), log);
+  }
+
+  /** The DSN job for the original sender (none for the null sender), on the requests topic. */
+  private async dsnMessage(job: DeliveryJob, failed: FailedRecipient[]): Promise<{ key: string; value: Buffer } | null> {
+    if (!this.cfg.outbound.dsn) return null;
+    const dsn = await dsnRecord(job.record, failed, { reportingMta: this.cfg.hostname });
+    if (!dsn) return null;
+    const dsnJob: DeliveryJob = { record: dsn, recipients: dsn.envelope.rcptTo, attempt: 0, notBefore: Date.now(), lastError: null, origin: 'dsn', junk: false };
+    return { key: dsn.envelope.id, value: this.deps.codec.encodeWith(this.ids.get(this.deps.topics.requests)!, 'DeliveryJob', dsnJob) };
+  }
+
+  private async sendDsn(job: DeliveryJob, failed: FailedRecipient[], reason: 'bounced' | 'dead', log: Logger): Promise<void> {
+    const m = await this.dsnMessage(job, failed);
+    if (!m) {
+      if (!job.record.envelope.mailFrom) log.info({ recipients: failed.map((f) => f.recipient) }, 'no DSN: the message has the null sender');
+      return;
+    }
+    await this.deps.producer.send({ topic: this.deps.topics.requests, acks: -1, messages: [m] });
+    this.deps.metrics.dsn.inc({ reason });
+    log.info({ dsnId: m.key, to: job.record.envelope.mailFrom, recipients: failed.map((f) => f.recipient), reason }, 'DSN queued for the sender');
   }
 
   private async defer(job: DeliveryJob, temporary: RecipientOutcome[], attempt: number, log: Logger): Promise<void> {
@@ -131,15 +174,22 @@ export class Relay {
       const dead: DeliveryJob = { ...job, recipients, attempt, notBefore: Date.now(), lastError };
       const alert = newAlert({
         id: alertId('egress', 'delivery-dead-letter', e.id, attempt), kind: 'delivery-dead-letter', severity: 'warning', source: 'egress',
-        summary: `gave up delivering ${e.id} to ${recipients.join(', ')} after ${attempt} attempts`, subject: this.cfg.nextHop.url, recordId: e.id,
-        details: { lastError: lastError.slice(0, 500), nextHop: this.cfg.nextHop.url },
+        summary: `gave up delivering ${e.id} to ${recipients.join(', ')} after ${attempt} attempts`, subject: temporary[0]?.nextHop ?? this.cfg.nextHop.url, recordId: e.id,
+        details: { lastError: lastError.slice(0, 500), nextHop: temporary[0]?.nextHop ?? this.cfg.nextHop.url },
       });
       const am = await alertMessage(codec, alert, topics.alerts);
+      const dsn = job.origin === 'outbound' ? await this.dsnMessage(job, temporary.map((t) => ({ recipient: t.recipient, reply: t.reply, remoteMta: t.remoteMta, kind: 'dead' as const, attempts: attempt }))) : null;
       await producer.sendBatch({ acks: -1, topicMessages: [
         { topic: topics.dead, messages: [{ key: e.id, value: codec.encodeWith(this.ids.get(topics.dead)!, 'DeliveryJob', dead) }] },
         { topic: topics.alerts, messages: [am] },
+        ...(dsn ? [{ topic: topics.requests, messages: [dsn] }] : []),
       ] });
-      await this.deps.deliveryLog.write(recipients.map((recipient) => ({ recordId: e.id, recipient, status: 'dead' as const, at: Date.now(), attempts: attempt, nextHop: this.cfg.nextHop.url, reply: lastError.slice(0, 2000), receivedAt: e.receivedAt })));
+      if (dsn) {
+        metrics.dsn.inc({ reason: 'dead' });
+        log.info({ dsnId: dsn.key, to: e.mailFrom, recipients }, 'DSN queued for the sender');
+      }
+      const hopOf = new Map(temporary.map((t) => [t.recipient, t.nextHop ?? this.cfg.nextHop.url]));
+      await this.deps.deliveryLog.write(recipients.map((recipient) => ({ recordId: e.id, recipient, status: 'dead' as const, at: Date.now(), attempts: attempt, nextHop: hopOf.get(recipient)!, reply: lastError.slice(0, 2000), receivedAt: e.receivedAt })));
       metrics.outcomes.inc({ outcome: 'dead' }, recipients.length);
       log.error({ recipients, attempt, lastError }, 'retries exhausted; message on the delivery dead-letter topic');
       return;

@@ -12,7 +12,11 @@ import type { DeliveryJob, MailRecord } from '../../schemas/types.ts';
 import { loadRelayConfig } from './config.ts';
 import { DeliveryLog } from './delivery-log.ts';
 import { Relay, relayMetrics, type RelayTopics } from './relay.ts';
-import type { deliver } from './transport.ts';
+import { MtaStsPolicies } from './mta-sts.ts';
+import { createResolver, type Dns } from './mx.ts';
+import { OutboundRouter, outboundMetrics } from './outbound.ts';
+import type { deliver, smtpSend } from './transport.ts';
+import { UndeliverableMessage } from './wire.ts';
 
 export const RELAY_VERSION = '1.0.0';
 
@@ -23,6 +27,7 @@ export const defaultRelayTopics = (): RelayTopics => ({
   dead: TOPICS.deliveryDead.name,
   log: TOPICS.deliveryLog.name,
   alerts: TOPICS.alerts.name,
+  outbound: TOPICS.outboundSigned.name,
 });
 
 export interface RelayOverrides {
@@ -31,6 +36,10 @@ export interface RelayOverrides {
   groupPrefix?: string;
   /** Replaces the SMTP/Maildir transport (tests that count attempts). */
   transport?: typeof deliver;
+  /** Replaces the outbound SMTP session (tests). */
+  outboundSend?: typeof smtpSend;
+  /** Replaces the outbound resolver (tests). */
+  dns?: Dns;
 }
 
 export interface RunningRelay extends RunningService {
@@ -38,7 +47,8 @@ export interface RunningRelay extends RunningService {
   deliveryLog: DeliveryLog;
 }
 
-const asTransient = (e: unknown) => (e instanceof TransientError ? e : new TransientError((e as Error).message));
+/** Delivery trouble is retried by the sink; a message that must not be sent (UndeliverableMessage) is dead-lettered. */
+const asTransient = (e: unknown) => (e instanceof TransientError || e instanceof UndeliverableMessage ? e : new TransientError((e as Error).message));
 
 export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): Promise<RunningRelay> {
   const cfg = loadRelayConfig(ctx.env, ctx.dataDir);
@@ -48,9 +58,12 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
   await producer.connect();
   const deliveryLog = new DeliveryLog({ kafka: ctx.kafka, codec: ctx.codec, producer, topic: topics.log, log });
   await deliveryLog.start();
-  const relay = new Relay(cfg, { codec: ctx.codec, producer, log, deliveryLog, metrics: relayMetrics(ctx.metrics), topics }, o.transport);
+  const dns = o.dns ?? createResolver({ servers: cfg.outbound.dnsServers, timeoutMs: cfg.outbound.dnsTimeoutMs });
+  const sts = new MtaStsPolicies({ dns, urlTemplate: cfg.outbound.policyUrlTemplate, ca: cfg.outbound.extraCa, timeoutMs: Math.min(cfg.timeoutMs, 15000), log });
+  const outbound = new OutboundRouter({ cfg: { ...cfg.outbound, hostname: cfg.hostname, timeoutMs: cfg.timeoutMs }, dns, sts, metrics: outboundMetrics(ctx.metrics), send: o.outboundSend });
+  const relay = new Relay(cfg, { codec: ctx.codec, producer, log, deliveryLog, metrics: relayMetrics(ctx.metrics), topics, outbound }, o.transport);
   await relay.registerSchemas();
-  log.info({ nextHop: cfg.nextHop.url, retryDelaysMs: cfg.retryDelaysMs, maxAttempts: cfg.maxAttempts, concurrency: cfg.concurrency }, 'egress relay starting');
+  log.info({ nextHop: cfg.nextHop.url, retryDelaysMs: cfg.retryDelaysMs, maxAttempts: cfg.maxAttempts, concurrency: cfg.concurrency, outbound: topics.outbound ?? null, dnsServers: cfg.outbound.dnsServers ?? 'system', mxPort: cfg.outbound.mxPort, mtaSts: cfg.outbound.mtaSts }, 'egress relay starting');
 
   const group = o.groupPrefix ?? 'scop-egress';
   const drain = () => relay.stopping.abort();
@@ -69,7 +82,8 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
       } catch (e) { throw asTransient(e); }
     },
   });
-  sinks.push(await decided.run(ctx, { groupId: group, input: topics.decided }) as RunningSink<unknown>);
+  const dlq = topics.deadLetters ? { deadLetters: topics.deadLetters } : {};
+  sinks.push(await decided.run(ctx, { groupId: group, input: topics.decided, ...dlq }) as RunningSink<unknown>);
   const jobSink = (name: string, topic: string, groupId: string, spec: TopicSpec, maxInFlight: number) => defineSink<undefined, DeliveryJob>({
     name, version: RELAY_VERSION, description: `delivers jobs from ${topic}`, input: { ...spec, name: topic }, defaultMetricsPort: 9490,
     maxInFlight, recordId: (j) => j.record.envelope.id, drain,
@@ -79,11 +93,24 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
         await relay.run(job, c.log);
       } catch (e) { throw asTransient(e); }
     },
-  }).run(ctx, { groupId, input: topic });
+  }).run(ctx, { groupId, input: topic, ...dlq });
   sinks.push(await jobSink('egress-requests', topics.requests, `${group}-requests`, TOPICS.deliveryRequests, Math.max(64, cfg.concurrency * 4)) as RunningSink<unknown>);
   for (let i = 0; i < 3; i++) {
     // Jobs on one retry topic come in notBefore order (same delay), so waiting in order is fair; up to 10000 wait at once.
     sinks.push(await jobSink(`egress-retry-${i + 1}`, topics.retries[i]!, `${group}-retry-${i + 1}`, TOPICS.deliveryRetry1, 10000) as RunningSink<unknown>);
+  }
+  if (topics.outbound) {
+    // Signed submissions: delivered to each recipient domain's MX (the job's origin selects MX routing).
+    const signed = defineSink<undefined, MailRecord>({
+      name: 'egress-outbound', version: RELAY_VERSION, description: 'delivers signed outbound mail to the recipient domains\' MX hosts', input: { ...TOPICS.outboundSigned, name: topics.outbound }, defaultMetricsPort: 9490,
+      maxInFlight: Math.max(64, cfg.concurrency * 4), recordId: (r) => r.envelope.id, drain,
+      async handle(record, c) {
+        try {
+          await relay.run({ record, recipients: record.envelope.rcptTo, attempt: 0, notBefore: record.envelope.receivedAt, lastError: null, origin: 'outbound', junk: false }, c.log);
+        } catch (e) { throw asTransient(e); }
+      },
+    });
+    sinks.push(await signed.run(ctx, { groupId: `${group}-outbound`, input: topics.outbound, ...dlq }) as RunningSink<unknown>);
   }
   return {
     relay, deliveryLog,
@@ -99,7 +126,7 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
 
 export const egressService: ServiceDefinition = {
   name: 'egress',
-  description: 'egress relay: delivers decided mail to the next hop (SMTP/LMTP) or the local Maildir, with retries and a delivery log',
+  description: 'egress relay: delivers decided mail to the next hop (SMTP/LMTP) or the local Maildir, and signed outbound mail to the recipients\' MX hosts (MTA-STS, DSN), with retries and a delivery log',
   metricsPortEnv: 'EGRESS_METRICS_PORT',
   defaultMetricsPort: 9490,
   start: (ctx) => startRelay(ctx),

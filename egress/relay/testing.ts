@@ -1,4 +1,7 @@
 /** Test helpers for the relay: its topics with unique names, and a scriptable SMTP next hop (smtp-server). */
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import { generate } from 'selfsigned';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Admin } from '../../runtime/kafka.ts';
 import { uniqueName } from '../../runtime/testing.ts';
@@ -11,19 +14,20 @@ export async function createRelayTopics(admin: Admin, prefix = 'egress'): Promis
     decided: uniqueName(`${prefix}-decided`), requests: uniqueName(`${prefix}-requests`),
     retries: [uniqueName(`${prefix}-retry1`), uniqueName(`${prefix}-retry2`), uniqueName(`${prefix}-retry3`)],
     dead: uniqueName(`${prefix}-dead`), log: uniqueName(`${prefix}-log`), alerts: uniqueName(`${prefix}-alerts`),
+    outbound: uniqueName(`${prefix}-outbound`), deadLetters: uniqueName(`${prefix}-dlq`),
   };
   const cfg = (cleanup: 'delete' | 'compact') => Object.entries(topicConfig({ cleanup } as TopicSpec)).map(([name, value]) => ({ name, value }));
   await admin.createTopics({
     waitForLeaders: true,
     topics: [
-      ...[t.decided, t.requests, ...t.retries, t.dead, t.alerts].map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1, configEntries: cfg('delete') })),
+      ...[t.decided, t.requests, ...t.retries, t.dead, t.alerts, t.outbound!, t.deadLetters!].map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1, configEntries: cfg('delete') })),
       { topic: t.log, numPartitions: 3, replicationFactor: 1, configEntries: cfg('compact') },
     ],
   });
   return t;
 }
 
-export interface Received { from: string; to: string[]; data: Buffer }
+export interface Received { from: string; to: string[]; data: Buffer; secure: boolean }
 
 /**
  * An SMTP server whose answers a test scripts: `rcpt(address)` / `data()` return null to accept or
@@ -36,11 +40,17 @@ export class ScriptedSmtp {
   port = 0;
   private server: SMTPServer | undefined;
 
-  async start(port?: number): Promise<void> {
+  /** Sessions that connected (counts attempts, including refused ones). */
+  connections = 0;
+
+  /** opts.tls: offer STARTTLS with this key and certificate; opts.host: the loopback address to bind (default 127.0.0.1). */
+  async start(port?: number, opts: { host?: string; tls?: { key: string; cert: string } } = {}): Promise<void> {
     this.port = port ?? this.port ?? 0;
-    if (!this.port) this.port = await freePort();
+    if (!this.port) this.port = await freePort(opts.host);
     this.server = new SMTPServer({
-      authOptional: true, disabledCommands: ['STARTTLS'], logger: false, size: 50 * 1024 * 1024,
+      authOptional: true, disabledCommands: opts.tls ? ['AUTH'] : ['STARTTLS'], logger: false, size: 50 * 1024 * 1024,
+      ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
+      onConnect: (_s, cb) => { this.connections++; cb(); },
       onRcptTo: (addr, _s, cb) => {
         const r = this.rcpt(addr.address);
         if (!r) return cb();
@@ -58,16 +68,121 @@ export class ScriptedSmtp {
             err.responseCode = r[0];
             return cb(err);
           }
-          this.received.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((a) => a.address), data: Buffer.concat(chunks) });
+          this.received.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((a) => a.address), data: Buffer.concat(chunks), secure: session.secure });
           cb();
         });
       },
     });
-    await new Promise<void>((ok, fail) => { this.server!.once('error', fail); this.server!.listen(this.port, '127.0.0.1', () => ok()); });
+    await new Promise<void>((ok, fail) => { this.server!.once('error', fail); this.server!.listen(this.port, opts.host ?? '127.0.0.1', () => ok()); });
   }
 
   async stop(): Promise<void> {
     await new Promise<void>((ok) => (this.server ? this.server.close(() => ok()) : ok()));
     this.server = undefined;
+  }
+}
+
+/** A test certificate authority (EC P-256, fast) and leaf certificates it signs. */
+export class TestCa {
+  private constructor(readonly key: string, readonly cert: string) {}
+
+  static async create(name = 'scop test CA'): Promise<TestCa> {
+    const ca = await generate([{ name: 'commonName', value: name }], {
+      keyType: 'ec', algorithm: 'sha256', days: 2,
+      extensions: [{ name: 'basicConstraints', cA: true, critical: true }, { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true }],
+    } as never);
+    return new TestCa(ca.private, ca.cert);
+  }
+
+  /** A server certificate for these DNS names, signed by this CA. */
+  async issue(names: string[]): Promise<{ key: string; cert: string }> {
+    const leaf = await generate([{ name: 'commonName', value: names[0]! }], {
+      keyType: 'ec', algorithm: 'sha256', days: 2, ca: { key: this.key, cert: this.cert },
+      extensions: [
+        { name: 'basicConstraints', cA: false }, { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+        { name: 'extKeyUsage', serverAuth: true }, { name: 'subjectAltName', altNames: names.map((value) => ({ type: 2, value })) },
+      ],
+    } as never);
+    return { key: leaf.private, cert: leaf.cert };
+  }
+}
+
+/** An HTTPS server for MTA-STS policies: path /.well-known/mta-sts.txt, body and Content-Type per host name (Host header). */
+export class PolicyServer {
+  readonly policies = new Map<string, { body: string; type?: string; status?: number }>();
+  readonly requests: string[] = [];
+  port = 0;
+  private server?: HttpsServer;
+
+  async start(tls: { key: string; cert: string }, host = '127.0.0.1'): Promise<void> {
+    this.port = await freePort(host);
+    this.server = createHttpsServer({ key: tls.key, cert: tls.cert }, (req, res) => {
+      const name = String(req.headers.host ?? '').replace(/:\d+$/, '');
+      this.requests.push(`${name}${req.url}`);
+      const p = this.policies.get(name);
+      if (!p || req.url !== '/.well-known/mta-sts.txt') { res.writeHead(404).end(); return; }
+      res.writeHead(p.status ?? 200, { 'content-type': p.type ?? 'text/plain' }).end(p.body);
+    });
+    await new Promise<void>((ok, fail) => { this.server!.once('error', fail); this.server!.listen(this.port, host, () => ok()); });
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((ok) => (this.server ? this.server.close(() => ok()) : ok()));
+  }
+}
+
+/**
+ * A minimal SMTP server that keeps the DATA bytes exactly as they came off the socket (still
+ * dot-stuffed, up to and including the CRLF.CRLF that ended them), to check what a client emits.
+ * Each transaction's bytes are one entry in `transactions`.
+ */
+export class WireCapture {
+  readonly transactions: Buffer[] = [];
+  /** Every command line received (MAIL FROM, RCPT TO, …), to see that nothing else was sent. */
+  readonly commands: string[] = [];
+  port = 0;
+  private server?: TcpServer;
+  private readonly sockets = new Set<Socket>();
+
+  async start(): Promise<void> {
+    this.port = await freePort();
+    this.server = createTcpServer((sock) => {
+      this.sockets.add(sock);
+      sock.on('close', () => this.sockets.delete(sock));
+      let buf = Buffer.alloc(0);
+      let inData = false;
+      sock.write('220 wire-capture ESMTP\r\n');
+      sock.on('data', (chunk: Buffer) => {
+        buf = Buffer.concat([buf, chunk]);
+        for (;;) {
+          if (inData) {
+            const end = buf.indexOf('\r\n.\r\n');
+            if (end < 0) return;
+            this.transactions.push(buf.subarray(0, end + 5));
+            buf = buf.subarray(end + 5);
+            inData = false;
+            sock.write('250 2.0.0 captured\r\n');
+            continue;
+          }
+          const nl = buf.indexOf('\r\n');
+          if (nl < 0) return;
+          const line = buf.subarray(0, nl).toString('latin1');
+          buf = buf.subarray(nl + 2);
+          this.commands.push(line);
+          const verb = line.slice(0, 4).toUpperCase();
+          if (verb === 'EHLO') sock.write('250-wire-capture\r\n250 8BITMIME\r\n');
+          else if (verb === 'DATA') { inData = true; sock.write('354 go ahead\r\n'); }
+          else if (verb === 'QUIT') { sock.end('221 bye\r\n'); return; }
+          else sock.write('250 2.0.0 ok\r\n');
+        }
+      });
+      sock.on('error', () => {});
+    });
+    await new Promise<void>((ok) => this.server!.listen(this.port, '127.0.0.1', () => ok()));
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((ok) => (this.server ? this.server.close(() => ok()) : ok()));
   }
 }

@@ -5,6 +5,7 @@
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { MailRecord } from '../../schemas/types.ts';
 import type { NextHop, RelayConfig } from './config.ts';
@@ -15,6 +16,10 @@ export interface RecipientOutcome {
   kind: 'delivered' | 'temporary' | 'permanent';
   /** The remote reply (or the local error). */
   reply: string;
+  /** Where it was tried (smtp://host:port, mx:domain); default: the configured next hop. */
+  nextHop?: string;
+  /** The MX host name that gave the reply (outbound). */
+  remoteMta?: string;
 }
 
 interface SmtpError extends Error { code?: string; responseCode?: number; response?: string; recipient?: string; rejectedErrors?: SmtpError[] }
@@ -24,14 +29,48 @@ const replyOf = (e: SmtpError) => (e.response ?? `${e.code ?? 'error'}: ${e.mess
 const kindOf = (e: SmtpError): RecipientOutcome['kind'] => (e.responseCode !== undefined && e.responseCode >= 500 ? 'permanent' : 'temporary');
 
 export async function deliverSmtp(hop: Extract<NextHop, { kind: 'smtp' | 'lmtp' }>, cfg: RelayConfig, record: MailRecord, recipients: string[], junk: boolean): Promise<RecipientOutcome[]> {
-  const conn = new SMTPConnection({
-    host: hop.host, port: hop.port, lmtp: hop.kind === 'lmtp', name: cfg.hostname,
-    ignoreTLS: cfg.starttls === 'off', requireTLS: cfg.starttls === 'require', opportunisticTLS: cfg.starttls === 'opportunistic',
-    tls: { rejectUnauthorized: !cfg.tlsInsecure },
-    connectionTimeout: cfg.timeoutMs, greetingTimeout: cfg.timeoutMs, socketTimeout: cfg.timeoutMs,
-  });
-  const e = record.envelope;
   const message = withTrace(record, { hostname: cfg.hostname, protocol: hop.kind === 'lmtp' ? 'LMTP' : 'SMTP', junk, recipient: recipients.length === 1 ? recipients[0] : undefined });
+  const r = await smtpSend({
+    host: hop.host, port: hop.port, lmtp: hop.kind === 'lmtp', name: cfg.hostname, starttls: cfg.starttls,
+    tls: { rejectUnauthorized: !cfg.tlsInsecure }, timeoutMs: cfg.timeoutMs, auth: cfg.auth,
+  }, { from: record.envelope.mailFrom, recipients, use8BitMime: record.envelope.bodyType !== 'SEVEN_BIT' }, message);
+  return r.outcomes;
+}
+
+export interface SmtpTarget {
+  host: string;
+  port: number;
+  lmtp?: boolean;
+  /** Our name in EHLO. */
+  name: string;
+  starttls: 'opportunistic' | 'require' | 'off';
+  tls: ConnectionOptions;
+  timeoutMs: number;
+  auth?: { user: string; pass: string };
+}
+
+export interface SmtpResult {
+  outcomes: RecipientOutcome[];
+  /** Whether the session got as far as a TLS connection. */
+  tls: boolean;
+  /** Whether a session was established at all (greeting + EHLO): false means try another host. */
+  connected: boolean;
+}
+
+/**
+ * One SMTP/LMTP transaction with SMTPConnection. The message is sent as given: SMTPConnection
+ * dot-stuffs it and ends DATA with CRLF.CRLF (it would also turn a bare CR or LF into CRLF; the
+ * outbound path refuses such messages before they get here, see wire.ts).
+ */
+export async function smtpSend(t: SmtpTarget, env: { from: string; recipients: string[]; use8BitMime: boolean }, message: Buffer): Promise<SmtpResult> {
+  const conn = new SMTPConnection({
+    host: t.host, port: t.port, lmtp: t.lmtp, name: t.name,
+    ignoreTLS: t.starttls === 'off', requireTLS: t.starttls === 'require', opportunisticTLS: t.starttls === 'opportunistic',
+    tls: t.tls, servername: t.tls.servername,
+    connectionTimeout: t.timeoutMs, greetingTimeout: t.timeoutMs, socketTimeout: t.timeoutMs,
+  } as never);
+  const recipients = env.recipients;
+  let connected = false;
   const all = (kind: RecipientOutcome['kind'], reply: string) => recipients.map((recipient) => ({ recipient, kind, reply }));
   // SMTPConnection reports connection-level failures (refused, reset, timeout) as 'error' events,
   // not through the callbacks: every step races them, and a hard deadline bounds the whole exchange.
@@ -39,30 +78,32 @@ export async function deliverSmtp(hop: Extract<NextHop, { kind: 'smtp' | 'lmtp' 
   const failed = new Promise<never>((_, fail) => {
     conn.once('error', fail);
     conn.once('end', () => fail(Object.assign(new Error('connection closed by the next hop'), { code: 'ECONNRESET' })));
-    timer = setTimeout(() => fail(Object.assign(new Error(`no answer within ${cfg.timeoutMs * 2} ms`), { code: 'ETIMEDOUT' })), cfg.timeoutMs * 2);
+    timer = setTimeout(() => fail(Object.assign(new Error(`no answer within ${t.timeoutMs * 2} ms`), { code: 'ETIMEDOUT' })), t.timeoutMs * 2);
   });
   failed.catch(() => {});
   const step = <T>(fn: (done: (err: SmtpError | null | undefined, v?: T) => void) => void) => Promise.race([new Promise<T>((ok, fail) => fn((err, v) => (err ? fail(err) : ok(v as T)))), failed]);
+  const result = (outcomes: RecipientOutcome[]): SmtpResult => ({ outcomes, tls: Boolean((conn as unknown as { secure?: boolean }).secure), connected });
   try {
     await step<void>((done) => conn.connect((err?: SmtpError) => done(err)));
-    if (cfg.auth) await step<void>((done) => conn.login(cfg.auth!, (err) => done(err as SmtpError | null)));
+    connected = true;
+    if (t.auth) await step<void>((done) => conn.login(t.auth!, (err) => done(err as SmtpError | null)));
     const info = await step<{ accepted: string[]; rejected: string[]; rejectedErrors?: SmtpError[]; response: string }>((done) =>
-      conn.send({ from: e.mailFrom, to: recipients, use8BitMime: e.bodyType !== 'SEVEN_BIT' } as never, message, (err, res) => done(err as SmtpError | null, res as never)));
+      conn.send({ from: env.from, to: recipients, use8BitMime: env.use8BitMime } as never, message, (err, res) => done(err as SmtpError | null, res as never)));
     const rejected = new Map((info.rejectedErrors ?? []).map((r) => [r.recipient ?? '', r]));
-    return recipients.map((recipient) => {
+    return result(recipients.map((recipient) => {
       const r = rejected.get(recipient);
       return r ? { recipient, kind: kindOf(r), reply: replyOf(r) } : { recipient, kind: 'delivered' as const, reply: info.response };
-    });
+    }));
   } catch (err) {
     const x = err as SmtpError;
     if (x.rejectedErrors?.length) {
       const rejected = new Map(x.rejectedErrors.map((r) => [r.recipient ?? '', r]));
-      return recipients.map((recipient) => {
+      return result(recipients.map((recipient) => {
         const r = rejected.get(recipient);
         return r ? { recipient, kind: kindOf(r), reply: replyOf(r) } : { recipient, kind: kindOf(x), reply: replyOf(x) };
-      });
+      }));
     }
-    return all(kindOf(x), replyOf(x));
+    return result(all(kindOf(x), replyOf(x)));
   } finally {
     clearTimeout(timer);
     try { conn.quit(); } catch { /* already closed */ }
