@@ -10,13 +10,16 @@ import { loggerFor } from './log.ts';
 const DAY = 24 * 60 * 60 * 1000;
 /** A 25 MiB message (the SMTP SIZE default) plus envelope, stage sections and Avro framing. */
 export const MAX_RECORD_BYTES = 40 * 1024 * 1024;
+/** How long the delivery log (and each relay's memory of it) keeps an outcome. */
+export const DELIVERY_LOG_RETENTION_MS = 14 * DAY;
 
 export interface TopicSpec {
   name: string;
   partitions: number;
   /** Record value schema registered under `<name>-value`; undefined for non-Avro topics. */
   valueSchema?: SchemaName;
-  cleanup: 'delete' | 'compact';
+  /** compact,delete: newest value per key, and keys older than retentionMs go too. */
+  cleanup: 'delete' | 'compact' | 'compact,delete';
   retentionMs?: number;
   /** Who writes it, for the README diagram and for operators. */
   writtenBy: string;
@@ -103,8 +106,10 @@ export const TOPICS = {
     writtenBy: 'egress relay', doc: 'Messages whose temporary failures outlasted every retry, with the last error.',
   },
   deliveryLog: {
-    name: 'mail.delivery.log', partitions: 6, valueSchema: 'DeliveryStatus', cleanup: 'compact',
-    writtenBy: 'egress relay', doc: 'Final outcome per message and recipient (delivered, bounced with the remote reply, dead), keyed by <recordId>|<recipient>; the egress de-duplicates by it.',
+    // Kept longer than anything that can replay a record into the egress (input topics keep 7 days,
+    // retries end within hours), then expired so the log and each relay's memory of it stay bounded.
+    name: 'mail.delivery.log', partitions: 6, valueSchema: 'DeliveryStatus', cleanup: 'compact,delete', retentionMs: DELIVERY_LOG_RETENTION_MS,
+    writtenBy: 'egress relay', doc: 'Final outcome per message and recipient (delivered, bounced with the remote reply, dead), keyed by <recordId>|<recipient>; the egress de-duplicates by it. Compacted, and entries older than 14 days expire.',
   },
   dmarcEvents: {
     name: 'dmarc.events', partitions: 6, valueSchema: 'DmarcEvent', cleanup: 'delete', retentionMs: 30 * DAY,
@@ -137,7 +142,7 @@ export function topicConfig(spec: TopicSpec): Record<string, string> {
     'max.message.bytes': String(MAX_RECORD_BYTES),
   };
   if (spec.retentionMs !== undefined) cfg['retention.ms'] = String(spec.retentionMs);
-  if (spec.cleanup === 'compact') cfg['min.compaction.lag.ms'] = '0';
+  if (spec.cleanup.startsWith('compact')) cfg['min.compaction.lag.ms'] = '0';
   return cfg;
 }
 
