@@ -28,6 +28,10 @@ export interface SpamInput {
   attachments: { type: string; filename: string | null; flags: string[] }[];
   charsets: string[];
   defects: string[];
+  /** MIME structure from the MIME stage: part count, nesting depth, body languages (Content-Language, else guessed). */
+  parts: number;
+  depth: number;
+  languages: string[];
   envelope: { clientIp: string; clientHostname: string | null; helo: string; mailFrom: string; rcptTo: string[] } | null;
   auth: AuthSection | null;
 }
@@ -75,6 +79,9 @@ export function spamInputFromMime(mime: MimeSection, raw: Buffer, envelope: Spam
     attachments: mime.attachments.map((x) => ({ type: x.sniffedType ?? x.declaredType, filename: x.filename, flags: x.flags })),
     charsets: mime.charsets,
     defects: mime.defects.map((d) => d.code),
+    parts: mime.parts,
+    depth: mime.depth,
+    languages: mime.languages,
     envelope,
     auth,
   };

@@ -6,7 +6,7 @@ export function spamInput(over: Partial<SpamInput> = {}): SpamInput {
   return {
     subject: 'Lunch on Friday?', from: [{ name: 'Alice Example', address: 'alice@corp.test' }], replyTo: [], to: [{ name: '', address: 'bob@corp.test' }], cc: [],
     messageId: '<123@corp.test>', inReplyTo: null, date: 'Fri, 1 Aug 2025 10:00:00 +0000', received: [], fields: { 'content-type': 'text/plain; charset=utf-8', 'mime-version': '1.0', to: 'bob@corp.test' },
-    text: 'Shall we meet at noon at the usual place? The new menu looks good.', html: null, urls: [], attachments: [], charsets: ['utf-8'], defects: [],
+    text: 'Shall we meet at noon at the usual place? The new menu looks good.', html: null, urls: [], attachments: [], charsets: ['utf-8'], defects: [], parts: 1, depth: 0, languages: ['eng'],
     envelope: null, auth: null, ...over,
   };
 }

@@ -61,6 +61,30 @@ describe('spam tokenizer', () => {
     }
   });
 
+  it('tokenizes how a message was made: Date form and clock vs the first relay, Message-ID shape beside the mailer, From name, unthreaded Re:, MIME structure', () => {
+    const relay = 'from mail.sender.test (mail.sender.test [198.18.0.7]) by mx.corp.test with ESMTP; Fri, 1 Aug 2025 10:00:30 +0000';
+    const honest = tokenize(spamInput({ received: [relay], fields: { 'content-type': 'text/plain', to: 'bob@corp.test', 'x-mailer': 'Foo 2.1' }, inReplyTo: '<0@corp.test>', subject: 'Re: Lunch' }));
+    for (const t of ['date:shape:a, 9 a 9999 99:99:99 +9999', 'date:vs-origin:same', 'date:tz-as-origin', 'message-id:shape:D', 'mailer+message-id:foo|D', 'from:name-in-local', 'to:count:le1', 'mime:parts:le1', 'lang:eng']) {
+      assert.ok(honest.includes(t), `missing ${t}`);
+    }
+    for (const t of ['subject:re-unthreaded', 'date:weekday-mismatch', 'date:no-weekday']) assert.ok(!honest.includes(t), `unexpected ${t}`);
+
+    const forged = tokenize(spamInput({
+      date: 'Sat, 1 Aug 2025 10:00:00 +0900', // 1 Aug 2025 is a Friday; nine hours ahead of the relay's clock and zone
+      received: [relay], subject: 'Re: your account', inReplyTo: null,
+      messageId: '<000801c2abcd$0a1b2c3d$0100a8c0@qwrtzpl>', fields: { 'x-mailer': 'Microsoft Outlook Express 6.00.2600.0000', to: 'bob@corp.test' },
+      from: [{ name: 'Xkcdqz Brmmt', address: 'offers4u@bulk.test' }],
+      text: 'hi', html: `<p>${'Buy now, limited offer. '.repeat(20)}</p>`, parts: 2, depth: 1,
+    }));
+    for (const t of ['date:weekday-mismatch', 'date:vs-origin:past-h', 'date:tz-not-origin', 'subject:re-unthreaded', 'message-id:shape:h$h$h', 'mailer+message-id:microsoft outlook express|h$h$h', 'from:name-unrelated', 'from:name-consonants', 'from:local-mixed-digits', 'mime:alt-ratio:text-short', 'mime:parts:le2']) {
+      assert.ok(forged.includes(t), `missing ${t}`);
+    }
+    const odd = tokenize(spamInput({ date: '3 Dec 2002 12:24:13 -0000', received: [] }));
+    assert.ok(odd.includes('date:no-weekday') && odd.includes('date:tz:-0000') && !odd.some((t) => t.startsWith('date:vs-origin')), 'no relay: no clock comparison');
+    assert.ok(tokenize(spamInput({ date: 'sometime last week' })).includes('date:unparsed'));
+    assert.ok(tokenize(spamInput({ date: 'Fri, 1 Aug 2025 10:00:00 +2500' })).includes('date:tz-invalid'));
+  });
+
   it('reads the record: MIME section, raw header fields after the trace, envelope, auth; refuses a record without MIME section', () => {
     const raw = Buffer.from('Received: from us\r\nX-Mailer: Foo 2.1\r\nContent-Type: text/plain;\r\n charset=utf-8\r\nSubject: x\r\n\r\nX-Mailer: not a header\r\n');
     assert.deepEqual(rawFields(raw), { 'x-mailer': 'Foo 2.1', 'content-type': 'text/plain; charset=utf-8' });

@@ -15,7 +15,7 @@ import type { SpamAddress, SpamInput } from './input.ts';
 export type { SpamInput } from './input.ts';
 
 /** Bump on any change that alters tokens: a model only scores with the tokenizer it was trained with. */
-export const TOKENIZER_VERSION = 'tok-1';
+export const TOKENIZER_VERSION = 'tok-2';
 
 export const LIMITS = {
   /** Characters of decoded body text (all parts together) looked at. */
@@ -137,9 +137,14 @@ function cutListFooters(text: string): string {
   return t;
 }
 
-/** The earliest Received hop with a public address: the sender's side, the one hop that says something about the sender. */
-function originTokens(input: SpamInput, out: TokenSink, fromDomain: string | null): void {
+/**
+ * The earliest Received hop with a public address: the sender's side, the one hop that says
+ * something about the sender. Returns that Received header (written by the first relay; its time
+ * is when the message left the sender), or null.
+ */
+function originTokens(input: SpamInput, out: TokenSink, fromDomain: string | null): string | null {
   let found: { host: string; ip: string; helo: string; forged: boolean } | null = null;
+  let header: string | null = null;
   const received = input.received;
   for (let i = received.length - 1; i >= 0; i--) {
     const r = received[i]!.replace(/\s+/g, ' ');
@@ -150,13 +155,14 @@ function originTokens(input: SpamInput, out: TokenSink, fromDomain: string | nul
     const paren = from[2] ?? '';
     const rdns = /^([a-z0-9.-]+\.[a-z]{2,})\s*\[/i.exec(paren.trim())?.[1] ?? (/^[a-z0-9.-]+\.[a-z]{2,}$/i.test(from[1]!) && !paren ? from[1]! : '');
     found = { host: rdns.toLowerCase(), ip: ips[1]!, helo: from[1]!.toLowerCase(), forged: /may be forged/i.test(paren) };
+    header = r;
     break;
   }
   if (!found && input.envelope && !isPrivateIp(input.envelope.clientIp)) {
     const e = input.envelope;
     found = { host: (e.clientHostname ?? '').toLowerCase(), ip: e.clientIp, helo: e.helo.toLowerCase(), forged: false };
   }
-  if (!found) return;
+  if (!found) return null;
   if (!found.host || found.host === 'unknown') out.add('origin:no-rdns');
   else {
     const tld = getPublicSuffix(found.host);
@@ -167,6 +173,7 @@ function originTokens(input: SpamInput, out: TokenSink, fromDomain: string | nul
   if (/^\[?\d+(\.\d+){3}\]?$/.test(found.helo)) out.add('origin:helo-ip');
   else if (!found.helo.includes('.')) out.add('origin:helo-bare');
   if (found.forged) out.add('origin:forged');
+  return header;
 }
 
 function authTokens(auth: AuthSection, out: TokenSink): void {
@@ -258,8 +265,150 @@ function headerTokens(input: SpamInput, out: TokenSink): string | null {
   if (cte) out.add(`content-transfer-encoding:${cte.trim().toLowerCase()}`);
   if (f.organization) out.add('organization:present');
   const fromDomain = from?.domain ? getDomain(from.domain) ?? from.domain : null;
-  originTokens(input, out, fromDomain);
+  const originHeader = originTokens(input, out, fromDomain);
+  shapeTokens(input, out, originHeader);
   return fromDomain;
+}
+
+const MONTHS: Record<string, number> = { jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11 };
+const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+const ZONE_NAMES: Record<string, number> = { ut: 0, utc: 0, gmt: 0, z: 0, est: -300, edt: -240, cst: -360, cdt: -300, mst: -420, mdt: -360, pst: -480, pdt: -420 };
+/** RFC 5322 date as written: [weekday,] day month year hh:mm[:ss] [zone]. */
+const DATE_FORM = /^(?:([A-Za-z]{3})[a-z]*,?\s*)?(\d{1,2})\s+([A-Za-z]{3})[a-z]*\s+(\d{2,4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([+-]\d{4}|[A-Za-z]{1,5})?/;
+
+/** Zone offset in minutes ("+0200", "EST"), or null when unknown. */
+function zoneMinutes(zone: string): number | null {
+  const m = /^([+-])(\d\d)(\d\d)$/.exec(zone);
+  if (m) return (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
+  return ZONE_NAMES[zone.toLowerCase()] ?? null;
+}
+
+/** "20021203122413.5678.qmail" → "D.D.a": the character class of each piece between separators. */
+function idShape(local: string): string {
+  return local.split(/([.$_=+%-]+)/).map((p, i) => {
+    if (i % 2) return p[0];
+    if (!p) return '';
+    if (/^\d+$/.test(p)) return 'D';
+    if (/^[0-9a-f]+$/.test(p)) return 'h';
+    if (/^[0-9A-F]+$/.test(p)) return 'H';
+    if (/^[a-z]+$/.test(p)) return 'a';
+    if (/^[A-Z]+$/.test(p)) return 'A';
+    if (/^[A-Za-z]+$/.test(p)) return 'Aa';
+    return 'x';
+  }).join('').slice(0, 24);
+}
+
+const CONSONANT_RUN = /[bcdfghjklmnpqrstvwxz]{5,}/;
+
+/**
+ * How the message was made rather than what it says: the Date header's form and its agreement with
+ * the first relay's clock and zone, the Message-ID's shape beside the mailer that claims to have
+ * written it, the From name against its address, a "Re:" that answers nothing, recipient counts,
+ * MIME structure and language, subject shape. Bulk tools forge or skip these details; mail clients
+ * and real servers get them right. None of them says who collected the message.
+ */
+function shapeTokens(input: SpamInput, out: TokenSink, originHeader: string | null): void {
+  const f = input.fields;
+  const subject = (input.subject ?? '').replace(SUBJECT_TAG, '$1');
+  if (/^\s*(re|fwd?)\s*:/i.test(subject) && !(input.inReplyTo || f.references)) out.add('subject:re-unthreaded');
+
+  if (input.date) dateTokens(input.date.trim(), out, originHeader);
+
+  if (input.messageId) {
+    const id = input.messageId.trim().replace(/^<|>$/g, '');
+    const at = id.lastIndexOf('@');
+    const local = at > 0 ? id.slice(0, at) : id;
+    const shape = idShape(local);
+    out.add(`message-id:shape:${shape}`);
+    out.add(`message-id:len:${bucket(local.length, [8, 16, 24, 32, 48])}`);
+    const mailer = f['x-mailer'] ?? f['user-agent'];
+    const product = mailer ? mailer.split(/[\d([/;]/)[0]!.trim().toLowerCase().replace(/\s+/g, ' ').replace(/[\s,-]+v?$/, '').slice(0, 40) || 'other' : 'none';
+    // A mailer's own Message-ID form: Outlook's hex, qmail's timestamps… another form says the header was forged.
+    out.add(`mailer+message-id:${product}|${shape}`);
+  }
+
+  const a = input.from[0];
+  if (a && a.address.includes('@')) {
+    const local = a.address.slice(0, a.address.lastIndexOf('@')).toLowerCase();
+    const name = a.name.trim().toLowerCase();
+    if (CONSONANT_RUN.test(local.replace(/[^a-z]/g, ''))) out.add('from:local-consonants');
+    if (/[a-z]\d|\d[a-z]/.test(local)) out.add('from:local-mixed-digits');
+    out.add(`from:local-len:${bucket(local.length, [4, 8, 12, 16, 24])}`);
+    if (name) {
+      const compact = name.replace(/[^a-z0-9]/g, '');
+      const nameWords = name.split(/[^a-z0-9]+/).filter((w) => w.length >= 3);
+      if (compact === local.replace(/[^a-z0-9]/g, '')) out.add('from:name-is-local');
+      else if (nameWords.some((w) => local.includes(w))) out.add('from:name-in-local');
+      else out.add('from:name-unrelated');
+      if (/\d/.test(name)) out.add('from:name-digits');
+      if (CONSONANT_RUN.test(compact)) out.add('from:name-consonants');
+      if (a.name === a.name.toUpperCase() && /[A-Z]{3}/.test(a.name)) out.add('from:name-caps');
+      if (nameWords.length === 1) out.add('from:name-one-word');
+    }
+    // A count or an equality only: the recipient's address itself is never a token.
+    if (input.to[0]?.address.toLowerCase() === a.address.toLowerCase()) out.add('to:is-from');
+  }
+  out.add(`to:count:${bucket(input.to.length, [0, 1, 3, 10])}`);
+  if (input.cc.length) out.add(`cc:count:${bucket(input.cc.length, [1, 3, 10])}`);
+
+  out.add(`mime:parts:${bucket(input.parts, [1, 2, 3, 5])}`);
+  out.add(`mime:depth:${bucket(input.depth, [0, 1, 2])}`);
+  for (const l of input.languages.slice(0, 3)) out.add(`lang:${l}`);
+
+  const s = (input.subject ?? '').replace(SUBJECT_TAG, '');
+  out.add(`subject:len:${bucket(s.length, [0, 10, 20, 40, 60])}`);
+  // A short random word after the subject ("… Automation Applications . gji"): a bulk tool's per-copy tag.
+  if (/[\s.,!?-]\s*[a-z]{2,5}\s*$/.test(s) && /\s[a-z]{2,5}$/.test(s) && !/\b(the|and|you|for|now|too|out|off|all|etc|yet|inc|ltd|com|net|org|ie|uk)$/i.test(s)) out.add('subject:trailing-short');
+  if (/\d{3,}/.test(s)) out.add('subject:digits');
+  if (/[^\x00-\x7f]/.test(s)) out.add('subject:8bit');
+}
+
+/**
+ * The Date header's form (digits and letters folded: "a, 9 a 9999 99:99:99 +9999"), what is missing
+ * or impossible in it (weekday that does not match the day, zone out of range), and how it compares
+ * with the first relay's Received time: clock off by hours or days, another time zone. Hand-written:
+ * Date.parse drops exactly these details.
+ */
+function dateTokens(d: string, out: TokenSink, originHeader: string | null): void {
+  out.add(`date:shape:${d.replace(/[A-Za-z]+/g, 'a').replace(/\d/g, '9').replace(/\s+/g, ' ').slice(0, 40)}`);
+  const m = DATE_FORM.exec(d);
+  if (!m) { out.add('date:unparsed'); return; }
+  let year = Number(m[4]);
+  if (m[4]!.length === 2) { out.add('date:year-2digit'); year += year < 50 ? 2000 : 1900; }
+  const month = MONTHS[m[3]!.toLowerCase()];
+  if (month === undefined) out.add('date:bad-month');
+  if (!m[1]) out.add('date:no-weekday');
+  else if (month !== undefined && WEEKDAYS[new Date(Date.UTC(year, month, Number(m[2]))).getUTCDay()] !== m[1].toLowerCase()) out.add('date:weekday-mismatch');
+  const zone = m[8];
+  const tz = zone ? zoneMinutes(zone) : null;
+  if (!zone) out.add('date:tz-missing');
+  else if (tz === null) out.add('date:tz-unknown-name');
+  else if (Math.abs(tz) > 14 * 60 || tz % 15 !== 0) out.add('date:tz-invalid');
+  if (zone === '-0000') out.add('date:tz:-0000');
+  if (!originHeader || month === undefined || tz === null) return;
+  const semi = originHeader.lastIndexOf(';');
+  const stamp = semi >= 0 ? originHeader.slice(semi + 1).trim() : '';
+  const relayTime = stamp ? Date.parse(stamp) : NaN;
+  if (Number.isNaN(relayTime)) return;
+  const sent = Date.UTC(year, month, Number(m[2]), Number(m[5]), Number(m[6]), Number(m[7] ?? 0)) - tz * 60_000;
+  const hours = (sent - relayTime) / 3_600_000;
+  const ah = Math.abs(hours);
+  out.add(`date:vs-origin:${ah < 0.25 ? 'same' : ah < 2 ? 'near' : ah < 24 ? (hours > 0 ? 'future-h' : 'past-h') : hours > 0 ? 'future-d' : 'past-d'}`);
+  const relayZone = /([+-]\d{4})\s*(?:\([^)]*\))?\s*$/.exec(stamp)?.[1];
+  if (relayZone) out.add(relayZone === zone ? 'date:tz-as-origin' : 'date:tz-not-origin');
+}
+
+/** Length with runs of white space counted as one. */
+function visibleLength(text: string): number {
+  let n = 0;
+  let space = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const ws = c === 32 || (c >= 9 && c <= 13) || c === 160;
+    if (!ws || !space) n++;
+    space = ws;
+  }
+  return n;
 }
 
 function recipientsOf(input: SpamInput): Set<string> {
@@ -283,6 +432,11 @@ export function tokenize(input: SpamInput): string[] {
     const info = htmlToText(input.html);
     for (const feature of info.features) out.add(feature);
     texts.push(info.text.slice(0, LIMITS.maxTextChars));
+    if (input.text) {
+      // multipart/alternative whose two versions say different amounts: bulk tools fill the text part with a stub (or the reverse).
+      const ratio = (visibleLength(texts[0]!) + 1) / (visibleLength(texts[1]!) + 1);
+      out.add(`mime:alt-ratio:${ratio < 0.5 ? 'text-short' : ratio > 2 ? 'text-long' : 'similar'}`);
+    }
   }
   if (!input.text && !input.html) out.add('body:none');
 
