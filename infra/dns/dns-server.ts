@@ -69,7 +69,22 @@ export class TestDnsServer {
     return `127.0.0.1:${this.port}`;
   }
 
+  /**
+   * Port 0: UDP takes a free port and TCP the same number. That number can already be in use on TCP
+   * (an outgoing connection's ephemeral port, another test's listener), so a clash picks another.
+   */
   async start(port = 0): Promise<this> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.listen(port);
+      } catch (e) {
+        await this.stop();
+        if (port !== 0 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 20) throw e;
+      }
+    }
+  }
+
+  private async listen(port: number): Promise<this> {
     this.udp = createSocket('udp4');
     await new Promise<void>((ok, fail) => { this.udp!.once('error', fail); this.udp!.bind(port, '127.0.0.1', () => ok()); });
     this.port = this.udp.address().port;
@@ -99,8 +114,13 @@ export class TestDnsServer {
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((ok) => (this.udp ? this.udp.close(() => ok()) : ok()));
-    await new Promise<void>((ok) => (this.tcp ? this.tcp.close(() => ok()) : ok()));
+    const udp = this.udp, tcp = this.tcp;
+    this.udp = undefined;
+    this.tcp = undefined;
+    await new Promise<void>((ok) => {
+      try { udp ? udp.close(() => ok()) : ok(); } catch { ok(); } // never bound: nothing to close
+    });
+    await new Promise<void>((ok) => (tcp?.listening ? tcp.close(() => ok()) : ok()));
   }
 
   private soa(): dnsPacket.Answer {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Resolver } from 'node:dns/promises';
-import { freePort } from '../ports.ts';
+import { freeTcpUdpPort } from '../ports.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const KNOTD = ['/usr/sbin/knotd', '/usr/bin/knotd'].find((p) => existsSync(p));
@@ -30,10 +30,25 @@ export class KnotServer {
   private dir = '';
   private stderr = '';
 
-  /** zones: origin (e.g. "test") → records with absolute names. */
+  /**
+   * zones: origin (e.g. "test") → records with absolute names. The port is free when chosen but
+   * another process may take it before knotd binds, so a start that fails is tried on a new port.
+   */
   async start(zones: Record<string, ZoneRecord[]>): Promise<this> {
     if (!KNOTD) throw new Error('knotd not found: apt-get install -y knot (see infra/debian-packages.txt)');
-    this.port = await freePort();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startOnce(zones);
+      } catch (e) {
+        await this.stop();
+        if (attempt >= 3) throw e;
+      }
+    }
+  }
+
+  private async startOnce(zones: Record<string, ZoneRecord[]>): Promise<this> {
+    this.stderr = '';
+    this.port = await freeTcpUdpPort();
     this.dir = join(ROOT, '.data', `knot-${process.pid}-${this.port}`);
     mkdirSync(join(this.dir, 'zones'), { recursive: true });
     mkdirSync(join(this.dir, 'db'), { recursive: true });
@@ -56,14 +71,15 @@ export class KnotServer {
       'template:', '  - id: default', `    storage: "${join(this.dir, 'zones')}"`, '    file: "%s.zone"', '    zonefile-sync: -1', '    journal-content: none',
       'zone:', ...zoneConf, '',
     ].join('\n'));
-    this.proc = spawn(KNOTD, ['-c', join(this.dir, 'knot.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.proc.stderr!.on('data', (d) => { this.stderr += d; });
+    const proc = spawn(KNOTD!, ['-c', join(this.dir, 'knot.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = proc;
+    proc.stderr!.on('data', (d) => { this.stderr += d; });
     // Ready when the first zone answers over UDP.
     const probe = new Resolver({ timeout: 200, tries: 1 });
     probe.setServers([`127.0.0.1:${this.port}`]);
     const first = Object.keys(zones)[0]!;
     for (let i = 0; i < 100; i++) {
-      if (this.proc.exitCode !== null) throw new Error(`knotd exited (${this.proc.exitCode}): ${this.stderr}`);
+      if (proc.exitCode !== null) throw new Error(`knotd exited (${proc.exitCode}): ${this.stderr}`);
       try {
         await probe.resolve4(`ns.${first}`);
         return this;
