@@ -13,7 +13,7 @@ test('outbound defaults: system resolver, port 25, MTA-STS on, the RFC 8461 poli
   const c = load({}).outbound;
   assert.deepEqual(c, { dnsServers: undefined, dnsTimeoutMs: 5000, mxPort: 25, mtaSts: true, policyUrlTemplate: 'https://mta-sts.{domain}/.well-known/mta-sts.txt', extraCa: [], dsn: true });
   const d = load({ EGRESS_DNS_SERVERS: '127.0.0.1:5353, ::1, [::1]:53', EGRESS_MX_PORT: '2525', EGRESS_MTA_STS: 'off', EGRESS_DSN: 'off' }).outbound;
-  assert.deepEqual([d.dnsServers, d.mxPort, d.mtaSts, d.dsn], [['127.0.0.1:5353', '::1', '[::1]:53'], 2525, false, false]);
+  assert.deepEqual([d.dnsServers, d.mxPort, d.mtaSts, d.dsn], [['127.0.0.1:5353', '[::1]:53', '[::1]:53'], 2525, false, false]);
 });
 
 test('invalid values stop the start with the key and the fix', () => {

@@ -2,9 +2,8 @@
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { ConfigError, envBool, envInt, envPort, loadEnv } from '../../runtime/config.ts';
+import { ConfigError, dnsServerAddress, envBool, envDnsServers, envInt, envPort, loadEnv } from '../../runtime/config.ts';
 
 export type NextHop =
   | { kind: 'smtp' | 'lmtp'; host: string; port: number; url: string }
@@ -28,19 +27,6 @@ const delays = z.string().transform((s, ctx) => {
   return list.map((n) => n * 1000) as [number, number, number];
 });
 
-const dnsServers = z.string().transform((s, ctx) => {
-  const list = s.split(',').map((x) => x.trim()).filter(Boolean);
-  const ok = list.every((x) => {
-    const m = /^\[([0-9a-fA-F:.]+)\](?::(\d{1,5}))?$/.exec(x) ?? /^([0-9.]+)(?::(\d{1,5}))?$/.exec(x) ?? /^([0-9a-fA-F:]+)()$/.exec(x);
-    return m && isIP(m[1]!) !== 0 && (!m[2] || (Number(m[2]) >= 1 && Number(m[2]) <= 65535));
-  });
-  if (!list.length || !ok) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a comma-separated list of ip[:port] ([v6]:port for IPv6 with a port)' });
-    return z.NEVER;
-  }
-  return list;
-});
-
 const policyUrl = z.string().refine((s) => {
   try {
     return s.startsWith('https://') && s.includes('{domain}') && new URL(s.replaceAll('{domain}', 'example.org')).protocol === 'https:';
@@ -61,7 +47,7 @@ const shape = {
   EGRESS_TLS_INSECURE: envBool().default('false'),
   EGRESS_SMTP_USER: z.string().optional(),
   EGRESS_SMTP_PASSWORD: z.string().optional(),
-  EGRESS_DNS_SERVERS: dnsServers.optional(),
+  EGRESS_DNS_SERVERS: envDnsServers().optional(),
   EGRESS_DNS_TIMEOUT_MS: envInt(100).default(5000),
   EGRESS_MX_PORT: envPort().default(25),
   EGRESS_MTA_STS: z.enum(['on', 'off']).default('on'),
@@ -106,7 +92,7 @@ export function loadRelayConfig(env: NodeJS.ProcessEnv, dataDir: string) {
     tlsInsecure: c.EGRESS_TLS_INSECURE,
     auth: c.EGRESS_SMTP_USER ? { user: c.EGRESS_SMTP_USER, pass: c.EGRESS_SMTP_PASSWORD ?? '' } : undefined,
     outbound: {
-      dnsServers: c.EGRESS_DNS_SERVERS,
+      dnsServers: c.EGRESS_DNS_SERVERS?.map(dnsServerAddress),
       dnsTimeoutMs: c.EGRESS_DNS_TIMEOUT_MS,
       mxPort: c.EGRESS_MX_PORT,
       mtaSts: c.EGRESS_MTA_STS === 'on',

@@ -1,22 +1,11 @@
 /** The auth stage's settings, from the environment (README "Configuration"). */
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { envInt, loadEnv } from '../../runtime/config.ts';
-import { parseServers, type DnsOptions } from './dns.ts';
-
-const servers = z.string().transform((s, ctx) => {
-  try {
-    const list = parseServers(s);
-    if (list.length === 0) throw new Error('no server given');
-    return list;
-  } catch (e) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message });
-    return z.NEVER;
-  }
-});
+import { envDnsServers, envInt, loadEnv } from '../../runtime/config.ts';
+import type { DnsOptions } from './dns.ts';
 
 const shape = {
-  DNS_SERVERS: servers.default('127.0.0.1:53'),
+  DNS_SERVERS: envDnsServers().default('127.0.0.1:53'),
   DNS_TIMEOUT_MS: envInt(50).max(30000).default(2000),
   DNS_RETRIES: envInt(0).max(10).default(2),
   DNS_CACHE_SIZE: envInt(0).default(50000),

@@ -5,7 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../../runtime/config.ts';
 import { loadAuthConfig } from './config.ts';
-import { DnsResolver, emptyStats, parseServers, type DnsOptions } from './dns.ts';
+import { DnsResolver, emptyStats, type DnsOptions } from './dns.ts';
+import { parseDnsServers as parseServers } from '../../runtime/config.ts';
 import { TestDnsServer } from '../../infra/dns/dns-server.ts';
 
 const dns = new TestDnsServer();

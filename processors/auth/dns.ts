@@ -15,13 +15,13 @@ import { createSocket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { isIP, connect } from 'node:net';
 import dnsPacket from 'dns-packet';
+import type { DnsServer } from '../../runtime/config.ts';
 
 export type RrType = 'A' | 'AAAA' | 'TXT' | 'MX' | 'PTR' | 'CNAME' | 'NS';
 export interface MxRecord { exchange: string; priority: number }
 /** node:dns `resolve()` shapes: string[] for A/AAAA/PTR/CNAME/NS, string[][] for TXT, MxRecord[] for MX. */
 export type RrValue = string[] | string[][] | MxRecord[];
 
-export interface DnsServer { host: string; port: number }
 
 export interface DnsOptions {
   servers: DnsServer[];
@@ -42,25 +42,6 @@ export class DnsError extends Error {
   }
 }
 
-/** "127.0.0.1:5300, [::1]:53, 10.0.0.1" → servers (port 53 by default). */
-export function parseServers(spec: string): DnsServer[] {
-  return spec.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
-    let host = s;
-    let port = 53;
-    const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
-    if (v6) {
-      host = v6[1]!;
-      if (v6[2]) port = Number(v6[2]);
-    } else if (isIP(s) !== 6) {
-      const m = /^(.+?)(?::(\d+))?$/.exec(s)!;
-      host = m[1]!;
-      if (m[2]) port = Number(m[2]);
-    }
-    if (!isIP(host)) throw new Error(`"${s}" is not an IP address (optionally with :port; IPv6 as [addr]:port)`);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`"${s}" has an invalid port`);
-    return { host, port };
-  });
-}
 
 interface Answer { value?: RrValue; code?: string; ttl: number }
 
