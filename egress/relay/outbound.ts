@@ -9,7 +9,7 @@
  *
  * What goes on the wire is wire.ts's: our Received line, the DKIM-Signature fields, envelope.raw.
  */
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '../../runtime/log.ts';
 import type { MailRecord } from '../../schemas/types.ts';
@@ -47,7 +47,12 @@ export interface OutboundDeps {
 }
 
 export class OutboundRouter {
-  constructor(private readonly d: OutboundDeps) {}
+  /** Trust for enforce-mode sessions: the public roots plus EGRESS_TLS_CA_FILE, parsed once, not per connection. */
+  private readonly enforceTrust: SecureContext;
+
+  constructor(private readonly d: OutboundDeps) {
+    this.enforceTrust = createSecureContext({ ca: [...rootCertificates, ...d.cfg.extraCa], minVersion: 'TLSv1.2' });
+  }
 
   /** Every recipient's outcome; domains are delivered concurrently, each taking a limiter slot. */
   async deliver(record: MailRecord, recipients: string[], limiter: Limiter, log: Logger): Promise<RecipientOutcome[]> {
@@ -109,7 +114,7 @@ export class OutboundRouter {
           host: ip, port: cfg.mxPort, name: cfg.hostname, timeoutMs: cfg.timeoutMs,
           // enforce: TLS required and verified against the MX name; otherwise opportunistic (RFC 7435: any certificate).
           starttls: enforce ? 'require' : 'opportunistic',
-          tls: enforce ? { servername: host.name, rejectUnauthorized: true, ca: [...rootCertificates, ...cfg.extraCa], minVersion: 'TLSv1.2' } : { servername: host.name, rejectUnauthorized: false },
+          tls: enforce ? { servername: host.name, rejectUnauthorized: true, secureContext: this.enforceTrust } : { servername: host.name, rejectUnauthorized: false },
         };
         const r = await send(target, env, message);
         const nextHop = `smtp://${host.name}[${ip}]:${cfg.mxPort}`;
