@@ -3,8 +3,26 @@
  * serving /metrics and /healthz, which every scop process exposes.
  */
 import { createServer, type Server } from 'node:http';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import {
+  collectDefaultMetrics, Counter, Gauge, Histogram, Registry,
+  type CounterConfiguration, type GaugeConfiguration, type HistogramConfiguration,
+} from 'prom-client';
 import { loggerFor } from './log.ts';
+
+/*
+ * A metric on a process registry: the one already registered under that name, else a new one.
+ * Several stages (and tests) share one registry in a process, so each asks rather than creates.
+ */
+type On<C> = Omit<C, 'registers'>;
+export function counterOn<L extends string = string>(registry: Registry, cfg: On<CounterConfiguration<L>>): Counter<L> {
+  return (registry.getSingleMetric(cfg.name) as Counter<L> | undefined) ?? new Counter({ ...cfg, registers: [registry] });
+}
+export function gaugeOn<L extends string = string>(registry: Registry, cfg: On<GaugeConfiguration<L>>): Gauge<L> {
+  return (registry.getSingleMetric(cfg.name) as Gauge<L> | undefined) ?? new Gauge({ ...cfg, registers: [registry] });
+}
+export function histogramOn<L extends string = string>(registry: Registry, cfg: On<HistogramConfiguration<L>>): Histogram<L> {
+  return (registry.getSingleMetric(cfg.name) as Histogram<L> | undefined) ?? new Histogram({ ...cfg, registers: [registry] });
+}
 
 export function createMetricsRegistry(component: string): Registry {
   const registry = new Registry();

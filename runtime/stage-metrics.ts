@@ -2,7 +2,8 @@
  * The Prometheus metrics every stream stage exposes, labelled by stage. Registered once per
  * process registry and shared by stages running in the same process (tests run several).
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { counterOn, gaugeOn, histogramOn } from './metrics.ts';
 
 export interface StageMetrics {
   recordsIn: Counter<'stage'>;
@@ -14,35 +15,30 @@ export interface StageMetrics {
   transactions: Counter<'stage' | 'outcome'>;
 }
 
-function getOrCreate<T>(registry: Registry, name: string, create: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? create();
-}
-
 export function stageMetrics(registry: Registry): StageMetrics {
-  const registers = [registry];
   return {
-    recordsIn: getOrCreate(registry, 'scop_stage_records_in_total', () => new Counter({
-      name: 'scop_stage_records_in_total', help: 'Records consumed from the input topic.', labelNames: ['stage'] as const, registers,
-    })),
-    recordsOut: getOrCreate(registry, 'scop_stage_records_out_total', () => new Counter({
-      name: 'scop_stage_records_out_total', help: 'Records written to the output topic (committed).', labelNames: ['stage'] as const, registers,
-    })),
-    deadLetters: getOrCreate(registry, 'scop_stage_dead_letters_total', () => new Counter({
-      name: 'scop_stage_dead_letters_total', help: 'Records sent to the dead-letter topic (committed), by reason.', labelNames: ['stage', 'reason'] as const, registers,
-    })),
-    processingSeconds: getOrCreate(registry, 'scop_stage_processing_seconds', () => new Histogram({
-      name: 'scop_stage_processing_seconds', help: 'Time in the stage function per record (decode and encode included).', labelNames: ['stage'] as const, registers,
+    recordsIn: counterOn(registry, {
+      name: 'scop_stage_records_in_total', help: 'Records consumed from the input topic.', labelNames: ['stage'] as const,
+    }),
+    recordsOut: counterOn(registry, {
+      name: 'scop_stage_records_out_total', help: 'Records written to the output topic (committed).', labelNames: ['stage'] as const,
+    }),
+    deadLetters: counterOn(registry, {
+      name: 'scop_stage_dead_letters_total', help: 'Records sent to the dead-letter topic (committed), by reason.', labelNames: ['stage', 'reason'] as const,
+    }),
+    processingSeconds: histogramOn(registry, {
+      name: 'scop_stage_processing_seconds', help: 'Time in the stage function per record (decode and encode included).', labelNames: ['stage'] as const,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    })),
-    recordAgeSeconds: getOrCreate(registry, 'scop_stage_record_age_seconds', () => new Histogram({
-      name: 'scop_stage_record_age_seconds', help: 'End-to-end age when the stage committed the record: now - envelope.receivedAt.', labelNames: ['stage'] as const, registers,
+    }),
+    recordAgeSeconds: histogramOn(registry, {
+      name: 'scop_stage_record_age_seconds', help: 'End-to-end age when the stage committed the record: now - envelope.receivedAt.', labelNames: ['stage'] as const,
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 86400],
-    })),
-    consumerLag: getOrCreate(registry, 'scop_stage_consumer_lag', () => new Gauge({
-      name: 'scop_stage_consumer_lag', help: 'Records behind the high watermark per input partition (high watermark - position; may read 1 for a trailing transaction marker).', labelNames: ['stage', 'topic', 'partition'] as const, registers,
-    })),
-    transactions: getOrCreate(registry, 'scop_stage_transactions_total', () => new Counter({
-      name: 'scop_stage_transactions_total', help: 'Kafka transactions by outcome (commit, abort).', labelNames: ['stage', 'outcome'] as const, registers,
-    })),
+    }),
+    consumerLag: gaugeOn(registry, {
+      name: 'scop_stage_consumer_lag', help: 'Records behind the high watermark per input partition (high watermark - position; may read 1 for a trailing transaction marker).', labelNames: ['stage', 'topic', 'partition'] as const,
+    }),
+    transactions: counterOn(registry, {
+      name: 'scop_stage_transactions_total', help: 'Kafka transactions by outcome (commit, abort).', labelNames: ['stage', 'outcome'] as const,
+    }),
   };
 }

@@ -12,7 +12,8 @@
  *   alerts differently (a digest window cut elsewhere) still posts nothing twice.
  */
 import { createHash } from 'node:crypto';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Counter, Gauge, Registry } from 'prom-client';
+import { counterOn, gaugeOn } from '../../runtime/metrics.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { Alert } from '../../schemas/types.ts';
 import { MatrixClient, MatrixClosedError, MatrixError } from './client.ts';
@@ -52,14 +53,12 @@ export interface NotifierMetrics {
 }
 
 export function notifierMetrics(registry: Registry): NotifierMetrics {
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
-  const registers = [registry];
   return {
-    posts: get('scop_matrix_posts_total', () => new Counter({ name: 'scop_matrix_posts_total', help: 'Messages posted to Matrix, by type (alert, digest).', labelNames: ['type'] as const, registers })),
-    skipped: get('scop_matrix_alerts_skipped_total', () => new Counter({ name: 'scop_matrix_alerts_skipped_total', help: 'Alerts not posted, by reason (already-posted, unrouted).', labelNames: ['reason'] as const, registers })),
-    requests: get('scop_matrix_requests_total', () => new Counter({ name: 'scop_matrix_requests_total', help: 'Client-server API calls by endpoint and outcome (ok, rate-limited, unavailable, error).', labelNames: ['endpoint', 'outcome'] as const, registers })),
-    up: get('scop_matrix_homeserver_up', () => new Gauge({ name: 'scop_matrix_homeserver_up', help: '1 when the last call reached the homeserver.', registers })),
-    enabled: get('scop_matrix_notifier_enabled', () => new Gauge({ name: 'scop_matrix_notifier_enabled', help: '1 when the Matrix notifier is configured and running.', registers })),
+    posts: counterOn(registry, { name: 'scop_matrix_posts_total', help: 'Messages posted to Matrix, by type (alert, digest).', labelNames: ['type'] as const }),
+    skipped: counterOn(registry, { name: 'scop_matrix_alerts_skipped_total', help: 'Alerts not posted, by reason (already-posted, unrouted).', labelNames: ['reason'] as const }),
+    requests: counterOn(registry, { name: 'scop_matrix_requests_total', help: 'Client-server API calls by endpoint and outcome (ok, rate-limited, unavailable, error).', labelNames: ['endpoint', 'outcome'] as const }),
+    up: gaugeOn(registry, { name: 'scop_matrix_homeserver_up', help: '1 when the last call reached the homeserver.' }),
+    enabled: gaugeOn(registry, { name: 'scop_matrix_notifier_enabled', help: '1 when the Matrix notifier is configured and running.' }),
   };
 }
 

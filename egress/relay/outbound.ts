@@ -10,7 +10,8 @@
  * What goes on the wire is wire.ts's: our Received line, the DKIM-Signature fields, envelope.raw.
  */
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { counterOn } from '../../runtime/metrics.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import type { OutboundConfig } from './config.ts';
@@ -29,11 +30,9 @@ export interface OutboundMetrics {
 }
 
 export function outboundMetrics(registry: Registry): OutboundMetrics {
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
-  const registers = [registry];
   return {
-    sessions: get('scop_egress_outbound_sessions_total', () => new Counter({ name: 'scop_egress_outbound_sessions_total', help: 'Outbound SMTP sessions to MX hosts by result (answered: a final answer for at least one recipient; temporary: try the next host), TLS used, and the domain\'s MTA-STS mode.', labelNames: ['result', 'tls', 'mta_sts'] as const, registers })),
-    routeFailures: get('scop_egress_outbound_route_failures_total', () => new Counter({ name: 'scop_egress_outbound_route_failures_total', help: 'Outbound domains not tried: dns-temporary, no-such-domain, null-mx, no-address, mta-sts-mx-mismatch.', labelNames: ['reason'] as const, registers })),
+    sessions: counterOn(registry, { name: 'scop_egress_outbound_sessions_total', help: 'Outbound SMTP sessions to MX hosts by result (answered: a final answer for at least one recipient; temporary: try the next host), TLS used, and the domain\'s MTA-STS mode.', labelNames: ['result', 'tls', 'mta_sts'] as const }),
+    routeFailures: counterOn(registry, { name: 'scop_egress_outbound_route_failures_total', help: 'Outbound domains not tried: dns-temporary, no-such-domain, null-mx, no-address, mta-sts-mx-mismatch.', labelNames: ['reason'] as const }),
   };
 }
 

@@ -4,7 +4,8 @@
  * next retry topic (or, past EGRESS_MAX_ATTEMPTS, to mail.delivery.dead with an alert). Only when
  * all of that is acknowledged does the caller let the sink commit the input offset.
  */
-import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Counter, Histogram, Registry } from 'prom-client';
+import { counterOn, histogramOn } from '../../runtime/metrics.ts';
 import { alertId, alertMessage, newAlert } from '../../runtime/alerts.ts';
 import type { Producer } from '../../runtime/kafka.ts';
 import type { Logger } from '../../runtime/log.ts';
@@ -38,13 +39,11 @@ export interface RelayMetrics {
 }
 
 export function relayMetrics(registry: Registry): RelayMetrics {
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
-  const registers = [registry];
   return {
-    outcomes: get('scop_egress_recipients_total', () => new Counter({ name: 'scop_egress_recipients_total', help: 'Recipient outcomes: delivered, bounced, retry, dead.', labelNames: ['outcome'] as const, registers })),
-    skipped: get('scop_egress_skipped_total', () => new Counter({ name: 'scop_egress_skipped_total', help: 'Recipients or records not delivered: already-done (de-duplicated replay), held (quarantine/reject).', labelNames: ['reason'] as const, registers })),
-    dsn: get('scop_egress_dsn_total', () => new Counter({ name: 'scop_egress_dsn_total', help: 'Delivery status notifications (bounces) queued for senders of outbound mail, by reason (bounced: 5xx, dead: retries exhausted).', labelNames: ['reason'] as const, registers })),
-    latency: get('scop_egress_accept_to_delivery_seconds', () => new Histogram({ name: 'scop_egress_accept_to_delivery_seconds', help: 'From SMTP accept at the ingress to delivery at the next hop.', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400], registers })),
+    outcomes: counterOn(registry, { name: 'scop_egress_recipients_total', help: 'Recipient outcomes: delivered, bounced, retry, dead.', labelNames: ['outcome'] as const }),
+    skipped: counterOn(registry, { name: 'scop_egress_skipped_total', help: 'Recipients or records not delivered: already-done (de-duplicated replay), held (quarantine/reject).', labelNames: ['reason'] as const }),
+    dsn: counterOn(registry, { name: 'scop_egress_dsn_total', help: 'Delivery status notifications (bounces) queued for senders of outbound mail, by reason (bounced: 5xx, dead: retries exhausted).', labelNames: ['reason'] as const }),
+    latency: histogramOn(registry, { name: 'scop_egress_accept_to_delivery_seconds', help: 'From SMTP accept at the ingress to delivery at the next hop.', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400] }),
   };
 }
 

@@ -3,7 +3,8 @@
  * its `auth` section on mail.inbound.authenticated, plus one DMARC event per message (single From
  * domain) on dmarc.events keyed by that domain, in the same transaction.
  */
-import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Counter, Histogram, Registry } from 'prom-client';
+import { counterOn, histogramOn } from '../../runtime/metrics.ts';
 import { defineStage } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import type { DmarcEvent, MailRecord } from '../../schemas/types.ts';
@@ -24,12 +25,10 @@ interface AuthMetrics {
 }
 
 function authMetrics(registry: Registry): AuthMetrics {
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
-  const registers = [registry];
   return {
-    results: get('scop_auth_results_total', () => new Counter({ name: 'scop_auth_results_total', help: 'Verdicts by method (spf, dkim, dmarc, arc, disposition) and result.', labelNames: ['method', 'result'] as const, registers })),
-    dnsLookups: get('scop_auth_dns_lookups_per_message', () => new Histogram({ name: 'scop_auth_dns_lookups_per_message', help: 'DNS lookups one message needed (cache hits included).', buckets: [0, 2, 4, 8, 16, 32, 64], registers })),
-    dnsQueries: get('scop_auth_dns_total', () => new Counter({ name: 'scop_auth_dns_total', help: 'DNS work: lookups, cache hits, queries sent, timeouts.', labelNames: ['kind'] as const, registers })),
+    results: counterOn(registry, { name: 'scop_auth_results_total', help: 'Verdicts by method (spf, dkim, dmarc, arc, disposition) and result.', labelNames: ['method', 'result'] as const }),
+    dnsLookups: histogramOn(registry, { name: 'scop_auth_dns_lookups_per_message', help: 'DNS lookups one message needed (cache hits included).', buckets: [0, 2, 4, 8, 16, 32, 64] }),
+    dnsQueries: counterOn(registry, { name: 'scop_auth_dns_total', help: 'DNS work: lookups, cache hits, queries sent, timeouts.', labelNames: ['kind'] as const }),
   };
 }
 

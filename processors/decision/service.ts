@@ -3,7 +3,8 @@
  * mail.inbound.decided; messages to hold (quarantine) or refused after acceptance (reject) are
  * also written to mail.quarantine, keyed by record id, in the same transaction — never dropped.
  */
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { counterOn } from '../../runtime/metrics.ts';
 import { defineStage } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import type { MailRecord } from '../../schemas/types.ts';
@@ -16,9 +17,7 @@ interface DecisionState {
 }
 
 function actionsCounter(registry: Registry): Counter<'action'> {
-  const name = 'scop_decision_actions_total';
-  return (registry.getSingleMetric(name) as Counter<'action'> | undefined)
-    ?? new Counter({ name, help: 'Decisions by action (deliver, junk, quarantine, reject).', labelNames: ['action'] as const, registers: [registry] });
+  return counterOn(registry, { name: 'scop_decision_actions_total', help: 'Decisions by action (deliver, junk, quarantine, reject).', labelNames: ['action'] as const });
 }
 
 export const decisionService = defineStage<DecisionState, MailRecord, MailRecord>({

@@ -5,7 +5,8 @@
  * section carries the DKIM-Signature fields and the egress sends `dkimSign.headers + envelope.raw`.
  * A refusal dead-letters the record (reason process-error, text "dkim-sign refused (<code>): …").
  */
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { counterOn } from '../../runtime/metrics.ts';
 import { defineStage } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import type { MailRecord } from '../../schemas/types.ts';
@@ -24,11 +25,9 @@ interface DkimSignMetrics {
 }
 
 function dkimSignMetrics(registry: Registry): DkimSignMetrics {
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
-  const registers = [registry];
   return {
-    messages: get('scop_dkim_sign_messages_total', () => new Counter({ name: 'scop_dkim_sign_messages_total', help: 'Outbound messages signed or refused (code: no-key, not-authorized, no-from, …).', labelNames: ['result', 'code'] as const, registers })),
-    signatures: get('scop_dkim_sign_signatures_total', () => new Counter({ name: 'scop_dkim_sign_signatures_total', help: 'DKIM signatures made, by algorithm.', labelNames: ['algorithm'] as const, registers })),
+    messages: counterOn(registry, { name: 'scop_dkim_sign_messages_total', help: 'Outbound messages signed or refused (code: no-key, not-authorized, no-from, …).', labelNames: ['result', 'code'] as const }),
+    signatures: counterOn(registry, { name: 'scop_dkim_sign_signatures_total', help: 'DKIM signatures made, by algorithm.', labelNames: ['algorithm'] as const }),
   };
 }
 

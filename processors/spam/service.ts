@@ -4,7 +4,8 @@
  * the compacted spam.model topic and is swapped in while the stage runs; on a fresh install (empty
  * topic) the stage publishes the shipped default model first, so spam is caught from the first message.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { counterOn, gaugeOn, histogramOn } from '../../runtime/metrics.ts';
 import { z } from 'zod';
 import { envBool, loadEnv } from '../../runtime/config.ts';
 import { defineStage } from '../../runtime/stage.ts';
@@ -24,13 +25,11 @@ interface SpamMetrics {
 }
 
 function spamMetrics(registry: Registry): SpamMetrics {
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
-  const registers = [registry];
   return {
-    verdicts: get('scop_spam_verdicts_total', () => new Counter({ name: 'scop_spam_verdicts_total', help: 'Messages scored, by verdict and the model version that scored them.', labelNames: ['verdict', 'model_version'] as const, registers })),
-    probability: get('scop_spam_probability', () => new Histogram({ name: 'scop_spam_probability', help: 'Spam probability of scored messages.', buckets: [0.01, 0.05, 0.1, 0.2, 0.5, 0.8, 0.9, 0.95, 0.99], registers })),
-    modelInfo: get('scop_spam_model_info', () => new Gauge({ name: 'scop_spam_model_info', help: 'The model version this scorer uses (value 1; older versions drop to 0).', labelNames: ['version'] as const, registers })),
-    modelSwitches: get('scop_spam_model_switches_total', () => new Counter({ name: 'scop_spam_model_switches_total', help: 'Times this scorer switched to a new model version.', registers })),
+    verdicts: counterOn(registry, { name: 'scop_spam_verdicts_total', help: 'Messages scored, by verdict and the model version that scored them.', labelNames: ['verdict', 'model_version'] as const }),
+    probability: histogramOn(registry, { name: 'scop_spam_probability', help: 'Spam probability of scored messages.', buckets: [0.01, 0.05, 0.1, 0.2, 0.5, 0.8, 0.9, 0.95, 0.99] }),
+    modelInfo: gaugeOn(registry, { name: 'scop_spam_model_info', help: 'The model version this scorer uses (value 1; older versions drop to 0).', labelNames: ['version'] as const }),
+    modelSwitches: counterOn(registry, { name: 'scop_spam_model_switches_total', help: 'Times this scorer switched to a new model version.' }),
   };
 }
 
