@@ -2,24 +2,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { after, before, test } from 'node:test';
-import type { Admin } from '../runtime/kafka.ts';
-import type { ServiceContext } from '../runtime/service.ts';
-import { produce, readTopic, testMailRecord, testServiceContext } from '../runtime/stage-testing.ts';
+import { test } from 'node:test';
+import { produce, readTopic, testBroker, testMailRecord } from '../runtime/stage-testing.ts';
 import { uniqueName } from '../runtime/testing.ts';
 import { topicConfig, type TopicSpec } from '../runtime/topics.ts';
 import type { DeliveryJob, MailRecord } from '../schemas/types.ts';
 import { listBlocks, normalizePrefix, writeBlock } from './firewall.ts';
 import { deleteHeld, listHeld, markHeld, releaseHeld, type QuarantineTopics } from './quarantine.ts';
 
-let svc: ServiceContext;
-let admin: Admin;
-before(async () => {
-  svc = testServiceContext('quarantine-cli-test');
-  admin = svc.kafka.admin();
-  await admin.connect();
-});
-after(async () => { await admin.disconnect(); });
+const { svc, admin } = testBroker('quarantine-cli-test');
 
 async function topics(spec: Record<string, 'delete' | 'compact'>): Promise<Record<string, string>> {
   const names: Record<string, string> = {};

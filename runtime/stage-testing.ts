@@ -5,6 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { schema, type SchemaName } from '../schemas/index.ts';
@@ -29,6 +30,18 @@ export function testServiceContext(name: string): ServiceContext {
     env: process.env,
     dataDir: '.data/test',
   };
+}
+
+/**
+ * A test file's context and admin client on the test stack; the admin connects before the file's
+ * tests and disconnects after them. Call it at the top level of the file.
+ */
+export function testBroker(name: string): { svc: ServiceContext; admin: Admin } {
+  const svc = testServiceContext(name);
+  const admin = svc.kafka.admin();
+  before(() => admin.connect());
+  after(() => admin.disconnect());
+  return { svc, admin };
 }
 
 export interface StageTopics {

@@ -4,28 +4,18 @@
  */
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { SchemaType } from '@kafkajs/confluent-schema-registry';
 import { schema } from '../schemas/index.ts';
 import type { DeadLetter, MailRecord } from '../schemas/types.ts';
-import type { Admin } from './kafka.ts';
 import { PartitionProducers } from './partition-producers.ts';
-import type { ServiceContext } from './service.ts';
 import { fixtureStage } from './stage-fixture.ts';
-import { createStageTopics, produce, readTopic, spawnStage, testMailRecord, testServiceContext, type StageTopics } from './stage-testing.ts';
+import { createStageTopics, produce, readTopic, spawnStage, type StageTopics, testBroker, testMailRecord, testServiceContext } from './stage-testing.ts';
 import { eventually } from './testing.ts';
 
 const FIXTURE = fileURLToPath(new URL('./stage-fixture.ts', import.meta.url));
 
-let svc: ServiceContext;
-let admin: Admin;
-
-before(async () => {
-  svc = testServiceContext('stage-test');
-  admin = svc.kafka.admin();
-  await admin.connect();
-});
-after(async () => { await admin.disconnect(); });
+const { svc, admin } = testBroker('stage-test');
 
 const ids = (records: { value: Buffer }[], decode: (b: Buffer) => MailRecord) => records.map((r) => decode(r.value).envelope.id);
 const decodeMail = (b: Buffer) => schema('MailRecord').type.fromBuffer(b.subarray(5)) as MailRecord;

@@ -7,22 +7,13 @@
 import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { after, before, test } from 'node:test';
-import type { Admin } from '../../runtime/kafka.ts';
-import type { ServiceContext } from '../../runtime/service.ts';
-import { produce, testMailRecord, testServiceContext } from '../../runtime/stage-testing.ts';
+import { test } from 'node:test';
+import { produce, testBroker, testMailRecord } from '../../runtime/stage-testing.ts';
 import { eventually, uniqueName } from '../../runtime/testing.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import { createRelayTopics, ScriptedSmtp } from './testing.ts';
 
-let svc: ServiceContext;
-let admin: Admin;
-before(async () => {
-  svc = testServiceContext('egress-crash-test');
-  admin = svc.kafka.admin();
-  await admin.connect();
-});
-after(async () => { await admin.disconnect(); });
+const { svc, admin } = testBroker('egress-crash-test');
 
 const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 

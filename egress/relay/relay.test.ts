@@ -8,24 +8,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import type { Admin } from '../../runtime/kafka.ts';
-import type { ServiceContext } from '../../runtime/service.ts';
-import { produce, readTopic, testMailRecord, testServiceContext } from '../../runtime/stage-testing.ts';
+import { test } from 'node:test';
+import { produce, readTopic, testBroker, testMailRecord } from '../../runtime/stage-testing.ts';
 import { eventually, uniqueName } from '../../runtime/testing.ts';
 import type { Alert, DeliveryJob, DeliveryStatus, MailRecord } from '../../schemas/types.ts';
 import { schema } from '../../schemas/index.ts';
 import { startRelay } from './service.ts';
 import { createRelayTopics, ScriptedSmtp } from './testing.ts';
 
-let svc: ServiceContext;
-let admin: Admin;
-before(async () => {
-  svc = testServiceContext('egress-test');
-  admin = svc.kafka.admin();
-  await admin.connect();
-});
-after(async () => { await admin.disconnect(); });
+const { svc, admin } = testBroker('egress-test');
 
 const AR = 'mx.scop.test;\r\n dkim=pass header.d=example.com;\r\n spf=pass smtp.mailfrom=example.com;\r\n dmarc=pass header.from=example.com';
 function decided(action: 'deliver' | 'junk' | 'quarantine' | 'reject', rcpt: string[], body = 'Hello.'): MailRecord {

@@ -3,10 +3,8 @@
  * section; quarantine and reject also on the quarantine topic in the same transaction.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { Admin } from '../../runtime/kafka.ts';
-import type { ServiceContext } from '../../runtime/service.ts';
-import { createStageTopics, produce, readTopic, testMailRecord, testServiceContext } from '../../runtime/stage-testing.ts';
+import { test } from 'node:test';
+import { createStageTopics, produce, readTopic, testBroker, testMailRecord } from '../../runtime/stage-testing.ts';
 import { uniqueName } from '../../runtime/testing.ts';
 import { topicConfig, type TopicSpec } from '../../runtime/topics.ts';
 import type { MailRecord } from '../../schemas/types.ts';
@@ -52,14 +50,7 @@ test('thresholds are configuration; a bad value names the key', () => {
   assert.throws(() => loadDecisionConfig({ DECISION_VIRUS_ACTION: 'drop' }), (e: unknown) => e instanceof ConfigError && /DECISION_VIRUS_ACTION/.test(e.message));
 });
 
-let svc: ServiceContext;
-let admin: Admin;
-before(async () => {
-  svc = testServiceContext('decision-test');
-  admin = svc.kafka.admin();
-  await admin.connect();
-});
-after(async () => { await admin.disconnect(); });
+const { svc, admin } = testBroker('decision-test');
 
 test('stage: decided out for every record, quarantine and reject also held on the quarantine topic', { timeout: 90000 }, async () => {
   const t = await createStageTopics(admin, 'decision');

@@ -4,10 +4,8 @@
  * with its firewall section, and a restarted firewall rebuilds its state from the reputation topic.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { Admin } from '../../runtime/kafka.ts';
-import type { ServiceContext } from '../../runtime/service.ts';
-import { produce, readTopic, testMailRecord, testServiceContext } from '../../runtime/stage-testing.ts';
+import { test } from 'node:test';
+import { produce, readTopic, testBroker, testMailRecord } from '../../runtime/stage-testing.ts';
 import { eventually, uniqueName } from '../../runtime/testing.ts';
 import { topicConfig, type TopicSpec } from '../../runtime/topics.ts';
 import { schema } from '../../schemas/index.ts';
@@ -43,14 +41,7 @@ test('decay halves per half-life; blocking needs the score and the message count
   assert.equal(ham.next.score, 0, 'the score does not go below 0');
 });
 
-let svc: ServiceContext;
-let admin: Admin;
-before(async () => {
-  svc = testServiceContext('firewall-test');
-  admin = svc.kafka.admin();
-  await admin.connect();
-});
-after(async () => { await admin.disconnect(); });
+const { svc, admin } = testBroker('firewall-test');
 
 function scored(ip: string, verdict: 'spam' | 'ham', dmarc: 'pass' | 'fail'): MailRecord {
   const auth = schema('AuthSection').type.random() as unknown as NonNullable<MailRecord['auth']>;

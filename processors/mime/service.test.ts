@@ -7,10 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
-import type { Admin } from '../../runtime/kafka.ts';
-import type { ServiceContext } from '../../runtime/service.ts';
-import { createStageTopics, produce, readTopic, spawnStage, testMailRecord, testServiceContext, type StageTopics } from '../../runtime/stage-testing.ts';
+import { describe, it } from 'node:test';
+import { createStageTopics, produce, readTopic, spawnStage, type StageTopics, testBroker, testMailRecord } from '../../runtime/stage-testing.ts';
 import { eventually } from '../../runtime/testing.ts';
 import { schema } from '../../schemas/index.ts';
 import type { DeadLetter, MailRecord } from '../../schemas/types.ts';
@@ -21,14 +19,7 @@ const TESTDATA = resolve(import.meta.dirname, '../../../shared/testdata');
 const SERVICE = fileURLToPath(new URL('./service.ts', import.meta.url));
 const decode = (b: Buffer) => schema('MailRecord').type.fromBuffer(b.subarray(5)) as MailRecord;
 
-let svc: ServiceContext;
-let admin: Admin;
-before(async () => {
-  svc = testServiceContext('mime-test');
-  admin = svc.kafka.admin();
-  await admin.connect();
-});
-after(async () => { await admin.disconnect(); });
+const { svc, admin } = testBroker('mime-test');
 
 async function committed(t: StageTopics): Promise<number> {
   const o = await admin.fetchOffsets({ groupId: t.groupId, topics: [t.input] });
