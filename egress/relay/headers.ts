@@ -8,6 +8,7 @@ import type { MailRecord } from '../../schemas/types.ts';
 /** Values from sections end up in header lines: keep CRLF folds, drop any other CR, LF or control character. */
 export function headerValue(v: string): string {
   return v
+    .replace(/\u0000/g, '')                 // NUL marks the folds below; one in the input must not become a line end
     .replace(/\r?\n(?=[ \t])/g, '\u0000')  // keep folds
     .replace(/[\r\n]+/g, ' ')
     .replace(/[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, '')

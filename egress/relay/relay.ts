@@ -16,7 +16,7 @@ import type { DeliveryLog } from './delivery-log.ts';
 import { dsnRecord, type FailedRecipient } from './dsn.ts';
 import type { OutboundRouter } from './outbound.ts';
 import { deliver as deliverTo, type RecipientOutcome } from './transport.ts';
-import { outboundWire, UndeliverableMessage } from './wire.ts';
+import { assertSendable, UndeliverableMessage } from './wire.ts';
 
 export interface RelayTopics {
   decided: string;
@@ -118,7 +118,7 @@ export class Relay {
     let outcomes: RecipientOutcome[];
     if (outbound) {
       // Refusals (not signed, bare CR/LF) are thrown before anything is sent: the sink dead-letters the job.
-      outboundWire(job.record, { hostname: this.cfg.hostname });
+      assertSendable(job.record);
       if (!this.deps.outbound) throw new UndeliverableMessage('outbound job but no outbound router configured');
       outcomes = await this.deps.outbound.deliver(job.record, todo, this.limiter, log);
     } else {

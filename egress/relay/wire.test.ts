@@ -15,6 +15,7 @@ import type { MailRecord } from '../../schemas/types.ts';
 import { WireCapture } from './testing.ts';
 import { smtpSend } from './transport.ts';
 import { lineEndingProblem, outboundWire, UndeliverableMessage } from './wire.ts';
+import { headerValue } from './headers.ts';
 
 interface Seq { escaped: string; hex: string }
 const data = JSON.parse(readFileSync(new URL('../../../shared/testdata/smtp-smuggling/eod-sequences.json', import.meta.url), 'utf8')) as {
@@ -87,4 +88,12 @@ test('second line of defence: each sequence pushed straight through the SMTP cli
     assert.equal(lines.indexOf('.'), lines.length - 2, `no early end of data for ${seq.escaped}`);
   }
   assert.ok(!wire.commands.some((c) => /smuggled/i.test(c)), 'no smuggled MAIL FROM ever reached the server as a command');
+});
+
+test('header values we write: a NUL or line break in the input never becomes a line end; our folds stay CRLF + WSP', () => {
+  assert.equal(headerValue('for <a\u0000b@x>'), 'for <ab@x>');
+  assert.equal(headerValue('x\r\nBcc: evil@x'), 'x Bcc: evil@x');
+  assert.equal(headerValue('Received: by h;\r\n\tdate'), 'Received: by h;\r\n\tdate');
+  assert.equal(lineEndingProblem(Buffer.from('a\r\nb\nc\0')), 'bare LF at byte 4');
+  assert.equal(lineEndingProblem(Buffer.from('a\0\rb\n')), 'NUL at byte 1');
 });
