@@ -2,7 +2,7 @@
  * Training and the evaluation protocol on tokenized, labelled messages: thresholds chosen by inner
  * cross-validation on the training part only, metrics where "unsure" counts as wrong.
  */
-import { ADAGRAD_EPSILON, BayesModel, DEFAULT_LINEAR, LinearPart, roundWeight, type Label, type LinearOptions, type Thresholds, type Verdict } from './model.ts';
+import { ADAGRAD_EPSILON, BayesModel, DEFAULT_LINEAR, featureScale, LinearPart, roundWeight, type Label, type LinearOptions, type Thresholds, type Verdict } from './model.ts';
 import { TOKENIZER_VERSION } from './tokenizer.ts';
 
 export interface Labelled {
@@ -62,7 +62,8 @@ function fnv1a(s: string): number {
 /**
  * AdaGrad epochs over the items in a deterministic per-epoch shuffle (keyed by id, else position).
  * Same arithmetic as LinearPart.step, on dense arrays indexed by token (10× faster than maps);
- * rounded once at the end (roundWeight).
+ * feature values (NB scaling) from these items' own counts, so an inner-CV fold never sees the
+ * messages it scores; rounded once at the end (roundWeight), weights stored as weight × value.
  */
 export function fitLinear(items: Labelled[], options: LinearOptions = DEFAULT_LINEAR): LinearPart {
   const index = new Map<string, number>();
@@ -71,6 +72,16 @@ export function fitLinear(items: Labelled[], options: LinearOptions = DEFAULT_LI
     if (v === undefined) { v = index.size; index.set(t, v); }
     return v;
   }));
+  const hamCounts = new Float64Array(index.size);
+  const spamCounts = new Float64Array(index.size);
+  let nham = 0;
+  let nspam = 0;
+  items.forEach((it, i) => {
+    const spam = it.label === 'spam';
+    if (spam) nspam++; else nham++;
+    for (const t of vectors[i]!) (spam ? spamCounts : hamCounts)[t]!++;
+  });
+  const scale = Float64Array.from(hamCounts, (h, t) => featureScale(options.nbScale, h, spamCounts[t]!, nham, nspam));
   const w = new Float64Array(index.size);
   const acc = new Float64Array(index.size);
   let bias = 0;
@@ -86,13 +97,13 @@ export function fitLinear(items: Labelled[], options: LinearOptions = DEFAULT_LI
       const x = vectors[i]!;
       const norm = Math.pow(Math.max(1, x.length), -options.lengthNorm);
       let m = 0;
-      for (let j = 0; j < x.length; j++) m += w[x[j]!]!;
+      for (let j = 0; j < x.length; j++) m += w[x[j]!]! * scale[x[j]!]!;
       const g = 1 / (1 + Math.exp(-(m * norm + bias))) - (items[i]!.label === 'spam' ? 1 : 0);
-      const gk = g * norm;
-      const gg = gk * gk;
+      const gn = g * norm;
       for (let j = 0; j < x.length; j++) {
         const t = x[j]!;
-        const a = acc[t]! + gg;
+        const gk = gn * scale[t]!;
+        const a = acc[t]! + gk * gk;
         acc[t] = a;
         w[t] = w[t]! - (rate * gk) / Math.sqrt(a + ADAGRAD_EPSILON);
       }
@@ -103,7 +114,7 @@ export function fitLinear(items: Labelled[], options: LinearOptions = DEFAULT_LI
   const lin = new LinearPart({ ...options });
   lin.bias = roundWeight(bias);
   lin.biasAccum = roundWeight(biasAcc);
-  for (const [t, i] of index) if (acc[i]! > 0) lin.weights.set(t, [roundWeight(w[i]!), roundWeight(acc[i]!)]);
+  for (const [t, i] of index) if (acc[i]! > 0) lin.weights.set(t, [roundWeight(w[i]! * scale[i]!), roundWeight(acc[i]!)]);
   return lin;
 }
 

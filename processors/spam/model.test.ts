@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BAYES_TRAIN, chooseThresholds, crossValidatedScores, fitLinear, metrics, train, type Labelled } from './evaluate.ts';
-import { BayesModel } from './model.ts';
+import { BayesModel, DEFAULT_LINEAR, featureScale } from './model.ts';
 
 const ham = (i: number): Labelled => ({ tokens: ['meeting', 'agenda', `minutes${i % 7}`, 'thanks', `n${i}`], label: 'ham' });
 const spam = (i: number): Labelled => ({ tokens: ['viagra', 'winner', `cash${i % 5}`, 'click', `s${i}`], label: 'spam' });
@@ -53,6 +53,29 @@ describe('Bayes model (Robinson / chi-square)', () => {
     const b = fitLinear([...data.map((d, i) => ({ ...d, id: `m${i}` }))].reverse());
     assert.deepEqual([...a.weights.entries()].sort(), [...b.weights.entries()].sort());
     assert.equal(a.bias, b.bias);
+  });
+
+  it('NB-scaled features: a token the counts call strong starts with more say; stored weights are effective ones', () => {
+    const nb = { prior: 0.2, base: 0.5 };
+    assert.equal(featureScale(null, 5, 0, 10, 10), 1, 'no NB scaling: presence is 1');
+    assert.equal(featureScale(nb, 3, 3, 10, 10), 0.5, 'equal rates: only the base');
+    assert.ok(Math.abs(featureScale(nb, 0, 9, 10, 10) - (0.5 + Math.log(9.2 / 0.2))) < 1e-12);
+    assert.equal(featureScale(nb, 9, 0, 10, 10), featureScale(nb, 0, 9, 10, 10), 'ham and spam evidence alike');
+    const items: Labelled[] = Array.from({ length: 40 }, (_, i) => ({ id: `m${i}`, label: i % 2 ? 'spam' : 'ham', tokens: [i % 2 ? 'offer' : 'agenda', `noise${i % 3}`, `x${i}`] }));
+    const plain = fitLinear(items, { ...DEFAULT_LINEAR, nbScale: null });
+    const scaled = fitLinear(items, DEFAULT_LINEAR);
+    assert.notEqual(scaled.weights.get('offer')![0], plain.weights.get('offer')![0], 'the option changes the fit');
+    // Scoring is the plain sum of stored weights (they carry the feature value), as for unscaled models.
+    const m = train(items);
+    const toks = ['offer', 'noise1'];
+    const expected = (m.linear!.weights.get('offer')![0] + m.linear!.weights.get('noise1')![0]) / Math.sqrt(2) + m.linear!.bias;
+    assert.ok(Math.abs(m.score(toks).score - expected) < 1e-12);
+    // A model stored before NB scaling (no nbScale) loads and learns with presence = 1.
+    const old = train(items, { ...BAYES_TRAIN, tunePasses: 0, linear: { ...DEFAULT_LINEAR, nbScale: null } }).toData({ source: 't', trainedAt: 1 });
+    delete (old.linear as { nbScale?: unknown }).nbScale;
+    const back = BayesModel.fromData(old);
+    assert.equal(back.linear!.options.nbScale, null);
+    assert.equal(back.computeVersion(), train(items, { ...BAYES_TRAIN, tunePasses: 0, linear: { ...DEFAULT_LINEAR, nbScale: null } }).computeVersion());
   });
 
   it('round-trips through its serialised form with the same version and scores', () => {

@@ -8,10 +8,21 @@ export interface DevScopSpamSpamModelOptions {
     maxDiscriminators: number;
 }
 
+export interface DevScopSpamSpamModelNbScale {
+    prior: number;
+    base: number;
+}
+
 export interface DevScopSpamSpamModelLinear {
     learningRate: number;
     lengthNorm: number;
     epochs: number;
+    /**
+     * NB-weighted features: a present token's value is base + |smoothed ln(spam rate / ham rate)| from the counts (prior = the smoothing). Null: every present token is 1 (models before it).
+     *
+     * Default: null
+     */
+    nbScale: null | DevScopSpamSpamModelNbScale;
     bias: number;
     /**
      * AdaGrad sum of squared gradients of the bias.
@@ -58,7 +69,7 @@ export interface DevScopSpamSpamModel {
     hamCounts: number[];
     spamCounts: number[];
     /**
-     * formatVersion 2: the logistic-regression part that decides the score; weights[i] / accums[i] belong to tokens[i]. Null: Bayes only (formatVersion 1).
+     * formatVersion 2: the logistic-regression part that decides the score; weights[i] / accums[i] belong to tokens[i] (effective weights: weight × the token's feature value at training). Null: Bayes only (formatVersion 1).
      *
      * Default: null
      */
