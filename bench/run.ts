@@ -10,5 +10,6 @@ if (!name || !available.includes(name) || !existsSync(join(dir, `${name}.ts`))) 
   console.error(`usage: npm run bench -- <name> [args…]\nbenchmarks: ${available.join(', ')}`);
   process.exit(name ? 2 : 0);
 }
-const res = spawnSync(process.execPath, ['--import', 'tsx', join(dir, `${name}.ts`), ...args], { stdio: 'inherit' });
+// --expose-gc: benches that report memory collect first, so the figure is the live size, not GC timing.
+const res = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(dir, `${name}.ts`), ...args], { stdio: 'inherit' });
 process.exit(res.status ?? 1);
