@@ -73,9 +73,9 @@ test('implicit MX: no MX records but an address → the domain itself (RFC 5321 
 
 test('null MX (RFC 7505) and a domain that does not exist are permanent failures', { skip }, async () => {
   const nul = await resolveMxRoute('null.mx.test', dns);
-  assert.deepEqual(nul, { kind: 'permanent', reply: '556 5.1.10 domain null.mx.test accepts no mail (null MX, RFC 7505)' }, 'its A record is not used as implicit MX');
+  assert.deepEqual(nul, { kind: 'permanent', reason: 'null-mx', reply: '556 5.1.10 domain null.mx.test accepts no mail (null MX, RFC 7505)' }, 'its A record is not used as implicit MX');
   const nx = await resolveMxRoute('nope.mx.test', dns);
-  assert.deepEqual(nx, { kind: 'permanent', reply: '550 5.1.2 domain nope.mx.test does not exist (NXDOMAIN)' });
+  assert.deepEqual(nx, { kind: 'permanent', reason: 'no-such-domain', reply: '550 5.1.2 domain nope.mx.test does not exist (NXDOMAIN)' });
 });
 
 test('addresses: A before AAAA; a dangling MX host has none; an IP literal is refused', { skip }, async () => {

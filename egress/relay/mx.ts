@@ -32,8 +32,10 @@ export interface MxHost {
 
 export type MxRoute =
   | { kind: 'hosts'; hosts: MxHost[] }
-  /** reply: an SMTP-style line for the delivery log and the DSN. */
-  | { kind: 'permanent' | 'temporary'; reply: string };
+  /** reply: an SMTP-style line for the delivery log and the DSN; reason: its class, for metrics. */
+  | { kind: 'permanent' | 'temporary'; reason: MxRouteFailure; reply: string };
+
+export type MxRouteFailure = 'dns-temporary' | 'no-such-domain' | 'null-mx';
 
 type DnsError = Error & { code?: string };
 /** NXDOMAIN and NODATA are answers; everything else (SERVFAIL, timeout, refused…) is a failure to ask. */
@@ -73,21 +75,21 @@ export async function resolveMxRoute(domain: string, dns: Dns, random: () => num
   try {
     records = await dns.resolveMx(d);
   } catch (e) {
-    if (isNxDomain(e)) return { kind: 'permanent', reply: `550 5.1.2 domain ${d} does not exist (NXDOMAIN)` };
-    if (!isNoData(e)) return { kind: 'temporary', reply: `451 4.4.3 MX lookup for ${d} failed (${codeOf(e)})` };
+    if (isNxDomain(e)) return { kind: 'permanent', reason: 'no-such-domain', reply: `550 5.1.2 domain ${d} does not exist (NXDOMAIN)` };
+    if (!isNoData(e)) return { kind: 'temporary', reason: 'dns-temporary', reply: `451 4.4.3 MX lookup for ${d} failed (${codeOf(e)})` };
     records = [];
   }
   if (records.length === 0) {
     // Implicit MX: the domain itself, if it has an address (RFC 5321 §5.1).
     const a = await addressesOf(d, dns);
     if (a.addresses.length) return { kind: 'hosts', hosts: [{ name: d, preference: 0, implicit: true }] };
-    if (a.temporary) return { kind: 'temporary', reply: `451 4.4.3 address lookup for ${d} (no MX) failed (${a.error})` };
-    return { kind: 'permanent', reply: `550 5.1.2 domain ${d} has no MX and no address record` };
+    if (a.temporary) return { kind: 'temporary', reason: 'dns-temporary', reply: `451 4.4.3 address lookup for ${d} (no MX) failed (${a.error})` };
+    return { kind: 'permanent', reason: 'no-such-domain', reply: `550 5.1.2 domain ${d} has no MX and no address record` };
   }
   const hosts = records.map((r) => ({ name: r.exchange.replace(/\.$/, '').toLowerCase(), preference: r.priority, implicit: false }));
   const real = hosts.filter((h) => h.name !== '');
   // A null MX ("MX 0 .") as the only record: the domain accepts no mail (RFC 7505 §3).
-  if (real.length === 0) return { kind: 'permanent', reply: `556 5.1.10 domain ${d} accepts no mail (null MX, RFC 7505)` };
+  if (real.length === 0) return { kind: 'permanent', reason: 'null-mx', reply: `556 5.1.10 domain ${d} accepts no mail (null MX, RFC 7505)` };
   return { kind: 'hosts', hosts: order(real, random) };
 }
 

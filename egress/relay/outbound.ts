@@ -77,7 +77,7 @@ export class OutboundRouter {
     const fail = (kind: 'permanent' | 'temporary', reply: string) => recipients.map((recipient) => ({ recipient, kind, reply, nextHop: tag }));
     const route = await resolveMxRoute(domain, dns, this.d.random);
     if (route.kind !== 'hosts') {
-      metrics.routeFailures.inc({ reason: route.kind === 'temporary' ? 'dns-temporary' : /null MX/.test(route.reply) ? 'null-mx' : 'no-such-domain' });
+      metrics.routeFailures.inc({ reason: route.reason });
       log.warn({ reply: route.reply }, 'no route to the recipient domain');
       return fail(route.kind, route.reply);
     }
