@@ -21,7 +21,8 @@ export function modelToRecord(data: ModelData): SpamModelRecord {
     trainedAt: data.trainedAt, source: data.source, nham: data.nham, nspam: data.nspam,
     hamCutoff: data.thresholds.ham, spamCutoff: data.thresholds.spam, options: { ...data.options },
     tokens: data.tokens.map((t) => t[0]), hamCounts: data.tokens.map((t) => t[1]), spamCounts: data.tokens.map((t) => t[2]),
-    linear: data.linear ? { ...data.linear } : null,
+    // A model file from before NB scaling has no nbScale; the Avro field is nullable, not optional.
+    linear: data.linear ? { ...data.linear, nbScale: data.linear.nbScale ?? null } : null,
   };
 }
 

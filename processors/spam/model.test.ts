@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BAYES_TRAIN, chooseThresholds, crossValidatedScores, fitLinear, metrics, train, type Labelled } from './evaluate.ts';
 import { BayesModel, DEFAULT_LINEAR, featureScale } from './model.ts';
+import { modelFromRecord, modelToRecord } from './model-topic.ts';
+import { schema } from '../../schemas/index.ts';
 
 const ham = (i: number): Labelled => ({ tokens: ['meeting', 'agenda', `minutes${i % 7}`, 'thanks', `n${i}`], label: 'ham' });
 const spam = (i: number): Labelled => ({ tokens: ['viagra', 'winner', `cash${i % 5}`, 'click', `s${i}`], label: 'spam' });
@@ -72,10 +74,17 @@ describe('Bayes model (Robinson / chi-square)', () => {
     assert.ok(Math.abs(m.score(toks).score - expected) < 1e-12);
     // A model stored before NB scaling (no nbScale) loads and learns with presence = 1.
     const old = train(items, { ...BAYES_TRAIN, tunePasses: 0, linear: { ...DEFAULT_LINEAR, nbScale: null } }).toData({ source: 't', trainedAt: 1 });
-    delete (old.linear as { nbScale?: unknown }).nbScale;
+    delete old.linear!.nbScale;
     const back = BayesModel.fromData(old);
     assert.equal(back.linear!.options.nbScale, null);
     assert.equal(back.computeVersion(), train(items, { ...BAYES_TRAIN, tunePasses: 0, linear: { ...DEFAULT_LINEAR, nbScale: null } }).computeVersion());
+    // …and such a file still publishes: its Avro record carries nbScale null, and reads back the same.
+    const avro = schema('SpamModel').type;
+    const decoded = modelFromRecord(avro.fromBuffer(avro.toBuffer(modelToRecord(old))));
+    assert.equal(decoded.linear!.nbScale, null);
+    assert.equal(BayesModel.fromData(decoded).computeVersion(), back.computeVersion());
+    const current = m.toData({ source: 't', trainedAt: 1 });
+    assert.deepEqual({ ...modelFromRecord(avro.fromBuffer(avro.toBuffer(modelToRecord(current)))).linear!.nbScale }, DEFAULT_LINEAR.nbScale);
   });
 
   it('round-trips through its serialised form with the same version and scores', () => {

@@ -60,8 +60,8 @@ export interface Score {
  * ~5,000 messages (README: the five rotations with and without).
  */
 export interface NbScale {
-  prior: number;
-  base: number;
+  readonly prior: number;
+  readonly base: number;
 }
 
 /** A token's feature value: 1 without NB scaling, else base + |r| (see NbScale). */
@@ -85,8 +85,8 @@ export interface LinearOptions {
   lengthNorm: number;
   /** Passes over the training set. */
   epochs: number;
-  /** NB-weighted features; null (models before it): every present token is 1. */
-  nbScale: NbScale | null;
+  /** NB-weighted features (immutable, shared by copies); null (models before it): every present token is 1. */
+  readonly nbScale: NbScale | null;
 }
 
 export const DEFAULT_LINEAR: LinearOptions = { learningRate: 2, lengthNorm: 0.5, epochs: 10, nbScale: { prior: 0.2, base: 0.5 } };
@@ -150,7 +150,7 @@ export class LinearPart {
   }
 
   clone(): LinearPart {
-    const l = new LinearPart({ ...this.options, nbScale: this.options.nbScale ? { ...this.options.nbScale } : null });
+    const l = new LinearPart({ ...this.options });
     l.bias = this.bias;
     l.biasAccum = this.biasAccum;
     for (const [t, w] of this.weights) l.weights.set(t, [w[0], w[1]]);
@@ -176,7 +176,7 @@ export interface ModelData {
   /** Sorted by token: [token, hamCount, spamCount]. */
   tokens: [string, number, number][];
   /** formatVersion 2: the linear part; weights[i] / accums[i] belong to tokens[i] (0 where it has none). */
-  linear?: LinearOptions & { bias: number; biasAccum: number; weights: number[]; accums: number[] } | null;
+  linear?: Omit<LinearOptions, 'nbScale'> & { nbScale?: NbScale | null; bias: number; biasAccum: number; weights: number[]; accums: number[] } | null;
 }
 
 /** Upper tail of the chi-square distribution with v (even) degrees of freedom. */
@@ -383,7 +383,7 @@ export class BayesModel {
     const l = data.linear;
     if (l) {
       if (l.weights.length !== data.tokens.length || l.accums.length !== data.tokens.length) throw new Error(`spam model ${data.version}: linear weights and tokens differ in length`);
-      const lin = new LinearPart({ learningRate: l.learningRate, lengthNorm: l.lengthNorm, epochs: l.epochs, nbScale: l.nbScale ? { ...l.nbScale } : null });
+      const lin = new LinearPart({ learningRate: l.learningRate, lengthNorm: l.lengthNorm, epochs: l.epochs, nbScale: l.nbScale ?? null });
       lin.bias = l.bias;
       lin.biasAccum = l.biasAccum;
       data.tokens.forEach(([t], i) => { if (l.weights[i] !== 0 || l.accums[i] !== 0) lin.weights.set(t, [l.weights[i]!, l.accums[i]!]); });
