@@ -20,6 +20,9 @@ import { registerDkimCommands } from './dkim.ts';
 import { registerQuarantineCommands } from './quarantine.ts';
 import { registerFirewallCommands } from './firewall.ts';
 
+// `scop … | head` closes stdout early: that is the reader's choice, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; });
+
 const program = new Command('scop').description('scop: a secure-by-design mail pipeline on Apache Kafka').showHelpAfterError();
 
 program.command('start').description('start Kafka, the schema registry and every service; Ctrl-C stops them all').action(start);

@@ -35,7 +35,7 @@ export async function runService(def: ServiceDefinition, env: NodeJS.ProcessEnv 
     dataDir: resolve(String(cfg.SCOP_DATA_DIR)),
   });
   let healthy = true;
-  const metricsServer = await startMetricsServer({ registry: metrics, host: String(cfg.METRICS_HOST), port: Number(cfg[def.metricsPortEnv]), health: () => ({ ok: healthy, service: def.name }) });
+  const metricsServer = await startMetricsServer({ registry: metrics, host: String(cfg.METRICS_HOST), port: Number(cfg[def.metricsPortEnv]), health: () => ({ ok: healthy, service: def.name, node: process.version }) });
   const endpoints = { ...service.endpoints, [`metrics-${def.name}`]: metricsServer.address };
   log.info({ endpoints }, `${def.name} running`);
   process.send?.({ type: 'ready', service: def.name, endpoints });

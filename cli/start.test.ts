@@ -79,7 +79,13 @@ describe('scop start', () => {
       p.once('exit', (c) => fail(new Error(`scop start exited (${c}) before ready:\n${out.slice(-3000)}\n${err.slice(-2000)}`)));
     });
     const startupMs = Date.now() - t0;
-    const endpoints = Object.fromEntries(ready.slice('ready '.length).trim().split(/\s+/).map((kv) => kv.split('=') as [string, string]));
+    const { node, ...endpoints } = Object.fromEntries(ready.slice('ready '.length).trim().split(/\s+/).map((kv) => kv.split('=') as [string, string]));
+    // Every service runs on the Node the project pins (package.json's `node` dependency), not the machine's.
+    const pinned = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies.node;
+    assert.equal(node, `v${pinned}`, 'the ready line names the pinned Node');
+    assert.equal(process.version, `v${pinned}`, 'npm test itself runs on the pinned Node');
+    const health = (await (await fetch(`http://${endpoints['metrics-mime']}/healthz`)).json()) as { node?: string };
+    assert.equal(health.node, `v${pinned}`, 'a forked service runs on the pinned Node');
     assert.equal(endpoints.kafka, `127.0.0.1:${env.SCOP_KAFKA_PORT}`);
     assert.equal(endpoints.registry, `127.0.0.1:${env.SCOP_REGISTRY_PORT}`);
     for (const [name, hp] of Object.entries(endpoints)) for (const one of hp.split(',')) assert.ok(await canConnect(one), `${name} at ${one} accepts connections`);

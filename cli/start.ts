@@ -75,7 +75,8 @@ export async function start(): Promise<void> {
       children.push(running);
       Object.assign(endpoints, await ready);
     }
-    const line = Object.entries(endpoints).map(([k, v]) => `${k}=${v}`).join(' ');
+    // node= first: which runtime every service runs on (they are forked from this process's binary).
+    const line = [`node=${process.version}`, ...Object.entries(endpoints).map(([k, v]) => `${k}=${v}`)].join(' ');
     // The one line people and scripts look for.
     process.stdout.write(`ready ${line}\n`);
     process.stdout.write(`SCHEMA_REGISTRY_URL=${stack.registry.url} KAFKA_BROKERS=${stack.kafka.brokers.join(',')}\n`);
