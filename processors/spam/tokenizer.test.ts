@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { rawFields, spamInputFromRecord, MissingMimeSectionError } from './input.ts';
 import { spamInput } from './testing.ts';
-import { LIMITS, tokenize } from './tokenizer.ts';
+import { DEFAULT_LIMITS as LIMITS, tokenize } from './tokenizer.ts';
 import type { AuthSection, MailRecord } from '../../schemas/types.ts';
 
 describe('spam tokenizer', () => {
