@@ -23,6 +23,11 @@ export interface TokenizerLimits {
   maxAttachments: number;
   /** Distinct tokens kept per message (first seen first). */
   maxTokens: number;
+  /**
+   * The ingress looks up the client's reverse DNS (INGRESS_REVERSE_DNS): a client without a name is
+   * then evidence (relay:rdns:none). False when it does not look up, so a missing name says nothing.
+   */
+  clientRdns: boolean;
 }
 
 export const DEFAULT_LIMITS: Readonly<TokenizerLimits> = Object.freeze({
@@ -35,6 +40,7 @@ export const DEFAULT_LIMITS: Readonly<TokenizerLimits> = Object.freeze({
   maxUrlChars: 2_048,
   maxAttachments: 50,
   maxTokens: 3_000,
+  clientRdns: true,
 });
 
 const cut = (s: string, n: number) => (s.length > n ? s.slice(0, n) : s);

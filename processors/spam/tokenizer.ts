@@ -10,14 +10,14 @@
 import { getDomain, getPublicSuffix } from 'tldts';
 import type { AuthSection } from '../../schemas/types.ts';
 import { boundInput, DEFAULT_LIMITS, type TokenizerLimits } from './bounds.ts';
-import { htmlToText } from './html.ts';
+import { countWords, htmlToText, type HtmlInfo } from './html.ts';
 import type { SpamAddress, SpamInput } from './input.ts';
 
 export type { SpamInput } from './input.ts';
 export { DEFAULT_LIMITS, type TokenizerLimits } from './bounds.ts';
 
 /** Bump on any change that alters tokens: a model only scores with the tokenizer it was trained with. */
-export const TOKENIZER_VERSION = 'tok-3';
+export const TOKENIZER_VERSION = 'tok-4';
 
 /** Word lengths kept as words (shorter are dropped, longer become skip/8bit tokens). */
 const MIN_WORD = 3;
@@ -28,13 +28,13 @@ const MAX_WORD = 12;
  * recipient placeholders zzzz@…/yyyy@…/qqqq…, the example.* addresses the anonymiser wrote). A
  * token containing one says who collected the message, not what it is.
  */
-const COLLECTION_MARKS = /zzzz|yyyy|qqqq|taint\.org|netnoteinc|jmason|slashnull|webnote\.net|example\.(com|org|net|sourceforge)|localhost/;
+const COLLECTION_MARKS = /zzzz|yyyy|qqqq|taint\.org|netnoteinc|jmason|slashnull|webnote\.net|example\.(com|org|net|sourceforge)|localhost|lfdr\.de|phishing@pot|\[removed\]|baddomain|mstowe|rodrigo-f-p|mailmanthingwhatever|555-123-4567/;
 
 /**
  * What mailing-list software appends (they mark list traffic, not ham): a separator line
  * (20+ `_` or `-`, or the `-- ` signature mark) followed within 400 characters by one of these.
  */
-const LIST_FOOTER_MARKS = ['mailman/listinfo', 'sf.net email is sponsored', 'yahoo! groups', 'for (un)subscription information', '/lists/listinfo', 'groups.yahoo.com', 'to unsubscribe from this group', 'you received this message because you are subscribed'];
+const LIST_FOOTER_MARKS = ['mailman/listinfo', 'sf.net email is sponsored', 'yahoo! groups', 'for (un)subscription information', '/lists/listinfo', 'groups.yahoo.com', 'to unsubscribe from this group', 'you received this message because you are subscribed', 'to unsubscribe send an email to'];
 const FOOTER_REACH = 400;
 
 const DYNAMIC_HOST = /(^|[.-])(dsl|adsl|xdsl|dial|dialup|dialin|ppp|pool|dyn|dynamic|dhcp|cable|cpe|client|user|host|modem|catv|broadband|customer|res|ip)[\d.-]|\d+[-.]\d+[-.]\d+[-.]\d+|\d{8,}/i;
@@ -61,13 +61,14 @@ function isPrivateIp(ip: string): boolean {
 /** Collects tokens in first-seen order, drops collection artifacts and the recipients' own addresses, caps the count. */
 class TokenSink {
   readonly seen = new Set<string>();
-  constructor(private readonly recipients: Set<string>, readonly maxTokens: number) {}
+  constructor(private readonly recipients: Set<string>, readonly maxTokens: number, private readonly masked: readonly string[] = []) {}
   get full(): boolean {
     return this.seen.size >= this.maxTokens;
   }
   add(token: string): void {
     if (this.seen.size >= this.maxTokens || this.seen.has(token)) return;
     if (COLLECTION_MARKS.test(token)) return;
+    for (const m of this.masked) if (token.startsWith(m)) return;
     if (token.includes('@')) for (const r of this.recipients) if (token.includes(r)) return;
     this.seen.add(token);
   }
@@ -548,6 +549,125 @@ function trailingZone(stamp: string): string | undefined {
   return /^[+-]\d{4}$/.test(z) ? z : undefined;
 }
 
+/** Anchor text that names another site than the link goes to ("https://www.paypal.com/" → evil.test), link shorteners, hidden text share. */
+function htmlEvidenceTokens(info: HtmlInfo, out: TokenSink): void {
+  let mismatch = false;
+  let match = false;
+  for (const a of info.anchors) {
+    const shown = SHOWN_DOMAIN.exec(a.text)?.[1]?.toLowerCase();
+    if (!shown) continue;
+    const target = hostOf(a.href);
+    if (!target) continue;
+    const sd = getDomain(shown) ?? shown;
+    const td = getDomain(target) ?? target;
+    if (sd === td) match = true; else mismatch = true;
+  }
+  if (mismatch) out.add('url:anchor-mismatch');
+  if (match) out.add('url:anchor-match');
+  if (info.anchors.some((a) => SHORTENERS.has(getDomain(hostOf(a.href) ?? '') ?? ''))) out.add('url:shortener');
+  const visible = visibleLength(info.text);
+  out.add(`html:hidden-share:${info.hiddenChars === 0 ? 'none' : info.hiddenChars < visible / 10 ? 'some' : info.hiddenChars < visible ? 'much' : 'most'}`);
+  const words = countWords(info.text, 1000);
+  out.add(`html:words:${bucket(words, [0, 20, 100, 500])}`);
+}
+
+/** A domain shown in link text: "www.paypal.com", "https://paypal.com/login", "PayPal.com". */
+const SHOWN_DOMAIN = /^\s*(?:https?:\/\/)?(?:www\.)?((?:[a-z0-9-]{1,63}\.){1,8}[a-z]{2,24})(?:[/:?#\s]|$)/i;
+const SHORTENERS = new Set(['bit.ly', 'tinyurl.com', 't.co', 'goo.gl', 'ow.ly', 'is.gd', 'buff.ly', 'rebrand.ly', 'cutt.ly', 'shorturl.at', 'tiny.cc', 'rb.gy', 't.ly', 'lnkd.in', 's.id', 'bitly.com']);
+
+function hostOf(url: string): string | null {
+  const m = /^[a-z][a-z0-9+.-]{0,20}:\/\/([^/?#\s]{1,255})/i.exec(url.trim());
+  if (!m) return null;
+  const h = m[1]!.toLowerCase();
+  const at = h.lastIndexOf('@');
+  return (at >= 0 ? h.slice(at + 1) : h).replace(/:\d+$/, '');
+}
+
+/**
+ * The relay that handed the message to the receiving side (SpamAssassin's "last untrusted relay"):
+ * on live traffic the SMTP client our ingress saw (envelope); on stored mail the first Received hop
+ * from the top that is not internal to the receiver (private address, or from and by in the same
+ * registered domain). Its reverse DNS (none, dynamic-looking, present), its HELO (IP literal, bare,
+ * other domain than the reverse name), and the chain's shape below it: how many hops the message
+ * took on the sender's side (bulk tools connect directly; mail servers relay from a submission host).
+ */
+function relayTokens(input: SpamInput, out: TokenSink, clientRdns: boolean): void {
+  const env = input.envelope;
+  const hops = input.received.map(parseReceived);
+  let relay: { helo: string; rdns: string | null | undefined; ip: string } | null = null;
+  let below = 0;
+  if (env && !isPrivateIp(env.clientIp)) {
+    relay = { helo: env.helo.toLowerCase(), rdns: clientRdns ? (env.clientHostname?.toLowerCase() ?? null) : undefined, ip: env.clientIp };
+    // Our own trace header is not in `received` (it is cut off as the trace); every Received is the sender's side.
+    below = hops.filter((h) => h !== null).length;
+  } else {
+    let k = 0;
+    for (; k < hops.length; k++) {
+      const h = hops[k];
+      if (!h || !h.ip || isPrivateIp(h.ip)) continue;
+      const fromDomain = h.rdns ? getDomain(h.rdns) : h.helo.includes('.') ? getDomain(h.helo) : null;
+      if (h.by && fromDomain && getDomain(h.by) === fromDomain) continue; // the receiver's internal hop
+      break;
+    }
+    const h = hops[k];
+    if (!h) { if (input.received.length > 0) out.add('relay:not-found'); return; }
+    relay = { helo: h.helo, rdns: h.rdns, ip: h.ip! };
+    below = hops.slice(k + 1).filter((x) => x !== null).length;
+  }
+  if (relay.rdns === null) out.add('relay:rdns:none');
+  else if (relay.rdns !== undefined) {
+    out.add(DYNAMIC_HOST.test(relay.rdns) ? 'relay:rdns:dynamic' : 'relay:rdns:static');
+    const hd = relay.helo.includes('.') ? getDomain(relay.helo.replace(/^\[|\]$/g, '')) : null;
+    if (hd) out.add(hd === getDomain(relay.rdns) ? 'relay:helo-is-rdns-domain' : 'relay:helo-not-rdns-domain');
+  }
+  if (/^\[?[\d.]+\]?$|^\[?ipv6:/i.test(relay.helo)) out.add('relay:helo-ip-literal');
+  else if (!relay.helo.includes('.')) out.add('relay:helo-bare');
+  if (relay.ip.includes(':')) out.add('relay:ipv6');
+  out.add(`received:sender-hops:${bucket(below, [0, 1, 2, 4])}`);
+  if (hops.some((h) => h && h.ip && isPrivateIp(h.ip))) out.add('received:private-hop');
+}
+
+/** "from HELO (RDNS [IP]) by HOST …" and its common variants; rdns null = the relay had no reverse name, undefined = the form does not say. */
+function parseReceived(r: string): { helo: string; rdns: string | null | undefined; ip: string | null; by: string | null } | null {
+  const t = r.replace(/\s+/g, ' ').trim();
+  const from = /^from ([^\s()]+)(?: \(([^)]{0,300})\))?/i.exec(t);
+  if (!from) return null;
+  const helo = from[1]!.toLowerCase();
+  const paren = (from[2] ?? '').trim();
+  const by = / by ([a-z0-9.-]{1,255})/i.exec(t)?.[1]?.toLowerCase() ?? null;
+  const ipm = /\[(?:ipv6:)?([0-9a-f:.]{3,45})\]/i.exec(paren) ?? /^((?:\d{1,3}\.){3}\d{1,3})$/.exec(paren) ?? /\[((?:\d{1,3}\.){3}\d{1,3})\]/.exec(helo);
+  const ip = ipm?.[1] ?? null;
+  let rdns: string | null | undefined;
+  if (/^\[/.test(paren) || /^unknown\b/i.test(paren)) rdns = null; // "([1.2.3.4])", "(unknown [1.2.3.4])"
+  else {
+    const name = /^([a-z0-9.-]{1,255}?)\.? \[/i.exec(paren)?.[1]; // "(mail.x.org [1.2.3.4])", Gmail's "(mail.x.org. [1.2.3.4])"
+    rdns = name && name.includes('.') ? name.toLowerCase() : undefined;
+  }
+  return { helo, rdns, ip, by };
+}
+
+const DOMAIN_LIKE = /^(?:[a-z0-9-]+\.)+[a-z]{2,24}\.?$/;
+
+/** Display-name tricks: an address or a domain in the name that is not the sender's ("PayPal <service@paypal.com>" <x@evil.test>). */
+function displayNameTokens(input: SpamInput, out: TokenSink): void {
+  const a = input.from[0];
+  if (!a || !a.name || !a.address.includes('@')) return;
+  const fromDomain = getDomain(a.address.slice(a.address.lastIndexOf('@') + 1).toLowerCase()) ?? '';
+  const name = a.name.toLowerCase();
+  let shownAddress: string | null = null;
+  let shownDomain: string | null = null;
+  for (const piece of name.split(/[\s<>()"',;:[\]]+/)) {
+    if (piece.length > 255) continue;
+    const at = piece.lastIndexOf('@');
+    if (at > 0 && DOMAIN_LIKE.test(piece.slice(at + 1))) { shownAddress ??= piece.slice(at + 1); continue; }
+    if (at < 0 && DOMAIN_LIKE.test(piece) && getDomain(piece)) shownDomain ??= piece;
+  }
+  if (shownAddress) out.add(getDomain(shownAddress) === fromDomain ? 'from:name-address-same' : 'from:name-address-other');
+  else if (shownDomain) out.add(getDomain(shownDomain) === fromDomain ? 'from:name-domain-same' : 'from:name-domain-other');
+  if (/[^\x00-\x7f]/.test(a.name) && !/[\u00c0-\u024f]/.test(a.name)) out.add('from:name-symbols');
+  if (/ via /.test(name)) out.add('from:name-via');
+}
+
 /** Length with runs of white space counted as one. */
 function visibleLength(text: string): number {
   let n = 0;
@@ -571,9 +691,17 @@ function recipientsOf(input: SpamInput): Set<string> {
 /** The message's distinct tokens, in a deterministic order (first seen first). */
 export function tokenize(raw: SpamInput, limits: TokenizerLimits = DEFAULT_LIMITS): string[] {
   const input = boundInput(raw, limits);
-  const out = new TokenSink(recipientsOf(input), limits.maxTokens);
+  const out = new TokenSink(recipientsOf(input), limits.maxTokens, input.masked);
+  if (input.headerless) {
+    // Text-only corpora (Enron-Spam): words are all there is.
+    if (input.subject) words(cutSubjectTag(input.subject, false), 'subject:', out);
+    if (input.text) words(cutListFooters(input.text), '', out);
+    return [...out.seen];
+  }
   if (input.auth) authTokens(input.auth, out);
   const fromDomain = headerTokens(input, out);
+  relayTokens(input, out, limits.clientRdns);
+  displayNameTokens(input, out);
 
   const urls: string[] = [...input.urls];
   const texts: string[] = [];
@@ -582,6 +710,7 @@ export function tokenize(raw: SpamInput, limits: TokenizerLimits = DEFAULT_LIMIT
     // The HTML's words too (a text part may say little), plus its structure.
     const info = htmlToText(input.html, limits.maxHtmlChars);
     for (const feature of info.features) out.add(feature);
+    htmlEvidenceTokens(info, out);
     texts.push(info.text.slice(0, limits.maxTextChars));
     if (input.text) {
       // multipart/alternative whose two versions say different amounts: bulk tools fill the text part with a stub (or the reverse).

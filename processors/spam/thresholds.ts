@@ -1,0 +1,58 @@
+/**
+ * Cutoffs that mean the same false-positive rate on mail from elsewhere: chosen on out-of-corpus
+ * probabilities (general.ts) with the ham FP rate averaged over sources, each source weighing the
+ * same whatever its size — so a cutoff is not set by the largest corpus's ham alone.
+ */
+import type { Label, Thresholds } from './model.ts';
+
+/** Mean over sources (with ham) of the share of their ham scoring at or above `cut`. */
+function meanFpAt(hamBySource: number[][], cut: number): number {
+  let sum = 0;
+  for (const ham of hamBySource) {
+    // ham sorted ascending: the number at or above cut by binary search.
+    let lo = 0;
+    let hi = ham.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ham[mid]! >= cut) hi = mid; else lo = mid + 1;
+    }
+    sum += (ham.length - lo) / ham.length;
+  }
+  return sum / hamBySource.length;
+}
+
+/** The lowest cutoff (just above a ham score) whose mean per-source FP rate is at most `rate`. */
+function cutoffFor(hamBySource: number[][], allHamDesc: number[], rate: number): number {
+  // Walk down from the top ham score: each step lets one more ham through.
+  let cut = (allHamDesc[0] ?? 0) + 1e-9;
+  for (const h of allHamDesc) {
+    if (meanFpAt(hamBySource, h) > rate) break;
+    cut = h;
+  }
+  return Math.min(1, cut);
+}
+
+export function chooseSourceThresholds(probs: readonly number[], labels: readonly Label[], sources: readonly string[], opts: { spamFpRate: number; unsureFpRate: number; minSpamCutoff?: number }): Thresholds {
+  const by = new Map<string, number[]>();
+  probs.forEach((p, i) => {
+    if (labels[i] !== 'ham') return;
+    const s = sources[i]!;
+    if (!by.has(s)) by.set(s, []);
+    by.get(s)!.push(p);
+  });
+  const hamBySource = [...by.values()].map((a) => a.sort((x, y) => x - y));
+  if (hamBySource.length === 0) return { ham: 0.5, spam: 0.9 };
+  const allDesc = hamBySource.flat().sort((a, b) => b - a);
+  // Candidates are ham scores: the cutoff sits just above the highest ham it must exclude.
+  const spamAt = cutoffFor(hamBySource, allDesc, opts.spamFpRate);
+  const hamAt = cutoffFor(hamBySource, allDesc, opts.unsureFpRate);
+  const spam = Math.max(opts.minSpamCutoff ?? 0.5, spamAt === 1 ? 1 : nextAbove(allDesc, spamAt));
+  const ham = Math.min(spam, nextAbove(allDesc, hamAt));
+  return { ham, spam };
+}
+
+/** Midway between `at` (a ham score allowed at or above the cutoff) and the next ham score below it, so `at` stays above. */
+function nextAbove(desc: number[], at: number): number {
+  const below = desc.find((h) => h < at);
+  return below === undefined ? at : (at + below) / 2;
+}
