@@ -19,6 +19,20 @@ before(async () => {
 });
 after(() => dns.stop());
 
+/**
+ * Where the suite, written against the ARC drafts, contradicts RFC 8617 the RFC's answer is
+ * asserted (README "ValiMail ARC cases that contradict RFC 8617"). RFC 8617 §4.1.2: the AMS has
+ * "the same syntax and semantics as the DKIM-Signature field [RFC6376]", with three differences
+ * that do not touch c= or h=.
+ */
+const RFC_ANSWER: Record<string, string> = {
+  // RFC 6376 §3.5 c=: "If no canonicalization algorithm is specified ... "simple/simple" is used";
+  // this AMS was made with relaxed/relaxed, so it does not verify.
+  ams_fields_c_na: 'fail',
+  // RFC 6376 §3.5 sig-h-tag needs at least one name, and §5.4 / §6.1.1: From MUST be signed.
+  ams_fields_h_empty: 'fail',
+};
+
 let total = 0;
 let ok = 0;
 const failures: string[] = [];
@@ -32,7 +46,7 @@ for (const scenario of loadArcValidation()) {
     for (const [id, t] of Object.entries(scenario.tests)) {
       test(`${id}: ${t.description}`, async () => {
         total++;
-        const want = t.cv === '' ? 'fail' : t.cv.toLowerCase();
+        const want = RFC_ANSWER[id] ?? (t.cv === '' ? 'fail' : t.cv.toLowerCase());
         const raw = Buffer.from(t.message.replace(/\r?\n/g, '\r\n'));
         const { section } = await verifyMessage({ raw, clientIp: '192.0.2.1', helo: 'client.test', mailFrom: '', messageId: id }, { dns: resolver, authservId: 'mx.test', minKeyBits: 1024 });
         if (section.arc.result === want) ok++;
@@ -44,6 +58,6 @@ for (const scenario of loadArcValidation()) {
 }
 
 after(() => {
-  console.log(`ValiMail ARC: ${ok}/${total}`);
+  console.log(`ValiMail ARC: ${ok}/${total} (${Object.keys(RFC_ANSWER).length} with the RFC 8617 answer where the suite contradicts it)`);
   if (failures.length) console.log(failures.join('\n'));
 });

@@ -112,7 +112,7 @@ describe('ARC / DKIM (parse-dkim-headers.js, arc/index.js, tools.js, dkim-verifi
       assert.equal(section.arc.result, 'fail', section.arc.reason);
     });
   }
-  test('a DKIM-Signature with a duplicate tag is a permerror, not ignored', async () => {
+  test('a DKIM-Signature with a duplicate tag is reported (neutral: syntax error), not ignored', async () => {
     const key = generateKeyPairSync('rsa', { modulusLength: 2048 });
     txt('sel._domainkey.d.test', `v=DKIM1; p=${key.publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`);
     const body = Buffer.from('From: a@d.test\r\nSubject: x\r\n\r\nhi\r\n');
@@ -120,8 +120,10 @@ describe('ARC / DKIM (parse-dkim-headers.js, arc/index.js, tools.js, dkim-verifi
     const ok = await verify(Buffer.concat([Buffer.from(sig), body]));
     assert.equal(ok.section.dkim[0]!.result, 'pass');
     const bad = await verify(Buffer.concat([Buffer.from(sig.replace('DKIM-Signature: ', 'DKIM-Signature: s=sel; ')), body]));
-    assert.equal(bad.section.dkim[0]!.result, 'permerror');
-    assert.match(bad.section.dkim[0]!.reason, /duplicate tag s/);
+    // RFC 8601 §2.7.1 neutral: "the signature or signatures contained syntax errors".
+    assert.equal(bad.section.dkim[0]!.result, 'neutral');
+    assert.match(bad.section.dkim[0]!.reason, /syntax error/);
+    assert.match(bad.section.authenticationResults, /dkim=neutral \(signature syntax error\)/);
   });
   test('a DKIM key published as PKCS#1 RSAPublicKey verifies (Stalwart dkim/002)', async () => {
     const key = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -86,7 +86,7 @@ export const authService = defineStage<AuthState, MailRecord, MailRecord>({
     const { section, stats } = await verifyMessage(
       // The client's DATA, without our own Received line (raw[traceLength..]).
       { raw: e.raw.subarray(e.traceLength ?? 0), clientIp: e.clientIp, helo: e.helo, mailFrom: e.mailFrom, messageId: e.id },
-      { dns, authservId: config.authservId, minKeyBits: config.minKeyBits, signal },
+      { dns, authservId: config.authservId, minKeyBits: config.minKeyBits, maxDkimSignatures: config.maxDkimSignatures, signal, abort: ctx.signal },
     );
     const out: MailRecord = { ...record, auth: section };
     const event = dmarcEvent(out);

@@ -56,6 +56,7 @@ export async function checkSpf(input: SpfInput): Promise<SpfVerdict> {
     helo: input.helo,
     mta: input.mta,
     resolver: input.resolver as never,
+    strict: true,
   })) as unknown as MailauthSpfResponse;
   return {
     result: res.status.result,
