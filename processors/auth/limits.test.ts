@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { TestDnsServer } from '../../infra/dns/dns-server.ts';
+import { testMailRecord } from '../../runtime/stage-testing.ts';
 import { DnsResolver } from './dns.ts';
+import { dmarcEvent } from './service.ts';
 import { verifyMessage, type VerifyOptions } from './verify.ts';
 
 const dns = new TestDnsServer();
@@ -30,11 +32,25 @@ async function timed(raw: Buffer, extra: Partial<VerifyOptions> = {}) {
   return { section, ms: performance.now() - t0 };
 }
 
+/** One signature over the same body: the median of three runs (the baseline every bound is relative to). */
+async function oneSignatureMs(): Promise<number> {
+  const raw = message([dkimSig(0)]);
+  const runs = [];
+  for (let i = 0; i < 3; i++) runs.push((await timed(raw)).ms);
+  return runs.sort((a, b) => a - b)[1]!;
+}
+/** The faster of two runs: a loaded machine can stall any single run, never make the work smaller. */
+async function fastest(raw: Buffer, extra: Partial<VerifyOptions> = {}) {
+  const a = await timed(raw, extra);
+  const b = await timed(raw, extra);
+  return a.ms <= b.ms ? a : b;
+}
+
 describe('DKIM: at most AUTH_DKIM_MAX_SIGNATURES are verified', () => {
   test('200 signatures with distinct l= over 4 MiB cost about what five do, not 200 body hashes', async () => {
     await timed(message([dkimSig(0)])); // warm-up (JIT, first allocation of the body hashers)
-    const one = (await timed(message([dkimSig(0)]))).ms;
-    const { section, ms } = await timed(message(Array.from({ length: 200 }, (_, i) => dkimSig(i))));
+    const one = await oneSignatureMs();
+    const { section, ms } = await fastest(message(Array.from({ length: 200 }, (_, i) => dkimSig(i))));
     // Five body hashes plus parsing 200 headers; today's code spent 200 body hashes (~60× one).
     assert.ok(ms < one * 15 + 150, `200 signatures took ${ms.toFixed(0)} ms, one took ${one.toFixed(0)} ms`);
     const checked = section.dkim.filter((s) => s.checked);
@@ -52,6 +68,13 @@ describe('DKIM: at most AUTH_DKIM_MAX_SIGNATURES are verified', () => {
     assert.ok(lines.includes('dkim=policy (195 more signatures not checked, limit 5) policy.dkim-rules=max-signatures'));
   });
 
+  test('the DMARC event (aggregate report row) lists the verified signatures only', async () => {
+    const raw = message(Array.from({ length: 20 }, (_, i) => dkimSig(i)));
+    const { section } = await timed(raw);
+    const event = dmarcEvent({ ...testMailRecord(raw), auth: section });
+    assert.equal(event?.dkim.length, 5);
+  });
+
   test('signatures whose d= aligns with the From domain are verified first', async () => {
     const others = Array.from({ length: 8 }, (_, i) => dkimSig(i, `other${i}.test`));
     const { section } = await timed(message([...others, dkimSig(99, 'amp.test')]), { maxDkimSignatures: 1 });
@@ -59,16 +82,16 @@ describe('DKIM: at most AUTH_DKIM_MAX_SIGNATURES are verified', () => {
   });
 
   test('signatures sharing canonicalization, algorithm and l= share one body hash', async () => {
-    const one = (await timed(message([dkimSig(0)]))).ms;
+    const one = await oneSignatureMs();
     const same = Array.from({ length: 50 }, (_, i) => dkimSig(0).replace('s=s0', `s=s${i}`));
-    const { ms } = await timed(message(same), { maxDkimSignatures: 50 });
+    const { ms } = await fastest(message(same), { maxDkimSignatures: 50 });
     assert.ok(ms < one * 6 + 150, `50 signatures with one l= took ${ms.toFixed(0)} ms, one took ${one.toFixed(0)} ms`);
   });
 });
 
 describe('abort: the stage time limit stops the work', () => {
   test('hashing stops between two chunks and verifyMessage rejects with the abort reason', async () => {
-    const one = (await timed(message([dkimSig(0)]))).ms;
+    const one = await oneSignatureMs();
     const raw = message(Array.from({ length: 50 }, (_, i) => dkimSig(i)));
     const t0 = performance.now();
     const limit = AbortSignal.timeout(Math.max(20, Math.round(one)));
@@ -81,14 +104,14 @@ describe('abort: the stage time limit stops the work', () => {
 
 describe('ARC: one body hash however many sets', () => {
   test('50 ARC sets whose AMS each carry their own l= cost about one body hash', async () => {
-    const one = (await timed(message([dkimSig(0)]))).ms;
+    const one = await oneSignatureMs();
     const sets: string[] = [];
     for (let i = 50; i >= 1; i--) {
       sets.push(`ARC-Seal: i=${i}; a=rsa-sha256; t=1; cv=${i === 1 ? 'none' : 'pass'}; d=arc${i}.test; s=s; b=AAAA\r\n`);
       sets.push(`ARC-Message-Signature: i=${i}; a=rsa-sha256; c=relaxed/relaxed; d=arc${i}.test; s=s; l=${BODY.length - i}; h=from:subject; bh=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=; b=AAAA\r\n`);
       sets.push(`ARC-Authentication-Results: i=${i}; arc${i}.test; spf=pass\r\n`);
     }
-    const { section, ms } = await timed(message(sets));
+    const { section, ms } = await fastest(message(sets));
     assert.equal(section.arc.result, 'fail');
     assert.ok(ms < one * 6 + 150, `50 ARC sets took ${ms.toFixed(0)} ms, one DKIM signature ${one.toFixed(0)} ms`);
   });
