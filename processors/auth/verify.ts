@@ -227,7 +227,7 @@ export async function verifyMessage(input: VerifyInput, opts: VerifyOptions): Pr
   const resinfo: string[] = [];
   // Signatures past the limit get one entry between them: an attacker's 200 signatures must not
   // turn into 200 lines of a header we write. dkim=policy without header.d never counts for DMARC.
-  const notChecked = (dkim.results ?? []).filter((r: Any) => r.notChecked).length;
+  const notChecked = (dkim.results ?? []).filter((r: Any) => r.notChecked).length + (dkim.ignoredSignatures ?? 0);
   for (const r of dkim.results ?? []) if (!r.notChecked) resinfo.push(r.info);
   if (notChecked) resinfo.push(`dkim=policy (${notChecked} more signature${notChecked === 1 ? '' : 's'} not checked, limit ${maxSignatures}) policy.dkim-rules=max-signatures`);
   resinfo.push(spf.arInfo);
@@ -241,7 +241,7 @@ export async function verifyMessage(input: VerifyInput, opts: VerifyOptions): Pr
   tags.push(tag('spf', spf.result), tag('dmarc', dmarcResult), tag('arc', arcResult));
   for (const s of dkimSigs) tags.push(tag('dkim', s.result));
   if (dkimSigs.length === 0) tags.push('dkim-none');
-  if (dkimSigs.some((s) => !s.checked)) tags.push('dkim-not-checked');
+  if (notChecked) tags.push('dkim-not-checked');
   if (disposition !== 'none') tags.push(`dmarc-${disposition}`);
   if (dmarcRes?.testMode) tags.push('dmarc-test-mode');
   if (stats.timeouts > 0) tags.push('dns-timeout');
