@@ -6,18 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DnsResolver } from './dns.ts';
 import { verifyMessage } from './verify.ts';
-import { TestDnsServer } from '../../infra/dns/dns-server.ts';
 import { loadArcValidation, txtChunks } from './testing/suites.ts';
+import { authoritativeDns } from './testing/dns.ts';
 
-const dns = new TestDnsServer();
-let resolver: DnsResolver;
-before(async () => {
-  await dns.start();
-  resolver = new DnsResolver({ servers: [{ host: '127.0.0.1', port: dns.port }], timeoutMs: 500, retries: 1, cacheSize: 0, maxTtl: 0 });
-});
-after(() => dns.stop());
+const fx = authoritativeDns({ timeoutMs: 500, retries: 1 });
+const dns = fx.server;
 
 /**
  * Where the suite, written against the ARC drafts, contradicts RFC 8617 the RFC's answer is
@@ -48,7 +42,7 @@ for (const scenario of loadArcValidation()) {
         total++;
         const want = RFC_ANSWER[id] ?? (t.cv === '' ? 'fail' : t.cv.toLowerCase());
         const raw = Buffer.from(t.message.replace(/\r?\n/g, '\r\n'));
-        const { section } = await verifyMessage({ raw, clientIp: '192.0.2.1', helo: 'client.test', mailFrom: '', messageId: id }, { dns: resolver, authservId: 'mx.test', minKeyBits: 1024 });
+        const { section } = await verifyMessage({ raw, clientIp: '192.0.2.1', helo: 'client.test', mailFrom: '', messageId: id }, { dns: fx.resolver, authservId: 'mx.test', minKeyBits: 1024 });
         if (section.arc.result === want) ok++;
         else failures.push(`${id}: got ${section.arc.result} (${section.arc.reason}) want ${want}`);
         assert.equal(section.arc.result, want, `${id}: ${section.arc.reason}`);

@@ -6,20 +6,14 @@
  * the same run, so the tests hold on a loaded machine.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { TestDnsServer } from '../../infra/dns/dns-server.ts';
+import { describe, test } from 'node:test';
 import { testMailRecord } from '../../runtime/stage-testing.ts';
-import { DnsResolver } from './dns.ts';
 import { dmarcEvent } from './service.ts';
 import { verifyMessage, type VerifyOptions } from './verify.ts';
+import { authoritativeDns } from './testing/dns.ts';
 
-const dns = new TestDnsServer();
-let resolver: DnsResolver;
-before(async () => {
-  await dns.start();
-  resolver = new DnsResolver({ servers: [{ host: '127.0.0.1', port: dns.port }], timeoutMs: 200, retries: 0, cacheSize: 0, maxTtl: 0 });
-});
-after(() => dns.stop());
+// No zone: every key lookup is NXDOMAIN, which is all these tests need.
+const fx = authoritativeDns({ timeoutMs: 200, retries: 0 });
 
 const BODY = 'The quick brown fox jumps over the lazy dog, again and again.\r\n'.repeat(Math.ceil((4 << 20) / 64));
 /** A DKIM-Signature whose l= stops i bytes short of the body's end: each one is a distinct body hash. */
@@ -29,7 +23,7 @@ const message = (headers: string[]) => Buffer.from(`${headers.join('')}From: a@a
 
 async function timed(raw: Buffer, extra: Partial<VerifyOptions> = {}) {
   const t0 = performance.now();
-  const { section } = await verifyMessage({ raw, clientIp: '192.0.2.1', helo: 'h.test', mailFrom: '', messageId: 'r' }, { dns: resolver, authservId: 'mx.test', minKeyBits: 1024, ...extra });
+  const { section } = await verifyMessage({ raw, clientIp: '192.0.2.1', helo: 'h.test', mailFrom: '', messageId: 'r' }, { dns: fx.resolver, authservId: 'mx.test', minKeyBits: 1024, ...extra });
   return { section, ms: performance.now() - t0 };
 }
 

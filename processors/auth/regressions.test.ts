@@ -6,26 +6,21 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { beforeEach, describe, test } from 'node:test';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
-import { DnsResolver, emptyStats } from './dns.ts';
+import { emptyStats } from './dns.ts';
 import { checkSpf } from './spf.ts';
 import { verifyMessage } from './verify.ts';
-import { TestDnsServer } from '../../infra/dns/dns-server.ts';
 import { loadKeyedMessage, txtChunks } from './testing/suites.ts';
+import { authoritativeDns } from './testing/dns.ts';
 
-const dns = new TestDnsServer();
-let resolver: DnsResolver;
-before(async () => {
-  await dns.start();
-  resolver = new DnsResolver({ servers: [{ host: '127.0.0.1', port: dns.port }], timeoutMs: 200, retries: 0, cacheSize: 0, maxTtl: 0 });
-});
-after(() => dns.stop());
+const fx = authoritativeDns({ timeoutMs: 200, retries: 0 });
+const dns = fx.server;
 beforeEach(() => dns.clear());
 
 const txt = (name: string, value: string) => dns.add(name, { type: 'TXT', data: value });
-const spf = (mailFrom: string, ip = '192.0.2.10', helo = 'mail.client.test') => checkSpf({ ip, helo, mailFrom, mta: 'mx.test', resolver: resolver.forMessage(emptyStats()) });
-const verify = (raw: Buffer, now?: Date) => verifyMessage({ raw, clientIp: '192.0.2.10', helo: 'h.test', mailFrom: '', messageId: 'r' }, { dns: resolver, authservId: 'mx.test', minKeyBits: 1024, now });
+const spf = (mailFrom: string, ip = '192.0.2.10', helo = 'mail.client.test') => checkSpf({ ip, helo, mailFrom, mta: 'mx.test', resolver: fx.resolver.forMessage(emptyStats()) });
+const verify = (raw: Buffer, now?: Date) => verifyMessage({ raw, clientIp: '192.0.2.10', helo: 'h.test', mailFrom: '', messageId: 'r' }, { dns: fx.resolver, authservId: 'mx.test', minKeyBits: 1024, now });
 
 describe('SPF (spf-verify.js, macro.js, index.js)', () => {
   test('exp= gives the explanation; twice is a permerror; a bad exp domain-spec is a permerror', async () => {

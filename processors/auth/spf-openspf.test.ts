@@ -5,20 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DnsResolver } from './dns.ts';
 import { checkSpf } from './spf.ts';
-import { TestDnsServer } from '../../infra/dns/dns-server.ts';
 import { loadOpenSpf, loadOpenSpfZone } from './testing/suites.ts';
+import { authoritativeDns } from './testing/dns.ts';
 
-const dns = new TestDnsServer();
-let resolver: DnsResolver;
-
-before(async () => {
-  await dns.start();
-  // Timeouts in the suite are deliberate: keep them short. No cache: zones change per scenario.
-  resolver = new DnsResolver({ servers: [{ host: '127.0.0.1', port: dns.port }], timeoutMs: 150, retries: 0, cacheSize: 0, maxTtl: 0 });
-});
-after(() => dns.stop());
+// Timeouts in the suite are deliberate: keep them short. No cache: zones change per scenario.
+const fx = authoritativeDns({ timeoutMs: 150, retries: 0 });
+const dns = fx.server;
 
 const failures: string[] = [];
 let total = 0;
@@ -31,7 +24,7 @@ for (const scenario of loadOpenSpf()) {
     for (const [id, t] of Object.entries(scenario.tests)) {
       test(id, async () => {
         total++;
-        const v = await checkSpf({ ip: t.host, helo: t.helo, mailFrom: t.mailfrom, mta: 'receiver.example', resolver: resolver.forMessage({ lookups: 0, cacheHits: 0, queries: 0, timeouts: 0 }) });
+        const v = await checkSpf({ ip: t.host, helo: t.helo, mailFrom: t.mailfrom, mta: 'receiver.example', resolver: fx.resolver.forMessage({ lookups: 0, cacheHits: 0, queries: 0, timeouts: 0 }) });
         const want = ([] as string[]).concat(t.result);
         const okResult = want.includes(v.result);
         // pyspf writes DEFAULT for "no explanation given by the domain".
