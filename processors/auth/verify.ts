@@ -155,9 +155,12 @@ export async function verifyMessage(input: VerifyInput, opts: VerifyOptions): Pr
   let dmarcRes: Any = false;
   let dmarcSkipped = '';
   if (fromDomains.length === 1) {
+    // One address of the one domain, as before mailauth 7: with its list of addresses and the
+    // count of From fields, mailauth gives up on two From fields (RFC 5322 allows one), and a
+    // message that cannot be evaluated gets no disposition — two "From: ceo@bank.example" fields
+    // must not be the way around bank.example's p=reject.
     const evaluated: Any = await evaluateDmarc({
-      headerFrom: fromAddrs,
-      fromFields: dkim.fromFields,
+      headerFrom: fromAddrs[0]!,
       spfDomains: spf.result === 'pass' ? [spf.domain] : [],
       dkimDomains: (dkim.results ?? []).filter((r: Any) => r.status?.result === 'pass').map((r: Any) => ({ id: r.id, domain: r.signingDomain, aligned: r.status.aligned, underSized: r.status.underSized })),
       arcResult: arcRes,
@@ -239,7 +242,7 @@ export async function verifyMessage(input: VerifyInput, opts: VerifyOptions): Pr
   const authenticationResults = `${authservId};\r\n ${resinfo.map((l) => l.replace(/\r?\n/g, ' ')).join(';\r\n ')}`;
 
   tags.push(tag('spf', spf.result), tag('dmarc', dmarcResult), tag('arc', arcResult));
-  for (const s of dkimSigs) tags.push(tag('dkim', s.result));
+  for (const s of dkimSigs) if (s.checked) tags.push(tag('dkim', s.result));
   if (dkimSigs.length === 0) tags.push('dkim-none');
   if (notChecked) tags.push('dkim-not-checked');
   if (disposition !== 'none') tags.push(`dmarc-${disposition}`);

@@ -171,6 +171,11 @@ describe('Knot DNS zones', { skip: !KNOTD && 'knotd not installed (apt-get insta
       assert.ok(section.tags.includes('dmarc-reject'));
       assert.match(section.authenticationResults, /dmarc=fail/);
     });
+    test('two From fields of one domain: still evaluated, p=reject still rejects', async () => {
+      const raw = Buffer.from(message('alice@reject.test').toString().replace('From: ', 'From: ceo@reject.test\r\nFrom: '));
+      const { section } = await verify(raw, { mailFrom: 'bounce@spf-pass.test' });
+      assert.deepEqual([section.dmarc.fromDomain, section.dmarc.result, section.dmarc.disposition], ['reject.test', 'fail', 'reject']);
+    });
     test('subdomain From: sp= applies; adkim=s refuses the parent domain\'s signature', async () => {
       const { section } = await verify(await sign(message('alice@sub.reject.test'), 'reject.test', 'sel', rsa2.privateKey, 'rsa-sha256'));
       assert.equal(section.dkim[0]!.result, 'pass');
