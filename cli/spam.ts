@@ -347,6 +347,14 @@ export async function locoCommand(opts: { folds?: string[]; spamassassin?: boole
     console.log('\nSpamAssassin is not installed (apt-get install spamassassin spamd spamc): no side-by-side table.');
     return results;
   }
+  const rows = await spamAssassinSideBySide(results, opts.quiet);
+  console.log(`\nSpamAssassin ${SA_VERSION_NOTE} beside scop, on every k-th message of each held-out group (at most ${SA_SAMPLE} per class and corpus):\n`);
+  console.log(sideBySideTable(rows));
+  return results;
+}
+
+/** SpamAssassin's scores (cached) and scop's on the same sample of each held-out group. */
+export async function spamAssassinSideBySide(results: readonly HeldOutResult[], quiet = false): Promise<SideBySide[]> {
   let runner: Promise<SpamAssassinRunner> | null = null;
   const start = () => (runner ??= startSpamAssassin(2));
   const rows: SideBySide[] = [];
@@ -358,7 +366,7 @@ export async function locoCommand(opts: { folds?: string[]; spamassassin?: boole
       const sharedRaw = new Map<string, Buffer>();
       for (const c of r.test.filter((c) => c !== 'spamassassin')) for (const m of loadSharedCorpus(sharedCorpus(c))) if (m.raw) sharedRaw.set(m.id, m.raw);
       const idx = sampleIndices(r.labels);
-      const sbar = progressBar(`SpamAssassin ${r.fold}`, 'msg', opts.quiet);
+      const sbar = progressBar(`SpamAssassin ${r.fold}`, 'msg', quiet);
       const scores = new Map<string, number>();
       for (const c of r.test) {
         const mine = idx.filter((i) => byId.get(r.ids[i]!)!.corpus === c);
@@ -381,9 +389,7 @@ export async function locoCommand(opts: { folds?: string[]; spamassassin?: boole
   } finally {
     if (runner) await (await runner).stop();
   }
-  console.log(`\nSpamAssassin ${SA_VERSION_NOTE} beside scop, on every k-th message of each held-out group (at most ${SA_SAMPLE} per class and corpus):\n`);
-  console.log(sideBySideTable(rows));
-  return results;
+  return rows;
 }
 
 const SA_VERSION_NOTE = '(Debian package, shipped rules, -L local tests only, no Bayes, no network; spam at score ≥ 5.0)';

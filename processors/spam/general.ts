@@ -89,17 +89,17 @@ export function balanceWeights<T extends SourcedLabelled>(items: readonly T[], c
   return items.map((it) => ({ ...it, weight: Math.min(cap, per / size.get(`${it.source}|${it.label}`)!) }));
 }
 
-/** Counts and the linear part on the cross-source tokens of `items` (no calibration). */
-function fitOn(items: readonly SourcedLabelled[], keep: ReadonlySet<string>, linear: LinearOptions, balanceCap: number): BayesModel {
-  const restricted = balanceWeights(restrictTokens(items, keep), balanceCap);
+/** The linear part (and, unless `linearOnly`, the counts) on items already restricted to the cross-source tokens. */
+function fitOn(restricted: readonly SourcedLabelled[], linear: LinearOptions, balanceCap: number, linearOnly = false): BayesModel {
+  const weighted = balanceWeights(restricted, balanceCap);
   const m = new BayesModel(TOKENIZER_VERSION);
-  for (const it of restricted) m.learnCounts(it.tokens, it.label);
-  m.linear = fitLinear(restricted, linear);
+  if (!linearOnly) for (const it of weighted) m.learnCounts(it.tokens, it.label);
+  m.linear = fitLinear(weighted, linear);
   return m;
 }
 
-/** Out-of-source margins: each source (with at least minInner messages) scored by a model trained on the others. */
-export function outOfSourceMargins(items: readonly SourcedLabelled[], keep: ReadonlySet<string>, options: GeneralTrainOptions): { margins: number[]; labels: Label[]; sources: string[] } {
+/** Out-of-source margins: each source (with at least minInner messages) scored by a model trained on the others (items restricted to the cross-source tokens). */
+export function outOfSourceMargins(items: readonly SourcedLabelled[], options: GeneralTrainOptions): { margins: number[]; labels: Label[]; sources: string[] } {
   const sizes = new Map<string, number>();
   for (const it of items) sizes.set(it.source, (sizes.get(it.source) ?? 0) + 1);
   const held = [...sizes].filter(([, n]) => n >= options.minInnerSource).map(([s]) => s).sort();
@@ -108,10 +108,10 @@ export function outOfSourceMargins(items: readonly SourcedLabelled[], keep: Read
   const sources: string[] = [];
   held.forEach((s, k) => {
     options.onProgress?.('calibration folds', k, held.length);
-    const m = fitOn(items.filter((it) => it.source !== s), keep, options.linear, options.balanceCap);
+    const m = fitOn(items.filter((it) => it.source !== s), options.linear, options.balanceCap, true);
     for (const it of items) {
       if (it.source !== s) continue;
-      margins.push(m.score(it.tokens.filter((t) => keep.has(t))).score);
+      margins.push(m.score(it.tokens).score);
       labels.push(it.label);
       sources.push(s);
     }
@@ -123,10 +123,10 @@ export function outOfSourceMargins(items: readonly SourcedLabelled[], keep: Read
 export function trainGeneral(all: readonly SourcedLabelled[], opts: Partial<GeneralTrainOptions> = {}): BayesModel {
   const options = { ...DEFAULT_GENERAL, ...opts };
   const items = capGroups(all, options.maxPerGroup);
-  const keep = crossSourceTokens(items, options.minSources, options.minCount);
-  const model = fitOn(items, keep, options.linear, options.balanceCap);
+  const restricted = restrictTokens(items, crossSourceTokens(items, options.minSources, options.minCount));
+  const model = fitOn(restricted, options.linear, options.balanceCap);
   if (!options.calibrate) return model;
-  const oos = outOfSourceMargins(items, keep, options);
+  const oos = outOfSourceMargins(restricted, options);
   const cal = plattFit(oos.margins, oos.labels);
   model.calibration = cal;
   const probs = oos.margins.map((m) => 1 / (1 + Math.exp(-(cal.a * m + cal.b))));

@@ -46,6 +46,7 @@ describe('spam stage process(): bounded, and stoppable', () => {
     assert.equal(loadSpamConfig({ SPAM_MAX_TEXT_CHARS: '5000' }).limits.maxTextChars, 5000);
     assert.throws(() => loadSpamConfig({ SPAM_MAX_TEXT_CHARS: 'lots' }), (e: Error) => e instanceof ConfigError && /SPAM_MAX_TEXT_CHARS/.test(e.message));
     assert.throws(() => loadSpamConfig({ SPAM_TOKENIZE_THREADS: '0' }), (e: Error) => e instanceof ConfigError && /SPAM_TOKENIZE_THREADS/.test(e.message));
+    assert.equal(loadSpamConfig({ SPAM_CLIENT_RDNS: 'false' }).limits.clientRdns, false);
   });
 
   it('scores small messages inline and large hostile ones in a worker, with the same tokens', async () => {

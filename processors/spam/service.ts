@@ -75,6 +75,7 @@ export function loadSpamConfig(env: NodeJS.ProcessEnv): SpamConfig {
       SPAM_MAX_TOKENS: envInt(100).max(100_000).default(d.maxTokens),
       SPAM_INLINE_MAX_CHARS: envInt(0).max(1_000_000).default(32768),
       SPAM_TOKENIZE_THREADS: envInt(1).max(64).default(1),
+      SPAM_CLIENT_RDNS: envBool().default('true'),
     },
     {
       SPAM_MODEL_TOPIC: 'a Kafka topic name', SPAM_DEFAULT_MODEL: 'path of a model file (.json or .json.gz) from `scop spam train --out`', SPAM_PUBLISH_DEFAULT: 'true or false',
@@ -85,12 +86,13 @@ export function loadSpamConfig(env: NodeJS.ProcessEnv): SpamConfig {
       SPAM_MAX_TOKENS: 'distinct tokens per message, 100–100000 (default 3000)',
       SPAM_INLINE_MAX_CHARS: 'text + HTML size up to which a message is tokenized on the main thread, 0–1000000 (0: every message in a worker; default 32768)',
       SPAM_TOKENIZE_THREADS: 'worker threads for tokenizing large messages, 1–64 (default 1)',
+      SPAM_CLIENT_RDNS: 'true when the ingress looks up client reverse DNS (INGRESS_REVERSE_DNS), else false',
     },
     env,
   );
   return {
     modelTopic: cfg.SPAM_MODEL_TOPIC, defaultModelFile: cfg.SPAM_DEFAULT_MODEL, publishDefault: cfg.SPAM_PUBLISH_DEFAULT,
-    limits: { ...d, maxTextChars: cfg.SPAM_MAX_TEXT_CHARS, maxHtmlChars: cfg.SPAM_MAX_HTML_CHARS, maxFieldChars: cfg.SPAM_MAX_FIELD_CHARS, maxUrls: cfg.SPAM_MAX_URLS, maxTokens: cfg.SPAM_MAX_TOKENS },
+    limits: { ...d, maxTextChars: cfg.SPAM_MAX_TEXT_CHARS, maxHtmlChars: cfg.SPAM_MAX_HTML_CHARS, maxFieldChars: cfg.SPAM_MAX_FIELD_CHARS, maxUrls: cfg.SPAM_MAX_URLS, maxTokens: cfg.SPAM_MAX_TOKENS, clientRdns: cfg.SPAM_CLIENT_RDNS },
     inlineMaxChars: cfg.SPAM_INLINE_MAX_CHARS, tokenizeThreads: cfg.SPAM_TOKENIZE_THREADS,
   };
 }
