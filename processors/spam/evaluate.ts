@@ -281,16 +281,29 @@ export function recallAtFp(scores: readonly number[], labels: readonly Label[], 
  * Platt's smoothed targets). Margins from models that never saw those messages' corpus make the
  * probabilities mean the same on mail from elsewhere.
  */
-export function plattFit(margins: readonly number[], labels: readonly Label[]): { a: number; b: number } {
+export function plattFit(margins: readonly number[], labels: readonly Label[], fixedSlope?: number): { a: number; b: number } {
   const nS = labels.filter((l) => l === 'spam').length;
   const nH = labels.length - nS;
   const tS = (nS + 1) / (nS + 2);
   const tH = 1 / (nH + 2);
   const wS = 0.5 / Math.max(1, nS);
   const wH = 0.5 / Math.max(1, nH);
-  let a = 1;
+  const loss = (a: number, b: number) => {
+    let l = 0;
+    for (let i = 0; i < margins.length; i++) {
+      const spam = labels[i] === 'spam';
+      const z = a * margins[i]! + b;
+      const t = spam ? tS : tH;
+      // −[t·log σ(z) + (1−t)·log(1−σ(z))], computed stably.
+      const lse = z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
+      l += (spam ? wS : wH) * (lse - t * z);
+    }
+    return l;
+  };
+  let a = fixedSlope ?? 1;
   let b = 0;
-  for (let it = 0; it < 50; it++) {
+  let current = loss(a, b);
+  for (let it = 0; it < 100; it++) {
     let gA = 0, gB = 0, hAA = 0, hAB = 0, hBB = 0;
     for (let i = 0; i < margins.length; i++) {
       const m = margins[i]!;
@@ -301,13 +314,25 @@ export function plattFit(margins: readonly number[], labels: readonly Label[]): 
       const h = Math.max(p * (1 - p), 1e-12) * w;
       gA += d * m; gB += d; hAA += h * m * m; hAB += h * m; hBB += h;
     }
-    hAA += 1e-9; hBB += 1e-9;
-    const det = hAA * hBB - hAB * hAB;
-    if (Math.abs(det) < 1e-18) break;
-    const dA = (hBB * gA - hAB * gB) / det;
-    const dB = (hAA * gB - hAB * gA) / det;
-    a -= dA; b -= dB;
-    if (Math.abs(dA) + Math.abs(dB) < 1e-10) break;
+    hAA += 1e-12; hBB += 1e-12;
+    let dA = 0;
+    let dB: number;
+    if (fixedSlope !== undefined) dB = gB / hBB;
+    else {
+      const det = hAA * hBB - hAB * hAB;
+      if (!(Math.abs(det) > 1e-30)) break;
+      dA = (hBB * gA - hAB * gB) / det;
+      dB = (hAA * gB - hAB * gA) / det;
+    }
+    // Newton direction with a backtracking line search: the loss is convex, every accepted step lowers it.
+    let t = 1;
+    let next = loss(a - t * dA, b - t * dB);
+    while (next > current && t > 1e-8) { t /= 2; next = loss(a - t * dA, b - t * dB); }
+    if (next > current) break;
+    a -= t * dA; b -= t * dB;
+    const gain = current - next;
+    current = next;
+    if (gain < 1e-14) break;
   }
   return { a, b };
 }

@@ -89,3 +89,14 @@ describe('training that generalises across corpora', () => {
     assert.equal(m.score(['viagra']).score, m.score(['viagra', 'x1', 'x2', 'x3']).score);
   });
 });
+
+describe('calibration keeps the ranking', () => {
+  it('a falling fit (pooled out-of-source margins that do not rise with P(spam)) is replaced by slope 1 and a fitted offset', () => {
+    const margins = [-3, -2, -1, 2, 1, 2, 3, -2];
+    const labels = ['spam', 'spam', 'spam', 'spam', 'ham', 'ham', 'ham', 'ham'] as const;
+    assert.ok(plattFit(margins, [...labels]).a < 0, 'the free fit falls');
+    const fixed = plattFit(margins, [...labels], 1);
+    assert.equal(fixed.a, 1);
+    assert.ok(Number.isFinite(fixed.b));
+  });
+});

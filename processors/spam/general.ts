@@ -120,6 +120,9 @@ export function outOfSourceMargins(items: readonly SourcedLabelled[], options: G
   return { margins, labels, sources };
 }
 
+/** Smallest Platt slope accepted (see trainGeneral). */
+const MIN_SLOPE = 0.1;
+
 export function trainGeneral(all: readonly SourcedLabelled[], opts: Partial<GeneralTrainOptions> = {}): BayesModel {
   const options = { ...DEFAULT_GENERAL, ...opts };
   const items = capGroups(all, options.maxPerGroup);
@@ -127,7 +130,12 @@ export function trainGeneral(all: readonly SourcedLabelled[], opts: Partial<Gene
   const model = fitOn(restricted, options.linear, options.balanceCap);
   if (!options.calibrate) return model;
   const oos = outOfSourceMargins(restricted, options);
-  const cal = plattFit(oos.margins, oos.labels);
+  // Pooled out-of-source margins need not rise with P(spam): a held-out single-class source is scored
+  // by a model that lacks its kind of mail (unseen list ham scores high, an unseen spam trap low). A
+  // falling fit would invert the ranking, so the slope must stay positive: below MIN_SLOPE it is kept
+  // at 1 and only the offset is fitted.
+  let cal = plattFit(oos.margins, oos.labels);
+  if (!(cal.a >= MIN_SLOPE)) cal = plattFit(oos.margins, oos.labels, 1);
   model.calibration = cal;
   const probs = oos.margins.map((m) => 1 / (1 + Math.exp(-(cal.a * m + cal.b))));
   model.thresholds = chooseSourceThresholds(probs, oos.labels, oos.sources, { spamFpRate: options.spamFpRate, unsureFpRate: options.unsureFpRate });
