@@ -42,8 +42,8 @@ describe('leave-one-corpus-out (../shared/corpora)', { skip: corporaAvailable() 
     assert.equal(r.spam, 190);
     assert.ok(!r.ids.some((id) => id.startsWith('phishing/')));
     // Floors well under the measured values (README), so that a broken pipeline fails, not noise.
-    assert.ok(r.auc >= 0.97, `AUC ${r.auc}`);
-    assert.ok(r.metrics.hamFpRate <= 0.01, `ham FP ${r.metrics.hamFpRate}`);
+    assert.ok(r.auc >= 0.9, `AUC ${r.auc}`);
+    assert.ok(r.metrics.hamFpRate <= 0.02, `ham FP ${r.metrics.hamFpRate}`);
     assert.ok(r.metrics.confusion.ham.unsure + r.metrics.confusion.spam.unsure > 0, 'the unsure band is used');
   });
 });

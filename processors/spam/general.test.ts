@@ -68,10 +68,14 @@ describe('training that generalises across corpora', () => {
     const probs = [...Array.from({ length: 1000 }, (_, i) => i / 2000), ...Array.from({ length: 9 }, () => 0.1), 0.95];
     const labels = probs.map(() => 'ham' as const);
     const src = probs.map((_, i) => (i < 1000 ? 'big' : 'small'));
-    const t = chooseSourceThresholds(probs, labels, src, { spamFpRate: 0.01, unsureFpRate: 0.2 });
+    const t = chooseSourceThresholds(probs, labels, src, { spamFpRate: 0.01, unsureFpRate: 0.2, aggregate: 'mean' });
     // Pooled, 1 FP of 1,010 is within 1 %; averaged per source it is 5 %: the cutoff must be above 0.95.
     assert.ok(t.spam > 0.95, `spam cutoff ${t.spam}`);
     assert.ok(t.ham < t.spam && t.ham > 0.3, `ham cutoff ${t.ham}`);
+    // The median of three sources ignores the one outlier source (the default).
+    const src3 = probs.map((_, i) => (i < 500 ? 'big1' : i < 1000 ? 'big2' : 'small'));
+    const m = chooseSourceThresholds(probs, labels, src3, { spamFpRate: 0.01, unsureFpRate: 0.2 });
+    assert.ok(m.spam < 0.95, `median spam cutoff ${m.spam}`);
   });
 
   it('trainGeneral: calibrated model, cutoffs with an unsure band, the collector mark has no weight, round trip keeps the calibration', () => {

@@ -24,9 +24,9 @@ export interface GeneralTrainOptions {
   linear: LinearOptions;
   /** Calibrate and choose cutoffs from inner leave-one-source-out scores (else keep σ(margin) and fixed cutoffs). */
   calibrate: boolean;
-  /** Ham FP rate (mean over sources) at the spam cutoff. */
+  /** Ham FP rate (median over sources) at the spam cutoff. */
   spamFpRate: number;
-  /** Ham FP rate (mean over sources) at the ham cutoff: ham above it is unsure, at least. */
+  /** Ham FP rate (median over sources) at the ham cutoff: ham above it is unsure, at least. */
   unsureFpRate: number;
   /** Sources with fewer messages are not held out on their own in the inner loop (too few to say anything). */
   minInnerSource: number;
@@ -50,7 +50,7 @@ export const DEFAULT_GENERAL: GeneralTrainOptions = {
   minCount: 2,
   linear: GENERAL_LINEAR,
   calibrate: true,
-  spamFpRate: 0.001,
+  spamFpRate: 0.0025,
   unsureFpRate: 0.02,
   minInnerSource: 100,
   balanceCap: 20,
