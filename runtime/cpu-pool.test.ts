@@ -7,7 +7,7 @@ type Task = { kind: 'echo' | 'throw' | 'spin' | 'allocate'; value?: number };
 
 describe('cpu pool (worker threads a time limit can stop)', () => {
   const registry = new Registry();
-  const pool = new CpuPool<Task, number>({ name: 'test', module: new URL('./cpu-pool.test-worker.ts', import.meta.url), threads: 2, timeoutMs: 5_000, maxHeapMb: 64, registry });
+  const pool = new CpuPool<Task, number>({ name: 'test', module: new URL('./cpu-pool.test-worker.ts', import.meta.url), threads: 2, timeoutMs: 60_000, maxHeapMb: 64, registry });
   after(() => pool.close());
 
   it('runs tasks in workers and returns their results; a task that throws rejects with its error', async () => {
@@ -20,7 +20,8 @@ describe('cpu pool (worker threads a time limit can stop)', () => {
     // Two stuck tasks occupy both threads; both are killed, their replacements serve the next tasks.
     const stuck = [pool.run({ kind: 'spin' }, { timeoutMs: 300 }), pool.run({ kind: 'spin' }, { timeoutMs: 300 })];
     for (const s of stuck) await assert.rejects(s, CpuTaskTimeoutError);
-    assert.ok(performance.now() - t0 < 4_000, `timed out in ${(performance.now() - t0).toFixed(0)} ms`);
+    // Generous: a replacement worker starting on a loaded machine takes seconds.
+    assert.ok(performance.now() - t0 < 30_000, `timed out in ${(performance.now() - t0).toFixed(0)} ms`);
     // The main thread was never blocked: a timer fires while a worker spins.
     let ticked = false;
     const spinning = pool.run({ kind: 'spin' }, { timeoutMs: 500 });
@@ -43,15 +44,15 @@ describe('cpu pool (worker threads a time limit can stop)', () => {
   });
 
   it('a worker that exhausts its heap limit fails its task, not the process', async () => {
-    await assert.rejects(pool.run({ kind: 'allocate' }, { timeoutMs: 20_000 }), (e: Error) => !(e instanceof CpuTaskTimeoutError));
+    await assert.rejects(pool.run({ kind: 'allocate' }, { timeoutMs: 120_000 }), (e: Error) => !(e instanceof CpuTaskTimeoutError));
     assert.equal(await pool.run({ kind: 'echo', value: 5 }), 10);
   });
 
   it('refuses work beyond its queue, and validates its options', async () => {
-    const small = new CpuPool<Task, number>({ name: 'small', module: new URL('./cpu-pool.test-worker.ts', import.meta.url), threads: 1, timeoutMs: 1_000, maxQueue: 1 });
+    const small = new CpuPool<Task, number>({ name: 'small', module: new URL('./cpu-pool.test-worker.ts', import.meta.url), threads: 1, timeoutMs: 3_000, maxQueue: 1 });
     try {
       const a = small.run({ kind: 'spin' });
-      const b = small.run({ kind: 'echo', value: 1 });
+      const b = small.run({ kind: 'echo', value: 1 }, { timeoutMs: 60_000 });
       await assert.rejects(small.run({ kind: 'echo', value: 2 }), CpuPoolFullError);
       await assert.rejects(a, CpuTaskTimeoutError);
       assert.equal(await b, 2);
