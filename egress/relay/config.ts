@@ -54,6 +54,8 @@ const shape = {
   EGRESS_MTA_STS_POLICY_URL_TEMPLATE: policyUrl.default('https://mta-sts.{domain}/.well-known/mta-sts.txt'),
   EGRESS_TLS_CA_FILE: z.string().optional(),
   EGRESS_DSN: z.enum(['on', 'off']).default('on'),
+  EGRESS_AUTHSERV_IDS: z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .refine((l) => l.length > 0 && l.every((x) => /^[A-Za-z0-9.-]+$/.test(x)), 'must be comma-separated host names').default(hostname()),
 };
 
 const help = {
@@ -75,6 +77,7 @@ const help = {
   EGRESS_MTA_STS_POLICY_URL_TEMPLATE: 'https URL of MTA-STS policies with {domain} for the recipient domain, e.g. https://mta-sts.{domain}/.well-known/mta-sts.txt (another port only for tests)',
   EGRESS_TLS_CA_FILE: 'PEM file of extra CA certificates trusted (besides the system ones) for MTA-STS policy fetches and MX certificates, e.g. a test CA',
   EGRESS_DSN: 'on to send a delivery status notification (bounce) to the sender of outbound mail that failed, off to only log it',
+  EGRESS_AUTHSERV_IDS: 'comma-separated authserv-ids that are ours (the auth stage\'s AUTH_SERVID and any other host name your own Authentication-Results use), e.g. EGRESS_AUTHSERV_IDS=mx.example.org; incoming Authentication-Results with these ids are removed before delivery',
 };
 
 export function loadRelayConfig(env: NodeJS.ProcessEnv, dataDir: string) {
@@ -91,6 +94,7 @@ export function loadRelayConfig(env: NodeJS.ProcessEnv, dataDir: string) {
     starttls: c.EGRESS_STARTTLS,
     tlsInsecure: c.EGRESS_TLS_INSECURE,
     auth: c.EGRESS_SMTP_USER ? { user: c.EGRESS_SMTP_USER, pass: c.EGRESS_SMTP_PASSWORD ?? '' } : undefined,
+    authservIds: c.EGRESS_AUTHSERV_IDS,
     outbound: {
       dnsServers: c.EGRESS_DNS_SERVERS?.map(dnsServerAddress),
       dnsTimeoutMs: c.EGRESS_DNS_TIMEOUT_MS,

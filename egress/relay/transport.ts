@@ -29,7 +29,7 @@ const replyOf = (e: SmtpError) => (e.response ?? `${e.code ?? 'error'}: ${e.mess
 const kindOf = (e: SmtpError): RecipientOutcome['kind'] => (e.responseCode !== undefined && e.responseCode >= 500 ? 'permanent' : 'temporary');
 
 export async function deliverSmtp(hop: Extract<NextHop, { kind: 'smtp' | 'lmtp' }>, cfg: RelayConfig, record: MailRecord, recipients: string[], junk: boolean): Promise<RecipientOutcome[]> {
-  const message = withTrace(record, { hostname: cfg.hostname, protocol: hop.kind === 'lmtp' ? 'LMTP' : 'SMTP', junk, recipient: recipients.length === 1 ? recipients[0] : undefined });
+  const message = withTrace(record, { hostname: cfg.hostname, authservIds: cfg.authservIds, protocol: hop.kind === 'lmtp' ? 'LMTP' : 'SMTP', junk, recipient: recipients.length === 1 ? recipients[0] : undefined });
   const r = await smtpSend({
     host: hop.host, port: hop.port, lmtp: hop.kind === 'lmtp', name: cfg.hostname, starttls: cfg.starttls,
     tls: { rejectUnauthorized: !cfg.tlsInsecure }, timeoutMs: cfg.timeoutMs, auth: cfg.auth,
@@ -130,7 +130,7 @@ function fsyncDir(dir: string): void {
  * Maildir delivery (tmp → fsync → rename into new). The file name carries the record id, so a
  * replayed delivery finds its earlier file and writes nothing: exactly once per recipient.
  */
-export function deliverMaildir(root: string, hostname: string, record: MailRecord, recipients: string[], junk: boolean): RecipientOutcome[] {
+export function deliverMaildir(root: string, hostname: string, record: MailRecord, recipients: string[], junk: boolean, authservIds: readonly string[] = []): RecipientOutcome[] {
   const e = record.envelope;
   return recipients.map((recipient) => {
     try {
@@ -141,7 +141,7 @@ export function deliverMaildir(root: string, hostname: string, record: MailRecor
       if (existsSync(join(dir, 'new', name)) || readdirSync(join(dir, 'cur')).some((f) => f === name || f.startsWith(`${name}:`))) {
         return { recipient, kind: 'delivered' as const, reply: `already in ${dir} (${name})` };
       }
-      const bytes = withTrace(record, { hostname, protocol: 'local', junk, recipient });
+      const bytes = withTrace(record, { hostname, authservIds, protocol: 'local', junk, recipient });
       const tmp = join(dir, 'tmp', name);
       const fd = openSync(tmp, 'w', 0o600);
       try {
@@ -162,6 +162,6 @@ export function deliverMaildir(root: string, hostname: string, record: MailRecor
 
 export async function deliver(cfg: RelayConfig, record: MailRecord, recipients: string[], junk: boolean): Promise<RecipientOutcome[]> {
   const hop = cfg.nextHop;
-  if (hop.kind === 'maildir') return deliverMaildir(hop.dir, cfg.hostname, record, recipients, junk);
+  if (hop.kind === 'maildir') return deliverMaildir(hop.dir, cfg.hostname, record, recipients, junk, cfg.authservIds);
   return deliverSmtp(hop, cfg, record, recipients, junk);
 }
