@@ -17,6 +17,7 @@ import { registerUsersCommands } from '../ingress/users-cli.ts';
 import { registerSpamCommands } from './spam.ts';
 import { registerReplayCommand } from './replay.ts';
 import { registerDkimCommands } from './dkim.ts';
+import { printable } from './terminal.ts';
 import { registerQuarantineCommands } from './quarantine.ts';
 import { registerFirewallCommands } from './firewall.ts';
 
@@ -93,7 +94,8 @@ registerFirewallCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   // Config errors are the operator's to fix: one line, no stack trace.
-  if (e instanceof ConfigError) console.error(e.message);
-  else console.error(`scop: ${(e as Error)?.stack ?? e}`);
+  // Error texts may quote message data (a record id, a decode error): printable, line by line.
+  if (e instanceof ConfigError) console.error(printable(e.message));
+  else console.error(`scop: ${String((e as Error)?.stack ?? e).split('\n').map(printable).join('\n')}`);
   process.exit(e instanceof ConfigError ? 2 : 1);
 });
