@@ -92,8 +92,13 @@ export const spamService = defineStage<SpamState, MailRecord, MailRecord>({
       use(BayesModel.fromData(data), data.version, 'default model file');
       // Published only by a scorer that can sign it, and never over models it refused (an operator must look at those).
       if (config.publishDefault && keys.signing && state.follower.refused === 0) {
-        const offset = await publishModel(svc.kafka, svc.codec, data, keys.signing, config.modelTopic);
-        log.info({ modelVersion: data.version, offset, topic: config.modelTopic }, 'published the default spam model (the model topic was empty)');
+        try {
+          const offset = await publishModel(svc.kafka, svc.codec, data, keys.signing, config.modelTopic);
+          log.info({ modelVersion: data.version, offset, topic: config.modelTopic }, 'published the default spam model (the model topic was empty)');
+        } catch (e) {
+          // A scorer whose principal may not write spam.model (SECURITY.md): it scores with the file all the same.
+          log.warn({ err: (e as Error).message, topic: config.modelTopic }, 'could not publish the default spam model; scoring with it locally');
+        }
       }
     }
     return state;
