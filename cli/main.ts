@@ -11,6 +11,7 @@ import { generatedFileFor, renderTypes } from '../schemas/codegen.ts';
 import { snapshot } from '../schemas/compat.ts';
 import { SERVICES } from './services.ts';
 import { prepareInfra } from '../infra/prepare.ts';
+import { aclBindings, applyAcls, kafkaAclsCommands } from '../infra/kafka/acls.ts';
 import { registerSchemas, start } from './start.ts';
 import { runService } from './run-service.ts';
 import { registerUsersCommands } from '../ingress/users-cli.ts';
@@ -65,6 +66,28 @@ topics
 topics.command('list').description('print the declared topics').action(() => {
   for (const t of allTopics()) console.log(`${t.name}\tpartitions=${t.partitions}\tcleanup=${t.cleanup}\tschema=${t.valueSchema ?? '-'}\t${t.doc}`);
 });
+
+topics.command('acls').description('print the kafka-acls.sh commands that give each scop principal what it needs and nothing else (SECURITY.md)')
+  .option('--bootstrap-server <host:port>', 'the cluster', '<broker:9092>')
+  .option('--command-config <file>', 'admin client properties (SASL login of a super user)', '<admin.properties>')
+  .option('--apply', 'create them now with KAFKA_BROKERS / KAFKA_SASL_* (a super user) instead of printing')
+  .action(async (opts: { bootstrapServer: string; commandConfig: string; apply?: boolean }) => {
+    const bindings = aclBindings();
+    if (!opts.apply) {
+      for (const line of kafkaAclsCommands(bindings, opts.bootstrapServer, opts.commandConfig)) console.log(line);
+      return;
+    }
+    const settings = kafkaSettingsFromEnv();
+    await probeBrokers(settings);
+    const admin = createKafkaClient(settings).admin();
+    await admin.connect();
+    try {
+      await applyAcls(admin, bindings);
+      console.log(`created ${bindings.length} ACL bindings for ${new Set(bindings.map((b) => b.principal)).size} principals`);
+    } finally {
+      await admin.disconnect();
+    }
+  });
 
 const schemas = program.command('schemas').description('the Avro record schemas in schemas/');
 schemas.command('register').description('register every topic’s value schema (uses SCHEMA_REGISTRY_URL)').action(async () => {
