@@ -89,7 +89,7 @@ describe('forged trust fields', () => {
     assert.equal(Buffer.concat(withoutForgedTrustFields(lf, [OURS]).parts).toString('latin1'), 'Subject: x\nTo: b@example.net\n\nX-Spam-Flag: body\n');
   });
 
-  it('is linear in the header size: 40,000 forged fields cost about twice 20,000', () => {
+  it('is linear in the header size: 8 times the forged fields cost about 8 times as much (quadratic: 64)', () => {
     const many = (n: number) => Buffer.from(`${'X-Spam-Flag: YES\r\nAuthentication-Results: mx.scop.test;\r\n dkim=pass\r\nX-Keep: 1\r\n'.repeat(n)}\r\nbody\r\n`, 'latin1');
     const best = (m: Buffer) => {
       let t = Infinity;
@@ -101,11 +101,10 @@ describe('forged trust fields', () => {
       }
       return t;
     };
-    const small = many(20_000);
-    const large = many(40_000);
-    const tSmall = best(small);
-    const tLarge = best(large);
-    assert.ok(tLarge < 3 * tSmall + 50, `40k: ${tLarge.toFixed(0)} ms, 20k: ${tSmall.toFixed(0)} ms`);
+    const tSmall = best(many(5_000));
+    const tLarge = best(many(40_000));
+    // Wide margin: GC and other engineers' jobs move single runs by 2-3x on this machine.
+    assert.ok(tLarge < 24 * tSmall + 50, `40k: ${tLarge.toFixed(0)} ms, 5k: ${tSmall.toFixed(0)} ms`);
   });
 
   it('Maildir delivery writes the cleaned copy', () => {

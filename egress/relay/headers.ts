@@ -115,7 +115,8 @@ export function withoutForgedTrustFields(raw: Buffer, authservIds: Iterable<stri
     const first = end;
     while (end < raw.length && (raw[end] === 0x20 || raw[end] === 0x09)) end = lineEnd(end); // continuation lines
     const lead = raw[pos]! | 0x20; // only names starting with a or x can be dropped: skip the rest cheaply
-    const colon = lead === 0x61 || lead === 0x78 ? raw.subarray(pos, first).indexOf(0x3a) : -1;
+    let colon = -1;
+    if (lead === 0x61 || lead === 0x78) for (let i = pos; i < first; i++) if (raw[i] === 0x3a) { colon = i - pos; break; }
     if (colon > 0) {
       const name = raw.toString('latin1', pos, pos + colon).replace(/[ \t]+$/, '').toLowerCase();
       let drop = OWN_FIELD.test(name);
