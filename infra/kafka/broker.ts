@@ -144,7 +144,7 @@ export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKaf
     const clusterId = Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
     // SCRAM users are part of the initial metadata (KIP-900): the broker needs admin's to log in to itself.
     const scram = Object.entries(o.sasl?.users ?? {}).flatMap(([name, password]) => ['--add-scram', `SCRAM-SHA-512=[name=${name},password=${password}]`]);
-    const fmt = spawnSync('java', [...jvmLogArgs, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, ...scram], { encoding: 'utf8' });
+    const fmt = spawnSync('java', [...jvmLogArgs, '-cp', classpath, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', props, ...scram], { encoding: 'utf8' });
     if (fmt.status !== 0) throw new Error(`formatting Kafka storage in ${logDir} failed: ${(fmt.stdout + fmt.stderr).trim()}`);
     log.info({ logDir, clusterId }, 'formatted KRaft storage');
   }
