@@ -13,6 +13,8 @@ import { spawnSync } from 'node:child_process';
 
 /** Chosen by testing kafkajs 2.2.4 against it: see README "Why Kafka 4.4". */
 export const KAFKA_VERSION = '4.4.0';
+/** The last jmx_prometheus_javaagent on Maven Central (1.1+ are published on GitHub only). */
+export const JMX_EXPORTER_VERSION = '1.0.1';
 const log = loggerFor('kafka-broker');
 
 export interface LocalKafkaOptions {
@@ -22,15 +24,22 @@ export interface LocalKafkaOptions {
   controllerPort: number;
   /** JVM heap, e.g. "512m". */
   heap?: string;
+  /**
+   * Port for the Prometheus JMX exporter agent's /metrics (Kafka's own metrics, jmx-exporter/kafka.yaml);
+   * undefined: no agent.
+   */
+  metricsPort?: number;
 }
 
 export interface LocalKafka {
   bootstrap: string;
+  /** host:port of the JMX exporter's /metrics, when started with one. */
+  metrics?: string;
   pid: number;
   stop(): Promise<void>;
 }
 
-function serverProperties(o: Required<LocalKafkaOptions>, logDir: string): string {
+function serverProperties(o: Required<Omit<LocalKafkaOptions, 'metricsPort'>>, logDir: string): string {
   return [
     'process.roles=broker,controller',
     'node.id=1',
@@ -77,12 +86,13 @@ logger.state.level = warn
 `;
 
 export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKafka> {
-  const o: Required<LocalKafkaOptions> = { host: '127.0.0.1', heap: '512m', ...opts, dataDir: resolve(opts.dataDir) };
+  const o: Required<Omit<LocalKafkaOptions, 'metricsPort'>> & Pick<LocalKafkaOptions, 'metricsPort'> = { host: '127.0.0.1', heap: '512m', ...opts, dataDir: resolve(opts.dataDir) };
   const started = Date.now();
   const pidFile = join(o.dataDir, 'kafka.pid');
   reapStale(pidFile, o.dataDir);
   await assertPortFree(o.host, o.port, 'SCOP_KAFKA_PORT');
   await assertPortFree(o.host, o.controllerPort, 'SCOP_KAFKA_CONTROLLER_PORT');
+  if (o.metricsPort !== undefined) await assertPortFree(o.host, o.metricsPort, 'SCOP_KAFKA_METRICS_PORT');
 
   const jars = resolveJars(join(INFRA_DIR, 'kafka', 'pom.xml'), `kafka-${KAFKA_VERSION}`, { 'kafka.version': KAFKA_VERSION });
   const classpath = `${jars}/*`;
@@ -107,7 +117,7 @@ export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKaf
     classpath,
     mainClass: 'kafka.Kafka',
     args: [props],
-    jvmArgs: [`-Xms${o.heap}`, `-Xmx${o.heap}`, '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', ...jvmLogArgs],
+    jvmArgs: [`-Xms${o.heap}`, `-Xmx${o.heap}`, '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', ...jvmLogArgs, ...jmxExporterArgs(o.host, o.metricsPort)],
     logFile: join(o.dataDir, 'kafka.out'),
     pidFile,
   });
@@ -123,5 +133,13 @@ export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKaf
   }
   died.catch(() => {}); // exit after a successful start is reported by stop()/the stack
   log.info({ bootstrap, version: KAFKA_VERSION, ms: Date.now() - started, pid: proc.child.pid }, 'Kafka ready');
-  return { bootstrap, pid: proc.child.pid!, stop: () => proc.stop() };
+  return { bootstrap, pid: proc.child.pid!, stop: () => proc.stop(), ...(o.metricsPort !== undefined ? { metrics: `${o.host}:${o.metricsPort}` } : {}) };
+}
+
+/** The Prometheus JMX exporter as a java agent (jar from Maven Central, rules in jmx-exporter/kafka.yaml). */
+function jmxExporterArgs(host: string, port: number | undefined): string[] {
+  if (port === undefined) return [];
+  const dir = resolveJars(join(INFRA_DIR, 'kafka', 'jmx-exporter', 'pom.xml'), `jmx-exporter-${JMX_EXPORTER_VERSION}`, { 'jmx.exporter.version': JMX_EXPORTER_VERSION });
+  const jar = join(dir, `jmx_prometheus_javaagent-${JMX_EXPORTER_VERSION}.jar`);
+  return [`-javaagent:${jar}=${host}:${port}:${join(INFRA_DIR, 'kafka', 'jmx-exporter', 'kafka.yaml')}`];
 }
