@@ -11,6 +11,7 @@ import { createKafkaClient, kafkaSettingsFromEnv, probeBrokers, type KafkaClient
 import { loggerFor } from '../runtime/log.ts';
 import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
 import { TOPICS } from '../runtime/topics.ts';
+import { sendFeedback } from '../runtime/operator/feedback.ts';
 import type { MailRecord, SpamFeedback } from '../schemas/types.ts';
 import { loadSpamAssassin, rotation } from '../corpus/spam-assassin.ts';
 import { loadDefaultModel } from '../processors/spam/default-model.ts';
@@ -283,15 +284,3 @@ export function registerSpamCommands(program: Command): void {
       process.exit(0);
     });
 }
-
-export async function sendFeedback(kafka: KafkaClient, codec: RecordCodec, f: SpamFeedback, topic: string = TOPICS.spamFeedback.name): Promise<void> {
-  const id = await codec.registerSchema(topic, 'SpamFeedback');
-  const producer = kafka.producer();
-  await producer.connect();
-  try {
-    await producer.send({ topic, acks: -1, messages: [{ key: f.recordId, value: codec.encodeWith(id, 'SpamFeedback', f) }] });
-  } finally {
-    await producer.disconnect();
-  }
-}
-
