@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { createKafkaClient, kafkaSettingsFromEnv, probeBrokers, type KafkaClient, type KafkaMessage } from '../runtime/kafka.ts';
 import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
 import { progressBar } from './progress.ts';
-import { parseStartAt, readTopicRange, type StartAt } from './topic-reader.ts';
+import { parseStartAt, readTopicRange, type StartAt } from '../runtime/topic-reader.ts';
 
 export interface ReplayOptions { topic: string; from: StartAt; raw: boolean; out: NodeJS.WritableStream; quiet?: boolean; limit?: number }
 

@@ -22,7 +22,7 @@ import { followModels, publishModel, readModelFile, writeModelFile } from '../pr
 import { tokenize, TOKENIZER_VERSION } from '../processors/spam/tokenizer.ts';
 import { progressBar } from './progress.ts';
 import { readMessages, tokenizeAll, type RawLabelled } from './spam-corpus.ts';
-import { readTopicRange } from './topic-reader.ts';
+import { readTopicRange } from '../runtime/topic-reader.ts';
 
 const log = loggerFor('spam-cli');
 

@@ -4,7 +4,7 @@
  */
 import type { KafkaClient } from '../kafka.ts';
 
-export interface OutMessage { key: string; value: Buffer | null; headers?: Record<string, string> }
+export interface OutMessage { key: string | Buffer | null; value: Buffer | null; headers?: Record<string, string | Buffer> }
 
 export async function sendAll(kafka: KafkaClient, topic: string, messages: OutMessage[]): Promise<void> {
   if (messages.length === 0) return;
