@@ -20,6 +20,7 @@ import { registerDkimCommands } from './dkim.ts';
 import { registerQuarantineCommands } from './quarantine.ts';
 import { registerFirewallCommands } from './firewall.ts';
 import { registerObserveCommands } from './observe.ts';
+import { registerConsoleCommands } from './console.ts';
 
 // `scop … | head` closes stdout early: that is the reader's choice, not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; });
@@ -92,6 +93,7 @@ registerDkimCommands(program);
 registerQuarantineCommands(program);
 registerFirewallCommands(program);
 registerObserveCommands(program);
+registerConsoleCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   // Config errors are the operator's to fix: one line, no stack trace.
