@@ -5,12 +5,13 @@
  * `scop spam feedback`). Every write needs a session and its CSRF token, and is audited to ops.audit
  * with its outcome.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Counter, Histogram, Registry } from 'prom-client';
 import { ConfigError } from '../runtime/config.ts';
-import type { KafkaClient } from '../runtime/kafka.ts';
+import type { KafkaClient, Producer } from '../runtime/kafka.ts';
 import type { Logger } from '../runtime/log.ts';
 import { counterOn, histogramOn } from '../runtime/metrics.ts';
 import { publishAudit } from '../runtime/operator/audit.ts';
@@ -35,6 +36,8 @@ export interface ConsoleTopics { quarantine: QuarantineTopics; blocklist: string
 export interface ConsoleDeps {
   store: HistoryStore;
   kafka: KafkaClient;
+  /** Connected for the console's lifetime: audit events. */
+  auditProducer: Producer;
   codec: RecordCodec;
   log: Logger;
   operators: Operators;
@@ -85,7 +88,7 @@ export function createConsoleApp(d: ConsoleDeps) {
       d.log.warn({ action, targets, err: (e as Error).message, user: s.user }, 'console action failed');
     }
     m.actions.inc({ action, outcome: outcome === 'ok' ? 'ok' : 'error' });
-    await publishAudit(d.kafka, d.codec, { actor: s.user, origin: 'console', remoteAddress: remote(req), action, targets, detail, outcome }, d.topics.audit)
+    await publishAudit(d.auditProducer, d.codec, { actor: s.user, origin: 'console', remoteAddress: remote(req), action, targets, detail, outcome }, d.topics.audit)
       .catch((e: unknown) => d.log.error({ err: (e as Error).message, action, user: s.user }, 'could not write the audit event'));
   }
 
@@ -200,7 +203,7 @@ export function createConsoleApp(d: ConsoleDeps) {
   async function login(req: IncomingMessage, res: ServerResponse, form: URLSearchParams, jar: Map<string, string>): Promise<void> {
     const addr = remote(req);
     const again = (status: number, error: string) => {
-      const token = randomToken();
+      const token = loginToken(jar);
       send(res, status, pages.loginPage({ user: null, csrf: '' }, token, error), { 'Set-Cookie': setCookie(LOGIN_COOKIE, token, 600) });
     };
     if (!sameToken(form.get('csrf'), jar.get(LOGIN_COOKIE))) return again(403, 'The login form expired; please try again.');
@@ -210,7 +213,7 @@ export function createConsoleApp(d: ConsoleDeps) {
       return again(429, 'Too many failed logins from your address; wait a minute.');
     }
     const ok = await d.operators.verify(user, arg(form.get('password'), 1024));
-    void publishAudit(d.kafka, d.codec, { actor: user || '(empty)', origin: 'console', remoteAddress: addr, action: ok ? 'login' : 'login-failed', targets: [], detail: '', outcome: ok ? 'ok' : 'error: bad credentials' }, d.topics.audit)
+    await publishAudit(d.auditProducer, d.codec, { actor: user || '(empty)', origin: 'console', remoteAddress: addr, action: ok ? 'login' : 'login-failed', targets: [], detail: '', outcome: ok ? 'ok' : 'error: bad credentials' }, d.topics.audit)
       .catch((e: unknown) => d.log.error({ err: (e as Error).message }, 'could not write the audit event'));
     if (!ok) {
       limiter.fail(addr);
@@ -236,7 +239,7 @@ export function createConsoleApp(d: ConsoleDeps) {
       const s = sessions.get(jar.get(SESSION_COOKIE));
       if (req.method === 'GET' && url.pathname === '/login') {
         if (s) return redirect(res, '/history');
-        const token = randomToken();
+        const token = loginToken(jar);
         return send(res, 200, pages.loginPage({ user: null, csrf: '' }, token), { 'Set-Cookie': setCookie(LOGIN_COOKIE, token, 600) });
       }
       if (req.method === 'POST') {
@@ -248,7 +251,8 @@ export function createConsoleApp(d: ConsoleDeps) {
         if (!sameToken(form.get('csrf'), s.csrf)) throw new HttpError(403, 'missing or wrong CSRF token; reload the page');
         if (url.pathname === '/logout') {
           sessions.end(s.id);
-          void publishAudit(d.kafka, d.codec, { actor: s.user, origin: 'console', remoteAddress: remote(req), action: 'logout', targets: [], detail: '', outcome: 'ok' }, d.topics.audit).catch(() => {});
+          await publishAudit(d.auditProducer, d.codec, { actor: s.user, origin: 'console', remoteAddress: remote(req), action: 'logout', targets: [], detail: '', outcome: 'ok' }, d.topics.audit)
+            .catch((e: unknown) => d.log.error({ err: (e as Error).message }, 'could not write the audit event'));
           return redirect(res, '/login', { 'Set-Cookie': setCookie(SESSION_COOKIE, '', 0) });
         }
         return await post(req, res, url, s, form);
@@ -265,6 +269,12 @@ export function createConsoleApp(d: ConsoleDeps) {
   };
 }
 
-function randomToken(): string {
-  return Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url');
+/**
+ * The login form's CSRF token (double submit: cookie + form field). An existing one is kept:
+ * browsers may load the login page twice (a redirect, a reload, two tabs), and a new token each
+ * time would invalidate the form already shown. Only we can set a __Host- cookie (HTTPS, no Domain).
+ */
+function loginToken(jar: Map<string, string>): string {
+  const have = jar.get(LOGIN_COOKIE);
+  return have && /^[A-Za-z0-9_-]{43}$/.test(have) ? have : randomBytes(32).toString('base64url');
 }

@@ -87,19 +87,19 @@ ${m.held ? '<button name="do" value="release">Release (deliver)</button> <button
     : `<p class="meta">${d.preview.htmlOnly ? 'This message has only an HTML body. The console never renders mail HTML; the MIME section lists its parts.' : 'No text body.'}</p>`;
   const sections = Object.entries(d.sections).map(([name, v]) => `<details${name === 'decision' ? ' open' : ''}><summary>${h(name)}</summary><pre>${h(JSON.stringify(v, null, 2))}</pre></details>`).join('\n');
   return layout(m.subject || '(no subject)', ctx, `
-<section><h2>Envelope</h2>${dl([
+<section id="envelope"><h2>Envelope</h2>${dl([
     ['Record id', m.id], ['Received', `${iso(m.receivedAt)} on ${e.listener} (${e.ingressHost})`], ['Direction', m.direction], ['Client', `${e.clientIp} (${e.clientHostname ?? 'no rDNS'}) HELO ${e.helo}`],
     ['TLS', e.tls ? `${e.tls.protocol} ${e.tls.cipher}` : 'none'], ['Authenticated user', e.authUser ?? '—'], ['MAIL FROM', `<${e.mailFrom}>`], ['RCPT TO', e.rcptTo.map((r) => `<${r}>`).join(', ')],
     ['From header', m.fromHeader], ['Size', `${e.size} bytes`], ['SHA-256', e.messageSha256 ?? '—'],
   ])}</section>
-<section><h2>Decision ${actionBadge(m.action, m.held)}</h2>
+<section id="decision"><h2>Decision ${actionBadge(m.action, m.held)}</h2>
 ${m.reasons.length ? `<ul class="reasons">${m.reasons.map((r) => `<li>${h(r)}</li>`).join('')}</ul>` : '<p class="meta">No reason: delivered.</p>'}
 ${dl([['Spam probability', m.spamProbability === null ? '—' : m.spamProbability.toFixed(4)], ['Label on spam.feedback', label ?? 'none']])}
 <h3>Symbols</h3>${symbols}${actions}</section>
-<section><h2>Delivery</h2>${deliveryTable}</section>
-<section><h2>Stages</h2>${sections || '<p class="meta">No stage section.</p>'}</section>
-<section><h2>Text preview</h2>${preview}</section>
-<section><h2>Headers</h2><pre>${h(d.headers)}</pre></section>`, '/history');
+<section id="delivery"><h2>Delivery</h2>${deliveryTable}</section>
+<section id="stages"><h2>Stages</h2>${sections || '<p class="meta">No stage section.</p>'}</section>
+<section id="preview"><h2>Text preview</h2>${preview}</section>
+<section id="headers"><h2>Headers</h2><pre>${h(d.headers)}</pre></section>`, '/history');
 }
 
 export function quarantinePage(ctx: PageContext, rows: MessageSummary[]): string {

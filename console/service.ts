@@ -60,9 +60,12 @@ export async function startConsole(ctx: ServiceContext, o: ConsoleOptions = {}):
     const timer = setInterval(() => void sweep(), 60000);
     stops.push(async () => clearInterval(timer));
 
+    const auditProducer = ctx.kafka.producer();
+    await auditProducer.connect();
+    stops.push(() => auditProducer.disconnect());
     const scheme = cfg.tls === 'off' ? 'http' : 'https';
     const app = createConsoleApp({
-      store, kafka: ctx.kafka, codec: ctx.codec, log, operators: new Operators(cfg.usersFile), spam, topics, registry: ctx.metrics,
+      store, kafka: ctx.kafka, auditProducer, codec: ctx.codec, log, operators: new Operators(cfg.usersFile), spam, topics, registry: ctx.metrics,
       scheme, sessionMs: cfg.sessionMs, loginFailuresPerMinute: cfg.loginFailuresPerMinute, pageSize: cfg.pageSize,
     });
     const handler = (req: Parameters<typeof app>[0], res: Parameters<typeof app>[1]) => void app(req, res);
