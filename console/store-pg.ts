@@ -120,24 +120,32 @@ export class PgHistoryStore implements HistoryStore {
     await this.bulk([m]);
   }
 
-  async bulk(rows: MessageRow[]): Promise<void> {
+  /** Upserts rows in one transaction, as two statements over arrays (unnest): one round trip per table, whatever the batch size. */
+  async bulk(batch: MessageRow[]): Promise<void> {
+    const rows = [...new Map(batch.map((m) => [m.id, m])).values()]; // ON CONFLICT cannot touch one row twice
+    if (rows.length === 0) return;
+    const col = <T>(f: (m: MessageRow) => T) => rows.map(f);
+    const from = rows.map((m) => addressKey(m.mailFrom));
+    const rcpts = rows.flatMap((m) => [...new Set(m.rcptTo.map((r) => addressKey(r).address))].map((address) => ({ id: m.id, address, domain: addressKey(address).domain, at: m.receivedAt })));
     const c = await this.pool.connect();
     try {
       await c.query('BEGIN');
-      for (const m of rows) {
-        const from = addressKey(m.mailFrom);
-        await c.query(`INSERT INTO history_messages (id, received_at, direction, mail_from, mail_from_domain, rcpt_to, from_header, subject, client_ip, action, reasons, spam_probability, size, held, detail)
-          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, COALESCE((SELECT held FROM history_held WHERE id = $1), false), $14)
-          ON CONFLICT (id) DO UPDATE SET received_at = excluded.received_at, direction = excluded.direction, mail_from = excluded.mail_from, mail_from_domain = excluded.mail_from_domain,
-            rcpt_to = excluded.rcpt_to, from_header = excluded.from_header, subject = excluded.subject, client_ip = excluded.client_ip, action = excluded.action,
-            reasons = excluded.reasons, spam_probability = excluded.spam_probability, size = excluded.size, held = excluded.held, detail = excluded.detail`,
-        [m.id, m.receivedAt, m.direction, from.address, from.domain, m.rcptTo.join(' '), m.fromHeader, m.subject, m.clientIp, m.action, m.reasons.join('\n'), m.spamProbability, m.size, m.detail]);
-        const rcpts = [...new Set(m.rcptTo.map((r) => addressKey(r)).map((k) => JSON.stringify(k)))].map((k) => JSON.parse(k) as { address: string; domain: string });
-        if (rcpts.length) {
-          await c.query(`INSERT INTO history_recipients (message_id, address, domain, received_at)
-            SELECT $1, a, d, $2 FROM unnest($3::text[], $4::text[]) AS t(a, d) ON CONFLICT (message_id, address) DO UPDATE SET received_at = excluded.received_at`,
-          [m.id, m.receivedAt, rcpts.map((r) => r.address), rcpts.map((r) => r.domain)]);
-        }
+      await c.query(`INSERT INTO history_messages (id, received_at, direction, mail_from, mail_from_domain, rcpt_to, from_header, subject, client_ip, action, reasons, spam_probability, size, held, detail)
+        SELECT t.id, t.received_at, t.direction, t.mail_from, t.mail_from_domain, t.rcpt_to, t.from_header, t.subject, t.client_ip, t.action, t.reasons, t.spam_probability, t.size,
+               COALESCE(h.held, false), t.detail
+        FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::float8[], $13::int[], $14::text[])
+          AS t(id, received_at, direction, mail_from, mail_from_domain, rcpt_to, from_header, subject, client_ip, action, reasons, spam_probability, size, detail)
+        LEFT JOIN history_held h ON h.id = t.id
+        ON CONFLICT (id) DO UPDATE SET received_at = excluded.received_at, direction = excluded.direction, mail_from = excluded.mail_from, mail_from_domain = excluded.mail_from_domain,
+          rcpt_to = excluded.rcpt_to, from_header = excluded.from_header, subject = excluded.subject, client_ip = excluded.client_ip, action = excluded.action,
+          reasons = excluded.reasons, spam_probability = excluded.spam_probability, size = excluded.size, held = excluded.held, detail = excluded.detail`,
+      [col((m) => m.id), col((m) => m.receivedAt), col((m) => m.direction), from.map((f) => f.address), from.map((f) => f.domain), col((m) => m.rcptTo.join(' ')), col((m) => m.fromHeader),
+        col((m) => m.subject), col((m) => m.clientIp), col((m) => m.action), col((m) => m.reasons.join('\n')), col((m) => m.spamProbability), col((m) => m.size), col((m) => m.detail)]);
+      // A re-decided record may have lost recipients: its rows are rewritten.
+      await c.query('DELETE FROM history_recipients WHERE message_id = ANY($1::text[])', [col((m) => m.id)]);
+      if (rcpts.length) {
+        await c.query(`INSERT INTO history_recipients (message_id, address, domain, received_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])`,
+          [rcpts.map((r) => r.id), rcpts.map((r) => r.address), rcpts.map((r) => r.domain), rcpts.map((r) => r.at)]);
       }
       await c.query('COMMIT');
     } catch (e) {

@@ -148,14 +148,15 @@ export class SqliteHistoryStore implements HistoryStore {
   private write(m: MessageRow): void {
     const from = addressKey(m.mailFrom);
     // held lives in its own table too: a quarantine tombstone may arrive before or after the record.
-    const held = this.st('SELECT held FROM held WHERE id = ?').get(m.id) as Row | undefined;
-    this.st(`INSERT INTO messages (id, received_at, direction, mail_from, mail_from_domain, rcpt_to, from_header, subject, client_ip, action, reasons, spam_probability, size, held, detail)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    const { rowid } = this.st(`INSERT INTO messages (id, received_at, direction, mail_from, mail_from_domain, rcpt_to, from_header, subject, client_ip, action, reasons, spam_probability, size, held, detail)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, COALESCE((SELECT held FROM held WHERE id = ?1), 0), ?14)
       ON CONFLICT (id) DO UPDATE SET received_at = excluded.received_at, direction = excluded.direction, mail_from = excluded.mail_from, mail_from_domain = excluded.mail_from_domain,
         rcpt_to = excluded.rcpt_to, from_header = excluded.from_header, subject = excluded.subject, client_ip = excluded.client_ip, action = excluded.action,
-        reasons = excluded.reasons, spam_probability = excluded.spam_probability, size = excluded.size, held = excluded.held, detail = excluded.detail`)
-      .run(m.id, m.receivedAt, m.direction, from.address, from.domain, m.rcptTo.join(' '), m.fromHeader, m.subject, m.clientIp, m.action, m.reasons.join('\n'), m.spamProbability, m.size, held ? Number(held.held) : 0, m.detail);
-    const { rowid } = this.st('SELECT rowid FROM messages WHERE id = ?').get(m.id) as { rowid: number };
+        reasons = excluded.reasons, spam_probability = excluded.spam_probability, size = excluded.size, held = excluded.held, detail = excluded.detail
+      RETURNING rowid`)
+      .get(m.id, m.receivedAt, m.direction, from.address, from.domain, m.rcptTo.join(' '), m.fromHeader, m.subject, m.clientIp, m.action, m.reasons.join('\n'), m.spamProbability, m.size, m.detail) as { rowid: number };
+    // A re-decided record may have lost recipients: its rows are rewritten.
+    this.st('DELETE FROM recipients WHERE message_rowid = ?').run(rowid);
     const ins = this.st('INSERT OR REPLACE INTO recipients (message_rowid, address, domain, received_at) VALUES (?, ?, ?, ?)');
     for (const r of new Set(m.rcptTo)) { const k = addressKey(r); ins.run(rowid, k.address, k.domain, m.receivedAt); }
   }

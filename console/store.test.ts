@@ -66,6 +66,7 @@ function suite(name: string, open: () => Promise<HistoryStore>, close: () => Pro
       assert.deepEqual((await s.search({ subject: 'changed' })).rows.map((r) => r.id), ['id-3']);
       assert.deepEqual((await s.search({ subject: 'invoice 3' })).rows, []);
       assert.deepEqual((await s.search({ recipient: 'carol@example.org' })).rows.map((r) => r.id), ['id-3']);
+      assert.equal((await s.search({ recipient: 'user1@example.net' })).rows.some((r) => r.id === 'id-3'), false, 'the old recipient no longer finds it');
       assert.equal((await s.get('id-3'))!.action, 'junk');
       assert.equal((await s.get('nope')), null);
     });
