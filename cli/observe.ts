@@ -34,7 +34,7 @@ export function targetsFromReadyLine(line: string): ScrapeTarget[] {
 export const grafanaHowTo = (prometheusUrl: string) => [
   'Dashboards (Grafana 10+): in Grafana, Connections → Data sources → Add → Prometheus, URL ' + prometheusUrl + ';',
   `then Dashboards → New → Import → upload each JSON file of ${join(OBSERVABILITY_DIR, 'grafana')}/`,
-  `(${DASHBOARDS.map((d) => `${d.uid}.json`).join(', ')}) and pick that data source for "Prometheus".`,
+  `(${DASHBOARDS.map((d) => `${d.uid}.json`).join(', ')}); each dashboard's "Prometheus" variable picks the data source.`,
   'Or provision them: a dashboards provider whose path is that folder (Grafana docs: Provisioning → Dashboards).',
 ].join('\n');
 
