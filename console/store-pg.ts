@@ -7,7 +7,7 @@
 import pg from 'pg';
 import {
   addressFilter, addressKey, clampLimit, ipFilter, normalizeFilter, words,
-  type DeadLetterRow, type DeliveryRow, type HistoryStore, type MessageRow, type MessageSummary, type SearchFilter, type SearchResult,
+  deadLetterFromRow, deliveryFromRow, summaryFromRow, type DeadLetterRow, type DeliveryRow, type HistoryStore, type MessageRow, type SearchFilter, type SearchResult,
 } from './store.ts';
 
 const SCHEMA = `
@@ -79,22 +79,6 @@ CREATE INDEX IF NOT EXISTS history_dead_letters_stage ON history_dead_letters (s
 const SUMMARY_COLUMNS = 'm.id, m.received_at, m.direction, m.mail_from, m.rcpt_to, m.from_header, m.subject, m.client_ip, m.action, m.reasons, m.spam_probability, m.size, m.held';
 
 type Row = Record<string, unknown>;
-
-function toSummary(r: Row): MessageSummary {
-  return {
-    id: String(r.id), receivedAt: Number(r.received_at), direction: r.direction as MessageSummary['direction'],
-    mailFrom: String(r.mail_from), rcptTo: String(r.rcpt_to).split(' ').filter(Boolean), fromHeader: String(r.from_header),
-    subject: String(r.subject), clientIp: String(r.client_ip), action: String(r.action), reasons: String(r.reasons).split('\n').filter(Boolean),
-    spamProbability: r.spam_probability === null ? null : Number(r.spam_probability), size: Number(r.size), held: r.held === true,
-  };
-}
-
-const toDeadLetter = (r: Row): DeadLetterRow => ({
-  partition: Number(r.dl_partition), offset: String(r.dl_offset), stage: String(r.stage), reason: String(r.reason), error: String(r.error),
-  recordId: r.record_id === null ? null : String(r.record_id), sourceTopic: String(r.source_topic), sourcePartition: Number(r.source_partition),
-  sourceOffset: Number(r.source_offset), failedAt: Number(r.failed_at), redrivenAt: r.redriven_at === null ? null : Number(r.redriven_at),
-  redrivenBy: r.redriven_by === null ? null : String(r.redriven_by),
-});
 
 export class PgHistoryStore implements HistoryStore {
   readonly kind = 'postgresql' as const;
@@ -212,19 +196,17 @@ export class PgHistoryStore implements HistoryStore {
     if (f.to !== undefined) where.push(`${recv} <= ${arg(f.to)}`);
     if (f.before !== undefined) where.push(`${recv} < ${arg(f.before)}`);
     const sql = `SELECT ${SUMMARY_COLUMNS} FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${recv} DESC LIMIT ${arg(limit + 1)}`;
-    const rows = (await this.pool.query(sql, args)).rows.map(toSummary);
+    const rows = (await this.pool.query(sql, args)).rows.map(summaryFromRow);
     return { rows: rows.slice(0, limit), more: rows.length > limit };
   }
 
   async get(id: string): Promise<(MessageRow & { held: boolean }) | null> {
     const r = (await this.pool.query(`SELECT ${SUMMARY_COLUMNS}, m.detail FROM history_messages m WHERE m.id = $1`, [id])).rows[0] as Row | undefined;
-    return r ? { ...toSummary(r), detail: String(r.detail) } : null;
+    return r ? { ...summaryFromRow(r), detail: String(r.detail) } : null;
   }
 
   async deliveries(id: string): Promise<DeliveryRow[]> {
-    return (await this.pool.query('SELECT * FROM history_deliveries WHERE record_id = $1 ORDER BY at, recipient', [id])).rows.map((r: Row) => ({
-      recordId: String(r.record_id), recipient: String(r.recipient), status: String(r.status), at: Number(r.at), attempts: Number(r.attempts), nextHop: String(r.next_hop), reply: r.reply === null ? null : String(r.reply),
-    }));
+    return (await this.pool.query('SELECT * FROM history_deliveries WHERE record_id = $1 ORDER BY at, recipient', [id])).rows.map(deliveryFromRow);
   }
 
   async deadLetters(f: { stage?: string; reason?: string; pending?: boolean; limit?: number }): Promise<DeadLetterRow[]> {
@@ -234,7 +216,7 @@ export class PgHistoryStore implements HistoryStore {
     if (f.reason) { args.push(f.reason); where.push(`reason = $${args.length}`); }
     if (f.pending) where.push('redriven_at IS NULL');
     args.push(clampLimit(f.limit));
-    return (await this.pool.query(`SELECT * FROM history_dead_letters ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY failed_at DESC LIMIT $${args.length}`, args)).rows.map(toDeadLetter);
+    return (await this.pool.query(`SELECT * FROM history_dead_letters ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY failed_at DESC LIMIT $${args.length}`, args)).rows.map(deadLetterFromRow);
   }
 
   async deadLetterCounts(): Promise<{ stage: string; reason: string; pending: number; total: number }[]> {

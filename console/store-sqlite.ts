@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import {
   addressFilter, addressKey, clampLimit, ipFilter, normalizeFilter, words,
-  type DeadLetterRow, type DeliveryRow, type HistoryStore, type MessageRow, type MessageSummary, type SearchFilter, type SearchResult,
+  deadLetterFromRow, deliveryFromRow, summaryFromRow, type DeadLetterRow, type DeliveryRow, type HistoryStore, type MessageRow, type SearchFilter, type SearchResult,
 } from './store.ts';
 
 const SCHEMA = `
@@ -93,22 +93,6 @@ const ftsQuery = (ws: string[]) => ws.map((w) => `"${w.replace(/"/g, '""')}"`).j
 const SUMMARY_COLUMNS = 'm.id, m.received_at, m.direction, m.mail_from, m.rcpt_to, m.from_header, m.subject, m.client_ip, m.action, m.reasons, m.spam_probability, m.size, m.held';
 
 type Row = Record<string, SQLInputValue>;
-
-function toSummary(r: Row): MessageSummary {
-  return {
-    id: String(r.id), receivedAt: Number(r.received_at), direction: r.direction as MessageSummary['direction'],
-    mailFrom: String(r.mail_from), rcptTo: String(r.rcpt_to).split(' ').filter(Boolean), fromHeader: String(r.from_header),
-    subject: String(r.subject), clientIp: String(r.client_ip), action: String(r.action), reasons: String(r.reasons).split('\n').filter(Boolean),
-    spamProbability: r.spam_probability === null ? null : Number(r.spam_probability), size: Number(r.size), held: Number(r.held) === 1,
-  };
-}
-
-const toDeadLetter = (r: Row): DeadLetterRow => ({
-  partition: Number(r.partition), offset: String(r.offset), stage: String(r.stage), reason: String(r.reason), error: String(r.error),
-  recordId: r.record_id === null ? null : String(r.record_id), sourceTopic: String(r.source_topic), sourcePartition: Number(r.source_partition),
-  sourceOffset: Number(r.source_offset), failedAt: Number(r.failed_at), redrivenAt: r.redriven_at === null ? null : Number(r.redriven_at),
-  redrivenBy: r.redriven_by === null ? null : String(r.redriven_by),
-});
 
 export class SqliteHistoryStore implements HistoryStore {
   readonly kind = 'sqlite' as const;
@@ -216,19 +200,17 @@ export class SqliteHistoryStore implements HistoryStore {
     if (f.to !== undefined) { where.push(`${recv} <= ?`); args.push(f.to); }
     if (f.before !== undefined) { where.push(`${recv} < ?`); args.push(f.before); }
     const sql = `SELECT ${SUMMARY_COLUMNS} FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${recv} DESC LIMIT ?`;
-    const rows = (this.st(sql).all(...args, limit + 1) as Row[]).map(toSummary);
+    const rows = (this.st(sql).all(...args, limit + 1) as Row[]).map(summaryFromRow);
     return { rows: rows.slice(0, limit), more: rows.length > limit };
   }
 
   async get(id: string): Promise<(MessageRow & { held: boolean }) | null> {
     const r = this.st(`SELECT ${SUMMARY_COLUMNS}, m.detail FROM messages m WHERE m.id = ?`).get(id) as Row | undefined;
-    return r ? { ...toSummary(r), detail: String(r.detail) } : null;
+    return r ? { ...summaryFromRow(r), detail: String(r.detail) } : null;
   }
 
   async deliveries(id: string): Promise<DeliveryRow[]> {
-    return (this.st('SELECT * FROM deliveries WHERE record_id = ? ORDER BY at, recipient').all(id) as Row[]).map((r) => ({
-      recordId: String(r.record_id), recipient: String(r.recipient), status: String(r.status), at: Number(r.at), attempts: Number(r.attempts), nextHop: String(r.next_hop), reply: r.reply === null ? null : String(r.reply),
-    }));
+    return (this.st('SELECT * FROM deliveries WHERE record_id = ? ORDER BY at, recipient').all(id) as Row[]).map(deliveryFromRow);
   }
 
   async deadLetters(f: { stage?: string; reason?: string; pending?: boolean; limit?: number }): Promise<DeadLetterRow[]> {
@@ -237,7 +219,7 @@ export class SqliteHistoryStore implements HistoryStore {
     if (f.stage) { where.push('stage = ?'); args.push(f.stage); }
     if (f.reason) { where.push('reason = ?'); args.push(f.reason); }
     if (f.pending) where.push('redriven_at IS NULL');
-    return (this.st(`SELECT * FROM dead_letters ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY failed_at DESC LIMIT ?`).all(...args, clampLimit(f.limit)) as Row[]).map(toDeadLetter);
+    return (this.st(`SELECT * FROM dead_letters ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY failed_at DESC LIMIT ?`).all(...args, clampLimit(f.limit)) as Row[]).map(deadLetterFromRow);
   }
 
   async deadLetterCounts(): Promise<{ stage: string; reason: string; pending: number; total: number }[]> {

@@ -143,3 +143,28 @@ export function normalizeFilter(f: SearchFilter): SearchFilter {
   }
   return out;
 }
+
+type DbRow = Record<string, unknown>;
+const nullableNumber = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+const nullableString = (v: unknown) => (v === null || v === undefined ? null : String(v));
+
+/** A row of the messages table (either store; column names are the same) as a summary. */
+export function summaryFromRow(r: DbRow): MessageSummary {
+  return {
+    id: String(r.id), receivedAt: Number(r.received_at), direction: r.direction as MessageSummary['direction'],
+    mailFrom: String(r.mail_from), rcptTo: String(r.rcpt_to).split(' ').filter(Boolean), fromHeader: String(r.from_header),
+    subject: String(r.subject), clientIp: String(r.client_ip), action: String(r.action), reasons: String(r.reasons).split('\n').filter(Boolean),
+    spamProbability: nullableNumber(r.spam_probability), size: Number(r.size), held: r.held === true || Number(r.held) === 1,
+  };
+}
+
+export const deliveryFromRow = (r: DbRow): DeliveryRow => ({
+  recordId: String(r.record_id), recipient: String(r.recipient), status: String(r.status), at: Number(r.at), attempts: Number(r.attempts), nextHop: String(r.next_hop), reply: nullableString(r.reply),
+});
+
+/** PostgreSQL names the coordinates dl_partition / dl_offset (offset is a reserved word there). */
+export const deadLetterFromRow = (r: DbRow): DeadLetterRow => ({
+  partition: Number(r.partition ?? r.dl_partition), offset: String(r.offset ?? r.dl_offset), stage: String(r.stage), reason: String(r.reason), error: String(r.error),
+  recordId: nullableString(r.record_id), sourceTopic: String(r.source_topic), sourcePartition: Number(r.source_partition),
+  sourceOffset: Number(r.source_offset), failedAt: Number(r.failed_at), redrivenAt: nullableNumber(r.redriven_at), redrivenBy: nullableString(r.redriven_by),
+});

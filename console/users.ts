@@ -2,11 +2,11 @@
  * The console's operators: one `name:<PHC argon2id hash>` line each, written by
  * `scop console users add` (mode 0600, replaced atomically), re-read when it changes. Passwords are
  * hashed with Node's argon2id (crypto.argon2, OWASP's parameters: 19 MiB, 2 passes, 1 lane) and
- * checked with a constant-time compare; an unknown name costs the same hash as a known one.
+ * checked with a constant-time compare; an unknown name costs the same hash as a known one
+ * (runtime/credentials-file.ts, shared with the ingress's scrypt users file).
  */
 import { argon2 as argon2Cb, randomBytes, timingSafeEqual, type Argon2Parameters } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { CredentialStore, readCredentials, removeCredential, setCredential, type HashScheme } from '../runtime/credentials-file.ts';
 
 const MEMORY_KIB = 19456;
 const PASSES = 2;
@@ -46,77 +46,24 @@ export async function verifyPassword(password: string, hash: string): Promise<bo
 
 export const validOperatorName = (name: string) => /^[A-Za-z0-9._@-]{1,64}$/.test(name);
 
-export function readOperators(file: string): Map<string, string> {
-  const users = new Map<string, string>();
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return users;
-    throw e;
-  }
-  for (const line of text.split('\n')) {
-    const t = line.trim();
-    if (!t || t.startsWith('#')) continue;
-    const i = t.indexOf(':');
-    if (i > 0) users.set(t.slice(0, i), t.slice(i + 1));
-  }
-  return users;
-}
+const SCHEME: HashScheme = {
+  hash: hashPassword,
+  verify: verifyPassword,
+  dummy: () => `$argon2id$v=19$m=${MEMORY_KIB},t=${PASSES},p=${LANES}$${b64(randomBytes(16))}$${b64(randomBytes(TAG))}`,
+};
+const COMMENT = 'scop console operators: name:argon2id-hash (written by `scop console users add`)';
 
-function writeOperators(file: string, users: Map<string, string>): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, ['# scop console operators: name:argon2id-hash (written by `scop console users add`)', ...[...users].map(([n, h]) => `${n}:${h}`), ''].join('\n'), { mode: 0o600 });
-  renameSync(tmp, file);
-}
+export const readOperators = readCredentials;
 
 export async function addOperator(file: string, name: string, password: string): Promise<{ replaced: boolean }> {
   if (!validOperatorName(name)) throw new Error(`invalid operator name "${name}": use 1-64 letters, digits, . _ @ -`);
   if (password.length < 12) throw new Error('the password must have at least 12 characters');
-  const users = readOperators(file);
-  const replaced = users.has(name);
-  users.set(name, await hashPassword(password));
-  writeOperators(file, users);
-  return { replaced };
+  return setCredential(file, name, password, SCHEME, COMMENT);
 }
 
-export function removeOperator(file: string, name: string): boolean {
-  const users = readOperators(file);
-  const had = users.delete(name);
-  if (had) writeOperators(file, users);
-  return had;
-}
+export const removeOperator = (file: string, name: string): boolean => removeCredential(file, name, COMMENT);
 
-/** The console's view of the operators file: reloaded when it changes. */
-export class Operators {
-  private users = new Map<string, string>();
-  private stamp = '';
-  private readonly dummy = `$argon2id$v=19$m=${MEMORY_KIB},t=${PASSES},p=${LANES}$${b64(randomBytes(16))}$${b64(randomBytes(TAG))}`;
-
-  constructor(readonly file: string) {}
-
-  private refresh(): void {
-    let stamp = 'absent';
-    try {
-      const st = statSync(this.file);
-      stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
-    } catch { /* absent: nobody can log in */ }
-    if (stamp !== this.stamp) {
-      this.users = stamp === 'absent' ? new Map() : readOperators(this.file);
-      this.stamp = stamp;
-    }
-  }
-
-  get size(): number {
-    this.refresh();
-    return this.users.size;
-  }
-
-  async verify(name: string, password: string): Promise<boolean> {
-    this.refresh();
-    const hash = this.users.get(name);
-    const ok = await verifyPassword(password, hash ?? this.dummy);
-    return ok && hash !== undefined;
-  }
+/** The console's view of the operators file: re-read when it changes. */
+export class Operators extends CredentialStore {
+  constructor(file: string) { super(file, SCHEME); }
 }
