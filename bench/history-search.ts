@@ -6,7 +6,7 @@
  * returns one page of 100). The baseline, measured in the same run, is the same subject search
  * done as an unindexed scan (LIKE '%word%' over every row), what a naive history would do.
  *
- *   npm run bench -- history-search [--rows 1000000] [--pg] [--runs 7]
+ *   npm run bench -- history-search [--rows 1000000] [--pg | --pg-only] [--runs 7]
  *
  * Target: every search under 200 ms at 1 M rows.
  */
@@ -24,7 +24,8 @@ import type { HistoryStore, MessageRow, SearchFilter } from '../console/store.ts
 const arg = (name: string, def: number) => { const i = process.argv.indexOf(`--${name}`); return i >= 0 ? Number(process.argv[i + 1]) : def; };
 const ROWS = arg('rows', 1_000_000);
 const RUNS = arg('runs', 7);
-const PG = process.argv.includes('--pg');
+const PG = process.argv.includes('--pg') || process.argv.includes('--pg-only');
+const SQLITE = !process.argv.includes('--pg-only');
 const DAY = 86400000;
 const END = Date.UTC(2026, 11, 1);
 
@@ -110,6 +111,8 @@ const dir = mkdtempSync(join(tmpdir(), 'scop-history-bench-'));
 chmodSync(dir, 0o755); // PostgreSQL runs as its own user (infra/postgres.ts) and must reach its folder inside
 try {
   const file = join(dir, 'history.db');
+  let worst = 0;
+  if (SQLITE) {
   const sqlite = new SqliteHistoryStore(file);
   console.log(`SQLite: loading ${ROWS.toLocaleString('en')} rows…`);
   const loadS = await load(sqlite);
@@ -119,8 +122,9 @@ try {
   const scan = raw.prepare("SELECT id FROM messages WHERE subject LIKE ? ORDER BY received_at DESC LIMIT 100");
   const baseline = await time(async () => scan.all(`%${WORDS[2900]}%`));
   raw.close();
-  let worst = await report('SQLite (node:sqlite, FTS5)', sqlite, baseline.median);
+  worst = await report('SQLite (node:sqlite, FTS5)', sqlite, baseline.median);
   await sqlite.close();
+  }
 
   if (PG) {
     if (!postgresAvailable()) throw new Error('--pg needs Debian\'s postgresql package');

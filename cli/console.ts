@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { loadEnv } from '../runtime/config.ts';
 import { loadConsoleConfig } from '../console/config.ts';
-import { historyGroups } from '../console/history.ts';
+import { rebuildHistory } from '../console/history.ts';
 import { openHistoryStore } from '../console/service.ts';
 import { addOperator, readOperators, removeOperator } from '../console/users.ts';
 import { readPassword } from '../ingress/users-cli.ts';
@@ -35,22 +35,12 @@ export function registerConsoleCommands(program: Command): void {
     .action(async () => {
       const cfg = config();
       const { kafka } = await cliClients();
-      const admin = kafka.admin();
-      await admin.connect();
+      const store = await openHistoryStore(cfg);
       try {
-        const groups = historyGroups();
-        const described = await admin.describeGroups(groups);
-        const active = described.groups.filter((g) => g.members.length > 0).map((g) => g.groupId);
-        if (active.length) throw new Error(`the console is running (${active.join(', ')} have members): stop it first`);
-        const existing = new Set((await admin.listGroups()).groups.map((g) => g.groupId));
-        const toDelete = groups.filter((g) => existing.has(g));
-        if (toDelete.length) await admin.deleteGroups(toDelete);
-        const store = await openHistoryStore(cfg);
-        await store.clear();
-        await store.close();
-        console.log(`history emptied (${cfg.databaseUrl ? 'PostgreSQL' : cfg.sqliteFile}); consumer groups deleted: ${toDelete.join(', ') || 'none'}. Start the console (npm start) to replay the topics.`);
+        const deleted = await rebuildHistory(kafka, store);
+        console.log(`history emptied (${cfg.databaseUrl ? 'PostgreSQL' : cfg.sqliteFile}); consumer groups deleted: ${deleted.join(', ') || 'none'}. Start the console (npm start) to replay the topics.`);
       } finally {
-        await admin.disconnect();
+        await store.close();
       }
     });
 }

@@ -15,7 +15,7 @@ import { produce, readTopic, testBroker, testMailRecord } from '../runtime/stage
 import { eventually, uniqueName } from '../runtime/testing.ts';
 import { topicConfig, type TopicSpec } from '../runtime/topics.ts';
 import type { AuditEvent, Block, DeadLetter, DeliveryJob, MailRecord, SpamFeedback } from '../schemas/types.ts';
-import type { HistoryTopics } from './history.ts';
+import { rebuildHistory, type HistoryTopics } from './history.ts';
 import { startConsole, type RunningConsole } from './service.ts';
 import { addOperator } from './users.ts';
 import { parseMime } from '../processors/mime/parse.ts';
@@ -30,6 +30,13 @@ const t = {
 };
 let consoleSvc: RunningConsole;
 let origin = '';
+let port = 0;
+const groupPrefix = uniqueName('console-test');
+const start = () => startConsole({ ...svc, dataDir: dir, env: { ...process.env, CONSOLE_PORT: String(port), CONSOLE_LOGIN_FAILURES_PER_MINUTE: '3' } }, {
+  history: { decided: t.decided, outbound: t.outbound, deliveryLog: t.deliveryLog, deadLetters: t.deadLetters, quarantine: t.quarantine } satisfies HistoryTopics,
+  topics: { quarantine: { quarantine: t.quarantine, requests: t.requests, feedback: t.feedback }, blocklist: t.blocklist, deadLetters: t.deadLetters, audit: t.audit, spamModel: t.spamModel },
+  groupPrefix,
+});
 
 interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: string }
 
@@ -91,12 +98,8 @@ before(async () => {
     ...[t.quarantine, t.feedback, t.blocklist, t.spamModel].map((n) => spec(n, 'compact')),
   ] });
   await addOperator(join(dir, 'console', 'users'), 'alice', PASSWORD);
-  const port = await freePort();
-  consoleSvc = await startConsole({ ...svc, dataDir: dir, env: { ...process.env, CONSOLE_PORT: String(port), CONSOLE_LOGIN_FAILURES_PER_MINUTE: '3' } }, {
-    history: { decided: t.decided, outbound: t.outbound, deliveryLog: t.deliveryLog, deadLetters: t.deadLetters, quarantine: t.quarantine } satisfies HistoryTopics,
-    topics: { quarantine: { quarantine: t.quarantine, requests: t.requests, feedback: t.feedback }, blocklist: t.blocklist, deadLetters: t.deadLetters, audit: t.audit, spamModel: t.spamModel },
-    groupPrefix: uniqueName('console-test'),
-  });
+  port = await freePort();
+  consoleSvc = await start();
   origin = consoleSvc.url;
 });
 
@@ -255,5 +258,27 @@ describe('console', () => {
     await alice.req('POST', '/logout', { csrf: Client.csrf(page.body) });
     assert.equal((await alice.req('GET', '/history')).status, 303);
   });
+
+  it('rebuild by replay: refused while the console runs; after a stop, empty tables and a restart give the same history back', async () => {
+    const before = (await consoleSvc.store.search({ limit: 500 })).rows.map((r) => r.id).sort();
+    assert.ok(before.length >= 4);
+    await assert.rejects(rebuildHistory(svc.kafka, consoleSvc.store, groupPrefix), /the console is running/);
+    await consoleSvc.stop();
+    const { SqliteHistoryStore } = await import('./store-sqlite.ts');
+    const store = new SqliteHistoryStore(join(dir, 'console', 'history.db'));
+    assert.ok((await rebuildHistory(svc.kafka, store, groupPrefix)).includes(`${groupPrefix}-history-decided`), 'the groups are deleted');
+    assert.equal(await store.countMessages(), 0);
+    await store.close();
+    consoleSvc = await start();
+    await eventually(async () => {
+      const now = (await consoleSvc.store.search({ limit: 500 })).rows.map((r) => r.id).sort();
+      return now.length === before.length ? now : undefined;
+    }, 60000, 'the history replayed from the topics');
+    assert.deepEqual((await consoleSvc.store.search({ limit: 500 })).rows.map((r) => r.id).sort(), before);
+    const alice2 = new Client();
+    assert.equal((await alice2.login('alice', PASSWORD)).status, 303);
+    assert.match((await alice2.req('GET', '/dead-letters')).body, /bad magic byte/, 'dead letters replayed too');
+  });
+
 });
 

@@ -7,6 +7,7 @@
  * replays the topics into the same rows.
  */
 import { followCompactedTopic, type CompactedTopicFollower } from '../runtime/compacted-topic.ts';
+import type { KafkaClient } from '../runtime/kafka.ts';
 import type { RunningService, ServiceContext } from '../runtime/service.ts';
 import { defineSink, type RunningSink } from '../runtime/sink.ts';
 import { TOPICS } from '../runtime/topics.ts';
@@ -81,4 +82,25 @@ export async function startHistory(svc: ServiceContext, store: HistoryStore, o: 
     throw e;
   }
   return { endpoints: {}, stop };
+}
+
+/**
+ * Rebuild by replay: refuses while a history consumer runs, deletes the history's consumer groups
+ * and empties the store, so the next start reads every topic from its beginning into it.
+ */
+export async function rebuildHistory(kafka: KafkaClient, store: HistoryStore, groupPrefix = 'scop'): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const groups = historyGroups(groupPrefix);
+    const active = (await admin.describeGroups(groups)).groups.filter((g) => g.members.length > 0).map((g) => g.groupId);
+    if (active.length) throw new Error(`the console is running (${active.join(', ')} have members): stop it first`);
+    const existing = new Set((await admin.listGroups()).groups.map((g) => g.groupId));
+    const deleted = groups.filter((g) => existing.has(g));
+    if (deleted.length) await admin.deleteGroups(deleted);
+    await store.clear();
+    return deleted;
+  } finally {
+    await admin.disconnect();
+  }
 }
