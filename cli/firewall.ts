@@ -8,6 +8,7 @@ import { ConfigError } from '../runtime/config.ts';
 import { listBlocks, normalizePrefix, writeBlock } from '../runtime/operator/blocklist.ts';
 import { TOPICS } from '../runtime/topics.ts';
 import { cliClients, operator } from './compacted.ts';
+import { printable, printableJson } from './terminal.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 
@@ -18,8 +19,9 @@ export function registerFirewallCommands(program: Command, topic: string = TOPIC
     const now = Date.now();
     const blocks = (await listBlocks(kafka, codec, topic)).filter((b) => o.all || b.expiresAt === null || b.expiresAt > now);
     for (const b of blocks) {
-      if (o.json) console.log(JSON.stringify({ ...b, createdAt: iso(b.createdAt), expiresAt: b.expiresAt === null ? null : iso(b.expiresAt) }));
-      else console.log(`${b.prefix.padEnd(24)} until ${b.expiresAt === null ? 'lifted'.padEnd(20) : iso(b.expiresAt)}  by ${b.source}  ${b.reason}`);
+      // Reasons and sources are written by the firewall stage from message data (sender domains): printable.
+      if (o.json) console.log(printableJson({ ...b, createdAt: iso(b.createdAt), expiresAt: b.expiresAt === null ? null : iso(b.expiresAt) }));
+      else console.log(`${printable(b.prefix).padEnd(24)} until ${b.expiresAt === null ? 'lifted'.padEnd(20) : iso(b.expiresAt)}  by ${printable(b.source)}  ${printable(b.reason)}`);
     }
     if (!o.json) console.error(`${blocks.length} block(s)`);
   });

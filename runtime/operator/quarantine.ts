@@ -18,11 +18,15 @@ export const defaultQuarantineTopics = (): QuarantineTopics => ({ quarantine: TO
 
 export interface Held { record: MailRecord; subject: string; messageId: string | null }
 
-/** Header value from the raw message (first occurrence, unfolded); enough for listing. */
+/** Header value from the raw message (first occurrence, unfolded, UTF-8 per RFC 6532); enough for listing. */
 export function headerOf(raw: Buffer, name: string): string | null {
-  const head = raw.subarray(0, Math.max(0, raw.indexOf('\r\n\r\n')) || raw.length).toString('latin1');
-  const m = new RegExp(`^${name}:[ \\t]*((?:.*)(?:\\r?\\n[ \\t].*)*)`, 'im').exec(head);
-  return m ? m[1]!.replace(/\r?\n[ \t]+/g, ' ').trim() : null;
+  const end = raw.indexOf('\r\n\r\n');
+  const want = name.toLowerCase();
+  for (const field of raw.subarray(0, end < 0 ? raw.length : end).toString('utf8').split(/\r?\n(?![ \t])/)) {
+    const colon = field.indexOf(':');
+    if (colon > 0 && field.slice(0, colon).trimEnd().toLowerCase() === want) return field.slice(colon + 1).replace(/\r?\n/g, '').trim();
+  }
+  return null;
 }
 
 export async function listHeld(kafka: KafkaClient, codec: RecordCodec, topics: QuarantineTopics): Promise<Held[]> {
