@@ -197,14 +197,17 @@ export class SqliteHistoryStore implements HistoryStore {
     const symbolWords = words(f.symbol ?? '');
     if (symbolWords.length) fts.push(`reasons : ${ftsQuery(symbolWords)}`);
     if (fts.length) {
-      from = 'messages_fts JOIN messages m ON m.rowid = messages_fts.rowid';
+      // CROSS JOIN keeps the full-text index as the outer loop, read newest first: the other order
+      // (e.g. every message of a recipient domain, each probing FTS5 with a MATCH) runs the full-text
+      // query once per candidate row and took seconds at a million messages.
+      from = 'messages_fts CROSS JOIN messages m ON m.rowid = messages_fts.rowid';
       order = 'messages_fts.rowid';
       where.push('messages_fts MATCH ?');
       args.push(fts.map((x) => `(${x})`).join(' AND '));
     }
     if (f.recipient?.trim()) {
       const a = addressFilter(f.recipient);
-      from += ' JOIN recipients r ON r.message_rowid = m.rowid';
+      from += `${fts.length ? ' CROSS' : ''} JOIN recipients r ON r.message_rowid = m.rowid`;
       if (!fts.length) order = 'r.message_rowid';
       if ('address' in a) { where.push('r.address = ?'); args.push(a.address); } else { where.push('r.domain = ?'); args.push(a.domain); }
     }
