@@ -21,6 +21,8 @@ import { registerDkimCommands } from './dkim.ts';
 import { printable } from './terminal.ts';
 import { registerQuarantineCommands } from './quarantine.ts';
 import { registerFirewallCommands } from './firewall.ts';
+import { registerObserveCommands } from './observe.ts';
+import { registerConsoleCommands } from './console.ts';
 
 // `scop … | head` closes stdout early: that is the reader's choice, not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; });
@@ -114,6 +116,8 @@ registerReplayCommand(program);
 registerDkimCommands(program);
 registerQuarantineCommands(program);
 registerFirewallCommands(program);
+registerObserveCommands(program);
+registerConsoleCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   // Config errors are the operator's to fix: one line, no stack trace.

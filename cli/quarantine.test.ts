@@ -7,9 +7,10 @@ import { produce, readTopic, testBroker, testMailRecord } from '../runtime/stage
 import { uniqueName } from '../runtime/testing.ts';
 import { topicConfig, type TopicSpec } from '../runtime/topics.ts';
 import type { DeliveryJob, MailRecord } from '../schemas/types.ts';
-import { listBlocks, normalizePrefix, writeBlock } from './firewall.ts';
+import { listBlocks, normalizePrefix, writeBlock } from '../runtime/operator/blocklist.ts';
+import { deleteHeld, listHeld, markHeld, releaseHeld, type QuarantineTopics } from '../runtime/operator/quarantine.ts';
 import { Command } from 'commander';
-import { deleteHeld, listHeld, markHeld, registerQuarantineCommands, releaseHeld, type QuarantineTopics } from './quarantine.ts';
+import { registerQuarantineCommands } from './quarantine.ts';
 import { registerFirewallCommands } from './firewall.ts';
 
 const { svc, admin } = testBroker('quarantine-cli-test');
@@ -34,8 +35,8 @@ test('quarantine: list, mark (spam.feedback), release (to the delivery requests,
   assert.deepEqual(list.map((h) => [h.subject, h.record.decision!.action]), [['first', 'quarantine'], ['second', 'reject']]);
   assert.equal(list[0]!.messageId, '<first@x>');
 
-  await markHeld(svc.kafka, svc.codec, t, list[0]!, 'ham');
-  await releaseHeld(svc.kafka, svc.codec, t, list[0]!);
+  await markHeld(svc.kafka, svc.codec, t, list[0]!, 'ham', 'tester');
+  await releaseHeld(svc.kafka, svc.codec, t, list[0]!, 'tester');
   await deleteHeld(svc.kafka, t, list[1]!);
   assert.deepEqual(await listHeld(svc.kafka, svc.codec, t), [], 'released and deleted messages are gone');
   const [req] = await readTopic(svc.kafka, t.requests, 1, { settleMs: 200 });

@@ -3,77 +3,21 @@
  * mail.quarantine topic (the decision stage puts quarantined and rejected mail there, keyed by
  * record id). release hands the message to the egress (mail.delivery.requests) and removes it;
  * delete removes it (a tombstone); mark ham|spam writes a label to spam.feedback (release and
- * delete can do it too with --mark).
+ * delete can do it too with --mark). The operations live in runtime/operator/ (the console uses them too).
  */
 import type { Command } from 'commander';
 import { ConfigError } from '../runtime/config.ts';
 import type { KafkaClient } from '../runtime/kafka.ts';
 import type { RecordCodec } from '../runtime/registry.ts';
-import { TOPICS } from '../runtime/topics.ts';
-import type { DeliveryJob, MailRecord } from '../schemas/types.ts';
-import { cliClients, operator, readLatest } from './compacted.ts';
+import { defaultQuarantineTopics, deleteHeld, headerOf, listHeld, markHeld, releaseHeld, type Held, type QuarantineTopics } from '../runtime/operator/quarantine.ts';
+import { cliClients, operator } from './compacted.ts';
 import { printable, printableJson } from './terminal.ts';
-
-export interface QuarantineTopics { quarantine: string; requests: string; feedback: string }
-export const defaultQuarantineTopics = (): QuarantineTopics => ({ quarantine: TOPICS.quarantine.name, requests: TOPICS.deliveryRequests.name, feedback: TOPICS.spamFeedback.name });
-
-export interface Held { record: MailRecord; subject: string; messageId: string | null }
-
-/** Header value from the raw message (first occurrence, unfolded, UTF-8 per RFC 6532); enough for listing. */
-export function headerOf(raw: Buffer, name: string): string | null {
-  const end = raw.indexOf('\r\n\r\n');
-  const want = name.toLowerCase();
-  for (const field of raw.subarray(0, end < 0 ? raw.length : end).toString('utf8').split(/\r?\n(?![ \t])/)) {
-    const colon = field.indexOf(':');
-    if (colon > 0 && field.slice(0, colon).trimEnd().toLowerCase() === want) return field.slice(colon + 1).replace(/\r?\n/g, '').trim();
-  }
-  return null;
-}
-
-export async function listHeld(kafka: KafkaClient, codec: RecordCodec, topics: QuarantineTopics): Promise<Held[]> {
-  const latest = await readLatest(kafka, topics.quarantine);
-  const out: Held[] = [];
-  for (const value of latest.values()) {
-    const record = await codec.decodeAs<MailRecord>(value, 'MailRecord');
-    const raw = record.envelope.raw.subarray(record.envelope.traceLength ?? 0);
-    out.push({ record, subject: headerOf(raw, 'Subject') ?? '', messageId: headerOf(raw, 'Message-ID') });
-  }
-  return out.sort((a, b) => a.record.envelope.receivedAt - b.record.envelope.receivedAt);
-}
 
 async function findHeld(kafka: KafkaClient, codec: RecordCodec, topics: QuarantineTopics, id: string): Promise<Held> {
   const held = (await listHeld(kafka, codec, topics)).filter((h) => h.record.envelope.id === id || h.record.envelope.id.startsWith(id));
   if (held.length === 0) throw new ConfigError('id', `no message ${id} in quarantine`, 'see `scop quarantine list`');
   if (held.length > 1) throw new ConfigError('id', `${id} matches ${held.length} messages`, 'give more of the record id');
   return held[0]!;
-}
-
-async function send(kafka: KafkaClient, topic: string, messages: { key: string; value: Buffer | null }[]): Promise<void> {
-  const producer = kafka.producer();
-  await producer.connect();
-  try {
-    await producer.send({ topic, acks: -1, messages });
-  } finally {
-    await producer.disconnect();
-  }
-}
-
-export async function markHeld(kafka: KafkaClient, codec: RecordCodec, topics: QuarantineTopics, held: Held, label: 'ham' | 'spam'): Promise<void> {
-  const id = await codec.registerSchema(topics.feedback, 'SpamFeedback');
-  const value = codec.encodeWith(id, 'SpamFeedback', { recordId: held.record.envelope.id, label, at: Date.now(), source: `quarantine:${operator()}`, messageId: held.messageId });
-  await send(kafka, topics.feedback, [{ key: held.record.envelope.id, value }]);
-}
-
-/** Hands the message to the egress (all its recipients), then removes it from quarantine. */
-export async function releaseHeld(kafka: KafkaClient, codec: RecordCodec, topics: QuarantineTopics, held: Held): Promise<void> {
-  const job: DeliveryJob = { record: held.record, recipients: held.record.envelope.rcptTo, attempt: 0, notBefore: Date.now(), lastError: null, origin: `release:${operator()}`, junk: false };
-  const id = await codec.registerSchema(topics.requests, 'DeliveryJob');
-  await send(kafka, topics.requests, [{ key: held.record.envelope.id, value: codec.encodeWith(id, 'DeliveryJob', job) }]);
-  await send(kafka, topics.quarantine, [{ key: held.record.envelope.id, value: null }]);
-}
-
-export async function deleteHeld(kafka: KafkaClient, topics: QuarantineTopics, held: Held): Promise<void> {
-  await send(kafka, topics.quarantine, [{ key: held.record.envelope.id, value: null }]);
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
@@ -146,15 +90,15 @@ export function registerQuarantineCommands(program: Command, topics: QuarantineT
     const label = mark(o);
     const { kafka, codec } = await cliClients();
     const h = await findHeld(kafka, codec, topics, id);
-    if (label) await markHeld(kafka, codec, topics, h, label);
-    await releaseHeld(kafka, codec, topics, h);
+    if (label) await markHeld(kafka, codec, topics, h, label, operator());
+    await releaseHeld(kafka, codec, topics, h, operator());
     console.log(`released ${printable(h.record.envelope.id)} to ${printable(h.record.envelope.rcptTo.join(', '))}${label ? ` (marked ${label})` : ''}`);
   });
   q.command('delete').description('remove a held message for good').argument('<id>').option('--mark <label>', 'also label it ham or spam on spam.feedback').action(async (id: string, o: { mark?: string }) => {
     const label = mark(o);
     const { kafka, codec } = await cliClients();
     const h = await findHeld(kafka, codec, topics, id);
-    if (label) await markHeld(kafka, codec, topics, h, label);
+    if (label) await markHeld(kafka, codec, topics, h, label, operator());
     await deleteHeld(kafka, topics, h);
     console.log(`deleted ${printable(h.record.envelope.id)}${label ? ` (marked ${label})` : ''}`);
   });
@@ -162,7 +106,7 @@ export function registerQuarantineCommands(program: Command, topics: QuarantineT
     const l = mark({ mark: label });
     const { kafka, codec } = await cliClients();
     const h = await findHeld(kafka, codec, topics, id);
-    await markHeld(kafka, codec, topics, h, l!);
+    await markHeld(kafka, codec, topics, h, l!, operator());
     console.log(`marked ${printable(h.record.envelope.id)} ${l}`);
   });
 }

@@ -9,7 +9,7 @@ import { createKafkaClient, kafkaSettingsFromEnv, probeBrokers, type KafkaClient
 import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
 import { progressBar } from './progress.ts';
 import { printableJson } from './terminal.ts';
-import { parseStartAt, readTopicRange, type StartAt } from './topic-reader.ts';
+import { parseStartAt, readTopicRange, type StartAt } from '../runtime/topic-reader.ts';
 
 export interface ReplayOptions { topic: string; from: StartAt; raw: boolean; out: NodeJS.WritableStream; quiet?: boolean; limit?: number }
 

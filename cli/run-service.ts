@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { envPort, loadEnv } from '../runtime/config.ts';
 import { createKafkaClient, kafkaSettingsFromEnv, probeBrokers } from '../runtime/kafka.ts';
 import { loggerFor } from '../runtime/log.ts';
-import { createMetricsRegistry, startMetricsServer } from '../runtime/metrics.ts';
+import { createMetricsRegistry, diskMetrics, startMetricsServer } from '../runtime/metrics.ts';
 import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
 import type { ServiceDefinition } from '../runtime/service.ts';
 
@@ -24,6 +24,7 @@ export async function runService(def: ServiceDefinition, env: NodeJS.ProcessEnv 
   await probeBrokers(kafkaSettings);
   await probeRegistry(registry);
   const metrics = createMetricsRegistry(def.name);
+  diskMetrics(metrics, resolve(String(cfg.SCOP_DATA_DIR)));
   const service = await def.start({
     kafka: createKafkaClient({ ...kafkaSettings, clientId: `${kafkaSettings.clientId}-${def.name}` }),
     kafkaSettings,

@@ -9,5 +9,6 @@ import { dkimSignService } from '../processors/dkim-sign/service.ts';
 import { firewallService } from '../processors/firewall/service.ts';
 import { decisionService } from '../processors/decision/service.ts';
 import { egressService } from '../egress/relay/service.ts';
+import { consoleService } from '../console/service.ts';
 
-export const SERVICES: ServiceDefinition[] = [ingressService, mimeService, authService, spamService, firewallService, decisionService, egressService, dkimSignService, matrixNotifierService];
+export const SERVICES: ServiceDefinition[] = [ingressService, mimeService, authService, spamService, firewallService, decisionService, egressService, dkimSignService, matrixNotifierService, consoleService];

@@ -11,6 +11,7 @@ import { createKafkaClient, kafkaSettingsFromEnv, probeBrokers, type KafkaClient
 import { loggerFor } from '../runtime/log.ts';
 import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
 import { TOPICS } from '../runtime/topics.ts';
+import { sendFeedback } from '../runtime/operator/feedback.ts';
 import type { MailRecord, SpamFeedback } from '../schemas/types.ts';
 import { loadSpamAssassin, rotation } from '../corpus/spam-assassin.ts';
 import { loadDefaultModel } from '../processors/spam/default-model.ts';
@@ -27,7 +28,7 @@ import { auc, recallAtFp } from '../processors/spam/evaluate.ts';
 import { ALL_CORPORA, corporaAvailable, LOCO_FOLDS, locoExamples, locoTable, rawForSpamAssassin, runFold, SHIPPABLE, sideBySideTable, type HeldOutResult, type SideBySide } from './spam-loco.ts';
 import { SA_SAMPLE, sampleIndices, spamAssassinInstalled, spamAssassinScores, startSpamAssassin, type SpamAssassinRunner } from './spamassassin.ts';
 import { corpusExamples, readMessages, tokenizeAll, type RawLabelled } from './spam-corpus.ts';
-import { readTopicRange } from './topic-reader.ts';
+import { readTopicRange } from '../runtime/topic-reader.ts';
 
 const log = loggerFor('spam-cli');
 
@@ -321,16 +322,6 @@ export function registerSpamCommands(program: Command): void {
     });
 }
 
-export async function sendFeedback(kafka: KafkaClient, codec: RecordCodec, f: SpamFeedback, topic: string = TOPICS.spamFeedback.name): Promise<void> {
-  const id = await codec.registerSchema(topic, 'SpamFeedback');
-  const producer = kafka.producer();
-  await producer.connect();
-  try {
-    await producer.send({ topic, acks: -1, messages: [{ key: f.recordId, value: codec.encodeWith(id, 'SpamFeedback', f) }] });
-  } finally {
-    await producer.disconnect();
-  }
-}
 
 
 /** `scop spam eval --loco`: the leave-one-corpus-out table, then SpamAssassin beside scop on a sample of each held-out group. */

@@ -58,6 +58,8 @@ describe('scop start', () => {
       SCOP_DATA_DIR: dataDir,
       SCOP_KAFKA_PORT: String(await freePort()),
       SCOP_KAFKA_CONTROLLER_PORT: String(await freePort()),
+      SCOP_KAFKA_METRICS_PORT: String(await freePort()),
+      CONSOLE_PORT: String(await freePort()),
       SCOP_REGISTRY_PORT: String(await freePort()),
       INGRESS_MX_PORT: String(await freePort()),
       INGRESS_SUBMISSION_PORT: String(await freePort()),

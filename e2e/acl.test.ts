@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Registry } from 'prom-client';
-import { defaultQuarantineTopics, listHeld, releaseHeld } from '../cli/quarantine.ts';
+import { defaultQuarantineTopics, listHeld, releaseHeld } from '../runtime/operator/quarantine.ts';
 import { SERVICES } from '../cli/services.ts';
 import { registerSchemas } from '../cli/start.ts';
 import { TestDnsServer } from '../infra/dns/dns-server.ts';
@@ -87,6 +87,7 @@ before(async () => {
     EGRESS_MAILDIR: join(dir, 'maildir'), EGRESS_HOSTNAME: 'mx.acl.test', EGRESS_DNS_SERVERS: `127.0.0.1:${dns.port}`, EGRESS_DNS_TIMEOUT_MS: '300', EGRESS_RETRY_DELAYS: '3600,3600,3600',
     DKIM_KEY_DIR: dkimDir, DKIM_SENDERS: '{"alice@acl.test":["acl.test"]}',
     MATRIX_HOMESERVER_URL: '',
+    CONSOLE_PORT: String(await freePort()),
   };
   await addUser(join(dir, 'scop', 'ingress', 'users'), 'alice@acl.test', 'correct horse battery');
   // Each service under its own principal, as `scop start` wires it (cli/services.ts), in its start order.
@@ -127,7 +128,7 @@ describe('every service under its own principal', { skip }, () => {
       const operator = { kafka: clientFor('scop-operator'), codec };
       const topics = defaultQuarantineTopics();
       const held = await eventually(async () => (await listHeld(operator.kafka, codec, topics)).find((h) => h.record.envelope.id === inbound.recordId), 60000, 'the held message');
-      await releaseHeld(operator.kafka, codec, topics, held);
+      await releaseHeld(operator.kafka, codec, topics, held, 'operator');
     }
     const box = join(dir, 'maildir', 'bob@acl.test');
     await eventually(() => (['new', '.Junk/new'].some((d) => existsSync(join(box, d)) && readdirSync(join(box, d)).some((f) => f.includes(inbound.recordId!))) ? true : undefined), 60000, 'the inbound message in the Maildir');

@@ -18,6 +18,8 @@ export const stackEnvShape = {
   SCOP_DATA_DIR: z.string().default('.data'),
   SCOP_KAFKA_PORT: envPort().default(9092),
   SCOP_KAFKA_CONTROLLER_PORT: envPort().default(9093),
+  // The broker's own metrics (JMX exporter agent) for the Kafka dashboard; "off" starts no agent.
+  SCOP_KAFKA_METRICS_PORT: z.union([z.literal('off'), envPort()]).default(9404),
   SCOP_KAFKA_HEAP: z.string().regex(/^\d+[mg]$/, 'must look like 512m or 1g').default('512m'),
   SCOP_REGISTRY_PORT: envPort().default(8081),
   SCOP_LOCAL_REGISTRY: z.enum(['auto', 'apicurio', 'scop']).default('auto'),
@@ -27,6 +29,7 @@ const stackEnvHelp = {
   SCOP_KAFKA_PORT: 'a free TCP port for the local Kafka broker, e.g. 9092',
   SCOP_KAFKA_CONTROLLER_PORT: 'a free TCP port for the local KRaft controller, e.g. 9093',
   SCOP_KAFKA_HEAP: 'a JVM heap size such as 512m or 1g',
+  SCOP_KAFKA_METRICS_PORT: 'a free TCP port for the local broker\'s Prometheus metrics (JMX exporter), e.g. 9404, or off',
   SCOP_REGISTRY_PORT: 'a free TCP port for the local schema registry, e.g. 8081',
   SCOP_LOCAL_REGISTRY: 'use auto (Apicurio when Java 21+ is present, else scop\'s own), apicurio or scop',
 };
@@ -59,7 +62,9 @@ export async function startStack(env: NodeJS.ProcessEnv = process.env): Promise<
     } else {
       const local = await startLocalKafka({
         dataDir: join(dataDir, 'kafka'), port: cfg.SCOP_KAFKA_PORT, controllerPort: cfg.SCOP_KAFKA_CONTROLLER_PORT, heap: cfg.SCOP_KAFKA_HEAP,
+        ...(cfg.SCOP_KAFKA_METRICS_PORT === 'off' ? {} : { metricsPort: Number(cfg.SCOP_KAFKA_METRICS_PORT) }),
       });
+      if (local.metrics) endpoints['metrics-kafka'] = local.metrics;
       stops.push(local.stop);
       started.push('kafka');
       kafka = { brokers: [local.bootstrap], clientId: env.KAFKA_CLIENT_ID?.trim() || 'scop' };

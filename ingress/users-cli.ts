@@ -16,7 +16,7 @@ function usersFile(opts: { file?: string }): string {
   return resolve(env.INGRESS_USERS_FILE ?? defaultUsersFile(env.SCOP_DATA_DIR));
 }
 
-async function readPassword(fromStdin: boolean): Promise<string> {
+export async function readPassword(fromStdin: boolean): Promise<string> {
   if (fromStdin || !process.stdin.isTTY) {
     const rl = createInterface({ input: process.stdin });
     for await (const line of rl) {

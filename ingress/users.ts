@@ -1,12 +1,11 @@
 /**
  * The submission users file: one `name:$scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt b64>$<hash b64>` line
  * per user, written by `scop users add` (mode 0600, replaced atomically) and re-read by the
- * ingress whenever it changes. Passwords are checked with node:crypto scrypt and a constant-time
+ * ingress whenever it changes (runtime/credentials-file.ts). Passwords are checked with node:crypto scrypt and a constant-time
  * compare; an unknown user costs the same scrypt as a known one.
  */
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { CredentialStore, readCredentials, removeCredential, setCredential, type HashScheme } from '../runtime/credentials-file.ts';
 
 const LOG2_N = 15;
 const R = 8;
@@ -46,82 +45,25 @@ export async function verifyPassword(password: string, hash: string): Promise<bo
   return timingSafeEqual(key, h.key);
 }
 
-export function readUsers(file: string): Map<string, string> {
-  const users = new Map<string, string>();
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return users;
-    throw e;
-  }
-  for (const line of text.split('\n')) {
-    const t = line.trim();
-    if (!t || t.startsWith('#')) continue;
-    const i = t.indexOf(':');
-    if (i > 0) users.set(t.slice(0, i), t.slice(i + 1));
-  }
-  return users;
-}
+const SCHEME: HashScheme = {
+  hash: hashPassword,
+  verify: verifyPassword,
+  dummy: () => `$scrypt$ln=${LOG2_N},r=${R},p=${P}$${randomBytes(16).toString('base64')}$${randomBytes(KEY_LEN).toString('base64')}`,
+};
+const COMMENT = 'scop submission users: name:scrypt-hash (written by `scop users add`)';
 
-function writeUsers(file: string, users: Map<string, string>): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  const body = ['# scop submission users: name:scrypt-hash (written by `scop users add`)', ...[...users].map(([n, h]) => `${n}:${h}`), ''].join('\n');
-  writeFileSync(tmp, body, { mode: 0o600 });
-  renameSync(tmp, file);
-}
+export const readUsers = readCredentials;
 
 /** Adds or replaces a user; returns whether the user existed. */
 export async function addUser(file: string, name: string, password: string): Promise<{ replaced: boolean }> {
   if (!validUserName(name)) throw new Error(`invalid user name "${name}": use 1-254 characters without spaces, colons or control characters`);
   if (password.length < 8) throw new Error('the password must have at least 8 characters');
-  const users = readUsers(file);
-  const replaced = users.has(name);
-  users.set(name, await hashPassword(password));
-  writeUsers(file, users);
-  return { replaced };
+  return setCredential(file, name, password, SCHEME, COMMENT);
 }
 
-export function removeUser(file: string, name: string): boolean {
-  const users = readUsers(file);
-  const had = users.delete(name);
-  if (had) writeUsers(file, users);
-  return had;
-}
+export const removeUser = (file: string, name: string): boolean => removeCredential(file, name, COMMENT);
 
 /** The ingress's view of the users file: reloaded when its mtime or size changes. */
-export class UserStore {
-  private users = new Map<string, string>();
-  private stamp = '';
-  // Checked for unknown users so that a wrong name costs as much as a wrong password.
-  private readonly dummy = `$scrypt$ln=${LOG2_N},r=${R},p=${P}$${randomBytes(16).toString('base64')}$${randomBytes(KEY_LEN).toString('base64')}`;
-
-  constructor(readonly file: string) {}
-
-  private refresh(): void {
-    let stamp = 'absent';
-    try {
-      const st = statSync(this.file);
-      stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
-    } catch {
-      /* absent: no users */
-    }
-    if (stamp !== this.stamp) {
-      this.users = stamp === 'absent' ? new Map() : readUsers(this.file);
-      this.stamp = stamp;
-    }
-  }
-
-  get size(): number {
-    this.refresh();
-    return this.users.size;
-  }
-
-  async verify(name: string, password: string): Promise<boolean> {
-    this.refresh();
-    const hash = this.users.get(name);
-    const ok = await verifyPassword(password, hash ?? this.dummy);
-    return ok && hash !== undefined;
-  }
+export class UserStore extends CredentialStore {
+  constructor(file: string) { super(file, SCHEME); }
 }

@@ -2,6 +2,7 @@
  * Prometheus metrics for one process: a registry with Node's default metrics and an HTTP server
  * serving /metrics and /healthz, which every scop process exposes.
  */
+import { statfsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import {
   collectDefaultMetrics, Counter, Gauge, Histogram, Registry,
@@ -29,6 +30,20 @@ export function createMetricsRegistry(component: string): Registry {
   registry.setDefaultLabels({ component });
   collectDefaultMetrics({ register: registry, prefix: 'scop_' });
   return registry;
+}
+
+/**
+ * Free and total bytes of the filesystem holding `path` (the data directory: Kafka logs, Maildir,
+ * history), read at each scrape: what the disk alerts (observability/alerts.ts) watch.
+ */
+export function diskMetrics(registry: Registry, path: string): void {
+  const read = (pick: (s: { bavail: number; blocks: number; bsize: number }) => number) => function (this: Gauge<'path'>) {
+    try {
+      this.set({ path }, pick(statfsSync(path)));
+    } catch { /* path gone: leave the last value */ }
+  };
+  gaugeOn(registry, { name: 'scop_disk_free_bytes', help: 'Bytes available to unprivileged users on the filesystem of the data directory.', labelNames: ['path'] as const, collect: read((s) => s.bavail * s.bsize) });
+  gaugeOn(registry, { name: 'scop_disk_size_bytes', help: 'Size of the filesystem of the data directory.', labelNames: ['path'] as const, collect: read((s) => s.blocks * s.bsize) });
 }
 
 export interface Health {

@@ -127,7 +127,7 @@ async function runSink<S, In>(def: SinkDefinition<S, In>, svc: ServiceContext, o
   const maxInFlight = def.maxInFlight ?? 1000;
   const stopTimeoutMs = def.stopTimeoutMs ?? 10000;
   const recordIdOf = def.recordId ?? (() => null);
-  const metrics = stageMetrics(svc.metrics);
+  const metrics = stageMetrics(svc.metrics, stage, 'sink');
 
   const deadLetterId = await svc.codec.registerSchema(topics.deadLetters, 'DeadLetter');
   const state = (def.init ? await def.init(svc) : undefined) as S;

@@ -3,6 +3,7 @@
  * process registry and shared by stages running in the same process (tests run several).
  */
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { DEAD_LETTER_REASONS } from './dead-letter.ts';
 import { counterOn, gaugeOn, histogramOn } from './metrics.ts';
 
 export interface StageMetrics {
@@ -15,7 +16,23 @@ export interface StageMetrics {
   transactions: Counter<'stage' | 'outcome'>;
 }
 
-export function stageMetrics(registry: Registry): StageMetrics {
+/**
+ * With `stage`, that stage's counters start at zero for every known label value, so a dashboard
+ * panel or an alert (`rate(...)`, `increase(...)`) sees a series before the first event instead of
+ * "no data" — and a renamed metric shows up as a missing series at once (observability/).
+ */
+export function stageMetrics(registry: Registry, stage?: string, kind: 'stage' | 'sink' = 'stage'): StageMetrics {
+  const m = createStageMetrics(registry);
+  if (stage !== undefined) {
+    m.recordsIn.inc({ stage }, 0);
+    m.recordsOut.inc({ stage }, 0);
+    for (const reason of DEAD_LETTER_REASONS) m.deadLetters.inc({ stage, reason }, 0);
+    if (kind === 'stage') for (const outcome of ['commit', 'abort']) m.transactions.inc({ stage, outcome }, 0);
+  }
+  return m;
+}
+
+function createStageMetrics(registry: Registry): StageMetrics {
   return {
     recordsIn: counterOn(registry, {
       name: 'scop_stage_records_in_total', help: 'Records consumed from the input topic.', labelNames: ['stage'] as const,

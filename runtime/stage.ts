@@ -166,8 +166,8 @@ async function runStage<S, In, Out>(def: StageDefinition<S, In, Out>, svc: Servi
   const timeoutMs = def.processTimeoutMs ?? 60000;
   const recordIdOf = def.recordId ?? defaultRecordId;
   const receivedAtOf = def.receivedAt ?? defaultReceivedAt;
-  const metrics = stageMetrics(svc.metrics);
   const stage = def.name;
+  const metrics = stageMetrics(svc.metrics, stage);
 
   // Register first: a schema the registry refuses as incompatible stops the start, loudly.
   const outputId = await svc.codec.registerSchema(topics.output, outputSchema);

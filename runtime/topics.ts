@@ -123,6 +123,11 @@ export const TOPICS = {
     name: 'ops.dead-letters', partitions: 3, valueSchema: 'DeadLetter', cleanup: 'delete', retentionMs: 30 * DAY,
     writtenBy: 'every stage', doc: 'Records a stage could not decode or process, with the reason and the original bytes (keyed by stage).',
   },
+  audit: {
+    // Kept a year: who released, deleted, labelled, re-drove or blocked what, and when.
+    name: 'ops.audit', partitions: 1, valueSchema: 'AuditEvent', cleanup: 'delete', retentionMs: 365 * DAY,
+    writtenBy: 'console (every write and login)', doc: 'Operator actions from the web console, one AuditEvent each (actor, action, targets, outcome), in order.',
+  },
   alerts: {
     // One partition: alerts are few, and one notifier posting them in order keeps digests simple.
     name: 'ops.alerts', partitions: 1, valueSchema: 'Alert', cleanup: 'delete', retentionMs: 30 * DAY,

@@ -30,6 +30,7 @@ export const SCHEMA_FILES = {
   DeliveryStatus: 'delivery-status.avsc',
   SpamModel: 'spam-model.avsc',
   SpamFeedback: 'spam-feedback.avsc',
+  AuditEvent: 'audit-event.avsc',
 } as const;
 
 export type SchemaName = keyof typeof SCHEMA_FILES;

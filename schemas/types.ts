@@ -15,3 +15,4 @@ export type { DevScopSpamSpamSection as SpamSection, DevScopSpamSpamClue as Spam
 export type { DevScopSpamSpamModel as SpamModelRecord, DevScopSpamSpamModelOptions as SpamModelOptions } from './generated/spam-model.ts';
 export type { DevScopSpamSpamFeedback as SpamFeedback } from './generated/spam-feedback.ts';
 export type { DevScopDkimDkimSignSection as DkimSignSection, DevScopDkimDkimSigningSignature as DkimSigningSignature } from './generated/mail-record.ts';
+export type { DevScopOpsAuditEvent as AuditEvent } from './generated/audit-event.ts';

@@ -39,6 +39,14 @@ export interface RelayMetrics {
 }
 
 export function relayMetrics(registry: Registry): RelayMetrics {
+  const m = createRelayMetrics(registry);
+  // Every known outcome starts at zero, so dashboards and alerts see the series before the first event.
+  for (const outcome of ['delivered', 'bounced', 'retry', 'dead']) m.outcomes.inc({ outcome }, 0);
+  for (const reason of ['bounced', 'dead']) m.dsn.inc({ reason }, 0);
+  return m;
+}
+
+function createRelayMetrics(registry: Registry): RelayMetrics {
   return {
     outcomes: counterOn(registry, { name: 'scop_egress_recipients_total', help: 'Recipient outcomes: delivered, bounced, retry, dead.', labelNames: ['outcome'] as const }),
     skipped: counterOn(registry, { name: 'scop_egress_skipped_total', help: 'Recipients or records not delivered: already-done (de-duplicated replay), held (quarantine/reject).', labelNames: ['reason'] as const }),

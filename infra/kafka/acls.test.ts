@@ -11,16 +11,17 @@ test('each trust-critical topic has exactly the writers the threat model names',
   assert.deepEqual(writers('outboundRaw'), ['scop-ingress'], 'a writer of mail.outbound.raw gets mail DKIM-signed');
   assert.deepEqual(writers('inboundRaw'), ['scop-ingress']);
   assert.deepEqual(writers('spamModel'), ['scop-trainer'], 'a writer of spam.model steers the filter');
-  assert.deepEqual(writers('spamFeedback'), ['scop-operator']);
-  assert.deepEqual(writers('deliveryRequests'), ['scop-egress', 'scop-operator'], 'a writer of mail.delivery.requests skips quarantine');
+  // The web console acts for operators (releases, labels, blocks), with the operator's writes.
+  assert.deepEqual(writers('spamFeedback'), ['scop-console', 'scop-operator']);
+  assert.deepEqual(writers('deliveryRequests'), ['scop-console', 'scop-egress', 'scop-operator'], 'a writer of mail.delivery.requests skips quarantine');
   assert.deepEqual(writers('outboundSigned'), ['scop-dkim-sign']);
   assert.deepEqual(writers('inboundDecided'), ['scop-decision']);
-  assert.deepEqual(writers('blocklist'), ['scop-firewall', 'scop-operator']);
+  assert.deepEqual(writers('blocklist'), ['scop-console', 'scop-firewall', 'scop-operator']);
   assert.deepEqual(readers('outboundRaw'), ['scop-dkim-sign']);
   for (const k of Object.keys(TOPICS) as TopicKey[]) {
     assert.ok(writers(k).length > 0, `${TOPICS[k].name} has a writer`);
-    // Read by operators only (scop replay, scop quarantine): dead letters, DMARC rows, held mail.
-    assert.ok(readers(k).length > 0 || ['deliveryDead', 'dmarcEvents', 'deadLetters', 'quarantine'].includes(k), `${TOPICS[k].name} has a reader`);
+    // Read by operators only (scop replay, scop quarantine): dead letters, DMARC rows, held mail, the audit trail.
+    assert.ok(readers(k).length > 0 || ['deliveryDead', 'dmarcEvents', 'deadLetters', 'quarantine', 'audit'].includes(k), `${TOPICS[k].name} has a reader`);
   }
 });
 

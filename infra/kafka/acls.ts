@@ -49,6 +49,16 @@ export const ACCESS: readonly PrincipalAccess[] = [
   },
   { principal: 'scop-dkim-sign', runs: 'dkim-sign', read: ['outboundRaw'], write: ['outboundSigned', 'deadLetters'], groups: ['scop-dkim-sign'], transactionalIds: ['scop-dkim-sign'] },
   { principal: 'scop-matrix-notifier', runs: 'matrix-notifier', read: ['alerts'], write: ['deadLetters'], groups: ['scop-matrix-notifier'], transactionalIds: [] },
+  // The web console (console/) acts for operators: it reads what the history and its pages show and
+  // writes what `scop quarantine / firewall / spam feedback` write, plus its audit and its sinks' dead
+  // letters. Not the pipeline's own topics: re-driving a dead letter to one (console/README.md) needs
+  // WRITE on it granted on purpose. Its lag collector sees the groups it may describe.
+  {
+    principal: 'scop-console', runs: 'console',
+    read: ['inboundDecided', 'outboundSigned', 'deliveryLog', 'deadLetters', 'quarantine', 'spamModel', 'spamFeedback', 'blocklist'],
+    write: ['quarantine', 'deliveryRequests', 'spamFeedback', 'blocklist', 'audit', 'deadLetters'],
+    groups: ['scop-history', 'scop-console', 'scop-read'], deleteGroups: true, transactionalIds: [],
+  },
   // `scop spam train --from-topics --publish` / `scop spam publish`: the only writer of spam.model.
   { principal: 'scop-trainer', runs: 'scop spam train / publish', read: ['spamFeedback', 'inboundAuthenticated', 'inboundScored', 'spamModel'], write: ['spamModel'], groups: ['scop-read', 'scop-spam-model'], deleteGroups: true, transactionalIds: [] },
   // `scop quarantine`, `scop firewall`, `scop spam feedback`, `scop replay`.

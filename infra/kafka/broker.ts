@@ -13,6 +13,8 @@ import { spawnSync } from 'node:child_process';
 
 /** Chosen by testing kafkajs 2.2.4 against it: see README "Why Kafka 4.4". */
 export const KAFKA_VERSION = '4.4.0';
+/** The last jmx_prometheus_javaagent on Maven Central (1.1+ are published on GitHub only). */
+export const JMX_EXPORTER_VERSION = '1.0.1';
 const log = loggerFor('kafka-broker');
 
 export interface LocalKafkaOptions {
@@ -30,17 +32,24 @@ export interface LocalKafkaOptions {
    * PLAIN with the admin password (SCRAM credentials live in the metadata the controller serves).
    */
   sasl?: { users: Record<string, string> };
+  /**
+   * Port for the Prometheus JMX exporter agent's /metrics (Kafka's own metrics, jmx-exporter/kafka.yaml);
+   * undefined: no agent.
+   */
+  metricsPort?: number;
 }
 
 export interface LocalKafka {
   bootstrap: string;
+  /** host:port of the JMX exporter's /metrics, when started with one. */
+  metrics?: string;
   /** The admin's client settings when the broker requires SASL. */
   adminSasl?: { mechanism: 'scram-sha-512'; username: string; password: string };
   pid: number;
   stop(): Promise<void>;
 }
 
-type BrokerOptions = Required<Omit<LocalKafkaOptions, 'sasl'>> & Pick<LocalKafkaOptions, 'sasl'>;
+type BrokerOptions = Required<Omit<LocalKafkaOptions, 'sasl' | 'metricsPort'>> & Pick<LocalKafkaOptions, 'sasl' | 'metricsPort'>;
 
 /** A value inside a JAAS option string: quotes and backslashes escaped. */
 const jaas = (v: string) => `"${v.replace(/[\\"]/g, '\\$&')}"`;
@@ -127,6 +136,7 @@ export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKaf
   reapStale(pidFile, o.dataDir);
   await assertPortFree(o.host, o.port, 'SCOP_KAFKA_PORT');
   await assertPortFree(o.host, o.controllerPort, 'SCOP_KAFKA_CONTROLLER_PORT');
+  if (o.metricsPort !== undefined) await assertPortFree(o.host, o.metricsPort, 'SCOP_KAFKA_METRICS_PORT');
 
   const jars = resolveJars(join(INFRA_DIR, 'kafka', 'pom.xml'), `kafka-${KAFKA_VERSION}`, { 'kafka.version': KAFKA_VERSION });
   const classpath = `${jars}/*`;
@@ -153,7 +163,7 @@ export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKaf
     classpath,
     mainClass: 'kafka.Kafka',
     args: [props],
-    jvmArgs: [`-Xms${o.heap}`, `-Xmx${o.heap}`, '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', ...jvmLogArgs],
+    jvmArgs: [`-Xms${o.heap}`, `-Xmx${o.heap}`, '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', ...jvmLogArgs, ...jmxExporterArgs(o.host, o.metricsPort)],
     logFile: join(o.dataDir, 'kafka.out'),
     pidFile,
   });
@@ -170,5 +180,13 @@ export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKaf
   }
   died.catch(() => {}); // exit after a successful start is reported by stop()/the stack
   log.info({ bootstrap, version: KAFKA_VERSION, ms: Date.now() - started, pid: proc.child.pid, sasl: Boolean(o.sasl) }, 'Kafka ready');
-  return { bootstrap, adminSasl, pid: proc.child.pid!, stop: () => proc.stop() };
+  return { bootstrap, adminSasl, pid: proc.child.pid!, stop: () => proc.stop(), ...(o.metricsPort !== undefined ? { metrics: `${o.host}:${o.metricsPort}` } : {}) };
+}
+
+/** The Prometheus JMX exporter as a java agent (jar from Maven Central, rules in jmx-exporter/kafka.yaml). */
+function jmxExporterArgs(host: string, port: number | undefined): string[] {
+  if (port === undefined) return [];
+  const dir = resolveJars(join(INFRA_DIR, 'kafka', 'jmx-exporter', 'pom.xml'), `jmx-exporter-${JMX_EXPORTER_VERSION}`, { 'jmx.exporter.version': JMX_EXPORTER_VERSION });
+  const jar = join(dir, `jmx_prometheus_javaagent-${JMX_EXPORTER_VERSION}.jar`);
+  return [`-javaagent:${jar}=${host}:${port}:${join(INFRA_DIR, 'kafka', 'jmx-exporter', 'kafka.yaml')}`];
 }

@@ -17,7 +17,10 @@ interface DecisionState {
 }
 
 function actionsCounter(registry: Registry): Counter<'action'> {
-  return counterOn(registry, { name: 'scop_decision_actions_total', help: 'Decisions by action (deliver, junk, quarantine, reject).', labelNames: ['action'] as const });
+  const c = counterOn(registry, { name: 'scop_decision_actions_total', help: 'Decisions by action (deliver, junk, quarantine, reject).', labelNames: ['action'] as const });
+  // Every action starts at zero: dashboards and alerts see each series before its first decision.
+  for (const action of ['deliver', 'junk', 'quarantine', 'reject']) c.inc({ action }, 0);
+  return c;
 }
 
 export const decisionService = defineStage<DecisionState, MailRecord, MailRecord>({

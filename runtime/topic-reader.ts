@@ -1,12 +1,12 @@
 /**
  * Reads a topic from a start point (beginning, an offset, or a time) up to its end as of the
- * start, with a callback per message and progress counts: what `scop replay` and
+ * start, with a callback per message and progress counts: what `scop replay`, the console's dead-letter re-drive and
  * `scop spam train --from-topics` need. A throwaway consumer group per read (deleted afterwards):
  * kafkajs can only seek inside a group.
  */
 import { randomBytes } from 'node:crypto';
-import { ConfigError } from '../runtime/config.ts';
-import type { KafkaClient, KafkaMessage } from '../runtime/kafka.ts';
+import { ConfigError } from './config.ts';
+import type { KafkaClient, KafkaMessage } from './kafka.ts';
 
 export type StartAt = { kind: 'beginning' } | { kind: 'offset'; offset: bigint } | { kind: 'time'; ms: number };
 

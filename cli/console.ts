@@ -1,0 +1,46 @@
+/**
+ * `scop console users add|remove|list` (the operators who may log in, argon2id hashes) and
+ * `scop console rebuild` (empty the history view and replay the topics into it).
+ */
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { loadEnv } from '../runtime/config.ts';
+import { loadConsoleConfig } from '../console/config.ts';
+import { rebuildHistory } from '../console/history.ts';
+import { openHistoryStore } from '../console/service.ts';
+import { addOperator, readOperators, removeOperator } from '../console/users.ts';
+import { readPassword } from '../ingress/users-cli.ts';
+import { cliClients } from './compacted.ts';
+
+const config = () => loadConsoleConfig(process.env, loadEnv({ SCOP_DATA_DIR: z.string().default('.data') }, { SCOP_DATA_DIR: 'a writable folder' }).SCOP_DATA_DIR);
+
+export function registerConsoleCommands(program: Command): void {
+  const c = program.command('console').description('the operators\' web console (scop start runs it): operators, history rebuild');
+  const users = c.command('users').description('operators who may log in to the console (argon2id hashes in CONSOLE_USERS_FILE)');
+  users.command('add').description('add an operator or replace its password (from the terminal, or stdin with --password-stdin)')
+    .argument('<name>').option('--password-stdin', 'read the password from the first line of stdin')
+    .action(async (name: string, o: { passwordStdin?: boolean }) => {
+      const file = config().usersFile;
+      const { replaced } = await addOperator(file, name, await readPassword(Boolean(o.passwordStdin)));
+      console.log(`${replaced ? 'updated' : 'added'} ${name} in ${file}`);
+    });
+  users.command('remove').argument('<name>').action((name: string) => {
+    const file = config().usersFile;
+    if (!removeOperator(file, name)) { console.error(`no operator ${name} in ${file}`); process.exitCode = 1; return; }
+    console.log(`removed ${name} from ${file}`);
+  });
+  users.command('list').action(() => { for (const n of readOperators(config().usersFile).keys()) console.log(n); });
+
+  c.command('rebuild').description('empty the history view and delete its consumer groups, so the console replays every topic into it on its next start (stop the console first)')
+    .action(async () => {
+      const cfg = config();
+      const { kafka } = await cliClients();
+      const store = await openHistoryStore(cfg);
+      try {
+        const deleted = await rebuildHistory(kafka, store);
+        console.log(`history emptied (${cfg.databaseUrl ? 'PostgreSQL' : cfg.sqliteFile}); consumer groups deleted: ${deleted.join(', ') || 'none'}. Start the console (npm start) to replay the topics.`);
+      } finally {
+        await store.close();
+      }
+    });
+}

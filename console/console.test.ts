@@ -1,0 +1,284 @@
+/**
+ * The console on the real broker (unique topics): the history consumers fill the store from the
+ * topics; login, sessions, CSRF, Origin checks and security headers; search and the message page;
+ * quarantine release/delete/mark, dead-letter re-drive and firewall block/unblock through the
+ * shared operator code, each audited to the audit topic.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { freePort } from '../infra/ports.ts';
+import { produce, readTopic, testBroker, testMailRecord } from '../runtime/stage-testing.ts';
+import { eventually, uniqueName } from '../runtime/testing.ts';
+import { topicConfig, type TopicSpec } from '../runtime/topics.ts';
+import type { AuditEvent, Block, DeadLetter, DeliveryJob, MailRecord, SpamFeedback } from '../schemas/types.ts';
+import { rebuildHistory, type HistoryTopics } from './history.ts';
+import { startConsole, type RunningConsole } from './service.ts';
+import { addOperator } from './users.ts';
+import { parseMime } from '../processors/mime/parse.ts';
+
+const { svc, admin } = testBroker('console-test');
+const dir = mkdtempSync(join(tmpdir(), 'scop-console-'));
+const PASSWORD = 'correct horse battery staple';
+
+const t = {
+  decided: uniqueName('c-decided'), outbound: uniqueName('c-outbound'), deliveryLog: uniqueName('c-dlog'), deadLetters: uniqueName('c-dlq'), quarantine: uniqueName('c-quarantine'),
+  requests: uniqueName('c-requests'), feedback: uniqueName('c-feedback'), blocklist: uniqueName('c-blocklist'), audit: uniqueName('c-audit'), spamModel: uniqueName('c-model'), source: uniqueName('c-source'),
+};
+let consoleSvc: RunningConsole;
+let origin = '';
+let port = 0;
+const groupPrefix = uniqueName('console-test');
+const start = () => startConsole({ ...svc, dataDir: dir, env: { ...process.env, CONSOLE_PORT: String(port), CONSOLE_LOGIN_FAILURES_PER_MINUTE: '3' } }, {
+  history: { decided: t.decided, outbound: t.outbound, deliveryLog: t.deliveryLog, deadLetters: t.deadLetters, quarantine: t.quarantine } satisfies HistoryTopics,
+  topics: { quarantine: { quarantine: t.quarantine, requests: t.requests, feedback: t.feedback }, blocklist: t.blocklist, deadLetters: t.deadLetters, audit: t.audit, spamModel: t.spamModel },
+  groupPrefix,
+});
+
+interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+
+/** A browser-like client: keeps cookies, sends our Origin on POST unless told otherwise. */
+class Client {
+  readonly jar = new Map<string, string>();
+  /** Connect from this loopback address (failed logins are limited per client address). */
+  constructor(private readonly localAddress = '127.0.0.1') {}
+  async req(method: string, path: string, form?: Record<string, string | string[]>, headers: Record<string, string> = {}): Promise<Reply> {
+    const body = form ? new URLSearchParams(Object.entries(form).flatMap(([k, v]) => [v].flat().map((x) => [k, x] as [string, string]))).toString() : undefined;
+    const u = new URL(path, origin);
+    return new Promise((ok, fail) => {
+      const r = request({
+        host: u.hostname, port: u.port, path: u.pathname + u.search, method, rejectUnauthorized: false, localAddress: this.localAddress,
+        headers: { Cookie: [...this.jar].map(([k, v]) => `${k}=${v}`).join('; '), ...(body ? { 'Content-Type': 'application/x-www-form-urlencoded', Origin: origin } : {}), ...headers },
+      }, (res) => {
+        for (const c of [res.headers['set-cookie'] ?? []].flat()) {
+          const [kv] = c.split(';');
+          const i = kv!.indexOf('=');
+          const v = kv!.slice(i + 1);
+          if (v) this.jar.set(kv!.slice(0, i), v); else this.jar.delete(kv!.slice(0, i));
+        }
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: text }));
+      });
+      r.on('error', fail);
+      r.end(body);
+    });
+  }
+  /** The CSRF token of the last page's forms. */
+  static csrf(page: string): string {
+    return /name="csrf" value="([^"]+)"/.exec(page)![1]!;
+  }
+  async login(user: string, password: string): Promise<Reply> {
+    const page = await this.req('GET', '/login');
+    return this.req('POST', '/login', { csrf: Client.csrf(page.body), user, password });
+  }
+}
+
+const held = (subject: string, over: Partial<MailRecord> = {}): MailRecord => ({
+  ...testMailRecord(`From: Mallory <mallory@evil.example>\r\nSubject: ${subject}\r\nMessage-ID: <${subject.length}@x>\r\n\r\nbody\r\n`, { rcptTo: ['bob@example.net'], mailFrom: 'mallory@evil.example', clientIp: '198.51.100.7' }),
+  mime: null,
+  decision: { action: 'quarantine', reasons: ['quarantine: dangerous attachment invoice.pdf.exe [double-extension,executable]'], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: 't' },
+  ...over,
+});
+
+async function audits(n: number): Promise<AuditEvent[]> {
+  const rs = await readTopic(svc.kafka, t.audit, n, { settleMs: 300, timeoutMs: 20000 });
+  return Promise.all(rs.map((r) => svc.codec.decodeAs<AuditEvent>(r.value, 'AuditEvent')));
+}
+
+before(async () => {
+  const spec = (name: string, cleanup: TopicSpec['cleanup']) => ({ topic: name, numPartitions: 2, replicationFactor: 1, configEntries: Object.entries(topicConfig({ cleanup } as TopicSpec)).map(([k, v]) => ({ name: k, value: v })) });
+  await admin.createTopics({ waitForLeaders: true, topics: [
+    ...[t.decided, t.outbound, t.deliveryLog, t.deadLetters, t.requests, t.source].map((n) => spec(n, 'delete')),
+    { ...spec(t.audit, 'delete'), numPartitions: 1 }, // one partition, as ops.audit: events in order
+    ...[t.quarantine, t.feedback, t.blocklist, t.spamModel].map((n) => spec(n, 'compact')),
+  ] });
+  await addOperator(join(dir, 'console', 'users'), 'alice', PASSWORD);
+  port = await freePort();
+  consoleSvc = await start();
+  origin = consoleSvc.url;
+});
+
+after(async () => {
+  await consoleSvc?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('console', () => {
+  const alice = new Client();
+
+  it('refuses to show anything without a session, and sends the security headers everywhere', async () => {
+    const r = await new Client().req('GET', '/history?subject=x');
+    assert.equal(r.status, 303);
+    assert.equal(r.headers.location, '/login');
+    const login = await new Client().req('GET', '/login');
+    assert.equal(login.status, 200);
+    const csp = String(login.headers['content-security-policy']);
+    assert.match(csp, /default-src 'none'/);
+    assert.doesNotMatch(csp, /script-src|unsafe-inline/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.equal(login.headers['x-frame-options'], 'DENY');
+    assert.equal(login.headers['cache-control'], 'no-store');
+    assert.doesNotMatch(login.body, /<script/i, 'no script at all');
+  });
+
+  it('logs in with an argon2id password: a __Host- cookie that is Secure, HttpOnly, SameSite=Strict; wrong passwords are limited and audited', async () => {
+    const mallory = new Client('127.0.0.66');
+    assert.equal((await mallory.login('alice', 'wrong password!!')).status, 401);
+    assert.equal((await mallory.login('nobody', PASSWORD)).status, 401);
+    assert.equal((await mallory.login('alice', 'still wrong!!!')).status, 401);
+    assert.equal((await mallory.login('alice', PASSWORD)).status, 429, 'a fourth try within the minute is refused, even with the right password');
+    const noToken = await new Client('127.0.0.67').req('POST', '/login', { user: 'alice', password: PASSWORD });
+    assert.equal(noToken.status, 403, 'the login form carries a CSRF token too');
+
+    const ok = await alice.login('alice', PASSWORD);
+    assert.equal(ok.status, 303);
+    const cookie = [ok.headers['set-cookie']].flat().find((c) => c!.startsWith('__Host-scop-console='))!;
+    assert.match(cookie, /; Secure/);
+    assert.match(cookie, /; HttpOnly/);
+    assert.match(cookie, /; SameSite=Strict/);
+    assert.match(cookie, /; Path=\//);
+    const events = await audits(4);
+    assert.deepEqual(events.map((e) => [e.action, e.actor]), [['login-failed', 'alice'], ['login-failed', 'nobody'], ['login-failed', 'alice'], ['login', 'alice']]);
+  });
+
+  it('history: the consumers index decided records; search by subject, sender, IP, action, symbol; the message page shows sections, deliveries, an escaped text preview', async () => {
+    const clean: MailRecord = {
+      ...testMailRecord('From: Carol <carol@example.com>\r\nSubject: Quarterly <b>report</b>\r\n\r\nHello <script>alert(1)</script>\r\n', { mailFrom: 'carol@example.com', rcptTo: ['dave@example.net'], clientIp: '192.0.2.10' }),
+      decision: { action: 'deliver', reasons: [], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: 't' },
+    };
+    clean.mime = await parseMime(clean.envelope.raw);
+    await produce(svc.kafka, svc.codec, t.decided, 'MailRecord', [{ record: clean }]);
+    await produce(svc.kafka, svc.codec, t.deliveryLog, 'DeliveryStatus', [{ key: `${clean.envelope.id}|dave@example.net`, record: { recordId: clean.envelope.id, recipient: 'dave@example.net', status: 'delivered', at: Date.now(), attempts: 1, nextHop: 'maildir', reply: '250 stored', receivedAt: clean.envelope.receivedAt } }]);
+    const found = await eventually(async () => {
+      const r = await alice.req('GET', '/history?subject=quarterly+report');
+      return r.body.includes(clean.envelope.id) ? r : undefined;
+    }, 30000, 'the decided record in the history');
+    assert.equal(found.status, 200);
+    assert.match(found.body, /Quarterly &lt;b&gt;report&lt;\/b&gt;/, 'the subject is escaped, never markup');
+    for (const q of ['sender=carol%40example.com', 'sender=example.com', 'ip=192.0.2.10', 'ip=192.0.2.', 'action=deliver', 'recipient=dave%40example.net']) {
+      assert.ok((await alice.req('GET', `/history?${q}`)).body.includes(clean.envelope.id), q);
+    }
+    assert.ok(!(await alice.req('GET', '/history?sender=nobody%40example.com')).body.includes(clean.envelope.id));
+    const page = await eventually(async () => {
+      const r = await alice.req('GET', `/message/${clean.envelope.id}`);
+      return r.body.includes('250 stored') ? r : undefined;
+    }, 30000, 'the delivery outcome on the message page');
+    assert.match(page.body, /carol@example\.com/);
+    assert.match(page.body, /<summary>mime<\/summary>/);
+    assert.match(page.body, /Hello &lt;script&gt;alert\(1\)&lt;\/script&gt;/, 'the text preview is escaped');
+    assert.doesNotMatch(page.body, /<script>/);
+    assert.match(page.body, /delivered/);
+    assert.equal((await alice.req('GET', '/message/no-such-id')).status, 404);
+  });
+
+  it('writes need the session\'s CSRF token and our Origin', async () => {
+    const q = await alice.req('GET', '/quarantine');
+    const csrf = Client.csrf(q.body);
+    assert.equal((await alice.req('POST', '/firewall/block', { prefix: '203.0.113.0/24' })).status, 403, 'no token');
+    assert.equal((await alice.req('POST', '/firewall/block', { prefix: '203.0.113.0/24', csrf: 'x'.repeat(csrf.length) })).status, 403, 'wrong token');
+    assert.equal((await alice.req('POST', '/firewall/block', { prefix: '203.0.113.0/24', csrf }, { Origin: 'https://evil.example' })).status, 403, 'foreign origin');
+    assert.equal((await new Client().req('POST', '/firewall/block', { prefix: '203.0.113.0/24', csrf })).status, 303, 'no session: to the login page');
+    const blocks = await readTopic(svc.kafka, t.blocklist, 0, { settleMs: 500 }).catch(() => []);
+    assert.equal(blocks.length, 0, 'nothing was written');
+  });
+
+  it('quarantine: bulk release (delivery jobs, then tombstones), delete, mark spam (spam.feedback); each audited', async () => {
+    const a = held('Release me');
+    const b = held('Delete me');
+    const c = held('Spam me');
+    for (const r of [a, b, c]) await produce(svc.kafka, svc.codec, t.decided, 'MailRecord', [{ record: r }]);
+    await produce(svc.kafka, svc.codec, t.quarantine, 'MailRecord', [a, b, c].map((record) => ({ record })));
+    const list = await eventually(async () => {
+      const r = await alice.req('GET', '/quarantine');
+      return [a, b, c].every((x) => r.body.includes(x.envelope.id)) ? r : undefined;
+    }, 30000, 'three held messages listed');
+    const csrf = Client.csrf(list.body);
+    assert.equal((await alice.req('POST', '/quarantine', { csrf, do: 'spam', id: [c.envelope.id] })).status, 303);
+    assert.equal((await alice.req('POST', '/quarantine', { csrf, do: 'release', id: [a.envelope.id] })).status, 303);
+    assert.equal((await alice.req('POST', `/message/${b.envelope.id}/act`, { csrf, do: 'delete' })).status, 303);
+
+    const [label] = await readTopic(svc.kafka, t.feedback, 1, { settleMs: 200 });
+    const fb = await svc.codec.decodeAs<SpamFeedback>(label!.value, 'SpamFeedback');
+    assert.deepEqual([fb.recordId, fb.label, fb.source], [c.envelope.id, 'spam', 'console:alice']);
+    const [req] = await readTopic(svc.kafka, t.requests, 1, { settleMs: 200 });
+    const job = await svc.codec.decodeAs<DeliveryJob>(req!.value, 'DeliveryJob');
+    assert.equal(job.record.envelope.id, a.envelope.id);
+    assert.equal(job.origin, 'release:alice');
+    const after = await eventually(async () => {
+      const r = await alice.req('GET', '/quarantine');
+      return !r.body.includes(a.envelope.id) && !r.body.includes(b.envelope.id) ? r : undefined;
+    }, 20000, 'released and deleted messages gone from the list');
+    assert.ok(after.body.includes(c.envelope.id), 'a marked message stays held');
+    const events = (await audits(7)).slice(4);
+    assert.deepEqual(events.map((e) => [e.action, e.targets, e.outcome]), [['spam-label', [c.envelope.id], 'ok'], ['quarantine-release', [a.envelope.id], 'ok'], ['quarantine-delete', [b.envelope.id], 'ok']]);
+  });
+
+  it('dead letters: listed by stage and reason, re-driven to their source topic with the original bytes', async () => {
+    const original = Buffer.from('not avro at all');
+    const dl: DeadLetter = { stage: 'mime', reason: 'decode-error', error: 'bad magic byte', recordId: null, sourceTopic: t.source, sourcePartition: 0, sourceOffset: 42, key: Buffer.from('k1'), value: original, headers: { h: Buffer.from('v') }, failedAt: Date.now(), stageVersion: '1' };
+    await produce(svc.kafka, svc.codec, t.deadLetters, 'DeadLetter', [{ record: dl, key: 'mime' }]);
+    const page = await eventually(async () => {
+      const r = await alice.req('GET', '/dead-letters');
+      return r.body.includes('bad magic byte') ? r : undefined;
+    }, 30000, 'the dead letter listed');
+    assert.match(page.body, /<td>decode-error<\/td><td>1<\/td><td>1<\/td>/);
+    assert.equal((await alice.req('POST', '/dead-letters/redrive', { csrf: Client.csrf(page.body), stage: 'mime', reason: 'decode-error' })).status, 303);
+    const [back] = await readTopic(svc.kafka, t.source, 1, { settleMs: 200 });
+    assert.deepEqual(back!.value, original);
+    assert.equal(back!.key, 'k1');
+    assert.match(String(back!.headers?.['scop-redriven-from']), new RegExp(`^${t.deadLetters}:`));
+    assert.match((await alice.req('GET', '/dead-letters?stage=mime')).body, /re-driven .* by alice/);
+  });
+
+  it('firewall: block and unblock a prefix on the blocklist topic', async () => {
+    const page = await alice.req('GET', '/firewall');
+    const csrf = Client.csrf(page.body);
+    await alice.req('POST', '/firewall/block', { csrf, prefix: '203.0.113.9/24', reason: 'spam run', for: '3600' });
+    const listed = await alice.req('GET', '/firewall');
+    assert.match(listed.body, /203\.0\.113\.0\/24/, 'normalized to the network');
+    assert.match(listed.body, /operator:alice/);
+    await alice.req('POST', '/firewall/unblock', { csrf, prefix: '203.0.113.0/24' });
+    const rs = await readTopic(svc.kafka, t.blocklist, 2, { settleMs: 200 });
+    const first = await svc.codec.decodeAs<Block>(rs[0]!.value, 'Block');
+    assert.equal(first.reason, 'spam run');
+    assert.ok(first.expiresAt! > Date.now());
+    assert.equal(rs[1]!.value.length, 0, 'unblock is a tombstone');
+    const bad = await alice.req('POST', '/firewall/block', { csrf, prefix: 'not-an-ip' });
+    assert.equal(bad.status, 303);
+    assert.match((await alice.req('GET', '/firewall')).body, /is not an IP address or CIDR prefix/);
+  });
+
+  it('logout ends the session', async () => {
+    const page = await alice.req('GET', '/history');
+    await alice.req('POST', '/logout', { csrf: Client.csrf(page.body) });
+    assert.equal((await alice.req('GET', '/history')).status, 303);
+  });
+
+  it('rebuild by replay: refused while the console runs; after a stop, empty tables and a restart give the same history back', async () => {
+    const before = (await consoleSvc.store.search({ limit: 500 })).rows.map((r) => r.id).sort();
+    assert.ok(before.length >= 4);
+    await assert.rejects(rebuildHistory(svc.kafka, consoleSvc.store, groupPrefix), /the console is running/);
+    await consoleSvc.stop();
+    const { SqliteHistoryStore } = await import('./store-sqlite.ts');
+    const store = new SqliteHistoryStore(join(dir, 'console', 'history.db'));
+    assert.ok((await rebuildHistory(svc.kafka, store, groupPrefix)).includes(`${groupPrefix}-history-decided`), 'the groups are deleted');
+    assert.equal(await store.countMessages(), 0);
+    await store.close();
+    consoleSvc = await start();
+    await eventually(async () => {
+      const now = (await consoleSvc.store.search({ limit: 500 })).rows.map((r) => r.id).sort();
+      return now.length === before.length ? now : undefined;
+    }, 60000, 'the history replayed from the topics');
+    assert.deepEqual((await consoleSvc.store.search({ limit: 500 })).rows.map((r) => r.id).sort(), before);
+    const alice2 = new Client();
+    assert.equal((await alice2.login('alice', PASSWORD)).status, 303);
+    assert.match((await alice2.req('GET', '/dead-letters')).body, /bad magic byte/, 'dead letters replayed too');
+  });
+
+});
+

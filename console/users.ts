@@ -1,0 +1,69 @@
+/**
+ * The console's operators: one `name:<PHC argon2id hash>` line each, written by
+ * `scop console users add` (mode 0600, replaced atomically), re-read when it changes. Passwords are
+ * hashed with Node's argon2id (crypto.argon2, OWASP's parameters: 19 MiB, 2 passes, 1 lane) and
+ * checked with a constant-time compare; an unknown name costs the same hash as a known one
+ * (runtime/credentials-file.ts, shared with the ingress's scrypt users file).
+ */
+import { argon2 as argon2Cb, randomBytes, timingSafeEqual, type Argon2Parameters } from 'node:crypto';
+import { CredentialStore, readCredentials, removeCredential, setCredential, type HashScheme } from '../runtime/credentials-file.ts';
+
+const MEMORY_KIB = 19456;
+const PASSES = 2;
+const LANES = 1;
+const TAG = 32;
+
+const b64 = (b: Buffer) => b.toString('base64').replace(/=+$/, '');
+
+function argon2id(password: string, salt: Buffer, memory: number, passes: number, lanes: number, tagLength: number): Promise<Buffer> {
+  const params: Argon2Parameters = { message: password, nonce: salt, memory, passes, parallelism: lanes, tagLength };
+  return new Promise((ok, fail) => argon2Cb('argon2id', params, (e, key) => (e ? fail(e) : ok(key))));
+}
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const tag = await argon2id(password, salt, MEMORY_KIB, PASSES, LANES, TAG);
+  return `$argon2id$v=19$m=${MEMORY_KIB},t=${PASSES},p=${LANES}$${b64(salt)}$${b64(tag)}`;
+}
+
+interface Parsed { m: number; t: number; p: number; salt: Buffer; tag: Buffer }
+
+function parse(h: string): Parsed | undefined {
+  const x = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/.exec(h);
+  if (!x) return undefined;
+  const [m, t, p] = [Number(x[1]), Number(x[2]), Number(x[3])];
+  // Bounds: a tampered file must not make a login cost gigabytes or minutes.
+  if (m < 8 * p || m > 1024 * 1024 || t < 1 || t > 20 || p < 1 || p > 16) return undefined;
+  return { m, t, p, salt: Buffer.from(x[4]!, 'base64'), tag: Buffer.from(x[5]!, 'base64') };
+}
+
+export async function verifyPassword(password: string, hash: string): Promise<boolean> {
+  const h = parse(hash);
+  if (!h || h.tag.length < 16 || h.salt.length < 8) return false;
+  const tag = await argon2id(password, h.salt, h.m, h.t, h.p, h.tag.length);
+  return timingSafeEqual(tag, h.tag);
+}
+
+export const validOperatorName = (name: string) => /^[A-Za-z0-9._@-]{1,64}$/.test(name);
+
+const SCHEME: HashScheme = {
+  hash: hashPassword,
+  verify: verifyPassword,
+  dummy: () => `$argon2id$v=19$m=${MEMORY_KIB},t=${PASSES},p=${LANES}$${b64(randomBytes(16))}$${b64(randomBytes(TAG))}`,
+};
+const COMMENT = 'scop console operators: name:argon2id-hash (written by `scop console users add`)';
+
+export const readOperators = readCredentials;
+
+export async function addOperator(file: string, name: string, password: string): Promise<{ replaced: boolean }> {
+  if (!validOperatorName(name)) throw new Error(`invalid operator name "${name}": use 1-64 letters, digits, . _ @ -`);
+  if (password.length < 12) throw new Error('the password must have at least 12 characters');
+  return setCredential(file, name, password, SCHEME, COMMENT);
+}
+
+export const removeOperator = (file: string, name: string): boolean => removeCredential(file, name, COMMENT);
+
+/** The console's view of the operators file: re-read when it changes. */
+export class Operators extends CredentialStore {
+  constructor(file: string) { super(file, SCHEME); }
+}
