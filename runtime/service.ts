@@ -4,6 +4,7 @@
  * and a stop function. `scop run <name>` runs one; `scop start` runs them all as child processes.
  */
 import type { Registry } from 'prom-client';
+import type { HealthRegistry } from './health.ts';
 import type { KafkaClient, KafkaSettings } from './kafka.ts';
 import type { Logger } from './log.ts';
 import type { RecordCodec, RegistrySettings } from './registry.ts';
@@ -19,6 +20,8 @@ export interface ServiceContext {
   env: NodeJS.ProcessEnv;
   /** Project data folder (SCOP_DATA_DIR), for local state such as generated certificates. */
   dataDir: string;
+  /** Where consumers report their health (/healthz); absent in contexts that serve none. */
+  health?: HealthRegistry;
 }
 
 export interface RunningService {

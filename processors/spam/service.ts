@@ -54,8 +54,9 @@ export function loadSpamConfig(env: NodeJS.ProcessEnv): SpamConfig {
   return { modelTopic: cfg.SPAM_MODEL_TOPIC, defaultModelFile: cfg.SPAM_DEFAULT_MODEL, publishDefault: cfg.SPAM_PUBLISH_DEFAULT };
 }
 
-export const spamService = defineStage<SpamState, MailRecord, MailRecord>({
+export const spamService = defineStage<SpamState, 'spam'>({
   name: 'spam',
+  section: 'spam',
   version: STAGE_VERSION,
   description: 'spam scoring (logistic regression over the Bayes tokens) with models hot-swapped from spam.model',
   input: TOPICS.inboundAuthenticated,
@@ -103,6 +104,6 @@ export const spamService = defineStage<SpamState, MailRecord, MailRecord>({
     ctx.state.metrics.verdicts.inc({ verdict: spam.verdict, model_version: spam.modelVersion });
     ctx.state.metrics.probability.observe(spam.probability);
     ctx.log.debug({ verdict: spam.verdict, probability: spam.probability, modelVersion: spam.modelVersion }, 'scored');
-    return { ...record, spam };
+    return { section: spam };
   },
 });
