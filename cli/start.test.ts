@@ -110,11 +110,18 @@ describe('scop start', () => {
     assert.match(bad.stderr.trim(), /^config error: KAFKA_BROKERS: must be a comma-separated list of host:port \(got "not a broker list"\) — /);
     assert.equal(bad.stderr.trim().split('\n').length, 1, 'exactly one line, no stack trace');
 
+    // A well-formed but unreachable broker is waited for (it may be starting), with a log line per
+    // attempt naming KAFKA_BROKERS, up to SCOP_KAFKA_WAIT_MS; then the same one-line error, exit 2.
     const closed = await freePort();
-    const unreachable = await runScop(['start'], { ...cleanEnv({}), KAFKA_BROKERS: `127.0.0.1:${closed}` });
+    const t0 = Date.now();
+    const unreachable = await runScop(['start'], { ...cleanEnv({}), KAFKA_BROKERS: `127.0.0.1:${closed}`, SCOP_KAFKA_WAIT_MS: '4000' });
     assert.equal(unreachable.code, 2);
-    assert.match(unreachable.stderr.trim(), new RegExp(`^config error: KAFKA_BROKERS: no broker at 127.0.0.1:${closed} answered`));
+    assert.match(unreachable.stderr.trim(), new RegExp(`^config error: KAFKA_BROKERS: no broker at 127.0.0.1:${closed} answered a metadata request within 4000 ms of waiting`));
     assert.equal(unreachable.stderr.trim().split('\n').length, 1);
+    const waits = unreachable.stdout.split('\n').filter((l) => l.includes('waiting for Kafka'));
+    assert.ok(waits.length >= 2, `one log line per attempt:\n${unreachable.stdout}`);
+    assert.match(waits[0]!, new RegExp(`KAFKA_BROKERS=127\\.0\\.0\\.1:${closed}`));
+    assert.ok(Date.now() - t0 >= 3000, 'it waited before giving up');
 
     const noRegistry = await runScop(['start'], { ...cleanEnv({}), KAFKA_BROKERS: process.env.KAFKA_BROKERS!, SCHEMA_REGISTRY_URL: `http://127.0.0.1:${closed}` });
     assert.equal(noRegistry.code, 2);

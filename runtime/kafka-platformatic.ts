@@ -141,6 +141,7 @@ class PlatformaticGroupConsumer implements GroupConsumer {
   private readonly fences = new WeakMap<Batch, Fence>();
   private writer: PlatformaticWriter | undefined;
   private idle: (() => void)[] = [];
+  private pumpScheduled = false;
 
   constructor(private readonly settings: KafkaSettings, private readonly clientOpts: KafkaClientOptions, private readonly opts: ConsumerOptions, private readonly tracker: Tracker) {
     const sessionTimeout = opts.sessionTimeoutMs ?? 30000;
@@ -235,7 +236,11 @@ class PlatformaticGroupConsumer implements GroupConsumer {
     const q = this.queue(m.topic, m.partition);
     q.messages.push(m);
     if (++this.queued >= MAX_QUEUED && !this.stream?.isPaused()) this.stream?.pause();
-    this.pump();
+    // After the current fetch's records are all queued, so they make one batch.
+    if (!this.pumpScheduled) {
+      this.pumpScheduled = true;
+      setImmediate(() => { this.pumpScheduled = false; this.pump(); });
+    }
   }
 
   /** A fetch that moved past transaction markers or aborted records delivers nothing: report the new position of idle partitions. */

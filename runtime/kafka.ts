@@ -308,10 +308,11 @@ export async function waitForBrokers(settings: KafkaSettings, log: Logger, maxWa
     } catch (e) {
       reason = e instanceof Error ? e.message : String(e);
     }
-    const waited = Date.now() - t0;
-    if (waited + delay > maxWaitMs) throw brokersError(settings, `answered a metadata request within ${maxWaitMs} ms of waiting (${reason}; SCOP_KAFKA_WAIT_MS sets how long)`);
-    log.warn({ brokers: settings.brokers.join(','), attempt, retryInMs: delay, err: reason }, `waiting for Kafka: no broker at KAFKA_BROKERS=${settings.brokers.join(',')} answers yet; retrying in ${delay} ms`);
-    await new Promise((r) => setTimeout(r, delay));
+    const remaining = maxWaitMs - (Date.now() - t0);
+    if (remaining <= 0) throw brokersError(settings, `answered a metadata request within ${maxWaitMs} ms of waiting (${reason}; SCOP_KAFKA_WAIT_MS sets how long)`);
+    const pause = Math.min(delay, remaining);
+    log.warn({ brokers: settings.brokers.join(','), attempt, retryInMs: pause, err: reason }, `waiting for Kafka: no broker at KAFKA_BROKERS=${settings.brokers.join(',')} answers yet; retrying in ${pause} ms`);
+    await new Promise((r) => setTimeout(r, pause));
     delay = Math.min(10000, delay * 2);
   }
 }

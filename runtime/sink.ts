@@ -50,7 +50,7 @@ export interface SinkDefinition<S, In> {
   /** How long stop() waits for records in flight before leaving them to the next start (default 10 s). */
   stopTimeoutMs?: number;
   /** How long handle() may legitimately hold a record (a digest window); /healthz judges stalls beyond it (default 0). */
-  holdMs?: number;
+  holdMs?(svc: ServiceContext, state: S): number;
   recordId?(record: In): string | null;
 }
 
@@ -96,7 +96,7 @@ async function runSink<S, In>(def: SinkDefinition<S, In>, svc: ServiceContext, o
   try {
     engine = await startEngine<In>(svc, {
       name: def.name, version: def.version, groupId, input: topics.input, inputSchema: def.input.valueSchema as SchemaName, deadLetters: topics.deadLetters,
-      recordId: def.recordId, log, stallTimeoutMs: stallTimeoutFromEnv(svc.env) + (def.holdMs ?? 0),
+      recordId: def.recordId, log, stallTimeoutMs: stallTimeoutFromEnv(svc.env) + (def.holdMs?.(svc, state) ?? 0),
       strategy: {
         kind: 'at-least-once', maxInFlight: def.maxInFlight, stopTimeoutMs: def.stopTimeoutMs,
         handle: (record, source, recordId) => def.handle(record, { log: log.child({ recordId }), recordId, state, source }),

@@ -56,7 +56,7 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
   const log = ctx.log.child({ component: 'egress' });
   const producer = ctx.kafka.producer();
   await producer.connect();
-  const deliveryLog = new DeliveryLog({ kafka: ctx.kafka, codec: ctx.codec, producer, topic: topics.log, log });
+  const deliveryLog = new DeliveryLog({ kafka: ctx.kafka, codec: ctx.codec, producer, topic: topics.log, log, health: ctx.health, metrics: ctx.metrics });
   await deliveryLog.start();
   const dns = o.dns ?? createResolver({ servers: cfg.outbound.dnsServers, timeoutMs: cfg.outbound.dnsTimeoutMs });
   const sts = new MtaStsPolicies({ dns, urlTemplate: cfg.outbound.policyUrlTemplate, ca: cfg.outbound.extraCa, timeoutMs: Math.min(cfg.timeoutMs, 15000), log });

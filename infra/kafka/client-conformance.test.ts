@@ -171,7 +171,7 @@ for (const client of CLIENT_KINDS) {
       assert.equal(committed[0]?.partitions[0]?.offset, '10', 'offsets committed inside the transaction');
       const out = await readAll(kafka, output, 10, false, 1000);
       assert.deepEqual(out.map((r) => r.value), Array.from({ length: 10 }, (_, i) => `m${i}-out`));
-      const raw = await readAll(kafka, output, 20, true, 500);
+      const raw = await readAll(kafka, output, 11, true, 1000);
       assert.ok(raw.some((r) => r.value.startsWith('aborted-')), 'read_uncommitted sees the aborted records, so the check above is meaningful');
     });
 

@@ -126,7 +126,7 @@ export interface RunningFirewall extends RunningService {
 
 export async function startFirewall(ctx: ServiceContext, o: FirewallOverrides = {}): Promise<RunningFirewall> {
   const cfg = loadFirewallConfig(ctx.env);
-  const table = new ReputationTable({ kafka: ctx.kafka, codec: ctx.codec, topic: o.reputationTopic ?? TOPICS.firewallReputation.name, log: ctx.log.child({ component: 'firewall-table' }) });
+  const table = new ReputationTable({ kafka: ctx.kafka, codec: ctx.codec, topic: o.reputationTopic ?? TOPICS.firewallReputation.name, log: ctx.log.child({ component: 'firewall-table' }), health: ctx.health, metrics: ctx.metrics });
   await table.start();
   const { screen, reputation } = firewallStages(table, cfg);
   const stages = [await reputation.run(ctx, o.reputation), await screen.run(ctx, o.screen)];

@@ -6,7 +6,9 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CompressionTypes, type KafkaClient } from '../../runtime/kafka.ts';
+import type { Registry } from 'prom-client';
 import { followCompactedTopic } from '../../runtime/compacted-topic.ts';
+import type { HealthRegistry } from '../../runtime/health.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
 import { TOPICS } from '../../runtime/topics.ts';
@@ -77,13 +79,13 @@ export interface ModelFollower {
  */
 export async function followModels(opts: {
   kafka: KafkaClient; codec: RecordCodec; log: Logger; tokenizerVersion: string;
-  topic?: string; key?: string;
+  topic?: string; key?: string; health?: HealthRegistry; metrics?: Registry;
   apply(model: BayesModel, data: ModelData, offset: string): void;
 }): Promise<ModelFollower> {
   const topic = opts.topic ?? TOPICS.spamModel.name;
   const key = opts.key ?? MODEL_KEY;
   const started = followCompactedTopic({
-    kafka: opts.kafka, topic, name: 'spam-model', log: opts.log,
+    kafka: opts.kafka, topic, name: 'spam-model', log: opts.log, health: opts.health, metrics: opts.metrics,
     onRecord: async (recordKey, value, meta) => {
       if (recordKey !== key || !value) return;
       const record = await opts.codec.decodeAs<SpamModelRecord>(value, 'SpamModel');

@@ -79,7 +79,7 @@ export const spamService = defineStage<SpamState, 'spam'>({
       log.info({ modelVersion: version, previous, how, nham: model.nham, nspam: model.nspam, tokens: model.counts.size, thresholds: model.thresholds }, 'spam model in use');
     };
     state.follower = await followModels({
-      kafka: svc.kafka, codec: svc.codec, log, tokenizerVersion: TOKENIZER_VERSION, topic: config.modelTopic,
+      kafka: svc.kafka, codec: svc.codec, log, tokenizerVersion: TOKENIZER_VERSION, topic: config.modelTopic, health: svc.health, metrics: svc.metrics,
       apply: (model, data) => use(model, data.version, 'spam.model topic'),
     });
     await state.follower.caughtUp;
