@@ -13,7 +13,7 @@
  */
 import type { Counter, Gauge, Registry } from 'prom-client';
 import type { HealthRegistry, ProbeResult } from './health.ts';
-import type { Admin, Batch, ConsumerOptions, GroupConsumer, KafkaClient, TopicPartition } from './kafka.ts';
+import { createKafkaClient, type Admin, type Batch, type ConsumerOptions, type GroupConsumer, type KafkaClient, type TopicPartition } from './kafka.ts';
 import type { Logger } from './log.ts';
 import { counterOn, gaugeOn } from './metrics.ts';
 
@@ -192,27 +192,10 @@ export class ConsumerSupervisor {
     if (!this.running || this.partitions.size === 0 || this.checking) return;
     this.checking = true;
     try {
-      this.admin ??= this.o.kafka.admin();
+      // Its own client with few retries: a broker that is away must show within one check.
+      this.admin ??= createKafkaClient(this.o.kafka.settings, { retries: 1, connectionTimeoutMs: 3000, requestTimeoutMs: 10000 }).admin();
       await this.admin.connect();
-      const topics = [...new Set([...this.partitions.values()].map((p) => p.topic))];
-      const unknown = [...this.partitions.values()].some((p) => p.position === null);
-      const committed = unknown && this.o.consumer.groupId ? await this.admin.fetchOffsets({ groupId: this.o.consumer.groupId, topics }) : [];
-      for (const topic of topics) {
-        const ends = await this.admin.fetchTopicOffsets(topic);
-        for (const e of ends) {
-          const s = this.partitions.get(key({ topic, partition: e.partition }));
-          if (!s) continue;
-          s.end = BigInt(e.high);
-          let at = s.position;
-          if (at === null) {
-            const c = committed.find((t) => t.topic === topic)?.partitions.find((p) => p.partition === e.partition);
-            // Nothing handled yet: the committed offset (or the log start) is where it stands.
-            at = c && BigInt(c.offset) >= 0n ? BigInt(c.offset) : BigInt(e.low);
-            if (at >= s.end) { s.position = at; s.movedAt = Date.now(); }
-          }
-          this.o.onLag?.(s, Number(s.end > at ? s.end - at : 0n));
-        }
-      }
+      await Promise.race([this.readEnds(), new Promise((_, fail) => setTimeout(() => fail(new Error('no answer within 10 s')), 10000).unref())]);
       this.checkFailingSince = null;
     } catch (e) {
       this.lastCheckError = (e as Error).message;
@@ -221,6 +204,29 @@ export class ConsumerSupervisor {
       this.checking = false;
     }
     this.metrics.stalled.set({ consumer: this.o.name }, this.stalledPartitions().length > 0 ? 1 : 0);
+  }
+
+  private async readEnds(): Promise<void> {
+    const admin = this.admin!;
+    const topics = [...new Set([...this.partitions.values()].map((p) => p.topic))];
+    const unknown = [...this.partitions.values()].some((p) => p.position === null);
+    const committed = unknown && this.o.consumer.groupId ? await admin.fetchOffsets({ groupId: this.o.consumer.groupId, topics }) : [];
+    for (const topic of topics) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      for (const e of ends) {
+        const s = this.partitions.get(key({ topic, partition: e.partition }));
+        if (!s) continue;
+        s.end = BigInt(e.high);
+        let at = s.position;
+        if (at === null) {
+          const c = committed.find((t) => t.topic === topic)?.partitions.find((p) => p.partition === e.partition);
+          // Nothing handled yet: the committed offset (or the log start) is where it stands.
+          at = c && BigInt(c.offset) >= 0n ? BigInt(c.offset) : BigInt(e.low);
+          if (at >= s.end) { s.position = at; s.movedAt = Date.now(); }
+        }
+        this.o.onLag?.(s, Number(s.end > at ? s.end - at : 0n));
+      }
+    }
   }
 
   private stalledPartitions(): (PartitionState & TopicPartition)[] {
@@ -233,8 +239,8 @@ export class ConsumerSupervisor {
     if (!this.running) return { ok: false, reason: `consumer not running${this.lastCrash ? ` (crashed: ${this.lastCrash}); re-creating it` : ''}` };
     if (!this.joined) return { ok: false, reason: 'consumer joining its group' };
     // A broker that cannot be reached: the consumer cannot make progress either, whatever it reports.
-    if (this.checkFailingSince !== null && Date.now() - this.checkFailingSince > Math.min(this.stallTimeoutMs, 15000)) {
-      return { ok: false, reason: `cannot read the end offsets for ${Math.round((Date.now() - this.checkFailingSince) / 1000)} s: ${this.lastCheckError}` };
+    if (this.checkFailingSince !== null) {
+      return { ok: false, reason: `cannot reach Kafka (end offsets unreadable for ${Math.round((Date.now() - this.checkFailingSince) / 1000)} s): ${this.lastCheckError}` };
     }
     const stalled = this.stalledPartitions();
     if (stalled.length > 0) {
