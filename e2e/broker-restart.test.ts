@@ -62,6 +62,8 @@ async function startService(name: string): Promise<void> {
     [`${name.toUpperCase().replace(/-/g, '_')}_METRICS_PORT`]: String(port),
     DNS_SERVERS: dns.address, DNS_TIMEOUT_MS: '500', DNS_RETRIES: '0',
     SCOP_STALL_TIMEOUT_MS: '10000', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    // Every message is delivered (spam to the Junk folder): the test counts deliveries.
+    DECISION_SPAM_ACTION: 'junk', DECISION_REPUTATION_QUARANTINE: 'off',
   };
   const child = fork(MAIN, ['run', name], { cwd: ROOT, env, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const entry = { child, metrics: `127.0.0.1:${port}`, exited: false };

@@ -66,6 +66,8 @@ export class ConsumerSupervisor {
   private backoffMs = 500;
   private generation = 0;
   private recovering: Promise<void> | undefined;
+  /** A crash of the re-created consumer that came before recovery finished. */
+  private crashAgain: Error | undefined;
   private readonly partitions = new Map<string, PartitionState & TopicPartition>();
   private admin: Admin | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
@@ -110,6 +112,9 @@ export class ConsumerSupervisor {
     this.joined = false;
     this.partitions.clear();
     this.o.setup?.(c);
+    // A crash while starting (a broker away) fails this launch; one after it is a crash to recover from.
+    let launched = false;
+    let early: Error | undefined;
     await c.run({
       topics: this.o.topics,
       fromBeginning: this.o.fromBeginning,
@@ -128,26 +133,39 @@ export class ConsumerSupervisor {
         // Lag and health from the start, not only after the first periodic check.
         setTimeout(() => void this.check(), 200).unref();
       },
-      onCrash: (e) => { if (incarnation === this.generation) this.crashed(e); },
+      onCrash: (e) => {
+        if (incarnation !== this.generation) return;
+        if (!launched) early ??= e;
+        else this.crashed(e);
+      },
     });
+    if (early) throw early;
+    launched = true;
     this.running = true;
     this.startedAt = Date.now();
   }
 
   private crashed(e: Error): void {
-    if (this.stopping || this.recovering) return;
+    if (this.stopping) return;
     this.running = false;
     this.joined = false;
     this.lastCrash = e.message;
     this.metrics.up.set({ consumer: this.o.name }, 0);
-    this.recovering = this.recover(e).finally(() => { this.recovering = undefined; });
+    // Back to the shortest backoff only after a healthy minute: a consumer that crashes at once backs off.
+    if (Date.now() - this.startedAt > 60000) this.backoffMs = 500;
+    if (this.recovering) { this.crashAgain = e; return; }
+    this.recovering = this.recover(e).finally(() => {
+      this.recovering = undefined;
+      const again = this.crashAgain;
+      this.crashAgain = undefined;
+      if (again) this.crashed(again);
+    });
   }
 
   private async recover(first: Error): Promise<void> {
     let err: Error = first;
     await this.dropCurrent();
     while (!this.stopping) {
-      if (Date.now() - this.startedAt > 60000) this.backoffMs = 500;
       const wait = this.backoffMs;
       this.backoffMs = Math.min(30000, this.backoffMs * 2);
       this.o.log.error({ consumer: this.o.name, err: err.message, retryInMs: wait }, `consumer ${this.o.name} crashed; re-creating it in ${wait} ms`);

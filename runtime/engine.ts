@@ -102,7 +102,6 @@ export interface RunningEngine {
   stop(): Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tpKey = (tp: TopicPartition) => `${tp.topic}\u0000${tp.partition}`;
 const backoff = (attempt: number, max: number) => Math.min(max, 500 * 2 ** attempt);
 
@@ -138,6 +137,12 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
   const deadLetterId = await svc.codec.registerSchema(o.deadLetters, 'DeadLetter');
   const recordIdOf = o.recordId ?? (() => null);
   let stopping = false;
+  const stopped = new AbortController();
+  /** A pause that ends early when the engine stops. */
+  const sleep = (ms: number) => new Promise<void>((ok) => {
+    const t = setTimeout(ok, ms);
+    stopped.signal.addEventListener('abort', () => { clearTimeout(t); ok(); }, { once: true });
+  });
 
   const letter = (m: KafkaMessage, partition: number, reason: DeadLetterReason, error: unknown, recordId: string | null): Buffer => {
     const { value, message } = encodeDeadLetter(svc.codec, deadLetterId, { stage, stageVersion: o.version, topic: o.input, partition, message: m }, reason, error, recordId);
@@ -415,7 +420,7 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
       while (inFlight > 0 && Date.now() < deadline) await waitForProgress(Math.max(1, Math.min(250, deadline - Date.now())));
       if (inFlight > 0) log.warn({ inFlight }, 'stopping with records not done; they are replayed on the next start');
       clearInterval(commitTimer);
-      while (committing) await sleep(20);
+      while (committing) await new Promise((r) => setTimeout(r, 20));
       await commit();
     };
     closeStrategy = () => producer.disconnect().catch(() => {});
@@ -430,6 +435,7 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
     async stop() {
       if (stopping) return;
       stopping = true;
+      stopped.abort();
       await stopStrategy();
       await supervisor.stop();
       await closeStrategy();

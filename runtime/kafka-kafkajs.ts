@@ -293,7 +293,12 @@ class KafkajsGroupConsumer implements GroupConsumer {
         }
       },
     });
-    for (const [topic, parts] of o.startOffsets ?? []) for (const [partition, offset] of parts) c.seek({ topic, partition, offset: offset.toString() });
+    try {
+      for (const [topic, parts] of o.startOffsets ?? []) for (const [partition, offset] of parts) c.seek({ topic, partition, offset: offset.toString() });
+    } catch (e) {
+      // The consumer crashed while starting (onCrash was called): nothing to seek.
+      if (!/not initialized/.test((e as Error).message)) throw e;
+    }
   }
 
   async commitOffsets(offsets: { topic: string; partition: number; offset: bigint }[]): Promise<void> {

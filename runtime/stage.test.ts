@@ -192,4 +192,23 @@ describe(`stage runtime (${CLIENT})`, () => {
       await running.stop();
     }
   });
+
+  it('a stage that makes no progress while records wait is reported not ready (stalled), with its lag', async () => {
+    const t = await createStageTopics(admin, 'stage-stall', 1);
+    const ctx = { ...testServiceContext('stage-stall'), env: { ...process.env, SCOP_STALL_TIMEOUT_MS: '1000' } };
+    await produce(ctx.kafka, ctx.codec, t.input, 'MailRecord', [{ record: testMailRecord('TRANS: the server it needs is down\r\n') }, { record: testMailRecord('Subject: behind it\r\n\r\nok\r\n') }]);
+    const running = await fixtureStage.run(ctx, t);
+    try {
+      await eventually(() => (ctx.health!.check().ok ? true : undefined), 20000, 'ready at first');
+      // The fixture's time limit is 1.5 s, so a stall is judged after 16.5 s without progress.
+      const stalled = await eventually(() => { const h = ctx.health!.check(); return h.ok ? undefined : h; }, 60000, 'not ready');
+      assert.match(String(stalled.checks.fixture?.reason), /no progress for over 16 s with 2 records waiting/);
+      const text = await ctx.metrics.metrics();
+      assert.match(text, /scop_stage_consumer_lag\{stage="fixture",topic="[^"]+",partition="0"\} 2\n/);
+      assert.match(text, /scop_consumer_stalled\{consumer="fixture"\} 1/);
+      assert.equal(await committedTotal(t), 0, 'nothing committed past the stuck record');
+    } finally {
+      await running.stop();
+    }
+  });
 });

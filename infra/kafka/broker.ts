@@ -96,9 +96,10 @@ export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKaf
   const jvmLogArgs = [`-Dlog4j2.configurationFile=${log4j}`, `-Dscop.kafka.logfile=${logFile}`];
 
   if (!existsSync(join(logDir, 'meta.properties'))) {
-    // KRaft cluster ids are 16 random bytes in URL-safe base64 (Kafka's Uuid format).
+    // KRaft cluster ids are 16 random bytes in URL-safe base64 (Kafka's Uuid format). One may start
+    // with '-', which the tool would take for an option: hence --cluster-id=<id>.
     const clusterId = Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
-    const fmt = spawnSync('java', [...jvmLogArgs, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props], { encoding: 'utf8' });
+    const fmt = spawnSync('java', [...jvmLogArgs, '-cp', classpath, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', props], { encoding: 'utf8' });
     if (fmt.status !== 0) throw new Error(`formatting Kafka storage in ${logDir} failed: ${(fmt.stdout + fmt.stderr).trim()}`);
     log.info({ logDir, clusterId }, 'formatted KRaft storage');
   }
