@@ -78,6 +78,13 @@ class Tracker {
   forget(c: AnyClient): void {
     this.open.delete(c);
   }
+  /** Closes gracefully (pending requests finish), or by force if that fails. */
+  async close(c: AnyClient | undefined): Promise<void> {
+    if (!c) return;
+    this.forget(c);
+    const close = c.close.bind(c) as (force?: boolean) => Promise<void>;
+    await close().catch(() => close(true).catch(() => {}));
+  }
   sever(): void {
     this.severed = true;
     for (const c of this.open) void (c.close as (force: boolean) => Promise<void>)(true).catch(() => {});
@@ -113,9 +120,7 @@ class PlatformaticProducer implements Producer {
   async disconnect(): Promise<void> {
     const p = this.p;
     this.p = undefined;
-    if (!p) return;
-    this.tracker.forget(p);
-    await p.close().catch(() => p.close(true).catch(() => {}));
+    await this.tracker.close(p);
   }
 }
 
@@ -312,8 +317,7 @@ class PlatformaticGroupConsumer implements GroupConsumer {
     if (this.working > 0) await Promise.race([new Promise<void>((ok) => this.idle.push(ok)), new Promise((r) => setTimeout(r, 15000).unref())]);
     await this.stream?.close().catch(() => {});
     await this.writer?.close();
-    await this.consumer.close().catch(() => this.consumer.close(true).catch(() => {}));
-    this.tracker.forget(this.consumer);
+    await this.tracker.close(this.consumer);
   }
 }
 
@@ -411,9 +415,7 @@ class PlatformaticWriter implements TransactionalWriter {
   async close(): Promise<void> {
     const p = this.producer;
     this.producer = undefined;
-    if (!p) return;
-    this.tracker.forget(p);
-    await p.close().catch(() => p.close(true).catch(() => {}));
+    await this.tracker.close(p);
   }
 }
 

@@ -31,6 +31,12 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+/** The ServiceDefinition fields every stage and sink derives from its name (validated). */
+export function serviceIdentity(kind: string, def: { name: string; description: string; defaultMetricsPort: number }): Pick<ServiceDefinition, 'name' | 'description' | 'metricsPortEnv' | 'defaultMetricsPort'> {
+  if (!/^[a-z][a-z0-9-]*$/.test(def.name)) throw new Error(`${kind} name "${def.name}" must be lower-case letters, digits and dashes`);
+  return { name: def.name, description: def.description, metricsPortEnv: `${def.name.toUpperCase().replace(/-/g, '_')}_METRICS_PORT`, defaultMetricsPort: def.defaultMetricsPort };
+}
+
 export interface ServiceDefinition {
   name: string;
   description: string;

@@ -11,7 +11,7 @@ import type { SchemaName } from '../schemas/index.ts';
 import { stallTimeoutFromEnv, startEngine, TransientError } from './engine.ts';
 import type { MessageHeaders } from './kafka.ts';
 import type { Logger } from './log.ts';
-import type { RunningService, ServiceContext, ServiceDefinition } from './service.ts';
+import { serviceIdentity, type RunningService, type ServiceContext, type ServiceDefinition } from './service.ts';
 import type { StageMetrics } from './stage-metrics.ts';
 import { TOPICS, type TopicSpec } from './topics.ts';
 
@@ -74,13 +74,10 @@ export interface SinkService<S, In> extends ServiceDefinition {
 }
 
 export function defineSink<S, In>(def: SinkDefinition<S, In>): SinkService<S, In> {
-  if (!/^[a-z][a-z0-9-]*$/.test(def.name)) throw new Error(`sink name "${def.name}" must be lower-case letters, digits and dashes`);
+  const identity = serviceIdentity('sink', def);
   if (!def.input.valueSchema) throw new Error(`sink ${def.name}: the input topic needs a value schema`);
   return {
-    name: def.name,
-    description: def.description,
-    metricsPortEnv: `${def.name.toUpperCase().replace(/-/g, '_')}_METRICS_PORT`,
-    defaultMetricsPort: def.defaultMetricsPort,
+    ...identity,
     sink: def,
     start: (ctx) => runSink(def, ctx),
     run: (ctx, overrides) => runSink(def, ctx, overrides),

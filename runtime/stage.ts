@@ -18,7 +18,7 @@ import type { MailRecord } from '../schemas/types.ts';
 import { RecordRejected, stallTimeoutFromEnv, startEngine, TransientError, type Produced, type SourceRef } from './engine.ts';
 import type { MessageHeaders, OutRecord } from './kafka.ts';
 import type { Logger } from './log.ts';
-import type { RunningService, ServiceContext, ServiceDefinition } from './service.ts';
+import { serviceIdentity, type RunningService, type ServiceContext, type ServiceDefinition } from './service.ts';
 import type { StageMetrics } from './stage-metrics.ts';
 import { MAX_RECORD_BYTES, TOPICS, type TopicSpec } from './topics.ts';
 
@@ -221,13 +221,10 @@ export function sectionSteps(steps: StageStep<MailRecord, MailRecord>[]): StageS
 }
 
 function serviceFor<S>(def: StageCommon<S>, run: (ctx: ServiceContext, overrides?: StageOverrides) => Promise<RunningStage>): StageService<S> {
-  if (!/^[a-z][a-z0-9-]*$/.test(def.name)) throw new Error(`stage name "${def.name}" must be lower-case letters, digits and dashes`);
+  const identity = serviceIdentity('stage', def);
   if (!def.input.valueSchema || !def.output.valueSchema) throw new Error(`stage ${def.name}: input and output topics need a value schema`);
   return {
-    name: def.name,
-    description: def.description,
-    metricsPortEnv: `${def.name.toUpperCase().replace(/-/g, '_')}_METRICS_PORT`,
-    defaultMetricsPort: def.defaultMetricsPort,
+    ...identity,
     stage: def,
     start: (ctx) => run(ctx),
     run,

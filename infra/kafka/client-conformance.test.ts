@@ -53,6 +53,14 @@ async function assertExactlyOnce(kafka: KafkaClient, t: StageTopics, records: Ma
   assert.deepEqual(new Set(seen), new Set(records.map((r) => r.envelope.id)), 'nothing lost');
 }
 
+/** Unique stage topics with `n` MailRecords on the input. */
+async function stageWithRecords(admin: Admin, kafka: KafkaClient, codec: RecordCodec, name: string, partitions: number, n: number): Promise<{ t: StageTopics; records: MailRecord[] }> {
+  const t = await createStageTopics(admin, name, partitions);
+  const records = Array.from({ length: n }, (_, i) => testMailRecord(`Subject: ${i}\r\n\r\n${name}\r\n`));
+  await produce(kafka, codec, t.input, 'MailRecord', records.map((record) => ({ record })));
+  return { t, records };
+}
+
 for (const client of CLIENT_KINDS) {
   describe(`Kafka client conformance: ${client}`, () => {
     let kafka: KafkaClient;
@@ -176,9 +184,7 @@ for (const client of CLIENT_KINDS) {
     });
 
     it('a zombie is fenced: a member frozen mid-stream cannot commit after another member took its partition over', async () => {
-      const t = await createStageTopics(admin, `conf-zombie-${client}`, 1);
-      const records = Array.from({ length: 160 }, (_, i) => testMailRecord(`Subject: ${i}\r\n\r\nzombie\r\n`));
-      await produce(kafka, svc.codec, t.input, 'MailRecord', records.map((record) => ({ record })));
+      const { t, records } = await stageWithRecords(admin, kafka, svc.codec, `conf-zombie-${client}`, 1, 160);
       const zombie = spawnStage(FIXTURE, 'fixtureStage', t, childEnv({ FIXTURE_DELAY_MS: '60' }));
       await zombie.ready;
       await eventually(async () => ((await committedTotal(admin, t)) >= 20 ? true : undefined), 60000, 'the first member to commit');
@@ -201,9 +207,7 @@ for (const client of CLIENT_KINDS) {
     });
 
     it('rebalances while transactions are in flight (members joining and leaving) lose and duplicate nothing', async () => {
-      const t = await createStageTopics(admin, `conf-rebalance-${client}`, 3);
-      const records = Array.from({ length: 360 }, (_, i) => testMailRecord(`Subject: ${i}\r\n\r\nrebalance\r\n`));
-      await produce(kafka, svc.codec, t.input, 'MailRecord', records.map((record) => ({ record })));
+      const { t, records } = await stageWithRecords(admin, kafka, svc.codec, `conf-rebalance-${client}`, 3, 360);
       const a = spawnStage(FIXTURE, 'fixtureStage', t, childEnv({ FIXTURE_DELAY_MS: '25' }));
       await a.ready;
       let c: ReturnType<typeof spawnStage> | undefined;
