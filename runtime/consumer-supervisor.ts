@@ -261,9 +261,10 @@ export class ConsumerSupervisor {
       return { ok: false, reason: `cannot reach Kafka (end offsets unreadable for ${Math.round((Date.now() - this.checkFailingSince) / 1000)} s): ${this.lastCheckError}` };
     }
     const stalled = this.stalledPartitions();
+    this.metrics.stalled.set({ consumer: this.o.name }, stalled.length > 0 ? 1 : 0);
     if (stalled.length > 0) {
       const waiting = stalled.reduce((n, p) => n + Number(p.end! - (p.position ?? 0n)), 0);
-      return { ok: false, reason: `no progress for over ${Math.round(this.stallTimeoutMs / 1000)} s with ${waiting} records waiting`, stalled: stalled.map((p) => `${p.topic}/${p.partition}`) };
+      return { ok: false, reason: `no progress for over ${Math.floor(this.stallTimeoutMs / 1000)} s with ${waiting} records waiting`, stalled: stalled.map((p) => `${p.topic}/${p.partition}`) };
     }
     return { ok: true, partitions: this.partitions.size };
   }
