@@ -55,8 +55,9 @@ function partitioner() {
 }
 
 function toProduce(topic: string, m: ProduceMessage) {
-  const headers: Record<string, Buffer> = {};
-  for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = buf(v)!;
+  // Header keys go out as given: bytes, not strings (the library does not convert them).
+  const headers = new Map<Buffer, Buffer>();
+  for (const [k, v] of Object.entries(m.headers ?? {})) headers.set(Buffer.from(k), buf(v)!);
   return { topic, key: buf(m.key), value: buf(m.value), headers, ...(m.partition !== undefined ? { partition: m.partition } : {}) };
 }
 

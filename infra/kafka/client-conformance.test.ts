@@ -84,9 +84,14 @@ for (const client of CLIENT_KINDS) {
         const res = await producer.send({ topic, acks: -1, messages: Array.from({ length: 20 }, (_, i) => ({ key: `k${batch * 20 + i}`, value: String(batch * 20 + i) })) });
         assert.equal(res[0]?.baseOffset, String(batch * 20), 'the send reports where it landed');
       }
+      await producer.send({ topic, messages: [{ key: 'h', value: 'with headers', headers: { 'model-version': 'v1', bytes: Buffer.from([0, 255]) } }] });
       await producer.disconnect();
-      const got = await readAll(kafka, topic, 100, false, 500);
-      assert.deepEqual(got.map((r) => Number(r.value)), Array.from({ length: 100 }, (_, i) => i));
+      const got = await readTopic(kafka, topic, 101, { settleMs: 500 });
+      assert.deepEqual(got.slice(0, 100).map((r) => Number(r.value.toString())), Array.from({ length: 100 }, (_, i) => i));
+      const h = got[100]!.headers;
+      assert.equal(String(h['model-version']), 'v1', 'string headers round-trip');
+      assert.deepEqual(Buffer.from(h.bytes as Buffer), Buffer.from([0, 255]), 'binary headers round-trip');
+      assert.equal(got[100]!.key, 'h');
     });
 
     it('a consumer group with two members shares the partitions, and one takes all when the other leaves', async () => {
