@@ -93,4 +93,14 @@ describe('consumer supervisor', () => {
     await s.stop();
     assert.equal(health.check().ok, true, 'stopped supervisors leave the registry');
   });
+
+  it('a first start that fails (a broker still loading) does not fail the service: it recovers like a crash', async () => {
+    const { client, made } = scriptedClient([{ crashWhileStarting: true }]);
+    const health = new HealthRegistry();
+    const s = supervisor(client, health);
+    await s.start();
+    assert.equal(health.check().ok, false, 'not ready while the consumer does not run');
+    await eventually(() => (made.length === 2 && health.check().ok ? true : undefined), 5000, 're-created and ready');
+    await s.stop();
+  });
 });

@@ -99,7 +99,13 @@ export class ConsumerSupervisor {
     this.unregister = this.o.health?.register(this.o.name, () => this.health());
     this.metrics.up.set({ consumer: this.o.name }, 0);
     this.metrics.stalled.set({ consumer: this.o.name }, 0);
-    await this.launch(undefined);
+    try {
+      await this.launch(undefined);
+    } catch (e) {
+      // A broker still loading its coordinators, or away: the same recovery as for a crash later;
+      // /healthz says not ready meanwhile.
+      this.crashed(e as Error);
+    }
     const every = this.o.checkIntervalMs ?? Math.max(250, Math.min(5000, Math.floor(this.stallTimeoutMs / 3)));
     this.checkTimer = setInterval(() => void this.check(), every);
     this.checkTimer.unref();
