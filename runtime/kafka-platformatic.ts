@@ -148,6 +148,8 @@ class PlatformaticGroupConsumer implements GroupConsumer {
   private writer: PlatformaticWriter | undefined;
   private idle: (() => void)[] = [];
   private pumpScheduled = false;
+  /** Batches that failed in a row (backoff before reading again). */
+  private failures = 0;
 
   constructor(private readonly settings: KafkaSettings, private readonly clientOpts: KafkaClientOptions, private readonly opts: ConsumerOptions, private readonly tracker: Tracker) {
     const sessionTimeout = opts.sessionTimeoutMs ?? 30000;
@@ -292,11 +294,17 @@ class PlatformaticGroupConsumer implements GroupConsumer {
         try {
           await this.runOpts!.eachBatch(this.batch(q, messages, next, epoch));
           q.delivered = next;
+          this.failures = 0;
         } catch (e) {
           if (this.stopped) break;
           log.debug({ groupId: this.opts.groupId, ...q.tp, err: (e as Error).message }, 'batch failed');
-          // Re-read every partition from its committed offset (a failed transaction leaves no other safe position).
-          if (epoch === this.epoch) await this.restart('batch failed');
+          // Re-read every partition from its committed offset (a failed transaction leaves no other
+          // safe position), after a pause that grows while failures repeat (a coordinator loading).
+          if (epoch === this.epoch) {
+            const pause = Math.min(5000, 100 * 2 ** this.failures++);
+            await new Promise((r) => setTimeout(r, pause));
+            if (epoch === this.epoch && !this.stopped) await this.restart('batch failed');
+          }
           break;
         }
       }
@@ -392,8 +400,9 @@ class PlatformaticWriter implements TransactionalWriter {
   }
 
   private async transaction(group: PendingCommit[]): Promise<void> {
-    const tx = await this.p.beginTransaction();
+    let tx: Awaited<ReturnType<BufProducer['beginTransaction']>> | undefined;
     try {
+      tx = await this.p.beginTransaction();
       const records = group.flatMap((g) => g.records);
       if (records.length > 0) await tx.send({ messages: records.map((r) => toProduce(r.topic, r)) });
       await tx.addConsumer(this.consumer);
@@ -403,8 +412,11 @@ class PlatformaticWriter implements TransactionalWriter {
       }
       await tx.commit();
     } catch (e) {
-      await tx.abort().catch(() => tx.cancel().catch(() => {}));
-      // Fenced or in an unknown state: a new producer re-initialises (and fences older epochs of this id).
+      const open = tx;
+      if (open) await open.abort().catch(() => open.cancel().catch(() => {}));
+      // Fenced, in an unknown state, or not initialised (a coordinator still loading leaves the
+      // library's half-begun transaction behind): a new producer re-initialises (and fences older
+      // epochs of this id).
       const p = this.producer;
       this.producer = undefined;
       if (p) { this.tracker.forget(p); void p.close(true).catch(() => {}); }
