@@ -71,7 +71,11 @@ describe('scop start', () => {
     p.stderr.on('data', (d) => (err += d));
     const exited = new Promise<number | null>((ok) => p.on('exit', (c) => ok(c)));
     const ready = await new Promise<string>((ok, fail) => {
-      const t = setTimeout(() => fail(new Error(`no ready line within 480 s; stdout:\n${out.slice(-3000)}\nstderr:\n${err.slice(-2000)}`)), 480000);
+      const t = setTimeout(() => {
+        // Stop what it started: a failed run must not leave a stack behind.
+        p.kill('SIGINT');
+        fail(new Error(`no ready line within 480 s; stdout:\n${out.slice(-3000)}\nstderr:\n${err.slice(-2000)}`));
+      }, 480000);
       p.stdout.on('data', (d) => {
         out += d;
         const line = out.split('\n').find((l) => l.startsWith('ready '));

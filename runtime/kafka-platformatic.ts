@@ -359,6 +359,10 @@ class PlatformaticWriter implements TransactionalWriter {
       ...baseOptions(this.settings, this.clientOpts, `${this.settings.clientId}-txn`),
       idempotent: true,
       transactionalId: this.transactionalId,
+      // InitProducerId as a new producer (-1/-1): the library's default (0/0) makes the broker fence
+      // every later producer with the same transactional id (a restart, our own re-creation).
+      producerId: -1n,
+      producerEpoch: -1,
       // The transaction timeout (and produce timeout): how long a dead holder's transaction blocks read_committed readers.
       timeout: this.opts.transactionTimeoutMs ?? 10000,
       retries: 10,

@@ -188,6 +188,39 @@ for (const client of CLIENT_KINDS) {
       assert.ok(raw.some((r) => r.value.startsWith('aborted-')), 'read_uncommitted sees the aborted records, so the check above is meaningful');
     });
 
+    it('a member re-created with the same transactional identity (a restart) commits, fencing its predecessor', async () => {
+      const input = uniqueName('conf-reinit-in');
+      const output = uniqueName('conf-reinit-out');
+      const groupId = uniqueName('reinit-group');
+      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: input, numPartitions: 1 }, { topic: output, numPartitions: 1 }] });
+      const producer = kafka.producer();
+      await producer.connect();
+      const previous = process.env.SCOP_INSTANCE_ID;
+      process.env.SCOP_INSTANCE_ID = uniqueName('instance'); // stable across the "restart" (platformatic); kafkajs ids are per partition anyway
+      try {
+        for (let round = 0; round < 3; round++) {
+          await producer.send({ topic: input, messages: [{ value: `m${round}` }] });
+          let done = false;
+          let failure: unknown;
+          const c = kafka.consumer({ groupId });
+          const w = c.transactions({ log });
+          await c.run({
+            topics: [input], fromBeginning: true, onCrash: (e) => { failure = e; },
+            eachBatch: async (b) => {
+              if (b.records.length === 0) return;
+              try { await w.commit(b, b.records.map((m) => ({ topic: output, value: `${String(m.value)}-out` })), b.nextOffset); done = true; } catch (e) { failure = e; }
+            },
+          });
+          await eventually(() => { if (failure) throw failure; return done ? true : undefined; }, 30000, `round ${round} committed`);
+          await c.stop();
+        }
+      } finally {
+        if (previous === undefined) delete process.env.SCOP_INSTANCE_ID; else process.env.SCOP_INSTANCE_ID = previous;
+        await producer.disconnect();
+      }
+      assert.deepEqual((await readAll(kafka, output, 3, false, 500)).map((r) => r.value), ['m0-out', 'm1-out', 'm2-out']);
+    });
+
     it('a zombie is fenced: a member frozen mid-stream cannot commit after another member took its partition over', async () => {
       const { t, records } = await stageWithRecords(admin, kafka, svc.codec, `conf-zombie-${client}`, 1, 160);
       const zombie = spawnStage(FIXTURE, 'fixtureStage', t, childEnv({ FIXTURE_DELAY_MS: '60' }));
