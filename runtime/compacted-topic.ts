@@ -11,12 +11,14 @@ import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
 import { ConsumerSupervisor } from './consumer-supervisor.ts';
 import type { HealthRegistry } from './health.ts';
-import type { KafkaClient } from './kafka.ts';
+import type { KafkaClient, MessageHeaders } from './kafka.ts';
 import type { Logger } from './log.ts';
 
 export interface CompactedRecordMeta {
   partition: number;
   offset: string;
+  /** The record's Kafka headers (e.g. a model's signature). */
+  headers?: MessageHeaders;
 }
 
 export interface FollowOptions {
@@ -107,7 +109,7 @@ export async function followCompactedTopic(o: FollowOptions): Promise<CompactedT
         const key = m.key?.toString('utf8') ?? '';
         if (BigInt(m.offset) < (position.get(b.partition) ?? -1n)) continue;
         try {
-          await o.onRecord(key, m.value, { partition: b.partition, offset: m.offset });
+          await o.onRecord(key, m.value, { partition: b.partition, offset: m.offset, headers: m.headers });
         } catch (e) {
           o.log.error({ topic: o.topic, key, partition: b.partition, offset: m.offset, err: (e as Error).message }, 'cannot apply a record of a compacted topic; skipped');
         }

@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import type { Admin as KjsAdmin } from 'kafkajs';
+import kafkajs, { type Admin as KjsAdmin } from 'kafkajs';
 import { ConfigError, envBool, envInt, loadEnv } from './config.ts';
 import type { Logger } from './log.ts';
 import { createKafkajsClient, kafkajsProbe } from './kafka-kafkajs.ts';
@@ -21,6 +21,8 @@ import { createPlatformaticClient } from './kafka-platformatic.ts';
 
 export type ClientKind = 'kafkajs' | 'platformatic';
 export const CLIENT_KINDS: readonly ClientKind[] = ['kafkajs', 'platformatic'];
+/** ACL enums for infra/kafka/acls.ts (operators' ACLs, the SASL test broker); Node's CJS export detection misses them. */
+export const { AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = kafkajs;
 
 export interface KafkaSettings {
   brokers: string[];
@@ -35,7 +37,7 @@ export interface KafkaSettings {
 export type Admin = Pick<KjsAdmin,
   | 'connect' | 'disconnect' | 'listTopics' | 'createTopics' | 'deleteTopics' | 'createPartitions'
   | 'fetchTopicMetadata' | 'fetchTopicOffsets' | 'fetchTopicOffsetsByTimestamp' | 'fetchOffsets'
-  | 'describeConfigs' | 'alterConfigs' | 'deleteGroups'>;
+  | 'describeConfigs' | 'alterConfigs' | 'deleteGroups' | 'createAcls'>;
 
 /** Headers of a consumed record (values as bytes). */
 export type MessageHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;

@@ -5,7 +5,7 @@
 import type { DkimSignSection, DkimSigningSignature } from '../../schemas/types.ts';
 import type { DkimSignConfig } from './config.ts';
 import type { DkimKey } from './keys.ts';
-import { checkSender, fromAddress, SigningRefused, type FromAddress } from './policy.ts';
+import { checkIdentities, senderIdentities, SigningRefused, type FromAddress } from './policy.ts';
 import { dkimSignatures, type SignatureLayout, type SigningKey } from './signature.ts';
 
 export const STAGE_VERSION = '1.1.0';
@@ -60,8 +60,10 @@ export async function signMessage(message: Buffer, opts: SignOptions): Promise<S
   const { config } = opts;
   const now = opts.now ?? new Date();
   if (!opts.authUser) throw new SigningRefused('no-auth-user', 'the record has no SMTP AUTH user (envelope.authUser); only authenticated submissions are signed');
-  const from = fromAddress(message);
-  checkSender(config.senders, opts.authUser, from);
+  // Every From mailbox and the Sender: a signature vouches for all of them, not only the first.
+  const ids = senderIdentities(message);
+  checkIdentities(config.senders, opts.authUser, ids);
+  const from = ids.from[0]!;
   const keys = keysFor(config, from.domain);
   if (!keys?.length) throw new SigningRefused('no-key', `no DKIM key for ${from.domain}${config.parentDomainKeys ? ' or a parent domain' : ''}`);
 

@@ -100,6 +100,12 @@ export interface DevScopMailEnvelope {
      * Default: null
      */
     messageSha256: null | string;
+    /**
+     * Submission records (an SMTP AUTH user): hex HMAC-SHA256, with a key only the ingress and the DKIM signer hold, over the id, authUser, mailFrom, rcptTo, traceLength and the SHA-256 of raw's trace and message parts (runtime/submission-mac.ts). The signer recomputes it and dead-letters a record that does not match. Null otherwise.
+     *
+     * Default: null
+     */
+    submissionMac: null | string;
 }
 
 /**
