@@ -2,11 +2,17 @@
  * `scop run <service>`: one service in this process — context from the environment, a metrics
  * server, graceful stop on SIGTERM/SIGINT. When started by `scop start` (IPC channel present) it
  * reports its endpoints to the parent.
+ *
+ * Start-up waits for Kafka (backoff, one log line per attempt naming KAFKA_BROKERS, up to
+ * SCOP_KAFKA_WAIT_MS); a malformed setting still fails at once with one line and exit 2.
+ * /healthz is 200 only while every consumer of the service runs and makes progress
+ * (runtime/health.ts, runtime/consumer-supervisor.ts); 503 with the reasons otherwise.
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { envPort, loadEnv } from '../runtime/config.ts';
-import { createKafkaClient, kafkaSettingsFromEnv, probeBrokers } from '../runtime/kafka.ts';
+import { HealthRegistry } from '../runtime/health.ts';
+import { brokerWaitFromEnv, createKafkaClient, kafkaSettingsFromEnv, waitForBrokers } from '../runtime/kafka.ts';
 import { loggerFor } from '../runtime/log.ts';
 import { createMetricsRegistry, diskMetrics, startMetricsServer } from '../runtime/metrics.ts';
 import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
@@ -21,10 +27,11 @@ export async function runService(def: ServiceDefinition, env: NodeJS.ProcessEnv 
   );
   const kafkaSettings = kafkaSettingsFromEnv(env);
   const registry = registrySettingsFromEnv(env);
-  await probeBrokers(kafkaSettings);
+  await waitForBrokers(kafkaSettings, log, brokerWaitFromEnv(env));
   await probeRegistry(registry);
   const metrics = createMetricsRegistry(def.name);
   diskMetrics(metrics, resolve(String(cfg.SCOP_DATA_DIR)));
+  const health = new HealthRegistry();
   const service = await def.start({
     kafka: createKafkaClient({ ...kafkaSettings, clientId: `${kafkaSettings.clientId}-${def.name}` }),
     kafkaSettings,
@@ -34,18 +41,23 @@ export async function runService(def: ServiceDefinition, env: NodeJS.ProcessEnv 
     metrics,
     env,
     dataDir: resolve(String(cfg.SCOP_DATA_DIR)),
+    health,
   });
-  let healthy = true;
-  const metricsServer = await startMetricsServer({ registry: metrics, host: String(cfg.METRICS_HOST), port: Number(cfg[def.metricsPortEnv]), health: () => ({ ok: healthy, service: def.name, node: process.version }) });
+  let stopping = false;
+  const metricsServer = await startMetricsServer({
+    registry: metrics, host: String(cfg.METRICS_HOST), port: Number(cfg[def.metricsPortEnv]),
+    health: () => {
+      const h = health.check();
+      return { ok: h.ok && !stopping, service: def.name, node: process.version, kafkaClient: kafkaSettings.client ?? 'kafkajs', ...(stopping ? { reason: 'stopping' } : {}), checks: h.checks };
+    },
+  });
   const endpoints = { ...service.endpoints, [`metrics-${def.name}`]: metricsServer.address };
   log.info({ endpoints }, `${def.name} running`);
   process.send?.({ type: 'ready', service: def.name, endpoints });
 
-  let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    healthy = false;
     log.info({ signal }, `${def.name} stopping`);
     await service.stop();
     await metricsServer.close();

@@ -52,7 +52,8 @@ function processesMentioning(marker: string): number[] {
 }
 
 describe('scop start', () => {
-  it('reaches ready with Kafka and the registry, lists every endpoint, and Ctrl-C leaves nothing running', async () => {
+  // Generous: on a loaded 2-core box the broker and Apicurio alone took 100 s, and the nine services 3 more minutes.
+  it('reaches ready with Kafka and the registry, lists every endpoint, and Ctrl-C leaves nothing running', { timeout: 600000 }, async () => {
     const dataDir = mkdtempSync(join(ROOT, '.data', 'start-test-'));
     const env = cleanEnv({
       SCOP_DATA_DIR: dataDir,
@@ -72,7 +73,11 @@ describe('scop start', () => {
     p.stderr.on('data', (d) => (err += d));
     const exited = new Promise<number | null>((ok) => p.on('exit', (c) => ok(c)));
     const ready = await new Promise<string>((ok, fail) => {
-      const t = setTimeout(() => fail(new Error(`no ready line within 180 s; stdout:\n${out.slice(-3000)}\nstderr:\n${err.slice(-2000)}`)), 180000);
+      const t = setTimeout(() => {
+        // Stop what it started: a failed run must not leave a stack behind.
+        p.kill('SIGINT');
+        fail(new Error(`no ready line within 480 s; stdout:\n${out.slice(-3000)}\nstderr:\n${err.slice(-2000)}`));
+      }, 480000);
       p.stdout.on('data', (d) => {
         out += d;
         const line = out.split('\n').find((l) => l.startsWith('ready '));
@@ -116,11 +121,18 @@ describe('scop start', () => {
     assert.match(bad.stderr.trim(), /^config error: KAFKA_BROKERS: must be a comma-separated list of host:port \(got "not a broker list"\) — /);
     assert.equal(bad.stderr.trim().split('\n').length, 1, 'exactly one line, no stack trace');
 
+    // A well-formed but unreachable broker is waited for (it may be starting), with a log line per
+    // attempt naming KAFKA_BROKERS, up to SCOP_KAFKA_WAIT_MS; then the same one-line error, exit 2.
     const closed = await freePort();
-    const unreachable = await runScop(['start'], { ...cleanEnv({}), KAFKA_BROKERS: `127.0.0.1:${closed}` });
+    const t0 = Date.now();
+    const unreachable = await runScop(['start'], { ...cleanEnv({}), KAFKA_BROKERS: `127.0.0.1:${closed}`, SCOP_KAFKA_WAIT_MS: '4000' });
     assert.equal(unreachable.code, 2);
-    assert.match(unreachable.stderr.trim(), new RegExp(`^config error: KAFKA_BROKERS: no broker at 127.0.0.1:${closed} answered`));
+    assert.match(unreachable.stderr.trim(), new RegExp(`^config error: KAFKA_BROKERS: no broker at 127.0.0.1:${closed} answered a metadata request within 4000 ms of waiting`));
     assert.equal(unreachable.stderr.trim().split('\n').length, 1);
+    const waits = unreachable.stdout.split('\n').filter((l) => l.includes('waiting for Kafka'));
+    assert.ok(waits.length >= 2, `one log line per attempt:\n${unreachable.stdout}`);
+    assert.match(waits[0]!, new RegExp(`KAFKA_BROKERS=127\\.0\\.0\\.1:${closed}`));
+    assert.ok(Date.now() - t0 >= 3000, 'it waited before giving up');
 
     const noRegistry = await runScop(['start'], { ...cleanEnv({}), KAFKA_BROKERS: process.env.KAFKA_BROKERS!, SCHEMA_REGISTRY_URL: `http://127.0.0.1:${closed}` });
     assert.equal(noRegistry.code, 2);

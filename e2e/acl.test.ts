@@ -168,15 +168,16 @@ describe('every service under its own principal', { skip }, () => {
     const cases: [string, TopicKey][] = [['scop-egress', 'outboundRaw'], ['scop-spam', 'outboundRaw'], ['scop-matrix-notifier', 'inboundRaw'], ['scop-dkim-sign', 'inboundRaw'], ['scop-ingress', 'quarantine'], ['scop-mime', 'spamFeedback']];
     await Promise.all(cases.map(async ([principal, k]) => {
       const consumer = clientFor(principal).consumer({ groupId: `${principal}-acl-probe-${randomBytes(3).toString('hex')}` });
-      await consumer.connect();
       try {
-        const crashed = new Promise<unknown>((ok) => consumer.on(consumer.events.CRASH, (e) => ok(e.payload.error)));
-        const err = await consumer.subscribe({ topic: TOPICS[k].name, fromBeginning: true })
-          .then(() => consumer.run({ eachMessage: async () => { throw new Error(`${principal} read a record of ${TOPICS[k].name}`); } }))
-          .then(() => Promise.race([crashed, new Promise((ok) => setTimeout(() => ok(null), 30000))]), (e: unknown) => e);
+        let onCrash!: (e: unknown) => void;
+        const crashed = new Promise<unknown>((ok) => { onCrash = ok; });
+        const err = await consumer.run({
+          topics: [TOPICS[k].name], fromBeginning: true, onCrash,
+          eachBatch: async (b) => { if (b.records.length) throw new Error(`${principal} read a record of ${TOPICS[k].name}`); },
+        }).then(() => Promise.race([crashed, new Promise((ok) => setTimeout(() => ok(null), 30000))]), (e: unknown) => e);
         assert.ok(err && isAuthError(err), `${principal} could read ${TOPICS[k].name}: ${String(err)}`);
       } finally {
-        await consumer.disconnect().catch(() => {});
+        await consumer.stop().catch(() => {});
       }
     }));
   });

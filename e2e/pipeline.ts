@@ -9,11 +9,12 @@ import { Registry } from 'prom-client';
 import { freePort } from '../infra/ports.ts';
 import { loadIngressConfig } from '../ingress/config.ts';
 import { startIngress, type RunningIngress } from '../ingress/ingress.ts';
-import { createKafkaClient } from '../runtime/kafka.ts';
+import { createKafkaClient, kafkaSettingsFromEnv } from '../runtime/kafka.ts';
+import { HealthRegistry } from '../runtime/health.ts';
 import { loggerFor } from '../runtime/log.ts';
-import { RecordCodec } from '../runtime/registry.ts';
+import { RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
 import type { RunningService, ServiceContext } from '../runtime/service.ts';
-import { testKafka, testRegistry, uniqueName } from '../runtime/testing.ts';
+import { uniqueName } from '../runtime/testing.ts';
 import { applyTopics, TOPICS, type TopicKey, type TopicSpec } from '../runtime/topics.ts';
 import { mimeService } from '../processors/mime/service.ts';
 import { authService } from '../processors/auth/service.ts';
@@ -40,10 +41,11 @@ export interface Pipeline {
   stop(): Promise<void>;
 }
 
+/** A service context from `env` (not the process environment: the bench may have started its own stack). */
 function context(name: string, env: NodeJS.ProcessEnv, dataDir: string): ServiceContext {
-  const kafkaSettings = testKafka(`e2e-${name}`);
-  const registry = testRegistry();
-  return { kafka: createKafkaClient(kafkaSettings), kafkaSettings, registry, codec: new RecordCodec(registry), log: loggerFor(`e2e-${name}`), metrics: new Registry(), env, dataDir };
+  const kafkaSettings = { ...kafkaSettingsFromEnv(env), clientId: `e2e-${name}` };
+  const registry = registrySettingsFromEnv(env);
+  return { kafka: createKafkaClient(kafkaSettings), kafkaSettings, registry, codec: new RecordCodec(registry), log: loggerFor(`e2e-${name}`), metrics: new Registry(), env, dataDir, health: new HealthRegistry() };
 }
 
 /** opts.outbound: also start the DKIM signing stage (mail.outbound.raw → signed → egress by MX). */

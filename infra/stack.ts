@@ -6,7 +6,7 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { envPort, loadEnv } from '../runtime/config.ts';
-import { kafkaSettingsFromEnv, probeBrokers, type KafkaSettings } from '../runtime/kafka.ts';
+import { brokerWaitFromEnv, clientKindFromEnv, kafkaSettingsFromEnv, waitForBrokers, type KafkaSettings } from '../runtime/kafka.ts';
 import { loggerFor } from '../runtime/log.ts';
 import { probeRegistry, registrySettingsFromEnv, type RegistrySettings } from '../runtime/registry.ts';
 import { startLocalKafka } from './kafka/broker.ts';
@@ -58,7 +58,8 @@ export async function startStack(env: NodeJS.ProcessEnv = process.env): Promise<
     let kafka: KafkaSettings;
     if (env.KAFKA_BROKERS?.trim()) {
       kafka = kafkaSettingsFromEnv(env);
-      await probeBrokers(kafka);
+      // A cluster that is (re)starting is waited for, with a log line per attempt, up to SCOP_KAFKA_WAIT_MS.
+      await waitForBrokers(kafka, log, brokerWaitFromEnv(env));
     } else {
       const local = await startLocalKafka({
         dataDir: join(dataDir, 'kafka'), port: cfg.SCOP_KAFKA_PORT, controllerPort: cfg.SCOP_KAFKA_CONTROLLER_PORT, heap: cfg.SCOP_KAFKA_HEAP,
@@ -67,7 +68,7 @@ export async function startStack(env: NodeJS.ProcessEnv = process.env): Promise<
       if (local.metrics) endpoints['metrics-kafka'] = local.metrics;
       stops.push(local.stop);
       started.push('kafka');
-      kafka = { brokers: [local.bootstrap], clientId: env.KAFKA_CLIENT_ID?.trim() || 'scop' };
+      kafka = { brokers: [local.bootstrap], clientId: env.KAFKA_CLIENT_ID?.trim() || 'scop', client: clientKindFromEnv(env) };
     }
     endpoints.kafka = kafka.brokers.join(',');
 

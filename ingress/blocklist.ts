@@ -44,7 +44,6 @@ function parseClient(ip: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
 export class BlockList {
   private entries = new Map<string, Entry>();
   private follower: CompactedTopicFollower | undefined;
-  private stopped = false;
   onChange?: (size: number) => void;
 
   // Its own client, so stop() can cut it off when a consumer stuck rejoining (after a broker
@@ -97,14 +96,12 @@ export class BlockList {
       name: 'ingress-blocklist',
       log,
       syncTimeoutMs: this.opts.syncTimeoutMs,
-      restartOnFailure: async () => !this.stopped,
       onRecord: async (key, value) => this.apply(key, value ? await codec.decode<Block>(value) : null),
     });
     log.info({ topic, entries: this.entries.size }, 'blocklist loaded; following updates');
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     await this.follower?.stop();
     this.follower = undefined;
     this.kafka.sever();

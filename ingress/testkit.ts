@@ -93,13 +93,11 @@ export async function readRecords(
 ): Promise<MailRecord[]> {
   const consumer = kafka.consumer({ groupId: uniqueName('ingress-reader'), maxWaitTimeMs: 200 });
   const records: MailRecord[] = [];
-  await consumer.connect();
   try {
-    await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ message }) => {
-        if (message.value) records.push(await codec.decode<MailRecord>(message.value));
+      topics: [topic], fromBeginning: true, onCrash: () => {},
+      eachBatch: async (b) => {
+        for (const m of b.records) if (m.value) records.push(await codec.decode<MailRecord>(m.value));
       },
     });
     await eventually(() => (done(records) ? true : undefined), opts.timeoutMs ?? 30000, `records on ${topic}`);
@@ -107,7 +105,7 @@ export async function readRecords(
     if (opts.settleMs) await new Promise((r) => setTimeout(r, opts.settleMs));
     return [...records];
   } finally {
-    await consumer.disconnect();
+    await consumer.stop();
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Alert, AlertSeverity } from '../schemas/types.ts';
-import type { Producer, Transaction } from './kafka.ts';
+import type { Producer } from './kafka.ts';
 import type { RecordCodec } from './registry.ts';
 import { TOPICS } from './topics.ts';
 
@@ -54,8 +54,8 @@ export async function alertMessage(codec: RecordCodec, alert: Alert, topic: stri
   return { key: `${alert.kind}|${alert.subject ?? ''}`, value: codec.encodeWith(id, 'Alert', alert) };
 }
 
-/** Publishes alerts with `sender`: a producer, or a stage's open transaction. */
-export async function publishAlert(sender: Producer | Transaction, codec: RecordCodec, alerts: Alert | Alert[], topic: string = TOPICS.alerts.name): Promise<void> {
+/** Publishes alerts with `sender` (stages emit them as side outputs instead). */
+export async function publishAlert(sender: Producer, codec: RecordCodec, alerts: Alert | Alert[], topic: string = TOPICS.alerts.name): Promise<void> {
   const list = Array.isArray(alerts) ? alerts : [alerts];
   if (list.length === 0) return;
   const messages = await Promise.all(list.map((a) => alertMessage(codec, a, topic)));

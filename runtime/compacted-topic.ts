@@ -3,10 +3,15 @@
  * completes, then keep following it. Every instance must see every partition, so each follower
  * has its own consumer group and commits nothing. Used for state that must survive any instance
  * (blocklist, reputation, delivery log, spam model): the topic is the state, memory is a cache.
+ * The consumer is supervised (consumer-supervisor.ts): re-created after a crash, resuming where
+ * it got to, and reported on /healthz when a HealthRegistry is given.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Consumer, KafkaClient, MessageHeaders } from './kafka.ts';
+import { Registry } from 'prom-client';
+import { ConsumerSupervisor } from './consumer-supervisor.ts';
+import type { HealthRegistry } from './health.ts';
+import type { KafkaClient, MessageHeaders } from './kafka.ts';
 import type { Logger } from './log.ts';
 
 export interface CompactedRecordMeta {
@@ -28,8 +33,9 @@ export interface FollowOptions {
   syncTimeoutMs?: number;
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
-  /** Whether kafkajs restarts the consumer after a crash (e.g. a broker away); default: until stop(). */
-  restartOnFailure?: () => Promise<boolean>;
+  /** Where the follower's health is reported (/healthz) and its consumer metrics go. */
+  health?: HealthRegistry;
+  metrics?: Registry;
 }
 
 export interface CompactedTopicFollower {
@@ -78,9 +84,9 @@ export async function followCompactedTopic(o: FollowOptions): Promise<CompactedT
   const reached = (target: Map<number, bigint>) => [...target].every(([p, high]) => (position.get(p) ?? -1n) >= high);
   const advance = (partition: number, next: bigint) => {
     if (next > (position.get(partition) ?? -1n)) position.set(partition, next);
+    supervisor.progress({ topic: o.topic, partition }, next);
     for (const w of waiters) if (reached(w.target)) { waiters.delete(w); w.ok(); }
   };
-  let stopped = false;
 
   const endOffsets = () => topicEndOffsets(o.kafka, o.topic);
   const waitFor = (target: Map<number, bigint>, timeoutMs: number) =>
@@ -91,45 +97,41 @@ export async function followCompactedTopic(o: FollowOptions): Promise<CompactedT
     });
 
   const initial = await endOffsets();
-  const consumer: Consumer = o.kafka.consumer({
-    groupId: `scop-${o.name}-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
-    maxWaitTimeMs: 500,
-    sessionTimeoutMs: o.sessionTimeoutMs ?? 10000,
-    heartbeatIntervalMs: o.heartbeatIntervalMs ?? 1000,
-    restartOnFailure: o.restartOnFailure ?? (async () => !stopped),
-  });
-  // Control records (transaction markers) and compacted gaps move the end offset past the last
-  // record, so progress is tracked per batch as well as per record.
-  consumer.on(consumer.events.END_BATCH_PROCESS, (e) => advance(e.payload.partition, BigInt(e.payload.lastOffset) + 1n));
-  await consumer.connect();
-  await consumer.subscribe({ topic: o.topic, fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachMessage: async ({ message, partition }) => {
-      const key = message.key?.toString('utf8') ?? '';
-      try {
-        await o.onRecord(key, message.value, { partition, offset: message.offset, headers: message.headers });
-      } catch (e) {
-        o.log.error({ topic: o.topic, key, partition, offset: message.offset, err: (e as Error).message }, 'cannot apply a record of a compacted topic; skipped');
+  // Every instance reads every partition: a group of its own, nothing committed. A consumer
+  // re-created after a crash resumes where the last one got to, so nothing is applied twice.
+  const supervisor = new ConsumerSupervisor({
+    name: `follower ${o.name}`, kafka: o.kafka, log: o.log, metrics: o.metrics ?? new Registry(), health: o.health,
+    consumer: { groupId: `scop-${o.name}-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`, maxWaitTimeMs: 500, sessionTimeoutMs: o.sessionTimeoutMs ?? 10000, heartbeatIntervalMs: o.heartbeatIntervalMs ?? 1000 },
+    topics: [o.topic], fromBeginning: true,
+    startOffsets: () => new Map([[o.topic, new Map(position)]]),
+    eachBatch: async (b) => {
+      for (const m of b.records) {
+        const key = m.key?.toString('utf8') ?? '';
+        if (BigInt(m.offset) < (position.get(b.partition) ?? -1n)) continue;
+        try {
+          await o.onRecord(key, m.value, { partition: b.partition, offset: m.offset, headers: m.headers });
+        } catch (e) {
+          o.log.error({ topic: o.topic, key, partition: b.partition, offset: m.offset, err: (e as Error).message }, 'cannot apply a record of a compacted topic; skipped');
+        }
+        advance(b.partition, BigInt(m.offset) + 1n);
       }
-      advance(partition, BigInt(message.offset) + 1n);
+      // Control records (transaction markers) and compacted gaps move the end offset past the last record.
+      advance(b.partition, b.nextOffset);
     },
   });
+  await supervisor.start();
   try {
     await waitFor(initial, o.syncTimeoutMs ?? 120000);
   } catch (e) {
-    stopped = true;
-    await consumer.disconnect().catch(() => {});
+    await supervisor.stop().catch(() => {});
     throw e;
   }
   return {
     sync: async (timeoutMs = 30000) => waitFor(await endOffsets(), timeoutMs),
     async stop() {
-      stopped = true;
       // A consumer stuck rejoining after a broker restart would hold shutdown for a session timeout.
-      await Promise.race([consumer.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 3000).unref())]);
-      // The group holds no offsets, so the broker drops it once empty. Deleting it here would need
-      // a new admin connection, which keeps retrying in the background when the broker is away.
+      await Promise.race([supervisor.stop().catch(() => {}), new Promise((r) => setTimeout(r, 3000).unref())]);
+      // The group holds no offsets, so the broker drops it once empty.
     },
   };
 }

@@ -1,39 +1,26 @@
 /**
- * The one module that talks to the Kafka client library. Everything else imports the types and
- * factories from here, so swapping kafkajs for @confluentinc/kafka-javascript (which offers a
- * KafkaJS-compatible API) touches this file only.
+ * The one module every other file uses to talk to Kafka: a narrow interface (producer, group
+ * consumer with rebalance hooks, transactional read-process-write, admin) and its two
+ * implementations, chosen by KAFKA_CLIENT:
+ *
+ *   kafkajs       (default) kafka-kafkajs.ts — no KIP-447: one transactional producer per input
+ *                 partition fences zombies (partition-producers.ts).
+ *   platformatic  kafka-platformatic.ts — @platformatic/kafka: one transactional producer per
+ *                 consumer, offsets committed with the group generation and member id (KIP-447).
+ *
+ * Only those two files import a client library; nothing else may (a test checks). The admin side
+ * is served by kafkajs for both: it is not on any hot path (see runtime/README.md).
  */
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
-import tls from 'node:tls';
-import {
-  Kafka,
-  logLevel,
-  CompressionTypes,
-  type Admin as KjsAdmin,
-  type Consumer as KjsConsumer,
-  type Producer as KjsProducer,
-  type Transaction as KjsTransaction,
-  type EachBatchPayload as KjsEachBatchPayload,
-  type KafkaMessage as KjsKafkaMessage,
-  type IHeaders,
-  type SASLOptions,
-  type LogEntry,
-  type ISocketFactory,
-} from 'kafkajs';
-import kafkajs from 'kafkajs';
 import { z } from 'zod';
-import { ConfigError, envBool, loadEnv } from './config.ts';
-import { loggerFor } from './log.ts';
+import kafkajs, { type Admin as KjsAdmin } from 'kafkajs';
+import { ConfigError, envBool, envInt, loadEnv } from './config.ts';
+import type { Logger } from './log.ts';
+import { createKafkajsClient, kafkajsProbe } from './kafka-kafkajs.ts';
+import { createPlatformaticClient } from './kafka-platformatic.ts';
 
-export type Admin = KjsAdmin;
-export type Consumer = KjsConsumer;
-export type Producer = KjsProducer;
-export type Transaction = KjsTransaction;
-export type EachBatchPayload = KjsEachBatchPayload;
-export type KafkaMessage = KjsKafkaMessage;
-export type MessageHeaders = IHeaders;
-export { CompressionTypes };
+export type ClientKind = 'kafkajs' | 'platformatic';
+export const CLIENT_KINDS: readonly ClientKind[] = ['kafkajs', 'platformatic'];
 /** ACL enums for infra/kafka/acls.ts (operators' ACLs, the SASL test broker); Node's CJS export detection misses them. */
 export const { AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = kafkajs;
 
@@ -42,6 +29,170 @@ export interface KafkaSettings {
   clientId: string;
   ssl?: { ca?: string[]; rejectUnauthorized: boolean } | boolean;
   sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  /** Which client library implements the interface (KAFKA_CLIENT; default kafkajs). */
+  client?: ClientKind;
+}
+
+/** The admin requests scop makes (topics, offsets, configs, groups); kafkajs' signatures. */
+export type Admin = Pick<KjsAdmin,
+  | 'connect' | 'disconnect' | 'listTopics' | 'createTopics' | 'deleteTopics' | 'createPartitions'
+  | 'fetchTopicMetadata' | 'fetchTopicOffsets' | 'fetchTopicOffsetsByTimestamp' | 'fetchOffsets'
+  | 'describeConfigs' | 'alterConfigs' | 'listGroups' | 'describeGroups' | 'deleteGroups' | 'createAcls'>;
+
+/** Headers of a consumed record (values as bytes). */
+export type MessageHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+
+/** A consumed record. Offsets are decimal strings (Kafka offsets are 64-bit). */
+export interface KafkaMessage {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: MessageHeaders;
+  timestamp: string;
+}
+
+export const CompressionTypes = { None: 'none', GZIP: 'gzip' } as const;
+export type Compression = (typeof CompressionTypes)[keyof typeof CompressionTypes];
+
+export interface ProduceMessage {
+  key?: Buffer | string | null;
+  value: Buffer | string | null;
+  headers?: Record<string, Buffer | string>;
+  partition?: number;
+}
+
+export interface ProduceRequest {
+  topic: string;
+  messages: ProduceMessage[];
+  compression?: Compression;
+  /** Always all in-sync replicas (the producers are idempotent); accepted for readability. */
+  acks?: -1;
+}
+
+/** Where a send landed: the first offset written to each partition. */
+export interface RecordMetadata {
+  topic: string;
+  partition: number;
+  baseOffset: string;
+}
+
+/** Several topics in one request. `timeout`: how long the broker may wait for the replicas (ms). */
+export interface ProduceBatchRequest {
+  topicMessages: { topic: string; messages: ProduceMessage[] }[];
+  compression?: Compression;
+  acks?: -1;
+  timeout?: number;
+}
+
+/** Idempotent producer, acks=all. */
+export interface Producer {
+  connect(): Promise<void>;
+  send(request: ProduceRequest): Promise<RecordMetadata[]>;
+  sendBatch(request: ProduceBatchRequest): Promise<RecordMetadata[]>;
+  disconnect(): Promise<void>;
+}
+
+/** A record to write inside a read-process-write transaction. */
+export interface OutRecord extends ProduceMessage {
+  topic: string;
+}
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+/** The records one fetch returned for one partition, in offset order. */
+export interface Batch extends TopicPartition {
+  /** May be empty: a fetch of only transaction markers (or records of aborted transactions) still moves the position. */
+  records: KafkaMessage[];
+  /** The offset after this batch (past trailing markers when the client tells). */
+  nextOffset: bigint;
+  /** The partition's end (read_committed: last stable offset) as the fetch saw it, when the client tells. */
+  highWatermark: bigint | null;
+  /** Keep the membership alive during long work; throws when the group is rebalancing (then return). */
+  heartbeat(): Promise<void>;
+  /** True once this batch's partition may belong to another member (rebalance): stop working on it. */
+  isStale(): boolean;
+}
+
+export interface RunOptions {
+  topics: string[];
+  /** Where a partition without a committed offset starts: the beginning (true) or the end. */
+  fromBeginning: boolean;
+  /** Per topic and partition: start here instead of the committed offset (followers that recover, replays). */
+  startOffsets?: Map<string, Map<number, bigint>>;
+  /** Partitions processed at once (each still in offset order; default 1). */
+  partitionsConcurrently?: number;
+  /**
+   * One partition's next records. Resolving marks them done for the consumer; throwing makes the
+   * consumer re-read that partition from its committed offset (after a rebalance at the latest),
+   * or, if it cannot, report a crash.
+   */
+  eachBatch(batch: Batch): Promise<void>;
+  /** After every (re)join: this member's partitions now. */
+  onAssigned?(partitions: TopicPartition[]): void;
+  /** The consumer stopped by itself (broker away too long, fatal error) and will not consume again. */
+  onCrash(error: Error): void;
+}
+
+/**
+ * Transactional read-process-write for one consumer: the records and the consumed position of a
+ * batch's partition are committed atomically, or not at all. Zombies (a member that lost its
+ * partitions but still runs) are fenced: their commit fails.
+ */
+export interface TransactionalWriter {
+  commit(batch: Batch, records: OutRecord[], nextOffset: bigint): Promise<void>;
+}
+
+export interface ConsumerOptions {
+  groupId: string;
+  readUncommitted?: boolean;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  /** How long an idle fetch waits on the broker; also bounds how fast stop() returns. */
+  maxWaitTimeMs?: number;
+}
+
+export interface TransactionOptions {
+  /** How long the broker keeps a transaction of a dead producer open before aborting it (default 60 s kafkajs, 10 s platformatic). */
+  transactionTimeoutMs?: number;
+  log: Logger;
+}
+
+export interface GroupConsumer {
+  /** Call before run(): this consumer's batches are then committed through the writer only. */
+  transactions(opts: TransactionOptions): TransactionalWriter;
+  /** Subscribes and starts consuming; resolves once started (joining may take longer). */
+  run(opts: RunOptions): Promise<void>;
+  /** At-least-once: commit positions (the offset of the next record to read). */
+  commitOffsets(offsets: (TopicPartition & { offset: bigint })[]): Promise<void>;
+  /** Leaves the group; waits for the batch in flight. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+export interface KafkaClient {
+  readonly settings: KafkaSettings;
+  readonly kind: ClientKind;
+  admin(): Admin;
+  /** Idempotent producer, acks=all. */
+  producer(opts?: { retries?: number; initialRetryTimeMs?: number }): Producer;
+  consumer(opts: ConsumerOptions): GroupConsumer;
+  /**
+   * Destroys every socket this client opened and refuses to open new ones, so nothing queued or
+   * being retried inside it can reach a broker afterwards (the ingress uses it to make a timed-out
+   * send final before it answers 451). The client is unusable after this.
+   */
+  sever(): void;
+}
+
+/** Client-wide timeouts and retries, for callers that must answer within a deadline (the ingress). */
+export interface KafkaClientOptions {
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** Retries of connection and metadata requests (kafkajs default: 5, starting at 300 ms). */
+  retries?: number;
+  initialRetryTimeMs?: number;
 }
 
 const brokerList = z
@@ -54,6 +205,7 @@ const brokerList = z
 const kafkaEnvShape = {
   KAFKA_BROKERS: brokerList,
   KAFKA_CLIENT_ID: z.string().default('scop'),
+  KAFKA_CLIENT: z.enum(['kafkajs', 'platformatic']).default('kafkajs'),
   KAFKA_TLS: envBool().default('false'),
   KAFKA_TLS_CA_FILE: z.string().optional(),
   KAFKA_TLS_INSECURE: envBool().default('false'),
@@ -65,6 +217,7 @@ const kafkaEnvShape = {
 const kafkaEnvHelp = {
   KAFKA_BROKERS: 'set KAFKA_BROKERS=host:port[,host:port…] of a reachable broker, or leave it unset to let scop start a local one',
   KAFKA_CLIENT_ID: 'any short name',
+  KAFKA_CLIENT: 'use kafkajs (default) or platformatic',
   KAFKA_TLS: 'use true or false',
   KAFKA_TLS_CA_FILE: 'path to a PEM file with the CA that signed the brokers’ certificates',
   KAFKA_TLS_INSECURE: 'use true only for testing: it skips certificate verification',
@@ -73,7 +226,12 @@ const kafkaEnvHelp = {
   KAFKA_SASL_PASSWORD: 'the SASL password',
 };
 
-/** Reads KAFKA_* from the environment; `brokers` overrides KAFKA_BROKERS (used for the local broker). */
+/** KAFKA_CLIENT alone (for a local broker whose address scop chose itself). */
+export function clientKindFromEnv(env: NodeJS.ProcessEnv = process.env): ClientKind {
+  return loadEnv({ KAFKA_CLIENT: kafkaEnvShape.KAFKA_CLIENT }, { KAFKA_CLIENT: kafkaEnvHelp.KAFKA_CLIENT }, env).KAFKA_CLIENT;
+}
+
+/** Reads KAFKA_* from the environment. */
 export function kafkaSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): KafkaSettings {
   const cfg = loadEnv(kafkaEnvShape, kafkaEnvHelp, env);
   let ssl: KafkaSettings['ssl'];
@@ -95,214 +253,68 @@ export function kafkaSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Kafk
     }
     sasl = { mechanism: cfg.KAFKA_SASL_MECHANISM, username: cfg.KAFKA_SASL_USERNAME, password: cfg.KAFKA_SASL_PASSWORD };
   }
-  return { brokers: cfg.KAFKA_BROKERS, clientId: cfg.KAFKA_CLIENT_ID, ssl, sasl };
-}
-
-const kafkajsLog = loggerFor('kafka');
-const levelName: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
-  [logLevel.ERROR]: 'error',
-  [logLevel.WARN]: 'warn',
-  [logLevel.INFO]: 'info',
-  [logLevel.DEBUG]: 'debug',
-};
-
-// kafkajs logs retriable protocol errors (coordinator loading, rebalancing, concurrent
-// transactions) at ERROR although it retries them; they are debug noise for an operator.
-const RETRIABLE_NOISE = /coordinator is loading|coordinator is not available|group is rebalancing|concurrent operation on the same transaction|not the correct coordinator|leadership election/i;
-
-function logCreator() {
-  return ({ level, log }: LogEntry) => {
-    const { message, ...rest } = log;
-    let name = levelName[level] ?? 'info';
-    const text = `${String(message)} ${String((rest as { error?: unknown }).error ?? '')}`;
-    if (name === 'error' && RETRIABLE_NOISE.test(text)) name = 'debug';
-    if (/switched default partitioner|Limiting retries for the idempotent producer/.test(String(message))) return;
-    kafkajsLog[name]({ ...rest, ns: log.namespace }, String(message));
-  };
-}
-
-export interface KafkaClient {
-  readonly settings: KafkaSettings;
-  admin(): Admin;
-  /** Idempotent producer with acks=-1 semantics; with `transactionalId` it can run transactions. */
-  producer(opts?: { transactionalId?: string; transactionTimeoutMs?: number; retries?: number; initialRetryTimeMs?: number }): Producer;
-  consumer(opts: {
-    groupId: string; readUncommitted?: boolean; sessionTimeoutMs?: number; heartbeatIntervalMs?: number; maxWaitTimeMs?: number;
-    /** Asked after a crash with a retriable error whether to restart (kafkajs default: always); return false once stopping. */
-    restartOnFailure?: (e: Error) => Promise<boolean>;
-  }): Consumer;
-  /**
-   * Destroys every socket this client opened and refuses to open new ones, so nothing queued or
-   * being retried inside it can reach a broker afterwards (the ingress uses it to make a timed-out
-   * send final before it answers 451). The client is unusable after this.
-   */
-  sever(): void;
-}
-
-/** Client-wide timeouts and retries, for callers that must answer within a deadline (the ingress). */
-export interface KafkaClientOptions {
-  connectionTimeoutMs?: number;
-  requestTimeoutMs?: number;
-  /** Retries of connection and metadata requests (kafkajs default: 5, starting at 300 ms). */
-  retries?: number;
-  initialRetryTimeMs?: number;
-}
-
-/** kafkajs' own socket factory plus a switch that closes every socket and refuses new ones. */
-function severableSocketFactory(): { factory: ISocketFactory; sever(): void } {
-  const open = new Set<net.Socket>();
-  let severed = false;
-  const factory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
-    if (severed) {
-      const dead = new net.Socket();
-      process.nextTick(() => dead.destroy(new Error('kafka client severed')));
-      return dead;
-    }
-    const socket = ssl
-      ? tls.connect(Object.assign({ host, port }, !net.isIP(host) ? { servername: host } : {}, ssl), onConnect)
-      : net.connect({ host, port }, onConnect);
-    socket.setKeepAlive(true, 60000);
-    open.add(socket);
-    socket.once('close', () => open.delete(socket));
-    return socket;
-  };
-  return {
-    factory,
-    sever() {
-      severed = true;
-      for (const s of open) s.destroy();
-      open.clear();
-    },
-  };
+  return { brokers: cfg.KAFKA_BROKERS, clientId: cfg.KAFKA_CLIENT_ID, ssl, sasl, client: cfg.KAFKA_CLIENT };
 }
 
 export function createKafkaClient(settings: KafkaSettings, clientOpts: KafkaClientOptions = {}): KafkaClient {
-  const sockets = severableSocketFactory();
-  const kafka = new Kafka({
-    clientId: settings.clientId,
-    brokers: settings.brokers,
-    ssl: settings.ssl,
-    sasl: settings.sasl as SASLOptions | undefined,
-    connectionTimeout: clientOpts.connectionTimeoutMs ?? 3000,
-    requestTimeout: clientOpts.requestTimeoutMs ?? 30000,
-    ...(clientOpts.retries !== undefined || clientOpts.initialRetryTimeMs !== undefined
-      ? { retry: { retries: clientOpts.retries ?? 5, initialRetryTime: clientOpts.initialRetryTimeMs ?? 300 } }
-      : {}),
-    socketFactory: sockets.factory,
-    logLevel: logLevel.WARN,
-    logCreator,
-  });
-  return {
-    settings,
-    sever: () => sockets.sever(),
-    admin: () => withReliableMetadata(kafka.admin()),
-    producer: (opts = {}) =>
-      kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        transactionalId: opts.transactionalId,
-        // How long the broker keeps a transaction open before aborting it itself (kafkajs default 60 s).
-        transactionTimeout: opts.transactionTimeoutMs,
-        // A short first back-off: after a commit, the next transaction is often refused with
-        // CONCURRENT_TRANSACTIONS for a few ms while markers are written; kafkajs' 300 ms default
-        // would add that to every transaction.
-        // Bounded retries (kafkajs warns about that for idempotent producers): a send fails after
-        // roughly 10 s instead of hanging forever, so callers can answer (451, dead letter) in time.
-        retry: { initialRetryTime: opts.initialRetryTimeMs ?? 25, retries: opts.retries ?? 10 },
-      }),
-    consumer: (opts) =>
-      kafka.consumer({
-        groupId: opts.groupId,
-        readUncommitted: opts.readUncommitted ?? false,
-        sessionTimeout: opts.sessionTimeoutMs ?? 30000,
-        heartbeatInterval: opts.heartbeatIntervalMs ?? 3000,
-        // An idle fetch returns after this long; disconnect waits for it, so it bounds shutdown time.
-        maxWaitTimeInMs: opts.maxWaitTimeMs ?? 1000,
-        allowAutoTopicCreation: false,
-        ...(opts.restartOnFailure ? { retry: { restartOnFailure: opts.restartOnFailure } } : {}),
-      }),
-  };
+  return (settings.client ?? 'kafkajs') === 'platformatic' ? createPlatformaticClient(settings, clientOpts) : createKafkajsClient(settings, clientOpts);
 }
 
-/** Retries a metadata call that kafkajs failed because a topic was unknown at that moment. */
-async function retryUnknownTopic<T>(what: () => Promise<T>, attempts = 5): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await what();
-    } catch (e) {
-      if ((e as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION' || i >= attempts) throw e;
-      await new Promise((r) => setTimeout(r, 200 * i));
-    }
-  }
-}
-
-/**
- * Two kafkajs admin weaknesses, fixed here once for every caller:
- * - A metadata request fails whole when any topic in it is being deleted at that moment (another
- *   client cleaning up), although asking again works: listTopics / fetchTopicMetadata retry.
- * - createTopics({ waitForLeaders }) retries only LEADER_NOT_AVAILABLE, but a KRaft broker whose
- *   metadata cache lags the controller (a busy machine) answers UNKNOWN_TOPIC_OR_PARTITION for a
- *   topic it has just created: create without waiting, then wait here, treating both as "not yet".
- */
-function withReliableMetadata(admin: Admin): Admin {
-  const create = admin.createTopics.bind(admin);
-  const list = admin.listTopics.bind(admin);
-  const fetchMeta = admin.fetchTopicMetadata.bind(admin);
-  admin.listTopics = () => retryUnknownTopic(list);
-  admin.fetchTopicMetadata = (opts) => retryUnknownTopic(() => fetchMeta(opts));
-  admin.createTopics = async (opts) => {
-    const created = await create({ ...opts, waitForLeaders: false });
-    if (opts.waitForLeaders === false) return created;
-    const topics = opts.topics.map((t) => t.topic);
-    const deadline = Date.now() + (opts.timeout ?? 30000);
-    for (;;) {
-      try {
-        const meta = await fetchMeta({ topics });
-        if (meta.topics.length === topics.length && meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return created;
-      } catch (e) {
-        const type = (e as { type?: string }).type;
-        if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw e;
-      }
-      if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leader ${opts.timeout ?? 30000} ms after creation`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-  return admin;
-}
+const brokersError = (settings: KafkaSettings, problem: string) => new ConfigError(
+  'KAFKA_BROKERS', `no broker at ${settings.brokers.join(',')} ${problem}`,
+  'start Kafka there, fix KAFKA_BROKERS (and KAFKA_TLS / KAFKA_SASL_* if the cluster needs them), or unset KAFKA_BROKERS to let scop start a local broker',
+);
 
 /**
  * Checks that the brokers answer a metadata request within `timeoutMs`; throws a ConfigError
- * naming KAFKA_BROKERS otherwise (used at start-up so a wrong address fails in one clear line).
+ * naming KAFKA_BROKERS otherwise (one-shot commands: a wrong address fails in one clear line).
  */
 export async function probeBrokers(settings: KafkaSettings, timeoutMs = 10000): Promise<void> {
-  const kafka = new Kafka({
-    clientId: `${settings.clientId}-probe`,
-    brokers: settings.brokers,
-    ssl: settings.ssl,
-    sasl: settings.sasl as SASLOptions | undefined,
-    connectionTimeout: Math.min(3000, timeoutMs),
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 0 },
-  });
-  const admin = kafka.admin();
   const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
+  let reason = '';
   while (Date.now() < deadline) {
     try {
-      await admin.connect();
-      await admin.fetchTopicMetadata({ topics: [] });
-      await admin.disconnect();
+      await kafkajsProbe(settings, Math.min(3000, Math.max(250, deadline - Date.now())));
       return;
     } catch (e) {
-      lastError = e;
-      await admin.disconnect().catch(() => {});
+      reason = e instanceof Error ? e.message : String(e);
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  const reason = lastError instanceof Error ? lastError.message : String(lastError);
-  throw new ConfigError(
-    'KAFKA_BROKERS',
-    `no broker at ${settings.brokers.join(',')} answered a metadata request within ${timeoutMs} ms (${reason})`,
-    'start Kafka there, fix KAFKA_BROKERS (and KAFKA_TLS / KAFKA_SASL_* if the cluster needs them), or unset KAFKA_BROKERS to let scop start a local broker',
-  );
+  throw brokersError(settings, `answered a metadata request within ${timeoutMs} ms (${reason})`);
+}
+
+/** How long services wait for the brokers at start-up (SCOP_KAFKA_WAIT_MS). */
+export function brokerWaitFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  return loadEnv(
+    { SCOP_KAFKA_WAIT_MS: envInt(0).default(300000) },
+    { SCOP_KAFKA_WAIT_MS: 'milliseconds a starting service waits for KAFKA_BROKERS to answer (0: do not wait)' },
+    env,
+  ).SCOP_KAFKA_WAIT_MS;
+}
+
+/**
+ * Waits for the brokers to answer, with backoff (0.5 s doubling to 10 s) and one log line per
+ * attempt naming KAFKA_BROKERS, for up to `maxWaitMs`; then throws the same ConfigError as
+ * probeBrokers. A broker that is restarting, or started after scop, is not an operator error.
+ */
+export async function waitForBrokers(settings: KafkaSettings, log: Logger, maxWaitMs: number): Promise<void> {
+  const t0 = Date.now();
+  let delay = 500;
+  for (let attempt = 1; ; attempt++) {
+    let reason: string;
+    try {
+      await kafkajsProbe(settings, 3000);
+      if (attempt > 1) log.info({ brokers: settings.brokers.join(','), waitedMs: Date.now() - t0 }, 'Kafka answers; starting');
+      return;
+    } catch (e) {
+      reason = e instanceof Error ? e.message : String(e);
+    }
+    const remaining = maxWaitMs - (Date.now() - t0);
+    if (remaining <= 0) throw brokersError(settings, `answered a metadata request within ${maxWaitMs} ms of waiting (${reason}; SCOP_KAFKA_WAIT_MS sets how long)`);
+    const pause = Math.min(delay, remaining);
+    log.warn({ brokers: settings.brokers.join(','), attempt, retryInMs: pause, err: reason }, `waiting for Kafka: no broker at KAFKA_BROKERS=${settings.brokers.join(',')} answers yet; retrying in ${pause} ms`);
+    await new Promise((r) => setTimeout(r, pause));
+    delay = Math.min(10000, delay * 2);
+  }
 }

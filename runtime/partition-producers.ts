@@ -17,8 +17,11 @@
  * producer's epoch is current, it is the only writer of p's offsets, so nextOffset stays exact.
  * That same read closes the window kafkajs leaves without KIP-447's "require stable offsets":
  * the consumer may have fetched the offset before a pending commit landed.
+ *
+ * Used by kafka-kafkajs.ts only (the interface's transactional writer for kafkajs).
  */
-import type { Admin, KafkaClient, Producer } from './kafka.ts';
+import type { Kafka, Producer } from 'kafkajs';
+import type { Admin } from './kafka.ts';
 import type { Logger } from './log.ts';
 
 export interface PartitionProducer {
@@ -32,9 +35,9 @@ export class PartitionProducers {
   private readonly pool = new Map<string, Promise<PartitionProducer>>();
 
   constructor(
-    private readonly kafka: KafkaClient,
+    private readonly kafka: Kafka,
     private readonly admin: Admin,
-    private readonly groupId: string,
+    readonly groupId: string,
     private readonly log: Logger,
     private readonly transactionTimeoutMs = 60000,
   ) {}
@@ -58,8 +61,17 @@ export class PartitionProducers {
 
   private async open(topic: string, partition: number): Promise<PartitionProducer> {
     const transactionalId = PartitionProducers.transactionalId(this.groupId, topic, partition);
-    const producer = this.kafka.producer({ transactionalId, transactionTimeoutMs: this.transactionTimeoutMs });
+    const producer = this.kafka.producer({
+      idempotent: true, maxInFlightRequests: 1, transactionalId,
+      // How long the broker keeps a transaction of a dead holder open before aborting it itself.
+      transactionTimeout: this.transactionTimeoutMs,
+      // A short first back-off: after a commit, the next transaction is often refused with
+      // CONCURRENT_TRANSACTIONS for a few ms while markers are written; kafkajs' 300 ms default
+      // would add that to every transaction. Bounded: a stuck send fails in about 10 s.
+      retry: { initialRetryTime: 25, retries: 10 },
+    });
     await producer.connect();
+    await this.admin.connect();
     let nextOffset = 0n;
     try {
       // kafkajs sends the transactional InitProducerId on the first transaction(), not on connect:

@@ -4,6 +4,7 @@
  * and a stop function. `scop run <name>` runs one; `scop start` runs them all as child processes.
  */
 import type { Registry } from 'prom-client';
+import type { HealthRegistry } from './health.ts';
 import type { KafkaClient, KafkaSettings } from './kafka.ts';
 import type { Logger } from './log.ts';
 import type { RecordCodec, RegistrySettings } from './registry.ts';
@@ -19,6 +20,8 @@ export interface ServiceContext {
   env: NodeJS.ProcessEnv;
   /** Project data folder (SCOP_DATA_DIR), for local state such as generated certificates. */
   dataDir: string;
+  /** Where consumers report their health (/healthz); absent in contexts that serve none. */
+  health?: HealthRegistry;
 }
 
 export interface RunningService {
@@ -26,6 +29,12 @@ export interface RunningService {
   endpoints: Record<string, string>;
   /** Graceful: stop taking work, finish what is in flight, flush, disconnect. */
   stop(): Promise<void>;
+}
+
+/** The ServiceDefinition fields every stage and sink derives from its name (validated). */
+export function serviceIdentity(kind: string, def: { name: string; description: string; defaultMetricsPort: number }): Pick<ServiceDefinition, 'name' | 'description' | 'metricsPortEnv' | 'defaultMetricsPort'> {
+  if (!/^[a-z][a-z0-9-]*$/.test(def.name)) throw new Error(`${kind} name "${def.name}" must be lower-case letters, digits and dashes`);
+  return { name: def.name, description: def.description, metricsPortEnv: `${def.name.toUpperCase().replace(/-/g, '_')}_METRICS_PORT`, defaultMetricsPort: def.defaultMetricsPort };
 }
 
 export interface ServiceDefinition {

@@ -1,18 +1,20 @@
 /**
- * A stage for runtime/stage.test.ts: copies MailRecords through, marking them processed. The raw
- * body steers it: `THROW…` makes process() throw, `HANG…` never returns; FIXTURE_DELAY_MS slows
- * every record (so a test can kill it mid-stream).
+ * A stage for runtime/stage.test.ts and the client conformance suite: a section stage that writes
+ * the `firewall` section with clientPrefix `processed:<helo>`. The raw body steers it: `THROW…`
+ * makes process() throw, `HANG…` never returns, `TRANS…` fails transiently forever (a stuck stage); FIXTURE_DELAY_MS slows every record (so a test can
+ * kill or freeze it mid-stream).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defineStage } from './stage.ts';
+import { defineStage, TransientError } from './stage.ts';
 import { TOPICS } from './topics.ts';
 
 const delayMs = Number(process.env.FIXTURE_DELAY_MS ?? 0);
 
-export const fixtureStage = defineStage({
+export const fixtureStage = defineStage<undefined, 'firewall'>({
   name: 'fixture',
+  section: 'firewall',
   version: '0.0.1',
-  description: 'test fixture: copies records through',
+  description: 'test fixture: marks records processed',
   input: TOPICS.inboundRaw,
   output: TOPICS.inboundRaw,
   defaultMetricsPort: 0,
@@ -21,8 +23,14 @@ export const fixtureStage = defineStage({
   async process(record, ctx) {
     const head = record.envelope.raw.subarray(0, 5).toString('latin1');
     if (head === 'THROW') throw new Error('fixture refused this record');
+    if (head === 'TRANS') throw new TransientError('fixture: the server it needs is down');
     if (head === 'HANG.') await new Promise((_, fail) => ctx.signal.addEventListener('abort', () => fail(new Error('aborted')))); // until the time limit
     if (delayMs) await sleep(delayMs);
-    return { ...record, envelope: { ...record.envelope, helo: `processed:${record.envelope.helo}` } };
+    return {
+      section: {
+        clientPrefix: `processed:${record.envelope.helo}`, prefixScore: 0, prefixMessages: 0, prefixBlocked: false,
+        senderDomain: null, domainScore: null, checkedAt: Date.now(), stageVersion: '0.0.1',
+      },
+    };
   },
 });

@@ -52,7 +52,7 @@ function createStageMetrics(registry: Registry): StageMetrics {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 86400],
     }),
     consumerLag: gaugeOn(registry, {
-      name: 'scop_stage_consumer_lag', help: 'Records behind the high watermark per input partition (high watermark - position; may read 1 for a trailing transaction marker).', labelNames: ['stage', 'topic', 'partition'] as const,
+      name: 'scop_stage_consumer_lag', help: 'Records waiting per input partition: end offset - position (positions move past transaction markers; read every few seconds even when nothing is consumed).', labelNames: ['stage', 'topic', 'partition'] as const,
     }),
     transactions: counterOn(registry, {
       name: 'scop_stage_transactions_total', help: 'Kafka transactions by outcome (commit, abort).', labelNames: ['stage', 'outcome'] as const,

@@ -10,15 +10,16 @@ import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { schema, type SchemaName } from '../schemas/index.ts';
 import type { Envelope, MailRecord } from '../schemas/types.ts';
-import { createKafkaClient, type Admin, type KafkaClient, type MessageHeaders } from './kafka.ts';
+import { clientKindFromEnv, createKafkaClient, type Admin, type ClientKind, type KafkaClient, type MessageHeaders } from './kafka.ts';
+import { HealthRegistry } from './health.ts';
 import { loggerFor } from './log.ts';
 import { RecordCodec } from './registry.ts';
 import type { ServiceContext } from './service.ts';
 import { eventually, testKafka, testRegistry, uniqueName } from './testing.ts';
 import { topicConfig, type TopicSpec } from './topics.ts';
 
-export function testServiceContext(name: string): ServiceContext {
-  const kafkaSettings = testKafka(`test-${name}`);
+export function testServiceContext(name: string, client: ClientKind = clientKindFromEnv()): ServiceContext {
+  const kafkaSettings = { ...testKafka(`test-${name}`), client };
   const registry = testRegistry();
   return {
     kafka: createKafkaClient(kafkaSettings),
@@ -29,6 +30,7 @@ export function testServiceContext(name: string): ServiceContext {
     metrics: new Registry(),
     env: process.env,
     dataDir: '.data/test',
+    health: new HealthRegistry(),
   };
 }
 
@@ -36,8 +38,8 @@ export function testServiceContext(name: string): ServiceContext {
  * A test file's context and admin client on the test stack; the admin connects before the file's
  * tests and disconnects after them. Call it at the top level of the file.
  */
-export function testBroker(name: string): { svc: ServiceContext; admin: Admin } {
-  const svc = testServiceContext(name);
+export function testBroker(name: string, client?: ClientKind): { svc: ServiceContext; admin: Admin } {
+  const svc = testServiceContext(name, client);
   const admin = svc.kafka.admin();
   before(() => admin.connect());
   after(() => admin.disconnect());
@@ -127,18 +129,18 @@ export interface ReadRecord {
 export async function readTopic(kafka: KafkaClient, topic: string, expected: number, opts: { settleMs?: number; timeoutMs?: number; readUncommitted?: boolean } = {}): Promise<ReadRecord[]> {
   const consumer = kafka.consumer({ groupId: uniqueName('reader'), readUncommitted: opts.readUncommitted ?? false, maxWaitTimeMs: 250 });
   const got: ReadRecord[] = [];
-  await consumer.connect();
+  let crashed: Error | undefined;
   try {
-    await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
-      eachMessage: async ({ message, partition }) => {
-        got.push({ key: message.key ? message.key.toString() : null, value: message.value ?? Buffer.alloc(0), partition, offset: message.offset, headers: message.headers ?? {} });
+      topics: [topic], fromBeginning: true, onCrash: (e) => { crashed = e; },
+      eachBatch: async (b) => {
+        for (const m of b.records) got.push({ key: m.key ? m.key.toString() : null, value: m.value ?? Buffer.alloc(0), partition: b.partition, offset: m.offset, headers: m.headers });
       },
     });
-    await eventually(() => (got.length >= expected ? true : undefined), opts.timeoutMs ?? 60000, `${expected} records on ${topic} (have ${got.length})`);
+    await eventually(() => { if (crashed) throw crashed; return got.length >= expected ? true : undefined; }, opts.timeoutMs ?? 60000, `${expected} records on ${topic} (have ${got.length})`);
     if (opts.settleMs ?? 1000) await new Promise((r) => setTimeout(r, opts.settleMs ?? 1000));
   } finally {
-    await consumer.disconnect();
+    await consumer.stop();
   }
   return got;
 }

@@ -8,14 +8,15 @@ import { describe, it } from 'node:test';
 import { SchemaType } from '@kafkajs/confluent-schema-registry';
 import { schema } from '../schemas/index.ts';
 import type { DeadLetter, MailRecord } from '../schemas/types.ts';
-import { PartitionProducers } from './partition-producers.ts';
 import { fixtureStage } from './stage-fixture.ts';
 import { createStageTopics, produce, readTopic, spawnStage, type StageTopics, testBroker, testMailRecord, testServiceContext } from './stage-testing.ts';
 import { eventually } from './testing.ts';
+import { clientKindFromEnv } from './kafka.ts';
 
 const FIXTURE = fileURLToPath(new URL('./stage-fixture.ts', import.meta.url));
 
 const { svc, admin } = testBroker('stage-test');
+const CLIENT = clientKindFromEnv();
 
 const ids = (records: { value: Buffer }[], decode: (b: Buffer) => MailRecord) => records.map((r) => decode(r.value).envelope.id);
 const decodeMail = (b: Buffer) => schema('MailRecord').type.fromBuffer(b.subarray(5)) as MailRecord;
@@ -29,7 +30,7 @@ async function endOffsets(topic: string): Promise<number> {
   return (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
 }
 
-describe('stage runtime', () => {
+describe(`stage runtime (${CLIENT})`, () => {
   it('copies every record exactly once and commits the input offsets in the same transactions', async () => {
     const t = await createStageTopics(admin, 'stage-normal');
     const records = Array.from({ length: 90 }, (_, i) => testMailRecord(`Subject: ${i}\r\n\r\nbody ${i}\r\n`));
@@ -41,7 +42,8 @@ describe('stage runtime', () => {
       assert.deepEqual(new Set(ids(out, decodeMail)), new Set(records.map((r) => r.envelope.id)));
       for (const r of out) {
         const m = decodeMail(r.value);
-        assert.equal(m.envelope.helo, 'processed:client.example');
+        assert.equal(m.firewall?.clientPrefix, 'processed:client.example');
+        assert.equal(m.envelope.helo, 'client.example', 'the envelope is not touched');
         assert.equal(r.key, m.envelope.id, 'the input key is carried over');
       }
       await eventually(async () => ((await committedTotal(t)) === 90 ? true : undefined), 10000, 'offsets committed');
@@ -124,7 +126,8 @@ describe('stage runtime', () => {
       const m = decodeMail(out!.value);
       assert.equal(m.envelope.id, rec.envelope.id);
       assert.deepEqual(m.envelope.raw, rec.envelope.raw);
-      for (const f of current.fields) if (f.name !== 'envelope') assert.equal((m as unknown as Record<string, unknown>)[f.name], null, `${f.name} read as its default`);
+      for (const f of current.fields) if (f.name !== 'envelope' && f.name !== 'firewall') assert.equal((m as unknown as Record<string, unknown>)[f.name], null, `${f.name} read as its default`);
+      assert.equal(m.firewall?.clientPrefix, 'processed:client.example', 'the stage added its own section');
     } finally {
       await running.stop();
     }
@@ -190,28 +193,22 @@ describe('stage runtime', () => {
     }
   });
 
-  it('a fenced zombie cannot commit, and a re-initialised producer skips what the other committed', async () => {
-    const t = await createStageTopics(admin, 'stage-fence', 1);
-    const txId = PartitionProducers.transactionalId(t.groupId, t.input, 0);
-    const zombie = svc.kafka.producer({ transactionalId: txId });
-    await zombie.connect();
-    const zt = await zombie.transaction();
-    await zt.send({ topic: t.output, messages: [{ value: 'zombie' }] });
-    // A second holder of the same id (the new owner) fences the zombie and aborts its open transaction.
-    const owner = svc.kafka.producer({ transactionalId: txId });
-    await owner.connect();
-    const ot = await owner.transaction();
-    await assert.rejects(zt.commit(), /fenced|epoch/i);
-    await ot.send({ topic: t.output, messages: [{ value: 'owner' }] });
-    await ot.sendOffsets({ consumerGroupId: t.groupId, topics: [{ topic: t.input, partitions: [{ partition: 0, offset: '5' }] }] });
-    await ot.commit();
-    await owner.disconnect();
-    await zombie.disconnect().catch(() => {});
-    const out = await readTopic(svc.kafka, t.output, 1, { settleMs: 500 });
-    assert.deepEqual(out.map((r) => r.value.toString()), ['owner']);
-    const pool = new PartitionProducers(svc.kafka, admin, t.groupId, svc.log);
-    const tp = await pool.get(t.input, 0);
-    assert.equal(tp.nextOffset, 5n, 'the next producer starts after the committed offset');
-    await pool.dropAll();
+  it('a stage that makes no progress while records wait is reported not ready (stalled), with its lag', async () => {
+    const t = await createStageTopics(admin, 'stage-stall', 1);
+    const ctx = { ...testServiceContext('stage-stall'), env: { ...process.env, SCOP_STALL_TIMEOUT_MS: '1000' } };
+    await produce(ctx.kafka, ctx.codec, t.input, 'MailRecord', [{ record: testMailRecord('TRANS: the server it needs is down\r\n') }, { record: testMailRecord('Subject: behind it\r\n\r\nok\r\n') }]);
+    const running = await fixtureStage.run(ctx, t);
+    try {
+      await eventually(() => (ctx.health!.check().ok ? true : undefined), 20000, 'ready at first');
+      // The fixture's time limit is 1.5 s, so a stall is judged after 16.5 s without progress.
+      const stalled = await eventually(() => { const h = ctx.health!.check(); return h.ok ? undefined : h; }, 60000, 'not ready');
+      assert.match(String(stalled.checks.fixture?.reason), /no progress for over 16 s with 2 records waiting/);
+      const text = await ctx.metrics.metrics();
+      assert.match(text, /scop_stage_consumer_lag\{stage="fixture",topic="[^"]+",partition="0"\} 2\n/);
+      assert.match(text, /scop_consumer_stalled\{consumer="fixture"\} 1/);
+      assert.equal(await committedTotal(t), 0, 'nothing committed past the stuck record');
+    } finally {
+      await running.stop();
+    }
   });
 });

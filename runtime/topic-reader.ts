@@ -58,15 +58,15 @@ export async function readTopicRange(
   let finish!: () => void;
   let fail!: (e: unknown) => void;
   const finished = new Promise<void>((ok, no) => { finish = ok; fail = no; });
-  await consumer.connect();
   try {
-    await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch, heartbeat }) => {
+      topics: [topic], fromBeginning: true,
+      startOffsets: new Map([[topic, start]]),
+      onCrash: (e) => fail(e),
+      eachBatch: async (batch) => {
         const p = batch.partition;
         const stop = end.get(p)!;
-        for (const m of batch.messages) {
+        for (const m of batch.records) {
           const o = BigInt(m.offset);
           if (o < start.get(p)! || o >= stop) continue;
           try {
@@ -78,17 +78,14 @@ export async function readTopicRange(
           progress.read++;
           if (progress.read % 100 === 0) onProgress?.(progress);
         }
-        const last = BigInt(batch.lastOffset());
-        if (last + 1n >= stop) pending.delete(p);
-        await heartbeat();
+        if (batch.nextOffset >= stop) pending.delete(p);
         if (pending.size === 0) finish();
       },
     });
-    for (const [p, s] of start) consumer.seek({ topic, partition: p, offset: s.toString() });
     await finished;
     onProgress?.(progress);
   } finally {
-    await consumer.disconnect();
+    await consumer.stop();
     const a = kafka.admin();
     await a.connect();
     await a.deleteGroups([groupId]).catch(() => {});

@@ -68,11 +68,9 @@ describe('scop topics apply', () => {
     await producer.disconnect();
     const consumer = kafka.consumer({ groupId: uniqueName('big') });
     let got: Buffer | undefined;
-    await consumer.connect();
-    await consumer.subscribe({ topic: spec!.name, fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ message }) => { got = message.value ?? undefined; } });
+    await consumer.run({ topics: [spec!.name], fromBeginning: true, onCrash: () => {}, eachBatch: async (b) => { for (const m of b.records) got = m.value ?? undefined; } });
     await eventually(() => got, 30000, 'the 25 MiB record');
-    await consumer.disconnect();
+    await consumer.stop();
     assert.ok(got!.equals(payload));
   });
 });

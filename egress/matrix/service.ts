@@ -20,6 +20,8 @@ export const matrixNotifierSink = defineSink<Notifier, Alert>({
   // Posts wait for the homeserver (down, rate-limited); this many alerts may wait before consumption pauses.
   maxInFlight: 5000,
   stopTimeoutMs: 10000,
+  // Alerts wait in a digest window before they are posted: not a stall.
+  holdMs: (svc) => loadMatrixConfig(svc.env)?.digestWindowMs ?? 0,
   init(svc) {
     const cfg = loadMatrixConfig(svc.env);
     if (!cfg) throw new Error('matrix-notifier: MATRIX_HOMESERVER_URL is not set');

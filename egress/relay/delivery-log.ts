@@ -7,6 +7,8 @@
  * runtime/topics.ts): older entries expire from the topic and are dropped here too.
  */
 import type { DeliveryStatus } from '../../schemas/types.ts';
+import type { Registry } from 'prom-client';
+import type { HealthRegistry } from '../../runtime/health.ts';
 import type { KafkaClient, Producer } from '../../runtime/kafka.ts';
 import { followCompactedTopic, type CompactedTopicFollower } from '../../runtime/compacted-topic.ts';
 import type { Logger } from '../../runtime/log.ts';
@@ -22,7 +24,7 @@ export class DeliveryLog {
   private follower: CompactedTopicFollower | undefined;
   private schemaId = 0;
 
-  constructor(private readonly opts: { kafka: KafkaClient; codec: RecordCodec; producer: Producer; topic: string; log: Logger; syncTimeoutMs?: number; retentionMs?: number; now?: () => number }) {}
+  constructor(private readonly opts: { kafka: KafkaClient; codec: RecordCodec; producer: Producer; topic: string; log: Logger; syncTimeoutMs?: number; retentionMs?: number; now?: () => number; health?: HealthRegistry; metrics?: Registry }) {}
 
   private get retentionMs(): number {
     return this.opts.retentionMs ?? DELIVERY_LOG_RETENTION_MS;
@@ -69,7 +71,7 @@ export class DeliveryLog {
     const { kafka, topic, log, codec } = this.opts;
     this.schemaId = await codec.registerSchema(topic, 'DeliveryStatus');
     this.follower = await followCompactedTopic({
-      kafka, topic, name: 'egress-log', log, syncTimeoutMs: this.opts.syncTimeoutMs ?? 120000,
+      kafka, topic, name: 'egress-log', log, syncTimeoutMs: this.opts.syncTimeoutMs ?? 120000, health: this.opts.health, metrics: this.opts.metrics,
       onRecord: async (key, value) => {
         if (!value) this.entries.delete(key);
         else {

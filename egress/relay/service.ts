@@ -56,7 +56,7 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
   const log = ctx.log.child({ component: 'egress' });
   const producer = ctx.kafka.producer();
   await producer.connect();
-  const deliveryLog = new DeliveryLog({ kafka: ctx.kafka, codec: ctx.codec, producer, topic: topics.log, log });
+  const deliveryLog = new DeliveryLog({ kafka: ctx.kafka, codec: ctx.codec, producer, topic: topics.log, log, health: ctx.health, metrics: ctx.metrics });
   await deliveryLog.start();
   const dns = o.dns ?? createResolver({ servers: cfg.outbound.dnsServers, timeoutMs: cfg.outbound.dnsTimeoutMs });
   const sts = new MtaStsPolicies({ dns, urlTemplate: cfg.outbound.policyUrlTemplate, ca: cfg.outbound.extraCa, timeoutMs: Math.min(cfg.timeoutMs, 15000), log });
@@ -70,7 +70,7 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
   const sinks: RunningSink<unknown>[] = [];
   const decided = defineSink<undefined, MailRecord>({
     name: 'egress', version: RELAY_VERSION, description: 'delivers decided mail', input: { ...TOPICS.inboundDecided, name: topics.decided }, defaultMetricsPort: 9490,
-    maxInFlight: Math.max(64, cfg.concurrency * 4), recordId: (r) => r.envelope.id, drain,
+    maxInFlight: Math.max(64, cfg.concurrency * 4), recordId: (r) => r.envelope.id, drain, holdMs: () => cfg.timeoutMs,
     async handle(record, c) {
       const action = record.decision?.action ?? 'deliver';
       if (action === 'quarantine' || action === 'reject') {
@@ -84,9 +84,10 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
   });
   const dlq = topics.deadLetters ? { deadLetters: topics.deadLetters } : {};
   sinks.push(await decided.run(ctx, { groupId: group, input: topics.decided, ...dlq }) as RunningSink<unknown>);
-  const jobSink = (name: string, topic: string, groupId: string, spec: TopicSpec, maxInFlight: number) => defineSink<undefined, DeliveryJob>({
+  // holdMs: a job waits for its notBefore time (the retry delay) before it is tried; that is not a stall.
+  const jobSink = (name: string, topic: string, groupId: string, spec: TopicSpec, maxInFlight: number, delayMs: number) => defineSink<undefined, DeliveryJob>({
     name, version: RELAY_VERSION, description: `delivers jobs from ${topic}`, input: { ...spec, name: topic }, defaultMetricsPort: 9490,
-    maxInFlight, recordId: (j) => j.record.envelope.id, drain,
+    maxInFlight, recordId: (j) => j.record.envelope.id, drain, holdMs: () => delayMs + cfg.timeoutMs,
     async handle(job, c) {
       try {
         await relay.waitUntil(job.notBefore);
@@ -94,16 +95,16 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
       } catch (e) { throw asTransient(e); }
     },
   }).run(ctx, { groupId, input: topic, ...dlq });
-  sinks.push(await jobSink('egress-requests', topics.requests, `${group}-requests`, TOPICS.deliveryRequests, Math.max(64, cfg.concurrency * 4)) as RunningSink<unknown>);
+  sinks.push(await jobSink('egress-requests', topics.requests, `${group}-requests`, TOPICS.deliveryRequests, Math.max(64, cfg.concurrency * 4), 0) as RunningSink<unknown>);
   for (let i = 0; i < 3; i++) {
     // Jobs on one retry topic come in notBefore order (same delay), so waiting in order is fair; up to 10000 wait at once.
-    sinks.push(await jobSink(`egress-retry-${i + 1}`, topics.retries[i]!, `${group}-retry-${i + 1}`, TOPICS.deliveryRetry1, 10000) as RunningSink<unknown>);
+    sinks.push(await jobSink(`egress-retry-${i + 1}`, topics.retries[i]!, `${group}-retry-${i + 1}`, TOPICS.deliveryRetry1, 10000, cfg.retryDelaysMs[i] ?? cfg.retryDelaysMs.at(-1) ?? 0) as RunningSink<unknown>);
   }
   if (topics.outbound) {
     // Signed submissions: delivered to each recipient domain's MX (the job's origin selects MX routing).
     const signed = defineSink<undefined, MailRecord>({
       name: 'egress-outbound', version: RELAY_VERSION, description: 'delivers signed outbound mail to the recipient domains\' MX hosts', input: { ...TOPICS.outboundSigned, name: topics.outbound }, defaultMetricsPort: 9490,
-      maxInFlight: Math.max(64, cfg.concurrency * 4), recordId: (r) => r.envelope.id, drain,
+      maxInFlight: Math.max(64, cfg.concurrency * 4), recordId: (r) => r.envelope.id, drain, holdMs: () => cfg.timeoutMs,
       async handle(record, c) {
         try {
           await relay.run({ record, recipients: record.envelope.rcptTo, attempt: 0, notBefore: record.envelope.receivedAt, lastError: null, origin: 'outbound', junk: false }, c.log);

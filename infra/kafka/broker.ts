@@ -150,7 +150,8 @@ export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKaf
   const jvmLogArgs = [`-Dlog4j2.configurationFile=${log4j}`, `-Dscop.kafka.logfile=${logFile}`];
 
   if (!existsSync(join(logDir, 'meta.properties'))) {
-    // KRaft cluster ids are 16 random bytes in URL-safe base64 (Kafka's Uuid format).
+    // KRaft cluster ids are 16 random bytes in URL-safe base64 (Kafka's Uuid format). One may start
+    // with '-', which the tool would take for an option: hence --cluster-id=<id>.
     const clusterId = Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
     // SCRAM users are part of the initial metadata (KIP-900): the broker needs admin's to log in to itself.
     const scram = Object.entries(o.sasl?.users ?? {}).flatMap(([name, password]) => ['--add-scram', `SCRAM-SHA-512=[name=${name},password=${password}]`]);

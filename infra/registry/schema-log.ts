@@ -4,7 +4,9 @@
  * resolving only once this instance's own consumer has applied them.
  */
 import { randomUUID } from 'node:crypto';
-import { createKafkaClient, type Admin, type Consumer, type KafkaSettings, type Producer } from '../../runtime/kafka.ts';
+import { Registry } from 'prom-client';
+import { ConsumerSupervisor } from '../../runtime/consumer-supervisor.ts';
+import { createKafkaClient, type Admin, type KafkaSettings, type Producer } from '../../runtime/kafka.ts';
 import type { Logger } from '../../runtime/log.ts';
 import { errors } from './errors.ts';
 import { decodeRecord, encodeKey } from './records.ts';
@@ -30,7 +32,7 @@ interface Waiter {
 
 export class KafkaSchemaLog implements SchemaLogWriter {
   private producer?: Producer;
-  private consumer?: Consumer;
+  private consumer?: ConsumerSupervisor;
   /** Offset of the last record applied to state; -1 before any. */
   private applied = -1;
   private waiters: Waiter[] = [];
@@ -41,8 +43,11 @@ export class KafkaSchemaLog implements SchemaLogWriter {
     this.waitTimeoutMs = opts.waitTimeoutMs ?? 30_000;
   }
 
-  /** Set when the consumer stopped for good: state no longer follows the log. */
-  failure: string | undefined;
+  /** Set while the consumer is not running (it is re-created): state may lag the log. */
+  get failure(): string | undefined {
+    const h = this.consumer?.health();
+    return h?.reason?.startsWith('consumer not running') ? h.reason : undefined;
+  }
 
   get appliedOffset(): number {
     return this.applied;
@@ -60,23 +65,21 @@ export class KafkaSchemaLog implements SchemaLogWriter {
     }
     this.producer = client.producer();
     await this.producer.connect();
-    // A group of one per instance: kafkajs cannot consume without a group, and each instance must
-    // read every record. Offsets are never committed, so every start replays the log from offset 0.
-    this.consumer = client.consumer({ groupId: `scop-registry-${this.opts.topic}-${randomUUID()}` });
-    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
-      // kafkajs restarts the consumer after retriable errors; otherwise this instance would go stale.
-      this.opts.logger.error({ err: payload.error.message, restart: payload.restart }, 'the _schemas consumer crashed');
-      if (!payload.restart) this.failure = payload.error.message;
-    });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.opts.topic, fromBeginning: true });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) this.applyMessage(Number(m.offset), m.key, m.value);
+    // A group of one per instance (each instance must read every record). Offsets are never
+    // committed, so every start replays the log from offset 0; a consumer re-created after a
+    // crash (a broker restart) resumes after the last record applied.
+    this.consumer = new ConsumerSupervisor({
+      name: 'registry-schemas', kafka: client, log: this.opts.logger, metrics: new Registry(),
+      consumer: { groupId: `scop-registry-${this.opts.topic}-${randomUUID()}` },
+      topics: [this.opts.topic], fromBeginning: true,
+      startOffsets: () => new Map([[this.opts.topic, new Map([[0, BigInt(this.applied + 1)]])]]),
+      eachBatch: async (batch) => {
+        for (const m of batch.records) this.applyMessage(Number(m.offset), m.key, m.value);
+        this.consumer?.progress(batch, batch.nextOffset);
         this.wake();
       },
     });
+    await this.consumer.start();
     // Like Confluent's start-up, write a NOOP and wait to read it back: the end offset alone is not
     // a reliable target because compaction may have removed the records just before it.
     await this.append([{ key: { keytype: 'NOOP' }, value: null }]);
@@ -145,9 +148,9 @@ export class KafkaSchemaLog implements SchemaLogWriter {
       w.reject(errors.store('the registry is shutting down'));
     }
     this.waiters = [];
-    // kafkajs' disconnect waits for the in-flight fetch, a long poll of up to 5 s on a quiet topic.
+    // Stopping waits for the in-flight fetch, a long poll of up to 5 s on a quiet topic.
     // A NOOP record ends that poll at once; it is a tombstone, so compaction removes it.
-    const stopping = this.consumer?.disconnect();
+    const stopping = this.consumer?.stop();
     await this.producer?.send({ topic: this.opts.topic, acks: -1, messages: [{ key: encodeKey({ keytype: 'NOOP' }), value: null }] }).catch(() => undefined);
     await Promise.allSettled([stopping, this.producer?.disconnect()]);
   }

@@ -61,8 +61,9 @@ export function dmarcEvent(record: MailRecord): DmarcEvent | null {
   };
 }
 
-export const authService = defineStage<AuthState, MailRecord, MailRecord>({
+export const authService = defineStage<AuthState, 'auth'>({
   name: 'auth',
+  section: 'auth',
   version: STAGE_VERSION,
   description: 'DNS authentication: SPF, DKIM, DMARC, ARC and BIMI verdicts plus an Authentication-Results value; DMARC events for aggregate reports',
   input: TOPICS.inboundParsed,
@@ -88,8 +89,7 @@ export const authService = defineStage<AuthState, MailRecord, MailRecord>({
       { raw: e.raw.subarray(e.traceLength ?? 0), clientIp: e.clientIp, helo: e.helo, mailFrom: e.mailFrom, messageId: e.id },
       { dns, authservId: config.authservId, minKeyBits: config.minKeyBits, maxDkimSignatures: config.maxDkimSignatures, signal, abort: ctx.signal },
     );
-    const out: MailRecord = { ...record, auth: section };
-    const event = dmarcEvent(out);
+    const event = dmarcEvent({ ...record, auth: section });
     if (event) ctx.emit('dmarcEvents', event.fromDomain, event);
 
     metrics.results.inc({ method: 'spf', result: section.spf.result });
@@ -103,6 +103,6 @@ export const authService = defineStage<AuthState, MailRecord, MailRecord>({
     metrics.dnsQueries.inc({ kind: 'query' }, stats.queries);
     metrics.dnsQueries.inc({ kind: 'timeout' }, stats.timeouts);
     ctx.log.debug({ spf: section.spf.result, dmarc: section.dmarc.result, disposition: section.dmarc.disposition, dns: section.dns }, 'authenticated');
-    return out;
+    return { section };
   },
 });

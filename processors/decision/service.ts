@@ -23,8 +23,9 @@ function actionsCounter(registry: Registry): Counter<'action'> {
   return c;
 }
 
-export const decisionService = defineStage<DecisionState, MailRecord, MailRecord>({
+export const decisionService = defineStage<DecisionState, 'decision'>({
   name: 'decision',
+  section: 'decision',
   version: STAGE_VERSION,
   description: 'decides deliver / junk / quarantine / reject from the auth, spam, MIME and firewall sections; holds quarantined and rejected mail on mail.quarantine',
   input: TOPICS.inboundScreened,
@@ -38,10 +39,13 @@ export const decisionService = defineStage<DecisionState, MailRecord, MailRecord
   },
   process(record, ctx) {
     const decision = decide(record, ctx.state.config);
-    const out: MailRecord = { ...record, decision };
-    if (decision.action === 'quarantine' || decision.action === 'reject') ctx.emit('quarantine', record.envelope.id, out);
     ctx.state.actions.inc({ action: decision.action });
     ctx.log.info({ action: decision.action, reasons: decision.reasons }, 'decided');
-    return out;
+    return { section: decision };
+  },
+  // Held mail goes to mail.quarantine whole, with its decision.
+  afterMerge(record, ctx) {
+    const action = record.decision?.action;
+    if (action === 'quarantine' || action === 'reject') ctx.emit('quarantine', record.envelope.id, record);
   },
 });

@@ -34,8 +34,9 @@ function dkimSignMetrics(registry: Registry): DkimSignMetrics {
   };
 }
 
-export const dkimSignService = defineStage<DkimSignState, MailRecord, MailRecord>({
+export const dkimSignService = defineStage<DkimSignState, 'dkimSign'>({
   name: 'dkim-sign',
+  section: 'dkimSign',
   version: STAGE_VERSION,
   description: 'DKIM signing of authenticated submissions (RSA-SHA256 and Ed25519-SHA256), after checking the user may send as the From address',
   input: TOPICS.outboundRaw,
@@ -65,7 +66,7 @@ export const dkimSignService = defineStage<DkimSignState, MailRecord, MailRecord
       metrics.messages.inc({ result: 'signed', code: '' });
       for (const s of section.signatures) metrics.signatures.inc({ algorithm: s.algorithm });
       ctx.log.debug({ fromDomain: section.fromDomain, signatures: section.signatures.map((s) => `${s.domain}/${s.selector} ${s.algorithm}`) }, 'signed');
-      return { ...record, dkimSign: section };
+      return { section };
     } catch (err) {
       if (err instanceof SigningRefused) {
         metrics.messages.inc({ result: 'refused', code: err.code });

@@ -12,7 +12,7 @@
  */
 import { alertId, newAlert } from '../../runtime/alerts.ts';
 import type { RunningService, ServiceContext, ServiceDefinition } from '../../runtime/service.ts';
-import { defineStage, type RunningStage, type StageOverrides } from '../../runtime/stage.ts';
+import { defineStage, defineTransform, type RunningStage, type StageOverrides } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import type { Block, FirewallSection, MailRecord, Reputation, ReputationEvent } from '../../schemas/types.ts';
 import { loadFirewallConfig, type FirewallConfig } from './config.ts';
@@ -32,8 +32,9 @@ function blockFor(r: Reputation, cfg: FirewallConfig): Block {
 }
 
 export function firewallStages(table: ReputationTable, cfg: FirewallConfig) {
-  const screen = defineStage<FirewallState, MailRecord, MailRecord>({
+  const screen = defineStage<FirewallState, 'firewall'>({
     name: 'firewall',
+    section: 'firewall',
     version: STAGE_VERSION,
     description: 'adds client prefix and sender domain reputation; emits reputation events',
     input: TOPICS.inboundScored,
@@ -66,11 +67,11 @@ export function firewallStages(table: ReputationTable, cfg: FirewallConfig) {
       };
       ctx.emit('events', ipKey, messageEvent(record, ipKey, cfg));
       if (domain) ctx.emit('events', `domain:${domain}`, messageEvent(record, `domain:${domain}`, cfg));
-      return { ...record, firewall: section };
+      return { section };
     },
   });
 
-  const reputation = defineStage<FirewallState, ReputationEvent, Reputation>({
+  const reputation = defineTransform<FirewallState, ReputationEvent, Reputation>({
     name: 'firewall-reputation',
     version: STAGE_VERSION,
     description: 'keeps reputation per client prefix and sender domain; blocks prefixes past the threshold',
@@ -125,7 +126,7 @@ export interface RunningFirewall extends RunningService {
 
 export async function startFirewall(ctx: ServiceContext, o: FirewallOverrides = {}): Promise<RunningFirewall> {
   const cfg = loadFirewallConfig(ctx.env);
-  const table = new ReputationTable({ kafka: ctx.kafka, codec: ctx.codec, topic: o.reputationTopic ?? TOPICS.firewallReputation.name, log: ctx.log.child({ component: 'firewall-table' }) });
+  const table = new ReputationTable({ kafka: ctx.kafka, codec: ctx.codec, topic: o.reputationTopic ?? TOPICS.firewallReputation.name, log: ctx.log.child({ component: 'firewall-table' }), health: ctx.health, metrics: ctx.metrics });
   await table.start();
   const { screen, reputation } = firewallStages(table, cfg);
   const stages = [await reputation.run(ctx, o.reputation), await screen.run(ctx, o.screen)];

@@ -5,6 +5,8 @@
  * A subject's entries carry the offset of the last event applied; the newer one wins, so a late
  * replica record never rolls back a local update.
  */
+import type { Registry } from 'prom-client';
+import type { HealthRegistry } from '../../runtime/health.ts';
 import type { KafkaClient } from '../../runtime/kafka.ts';
 import { followCompactedTopic, type CompactedTopicFollower } from '../../runtime/compacted-topic.ts';
 import type { Logger } from '../../runtime/log.ts';
@@ -16,7 +18,7 @@ export class ReputationTable {
   private follower: CompactedTopicFollower | undefined;
   private lastSync = 0;
 
-  constructor(private readonly opts: { kafka: KafkaClient; codec: RecordCodec; topic: string; log: Logger; syncTimeoutMs?: number }) {}
+  constructor(private readonly opts: { kafka: KafkaClient; codec: RecordCodec; topic: string; log: Logger; syncTimeoutMs?: number; health?: HealthRegistry; metrics?: Registry }) {}
 
   get size(): number {
     return this.entries.size;
@@ -56,7 +58,7 @@ export class ReputationTable {
   async start(): Promise<void> {
     const { kafka, topic, log, codec } = this.opts;
     this.follower = await followCompactedTopic({
-      kafka, topic, name: 'firewall-table', log, syncTimeoutMs: this.opts.syncTimeoutMs ?? 60000,
+      kafka, topic, name: 'firewall-table', log, syncTimeoutMs: this.opts.syncTimeoutMs ?? 60000, health: this.opts.health, metrics: this.opts.metrics,
       onRecord: async (key, value) => this.merge(key, value ? await codec.decodeAs<Reputation>(value, 'Reputation') : null),
     });
     this.lastSync = Date.now();

@@ -46,8 +46,9 @@ export function loadMimeConfig(env: NodeJS.ProcessEnv): MimeState {
   return { limits, clamd };
 }
 
-export const mimeService = defineStage<MimeState>({
+export const mimeService = defineStage<MimeState, 'mime'>({
   name: 'mime',
+  section: 'mime',
   version: STAGE_VERSION,
   description: 'MIME parsing: headers, bodies as text, URLs, charsets, defects, attachments and their policy flags (optional ClamAV)',
   input: TOPICS.inboundRaw,
@@ -65,6 +66,6 @@ export const mimeService = defineStage<MimeState>({
     const mime = await parseMime(record.envelope.raw, { limits: ctx.state.limits, clamd: ctx.state.clamd, signal: ctx.signal });
     if (mime.scan?.result === 'error') ctx.log.warn({ detail: mime.scan.detail }, 'virus scan failed; record passes unscanned');
     ctx.log.debug({ parts: mime.parts, defects: mime.defects.length, attachments: mime.attachments.length, tags: mime.tags }, 'parsed');
-    return { ...record, mime };
+    return { section: mime };
   },
 });

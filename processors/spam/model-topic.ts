@@ -7,7 +7,9 @@ import type { KeyObject } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CompressionTypes, type KafkaClient } from '../../runtime/kafka.ts';
+import type { Registry } from 'prom-client';
 import { followCompactedTopic } from '../../runtime/compacted-topic.ts';
+import type { HealthRegistry } from '../../runtime/health.ts';
 import { alertId, newAlert, publishAlert } from '../../runtime/alerts.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
@@ -89,7 +91,7 @@ export async function followModels(opts: {
   trusted: readonly KeyObject[];
   /** Where a refusal is announced (ops.alerts by default); null: only logged (CLI tools). */
   alertsTopic?: string | null;
-  topic?: string; key?: string;
+  topic?: string; key?: string; health?: HealthRegistry; metrics?: Registry;
   apply(model: BayesModel, data: ModelData, offset: string): void;
 }): Promise<ModelFollower> {
   const topic = opts.topic ?? TOPICS.spamModel.name;
@@ -116,7 +118,7 @@ export async function followModels(opts: {
     }
   };
   const started = followCompactedTopic({
-    kafka: opts.kafka, topic, name: 'spam-model', log: opts.log,
+    kafka: opts.kafka, topic, name: 'spam-model', log: opts.log, health: opts.health, metrics: opts.metrics,
     onRecord: async (recordKey, value, meta) => {
       if (recordKey !== key || !value) return;
       // The signature first, over the exact bytes: unsigned or untrusted models are never decoded or applied.

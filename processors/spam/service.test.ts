@@ -59,9 +59,9 @@ describe('spam stage process(): bounded, and stoppable', () => {
     const process = spamService.stage.process;
     const a = await process(small, ctx(state, new AbortController().signal));
     const b = await process(large, ctx(state, new AbortController().signal));
-    assert.equal(a?.spam?.modelVersion, 'test-model');
-    assert.equal(a?.spam?.verdict, 'spam');
-    assert.ok(b?.spam && b.spam.tokenCount > 0);
+    assert.equal(a?.section.modelVersion, 'test-model');
+    assert.equal(a?.section.verdict, 'spam');
+    assert.ok(b?.section && b.section.tokenCount > 0);
     assert.deepEqual(await tok.tokenize(spamInputFromRecord(large)), tokenize(spamInputFromRecord(large)), 'worker and inline tokens are the same');
   });
 
@@ -70,7 +70,7 @@ describe('spam stage process(): bounded, and stoppable', () => {
     tokenizers.push(tok);
     const state = stateWith(tok);
     const process = spamService.stage.process;
-    assert.equal((await process(record('warm-up', 'hello'), ctx(state, new AbortController().signal)))?.spam?.modelVersion, 'test-model');
+    assert.equal((await process(record('warm-up', 'hello'), ctx(state, new AbortController().signal)))?.section.modelVersion, 'test-model');
     const t0 = performance.now();
     const timer = new AbortController();
     setTimeout(() => timer.abort(new Error('process() took longer than 300 ms')), 300);
@@ -83,7 +83,7 @@ describe('spam stage process(): bounded, and stoppable', () => {
     assert.ok(ticks >= 5, `the event loop kept running while the worker hung (${ticks} ticks)`);
     // Same thread count: the hung worker was replaced.
     const next = await process(record('WIN CASH NOW', 'claim your prize now'), ctx(state, new AbortController().signal));
-    assert.equal(next?.spam?.verdict, 'spam');
+    assert.equal(next?.section.verdict, 'spam');
   });
 
   it('a record without a MIME section is refused (dead-lettered by the stage)', async () => {

@@ -130,8 +130,9 @@ export function boundedTokenizer(opts: {
   };
 }
 
-export const spamService = defineStage<SpamState, MailRecord, MailRecord>({
+export const spamService = defineStage<SpamState, 'spam'>({
   name: 'spam',
+  section: 'spam',
   version: STAGE_VERSION,
   description: 'spam scoring (logistic regression over the Bayes tokens) with models hot-swapped from spam.model',
   input: TOPICS.inboundAuthenticated,
@@ -157,7 +158,7 @@ export const spamService = defineStage<SpamState, MailRecord, MailRecord>({
     // Only signed models are used (model-signature.ts); on one box the pair is created here the first time.
     const keys = loadModelKeys({ env: svc.env, dataDir: svc.dataDir, create: true });
     state.follower = await followModels({
-      kafka: svc.kafka, codec: svc.codec, log, tokenizerVersion: TOKENIZER_VERSION, topic: config.modelTopic, trusted: keys.trusted,
+      kafka: svc.kafka, codec: svc.codec, log, tokenizerVersion: TOKENIZER_VERSION, topic: config.modelTopic, trusted: keys.trusted, health: svc.health, metrics: svc.metrics,
       apply: (model, data) => use(model, data.version, 'spam.model topic'),
     });
     await state.follower.caughtUp;
@@ -192,6 +193,6 @@ export const spamService = defineStage<SpamState, MailRecord, MailRecord>({
     ctx.state.metrics.verdicts.inc({ verdict: spam.verdict, model_version: spam.modelVersion });
     ctx.state.metrics.probability.observe(spam.probability);
     ctx.log.debug({ verdict: spam.verdict, probability: spam.probability, modelVersion: spam.modelVersion }, 'scored');
-    return { ...record, spam };
+    return { section: spam };
   },
 });
