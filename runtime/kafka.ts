@@ -18,6 +18,9 @@ import { ConfigError, envBool, envInt, loadEnv } from './config.ts';
 import type { Logger } from './log.ts';
 import { createKafkajsClient, kafkajsProbe } from './kafka-kafkajs.ts';
 import { createPlatformaticClient } from './kafka-platformatic.ts';
+import type { RecordReader } from './kafka-reader.ts';
+
+export { OffsetOutOfRange, type RecordReader } from './kafka-reader.ts';
 
 export type ClientKind = 'kafkajs' | 'platformatic';
 export const CLIENT_KINDS: readonly ClientKind[] = ['kafkajs', 'platformatic'];
@@ -178,6 +181,8 @@ export interface KafkaClient {
   /** Idempotent producer, acks=all. */
   producer(opts?: { retries?: number; initialRetryTimeMs?: number }): Producer;
   consumer(opts: ConsumerOptions): GroupConsumer;
+  /** Reads records by position (topic, partition, offset), without a group: fetching a raw message by reference. */
+  reader(): RecordReader;
   /**
    * Destroys every socket this client opened and refuses to open new ones, so nothing queued or
    * being retried inside it can reach a broker afterwards (the ingress uses it to make a timed-out

@@ -34,3 +34,34 @@ export const fixtureStage = defineStage<undefined, 'firewall'>({
     };
   },
 });
+
+/** Chain fixtures (runtime/fusion.test.ts): the first reads the raw topic and writes the `firewall` section like fixtureStage. */
+export const fixtureFirst = defineStage<undefined, 'firewall'>({
+  ...fixtureStage.stage,
+  name: 'fixture-first',
+  output: TOPICS.inboundParsed,
+});
+
+/**
+ * …the second reads the first's output without its raw bytes (needsRaw: false) and decides:
+ * `quarantine` when the HELO starts with "hold", held whole on the quarantine side output.
+ */
+export const fixtureHold = defineStage<undefined, 'decision'>({
+  name: 'fixture-hold',
+  section: 'decision',
+  version: '0.0.1',
+  description: 'test fixture: holds records whose HELO starts with "hold"',
+  input: TOPICS.inboundParsed,
+  output: TOPICS.inboundDecided,
+  sideOutputs: { quarantine: TOPICS.quarantine },
+  needsRaw: false,
+  defaultMetricsPort: 0,
+  processTimeoutMs: 1500,
+  process(record) {
+    if (record.envelope.helo === 'refuse.example') throw new Error('fixture-hold refused this record');
+    return { section: { action: record.envelope.helo.startsWith('hold') ? 'quarantine' : 'deliver', reasons: ['fixture'], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: '0.0.1' } };
+  },
+  afterMerge(record, ctx) {
+    if (record.decision?.action === 'quarantine') ctx.emit('quarantine', record.envelope.id, record);
+  },
+});

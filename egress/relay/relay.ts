@@ -10,6 +10,7 @@ import { alertId, alertMessage, newAlert } from '../../runtime/alerts.ts';
 import type { Producer } from '../../runtime/kafka.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
+import { hasInlineRaw, RawUnavailable, type RawStore } from '../../runtime/raw-ref.ts';
 import type { DeliveryJob, DeliveryStatus } from '../../schemas/types.ts';
 import type { RelayConfig } from './config.ts';
 import type { DeliveryLog } from './delivery-log.ts';
@@ -80,7 +81,7 @@ export class Relay {
 
   constructor(
     readonly cfg: RelayConfig,
-    private readonly deps: { codec: RecordCodec; producer: Producer; log: Logger; deliveryLog: DeliveryLog; metrics: RelayMetrics; topics: RelayTopics; outbound?: OutboundRouter },
+    private readonly deps: { codec: RecordCodec; producer: Producer; log: Logger; deliveryLog: DeliveryLog; metrics: RelayMetrics; topics: RelayTopics; outbound?: OutboundRouter; raws?: RawStore },
     private readonly transport: typeof deliverTo = deliverTo,
   ) {
     this.limiter = new Limiter(cfg.concurrency);
@@ -121,16 +122,19 @@ export class Relay {
       return true;
     });
     if (todo.length === 0) return;
+    // Records after the ingress's refer to the raw message: fetch it to send it. Retries and dead
+    // jobs are written from `job` as it came (the reference, not the bytes).
+    const sending = { ...job, record: await this.withRaw(job.record) };
     const attempt = job.attempt + 1;
     const outbound = job.origin === 'outbound';
     let outcomes: RecipientOutcome[];
     if (outbound) {
       // Refusals (not signed, bare CR/LF) are thrown before anything is sent: the sink dead-letters the job.
-      assertSendable(job.record);
+      assertSendable(sending.record);
       if (!this.deps.outbound) throw new UndeliverableMessage('outbound job but no outbound router configured');
-      outcomes = await this.deps.outbound.deliver(job.record, todo, this.limiter, log);
+      outcomes = await this.deps.outbound.deliver(sending.record, todo, this.limiter, log);
     } else {
-      outcomes = await this.limiter.run(() => this.transport(this.cfg, job.record, todo, job.junk));
+      outcomes = await this.limiter.run(() => this.transport(this.cfg, sending.record, todo, job.junk));
     }
     const now = Date.now();
     const final: DeliveryStatus[] = [];
@@ -146,16 +150,29 @@ export class Relay {
       log[o.kind === 'delivered' ? 'info' : 'warn']({ recipient: o.recipient, attempt, reply: o.reply, nextHop }, o.kind === 'delivered' ? 'delivered' : 'permanent failure (bounced)');
     }
     // The DSN before the log entries: a crash in between replays the job, which makes the same DSN id (de-duplicated).
-    if (outbound && bounced.length) await this.withRetries(() => this.sendDsn(job, bounced, 'bounced', log), log);
+    if (outbound && bounced.length) await this.withRetries(() => this.sendDsn(sending, bounced, 'bounced', log), log);
     // Final outcomes first: if the retry hand-off below fails, the replay skips these recipients.
     await this.withRetries(() => deliveryLog.write(final), log);
     if (temporary.length > 0) await this.withRetries(() => this.defer(job, temporary, attempt, log), log);
   }
 
+  /** The record with its raw message inline: a reference that cannot be resolved any more makes the job undeliverable (dead-lettered). */
+  private async withRaw(record: DeliveryJob['record']): Promise<DeliveryJob['record']> {
+    if (hasInlineRaw(record)) return record;
+    if (!this.deps.raws) throw new UndeliverableMessage(`record ${record.envelope.id} refers to its raw message but this relay has no raw store`);
+    try {
+      return await this.deps.raws.resolve(record);
+    } catch (e) {
+      if (e instanceof RawUnavailable) throw new UndeliverableMessage(e.message);
+      throw e;
+    }
+  }
+
   /** The DSN job for the original sender (none for the null sender), on the requests topic. */
   private async dsnMessage(job: DeliveryJob, failed: FailedRecipient[]): Promise<{ key: string; value: Buffer } | null> {
     if (!this.cfg.outbound.dsn) return null;
-    const dsn = await dsnRecord(job.record, failed, { reportingMta: this.cfg.hostname });
+    // The DSN quotes the message: its raw bytes, fetched when the job carries a reference.
+    const dsn = await dsnRecord(await this.withRaw(job.record), failed, { reportingMta: this.cfg.hostname });
     if (!dsn) return null;
     const dsnJob: DeliveryJob = { record: dsn, recipients: dsn.envelope.rcptTo, attempt: 0, notBefore: Date.now(), lastError: null, origin: 'dsn', junk: false };
     return { key: dsn.envelope.id, value: this.deps.codec.encodeWith(this.ids.get(this.deps.topics.requests)!, 'DeliveryJob', dsnJob) };

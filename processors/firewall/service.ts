@@ -40,6 +40,8 @@ export function firewallStages(table: ReputationTable, cfg: FirewallConfig) {
     input: TOPICS.inboundScored,
     output: TOPICS.inboundScreened,
     sideOutputs: { events: TOPICS.firewallEvents },
+    // Reads the envelope and the auth section, never the raw message.
+    needsRaw: false,
     defaultMetricsPort: 9474,
     init: () => ({ cfg, table }),
     process(record, ctx) {
