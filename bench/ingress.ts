@@ -88,8 +88,8 @@ async function main(): Promise<void> {
     const metrics = new Registry();
     const config = loadIngressConfig({
       INGRESS_HOSTNAME: 'mx.bench.scop', INGRESS_MX_PORT: String(await freePort()), INGRESS_SUBMISSION_PORT: String(await freePort()),
-      INGRESS_REVERSE_DNS: 'false', INGRESS_MAX_CONNECTIONS_PER_IP: String(M * 2), INGRESS_MAX_SESSIONS: String(M * 2),
-      INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE: String(N * 10),
+      INGRESS_REVERSE_DNS: 'false', INGRESS_MAX_SESSIONS_PER_PREFIX: String(M * 2), INGRESS_MAX_SESSIONS_MX: String(M * 2),
+      INGRESS_MAX_MESSAGES_PER_PREFIX_PER_MINUTE: String(N * 10),
     }, join(ROOT, '.data', 'bench-ingress'));
     const ingress = await startIngress({ kafka, kafkaSettings, codec, log: loggerFor('bench-ingress'), metrics }, config, topics);
     const ingressMs = await smtpSource('scop ingress     ', ingress.ports.MX!, () => metricValue(metrics, 'scop_ingress_messages_accepted_total'));

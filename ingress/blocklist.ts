@@ -11,6 +11,7 @@ import { followCompactedTopic, type CompactedTopicFollower } from '../runtime/co
 import { createKafkaClient, type KafkaClient, type KafkaSettings } from '../runtime/kafka.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { RecordCodec } from '../runtime/registry.ts';
+import { parseClientAddress } from './prefix.ts';
 
 interface Entry {
   key: string;
@@ -28,17 +29,6 @@ export function parsePrefix(prefix: string): [ipaddr.IPv4 | ipaddr.IPv6, number]
   if (prefix.includes('/')) return ipaddr.parseCIDR(prefix);
   const addr = ipaddr.parse(prefix);
   return [addr, addr.kind() === 'ipv4' ? 32 : 128];
-}
-
-/** IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are matched as the IPv4 address they carry. */
-function parseClient(ip: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
-  try {
-    const a = ipaddr.parse(ip);
-    if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress()) return (a as ipaddr.IPv6).toIPv4Address();
-    return a;
-  } catch {
-    return undefined;
-  }
 }
 
 export class BlockList {
@@ -60,7 +50,7 @@ export class BlockList {
   }
 
   match(ip: string, now = Date.now()): BlockMatch | undefined {
-    const addr = parseClient(ip);
+    const addr = parseClientAddress(ip); // IPv4-mapped IPv6 matches as the IPv4 address it carries
     if (!addr) return undefined;
     for (const e of this.entries.values()) {
       if (e.expiresAt !== null && e.expiresAt <= now) continue;

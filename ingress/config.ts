@@ -25,10 +25,33 @@ const shape = {
   INGRESS_MAX_RECIPIENTS: envInt(1).default(100),
   INGRESS_USERS_FILE: z.string().optional(),
   INGRESS_KAFKA_DEADLINE_MS: envInt(500).default(15000),
-  INGRESS_MAX_CONNECTIONS_PER_IP: envInt(1).default(20),
-  INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE: envInt(1).default(600),
-  INGRESS_MAX_SESSIONS: envInt(1).default(500),
+  INGRESS_MAX_SESSIONS_MX: envInt(1).default(400),
+  INGRESS_MAX_SESSIONS_SUBMISSION: envInt(1).default(100),
+  INGRESS_MAX_SESSIONS_PER_PREFIX: envInt(1).optional(),
+  INGRESS_MAX_MESSAGES_PER_PREFIX_PER_MINUTE: envInt(1).optional(),
+  INGRESS_IPV4_PREFIX_LENGTH: envInt(8).max(32).default(24),
+  INGRESS_IPV6_PREFIX_LENGTH: envInt(16).max(128).default(64),
+  INGRESS_MAX_INFLIGHT_BYTES: envInt(1024 * 1024).default(256 * MiB),
+  INGRESS_MAX_INFLIGHT_BYTES_PER_PREFIX: envInt(1024).default(64 * MiB),
+  INGRESS_SUBMISSION_RESERVED_BYTES: envInt(0).default(64 * MiB),
   INGRESS_SOCKET_TIMEOUT_MS: envInt(1000).default(120000),
+  INGRESS_MAX_NO_PROGRESS_COMMANDS: envInt(0).default(10),
+  INGRESS_MAX_SESSION_MS: envInt(1000).default(30 * 60_000),
+  INGRESS_MAX_DATA_MS: envInt(1000).default(10 * 60_000),
+  INGRESS_AUTH_TIMEOUT_MS: envInt(1000).default(60_000),
+  INGRESS_AUTH_MAX_FAILURES_PER_SESSION: envInt(1).default(3),
+  INGRESS_AUTH_MAX_FAILURES_PER_PREFIX: envInt(1).default(10),
+  INGRESS_AUTH_MAX_FAILURES_PER_USER: envInt(1).default(10),
+  INGRESS_AUTH_FAILURE_WINDOW_MS: envInt(1000).default(15 * 60_000),
+  INGRESS_AUTH_LOCKOUT_MS: envInt(1000).default(60_000),
+  INGRESS_AUTH_LOCKOUT_MAX_MS: envInt(1000).default(60 * 60_000),
+  INGRESS_AUTH_FAILURE_DELAY_MS: envInt(0).default(1000),
+  INGRESS_AUTH_HASH_CONCURRENCY: envInt(1).default(1),
+  INGRESS_AUTH_HASH_QUEUE: envInt(0).default(32),
+  // Renamed keys: read only to map them (with a warning) or to name the replacement in an error.
+  INGRESS_MAX_CONNECTIONS_PER_IP: envInt(1).optional(),
+  INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE: envInt(1).optional(),
+  INGRESS_MAX_SESSIONS: z.string().optional(),
   INGRESS_SHUTDOWN_TIMEOUT_MS: envInt(0).default(30000),
   INGRESS_REVERSE_DNS: envBool().default('true'),
   INGRESS_BLOCKLIST_SYNC_TIMEOUT_MS: envInt(1000).default(30000),
@@ -48,10 +71,32 @@ const help = {
   INGRESS_MAX_RECIPIENTS: 'the most RCPT TO per message, at least 1',
   INGRESS_USERS_FILE: 'path of the submission users file written by `scop users add`',
   INGRESS_KAFKA_DEADLINE_MS: 'milliseconds (at least 500) Kafka has to acknowledge a message before the client gets 451',
-  INGRESS_MAX_CONNECTIONS_PER_IP: 'concurrent connections allowed from one client address, at least 1',
-  INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE: 'messages (MAIL FROM) allowed from one client address per minute, at least 1',
-  INGRESS_MAX_SESSIONS: 'concurrent SMTP sessions over all listeners, at least 1',
-  INGRESS_SOCKET_TIMEOUT_MS: 'idle milliseconds before a session is closed with 421, at least 1000',
+  INGRESS_MAX_SESSIONS_MX: 'concurrent sessions on the MX listener, at least 1 (its own pool: MX clients cannot take submission slots)',
+  INGRESS_MAX_SESSIONS_SUBMISSION: 'concurrent sessions on the submission listeners (587 and 465 roles together), at least 1',
+  INGRESS_MAX_SESSIONS_PER_PREFIX: 'concurrent sessions from one client prefix (see INGRESS_IPV4_PREFIX_LENGTH / INGRESS_IPV6_PREFIX_LENGTH) in each pool, at least 1',
+  INGRESS_MAX_MESSAGES_PER_PREFIX_PER_MINUTE: 'messages (MAIL FROM) allowed from one client prefix per minute, at least 1',
+  INGRESS_IPV4_PREFIX_LENGTH: 'the IPv4 prefix length (8-32) that per-prefix limits count together: 24 for a /24, 32 for single addresses',
+  INGRESS_IPV6_PREFIX_LENGTH: 'the IPv6 prefix length (16-128) that per-prefix limits count together: 64 for a /64 (one customer network)',
+  INGRESS_MAX_INFLIGHT_BYTES: 'bytes of message data all sessions together may hold in memory (default 268435456 = 256 MiB); at least INGRESS_MAX_MESSAGE_BYTES',
+  INGRESS_MAX_INFLIGHT_BYTES_PER_PREFIX: 'bytes of message data the MX sessions of one client prefix may hold together (default 67108864 = 64 MiB)',
+  INGRESS_SUBMISSION_RESERVED_BYTES: 'the part of INGRESS_MAX_INFLIGHT_BYTES that MX sessions may not use, kept for submission (default 67108864 = 64 MiB); less than INGRESS_MAX_INFLIGHT_BYTES',
+  INGRESS_SOCKET_TIMEOUT_MS: 'idle milliseconds (no progress) before a session is closed with 421, at least 1000',
+  INGRESS_MAX_NO_PROGRESS_COMMANDS: 'how many commands in a row that make no progress (NOOP, RSET, HELP, VRFY, refused ones…) still count as activity, 0 or more',
+  INGRESS_MAX_SESSION_MS: 'the longest a session may last in milliseconds (at least 1000); then 421 4.4.2 (a DATA in progress is answered first)',
+  INGRESS_MAX_DATA_MS: 'the longest the DATA phase of one message may last in milliseconds, at least 1000',
+  INGRESS_AUTH_TIMEOUT_MS: 'milliseconds a submission session has to authenticate before it is closed with 421, at least 1000',
+  INGRESS_AUTH_MAX_FAILURES_PER_SESSION: 'failed AUTH attempts in one session before 421 and disconnect, at least 1',
+  INGRESS_AUTH_MAX_FAILURES_PER_PREFIX: 'failed AUTH attempts from one client prefix within INGRESS_AUTH_FAILURE_WINDOW_MS before it is locked out, at least 1',
+  INGRESS_AUTH_MAX_FAILURES_PER_USER: 'failed AUTH attempts for one user name within INGRESS_AUTH_FAILURE_WINDOW_MS before it is locked out (except from prefixes it logged in from), at least 1',
+  INGRESS_AUTH_FAILURE_WINDOW_MS: 'milliseconds over which AUTH failures are counted, at least 1000',
+  INGRESS_AUTH_LOCKOUT_MS: 'first lockout in milliseconds after too many AUTH failures; each further lockout doubles it',
+  INGRESS_AUTH_LOCKOUT_MAX_MS: 'the longest lockout in milliseconds',
+  INGRESS_AUTH_FAILURE_DELAY_MS: 'milliseconds the 535 reply waits per failure already seen in the session (tarpit), 0 to answer at once',
+  INGRESS_AUTH_HASH_CONCURRENCY: 'password hashes computed at the same time, at least 1 (each takes a libuv thread, shared with DNS and file I/O)',
+  INGRESS_AUTH_HASH_QUEUE: 'AUTH attempts that may wait for a hash slot; more get 454 4.7.0',
+  INGRESS_MAX_CONNECTIONS_PER_IP: 'renamed: use INGRESS_MAX_SESSIONS_PER_PREFIX (counted per prefix now)',
+  INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE: 'renamed: use INGRESS_MAX_MESSAGES_PER_PREFIX_PER_MINUTE (counted per prefix now)',
+  INGRESS_MAX_SESSIONS: 'split in two: set INGRESS_MAX_SESSIONS_MX and INGRESS_MAX_SESSIONS_SUBMISSION instead',
   INGRESS_SHUTDOWN_TIMEOUT_MS: 'milliseconds a graceful stop waits for sessions in a transaction before closing them',
   INGRESS_REVERSE_DNS: 'true to look up the client host name (shown in Received), false to skip it',
   INGRESS_BLOCKLIST_SYNC_TIMEOUT_MS: 'milliseconds to wait at start for the blocklist topic to be read to its end',
@@ -60,6 +105,44 @@ const help = {
 export interface ListenerConfig {
   host: string;
   port: number;
+}
+
+/** Session slots and message rate, per pool (MX / submission) and per client prefix. */
+export interface LimitSettings {
+  maxSessions: { MX: number; SUBMISSION: number };
+  maxSessionsPerPrefix: number;
+  maxMessagesPerPrefixPerMinute: number;
+  ipv4PrefixLength: number;
+  ipv6PrefixLength: number;
+}
+
+/** The budget of message bytes held in memory (see memory-budget.ts). */
+export interface BudgetSettings {
+  totalBytes: number;
+  perPrefixBytes: number;
+  submissionReservedBytes: number;
+}
+
+/** Time limits of a session (see session.ts). */
+export interface ClockSettings {
+  idleMs: number;
+  maxNoProgressCommands: number;
+  maxSessionMs: number;
+  maxDataMs: number;
+  authTimeoutMs: number;
+}
+
+/** AUTH failure limits, lockouts and the bound on password-hash work (see auth-guard.ts). */
+export interface AuthSettings {
+  maxFailuresPerSession: number;
+  maxFailuresPerPrefix: number;
+  maxFailuresPerUser: number;
+  failureWindowMs: number;
+  lockoutMs: number;
+  lockoutMaxMs: number;
+  failureDelayMs: number;
+  hashConcurrency: number;
+  hashQueue: number;
 }
 
 export interface IngressConfig {
@@ -73,14 +156,17 @@ export interface IngressConfig {
   maxRecipients: number;
   usersFile: string;
   kafkaDeadlineMs: number;
-  maxConnectionsPerIp: number;
-  maxMessagesPerIpPerMinute: number;
-  maxSessions: number;
+  limits: LimitSettings;
+  budget: BudgetSettings;
+  clock: ClockSettings;
+  auth: AuthSettings;
   socketTimeoutMs: number;
   shutdownTimeoutMs: number;
   reverseDns: boolean;
   blocklistSyncTimeoutMs: number;
   dataDir: string;
+  /** Deprecated settings that were mapped to their replacement; logged at start. */
+  warnings: string[];
 }
 
 export function loadIngressConfig(env: NodeJS.ProcessEnv, dataDir: string): IngressConfig {
@@ -96,6 +182,18 @@ export function loadIngressConfig(env: NodeJS.ProcessEnv, dataDir: string): Ingr
     const file = c[key];
     if (file && !existsSync(file)) throw new ConfigError(key, `${file} does not exist`, help[key]);
   }
+
+  if (c.INGRESS_MAX_SESSIONS !== undefined) throw new ConfigError('INGRESS_MAX_SESSIONS', 'MX and submission have separate session pools now', help.INGRESS_MAX_SESSIONS);
+  if (c.INGRESS_MAX_INFLIGHT_BYTES < c.INGRESS_MAX_MESSAGE_BYTES) {
+    throw new ConfigError('INGRESS_MAX_INFLIGHT_BYTES', `${c.INGRESS_MAX_INFLIGHT_BYTES} is less than INGRESS_MAX_MESSAGE_BYTES (${c.INGRESS_MAX_MESSAGE_BYTES}), so no message of the largest allowed size could be received`, help.INGRESS_MAX_INFLIGHT_BYTES);
+  }
+  if (c.INGRESS_SUBMISSION_RESERVED_BYTES >= c.INGRESS_MAX_INFLIGHT_BYTES) {
+    throw new ConfigError('INGRESS_SUBMISSION_RESERVED_BYTES', `${c.INGRESS_SUBMISSION_RESERVED_BYTES} leaves nothing of INGRESS_MAX_INFLIGHT_BYTES (${c.INGRESS_MAX_INFLIGHT_BYTES}) for MX`, help.INGRESS_SUBMISSION_RESERVED_BYTES);
+  }
+  if (c.INGRESS_AUTH_LOCKOUT_MAX_MS < c.INGRESS_AUTH_LOCKOUT_MS) {
+    throw new ConfigError('INGRESS_AUTH_LOCKOUT_MAX_MS', `${c.INGRESS_AUTH_LOCKOUT_MAX_MS} is shorter than INGRESS_AUTH_LOCKOUT_MS (${c.INGRESS_AUTH_LOCKOUT_MS})`, help.INGRESS_AUTH_LOCKOUT_MAX_MS);
+  }
+  const renamed = (['INGRESS_MAX_CONNECTIONS_PER_IP', 'INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE'] as const).filter((k) => c[k] !== undefined);
 
   const mx: ListenerConfig = { host: c.INGRESS_MX_HOST, port: c.INGRESS_MX_PORT };
   const submission: ListenerConfig = { host: c.INGRESS_SUBMISSION_HOST, port: c.INGRESS_SUBMISSION_PORT };
@@ -123,14 +221,42 @@ export function loadIngressConfig(env: NodeJS.ProcessEnv, dataDir: string): Ingr
     maxRecipients: c.INGRESS_MAX_RECIPIENTS,
     usersFile: resolve(c.INGRESS_USERS_FILE ?? defaultUsersFile(dataDir)),
     kafkaDeadlineMs: c.INGRESS_KAFKA_DEADLINE_MS,
-    maxConnectionsPerIp: c.INGRESS_MAX_CONNECTIONS_PER_IP,
-    maxMessagesPerIpPerMinute: c.INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE,
-    maxSessions: c.INGRESS_MAX_SESSIONS,
+    limits: {
+      maxSessions: { MX: c.INGRESS_MAX_SESSIONS_MX, SUBMISSION: c.INGRESS_MAX_SESSIONS_SUBMISSION },
+      maxSessionsPerPrefix: c.INGRESS_MAX_SESSIONS_PER_PREFIX ?? c.INGRESS_MAX_CONNECTIONS_PER_IP ?? 20,
+      maxMessagesPerPrefixPerMinute: c.INGRESS_MAX_MESSAGES_PER_PREFIX_PER_MINUTE ?? c.INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE ?? 600,
+      ipv4PrefixLength: c.INGRESS_IPV4_PREFIX_LENGTH,
+      ipv6PrefixLength: c.INGRESS_IPV6_PREFIX_LENGTH,
+    },
+    budget: {
+      totalBytes: c.INGRESS_MAX_INFLIGHT_BYTES,
+      perPrefixBytes: c.INGRESS_MAX_INFLIGHT_BYTES_PER_PREFIX,
+      submissionReservedBytes: c.INGRESS_SUBMISSION_RESERVED_BYTES,
+    },
+    clock: {
+      idleMs: c.INGRESS_SOCKET_TIMEOUT_MS,
+      maxNoProgressCommands: c.INGRESS_MAX_NO_PROGRESS_COMMANDS,
+      maxSessionMs: c.INGRESS_MAX_SESSION_MS,
+      maxDataMs: c.INGRESS_MAX_DATA_MS,
+      authTimeoutMs: c.INGRESS_AUTH_TIMEOUT_MS,
+    },
+    auth: {
+      maxFailuresPerSession: c.INGRESS_AUTH_MAX_FAILURES_PER_SESSION,
+      maxFailuresPerPrefix: c.INGRESS_AUTH_MAX_FAILURES_PER_PREFIX,
+      maxFailuresPerUser: c.INGRESS_AUTH_MAX_FAILURES_PER_USER,
+      failureWindowMs: c.INGRESS_AUTH_FAILURE_WINDOW_MS,
+      lockoutMs: c.INGRESS_AUTH_LOCKOUT_MS,
+      lockoutMaxMs: c.INGRESS_AUTH_LOCKOUT_MAX_MS,
+      failureDelayMs: c.INGRESS_AUTH_FAILURE_DELAY_MS,
+      hashConcurrency: c.INGRESS_AUTH_HASH_CONCURRENCY,
+      hashQueue: c.INGRESS_AUTH_HASH_QUEUE,
+    },
     socketTimeoutMs: c.INGRESS_SOCKET_TIMEOUT_MS,
     shutdownTimeoutMs: c.INGRESS_SHUTDOWN_TIMEOUT_MS,
     reverseDns: c.INGRESS_REVERSE_DNS,
     blocklistSyncTimeoutMs: c.INGRESS_BLOCKLIST_SYNC_TIMEOUT_MS,
     dataDir: resolve(dataDir),
+    warnings: renamed.map((k) => `${k} is deprecated and now counts per client prefix: ${help[k].replace(/^renamed: /, '')}`),
   };
 }
 

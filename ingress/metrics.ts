@@ -3,7 +3,13 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export type IngressMetrics = ReturnType<typeof createIngressMetrics>;
 
-export function createIngressMetrics(registry: Registry) {
+/** Values read at scrape time. */
+export interface IngressProbes {
+  inflightBytes(): number;
+  hashQueue(): number;
+}
+
+export function createIngressMetrics(registry: Registry, probes: IngressProbes) {
   const registers = [registry];
   return {
     sessions: new Counter({ name: 'scop_ingress_sessions_total', help: 'SMTP sessions opened, by listener', labelNames: ['listener'], registers }),
@@ -24,7 +30,10 @@ export function createIngressMetrics(registry: Registry) {
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
-    auth: new Counter({ name: 'scop_ingress_auth_total', help: 'SMTP AUTH attempts on submission, by result', labelNames: ['result'], registers }),
+    auth: new Counter({ name: 'scop_ingress_auth_total', help: 'SMTP AUTH attempts on submission, by result (ok, failed, locked: refused unchecked after too many failures, busy: hash queue full)', labelNames: ['result'], registers }),
+    inflightBytes: new Gauge({ name: 'scop_ingress_inflight_bytes', help: 'Message bytes held in memory now (DATA being received, records waiting for Kafka); bounded by INGRESS_MAX_INFLIGHT_BYTES', registers, collect() { this.set(probes.inflightBytes()); } }),
+    hashQueue: new Gauge({ name: 'scop_ingress_auth_hash_queued', help: 'AUTH attempts waiting for a password-hash slot', registers, collect() { this.set(probes.hashQueue()); } }),
+    rehashed: new Counter({ name: 'scop_ingress_auth_rehashed_total', help: 'Users file entries rewritten with the current password hash after a successful login', registers }),
     blocklistEntries: new Gauge({ name: 'scop_ingress_blocklist_entries', help: 'Prefixes currently in the blocklist (including expired ones not yet removed)', registers }),
   };
 }
