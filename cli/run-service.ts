@@ -38,7 +38,7 @@ export async function runService(def: ServiceDefinition, env: NodeJS.ProcessEnv 
   const metricsServer = await startMetricsServer({ registry: metrics, host: String(cfg.METRICS_HOST), port: Number(cfg[def.metricsPortEnv]), health: () => ({ ok: healthy, service: def.name, node: process.version }) });
   const endpoints = { ...service.endpoints, [`metrics-${def.name}`]: metricsServer.address };
   log.info({ endpoints }, `${def.name} running`);
-  process.send?.({ type: 'ready', service: def.name, endpoints });
+  process.send?.({ type: 'ready', service: def.name, endpoints, notes: service.notes });
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -52,6 +52,20 @@ describe('ingress configuration', () => {
     assert.deepEqual(c.budget, { totalBytes: 256 * 1024 * 1024, perPrefixBytes: 64 * 1024 * 1024, submissionReservedBytes: 64 * 1024 * 1024 });
     assert.equal(c.clock.maxNoProgressCommands, 10);
     assert.equal(c.auth.hashConcurrency, 1);
+    assert.deepEqual([c.policy.localDomains, c.policy.demoDomains], [['example.net', 'example.test'], true]);
+    assert.deepEqual([c.policy.dnsbl.sites, c.policy.spfReject, c.policy.greylist.enabled, c.policy.recipientsFile], [[], false, false, undefined]);
+  });
+
+  it('policy: local domains, DNSBL sites and the recipients file are checked at start', () => {
+    const c = loadIngressConfig({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_LOCAL_DOMAINS: 'example.org, bücher.example', INGRESS_DNSBL_SITES: 'zen.example*3', INGRESS_DNS_SERVERS: '127.0.0.1:5353' }, '/tmp/d');
+    assert.deepEqual([c.policy.localDomains, c.policy.demoDomains, c.policy.dns.servers], [['example.org', 'bücher.example'], false, ['127.0.0.1:5353']]);
+    assert.equal(configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_LOCAL_DOMAINS: 'exa mple.org' }).key, 'INGRESS_LOCAL_DOMAINS');
+    const bl = configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_DNSBL_SITES: 'zen.example*lots' });
+    assert.equal(bl.key, 'INGRESS_DNSBL_SITES');
+    assert.match(bl.message, /zen\.example\*lots/);
+    assert.equal(configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_RECIPIENTS_FILE: '/nonexistent/recipients' }).key, 'INGRESS_RECIPIENTS_FILE');
+    assert.equal(configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_DNSBL_ACTION: 'drop' }).key, 'INGRESS_DNSBL_ACTION');
+    assert.equal(configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_DNS_SERVERS: 'resolver.local' }).key, 'INGRESS_DNS_SERVERS');
   });
 
   it('limits: renamed keys map with a warning; impossible combinations name the key', () => {

@@ -6,7 +6,10 @@ import { existsSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, envBool, envInt, envPort, loadEnv } from '../runtime/config.ts';
+import { ConfigError, dnsServerAddress, envBool, envDnsServers, envInt, envPort, loadEnv } from '../runtime/config.ts';
+import { parseDnsblSites, type DnsblSite } from './dnsbl.ts';
+import type { GreylistSettings } from './greylist.ts';
+import { normalizeDomain } from './recipients.ts';
 import { isValidDomain } from './syntax.ts';
 
 const MiB = 1024 * 1024;
@@ -48,6 +51,22 @@ const shape = {
   INGRESS_AUTH_FAILURE_DELAY_MS: envInt(0).default(1000),
   INGRESS_AUTH_HASH_CONCURRENCY: envInt(1).default(1),
   INGRESS_AUTH_HASH_QUEUE: envInt(0).default(32),
+  INGRESS_LOCAL_DOMAINS: z.string().optional(),
+  INGRESS_RECIPIENTS_FILE: z.string().optional(),
+  INGRESS_RECIPIENT_DELIMITER: z.string().max(1).default('+'),
+  INGRESS_DNS_SERVERS: envDnsServers().optional(),
+  INGRESS_DNS_TIMEOUT_MS: envInt(100).default(2000),
+  INGRESS_DNS_CACHE_SIZE: envInt(0).default(10000),
+  INGRESS_DNSBL_SITES: z.string().optional(),
+  INGRESS_DNSBL_THRESHOLD: z.coerce.number().int().default(1),
+  INGRESS_DNSBL_ACTION: z.enum(['rcpt', 'connect']).default('rcpt'),
+  INGRESS_SPF_REJECT: envBool().default('false'),
+  INGRESS_GREYLIST: envBool().default('false'),
+  INGRESS_GREYLIST_DELAY_MS: envInt(1000).default(5 * 60_000),
+  INGRESS_GREYLIST_RETRY_WINDOW_MS: envInt(60_000).default(2 * 24 * 60 * 60_000),
+  INGRESS_GREYLIST_PASS_TTL_MS: envInt(60_000).default(35 * 24 * 60 * 60_000),
+  INGRESS_GREYLIST_MAX_ENTRIES: envInt(1).default(1_000_000),
+  INGRESS_REFUSAL_RECORDS_PER_PREFIX_PER_MINUTE: envInt(1).default(60),
   // Renamed keys: read only to map them (with a warning) or to name the replacement in an error.
   INGRESS_MAX_CONNECTIONS_PER_IP: envInt(1).optional(),
   INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE: envInt(1).optional(),
@@ -94,6 +113,22 @@ const help = {
   INGRESS_AUTH_FAILURE_DELAY_MS: 'milliseconds the 535 reply waits per failure already seen in the session (tarpit), 0 to answer at once',
   INGRESS_AUTH_HASH_CONCURRENCY: 'password hashes computed at the same time, at least 1 (each takes a libuv thread, shared with DNS and file I/O)',
   INGRESS_AUTH_HASH_QUEUE: 'AUTH attempts that may wait for a hash slot; more get 454 4.7.0',
+  INGRESS_LOCAL_DOMAINS: 'comma-separated domains the MX accepts mail for, e.g. example.org,example.com (unset: the demo domains example.net,example.test)',
+  INGRESS_RECIPIENTS_FILE: 'path of a file listing the valid local recipients, one address or @domain per line (unset: every address of a local domain exists)',
+  INGRESS_RECIPIENT_DELIMITER: 'one character separating a sub-address (user+tag@), or empty for none',
+  INGRESS_DNS_SERVERS: 'resolvers for DNSBL and SPF lookups as ip[:port],…, e.g. INGRESS_DNS_SERVERS=127.0.0.1:53; unset: the system resolver',
+  INGRESS_DNS_TIMEOUT_MS: 'milliseconds (at least 100) a DNSBL or SPF query may take',
+  INGRESS_DNS_CACHE_SIZE: 'DNS answers kept in the cache, 0 or more',
+  INGRESS_DNSBL_SITES: 'DNSBLs in postscreen syntax: zone[=filter][*weight],…, e.g. zen.spamhaus.org*3,list.dnswl.org=127.0.[0..255].[1..3]*-2',
+  INGRESS_DNSBL_THRESHOLD: 'the summed weight of matching lists at which a client is refused (an integer)',
+  INGRESS_DNSBL_ACTION: 'rcpt (refuse every RCPT with 550 5.7.1, as postscreen enforce) or connect (554 5.7.1 instead of the greeting, after the lookups)',
+  INGRESS_SPF_REJECT: 'true to refuse a sender whose SPF policy fails the client (-all) with 550 5.7.23 at RCPT; false (default) to leave SPF to the auth stage',
+  INGRESS_GREYLIST: 'true to greylist MX mail (RFC 6647; state shared by every instance through the smtp.greylist topic), false (default) for none',
+  INGRESS_GREYLIST_DELAY_MS: 'milliseconds (at least 1000) a new (client prefix, sender, recipient) must wait before a retry passes',
+  INGRESS_GREYLIST_RETRY_WINDOW_MS: 'milliseconds after the delay in which a retry still passes (at least 60000)',
+  INGRESS_GREYLIST_PASS_TTL_MS: 'milliseconds a passed triplet stays passed after its last use (at least 60000)',
+  INGRESS_GREYLIST_MAX_ENTRIES: 'triplets kept in memory at most; past it new ones pass ungreylisted',
+  INGRESS_REFUSAL_RECORDS_PER_PREFIX_PER_MINUTE: 'refusal records written to smtp.refusals per client prefix per minute (the rest are counted)',
   INGRESS_MAX_CONNECTIONS_PER_IP: 'renamed: use INGRESS_MAX_SESSIONS_PER_PREFIX (counted per prefix now)',
   INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE: 'renamed: use INGRESS_MAX_MESSAGES_PER_PREFIX_PER_MINUTE (counted per prefix now)',
   INGRESS_MAX_SESSIONS: 'split in two: set INGRESS_MAX_SESSIONS_MX and INGRESS_MAX_SESSIONS_SUBMISSION instead',
@@ -145,6 +180,23 @@ export interface AuthSettings {
   hashQueue: number;
 }
 
+/** SMTP-time policy (issue 16): recipients, relay, DNSBL, SPF, greylisting, refusal records. */
+export interface PolicySettings {
+  localDomains: string[];
+  /** True when INGRESS_LOCAL_DOMAINS is unset and the demo domains are used. */
+  demoDomains: boolean;
+  recipientsFile?: string;
+  delimiter: string;
+  dns: { servers?: string[]; timeoutMs: number; cacheSize: number };
+  dnsbl: { sites: DnsblSite[]; threshold: number; action: 'rcpt' | 'connect' };
+  spfReject: boolean;
+  greylist: (GreylistSettings & { enabled: boolean });
+  refusalRecordsPerPrefixPerMinute: number;
+}
+
+/** Accepted when INGRESS_LOCAL_DOMAINS is unset, so the README walkthrough works out of the box. */
+export const DEMO_DOMAINS = ['example.net', 'example.test'];
+
 export interface IngressConfig {
   hostname: string;
   mx: ListenerConfig;
@@ -160,6 +212,7 @@ export interface IngressConfig {
   budget: BudgetSettings;
   clock: ClockSettings;
   auth: AuthSettings;
+  policy: PolicySettings;
   socketTimeoutMs: number;
   shutdownTimeoutMs: number;
   reverseDns: boolean;
@@ -193,6 +246,15 @@ export function loadIngressConfig(env: NodeJS.ProcessEnv, dataDir: string): Ingr
   if (c.INGRESS_AUTH_LOCKOUT_MAX_MS < c.INGRESS_AUTH_LOCKOUT_MS) {
     throw new ConfigError('INGRESS_AUTH_LOCKOUT_MAX_MS', `${c.INGRESS_AUTH_LOCKOUT_MAX_MS} is shorter than INGRESS_AUTH_LOCKOUT_MS (${c.INGRESS_AUTH_LOCKOUT_MS})`, help.INGRESS_AUTH_LOCKOUT_MAX_MS);
   }
+  let dnsblSites: DnsblSite[] = [];
+  try {
+    dnsblSites = c.INGRESS_DNSBL_SITES ? parseDnsblSites(c.INGRESS_DNSBL_SITES) : [];
+  } catch (e) {
+    throw new ConfigError('INGRESS_DNSBL_SITES', (e as Error).message, help.INGRESS_DNSBL_SITES);
+  }
+  const localDomains = c.INGRESS_LOCAL_DOMAINS ? c.INGRESS_LOCAL_DOMAINS.split(',').map((d) => d.trim()).filter(Boolean) : DEMO_DOMAINS;
+  for (const d of localDomains) if (!isValidDomain(d) && !isValidDomain(normalizeDomain(d))) throw new ConfigError('INGRESS_LOCAL_DOMAINS', `"${d}" is not a domain name`, help.INGRESS_LOCAL_DOMAINS);
+  if (c.INGRESS_RECIPIENTS_FILE && !existsSync(c.INGRESS_RECIPIENTS_FILE)) throw new ConfigError('INGRESS_RECIPIENTS_FILE', `${c.INGRESS_RECIPIENTS_FILE} does not exist`, help.INGRESS_RECIPIENTS_FILE);
   const renamed = (['INGRESS_MAX_CONNECTIONS_PER_IP', 'INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE'] as const).filter((k) => c[k] !== undefined);
 
   const mx: ListenerConfig = { host: c.INGRESS_MX_HOST, port: c.INGRESS_MX_PORT };
@@ -250,6 +312,23 @@ export function loadIngressConfig(env: NodeJS.ProcessEnv, dataDir: string): Ingr
       failureDelayMs: c.INGRESS_AUTH_FAILURE_DELAY_MS,
       hashConcurrency: c.INGRESS_AUTH_HASH_CONCURRENCY,
       hashQueue: c.INGRESS_AUTH_HASH_QUEUE,
+    },
+    policy: {
+      localDomains,
+      demoDomains: !c.INGRESS_LOCAL_DOMAINS,
+      recipientsFile: c.INGRESS_RECIPIENTS_FILE ? resolve(c.INGRESS_RECIPIENTS_FILE) : undefined,
+      delimiter: c.INGRESS_RECIPIENT_DELIMITER,
+      dns: { servers: c.INGRESS_DNS_SERVERS?.map(dnsServerAddress), timeoutMs: c.INGRESS_DNS_TIMEOUT_MS, cacheSize: c.INGRESS_DNS_CACHE_SIZE },
+      dnsbl: { sites: dnsblSites, threshold: c.INGRESS_DNSBL_THRESHOLD, action: c.INGRESS_DNSBL_ACTION },
+      spfReject: c.INGRESS_SPF_REJECT,
+      greylist: {
+        enabled: c.INGRESS_GREYLIST,
+        delayMs: c.INGRESS_GREYLIST_DELAY_MS,
+        retryWindowMs: c.INGRESS_GREYLIST_RETRY_WINDOW_MS,
+        passTtlMs: c.INGRESS_GREYLIST_PASS_TTL_MS,
+        maxEntries: c.INGRESS_GREYLIST_MAX_ENTRIES,
+      },
+      refusalRecordsPerPrefixPerMinute: c.INGRESS_REFUSAL_RECORDS_PER_PREFIX_PER_MINUTE,
     },
     socketTimeoutMs: c.INGRESS_SOCKET_TIMEOUT_MS,
     shutdownTimeoutMs: c.INGRESS_SHUTDOWN_TIMEOUT_MS,

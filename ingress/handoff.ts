@@ -51,6 +51,8 @@ export interface HandoffOptions {
   kafkaSettings: KafkaSettings;
   deadlineMs: number;
   log: Logger;
+  /** Part of the Kafka client id, to tell producers apart (default: none, i.e. the mail hand-off). */
+  name?: string;
 }
 
 // One batch stays well inside the topic's max.message.bytes (a batch is one Kafka record batch per partition).
@@ -145,7 +147,7 @@ export class KafkaHandoff {
       // Timeouts and retries sized so a send fails inside the deadline when Kafka is down; the
       // deadline timer covers the rest (a broker that accepts connections but never answers).
       const client = createKafkaClient(
-        { ...this.opts.kafkaSettings, clientId: `${this.opts.kafkaSettings.clientId}-ingress-g${n}` },
+        { ...this.opts.kafkaSettings, clientId: `${this.opts.kafkaSettings.clientId}-ingress${this.opts.name ? `-${this.opts.name}` : ''}-g${n}` },
         { connectionTimeoutMs: Math.min(3000, this.opts.deadlineMs / 3), requestTimeoutMs: this.opts.deadlineMs, retries: 2, initialRetryTimeMs: 100 },
       );
       const producer = client.producer({ retries: 3, initialRetryTimeMs: 100 });

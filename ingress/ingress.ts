@@ -18,6 +18,12 @@ import type { RecordCodec } from '../runtime/registry.ts';
 import { TOPICS } from '../runtime/topics.ts';
 import { AuthGuard, HashBusyError, HashLimiter } from './auth-guard.ts';
 import { BlockList } from './blocklist.ts';
+import { DnsCache } from './dns-cache.ts';
+import { Dnsbl, type DnsblResult } from './dnsbl.ts';
+import { Greylist } from './greylist.ts';
+import { RecipientPolicy } from './recipients.ts';
+import { RefusalLog, type Refusal } from './refusals.ts';
+import { checkSpfAtSmtp } from './spf-check.ts';
 import type { IngressConfig } from './config.ts';
 import { HandoffError, KafkaHandoff } from './handoff.ts';
 import { Limits } from './limits.ts';
@@ -38,9 +44,13 @@ export interface IngressTopics {
   inbound: string;
   outbound: string;
   blocklist: string;
+  refusals: string;
+  greylist: string;
 }
 
-export const DEFAULT_TOPICS: IngressTopics = { inbound: TOPICS.inboundRaw.name, outbound: TOPICS.outboundRaw.name, blocklist: TOPICS.blocklist.name };
+export const DEFAULT_TOPICS: IngressTopics = {
+  inbound: TOPICS.inboundRaw.name, outbound: TOPICS.outboundRaw.name, blocklist: TOPICS.blocklist.name, refusals: TOPICS.smtpRefusals.name, greylist: TOPICS.greylist.name,
+};
 
 export interface IngressDeps {
   kafka: KafkaClient;
@@ -64,6 +74,9 @@ export interface RunningIngress {
   metrics: IngressMetrics;
   budget: MemoryBudget;
   hashLimiter: HashLimiter;
+  greylist: Greylist | undefined;
+  /** For the `ready` line: which domains the MX accepts. */
+  notes: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -82,34 +95,74 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
   for (const w of config.warnings) log.warn(w);
   const budget = new MemoryBudget(config.budget);
   const hashLimiter = new HashLimiter(config.auth.hashConcurrency, config.auth.hashQueue);
-  const metrics = createIngressMetrics(deps.metrics, { inflightBytes: () => budget.used, hashQueue: () => hashLimiter.queued });
+  let greylist: Greylist | undefined;
+  const metrics = createIngressMetrics(deps.metrics, { inflightBytes: () => budget.used, hashQueue: () => hashLimiter.queued, greylistEntries: () => greylist?.size ?? 0 });
   const tls = await loadTls({ tls: config.tls, hostname: config.hostname, dataDir: config.dataDir, log });
   const users = new UserStore(config.usersFile);
   const limits = new Limits(config.limits);
   const authGuard = new AuthGuard(config.auth);
   const encoder = new MailRecordEncoder();
+  const { policy } = config;
+  const recipients = new RecipientPolicy(policy);
+  const dns = new DnsCache({ servers: policy.dns.servers, timeoutMs: policy.dns.timeoutMs, size: policy.dns.cacheSize, queries: metrics.dnsQueries });
+  const dnsbl = new Dnsbl(policy.dnsbl.sites, policy.dnsbl.threshold, dns);
   let stopping = false;
+  if (policy.demoDomains) log.warn({ localDomains: policy.localDomains }, 'INGRESS_LOCAL_DOMAINS is unset: the MX accepts mail for the demo domains only; set it to your domains');
 
   const schemaIds = {
     [topics.inbound]: await codec.registerSchema(topics.inbound, 'MailRecord'),
     [topics.outbound]: await codec.registerSchema(topics.outbound, 'MailRecord'),
   };
+  const refusalSchemaId = await codec.registerSchema(topics.refusals, 'SmtpRefusal');
   const handoff = new KafkaHandoff({ kafkaSettings: deps.kafkaSettings, deadlineMs: config.kafkaDeadlineMs, log });
-  await handoff.start();
+  // Refusal records and greylist state go through a producer of their own: a failure there must
+  // never retire the producer that answers for accepted mail.
+  const side = new KafkaHandoff({ kafkaSettings: deps.kafkaSettings, deadlineMs: config.kafkaDeadlineMs, log, name: 'side' });
   const blocklist = new BlockList({ kafkaSettings: deps.kafkaSettings, codec, topic: topics.blocklist, log, syncTimeoutMs: config.blocklistSyncTimeoutMs });
   blocklist.onChange = (n) => metrics.blocklistEntries.set(n);
-  try {
-    await blocklist.start();
-  } catch (e) {
+  const stopBackground = async () => {
     await handoff.stop();
+    await side.stop();
     await blocklist.stop();
+    await greylist?.stop();
+  };
+  try {
+    await handoff.start();
+    await side.start();
+    await blocklist.start();
+    if (policy.greylist.enabled) {
+      greylist = new Greylist({
+        ...policy.greylist, kafkaSettings: deps.kafkaSettings, codec, topic: topics.greylist, schemaId: await codec.registerSchema(topics.greylist, 'GreylistEntry'),
+        side, log, syncTimeoutMs: config.blocklistSyncTimeoutMs,
+      });
+      await greylist.start();
+    }
+  } catch (e) {
+    await stopBackground();
     throw e;
   }
+  const refusals = new RefusalLog({
+    side, codec, schemaId: refusalSchemaId, topic: topics.refusals, ingressHost: config.hostname, perPrefixPerMinute: policy.refusalRecordsPerPrefixPerMinute,
+    counted: metrics.policyRefusals, unrecorded: metrics.refusalsUnrecorded, log,
+  });
   if (users.size === 0) log.warn({ usersFile: config.usersFile }, 'no submission users yet: add one with `scop users add <name>`');
 
   function reject(session: SMTPServerSession, reason: string, err: Error & { responseCode: number }): Error {
     setRejectReason(session, reason);
     return err;
+  }
+
+  /** A pre-queue refusal: the SMTP error, also counted and written to smtp.refusals. */
+  function refuse(session: SMTPServerSession, reason: string, r: Omit<Refusal, 'helo' | 'mailFrom' | 'authUser'> & { authUser?: string | null }): Error {
+    const cs = clientSession(session)!;
+    const envelope = session.envelope;
+    refusals.record(cs, {
+      ...r,
+      helo: session.hostNameAppearsAs || null,
+      mailFrom: envelope?.mailFrom ? envelope.mailFrom.address : null,
+      authUser: r.authUser ?? (typeof session.user === 'string' ? session.user : null),
+    });
+    return reject(session, reason, smtpError(r.code, r.enhanced, r.text));
   }
 
   function authenticate(cs: ClientSession, session: SMTPServerSession, name: string, password: string, cb: (err: Error | null | undefined, response?: { user: string }) => void): void {
@@ -118,7 +171,7 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
     if (locked) {
       metrics.auth.inc({ result: 'locked' });
       log.info({ user: name, ip, prefix: cs.prefix, by: locked.by, retryAfterMs: locked.retryAfterMs }, 'authentication refused unchecked: too many failures');
-      return cb(reject(session, `auth-locked-${locked.by}`, smtpError(421, '4.7.0', `Too many failed logins, try again in ${Math.ceil(locked.retryAfterMs / 1000)} s`)));
+      return cb(refuse(session, `auth-locked-${locked.by}`, { stage: 'AUTH', check: 'AUTH_FAILURES', code: 421, enhanced: '4.7.0', text: `Too many failed logins, try again in ${Math.ceil(locked.retryAfterMs / 1000)} s`, authUser: name }));
     }
     hashLimiter.run(() => users.verify(name, password)).then(
       (r) => {
@@ -139,7 +192,7 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
         authGuard.failed(cs.prefix, name, r.known);
         log.info({ user: name, ip, failures: cs.authFailures }, 'authentication failed');
         if (cs.authFailures >= config.auth.maxFailuresPerSession) {
-          return cb(reject(session, 'auth-failures', smtpError(421, '4.7.0', 'Too many failed logins, closing connection')));
+          return cb(refuse(session, 'auth-failures', { stage: 'AUTH', check: 'AUTH_FAILURES', code: 421, enhanced: '4.7.0', text: 'Too many failed logins, closing connection', authUser: name }));
         }
         // A growing pause before each 535 (tarpit); the session is busy meanwhile, so no clock closes it.
         setTimeout(() => cb(reject(session, 'auth-failed', smtpError(535, '5.7.8', 'Authentication credentials invalid'))), config.auth.failureDelayMs * cs.authFailures).unref();
@@ -164,15 +217,26 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
         const block = blocklist.match(ip);
         if (block) {
           log.info({ ip, prefix: block.prefix, listener }, 'refused a blocked client');
-          return cb(reject(session, 'blocklist', smtpError(554, '5.7.1', `Client address ${ip} is blocked: ${block.reason}`)));
+          return cb(refuse(session, 'blocklist', { stage: 'CONNECT', check: 'BLOCKLIST', code: 554, enhanced: '5.7.1', text: `Client address ${ip} is blocked: ${block.reason}` }));
         }
         const over = limits.openSession(cs.pool, cs.prefix);
         if (over === 'sessions') return cb(reject(session, 'max-sessions', smtpError(421, '4.3.2', 'Too many sessions, try again later')));
-        if (over === 'sessions-per-prefix') return cb(reject(session, 'sessions-per-prefix', smtpError(421, '4.7.0', `Too many connections from ${cs.prefix}, try again later`)));
+        if (over === 'sessions-per-prefix') {
+          return cb(refuse(session, 'sessions-per-prefix', { stage: 'CONNECT', check: 'RATE_LIMIT', code: 421, enhanced: '4.7.0', text: `Too many connections from ${cs.prefix}, try again later` }));
+        }
         cs.counted = true;
         metrics.sessions.inc({ listener });
         metrics.activeSessions.inc({ listener });
-        cb();
+        // DNSBL lookups start now, in parallel with the greeting; RCPT waits for them (or, with
+        // INGRESS_DNSBL_ACTION=connect, the greeting does). Submission clients are not checked.
+        if (listener !== 'MX' || !dnsbl.enabled) return cb();
+        cs.dnsbl = dnsbl.check(ip).then((r) => {
+          for (const f of r.failures) metrics.dnsblFailures.inc({ zone: f.zone });
+          if (r.failures.length) log.warn({ ip, failures: r.failures }, 'DNSBL lookups failed (counted as not listed)');
+          return r;
+        });
+        if (policy.dnsbl.action !== 'connect') return cb();
+        cs.dnsbl.then((r) => cb(r.listed ? dnsblRefusal(session, r, 554) : undefined), () => cb());
       },
 
       onClose(session) {
@@ -218,17 +282,23 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
           return cb(reject(session, 'memory-budget', storageFull()));
         }
         if (!limits.takeMessage(cs.pool, cs.prefix)) {
-          return cb(reject(session, 'messages-per-prefix', smtpError(450, '4.7.1', `Too many messages from ${cs.prefix} this minute, try again later`)));
+          return cb(refuse(session, 'messages-per-prefix', { stage: 'MAIL', check: 'RATE_LIMIT', code: 450, enhanced: '4.7.1', text: `Too many messages from ${cs.prefix} this minute, try again later` }));
         }
+        // SPF runs while the client sends its recipients; RCPT waits for the result.
+        cs.spf = listener === 'MX' && policy.spfReject
+          ? checkSpfAtSmtp({ ip: cs.ip, helo: session.hostNameAppearsAs, mailFrom: address.address, mta: config.hostname, dns, timeoutMs: 3 * policy.dns.timeoutMs })
+          : undefined;
         cb();
       },
 
       onRcptTo(address, session, callback) {
-        const cb = (err?: Error) => setImmediate(callback, err);
-        if (!session.envelope.smtpUtf8 && !isAscii(address.address)) {
-          return cb(reject(session, 'needs-smtputf8', smtpError(553, '5.6.7', 'Non-ASCII address without the SMTPUTF8 parameter')));
-        }
-        cb();
+        rcptPolicy(listener, address.address, session).then(
+          (err) => setImmediate(callback, err),
+          (e: Error) => {
+            log.error({ err: e.message }, 'RCPT check failed');
+            setImmediate(callback, reject(session, 'local-error', smtpError(451, '4.3.0', 'Local error, try again later')));
+          },
+        );
       },
 
       onData(stream, session, cb) {
@@ -238,6 +308,44 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
         );
       },
     };
+  }
+
+  function dnsblRefusal(session: SMTPServerSession, r: DnsblResult, code: 550 | 554): Error {
+    const cs = clientSession(session)!;
+    const zones = r.hits.map((h) => h.zone).join(', ');
+    log.info({ ip: cs.ip, score: r.score, hits: r.hits }, 'client refused: listed in DNSBL');
+    return refuse(session, 'dnsbl', { stage: code === 554 ? 'CONNECT' : 'RCPT', check: 'DNSBL', code, enhanced: '5.7.1', text: `Service unavailable; client [${cs.ip}] blocked using ${zones}`, dnsbl: r.hits });
+  }
+
+  /** The SMTP-time policy for one recipient, cheapest check first; undefined when it passes. */
+  async function rcptPolicy(listener: ListenerKind, rcpt: string, session: SMTPServerSession): Promise<Error | undefined> {
+    const cs = clientSession(session)!;
+    if (!session.envelope.smtpUtf8 && !isAscii(rcpt)) {
+      return reject(session, 'needs-smtputf8', smtpError(553, '5.6.7', 'Non-ASCII address without the SMTPUTF8 parameter'));
+    }
+    const authenticated = typeof session.user === 'string';
+    const v = recipients.check(rcpt, authenticated);
+    if (!v.ok) return refuse(session, v.check === 'RELAY_DENIED' ? 'relay-denied' : 'unknown-recipient', { stage: 'RCPT', check: v.check, code: v.code, enhanced: v.enhanced, text: v.text, rcptTo: rcpt });
+    if (listener !== 'MX' || authenticated) return undefined;
+    if (cs.dnsbl) {
+      const r = await cs.dnsbl;
+      if (r.listed) return dnsblRefusal(session, r, 550);
+    }
+    if (cs.spf && !/^postmaster(@|$)/i.test(rcpt)) {
+      const s = await cs.spf;
+      if (s.fail) {
+        return refuse(session, 'spf-fail', { stage: 'RCPT', check: 'SPF_FAIL', code: 550, enhanced: '5.7.23', text: `SPF fail: ${s.domain} does not allow ${cs.ip} to send its mail${s.reason ? ` (${s.reason.slice(0, 200)})` : ''}`, rcptTo: rcpt });
+      }
+    }
+    if (greylist) {
+      const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+      const g = greylist.check(cs.prefix, sender, rcpt);
+      if (!g.pass) {
+        const s = Math.ceil(g.retryInMs / 1000);
+        return refuse(session, 'greylist', { stage: 'RCPT', check: 'GREYLIST', code: 450, enhanced: '4.7.1', text: `<${rcpt}>: Greylisted, try again in ${s} second${s === 1 ? '' : 's'}`, rcptTo: rcpt });
+      }
+    }
+    return undefined;
   }
 
   async function receiveMessage(listener: ListenerKind, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string | undefined> {
@@ -420,11 +528,13 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
     }
   } catch (e) {
     for (const s of servers) s.server.server.close();
-    await handoff.stop();
-    await blocklist.stop();
+    await stopBackground();
     throw e;
   }
-  log.info({ endpoints, tls: tls.selfSigned ? 'self-signed' : 'configured', topics, maxMessageBytes: config.maxMessageBytes, maxInflightBytes: config.budget.totalBytes, maxSessions: config.limits.maxSessions }, 'ingress listening');
+  log.info({
+    endpoints, tls: tls.selfSigned ? 'self-signed' : 'configured', topics, maxMessageBytes: config.maxMessageBytes, maxInflightBytes: config.budget.totalBytes, maxSessions: config.limits.maxSessions,
+    localDomains: policy.localDomains, recipientsFile: policy.recipientsFile ?? null, dnsbl: policy.dnsbl.sites.map((s) => `${s.zone}*${s.weight}`), spfReject: policy.spfReject, greylist: policy.greylist.enabled,
+  }, 'ingress listening');
 
   async function stop(): Promise<void> {
     if (stopping) return;
@@ -454,11 +564,12 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
     const sessionsMs = Date.now() - started;
     await handoff.stop();
     const handoffMs = Date.now() - started - sessionsMs;
-    await blocklist.stop();
+    await stopBackground();
     log.info({ ms: Date.now() - started, sessionsMs, handoffMs }, 'ingress stopped');
   }
 
-  return { endpoints, ports, tls, handoff, blocklist, metrics, budget, hashLimiter, stop };
+  const notes = { 'local-domains': `${policy.localDomains.join(',')}${policy.demoDomains ? '(demo)' : ''}` };
+  return { endpoints, ports, tls, handoff, blocklist, metrics, budget, hashLimiter, greylist, notes, stop };
 }
 
 function bodyTypeOf(t: string | undefined): Envelope['bodyType'] {

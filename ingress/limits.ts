@@ -11,13 +11,45 @@ export type Pool = 'MX' | 'SUBMISSION';
 
 interface Bucket { tokens: number; at: number }
 
-export class Limits {
-  private readonly sessions: Record<Pool, number> = { MX: 0, SUBMISSION: 0 };
-  private readonly perPrefix = new Map<string, number>();
+/**
+ * Token buckets keyed by string: `perMinute` tokens, refilled continuously. O(1) per take; buckets
+ * that have refilled are forgotten (amortised), so memory follows the keys active in the last minute.
+ */
+export class TokenBuckets {
   private readonly buckets = new Map<string, Bucket>();
   private pruneAt = 10_000;
 
-  constructor(private readonly s: Pick<LimitSettings, 'maxSessions' | 'maxSessionsPerPrefix' | 'maxMessagesPerPrefixPerMinute'>) {}
+  constructor(private readonly perMinute: number) {}
+
+  take(key: string, now = Date.now()): boolean {
+    const b = this.buckets.get(key) ?? { tokens: this.perMinute, at: now };
+    b.tokens = this.level(b, now);
+    b.at = now;
+    this.buckets.set(key, b);
+    if (this.buckets.size > this.pruneAt) this.prune(now);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  private level(b: Bucket, now: number): number {
+    return Math.min(this.perMinute, b.tokens + ((now - b.at) * this.perMinute) / 60_000);
+  }
+
+  private prune(now: number): void {
+    for (const [key, b] of this.buckets) if (this.level(b, now) >= this.perMinute) this.buckets.delete(key);
+    this.pruneAt = Math.max(10_000, this.buckets.size * 2);
+  }
+}
+
+export class Limits {
+  private readonly sessions: Record<Pool, number> = { MX: 0, SUBMISSION: 0 };
+  private readonly perPrefix = new Map<string, number>();
+  private readonly messages: TokenBuckets;
+
+  constructor(private readonly s: Pick<LimitSettings, 'maxSessions' | 'maxSessionsPerPrefix' | 'maxMessagesPerPrefixPerMinute'>) {
+    this.messages = new TokenBuckets(s.maxMessagesPerPrefixPerMinute);
+  }
 
   active(pool: Pool): number {
     return this.sessions[pool];
@@ -44,22 +76,6 @@ export class Limits {
 
   /** Counts one message (MAIL FROM); false when the prefix has used its share for now. */
   takeMessage(pool: Pool, prefix: string, now = Date.now()): boolean {
-    const capacity = this.s.maxMessagesPerPrefixPerMinute;
-    const key = `${pool} ${prefix}`;
-    const b = this.buckets.get(key) ?? { tokens: capacity, at: now };
-    b.tokens = Math.min(capacity, b.tokens + ((now - b.at) * capacity) / 60_000);
-    b.at = now;
-    this.buckets.set(key, b);
-    if (this.buckets.size > this.pruneAt) this.prune(now);
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
-  }
-
-  /** Forgets buckets that have refilled (they equal a fresh one); amortised O(1) per message. */
-  private prune(now: number): void {
-    const capacity = this.s.maxMessagesPerPrefixPerMinute;
-    for (const [key, b] of this.buckets) if (b.tokens + ((now - b.at) * capacity) / 60_000 >= capacity) this.buckets.delete(key);
-    this.pruneAt = Math.max(10_000, this.buckets.size * 2);
+    return this.messages.take(`${pool} ${prefix}`, now);
   }
 }

@@ -7,6 +7,7 @@ export type IngressMetrics = ReturnType<typeof createIngressMetrics>;
 export interface IngressProbes {
   inflightBytes(): number;
   hashQueue(): number;
+  greylistEntries(): number;
 }
 
 export function createIngressMetrics(registry: Registry, probes: IngressProbes) {
@@ -34,6 +35,11 @@ export function createIngressMetrics(registry: Registry, probes: IngressProbes) 
     inflightBytes: new Gauge({ name: 'scop_ingress_inflight_bytes', help: 'Message bytes held in memory now (DATA being received, records waiting for Kafka); bounded by INGRESS_MAX_INFLIGHT_BYTES', registers, collect() { this.set(probes.inflightBytes()); } }),
     hashQueue: new Gauge({ name: 'scop_ingress_auth_hash_queued', help: 'AUTH attempts waiting for a password-hash slot', registers, collect() { this.set(probes.hashQueue()); } }),
     rehashed: new Counter({ name: 'scop_ingress_auth_rehashed_total', help: 'Users file entries rewritten with the current password hash after a successful login', registers }),
+    policyRefusals: new Counter({ name: 'scop_ingress_policy_refusals_total', help: 'Pre-queue refusals (each also written to smtp.refusals, rate-limited per prefix), by listener and check', labelNames: ['listener', 'check'], registers }),
+    refusalsUnrecorded: new Counter({ name: 'scop_ingress_policy_refusals_unrecorded_total', help: 'Refusals not written to smtp.refusals, by reason (rate-limit per prefix, kafka, encode)', labelNames: ['reason'], registers }),
+    dnsQueries: new Counter({ name: 'scop_ingress_dns_queries_total', help: 'DNSBL and SPF lookups by result: hit (cache or a query already in flight), miss (asked the resolver), error (timeout, SERVFAIL…)', labelNames: ['result'], registers }),
+    dnsblFailures: new Counter({ name: 'scop_ingress_dnsbl_failures_total', help: 'DNSBL lookups that failed (counted as not listed), by zone', labelNames: ['zone'], registers }),
+    greylistEntries: new Gauge({ name: 'scop_ingress_greylist_entries', help: 'Greylisting triplets held in memory', registers, collect() { this.set(probes.greylistEntries()); } }),
     blocklistEntries: new Gauge({ name: 'scop_ingress_blocklist_entries', help: 'Prefixes currently in the blocklist (including expired ones not yet removed)', registers }),
   };
 }

@@ -17,7 +17,9 @@
 import type { SMTPServer, SMTPServerSession } from 'smtp-server';
 import type { Envelope } from '../schemas/types.ts';
 import type { ClockSettings } from './config.ts';
+import type { DnsblResult } from './dnsbl.ts';
 import type { Pool } from './limits.ts';
+import type { SpfOutcome } from './spf-check.ts';
 
 export type ListenerKind = Envelope['listener'];
 export type Conn = SMTPServer['connections'] extends Set<infer C> ? C : never;
@@ -32,6 +34,10 @@ export class ClientSession {
   authFailures = 0;
   /** Why the next negative reply is sent (for the rejections metric); see smtp-hooks.ts. */
   rejectReason: string | undefined;
+  /** The DNSBL lookups of the client, started at connect (MX only). */
+  dnsbl: Promise<DnsblResult> | undefined;
+  /** The SPF check of the current transaction, started at MAIL (INGRESS_SPF_REJECT). */
+  spf: Promise<SpfOutcome> | undefined;
 
   private command = '';
   private greeted = false;

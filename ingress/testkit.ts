@@ -40,11 +40,16 @@ export function testDataDir(name: string): string {
 
 /** Creates the ingress topics under unique names, configured like the real ones. */
 export async function createIngressTopics(kafka: KafkaClient, prefix: string): Promise<IngressTopics> {
-  const topics: IngressTopics = { inbound: uniqueName(`${prefix}-in`), outbound: uniqueName(`${prefix}-out`), blocklist: uniqueName(`${prefix}-block`) };
+  const topics: IngressTopics = {
+    inbound: uniqueName(`${prefix}-in`), outbound: uniqueName(`${prefix}-out`), blocklist: uniqueName(`${prefix}-block`),
+    refusals: uniqueName(`${prefix}-refusals`), greylist: uniqueName(`${prefix}-greylist`),
+  };
   const specs: TopicSpec[] = [
     { ...TOPICS.inboundRaw, name: topics.inbound, partitions: 2 },
     { ...TOPICS.outboundRaw, name: topics.outbound, partitions: 2 },
     { ...TOPICS.blocklist, name: topics.blocklist },
+    { ...TOPICS.smtpRefusals, name: topics.refusals, partitions: 1 },
+    { ...TOPICS.greylist, name: topics.greylist },
   ];
   const admin = kafka.admin();
   await admin.connect();

@@ -30,6 +30,8 @@ export const SCHEMA_FILES = {
   DeliveryStatus: 'delivery-status.avsc',
   SpamModel: 'spam-model.avsc',
   SpamFeedback: 'spam-feedback.avsc',
+  SmtpRefusal: 'smtp-refusal.avsc',
+  GreylistEntry: 'greylist-entry.avsc',
 } as const;
 
 export type SchemaName = keyof typeof SCHEMA_FILES;

@@ -15,3 +15,5 @@ export type { DevScopSpamSpamSection as SpamSection, DevScopSpamSpamClue as Spam
 export type { DevScopSpamSpamModel as SpamModelRecord, DevScopSpamSpamModelOptions as SpamModelOptions } from './generated/spam-model.ts';
 export type { DevScopSpamSpamFeedback as SpamFeedback } from './generated/spam-feedback.ts';
 export type { DevScopDkimDkimSignSection as DkimSignSection, DevScopDkimDkimSigningSignature as DkimSigningSignature } from './generated/mail-record.ts';
+export type { DevScopIngressSmtpRefusal as SmtpRefusal, DevScopIngressRefusalCheck as RefusalCheck, DevScopIngressSmtpStage as SmtpStage, DevScopIngressDnsblHit as DnsblHit } from './generated/smtp-refusal.ts';
+export type { DevScopIngressGreylistEntry as GreylistEntry } from './generated/greylist-entry.ts';
