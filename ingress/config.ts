@@ -28,6 +28,7 @@ const shape = {
   INGRESS_MAX_RECIPIENTS: envInt(1).default(100),
   INGRESS_USERS_FILE: z.string().optional(),
   INGRESS_KAFKA_DEADLINE_MS: envInt(500).default(15000),
+  INGRESS_KAFKA_PRODUCERS: envInt(1).max(16).default(2),
   INGRESS_MAX_SESSIONS_MX: envInt(1).default(400),
   INGRESS_MAX_SESSIONS_SUBMISSION: envInt(1).default(100),
   INGRESS_MAX_SESSIONS_PER_PREFIX: envInt(1).optional(),
@@ -90,6 +91,7 @@ const help = {
   INGRESS_MAX_RECIPIENTS: 'the most RCPT TO per message, at least 1',
   INGRESS_USERS_FILE: 'path of the submission users file written by `scop users add`',
   INGRESS_KAFKA_DEADLINE_MS: 'milliseconds (at least 500) Kafka has to acknowledge a message before the client gets 451',
+  INGRESS_KAFKA_PRODUCERS: 'Kafka producers (1-16) sending accepted messages side by side, each with one batch in flight',
   INGRESS_MAX_SESSIONS_MX: 'concurrent sessions on the MX listener, at least 1 (its own pool: MX clients cannot take submission slots)',
   INGRESS_MAX_SESSIONS_SUBMISSION: 'concurrent sessions on the submission listeners (587 and 465 roles together), at least 1',
   INGRESS_MAX_SESSIONS_PER_PREFIX: 'concurrent sessions from one client prefix (see INGRESS_IPV4_PREFIX_LENGTH / INGRESS_IPV6_PREFIX_LENGTH) in each pool, at least 1',
@@ -208,6 +210,7 @@ export interface IngressConfig {
   maxRecipients: number;
   usersFile: string;
   kafkaDeadlineMs: number;
+  kafkaProducers: number;
   limits: LimitSettings;
   budget: BudgetSettings;
   clock: ClockSettings;
@@ -283,6 +286,7 @@ export function loadIngressConfig(env: NodeJS.ProcessEnv, dataDir: string): Ingr
     maxRecipients: c.INGRESS_MAX_RECIPIENTS,
     usersFile: resolve(c.INGRESS_USERS_FILE ?? defaultUsersFile(dataDir)),
     kafkaDeadlineMs: c.INGRESS_KAFKA_DEADLINE_MS,
+    kafkaProducers: c.INGRESS_KAFKA_PRODUCERS,
     limits: {
       maxSessions: { MX: c.INGRESS_MAX_SESSIONS_MX, SUBMISSION: c.INGRESS_MAX_SESSIONS_SUBMISSION },
       maxSessionsPerPrefix: c.INGRESS_MAX_SESSIONS_PER_PREFIX ?? c.INGRESS_MAX_CONNECTIONS_PER_IP ?? 20,

@@ -26,6 +26,7 @@ import { RefusalLog, type Refusal } from './refusals.ts';
 import { checkSpfAtSmtp } from './spf-check.ts';
 import type { IngressConfig } from './config.ts';
 import { HandoffError, KafkaHandoff } from './handoff.ts';
+import { ThreadedHandoff } from './handoff-thread.ts';
 import { Limits } from './limits.ts';
 import { describeProblem, LineEndingScanner } from './line-endings.ts';
 import { MemoryBudget } from './memory-budget.ts';
@@ -69,7 +70,7 @@ export interface RunningIngress {
   endpoints: Record<string, string>;
   ports: Partial<Record<ListenerKind, number>>;
   tls: TlsMaterial;
-  handoff: KafkaHandoff;
+  handoff: ThreadedHandoff;
   blocklist: BlockList;
   metrics: IngressMetrics;
   budget: MemoryBudget;
@@ -114,7 +115,9 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
     [topics.outbound]: await codec.registerSchema(topics.outbound, 'MailRecord'),
   };
   const refusalSchemaId = await codec.registerSchema(topics.refusals, 'SmtpRefusal');
-  const handoff = new KafkaHandoff({ kafkaSettings: deps.kafkaSettings, deadlineMs: config.kafkaDeadlineMs, log });
+  // Accepted mail goes to Kafka from a worker thread (handoff-thread.ts): the Kafka client's CPU and
+  // garbage stay off the thread that speaks SMTP.
+  const handoff = new ThreadedHandoff({ kafkaSettings: deps.kafkaSettings, deadlineMs: config.kafkaDeadlineMs, log, lanes: config.kafkaProducers });
   // Refusal records and greylist state go through a producer of their own: a failure there must
   // never retire the producer that answers for accepted mail.
   const side = new KafkaHandoff({ kafkaSettings: deps.kafkaSettings, deadlineMs: config.kafkaDeadlineMs, log, name: 'side' });
@@ -450,7 +453,7 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
       }
       const started = process.hrtime.bigint();
       try {
-        await handoff.publish(topic, recordId, value, { 'scop-record-id': recordId });
+        await handoff.publish(topic, recordId, value);
       } catch (e) {
         const reason = e instanceof HandoffError ? e.reason : 'kafka';
         metrics.handoff.observe({ outcome: reason }, Number(process.hrtime.bigint() - started) / 1e9);

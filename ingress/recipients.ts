@@ -22,6 +22,8 @@ export type RecipientVerdict =
 
 export function normalizeDomain(domain: string): string {
   const d = domain.trim().replace(/\.$/, '').toLowerCase();
+  // Plain ASCII needs no IDNA mapping (the common case, once per RCPT).
+  if (/^[a-z0-9._-]*$/.test(d)) return d;
   return (domainToASCII(d) || d).toLowerCase();
 }
 

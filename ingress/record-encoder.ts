@@ -10,23 +10,19 @@
  * avsc types (taken from schemas/, so a schema change is followed automatically) and the body goes
  * between them. ingress/record-encoder.test.ts checks the output byte for byte against avsc.
  */
-import type avro from 'avsc';
+import avro from 'avsc';
 import { schema } from '../schemas/index.ts';
 import type { Envelope } from '../schemas/types.ts';
 
 type Field = { name: string; type: avro.Type; defaultValue(): unknown };
 type Fields = { fields: Field[] };
+type Part = { owner: 'envelope' | 'record'; field: Field };
 
-/** The fields of MailRecord in wire order, as a flat list with the envelope's fields inlined. */
-interface Plan {
-  head: { owner: 'envelope' | 'record'; field: Field }[];
-  tail: { owner: 'envelope' | 'record'; field: Field }[];
-}
-
-function plan(): Plan {
+/** The fields of MailRecord in wire order, with the envelope's fields inlined, split at `raw`. */
+function plan(): { head: Part[]; tail: Part[] } {
   const record = schema('MailRecord').type as unknown as Fields;
-  const head: Plan['head'] = [];
-  const tail: Plan['tail'] = [];
+  const head: Part[] = [];
+  const tail: Part[] = [];
   let seenRaw = false;
   for (const f of record.fields) {
     if (f.name !== 'envelope') {
@@ -44,6 +40,14 @@ function plan(): Plan {
   }
   if (!seenRaw) throw new Error('MailRecord has no envelope.raw field');
   return { head, tail };
+}
+
+/**
+ * One avsc record type per side of `raw`, made of the real fields' types: encoding it writes
+ * exactly those fields' encodings back to back (one call, no allocation per field).
+ */
+function sideType(name: string, parts: Part[]): avro.Type {
+  return avro.Type.forSchema({ type: 'record', name: `dev.scop.ingress.encoder.${name}`, fields: parts.map((p) => ({ name: p.field.name, type: p.field.type })) } as unknown as avro.Schema);
 }
 
 /** Avro `long` as a zig-zag varint (lengths are never negative, so zig-zag is n * 2). */
@@ -67,7 +71,12 @@ const lengthBytes = (n: number) => {
 export type EnvelopeWithoutRaw = Omit<Envelope, 'raw'>;
 
 export class MailRecordEncoder {
-  private readonly p = plan();
+  private readonly parts = plan();
+  private readonly headType = sideType('Head', this.parts.head);
+  private readonly tailType = sideType('Tail', this.parts.tail);
+  private readonly recordDefaults = Object.fromEntries(this.parts.tail.filter((p) => p.owner === 'record').map((p) => [p.field.name, p.field.defaultValue()]));
+  private readonly tailFromEnvelope = this.parts.tail.filter((p) => p.owner === 'envelope').map((p) => p.field.name);
+  private scratch = Buffer.allocUnsafe(64 * 1024);
 
   /**
    * The framed record for schema `schemaId`: envelope fields from `envelope`, `raw` = the
@@ -76,24 +85,32 @@ export class MailRecordEncoder {
    * allocated and the result is undefined.
    */
   encode(schemaId: number, envelope: EnvelopeWithoutRaw, parts: readonly Buffer[], rawLength: number, reserve?: (bytes: number) => boolean): Buffer | undefined {
-    const value = (x: { owner: 'envelope' | 'record'; field: Field }) =>
-      x.owner === 'envelope' ? (envelope as unknown as Record<string, unknown>)[x.field.name] : x.field.defaultValue();
-    const head = this.p.head.map((x) => x.field.type.toBuffer(value(x)));
-    const tail = this.p.tail.map((x) => x.field.type.toBuffer(value(x)));
-    const sum = (bs: Buffer[]) => bs.reduce((n, b) => n + b.length, 0);
-    const total = 5 + sum(head) + lengthBytes(rawLength) + rawLength + sum(tail);
+    const env = envelope as unknown as Record<string, unknown>;
+    const tailValue: Record<string, unknown> = { ...this.recordDefaults };
+    for (const name of this.tailFromEnvelope) tailValue[name] = env[name];
+    // Head and tail go into one scratch buffer (grown when a large envelope needs it), then once
+    // into the record: no allocation per field, no copy of the body but the one into the record.
+    let headEnd: number;
+    let tailEnd: number;
+    for (;;) {
+      headEnd = this.headType.encode(env, this.scratch, 0);
+      tailEnd = headEnd < 0 ? -1 : this.tailType.encode(tailValue, this.scratch, headEnd);
+      if (headEnd >= 0 && tailEnd >= 0) break;
+      this.scratch = Buffer.allocUnsafe(this.scratch.length * 4);
+    }
+    const total = 5 + headEnd + lengthBytes(rawLength) + rawLength + (tailEnd - headEnd);
     if (reserve && !reserve(total)) return undefined;
-    const out = Buffer.allocUnsafe(total);
+    // Its own memory (never a slice of Node's shared pool), so it can be handed to another thread without a copy.
+    const out = Buffer.allocUnsafeSlow(total);
     out[0] = 0;
     out.writeInt32BE(schemaId, 1);
-    let at = 5;
-    for (const b of head) at += b.copy(out, at);
+    let at = 5 + this.scratch.copy(out, 5, 0, headEnd);
     at = writeLength(rawLength, out, at);
     let raw = 0;
     for (const b of parts) raw += b.copy(out, at + raw);
     if (raw !== rawLength) throw new Error(`raw parts hold ${raw} bytes, expected ${rawLength}`);
     at += raw;
-    for (const b of tail) at += b.copy(out, at);
+    this.scratch.copy(out, at, headEnd, tailEnd);
     return out;
   }
 }
