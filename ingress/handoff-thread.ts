@@ -144,14 +144,17 @@ export class ThreadedHandoff {
   }
 }
 
-/** The worker is TypeScript: it needs the tsx loader this process was started with. */
+/**
+ * The worker is TypeScript: it needs the loader this process was started with (--import tsx). CPU
+ * profiling flags carry over too, so `--cpu-prof` profiles the hand-off thread as well.
+ */
 function tsxExecArgv(): string[] {
   const out: string[] = [];
   const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if ((a === '--import' || a === '--require' || a === '-r') && argv[i + 1]) out.push(a, argv[++i]!);
-    else if (/^--(import|require)=/.test(a)) out.push(a);
+    if ((a === '--import' || a === '--require' || a === '-r' || a === '--cpu-prof-dir') && argv[i + 1]) out.push(a, argv[++i]!);
+    else if (/^--(import|require|cpu-prof-dir)=/.test(a) || a === '--cpu-prof') out.push(a);
   }
   return out;
 }
