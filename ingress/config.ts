@@ -218,6 +218,8 @@ export interface IngressConfig {
   policy: PolicySettings;
   socketTimeoutMs: number;
   shutdownTimeoutMs: number;
+  /** SCOP_SUBMISSION_MAC_KEY_FILE when set (else the default under dataDir, created at start). */
+  submissionMacKeyFile?: string;
   reverseDns: boolean;
   blocklistSyncTimeoutMs: number;
   dataDir: string;
@@ -340,6 +342,8 @@ export function loadIngressConfig(env: NodeJS.ProcessEnv, dataDir: string): Ingr
     blocklistSyncTimeoutMs: c.INGRESS_BLOCKLIST_SYNC_TIMEOUT_MS,
     dataDir: resolve(dataDir),
     warnings: renamed.map((k) => `${k} is deprecated and now counts per client prefix: ${help[k].replace(/^renamed: /, '')}`),
+    // Shared with the DKIM signer, hence not INGRESS_*: runtime/submission-mac.ts.
+    submissionMacKeyFile: env.SCOP_SUBMISSION_MAC_KEY_FILE?.trim() || undefined,
   };
 }
 

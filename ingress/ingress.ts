@@ -38,6 +38,7 @@ import { installConnectionHooks, limitPendingHandshakes, setRejectReason } from 
 import { isAscii, isValidHelo } from './syntax.ts';
 import { loadTls, type TlsMaterial } from './tls.ts';
 import { UserStore } from './users.ts';
+import { loadSubmissionMacKey, submissionMac } from '../runtime/submission-mac.ts';
 
 export type { ListenerKind };
 
@@ -100,6 +101,8 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
   const metrics = createIngressMetrics(deps.metrics, { inflightBytes: () => budget.used, hashQueue: () => hashLimiter.queued, greylistEntries: () => greylist?.size ?? 0 });
   const tls = await loadTls({ tls: config.tls, hostname: config.hostname, dataDir: config.dataDir, log });
   const users = new UserStore(config.usersFile);
+  // Created under the data folder on the first start; the DKIM signer reads the same file.
+  const macKey = loadSubmissionMacKey({ file: config.submissionMacKeyFile, dataDir: config.dataDir, create: true });
   const limits = new Limits(config.limits);
   const authGuard = new AuthGuard(config.auth);
   const encoder = new MailRecordEncoder();
@@ -434,7 +437,11 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
         ingressHost: config.hostname,
         traceLength: trace.length,
         messageSha256: hash.digest('hex'),
+        submissionMac: null,
       };
+      // Proof for the DKIM signer that this submission is ours and whose (runtime/submission-mac.ts);
+      // raw's trace part is `trace` itself.
+      if (user !== null) envelope.submissionMac = submissionMac(macKey, { ...envelope, raw: trace }, envelope.messageSha256!);
       const topic = listener === 'MX' ? topics.inbound : topics.outbound;
       let value: Buffer | undefined;
       try {

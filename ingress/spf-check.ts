@@ -28,7 +28,7 @@ export async function checkSpfAtSmtp(o: { ip: string; helo: string; mailFrom: st
   });
   const check = (async (): Promise<SpfOutcome> => {
     try {
-      const res = (await spf({ sender: o.mailFrom || undefined, ip: o.ip, helo: o.helo, mta: o.mta, resolver: ((name: string, type: string) => o.dns.resolve(name, type as never)) as never })) as unknown as MailauthSpf;
+      const res = (await spf({ sender: o.mailFrom || undefined, ip: o.ip, helo: o.helo, mta: o.mta, strict: true, resolver: ((name: string, type: string) => o.dns.resolve(name, type as never)) as never })) as unknown as MailauthSpf;
       return { fail: res.status.result === 'fail', result: res.status.result, domain: res.domain, reason: res.explanation || res.status.comment || '' };
     } catch (e) {
       return { fail: false, result: 'temperror', domain: '', reason: (e as Error).message };
