@@ -7,10 +7,10 @@
  */
 import ipaddr from 'ipaddr.js';
 import type { Block } from '../schemas/types.ts';
-import { followCompactedTopic, type CompactedTopicFollower } from '../runtime/compacted-topic.ts';
-import { createKafkaClient, type KafkaClient, type KafkaSettings } from '../runtime/kafka.ts';
+import type { KafkaSettings } from '../runtime/kafka.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { RecordCodec } from '../runtime/registry.ts';
+import { FollowedTopic } from './followed-topic.ts';
 import { parseClientAddress } from './prefix.ts';
 
 interface Entry {
@@ -33,16 +33,15 @@ export function parsePrefix(prefix: string): [ipaddr.IPv4 | ipaddr.IPv6, number]
 
 export class BlockList {
   private entries = new Map<string, Entry>();
-  private follower: CompactedTopicFollower | undefined;
-  private stopped = false;
   onChange?: (size: number) => void;
 
-  // Its own client, so stop() can cut it off when a consumer stuck rejoining (after a broker
-  // restart) would otherwise hold the shutdown for a session timeout.
-  private readonly kafka: KafkaClient;
+  private readonly followed: FollowedTopic;
 
   constructor(private readonly opts: { kafkaSettings: KafkaSettings; codec: RecordCodec; topic: string; log: Logger; syncTimeoutMs: number }) {
-    this.kafka = createKafkaClient({ ...opts.kafkaSettings, clientId: `${opts.kafkaSettings.clientId}-blocklist` });
+    this.followed = new FollowedTopic({
+      ...opts, name: 'blocklist',
+      onRecord: async (key, value) => this.apply(key, value ? await opts.codec.decode<Block>(value) : null),
+    });
   }
 
   get size(): number {
@@ -80,23 +79,11 @@ export class BlockList {
   }
 
   async start(): Promise<void> {
-    const { topic, log, codec } = this.opts;
-    this.follower = await followCompactedTopic({
-      kafka: this.kafka,
-      topic,
-      name: 'ingress-blocklist',
-      log,
-      syncTimeoutMs: this.opts.syncTimeoutMs,
-      restartOnFailure: async () => !this.stopped,
-      onRecord: async (key, value) => this.apply(key, value ? await codec.decode<Block>(value) : null),
-    });
-    log.info({ topic, entries: this.entries.size }, 'blocklist loaded; following updates');
+    await this.followed.start();
+    this.opts.log.info({ topic: this.opts.topic, entries: this.entries.size }, 'blocklist loaded; following updates');
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    await this.follower?.stop();
-    this.follower = undefined;
-    this.kafka.sever();
+    await this.followed.stop();
   }
 }

@@ -12,11 +12,11 @@
  * `maxEntries`: past it new triplets pass without being greylisted (counted and logged), which is
  * greylisting's normal failure mode — it never refuses mail it cannot track.
  */
-import { followCompactedTopic, type CompactedTopicFollower } from '../runtime/compacted-topic.ts';
-import { createKafkaClient, type KafkaClient, type KafkaSettings } from '../runtime/kafka.ts';
+import type { KafkaSettings } from '../runtime/kafka.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { RecordCodec } from '../runtime/registry.ts';
 import type { GreylistEntry } from '../schemas/types.ts';
+import { FollowedTopic } from './followed-topic.ts';
 import type { KafkaHandoff } from './handoff.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -42,13 +42,14 @@ export interface GreylistOptions extends GreylistSettings {
 
 export class Greylist {
   private readonly entries = new Map<string, GreylistEntry>();
-  private follower: CompactedTopicFollower | undefined;
-  private readonly kafka: KafkaClient;
-  private stopped = false;
+  private readonly followed: FollowedTopic;
   private pruneTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: GreylistOptions) {
-    this.kafka = createKafkaClient({ ...o.kafkaSettings, clientId: `${o.kafkaSettings.clientId}-greylist` });
+    this.followed = new FollowedTopic({
+      ...o, name: 'greylist',
+      onRecord: async (key, value) => this.apply(key, value ? await o.codec.decodeAs<GreylistEntry>(value, 'GreylistEntry') : null),
+    });
   }
 
   get size(): number {
@@ -116,26 +117,14 @@ export class Greylist {
   }
 
   async start(): Promise<void> {
-    const { topic, log, codec } = this.o;
-    this.follower = await followCompactedTopic({
-      kafka: this.kafka,
-      topic,
-      name: 'ingress-greylist',
-      log,
-      syncTimeoutMs: this.o.syncTimeoutMs,
-      restartOnFailure: async () => !this.stopped,
-      onRecord: async (key, value) => this.apply(key, value ? await codec.decodeAs<GreylistEntry>(value, 'GreylistEntry') : null),
-    });
+    await this.followed.start();
     this.pruneTimer = setInterval(() => this.prune(Date.now()), 10 * 60_000);
     this.pruneTimer.unref();
-    log.info({ topic, entries: this.entries.size }, 'greylist loaded; following updates');
+    this.o.log.info({ topic: this.o.topic, entries: this.entries.size }, 'greylist loaded; following updates');
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     clearInterval(this.pruneTimer);
-    await this.follower?.stop();
-    this.follower = undefined;
-    this.kafka.sever();
+    await this.followed.stop();
   }
 }
