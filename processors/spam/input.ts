@@ -34,6 +34,17 @@ export interface SpamInput {
   languages: string[];
   envelope: { clientIp: string; clientHostname: string | null; helo: string; mailFrom: string; rcptTo: string[] } | null;
   auth: AuthSection | null;
+  /**
+   * Training corpora only: the message is a subject and a body with no header (Enron-Spam's
+   * preprocessed text), so only word tokens exist for it.
+   */
+  headerless?: boolean;
+  /**
+   * Training corpora only: token prefixes to drop because the collector anonymised the field they
+   * come from (a From of `user@…` or `[removed]`, a Message-ID `<[removed]>`): their shape says who
+   * collected the message, not what it is (corpus/shared-corpora.ts, cli/spam-corpus.ts).
+   */
+  masked?: string[];
 }
 
 /** Header fields read from the raw header block (first value of each). */
@@ -95,5 +106,7 @@ export class MissingMimeSectionError extends Error {
 export function spamInputFromRecord(record: MailRecord): SpamInput {
   if (!record.mime) throw new MissingMimeSectionError(`record ${record.envelope.id} has no mime section (the MIME stage must run before the spam stage)`);
   const e = record.envelope;
-  return spamInputFromMime(record.mime, e.raw.subarray(e.traceLength ?? 0), { clientIp: e.clientIp, clientHostname: e.clientHostname, helo: e.helo, mailFrom: e.mailFrom, rcptTo: e.rcptTo }, record.auth ?? null);
+  const input = spamInputFromMime(record.mime, e.raw.subarray(e.traceLength ?? 0), { clientIp: e.clientIp, clientHostname: e.clientHostname, helo: e.helo, mailFrom: e.mailFrom, rcptTo: e.rcptTo }, record.auth ?? null);
+  // The MIME stage parsed our ingress's trace too: its one Received header is the envelope, already here.
+  return (e.traceLength ?? 0) > 0 ? { ...input, received: input.received.slice(1) } : input;
 }

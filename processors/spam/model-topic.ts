@@ -26,6 +26,7 @@ export function modelToRecord(data: ModelData): SpamModelRecord {
     tokens: data.tokens.map((t) => t[0]), hamCounts: data.tokens.map((t) => t[1]), spamCounts: data.tokens.map((t) => t[2]),
     // A model file from before NB scaling has no nbScale; the Avro field is nullable, not optional.
     linear: data.linear ? { ...data.linear, nbScale: data.linear.nbScale ?? null } : null,
+    calibration: data.calibration ? { ...data.calibration } : null,
   };
 }
 
@@ -37,6 +38,7 @@ export function modelFromRecord(r: SpamModelRecord): ModelData {
     thresholds: { ham: r.hamCutoff, spam: r.spamCutoff }, options: { ...r.options },
     tokens: r.tokens.map((t, i) => [t, r.hamCounts[i]!, r.spamCounts[i]!]),
     linear: r.linear ? { ...r.linear } : null,
+    calibration: r.calibration ? { ...r.calibration } : null,
   };
 }
 

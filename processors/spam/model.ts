@@ -111,13 +111,15 @@ export class LinearPart {
   readonly weights = new Map<string, [number, number]>();
   constructor(readonly options: LinearOptions = { ...DEFAULT_LINEAR }) {}
 
+  /** Bias + the sum of the known tokens' weights, scaled by n^-lengthNorm with n = the known tokens (unknown ones carry no evidence and do not dilute it). */
   margin(tokens: readonly string[]): number {
     let s = 0;
+    let n = 0;
     for (const t of tokens) {
       const w = this.weights.get(t);
-      if (w) s += w[0];
+      if (w) { s += w[0]; n++; }
     }
-    return s * Math.pow(Math.max(1, tokens.length), -this.options.lengthNorm) + this.bias;
+    return s * Math.pow(Math.max(1, n), -this.options.lengthNorm) + this.bias;
   }
 
   /**
@@ -126,7 +128,10 @@ export class LinearPart {
    * model's current counts (1 without NB scaling); the stored effective weight moves by value × step.
    */
   step(tokens: readonly string[], y: number, rate: number, scaleOf: (token: string) => number = () => 1): void {
-    const p = 1 / (1 + Math.exp(-this.margin(tokens)));
+    // Every token is known after this step, so it is normalised by all of them (as training does).
+    let sum = 0;
+    for (const t of tokens) sum += this.weights.get(t)?.[0] ?? 0;
+    const p = 1 / (1 + Math.exp(-(sum * Math.pow(Math.max(1, tokens.length), -this.options.lengthNorm) + this.bias)));
     const g = p - y;
     const gn = g * Math.pow(Math.max(1, tokens.length), -this.options.lengthNorm);
     if (gn === 0) return;
@@ -177,6 +182,14 @@ export interface ModelData {
   tokens: [string, number, number][];
   /** formatVersion 2: the linear part; weights[i] / accums[i] belong to tokens[i] (0 where it has none). */
   linear?: Omit<LinearOptions, 'nbScale'> & { nbScale?: NbScale | null; bias: number; biasAccum: number; weights: number[]; accums: number[] } | null;
+  /** Platt scaling of the linear margin (probability = σ(a·margin + b)); absent/null: σ(margin). */
+  calibration?: Calibration | null;
+}
+
+/** Maps the linear margin to a probability fitted on out-of-corpus scores (general.ts). */
+export interface Calibration {
+  a: number;
+  b: number;
 }
 
 /** Upper tail of the chi-square distribution with v (even) degrees of freedom. */
@@ -200,6 +213,8 @@ export class BayesModel {
   options: ModelOptions = { ...DEFAULT_OPTIONS };
   /** When set, the linear part scores (see LinearPart); else the Bayes chi-square combination does. */
   linear: LinearPart | null = null;
+  /** Platt scaling of the linear margin; null: probability = σ(margin). */
+  calibration: Calibration | null = null;
 
   constructor(readonly tokenizerVersion: string) {}
 
@@ -303,11 +318,13 @@ export class BayesModel {
   private linearScore(linear: LinearPart, tokens: readonly string[]): Score {
     const top: { token: string; w: number }[] = [];
     let sum = 0;
+    let known = 0;
     for (const token of tokens) {
       const e = linear.weights.get(token);
       if (!e) continue;
       const w = e[0];
       sum += w;
+      known++;
       const a = Math.abs(w);
       const last = top.length === LINEAR_CLUES ? top[LINEAR_CLUES - 1]! : null;
       if (a === 0 || (last && (a < Math.abs(last.w) || (a === Math.abs(last.w) && token > last.token)))) continue;
@@ -319,8 +336,9 @@ export class BayesModel {
       }
       top[i] = { token, w };
     }
-    const margin = sum * Math.pow(Math.max(1, tokens.length), -linear.options.lengthNorm) + linear.bias;
-    const probability = 1 / (1 + Math.exp(-margin));
+    const margin = sum * Math.pow(Math.max(1, known), -linear.options.lengthNorm) + linear.bias;
+    const c = this.calibration;
+    const probability = 1 / (1 + Math.exp(-(c ? c.a * margin + c.b : margin)));
     const clues = top.map((c) => ({ token: c.token, prob: 1 / (1 + Math.exp(-c.w)) }));
     return { probability, score: margin, verdict: this.verdictFor(probability), clues };
   }
@@ -337,6 +355,7 @@ export class BayesModel {
     m.options = { ...this.options };
     for (const [t, c] of this.counts) m.counts.set(t, [c[0], c[1]]);
     m.linear = this.linear?.clone() ?? null;
+    m.calibration = this.calibration ? { ...this.calibration } : null;
     return m;
   }
 
@@ -344,7 +363,7 @@ export class BayesModel {
   computeVersion(): string {
     const hash = createHash('sha256');
     const l = this.linear;
-    hash.update(JSON.stringify([this.tokenizerVersion, this.nham, this.nspam, this.thresholds, this.options, l ? [l.options, l.bias, l.biasAccum] : null]));
+    hash.update(JSON.stringify([this.tokenizerVersion, this.nham, this.nspam, this.thresholds, this.options, l ? [l.options, l.bias, l.biasAccum] : null, ...(this.calibration ? [this.calibration] : [])]));
     for (const t of this.tokenList()) {
       const c = this.counts.get(t) ?? [0, 0];
       const w = l?.weights.get(t);
@@ -369,6 +388,7 @@ export class BayesModel {
       trainedAt: meta.trainedAt ?? Date.now(), source: meta.source, nham: this.nham, nspam: this.nspam,
       thresholds: { ...this.thresholds }, options: { ...this.options }, tokens,
       linear: l ? { ...l.options, bias: l.bias, biasAccum: l.biasAccum, weights: list.map((t) => l.weights.get(t)?.[0] ?? 0), accums: list.map((t) => l.weights.get(t)?.[1] ?? 0) } : null,
+      calibration: this.calibration ? { ...this.calibration } : null,
     };
   }
 
@@ -389,6 +409,7 @@ export class BayesModel {
       data.tokens.forEach(([t], i) => { if (l.weights[i] !== 0 || l.accums[i] !== 0) lin.weights.set(t, [l.weights[i]!, l.accums[i]!]); });
       m.linear = lin;
     }
+    m.calibration = data.calibration ? { a: data.calibration.a, b: data.calibration.b } : null;
     return m;
   }
 }

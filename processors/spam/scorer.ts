@@ -8,7 +8,7 @@ import { spamInputFromRecord } from './input.ts';
 import type { BayesModel } from './model.ts';
 import { tokenize, TOKENIZER_VERSION } from './tokenizer.ts';
 
-export const STAGE_VERSION = '1.1.0';
+export const STAGE_VERSION = '1.2.0';
 export const TOP_TOKENS = 15;
 
 export interface ActiveModel {
@@ -16,8 +16,8 @@ export interface ActiveModel {
   version: string;
 }
 
-export function scoreRecord(record: MailRecord, active: ActiveModel, now = Date.now()): SpamSection {
-  const tokens = tokenize(spamInputFromRecord(record));
+/** The section for a message's tokens (tokenized already, e.g. in a worker thread). */
+export function spamSection(tokens: readonly string[], active: ActiveModel, now = Date.now()): SpamSection {
   const s = active.model.score(tokens);
   return {
     stageVersion: STAGE_VERSION,
@@ -32,4 +32,9 @@ export function scoreRecord(record: MailRecord, active: ActiveModel, now = Date.
     modelVersion: active.version,
     tokenizerVersion: TOKENIZER_VERSION,
   };
+}
+
+/** Tokenize and score on this thread (tests, bench, replay tools; the stage tokenizes in a worker). */
+export function scoreRecord(record: MailRecord, active: ActiveModel, now = Date.now()): SpamSection {
+  return spamSection(tokenize(spamInputFromRecord(record)), active, now);
 }

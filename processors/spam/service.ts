@@ -1,22 +1,35 @@
 /**
  * The spam stage: mail.inbound.authenticated → tokenize (MIME section, envelope, auth verdicts) →
- * Bayes score → the record with its `spam` section on mail.inbound.scored. The model comes from
+ * score → the record with its `spam` section on mail.inbound.scored. The model comes from
  * the compacted spam.model topic and is swapped in while the stage runs; on a fresh install (empty
  * topic) the stage publishes the shipped default model first, so spam is caught from the first message.
+ *
+ * Tokenizing is the part whose cost a sender controls. Every input is cut to the limits first
+ * (bounds.ts) and the tokenizer is linear; on top of that, messages larger than
+ * SPAM_INLINE_MAX_CHARS are tokenized in a worker thread (runtime/cpu-pool.ts) that the record's
+ * time limit terminates, so nothing a sender writes can hold the stage past processTimeoutMs. Small
+ * messages (nearly all mail) are tokenized inline: for them the worker hop would cost more than the
+ * tokenizing (README "Bounded cost").
  */
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { counterOn, gaugeOn, histogramOn } from '../../runtime/metrics.ts';
 import { z } from 'zod';
-import { envBool, loadEnv } from '../../runtime/config.ts';
+import { envBool, envInt, loadEnv } from '../../runtime/config.ts';
+import { CpuPool } from '../../runtime/cpu-pool.ts';
 import { defineStage } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import { DEFAULT_MODEL_FILE, loadDefaultModel } from './default-model.ts';
 import { BayesModel } from './model.ts';
 import { followModels, publishModel, type ModelFollower } from './model-topic.ts';
+import { spamInputFromRecord, type SpamInput } from './input.ts';
+import { spamSection, STAGE_VERSION, type ActiveModel } from './scorer.ts';
+import type { TokenizeTask } from './tokenize-worker.ts';
+import { DEFAULT_LIMITS, tokenize, TOKENIZER_VERSION, type TokenizerLimits } from './tokenizer.ts';
 import { loadModelKeys } from './model-signature.ts';
-import { scoreRecord, STAGE_VERSION, type ActiveModel } from './scorer.ts';
-import { TOKENIZER_VERSION } from './tokenizer.ts';
+
+/** The stage's per-record limit; the worker pool's own limit is a backstop just past it. */
+const PROCESS_TIMEOUT_MS = 10_000;
 
 interface SpamMetrics {
   verdicts: Counter<'verdict' | 'model_version'>;
@@ -25,7 +38,7 @@ interface SpamMetrics {
   modelSwitches: Counter;
 }
 
-function spamMetrics(registry: Registry): SpamMetrics {
+export function spamMetrics(registry: Registry): SpamMetrics {
   return {
     verdicts: counterOn(registry, { name: 'scop_spam_verdicts_total', help: 'Messages scored, by verdict and the model version that scored them.', labelNames: ['verdict', 'model_version'] as const }),
     probability: histogramOn(registry, { name: 'scop_spam_probability', help: 'Spam probability of scored messages.', buckets: [0.01, 0.05, 0.1, 0.2, 0.5, 0.8, 0.9, 0.95, 0.99] }),
@@ -38,21 +51,83 @@ export interface SpamState {
   active: ActiveModel | null;
   follower: ModelFollower;
   metrics: SpamMetrics;
+  tokenizer: BoundedTokenizer;
 }
 
 export interface SpamConfig {
   modelTopic: string;
   defaultModelFile: string;
   publishDefault: boolean;
+  limits: TokenizerLimits;
+  /** Messages whose text + HTML exceed this many characters are tokenized in a worker thread (0: all of them). */
+  inlineMaxChars: number;
+  tokenizeThreads: number;
 }
 
 export function loadSpamConfig(env: NodeJS.ProcessEnv): SpamConfig {
+  const d = DEFAULT_LIMITS;
   const cfg = loadEnv(
-    { SPAM_MODEL_TOPIC: z.string().min(1).default(TOPICS.spamModel.name), SPAM_DEFAULT_MODEL: z.string().min(1).default(DEFAULT_MODEL_FILE), SPAM_PUBLISH_DEFAULT: envBool().default('true') },
-    { SPAM_MODEL_TOPIC: 'a Kafka topic name', SPAM_DEFAULT_MODEL: 'path of a model file (.json or .json.gz) from `scop spam train --out`', SPAM_PUBLISH_DEFAULT: 'true or false' },
+    {
+      SPAM_MODEL_TOPIC: z.string().min(1).default(TOPICS.spamModel.name), SPAM_DEFAULT_MODEL: z.string().min(1).default(DEFAULT_MODEL_FILE), SPAM_PUBLISH_DEFAULT: envBool().default('true'),
+      SPAM_MAX_TEXT_CHARS: envInt(1_000).max(10_000_000).default(d.maxTextChars),
+      SPAM_MAX_HTML_CHARS: envInt(1_000).max(10_000_000).default(d.maxHtmlChars),
+      SPAM_MAX_FIELD_CHARS: envInt(100).max(100_000).default(d.maxFieldChars),
+      SPAM_MAX_URLS: envInt(1).max(10_000).default(d.maxUrls),
+      SPAM_MAX_TOKENS: envInt(100).max(100_000).default(d.maxTokens),
+      SPAM_INLINE_MAX_CHARS: envInt(0).max(1_000_000).default(32768),
+      SPAM_TOKENIZE_THREADS: envInt(1).max(64).default(1),
+      SPAM_CLIENT_RDNS: envBool().default('true'),
+    },
+    {
+      SPAM_MODEL_TOPIC: 'a Kafka topic name', SPAM_DEFAULT_MODEL: 'path of a model file (.json or .json.gz) from `scop spam train --out`', SPAM_PUBLISH_DEFAULT: 'true or false',
+      SPAM_MAX_TEXT_CHARS: 'characters of plain-text body tokenized, 1000–10000000 (default 200000)',
+      SPAM_MAX_HTML_CHARS: 'characters of HTML body tokenized, 1000–10000000 (default 262144)',
+      SPAM_MAX_FIELD_CHARS: 'characters of each header value tokenized, 100–100000 (default 2000)',
+      SPAM_MAX_URLS: 'URLs tokenized per message, 1–10000 (default 100)',
+      SPAM_MAX_TOKENS: 'distinct tokens per message, 100–100000 (default 3000)',
+      SPAM_INLINE_MAX_CHARS: 'text + HTML size up to which a message is tokenized on the main thread, 0–1000000 (0: every message in a worker; default 32768)',
+      SPAM_TOKENIZE_THREADS: 'worker threads for tokenizing large messages, 1–64 (default 1)',
+      SPAM_CLIENT_RDNS: 'true when the ingress looks up client reverse DNS (INGRESS_REVERSE_DNS), else false',
+    },
     env,
   );
-  return { modelTopic: cfg.SPAM_MODEL_TOPIC, defaultModelFile: cfg.SPAM_DEFAULT_MODEL, publishDefault: cfg.SPAM_PUBLISH_DEFAULT };
+  return {
+    modelTopic: cfg.SPAM_MODEL_TOPIC, defaultModelFile: cfg.SPAM_DEFAULT_MODEL, publishDefault: cfg.SPAM_PUBLISH_DEFAULT,
+    limits: { ...d, maxTextChars: cfg.SPAM_MAX_TEXT_CHARS, maxHtmlChars: cfg.SPAM_MAX_HTML_CHARS, maxFieldChars: cfg.SPAM_MAX_FIELD_CHARS, maxUrls: cfg.SPAM_MAX_URLS, maxTokens: cfg.SPAM_MAX_TOKENS, clientRdns: cfg.SPAM_CLIENT_RDNS },
+    inlineMaxChars: cfg.SPAM_INLINE_MAX_CHARS, tokenizeThreads: cfg.SPAM_TOKENIZE_THREADS,
+  };
+}
+
+/** Tokenizes inline when the message is small, else in a worker the signal (the record's time limit) terminates. */
+export interface BoundedTokenizer {
+  tokenize(input: SpamInput, signal?: AbortSignal): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** Text + HTML characters: what the tokenizer's cost grows with (header fields are cut to a few KB each). */
+export function bodyChars(input: SpamInput): number {
+  return (input.text?.length ?? 0) + (input.html?.length ?? 0);
+}
+
+export function boundedTokenizer(opts: {
+  limits: TokenizerLimits; inlineMaxChars: number; threads: number; timeoutMs: number; registry?: Registry;
+  /** The worker module (tests substitute one that can hang). */
+  module?: URL;
+}): BoundedTokenizer {
+  let pool: CpuPool<TokenizeTask, string[]> | null = null;
+  // Started at the first large message: a stage that sees only small ones runs no thread.
+  const workerPool = () => (pool ??= new CpuPool<TokenizeTask, string[]>({
+    name: 'spam-tokenize', module: opts.module ?? new URL('./tokenize-worker.ts', import.meta.url), threads: opts.threads, timeoutMs: opts.timeoutMs, maxHeapMb: 256, registry: opts.registry,
+  }));
+  return {
+    async tokenize(input, signal) {
+      if (bodyChars(input) <= opts.inlineMaxChars) return tokenize(input, opts.limits);
+      return workerPool().run({ input, limits: opts.limits }, { signal });
+    },
+    async close() {
+      await pool?.close();
+    },
+  };
 }
 
 export const spamService = defineStage<SpamState, MailRecord, MailRecord>({
@@ -63,12 +138,13 @@ export const spamService = defineStage<SpamState, MailRecord, MailRecord>({
   output: TOPICS.inboundScored,
   defaultMetricsPort: 9475,
   concurrency: 4,
-  processTimeoutMs: 10000,
+  processTimeoutMs: PROCESS_TIMEOUT_MS,
   async init(svc) {
     const config = loadSpamConfig(svc.env);
     const metrics = spamMetrics(svc.metrics);
     const log = svc.log.child({ component: 'spam-model' });
-    const state = { active: null, metrics } as unknown as SpamState;
+    const tokenizer = boundedTokenizer({ limits: config.limits, inlineMaxChars: config.inlineMaxChars, threads: config.tokenizeThreads, timeoutMs: PROCESS_TIMEOUT_MS + 1_000, registry: svc.metrics });
+    const state = { active: null, metrics, tokenizer } as unknown as SpamState;
     const use = (model: BayesModel, version: string, how: string) => {
       const previous = state.active?.version;
       if (previous === version) return;
@@ -87,8 +163,8 @@ export const spamService = defineStage<SpamState, MailRecord, MailRecord>({
     await state.follower.caughtUp;
     if (!state.active) {
       const data = loadDefaultModel(config.defaultModelFile);
-      if (!data) throw new Error(`no spam model on ${config.modelTopic} and no default model file at ${config.defaultModelFile}: train one with \`scop spam train --spamassassin --publish\``);
-      if (data.tokenizerVersion !== TOKENIZER_VERSION) throw new Error(`default model ${config.defaultModelFile} was trained with tokenizer ${data.tokenizerVersion}, this scorer has ${TOKENIZER_VERSION}: regenerate it with \`scop spam train --spamassassin --out ${config.defaultModelFile}\``);
+      if (!data) throw new Error(`no spam model on ${config.modelTopic} and no default model file at ${config.defaultModelFile}: train one with \`scop spam train --corpora --publish\``);
+      if (data.tokenizerVersion !== TOKENIZER_VERSION) throw new Error(`default model ${config.defaultModelFile} was trained with tokenizer ${data.tokenizerVersion}, this scorer has ${TOKENIZER_VERSION}: regenerate it with \`scop spam train --corpora --out ${config.defaultModelFile}\``);
       use(BayesModel.fromData(data), data.version, 'default model file');
       // Published only by a scorer that can sign it, and never over models it refused (an operator must look at those).
       if (config.publishDefault && keys.signing && state.follower.refused === 0) {
@@ -105,10 +181,14 @@ export const spamService = defineStage<SpamState, MailRecord, MailRecord>({
   },
   async close(state) {
     await state.follower.stop();
+    await state.tokenizer.close();
   },
-  process(record, ctx) {
+  async process(record, ctx) {
+    const input = spamInputFromRecord(record);
+    const tokens = await ctx.state.tokenizer.tokenize(input, ctx.signal);
+    // The model in use when the tokens are ready (a hot swap during tokenizing is fine: one model scores).
     const active = ctx.state.active!;
-    const spam = scoreRecord(record, active);
+    const spam = spamSection(tokens, active);
     ctx.state.metrics.verdicts.inc({ verdict: spam.verdict, model_version: spam.modelVersion });
     ctx.state.metrics.probability.observe(spam.probability);
     ctx.log.debug({ verdict: spam.verdict, probability: spam.probability, modelVersion: spam.modelVersion }, 'scored');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { rawFields, spamInputFromRecord, MissingMimeSectionError } from './input.ts';
 import { spamInput } from './testing.ts';
-import { LIMITS, tokenize } from './tokenizer.ts';
+import { DEFAULT_LIMITS as LIMITS, tokenize } from './tokenizer.ts';
 import type { AuthSection, MailRecord } from '../../schemas/types.ts';
 
 describe('spam tokenizer', () => {
@@ -90,5 +90,51 @@ describe('spam tokenizer', () => {
     assert.deepEqual(rawFields(raw), { 'x-mailer': 'Foo 2.1', 'content-type': 'text/plain; charset=utf-8' });
     const record = { envelope: { id: 'r1', raw, traceLength: 0, clientIp: '203.0.113.9', clientHostname: null, helo: 'x', mailFrom: '', rcptTo: ['bob@corp.test'] }, mime: null, auth: null } as unknown as MailRecord;
     assert.throws(() => spamInputFromRecord(record), MissingMimeSectionError);
+  });
+});
+
+describe('spam tokenizer: evidence beyond the words (tok-4)', () => {
+  it('the handing-over relay from the envelope (live traffic): reverse DNS none / dynamic / static, HELO forms, sender-side hops', () => {
+    const env = (clientHostname: string | null, helo: string) => ({ clientIp: '81.2.69.20', clientHostname, helo, mailFrom: 'a@b.test', rcptTo: ['bob@corp.test'] });
+    const none = tokenize(spamInput({ envelope: env(null, '[81.2.69.20]') }));
+    assert.ok(none.includes('relay:rdns:none') && none.includes('relay:helo-ip-literal') && none.includes('received:sender-hops:le0'), none.filter((t) => t.startsWith('relay') || t.startsWith('received')).join(' '));
+    const dyn = tokenize(spamInput({ envelope: env('dsl-81-2-69-20.pool.isp.test', 'pc1') }));
+    assert.ok(dyn.includes('relay:rdns:dynamic') && dyn.includes('relay:helo-bare'));
+    const ok = tokenize(spamInput({ envelope: env('mail.sender.test', 'mail.sender.test'), received: ['from submit.sender.test (submit.sender.test [10.0.0.5]) by mail.sender.test; Fri, 1 Aug 2025 10:00:00 +0000'] }));
+    assert.ok(ok.includes('relay:rdns:static') && ok.includes('relay:helo-is-rdns-domain') && ok.includes('received:sender-hops:le1') && ok.includes('received:private-hop'));
+    const noLookup = tokenize(spamInput({ envelope: env(null, 'x.test') }), { ...LIMITS, clientRdns: false });
+    assert.ok(!noLookup.some((t) => t.startsWith('relay:rdns')), 'no lookup: a missing name says nothing');
+  });
+
+  it('the handing-over relay from stored Received headers: the receiver\'s internal hops are skipped', () => {
+    const toks = tokenize(spamInput({
+      received: [
+        'from mx1.receiver.test (mx1.receiver.test [81.2.69.1]) by store.receiver.test with LMTP; Fri, 1 Aug 2025 10:00:02 +0000',
+        'from bot.example (unknown [81.2.69.77]) by mx1.receiver.test with ESMTP; Fri, 1 Aug 2025 10:00:01 +0000',
+      ],
+    }));
+    assert.ok(toks.includes('relay:rdns:none') && toks.includes('received:sender-hops:le0'), toks.filter((t) => t.startsWith('relay') || t.startsWith('received')).join(' '));
+    const exchange = tokenize(spamInput({ received: ['from mail.sender.test (81.2.69.9) by BN1.mail.protection.outlook.com (10.1.1.1) with Microsoft SMTP Server'] }));
+    assert.ok(!exchange.some((t) => t.startsWith('relay:rdns')), 'a form that does not show the reverse name gives no rDNS token');
+  });
+
+  it('anchor text naming another site, shorteners, hidden-text share, display-name tricks', () => {
+    const toks = tokenize(spamInput({
+      from: [{ name: 'PayPal Service <service@paypal.com>', address: 'x@evil.test' }],
+      html: '<p>Dear customer</p><a href="http://evil.test/login">https://www.paypal.com/signin</a> <a href="https://bit.ly/abc">here</a><div style="display:none">lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua</div>',
+    }));
+    for (const t of ['url:anchor-mismatch', 'url:shortener', 'html:hidden-share:most', 'from:name-address-other']) assert.ok(toks.includes(t), `missing ${t}`);
+    assert.ok(!toks.includes('lorem'), 'hidden text is not tokenized');
+    const honest = tokenize(spamInput({ from: [{ name: 'news@shop.test', address: 'news@shop.test' }], html: '<a href="https://www.shop.test/sale">www.shop.test</a>' }));
+    assert.ok(honest.includes('url:anchor-match') && honest.includes('from:name-address-same') && !honest.includes('url:anchor-mismatch'));
+  });
+
+  it('training corpora: headerless messages give words only; masked fields give no tokens', () => {
+    const h = tokenize(spamInput({ headerless: true, subject: 're : meeting', text: 'please review the agenda , thanks', html: null }));
+    assert.ok(h.includes('subject:meeting') && h.includes('agenda'));
+    assert.ok(!h.some((t) => t.includes(':') && !t.startsWith('subject:')), h.join(' '));
+    const m = tokenize(spamInput({ masked: ['from:', 'message-id:'] }));
+    assert.ok(!m.some((t) => t.startsWith('from:') || t.startsWith('message-id:')));
+    assert.ok(m.includes('noon'));
   });
 });

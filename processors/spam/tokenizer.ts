@@ -9,37 +9,33 @@
  */
 import { getDomain, getPublicSuffix } from 'tldts';
 import type { AuthSection } from '../../schemas/types.ts';
-import { htmlToText } from './html.ts';
+import { boundInput, DEFAULT_LIMITS, type TokenizerLimits } from './bounds.ts';
+import { countWords, htmlToText, type HtmlInfo } from './html.ts';
 import type { SpamAddress, SpamInput } from './input.ts';
 
 export type { SpamInput } from './input.ts';
+export { DEFAULT_LIMITS, type TokenizerLimits } from './bounds.ts';
 
 /** Bump on any change that alters tokens: a model only scores with the tokenizer it was trained with. */
-export const TOKENIZER_VERSION = 'tok-2';
+export const TOKENIZER_VERSION = 'tok-4';
 
-export const LIMITS = {
-  /** Characters of decoded body text (all parts together) looked at. */
-  maxTextChars: 200_000,
-  /** Distinct tokens kept per message (first seen first). */
-  maxTokens: 3_000,
-  minWord: 3,
-  maxWord: 12,
-  maxUrls: 100,
-  maxAttachments: 50,
-};
+/** Word lengths kept as words (shorter are dropped, longer become skip/8bit tokens). */
+const MIN_WORD = 3;
+const MAX_WORD = 12;
 
 /**
  * Names and anonymisation marks of the SpamAssassin public corpus's collectors (their hosts, the
  * recipient placeholders zzzz@…/yyyy@…/qqqq…, the example.* addresses the anonymiser wrote). A
  * token containing one says who collected the message, not what it is.
  */
-const COLLECTION_MARKS = /zzzz|yyyy|qqqq|taint\.org|netnoteinc|jmason|slashnull|webnote\.net|example\.(com|org|net|sourceforge)|localhost/;
+const COLLECTION_MARKS = /zzzz|yyyy|qqqq|taint\.org|netnoteinc|jmason|slashnull|webnote\.net|example\.(com|org|net|sourceforge)|localhost|lfdr\.de|phishing@pot|\[removed\]|baddomain|mstowe|rodrigo-f-p|mailmanthingwhatever|555-123-4567/;
 
-/** Footers and ads that mailing-list software appends; they mark list traffic, not ham. */
-const LIST_FOOTER = /^(?:_{20,}|-{20,}|-- ?)\s*$(?=[\s\S]{0,400}?(?:mailman\/listinfo|mailing list\s*$|sf\.net email is sponsored|Yahoo! Groups|for \(un\)subscription information|\/lists\/listinfo|groups\.yahoo\.com|To unsubscribe from this group))/m;
-const YAHOO_SPONSOR = /-{5,} Yahoo! Groups Sponsor -{5,}[\s\S]*?-{10,}~->/g;
-/** A list's subject tag: "[ILUG] …", "Re: [SAdev] …". */
-const SUBJECT_TAG = /^((?:(?:re|fwd?|aw)\s*:\s*)*)\[[^\]]{1,40}\]\s*/i;
+/**
+ * What mailing-list software appends (they mark list traffic, not ham): a separator line
+ * (20+ `_` or `-`, or the `-- ` signature mark) followed within 400 characters by one of these.
+ */
+const LIST_FOOTER_MARKS = ['mailman/listinfo', 'sf.net email is sponsored', 'yahoo! groups', 'for (un)subscription information', '/lists/listinfo', 'groups.yahoo.com', 'to unsubscribe from this group', 'you received this message because you are subscribed', 'to unsubscribe send an email to'];
+const FOOTER_REACH = 400;
 
 const DYNAMIC_HOST = /(^|[.-])(dsl|adsl|xdsl|dial|dialup|dialin|ppp|pool|dyn|dynamic|dhcp|cable|cpe|client|user|host|modem|catv|broadband|customer|res|ip)[\d.-]|\d+[-.]\d+[-.]\d+[-.]\d+|\d{8,}/i;
 
@@ -65,20 +61,36 @@ function isPrivateIp(ip: string): boolean {
 /** Collects tokens in first-seen order, drops collection artifacts and the recipients' own addresses, caps the count. */
 class TokenSink {
   readonly seen = new Set<string>();
-  constructor(private readonly recipients: Set<string>) {}
+  constructor(private readonly recipients: Set<string>, readonly maxTokens: number, private readonly masked: readonly string[] = []) {}
+  get full(): boolean {
+    return this.seen.size >= this.maxTokens;
+  }
   add(token: string): void {
-    if (this.seen.size >= LIMITS.maxTokens || this.seen.has(token)) return;
+    if (this.seen.size >= this.maxTokens || this.seen.has(token)) return;
     if (COLLECTION_MARKS.test(token)) return;
+    for (const m of this.masked) if (token.startsWith(m)) return;
     if (token.includes('@')) for (const r of this.recipients) if (token.includes(r)) return;
     this.seen.add(token);
   }
+}
+
+const LEADING_PUNCT = new Set('("\'[{<*');
+const TRAILING_PUNCT = new Set(')"\']}>*,.;:');
+
+/** The word without leading `("'[{<*` and trailing `)"'\]}>*,.;:` (a scan: the regex form backtracked quadratically on `)))…a`). */
+export function stripPunctuation(raw: string): string {
+  let a = 0;
+  let b = raw.length;
+  while (a < b && LEADING_PUNCT.has(raw[a]!)) a++;
+  while (b > a && TRAILING_PUNCT.has(raw[b - 1]!)) b--;
+  return a === 0 && b === raw.length ? raw : raw.slice(a, b);
 }
 
 /** SpamBayes-style words (lower-cased, split on white space, punctuation kept; long words become a "skip" token) and adjacent word pairs. */
 function words(text: string, prefix: string, out: TokenSink): void {
   let prev = '';
   for (const raw of text.split(/\s+/)) {
-    if (out.seen.size >= LIMITS.maxTokens) return;
+    if (out.full) return;
     // URLs come tokenized from the MIME section's URL list; an address gives its domain only
     // (the local part is mostly the recipient's or a list's).
     if (/^(?:[a-z][a-z0-9+.-]*:\/\/|www\.)/i.test(raw)) { prev = ''; continue; }
@@ -89,10 +101,10 @@ function words(text: string, prefix: string, out: TokenSink): void {
       prev = '';
       continue;
     }
-    const w = raw.replace(/^[("'[{<*]+|[)"'\]}>*,.;:]+$/g, '').toLowerCase();
+    const w = stripPunctuation(raw).toLowerCase();
     const n = w.length;
-    if (n < LIMITS.minWord) { if (n) prev = ''; continue; }
-    if (n <= LIMITS.maxWord) {
+    if (n < MIN_WORD) { if (n) prev = ''; continue; }
+    if (n <= MAX_WORD) {
       out.add(prefix + w);
       // Word pairs: "click here" and "here is" say more than click, here and is.
       if (prev) out.add(`${prefix}${prev} ${w}`);
@@ -130,11 +142,92 @@ function urlTokens(url: string, out: TokenSink): string | null {
   return domain;
 }
 
-function cutListFooters(text: string): string {
-  let t = text.replace(YAHOO_SPONSOR, ' ');
-  const m = LIST_FOOTER.exec(t);
-  if (m) t = t.slice(0, m.index);
-  return t;
+/** Yahoo! Groups' sponsor blocks ("----- Yahoo! Groups Sponsor -----" … "~->") replaced by a space; indexOf scans, linear. */
+function cutYahooSponsor(text: string): string {
+  const lower = text.toLowerCase();
+  const parts: string[] = [];
+  let from = 0;
+  for (let at = lower.indexOf(' yahoo! groups sponsor ', from); at >= 0; at = lower.indexOf(' yahoo! groups sponsor ', from)) {
+    let start = at;
+    while (start > from && text[start - 1] === '-') start--;
+    const end = text.indexOf('~->', at);
+    if (end < 0 || at - start < 5) break;
+    parts.push(text.slice(from, start), ' ');
+    from = end + 3;
+  }
+  if (from === 0) return text;
+  parts.push(text.slice(from));
+  return parts.join('');
+}
+
+/**
+ * The text before the first list footer: a separator line followed within FOOTER_REACH characters
+ * by a list-software mark (or a line ending in "mailing list"). Linear: every mark occurrence is
+ * found with indexOf on a lower-cased copy, separator lines by one scan, and the two sorted lists
+ * are walked together.
+ */
+export function cutListFooters(input: string): string {
+  const text = cutYahooSponsor(input);
+  const lower = text.toLowerCase();
+  const marks: number[] = [];
+  for (const mark of LIST_FOOTER_MARKS) {
+    for (let at = lower.indexOf(mark); at >= 0; at = lower.indexOf(mark, at + mark.length)) marks.push(at);
+  }
+  for (let at = lower.indexOf('mailing list'); at >= 0; at = lower.indexOf('mailing list', at + 12)) {
+    let e = at + 12;
+    while (e < lower.length && (lower[e] === ' ' || lower[e] === '\t' || lower[e] === '\r')) e++;
+    if (e >= lower.length || lower[e] === '\n') marks.push(at);
+  }
+  if (marks.length === 0) return text;
+  marks.sort((x, y) => x - y);
+  let next = 0;
+  for (let lineStart = 0; lineStart < text.length && lineStart <= marks[marks.length - 1]!;) {
+    let lineEnd = text.indexOf('\n', lineStart);
+    if (lineEnd < 0) lineEnd = text.length;
+    while (next < marks.length && marks[next]! < lineEnd) next++;
+    if (next < marks.length && marks[next]! - lineEnd <= FOOTER_REACH && isSeparatorLine(text, lineStart, lineEnd)) return text.slice(0, lineStart);
+    lineStart = lineEnd + 1;
+  }
+  return text;
+}
+
+/** `_` × 20+, `-` × 20+ or `--`/`-- ` (signature mark), trailing white space allowed. */
+function isSeparatorLine(text: string, start: number, end: number): boolean {
+  let e = end;
+  while (e > start && /\s/.test(text[e - 1]!)) e--;
+  const len = e - start;
+  if (len === 2 || len === 3) return text.startsWith('--', start) && (len === 2 || text[start + 2] === ' ');
+  if (len < 20) return false;
+  const c = text[start];
+  if (c !== '_' && c !== '-') return false;
+  for (let i = start; i < e; i++) if (text[i] !== c) return false;
+  return true;
+}
+
+/** A list's subject tag: "[ILUG] …", "Re: [SAdev] …" → "Re: …" (keepPrefix) or "…". Scanned, not a regex with nested repeats. */
+export function cutSubjectTag(subject: string, keepPrefix: boolean): string {
+  let i = 0;
+  const n = subject.length;
+  // (re|fwd?|aw) \s* : \s*, repeated
+  for (;;) {
+    let j = i;
+    const low = subject.slice(j, j + 3).toLowerCase();
+    if (low.startsWith('re')) j += 2;
+    else if (low.startsWith('fwd')) j += 3;
+    else if (low.startsWith('fw') || low.startsWith('aw')) j += 2;
+    else break;
+    while (j < n && /\s/.test(subject[j]!)) j++;
+    if (subject[j] !== ':') break;
+    j++;
+    while (j < n && /\s/.test(subject[j]!)) j++;
+    i = j;
+  }
+  if (subject[i] !== '[') return subject;
+  const close = subject.indexOf(']', i + 1);
+  if (close < 0 || close - i - 1 < 1 || close - i - 1 > 40) return subject;
+  let k = close + 1;
+  while (k < n && /\s/.test(subject[k]!)) k++;
+  return (keepPrefix ? subject.slice(0, i) : '') + subject.slice(k);
 }
 
 /**
@@ -191,15 +284,15 @@ function headerTokens(input: SpamInput, out: TokenSink): string | null {
   const subjectRaw = input.subject;
   if (subjectRaw === null) out.add('subject:none');
   else {
-    const subject = subjectRaw.replace(SUBJECT_TAG, '$1');
+    const subject = cutSubjectTag(subjectRaw, true);
     if (/^\s*re\s*:/i.test(subject)) out.add('subject:re');
     if (/^\s*fwd?\s*:/i.test(subject)) out.add('subject:fwd');
     const letters = subject.replace(/[^A-Za-z]/g, '');
     if (letters.length >= 6 && letters === letters.toUpperCase()) out.add('subject:all-caps');
     if (/!/.test(subject)) out.add('subject:exclamation');
     if (/\$\d|\d%|\bfree\b/i.test(subject)) out.add('subject:money');
-    if (/\s{3,}\S+$/.test(subject)) out.add('subject:trailing-id');
-    words(subject.replace(SUBJECT_TAG, ''), 'subject:', out);
+    if (trailingId(subject)) out.add('subject:trailing-id');
+    words(cutSubjectTag(subject, false), 'subject:', out);
     for (const w of subject.split(/[^A-Za-z0-9$%!]+/)) if (w.length >= 3 && w.length <= 12) out.add(`subject:${w.toLowerCase()}`);
   }
 
@@ -228,7 +321,7 @@ function headerTokens(input: SpamInput, out: TokenSink): string | null {
   if (!mailer) out.add('mailer:none');
   else {
     // Product and major version: "Microsoft Outlook Express 6.00.2600.0000" → "microsoft outlook express 6".
-    const product = mailer.split(/[\d([/;]/)[0]!.trim().toLowerCase().replace(/\s+/g, ' ').replace(/[\s,-]+v?$/, '').slice(0, 40);
+    const product = mailerProduct(mailer);
     const major = /\d+/.exec(mailer)?.[0];
     out.add(`mailer:${product || 'other'}${major ? ` ${major}` : ''}`);
   }
@@ -236,7 +329,7 @@ function headerTokens(input: SpamInput, out: TokenSink): string | null {
   const messageId = input.messageId;
   if (!messageId) out.add('message-id:none');
   else {
-    const d = /@([^>\s]+)>?\s*$/.exec(messageId)?.[1]?.toLowerCase();
+    const d = messageIdDomain(messageId);
     if (!d) out.add('message-id:no-domain');
     else if (from?.domain && (getDomain(d) ?? d) === (getDomain(from.domain) ?? from.domain)) out.add('message-id:from-domain');
     else if (/^\[?\d+(\.\d+){3}\]?$/.test(d)) out.add('message-id:ip');
@@ -309,7 +402,7 @@ const CONSONANT_RUN = /[bcdfghjklmnpqrstvwxz]{5,}/;
  */
 function shapeTokens(input: SpamInput, out: TokenSink, originHeader: string | null): void {
   const f = input.fields;
-  const subject = (input.subject ?? '').replace(SUBJECT_TAG, '$1');
+  const subject = cutSubjectTag(input.subject ?? '', true);
   if (/^\s*(re|fwd?)\s*:/i.test(subject) && !(input.inReplyTo || f.references)) out.add('subject:re-unthreaded');
 
   if (input.date) dateTokens(input.date.trim(), out, originHeader);
@@ -322,7 +415,7 @@ function shapeTokens(input: SpamInput, out: TokenSink, originHeader: string | nu
     out.add(`message-id:shape:${shape}`);
     out.add(`message-id:len:${bucket(local.length, [8, 16, 24, 32, 48])}`);
     const mailer = f['x-mailer'] ?? f['user-agent'];
-    const product = mailer ? mailer.split(/[\d([/;]/)[0]!.trim().toLowerCase().replace(/\s+/g, ' ').replace(/[\s,-]+v?$/, '').slice(0, 40) || 'other' : 'none';
+    const product = mailer ? mailerProduct(mailer) || 'other' : 'none';
     // A mailer's own Message-ID form: Outlook's hex, qmail's timestamps… another form says the header was forged.
     out.add(`mailer+message-id:${product}|${shape}`);
   }
@@ -355,12 +448,58 @@ function shapeTokens(input: SpamInput, out: TokenSink, originHeader: string | nu
   out.add(`mime:depth:${bucket(input.depth, [0, 1, 2])}`);
   for (const l of input.languages.slice(0, 3)) out.add(`lang:${l}`);
 
-  const s = (input.subject ?? '').replace(SUBJECT_TAG, '');
+  const s = cutSubjectTag(input.subject ?? '', false);
   out.add(`subject:len:${bucket(s.length, [0, 10, 20, 40, 60])}`);
   // A short random word after the subject ("… Automation Applications . gji"): a bulk tool's per-copy tag.
-  if (/[\s.,!?-]\s*[a-z]{2,5}\s*$/.test(s) && /\s[a-z]{2,5}$/.test(s) && !/\b(the|and|you|for|now|too|out|off|all|etc|yet|inc|ltd|com|net|org|ie|uk)$/i.test(s)) out.add('subject:trailing-short');
+  if (trailingShortWord(s)) out.add('subject:trailing-short');
   if (/\d{3,}/.test(s)) out.add('subject:digits');
   if (/[^\x00-\x7f]/.test(s)) out.add('subject:8bit');
+}
+
+const isWs = (c: string | undefined) => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f' || c === '\v' || c === '\u00a0';
+
+/** "… 3 or more spaces then one word at the end" (a bulk tool's per-copy id); scanned from the end. */
+function trailingId(s: string): boolean {
+  let e = s.length;
+  if (e === 0 || isWs(s[e - 1])) return false;
+  while (e > 0 && !isWs(s[e - 1])) e--;
+  let spaces = 0;
+  while (e > 0 && isWs(s[e - 1])) { e--; spaces++; }
+  return spaces >= 3;
+}
+
+const COMMON_LAST_WORDS = new Set(['the', 'and', 'you', 'for', 'now', 'too', 'out', 'off', 'all', 'etc', 'yet', 'inc', 'ltd', 'com', 'net', 'org', 'ie', 'uk']);
+
+/** The subject ends in white space + 2–5 lower-case letters that are not a common word ("… Applications . gji"). */
+function trailingShortWord(s: string): boolean {
+  let e = s.length;
+  while (e > 0 && s[e - 1]! >= 'a' && s[e - 1]! <= 'z') e--;
+  const len = s.length - e;
+  return len >= 2 && len <= 5 && e > 0 && isWs(s[e - 1]) && !COMMON_LAST_WORDS.has(s.slice(e));
+}
+
+/** "Microsoft Outlook Express 6.00.2600.0000" → "microsoft outlook express": the text before the first digit/bracket, trailing separators and a dangling "v" cut. */
+function mailerProduct(mailer: string): string {
+  let p = mailer.slice(0, 200);
+  const stop = p.search(/[\d([/;]/);
+  if (stop >= 0) p = p.slice(0, stop);
+  p = p.trim().toLowerCase().replace(/\s+/g, ' ');
+  let e = p.length;
+  if (p[e - 1] === 'v') e--;
+  let g = e;
+  while (g > 0 && (p[g - 1] === ' ' || p[g - 1] === ',' || p[g - 1] === '-')) g--;
+  if (g < e) p = p.slice(0, g);
+  return p.slice(0, 40);
+}
+
+/** The domain after the last '@' of a Message-ID ("<x@host>"), or null. */
+function messageIdDomain(id: string): string | null {
+  let t = id.trim();
+  if (t.endsWith('>')) t = t.slice(0, -1).trimEnd();
+  const at = t.lastIndexOf('@');
+  if (at < 0) return null;
+  const d = t.slice(at + 1);
+  return d && !/[\s>]/.test(d) ? d.toLowerCase() : null;
 }
 
 /**
@@ -394,8 +533,139 @@ function dateTokens(d: string, out: TokenSink, originHeader: string | null): voi
   const hours = (sent - relayTime) / 3_600_000;
   const ah = Math.abs(hours);
   out.add(`date:vs-origin:${ah < 0.25 ? 'same' : ah < 2 ? 'near' : ah < 24 ? (hours > 0 ? 'future-h' : 'past-h') : hours > 0 ? 'future-d' : 'past-d'}`);
-  const relayZone = /([+-]\d{4})\s*(?:\([^)]*\))?\s*$/.exec(stamp)?.[1];
+  const relayZone = trailingZone(stamp);
   if (relayZone) out.add(relayZone === zone ? 'date:tz-as-origin' : 'date:tz-not-origin');
+}
+
+/** The numeric zone at the end of a Received time stamp ("… +0200", "… -0700 (PDT)"), or undefined. */
+function trailingZone(stamp: string): string | undefined {
+  let t = stamp.trimEnd();
+  if (t.endsWith(')')) {
+    const open = t.lastIndexOf('(');
+    if (open < 0) return undefined;
+    t = t.slice(0, open).trimEnd();
+  }
+  const z = t.slice(-5);
+  return /^[+-]\d{4}$/.test(z) ? z : undefined;
+}
+
+/** Anchor text that names another site than the link goes to ("https://www.paypal.com/" → evil.test), link shorteners, hidden text share. */
+function htmlEvidenceTokens(info: HtmlInfo, out: TokenSink): void {
+  let mismatch = false;
+  let match = false;
+  for (const a of info.anchors) {
+    const shown = SHOWN_DOMAIN.exec(a.text)?.[1]?.toLowerCase();
+    if (!shown) continue;
+    const target = hostOf(a.href);
+    if (!target) continue;
+    const sd = getDomain(shown) ?? shown;
+    const td = getDomain(target) ?? target;
+    if (sd === td) match = true; else mismatch = true;
+  }
+  if (mismatch) out.add('url:anchor-mismatch');
+  if (match) out.add('url:anchor-match');
+  if (info.anchors.some((a) => SHORTENERS.has(getDomain(hostOf(a.href) ?? '') ?? ''))) out.add('url:shortener');
+  const visible = visibleLength(info.text);
+  out.add(`html:hidden-share:${info.hiddenChars === 0 ? 'none' : info.hiddenChars < visible / 10 ? 'some' : info.hiddenChars < visible ? 'much' : 'most'}`);
+  const words = countWords(info.text, 1000);
+  out.add(`html:words:${bucket(words, [0, 20, 100, 500])}`);
+}
+
+/** A domain shown in link text: "www.paypal.com", "https://paypal.com/login", "PayPal.com". */
+const SHOWN_DOMAIN = /^\s*(?:https?:\/\/)?(?:www\.)?((?:[a-z0-9-]{1,63}\.){1,8}[a-z]{2,24})(?:[/:?#\s]|$)/i;
+const SHORTENERS = new Set(['bit.ly', 'tinyurl.com', 't.co', 'goo.gl', 'ow.ly', 'is.gd', 'buff.ly', 'rebrand.ly', 'cutt.ly', 'shorturl.at', 'tiny.cc', 'rb.gy', 't.ly', 'lnkd.in', 's.id', 'bitly.com']);
+
+function hostOf(url: string): string | null {
+  const m = /^[a-z][a-z0-9+.-]{0,20}:\/\/([^/?#\s]{1,255})/i.exec(url.trim());
+  if (!m) return null;
+  const h = m[1]!.toLowerCase();
+  const at = h.lastIndexOf('@');
+  return (at >= 0 ? h.slice(at + 1) : h).replace(/:\d+$/, '');
+}
+
+/**
+ * The relay that handed the message to the receiving side (SpamAssassin's "last untrusted relay"):
+ * on live traffic the SMTP client our ingress saw (envelope); on stored mail the first Received hop
+ * from the top that is not internal to the receiver (private address, or from and by in the same
+ * registered domain). Its reverse DNS (none, dynamic-looking, present), its HELO (IP literal, bare,
+ * other domain than the reverse name), and the chain's shape below it: how many hops the message
+ * took on the sender's side (bulk tools connect directly; mail servers relay from a submission host).
+ */
+function relayTokens(input: SpamInput, out: TokenSink, clientRdns: boolean): void {
+  const env = input.envelope;
+  const hops = input.received.map(parseReceived);
+  let relay: { helo: string; rdns: string | null | undefined; ip: string } | null = null;
+  let below = 0;
+  if (env && !isPrivateIp(env.clientIp)) {
+    relay = { helo: env.helo.toLowerCase(), rdns: clientRdns ? (env.clientHostname?.toLowerCase() ?? null) : undefined, ip: env.clientIp };
+    // Our own trace header is not in `received` (it is cut off as the trace); every Received is the sender's side.
+    below = hops.filter((h) => h !== null).length;
+  } else {
+    let k = 0;
+    for (; k < hops.length; k++) {
+      const h = hops[k];
+      if (!h || !h.ip || isPrivateIp(h.ip)) continue;
+      const fromDomain = h.rdns ? getDomain(h.rdns) : h.helo.includes('.') ? getDomain(h.helo) : null;
+      if (h.by && fromDomain && getDomain(h.by) === fromDomain) continue; // the receiver's internal hop
+      break;
+    }
+    const h = hops[k];
+    if (!h) { if (input.received.length > 0) out.add('relay:not-found'); return; }
+    relay = { helo: h.helo, rdns: h.rdns, ip: h.ip! };
+    below = hops.slice(k + 1).filter((x) => x !== null).length;
+  }
+  if (relay.rdns === null) out.add('relay:rdns:none');
+  else if (relay.rdns !== undefined) {
+    out.add(DYNAMIC_HOST.test(relay.rdns) ? 'relay:rdns:dynamic' : 'relay:rdns:static');
+    const hd = relay.helo.includes('.') ? getDomain(relay.helo.replace(/^\[|\]$/g, '')) : null;
+    if (hd) out.add(hd === getDomain(relay.rdns) ? 'relay:helo-is-rdns-domain' : 'relay:helo-not-rdns-domain');
+  }
+  if (/^\[?[\d.]+\]?$|^\[?ipv6:/i.test(relay.helo)) out.add('relay:helo-ip-literal');
+  else if (!relay.helo.includes('.')) out.add('relay:helo-bare');
+  if (relay.ip.includes(':')) out.add('relay:ipv6');
+  out.add(`received:sender-hops:${bucket(below, [0, 1, 2, 4])}`);
+  if (hops.some((h) => h && h.ip && isPrivateIp(h.ip))) out.add('received:private-hop');
+}
+
+/** "from HELO (RDNS [IP]) by HOST …" and its common variants; rdns null = the relay had no reverse name, undefined = the form does not say. */
+function parseReceived(r: string): { helo: string; rdns: string | null | undefined; ip: string | null; by: string | null } | null {
+  const t = r.replace(/\s+/g, ' ').trim();
+  const from = /^from ([^\s()]+)(?: \(([^)]{0,300})\))?/i.exec(t);
+  if (!from) return null;
+  const helo = from[1]!.toLowerCase();
+  const paren = (from[2] ?? '').trim();
+  const by = / by ([a-z0-9.-]{1,255})/i.exec(t)?.[1]?.toLowerCase() ?? null;
+  const ipm = /\[(?:ipv6:)?([0-9a-f:.]{3,45})\]/i.exec(paren) ?? /^((?:\d{1,3}\.){3}\d{1,3})$/.exec(paren) ?? /\[((?:\d{1,3}\.){3}\d{1,3})\]/.exec(helo);
+  const ip = ipm?.[1] ?? null;
+  let rdns: string | null | undefined;
+  if (/^\[/.test(paren) || /^unknown\b/i.test(paren)) rdns = null; // "([1.2.3.4])", "(unknown [1.2.3.4])"
+  else {
+    const name = /^([a-z0-9.-]{1,255}?)\.? \[/i.exec(paren)?.[1]; // "(mail.x.org [1.2.3.4])", Gmail's "(mail.x.org. [1.2.3.4])"
+    rdns = name && name.includes('.') ? name.toLowerCase() : undefined;
+  }
+  return { helo, rdns, ip, by };
+}
+
+const DOMAIN_LIKE = /^(?:[a-z0-9-]+\.)+[a-z]{2,24}\.?$/;
+
+/** Display-name tricks: an address or a domain in the name that is not the sender's ("PayPal <service@paypal.com>" <x@evil.test>). */
+function displayNameTokens(input: SpamInput, out: TokenSink): void {
+  const a = input.from[0];
+  if (!a || !a.name || !a.address.includes('@')) return;
+  const fromDomain = getDomain(a.address.slice(a.address.lastIndexOf('@') + 1).toLowerCase()) ?? '';
+  const name = a.name.toLowerCase();
+  let shownAddress: string | null = null;
+  let shownDomain: string | null = null;
+  for (const piece of name.split(/[\s<>()"',;:[\]]+/)) {
+    if (piece.length > 255) continue;
+    const at = piece.lastIndexOf('@');
+    if (at > 0 && DOMAIN_LIKE.test(piece.slice(at + 1))) { shownAddress ??= piece.slice(at + 1); continue; }
+    if (at < 0 && DOMAIN_LIKE.test(piece) && getDomain(piece)) shownDomain ??= piece;
+  }
+  if (shownAddress) out.add(getDomain(shownAddress) === fromDomain ? 'from:name-address-same' : 'from:name-address-other');
+  else if (shownDomain) out.add(getDomain(shownDomain) === fromDomain ? 'from:name-domain-same' : 'from:name-domain-other');
+  if (/[^\x00-\x7f]/.test(a.name) && !/[\u00c0-\u024f]/.test(a.name)) out.add('from:name-symbols');
+  if (/ via /.test(name)) out.add('from:name-via');
 }
 
 /** Length with runs of white space counted as one. */
@@ -419,19 +689,29 @@ function recipientsOf(input: SpamInput): Set<string> {
 }
 
 /** The message's distinct tokens, in a deterministic order (first seen first). */
-export function tokenize(input: SpamInput): string[] {
-  const out = new TokenSink(recipientsOf(input));
+export function tokenize(raw: SpamInput, limits: TokenizerLimits = DEFAULT_LIMITS): string[] {
+  const input = boundInput(raw, limits);
+  const out = new TokenSink(recipientsOf(input), limits.maxTokens, input.masked);
+  if (input.headerless) {
+    // Text-only corpora (Enron-Spam): words are all there is.
+    if (input.subject) words(cutSubjectTag(input.subject, false), 'subject:', out);
+    if (input.text) words(cutListFooters(input.text), '', out);
+    return [...out.seen];
+  }
   if (input.auth) authTokens(input.auth, out);
   const fromDomain = headerTokens(input, out);
+  relayTokens(input, out, limits.clientRdns);
+  displayNameTokens(input, out);
 
   const urls: string[] = [...input.urls];
   const texts: string[] = [];
-  if (input.text) texts.push(input.text.slice(0, LIMITS.maxTextChars));
+  if (input.text) texts.push(input.text);
   if (input.html) {
     // The HTML's words too (a text part may say little), plus its structure.
-    const info = htmlToText(input.html);
+    const info = htmlToText(input.html, limits.maxHtmlChars);
     for (const feature of info.features) out.add(feature);
-    texts.push(info.text.slice(0, LIMITS.maxTextChars));
+    htmlEvidenceTokens(info, out);
+    texts.push(info.text.slice(0, limits.maxTextChars));
     if (input.text) {
       // multipart/alternative whose two versions say different amounts: bulk tools fill the text part with a stub (or the reverse).
       const ratio = (visibleLength(texts[0]!) + 1) / (visibleLength(texts[1]!) + 1);
@@ -444,7 +724,6 @@ export function tokenize(input: SpamInput): string[] {
   const seenUrls = new Set<string>();
   let fromDomainLinked = false;
   for (const u of urls) {
-    if (seenUrls.size >= LIMITS.maxUrls) break;
     const url = u.startsWith('www.') ? `http://${u}` : u;
     if (seenUrls.has(url)) continue;
     seenUrls.add(url);
@@ -455,8 +734,7 @@ export function tokenize(input: SpamInput): string[] {
     if (fromDomain) out.add(fromDomainLinked ? 'url:links-from-domain' : 'url:no-link-to-from-domain');
   }
 
-  const atts = input.attachments.slice(0, LIMITS.maxAttachments);
-  for (const a of atts) {
+  for (const a of input.attachments) {
     out.add(`attachment:type:${a.type.toLowerCase()}`);
     for (const flag of a.flags) out.add(`attachment:flag:${flag}`);
     const ext = a.filename ? /\.([A-Za-z0-9]{1,8})$/.exec(a.filename)?.[1] : undefined;

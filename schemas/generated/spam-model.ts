@@ -35,6 +35,11 @@ export interface DevScopSpamSpamModelLinear {
     accums: number[];
 }
 
+export interface DevScopSpamSpamModelCalibration {
+    a: number;
+    b: number;
+}
+
 /**
  * A trained spam model as published on the compacted spam.model topic (key: the model name, e.g. default). Every scorer follows the topic and switches to the newest record without a restart.
  */
@@ -74,5 +79,11 @@ export interface DevScopSpamSpamModel {
      * Default: null
      */
     linear: null | DevScopSpamSpamModelLinear;
+    /**
+     * Platt scaling of the linear margin, fitted on out-of-corpus scores: probability = 1 / (1 + exp(-(a * margin + b))). Null: probability = 1 / (1 + exp(-margin)) (models before it).
+     *
+     * Default: null
+     */
+    calibration: null | DevScopSpamSpamModelCalibration;
 }
 

@@ -1,0 +1,156 @@
+/**
+ * Leave-one-corpus-out: the headline evaluation of the spam model (issue 17). Each fold holds out
+ * one group of corpora, trains on every other shippable corpus (thresholds and calibration from the
+ * training corpora only), and scores the held-out group. A group has both classes: the corpora with
+ * one class are paired (modern list ham with the phishing honeypot; Enron's ham with a Gmail user's
+ * spam). Corpora from the same origin leave together (Enron's raw inboxes and Enron-Spam's ham are
+ * the same company's mail).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { corporaAvailable, SHARED_CORPORA } from '../corpus/shared-corpora.ts';
+import { auc, crossValidatedScores, metrics, recallAtFp, type Metrics, type SourcedLabelled } from '../processors/spam/evaluate.ts';
+import type { Label } from '../processors/spam/model.ts';
+import { trainGeneral, type GeneralTrainOptions } from '../processors/spam/general.ts';
+import { tokenize, TOKENIZER_VERSION } from '../processors/spam/tokenizer.ts';
+import { CORPUS_CACHE_DIR, corpusExamples, type CorpusExample } from './spam-corpus.ts';
+
+export const ALL_CORPORA = ['spamassassin', ...SHARED_CORPORA.map((c) => c.name)];
+export const SHIPPABLE = new Set(['spamassassin', ...SHARED_CORPORA.filter((c) => c.shippable).map((c) => c.name)]);
+
+export interface Fold {
+  name: string;
+  /** Held-out corpora. */
+  test: string[];
+}
+
+export const LOCO_FOLDS: Fold[] = [
+  { name: 'spamassassin', test: ['spamassassin'] },
+  { name: 'foff', test: ['foff'] },
+  { name: 'enron-spam', test: ['enron-spam'] },
+  { name: 'lists + phishing', test: ['lists', 'phishing'] },
+  { name: 'enron + glitchy', test: ['enron', 'glitchy'] },
+];
+
+export interface LocoExample extends SourcedLabelled {
+  corpus: string;
+  id: string;
+}
+
+export { corporaAvailable };
+
+/** The tokenizer's own source: a token cache is valid only for the code that made it. */
+function tokenizerHash(): string {
+  const h = createHash('sha256');
+  for (const f of ['tokenizer.ts', 'html.ts', 'bounds.ts']) h.update(readFileSync(fileURLToPath(new URL(`../processors/spam/${f}`, import.meta.url))));
+  return h.digest('hex').slice(0, 12);
+}
+
+/** Every corpus parsed (cached) and tokenized with today's tokenizer (tokens cached too, keyed by the tokenizer's source). */
+export async function locoExamples(corpora: readonly string[] = ALL_CORPORA, onProgress?: (what: string, done: number, total: number) => void): Promise<LocoExample[]> {
+  const examples: LocoExample[] = [];
+  const hash = tokenizerHash();
+  for (const name of corpora) {
+    const file = join(CORPUS_CACHE_DIR, `${name}.tokens-${TOKENIZER_VERSION}-${hash}.jsonl.gz`);
+    if (existsSync(file)) {
+      for (const l of gunzipSync(readFileSync(file)).toString('utf8').split('\n')) if (l) examples.push(JSON.parse(l) as LocoExample);
+      onProgress?.(`tokens ${name} (cached)`, 1, 1);
+      continue;
+    }
+    const parsed = await corpusExamples(name, (d, t) => onProgress?.(`parse ${name}`, d, t));
+    const mine: LocoExample[] = [];
+    parsed.forEach((e, i) => {
+      mine.push({ id: e.id, corpus: e.corpus, source: e.source, label: e.label, tokens: tokenize(e.input) });
+      if ((i + 1) % 1000 === 0 || i + 1 === parsed.length) onProgress?.(`tokenize ${name}`, i + 1, parsed.length);
+    });
+    writeFileSync(`${file}.tmp`, gzipSync(mine.map((e) => JSON.stringify(e)).join('\n'), { level: 1 }));
+    renameSync(`${file}.tmp`, file);
+    examples.push(...mine);
+  }
+  return examples;
+}
+
+export interface HeldOutResult {
+  fold: string;
+  test: string[];
+  ham: number;
+  spam: number;
+  metrics: Metrics;
+  auc: number;
+  /** Recall with the best cutoff for ham FP ≤ 0.25 % / = 0 (chosen on the held-out set: an upper bound). */
+  recallAt025: number;
+  recallAt0: number;
+  /** The probabilities given to the held-out messages, in test order. */
+  scores: number[];
+  labels: Label[];
+  ids: string[];
+  thresholds: { ham: number; spam: number };
+  trainSeconds: number;
+}
+
+/** One fold: train on every shippable corpus whose source the held-out group does not share, score the group. */
+export function runFold(all: readonly LocoExample[], fold: Fold, options?: Partial<GeneralTrainOptions>, trainCorpora: ReadonlySet<string> = SHIPPABLE): HeldOutResult {
+  const testSet = all.filter((e) => fold.test.includes(e.corpus));
+  const heldSources = new Set(testSet.map((e) => e.source));
+  const trainSet = all.filter((e) => trainCorpora.has(e.corpus) && !fold.test.includes(e.corpus) && !heldSources.has(e.source));
+  const t0 = performance.now();
+  const model = trainGeneral(trainSet, options);
+  const trainSeconds = (performance.now() - t0) / 1000;
+  const scores = testSet.map((e) => model.score(e.tokens).probability);
+  const labels = testSet.map((e) => e.label);
+  return {
+    fold: fold.name, test: fold.test, ham: labels.filter((l) => l === 'ham').length, spam: labels.filter((l) => l === 'spam').length,
+    metrics: metrics(labels, scores.map((s) => model.verdictFor(s))), auc: auc(scores, labels),
+    recallAt025: recallAtFp(scores, labels, 0.0025), recallAt0: recallAtFp(scores, labels, 0),
+    scores, labels, ids: testSet.map((e) => e.id), thresholds: { ...model.thresholds }, trainSeconds,
+  };
+}
+
+export { crossValidatedScores };
+
+const pct = (x: number, d = 1) => (Number.isNaN(x) ? '–' : `${(x * 100).toFixed(d)} %`);
+
+/** The headline table: one row per held-out group, and the mean. */
+export function locoTable(rows: readonly HeldOutResult[]): string {
+  const line = (name: string, r: { acc: number; rec: number; fp: number; hamUnsure: number; spamUnsure: number; auc: number; r025: number; r0: number }) =>
+    `| ${name} | ${pct(r.acc)} | ${pct(r.rec)} | ${pct(r.fp, 2)} | ${pct(r.hamUnsure)} / ${pct(r.spamUnsure)} | ${Number.isNaN(r.auc) ? '–' : r.auc.toFixed(4)} | ${pct(r.r025)} | ${pct(r.r0)} |`;
+  const vals = rows.map((r) => ({
+    acc: r.metrics.accuracy, rec: r.metrics.spamRecall, fp: r.metrics.hamFpRate, hamUnsure: r.metrics.hamUnsureRate,
+    spamUnsure: r.metrics.confusion.spam.unsure / Math.max(1, r.metrics.spam), auc: r.auc, r025: r.recallAt025, r0: r.recallAt0,
+  }));
+  const mean = (k: keyof (typeof vals)[number]) => vals.reduce((s, v) => s + v[k], 0) / Math.max(1, vals.length);
+  return [
+    '| held out (ham / spam) | accuracy | spam recall | ham FP | unsure ham / spam | AUC | recall at FP ≤ 0.25 % | recall at FP = 0 |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows.map((r, i) => line(`${r.fold} (${r.ham} / ${r.spam})`, vals[i]!)),
+    line('**mean**', { acc: mean('acc'), rec: mean('rec'), fp: mean('fp'), hamUnsure: mean('hamUnsure'), spamUnsure: mean('spamUnsure'), auc: mean('auc'), r025: mean('r025'), r0: mean('r0') }),
+  ].join('\n');
+}
+
+export interface SideBySide {
+  fold: string;
+  ham: number;
+  spam: number;
+  sa: { auc: number; recallAt025: number; recallAt0: number; recall5: number; fp5: number };
+  ours: { auc: number; recallAt025: number; recallAt0: number; recall: number; fp: number };
+}
+
+/** SpamAssassin (default threshold 5.0) and scop (shipped cutoffs) on the same sample of each held-out group. */
+export function sideBySideTable(rows: readonly SideBySide[]): string {
+  return [
+    '| held out (sample ham / spam) | SA AUC | scop AUC | SA recall at FP ≤ 0.25 % | scop recall at FP ≤ 0.25 % | SA recall / FP at 5.0 | scop recall / FP at its cutoff | SA recall at FP = 0 | scop recall at FP = 0 |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.fold} (${r.ham} / ${r.spam}) | ${r.sa.auc.toFixed(4)} | ${r.ours.auc.toFixed(4)} | ${pct(r.sa.recallAt025)} | ${pct(r.ours.recallAt025)} | ${pct(r.sa.recall5)} / ${pct(r.sa.fp5, 2)} | ${pct(r.ours.recall)} / ${pct(r.ours.fp, 2)} | ${pct(r.sa.recallAt0)} | ${pct(r.ours.recallAt0)} |`),
+  ].join('\n');
+}
+
+/** SMTP-form bytes of a corpus message for SpamAssassin (Enron-Spam's text gets a Subject header and nothing else). */
+export function rawForSpamAssassin(e: CorpusExample, sharedRaw: Map<string, Buffer>, saRaw: Map<string, Buffer>): Buffer {
+  if (e.input.headerless) return Buffer.from(`Subject: ${e.input.subject ?? ''}\r\n\r\n${(e.input.text ?? '').replace(/\r?\n/g, '\r\n')}`, 'latin1');
+  const raw = e.corpus === 'spamassassin' ? saRaw.get(e.id) : sharedRaw.get(e.id);
+  if (!raw) throw new Error(`no raw message for ${e.id}`);
+  return raw;
+}

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { auc, crossSourceTokens, plattFit, recallAtFp, type SourcedLabelled } from './evaluate.ts';
+import { balanceWeights, capGroups, trainGeneral } from './general.ts';
+import { BayesModel } from './model.ts';
+import { chooseSourceThresholds } from './thresholds.ts';
+
+/** Three sources; each class has content words shared across sources, and each source has a collector's mark on every message. */
+function sources(): SourcedLabelled[] {
+  const out: SourcedLabelled[] = [];
+  const ham = ['meeting', 'agenda', 'minutes', 'review', 'patch', 'thanks', 'tomorrow', 'lunch'];
+  const spam = ['viagra', 'winner', 'prize', 'cash', 'click', 'offer', 'cheap', 'bitcoin'];
+  let id = 0;
+  for (const [source, nHam, nSpam] of [['a', 200, 40], ['b', 60, 150], ['c', 100, 100]] as const) {
+    for (let i = 0; i < nHam + nSpam; i++) {
+      const label = i < nHam ? 'ham' : 'spam';
+      const words = (label === 'ham' ? ham : spam).filter((_, k) => (i + k) % 3 !== 0);
+      // A collector mark correlated with the class in this source only (source a's ham, b's spam).
+      const mark = (source === 'a' && label === 'ham') || (source === 'b' && label === 'spam') ? [`collector-${source}`] : [];
+      out.push({ tokens: [...words, ...mark, `noise${i % 7}`], label, source, id: `${source}${id++}` });
+    }
+  }
+  return out;
+}
+
+describe('training that generalises across corpora', () => {
+  it('keeps only tokens seen in two sources (a collector mark is dropped)', () => {
+    const keep = crossSourceTokens(sources());
+    assert.ok(keep.has('viagra') && keep.has('meeting'));
+    assert.ok(!keep.has('collector-a') && !keep.has('collector-b'));
+    assert.ok(crossSourceTokens(sources(), 1).has('collector-a'), 'minSources 1 keeps it');
+  });
+
+  it('balances (source, class) groups, capped; caps group sizes by a sample independent of order', () => {
+    const w = balanceWeights(sources(), 20);
+    const total = (s: string, l: string) => w.filter((x) => x.source === s && x.label === l).reduce((a, x) => a + x.weight!, 0);
+    assert.ok(Math.abs(total('a', 'ham') - total('b', 'ham')) < 1e-6);
+    assert.ok(Math.abs(total('a', 'spam') - total('c', 'spam')) < 1e-6);
+    const capped = capGroups(sources(), 50);
+    assert.equal(capped.filter((x) => x.source === 'a' && x.label === 'ham').length, 50);
+    assert.deepEqual(capGroups([...sources()].reverse(), 50).map((x) => x.id).sort(), capped.map((x) => x.id).sort());
+  });
+
+  it('Platt scaling recovers a known calibration; AUC and recall at an FP budget', () => {
+    const margins: number[] = [];
+    const labels: ('ham' | 'spam')[] = [];
+    // Each margin once per class; a message of class c is kept with probability P(c | m), where P(spam | m) = σ(2m − 1).
+    for (let i = 0; i < 4000; i++) {
+      const m = (i / 4000) * 8 - 4;
+      margins.push(m, m);
+      labels.push('spam', 'ham');
+    }
+    const weighted: number[] = [];
+    const wl: ('ham' | 'spam')[] = [];
+    margins.forEach((m, i) => {
+      const p = 1 / (1 + Math.exp(-(2 * m - 1)));
+      if ((labels[i] === 'spam' ? p : 1 - p) > ((i * 7919) % 1000) / 1000) { weighted.push(m); wl.push(labels[i]!); }
+    });
+    const { a, b } = plattFit(weighted, wl);
+    assert.ok(Math.abs(a - 2) < 0.3 && Math.abs(b + 1) < 0.3, `a ${a}, b ${b}`);
+    assert.equal(auc([0.1, 0.2, 0.8, 0.9], ['ham', 'ham', 'spam', 'spam']), 1);
+    assert.equal(auc([0.1, 0.9, 0.8, 0.2], ['ham', 'ham', 'spam', 'spam']), 0.5);
+    assert.equal(recallAtFp([0.1, 0.5, 0.9, 0.6, 0.4], ['ham', 'ham', 'spam', 'spam', 'spam'], 0), 2 / 3);
+  });
+
+  it('cutoffs average the FP rate over sources (a small source counts as much as a large one)', () => {
+    // Source big: 1,000 ham, none above 0.5. Source small: 10 ham, one at 0.95.
+    const probs = [...Array.from({ length: 1000 }, (_, i) => i / 2000), ...Array.from({ length: 9 }, () => 0.1), 0.95];
+    const labels = probs.map(() => 'ham' as const);
+    const src = probs.map((_, i) => (i < 1000 ? 'big' : 'small'));
+    const t = chooseSourceThresholds(probs, labels, src, { spamFpRate: 0.01, unsureFpRate: 0.2, aggregate: 'mean' });
+    // Pooled, 1 FP of 1,010 is within 1 %; averaged per source it is 5 %: the cutoff must be above 0.95.
+    assert.ok(t.spam > 0.95, `spam cutoff ${t.spam}`);
+    assert.ok(t.ham < t.spam && t.ham > 0.3, `ham cutoff ${t.ham}`);
+    // The median of three sources ignores the one outlier source (the default).
+    const src3 = probs.map((_, i) => (i < 500 ? 'big1' : i < 1000 ? 'big2' : 'small'));
+    const m = chooseSourceThresholds(probs, labels, src3, { spamFpRate: 0.01, unsureFpRate: 0.2 });
+    assert.ok(m.spam < 0.95, `median spam cutoff ${m.spam}`);
+  });
+
+  it('trainGeneral: calibrated model, cutoffs with an unsure band, the collector mark has no weight, round trip keeps the calibration', () => {
+    const m = trainGeneral(sources(), { minInnerSource: 50, maxPerGroup: 1000, spamFpRate: 0.01, unsureFpRate: 0.05 });
+    assert.ok(m.calibration, 'calibrated');
+    assert.ok(m.thresholds.ham < m.thresholds.spam, `${JSON.stringify(m.thresholds)}`);
+    assert.equal(m.linear!.weights.get('collector-a'), undefined);
+    assert.ok(m.score(['viagra', 'cash', 'click']).probability > m.thresholds.spam);
+    assert.ok(m.score(['meeting', 'agenda', 'thanks']).probability < m.thresholds.ham);
+    const back = BayesModel.fromData(m.toData({ source: 'test' }));
+    assert.deepEqual(back.calibration, m.calibration);
+    assert.equal(back.score(['viagra', 'unknown-token']).probability, m.score(['viagra', 'unknown-token']).probability);
+    assert.equal(back.computeVersion(), m.computeVersion());
+    // Unknown tokens carry no evidence and do not dilute it.
+    assert.equal(m.score(['viagra']).score, m.score(['viagra', 'x1', 'x2', 'x3']).score);
+  });
+});
+
+describe('calibration keeps the ranking', () => {
+  it('a falling fit (pooled out-of-source margins that do not rise with P(spam)) is replaced by slope 1 and a fitted offset', () => {
+    const margins = [-3, -2, -1, 2, 1, 2, 3, -2];
+    const labels = ['spam', 'spam', 'spam', 'spam', 'ham', 'ham', 'ham', 'ham'] as const;
+    assert.ok(plattFit(margins, [...labels]).a < 0, 'the free fit falls');
+    const fixed = plattFit(margins, [...labels], 1);
+    assert.equal(fixed.a, 1);
+    assert.ok(Number.isFinite(fixed.b));
+  });
+});
