@@ -10,7 +10,7 @@
  *   npm run fuzz -- mime --repro .data/fuzz/mime/findings/crash-…   (one input, once)
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -130,31 +130,35 @@ export async function runTarget(name: string, o: RunOptions): Promise<TargetResu
     timeoutMs: HANG_TIMEOUT_MS,
   };
   const logFile = join(dir, o.repro ? 'repro.log' : 'last-run.log');
-  const logStream = createWriteStream(logFile);
-  let log = '';
+  // The child writes into the log file itself, not into a pipe: Node makes its stdio pipes
+  // non-blocking, and libFuzzer's unbuffered writes to a full pipe are lost (EAGAIN) — exactly
+  // when a finding prints the most.
+  const fd = openSync(logFile, 'w');
   const started = Date.now();
   const child = spawn(process.execPath, [join(HERE, 'harness', 'child.mjs')], {
     cwd: ROOT,
     env: { ...process.env, SCOP_FUZZ_CHILD: JSON.stringify(config) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', fd, fd],
   });
+  closeSync(fd);
   // Fuzzing is CPU-heavy and the machine is shared: run the child at lower priority (SCOP_FUZZ_NICE=0 to keep it).
   try {
     if (child.pid) setPriority(child.pid, Number(process.env.SCOP_FUZZ_NICE ?? 10));
   } catch {
     // not permitted here: run at normal priority
   }
-  const collect = (chunk: Buffer) => {
-    const text = chunk.toString('utf8');
-    log += text;
-    if (log.length > 4_000_000) log = log.slice(-2_000_000); // keep the tail; the file has it all
-    logStream.write(chunk);
-    if (!o.quiet) process.stderr.write(text.replace(/^/gm, `[${name}] `).replace(/\[[^\]]*\] $/, ''));
+  let shown = 0;
+  const show = () => {
+    if (o.quiet) return;
+    const text = readFileSync(logFile, 'utf8');
+    if (text.length > shown) process.stderr.write(text.slice(shown).replace(/^(?=.)/gm, `[${name}] `));
+    shown = text.length;
   };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
+  const tail = setInterval(show, 1000);
   const [code, signal] = await new Promise<[number | null, string | null]>((ok) => child.on('close', (c, s) => ok([c, s])));
-  await new Promise<void>((ok) => logStream.end(ok));
+  clearInterval(tail);
+  show();
+  const log = readFileSync(logFile, 'utf8');
   const stats = parseStats(log);
   const edges = [...log.matchAll(/SCOP-FUZZ (\{.*\})\s*$/gm)].at(-1)?.[1];
   return {
