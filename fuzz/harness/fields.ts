@@ -3,6 +3,8 @@
  * string (missing fields are ''); growing such an input repeats each field, so a probe makes every
  * field long instead of adding fields.
  */
+import { repeat } from './invariants.ts';
+
 const SEP = 0;
 
 export function splitFields(data: Buffer): Buffer[] {
@@ -48,7 +50,7 @@ export function joinFields(fields: (Buffer | string)[]): Buffer {
   return Buffer.concat(parts);
 }
 
-/** Every field repeated `factor` times (the growth probe for field inputs). */
+/** Every field grown `factor` times, the way repeat() grows a whole input (the growth probe for field inputs). */
 export function growFields(data: Buffer, factor: number): Buffer {
-  return joinFields(splitFields(data).map((f) => Buffer.concat(Array.from({ length: factor }, () => f))));
+  return joinFields(splitFields(data).map((f) => repeat(f, factor)));
 }

@@ -1,7 +1,7 @@
 /**
  * Checks every target gets beyond "no crash": a wall-time budget per input, and a probe for
  * super-linear cost. A hostile input is rarely slow at the few KiB a fuzzer generates; it is slow
- * once repeated. So one input in `every` (picked by a hash of its bytes, so a finding reproduces
+ * once repeated (see repeat()). So one input in `every` (picked by a hash of its bytes, so a finding reproduces
  * from the saved input alone) is also run grown to `bytes` and to 4 × `bytes`: linear code takes
  * about 4 times as long for the larger one, quadratic code 16 times. A ratio above 8 (confirmed by
  * measuring again) or a run over the budget is a finding. When the smaller probe alone takes more
@@ -53,15 +53,25 @@ function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-function fnv1a(data: Buffer): number {
+export function fnv1a(data: Buffer): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < data.length; i++) h = Math.imul(h ^ data[i]!, 0x01000193);
   return h >>> 0;
 }
 
-/** Repeats the whole input: the default way to grow one. */
+/**
+ * Grows `data` about `factor` times, in one of two ways picked by its hash (so a finding
+ * reproduces): the whole of it repeated, or its first half repeated before the rest — the shape of
+ * most hostile inputs (')' × 200,000 then 'a'; many spaces then a word; '<a ' × n then '>').
+ */
 export function repeat(data: Buffer, factor: number): Buffer {
-  return data.length === 0 ? data : Buffer.concat(Array.from({ length: factor }, () => data));
+  if (data.length === 0) return data;
+  if ((fnv1a(data) >>> 8) & 1) {
+    const half = Math.max(1, data.length >> 1);
+    const head = data.subarray(0, half);
+    return Buffer.concat([...Array.from({ length: Math.ceil((factor * data.length) / head.length) }, () => head), data.subarray(half)]);
+  }
+  return Buffer.concat(Array.from({ length: factor }, () => data));
 }
 
 function probeSizes(probe: GrowthProbe, data: Buffer): [number, number] {

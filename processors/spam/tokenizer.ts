@@ -10,6 +10,7 @@
 import { getDomain, getPublicSuffix } from 'tldts';
 import type { AuthSection } from '../../schemas/types.ts';
 import { htmlToText } from './html.ts';
+import { messageIdDomain, shortWordAtEnd, stripPunctuation, wordAfterThreeSpaces } from './linear.ts';
 import type { SpamAddress, SpamInput } from './input.ts';
 
 export type { SpamInput } from './input.ts';
@@ -37,7 +38,8 @@ const COLLECTION_MARKS = /zzzz|yyyy|qqqq|taint\.org|netnoteinc|jmason|slashnull|
 
 /** Footers and ads that mailing-list software appends; they mark list traffic, not ham. */
 const LIST_FOOTER = /^(?:_{20,}|-{20,}|-- ?)\s*$(?=[\s\S]{0,400}?(?:mailman\/listinfo|mailing list\s*$|sf\.net email is sponsored|Yahoo! Groups|for \(un\)subscription information|\/lists\/listinfo|groups\.yahoo\.com|To unsubscribe from this group))/m;
-const YAHOO_SPONSOR = /-{5,} Yahoo! Groups Sponsor -{5,}[\s\S]*?-{10,}~->/g;
+// (?<!-): a run of dashes is tried from its first dash only, not from each of them.
+const YAHOO_SPONSOR = /(?<!-)-{5,} Yahoo! Groups Sponsor -{5,}[\s\S]*?(?<!-)-{10,}~->/g;
 /** A list's subject tag: "[ILUG] …", "Re: [SAdev] …". */
 const SUBJECT_TAG = /^((?:(?:re|fwd?|aw)\s*:\s*)*)\[[^\]]{1,40}\]\s*/i;
 
@@ -89,7 +91,7 @@ function words(text: string, prefix: string, out: TokenSink): void {
       prev = '';
       continue;
     }
-    const w = raw.replace(/^[("'[{<*]+|[)"'\]}>*,.;:]+$/g, '').toLowerCase();
+    const w = stripPunctuation(raw).toLowerCase();
     const n = w.length;
     if (n < LIMITS.minWord) { if (n) prev = ''; continue; }
     if (n <= LIMITS.maxWord) {
@@ -131,7 +133,9 @@ function urlTokens(url: string, out: TokenSink): string | null {
 }
 
 function cutListFooters(text: string): string {
-  let t = text.replace(YAHOO_SPONSOR, ' ');
+  // A sponsor block ends at its last '~->': after that the lazy scan could only fail, from every start.
+  const end = text.lastIndexOf('~->') + 3;
+  let t = text.slice(0, end).replace(YAHOO_SPONSOR, ' ') + text.slice(end);
   const m = LIST_FOOTER.exec(t);
   if (m) t = t.slice(0, m.index);
   return t;
@@ -198,7 +202,7 @@ function headerTokens(input: SpamInput, out: TokenSink): string | null {
     if (letters.length >= 6 && letters === letters.toUpperCase()) out.add('subject:all-caps');
     if (/!/.test(subject)) out.add('subject:exclamation');
     if (/\$\d|\d%|\bfree\b/i.test(subject)) out.add('subject:money');
-    if (/\s{3,}\S+$/.test(subject)) out.add('subject:trailing-id');
+    if (wordAfterThreeSpaces(subject)) out.add('subject:trailing-id');
     words(subject.replace(SUBJECT_TAG, ''), 'subject:', out);
     for (const w of subject.split(/[^A-Za-z0-9$%!]+/)) if (w.length >= 3 && w.length <= 12) out.add(`subject:${w.toLowerCase()}`);
   }
@@ -236,7 +240,7 @@ function headerTokens(input: SpamInput, out: TokenSink): string | null {
   const messageId = input.messageId;
   if (!messageId) out.add('message-id:none');
   else {
-    const d = /@([^>\s]+)>?\s*$/.exec(messageId)?.[1]?.toLowerCase();
+    const d = messageIdDomain(messageId)?.toLowerCase();
     if (!d) out.add('message-id:no-domain');
     else if (from?.domain && (getDomain(d) ?? d) === (getDomain(from.domain) ?? from.domain)) out.add('message-id:from-domain');
     else if (/^\[?\d+(\.\d+){3}\]?$/.test(d)) out.add('message-id:ip');
@@ -358,7 +362,7 @@ function shapeTokens(input: SpamInput, out: TokenSink, originHeader: string | nu
   const s = (input.subject ?? '').replace(SUBJECT_TAG, '');
   out.add(`subject:len:${bucket(s.length, [0, 10, 20, 40, 60])}`);
   // A short random word after the subject ("… Automation Applications . gji"): a bulk tool's per-copy tag.
-  if (/[\s.,!?-]\s*[a-z]{2,5}\s*$/.test(s) && /\s[a-z]{2,5}$/.test(s) && !/\b(the|and|you|for|now|too|out|off|all|etc|yet|inc|ltd|com|net|org|ie|uk)$/i.test(s)) out.add('subject:trailing-short');
+  if (shortWordAtEnd(s) && /\s[a-z]{2,5}$/.test(s) && !/\b(the|and|you|for|now|too|out|off|all|etc|yet|inc|ltd|com|net|org|ie|uk)$/i.test(s)) out.add('subject:trailing-short');
   if (/\d{3,}/.test(s)) out.add('subject:digits');
   if (/[^\x00-\x7f]/.test(s)) out.add('subject:8bit');
 }
@@ -394,7 +398,8 @@ function dateTokens(d: string, out: TokenSink, originHeader: string | null): voi
   const hours = (sent - relayTime) / 3_600_000;
   const ah = Math.abs(hours);
   out.add(`date:vs-origin:${ah < 0.25 ? 'same' : ah < 2 ? 'near' : ah < 24 ? (hours > 0 ? 'future-h' : 'past-h') : hours > 0 ? 'future-d' : 'past-d'}`);
-  const relayZone = /([+-]\d{4})\s*(?:\([^)]*\))?\s*$/.exec(stamp)?.[1];
+  // The zone ends a date stamp: its last 256 characters are enough, and a long stamp cannot make the scan quadratic.
+  const relayZone = /([+-]\d{4})\s*(?:\([^)]*\))?\s*$/.exec(stamp.slice(-256))?.[1];
   if (relayZone) out.add(relayZone === zone ? 'date:tz-as-origin' : 'date:tz-not-origin');
 }
 
