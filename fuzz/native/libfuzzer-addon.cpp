@@ -252,9 +252,30 @@ Napi::Promise::Deferred *gAsyncDeferred = nullptr;
 Napi::Reference<Napi::Value> *gAsyncError = nullptr;
 int gUnitTimeoutSec = 0;
 
-void Settle(Napi::Env env, AsyncCall *call, Napi::Value error) {
+// The input JS is working on: one at a time, the fuzzing thread waits for each.
+AsyncCall *gCurrentCall = nullptr;
+// Promise handlers, made once: a pair of new functions per input would be garbage whose native
+// finalizers run late, and memory grew by kilobytes per input.
+Napi::FunctionReference gOnResolve;
+Napi::FunctionReference gOnReject;
+
+void Settle(AsyncCall *call, Napi::Value error) {
   if (!error.IsEmpty() && !gAsyncError) gAsyncError = new Napi::Reference<Napi::Value>(Napi::Persistent(error));
   call->finding.set_value(!error.IsEmpty());
+}
+
+void OnResolve(const Napi::CallbackInfo &) {
+  AsyncCall *call = gCurrentCall;
+  gCurrentCall = nullptr;
+  if (call) Settle(call, Napi::Value());
+}
+
+void OnReject(const Napi::CallbackInfo &info) {
+  AsyncCall *call = gCurrentCall;
+  gCurrentCall = nullptr;
+  Napi::Value reason = info[0];
+  // A rejection with undefined is still a finding.
+  if (call) Settle(call, reason.IsUndefined() ? Napi::Error::New(info.Env(), "promise rejected with undefined").Value() : reason);
 }
 
 void CallJs(Napi::Env env, Napi::Function target, std::nullptr_t *, AsyncCall *call) {
@@ -265,6 +286,8 @@ void CallJs(Napi::Env env, Napi::Function target, std::nullptr_t *, AsyncCall *c
     gAsyncError = nullptr;
     delete gAsyncDeferred;
     gAsyncDeferred = nullptr;
+    gOnResolve.Reset();
+    gOnReject.Reset();
     delete call;
     return;
   }
@@ -272,17 +295,12 @@ void CallJs(Napi::Env env, Napi::Function target, std::nullptr_t *, AsyncCall *c
   try {
     result = target.Call({Napi::Buffer<uint8_t>::Copy(env, call->data, call->size)});
   } catch (const Napi::Error &e) {
-    return Settle(env, call, e.Value());
+    return Settle(call, e.Value());
   }
-  if (!result.IsPromise()) return Settle(env, call, Napi::Value());
+  if (!result.IsPromise()) return Settle(call, Napi::Value());
+  gCurrentCall = call;
   auto then = result.As<Napi::Object>().Get("then").As<Napi::Function>();
-  auto ok = Napi::Function::New(env, [call](const Napi::CallbackInfo &i) { Settle(i.Env(), call, Napi::Value()); });
-  auto fail = Napi::Function::New(env, [call](const Napi::CallbackInfo &i) {
-    Napi::Value reason = i[0];
-    // A rejection with undefined is still a finding.
-    Settle(i.Env(), call, reason.IsUndefined() ? Napi::Error::New(i.Env(), "promise rejected with undefined").Value() : reason);
-  });
-  then.Call(result, {ok, fail});
+  then.Call(result, {gOnResolve.Value(), gOnReject.Value()});
 }
 
 int AsyncCallback(const uint8_t *data, size_t size) {
@@ -322,6 +340,8 @@ Napi::Value StartFuzzingAsync(const Napi::CallbackInfo &info) {
   gUnitTimeoutSec = TimeoutFromArgs(args);
   gAsyncDeferred = new Napi::Promise::Deferred(env);
   auto promise = gAsyncDeferred->Promise();
+  gOnResolve = Napi::Persistent(Napi::Function::New<OnResolve>(env));
+  gOnReject = Napi::Persistent(Napi::Function::New<OnReject>(env));
   gAsyncTsfn = AsyncTsfn::New(env, info[0].As<Napi::Function>(), "jazzer-async", 0, 1);
   std::thread([args]() mutable {
     RunDriver(args, AsyncCallback);
