@@ -3,7 +3,9 @@
  * Content-Type parameter parser (processors/mime/structure.ts), the spam stage's raw field reader
  * (processors/spam/input.ts rawFields), and the egress's trace header writer
  * (egress/relay/headers.ts headerValue / traceHeaders), which puts values from stage sections —
- * text an attacker influences — into header lines of the delivered message.
+ * text an attacker influences — into header lines of the delivered message, and the egress's
+ * removal of forged trust fields (withoutForgedTrustFields: Authentication-Results with our
+ * authserv-id, X-Spam-*, X-Scop-*).
  *
  * Input fields (NUL-separated): a header block (bare CR and LF dropped: the ingress refuses them); then values that end up in the egress's headers:
  * Authentication-Results, a decision reason, a spam token, the recipient.
@@ -12,9 +14,11 @@
  * normalised): a stage must not see a different header than another; Content-Type parameters come
  * back with lower-case names; the egress's header block is only its own fields plus continuation
  * lines (no header injection, CRLF line ends, no control characters but tab) and headerValue is
- * idempotent; cost linear (growth probe: every field repeated).
+ * idempotent; after the forged-field removal the structure scan's reader finds no X-Spam-*,
+ * X-Scop-* or Authentication-Results of ours (or unreadable) left, and the body is untouched;
+ * cost linear (growth probe: every field repeated).
  */
-import { headerValue, traceHeaders } from '../../egress/relay/headers.ts';
+import { authservIdOf, headerValue, traceHeaders, withoutForgedTrustFields } from '../../egress/relay/headers.ts';
 import { parseContentType, scanStructure } from '../../processors/mime/structure.ts';
 import { RAW_FIELDS, rawFields } from '../../processors/spam/input.ts';
 import type { MailRecord } from '../../schemas/types.ts';
@@ -66,6 +70,18 @@ export default defineTarget({
     const ct = scanned.find((h) => h.name.toLowerCase() === 'content-type')?.value;
     if (ct !== undefined) {
       for (const k of Object.keys(parseContentType(ct).params)) invariant(k === k.toLowerCase(), () => `parameter name ${JSON.stringify(k)} not lower-cased`);
+    }
+
+    const stripped = Buffer.concat(withoutForgedTrustFields(raw, ['mx.scop.test']).parts);
+    const t = stripped.toString('latin1');
+    invariant(t.endsWith('\r\n\r\nbody\r\n') || t === '\r\nbody\r\n', 'the forged-field removal changed the body');
+    for (const h of scanStructure(stripped).headers) {
+      const name = h.name.toLowerCase();
+      invariant(!/^x-(?:spam|scop)(?:-|$)/.test(name), () => `a forged ${h.name} field survived: ${JSON.stringify(h.value.slice(0, 80))}`);
+      if (name === 'authentication-results') {
+        const id = authservIdOf(h.value);
+        invariant(id !== null && id !== 'mx.scop.test', () => `an Authentication-Results field of ours (or unreadable) survived: ${JSON.stringify(h.value.slice(0, 80))}`);
+      }
     }
 
     for (const v of [f.utf8(1), f.utf8(2), f.latin1(0)]) {
