@@ -171,7 +171,9 @@ export function sentDataEnd(sent: string, at: number, body: string): number {
   let j = at;
   for (let i = 0; i < body.length; i++) {
     const c = body[i]!;
-    if (c === '.' && (i === 0 || body[i - 1] === '\n')) {
+    // smtp-server never looks at the data's second byte as a line start (after a bare LF, which the
+    // ingress refuses anyway): a period there is data as sent.
+    if (c === '.' && (i === 0 || (body[i - 1] === '\n' && !(i === 1 && j === at + 1)))) {
       const stuffedOnly = body[i + 1] === '.' || (body[i + 1] === '\r' && body[i + 2] === '\n' && (i === 0 || body[i - 2] === '\r'));
       if (sent.startsWith('..', j)) {
         j += 2;
