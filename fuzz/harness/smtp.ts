@@ -8,6 +8,8 @@
  * The client's bytes go in at once (pipelined), the session runs until the server closes it or
  * goes quiet, then the client disconnects.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { Registry } from 'prom-client';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
@@ -16,6 +18,9 @@ import { createIngressMetrics } from '../../ingress/metrics.ts';
 import { installConnectionHooks } from '../../ingress/smtp-hooks.ts';
 import { isAscii, isValidHelo } from '../../ingress/syntax.ts';
 import type { Logger } from '../../runtime/log.ts';
+import { repeat } from './invariants.ts';
+import type { FuzzTargetSpec } from './target.ts';
+import { filesUnder } from './testdata.ts';
 
 export const MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
 
@@ -204,3 +209,25 @@ export function replyLines(output: string): string[] {
   }
   return lines;
 }
+
+/** The end-of-DATA probes of shared/testdata/smtp-smuggling (each set's byte sequences; notes skipped). */
+export function* smugglingSequences(testdata: string): Generator<{ name: string; eod: string }> {
+  for (const f of filesUnder(join(testdata, 'smtp-smuggling'), (n) => n === 'eod-sequences.json')) {
+    const doc = JSON.parse(readFileSync(f, 'utf8')) as { sets: { name: string; sequences: { hex?: string }[] }[] };
+    for (const set of doc.sets) {
+      for (const [i, seq] of set.sequences.entries()) {
+        if (seq.hex) yield { name: `${set.name}-${i}`, eod: Buffer.from(seq.hex, 'hex').toString('latin1') };
+      }
+    }
+  }
+}
+
+/** What the two SMTP targets share: the code instrumented, input size, dictionary, budget, probe. */
+export const SMTP_TARGET = {
+  instrument: ['ingress/', 'node_modules/smtp-server/'],
+  async: true,
+  maxLen: 4 * 1024,
+  dict: 'smtp.dict',
+  budgetMs: 1000,
+  growth: { grow: repeat, bytes: 16 * 1024, every: 64 },
+} satisfies Partial<FuzzTargetSpec>;

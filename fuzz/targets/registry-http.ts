@@ -16,8 +16,8 @@ import { PassThrough } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { accessCheck } from '../../infra/registry/access.ts';
 import { requestHandler, routes } from '../../infra/registry/http-api.ts';
-import { decodeRecord, encodeKey } from '../../infra/registry/records.ts';
-import { RegistryService, type LogAppend } from '../../infra/registry/registry-service.ts';
+import { memorySchemaLog } from '../../infra/registry/memory-log.ts';
+import { RegistryService } from '../../infra/registry/registry-service.ts';
 import { RegistryState } from '../../infra/registry/state.ts';
 import type { Logger } from '../../runtime/log.ts';
 import { Fields, joinFields } from '../harness/fields.ts';
@@ -100,14 +100,7 @@ export default defineTarget({
   async run(data) {
     const problems: string[] = [];
     const state = new RegistryState();
-    const log = {
-      async append(records: LogAppend[]) {
-        for (const r of records) {
-          const rec = decodeRecord(Buffer.from(encodeKey(r.key)), r.value === null ? null : Buffer.from(r.value));
-          if (rec) state.apply(rec);
-        }
-      },
-    };
+    const log = memorySchemaLog(state);
     const logger = quietLogger(problems);
     const handler = requestHandler(routes(new RegistryService(state, log, logger), () => ({ status: 'ok' })), logger, accessCheck({ token: TOKEN, allowedHosts: ['registry.example'] }));
     const f = new Fields(data);

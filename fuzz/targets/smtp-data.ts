@@ -9,12 +9,9 @@
  * no bare CR, bare LF or NUL, 554 5.6.0 otherwise; the server's replies are well-formed; cost linear
  * (growth probe: the data repeated).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { invariant, InvariantViolation, repeat } from '../harness/invariants.ts';
-import { hasBareLineEndOrNul, replyLines, runSession, sentDataEnd } from '../harness/smtp.ts';
+import { invariant, InvariantViolation } from '../harness/invariants.ts';
+import { hasBareLineEndOrNul, replyLines, runSession, sentDataEnd, SMTP_TARGET, smugglingSequences } from '../harness/smtp.ts';
 import { defineTarget, type Seed } from '../harness/target.ts';
-import { filesUnder } from '../harness/testdata.ts';
 
 const PREFIX = 'EHLO client.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n';
 const SUFFIX = '\r\n.\r\nQUIT\r\n';
@@ -33,24 +30,12 @@ export function referenceData(afterData: string): { end: number; data: string } 
 export default defineTarget({
   name: 'smtp-data',
   about: 'DATA end detection and dot-stuffing against an RFC 5321 reference; the smuggling defence',
-  instrument: ['ingress/', 'node_modules/smtp-server/'],
-  async: true,
-  maxLen: 4 * 1024,
-  dict: 'smtp.dict',
-  budgetMs: 1000,
-  growth: { grow: repeat, bytes: 16 * 1024, every: 64 },
+  ...SMTP_TARGET,
   *seeds(testdata): Generator<Seed> {
     yield { name: 'plain', data: Buffer.from('Subject: hi\r\n\r\nhello\r\n..dot\r\n.x\r\n') };
     if (!testdata) return;
-    for (const f of filesUnder(join(testdata, 'smtp-smuggling'), (n) => n === 'eod-sequences.json')) {
-      const doc = JSON.parse(readFileSync(f, 'utf8')) as { sets: { name: string; sequences: { hex?: string }[] }[] };
-      for (const set of doc.sets) {
-        for (const [i, seq] of set.sequences.entries()) {
-          if (!seq.hex) continue;
-          const eod = Buffer.from(seq.hex, 'hex').toString('latin1');
-          yield { name: `${set.name}-${i}`, data: Buffer.from(`Subject: one\r\n\r\nbody${eod}MAIL FROM:<evil@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nsmuggled`, 'latin1') };
-        }
-      }
+    for (const { name, eod } of smugglingSequences(testdata)) {
+      yield { name, data: Buffer.from(`Subject: one\r\n\r\nbody${eod}MAIL FROM:<evil@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nsmuggled`, 'latin1') };
     }
   },
   async run(data) {

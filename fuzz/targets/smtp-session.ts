@@ -10,8 +10,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { invariant, InvariantViolation, repeat } from '../harness/invariants.ts';
-import { hasBareLineEndOrNul, replyLines, runSession, sentDataEnd } from '../harness/smtp.ts';
+import { invariant, InvariantViolation } from '../harness/invariants.ts';
+import { hasBareLineEndOrNul, replyLines, runSession, sentDataEnd, SMTP_TARGET, smugglingSequences } from '../harness/smtp.ts';
 import { defineTarget, type Seed } from '../harness/target.ts';
 import { filesUnder } from '../harness/testdata.ts';
 
@@ -37,12 +37,7 @@ export function checkSession(input: Buffer, result: Awaited<ReturnType<typeof ru
 export default defineTarget({
   name: 'smtp-session',
   about: 'SMTP sessions: command parsing, pipelining, DATA end detection, the ingress hooks',
-  instrument: ['ingress/', 'node_modules/smtp-server/'],
-  async: true,
-  maxLen: 4 * 1024,
-  dict: 'smtp.dict',
-  budgetMs: 1000,
-  growth: { grow: repeat, bytes: 16 * 1024, every: 64 },
+  ...SMTP_TARGET,
   *seeds(testdata): Generator<Seed> {
     yield { name: 'basic', data: Buffer.from('EHLO client.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nSubject: hi\r\n\r\n..dot\r\n.\r\nQUIT\r\n') };
     yield { name: 'pipelined', data: Buffer.from('EHLO [192.0.2.1]\r\nMAIL FROM:<> BODY=8BITMIME\r\nRCPT TO:<c@d.example>\r\nRCPT TO:<e@d.example>\r\nDATA\r\nx\r\n.\r\nRSET\r\nMAIL FROM:<a@b.example> SMTPUTF8\r\nRCPT TO:<é@d.example>\r\nDATA\r\ny\r\n.\r\nQUIT\r\n') };
@@ -55,16 +50,9 @@ export default defineTarget({
       }
     }
     // The smuggling probes, each inside a transaction followed by a second one.
-    for (const f of filesUnder(join(testdata, 'smtp-smuggling'), (n) => n === 'eod-sequences.json')) {
-      const doc = JSON.parse(readFileSync(f, 'utf8')) as { sets: { name: string; sequences: { hex?: string }[] }[] };
-      for (const set of doc.sets) {
-        for (const [i, seq] of set.sequences.entries()) {
-          if (!seq.hex) continue; // a note, not a sequence
-          const eod = Buffer.from(seq.hex, 'hex').toString('latin1');
-          const text = `EHLO client.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nSubject: one\r\n\r\nbody${eod}MAIL FROM:<evil@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n.\r\nQUIT\r\n`;
-          yield { name: `smuggle-${set.name}-${i}`, data: Buffer.from(text, 'latin1') };
-        }
-      }
+    for (const { name, eod } of smugglingSequences(testdata)) {
+      const text = `EHLO client.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nSubject: one\r\n\r\nbody${eod}MAIL FROM:<evil@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n.\r\nQUIT\r\n`;
+      yield { name: `smuggle-${name}`, data: Buffer.from(text, 'latin1') };
     }
   },
   async run(data) {

@@ -8,8 +8,8 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { loggerFor } from '../../runtime/log.ts';
 import { requestHandler, routes } from './http-api.ts';
-import { decodeRecord, encodeKey } from './records.ts';
-import { RegistryService, type LogAppend } from './registry-service.ts';
+import { memorySchemaLog } from './memory-log.ts';
+import { RegistryService } from './registry-service.ts';
 import { RegistryState } from './state.ts';
 
 let server: Server;
@@ -17,14 +17,7 @@ let port = 0;
 
 before(async () => {
   const state = new RegistryState();
-  const log = {
-    async append(records: LogAppend[]) {
-      for (const r of records) {
-        const rec = decodeRecord(Buffer.from(encodeKey(r.key)), r.value === null ? null : Buffer.from(r.value));
-        if (rec) state.apply(rec);
-      }
-    },
-  };
+  const log = memorySchemaLog(state);
   const logger = loggerFor('registry-http-test');
   server = createServer(requestHandler(routes(new RegistryService(state, log, logger), () => ({ status: 'ok' })), logger));
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
