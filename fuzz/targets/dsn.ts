@@ -46,7 +46,7 @@ function failures(f: Fields): FailedRecipient[] {
 export default defineTarget({
   name: 'dsn',
   about: 'DSN composition from a remote reply, recipient, MX name and the original header section',
-  instrument: ['egress/relay/dsn.ts', 'egress/relay/headers.ts'],
+  instrument: ['egress/relay/dsn.ts'],
   async: true,
   maxLen: 8 * 1024,
   dict: 'smtp.dict',
