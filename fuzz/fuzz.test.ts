@@ -20,15 +20,10 @@ try {
   skip = e.message;
 }
 
-const planted = join(ROOT, 'fuzz', 'testing', 'planted-target.ts');
 async function plant(kind: string, seconds: number, repro?: string) {
-  process.env.SCOP_PLANTED = kind;
   if (!repro) rmSync(join(ROOT, '.data', 'fuzz', `planted-${kind}`), { recursive: true, force: true });
-  try {
-    return await runTarget(`planted-${kind}`, { seconds, quiet: true, addon: addon!, testdata: null, targetFile: planted, repro });
-  } finally {
-    delete process.env.SCOP_PLANTED;
-  }
+  const targetFile = join(ROOT, 'fuzz', 'testing', `planted-${kind}.ts`);
+  return runTarget(`planted-${kind}`, { seconds, quiet: true, addon: addon!, testdata: null, targetFile, repro });
 }
 
 describe('fuzz harness', { skip }, () => {

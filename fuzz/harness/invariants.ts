@@ -66,12 +66,12 @@ export function fnv1a(data: Buffer): number {
  */
 export function repeat(data: Buffer, factor: number): Buffer {
   if (data.length === 0) return data;
+  // Buffer.alloc(n, pattern) repeats the pattern natively: no array of pieces to build and collect.
   if ((fnv1a(data) >>> 8) & 1) {
-    const half = Math.max(1, data.length >> 1);
-    const head = data.subarray(0, half);
-    return Buffer.concat([...Array.from({ length: Math.ceil((factor * data.length) / head.length) }, () => head), data.subarray(half)]);
+    const head = data.subarray(0, Math.max(1, data.length >> 1));
+    return Buffer.concat([Buffer.alloc(factor * data.length, head), data.subarray(head.length)]);
   }
-  return Buffer.concat(Array.from({ length: factor }, () => data));
+  return Buffer.alloc(factor * data.length, data);
 }
 
 function probeSizes(probe: GrowthProbe, data: Buffer): [number, number] {
@@ -133,7 +133,10 @@ function tooSlowForProbe(spec: FuzzTargetSpec, sizes: [number, number], ms: numb
 
 /** run() wrapped with the budget and the growth probe, for Jazzer's sync mode. */
 export function checkedSync(spec: FuzzTargetSpec): (data: Buffer) => void {
-  const run = spec.run as (data: Buffer) => void;
+  // Sync mode never runs the event loop: a Promise's work would pile up, its coverage and errors unseen.
+  const run = (data: Buffer): void => {
+    if (spec.run(data) instanceof Promise) throw new TypeError(`target ${spec.name} returned a Promise: declare it async: true`);
+  };
   const budget = spec.budgetMs ?? DEFAULT_BUDGET_MS;
   return (data: Buffer) => {
     const ms = timeSync(() => run(data));
