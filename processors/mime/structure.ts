@@ -162,16 +162,20 @@ function readHeader(w: Walk, start: number, end: number, path: string): { fields
   const fields: HeaderField[] = [];
   const lines = s.slice(start, scanEnd).split(/\r?\n/);
   let badLines = 0;
+  // A continuation belongs to the line before it: after a line that is not a field it is part of
+  // that bad line, not of the last good field (which the other readers of the header never extend).
+  let lastIsField = false;
   for (const line of lines) {
     if (line === '') continue;
     if ((line[0] === ' ' || line[0] === '\t')) {
       const last = fields[fields.length - 1];
-      if (last) last.value += line; // unfold: the CRLF goes, the whitespace stays
-      else badLines++;
+      if (last && lastIsField) last.value += line; // unfold: the CRLF goes, the whitespace stays
+      else if (!last) badLines++;
       continue;
     }
     const colon = line.indexOf(':');
     const name = colon > 0 ? line.slice(0, colon).trimEnd() : '';
+    lastIsField = false;
     if (!name || !HEADER_NAME.test(name)) { badLines++; continue; }
     if (fields.length >= w.limits.maxHeaders) {
       w.defect('too-many-headers', path, `over ${w.limits.maxHeaders} fields`);
@@ -179,6 +183,7 @@ function readHeader(w: Walk, start: number, end: number, path: string): { fields
       break;
     }
     fields.push({ name, value: line.slice(colon + 1).replace(/^[ \t]+/, '') });
+    lastIsField = true;
   }
   if (badLines) w.defect('invalid-header-line', path, `${badLines} line(s)`);
   if (/[\x80-\xff]/.test(s.slice(start, scanEnd))) {
