@@ -5,10 +5,11 @@
  * tests and the bench call it without Kafka.
  */
 import { franc } from 'franc-min';
-import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
+import type { AddressObject, ParsedMail } from 'mailparser';
 import type { MailAddress, MimeAttachment, MimeSection } from '../../schemas/types.ts';
 import { describeAttachment } from './attachments.ts';
 import { clamdScan, type ClamdAddress } from './clamd.ts';
+import { parseMail, type ParsedWithTree } from './mailparser.ts';
 import { DEFAULT_LIMITS, scanStructure, type HeaderField, type MimeLimits, type Structure } from './structure.ts';
 
 export const STAGE_VERSION = '1.0.0';
@@ -75,25 +76,34 @@ function cut(s: string | null | undefined, max: number): { value: string | null;
   return s.length > max ? { value: s.slice(0, max), truncated: true } : { value: s, truncated: false };
 }
 
-async function runParser(raw: Buffer): Promise<ParsedMail> {
-  // skipTextToHtml/skipImageLinks: we keep neither the HTML rendering of text nor data: URIs.
-  return simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 4 * 1024 * 1024 });
+export interface MimeAnalysis {
+  section: MimeSection;
+  /** mailparser's part tree of the message, null when the parse failed or a limit kept the body out. */
+  parsed: ParsedWithTree | null;
 }
 
 export async function parseMime(raw: Buffer, opts: ParseOptions = {}): Promise<MimeSection> {
+  return (await analyseMime(raw, opts)).section;
+}
+
+/** parseMime, also handing back mailparser's tree (the corpus round trip compares it). */
+export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise<MimeAnalysis> {
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const structure: Structure = scanStructure(raw, limits);
   const defects = [...structure.defects];
   const tags = new Set<string>();
   let parsed: ParsedMail | undefined;
+  let full: ParsedWithTree | null = null;
   let parseFailed = false;
   try {
     // Past a limit only the header is decoded: the walk stopped, and so must the parser.
-    parsed = await runParser(structure.limitsExceeded ? raw.subarray(0, Math.min(raw.length, structure.headerBytes, limits.maxHeaderBytes)) : raw);
+    const r = await parseMail(structure.limitsExceeded ? raw.subarray(0, Math.min(raw.length, structure.headerBytes, limits.maxHeaderBytes)) : raw);
+    parsed = r.mail;
+    if (!structure.limitsExceeded) full = r;
   } catch (e) {
     parseFailed = true;
     defects.push({ code: 'parse-failed', part: '', detail: (e as Error).message.slice(0, 300) });
-    parsed = await runParser(raw.subarray(0, Math.min(raw.length, structure.headerBytes, limits.maxHeaderBytes))).catch(() => undefined);
+    parsed = (await parseMail(raw.subarray(0, Math.min(raw.length, structure.headerBytes, limits.maxHeaderBytes))).catch(() => undefined))?.mail;
   }
   const h = structure.headers;
   const dateRaw = fieldValues(h, 'date')[0] ?? null;
@@ -155,7 +165,7 @@ export async function parseMime(raw: Buffer, opts: ParseOptions = {}): Promise<M
   if (structure.limitsExceeded) tags.add('limits-exceeded');
   if (text.truncated || html.truncated) tags.add('truncated');
 
-  return {
+  const section: MimeSection = {
     stageVersion: STAGE_VERSION,
     parsedAt: (opts.now ?? Date.now)(),
     tags: [...tags],
@@ -191,4 +201,5 @@ export async function parseMime(raw: Buffer, opts: ParseOptions = {}): Promise<M
     attachmentFlags,
     scan,
   };
+  return { section, parsed: full };
 }

@@ -1,0 +1,85 @@
+/**
+ * One mailparser run that gives both what the stage reads (simpleParser's result: headers, text,
+ * html, attachments) and the part tree mailparser built on the way (`MailParser.tree`, which
+ * simpleParser drops). The corpus round trip (corpus/harness) compares that tree with the
+ * generator's expected tree, so the stage and the round trip parse the same way, once.
+ *
+ * The reading below is simpleParser's (mailparser/lib/simple-parser.js, 3.14.2): headers from the
+ * 'headers' event, text/html from the 'text' object, attachments read to a Buffer then released,
+ * the well-known header keys copied to the top. `tree` is an internal field of MailParser;
+ * mailparser.test.ts fails if its shape changes on an upgrade.
+ */
+import { MailParser, type ParsedMail } from 'mailparser';
+
+/** How the stage runs mailparser. skipTextToHtml/skipImageLinks: we keep neither the HTML rendering of text nor data: URIs. */
+export const MAILPARSER_OPTIONS = { skipImageLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 4 * 1024 * 1024 } as const;
+
+/** A node of MailParser.tree (the fields the round trip reads). */
+export interface MailTreeNode {
+  headerLines: { key: string; line: string }[];
+  headers: Map<string, unknown>;
+  contentType: string;
+  children: MailTreeNode[];
+  disposition?: string;
+  charset?: string;
+  isAttachment?: boolean;
+  /** Decoded text of an inline text part, line ends as LF. */
+  textContent?: string;
+  /** mailsplit's node: transfer encoding as written, decoded file name, parsed as an embedded message. */
+  node: { encoding?: string | false; filename?: string | false; messageNode?: boolean };
+}
+
+export interface ParsedWithTree {
+  mail: ParsedMail;
+  tree: MailTreeNode;
+  /** Attachment contents in tree order (also in mail.attachments). */
+  attachments: Buffer[];
+}
+
+const TOP_KEYS = ['subject', 'references', 'date', 'to', 'from', 'cc', 'bcc', 'message-id', 'in-reply-to', 'reply-to'];
+
+export function parseMail(raw: Buffer): Promise<ParsedWithTree> {
+  return new Promise((resolve, reject) => {
+    const parser = new MailParser(MAILPARSER_OPTIONS);
+    const mail = { attachments: [] } as unknown as Record<string, unknown> & { attachments: Record<string, unknown>[] };
+    const contents: Buffer[] = [];
+    let settled = false;
+    const settle = (err: Error | null) => {
+      if (settled) return;
+      settled = true;
+      if (err) return reject(err);
+      const tree = (parser as unknown as { tree: MailTreeNode | false }).tree;
+      if (!tree) return reject(new Error('mailparser built no part tree'));
+      resolve({ mail: mail as unknown as ParsedMail, tree, attachments: contents });
+    };
+    parser.on('error', (e: Error) => settle(e));
+    parser.on('headers', (headers: Map<string, unknown>) => {
+      mail.headers = headers;
+      mail.headerLines = (parser as unknown as { headerLines: unknown }).headerLines;
+    });
+    parser.on('data', (data: Record<string, unknown> & { type: string; content?: NodeJS.ReadableStream; release?: () => void }) => {
+      if (data.type === 'text') {
+        for (const k of ['text', 'html', 'textAsHtml', 'textConversionError']) if (k in data) mail[k] = data[k];
+        return;
+      }
+      if (data.type !== 'attachment' || !data.content) return;
+      const slot = contents.push(Buffer.alloc(0)) - 1;
+      mail.attachments.push(data);
+      const chunks: Buffer[] = [];
+      data.content.on('data', (c: Buffer) => chunks.push(c));
+      data.content.on('end', () => {
+        contents[slot] = Buffer.concat(chunks);
+        data.content = contents[slot] as unknown as NodeJS.ReadableStream;
+        data.release?.();
+      });
+    });
+    parser.on('end', () => {
+      const headers = mail.headers as Map<string, unknown> | undefined;
+      for (const key of TOP_KEYS) if (headers?.has(key)) mail[key.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())] = headers.get(key);
+      // simpleParser ends with updateImageLinks, which with skipImageLinks hands back the HTML as it is, false without one.
+      if (typeof mail.html !== 'string') mail.html = false;
+      settle(null);
+    });
+    parser.end(raw);
+  });
+}
