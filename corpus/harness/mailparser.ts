@@ -54,7 +54,7 @@ function lowerKeys(p: Record<string, string> | undefined): Record<string, string
   return out;
 }
 
-/** mailparser's tree → the shape compare.ts reads. */
+/** mailparser's tree → the shape compare.ts reads (attached messages that were parsed as their tree). */
 export function mailparserTree(r: ParsedWithTree): ActualEntity {
   let next = 0;
   const visit = (n: MailTreeNode): ActualEntity => {
@@ -72,8 +72,11 @@ export function mailparserTree(r: ParsedWithTree): ActualEntity {
     else if (n.node.messageNode) {
       if (n.children[0]) e.message = visit(n.children[0]);
     } else if (n.isAttachment) {
-      const content = r.attachments[next++] ?? Buffer.alloc(0);
+      const i = next++;
+      const content = r.attachments[i] ?? Buffer.alloc(0);
       e.body = { size: content.length, sha256: sha(content) };
+      const inner = r.embedded.get(i);
+      if (inner) e.message = mailparserTree(inner);
     } else {
       const text = Buffer.from(n.textContent ?? '', 'utf8');
       e.body = { text: { size: text.length, sha256: sha(text) } };

@@ -126,9 +126,14 @@ function decoderFor(label: string): TextDecoder | null {
 
 /** Non-ASCII characters `label` encodes and both decoders give back unchanged. */
 export function repertoire(label: string): string[] {
-  const key = label.toLowerCase();
-  const hit = cache.get(key);
+  const hit = cache.get(label);
   if (hit) return hit;
+  const key = label.toLowerCase();
+  const known = cache.get(key);
+  if (known) {
+    cache.set(label, known);
+    return known;
+  }
   let out: string[];
   if (key === 'us-ascii') out = [];
   else if (key === 'utf-8') out = [...POOL];
@@ -148,6 +153,7 @@ export function repertoire(label: string): string[] {
     });
   }
   cache.set(key, out);
+  cache.set(label, out);
   return out;
 }
 

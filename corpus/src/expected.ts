@@ -92,3 +92,20 @@ export function expectedTree(g: GeneratedMessage): TreeMessage {
     root: entityTree(generated.root, '', false, encoded),
   };
 }
+
+/**
+ * The decoded text of every text leaf by path (line ends as LF). Trees carry only hashes; a
+ * comparison against an API that merges texts (a body string) needs the texts themselves.
+ */
+export function expectedTexts(root: Entity): Map<string, string> {
+  const out = new Map<string, string>();
+  const visit = (e: Entity, path: string) => {
+    const child = (i: number) => (path ? `${path}.${i}` : String(i));
+    const b = e.body;
+    if (b.kind === 'leaf' && b.text !== null) out.set(path, normalizeText(b.text));
+    else if (b.kind === 'multipart') b.parts.forEach((p, i) => visit(p, child(i + 1)));
+    else if (b.kind === 'message') visit(b.message, child(1));
+  };
+  visit(root, '');
+  return out;
+}

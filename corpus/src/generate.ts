@@ -380,7 +380,7 @@ function bodyText(ctx: Ctx, cs: Charset, opts: TextOptions): string {
   const { rng } = ctx;
   const native = cs.label !== 'US-ASCII';
   const lines: string[] = [];
-  const n = rng.skewed(1, 30);
+  const n = rng.skewed(1, 24);
   for (let i = 0; i < n; i++) {
     const r = rng.next() / 0x1_0000_0000;
     if (r < 0.08) { lines.push(''); continue; }
@@ -503,7 +503,7 @@ function binaryLeaf(ctx: Ctx, forImage = false): Entity {
   const { rng } = ctx;
   const kinds = forImage ? ATTACHMENTS.filter((a) => a[0] === 'image') : ATTACHMENTS;
   const [type, subtype, ext, magic] = rng.pick(kinds);
-  const size = rng.weighted<number>([[2, 0], [3, rng.int(1, 3)], [93, rng.skewed(16, 1500)], [2, rng.int(1500, 24000)]]);
+  const size = rng.weighted<number>([[2, 0], [3, rng.int(1, 3)], [94, rng.skewed(16, 1500)], [1, rng.int(1500, 16000)]]);
   if (size === 0) ctx.features.add('empty-attachment');
   let data = Buffer.concat([Buffer.from(magic), rng.bytes(Math.max(0, size - magic.length))]).subarray(0, size);
   let cte = rng.weighted<string>([[88, 'base64'], [6, 'binary'], [6, 'quoted-printable']]);
@@ -573,8 +573,8 @@ function messageFields(ctx: Ctx, o: MessageOptions): Field[] {
   const { rng } = ctx;
   const f: Field[] = [];
   if (o.top && rng.chance(0.3)) f.push(field(ctx, 'Return-Path', { kind: 'raw', segments: [`<${localPart(rng, false)}@${domain(rng, false)}>`] }));
-  if (o.top) for (let i = rng.weighted<number>([[50, 0], [30, 1], [15, 2], [5, 3]]); i > 0; i--) f.push(received(ctx));
-  if (rng.chance(0.97)) f.push(field(ctx, 'Date', { kind: 'date', date: dateValue(ctx) }));
+  if (o.top) for (let i = rng.weighted<number>([[60, 0], [30, 1], [8, 2], [2, 3]]); i > 0; i--) f.push(received(ctx));
+  f.push(field(ctx, 'Date', { kind: 'date', date: dateValue(ctx) })); // required (RFC 5322 3.6), as From is
   const fromN = rng.chance(0.03) ? 2 : 1;
   f.push(field(ctx, 'From', { kind: 'address', list: addressList(ctx, fromN, o.utf8, false) }));
   if (fromN > 1 || rng.chance(0.03)) f.push(field(ctx, 'Sender', { kind: 'address', list: [mailbox(ctx, o.utf8)] }));
@@ -587,7 +587,7 @@ function messageFields(ctx: Ctx, o: MessageOptions): Field[] {
   if (rng.chance(0.95)) f.push(field(ctx, 'Subject', { kind: 'text', words: subject(ctx, o.utf8) }));
   if (rng.chance(0.9)) f.push(field(ctx, 'Message-ID', { kind: 'ids', ids: [messageId(ctx)] }));
   if (rng.chance(0.15)) f.push(field(ctx, 'In-Reply-To', { kind: 'ids', ids: [messageId(ctx)] }));
-  if (rng.chance(0.15)) f.push(field(ctx, 'References', { kind: 'ids', ids: Array.from({ length: rng.skewed(1, 30) }, () => messageId(ctx)) }));
+  if (rng.chance(0.15)) f.push(field(ctx, 'References', { kind: 'ids', ids: Array.from({ length: rng.chance(0.1) ? rng.int(12, 30) : rng.skewed(1, 6) }, () => messageId(ctx)) }));
   if (o.top || rng.chance(0.5)) f.push(field(ctx, 'MIME-Version', { kind: 'raw', segments: rng.chance(0.05) ? ['1.0', '(Generated)'] : ['1.0'] }));
   if (rng.chance(0.03)) f.push(field(ctx, 'Comments', { kind: 'text', words: headerWords(ctx, rng.int(1, 8), textMode(ctx, o.utf8), false) }));
   if (rng.chance(0.03)) f.push(field(ctx, 'Keywords', { kind: 'raw', segments: keywords(ctx) }));

@@ -11,8 +11,25 @@
  */
 import { MailParser, type ParsedMail } from 'mailparser';
 
-/** How the stage runs mailparser. skipTextToHtml/skipImageLinks: we keep neither the HTML rendering of text nor data: URIs. */
-export const MAILPARSER_OPTIONS = { skipImageLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 4 * 1024 * 1024 } as const;
+/**
+ * How the stage runs mailparser. skipTextToHtml/skipImageLinks: we keep neither the HTML rendering
+ * of text nor data: URIs. defaultInlineEmbedded: a message/rfc822 part without a disposition is
+ * parsed as the message it is (its text is read, its attachments described), not kept as one
+ * opaque file — forwarding a message hid its attachments from the policy (found by the corpus
+ * round trip). A part marked `attachment` stays a file; parseMail parses inside it as well.
+ */
+export const MAILPARSER_OPTIONS = { skipImageLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 4 * 1024 * 1024, defaultInlineEmbedded: true } as const;
+
+/** Types whose attachments are messages, parsed in turn. */
+export const MESSAGE_TYPES = new Set(['message/rfc822', 'message/global']);
+
+/** Bounds on parsing attached messages inside attached messages (hostile input can nest them without end). */
+export interface EmbeddedBudget {
+  /** Levels of attached messages still allowed below this one. */
+  depth: number;
+  /** Attached messages still allowed in the whole message (shared). */
+  left: { messages: number };
+}
 
 /** A node of MailParser.tree (the fields the round trip reads). */
 export interface MailTreeNode {
@@ -34,11 +51,25 @@ export interface ParsedWithTree {
   tree: MailTreeNode;
   /** Attachment contents in tree order (also in mail.attachments). */
   attachments: Buffer[];
+  /** Attached messages (message/rfc822 attachments) parsed, by attachment index. */
+  embedded: Map<number, ParsedWithTree>;
+}
+
+/** Parses the message, then the messages attached to it within `budget`. */
+export async function parseMail(raw: Buffer, budget: EmbeddedBudget = { depth: 20, left: { messages: 100 } }): Promise<ParsedWithTree> {
+  const r = await parseOne(raw);
+  for (let i = 0; i < r.mail.attachments.length; i++) {
+    const a = r.mail.attachments[i]!;
+    if (!MESSAGE_TYPES.has(a.contentType.toLowerCase()) || budget.depth <= 0 || budget.left.messages <= 0) continue;
+    budget.left.messages--;
+    r.embedded.set(i, await parseMail(r.attachments[i]!, { depth: budget.depth - 1, left: budget.left }));
+  }
+  return r;
 }
 
 const TOP_KEYS = ['subject', 'references', 'date', 'to', 'from', 'cc', 'bcc', 'message-id', 'in-reply-to', 'reply-to'];
 
-export function parseMail(raw: Buffer): Promise<ParsedWithTree> {
+function parseOne(raw: Buffer): Promise<ParsedWithTree> {
   return new Promise((resolve, reject) => {
     const parser = new MailParser(MAILPARSER_OPTIONS);
     const mail = { attachments: [] } as unknown as Record<string, unknown> & { attachments: Record<string, unknown>[] };
@@ -50,7 +81,7 @@ export function parseMail(raw: Buffer): Promise<ParsedWithTree> {
       if (err) return reject(err);
       const tree = (parser as unknown as { tree: MailTreeNode | false }).tree;
       if (!tree) return reject(new Error('mailparser built no part tree'));
-      resolve({ mail: mail as unknown as ParsedMail, tree, attachments: contents });
+      resolve({ mail: mail as unknown as ParsedMail, tree, attachments: contents, embedded: new Map() });
     };
     parser.on('error', (e: Error) => settle(e));
     parser.on('headers', (headers: Map<string, unknown>) => {

@@ -22,6 +22,8 @@ export interface ParseOptions {
   clamd?: { address: ClamdAddress; timeoutMs: number };
   signal?: AbortSignal;
   now?: () => number;
+  /** Guess the language of the text (franc); on by default. The corpus round trip, which checks the parse, turns it off. */
+  guessLanguage?: boolean;
 }
 
 /** Flags that make an attachment dangerous on their own (archive / html alone are not). */
@@ -71,6 +73,16 @@ export function extractUrls(text: string, html: string, max: number): string[] {
   return [...seen].slice(0, max);
 }
 
+function allAttachments(r: ParsedWithTree): ParsedMail['attachments'] {
+  const out: ParsedMail['attachments'] = [];
+  r.mail.attachments.forEach((a, i) => {
+    out.push(a);
+    const inner = r.embedded.get(i);
+    if (inner) out.push(...allAttachments(inner));
+  });
+  return out;
+}
+
 function cut(s: string | null | undefined, max: number): { value: string | null; truncated: boolean } {
   if (s === undefined || s === null || s === '') return { value: null, truncated: false };
   return s.length > max ? { value: s.slice(0, max), truncated: true } : { value: s, truncated: false };
@@ -97,7 +109,8 @@ export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise
   let parseFailed = false;
   try {
     // Past a limit only the header is decoded: the walk stopped, and so must the parser.
-    const r = await parseMail(structure.limitsExceeded ? raw.subarray(0, Math.min(raw.length, structure.headerBytes, limits.maxHeaderBytes)) : raw);
+    const budget = { depth: limits.maxDepth, left: { messages: limits.maxAttachments } };
+    const r = await parseMail(structure.limitsExceeded ? raw.subarray(0, Math.min(raw.length, structure.headerBytes, limits.maxHeaderBytes)) : raw, budget);
     parsed = r.mail;
     if (!structure.limitsExceeded) full = r;
   } catch (e) {
@@ -124,13 +137,14 @@ export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise
   // franc costs about as much as the parse itself on long samples with all 82 languages; 400
   // characters over the 20 most common mail languages keep it near a fifth of that.
   const sample = (text.value ?? '').slice(0, 2000).replace(/\s+/g, ' ').slice(0, 400);
-  if (sample.trim().length >= 80) {
+  if (opts.guessLanguage !== false && sample.trim().length >= 80) {
     const guess = franc(sample, { minLength: 80, only: LANGUAGES });
     if (guess !== 'und' && !languages.includes(guess)) languages.push(guess);
   }
 
   const attachments: MimeAttachment[] = [];
-  const parts = parsed?.attachments ?? [];
+  // Attachments of attached messages too: a forwarded .eml must not carry an executable past the policy.
+  const parts = full ? allAttachments(full) : parsed?.attachments ?? [];
   if (parts.length > limits.maxAttachments) defects.push({ code: 'too-many-attachments', part: '', detail: `${parts.length}, described ${limits.maxAttachments}` });
   for (const a of parts.slice(0, limits.maxAttachments)) {
     attachments.push(await describeAttachment({ filename: a.filename ?? null, contentType: a.contentType, disposition: a.contentDisposition ?? null, content: a.content }));
