@@ -12,7 +12,7 @@ import { loggerFor } from '../runtime/log.ts';
 import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
 import { TOPICS } from '../runtime/topics.ts';
 import type { MailRecord, SpamFeedback } from '../schemas/types.ts';
-import { loadSpamAssassin, rotation } from '../corpus/spam-assassin.ts';
+import { loadSpamAssassin, rotation } from '../corpus/spam-assassin/index.ts';
 import { loadDefaultModel } from '../processors/spam/default-model.ts';
 import { metrics, trainWithThresholds, type Labelled, type Metrics } from '../processors/spam/evaluate.ts';
 import { spamInputFromRecord } from '../processors/spam/input.ts';

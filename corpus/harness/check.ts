@@ -19,7 +19,7 @@ import { compareSection } from './section.ts';
 export type Pass = 'parse' | 'section' | 'reencode';
 
 export interface Finding {
-  pass: Pass;
+  pass: Pass | (string & {});
   d: Disagreement;
   /** Id of the documented difference it is, or null for a mismatch. */
   known: string | null;

@@ -4,7 +4,7 @@
  * holds), so that anything else is still a mismatch.
  */
 import type { Disagreement } from '../src/compare.ts';
-import { walk, type TreeEntity, type TreeMessage } from '../src/tree.ts';
+import { isGroup, walk, type TreeEntity, type TreeField, type TreeMessage } from '../src/tree.ts';
 import type { MailAddress } from '../../schemas/types.ts';
 import type { Pass } from './check.ts';
 
@@ -19,9 +19,16 @@ const entityAt = (exp: TreeMessage, path: string): TreeEntity | undefined => {
   return undefined;
 };
 
+/** Comments written after the addresses of a field. */
+function comments(f: TreeField | undefined): string[] {
+  const out: string[] = [];
+  for (const a of f?.addresses ?? []) for (const m of isGroup(a) ? a.members : [a]) if (m.comment !== undefined) out.push(m.comment);
+  return out;
+}
+
 /** The display name was empty and the parser took the address's comment for it: `a@b (Comment)`. */
-function commentAsName(raw: string, expected: string, actual: unknown): boolean {
-  return expected === '' && typeof actual === 'string' && actual !== '' && raw.includes(`(${actual})`);
+function commentAsName(fieldComments: string[], expected: string, actual: unknown): boolean {
+  return expected === '' && typeof actual === 'string' && actual !== '' && fieldComments.includes(actual);
 }
 
 const SECTION_ADDRESS = new Set(['section.from', 'section.sender', 'section.reply-to', 'section.to', 'section.cc']);
@@ -33,12 +40,12 @@ export const KNOWN: KnownDifference[] = [
     matches(_pass, d, exp) {
       if (d.class === 'address.name') {
         const field = entityAt(exp, d.path)?.headers.find((f) => f.name === d.detail);
-        return !!field && commentAsName(field.value, d.expected as string, d.actual);
+        return commentAsName(comments(field), d.expected as string, d.actual);
       }
       if (SECTION_ADDRESS.has(d.class)) {
         const want = d.expected as MailAddress[];
         const got = d.actual as MailAddress[];
-        const raw = exp.root.headers.filter((f) => f.name.toLowerCase() === d.detail).map((f) => f.value).join(' ');
+        const raw = exp.root.headers.filter((f) => f.name.toLowerCase() === d.detail).flatMap(comments);
         return want.length === got.length && want.every((w, i) => {
           const g = got[i]!;
           return w.address === g.address && w.group === g.group && (w.name === g.name || commentAsName(raw, w.name, g.name));

@@ -12,7 +12,8 @@ export interface Example {
 }
 
 export interface Row {
-  pass: Pass | 'error';
+  /** The round trip's pass, or the implementation in a differential run. */
+  pass: Pass | 'error' | (string & {});
   cls: string;
   known: string | null;
   /** Messages with at least one such finding. */
@@ -42,7 +43,7 @@ export class Tally {
     if (r.examples.length > EXAMPLES) r.examples.length = EXAMPLES;
   }
 
-  add(c: Checked): void {
+  add(c: Pick<Checked, 'id' | 'index' | 'size' | 'findings'>): void {
     this.messages++;
     const seen = new Set<Row>();
     for (const f of c.findings) {
@@ -57,10 +58,10 @@ export class Tally {
     else if (c.findings.length) this.documentedOnly++;
   }
 
-  error(index: number, e: Error): void {
+  error(index: number, e: Error, pass = 'error'): void {
     this.messages++;
     this.mismatched++;
-    const r = this.row('error', e.message.slice(0, 80), null);
+    const r = this.row(pass, e.message.slice(0, 80), null);
     r.messages++;
     this.example(r, { id: String(index), index, size: 0, path: '', detail: (e.stack ?? e.message).slice(0, 500), expected: null, actual: null });
   }

@@ -118,7 +118,8 @@ function decodes(caps: Capabilities, name: string): boolean {
   return caps.textFields === 'all' || caps.textFields.includes(name);
 }
 
-function compareHeaders(out: Disagreement[], path: string, exp: TreeField[], act: ActualField[], caps: Capabilities): void {
+/** Compares one entity's header fields (names, order, and each value as its kind says). */
+export function compareHeaders(out: Disagreement[], path: string, exp: TreeField[], act: ActualField[], caps: Capabilities): void {
   const names = (l: { name: string }[]) => l.map((f) => f.name.toLowerCase());
   const en = names(exp);
   const an = names(act);
@@ -142,7 +143,7 @@ function compareHeaders(out: Disagreement[], path: string, exp: TreeField[], act
     if (!a) continue;
     switch (e.kind) {
       case 'text':
-        if (decodes(caps, k) && a.value !== undefined && a.value !== e.value) diff(out, k === 'subject' ? 'header.subject' : 'header.text', path, e.name, e.value, a.value);
+        if (decodes(caps, k) && a.value !== undefined && a.value !== (e.value ?? '')) diff(out, k === 'subject' ? 'header.subject' : 'header.text', path, e.name, e.value, a.value);
         break;
       case 'address':
         if (a.addresses) compareAddresses(out, path, e.name, e.addresses ?? [], a.addresses);
@@ -156,7 +157,7 @@ function compareHeaders(out: Disagreement[], path: string, exp: TreeField[], act
       case 'content':
         break; // Content-* fields are compared as the entity's type, parameters, disposition and encoding
       default:
-        if (caps.rawValues && a.value !== undefined && ws(a.value) !== ws(e.value)) diff(out, 'header.raw', path, e.name, e.value, a.value);
+        if (caps.rawValues && a.value !== undefined && ws(a.value) !== ws(e.value ?? '')) diff(out, 'header.raw', path, e.name, e.value, a.value);
     }
   }
 }

@@ -11,7 +11,9 @@ export const sha256 = (b: Buffer | string): string => createHash('sha256').updat
 export const normalizeText = (s: string): string => s.replace(/\r\n/g, '\n');
 
 function mailbox(m: Mailbox): TreeMailbox {
-  return { name: m.name ? decodedWords(m.name.words) : '', address: addrSpec(m) };
+  const t: TreeMailbox = { name: m.name ? decodedWords(m.name.words) : '', address: addrSpec(m) };
+  if (m.comment !== null) t.comment = m.comment;
+  return t;
 }
 
 function address(a: Address): TreeAddress {
@@ -20,20 +22,19 @@ function address(a: Address): TreeAddress {
 
 function treeField(f: Field, e: Entity): TreeField {
   const v = f.value;
-  const raw = fieldSegments(f, e).join(' ');
   switch (v.kind) {
     case 'text':
       return { name: f.name, kind: 'text', value: decodedWords(v.words) };
     case 'address':
-      return { name: f.name, kind: 'address', value: raw, addresses: v.list.map(address) };
+      return { name: f.name, kind: 'address', addresses: v.list.map(address) };
     case 'date':
-      return { name: f.name, kind: 'date', value: raw, date: new Date(v.date.epochMs).toISOString() };
+      return { name: f.name, kind: 'date', date: new Date(v.date.epochMs).toISOString() };
     case 'ids':
-      return { name: f.name, kind: 'ids', value: raw, ids: v.ids.map((id) => `<${id}>`) };
+      return { name: f.name, kind: 'ids', ids: v.ids.map((id) => `<${id}>`) };
     case 'raw':
-      return { name: f.name, kind: 'raw', value: raw };
+      return { name: f.name, kind: 'raw', value: fieldSegments(f, e).join(' ') };
     default:
-      return { name: f.name, kind: 'content', value: raw };
+      return { name: f.name, kind: 'content' };
   }
 }
 

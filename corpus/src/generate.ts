@@ -612,8 +612,9 @@ function keywords(ctx: Ctx): string[] {
   return words.map((w, i) => (i < words.length - 1 ? w + ',' : w));
 }
 
+/** Whether an entity may be made at `depth` (the limit itself included). */
 function canNest(ctx: Ctx, depth: number): boolean {
-  return depth < ctx.opts.maxDepth && ctx.entities < MAX_ENTITIES;
+  return depth <= ctx.opts.maxDepth && ctx.entities < MAX_ENTITIES;
 }
 
 function messagePart(ctx: Ctx, depth: number, global = false, inside: (depth: number) => Entity = (d) => body(ctx, d, false)): Entity {
@@ -633,9 +634,10 @@ function messagePart(ctx: Ctx, depth: number, global = false, inside: (depth: nu
 function body(ctx: Ctx, depth: number, top: boolean): Entity {
   const { rng } = ctx;
   if (!canNest(ctx, depth + 1)) return textLeaf(ctx);
+  const two = canNest(ctx, depth + 2); // an embedded message sits two levels down
   const shape = rng.weighted<string>([
-    [22, 'text'], [4, 'html'], [15, 'alternative'], [20, 'mixed'], [6, 'related'], [7, 'forward'], [3, 'digest'],
-    [4, 'report'], [2, 'signed'], [10, 'random'], [top ? 2 : 0, 'deep'], [top ? 1 : 0, 'deep-messages'], [top ? 1 : 0, 'many-parts'], [top ? 0.5 : 0, 'global'],
+    [22, 'text'], [4, 'html'], [15, 'alternative'], [20, 'mixed'], [6, 'related'], [two ? 7 : 0, 'forward'], [3, 'digest'],
+    [4, 'report'], [2, 'signed'], [10, 'random'], [top ? 2 : 0, 'deep'], [top ? 1 : 0, 'deep-messages'], [top ? 1 : 0, 'many-parts'], [top && two ? 0.5 : 0, 'global'],
   ]);
   ctx.features.add(shape);
   switch (shape) {

@@ -9,6 +9,8 @@ export interface TreeMailbox {
   name: string;
   /** addr-spec as written (quoted local part kept, Unicode domain kept). */
   address: string;
+  /** The comment written after the address (`a@b (Jane)`), when there is one. */
+  comment?: string;
 }
 
 export interface TreeGroup {
@@ -26,10 +28,11 @@ export interface TreeField {
   name: string;
   kind: FieldKind;
   /**
-   * text: the decoded text (unfolded, RFC 2047 words decoded). Other kinds: the value unfolded
-   * (CRLF before whitespace removed), leading and trailing whitespace removed, nothing decoded.
+   * text: the decoded text (unfolded, RFC 2047 words decoded). raw: the value unfolded (CRLF
+   * before whitespace removed), leading and trailing whitespace removed, nothing decoded. The other
+   * kinds carry their meaning in addresses/date/ids, or (content) in the entity's fields.
    */
-  value: string;
+  value?: string;
   /** address: the mailboxes and groups. */
   addresses?: TreeAddress[];
   /** date: the instant, ISO 8601 in UTC with milliseconds. */
