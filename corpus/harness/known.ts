@@ -3,7 +3,7 @@
  * in corpus/README.md ("Round trip"), and recognised narrowly (by class and by what the message
  * holds), so that anything else is still a mismatch.
  */
-import type { Disagreement } from '../src/compare.ts';
+import { normalizeAddress, type Disagreement } from '../src/compare.ts';
 import { isGroup, walk, type TreeEntity, type TreeField, type TreeMessage } from '../src/tree.ts';
 import type { MailAddress } from '../../schemas/types.ts';
 import type { Pass } from './check.ts';
@@ -48,7 +48,7 @@ export const KNOWN: KnownDifference[] = [
         const raw = exp.root.headers.filter((f) => f.name.toLowerCase() === d.detail).flatMap(comments);
         return want.length === got.length && want.every((w, i) => {
           const g = got[i]!;
-          return w.address === g.address && w.group === g.group && (w.name === g.name || commentAsName(raw, w.name, g.name));
+          return normalizeAddress(w.address) === normalizeAddress(g.address) && w.group === g.group && (w.name === g.name || commentAsName(raw, w.name, g.name));
         });
       }
       return false;
