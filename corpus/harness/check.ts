@@ -4,7 +4,9 @@
  * re-encode the parsed tree → parse again → compare again.
  */
 import { analyseMime } from '../../processors/mime/parse.ts';
-import { parseMail } from '../../processors/mime/mailparser.ts';
+import { MAILPARSER_OPTIONS, parseMail } from '../../processors/mime/mailparser.ts';
+
+const PASS2_OPTIONS = { ...MAILPARSER_OPTIONS, skipHtmlToText: true };
 import { compareEntity, type Disagreement } from '../src/compare.ts';
 import { encodeMessage } from '../src/encode.ts';
 import { expectedTexts, expectedTree } from '../src/expected.ts';
@@ -49,7 +51,8 @@ export async function checkMessage(seed: string, index: number, opts: Partial<Ge
     add('parse', compareEntity(exp.root, mailparserTree(a.parsed), MAILPARSER_CAPS));
     add('section', compareSection(exp, a.section, expectedTexts(g.generated.root)));
     try {
-      const again = await parseMail(encodeMessage(modelFromParse(a.parsed)).bytes);
+      // Only the tree is compared: the HTML-to-text rendering, which the tree does not hold, is skipped.
+      const again = await parseMail(encodeMessage(modelFromParse(a.parsed)).bytes, undefined, PASS2_OPTIONS);
       add('reencode', compareEntity(exp.root, mailparserTree(again), MAILPARSER_CAPS));
     } catch (e) {
       add('reencode', [failure('reencode.failed', e)]);

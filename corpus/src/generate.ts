@@ -380,7 +380,7 @@ function bodyText(ctx: Ctx, cs: Charset, opts: TextOptions): string {
   const { rng } = ctx;
   const native = cs.label !== 'US-ASCII';
   const lines: string[] = [];
-  const n = rng.skewed(1, 24);
+  const n = rng.skewed(1, 12);
   for (let i = 0; i < n; i++) {
     const r = rng.next() / 0x1_0000_0000;
     if (r < 0.08) { lines.push(''); continue; }
@@ -503,7 +503,7 @@ function binaryLeaf(ctx: Ctx, forImage = false): Entity {
   const { rng } = ctx;
   const kinds = forImage ? ATTACHMENTS.filter((a) => a[0] === 'image') : ATTACHMENTS;
   const [type, subtype, ext, magic] = rng.pick(kinds);
-  const size = rng.weighted<number>([[2, 0], [3, rng.int(1, 3)], [94, rng.skewed(16, 1500)], [1, rng.int(1500, 16000)]]);
+  const size = rng.weighted<number>([[2, 0], [3, rng.int(1, 3)], [94, rng.skewed(8, 1200)], [1, rng.int(1200, 16000)]]);
   if (size === 0) ctx.features.add('empty-attachment');
   let data = Buffer.concat([Buffer.from(magic), rng.bytes(Math.max(0, size - magic.length))]).subarray(0, size);
   let cte = rng.weighted<string>([[88, 'base64'], [6, 'binary'], [6, 'quoted-printable']]);
@@ -573,7 +573,7 @@ function messageFields(ctx: Ctx, o: MessageOptions): Field[] {
   const { rng } = ctx;
   const f: Field[] = [];
   if (o.top && rng.chance(0.3)) f.push(field(ctx, 'Return-Path', { kind: 'raw', segments: [`<${localPart(rng, false)}@${domain(rng, false)}>`] }));
-  if (o.top) for (let i = rng.weighted<number>([[60, 0], [30, 1], [8, 2], [2, 3]]); i > 0; i--) f.push(received(ctx));
+  if (o.top) for (let i = rng.weighted<number>([[80, 0], [17, 1], [2, 2], [1, 3]]); i > 0; i--) f.push(received(ctx));
   f.push(field(ctx, 'Date', { kind: 'date', date: dateValue(ctx) })); // required (RFC 5322 3.6), as From is
   const fromN = rng.chance(0.03) ? 2 : 1;
   f.push(field(ctx, 'From', { kind: 'address', list: addressList(ctx, fromN, o.utf8, false) }));
@@ -581,13 +581,13 @@ function messageFields(ctx: Ctx, o: MessageOptions): Field[] {
   if (rng.chance(0.1)) f.push(field(ctx, 'Reply-To', { kind: 'address', list: addressList(ctx, rng.int(1, 2), o.utf8, false) }));
   const manyTo = rng.chance(0.02);
   if (manyTo) ctx.features.add('folded');
-  if (rng.chance(0.95)) f.push(field(ctx, 'To', { kind: 'address', list: addressList(ctx, manyTo ? rng.int(15, 40) : rng.skewed(1, 5), o.utf8, true) }));
-  if (rng.chance(0.2)) f.push(field(ctx, 'Cc', { kind: 'address', list: addressList(ctx, rng.skewed(1, 6), o.utf8, true) }));
+  if (rng.chance(0.95)) f.push(field(ctx, 'To', { kind: 'address', list: addressList(ctx, manyTo ? rng.int(15, 40) : rng.skewed(1, 3), o.utf8, true) }));
+  if (rng.chance(0.15)) f.push(field(ctx, 'Cc', { kind: 'address', list: addressList(ctx, rng.skewed(1, 6), o.utf8, true) }));
   if (rng.chance(0.02)) f.push(field(ctx, 'Bcc', { kind: 'address', list: addressList(ctx, 1, o.utf8, true) }));
   if (rng.chance(0.95)) f.push(field(ctx, 'Subject', { kind: 'text', words: subject(ctx, o.utf8) }));
   if (rng.chance(0.9)) f.push(field(ctx, 'Message-ID', { kind: 'ids', ids: [messageId(ctx)] }));
   if (rng.chance(0.15)) f.push(field(ctx, 'In-Reply-To', { kind: 'ids', ids: [messageId(ctx)] }));
-  if (rng.chance(0.15)) f.push(field(ctx, 'References', { kind: 'ids', ids: Array.from({ length: rng.chance(0.1) ? rng.int(12, 30) : rng.skewed(1, 6) }, () => messageId(ctx)) }));
+  if (rng.chance(0.1)) f.push(field(ctx, 'References', { kind: 'ids', ids: Array.from({ length: rng.chance(0.1) ? rng.int(12, 30) : rng.skewed(1, 6) }, () => messageId(ctx)) }));
   if (o.top || rng.chance(0.5)) f.push(field(ctx, 'MIME-Version', { kind: 'raw', segments: rng.chance(0.05) ? ['1.0', '(Generated)'] : ['1.0'] }));
   if (rng.chance(0.03)) f.push(field(ctx, 'Comments', { kind: 'text', words: headerWords(ctx, rng.int(1, 8), textMode(ctx, o.utf8), false) }));
   if (rng.chance(0.03)) f.push(field(ctx, 'Keywords', { kind: 'raw', segments: keywords(ctx) }));
@@ -636,8 +636,8 @@ function body(ctx: Ctx, depth: number, top: boolean): Entity {
   if (!canNest(ctx, depth + 1)) return textLeaf(ctx);
   const two = canNest(ctx, depth + 2); // an embedded message sits two levels down
   const shape = rng.weighted<string>([
-    [22, 'text'], [4, 'html'], [15, 'alternative'], [20, 'mixed'], [6, 'related'], [two ? 7 : 0, 'forward'], [3, 'digest'],
-    [4, 'report'], [2, 'signed'], [10, 'random'], [top ? 2 : 0, 'deep'], [top ? 1 : 0, 'deep-messages'], [top ? 1 : 0, 'many-parts'], [top && two ? 0.5 : 0, 'global'],
+    [36, 'text'], [5, 'html'], [15, 'alternative'], [14, 'mixed'], [4, 'related'], [two ? 5 : 0, 'forward'], [2, 'digest'],
+    [3, 'report'], [1.5, 'signed'], [7, 'random'], [top ? 1 : 0, 'deep'], [top ? 0.5 : 0, 'deep-messages'], [top ? 0.5 : 0, 'many-parts'], [top && two ? 0.5 : 0, 'global'],
   ]);
   ctx.features.add(shape);
   switch (shape) {
@@ -649,7 +649,7 @@ function body(ctx: Ctx, depth: number, top: boolean): Entity {
       return alternative(ctx, depth);
     case 'mixed': {
       const first = rng.chance(0.4) && canNest(ctx, depth + 2) ? alternative(ctx, depth + 1) : textLeaf(ctx, { disposition: rng.chance(0.8) ? null : 'inline' });
-      const n = rng.skewed(1, 4);
+      const n = rng.skewed(1, 3);
       const parts = [first];
       for (let i = 0; i < n; i++) parts.push(rng.chance(0.75) ? binaryLeaf(ctx) : textAttachment(ctx));
       return multipart(ctx, 'mixed', parts);
@@ -669,7 +669,7 @@ function body(ctx: Ctx, depth: number, top: boolean): Entity {
     case 'deep-messages':
       return deepMessages(ctx, depth, rng.int(Math.min(depth + 2, ctx.opts.maxDepth), ctx.opts.maxDepth));
     case 'many-parts':
-      return multipart(ctx, 'mixed', Array.from({ length: rng.int(30, 60) }, () => (rng.chance(0.5) ? textLeaf(ctx) : binaryLeaf(ctx))));
+      return multipart(ctx, 'mixed', Array.from({ length: rng.int(20, 40) }, () => (rng.chance(0.5) ? textLeaf(ctx) : binaryLeaf(ctx))));
     case 'global':
       return multipart(ctx, 'mixed', [textLeaf(ctx, { disposition: null }), messagePart(ctx, depth + 1, true)]);
     default:
@@ -770,7 +770,7 @@ function randomEntity(ctx: Ctx, depth: number): Entity {
   if (subtype === 'digest') return digest(ctx, depth);
   if (subtype === 'report') return report(ctx, depth);
   if (subtype === 'signed') return signed(ctx, depth);
-  const parts = Array.from({ length: rng.int(1, 4) }, () => randomEntity(ctx, depth + 1));
+  const parts = Array.from({ length: rng.int(1, 3) }, () => randomEntity(ctx, depth + 1));
   return multipart(ctx, subtype, parts);
 }
 

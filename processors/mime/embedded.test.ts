@@ -92,6 +92,14 @@ describe('mailparser hunks (patches/)', () => {
     }
   });
 
+  it('HTML-only mail is still rendered to text (the converter is compiled once, not per message)', async () => {
+    for (const word of ['first', 'second']) {
+      const m = await parseMime(Buffer.from(`${hdr}Subject: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>${word} <b>paragraph</b></p><ul><li>item</li></ul></body></html>\r\n`));
+      assert.match(m.text ?? '', new RegExp(`${word} paragraph`));
+      assert.match(m.text ?? '', /\* item/);
+    }
+  });
+
   it('an empty part is empty, not the line end before the next delimiter', async () => {
     const raw = Buffer.from(`${hdr}Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=empty.bin\r\n\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=crlf.bin\r\n\r\n\r\n\r\n--b--\r\n`);
     const m = await parseMime(raw);

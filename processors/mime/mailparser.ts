@@ -9,7 +9,10 @@
  * the well-known header keys copied to the top. `tree` is an internal field of MailParser;
  * mailparser.test.ts fails if its shape changes on an upgrade.
  */
-import { MailParser, type ParsedMail } from 'mailparser';
+import { MailParser, type MailParserOptions as TypedOptions, type ParsedMail } from 'mailparser';
+
+/** mailparser's options, with those its typings omit (passed on to mailsplit, or read by MailParser). */
+export type MailParserOptions = TypedOptions & { defaultInlineEmbedded?: boolean; checksumAlgo?: string | false; skipHtmlToText?: boolean };
 
 /**
  * How the stage runs mailparser. skipTextToHtml/skipImageLinks: we keep neither the HTML rendering
@@ -17,8 +20,9 @@ import { MailParser, type ParsedMail } from 'mailparser';
  * parsed as the message it is (its text is read, its attachments described), not kept as one
  * opaque file — forwarding a message hid its attachments from the policy (found by the corpus
  * round trip). A part marked `attachment` stays a file; parseMail parses inside it as well.
+ * checksumAlgo false: no MD5 of every attachment, the stage hashes them itself (SHA-256).
  */
-export const MAILPARSER_OPTIONS = { skipImageLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 4 * 1024 * 1024, defaultInlineEmbedded: true } as const;
+export const MAILPARSER_OPTIONS = { skipImageLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 4 * 1024 * 1024, defaultInlineEmbedded: true, checksumAlgo: false } as const;
 
 /** Types whose attachments are messages, parsed in turn. */
 export const MESSAGE_TYPES = new Set(['message/rfc822', 'message/global']);
@@ -55,23 +59,26 @@ export interface ParsedWithTree {
   embedded: Map<number, ParsedWithTree>;
 }
 
-/** Parses the message, then the messages attached to it within `budget`. */
-export async function parseMail(raw: Buffer, budget: EmbeddedBudget = { depth: 20, left: { messages: 100 } }): Promise<ParsedWithTree> {
-  const r = await parseOne(raw);
+/**
+ * Parses the message, then the messages attached to it within `budget`. `options` are the stage's;
+ * the corpus round trip's second parse, which reads only the tree, adds skipHtmlToText.
+ */
+export async function parseMail(raw: Buffer, budget: EmbeddedBudget = { depth: 20, left: { messages: 100 } }, options: MailParserOptions = MAILPARSER_OPTIONS): Promise<ParsedWithTree> {
+  const r = await parseOne(raw, options);
   for (let i = 0; i < r.mail.attachments.length; i++) {
     const a = r.mail.attachments[i]!;
     if (!MESSAGE_TYPES.has(a.contentType.toLowerCase()) || budget.depth <= 0 || budget.left.messages <= 0) continue;
     budget.left.messages--;
-    r.embedded.set(i, await parseMail(r.attachments[i]!, { depth: budget.depth - 1, left: budget.left }));
+    r.embedded.set(i, await parseMail(r.attachments[i]!, { depth: budget.depth - 1, left: budget.left }, options));
   }
   return r;
 }
 
 const TOP_KEYS = ['subject', 'references', 'date', 'to', 'from', 'cc', 'bcc', 'message-id', 'in-reply-to', 'reply-to'];
 
-function parseOne(raw: Buffer): Promise<ParsedWithTree> {
+function parseOne(raw: Buffer, options: MailParserOptions): Promise<ParsedWithTree> {
   return new Promise((resolve, reject) => {
-    const parser = new MailParser(MAILPARSER_OPTIONS);
+    const parser = new MailParser(options);
     const mail = { attachments: [] } as unknown as Record<string, unknown> & { attachments: Record<string, unknown>[] };
     const contents: Buffer[] = [];
     let settled = false;
