@@ -1,3 +1,3 @@
 module scop-mail-corpus/adapters/go
 
-go 1.21
+go 1.18
