@@ -3,7 +3,7 @@
  * signatures (RSA-2048, Ed25519) + ARC + DMARC + BIMI) against a real Knot DNS on loopback
  * (in-process DNS server if knotd is missing). Modes, measured in the same run:
  *   warm   verifyMessage() with a warm cache (the stage's steady state)
- *   raw    mailauth's own authenticate() with the same warm resolver (baseline: our wrapper's cost)
+ *   raw    mailauth's own authenticate() (strict mode, as the stage) with the same warm resolver (baseline: our wrapper's cost)
  *   cold   verifyMessage() with the cache off: every lookup goes to the DNS server
  * Run: node --import tsx bench/auth.ts [seconds per mode, default 5]
  */
@@ -92,7 +92,7 @@ try {
 
   const rawResolver = warm.forMessage(emptyStats());
   const rawRate = await run('raw', async (raw) => {
-    await authenticate(raw, { ip: '192.0.2.10', helo: 'mail.bench.test', sender: 'bounce@bench.test', mta: 'mx.bench.test', resolver: rawResolver as never });
+    await authenticate(raw, { ip: '192.0.2.10', helo: 'mail.bench.test', sender: 'bounce@bench.test', mta: 'mx.bench.test', resolver: rawResolver as never, strict: true } as never);
   }, messages);
   const warmRate = await run('warm', async (raw, i) => { await verifyMessage(input(raw, i), { dns: warm, ...opts }); }, messages);
   const coldRate = await run('cold', async (raw, i) => { await verifyMessage(input(raw, i), { dns: cold, ...opts }); }, messages);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -62,4 +62,19 @@ test('keygen refuses an existing key, a bad domain, selector or type (exit 2, on
     assert.equal(r.stderr.trim().split('\n').length, 1);
   }
   assert.equal(scop('dkim', 'keygen', '--domain', 'again.test', '--selector', 's', '--type', 'ed25519', '--force').status, 0);
+});
+
+test('keygen --force replaces a key atomically and always as 0600 (not the replaced file\'s 0644, not in place)', () => {
+  assert.equal(scop('dkim', 'keygen', '--domain', 'mode.test', '--selector', 's', '--type', 'ed25519').status, 0);
+  const file = join(dir, 'mode.test', 's.pem');
+  chmodSync(file, 0o644);
+  const before = statSync(file);
+  const oldPem = readFileSync(file, 'utf8');
+  const r = scop('dkim', 'keygen', '--domain', 'mode.test', '--selector', 's', '--type', 'ed25519', '--force');
+  assert.equal(r.status, 0, r.stderr);
+  const now = statSync(file);
+  assert.equal(now.mode & 0o777, 0o600);
+  assert.notEqual(now.ino, before.ino, 'a new file renamed over the old one, not the old one rewritten in place');
+  assert.notEqual(readFileSync(file, 'utf8'), oldPem);
+  assert.deepEqual(readdirSync(join(dir, 'mode.test')).sort(), ['s.pem', 's.txt'], 'no temporary file left behind');
 });

@@ -1,9 +1,10 @@
 /** `scop dkim keygen`: a signing key for the DKIM stage's key directory, and the DNS record to publish. */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { ConfigError, loadEnv } from '../runtime/config.ts';
+import { writeFileAtomically } from '../runtime/private-file.ts';
 import { dnsTxtValue, dnsZoneLine, generateKey, normalizeDomain, validSelector } from '../processors/dkim-sign/keys.ts';
 
 function keyDir(opt?: string): string {
@@ -25,8 +26,8 @@ export function registerDkimCommands(program: Command): void {
     .option('--type <type>', 'rsa or ed25519', 'rsa')
     .option('--bits <n>', 'RSA modulus length', '2048')
     .option('--dir <dir>', 'key directory (default DKIM_KEY_DIR, else $SCOP_DATA_DIR/dkim)')
-    .option('--force', 'replace an existing key')
-    .action((opts: { domain: string; selector: string; type: string; bits: string; dir?: string; force?: boolean }) => {
+    .option('--force', 'replace an existing key (atomically; the new file is 0600 whatever the old one was)')
+    .action(async (opts: { domain: string; selector: string; type: string; bits: string; dir?: string; force?: boolean }) => {
       const domain = normalizeDomain(opts.domain);
       if (!domain) throw new ConfigError('--domain', `"${opts.domain}" is not a domain name`, 'give the From domain, e.g. --domain example.org');
       if (!validSelector(opts.selector)) throw new ConfigError('--selector', `"${opts.selector}" is not a valid selector`, 'letters, digits, dashes and dots, e.g. --selector s2024');
@@ -37,10 +38,10 @@ export function registerDkimCommands(program: Command): void {
       const file = join(dir, `${opts.selector}.pem`);
       if (existsSync(file) && !opts.force) throw new ConfigError('--selector', `${file} exists`, 'choose a new selector (key rotation) or pass --force to replace it');
       const { pem, key } = generateKey(opts.type, bits);
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      writeFileSync(file, pem, { mode: 0o600 });
+      // Atomic and always 0600: --force never leaves a half-written key, nor the mode of the key it replaces.
+      await writeFileAtomically(file, pem, 0o600);
       const zone = dnsZoneLine(domain, opts.selector, key);
-      writeFileSync(join(dir, `${opts.selector}.txt`), `${zone}\n`);
+      await writeFileAtomically(join(dir, `${opts.selector}.txt`), `${zone}\n`, 0o644);
       console.error(`wrote ${file} (${opts.type === 'rsa' ? `RSA-${bits}` : 'Ed25519'}); publish this record, then restart the dkim-sign stage:`);
       console.log(zone);
       console.error(`TXT value: ${dnsTxtValue(key)}`);

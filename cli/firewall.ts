@@ -11,6 +11,7 @@ import type { RecordCodec } from '../runtime/registry.ts';
 import { TOPICS } from '../runtime/topics.ts';
 import type { Block } from '../schemas/types.ts';
 import { cliClients, operator, readLatest } from './compacted.ts';
+import { printable, printableJson } from './terminal.ts';
 
 /** CIDR in the form the firewall writes (network address, ipaddr.js text): an address alone is /32 or /128. */
 export function normalizePrefix(input: string): string {
@@ -58,8 +59,9 @@ export function registerFirewallCommands(program: Command, topic: string = TOPIC
     const now = Date.now();
     const blocks = (await listBlocks(kafka, codec, topic)).filter((b) => o.all || b.expiresAt === null || b.expiresAt > now);
     for (const b of blocks) {
-      if (o.json) console.log(JSON.stringify({ ...b, createdAt: iso(b.createdAt), expiresAt: b.expiresAt === null ? null : iso(b.expiresAt) }));
-      else console.log(`${b.prefix.padEnd(24)} until ${b.expiresAt === null ? 'lifted'.padEnd(20) : iso(b.expiresAt)}  by ${b.source}  ${b.reason}`);
+      // Reasons and sources are written by the firewall stage from message data (sender domains): printable.
+      if (o.json) console.log(printableJson({ ...b, createdAt: iso(b.createdAt), expiresAt: b.expiresAt === null ? null : iso(b.expiresAt) }));
+      else console.log(`${printable(b.prefix).padEnd(24)} until ${b.expiresAt === null ? 'lifted'.padEnd(20) : iso(b.expiresAt)}  by ${printable(b.source)}  ${printable(b.reason)}`);
     }
     if (!o.json) console.error(`${blocks.length} block(s)`);
   });

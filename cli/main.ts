@@ -11,12 +11,14 @@ import { generatedFileFor, renderTypes } from '../schemas/codegen.ts';
 import { snapshot } from '../schemas/compat.ts';
 import { SERVICES } from './services.ts';
 import { prepareInfra } from '../infra/prepare.ts';
+import { aclBindings, applyAcls, kafkaAclsCommands } from '../infra/kafka/acls.ts';
 import { registerSchemas, start } from './start.ts';
 import { runService } from './run-service.ts';
 import { registerUsersCommands } from '../ingress/users-cli.ts';
 import { registerSpamCommands } from './spam.ts';
 import { registerReplayCommand } from './replay.ts';
 import { registerDkimCommands } from './dkim.ts';
+import { printable } from './terminal.ts';
 import { registerQuarantineCommands } from './quarantine.ts';
 import { registerFirewallCommands } from './firewall.ts';
 
@@ -65,6 +67,28 @@ topics.command('list').description('print the declared topics').action(() => {
   for (const t of allTopics()) console.log(`${t.name}\tpartitions=${t.partitions}\tcleanup=${t.cleanup}\tschema=${t.valueSchema ?? '-'}\t${t.doc}`);
 });
 
+topics.command('acls').description('print the kafka-acls.sh commands that give each scop principal what it needs and nothing else (SECURITY.md)')
+  .option('--bootstrap-server <host:port>', 'the cluster', '<broker:9092>')
+  .option('--command-config <file>', 'admin client properties (SASL login of a super user)', '<admin.properties>')
+  .option('--apply', 'create them now with KAFKA_BROKERS / KAFKA_SASL_* (a super user) instead of printing')
+  .action(async (opts: { bootstrapServer: string; commandConfig: string; apply?: boolean }) => {
+    const bindings = aclBindings();
+    if (!opts.apply) {
+      for (const line of kafkaAclsCommands(bindings, opts.bootstrapServer, opts.commandConfig)) console.log(line);
+      return;
+    }
+    const settings = kafkaSettingsFromEnv();
+    await probeBrokers(settings);
+    const admin = createKafkaClient(settings).admin();
+    await admin.connect();
+    try {
+      await applyAcls(admin, bindings);
+      console.log(`created ${bindings.length} ACL bindings for ${new Set(bindings.map((b) => b.principal)).size} principals`);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
 const schemas = program.command('schemas').description('the Avro record schemas in schemas/');
 schemas.command('register').description('register every topic’s value schema (uses SCHEMA_REGISTRY_URL)').action(async () => {
   const settings = registrySettingsFromEnv();
@@ -93,7 +117,8 @@ registerFirewallCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   // Config errors are the operator's to fix: one line, no stack trace.
-  if (e instanceof ConfigError) console.error(e.message);
-  else console.error(`scop: ${(e as Error)?.stack ?? e}`);
+  // Error texts may quote message data (a record id, a decode error): printable, line by line.
+  if (e instanceof ConfigError) console.error(printable(e.message));
+  else console.error(`scop: ${String((e as Error)?.stack ?? e).split('\n').map(printable).join('\n')}`);
   process.exit(e instanceof ConfigError ? 2 : 1);
 });

@@ -8,7 +8,9 @@ import { uniqueName } from '../runtime/testing.ts';
 import { topicConfig, type TopicSpec } from '../runtime/topics.ts';
 import type { DeliveryJob, MailRecord } from '../schemas/types.ts';
 import { listBlocks, normalizePrefix, writeBlock } from './firewall.ts';
-import { deleteHeld, listHeld, markHeld, releaseHeld, type QuarantineTopics } from './quarantine.ts';
+import { Command } from 'commander';
+import { deleteHeld, listHeld, markHeld, registerQuarantineCommands, releaseHeld, type QuarantineTopics } from './quarantine.ts';
+import { registerFirewallCommands } from './firewall.ts';
 
 const { svc, admin } = testBroker('quarantine-cli-test');
 
@@ -66,5 +68,54 @@ test('the CLI refuses a bad prefix or label with one line and exit 2', { timeout
     assert.equal(r.code, 2, args.join(' '));
     assert.match(r.stderr.trim(), /^config error: (prefix|--mark): /);
     assert.equal(r.stderr.trim().split('\n').length, 1);
+  }
+});
+
+/** Runs `scop <args>` in this process (the real command definitions) and returns what it printed. */
+async function cliOutput(register: (p: Command) => void, args: string[]): Promise<string> {
+  const program = new Command().exitOverride();
+  register(program);
+  const lines: string[] = [];
+  const log = console.log;
+  const error = console.error;
+  console.log = (...a: unknown[]) => { lines.push(a.join(' ')); };
+  console.error = () => {};
+  try {
+    await program.parseAsync(['node', 'scop', ...args]);
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+  return lines.join('\n');
+}
+
+// What a terminal acts on: C0 except the line breaks between output lines, DEL, C1, bidi/invisible format marks.
+const ACTIVE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
+
+test('quarantine list / list --json / show and firewall list print message data without terminal controls', { timeout: 60000 }, async () => {
+  const t = await topics({ quarantine: 'compact', requests: 'delete', feedback: 'compact', blocks: 'compact' });
+  const hostile = testMailRecord(Buffer.from('From: "Bank \u001b[31mSecurity\u001b[0m" <sec@bank.example>\r\nSubject: \u001b]0;pwned\u0007 urgent \u001b[2J\u009b31m \u202Etxt.exe\r\nX-Note: a\r\n\tb\u001b[1m\r\n\r\nbody\r\n', 'utf8'), { rcptTo: ['bob@example.net'], mailFrom: 'x\u001b[8m@evil.example' });
+  hostile.decision = { action: 'quarantine', reasons: ['reason with \u001b[5mblink'], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: 't' };
+  await produce(svc.kafka, svc.codec, t.quarantine!, 'MailRecord', [{ record: hostile, key: hostile.envelope.id }]);
+  const qt = { quarantine: t.quarantine!, requests: t.requests!, feedback: t.feedback! };
+  const outputs = {
+    list: await cliOutput((p) => registerQuarantineCommands(p, qt), ['quarantine', 'list']),
+    json: await cliOutput((p) => registerQuarantineCommands(p, qt), ['quarantine', 'list', '--json']),
+    show: await cliOutput((p) => registerQuarantineCommands(p, qt), ['quarantine', 'show', hostile.envelope.id]),
+  };
+  for (const [name, out] of Object.entries(outputs)) {
+    assert.doesNotMatch(out, ACTIVE, `${name}: ${JSON.stringify(out)}`);
+    assert.match(out, /\\(x1b|u001b)\]0;pwned/, `${name} shows the escape, visibly`);
+  }
+  assert.match(outputs.show, /^from: +"Bank \\x1b\[31mSecurity/m);
+  assert.match(outputs.show, /^subject: .*\\u\{202e\}txt\.exe/m);
+  assert.match(outputs.show, /^X-Note: a\\tb\\x1b\[1m$/m, 'a folded field is one line');
+  assert.equal((JSON.parse(outputs.json) as { subject: string }).subject, '\u001b]0;pwned\u0007 urgent \u001b[2J\u009b31m \u202Etxt.exe', 'the JSON value is intact');
+
+  await writeBlock(svc.kafka, svc.codec, '203.0.113.0/24', { prefix: '203.0.113.0/24', reason: 'spam from \u001b[31mevil.example', createdAt: Date.now(), expiresAt: null, source: 'firewall\u202E' }, t.blocks);
+  for (const args of [['firewall', 'list'], ['firewall', 'list', '--json']]) {
+    const out = await cliOutput((p) => registerFirewallCommands(p, t.blocks), args);
+    assert.doesNotMatch(out, ACTIVE, `${args.join(' ')}: ${JSON.stringify(out)}`);
+    assert.match(out, /evil\.example/);
   }
 });

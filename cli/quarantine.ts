@@ -12,17 +12,22 @@ import type { RecordCodec } from '../runtime/registry.ts';
 import { TOPICS } from '../runtime/topics.ts';
 import type { DeliveryJob, MailRecord } from '../schemas/types.ts';
 import { cliClients, operator, readLatest } from './compacted.ts';
+import { printable, printableJson } from './terminal.ts';
 
 export interface QuarantineTopics { quarantine: string; requests: string; feedback: string }
 export const defaultQuarantineTopics = (): QuarantineTopics => ({ quarantine: TOPICS.quarantine.name, requests: TOPICS.deliveryRequests.name, feedback: TOPICS.spamFeedback.name });
 
 export interface Held { record: MailRecord; subject: string; messageId: string | null }
 
-/** Header value from the raw message (first occurrence, unfolded); enough for listing. */
+/** Header value from the raw message (first occurrence, unfolded, UTF-8 per RFC 6532); enough for listing. */
 export function headerOf(raw: Buffer, name: string): string | null {
-  const head = raw.subarray(0, Math.max(0, raw.indexOf('\r\n\r\n')) || raw.length).toString('latin1');
-  const m = new RegExp(`^${name}:[ \\t]*((?:.*)(?:\\r?\\n[ \\t].*)*)`, 'im').exec(head);
-  return m ? m[1]!.replace(/\r?\n[ \t]+/g, ' ').trim() : null;
+  const end = raw.indexOf('\r\n\r\n');
+  const want = name.toLowerCase();
+  for (const field of raw.subarray(0, end < 0 ? raw.length : end).toString('utf8').split(/\r?\n(?![ \t])/)) {
+    const colon = field.indexOf(':');
+    if (colon > 0 && field.slice(0, colon).trimEnd().toLowerCase() === want) return field.slice(colon + 1).replace(/\r?\n/g, '').trim();
+  }
+  return null;
 }
 
 export async function listHeld(kafka: KafkaClient, codec: RecordCodec, topics: QuarantineTopics): Promise<Held[]> {
@@ -73,36 +78,65 @@ export async function deleteHeld(kafka: KafkaClient, topics: QuarantineTopics, h
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 
+/** The From header as the MIME stage decoded it, else as written. */
+const fromOf = (h: Held) => {
+  const from = h.record.mime?.headers.from ?? [];
+  if (from.length) return from.map((a) => (a.name ? `${a.name} <${a.address}>` : a.address)).join(', ');
+  const e = h.record.envelope;
+  return headerOf(e.raw.subarray(e.traceLength ?? 0), 'From') ?? '';
+};
+/** The Subject as the MIME stage decoded it (RFC 2047 / 6532), else as written. */
+const subjectOf = (h: Held) => h.record.mime?.headers.subject ?? h.subject;
+
+/** One `quarantine list` line; every value from the message goes through printable (cli/terminal.ts). */
+export function heldLine(h: Held, json = false): string {
+  const e = h.record.envelope;
+  const d = h.record.decision;
+  if (json) return printableJson({ id: e.id, receivedAt: iso(e.receivedAt), action: d?.action, from: e.mailFrom, headerFrom: fromOf(h), to: e.rcptTo, clientIp: e.clientIp, subject: subjectOf(h), reasons: d?.reasons ?? [] });
+  return `${printable(e.id)}  ${iso(e.receivedAt)}  ${(d?.action ?? '?').padEnd(10)}  <${printable(e.mailFrom)}> → ${printable(e.rcptTo.join(','))}  "${printable(subjectOf(h).slice(0, 60))}"  ${printable(d?.reasons[0] ?? '')}`;
+}
+
+/** `quarantine show`: envelope, verdicts and the header section, one field per line, all printable. */
+export function heldDetails(h: Held): string {
+  const r = h.record;
+  const e = r.envelope;
+  const p = printable;
+  const raw = e.raw.subarray(e.traceLength ?? 0);
+  const end = raw.indexOf('\r\n\r\n');
+  // Header fields unfolded, one per line, as UTF-8 (RFC 6532); undecodable bytes show as U+FFFD.
+  const fields = raw.subarray(0, end < 0 ? raw.length : end).toString('utf8').split(/\r?\n(?![ \t])/).map((f) => p(f.replace(/\r?\n/g, '')));
+  return [
+    `id:          ${p(e.id)}`, `received:    ${iso(e.receivedAt)} from ${p(e.clientIp)} (${p(e.clientHostname ?? 'no rDNS')}) helo ${p(e.helo)}`,
+    `envelope:    <${p(e.mailFrom)}> → ${e.rcptTo.map((x) => `<${p(x)}>`).join(', ')}`, `size:        ${e.size} bytes`,
+    `from:        ${p(fromOf(h))}`, `subject:     ${p(subjectOf(h))}`,
+    `action:      ${p(r.decision?.action ?? '?')}`, ...(r.decision?.reasons ?? []).map((x) => `  reason:    ${p(x)}`),
+    `auth:        spf=${p(r.auth?.spf.result ?? '-')} dmarc=${p(r.auth?.dmarc.result ?? '-')} (${p(r.auth?.dmarc.disposition ?? '-')})`,
+    `spam:        ${r.spam ? `${p(r.spam.verdict)} p=${r.spam.probability.toFixed(4)}` : '-'}`,
+    `firewall:    ${r.firewall ? `${p(r.firewall.clientPrefix)} score ${r.firewall.prefixScore.toFixed(2)}${r.firewall.prefixBlocked ? ' (blocked)' : ''}` : '-'}`,
+    `attachments: ${r.mime?.attachments.map((a) => `${p(a.filename ?? '(unnamed)')} [${p(a.flags.join(','))}]`).join(', ') || '-'}`,
+    '', ...fields,
+  ].join('\n');
+}
+
 export function registerQuarantineCommands(program: Command, topics: QuarantineTopics = defaultQuarantineTopics()): void {
   const q = program.command('quarantine').description('messages held by the decision stage (quarantine and reject); uses KAFKA_BROKERS and SCHEMA_REGISTRY_URL');
   q.command('list').description('list held messages, oldest first').option('--json', 'one JSON object per line').action(async (opts: { json?: boolean }) => {
     const { kafka, codec } = await cliClients();
     const held = await listHeld(kafka, codec, topics);
-    for (const h of held) {
-      const e = h.record.envelope;
-      const d = h.record.decision;
-      if (opts.json) console.log(JSON.stringify({ id: e.id, receivedAt: iso(e.receivedAt), action: d?.action, from: e.mailFrom, to: e.rcptTo, clientIp: e.clientIp, subject: h.subject, reasons: d?.reasons ?? [] }));
-      else console.log(`${e.id}  ${iso(e.receivedAt)}  ${(d?.action ?? '?').padEnd(10)}  <${e.mailFrom}> → ${e.rcptTo.join(',')}  "${h.subject.slice(0, 60)}"  ${d?.reasons[0] ?? ''}`);
-    }
+    for (const h of held) console.log(heldLine(h, opts.json));
     if (!opts.json) console.error(`${held.length} held`);
   });
-  q.command('show').description('show one held message: envelope, verdicts, reasons, headers (or --raw)').argument('<id>', 'record id (or a unique prefix)').option('--raw', 'print the raw message only').action(async (id: string, opts: { raw?: boolean }) => {
+  q.command('show').description('show one held message: envelope, verdicts, reasons, headers (or --raw)').argument('<id>', 'record id (or a unique prefix)').option('--raw', 'print the raw message only (bytes as stored when piped; escaped on a terminal)').action(async (id: string, opts: { raw?: boolean }) => {
     const { kafka, codec } = await cliClients();
     const h = await findHeld(kafka, codec, topics, id);
-    const r = h.record;
-    const e = r.envelope;
-    if (opts.raw) { process.stdout.write(e.raw); return; }
-    const raw = e.raw.subarray(e.traceLength ?? 0);
-    console.log([
-      `id:          ${e.id}`, `received:    ${iso(e.receivedAt)} from ${e.clientIp} (${e.clientHostname ?? 'no rDNS'}) helo ${e.helo}`,
-      `envelope:    <${e.mailFrom}> → ${e.rcptTo.map((x) => `<${x}>`).join(', ')}`, `size:        ${e.size} bytes`,
-      `action:      ${r.decision?.action ?? '?'}`, ...(r.decision?.reasons ?? []).map((x) => `  reason:    ${x}`),
-      `auth:        spf=${r.auth?.spf.result ?? '-'} dmarc=${r.auth?.dmarc.result ?? '-'} (${r.auth?.dmarc.disposition ?? '-'})`,
-      `spam:        ${r.spam ? `${r.spam.verdict} p=${r.spam.probability.toFixed(4)}` : '-'}`,
-      `firewall:    ${r.firewall ? `${r.firewall.clientPrefix} score ${r.firewall.prefixScore.toFixed(2)}${r.firewall.prefixBlocked ? ' (blocked)' : ''}` : '-'}`,
-      `attachments: ${r.mime?.attachments.map((a) => `${a.filename ?? '(unnamed)'} [${a.flags.join(',')}]`).join(', ') || '-'}`,
-      '', raw.subarray(0, Math.max(0, raw.indexOf('\r\n\r\n'))).toString('utf8'),
-    ].join('\n'));
+    const e = h.record.envelope;
+    if (opts.raw) {
+      // The exact bytes are for a pipe (a file, a parser); a terminal gets them escaped, line by line.
+      if (process.stdout.isTTY) console.log(e.raw.toString('utf8').split(/\r?\n/).map(printable).join('\n'));
+      else process.stdout.write(e.raw);
+      return;
+    }
+    console.log(heldDetails(h));
   });
   const mark = (o: { mark?: string }) => {
     if (o.mark !== undefined && o.mark !== 'ham' && o.mark !== 'spam') throw new ConfigError('--mark', `"${o.mark}" is not a label`, 'use --mark ham or --mark spam');
@@ -114,7 +148,7 @@ export function registerQuarantineCommands(program: Command, topics: QuarantineT
     const h = await findHeld(kafka, codec, topics, id);
     if (label) await markHeld(kafka, codec, topics, h, label);
     await releaseHeld(kafka, codec, topics, h);
-    console.log(`released ${h.record.envelope.id} to ${h.record.envelope.rcptTo.join(', ')}${label ? ` (marked ${label})` : ''}`);
+    console.log(`released ${printable(h.record.envelope.id)} to ${printable(h.record.envelope.rcptTo.join(', '))}${label ? ` (marked ${label})` : ''}`);
   });
   q.command('delete').description('remove a held message for good').argument('<id>').option('--mark <label>', 'also label it ham or spam on spam.feedback').action(async (id: string, o: { mark?: string }) => {
     const label = mark(o);
@@ -122,13 +156,13 @@ export function registerQuarantineCommands(program: Command, topics: QuarantineT
     const h = await findHeld(kafka, codec, topics, id);
     if (label) await markHeld(kafka, codec, topics, h, label);
     await deleteHeld(kafka, topics, h);
-    console.log(`deleted ${h.record.envelope.id}${label ? ` (marked ${label})` : ''}`);
+    console.log(`deleted ${printable(h.record.envelope.id)}${label ? ` (marked ${label})` : ''}`);
   });
   q.command('mark').description('label a held message ham or spam on spam.feedback (it stays held)').argument('<id>').argument('<label>', 'ham or spam').action(async (id: string, label: string) => {
     const l = mark({ mark: label });
     const { kafka, codec } = await cliClients();
     const h = await findHeld(kafka, codec, topics, id);
     await markHeld(kafka, codec, topics, h, l!);
-    console.log(`marked ${h.record.envelope.id} ${l}`);
+    console.log(`marked ${printable(h.record.envelope.id)} ${l}`);
   });
 }

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { createKafkaClient, kafkaSettingsFromEnv, probeBrokers, type KafkaClient, type KafkaMessage } from '../runtime/kafka.ts';
 import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
 import { progressBar } from './progress.ts';
+import { printableJson } from './terminal.ts';
 import { parseStartAt, readTopicRange, type StartAt } from './topic-reader.ts';
 
 export interface ReplayOptions { topic: string; from: StartAt; raw: boolean; out: NodeJS.WritableStream; quiet?: boolean; limit?: number }
@@ -31,7 +32,7 @@ export async function replay(kafka: KafkaClient, codec: RecordCodec, opts: Repla
           value = { undecodable: (e as Error).message, base64: m.value.toString('base64') };
         }
       }
-      const line = JSON.stringify({ partition, offset: m.offset, timestamp: Number(m.timestamp), key: m.key?.toString() ?? null, value: jsonable(value, opts.raw) });
+      const line = printableJson({ partition, offset: m.offset, timestamp: Number(m.timestamp), key: m.key?.toString() ?? null, value: jsonable(value, opts.raw) });
       if (!opts.out.write(`${line}\n`)) await new Promise((ok) => opts.out.once('drain', ok));
     }, (p) => bar.update(p.read, p.total));
   } finally {

@@ -14,6 +14,7 @@ import { recordFromRaw } from './spam-corpus.ts';
 import { train, type Labelled } from '../processors/spam/evaluate.ts';
 import { spamInputFromRecord } from '../processors/spam/input.ts';
 import { publishModel, writeModelFile } from '../processors/spam/model-topic.ts';
+import { loadModelKeys } from '../processors/spam/model-signature.ts';
 import { spamService } from '../processors/spam/service.ts';
 import { tokenize } from '../processors/spam/tokenizer.ts';
 import type { RunningStage } from '../runtime/stage.ts';
@@ -69,6 +70,8 @@ describe('spam learning loop (broker + registry)', () => {
     // Fresh install: the model topic is empty, so the scorer publishes its default model and uses it.
     const env = { ...process.env, SPAM_MODEL_TOPIC: modelTopic, SPAM_DEFAULT_MODEL: join(dir, 'a.json.gz') };
     stage = await spamService.run({ ...ctx, env }, { input: topics.input, output: topics.output, deadLetters: topics.deadLetters, groupId: topics.groupId });
+    // The scorer made (or found) the signing pair under its data folder; the "trainer" here uses it too.
+    const keys = loadModelKeys({ env, dataDir: ctx.dataDir, needSigning: true });
     const onTopic = await readTopic(ctx.kafka, modelTopic, 1, { settleMs: 0 });
     assert.equal(onTopic[0]!.headers['model-version']?.toString(), a.version, 'the default model was published');
 
@@ -81,7 +84,7 @@ describe('spam learning loop (broker + registry)', () => {
     // Publish B while records keep coming: some are scored by A, the rest by B, none lost.
     const batch2 = await records(200, 10);
     const sending = produce(ctx.kafka, ctx.codec, topics.input, 'MailRecord', batch2.map((record) => ({ record })));
-    await publishModel(ctx.kafka, ctx.codec, b, modelTopic);
+    await publishModel(ctx.kafka, ctx.codec, b, keys.signing!, modelTopic);
     await sending;
     await eventually(async () => ((await info()).find((v) => v.labels.version === b.version)?.value === 1 ? true : undefined), 30000, 'scorer on model B');
     const batch3 = await records(300, 10);
@@ -111,7 +114,7 @@ describe('spam learning loop (broker + registry)', () => {
     // A user moves one (ham-looking) message to Junk; replay-training on the scored topic adds it to the current model.
     const relabelled = batch3[0]!;
     await sendFeedback(ctx.kafka, ctx.codec, { recordId: relabelled.envelope.id, label: 'spam', at: Date.now(), source: 'test', messageId: null }, feedbackTopic);
-    const c = await trainCommand({ fromTopics: true, recordsTopic: topics.output, feedbackTopic, modelTopic, base: 'current', publish: true, quiet: true }, { kafka: ctx.kafka, codec: ctx.codec });
+    const c = await trainCommand({ fromTopics: true, recordsTopic: topics.output, feedbackTopic, modelTopic, base: 'current', publish: true, quiet: true, keys }, { kafka: ctx.kafka, codec: ctx.codec });
     assert.notEqual(c.version, b.version, 'feedback + replay-training gives a new model version');
     assert.equal(c.nspam, b.nspam + 1);
     assert.equal(c.nham, b.nham);

@@ -18,12 +18,16 @@ import { metrics, trainWithThresholds, type Labelled, type Metrics } from '../pr
 import { spamInputFromRecord } from '../processors/spam/input.ts';
 import { BayesModel, type Label, type ModelData } from '../processors/spam/model.ts';
 import { followModels, publishModel, readModelFile, writeModelFile } from '../processors/spam/model-topic.ts';
+import { loadModelKeys, type ModelKeys } from '../processors/spam/model-signature.ts';
 import { tokenize, TOKENIZER_VERSION } from '../processors/spam/tokenizer.ts';
 import { progressBar } from './progress.ts';
 import { readMessages, tokenizeAll, type RawLabelled } from './spam-corpus.ts';
 import { readTopicRange } from './topic-reader.ts';
 
 const log = loggerFor('spam-cli');
+
+/** The model keys under SCOP_DATA_DIR (or SPAM_MODEL_*): publishing needs the signing key, reading the public ones. */
+const modelKeys = (needSigning: boolean): ModelKeys => loadModelKeys({ env: process.env, dataDir: process.env.SCOP_DATA_DIR?.trim() || '.data', needSigning });
 
 /** The public corpus, parsed and tokenized, in protocol order (index i = position). */
 export async function spamAssassinExamples(quiet = false): Promise<Labelled[]> {
@@ -114,9 +118,10 @@ export async function labelledRecords(kafka: KafkaClient, codec: RecordCodec, to
 }
 
 /** The model scorers use now: the newest on the model topic, else the shipped default. */
-export async function currentModel(kafka: KafkaClient, codec: RecordCodec, topic: string = TOPICS.spamModel.name): Promise<ModelData | null> {
+export async function currentModel(kafka: KafkaClient, codec: RecordCodec, topic: string = TOPICS.spamModel.name, keys: ModelKeys = modelKeys(false)): Promise<ModelData | null> {
   let latest: ModelData | null = null;
-  const follower = await followModels({ kafka, codec, log, tokenizerVersion: TOKENIZER_VERSION, topic, apply: (_m, data) => { latest = data; } });
+  // What scorers would use: only models signed by a trusted key (refusals are logged, not alerted: a read-only tool).
+  const follower = await followModels({ kafka, codec, log, tokenizerVersion: TOKENIZER_VERSION, topic, trusted: keys.trusted, alertsTopic: null, apply: (_m, data) => { latest = data; } });
   await follower.caughtUp;
   await follower.stop();
   return latest ?? loadDefaultModel();
@@ -126,6 +131,8 @@ export interface TrainOptionsCli {
   spamassassin?: boolean; rotation?: string; ham?: string[]; spam?: string[];
   fromTopics?: boolean; recordsTopic: string; feedbackTopic: string; modelTopic: string; base: string;
   out?: string; publish?: boolean; quiet?: boolean;
+  /** Model keys (default: from SCOP_DATA_DIR / SPAM_MODEL_*). */
+  keys?: ModelKeys;
 }
 
 /** Builds a model as the options say; returns it with a description of its source. */
@@ -141,7 +148,7 @@ export async function trainCommand(opts: TrainOptionsCli, conn?: { kafka: KafkaC
     const labels = await readFeedback(c.kafka, c.codec, opts.feedbackTopic, opts.quiet);
     const examples = await labelledRecords(c.kafka, c.codec, opts.recordsTopic, labels, opts.quiet);
     let base: ModelData | null = null;
-    if (opts.base === 'current') base = await currentModel(c.kafka, c.codec, opts.modelTopic);
+    if (opts.base === 'current') base = await currentModel(c.kafka, c.codec, opts.modelTopic, opts.keys ?? modelKeys(false));
     else if (opts.base === 'default') base = loadDefaultModel();
     else if (opts.base !== 'empty') throw new ConfigError('--base', `unknown base "${opts.base}"`, 'use current, default or empty');
     if (base && base.tokenizerVersion !== TOKENIZER_VERSION) throw new ConfigError('--base', `the ${opts.base} model uses tokenizer ${base.tokenizerVersion}`, `retrain from scratch with --base empty or regenerate it (this scop tokenizes with ${TOKENIZER_VERSION})`);
@@ -178,8 +185,10 @@ export async function trainCommand(opts: TrainOptionsCli, conn?: { kafka: KafkaC
     console.error(`wrote ${opts.out}`);
   }
   if (opts.publish) {
+    const signing = (opts.keys ?? modelKeys(true)).signing;
+    if (!signing) throw new ConfigError('SPAM_MODEL_SIGNING_KEY_FILE', 'no model signing key', 'point SPAM_MODEL_SIGNING_KEY_FILE at the trainer\'s key');
     const c = conn ?? await kafkaFromEnv();
-    const offset = await publishModel(c.kafka, c.codec, data, opts.modelTopic);
+    const offset = await publishModel(c.kafka, c.codec, data, signing, opts.modelTopic);
     console.error(`published ${data.version} to ${opts.modelTopic} at offset ${offset}`);
   }
   console.log(data.version);
@@ -262,8 +271,9 @@ export function registerSpamCommands(program: Command): void {
     .action(async (file: string, opts: { modelTopic: string }) => {
       const data = readModelFile(file);
       if (data.tokenizerVersion !== TOKENIZER_VERSION) throw new ConfigError('file', `${file} was trained with tokenizer ${data.tokenizerVersion}`, `retrain it: this scop tokenizes with ${TOKENIZER_VERSION}`);
+      const signing = modelKeys(true).signing!;
       const c = await kafkaFromEnv();
-      const offset = await publishModel(c.kafka, c.codec, data, opts.modelTopic);
+      const offset = await publishModel(c.kafka, c.codec, data, signing, opts.modelTopic);
       console.log(`published ${data.version} to ${opts.modelTopic} at offset ${offset}`);
       process.exit(0);
     });

@@ -77,6 +77,10 @@ describe('scop start', () => {
         if (line && /SCHEMA_REGISTRY_URL=/.test(out)) { clearTimeout(t); ok(line); }
       });
       p.once('exit', (c) => fail(new Error(`scop start exited (${c}) before ready:\n${out.slice(-3000)}\n${err.slice(-2000)}`)));
+    }).catch(async (e: unknown) => {
+      // Not ready in time: stop what it started (Kafka, registry, services) rather than leave it running.
+      if (p.exitCode === null) { p.kill('SIGINT'); await exited; }
+      throw e;
     });
     const startupMs = Date.now() - t0;
     const { node, ...endpoints } = Object.fromEntries(ready.slice('ready '.length).trim().split(/\s+/).map((kv) => kv.split('=') as [string, string]));

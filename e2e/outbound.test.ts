@@ -78,7 +78,7 @@ before(async () => {
     env: {
       INGRESS_USERS_FILE: join(dir, 'users'), DKIM_KEY_DIR: join(dir, 'dkim'),
       DNS_SERVERS: knot.address, DNS_TIMEOUT_MS: '500', DNS_RETRIES: '0',
-      EGRESS_DNS_SERVERS: knot.address, EGRESS_MX_PORT: String(postfix.port), EGRESS_HOSTNAME: 'egress.out.test',
+      EGRESS_DNS_SERVERS: knot.address, EGRESS_MX_PORT: String(postfix.port), EGRESS_MX_ALLOWED_NETWORKS: '127.0.0.0/8', EGRESS_HOSTNAME: 'egress.out.test',
       EGRESS_MTA_STS_POLICY_URL_TEMPLATE: `https://mta-sts.{domain}:${policies.port}/.well-known/mta-sts.txt`, EGRESS_TLS_CA_FILE: join(dir, 'ca.pem'),
       // Local mail (the DSNs) goes to the same Postfix, which holds alice's mailbox.
       EGRESS_NEXT_HOP: `smtp://127.0.0.1:${postfix.port}`, EGRESS_STARTTLS: 'off',

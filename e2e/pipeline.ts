@@ -22,6 +22,7 @@ import { startFirewall, type RunningFirewall } from '../processors/firewall/serv
 import { decisionService } from '../processors/decision/service.ts';
 import { startRelay, type RunningRelay } from '../egress/relay/service.ts';
 import { dkimSignService } from '../processors/dkim-sign/service.ts';
+import { loadSubmissionMacKey, submissionMacKeyFile } from '../runtime/submission-mac.ts';
 
 const USED: TopicKey[] = ['inboundRaw', 'outboundRaw', 'inboundParsed', 'inboundAuthenticated', 'dmarcEvents', 'inboundScored', 'inboundScreened', 'inboundDecided', 'quarantine',
   'firewallEvents', 'firewallReputation', 'blocklist', 'alerts', 'deadLetters', 'spamModel', 'deliveryRequests', 'deliveryRetry1', 'deliveryRetry2', 'deliveryRetry3', 'deliveryDead', 'deliveryLog', 'outboundSigned'];
@@ -49,6 +50,11 @@ function context(name: string, env: NodeJS.ProcessEnv, dataDir: string): Service
 export async function startPipeline(opts: { name: string; env: Record<string, string>; dataDir: string; partitions?: number; outbound?: boolean }): Promise<Pipeline> {
   mkdirSync(opts.dataDir, { recursive: true });
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
+  // The ingress (its own data folder here) and the signer share one submission MAC key, as under `scop start`.
+  if (!env.SCOP_SUBMISSION_MAC_KEY_FILE) {
+    loadSubmissionMacKey({ dataDir: opts.dataDir, create: true });
+    env.SCOP_SUBMISSION_MAC_KEY_FILE = submissionMacKeyFile(undefined, opts.dataDir);
+  }
   const svc = context(`${opts.name}-main`, env, opts.dataDir);
   const topics = await createPipelineTopics(svc, opts.name, opts.partitions);
   const running: RunningService[] = [];

@@ -78,6 +78,8 @@ export interface IngressConfig {
   maxSessions: number;
   socketTimeoutMs: number;
   shutdownTimeoutMs: number;
+  /** SCOP_SUBMISSION_MAC_KEY_FILE when set (else the default under dataDir, created at start). */
+  submissionMacKeyFile?: string;
   reverseDns: boolean;
   blocklistSyncTimeoutMs: number;
   dataDir: string;
@@ -131,6 +133,8 @@ export function loadIngressConfig(env: NodeJS.ProcessEnv, dataDir: string): Ingr
     reverseDns: c.INGRESS_REVERSE_DNS,
     blocklistSyncTimeoutMs: c.INGRESS_BLOCKLIST_SYNC_TIMEOUT_MS,
     dataDir: resolve(dataDir),
+    // Shared with the DKIM signer, hence not INGRESS_*: runtime/submission-mac.ts.
+    submissionMacKeyFile: env.SCOP_SUBMISSION_MAC_KEY_FILE?.trim() || undefined,
   };
 }
 

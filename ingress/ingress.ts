@@ -28,6 +28,7 @@ import { installConnectionHooks, setRejectReason } from './smtp-hooks.ts';
 import { isAscii, isValidHelo } from './syntax.ts';
 import { loadTls, type TlsMaterial } from './tls.ts';
 import { UserStore } from './users.ts';
+import { loadSubmissionMacKey, submissionMac } from '../runtime/submission-mac.ts';
 
 export type ListenerKind = Envelope['listener'];
 
@@ -83,6 +84,8 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
   const metrics = createIngressMetrics(deps.metrics);
   const tls = await loadTls({ tls: config.tls, hostname: config.hostname, dataDir: config.dataDir, log });
   const users = new UserStore(config.usersFile);
+  // Created under the data folder on the first start; the DKIM signer reads the same file.
+  const macKey = loadSubmissionMacKey({ file: config.submissionMacKeyFile, dataDir: config.dataDir, create: true });
   const limits = new Limits(config);
   const sessions = new Map<string, SessionState>();
   let stopping = false;
@@ -277,7 +280,10 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
       raw,
       traceLength: trace.length,
       messageSha256: hash.digest('hex'),
+      submissionMac: null,
     };
+    // Proof for the DKIM signer that this submission is ours and whose (runtime/submission-mac.ts).
+    if (user !== null) envelope.submissionMac = submissionMac(macKey, envelope, envelope.messageSha256!);
     const topic = listener === 'MX' ? topics.inbound : topics.outbound;
     let value: Buffer;
     try {

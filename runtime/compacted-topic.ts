@@ -6,12 +6,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Consumer, KafkaClient } from './kafka.ts';
+import type { Consumer, KafkaClient, MessageHeaders } from './kafka.ts';
 import type { Logger } from './log.ts';
 
 export interface CompactedRecordMeta {
   partition: number;
   offset: string;
+  /** The record's Kafka headers (e.g. a model's signature). */
+  headers?: MessageHeaders;
 }
 
 export interface FollowOptions {
@@ -106,7 +108,7 @@ export async function followCompactedTopic(o: FollowOptions): Promise<CompactedT
     eachMessage: async ({ message, partition }) => {
       const key = message.key?.toString('utf8') ?? '';
       try {
-        await o.onRecord(key, message.value, { partition, offset: message.offset });
+        await o.onRecord(key, message.value, { partition, offset: message.offset, headers: message.headers });
       } catch (e) {
         o.log.error({ topic: o.topic, key, partition, offset: message.offset, err: (e as Error).message }, 'cannot apply a record of a compacted topic; skipped');
       }

@@ -21,6 +21,7 @@ import {
   type LogEntry,
   type ISocketFactory,
 } from 'kafkajs';
+import kafkajs from 'kafkajs';
 import { z } from 'zod';
 import { ConfigError, envBool, loadEnv } from './config.ts';
 import { loggerFor } from './log.ts';
@@ -33,6 +34,8 @@ export type EachBatchPayload = KjsEachBatchPayload;
 export type KafkaMessage = KjsKafkaMessage;
 export type MessageHeaders = IHeaders;
 export { CompressionTypes };
+/** ACL enums for infra/kafka/acls.ts (operators' ACLs, the SASL test broker); Node's CJS export detection misses them. */
+export const { AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = kafkajs;
 
 export interface KafkaSettings {
   brokers: string[];

@@ -1,8 +1,8 @@
 /**
  * The little of the Matrix client-server API the notifier needs, over fetch: login, whoami, join,
  * send (PUT with a transaction id), and /messages to read our own posts back. Hand-written rather
- * than an SDK: the current matrix-bot-sdk and matrix-js-sdk both require Node >= 22, and pull in
- * crypto (a native binary download or a WASM build) this bot never uses — see README.md.
+ * than an SDK: matrix-bot-sdk and matrix-js-sdk pull in crypto (a native binary download or a WASM
+ * build) and servers this bot never uses — see README.md.
  *
  * Every call retries what a retry can fix, until it works or the client is closed: network errors
  * and 5xx with exponential backoff (a homeserver that is down), 429 after the server's

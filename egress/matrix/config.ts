@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError, loadEnv } from '../../runtime/config.ts';
+import { ConfigError, envBool, loadEnv } from '../../runtime/config.ts';
 import { SEVERITIES } from '../../runtime/alerts.ts';
 import type { AlertSeverity } from '../../schemas/types.ts';
 import type { MatrixAuth } from './client.ts';
@@ -48,7 +48,8 @@ export interface MatrixConfig {
 }
 
 const shape = {
-  MATRIX_HOMESERVER_URL: z.string().url().optional(),
+  MATRIX_HOMESERVER_URL: z.string().url().refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), 'must be an https:// URL').optional(),
+  MATRIX_ALLOW_INSECURE: envBool().default('false'),
   MATRIX_ACCESS_TOKEN: z.string().optional(),
   MATRIX_USER: z.string().optional(),
   MATRIX_PASSWORD: z.string().optional(),
@@ -64,6 +65,7 @@ const shape = {
 };
 const help = {
   MATRIX_HOMESERVER_URL: 'the homeserver’s client API base URL, e.g. https://matrix.example.org (unset: the notifier is disabled)',
+  MATRIX_ALLOW_INSECURE: 'true only to allow an http:// homeserver (the bot’s token and password then travel unencrypted: a homeserver on this host, tests), else false',
   MATRIX_ACCESS_TOKEN: 'an access token of the bot user (or set MATRIX_USER and MATRIX_PASSWORD)',
   MATRIX_USER: 'the bot’s user id or localpart, with MATRIX_PASSWORD',
   MATRIX_PASSWORD: 'the bot’s password, with MATRIX_USER',
@@ -85,6 +87,11 @@ export function matrixEnabled(env: NodeJS.ProcessEnv): boolean {
 export function loadMatrixConfig(env: NodeJS.ProcessEnv = process.env): MatrixConfig | null {
   const cfg = loadEnv(shape, help, env);
   if (!cfg.MATRIX_HOMESERVER_URL) return null;
+  // Every request carries the bot's access token (and the login its password): never in clear unless asked for.
+  if (new URL(cfg.MATRIX_HOMESERVER_URL).protocol !== 'https:' && !cfg.MATRIX_ALLOW_INSECURE) {
+    throw new ConfigError('MATRIX_HOMESERVER_URL', `${cfg.MATRIX_HOMESERVER_URL} is not https: the bot's access token and password would be sent unencrypted`,
+      'use the homeserver\'s https:// URL, or set MATRIX_ALLOW_INSECURE=true if it runs on this host (tests)');
+  }
   let auth: MatrixAuth;
   if (cfg.MATRIX_ACCESS_TOKEN) auth = { accessToken: cfg.MATRIX_ACCESS_TOKEN };
   else if (cfg.MATRIX_USER && cfg.MATRIX_PASSWORD) auth = { user: cfg.MATRIX_USER, password: cfg.MATRIX_PASSWORD, deviceId: cfg.MATRIX_DEVICE_ID };

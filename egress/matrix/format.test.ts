@@ -7,14 +7,18 @@ import { loadMatrixConfig, parseDuration, roomsFor } from './config.ts';
 import { ALERT_IDS_KEY, alertMessage, digestMessage } from './format.ts';
 import { digestTxnId, singleTxnId } from './notifier.ts';
 
-const base = { MATRIX_HOMESERVER_URL: 'http://127.0.0.1:8008', MATRIX_ACCESS_TOKEN: 'tok', MATRIX_ROOM: '!ops:scop.test' };
+const base = { MATRIX_HOMESERVER_URL: 'http://127.0.0.1:8008', MATRIX_ALLOW_INSECURE: 'true', MATRIX_ACCESS_TOKEN: 'tok', MATRIX_ROOM: '!ops:scop.test' };
 
 describe('matrix notifier config', () => {
   it('is disabled without a homeserver, and names the missing key otherwise', () => {
     assert.equal(loadMatrixConfig({}), null);
-    assert.throws(() => loadMatrixConfig({ MATRIX_HOMESERVER_URL: 'http://x:1', MATRIX_ROOM: '!a:b' }), (e: unknown) => e instanceof ConfigError && e.key === 'MATRIX_ACCESS_TOKEN');
-    assert.throws(() => loadMatrixConfig({ MATRIX_HOMESERVER_URL: 'http://x:1', MATRIX_ACCESS_TOKEN: 't' }), (e: unknown) => e instanceof ConfigError && e.key === 'MATRIX_ROOM');
+    assert.throws(() => loadMatrixConfig({ MATRIX_HOMESERVER_URL: 'https://x:1', MATRIX_ROOM: '!a:b' }), (e: unknown) => e instanceof ConfigError && e.key === 'MATRIX_ACCESS_TOKEN');
+    assert.throws(() => loadMatrixConfig({ MATRIX_HOMESERVER_URL: 'https://x:1', MATRIX_ACCESS_TOKEN: 't' }), (e: unknown) => e instanceof ConfigError && e.key === 'MATRIX_ROOM');
     assert.throws(() => loadMatrixConfig({ ...base, MATRIX_HOMESERVER_URL: 'not a url' }), (e: unknown) => e instanceof ConfigError && e.key === 'MATRIX_HOMESERVER_URL');
+    // The token must not travel in clear: http:// only with MATRIX_ALLOW_INSECURE=true, named in the error.
+    assert.throws(() => loadMatrixConfig({ ...base, MATRIX_ALLOW_INSECURE: undefined }), (e: unknown) => e instanceof ConfigError && e.key === 'MATRIX_HOMESERVER_URL' && /unencrypted/.test(e.message) && /MATRIX_ALLOW_INSECURE=true/.test(e.message));
+    assert.throws(() => loadMatrixConfig({ ...base, MATRIX_HOMESERVER_URL: 'ftp://x', MATRIX_ALLOW_INSECURE: 'true' }), (e: unknown) => e instanceof ConfigError && e.key === 'MATRIX_HOMESERVER_URL');
+    assert.equal(loadMatrixConfig({ ...base, MATRIX_HOMESERVER_URL: 'https://matrix.example.org', MATRIX_ALLOW_INSECURE: undefined })!.homeserverUrl, 'https://matrix.example.org');
     assert.throws(() => loadMatrixConfig({ ...base, MATRIX_ROUTES: '[{"room":"ops"}]' }), (e: unknown) => e instanceof ConfigError && e.key === 'MATRIX_ROUTES' && /room id/.test(e.message));
     assert.throws(() => loadMatrixConfig({ ...base, MATRIX_ROUTES: '{' }), (e: unknown) => e instanceof ConfigError && /not JSON/.test(e.message));
     assert.throws(() => loadMatrixConfig({ ...base, MATRIX_DIGEST_WINDOW: 'soon' }), (e: unknown) => e instanceof ConfigError && e.key === 'MATRIX_DIGEST_WINDOW');

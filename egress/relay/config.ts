@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { ConfigError, dnsServerAddress, envBool, envDnsServers, envInt, envPort, loadEnv } from '../../runtime/config.ts';
+import { parseNetworks } from './mx.ts';
 
 export type NextHop =
   | { kind: 'smtp' | 'lmtp'; host: string; port: number; url: string }
@@ -47,6 +48,15 @@ const shape = {
   EGRESS_TLS_INSECURE: envBool().default('false'),
   EGRESS_SMTP_USER: z.string().optional(),
   EGRESS_SMTP_PASSWORD: z.string().optional(),
+  EGRESS_SMTP_ALLOW_INSECURE: envBool().default('false'),
+  EGRESS_MX_ALLOWED_NETWORKS: z.string().transform((s, ctx) => {
+    try {
+      return parseNetworks(s);
+    } catch (e) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be comma-separated CIDR blocks or addresses (${(e as Error).message})` });
+      return z.NEVER;
+    }
+  }).optional(),
   EGRESS_DNS_SERVERS: envDnsServers().optional(),
   EGRESS_DNS_TIMEOUT_MS: envInt(100).default(5000),
   EGRESS_MX_PORT: envPort().default(25),
@@ -54,6 +64,8 @@ const shape = {
   EGRESS_MTA_STS_POLICY_URL_TEMPLATE: policyUrl.default('https://mta-sts.{domain}/.well-known/mta-sts.txt'),
   EGRESS_TLS_CA_FILE: z.string().optional(),
   EGRESS_DSN: z.enum(['on', 'off']).default('on'),
+  EGRESS_AUTHSERV_IDS: z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .refine((l) => l.length > 0 && l.every((x) => /^[A-Za-z0-9.-]+$/.test(x)), 'must be comma-separated host names').default(hostname()),
 };
 
 const help = {
@@ -68,17 +80,27 @@ const help = {
   EGRESS_TLS_INSECURE: 'true to accept any certificate from the next hop (a self-signed relay on the same host), else false',
   EGRESS_SMTP_USER: 'user name to AUTH at the next hop (with EGRESS_SMTP_PASSWORD)',
   EGRESS_SMTP_PASSWORD: 'password for EGRESS_SMTP_USER',
+  EGRESS_SMTP_ALLOW_INSECURE: 'true only to send EGRESS_SMTP_PASSWORD without verified, required TLS (a relay on this host, tests), else false',
+  EGRESS_MX_ALLOWED_NETWORKS: 'comma-separated CIDR blocks outbound MX addresses may be in although loopback, private or reserved, e.g. EGRESS_MX_ALLOWED_NETWORKS=10.1.2.0/24 (tests: 127.0.0.0/8); unset: only global unicast addresses',
   EGRESS_DNS_SERVERS: 'resolvers for MX / A / AAAA / MTA-STS lookups of outbound mail as ip[:port],…, e.g. EGRESS_DNS_SERVERS=127.0.0.1:53; unset: the system resolver',
   EGRESS_DNS_TIMEOUT_MS: 'milliseconds one DNS query may take (at least 100), e.g. EGRESS_DNS_TIMEOUT_MS=5000',
   EGRESS_MX_PORT: 'TCP port of the recipient MX hosts (1-65535): 25 on the Internet; another value only for tests on loopback',
   EGRESS_MTA_STS: 'on to honour recipient domains\' MTA-STS policies (RFC 8461), off to ignore them',
   EGRESS_MTA_STS_POLICY_URL_TEMPLATE: 'https URL of MTA-STS policies with {domain} for the recipient domain, e.g. https://mta-sts.{domain}/.well-known/mta-sts.txt (another port only for tests)',
-  EGRESS_TLS_CA_FILE: 'PEM file of extra CA certificates trusted (besides the system ones) for MTA-STS policy fetches and MX certificates, e.g. a test CA',
+  EGRESS_TLS_CA_FILE: 'PEM file of extra CA certificates trusted (besides the system ones) for the next hop, MTA-STS policy fetches and MX certificates, e.g. a private or test CA',
   EGRESS_DSN: 'on to send a delivery status notification (bounce) to the sender of outbound mail that failed, off to only log it',
+  EGRESS_AUTHSERV_IDS: 'comma-separated authserv-ids that are ours (the auth stage\'s AUTH_SERVID and any other host name your own Authentication-Results use), e.g. EGRESS_AUTHSERV_IDS=mx.example.org; incoming Authentication-Results with these ids are removed before delivery',
 };
 
 export function loadRelayConfig(env: NodeJS.ProcessEnv, dataDir: string) {
   const c = loadEnv(shape, help, env);
+  // AUTH at the next hop sends the password: only under TLS that is required and verified, unless asked for.
+  // Opportunistic STARTTLS is stripped by anyone on the path (the EHLO reply loses STARTTLS), and an
+  // unverified certificate is anyone's.
+  if ((c.EGRESS_SMTP_USER || c.EGRESS_SMTP_PASSWORD) && !c.EGRESS_SMTP_ALLOW_INSECURE && (c.EGRESS_STARTTLS !== 'require' || c.EGRESS_TLS_INSECURE)) {
+    throw new ConfigError('EGRESS_SMTP_PASSWORD', `AUTH at the next hop with EGRESS_STARTTLS=${c.EGRESS_STARTTLS}${c.EGRESS_TLS_INSECURE ? ' and EGRESS_TLS_INSECURE=true' : ''} would let anyone on the path read the password (STARTTLS can be stripped, an unverified certificate impersonated)`,
+      'set EGRESS_STARTTLS=require with EGRESS_TLS_INSECURE=false (and EGRESS_TLS_CA_FILE for a private CA), or EGRESS_SMTP_ALLOW_INSECURE=true for a relay on this host');
+  }
   const maildir = resolve(c.EGRESS_MAILDIR ?? join(dataDir, 'maildir'));
   const hop: NextHop = c.EGRESS_NEXT_HOP ?? { kind: 'maildir', dir: maildir, url: `maildir:${maildir}` };
   return {
@@ -91,6 +113,7 @@ export function loadRelayConfig(env: NodeJS.ProcessEnv, dataDir: string) {
     starttls: c.EGRESS_STARTTLS,
     tlsInsecure: c.EGRESS_TLS_INSECURE,
     auth: c.EGRESS_SMTP_USER ? { user: c.EGRESS_SMTP_USER, pass: c.EGRESS_SMTP_PASSWORD ?? '' } : undefined,
+    authservIds: c.EGRESS_AUTHSERV_IDS,
     outbound: {
       dnsServers: c.EGRESS_DNS_SERVERS?.map(dnsServerAddress),
       dnsTimeoutMs: c.EGRESS_DNS_TIMEOUT_MS,
@@ -99,6 +122,7 @@ export function loadRelayConfig(env: NodeJS.ProcessEnv, dataDir: string) {
       policyUrlTemplate: c.EGRESS_MTA_STS_POLICY_URL_TEMPLATE,
       extraCa: readCa(c.EGRESS_TLS_CA_FILE),
       dsn: c.EGRESS_DSN === 'on',
+      allowedNetworks: c.EGRESS_MX_ALLOWED_NETWORKS ?? [],
     },
   };
 }

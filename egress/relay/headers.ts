@@ -1,7 +1,9 @@
 /**
  * The header block the relay puts on top of the raw message: Received (this hop), the decision,
- * X-Spam-* from the spam section and Authentication-Results from the auth section. The raw message
- * below it is never altered.
+ * X-Spam-* from the spam section and Authentication-Results from the auth section. Below it, the
+ * raw message without the trust fields a sender may have forged (RFC 8601 §5: Authentication-Results
+ * carrying our authserv-id; our own X-Spam-* / X-Scop-*). The record in Kafka is never altered:
+ * only the delivered copy is.
  */
 import type { MailRecord } from '../../schemas/types.ts';
 
@@ -26,6 +28,8 @@ export function rfc5322Date(ms: number): string {
 
 export interface TraceOptions {
   hostname: string;
+  /** authserv-ids that are ours (EGRESS_AUTHSERV_IDS); the auth section's own id is always added. */
+  authservIds?: readonly string[];
   recipient?: string;
   protocol: 'SMTP' | 'LMTP' | 'local';
   now?: number;
@@ -54,7 +58,90 @@ export function traceHeaders(record: MailRecord, o: TraceOptions): string {
   return lines.map((l) => `${headerValue(l)}\r\n`).join('');
 }
 
-/** The message as delivered: our header block, then the raw bytes exactly as the ingress stored them. */
+/** Fields only this system writes: a copy arriving from outside is forged (or stale) and must not reach a mailbox. */
+const OWN_FIELD = /^x-(?:spam|scop)(?:-|$)/;
+
+/**
+ * The authserv-id an Authentication-Results value starts with (RFC 8601 §2.2: CFWS, then a token or
+ * quoted-string), lower-cased; null when it cannot be read. Linear: one pass, comments nest.
+ */
+export function authservIdOf(value: string): string | null {
+  let i = 0;
+  const n = value.length;
+  // CFWS: white space (folds are already gone) and comments, which nest and may hold quoted pairs.
+  for (let depth = 0; i < n; i++) {
+    const c = value[i]!;
+    if (depth > 0) {
+      if (c === '\\') i++;
+      else if (c === '(') depth++;
+      else if (c === ')') depth--;
+    } else if (c === '(') depth++;
+    else if (c !== ' ' && c !== '\t' && c !== '\r' && c !== '\n') break;
+  }
+  if (i >= n) return null;
+  let id = '';
+  if (value[i] === '"') {
+    // Bounded: no authserv-id of ours is longer than a host name; a longer one is not ours.
+    for (i++; i < n && value[i] !== '"' && id.length <= 1024; i++) id += value[i] === '\\' ? value[++i] ?? '' : value[i];
+    if (i >= n) return null; // unterminated quoted-string
+  } else {
+    const m = /^[^\s;()"]+/.exec(value.slice(i, i + 1024));
+    if (!m) return null;
+    id = m[0];
+  }
+  return id.trim().toLowerCase() || null;
+}
+
+/**
+ * The raw message as pieces without the forged trust fields of its header section: every
+ * Authentication-Results field whose authserv-id is one of ours or cannot be read (a field a mail
+ * reader might take for ours), and every X-Spam-* / X-Scop-* field. Header names compare without
+ * case and with white space before the colon (obsolete syntax), folded fields go whole. One pass
+ * over the header section (indexOf per line); the body is not read. `removed` names what went.
+ */
+export function withoutForgedTrustFields(raw: Buffer, authservIds: Iterable<string>): { parts: Buffer[]; removed: string[] } {
+  const ours = new Set([...authservIds].map((id) => id.trim().toLowerCase()).filter(Boolean));
+  const parts: Buffer[] = [];
+  const removed: string[] = [];
+  let keptFrom = 0;
+  let pos = 0;
+  const lineEnd = (from: number) => {
+    const nl = raw.indexOf(0x0a, from);
+    return nl < 0 ? raw.length : nl + 1;
+  };
+  while (pos < raw.length) {
+    let end = lineEnd(pos);
+    if (raw[pos] === 0x0a || (raw[pos] === 0x0d && raw[pos + 1] === 0x0a)) break; // the blank line: the body follows
+    const first = end;
+    while (end < raw.length && (raw[end] === 0x20 || raw[end] === 0x09)) end = lineEnd(end); // continuation lines
+    const lead = raw[pos]! | 0x20; // only names starting with a or x can be dropped: skip the rest cheaply
+    let colon = -1;
+    if (lead === 0x61 || lead === 0x78) for (let i = pos; i < first; i++) if (raw[i] === 0x3a) { colon = i - pos; break; }
+    if (colon > 0) {
+      const name = raw.toString('latin1', pos, pos + colon).replace(/[ \t]+$/, '').toLowerCase();
+      let drop = OWN_FIELD.test(name);
+      if (!drop && name === 'authentication-results') {
+        const id = authservIdOf(raw.toString('latin1', pos + colon + 1, end).replace(/\r?\n/g, ''));
+        drop = id === null || ours.has(id);
+      }
+      if (drop) {
+        if (pos > keptFrom) parts.push(raw.subarray(keptFrom, pos));
+        keptFrom = end;
+        removed.push(name);
+      }
+    }
+    pos = end;
+  }
+  if (keptFrom < raw.length) parts.push(raw.subarray(keptFrom));
+  return { parts, removed };
+}
+
+/**
+ * The message as delivered: our header block, then the raw bytes as the ingress stored them minus
+ * the forged trust fields (withoutForgedTrustFields).
+ */
 export function withTrace(record: MailRecord, o: TraceOptions): Buffer {
-  return Buffer.concat([Buffer.from(traceHeaders(record, o), 'utf8'), record.envelope.raw]);
+  const ids = [...(o.authservIds ?? []), ...(record.auth?.authservId ? [record.auth.authservId] : [])];
+  const { parts } = withoutForgedTrustFields(record.envelope.raw, ids);
+  return Buffer.concat([Buffer.from(traceHeaders(record, o), 'utf8'), ...parts]);
 }

@@ -4,9 +4,8 @@
  *
  * mailauth's helpers do the parts that are pure: `resolvePolicy` (the `_mta-sts` TXT id through our
  * resolver), `parsePolicy` and `validateMx`. Its `fetchPolicy`/`getPolicy` are not used: the fetch
- * is pinned to port 443 and the system CA store (so it cannot be pointed at a test server or a
- * private CA), and `getPolicy` refetches while a cached policy is still fresh and renews it
- * without a fetch only once it has expired (the condition is inverted). The HTTPS fetch below is
+ * is pinned to port 443 and the system CA store (still so in mailauth 7), so it cannot be pointed
+ * at a test server or a private CA. The HTTPS fetch below is
  * ~40 lines of node:https: no redirects, 200 + text/plain only, 64 KiB at most, certificate
  * checked against mta-sts.<domain>.
  */
@@ -38,13 +37,8 @@ export interface StsLookup {
 /** RFC 8461 §4.1: a pattern is a host name or `*.` + domain, where `*` stands for exactly one label. */
 export function mxMatches(mx: string, policy: Pick<StsPolicy, 'mode' | 'mx'>): boolean {
   const host = asciiDomain(mx);
-  const r = validateMx(host, { mode: policy.mode, mx: policy.mx });
-  if (!r.valid) return false;
-  if (policy.mode === 'none') return true;
-  const match = (r as { match?: string }).match;
-  // mailauth's wildcard matches any depth ("*.example.com" ~ "a.b.example.com"): allow one label only.
-  if (match?.startsWith('.')) return !host.slice(0, -match.length).includes('.') && host.length > match.length;
-  return true;
+  // mailauth 7 lets "*." stand for exactly one label (4.x matched any depth).
+  return validateMx(host, { mode: policy.mode, mx: policy.mx }).valid;
 }
 
 export interface PolicyFetchOptions { dns: Dns; ca: string[]; timeoutMs: number }

@@ -7,6 +7,7 @@
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
+import ipaddr from 'ipaddr.js';
 
 /** The lookups we need; node:dns/promises Resolver has them (tests may pass their own). */
 export interface Dns {
@@ -110,4 +111,36 @@ export async function addressesOf(host: string, dns: Dns): Promise<Addresses> {
     }
   }
   return { addresses: [...new Set(out)], temporary: out.length === 0 && temporary, error: out.length ? undefined : [...new Set(errors)].join(', ') };
+}
+
+/** A CIDR block as ipaddr.js parses it. */
+export type Network = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+/** "127.0.0.0/8, ::1/128" → networks (an address alone is its /32 or /128); throws on anything else. */
+export function parseNetworks(spec: string): Network[] {
+  return spec.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
+    if (s.includes('/')) return ipaddr.parseCIDR(s);
+    const a = ipaddr.parse(s);
+    return [a, a.kind() === 'ipv4' ? 32 : 128] as Network;
+  });
+}
+
+/**
+ * Why an MX address must not be connected to, or null when it may: anything but global unicast
+ * (loopback, private, link-local, CGNAT, unique-local, multicast, documentation, NAT64 and 6to4 /
+ * Teredo forms that embed an IPv4 address, …) is refused unless it lies in `allowed`. Otherwise a
+ * user who may send mail could make the egress talk SMTP to our own hosts and services through a
+ * domain whose MX points there. IPv4-mapped IPv6 is judged as the IPv4 address it is.
+ */
+export function refusedAddress(ip: string, allowed: readonly Network[]): string | null {
+  let a: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    a = ipaddr.parse(ip);
+  } catch {
+    return 'not an IP address';
+  }
+  if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress()) a = (a as ipaddr.IPv6).toIPv4Address();
+  if (allowed.some(([net, bits]) => net.kind() === a.kind() && a.match(net, bits))) return null;
+  const range = a.range();
+  return range === 'unicast' ? null : range;
 }

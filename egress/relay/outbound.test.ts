@@ -94,7 +94,7 @@ before(async () => {
   t = await createRelayTopics(admin, 'egress-out');
   const env = {
     ...process.env, EGRESS_NEXT_HOP: '', EGRESS_MAILDIR: join(dir, 'maildir'), EGRESS_HOSTNAME: 'egress.out.test',
-    EGRESS_DNS_SERVERS: dns.address, EGRESS_DNS_TIMEOUT_MS: '1000', EGRESS_MX_PORT: String(port),
+    EGRESS_DNS_SERVERS: dns.address, EGRESS_DNS_TIMEOUT_MS: '1000', EGRESS_MX_PORT: String(port), EGRESS_MX_ALLOWED_NETWORKS: '127.0.0.0/8',
     EGRESS_MTA_STS_POLICY_URL_TEMPLATE: `https://mta-sts.{domain}:${policyServer.port}/.well-known/mta-sts.txt`, EGRESS_TLS_CA_FILE: caFile,
     EGRESS_RETRY_DELAYS: '1,1,1', EGRESS_MAX_ATTEMPTS: '2', EGRESS_TIMEOUT_MS: '3000',
   };

@@ -15,7 +15,7 @@ import { counterOn } from '../../runtime/metrics.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import type { OutboundConfig } from './config.ts';
-import { addressesOf, domainOf, resolveMxRoute, type Dns, type MxHost } from './mx.ts';
+import { addressesOf, domainOf, refusedAddress, resolveMxRoute, type Dns, type MxHost } from './mx.ts';
 import { mxMatches, type MtaStsPolicies, type StsPolicy } from './mta-sts.ts';
 import type { Limiter } from './relay.ts';
 import { smtpSend, type RecipientOutcome, type SmtpTarget } from './transport.ts';
@@ -32,7 +32,7 @@ export interface OutboundMetrics {
 export function outboundMetrics(registry: Registry): OutboundMetrics {
   return {
     sessions: counterOn(registry, { name: 'scop_egress_outbound_sessions_total', help: 'Outbound SMTP sessions to MX hosts by result (answered: a final answer for at least one recipient; temporary: try the next host), TLS used, and the domain\'s MTA-STS mode.', labelNames: ['result', 'tls', 'mta_sts'] as const }),
-    routeFailures: counterOn(registry, { name: 'scop_egress_outbound_route_failures_total', help: 'Outbound domains not tried: dns-temporary, no-such-domain, null-mx, no-address, mta-sts-mx-mismatch.', labelNames: ['reason'] as const }),
+    routeFailures: counterOn(registry, { name: 'scop_egress_outbound_route_failures_total', help: 'Outbound domains not tried: dns-temporary, no-such-domain, null-mx, no-address, refused-address (MX addresses only loopback/private/reserved), mta-sts-mx-mismatch.', labelNames: ['reason'] as const }),
   };
 }
 
@@ -99,6 +99,7 @@ export class OutboundRouter {
     const tried: string[] = [];
     let last: RecipientOutcome[] | undefined;
     let temporaryDns = false;
+    const refused: string[] = [];
     for (const host of hosts) {
       if (tried.length >= MAX_ADDRESSES) break;
       const a = await addressesOf(host.name, dns);
@@ -109,6 +110,13 @@ export class OutboundRouter {
       }
       for (const ip of a.addresses) {
         if (tried.length >= MAX_ADDRESSES) break;
+        // Checked on the address we then connect to: no second lookup an attacker's DNS could answer differently.
+        const why = refusedAddress(ip, cfg.allowedNetworks);
+        if (why) {
+          refused.push(`${host.name}[${ip}] (${why})`);
+          log.warn({ mx: host.name, ip, range: why }, 'MX address refused: not a global unicast address (EGRESS_MX_ALLOWED_NETWORKS allows one)');
+          continue;
+        }
         const target: SmtpTarget = {
           host: ip, port: cfg.mxPort, name: cfg.hostname, timeoutMs: cfg.timeoutMs,
           // enforce: TLS required and verified against the MX name; otherwise opportunistic (RFC 7435: any certificate).
@@ -126,6 +134,11 @@ export class OutboundRouter {
         tried.push(`${host.name}[${ip}]: ${outcomes[0]?.reply ?? ''}`);
         last = outcomes;
       }
+    }
+    if (!last && refused.length && !temporaryDns) {
+      // Every address the domain's MX hosts have is one we must not connect to: that will not fix itself.
+      metrics.routeFailures.inc({ reason: 'refused-address' });
+      return fail('permanent', `550 5.4.4 MX hosts of ${domain} have only loopback, private or reserved addresses, refused: ${refused.join(', ')}`);
     }
     if (!last) {
       metrics.routeFailures.inc({ reason: 'no-address' });

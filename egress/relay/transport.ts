@@ -5,7 +5,8 @@
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ConnectionOptions } from 'node:tls';
+import { domainToASCII } from 'node:url';
+import { rootCertificates, type ConnectionOptions } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { MailRecord } from '../../schemas/types.ts';
 import type { NextHop, RelayConfig } from './config.ts';
@@ -29,10 +30,11 @@ const replyOf = (e: SmtpError) => (e.response ?? `${e.code ?? 'error'}: ${e.mess
 const kindOf = (e: SmtpError): RecipientOutcome['kind'] => (e.responseCode !== undefined && e.responseCode >= 500 ? 'permanent' : 'temporary');
 
 export async function deliverSmtp(hop: Extract<NextHop, { kind: 'smtp' | 'lmtp' }>, cfg: RelayConfig, record: MailRecord, recipients: string[], junk: boolean): Promise<RecipientOutcome[]> {
-  const message = withTrace(record, { hostname: cfg.hostname, protocol: hop.kind === 'lmtp' ? 'LMTP' : 'SMTP', junk, recipient: recipients.length === 1 ? recipients[0] : undefined });
+  const message = withTrace(record, { hostname: cfg.hostname, authservIds: cfg.authservIds, protocol: hop.kind === 'lmtp' ? 'LMTP' : 'SMTP', junk, recipient: recipients.length === 1 ? recipients[0] : undefined });
   const r = await smtpSend({
     host: hop.host, port: hop.port, lmtp: hop.kind === 'lmtp', name: cfg.hostname, starttls: cfg.starttls,
-    tls: { rejectUnauthorized: !cfg.tlsInsecure }, timeoutMs: cfg.timeoutMs, auth: cfg.auth,
+    // EGRESS_TLS_CA_FILE: a next hop with a private CA can be verified rather than trusted blindly.
+    tls: { rejectUnauthorized: !cfg.tlsInsecure, ...(cfg.outbound.extraCa.length ? { ca: [...rootCertificates, ...cfg.outbound.extraCa] } : {}) }, timeoutMs: cfg.timeoutMs, auth: cfg.auth,
   }, { from: record.envelope.mailFrom, recipients, use8BitMime: record.envelope.bodyType !== 'SEVEN_BIT' }, message);
   return r.outcomes;
 }
@@ -111,10 +113,37 @@ export async function smtpSend(t: SmtpTarget, env: { from: string; recipients: s
   }
 }
 
-/** A recipient's folder name: the address lower-cased, with characters unsafe in a path replaced. */
+/**
+ * A recipient's mailbox identity: local part and domain in Unicode normalisation form KC and lower
+ * case (then NFKC again: lower-casing can leave a non-normalised sequence), the domain as an
+ * A-label. So `\u212Aelvin` (KELVIN SIGN), `ｋelvin` (full width), `Kelvin` and `kelvin` are one
+ * mailbox, and `bob@bücher.example` is `bob@xn--bcher-kva.example` — consistently, not by accident.
+ */
+export function mailboxKey(recipient: string): string {
+  const fold = (s: string) => s.normalize('NFKC').toLowerCase().normalize('NFKC');
+  const at = recipient.lastIndexOf('@');
+  if (at < 0) return fold(recipient);
+  const domain = fold(recipient.slice(at + 1)).replace(/\.$/, '');
+  const ascii = /[^\x00-\x7f]/.test(domain) ? domainToASCII(domain) || domain : domain;
+  return `${fold(recipient.slice(0, at))}@${ascii}`;
+}
+
+/** Longest file name (NAME_MAX) of the file systems a Maildir lives on (ext4, XFS, btrfs, tmpfs). */
+export const MAX_FOLDER_BYTES = 255;
+
+/**
+ * A recipient's folder name: its mailboxKey with every byte outside [a-z0-9@._+=-] (UTF-8) written
+ * as %XX, `%` included, and a leading dot too. The encoding is reversible, so two different
+ * mailboxes never share a folder (before, every non-ASCII character became `_`: `é@x` and `ü@x`
+ * were one folder), and no name can climb out of the root or hide as a dot folder.
+ */
 export function mailboxFolder(recipient: string): string {
-  const safe = recipient.toLowerCase().replace(/[^a-z0-9@._+=-]/g, '_').replace(/^\.+/, '_');
-  return safe || '_';
+  let out = '';
+  for (const b of Buffer.from(mailboxKey(recipient), 'utf8')) {
+    const safe = (b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39) || b === 0x40 || b === 0x2e || b === 0x5f || b === 0x2b || b === 0x3d || b === 0x2d;
+    out += safe && !(out === '' && b === 0x2e) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out || '%'; // the empty address: a name no encoding produces
 }
 
 function ensureMaildir(dir: string): void {
@@ -130,18 +159,23 @@ function fsyncDir(dir: string): void {
  * Maildir delivery (tmp → fsync → rename into new). The file name carries the record id, so a
  * replayed delivery finds its earlier file and writes nothing: exactly once per recipient.
  */
-export function deliverMaildir(root: string, hostname: string, record: MailRecord, recipients: string[], junk: boolean): RecipientOutcome[] {
+export function deliverMaildir(root: string, hostname: string, record: MailRecord, recipients: string[], junk: boolean, authservIds: readonly string[] = []): RecipientOutcome[] {
   const e = record.envelope;
   return recipients.map((recipient) => {
+    const folder = mailboxFolder(recipient);
+    // Too long for a file name: no retry can fix that, so a permanent failure, not a temporary one forever.
+    if (folder.length > MAX_FOLDER_BYTES) {
+      return { recipient, kind: 'permanent' as const, reply: `553 5.1.3 mailbox name too long for a Maildir folder (${folder.length} bytes encoded, limit ${MAX_FOLDER_BYTES})` };
+    }
     try {
-      const box = join(root, mailboxFolder(recipient));
+      const box = join(root, folder);
       const dir = junk ? join(box, '.Junk') : box;
       ensureMaildir(dir);
       const name = `${Math.floor(e.receivedAt / 1000)}.${e.id.replace(/[^A-Za-z0-9-]/g, '')}.${hostname.replace(/[/:]/g, '_')}`;
       if (existsSync(join(dir, 'new', name)) || readdirSync(join(dir, 'cur')).some((f) => f === name || f.startsWith(`${name}:`))) {
         return { recipient, kind: 'delivered' as const, reply: `already in ${dir} (${name})` };
       }
-      const bytes = withTrace(record, { hostname, protocol: 'local', junk, recipient });
+      const bytes = withTrace(record, { hostname, authservIds, protocol: 'local', junk, recipient });
       const tmp = join(dir, 'tmp', name);
       const fd = openSync(tmp, 'w', 0o600);
       try {
@@ -154,6 +188,8 @@ export function deliverMaildir(root: string, hostname: string, record: MailRecor
       fsyncDir(join(dir, 'new'));
       return { recipient, kind: 'delivered' as const, reply: `stored in ${join(dir, 'new', name)}` };
     } catch (err) {
+      // A name the file system refuses will be refused again: permanent.
+      if ((err as NodeJS.ErrnoException).code === 'ENAMETOOLONG') return { recipient, kind: 'permanent' as const, reply: `553 5.1.3 maildir: ${(err as Error).message}` };
       // A full disk or a permission problem: the operator can fix it, so retry.
       return { recipient, kind: 'temporary' as const, reply: `maildir: ${(err as Error).message}` };
     }
@@ -162,6 +198,6 @@ export function deliverMaildir(root: string, hostname: string, record: MailRecor
 
 export async function deliver(cfg: RelayConfig, record: MailRecord, recipients: string[], junk: boolean): Promise<RecipientOutcome[]> {
   const hop = cfg.nextHop;
-  if (hop.kind === 'maildir') return deliverMaildir(hop.dir, cfg.hostname, record, recipients, junk);
+  if (hop.kind === 'maildir') return deliverMaildir(hop.dir, cfg.hostname, record, recipients, junk, cfg.authservIds);
   return deliverSmtp(hop, cfg, record, recipients, junk);
 }

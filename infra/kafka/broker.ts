@@ -22,24 +22,68 @@ export interface LocalKafkaOptions {
   controllerPort: number;
   /** JVM heap, e.g. "512m". */
   heap?: string;
+  /**
+   * Authentication and authorization (the ACL example, SECURITY.md): clients must log in with
+   * SASL/SCRAM-SHA-512 as one of `users` (created when the storage is formatted), the standard
+   * KRaft authorizer denies everything no ACL allows, and `admin` (which must be among the users) is
+   * the super user the broker itself and operators' tools use. The controller listener uses SASL
+   * PLAIN with the admin password (SCRAM credentials live in the metadata the controller serves).
+   */
+  sasl?: { users: Record<string, string> };
 }
 
 export interface LocalKafka {
   bootstrap: string;
+  /** The admin's client settings when the broker requires SASL. */
+  adminSasl?: { mechanism: 'scram-sha-512'; username: string; password: string };
   pid: number;
   stop(): Promise<void>;
 }
 
-function serverProperties(o: Required<LocalKafkaOptions>, logDir: string): string {
+type BrokerOptions = Required<Omit<LocalKafkaOptions, 'sasl'>> & Pick<LocalKafkaOptions, 'sasl'>;
+
+/** A value inside a JAAS option string: quotes and backslashes escaped. */
+const jaas = (v: string) => `"${v.replace(/[\\"]/g, '\\$&')}"`;
+
+function listenerProperties(o: BrokerOptions): string[] {
+  if (!o.sasl) {
+    return [
+      `listeners=PLAINTEXT://${o.host}:${o.port},CONTROLLER://${o.host}:${o.controllerPort}`,
+      `advertised.listeners=PLAINTEXT://${o.host}:${o.port}`,
+      'controller.listener.names=CONTROLLER',
+      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      'inter.broker.listener.name=PLAINTEXT',
+    ];
+  }
+  const admin = o.sasl.users.admin;
+  if (!admin) throw new Error('sasl.users must include admin (the super user the broker logs in as)');
+  // They go into StorageTool's --add-scram syntax (name=…,password=…) and JAAS: keep them plain.
+  const bad = Object.entries(o.sasl.users).find(([n, p]) => !/^[A-Za-z0-9._-]+$/.test(n) || !/^[A-Za-z0-9._-]+$/.test(p));
+  if (bad) throw new Error(`sasl user "${bad[0]}": names and passwords must be letters, digits, . _ -`);
+  return [
+    `listeners=CLIENTS://${o.host}:${o.port},CONTROLLER://${o.host}:${o.controllerPort}`,
+    `advertised.listeners=CLIENTS://${o.host}:${o.port}`,
+    'controller.listener.names=CONTROLLER',
+    'listener.security.protocol.map=CLIENTS:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT',
+    'inter.broker.listener.name=CLIENTS',
+    'sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512',
+    'listener.name.clients.sasl.enabled.mechanisms=SCRAM-SHA-512',
+    `listener.name.clients.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password=${jaas(admin)};`,
+    'sasl.mechanism.controller.protocol=PLAIN',
+    'listener.name.controller.sasl.enabled.mechanisms=PLAIN',
+    `listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password=${jaas(admin)} user_admin=${jaas(admin)};`,
+    'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+    'super.users=User:admin',
+    'allow.everyone.if.no.acl.found=false',
+  ];
+}
+
+function serverProperties(o: BrokerOptions, logDir: string): string {
   return [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@${o.host}:${o.controllerPort}`,
-    `listeners=PLAINTEXT://${o.host}:${o.port},CONTROLLER://${o.host}:${o.controllerPort}`,
-    `advertised.listeners=PLAINTEXT://${o.host}:${o.port}`,
-    'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-    'inter.broker.listener.name=PLAINTEXT',
+    ...listenerProperties(o),
     `log.dirs=${logDir}`,
     'num.partitions=3',
     'auto.create.topics.enable=false',
@@ -77,7 +121,7 @@ logger.state.level = warn
 `;
 
 export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKafka> {
-  const o: Required<LocalKafkaOptions> = { host: '127.0.0.1', heap: '512m', ...opts, dataDir: resolve(opts.dataDir) };
+  const o: BrokerOptions = { host: '127.0.0.1', heap: '512m', ...opts, dataDir: resolve(opts.dataDir) };
   const started = Date.now();
   const pidFile = join(o.dataDir, 'kafka.pid');
   reapStale(pidFile, o.dataDir);
@@ -98,7 +142,9 @@ export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKaf
   if (!existsSync(join(logDir, 'meta.properties'))) {
     // KRaft cluster ids are 16 random bytes in URL-safe base64 (Kafka's Uuid format).
     const clusterId = Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
-    const fmt = spawnSync('java', [...jvmLogArgs, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props], { encoding: 'utf8' });
+    // SCRAM users are part of the initial metadata (KIP-900): the broker needs admin's to log in to itself.
+    const scram = Object.entries(o.sasl?.users ?? {}).flatMap(([name, password]) => ['--add-scram', `SCRAM-SHA-512=[name=${name},password=${password}]`]);
+    const fmt = spawnSync('java', [...jvmLogArgs, '-cp', classpath, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', props, ...scram], { encoding: 'utf8' });
     if (fmt.status !== 0) throw new Error(`formatting Kafka storage in ${logDir} failed: ${(fmt.stdout + fmt.stderr).trim()}`);
     log.info({ logDir, clusterId }, 'formatted KRaft storage');
   }
@@ -112,16 +158,17 @@ export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKaf
     pidFile,
   });
   const bootstrap = `${o.host}:${o.port}`;
+  const adminSasl = o.sasl ? { mechanism: 'scram-sha-512' as const, username: 'admin', password: o.sasl.users.admin! } : undefined;
   const died = proc.exited.then((code) => {
     throw new Error(`Kafka exited during start-up (code ${code}); last lines of ${logFile}:\n${tailOf(logFile)}\n${tailOf(proc.logFile)}`);
   });
   try {
-    await Promise.race([probeBrokers({ brokers: [bootstrap], clientId: 'scop-infra' }, 90000), died]);
+    await Promise.race([probeBrokers({ brokers: [bootstrap], clientId: 'scop-infra', sasl: adminSasl }, 90000), died]);
   } catch (e) {
     await proc.stop(5000);
     throw e;
   }
   died.catch(() => {}); // exit after a successful start is reported by stop()/the stack
-  log.info({ bootstrap, version: KAFKA_VERSION, ms: Date.now() - started, pid: proc.child.pid }, 'Kafka ready');
-  return { bootstrap, pid: proc.child.pid!, stop: () => proc.stop() };
+  log.info({ bootstrap, version: KAFKA_VERSION, ms: Date.now() - started, pid: proc.child.pid, sasl: Boolean(o.sasl) }, 'Kafka ready');
+  return { bootstrap, adminSasl, pid: proc.child.pid!, stop: () => proc.stop() };
 }

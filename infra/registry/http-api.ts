@@ -126,11 +126,21 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-export function requestHandler(table: Route[], logger: Logger) {
+/** `check` runs before routing (access.ts: Host, Origin, Content-Type, token); what it throws is the answer. */
+export function requestHandler(table: Route[], logger: Logger, check?: (req: IncomingMessage, path: string) => void) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://registry.invalid');
     const path = url.pathname.replace(/\/+$/, '');
     try {
+      if (check) {
+        try {
+          check(req, path);
+        } catch (e) {
+          if (e instanceof RegistryError) logger.warn({ method: req.method, path, host: req.headers.host, origin: req.headers.origin, status: e.httpStatus }, e.message);
+          req.resume(); // drain an unread body so the connection can answer
+          throw e;
+        }
+      }
       let pathMatched = false;
       for (const route of table) {
         const m = route.pattern.exec(path);

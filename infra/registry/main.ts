@@ -2,9 +2,12 @@
  * Standalone schema registry process:
  *   node --import tsx infra/registry/main.ts --port 8081 --host 127.0.0.1 [--topic _schemas] [--replication-factor 1]
  * Brokers come from KAFKA_BROKERS (and the other KAFKA_* settings of runtime/kafka.ts).
+ * SCOP_REGISTRY_TOKEN: the secret writes need (required when --host is not loopback);
+ * SCOP_REGISTRY_ALLOWED_HOSTS: host names clients use for it (the Host check; IPs and localhost always pass).
  */
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../../runtime/config.ts';
+import { z } from 'zod';
+import { ConfigError, loadEnv } from '../../runtime/config.ts';
 import { kafkaSettingsFromEnv, probeBrokers } from '../../runtime/kafka.ts';
 import { loggerFor } from '../../runtime/log.ts';
 import { DEFAULT_SCHEMAS_TOPIC, startRegistry } from './start-registry.ts';
@@ -29,10 +32,18 @@ async function main(): Promise<void> {
   });
   const port = intOption('port', values.port, 0, 65535);
   const replicationFactor = intOption('replication-factor', values['replication-factor'], 1, 32767);
+  const access = loadEnv({
+    SCOP_REGISTRY_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    SCOP_REGISTRY_ALLOWED_HOSTS: z.string().transform((s) => s.split(',').map((h) => h.trim()).filter(Boolean))
+      .refine((l) => l.every((h) => /^[A-Za-z0-9.-]+$/.test(h)), 'must be comma-separated host names').optional(),
+  }, {
+    SCOP_REGISTRY_TOKEN: 'a random secret of 16+ characters that writes must present, e.g. SCOP_REGISTRY_TOKEN=$(openssl rand -hex 24)',
+    SCOP_REGISTRY_ALLOWED_HOSTS: 'host names clients use to reach the registry, e.g. SCOP_REGISTRY_ALLOWED_HOSTS=registry.example.org',
+  });
   const kafka = kafkaSettingsFromEnv();
   // A wrong KAFKA_BROKERS should fail in one clear line, not after kafkajs' retry storm.
   await probeBrokers(kafka);
-  const registry = await startRegistry({ host: values.host, port, topic: values.topic, replicationFactor, kafka });
+  const registry = await startRegistry({ host: values.host, port, topic: values.topic, replicationFactor, kafka, token: access.SCOP_REGISTRY_TOKEN, allowedHosts: access.SCOP_REGISTRY_ALLOWED_HOSTS });
   // The one line a supervising process waits for.
   process.stdout.write(`registry listening on ${registry.url}\n`);
 

@@ -4,7 +4,9 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ConfigError } from '../../runtime/config.ts';
 import type { KafkaSettings } from '../../runtime/kafka.ts';
+import { accessCheck, isLoopbackHost } from './access.ts';
 import { loggerFor } from '../../runtime/log.ts';
 import { RegistryError } from './errors.ts';
 import { requestHandler, routes } from './http-api.ts';
@@ -23,6 +25,10 @@ export interface RegistryOptions {
   topic?: string;
   /** For a newly created topic; defaults to 1. */
   replicationFactor?: number;
+  /** Secret required for writes (access.ts); required when `host` is not a loopback address. */
+  token?: string;
+  /** Host names clients use for this server (besides IP literals and localhost): the Host check. */
+  allowedHosts?: readonly string[];
 }
 
 export interface RunningRegistry {
@@ -31,6 +37,10 @@ export interface RunningRegistry {
 }
 
 export async function startRegistry(opts: RegistryOptions): Promise<RunningRegistry> {
+  if (!opts.token && !isLoopbackHost(opts.host)) {
+    throw new ConfigError('SCOP_REGISTRY_TOKEN', `the registry would listen on ${opts.host} with its write API (register, delete subjects, change compatibility) open to anyone who reaches it`,
+      'set SCOP_REGISTRY_TOKEN to a random secret (clients send it as SCHEMA_REGISTRY_PASSWORD with any SCHEMA_REGISTRY_USERNAME), or listen on 127.0.0.1');
+  }
   const topic = opts.topic ?? DEFAULT_SCHEMAS_TOPIC;
   const logger = loggerFor('registry').child({ topic });
   const state = new RegistryState();
@@ -46,7 +56,7 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
     if (log.failure) throw new RegistryError(503, 50001, `the _schemas consumer stopped: ${log.failure}`);
     return { status: 'ok', topic, appliedOffset: log.appliedOffset };
   };
-  const server = createServer(requestHandler(routes(service, health), logger));
+  const server = createServer(requestHandler(routes(service, health), logger, accessCheck({ token: opts.token, allowedHosts: opts.allowedHosts })));
   // Plain keep-alive connections from clients would otherwise hold close() open.
   server.keepAliveTimeout = 5_000;
   try {

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { envDnsServers, envInt, loadEnv } from '../../runtime/config.ts';
 import type { DnsOptions } from './dns.ts';
+import { DEFAULT_MAX_DKIM_SIGNATURES } from './verify.ts';
 
 const shape = {
   DNS_SERVERS: envDnsServers().default('127.0.0.1:53'),
@@ -13,6 +14,7 @@ const shape = {
   AUTH_SERVID: z.string().regex(/^[A-Za-z0-9.-]+$/, 'must be a host name').default(hostname()),
   AUTH_MIN_KEY_BITS: envInt(512).default(1024),
   AUTH_MESSAGE_BUDGET_MS: envInt(100).default(20000),
+  AUTH_DKIM_MAX_SIGNATURES: envInt(1).max(50).default(DEFAULT_MAX_DKIM_SIGNATURES),
 };
 
 const help = {
@@ -24,6 +26,7 @@ const help = {
   AUTH_SERVID: 'authserv-id for Authentication-Results: this host name, e.g. AUTH_SERVID=mx.example.org',
   AUTH_MIN_KEY_BITS: 'shortest RSA key accepted for DKIM/ARC (RFC 8301: 1024), e.g. AUTH_MIN_KEY_BITS=1024',
   AUTH_MESSAGE_BUDGET_MS: 'total DNS time per message; past it remaining lookups are temperror, e.g. AUTH_MESSAGE_BUDGET_MS=20000',
+  AUTH_DKIM_MAX_SIGNATURES: 'DKIM signatures verified per message (1..50; the rest are reported as not checked), e.g. AUTH_DKIM_MAX_SIGNATURES=5',
 };
 
 export type AuthConfig = ReturnType<typeof loadAuthConfig>;
@@ -31,5 +34,5 @@ export type AuthConfig = ReturnType<typeof loadAuthConfig>;
 export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env) {
   const c = loadEnv(shape, help, env);
   const dns: DnsOptions = { servers: c.DNS_SERVERS, timeoutMs: c.DNS_TIMEOUT_MS, retries: c.DNS_RETRIES, cacheSize: c.DNS_CACHE_SIZE, maxTtl: c.DNS_CACHE_MAX_TTL };
-  return { dns, authservId: c.AUTH_SERVID, minKeyBits: c.AUTH_MIN_KEY_BITS, messageBudgetMs: c.AUTH_MESSAGE_BUDGET_MS };
+  return { dns, authservId: c.AUTH_SERVID, minKeyBits: c.AUTH_MIN_KEY_BITS, messageBudgetMs: c.AUTH_MESSAGE_BUDGET_MS, maxDkimSignatures: c.AUTH_DKIM_MAX_SIGNATURES };
 }

@@ -33,7 +33,7 @@ function authMetrics(registry: Registry): AuthMetrics {
 }
 
 /** A Kafka key must not be empty; records without a single From domain get no event. */
-function dmarcEvent(record: MailRecord): DmarcEvent | null {
+export function dmarcEvent(record: MailRecord): DmarcEvent | null {
   const a = record.auth!;
   const e = record.envelope;
   if (!a.dmarc.fromDomain) return null;
@@ -56,7 +56,7 @@ function dmarcEvent(record: MailRecord): DmarcEvent | null {
     spfAligned: a.dmarc.spfAligned,
     dkimAligned: a.dmarc.dkimAligned,
     spf: { domain: a.spf.domain, scope: a.spf.identity === 'helo' ? 'helo' : 'mfrom', result: a.spf.result },
-    dkim: a.dkim.filter((s) => s.domain).map((s) => ({ domain: s.domain!, selector: s.selector, result: s.result })),
+    dkim: a.dkim.filter((s) => s.domain && s.checked).map((s) => ({ domain: s.domain!, selector: s.selector, result: s.result })),
     arcResult: a.arc.result,
   };
 }
@@ -86,7 +86,7 @@ export const authService = defineStage<AuthState, MailRecord, MailRecord>({
     const { section, stats } = await verifyMessage(
       // The client's DATA, without our own Received line (raw[traceLength..]).
       { raw: e.raw.subarray(e.traceLength ?? 0), clientIp: e.clientIp, helo: e.helo, mailFrom: e.mailFrom, messageId: e.id },
-      { dns, authservId: config.authservId, minKeyBits: config.minKeyBits, signal },
+      { dns, authservId: config.authservId, minKeyBits: config.minKeyBits, maxDkimSignatures: config.maxDkimSignatures, signal, abort: ctx.signal },
     );
     const out: MailRecord = { ...record, auth: section };
     const event = dmarcEvent(out);

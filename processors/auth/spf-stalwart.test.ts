@@ -5,11 +5,12 @@
  * assert the RFC's answer instead.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { DnsResolver, emptyStats } from './dns.ts';
+import { after, describe, test } from 'node:test';
+import { emptyStats } from './dns.ts';
 import { checkSpf } from './spf.ts';
 import { TestDnsServer } from '../../infra/dns/dns-server.ts';
 import { loadStalwartSpf, stalwartSpfFiles } from './testing/suites.ts';
+import { authoritativeDns } from './testing/dns.ts';
 
 /** file:line → the RFC 7208 answer and why. */
 export const DISAGREE: Record<string, { rfc: string; why: string }> = {
@@ -35,13 +36,8 @@ export const DISAGREE: Record<string, { rfc: string; why: string }> = {
   },
 };
 
-const dns = new TestDnsServer();
-let resolver: DnsResolver;
-before(async () => {
-  await dns.start();
-  resolver = new DnsResolver({ servers: [{ host: '127.0.0.1', port: dns.port }], timeoutMs: 150, retries: 0, cacheSize: 0, maxTtl: 0 });
-});
-after(() => dns.stop());
+const fx = authoritativeDns({ timeoutMs: 150, retries: 0 });
+const dns = fx.server;
 
 let total = 0;
 let agree = 0;
@@ -60,7 +56,7 @@ for (const file of stalwartSpfFiles()) {
         dns.onMissing = server.onMissing;
         // The "HELO identity" scenario checks the HELO name (RFC 7208 §2.3), as the stage also does.
         const mailFrom = c.scenario === 'HELO identity' ? '' : c.sender;
-        const v = await checkSpf({ ip: c.ip, helo: c.helo, mailFrom, mta: 'localdomain.org', resolver: resolver.forMessage(emptyStats()) });
+        const v = await checkSpf({ ip: c.ip, helo: c.helo, mailFrom, mta: 'localdomain.org', resolver: fx.resolver.forMessage(emptyStats()) });
         const known = DISAGREE[id];
         const want = known ? known.rfc : c.expect;
         const ok = v.result === want && (known || c.explanation === undefined || v.explanation === c.explanation);

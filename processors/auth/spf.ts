@@ -1,7 +1,6 @@
 /**
  * SPF (RFC 7208) check_host() for the MAIL FROM identity (or the HELO identity for the null
- * sender), via mailauth's SPF with our resolver. mailauth's defects against RFC 7208 are fixed in
- * patches/mailauth+4.13.3.patch (see README "Patches").
+ * sender), via mailauth's SPF in strict mode with our resolver (README "mailauth").
  */
 import { spf as mailauthSpf } from 'mailauth/lib/spf/index.js';
 import type { ResolveFn } from './dns.ts';
@@ -56,6 +55,7 @@ export async function checkSpf(input: SpfInput): Promise<SpfVerdict> {
     helo: input.helo,
     mta: input.mta,
     resolver: input.resolver as never,
+    strict: true,
   })) as unknown as MailauthSpfResponse;
   return {
     result: res.status.result,

@@ -46,6 +46,9 @@ const records: ZoneRecord[] = [
   Z('_dmarc.quarantine.test', 'TXT', 'v=DMARC1; p=quarantine; pct=100'),
   Z('_dmarc.none.test', 'TXT', 'v=DMARC1; p=none'),
   Z('_dmarc.pct0.test', 'TXT', 'v=DMARC1; p=reject; pct=0'),
+  Z('_dmarc.testing.test', 'TXT', 'v=DMARC1; p=reject; t=y; pct=0'),
+  Z('_dmarc.np.test', 'TXT', 'v=DMARC1; p=none; sp=quarantine; np=reject'),
+  Z('real.np.test', 'A', '192.0.2.80'),
   Z('_dmarc.spf-pass.test', 'TXT', 'v=DMARC1; p=reject'),
   Z('default._bimi.reject.test', 'TXT', 'v=BIMI1; l=https://reject.test/logo.svg; a='),
 ];
@@ -136,9 +139,9 @@ describe('Knot DNS zones', { skip: !KNOTD && 'knotd not installed (apt-get insta
       assert.equal(section.dkim[0]!.result, 'fail');
       assert.match(section.dkim[0]!.reason, /body hash/);
     });
-    test('no key published for the selector: permerror', async () => {
+    test('no key published for the selector: neutral (no key), as RFC 8601 §2.7.1 reports a signature that cannot be processed', async () => {
       const { section } = await verify(await sign(message('alice@dkim.test'), 'dkim.test', 'gone', rsa.privateKey, 'rsa-sha256'));
-      assert.equal(section.dkim[0]!.result, 'permerror');
+      assert.equal(section.dkim[0]!.result, 'neutral');
       assert.match(section.dkim[0]!.reason, /no key/);
     });
     test('unsigned: no signatures, dkim=none', async () => {
@@ -168,6 +171,11 @@ describe('Knot DNS zones', { skip: !KNOTD && 'knotd not installed (apt-get insta
       assert.ok(section.tags.includes('dmarc-reject'));
       assert.match(section.authenticationResults, /dmarc=fail/);
     });
+    test('two From fields of one domain: still evaluated, p=reject still rejects', async () => {
+      const raw = Buffer.from(message('alice@reject.test').toString().replace('From: ', 'From: ceo@reject.test\r\nFrom: '));
+      const { section } = await verify(raw, { mailFrom: 'bounce@spf-pass.test' });
+      assert.deepEqual([section.dmarc.fromDomain, section.dmarc.result, section.dmarc.disposition], ['reject.test', 'fail', 'reject']);
+    });
     test('subdomain From: sp= applies; adkim=s refuses the parent domain\'s signature', async () => {
       const { section } = await verify(await sign(message('alice@sub.reject.test'), 'reject.test', 'sel', rsa2.privateKey, 'rsa-sha256'));
       assert.equal(section.dkim[0]!.result, 'pass');
@@ -188,6 +196,17 @@ describe('Knot DNS zones', { skip: !KNOTD && 'knotd not installed (apt-get insta
     test('p=reject; pct=0: sampled out, one step milder (quarantine)', async () => {
       const { section } = await verify(message('alice@pct0.test'));
       assert.deepEqual([section.dmarc.result, section.dmarc.pct, section.dmarc.disposition, section.dmarc.sampledOut], ['fail', 0, 'quarantine', true]);
+    });
+    test('RFC 9989 t=y: one step milder, and a pct= beside t= is ignored', async () => {
+      const { section } = await verify(message('alice@testing.test'));
+      assert.deepEqual([section.dmarc.result, section.dmarc.appliedPolicy, section.dmarc.pct, section.dmarc.disposition, section.dmarc.sampledOut], ['fail', 'quarantine', 100, 'quarantine', false]);
+      assert.ok(section.tags.includes('dmarc-test-mode'));
+    });
+    test('RFC 9989 np=: a From subdomain that does not exist gets np, one that exists sp (tree walk to np.test)', async () => {
+      const ghost = await verify(message('alice@ghost.np.test'));
+      assert.deepEqual([ghost.section.dmarc.result, ghost.section.dmarc.appliedPolicy, ghost.section.dmarc.disposition], ['fail', 'reject', 'reject']);
+      const real = await verify(message('alice@real.np.test'));
+      assert.deepEqual([real.section.dmarc.result, real.section.dmarc.appliedPolicy, real.section.dmarc.disposition], ['fail', 'quarantine', 'quarantine']);
     });
     test('aligned SPF pass: pass', async () => {
       const { section } = await verify(message('alice@spf-pass.test'), { mailFrom: 'bounce@spf-pass.test' });

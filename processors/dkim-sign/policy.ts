@@ -5,7 +5,7 @@
 import { addressParser } from 'postal-mime';
 import { normalizeDomain } from './keys.ts';
 
-export type RefusalCode = 'no-auth-user' | 'no-from' | 'multiple-from' | 'multiple-from-domains' | 'bad-from-domain' | 'not-authorized' | 'no-key';
+export type RefusalCode = 'no-auth-user' | 'no-from' | 'multiple-from' | 'multiple-from-domains' | 'multiple-sender' | 'unparseable-address' | 'bad-from-domain' | 'not-authorized' | 'no-key' | 'bad-submission-mac';
 
 /** The stage does not sign this message; it goes to the dead-letter topic with this reason. */
 export class SigningRefused extends Error {
@@ -49,22 +49,90 @@ export function headerFields(message: Buffer): [string, string][] {
   return fields;
 }
 
-export function fromAddress(message: Buffer): FromAddress {
-  const froms = headerFields(message).filter(([n]) => n === 'from');
+/**
+ * '@' signs in a header value outside quoted strings and comments: each mailbox has exactly one
+ * there. More of them than addresses parsed means text the parser read as something else (for
+ * instance `a@example.org b@example.org`, which it reads as one mailbox with a display name),
+ * which a receiver's parser may read differently. One pass; comments nest.
+ */
+function bareAtSigns(value: string): number {
+  let n = 0;
+  let depth = 0;
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (c === '\\') { i++; continue; }
+    if (quoted) { if (c === '"') quoted = false; continue; }
+    if (depth > 0) { if (c === '(') depth++; else if (c === ')') depth--; continue; }
+    if (c === '"') quoted = true;
+    else if (c === '(') depth++;
+    else if (c === '@') n++;
+  }
+  return n;
+}
+
+/** RFC 5322 addr-spec with a dot-atom or quoted-string local part (what a receiver's DMARC check can read). */
+const LOCAL_PART = /^(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+)*|"(?:[^"\\\r\n]|\\.)*")$/;
+
+/**
+ * Every mailbox of one address-list field (group members included), each a valid address; throws
+ * SigningRefused `unparseable-address` when any part of the value is not a mailbox we can read the
+ * same way a receiver would.
+ */
+function mailboxes(field: string, value: string): FromAddress[] {
+  const flat = (list: ReturnType<typeof addressParser>): { address: string }[] => list.flatMap((a) => (a.group ? flat(a.group) : [a]));
+  const entries = flat(addressParser(value));
+  const unparseable = (why: string) => new SigningRefused('unparseable-address', `${field}: ${why}: ${value.slice(0, 200)}`);
+  const out = entries.map((e) => {
+    const a = e.address;
+    const at = a.lastIndexOf('@');
+    if (!a || at <= 0) throw unparseable(`an entry without an address (${JSON.stringify(a)})`);
+    const localPart = a.slice(0, at);
+    if (!LOCAL_PART.test(localPart)) throw unparseable(`"${a}" is not an address`);
+    const domain = normalizeDomain(a.slice(at + 1));
+    if (!domain) throw new SigningRefused('bad-from-domain', `${field} address "${a}" has no valid domain`);
+    return { address: `${localPart}@${domain}`, localPart, domain };
+  });
+  if (bareAtSigns(value) !== out.length) throw unparseable(`${out.length} address(es) read but the text holds ${bareAtSigns(value)} "@" outside quotes and comments`);
+  return out;
+}
+
+export interface SenderIdentities {
+  /** Every From mailbox (RFC 5322 mailbox-list, or RFC 6854 group syntax), in order; at least one, one domain. */
+  from: FromAddress[];
+  /** The Sender mailbox, when the message has one. */
+  sender: FromAddress | null;
+}
+
+/**
+ * The identities a signature vouches for: every From mailbox and the Sender. Refused: no From, several
+ * From fields, several Sender fields, an empty From (or empty groups only), From mailboxes in several
+ * domains, and anything the address parser cannot read unambiguously.
+ */
+export function senderIdentities(message: Buffer): SenderIdentities {
+  const fields = headerFields(message);
+  const froms = fields.filter(([n]) => n === 'from');
   if (froms.length === 0) throw new SigningRefused('no-from', 'the message has no From header field');
   if (froms.length > 1) throw new SigningRefused('multiple-from', `the message has ${froms.length} From header fields (RFC 5322 allows one)`);
-  const flat = (list: ReturnType<typeof addressParser>): string[] => list.flatMap((a) => (a.group ? flat(a.group) : a.address ? [a.address] : []));
-  const addresses = flat(addressParser(froms[0]![1].trim()));
-  if (addresses.length === 0) throw new SigningRefused('no-from', `no address in From: ${froms[0]![1].trim().slice(0, 200)}`);
-  const parsed = addresses.map((a) => {
-    const at = a.lastIndexOf('@');
-    const domain = at > 0 ? normalizeDomain(a.slice(at + 1)) : null;
-    if (!domain) throw new SigningRefused('bad-from-domain', `From address "${a}" has no valid domain`);
-    return { address: `${a.slice(0, at)}@${domain}`, localPart: a.slice(0, at), domain };
-  });
-  const domains = new Set(parsed.map((p) => p.domain));
+  const fromValue = froms[0]![1].trim();
+  const from = mailboxes('From', fromValue);
+  if (from.length === 0) throw new SigningRefused('no-from', `no address in From: ${fromValue.slice(0, 200)}`);
+  const domains = new Set(from.map((p) => p.domain));
   if (domains.size > 1) throw new SigningRefused('multiple-from-domains', `From names several domains (${[...domains].join(', ')}); one signature cannot align with all`);
-  return parsed[0]!;
+  const senders = fields.filter(([n]) => n === 'sender');
+  if (senders.length > 1) throw new SigningRefused('multiple-sender', `the message has ${senders.length} Sender header fields (RFC 5322 allows one)`);
+  let sender: FromAddress | null = null;
+  if (senders.length === 1) {
+    const list = mailboxes('Sender', senders[0]![1].trim());
+    if (list.length !== 1) throw new SigningRefused('unparseable-address', `Sender must name exactly one mailbox, it names ${list.length}`);
+    sender = list[0]!;
+  }
+  return { from, sender };
+}
+
+/** The first From mailbox (see senderIdentities for what is refused). */
+export function fromAddress(message: Buffer): FromAddress {
+  return senderIdentities(message).from[0]!;
 }
 
 function matches(pattern: string, from: FromAddress): boolean {
@@ -88,4 +156,9 @@ export function checkSender(rules: SenderRules, user: string | null, from: FromA
   const patterns = rules.users[user] ?? [];
   if (patterns.some((p) => matches(p, from))) return;
   throw new SigningRefused('not-authorized', `user "${user}" may not send as ${from.address}`);
+}
+
+/** Throws SigningRefused unless `user` may send as every From mailbox and as the Sender. */
+export function checkIdentities(rules: SenderRules, user: string | null, ids: SenderIdentities): void {
+  for (const a of ids.sender ? [...ids.from, ids.sender] : ids.from) checkSender(rules, user, a);
 }

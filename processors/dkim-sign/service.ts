@@ -1,6 +1,7 @@
 /**
- * The DKIM signing stage: mail.outbound.raw → check that the SMTP AUTH user may send as the From
- * address and that the From domain has a key → sign (RSA-SHA256 and/or Ed25519-SHA256) → the
+ * The DKIM signing stage: mail.outbound.raw → check the submission MAC (the record was written by
+ * our ingress for that user: runtime/submission-mac.ts) → check that the SMTP AUTH user may send as
+ * every From address and the Sender, and that the From domain has a key → sign (RSA-SHA256 and/or Ed25519-SHA256) → the
  * record with its `dkimSign` section on mail.outbound.signed. envelope.raw is not altered: the
  * section carries the DKIM-Signature fields and the egress sends `dkimSign.headers + envelope.raw`.
  * A refusal dead-letters the record (reason process-error, text "dkim-sign refused (<code>): …").
@@ -10,12 +11,14 @@ import { counterOn } from '../../runtime/metrics.ts';
 import { defineStage } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import type { MailRecord } from '../../schemas/types.ts';
+import { loadSubmissionMacKey, submissionMacProblem } from '../../runtime/submission-mac.ts';
 import { loadDkimSignConfig, type DkimSignConfig } from './config.ts';
 import { SigningRefused } from './policy.ts';
 import { signMessage, STAGE_VERSION } from './sign.ts';
 
 interface DkimSignState {
   config: DkimSignConfig;
+  macKey: Buffer;
   metrics: DkimSignMetrics;
 }
 
@@ -43,15 +46,20 @@ export const dkimSignService = defineStage<DkimSignState, MailRecord, MailRecord
   concurrency: 4,
   init(svc) {
     const config = loadDkimSignConfig(svc.env);
+    // Read only: the ingress creates it; a key of our own would make every record fail the check.
+    const macKey = loadSubmissionMacKey({ file: svc.env.SCOP_SUBMISSION_MAC_KEY_FILE, dataDir: svc.dataDir, create: false });
     const domains = [...config.keys.entries()].map(([d, ks]) => `${d}(${ks.map((k) => `${k.selector}:${k.algorithm}`).join(',')})`);
     if (domains.length === 0) svc.log.warn('no DKIM keys configured (DKIM_KEY_DIR / DKIM_KEYS): every outbound message will be refused as no-key');
     else svc.log.info({ domains, signHeaders: config.signHeaders, oversign: config.oversignHeaders }, 'dkim-sign keys loaded');
-    return { config, metrics: dkimSignMetrics(svc.metrics) };
+    return { config, macKey, metrics: dkimSignMetrics(svc.metrics) };
   },
   async process(record, ctx) {
     const { config, metrics } = ctx.state;
     const e = record.envelope;
     try {
+      // First: only what our ingress wrote for a logged-in user is signed, whoever else can write the topic.
+      const forged = submissionMacProblem(ctx.state.macKey, e);
+      if (forged) throw new SigningRefused('bad-submission-mac', forged);
       // Sign the message as the client sent it; our Received line (raw[..traceLength]) is not signed.
       const { section } = await signMessage(e.raw.subarray(e.traceLength ?? 0), { config, authUser: e.authUser });
       metrics.messages.inc({ result: 'signed', code: '' });

@@ -17,7 +17,7 @@ import { SigningRefused } from './policy.ts';
 import { signMessage } from './sign.ts';
 import { dkimpyMissing, dkimpyVerify, mailauthVerify } from './testing/verifiers.ts';
 
-const TESTDATA = fileURLToPath(new URL('../../../shared/testdata/rfc8463-dkim/', import.meta.url));
+const TESTDATA = join(process.env.SCOP_TESTDATA ?? fileURLToPath(new URL('../../../shared/testdata/', import.meta.url)), 'rfc8463-dkim/');
 const tmp = mkdtempSync(join(tmpdir(), 'dkim-sign-test-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 

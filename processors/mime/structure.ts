@@ -3,7 +3,9 @@
  * charsets) and the defects a parser silently repairs — missing boundaries, unknown charsets or
  * transfer encodings, bad header lines, 8-bit bytes where 7-bit is due, oversize headers, deep
  * nesting. Hand-written because neither mailparser nor postal-mime reports defects or the tree;
- * it only reads, never decodes bodies, and stops at the limits so hostile input costs O(size).
+ * it only reads, never decodes bodies, and stops at the limits. Every search is bounded by the end
+ * of the part it belongs to, so each nesting level reads each byte at most a few times: hostile
+ * input costs O(size × depth), depth ≤ maxDepth.
  */
 import type { MimeDefect } from '../../schemas/types.ts';
 
@@ -136,6 +138,8 @@ function splitParams(value: string): string[] {
 
 interface Walk {
   s: string;
+  /** The same bytes as s: Buffer.indexOf on a subarray is a search that stops at the part's end. */
+  buf: Buffer;
   limits: MimeLimits;
   out: Structure;
   defect(code: string, part: string, detail?: string): void;
@@ -150,13 +154,25 @@ function lineEnds(w: Walk, text: string): void {
   if (!w.crlf && text.includes('\r\n')) w.crlf = true;
 }
 
+/**
+ * The first `needle` in s[from, end), or -1. String.indexOf has no end bound: searching a part with
+ * it reads on to the end of the message, so every part of a hostile message costs the whole message
+ * (499 parts whose headers never end in 20 MiB: seconds). Every search of the walk goes through here.
+ */
+function findWithin(w: Walk, needle: string, from: number, end: number): number {
+  if (from >= end) return -1;
+  const i = w.buf.subarray(from, end).indexOf(needle, 0, 'latin1');
+  return i < 0 ? -1 : from + i;
+}
+
 /** Splits a header block into unfolded fields, recording defects; returns the fields and where the body starts. */
 function readHeader(w: Walk, start: number, end: number, path: string): { fields: HeaderField[]; bodyStart: number; bytes: number } {
   const { s } = w;
-  let sep = s.indexOf('\r\n\r\n', start);
+  let sep = findWithin(w, '\r\n\r\n', start, end);
   let sepLen = 4;
-  const lf = s.indexOf('\n\n', start);
-  if (lf >= 0 && (sep < 0 || lf < sep)) { sep = lf; sepLen = 2; }
+  // A bare-LF blank line counts only before the first CRLF one: no second pass over the part.
+  const lf = findWithin(w, '\n\n', start, sep < 0 ? end : sep);
+  if (lf >= 0) { sep = lf; sepLen = 2; }
   if (start < end && (s[start] === '\r' || s[start] === '\n')) { sep = start - (s[start] === '\r' ? 2 : 1); sepLen = s[start] === '\r' ? 4 : 2; }
   let headerEnd: number;
   let bodyStart: number;
@@ -279,14 +295,14 @@ function walkEntity(w: Walk, start: number, end: number, path: string, depth: nu
     const positions: { at: number; bodyFrom: number; close: boolean }[] = [];
     let from = bodyStart;
     while (from < end) {
-      const i = w.s.indexOf(delim, from);
-      if (i < 0 || i >= end) break;
+      const i = findWithin(w, delim, from, end);
+      if (i < 0) break;
       const atLineStart = i === bodyStart || w.s[i - 1] === '\n';
       const after = i + delim.length;
       if (atLineStart) {
         const close = w.s.startsWith('--', after);
-        let eol = w.s.indexOf('\n', after);
-        if (eol < 0 || eol > end) eol = end;
+        let eol = findWithin(w, '\n', after, end);
+        if (eol < 0) eol = end;
         positions.push({ at: i, bodyFrom: Math.min(end, eol + 1), close });
         if (close) break;
         from = Math.min(end, eol + 1);
@@ -337,6 +353,7 @@ export function scanStructure(raw: Buffer, limits: MimeLimits = DEFAULT_LIMITS):
   const out: Structure = { headers: [], headerBytes: 0, parts: [], depth: 0, charsets: [], defects: [], limitsExceeded: false, utf8Headers: false, encodedWords: false };
   const w: Walk = {
     s: raw.toString('latin1'), // one char per byte: offsets stay byte offsets
+    buf: raw,
     limits,
     out,
     lf: false,

@@ -3,15 +3,18 @@
  * a follower that reads the topic from the beginning and hands every newer model to the scorer
  * while it keeps scoring (hot swap, no restart).
  */
+import type { KeyObject } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CompressionTypes, type KafkaClient } from '../../runtime/kafka.ts';
 import { followCompactedTopic } from '../../runtime/compacted-topic.ts';
+import { alertId, newAlert, publishAlert } from '../../runtime/alerts.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import type { SpamModelRecord } from '../../schemas/types.ts';
 import { BayesModel, type ModelData } from './model.ts';
+import { keyId, modelSignatureProblem, signatureHeaders } from './model-signature.ts';
 
 export const MODEL_KEY = 'default';
 
@@ -49,14 +52,15 @@ export function writeModelFile(path: string, data: ModelData): void {
   writeFileSync(path, path.endsWith('.gz') ? gzipSync(json, { level: 9 }) : json);
 }
 
-/** Publishes a model (key = model name) and returns its offset. */
-export async function publishModel(kafka: KafkaClient, codec: RecordCodec, data: ModelData, topic: string = TOPICS.spamModel.name, key = MODEL_KEY): Promise<string> {
+/** Publishes a model (key = model name), signed with `signingKey` (model-signature.ts), and returns its offset. */
+export async function publishModel(kafka: KafkaClient, codec: RecordCodec, data: ModelData, signingKey: KeyObject, topic: string = TOPICS.spamModel.name, key = MODEL_KEY): Promise<string> {
   const id = await codec.registerSchema(topic, 'SpamModel');
   const value = codec.encodeWith(id, 'SpamModel', modelToRecord(data));
   const producer = kafka.producer();
   await producer.connect();
   try {
-    const [meta] = await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: [{ key, value, headers: { 'model-version': data.version } }] });
+    const headers = { 'model-version': data.version, ...signatureHeaders(value, signingKey) };
+    const [meta] = await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: [{ key, value, headers }] });
     return meta?.baseOffset ?? '-1';
   } finally {
     await producer.disconnect();
@@ -66,6 +70,8 @@ export async function publishModel(kafka: KafkaClient, codec: RecordCodec, data:
 export interface ModelFollower {
   /** Resolves once the topic has been read up to its end as of start (the newest model, if any, applied). */
   caughtUp: Promise<void>;
+  /** Model records refused so far (unsigned, or not signed by a trusted key). */
+  readonly refused: number;
   stop(): Promise<void>;
 }
 
@@ -77,15 +83,43 @@ export interface ModelFollower {
  */
 export async function followModels(opts: {
   kafka: KafkaClient; codec: RecordCodec; log: Logger; tokenizerVersion: string;
+  /** Public keys whose signatures are accepted (model-signature.ts): anything else is refused. */
+  trusted: readonly KeyObject[];
+  /** Where a refusal is announced (ops.alerts by default); null: only logged (CLI tools). */
+  alertsTopic?: string | null;
   topic?: string; key?: string;
   apply(model: BayesModel, data: ModelData, offset: string): void;
 }): Promise<ModelFollower> {
   const topic = opts.topic ?? TOPICS.spamModel.name;
   const key = opts.key ?? MODEL_KEY;
+  const alertsTopic = opts.alertsTopic === undefined ? TOPICS.alerts.name : opts.alertsTopic;
+  let refused = 0;
+  opts.log.info({ trustedKeys: opts.trusted.map(keyId) }, 'spam models are accepted when signed by these keys');
+  const refuse = async (problem: string, offset: string, version: string | undefined) => {
+    refused++;
+    // The model in use stays; the record is not even decoded (a forged one gets no further than this).
+    opts.log.error({ topic, offset, modelVersion: version, problem }, 'spam model refused; keeping the current model');
+    if (!alertsTopic) return;
+    const producer = opts.kafka.producer();
+    try {
+      await producer.connect();
+      await publishAlert(producer, opts.codec, newAlert({
+        id: alertId('spam', 'model-refused', topic, offset), kind: 'model-refused', severity: 'critical', source: 'spam',
+        summary: `spam model at ${topic}@${offset} refused: ${problem}`, subject: topic, details: { offset, problem, ...(version ? { modelVersion: version } : {}) },
+      }), alertsTopic);
+    } catch (e) {
+      opts.log.error({ err: (e as Error).message }, 'could not publish the model-refused alert');
+    } finally {
+      await producer.disconnect().catch(() => {});
+    }
+  };
   const started = followCompactedTopic({
     kafka: opts.kafka, topic, name: 'spam-model', log: opts.log,
     onRecord: async (recordKey, value, meta) => {
       if (recordKey !== key || !value) return;
+      // The signature first, over the exact bytes: unsigned or untrusted models are never decoded or applied.
+      const problem = modelSignatureProblem(value, meta.headers, opts.trusted);
+      if (problem) return refuse(problem, meta.offset, meta.headers?.['model-version']?.toString());
       const record = await opts.codec.decodeAs<SpamModelRecord>(value, 'SpamModel');
       if (record.tokenizerVersion !== opts.tokenizerVersion) {
         opts.log.warn({ modelVersion: record.version, tokenizerVersion: record.tokenizerVersion, ours: opts.tokenizerVersion }, 'ignoring a spam model trained with another tokenizer version');
@@ -98,6 +132,7 @@ export async function followModels(opts: {
   });
   return {
     caughtUp: started.then(() => undefined),
+    get refused() { return refused; },
     stop: () => started.then((f) => f.stop(), () => undefined),
   };
 }

@@ -14,6 +14,7 @@ import type { MailRecord } from '../../schemas/types.ts';
 import { DEFAULT_MODEL_FILE, loadDefaultModel } from './default-model.ts';
 import { BayesModel } from './model.ts';
 import { followModels, publishModel, type ModelFollower } from './model-topic.ts';
+import { loadModelKeys } from './model-signature.ts';
 import { scoreRecord, STAGE_VERSION, type ActiveModel } from './scorer.ts';
 import { TOKENIZER_VERSION } from './tokenizer.ts';
 
@@ -77,8 +78,10 @@ export const spamService = defineStage<SpamState, MailRecord, MailRecord>({
       if (previous) metrics.modelSwitches.inc();
       log.info({ modelVersion: version, previous, how, nham: model.nham, nspam: model.nspam, tokens: model.counts.size, thresholds: model.thresholds }, 'spam model in use');
     };
+    // Only signed models are used (model-signature.ts); on one box the pair is created here the first time.
+    const keys = loadModelKeys({ env: svc.env, dataDir: svc.dataDir, create: true });
     state.follower = await followModels({
-      kafka: svc.kafka, codec: svc.codec, log, tokenizerVersion: TOKENIZER_VERSION, topic: config.modelTopic,
+      kafka: svc.kafka, codec: svc.codec, log, tokenizerVersion: TOKENIZER_VERSION, topic: config.modelTopic, trusted: keys.trusted,
       apply: (model, data) => use(model, data.version, 'spam.model topic'),
     });
     await state.follower.caughtUp;
@@ -87,9 +90,15 @@ export const spamService = defineStage<SpamState, MailRecord, MailRecord>({
       if (!data) throw new Error(`no spam model on ${config.modelTopic} and no default model file at ${config.defaultModelFile}: train one with \`scop spam train --spamassassin --publish\``);
       if (data.tokenizerVersion !== TOKENIZER_VERSION) throw new Error(`default model ${config.defaultModelFile} was trained with tokenizer ${data.tokenizerVersion}, this scorer has ${TOKENIZER_VERSION}: regenerate it with \`scop spam train --spamassassin --out ${config.defaultModelFile}\``);
       use(BayesModel.fromData(data), data.version, 'default model file');
-      if (config.publishDefault) {
-        const offset = await publishModel(svc.kafka, svc.codec, data, config.modelTopic);
-        log.info({ modelVersion: data.version, offset, topic: config.modelTopic }, 'published the default spam model (the model topic was empty)');
+      // Published only by a scorer that can sign it, and never over models it refused (an operator must look at those).
+      if (config.publishDefault && keys.signing && state.follower.refused === 0) {
+        try {
+          const offset = await publishModel(svc.kafka, svc.codec, data, keys.signing, config.modelTopic);
+          log.info({ modelVersion: data.version, offset, topic: config.modelTopic }, 'published the default spam model (the model topic was empty)');
+        } catch (e) {
+          // A scorer whose principal may not write spam.model (SECURITY.md): it scores with the file all the same.
+          log.warn({ err: (e as Error).message, topic: config.modelTopic }, 'could not publish the default spam model; scoring with it locally');
+        }
       }
     }
     return state;

@@ -100,6 +100,12 @@ export interface DevScopMailEnvelope {
      * Default: null
      */
     messageSha256: null | string;
+    /**
+     * Submission records (an SMTP AUTH user): hex HMAC-SHA256, with a key only the ingress and the DKIM signer hold, over the id, authUser, mailFrom, rcptTo, traceLength and the SHA-256 of raw's trace and message parts (runtime/submission-mac.ts). The signer recomputes it and dead-letters a record that does not match. Null otherwise.
+     *
+     * Default: null
+     */
+    submissionMac: null | string;
 }
 
 /**
@@ -238,10 +244,16 @@ export interface DevScopAuthDkimSignature {
      * Default: null
      */
     expiresAt: null | number;
+    /**
+     * false when the signature was not verified because the message has more than AUTH_DKIM_MAX_SIGNATURES (result policy, reason says why); DMARC does not count it.
+     *
+     * Default: true
+     */
+    checked: boolean;
 }
 
 /**
- * RFC 7489 evaluation and the disposition this stage derives (policy incl. sp and pct).
+ * RFC 9989 evaluation (tree walk, p/sp/np, t=y) and the disposition this stage derives (plus the legacy pct of RFC 7489 records).
  */
 export interface DevScopAuthDmarcVerdict {
     /**
@@ -256,7 +268,7 @@ export interface DevScopAuthDmarcVerdict {
      */
     fromDomain: null | string;
     /**
-     * Organizational domain (public suffix list).
+     * Organizational domain (RFC 9989 tree walk; the From domain when no record was found).
      *
      * Default: null
      */
@@ -280,12 +292,14 @@ export interface DevScopAuthDmarcVerdict {
      */
     subdomainPolicy: null | string;
     /**
-     * The policy that applies to this From domain (sp= for a subdomain whose record came from the organizational domain).
+     * The policy that applies to this From domain (sp= or np= for a subdomain whose record came from the organizational domain; one step milder with t=y).
      *
      * Default: null
      */
     appliedPolicy: null | string;
     /**
+     * pct= of a record written for RFC 7489 (100 when absent, and for RFC 9989 records with t=).
+     *
      * Default: null
      */
     pct: null | number;
@@ -318,7 +332,7 @@ export interface DevScopAuthDmarcVerdict {
      */
     alignedDkimDomain: null | string;
     /**
-     * none, quarantine or reject: what the receiver should do (RFC 7489 §6.6.4, pct applied).
+     * none, quarantine or reject: what the receiver should do (applied policy; a legacy pct applied as RFC 7489 §6.6.4).
      *
      * Default: "none"
      */

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NameBehaviour, TestDnsServer, TestRr } from '../../../infra/dns/dns-server.ts';
 
-export const TESTDATA = fileURLToPath(new URL('../../../../shared/testdata/', import.meta.url));
+/** `../shared/testdata` beside the checkout; SCOP_TESTDATA points elsewhere (e.g. from a git worktree). */
+export const TESTDATA = process.env.SCOP_TESTDATA ?? fileURLToPath(new URL('../../../../shared/testdata/', import.meta.url));
 
 // ---- OpenSPF (pyspf) YAML suites, as their JSON conversion ----
 export interface OpenSpfTest { spec: string; helo: string; host: string; mailfrom: string; result: string | string[]; explanation?: string; description?: string }

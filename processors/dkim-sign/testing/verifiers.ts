@@ -38,6 +38,6 @@ export function dkimpyVerify(message: Buffer, dns: { host: string; port: number 
 export async function mailauthVerify(message: Buffer, dns: { host: string; port: number }): Promise<{ d: string; s: string; a: string; result: string; comment: string }[]> {
   const r = new Resolver({ timeout: 1000, tries: 1 });
   r.setServers([`${dns.host}:${dns.port}`]);
-  const res = await dkimVerify(message, { resolver: (name: string, type: string) => r.resolve(name, type as 'TXT') } as never) as unknown as { results: { signingDomain: string; selector: string; algo: string; status: { result: string; comment?: string } }[] };
+  const res = await dkimVerify(message, { resolver: (name: string, type: string) => r.resolve(name, type as 'TXT'), strict: true } as never) as unknown as { results: { signingDomain: string; selector: string; algo: string; status: { result: string; comment?: string } }[] };
   return res.results.map((x) => ({ d: x.signingDomain, s: x.selector, a: x.algo, result: x.status.result, comment: x.status.comment ?? '' }));
 }

@@ -1,0 +1,124 @@
+/**
+ * Forged trust fields do not reach a mailbox (RFC 8601 §5): an incoming Authentication-Results
+ * carrying our authserv-id (any case, quoted, after a comment, folded, with white space before the
+ * colon) and incoming X-Spam-* / X-Scop-* fields are left out of what the egress writes, next to
+ * ours; other fields, other hosts' Authentication-Results and the body stay byte for byte, and the
+ * record itself is not altered.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { testMailRecord } from '../../runtime/stage-testing.ts';
+import type { MailRecord } from '../../schemas/types.ts';
+import { authservIdOf, withoutForgedTrustFields, withTrace } from './headers.ts';
+import { deliverMaildir } from './transport.ts';
+
+const OURS = 'mx.scop.test';
+const body = 'Hello.\r\nAuthentication-Results: mx.scop.test; dkim=pass (a body line, not a field)\r\nX-Spam-Flag: NO\r\n';
+const forged = [
+  'Received: from client.example by mx.scop.test; Mon, 1 Jan 2024 10:00:00 +0000',
+  'Authentication-Results: mx.scop.test; dkim=pass header.d=paypal.com',
+  'authentication-results: MX.SCOP.TEST;\r\n\tdkim=pass header.d=paypal.com',
+  'Authentication-Results :\r\n (checked by) "mx.scop.test" 1; spf=pass smtp.mailfrom=paypal.com',
+  'Authentication-Results: (unterminated comment; dkim=pass',
+  'Authentication-Results: other.example.net; dkim=fail header.d=paypal.com',
+  'X-Spam-Flag: NO',
+  'x-spam-status: No, score=-100\r\n\ttokens="x"',
+  'X-Spam: no',
+  'X-SCOP-Decision: deliver; all good',
+  'X-Spamassassin-Version: 4.0 (not ours: kept)',
+  'From: PayPal <service@paypal.com>',
+  'Subject: Your account',
+].join('\r\n');
+const raw = Buffer.from(`${forged}\r\n\r\n${body}`, 'latin1');
+
+const record = (): MailRecord => ({
+  ...testMailRecord(raw, { rcptTo: ['bob@example.net'] }),
+  auth: { authservId: OURS, authenticationResults: `${OURS};\r\n dkim=none; spf=softfail smtp.mailfrom=paypal.com` } as MailRecord['auth'],
+  spam: { score: 7.5, probability: 0.99, verdict: 'spam', topTokens: [], modelVersion: 'm1' } as unknown as MailRecord['spam'],
+  decision: { action: 'junk', reasons: ['spam'], spamScore: null, reputation: null, decidedAt: 0, stageVersion: 't' },
+});
+
+const fieldsOf = (message: Buffer) => {
+  const text = message.toString('latin1');
+  const head = text.slice(0, text.indexOf('\r\n\r\n'));
+  return head.split(/\r\n(?![ \t])/).map((f) => f.replace(/\r\n/g, ''));
+};
+
+describe('forged trust fields', () => {
+  it('reads the authserv-id after CFWS, quoted or not, in any case; null when unreadable', () => {
+    assert.equal(authservIdOf(' mx.scop.test; dkim=pass'), 'mx.scop.test');
+    assert.equal(authservIdOf(' (a (nested) comment) "MX.Scop.Test" 1; none'), 'mx.scop.test');
+    assert.equal(authservIdOf('\tmx.scop.test 1 ; none'), 'mx.scop.test');
+    assert.equal(authservIdOf(' ; dkim=pass'), null);
+    assert.equal(authservIdOf(' (never closed; dkim=pass'), null);
+    assert.equal(authservIdOf(' "never closed; dkim=pass'), null);
+  });
+
+  it('the delivered copy has our Authentication-Results and X-Spam-* / X-Scop-* only; the rest byte for byte', () => {
+    const rec = record();
+    const out = withTrace(rec, { hostname: 'egress.scop.test', protocol: 'local', junk: true, recipient: 'bob@example.net' });
+    const fields = fieldsOf(out);
+    const named = (re: RegExp) => fields.filter((f) => re.test(f));
+    assert.deepEqual(named(/^authentication-results\s*:/i), [`Authentication-Results: ${OURS}; dkim=none; spf=softfail smtp.mailfrom=paypal.com`, 'Authentication-Results: other.example.net; dkim=fail header.d=paypal.com']);
+    assert.deepEqual(named(/^x-spam(-|:)/i).map((f) => f.split(':')[0]), ['X-Spam-Flag', 'X-Spam-Score', 'X-Spam-Status']);
+    assert.ok(named(/^x-spam-flag/i)[0]!.endsWith('YES'), 'our junk flag, not the forged NO');
+    assert.deepEqual(named(/^x-scop-/i), ['X-Scop-Decision: junk; spam']);
+    for (const kept of ['Received: from client.example by mx.scop.test; Mon, 1 Jan 2024 10:00:00 +0000', 'X-Spamassassin-Version: 4.0 (not ours: kept)', 'From: PayPal <service@paypal.com>', 'Subject: Your account']) {
+      assert.ok(fields.includes(kept), kept);
+    }
+    assert.ok(out.toString('latin1').endsWith(`\r\n\r\n${body}`), 'the body is untouched');
+    assert.deepEqual(rec.envelope.raw, raw, 'the record is not altered');
+  });
+
+  it('EGRESS_AUTHSERV_IDS adds further ids of ours; without an auth section the configured ones still apply', () => {
+    const rec = { ...record(), auth: null } as MailRecord;
+    const { removed } = withoutForgedTrustFields(rec.envelope.raw, ['other.example.net']);
+    assert.deepEqual(removed.filter((n) => n === 'authentication-results').length, 2, 'the unreadable one and other.example.net');
+    const mine = withoutForgedTrustFields(rec.envelope.raw, [OURS, 'other.example.net']);
+    assert.equal(mine.removed.filter((n) => n === 'authentication-results').length, 5);
+    assert.deepEqual(fieldsOf(Buffer.concat(mine.parts)).filter((f) => /^authentication-results/i.test(f)), []);
+  });
+
+  it('a message without a body, and one with bare LF line ends, are handled the same way', () => {
+    const noBody = Buffer.from('Subject: x\r\nX-Spam-Flag: YES\r\nAuthentication-Results: mx.scop.test; dkim=pass', 'latin1');
+    assert.equal(Buffer.concat(withoutForgedTrustFields(noBody, [OURS]).parts).toString('latin1'), 'Subject: x\r\n');
+    const lf = Buffer.from('Subject: x\nX-Scop-Decision: deliver\n  folded\nTo: b@example.net\n\nX-Spam-Flag: body\n', 'latin1');
+    assert.equal(Buffer.concat(withoutForgedTrustFields(lf, [OURS]).parts).toString('latin1'), 'Subject: x\nTo: b@example.net\n\nX-Spam-Flag: body\n');
+  });
+
+  it('is linear in the header size: 8 times the forged fields cost about 8 times as much (quadratic: 64)', () => {
+    const many = (n: number) => Buffer.from(`${'X-Spam-Flag: YES\r\nAuthentication-Results: mx.scop.test;\r\n dkim=pass\r\nX-Keep: 1\r\n'.repeat(n)}\r\nbody\r\n`, 'latin1');
+    const best = (m: Buffer) => {
+      let t = Infinity;
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now();
+        const r = withoutForgedTrustFields(m, [OURS]);
+        t = Math.min(t, performance.now() - t0);
+        assert.equal(r.removed.length % 2, 0);
+      }
+      return t;
+    };
+    const tSmall = best(many(5_000));
+    const tLarge = best(many(40_000));
+    // Wide margin: GC and other engineers' jobs move single runs by 2-3x on this machine.
+    assert.ok(tLarge < 24 * tSmall + 50, `40k: ${tLarge.toFixed(0)} ms, 5k: ${tSmall.toFixed(0)} ms`);
+  });
+
+  it('Maildir delivery writes the cleaned copy', () => {
+    const root = mkdtempSync(join(tmpdir(), 'scop-trust-'));
+    try {
+      const [o] = deliverMaildir(root, 'egress.scop.test', record(), ['bob@example.net'], false, [OURS]);
+      assert.equal(o!.kind, 'delivered', o!.reply);
+      const dir = join(root, 'bob@example.net', 'new');
+      const stored = readFileSync(join(dir, readdirSync(dir)[0]!));
+      const fields = fieldsOf(stored);
+      assert.equal(fields.filter((f) => /^authentication-results\s*:\s*(\(.*\)\s*)?"?mx\.scop\.test/i.test(f)).length, 1);
+      assert.equal(fields.filter((f) => /^x-spam-flag/i.test(f)).length, 1);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,166 @@
+/**
+ * Regression tests for patches/mailauth+7.1.0.patch, one block per hunk. They call mailauth alone
+ * (an in-memory resolver, keys made here) so that each block can go upstream with its hunk.
+ *
+ * 1. lib/spf/index.js — strict mode checks the <domain> as a DNS name (RFC 7208 §4.3), not with the
+ *    host name rules of Joi's domain(): "_spf.example.com" used to give "none" without a lookup.
+ * 2. lib/dkim/dkim-verifier.js — `maxSignatures` (RFC 6376 §6.1 "A Verifier MAY limit the number of
+ *    signatures it tries"): without it every DKIM-Signature with its own l= costs a pass over the body.
+ * 3. lib/tools.js — parseHeaders and getSigningHeaderLines (verify) were quadratic in attacker input:
+ *    folded lines were merged with concat()+splice(), and each h= entry searched all header fields.
+ */
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { dkimSign } from 'mailauth/lib/dkim/sign.js';
+import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
+import { spf } from 'mailauth/lib/spf/index.js';
+// @ts-expect-error: mailauth ships no types for lib/tools.js
+import tools from 'mailauth/lib/tools.js';
+
+interface Parsed { key: string; line: Buffer }
+const { parseHeaders, getSigningHeaderLines } = tools as {
+  parseHeaders(b: Buffer): { parsed: Parsed[] };
+  getSigningHeaderLines(parsed: Parsed[], h: string, verify: boolean): { keys: string; headers: Parsed[] };
+};
+
+type Records = Record<string, string>;
+/** node:dns-shaped TXT answers from a table; any other name is NXDOMAIN. Counts the lookups. */
+function resolver(txt: Records) {
+  const asked: string[] = [];
+  const fn = async (name: string, type: string) => {
+    asked.push(`${type} ${name}`);
+    const value = type === 'TXT' ? txt[name.toLowerCase()] : undefined;
+    if (value === undefined) throw Object.assign(new Error(`${name} not found`), { code: 'ENOTFOUND' });
+    return [[value]];
+  };
+  return { fn: fn as never, asked };
+}
+
+describe('spf strict mode: the sender domain is a DNS name (RFC 7208 §4.3)', () => {
+  const dns = resolver({ '_spf.example.com': 'v=spf1 ip4:192.0.2.10 -all' });
+  const check = (sender: string) => spf({ sender, ip: '192.0.2.10', helo: 'mx.example.com', mta: 'mx.test', resolver: dns.fn, strict: true });
+
+  it('an underscore label is evaluated (was "none": Joi domain() allows host names only)', async () => {
+    assert.equal((await check('a@_spf.example.com')).status.result, 'pass');
+  });
+  it('a malformed domain is still "none": a 64-octet label, a single label', async () => {
+    assert.equal((await check(`a@${'x'.repeat(64)}.example.com`)).status.result, 'none');
+    assert.equal((await check('a@localhost')).status.result, 'none');
+  });
+});
+
+describe('dkimVerify maxSignatures (RFC 6376 §6.1)', () => {
+  const keys = new Map<string, KeyObject>();
+  const txt: Records = {};
+  for (const d of ['a.example', 'b.example', 'c.example']) {
+    const k = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    keys.set(d, k.privateKey);
+    txt[`s._domainkey.${d}`] = `v=DKIM1; k=rsa; p=${k.publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`;
+  }
+  const message = (from: string) => Buffer.from(`From: <x@${from}>\r\nTo: <y@example.net>\r\nSubject: limit\r\n\r\nbody\r\n`);
+  /** The message signed by each domain in turn; the last one signed ends up on top. */
+  async function signedBy(from: string, domains: string[]): Promise<Buffer> {
+    let m = message(from);
+    for (const d of domains) {
+      const r = await dkimSign(m, { signatureData: [{ signingDomain: d, selector: 's', privateKey: keys.get(d)!.export({ type: 'pkcs8', format: 'pem' }) as string }] } as never);
+      m = Buffer.concat([Buffer.from(r.signatures), m]);
+    }
+    return m;
+  }
+  const summary = (results: { signingDomain?: string; status: { result: string }; notChecked?: boolean }[]) => results.map((r) => `${r.signingDomain}:${r.status.result}${r.notChecked ? ':not-checked' : ''}`);
+
+  it('verifies at most N; the rest are "policy" (policy.dkim-rules=max-signatures), with no key lookup', async () => {
+    const raw = await signedBy('other.example', ['a.example', 'b.example', 'c.example']);
+    const dns = resolver(txt);
+    const res = await dkimVerify(raw, { resolver: dns.fn, strict: true, maxSignatures: 2 });
+    assert.deepEqual(summary(res.results as never), ['c.example:pass', 'b.example:pass', 'a.example:policy:not-checked']);
+    assert.match(res.results[2]!.info!, /^dkim=policy \(not checked, more than 2 signatures\) policy\.dkim-rules=max-signatures header\.d=a\.example/);
+    assert.deepEqual(dns.asked.sort(), ['TXT s._domainkey.b.example', 'TXT s._domainkey.c.example']);
+  });
+  it('signatures aligned with the From domain are tried first (RFC 6376 §6.1 allows any order)', async () => {
+    const raw = await signedBy('mail.a.example', ['a.example', 'b.example', 'c.example']);
+    const res = await dkimVerify(raw, { resolver: resolver(txt).fn, strict: true, maxSignatures: 1 });
+    assert.deepEqual(summary(res.results as never), ['c.example:policy:not-checked', 'b.example:policy:not-checked', 'a.example:pass']);
+  });
+  it('signatures that cannot be verified anyway do not use up the limit', async () => {
+    const raw = await signedBy('other.example', ['a.example']);
+    const junk = 'DKIM-Signature: v=1; a=rsa-sha512; c=relaxed/relaxed; d=b.example; s=s; h=from; bh=AAAA; b=AAAA\r\n';
+    const res = await dkimVerify(Buffer.concat([Buffer.from(junk), raw]), { resolver: resolver(txt).fn, strict: true, maxSignatures: 1 });
+    assert.deepEqual(summary(res.results as never), ['b.example:neutral', 'a.example:pass']);
+  });
+  it('maxSignatures 0: every signature is reported as not checked (not "message not signed")', async () => {
+    const res = await dkimVerify(await signedBy('other.example', ['a.example']), { resolver: resolver(txt).fn, strict: true, maxSignatures: 0 });
+    assert.deepEqual(summary(res.results as never), ['a.example:policy:not-checked']);
+  });
+  it('past ten times the limit the fields are not parsed, only counted in ignoredSignatures', async () => {
+    const junk = Array.from({ length: 300 }, (_, i) => `DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=j${i}.example; s=s; h=from; bh=AAAA; b=AAAA\r\n`).join('');
+    const res = await dkimVerify(Buffer.concat([Buffer.from(junk), message('other.example')]), { resolver: resolver(txt).fn, strict: true, maxSignatures: 2 });
+    assert.equal(res.results.length, 20);
+    assert.equal(res.ignoredSignatures, 280);
+  });
+  it('a not-checked signature costs no body hash: 200 distinct l= over 4 MiB take about as long as one', async () => {
+    const body = 'x'.repeat(78).concat('\r\n').repeat(Math.ceil((4 << 20) / 80));
+    const sig = (i: number) => `DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=a.example; s=s; l=${body.length - i}; h=from; bh=AAAA; b=AAAA\r\n`;
+    const raw = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => sig(i)).join('') + 'From: <x@a.example>\r\n\r\n' + body);
+    // The faster of two runs: a loaded machine can stall a run, never make the work smaller.
+    const time = async (n: number, maxSignatures?: number) => {
+      const runs: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        const t0 = performance.now();
+        const res = await dkimVerify(raw(n), { resolver: resolver(txt).fn, strict: true, maxSignatures });
+        assert.equal(res.results.length + (res.ignoredSignatures ?? 0), n);
+        runs.push(performance.now() - t0);
+      }
+      return Math.min(...runs);
+    };
+    const one = await time(1);
+    const capped = await time(200, 1);
+    const uncapped = await time(20);
+    // Ratios, not absolute times (a loaded machine): capped ≈ one body hash, uncapped ≈ 20 of them.
+    assert.ok(capped < one * 4 + 50, `200 signatures with maxSignatures 1: ${capped.toFixed(0)} ms vs ${one.toFixed(0)} ms for one`);
+    assert.ok(uncapped > capped * 3, `20 uncapped signatures ${uncapped.toFixed(0)} ms should cost clearly more than the capped 200 (${capped.toFixed(0)} ms)`);
+  });
+});
+
+describe('tools.js: header parsing and h= selection in linear time', () => {
+  /** The fastest of three runs (a loaded machine stalls runs, it never shortens them). */
+  const ms = (fn: () => unknown) => {
+    const runs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      fn();
+      runs.push(performance.now() - t0);
+    }
+    return Math.min(...runs);
+  };
+  const lines = (b: Buffer) => parseHeaders(b).parsed.map((p) => p.line.toString('latin1'));
+
+  it('folds as before: WSP continuations, a name folded before its colon, a line that is no field', () => {
+    assert.deepEqual(lines(Buffer.from('Subject: a\r\n b\r\n\tc\r\nFrom\r\n : x@y.example\r\nTo: z\r\n')), ['Subject: a\r\n b\r\n\tc', 'From\r\n : x@y.example', 'To: z']);
+    assert.deepEqual(parseHeaders(Buffer.from('From\r\n : x@y.example\r\n')).parsed.map((p) => p.key), ['from']);
+    assert.deepEqual(lines(Buffer.from('X-A: 1\r\n\xa0X-B: 2\r\n', 'latin1')), ['X-A: 1\r\n\xa0X-B: 2']);
+  });
+  it('h= takes the instances of a field bottom-up, one per entry; missing ones select nothing', () => {
+    const parsed = parseHeaders(Buffer.from('From: 1\r\nSubject: s\r\nFrom: 2\r\n')).parsed;
+    const r = getSigningHeaderLines(parsed, 'from:subject:from:from:to', true);
+    assert.deepEqual(r.headers.map((h) => h.line.toString()), ['From: 2', 'Subject: s', 'From: 1']);
+  });
+  it('20,000 folded lines cost about what 20,000 fields do (was quadratic: seconds)', () => {
+    const folded = Buffer.from(`X-Fold: a\r\n${' b\r\n'.repeat(20000)}`);
+    const fields = Buffer.from(Array.from({ length: 20000 }, (_, i) => `X-${i}: b\r\n`).join(''));
+    ms(() => parseHeaders(fields)); // warm-up
+    const base = ms(() => parseHeaders(fields));
+    const t = ms(() => parseHeaders(folded));
+    assert.ok(t < base * 10 + 50, `folded ${t.toFixed(0)} ms, fields ${base.toFixed(0)} ms`);
+  });
+  it('an h= of 10,000 names against 10,000 header fields costs about what it does against 10 (was quadratic)', () => {
+    const h = Array.from({ length: 10000 }, (_, i) => `x${i}`).join(':');
+    const many = parseHeaders(Buffer.from(Array.from({ length: 10000 }, (_, i) => `Y${i}: v\r\n`).join(''))).parsed;
+    const few = many.slice(0, 10);
+    ms(() => getSigningHeaderLines(few, h, true)); // warm-up
+    const base = ms(() => getSigningHeaderLines(few, h, true));
+    const t = ms(() => getSigningHeaderLines(many, h, true));
+    assert.ok(t < base * 20 + 50, `10,000 fields ${t.toFixed(0)} ms, 10 fields ${base.toFixed(0)} ms`);
+  });
+});

@@ -1,0 +1,62 @@
+/**
+ * A signature vouches for every From mailbox and the Sender, so the user must be allowed to send as
+ * each of them — not only as the first From address — and a From or Sender the parser cannot read
+ * unambiguously is refused (`unparseable-address`). Through signMessage, the stage's own entry point.
+ */
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, test } from 'node:test';
+import type { DkimSignConfig } from './config.ts';
+import { SigningRefused } from './policy.ts';
+import { signMessage } from './sign.ts';
+
+const key = { domain: 'example.org', selector: 's1', algorithm: 'ed25519-sha256' as const, privateKey: generateKeyPairSync('ed25519').privateKey, bits: null, file: 'memory' };
+const config: DkimSignConfig = {
+  keys: new Map([['example.org', [key]]]),
+  // alice may send as herself only (own-address rule); team may send as anyone at example.org.
+  senders: { users: { team: ['example.org'] }, allowOwnAddress: true },
+  signHeaders: ['From', 'Sender', 'To', 'Subject'], oversignHeaders: ['From'], auid: 'none', hSeparator: ': ', expireSeconds: 0, parentDomainKeys: false,
+};
+const message = (head: string) => Buffer.from(`${head}\r\nTo: x@example.net\r\nSubject: s\r\n\r\nbody\r\n`, 'utf8');
+const sign = (head: string, user = 'alice@example.org') => signMessage(message(head), { config, authUser: user });
+const refused = (head: string, code: string, user = 'alice@example.org') =>
+  assert.rejects(sign(head, user), (e: unknown) => e instanceof SigningRefused && e.code === code, `${head} → ${code}`);
+
+describe('every identity in From and Sender must be allowed', () => {
+  test('a second From mailbox, a group member or the Sender the user may not send as → not-authorized', async () => {
+    await refused('From: alice@example.org, ceo@example.org', 'not-authorized');
+    await refused('From: alice@example.org; ceo@example.org', 'not-authorized');
+    await refused('From: Board: alice@example.org, ceo@example.org;', 'not-authorized');
+    await refused('From: Board: alice@example.org;, CEO <ceo@example.org>', 'not-authorized');
+    await refused('From: alice@example.org\r\nSender: ceo@example.org', 'not-authorized');
+    await refused('From: ceo@example.org\r\nSender: alice@example.org', 'not-authorized');
+  });
+
+  test('text the parser cannot read as mailboxes only → unparseable-address (never a guess)', async () => {
+    for (const head of [
+      'From: ceo, alice@example.org', // an entry without an address
+      'From: alice@example.org <ceo@example.org>', // an address as display name, unquoted
+      'From: alice@example.org ceo@example.org', // read as one mailbox with a display name
+      'From: alice@@example.org',
+      'From: <>',
+      'From: alice@example.org\r\nSender: a@example.org, b@example.org',
+    ]) await refused(head, 'unparseable-address');
+    await refused('From: alice@example.org\r\nSender: alice@example.org\r\nSender: alice@example.org', 'multiple-sender');
+  });
+
+  test('allowed: every mailbox permitted; display names, comments and encoded words are not addresses', async () => {
+    for (const [head, user] of [
+      ['From: Alice <alice@example.org>', 'alice@example.org'],
+      ['From: "ceo@example.org" <alice@example.org>', 'alice@example.org'],
+      ['From: alice@example.org (not ceo@example.org)', 'alice@example.org'],
+      ['From: =?utf-8?q?ceo=40example.org?= <alice@example.org>', 'alice@example.org'],
+      ['From: alice@example.org\r\nSender: alice@example.org', 'alice@example.org'],
+      ['From: alice@example.org, ceo@example.org\r\nSender: team@example.org', 'team'],
+      ['From: Board: alice@example.org, ceo@example.org;', 'team'],
+    ] as const) {
+      const r = await sign(head, user);
+      assert.equal(r.section.signatures.length, 1, head);
+      assert.equal(r.section.fromDomain, 'example.org', head);
+    }
+  });
+});
