@@ -12,7 +12,7 @@ import { generateMessage } from './generate.ts';
 
 export const GOLDEN = {
   seed: 'golden-1',
-  count: 1000,
+  count: 2000,
   mbox: new URL('../golden/golden.mbox.gz', import.meta.url),
   trees: new URL('../golden/golden.trees.jsonl.gz', import.meta.url),
 };
