@@ -322,11 +322,14 @@ function encodeEntity(e: Entity, out: Encoded): Buffer {
   const delim = Buffer.from('--' + b.boundary, 'latin1');
   const inside = Buffer.from('\n--' + b.boundary, 'latin1');
   const chunksOut: Buffer[] = [headBuf];
+  // RFC 2046 5.1.1: no line of a part may start with the delimiter (lines are matched by prefix),
+  // nor of the preamble or epilogue, which a parser reads the same way.
+  const clash = (bytes: Buffer) => bytes.includes(inside) || bytes.subarray(0, delim.length).equals(delim);
+  for (const text of [b.preamble, b.epilogue]) if (text !== null && clash(Buffer.from(text, 'utf8'))) throw new Error(`boundary "${b.boundary}" occurs in the preamble or epilogue`);
   if (b.preamble !== null) chunksOut.push(Buffer.from(b.preamble + CRLF, 'utf8'));
   for (const p of b.parts) {
     const bytes = encodeEntity(p, out);
-    // RFC 2046 5.1.1: the delimiter may not appear in a part (matching is by prefix of a line).
-    if (bytes.includes(inside) || bytes.subarray(0, delim.length).equals(delim)) throw new Error(`boundary "${b.boundary}" occurs inside a part`);
+    if (clash(bytes)) throw new Error(`boundary "${b.boundary}" occurs inside a part`);
     chunksOut.push(delim, Buffer.from(b.padding + CRLF, 'latin1'), bytes, Buffer.from(CRLF, 'latin1'));
   }
   chunksOut.push(delim, Buffer.from('--' + b.padding, 'latin1'));

@@ -110,5 +110,8 @@ describe('encoder', () => {
     const mp = (boundary: string, text: string): Entity => ({ fields: [{ name: 'Content-Type', value: { kind: 'content-type' } }], type: 'multipart', subtype: 'mixed', declared: true, params: [{ name: 'boundary', value: boundary, style: 'quoted', charset: null, language: null, segment: 0 }], typeComment: null, disposition: null, cte: null, body: { kind: 'multipart', boundary, preamble: null, epilogue: null, padding: '', parts: [leaf(text)] } });
     assert.ok(encodeMessage(mp('abc', 'hello\r\n--ab\r\n')).bytes.length > 0);
     assert.throws(() => encodeMessage(mp('abc', 'hello\r\n--abcdef\r\n')), /boundary/);
+    const withPreamble = mp('n', 'hello');
+    (withPreamble.body as { preamble: string | null }).preamble = 'Preamble\r\n--not-a-boundary';
+    assert.throws(() => encodeMessage(withPreamble), /preamble/);
   });
 });
