@@ -14,8 +14,11 @@ import { clientKindFromEnv } from './kafka.ts';
 import { RawStore, sha256Hex } from './raw-ref.ts';
 import { fixtureFirst, fixtureHold, fixtureStage } from './stage-fixture.ts';
 import { runChain } from './stage.ts';
-import { createStageTopics, produce, readTopic, testBroker, testMailRecord, testServiceContext } from './stage-testing.ts';
-import { uniqueName } from './testing.ts';
+import { createStageTopics, produce, readTopic, spawnStage, type StageTopics, testBroker, testMailRecord, testServiceContext } from './stage-testing.ts';
+import { eventually, uniqueName } from './testing.ts';
+import { fileURLToPath } from 'node:url';
+
+const FIXTURE = fileURLToPath(new URL('./stage-fixture.ts', import.meta.url));
 
 const { svc, admin } = testBroker('fusion-test');
 const CLIENT = clientKindFromEnv();
@@ -139,6 +142,34 @@ describe(`fused stages (${CLIENT})`, () => {
       }
     });
   }
+
+  it('a fused chain SIGKILLed mid-stream twice and restarted writes every record exactly once, with every member\'s section', async () => {
+    const t = await createStageTopics(admin, 'chain-kill', 3);
+    const total = 500;
+    const records = Array.from({ length: total }, (_, i) => testMailRecord(`Subject: ${i}\r\n\r\n${'x'.repeat(200)}\r\n`));
+    await produce(svc.kafka, svc.codec, t.input, 'MailRecord', records.map((record) => ({ record })));
+    const committed = async (s: StageTopics) => ((await admin.fetchOffsets({ groupId: s.groupId, topics: [s.input] }))[0]?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+    for (const threshold of [100, 280]) {
+      const child = spawnStage(FIXTURE, 'fixtureChain', t, { FIXTURE_DELAY_MS: '3' });
+      await child.ready;
+      await eventually(async () => ((await committed(t)) >= threshold ? true : undefined), 90000, `${threshold} records committed`);
+      child.child.kill('SIGKILL');
+      assert.equal(await child.exited, null, 'killed, not exited');
+    }
+    assert.ok((await committed(t)) < total, 'killed mid-stream');
+    const child = spawnStage(FIXTURE, 'fixtureChain', t);
+    await child.ready;
+    try {
+      const out = (await readTopic(svc.kafka, t.output, total, { settleMs: 2000, timeoutMs: 120000 })).map((r) => decodeMail(r.value));
+      const ids = out.map((m) => m.envelope.id);
+      assert.equal(ids.length - new Set(ids).size, 0, 'no duplicates in the read_committed view');
+      assert.deepEqual(new Set(ids), new Set(records.map((r) => r.envelope.id)), 'nothing lost');
+      assert.ok(out.every((m) => m.firewall && m.decision && m.rawRef), 'both members\' sections and the reference on every record');
+    } finally {
+      child.child.kill('SIGTERM');
+      await child.exited;
+    }
+  });
 
   it('refuses a chain whose stages do not follow each other', async () => {
     await assert.rejects(runChain(svc, [{ stage: fixtureHold.stage }, { stage: fixtureFirst.stage }], { name: 'bad-chain', description: 'x', defaultMetricsPort: 0 }), /fixture-first reads mail\.inbound\.raw, not fixture-hold's output mail\.inbound\.decided/);

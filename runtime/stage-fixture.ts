@@ -5,7 +5,8 @@
  * kill or freeze it mid-stream).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defineStage, TransientError } from './stage.ts';
+import { defineStage, runChain, TransientError, type StageOverrides } from './stage.ts';
+import type { ServiceContext } from './service.ts';
 import { TOPICS } from './topics.ts';
 
 const delayMs = Number(process.env.FIXTURE_DELAY_MS ?? 0);
@@ -65,3 +66,9 @@ export const fixtureHold = defineStage<undefined, 'decision'>({
     if (record.decision?.action === 'quarantine') ctx.emit('quarantine', record.envelope.id, record);
   },
 });
+
+/** fixtureFirst and fixtureHold fused, runnable as a child like a stage (runtime/fusion.test.ts SIGKILLs it). */
+export const fixtureChain = {
+  name: 'fixture-chain',
+  run: (ctx: ServiceContext, overrides: StageOverrides = {}) => runChain(ctx, [{ stage: fixtureFirst.stage }, { stage: fixtureHold.stage }], { name: 'fixture-chain', description: 'test chain', defaultMetricsPort: 0 }, overrides),
+};
