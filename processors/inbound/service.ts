@@ -12,14 +12,12 @@
  * partitions of mail.inbound.raw. The firewall's reputation stage (firewall.events →
  * firewall.reputation) runs beside the chain in the same process, as `scop run firewall` runs it.
  */
-import type { RunningService, ServiceContext, ServiceDefinition } from '../../runtime/service.ts';
-import { runChain, type RunningStage, type StageOverrides } from '../../runtime/stage.ts';
+import type { ServiceContext, ServiceDefinition } from '../../runtime/service.ts';
+import { runChain, type StageOverrides } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import { authService } from '../auth/service.ts';
 import { decisionService } from '../decision/service.ts';
-import { loadFirewallConfig } from '../firewall/config.ts';
-import { firewallStages } from '../firewall/service.ts';
-import { ReputationTable } from '../firewall/table.ts';
+import { startFirewallWith, type RunningFirewall } from '../firewall/service.ts';
 import { mimeService } from '../mime/service.ts';
 import { spamService } from '../spam/service.ts';
 
@@ -38,38 +36,15 @@ export interface InboundOverrides {
   reputationTopic?: string;
 }
 
-export interface RunningInbound extends RunningService {
-  table: ReputationTable;
-  stages: RunningStage[];
-}
-
-export async function startInbound(ctx: ServiceContext, o: InboundOverrides = {}): Promise<RunningInbound> {
-  const cfg = loadFirewallConfig(ctx.env);
-  const table = new ReputationTable({ kafka: ctx.kafka, codec: ctx.codec, topic: o.reputationTopic ?? TOPICS.firewallReputation.name, log: ctx.log.child({ component: 'firewall-table' }), health: ctx.health, metrics: ctx.metrics });
-  await table.start();
-  const stages: RunningStage[] = [];
-  try {
-    const { screen, reputation } = firewallStages(table, cfg);
-    stages.push(await reputation.run(ctx, o.reputation));
-    stages.push(await runChain(ctx, [
-      { stage: mimeService.stage },
-      { stage: authService.stage, overrides: { sideOutputs: { dmarcEvents: o.dmarcEvents ?? TOPICS.dmarcEvents.name } } },
-      { stage: spamService.stage },
-      { stage: screen.stage, overrides: { sideOutputs: { events: o.firewallEvents ?? TOPICS.firewallEvents.name } } },
-      { stage: decisionService.stage, overrides: { sideOutputs: { quarantine: o.quarantine ?? TOPICS.quarantine.name } } },
-    ], { name: 'inbound', description: inboundService.description, defaultMetricsPort: inboundService.defaultMetricsPort }, o.chain ?? {}));
-  } catch (e) {
-    for (const s of [...stages].reverse()) await s.stop().catch(() => {});
-    await table.stop();
-    throw e;
-  }
-  return {
-    table, stages, endpoints: {},
-    async stop() {
-      for (const s of [...stages].reverse()) await s.stop();
-      await table.stop();
-    },
-  };
+export async function startInbound(ctx: ServiceContext, o: InboundOverrides = {}): Promise<RunningFirewall> {
+  // The firewall's table and reputation stage as `scop run firewall` has them; its screen stage runs in the chain.
+  return startFirewallWith(ctx, o, (screen) => runChain(ctx, [
+    { stage: mimeService.stage },
+    { stage: authService.stage, overrides: { sideOutputs: { dmarcEvents: o.dmarcEvents ?? TOPICS.dmarcEvents.name } } },
+    { stage: spamService.stage },
+    { stage: screen.stage, overrides: { sideOutputs: { events: o.firewallEvents ?? TOPICS.firewallEvents.name } } },
+    { stage: decisionService.stage, overrides: { sideOutputs: { quarantine: o.quarantine ?? TOPICS.quarantine.name } } },
+  ], { name: 'inbound', description: inboundService.description, defaultMetricsPort: inboundService.defaultMetricsPort }, o.chain ?? {}));
 }
 
 export const inboundService: ServiceDefinition = {
