@@ -160,7 +160,7 @@ before(async () => {
   let out = '';
   scop.stderr!.pipe(log);
   readyLine = await new Promise<string>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`scop start: no ready line within 240 s (see ${join(dir, 'scop-start.log')})`)), 240000);
+    const timer = setTimeout(() => fail(new Error(`scop start: no ready line within 480 s (see ${join(dir, 'scop-start.log')})`)), 480000);
     scop!.stdout!.on('data', (d: Buffer) => {
       log.write(d);
       if (registryUrl) return;
