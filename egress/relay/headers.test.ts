@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { testMailRecord } from '../../runtime/stage-testing.ts';
+import { testDecision, testMailRecord } from '../../runtime/stage-testing.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import { authservIdOf, withoutForgedTrustFields, withTrace } from './headers.ts';
 import { deliverMaildir } from './transport.ts';
@@ -38,7 +38,7 @@ const record = (): MailRecord => ({
   ...testMailRecord(raw, { rcptTo: ['bob@example.net'] }),
   auth: { authservId: OURS, authenticationResults: `${OURS};\r\n dkim=none; spf=softfail smtp.mailfrom=paypal.com` } as MailRecord['auth'],
   spam: { score: 7.5, probability: 0.99, verdict: 'spam', topTokens: [], modelVersion: 'm1' } as unknown as MailRecord['spam'],
-  decision: { action: 'junk', reasons: ['spam'], spamScore: null, reputation: null, decidedAt: 0, stageVersion: 't' },
+  decision: testDecision('junk', ['spam'], { decidedAt: 0 }),
 });
 
 const fieldsOf = (message: Buffer) => {
