@@ -11,6 +11,7 @@ import type { DmarcEvent, MailRecord } from '../../schemas/types.ts';
 import { loadAuthConfig, type AuthConfig } from './config.ts';
 import { DnsResolver } from './dns.ts';
 import { STAGE_VERSION, verifyMessage } from './verify.ts';
+import { authSymbols } from './symbols.ts';
 
 interface AuthState {
   config: AuthConfig;
@@ -103,6 +104,6 @@ export const authService = defineStage<AuthState, 'auth'>({
     metrics.dnsQueries.inc({ kind: 'query' }, stats.queries);
     metrics.dnsQueries.inc({ kind: 'timeout' }, stats.timeouts);
     ctx.log.debug({ spf: section.spf.result, dmarc: section.dmarc.result, disposition: section.dmarc.disposition, dns: section.dns }, 'authenticated');
-    return { section };
+    return { section, symbols: authSymbols(section) };
   },
 });
