@@ -1,7 +1,7 @@
 /**
- * The policy file (`SCOP_POLICY_FILE`, YAML): one file for the policy of every stage — the
- * decision's weights, thresholds, forced actions and allow/block lists (processors/decision) and the
- * auth stage's reputation lookups (processors/auth/lookups.ts). Each stage validates its own keys
+ * The policy file (`SCOP_POLICY_FILE`, YAML): one file for the policy of every stage — today the
+ * decision's weights, thresholds, forced actions and allow/block lists (processors/decision); a
+ * stage with its own settings there adds its keys to POLICY_KEYS. Each stage validates its own keys
  * with zod; this module reads the file, refuses keys no stage owns, turns every problem into one
  * line naming the file, the line and the key, and follows the file so that a change is picked up
  * without a restart (each instance reads its own copy: see processors/decision/README.md).
@@ -17,7 +17,6 @@ import type { Logger } from './log.ts';
 export const POLICY_KEYS = {
   use_defaults: 'decision', actions: 'decision', groups: 'decision', symbols: 'decision', force: 'decision',
   domains: 'decision', allow: 'decision', block: 'decision',
-  lookups: 'auth',
 } as const;
 export type PolicyKey = keyof typeof POLICY_KEYS;
 
@@ -41,7 +40,7 @@ export class PolicyDocument {
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
     const err = doc.errors[0];
-    if (err) throw new ConfigError(`${file} line ${err.linePos?.[0]?.line ?? '?'}`, err.message.split('\n')[0]!, 'fix the YAML syntax');
+    if (err) throw new ConfigError(`${file} line ${lines.linePos(err.pos[0]).line}`, err.message.split('\n')[0]!, 'fix the YAML syntax');
     const data = (doc.toJS() ?? {}) as unknown;
     if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new ConfigError(file, 'the policy file must be a YAML mapping of keys', FIX);
     const self = new PolicyDocument(file, text, data as Record<string, unknown>, doc, lines);

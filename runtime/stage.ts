@@ -45,6 +45,9 @@ export interface SectionResult<K extends SectionName> {
 // Every section is a symbol stage: a section added to MailRecord without a Stage enum value fails here.
 const stageOfSection = (k: SectionName): SymbolStage => k;
 
+/** A word (a result, a flag, a verdict) as part of a symbol name: "double-extension" → DOUBLE_EXTENSION. */
+export const symbolWord = (w: string) => w.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
+
 /** Symbol names: upper-case letters, digits and _, as the policy file names them. */
 const SYMBOL_NAME = /^[A-Z][A-Z0-9_]{0,63}$/;
 /** Bounds, whatever a stage hands over: a stage bounds its own lists; these keep a bug from bloating the record. */

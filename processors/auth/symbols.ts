@@ -3,17 +3,14 @@
  * SPF_HELO_<RESULT>), DKIM by result with the signing domains (DKIM_VALID{d=example.org},
  * DKIM_INVALID, DKIM_TEMPFAIL, …; DKIM_NONE when unsigned), DMARC (DMARC_POLICY_ALLOW on a pass;
  * on a failure the disposition: DMARC_POLICY_REJECT / _QUARANTINE / _SOFTFAIL; DMARC_NA,
- * DMARC_DNSFAIL, DMARC_BAD_POLICY) and ARC (ARC_ALLOW, ARC_REJECT, ARC_NA, ARC_DNSFAIL). The
- * reputation lookups add their own (lookups.ts).
+ * DMARC_DNSFAIL, DMARC_BAD_POLICY) and ARC (ARC_ALLOW, ARC_REJECT, ARC_NA, ARC_DNSFAIL).
  */
-import type { StageSymbol } from '../../runtime/stage.ts';
+import { symbolWord as word, type StageSymbol } from '../../runtime/stage.ts';
 import type { AuthSection } from '../../schemas/types.ts';
 
 /** Signing domains listed per DKIM symbol. */
 const MAX_DOMAINS = 8;
 
-/** A result word as part of a symbol name: "temperror" → TEMPERROR. */
-const word = (w: string) => w.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
 
 const DKIM: Record<string, string> = { pass: 'DKIM_VALID', fail: 'DKIM_INVALID', neutral: 'DKIM_NEUTRAL', temperror: 'DKIM_TEMPFAIL', permerror: 'DKIM_PERMFAIL', policy: 'DKIM_NOT_CHECKED' };
 const DMARC: Record<string, string> = { pass: 'DMARC_POLICY_ALLOW', none: 'DMARC_NA', temperror: 'DMARC_DNSFAIL', permerror: 'DMARC_BAD_POLICY' };

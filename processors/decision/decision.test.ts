@@ -138,7 +138,8 @@ test('policy file errors name the line and the key, and say what is expected', (
   assert.match(err('sybmols:\n  X: 1\n'), /policy\.yaml line 1: sybmols: unknown key "sybmols" — use one of/);
   assert.match(err('symbols:\n  X: { wieght: 1 }\n'), /line 2: symbols\.X\.wieght: Unrecognized key/);
   assert.match(err('symbols:\n  X: { weight: 1, group: nosuch }\n'), /line 2: symbols\.X\.group: no group "nosuch"/);
-  assert.match(err('actions:\n  junk: 30\n'), /line 2: actions\.junk: junk \(30\) must be above|line 2: actions\.quarantine/);
+  assert.match(err('actions:\n  junk: 30\n'), /line 2: actions\.junk: junk \(30\) must be below quarantine \(20\)/, 'the key the file set, not the default it collides with');
+  assert.match(err('actions:\n  junk: 3\n  quarantine: 2\n'), /line 3: actions\.quarantine: quarantine \(2\) must be above junk \(3\)/);
   assert.match(err('force:\n  - { name: new-rule, symbol: SPF_FAIL }\n'), /line 2: force\[0\]: rule "new-rule" needs action/);
   assert.match(err('allow:\n  ips: [10.0.0.0/8, not-an-ip]\n'), /line 2: allow\.ips\[1\]: "not-an-ip" is not an IP address/);
   assert.match(err('block:\n  senders:\n    - "@"\n'), /line 3: block\.senders\[0\]/);
@@ -187,7 +188,7 @@ test('stage: decided out for every record, held ones also on the quarantine topi
     assert.deepEqual(decided.get(old.envelope.id)!.envelope.raw, old.envelope.raw);
     assert.equal(decided.get(spfFail.envelope.id)!.decision!.action, 'deliver');
     assert.equal(decided.get(spfFail.envelope.id)!.decision!.score, 1);
-    assert.deepEqual(decided.get(spfFail.envelope.id)!.symbols, spfFail.symbols, 'the stages\' symbols pass through');
+    assert.deepEqual(decided.get(spfFail.envelope.id)!.symbols.map((s) => ({ ...s })), spfFail.symbols, 'the stages\' symbols pass through');
     const held = await readTopic(svc.kafka, quarantine, 2, { settleMs: 500 });
     assert.deepEqual(held.map((m) => m.key).sort(), [old.envelope.id, blocked.envelope.id].sort());
     assert.match((await decode(held[0]!)).decision!.reasons[0]!, /^quarantine: forced by bad-net \(REPUTATION_BAD_NET\{192\.0\.2\.0\/24\}\)|^quarantine: score 20 >= 20/);

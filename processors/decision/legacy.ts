@@ -9,9 +9,9 @@
  * this mapping reads the old sections only, so it need not follow the stages' later symbols. A stage
  * that found nothing leaves no symbol either; deriving from its section then finds nothing too.
  */
+import { symbolWord as upper } from '../../runtime/stage.ts';
 import type { MailRecord, MailSymbol, SymbolStage } from '../../schemas/types.ts';
 
-const upper = (w: string) => w.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
 
 type Derive = (r: MailRecord) => Omit<MailSymbol, 'stage'>[];
 

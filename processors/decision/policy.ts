@@ -104,17 +104,23 @@ function applyScoring(base: ScoringPolicy, layer: ScoringLayer, fail: Fail, at: 
     const rule: ForceRule = { name: f.name!, symbols: symbols!, action: act!, minScore: f.min_score ?? cur?.minScore ?? null, overAllow: f.over_allow ?? cur?.overAllow ?? false, description: f.description ?? cur?.description ?? null };
     if (idx >= 0) out.force[idx] = rule; else out.force.push(rule);
   });
-  checkThresholds(out, fail, [...at, 'actions']);
+  checkThresholds(out, Object.keys(layer.actions ?? {}), fail, [...at, 'actions']);
   return out;
 }
 
-/** Thresholds must rise with severity, or the milder action could never apply. */
-function checkThresholds(p: ScoringPolicy, fail: Fail, at: (string | number)[]): void {
+/**
+ * Thresholds must rise with severity, or the milder action could never apply. The error points at
+ * the one of the two keys this layer set (the other may come from the default, not in the file).
+ */
+function checkThresholds(p: ScoringPolicy, setHere: readonly string[], fail: Fail, at: (string | number)[]): void {
   let prev: [ThresholdAction, number] | null = null;
   for (const a of THRESHOLD_ACTIONS) {
     const v = p.thresholds[a];
     if (v === undefined) continue;
-    if (prev && v <= prev[1]) fail([...at, a], `${a} (${v}) must be above ${prev[0]} (${prev[1]})`);
+    if (prev && v <= prev[1]) {
+      if (setHere.includes(a) || !setHere.includes(prev[0])) fail([...at, a], `${a} (${v}) must be above ${prev[0]} (${prev[1]})`);
+      fail([...at, prev[0]], `${prev[0]} (${prev[1]}) must be below ${a} (${v})`);
+    }
     prev = [a, v];
   }
 }

@@ -4,7 +4,7 @@
  * ClamAV found (MIME_VIRUS{signature}), a scan that could not run, a parse that failed or stopped at
  * a limit. Facts, not verdicts: the policy file says what each weighs.
  */
-import type { StageSymbol } from '../../runtime/stage.ts';
+import { symbolWord, type StageSymbol } from '../../runtime/stage.ts';
 import type { MimeSection } from '../../schemas/types.ts';
 import { FLAGS } from './attachments.ts';
 
@@ -12,7 +12,7 @@ import { FLAGS } from './attachments.ts';
 const MAX_FILES = 8;
 
 /** The symbol of an attachment flag: "double-extension" → MIME_DOUBLE_EXTENSION. */
-export const flagSymbol = (flag: string) => `MIME_${flag.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
+export const flagSymbol = (flag: string) => `MIME_${symbolWord(flag)}`;
 
 const distinct = (xs: string[]) => [...new Set(xs)].slice(0, MAX_FILES);
 

@@ -3,9 +3,9 @@
  * verdict, with the probability as its score (what a policy's min_score reads) and as option. From
  * the section alone: how the stage scores is not changed by it.
  */
-import type { StageSymbol } from '../../runtime/stage.ts';
+import { symbolWord, type StageSymbol } from '../../runtime/stage.ts';
 import type { SpamSection } from '../../schemas/types.ts';
 
 export function spamSymbols(s: SpamSection): StageSymbol[] {
-  return [{ symbol: `BAYES_${s.verdict.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`, score: s.probability, options: [s.probability.toFixed(3)] }];
+  return [{ symbol: `BAYES_${symbolWord(s.verdict)}`, score: s.probability, options: [s.probability.toFixed(3)] }];
 }
