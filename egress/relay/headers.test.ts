@@ -73,6 +73,13 @@ describe('forged trust fields', () => {
     assert.deepEqual(rec.envelope.raw, raw, 'the record is not altered');
   });
 
+  it('add_header: delivered with X-Spam: Yes (the forged X-Spam: no left out), not flagged as junk', () => {
+    const rec = { ...record(), spam: null, decision: testDecision('add_header', ['add_header: score 4 >= 3 (add_header)'], { decidedAt: 0 }) } as MailRecord;
+    const fields = fieldsOf(withTrace(rec, { hostname: 'egress.scop.test', protocol: 'local', junk: false }));
+    assert.deepEqual(fields.filter((f) => /^x-spam(-|\s*:)/i.test(f)), ['X-Spam: Yes']);
+    assert.deepEqual(fieldsOf(withTrace(record(), { hostname: 'egress.scop.test', protocol: 'local', junk: true })).filter((f) => /^x-spam\s*:/i.test(f)), [], 'only for add_header');
+  });
+
   it('EGRESS_AUTHSERV_IDS adds further ids of ours; without an auth section the configured ones still apply', () => {
     const rec = { ...record(), auth: null } as MailRecord;
     const { removed } = withoutForgedTrustFields(rec.envelope.raw, ['other.example.net']);

@@ -16,6 +16,7 @@ import { topicConfig, type TopicSpec } from '../../runtime/topics.ts';
 import type { MailRecord, MailSymbol } from '../../schemas/types.ts';
 import { loadDecisionConfig } from './config.ts';
 import { decide } from './decide.ts';
+import { explain, explainText } from './explain.ts';
 import { buildPolicy } from './policy.ts';
 import { decisionService } from './service.ts';
 
@@ -161,6 +162,33 @@ test('the deprecated DECISION_* variables still change the built-in policy; a ba
   assert.throws(() => loadDecisionConfig({ DECISION_SPAM_REJECT_PROBABILITY: 'lots' }), (e: unknown) => e instanceof ConfigError && /DECISION_SPAM_REJECT_PROBABILITY/.test(e.message));
   assert.throws(() => loadDecisionConfig({ DECISION_VIRUS_ACTION: 'drop' }), (e: unknown) => e instanceof ConfigError && /DECISION_VIRUS_ACTION/.test(e.message));
   assert.deepEqual(loadDecisionConfig({}).legacy, {}, 'unset variables change nothing');
+});
+
+test('explain: every symbol with weight, stage, options and score, the total, thresholds, forcing rule and policy version; what-if with another policy', () => {
+  const r = withSymbols(sym('auth', 'SPF_SOFTFAIL', null, 'x.test'), sym('spam', 'BAYES_SPAM', 0.991, '0.991'), sym('mime', 'MIME_DOUBLE_EXTENSION', null, 'invoice.pdf.exe'));
+  const decided = { ...r, decision: decide(r, builtIn).section };
+  const text = explainText(explain(decided)!);
+  assert.match(text, /^action: +quarantine$/m);
+  assert.match(text, /^score: +40\.00 +thresholds: junk 6\.00, quarantine 20\.00$/m);
+  assert.match(text, new RegExp(`^policy: +${builtIn.version}$`, 'm'));
+  assert.match(text, /^deciding: +quarantine: score 40 >= 20 \(quarantine\)$/m);
+  assert.match(text, /^ +\+0\.00 +SPF_SOFTFAIL +auth +\{x\.test\} +group=auth$/m, 'symbols without weight are listed too');
+  assert.match(text, /^ +\+20\.00 +BAYES_SPAM +spam +\{0\.991\} +score=0\.991 group=bayes$/m);
+  assert.match(text, /^ +\+20\.00 +MIME_DOUBLE_EXTENSION +mime +\{invoice\.pdf\.exe\} +group=attachments$/m);
+  const forced = { ...r, decision: decide(withSymbols(sym('auth', 'DMARC_POLICY_REJECT', null, 'bank.test')), builtIn).section };
+  assert.match(explainText(explain(forced)!), /^action: +reject +\(forced by dmarc-reject\)$/m);
+  // What-if: the same record weighed with a policy where BAYES_SPAM weighs 6.
+  const lenient = policyOf('symbols:\n  BAYES_SPAM: { weight: 6 }\n  MIME_DOUBLE_EXTENSION: { weight: 0 }\n');
+  const whatIf = explain(decided, lenient)!;
+  assert.deepEqual([whatIf.mode, whatIf.decision.action, whatIf.decision.score, whatIf.decision.policyVersion], ['reweighed', 'junk', 6, lenient.version]);
+  assert.match(explainText(whatIf), /weighed now with policy\.yaml/);
+  // Decided before the policy file: the prose reasons, and how to weigh it now.
+  const old = { ...base(), decision: { action: 'reject', reasons: ['reject: dmarc=fail (policy reject for bank.test)'], spamScore: null, reputation: null, decidedAt: 0, stageVersion: '1.0.0', score: null, thresholds: [], forcedBy: null, weighed: [], policyVersion: null, policyDomain: null } } as MailRecord;
+  assert.match(explainText(explain(old)!), /decided before the policy file[\s\S]*reason: +reject: dmarc=fail/);
+  assert.equal(explain(base()), null, 'no decision, nothing to explain');
+  // Message data cannot steer the terminal: the caller's escaper sees every option.
+  const hostile = { ...r, symbols: [sym('mime', 'MIME_EXECUTABLE', null, 'a\x1b[2Jb.exe')] };
+  assert.ok(!explainText(explain({ ...hostile, decision: decide(hostile, builtIn).section })!, (x) => x.replace(/\x1b/g, '\\x1b')).includes('\x1b'));
 });
 
 const { svc, admin } = testBroker('decision-test');
