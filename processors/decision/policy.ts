@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
-import { PolicyDocument } from '../../runtime/policy-file.ts';
+import { POLICY_KEYS as FILE_KEYS, PolicyDocument, type PolicyKey } from '../../runtime/policy-file.ts';
 import type { DecisionAction } from '../../schemas/types.ts';
 import type { LegacyEnv } from './config.ts';
 
@@ -46,7 +46,8 @@ export const policyFileShape = z.object({
   allow: listShape,
   block: listShape.extend({ action }).partial(),
 }).partial().strict();
-export const POLICY_KEYS = ['use_defaults', 'actions', 'groups', 'symbols', 'force', 'domains', 'allow', 'block'] as const;
+/** The decision's keys of the policy file, as runtime/policy-file.ts assigns them. */
+const DECISION_KEYS = (Object.keys(FILE_KEYS) as PolicyKey[]).filter((k) => FILE_KEYS[k] === 'decision');
 type PolicyLayer = z.infer<typeof policyFileShape>;
 type ScoringLayer = Pick<PolicyLayer, 'actions' | 'groups' | 'symbols' | 'force'>;
 
@@ -161,7 +162,7 @@ let builtIn: ScoringPolicy | undefined;
 export function defaultScoring(): ScoringPolicy {
   if (!builtIn) {
     const doc = PolicyDocument.parse(readFileSync(DEFAULT_POLICY_FILE, 'utf8'), DEFAULT_POLICY_FILE);
-    builtIn = applyScoring(EMPTY, doc.section(POLICY_KEYS, policyFileShape), (path, problem) => { throw doc.error(path, problem); });
+    builtIn = applyScoring(EMPTY, doc.section(DECISION_KEYS, policyFileShape), (path, problem) => { throw doc.error(path, problem); });
   }
   return builtIn;
 }
@@ -212,7 +213,7 @@ export function scoringJson(p: ScoringPolicy) {
  * ConfigError naming the line and key of the first problem.
  */
 export function buildPolicy(doc: PolicyDocument | null, env: LegacyEnv = {}): Policy {
-  const layer: PolicyLayer = doc ? doc.section(POLICY_KEYS, policyFileShape) : {};
+  const layer: PolicyLayer = doc ? doc.section(DECISION_KEYS, policyFileShape) : {};
   const fail: Fail = (path, problem) => { throw doc ? doc.error(path, problem) : new Error(problem); };
   const start = layer.use_defaults === false ? EMPTY : applyLegacyEnv(defaultScoring(), env);
   const base = applyScoring(start, layer, fail);
