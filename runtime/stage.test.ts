@@ -128,7 +128,7 @@ describe(`stage runtime (${CLIENT})`, () => {
       assert.deepEqual(m.envelope.raw, rec.envelope.raw);
       for (const f of current.fields) if (!['envelope', 'firewall', 'symbols'].includes(f.name)) assert.equal((m as unknown as Record<string, unknown>)[f.name], null, `${f.name} read as its default`);
       assert.equal(m.firewall?.clientPrefix, 'processed:client.example', 'the stage added its own section');
-      assert.deepEqual(m.symbols, [{ symbol: 'FIXTURE_SEEN', stage: 'firewall', score: null, options: ['client.example'] }], 'and its symbol, stamped with its section');
+      assert.deepEqual(m.symbols.map((s) => ({ ...s })), [{ symbol: 'FIXTURE_SEEN', stage: 'firewall', score: null, options: ['client.example'] }], 'and its symbol, stamped with its section');
     } finally {
       await running.stop();
     }
