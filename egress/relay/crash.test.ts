@@ -62,6 +62,14 @@ test('SIGKILL during delivery: none lost, duplicates counted', { timeout: Number
       counts.set(id, (counts.get(id) ?? 0) + 1);
     }
     const duplicates = [...counts.values()].reduce((a, c) => a + c - 1, 0);
+    // A redelivery is recognisable by the receiver: every copy of one message names the same record.
+    const recordIds = new Map<string, Set<string>>();
+    for (const m of smtp.received) {
+      const id = /Subject: crash (\d+)/.exec(m.data.toString())![1]!;
+      const rid = /^X-Scop-Record-Id: (.+)$/m.exec(m.data.toString())?.[1]?.trim() ?? 'none';
+      recordIds.set(id, (recordIds.get(id) ?? new Set()).add(rid));
+    }
+    assert.ok([...recordIds.entries()].every(([i, ids]) => ids.size === 1 && ids.has(records[Number(i)]!.envelope.id)), 'every copy carries its record id');
     console.log(`# crash measurement: ${N} messages, ${kills} SIGKILLs, ${smtp.received.length} deliveries, ${counts.size} distinct, ${duplicates} duplicates (${(duplicates / kills).toFixed(2)} per kill)`);
     assert.equal(counts.size, N, 'none lost');
     assert.ok(duplicates <= kills * 8, 'at most the deliveries in flight at each kill are repeated');
