@@ -19,7 +19,7 @@ const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 
 test('SIGKILL during delivery: none lost, duplicates counted', { timeout: Number(process.env.CRASH_KILLS ?? 2) * 60000 + 60000 }, async () => {
   const N = Number(process.env.CRASH_MESSAGES ?? 200);
-  // Each restart waits for the killed member's session (30 s) to expire before the partitions move back.
+  // Each restart waits for the killed member's session (EGRESS_GROUP_SESSION_MS, 10 s) to expire before the partitions move back.
   const KILLS = Number(process.env.CRASH_KILLS ?? 2);
   const t = await createRelayTopics(admin, 'crash');
   const smtp = new ScriptedSmtp();

@@ -119,12 +119,12 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
     },
   });
   const starting: Promise<RunningSink<unknown>>[] = [
-    decided.run(ctx, { groupId: group, input: topics.decided, ...dlq }) as Promise<RunningSink<unknown>>,
-    jobSink('egress-requests', topics.requests, TOPICS.deliveryRequests, Math.max(64, cfg.concurrency * 4), 0).run(ctx, { groupId: `${group}-requests`, input: topics.requests, ...dlq }) as Promise<RunningSink<unknown>>,
+    decided.run(ctx, { groupId: group, input: topics.decided, ...dlq, sessionTimeoutMs: cfg.groupSessionMs }) as Promise<RunningSink<unknown>>,
+    jobSink('egress-requests', topics.requests, TOPICS.deliveryRequests, Math.max(64, cfg.concurrency * 4), 0).run(ctx, { groupId: `${group}-requests`, input: topics.requests, ...dlq, sessionTimeoutMs: cfg.groupSessionMs }) as Promise<RunningSink<unknown>>,
     // Jobs on one retry topic come in notBefore order (same delay), so waiting in order is fair; up to 10000 wait at once.
     ...topics.retries.map((topic, i) => jobSink(`egress-retry-${i + 1}`, topic, TOPICS.deliveryRetry1, 10000, cfg.retryDelaysMs[i] ?? cfg.retryDelaysMs.at(-1) ?? 0)
-      .run(ctx, { groupId: `${group}-retry-${i + 1}`, input: topic, ...dlq }) as Promise<RunningSink<unknown>>),
-    ...(topics.outbound ? [signed.run(ctx, { groupId: `${group}-outbound`, input: topics.outbound, ...dlq }) as Promise<RunningSink<unknown>>] : []),
+      .run(ctx, { groupId: `${group}-retry-${i + 1}`, input: topic, ...dlq, sessionTimeoutMs: cfg.groupSessionMs }) as Promise<RunningSink<unknown>>),
+    ...(topics.outbound ? [signed.run(ctx, { groupId: `${group}-outbound`, input: topics.outbound, ...dlq, sessionTimeoutMs: cfg.groupSessionMs }) as Promise<RunningSink<unknown>>] : []),
   ];
   // All at once (each joins its own group); if one cannot start, the others are stopped again.
   const started = await Promise.allSettled(starting);
