@@ -78,3 +78,44 @@ test('SIGKILL during delivery: none lost, duplicates counted', { timeout: Number
     await smtp.stop();
   }
 });
+
+test('scale-out: two instances share the partitions; one SIGKILLed mid-run, the other takes its partitions over: none lost', { timeout: 180000 }, async () => {
+  const N = Number(process.env.SCALE_MESSAGES ?? 600);
+  const t = await createRelayTopics(admin, 'scale');
+  const smtp = new ScriptedSmtp();
+  await smtp.start();
+  const env = { ...process.env, RELAY_TOPICS: JSON.stringify(t), RELAY_GROUP: uniqueName('scale'), EGRESS_NEXT_HOP: `smtp://127.0.0.1:${smtp.port}`, EGRESS_CONCURRENCY: '8', LOG_LEVEL: 'error' };
+  const spawn = () => {
+    const child = fork(CHILD, [], { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const ready = new Promise<void>((ok, fail) => {
+      child.on('message', (m: { type?: string }) => { if (m?.type === 'ready') ok(); });
+      child.once('exit', (c, s) => fail(new Error(`relay child exited before ready (${c ?? s})`)));
+    });
+    ready.catch(() => {});
+    return { child, ready };
+  };
+  const a = spawn();
+  const b = spawn();
+  try {
+    await Promise.all([a.ready, b.ready]);
+    const records: MailRecord[] = Array.from({ length: N }, (_, i) => ({
+      ...testMailRecord(`Subject: scale ${i}\r\n\r\nbody ${i}\r\n`, { rcptTo: ['bob@example.net'] }),
+      decision: { action: 'deliver' as const, reasons: [], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: 't' },
+    }));
+    await produce(svc.kafka, svc.codec, t.decided, 'MailRecord', records.map((record) => ({ record })));
+    await eventually(() => (smtp.received.length > N / 4 ? true : undefined), 90000, 'progress');
+    const before = smtp.received.length;
+    a.child.kill('SIGKILL');
+    await new Promise((r) => a.child.once('exit', r));
+    const distinct = () => new Set(smtp.received.map((m) => /Subject: scale (\d+)/.exec(m.data.toString())![1])).size;
+    await eventually(() => (distinct() >= N ? true : undefined), 120000, `all ${N} delivered by the survivor`);
+    await new Promise((r) => setTimeout(r, 2000));
+    const duplicates = smtp.received.length - distinct();
+    console.log(`# scale-out: ${N} messages over 2 instances, one SIGKILLed after ${before} deliveries; the survivor finished: ${distinct()} distinct, ${duplicates} duplicates`);
+    assert.equal(distinct(), N, 'none lost');
+  } finally {
+    a.child.kill('SIGKILL');
+    b.child.kill('SIGKILL');
+    await smtp.stop();
+  }
+});

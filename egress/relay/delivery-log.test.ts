@@ -103,7 +103,7 @@ it('journal: outcomes a killed relay had not logged are recovered at the next st
   }
 });
 
-it('a relay killed between the reply and the Kafka write: the next start logs the outcome before anything is consumed', async () => {
+it('a relay killed between the reply and the Kafka write: the next start logs the outcome before anything is consumed; a sibling that dies later is recovered by a scan', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'scop-journal-'));
   try {
     // First life: the produce never completes (the process is killed while it is in flight).
@@ -118,10 +118,15 @@ it('a relay killed between the reply and the Kafka write: the next start logs th
     const sent: string[] = [];
     const producer = { send: async (r: { messages: { key: string }[] }) => { sent.push(...r.messages.map((m) => m.key)); return []; } } as unknown as Producer;
     const kafka = {} as KafkaClient;
-    const second = new DeliveryLog({ kafka, codec: { ...codec, registerSchema: async () => 1 } as unknown as RecordCodec, producer, topic: 't', log: loggerFor('test'), journal: new DeliveryJournal({ dir, log: loggerFor('test') }), follow: (async () => ({ stop: async () => {} })) as never });
+    const second = new DeliveryLog({ kafka, codec: { ...codec, registerSchema: async () => 1 } as unknown as RecordCodec, producer, topic: 't', log: loggerFor('test'), journal: new DeliveryJournal({ dir, log: loggerFor('test') }), journalScanMs: 50, follow: (async () => ({ stop: async () => {} })) as never });
     await second.start();
     assert.deepEqual(sent, ['delivered-before-kill|a@example.test']);
     assert.equal(second.done('delivered-before-kill', 'a@example.test'), 'delivered');
+    // A sibling relay on this host dies while this one runs: its journal is recovered within a scan.
+    writeFileSync(join(dir, `journal-${deadPid()}-0123ab-0.ndjson`), `${JSON.stringify(status('sibling'))}\n`);
+    await eventually(() => (sent.includes('sibling|a@example.test') ? true : undefined), 5000, 'the sibling\'s outcome logged');
+    assert.equal(second.done('sibling', 'a@example.test'), 'delivered');
+    await eventually(() => (readdirSync(dir).some((f) => f.includes('0123ab')) ? undefined : true), 5000, 'its file deleted');
     await second.stop();
     assert.deepEqual(readdirSync(dir), []);
   } finally {

@@ -47,6 +47,8 @@ export interface DeliveryLogOptions {
   onBatch?(size: number): void;
   /** Called with the number of outcomes recovered from the journal at start (metrics). */
   onRecovered?(count: number): void;
+  /** How often journal files of relays that died meanwhile are looked for (default 2000 ms). */
+  journalScanMs?: number;
   /** Replaces the topic follower (unit tests of start-up without a broker). */
   follow?: typeof followCompactedTopic;
 }
@@ -62,6 +64,8 @@ export class DeliveryLog {
   private flushing: Promise<void> | undefined;
   private stopping = false;
   private readonly stopped = new AbortController();
+  private scan: NodeJS.Timeout | undefined;
+  private recovering = false;
 
   constructor(private readonly opts: DeliveryLogOptions) {}
 
@@ -189,21 +193,38 @@ export class DeliveryLog {
     });
     const journal = this.opts.journal;
     if (journal) {
+      await this.recoverJournals(journal);
+      journal.open();
+      // Journals of other relays on this host that die while this one runs (scale-out on one
+      // machine): their outcomes reach the log before their partitions (after the group session
+      // timeout) reach this relay.
+      this.scan = setInterval(() => { void this.recoverJournals(journal).catch((e: Error) => log.warn({ err: e.message }, 'delivery journal: recovery failed; retried')); }, this.opts.journalScanMs ?? 2000);
+      this.scan.unref();
+    }
+    log.info({ topic, entries: this.entries.size }, 'delivery log loaded; following updates');
+  }
+
+  /** Writes the outcomes in journal files of dead writers to the log, then deletes the files. */
+  private async recoverJournals(journal: DeliveryJournal): Promise<void> {
+    if (this.recovering || this.stopping) return;
+    this.recovering = true;
+    try {
       const left = journal.recover();
       if (left.entries.length) {
         for (const s of left.entries) this.remember(logKey(s.recordId, s.recipient), s.status, s.at);
         await this.enqueue(left.entries, null);
         this.opts.onRecovered?.(left.entries.length);
-        log.warn({ outcomes: left.entries.length }, 'delivery journal: outcomes recovered into the delivery log (their records will not be delivered again)');
+        this.opts.log.warn({ outcomes: left.entries.length, files: left.files.length }, 'delivery journal: outcomes of a relay that died recovered into the delivery log (their records will not be delivered again)');
       }
       left.discard();
-      journal.open();
+    } finally {
+      this.recovering = false;
     }
-    log.info({ topic, entries: this.entries.size }, 'delivery log loaded; following updates');
   }
 
   /** Waits for queued writes (until `timeoutMs`), then stops following and closes the journal. */
   async stop(timeoutMs = 10_000): Promise<void> {
+    clearInterval(this.scan);
     if (this.flushing) await Promise.race([this.flushing, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     this.stopping = true;
     this.stopped.abort();
