@@ -129,3 +129,25 @@ describe("mailparser's part tree", () => {
     assert.ok(a.parsed, 'analyseMime hands the tree on');
   });
 });
+
+describe('an attached message with nothing in it (found by fuzz/targets/mime.ts)', () => {
+  // mailsplit never emitted the empty embedded message's node, and mailparser then waited for it
+  // forever: one such message held a MIME worker until the stage's 60 s record limit (mailsplit hunk).
+  const shapes: Record<string, string> = {
+    'closed at once': '--b\r\nContent-Type: message/rfc822\r\n\r\n--b--\r\n',
+    'closed twice': '--b\r\nContent-Type: message/rfc822\r\n\r\n--b--\r\n\r\n--b--\r\n',
+    'followed by a sibling': '--b\r\nContent-Type: message/rfc822\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--\r\n',
+    'closed by the outer multipart': 'x\r\n--a\r\nContent-Type: message/rfc822\r\n\r\n--b--\r\n',
+  };
+  for (const [name, body] of Object.entries(shapes)) {
+    it(`${name}: the parse ends`, async () => {
+      const outer = name === 'closed by the outer multipart'
+        ? `${hdr}Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: multipart/mixed; boundary="a"\r\n\r\n${body}`
+        : `${hdr}Content-Type: multipart/mixed; boundary="b"\r\n\r\n${body}`;
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<'hung'>((ok) => { timer = setTimeout(() => ok('hung'), 10_000); });
+      const m = await Promise.race([parseMime(Buffer.from(outer)), hung]).finally(() => clearTimeout(timer));
+      assert.notEqual(m, 'hung', 'parseMime never settled');
+    });
+  }
+});
