@@ -66,7 +66,8 @@ describe('scop topics apply', () => {
     const r = await applyTopics(admin, [{ ...spec!, partitions: spec!.partitions + 2 }]);
     assert.deepEqual(r.partitionsRaised, [spec!.name]);
     assert.deepEqual(r.configsUpdated, [spec!.name]);
-    const cfg = await configOf(spec!.name);
+    // KRaft applies a config change on the controller first; a broker's answer may lag a moment.
+    const cfg = await eventually(async () => { const c = await configOf(spec!.name); return c.get('retention.ms') === String(spec!.retentionMs) ? c : undefined; }, 15000, 'the repaired config');
     assert.equal(cfg.get('retention.ms'), String(spec!.retentionMs));
     assert.equal(cfg.get('max.message.bytes'), String(MAX_RECORD_BYTES));
     const meta = await admin.fetchTopicMetadata({ topics: [spec!.name] });

@@ -31,7 +31,7 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-test('3 brokers: 3 copies, 2 in sync; the partitions\' leader SIGKILLed mid-run: 0 lost, 0 duplicated', { timeout: 300_000 }, async () => {
+test('3 brokers: 3 copies, 2 in sync; the partitions\' leader SIGKILLed mid-run: 0 lost, 0 duplicated', { timeout: 480_000 }, async () => {
   const spec: TopicSpec = { ...TOPICS.inboundRaw, name: uniqueName('durable') };
   const applied = await applyTopics(admin, [spec]);
   assert.deepEqual(applied.durability, { replicationFactor: 3, minInsyncReplicas: 2 });
@@ -64,7 +64,7 @@ test('3 brokers: 3 copies, 2 in sync; the partitions\' leader SIGKILLed mid-run:
   try {
     for (let i = 0; i < N; i += BATCH) {
       if (i === BATCH) {
-        await eventually(() => (live.size > 0 ? true : undefined), 60_000, 'the first group reads');
+        await eventually(() => (live.size > 0 ? true : undefined), 180_000, 'the first group reads');
         await reader.stop();
       }
       if (i === N / 3) await cluster.kill(victim);
