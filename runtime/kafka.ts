@@ -37,7 +37,7 @@ export interface KafkaSettings {
 export type Admin = Pick<KjsAdmin,
   | 'connect' | 'disconnect' | 'listTopics' | 'createTopics' | 'deleteTopics' | 'createPartitions'
   | 'fetchTopicMetadata' | 'fetchTopicOffsets' | 'fetchTopicOffsetsByTimestamp' | 'fetchOffsets'
-  | 'describeConfigs' | 'alterConfigs' | 'listGroups' | 'describeGroups' | 'deleteGroups' | 'createAcls'>;
+  | 'describeConfigs' | 'alterConfigs' | 'listGroups' | 'describeGroups' | 'deleteGroups' | 'createAcls' | 'describeCluster'>;
 
 /** Headers of a consumed record (values as bytes). */
 export type MessageHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
