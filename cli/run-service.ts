@@ -53,7 +53,7 @@ export async function runService(def: ServiceDefinition, env: NodeJS.ProcessEnv 
   });
   const endpoints = { ...service.endpoints, [`metrics-${def.name}`]: metricsServer.address };
   log.info({ endpoints }, `${def.name} running`);
-  process.send?.({ type: 'ready', service: def.name, endpoints });
+  process.send?.({ type: 'ready', service: def.name, endpoints, notes: service.notes });
 
   const stop = async (signal: string) => {
     if (stopping) return;

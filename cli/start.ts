@@ -23,11 +23,11 @@ export async function registerSchemas(codec: RecordCodec): Promise<Record<string
 
 interface RunningChild { name: string; child: ChildProcess; exited: Promise<void> }
 
-function startChild(name: string, env: NodeJS.ProcessEnv): { running: RunningChild; ready: Promise<Record<string, string>> } {
+function startChild(name: string, env: NodeJS.ProcessEnv): { running: RunningChild; ready: Promise<{ endpoints: Record<string, string>; notes?: Record<string, string> }> } {
   const child = fork(MAIN, ['run', name], { execArgv: ['--import', 'tsx'], env, stdio: 'inherit' });
   const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
-  const ready = new Promise<Record<string, string>>((ok, fail) => {
-    child.on('message', (m: { type?: string; endpoints?: Record<string, string> }) => { if (m?.type === 'ready') ok(m.endpoints ?? {}); });
+  const ready = new Promise<{ endpoints: Record<string, string>; notes?: Record<string, string> }>((ok, fail) => {
+    child.on('message', (m: { type?: string; endpoints?: Record<string, string>; notes?: Record<string, string> }) => { if (m?.type === 'ready') ok({ endpoints: m.endpoints ?? {}, notes: m.notes }); });
     child.once('exit', (code) => fail(new Error(`service ${name} exited during start-up (code ${code}); see its log lines above`)));
   });
   return { running: { name, child, exited }, ready };
@@ -70,13 +70,17 @@ export async function start(): Promise<void> {
       SCHEMA_REGISTRY_URL: stack.registry.url,
     };
     const endpoints: Record<string, string> = { ...stack.endpoints };
+    const notes: Record<string, string> = {};
     for (const def of SERVICES) {
       const { running, ready } = startChild(def.name, env);
       children.push(running);
-      Object.assign(endpoints, await ready);
+      const r = await ready;
+      Object.assign(endpoints, r.endpoints);
+      Object.assign(notes, r.notes);
     }
-    // node= first: which runtime every service runs on (they are forked from this process's binary).
-    const line = [`node=${process.version}`, ...Object.entries(endpoints).map(([k, v]) => `${k}=${v}`)].join(' ');
+    // node= first: which runtime every service runs on (they are forked from this process's binary);
+    // the services' notes (e.g. local-domains=) after the endpoints.
+    const line = [`node=${process.version}`, ...Object.entries({ ...endpoints, ...notes }).map(([k, v]) => `${k}=${v}`)].join(' ');
     // The one line people and scripts look for.
     process.stdout.write(`ready ${line}\n`);
     process.stdout.write(`SCHEMA_REGISTRY_URL=${stack.registry.url} KAFKA_BROKERS=${stack.kafka.brokers.join(',')}\n`);

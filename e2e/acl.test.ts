@@ -82,7 +82,7 @@ before(async () => {
   writeFileSync(join(dkimDir, 'acl.test', 'e1.pem'), generateKey('ed25519').pem, { mode: 0o600 });
   const env: NodeJS.ProcessEnv = {
     ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-    INGRESS_HOSTNAME: 'mx.acl.test', INGRESS_MX_PORT: String(ports.mx), INGRESS_SUBMISSION_PORT: String(ports.submission), INGRESS_REVERSE_DNS: 'false',
+    INGRESS_HOSTNAME: 'mx.acl.test', INGRESS_MX_PORT: String(ports.mx), INGRESS_SUBMISSION_PORT: String(ports.submission), INGRESS_REVERSE_DNS: 'false', INGRESS_LOCAL_DOMAINS: 'acl.test',
     DNS_SERVERS: `127.0.0.1:${dns.port}`, DNS_TIMEOUT_MS: '300', DNS_RETRIES: '0', AUTH_SERVID: 'mx.acl.test',
     EGRESS_MAILDIR: join(dir, 'maildir'), EGRESS_HOSTNAME: 'mx.acl.test', EGRESS_DNS_SERVERS: `127.0.0.1:${dns.port}`, EGRESS_DNS_TIMEOUT_MS: '300', EGRESS_RETRY_DELAYS: '3600,3600,3600',
     DKIM_KEY_DIR: dkimDir, DKIM_SENDERS: '{"alice@acl.test":["acl.test"]}',

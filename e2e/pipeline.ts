@@ -26,7 +26,8 @@ import { dkimSignService } from '../processors/dkim-sign/service.ts';
 import { loadSubmissionMacKey, submissionMacKeyFile } from '../runtime/submission-mac.ts';
 
 const USED: TopicKey[] = ['inboundRaw', 'outboundRaw', 'inboundParsed', 'inboundAuthenticated', 'dmarcEvents', 'inboundScored', 'inboundScreened', 'inboundDecided', 'quarantine',
-  'firewallEvents', 'firewallReputation', 'blocklist', 'alerts', 'deadLetters', 'spamModel', 'deliveryRequests', 'deliveryRetry1', 'deliveryRetry2', 'deliveryRetry3', 'deliveryDead', 'deliveryLog', 'outboundSigned'];
+  'firewallEvents', 'firewallReputation', 'blocklist', 'alerts', 'deadLetters', 'spamModel', 'deliveryRequests', 'deliveryRetry1', 'deliveryRetry2', 'deliveryRetry3', 'deliveryDead', 'deliveryLog', 'outboundSigned',
+  'smtpRefusals', 'greylist'];
 
 export type PipelineTopics = Record<(typeof USED)[number], string>;
 
@@ -117,7 +118,7 @@ export async function startOne(name: PipelineService, ctx: ServiceContext, topic
       return mimeService.run(ctx, { input: topics.inboundRaw, output: topics.inboundParsed, deadLetters: dlq, groupId: group('mime') });
     case 'ingress': {
       const config = loadIngressConfig({ INGRESS_HOSTNAME: 'mx.e2e.scop.test', INGRESS_MX_PORT: String(await freePort()), INGRESS_SUBMISSION_PORT: String(await freePort()), INGRESS_REVERSE_DNS: 'false', ...ctx.env }, join(ctx.dataDir, 'ingress'));
-      const ingress = await startIngress({ kafka: ctx.kafka, kafkaSettings: ctx.kafkaSettings, codec: ctx.codec, log: ctx.log, metrics: ctx.metrics }, config, { inbound: topics.inboundRaw, outbound: topics.outboundRaw, blocklist: topics.blocklist });
+      const ingress = await startIngress({ kafka: ctx.kafka, kafkaSettings: ctx.kafkaSettings, codec: ctx.codec, log: ctx.log, metrics: ctx.metrics }, config, { inbound: topics.inboundRaw, outbound: topics.outboundRaw, blocklist: topics.blocklist, refusals: topics.smtpRefusals, greylist: topics.greylist });
       return { endpoints: { smtp: `127.0.0.1:${config.mx.port}` }, stop: () => ingress.stop(), ingress } as RunningService & { ingress: RunningIngress };
     }
   }

@@ -7,10 +7,11 @@
  */
 import ipaddr from 'ipaddr.js';
 import type { Block } from '../schemas/types.ts';
-import { followCompactedTopic, type CompactedTopicFollower } from '../runtime/compacted-topic.ts';
-import { createKafkaClient, type KafkaClient, type KafkaSettings } from '../runtime/kafka.ts';
+import type { KafkaSettings } from '../runtime/kafka.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { RecordCodec } from '../runtime/registry.ts';
+import { FollowedTopic } from './followed-topic.ts';
+import { parseClientAddress } from './prefix.ts';
 
 interface Entry {
   key: string;
@@ -30,28 +31,17 @@ export function parsePrefix(prefix: string): [ipaddr.IPv4 | ipaddr.IPv6, number]
   return [addr, addr.kind() === 'ipv4' ? 32 : 128];
 }
 
-/** IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are matched as the IPv4 address they carry. */
-function parseClient(ip: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
-  try {
-    const a = ipaddr.parse(ip);
-    if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress()) return (a as ipaddr.IPv6).toIPv4Address();
-    return a;
-  } catch {
-    return undefined;
-  }
-}
-
 export class BlockList {
   private entries = new Map<string, Entry>();
-  private follower: CompactedTopicFollower | undefined;
   onChange?: (size: number) => void;
 
-  // Its own client, so stop() can cut it off when a consumer stuck rejoining (after a broker
-  // restart) would otherwise hold the shutdown for a session timeout.
-  private readonly kafka: KafkaClient;
+  private readonly followed: FollowedTopic;
 
   constructor(private readonly opts: { kafkaSettings: KafkaSettings; codec: RecordCodec; topic: string; log: Logger; syncTimeoutMs: number }) {
-    this.kafka = createKafkaClient({ ...opts.kafkaSettings, clientId: `${opts.kafkaSettings.clientId}-blocklist` });
+    this.followed = new FollowedTopic({
+      ...opts, name: 'blocklist',
+      onRecord: async (key, value) => this.apply(key, value ? await opts.codec.decode<Block>(value) : null),
+    });
   }
 
   get size(): number {
@@ -59,7 +49,7 @@ export class BlockList {
   }
 
   match(ip: string, now = Date.now()): BlockMatch | undefined {
-    const addr = parseClient(ip);
+    const addr = parseClientAddress(ip); // IPv4-mapped IPv6 matches as the IPv4 address it carries
     if (!addr) return undefined;
     for (const e of this.entries.values()) {
       if (e.expiresAt !== null && e.expiresAt <= now) continue;
@@ -89,21 +79,11 @@ export class BlockList {
   }
 
   async start(): Promise<void> {
-    const { topic, log, codec } = this.opts;
-    this.follower = await followCompactedTopic({
-      kafka: this.kafka,
-      topic,
-      name: 'ingress-blocklist',
-      log,
-      syncTimeoutMs: this.opts.syncTimeoutMs,
-      onRecord: async (key, value) => this.apply(key, value ? await codec.decode<Block>(value) : null),
-    });
-    log.info({ topic, entries: this.entries.size }, 'blocklist loaded; following updates');
+    await this.followed.start();
+    this.opts.log.info({ topic: this.opts.topic, entries: this.entries.size }, 'blocklist loaded; following updates');
   }
 
   async stop(): Promise<void> {
-    await this.follower?.stop();
-    this.follower = undefined;
-    this.kafka.sever();
+    await this.followed.stop();
   }
 }

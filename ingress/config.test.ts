@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../runtime/config.ts';
 import { loadIngressConfig } from './config.ts';
+import { Limits } from './limits.ts';
 import { LineEndingScanner } from './line-endings.ts';
+import { clientPrefix } from './prefix.ts';
 import { receivedHeader } from './received.ts';
 import { isValidHelo } from './syntax.ts';
 import { ROOT, testDataDir } from './testkit.ts';
@@ -46,6 +48,37 @@ describe('ingress configuration', () => {
     assert.equal(c.maxMessageBytes, 25 * 1024 * 1024);
     assert.equal(c.usersFile, '/tmp/d/ingress/users');
     assert.equal(c.tls, undefined);
+    assert.deepEqual(c.limits, { maxSessions: { MX: 400, SUBMISSION: 100 }, maxSessionsPerPrefix: 20, maxMessagesPerPrefixPerMinute: 600, ipv4PrefixLength: 24, ipv6PrefixLength: 64 });
+    assert.deepEqual(c.budget, { totalBytes: 256 * 1024 * 1024, perPrefixBytes: 64 * 1024 * 1024, submissionReservedBytes: 64 * 1024 * 1024 });
+    assert.equal(c.clock.maxNoProgressCommands, 10);
+    assert.equal(c.auth.hashConcurrency, 1);
+    assert.deepEqual([c.policy.localDomains, c.policy.demoDomains], [['example.net', 'example.test'], true]);
+    assert.deepEqual([c.policy.dnsbl.sites, c.policy.spfReject, c.policy.greylist.enabled, c.policy.recipientsFile], [[], false, false, undefined]);
+  });
+
+  it('policy: local domains, DNSBL sites and the recipients file are checked at start', () => {
+    const c = loadIngressConfig({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_LOCAL_DOMAINS: 'example.org, bücher.example', INGRESS_DNSBL_SITES: 'zen.example*3', INGRESS_DNS_SERVERS: '127.0.0.1:5353' }, '/tmp/d');
+    assert.deepEqual([c.policy.localDomains, c.policy.demoDomains, c.policy.dns.servers], [['example.org', 'bücher.example'], false, ['127.0.0.1:5353']]);
+    assert.equal(configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_LOCAL_DOMAINS: 'exa mple.org' }).key, 'INGRESS_LOCAL_DOMAINS');
+    const bl = configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_DNSBL_SITES: 'zen.example*lots' });
+    assert.equal(bl.key, 'INGRESS_DNSBL_SITES');
+    assert.match(bl.message, /zen\.example\*lots/);
+    assert.equal(configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_RECIPIENTS_FILE: '/nonexistent/recipients' }).key, 'INGRESS_RECIPIENTS_FILE');
+    assert.equal(configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_DNSBL_ACTION: 'drop' }).key, 'INGRESS_DNSBL_ACTION');
+    assert.equal(configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_DNS_SERVERS: 'resolver.local' }).key, 'INGRESS_DNS_SERVERS');
+  });
+
+  it('limits: renamed keys map with a warning; impossible combinations name the key', () => {
+    const old = loadIngressConfig({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_MAX_CONNECTIONS_PER_IP: '7' }, '/tmp/d');
+    assert.equal(old.limits.maxSessionsPerPrefix, 7);
+    assert.match(old.warnings[0]!, /INGRESS_MAX_CONNECTIONS_PER_IP is deprecated .* INGRESS_MAX_SESSIONS_PER_PREFIX/);
+    const split = configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_MAX_SESSIONS: '50' });
+    assert.equal(split.key, 'INGRESS_MAX_SESSIONS');
+    assert.match(split.message, /INGRESS_MAX_SESSIONS_MX and INGRESS_MAX_SESSIONS_SUBMISSION/);
+    assert.equal(configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_MAX_INFLIGHT_BYTES: String(2 * 1024 * 1024) }).key, 'INGRESS_MAX_INFLIGHT_BYTES');
+    assert.equal(configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_SUBMISSION_RESERVED_BYTES: String(256 * 1024 * 1024) }).key, 'INGRESS_SUBMISSION_RESERVED_BYTES');
+    assert.equal(configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_IPV6_PREFIX_LENGTH: '129' }).key, 'INGRESS_IPV6_PREFIX_LENGTH');
+    assert.equal(configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_AUTH_LOCKOUT_MAX_MS: '1000' }).key, 'INGRESS_AUTH_LOCKOUT_MAX_MS');
   });
 
   it('names the key and the fix for each invalid value', () => {
@@ -71,13 +104,13 @@ describe('ingress configuration', () => {
 });
 
 describe('submission users', () => {
-  it('`scop users add` writes a scrypt hash (mode 0600) that verifies; a short password is refused', async () => {
+  it('`scop users add` writes an argon2id hash (mode 0600) that verifies; a short password is refused', async () => {
     const file = join(testDataDir('users'), 'users');
     const added = await run(['users', 'add', 'carol@example.com', '--password-stdin', '--file', file], {}, 'a long enough secret\n');
     assert.equal(added.code, 0, added.stderr);
     assert.match(added.stdout, /added carol@example\.com/);
     const hash = readUsers(file).get('carol@example.com')!;
-    assert.match(hash, /^\$scrypt\$ln=15,r=8,p=1\$/);
+    assert.match(hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.equal(await verifyPassword('a long enough secret', hash), true);
     assert.equal(await verifyPassword('a long enough secreT', hash), false);
@@ -88,11 +121,11 @@ describe('submission users', () => {
     assert.match(short.stderr, /at least 8 characters/);
 
     const store = new UserStore(file);
-    assert.equal(await store.verify('carol@example.com', 'a long enough secret'), true);
-    assert.equal(await store.verify('nobody', 'a long enough secret'), false);
+    assert.deepEqual(await store.verify('carol@example.com', 'a long enough secret'), { ok: true, known: true, outdated: false });
+    assert.deepEqual(await store.verify('nobody', 'a long enough secret'), { ok: false, known: false, outdated: false });
     // The ingress picks up changes without a restart.
     writeFileSync(file, '');
-    assert.equal(await store.verify('carol@example.com', 'a long enough secret'), false);
+    assert.equal((await store.verify('carol@example.com', 'a long enough secret')).ok, false);
   });
 });
 
@@ -116,6 +149,29 @@ describe('building blocks', () => {
   it('HELO syntax: domains and address literals', () => {
     for (const ok of ['mail.example.com', 'localhost', 'host_1.example', '[192.0.2.1]', '[IPv6:2001:db8::1]', 'example.com.']) assert.ok(isValidHelo(ok), ok);
     for (const bad of ['', 'bad(host)', '-a.example', '[300.1.1.1]', '[2001:db8::1]', 'a..b', 'ex ample.com', 'exämple.com']) assert.ok(!isValidHelo(bad), bad);
+  });
+
+  it('client prefixes: IPv4 /24 and IPv6 /64 by default, IPv4-mapped IPv6 as IPv4, lengths configurable', () => {
+    const d = { ipv4PrefixLength: 24, ipv6PrefixLength: 64 };
+    assert.equal(clientPrefix('192.0.2.77', d), '192.0.2.0/24');
+    assert.equal(clientPrefix('::ffff:192.0.2.77', d), '192.0.2.0/24');
+    assert.equal(clientPrefix('2001:db8:1:2:aaaa:bbbb:cccc:dddd', d), '2001:db8:1:2::/64');
+    assert.equal(clientPrefix('2001:db8:1:2::1', d), clientPrefix('2001:db8:1:2:ffff:ffff:ffff:ffff', d));
+    assert.notEqual(clientPrefix('2001:db8:1:2::1', d), clientPrefix('2001:db8:1:3::1', d));
+    assert.equal(clientPrefix('192.0.2.77', { ipv4PrefixLength: 32, ipv6PrefixLength: 48 }), '192.0.2.77/32');
+    assert.equal(clientPrefix('2001:db8:1:2::1', { ipv4PrefixLength: 32, ipv6PrefixLength: 48 }), '2001:db8:1::/48');
+    assert.equal(clientPrefix('10.1.2.3', { ipv4PrefixLength: 20, ipv6PrefixLength: 64 }), '10.1.0.0/20');
+  });
+
+  it('message rate: a token bucket per pool and prefix', () => {
+    const l = new Limits({ maxSessions: { MX: 10, SUBMISSION: 10 }, maxSessionsPerPrefix: 10, maxMessagesPerPrefixPerMinute: 60 });
+    let now = 0;
+    for (let i = 0; i < 60; i++) assert.ok(l.takeMessage('MX', 'p', now));
+    assert.equal(l.takeMessage('MX', 'p', now), false);
+    assert.ok(l.takeMessage('SUBMISSION', 'p', now), 'pools count separately');
+    now += 1000;
+    assert.ok(l.takeMessage('MX', 'p', now), 'one message per second refills');
+    assert.equal(l.takeMessage('MX', 'p', now), false);
   });
 
   it('Received header per RFC 5321 4.4', () => {

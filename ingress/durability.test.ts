@@ -26,7 +26,7 @@ before(async () => {
   t = await startTestIngress({
     name: 'durability',
     kafkaSettings: { brokers: [broker.bootstrap], clientId: 'ingress-durability' },
-    env: { INGRESS_KAFKA_DEADLINE_MS: String(DEADLINE_MS), INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE: '100000', INGRESS_MAX_CONNECTIONS_PER_IP: '200' },
+    env: { INGRESS_KAFKA_DEADLINE_MS: String(DEADLINE_MS), INGRESS_MAX_MESSAGES_PER_PREFIX_PER_MINUTE: '100000', INGRESS_MAX_SESSIONS_PER_PREFIX: '200' },
     dataDir: dir,
   });
 });

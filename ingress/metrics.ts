@@ -3,7 +3,14 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export type IngressMetrics = ReturnType<typeof createIngressMetrics>;
 
-export function createIngressMetrics(registry: Registry) {
+/** Values read at scrape time. */
+export interface IngressProbes {
+  inflightBytes(): number;
+  hashQueue(): number;
+  greylistEntries(): number;
+}
+
+export function createIngressMetrics(registry: Registry, probes: IngressProbes) {
   const registers = [registry];
   return {
     sessions: new Counter({ name: 'scop_ingress_sessions_total', help: 'SMTP sessions opened, by listener', labelNames: ['listener'], registers }),
@@ -24,7 +31,15 @@ export function createIngressMetrics(registry: Registry) {
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
-    auth: new Counter({ name: 'scop_ingress_auth_total', help: 'SMTP AUTH attempts on submission, by result', labelNames: ['result'], registers }),
+    auth: new Counter({ name: 'scop_ingress_auth_total', help: 'SMTP AUTH attempts on submission, by result (ok, failed, locked: refused unchecked after too many failures, busy: hash queue full)', labelNames: ['result'], registers }),
+    inflightBytes: new Gauge({ name: 'scop_ingress_inflight_bytes', help: 'Message bytes held in memory now (DATA being received, records waiting for Kafka); bounded by INGRESS_MAX_INFLIGHT_BYTES', registers, collect() { this.set(probes.inflightBytes()); } }),
+    hashQueue: new Gauge({ name: 'scop_ingress_auth_hash_queued', help: 'AUTH attempts waiting for a password-hash slot', registers, collect() { this.set(probes.hashQueue()); } }),
+    rehashed: new Counter({ name: 'scop_ingress_auth_rehashed_total', help: 'Users file entries rewritten with the current password hash after a successful login', registers }),
+    policyRefusals: new Counter({ name: 'scop_ingress_policy_refusals_total', help: 'Pre-queue refusals (each also written to smtp.refusals, rate-limited per prefix), by listener and check', labelNames: ['listener', 'check'], registers }),
+    refusalsUnrecorded: new Counter({ name: 'scop_ingress_policy_refusals_unrecorded_total', help: 'Refusals not written to smtp.refusals, by reason (rate-limit per prefix, kafka, encode)', labelNames: ['reason'], registers }),
+    dnsQueries: new Counter({ name: 'scop_ingress_dns_queries_total', help: 'DNSBL and SPF lookups by result: hit (cache or a query already in flight), miss (asked the resolver), error (timeout, SERVFAIL…)', labelNames: ['result'], registers }),
+    dnsblFailures: new Counter({ name: 'scop_ingress_dnsbl_failures_total', help: 'DNSBL lookups that failed (counted as not listed), by zone', labelNames: ['zone'], registers }),
+    greylistEntries: new Gauge({ name: 'scop_ingress_greylist_entries', help: 'Greylisting triplets held in memory', registers, collect() { this.set(probes.greylistEntries()); } }),
     blocklistEntries: new Gauge({ name: 'scop_ingress_blocklist_entries', help: 'Prefixes currently in the blocklist (including expired ones not yet removed)', registers }),
   };
 }

@@ -12,6 +12,6 @@ export const ingressService: ServiceDefinition = {
     // Config first: a wrong INGRESS_* value fails before anything connects.
     const config = loadIngressConfig(ctx.env, ctx.dataDir);
     const running = await startIngress({ kafka: ctx.kafka, kafkaSettings: ctx.kafkaSettings, codec: ctx.codec, log: ctx.log, metrics: ctx.metrics }, config);
-    return { endpoints: running.endpoints, stop: running.stop };
+    return { endpoints: running.endpoints, notes: running.notes, stop: running.stop };
   },
 };

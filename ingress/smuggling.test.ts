@@ -39,7 +39,7 @@ const USER = 'smuggler@example.test';
 const PASS = 'smuggling is bad';
 
 before(async () => {
-  t = await startTestIngress({ name: 'smuggle', env: { INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE: '10000', INGRESS_MAX_CONNECTIONS_PER_IP: '100' } });
+  t = await startTestIngress({ name: 'smuggle', env: { INGRESS_MAX_MESSAGES_PER_PREFIX_PER_MINUTE: '10000', INGRESS_MAX_SESSIONS_PER_PREFIX: '100' } });
   await addUser(t.config.usersFile, USER, PASS);
 });
 after(async () => { await t.stop(); });

@@ -21,7 +21,7 @@ after(() => t.stop());
 test('a submission record carries a MAC over its user, envelope and bytes; MX records none', { timeout: 60000 }, async () => {
   const sub = await swaks(['--server', `127.0.0.1:${t.ingress.ports.SUBMISSION}`, '--tls', '--auth', 'PLAIN', '--auth-user', 'alice@example.com', '--auth-password', 'correct horse battery', '--from', 'alice@example.com', '--to', 'carol@example.org']);
   assert.equal(sub.code, 0, sub.out);
-  const mx = await swaks(['--server', `127.0.0.1:${t.ingress.ports.MX}`, '--from', 'x@example.net', '--to', 'bob@example.com']);
+  const mx = await swaks(['--server', `127.0.0.1:${t.ingress.ports.MX}`, '--from', 'x@example.org', '--to', 'bob@example.net']);
   assert.equal(mx.code, 0, mx.out);
 
   const file = submissionMacKeyFile(undefined, t.dataDir);

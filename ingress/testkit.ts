@@ -16,7 +16,7 @@ import { eventually, testKafka, testRegistry, uniqueName } from '../runtime/test
 import { applyTopics, TOPICS, type TopicSpec } from '../runtime/topics.ts';
 import type { MailRecord } from '../schemas/types.ts';
 import { loadIngressConfig, type IngressConfig } from './config.ts';
-import { startIngress, type IngressTopics, type RunningIngress } from './ingress.ts';
+import { startIngress, type IngressDeps, type IngressTopics, type RunningIngress } from './ingress.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 
@@ -40,11 +40,16 @@ export function testDataDir(name: string): string {
 
 /** Creates the ingress topics under unique names, configured like the real ones. */
 export async function createIngressTopics(kafka: KafkaClient, prefix: string): Promise<IngressTopics> {
-  const topics: IngressTopics = { inbound: uniqueName(`${prefix}-in`), outbound: uniqueName(`${prefix}-out`), blocklist: uniqueName(`${prefix}-block`) };
+  const topics: IngressTopics = {
+    inbound: uniqueName(`${prefix}-in`), outbound: uniqueName(`${prefix}-out`), blocklist: uniqueName(`${prefix}-block`),
+    refusals: uniqueName(`${prefix}-refusals`), greylist: uniqueName(`${prefix}-greylist`),
+  };
   const specs: TopicSpec[] = [
     { ...TOPICS.inboundRaw, name: topics.inbound, partitions: 2 },
     { ...TOPICS.outboundRaw, name: topics.outbound, partitions: 2 },
     { ...TOPICS.blocklist, name: topics.blocklist },
+    { ...TOPICS.smtpRefusals, name: topics.refusals, partitions: 1 },
+    { ...TOPICS.greylist, name: topics.greylist },
   ];
   const admin = kafka.admin();
   await admin.connect();
@@ -63,6 +68,7 @@ export async function startTestIngress(opts: {
   registry?: RegistrySettings;
   topics?: IngressTopics;
   dataDir?: string;
+  listenOn?: IngressDeps['listenOn'];
 }): Promise<TestIngress> {
   const kafkaSettings = opts.kafkaSettings ?? testKafka(`ingress-${opts.name}`);
   const kafka = createKafkaClient(kafkaSettings);
@@ -79,7 +85,7 @@ export async function startTestIngress(opts: {
   };
   const config = loadIngressConfig(env, dataDir);
   const metrics = new Registry();
-  const ingress = await startIngress({ kafka, kafkaSettings, codec, log: loggerFor(`ingress-test-${opts.name}`), metrics }, config, topics);
+  const ingress = await startIngress({ kafka, kafkaSettings, codec, log: loggerFor(`ingress-test-${opts.name}`), metrics, listenOn: opts.listenOn }, config, topics);
   return { ingress, config, topics, kafka, kafkaSettings, codec, metrics, dataDir, stop: () => ingress.stop() };
 }
 
@@ -221,9 +227,26 @@ export class SmtpClient {
     return this.reply(timeoutMs);
   }
 
+  /** AUTH PLAIN with the given credentials (after STARTTLS on a submission listener). */
+  authPlain(user: string, password: string): Promise<SmtpReply> {
+    return this.cmd(`AUTH PLAIN ${Buffer.from(`\0${user}\0${password}`).toString('base64')}`);
+  }
+
   close(): void {
     this.socket.destroy();
   }
+}
+
+/** A submission session up to AUTH: greeting, EHLO, STARTTLS, EHLO (from `localAddress`). */
+export async function submissionClient(port: number, localAddress = '127.0.0.1'): Promise<SmtpClient> {
+  const c = await SmtpClient.connect(port, { localAddress });
+  const greeting = await c.reply();
+  if (greeting.code !== 220) throw new Error(`greeting: ${greeting.text}`);
+  await c.cmd('EHLO laptop.example.com');
+  const tls = await c.starttls();
+  if (tls.code !== 220) throw new Error(`STARTTLS: ${tls.text}`);
+  await c.cmd('EHLO laptop.example.com');
+  return c;
 }
 
 export function recordIdOf(reply: SmtpReply | string): string | undefined {

@@ -1,16 +1,32 @@
 /**
- * The submission users file: one `name:$scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt b64>$<hash b64>` line
- * per user, written by `scop users add` (mode 0600, replaced atomically) and re-read by the
- * ingress whenever it changes (runtime/credentials-file.ts). Passwords are checked with node:crypto scrypt and a constant-time
- * compare; an unknown user costs the same scrypt as a known one.
+ * The submission users file: one `name:<hash>` line per user, written by `scop users add` (mode
+ * 0600, replaced atomically) and re-read by the ingress whenever it changes.
+ *
+ * Hashes are argon2id at OWASP's current parameters (m=19 MiB, t=2, p=1) in the PHC string format
+ * (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`, as Dovecot and libsodium write it), computed
+ * with Node's built-in crypto.argon2. Entries written by earlier versions (`$scrypt$ln=15,…`) still
+ * verify, and are rewritten as argon2id on the user's next successful login (needsRehash). An
+ * unknown user costs the same hash as a known one; comparisons are constant-time.
  */
-import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { CredentialStore, readCredentials, removeCredential, setCredential, type HashScheme } from '../runtime/credentials-file.ts';
+import { argon2 as argon2Cb, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
-const LOG2_N = 15;
-const R = 8;
-const P = 1;
+/** OWASP Password Storage Cheat Sheet, argon2id: 19 MiB, 2 passes, 1 lane. */
+export const ARGON2_PARAMS = { memoryKiB: 19456, passes: 2, parallelism: 1 } as const;
+const SALT_BYTES = 16;
 const KEY_LEN = 32;
+
+interface Argon2Params { memoryKiB: number; passes: number; parallelism: number }
+type ParsedHash =
+  | ({ kind: 'argon2id'; salt: Buffer; key: Buffer } & Argon2Params)
+  | { kind: 'scrypt'; ln: number; r: number; p: number; salt: Buffer; key: Buffer };
+
+function argon2id(password: string, salt: Buffer, p: Argon2Params, tagLength: number): Promise<Buffer> {
+  return new Promise((ok, fail) =>
+    argon2Cb('argon2id', { message: password, nonce: salt, memory: p.memoryKiB, passes: p.passes, parallelism: p.parallelism, tagLength }, (e, key) => (e ? fail(e) : ok(key))),
+  );
+}
 
 function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
   return new Promise((ok, fail) => scryptCb(password, salt, keylen, opts, (e, key) => (e ? fail(e) : ok(key))));
@@ -18,52 +34,154 @@ function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptOpti
 
 const scryptOpts = (ln: number, r: number, p: number): ScryptOptions => ({ N: 2 ** ln, r, p, maxmem: 256 * 2 ** ln * r + 1024 * 1024 });
 
+// PHC strings use base64 without padding.
+const b64 = (b: Buffer) => b.toString('base64').replace(/=+$/, '');
+
+const phc = (p: Argon2Params, salt: Buffer, key: Buffer) => `$argon2id$v=19$m=${p.memoryKiB},t=${p.passes},p=${p.parallelism}$${b64(salt)}$${b64(key)}`;
+
 export function validUserName(name: string): boolean {
   return name.length > 0 && name.length <= 254 && /^[^\s:\x00-\x1f\x7f]+$/u.test(name);
 }
 
 export async function hashPassword(password: string): Promise<string> {
-  const salt = randomBytes(16);
-  const key = await scrypt(password, salt, KEY_LEN, scryptOpts(LOG2_N, R, P));
-  return `$scrypt$ln=${LOG2_N},r=${R},p=${P}$${salt.toString('base64')}$${key.toString('base64')}`;
+  const salt = randomBytes(SALT_BYTES);
+  return phc(ARGON2_PARAMS, salt, await argon2id(password, salt, ARGON2_PARAMS, KEY_LEN));
 }
 
-interface ParsedHash { ln: number; r: number; p: number; salt: Buffer; key: Buffer }
-
+// The bounds keep a corrupt users file from asking for gigabytes or minutes per login.
 function parseHash(h: string): ParsedHash | undefined {
+  const a = /^\$argon2id\$v=19\$m=(\d{1,7}),t=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/.exec(h);
+  if (a) {
+    const [memoryKiB, passes, parallelism] = [Number(a[1]), Number(a[2]), Number(a[3])];
+    if (parallelism < 1 || parallelism > 16 || memoryKiB < 8 * parallelism || memoryKiB > 1024 * 1024 || passes < 1 || passes > 16) return undefined;
+    return { kind: 'argon2id', memoryKiB, passes, parallelism, salt: Buffer.from(a[4]!, 'base64'), key: Buffer.from(a[5]!, 'base64') };
+  }
   const m = /^\$scrypt\$ln=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(h);
   if (!m) return undefined;
   const [ln, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
   if (ln < 10 || ln > 20 || r < 1 || r > 32 || p < 1 || p > 16) return undefined;
-  return { ln, r, p, salt: Buffer.from(m[4]!, 'base64'), key: Buffer.from(m[5]!, 'base64') };
+  return { kind: 'scrypt', ln, r, p, salt: Buffer.from(m[4]!, 'base64'), key: Buffer.from(m[5]!, 'base64') };
 }
 
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
   const h = parseHash(hash);
-  if (!h || h.key.length === 0) return false;
-  const key = await scrypt(password, h.salt, h.key.length, scryptOpts(h.ln, h.r, h.p));
+  if (!h || h.key.length < 16 || h.salt.length < 8) return false;
+  const key = h.kind === 'argon2id' ? await argon2id(password, h.salt, h, h.key.length) : await scrypt(password, h.salt, h.key.length, scryptOpts(h.ln, h.r, h.p));
   return timingSafeEqual(key, h.key);
 }
 
-const SCHEME: HashScheme = {
-  hash: hashPassword,
-  verify: verifyPassword,
-  dummy: () => `$scrypt$ln=${LOG2_N},r=${R},p=${P}$${randomBytes(16).toString('base64')}$${randomBytes(KEY_LEN).toString('base64')}`,
-};
-const COMMENT = 'scop submission users: name:scrypt-hash (written by `scop users add`)';
+/** True when `hash` is not argon2id at (at least) today's parameters: rewrite it after a successful login. */
+export function needsRehash(hash: string): boolean {
+  const h = parseHash(hash);
+  return !h || h.kind !== 'argon2id' || h.memoryKiB < ARGON2_PARAMS.memoryKiB || h.passes < ARGON2_PARAMS.passes;
+}
 
-export const readUsers = readCredentials;
+export function readUsers(file: string): Map<string, string> {
+  const users = new Map<string, string>();
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return users;
+    throw e;
+  }
+  for (const line of text.split('\n')) {
+    const t = line.trim();
+    if (!t || t.startsWith('#')) continue;
+    const i = t.indexOf(':');
+    if (i > 0) users.set(t.slice(0, i), t.slice(i + 1));
+  }
+  return users;
+}
+
+function writeUsers(file: string, users: Map<string, string>): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const body = ['# scop submission users: name:password-hash (argon2id; written by `scop users add`)', ...[...users].map(([n, h]) => `${n}:${h}`), ''].join('\n');
+  writeFileSync(tmp, body, { mode: 0o600 });
+  renameSync(tmp, file);
+}
 
 /** Adds or replaces a user; returns whether the user existed. */
 export async function addUser(file: string, name: string, password: string): Promise<{ replaced: boolean }> {
   if (!validUserName(name)) throw new Error(`invalid user name "${name}": use 1-254 characters without spaces, colons or control characters`);
   if (password.length < 8) throw new Error('the password must have at least 8 characters');
-  return setCredential(file, name, password, SCHEME, COMMENT);
+  const users = readUsers(file);
+  const replaced = users.has(name);
+  users.set(name, await hashPassword(password));
+  writeUsers(file, users);
+  return { replaced };
 }
 
-export const removeUser = (file: string, name: string): boolean => removeCredential(file, name, COMMENT);
+export function removeUser(file: string, name: string): boolean {
+  const users = readUsers(file);
+  const had = users.delete(name);
+  if (had) writeUsers(file, users);
+  return had;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** The name is in the file (failures may count against it). */
+  known: boolean;
+  /** Verified, but the stored hash is outdated: call rehash() with the same password. */
+  outdated: boolean;
+}
 
 /** The ingress's view of the users file: reloaded when its mtime or size changes. */
-export class UserStore extends CredentialStore {
-  constructor(file: string) { super(file, SCHEME); }
+export class UserStore {
+  private users = new Map<string, string>();
+  private stamp = '';
+  // Checked for unknown users so that a wrong name costs as much as a wrong password.
+  private readonly dummy = phc(ARGON2_PARAMS, randomBytes(SALT_BYTES), randomBytes(KEY_LEN));
+
+  constructor(readonly file: string) {}
+
+  private refresh(): void {
+    let stamp = 'absent';
+    try {
+      const st = statSync(this.file);
+      stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+    } catch {
+      /* absent: no users */
+    }
+    if (stamp !== this.stamp) {
+      this.users = stamp === 'absent' ? new Map() : readUsers(this.file);
+      this.stamp = stamp;
+    }
+  }
+
+  get size(): number {
+    this.refresh();
+    return this.users.size;
+  }
+
+  has(name: string): boolean {
+    this.refresh();
+    return this.users.has(name);
+  }
+
+  async verify(name: string, password: string): Promise<VerifyResult> {
+    this.refresh();
+    const hash = this.users.get(name);
+    const ok = (await verifyPassword(password, hash ?? this.dummy)) && hash !== undefined;
+    return { ok, known: hash !== undefined, outdated: ok && needsRehash(hash) };
+  }
+
+  /**
+   * Rewrites an outdated entry as argon2id, given the password that just verified. Skipped when the
+   * entry changed meanwhile (e.g. `scop users add` set a new password). Returns whether it rewrote.
+   */
+  async rehash(name: string, password: string): Promise<boolean> {
+    this.refresh();
+    const before = this.users.get(name);
+    if (before === undefined || !needsRehash(before)) return false;
+    const fresh = await hashPassword(password);
+    const users = readUsers(this.file);
+    if (users.get(name) !== before) return false;
+    users.set(name, fresh);
+    writeUsers(this.file, users);
+    this.refresh();
+    return true;
+  }
 }

@@ -27,6 +27,8 @@ export interface ServiceContext {
 export interface RunningService {
   /** name → host:port, printed in the `ready` line, e.g. { smtp: '127.0.0.1:2525' }. */
   endpoints: Record<string, string>;
+  /** Facts worth showing in the `ready` line besides endpoints, e.g. { 'local-domains': 'example.org' }. */
+  notes?: Record<string, string>;
   /** Graceful: stop taking work, finish what is in flight, flush, disconnect. */
   stop(): Promise<void>;
 }

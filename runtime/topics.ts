@@ -128,6 +128,15 @@ export const TOPICS = {
     name: 'firewall.blocklist', partitions: 1, valueSchema: 'Block', cleanup: 'compact',
     writtenBy: 'firewall stage, scop firewall', doc: 'Blocked client prefixes keyed by prefix; the ingress refuses them at connect.',
   },
+  smtpRefusals: {
+    name: 'smtp.refusals', partitions: 3, valueSchema: 'SmtpRefusal', cleanup: 'delete', retentionMs: 30 * DAY,
+    writtenBy: 'ingress', doc: 'Every pre-queue refusal of the SMTP ingress (unknown recipient, relay, DNSBL, SPF, greylisting, blocklist, AUTH and rate limits): who, why, when, keyed by client prefix, for the firewall and dashboards (rate-limited per prefix).',
+  },
+  greylist: {
+    // Kept a little longer than a passed triplet lives (35 days), refreshed while it is used.
+    name: 'smtp.greylist', partitions: 1, valueSchema: 'GreylistEntry', cleanup: 'compact,delete', retentionMs: 40 * DAY,
+    writtenBy: 'ingress (when greylisting is on)', doc: 'Greylisting state per (client prefix, sender, recipient), so every ingress instance agrees (RFC 6647).',
+  },
   deadLetters: {
     name: 'ops.dead-letters', partitions: 3, valueSchema: 'DeadLetter', cleanup: 'delete', retentionMs: 30 * DAY,
     writtenBy: 'every stage', doc: 'Records a stage could not decode or process, with the reason and the original bytes (keyed by stage).',

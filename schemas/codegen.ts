@@ -8,7 +8,7 @@ import { loadSchemas, SCHEMA_FILES, SCHEMAS_DIR, type SchemaName } from './index
 import { join } from 'node:path';
 
 /** Records generated as their own file; Envelope and AuthSection are generated inside MailRecord. */
-export const GENERATED: SchemaName[] = ['MailRecord', 'DeadLetter', 'Block', 'Alert', 'DmarcEvent', 'Reputation', 'ReputationEvent', 'DeliveryJob', 'DeliveryStatus', 'SpamModel', 'SpamFeedback', 'AuditEvent'];
+export const GENERATED: SchemaName[] = ['MailRecord', 'DeadLetter', 'Block', 'Alert', 'DmarcEvent', 'Reputation', 'ReputationEvent', 'DeliveryJob', 'DeliveryStatus', 'SpamModel', 'SpamFeedback', 'AuditEvent', 'SmtpRefusal', 'GreylistEntry'];
 
 export function generatedFileFor(name: SchemaName): string {
   return join(SCHEMAS_DIR, 'generated', SCHEMA_FILES[name].replace(/\.avsc$/, '.ts'));

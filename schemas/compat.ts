@@ -36,7 +36,7 @@ export function historyOf(name: SchemaName, dir = HISTORY_DIR): { label: string;
 
 /** Records whose history is kept (each is self-contained; Envelope lives inside MailRecord). */
 /** Every record written to a topic (runtime/topics.test.ts checks that each topic's schema is here). */
-export const VERSIONED: SchemaName[] = ['MailRecord', 'DeadLetter', 'Block', 'Alert', 'DmarcEvent', 'SpamModel', 'SpamFeedback', 'Reputation', 'ReputationEvent', 'DeliveryJob', 'DeliveryStatus', 'AuditEvent'];
+export const VERSIONED: SchemaName[] = ['MailRecord', 'DeadLetter', 'Block', 'Alert', 'DmarcEvent', 'SpamModel', 'SpamFeedback', 'Reputation', 'ReputationEvent', 'DeliveryJob', 'DeliveryStatus', 'AuditEvent', 'SmtpRefusal', 'GreylistEntry'];
 
 /** Adds the current schema as a new history version when it differs from the latest (canonical form). */
 export function snapshot(dir = HISTORY_DIR): string[] {

@@ -31,6 +31,8 @@ export const SCHEMA_FILES = {
   SpamModel: 'spam-model.avsc',
   SpamFeedback: 'spam-feedback.avsc',
   AuditEvent: 'audit-event.avsc',
+  SmtpRefusal: 'smtp-refusal.avsc',
+  GreylistEntry: 'greylist-entry.avsc',
 } as const;
 
 export type SchemaName = keyof typeof SCHEMA_FILES;

@@ -20,8 +20,8 @@ test('each trust-critical topic has exactly the writers the threat model names',
   assert.deepEqual(readers('outboundRaw'), ['scop-dkim-sign']);
   for (const k of Object.keys(TOPICS) as TopicKey[]) {
     assert.ok(writers(k).length > 0, `${TOPICS[k].name} has a writer`);
-    // Read by operators only (scop replay, scop quarantine): dead letters, DMARC rows, held mail, the audit trail.
-    assert.ok(readers(k).length > 0 || ['deliveryDead', 'dmarcEvents', 'deadLetters', 'quarantine', 'audit'].includes(k), `${TOPICS[k].name} has a reader`);
+    // Read by operators only (scop replay, scop quarantine): dead letters, DMARC rows, held mail, the audit trail, SMTP refusals (for dashboards).
+    assert.ok(readers(k).length > 0 || ['deliveryDead', 'dmarcEvents', 'deadLetters', 'quarantine', 'audit', 'smtpRefusals'].includes(k), `${TOPICS[k].name} has a reader`);
   }
 });
 

@@ -33,7 +33,7 @@ export interface PrincipalAccess {
 const ALL_TOPICS = Object.keys(TOPICS) as TopicKey[];
 
 export const ACCESS: readonly PrincipalAccess[] = [
-  { principal: 'scop-ingress', runs: 'ingress', read: ['blocklist'], write: ['inboundRaw', 'outboundRaw'], groups: ['scop-ingress'], transactionalIds: [] },
+  { principal: 'scop-ingress', runs: 'ingress', read: ['blocklist', 'greylist'], write: ['inboundRaw', 'outboundRaw', 'smtpRefusals', 'greylist'], groups: ['scop-ingress'], transactionalIds: [] },
   { principal: 'scop-mime', runs: 'mime', read: ['inboundRaw'], write: ['inboundParsed', 'deadLetters'], groups: ['scop-mime'], transactionalIds: ['scop-mime'] },
   { principal: 'scop-auth', runs: 'auth', read: ['inboundParsed'], write: ['inboundAuthenticated', 'dmarcEvents', 'deadLetters'], groups: ['scop-auth'], transactionalIds: ['scop-auth'] },
   // No WRITE on spam.model: the trainer publishes models (the stage then scores with its default file locally).
