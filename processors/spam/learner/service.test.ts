@@ -162,8 +162,8 @@ describe('spam learner (broker + registry + spam stage)', () => {
     await learner.flush();
     const published = await current();
     assert.equal(published.learner!.holdback.length, learner.core.holdbackSize, 'the sample is part of the published state');
-    // Poison: ham-looking messages labelled spam by a trusted but wrong source.
-    await label(await score(await newRecords(HAM, 500, 40)), 'spam', 'cli');
+    // Poison: ham-looking messages labelled spam by a trusted but wrong source (enough to tip the held-back ham over the spam cutoff).
+    await label(await score(await newRecords(HAM, 500, 150)), 'spam', 'cli');
     await caughtUp();
     await learner.flush();
     const alerts = await readTopic(ctx.kafka, t.alerts, 1, { settleMs: 500, timeoutMs: 60000 });
