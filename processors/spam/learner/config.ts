@@ -1,7 +1,6 @@
 /** The spam learner's settings (SPAM_LEARNER_*), validated at start; every default is in the README. */
-import { join } from 'node:path';
 import { z } from 'zod';
-import { envInt, envPort, loadEnv } from '../../../runtime/config.ts';
+import { envInt, loadEnv } from '../../../runtime/config.ts';
 import { TOPICS } from '../../../runtime/topics.ts';
 import { historyTopicFor } from '../model-topic.ts';
 import type { CoreOptions } from './core.ts';
@@ -20,12 +19,11 @@ export interface LearnerConfig {
   /** …or as soon as this many labels wait. */
   publishLabels: number;
   transactionalId: string;
-  hook: { host: string; port: number; tokensFile: string; maxBodyBytes: number } | null;
 }
 
 const fraction = () => z.coerce.number().min(0).max(1);
 
-export function loadLearnerConfig(env: NodeJS.ProcessEnv, dataDir: string): LearnerConfig {
+export function loadLearnerConfig(env: NodeJS.ProcessEnv): LearnerConfig {
   const c = loadEnv(
     {
       SPAM_MODEL_TOPIC: z.string().min(1).default(TOPICS.spamModel.name),
@@ -46,9 +44,6 @@ export function loadLearnerConfig(env: NodeJS.ProcessEnv, dataDir: string): Lear
       SPAM_LEARNER_LOOKUP_WINDOW_MS: envInt(1_000).max(7 * 86_400_000).default(3_600_000),
       SPAM_LEARNER_LOOKUP_MAX_RECORDS: envInt(100).max(100_000_000).default(200_000),
       SPAM_LEARNER_TRANSACTIONAL_ID: z.string().min(1).default('scop-spam-learner'),
-      SPAM_LEARNER_HOOK_PORT: z.union([z.literal('off'), envPort()]).default(9487),
-      SPAM_LEARNER_HOOK_HOST: z.string().min(1).default('127.0.0.1'),
-      SPAM_LEARNER_HOOK_TOKENS_FILE: z.string().min(1).optional(),
     },
     {
       SPAM_MODEL_TOPIC: 'the model topic the scorers follow (spam.model)',
@@ -69,9 +64,6 @@ export function loadLearnerConfig(env: NodeJS.ProcessEnv, dataDir: string): Lear
       SPAM_LEARNER_LOOKUP_WINDOW_MS: 'how far after it the lookup gives up (pipeline latency), ms (default 3600000)',
       SPAM_LEARNER_LOOKUP_MAX_RECORDS: 'records one lookup reads at most, ≥ 100 (default 200000)',
       SPAM_LEARNER_TRANSACTIONAL_ID: 'the Kafka transactional id all learners of one model topic share (one runs; a new one fences the old)',
-      SPAM_LEARNER_HOOK_PORT: 'the feedback hook\'s HTTP port (default 9487), or off',
-      SPAM_LEARNER_HOOK_HOST: 'the address the feedback hook listens on (default 127.0.0.1)',
-      SPAM_LEARNER_HOOK_TOKENS_FILE: 'the hook\'s token file (scop spam hook-token add <name>), default <data dir>/secrets/spam-feedback-hook.tokens',
     },
     env,
   );
@@ -86,9 +78,5 @@ export function loadLearnerConfig(env: NodeJS.ProcessEnv, dataDir: string): Lear
     },
     publishIntervalMs: c.SPAM_LEARNER_PUBLISH_INTERVAL_MS, publishLabels: c.SPAM_LEARNER_PUBLISH_LABELS,
     transactionalId: c.SPAM_LEARNER_TRANSACTIONAL_ID,
-    hook: c.SPAM_LEARNER_HOOK_PORT === 'off' ? null : {
-      host: c.SPAM_LEARNER_HOOK_HOST, port: c.SPAM_LEARNER_HOOK_PORT, maxBodyBytes: 256 * 1024,
-      tokensFile: c.SPAM_LEARNER_HOOK_TOKENS_FILE ?? join(dataDir, 'secrets', 'spam-feedback-hook.tokens'),
-    },
   };
 }

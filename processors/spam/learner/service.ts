@@ -65,7 +65,7 @@ export interface RunningLearner extends RunningService {
   core: LearnerCore;
 }
 
-export async function startLearner(svc: ServiceContext, config: LearnerConfig = loadLearnerConfig(svc.env, svc.dataDir)): Promise<RunningLearner> {
+export async function startLearner(svc: ServiceContext, config: LearnerConfig = loadLearnerConfig(svc.env)): Promise<RunningLearner> {
   const log = svc.log.child({ component: 'spam-learner' });
   const metrics = learnerMetrics(svc);
   const keys = loadModelKeys({ env: svc.env, dataDir: svc.dataDir, needSigning: true });
@@ -268,7 +268,6 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
 
   return {
     endpoints: {},
-    notes: { 'model-topic': config.modelTopic, 'feedback-topic': config.feedbackTopic },
     core,
     flush: () => serial(publish),
     async stop() {
