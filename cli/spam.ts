@@ -30,6 +30,8 @@ import { SA_SAMPLE, sampleIndices, spamAssassinInstalled, spamAssassinScores, st
 import { corpusExamples, readMessages, tokenizeAll, type RawLabelled } from './spam-corpus.ts';
 import { readTopicRange } from '../runtime/topic-reader.ts';
 import { rollbackModel } from '../processors/spam/learner/rollback.ts';
+import { addHookToken } from '../processors/spam/learner/hook.ts';
+import { hookTokensFile } from '../processors/spam/learner/config.ts';
 
 const log = loggerFor('spam-cli');
 
@@ -317,6 +319,17 @@ export function registerSpamCommands(program: Command): void {
       const c = await kafkaFromEnv();
       const r = await rollbackModel({ ...c, log, modelTopic: opts.modelTopic, historyTopic: opts.historyTopic, trusted: modelKeys(false).trusted, to: opts.to });
       console.log(`rolled back ${r.from ?? '(none)'} → ${r.to} (${opts.modelTopic} offset ${r.offset})`);
+      process.exit(0);
+    });
+
+  spam
+    .command('hook-token')
+    .description('add a token for the spam learner\'s feedback hook (SPAM_LEARNER_HOOK_PORT) and print it once')
+    .argument('<name>', 'the token\'s name: labels it sends get the source <name>:<user>, e.g. imap')
+    .action((name: string) => {
+      const file = process.env.SPAM_LEARNER_HOOK_TOKENS_FILE?.trim() || hookTokensFile(process.env.SCOP_DATA_DIR?.trim() || '.data');
+      console.log(addHookToken(file, name));
+      console.error(`added token "${name}" to ${file}`);
       process.exit(0);
     });
 

@@ -42,6 +42,9 @@ export function traceHeaders(record: MailRecord, o: TraceOptions): string {
   const lines: string[] = [];
   const forPart = o.recipient ? `\r\n\tfor <${o.recipient}>` : '';
   lines.push(`Received: by ${o.hostname} (scop egress) with ${o.protocol === 'local' ? 'local' : o.protocol === 'LMTP' ? 'LMTP' : 'ESMTP'} id ${e.id}${forPart};\r\n\t${rfc5322Date(o.now ?? Date.now())}`);
+  // The record id, for feedback from the mailbox (moving a message into or out of Junk labels this record:
+  // processors/spam/README.md "Feedback from the mailbox"). A forged one was removed with every X-Scop-* field.
+  lines.push(`X-Scop-Record-Id: ${e.id}`);
   const d = record.decision;
   if (d) lines.push(`X-Scop-Decision: ${d.action}${d.reasons.length ? `; ${d.reasons.join('; ')}` : ''}`);
   const spam = record.spam;

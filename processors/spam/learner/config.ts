@@ -1,6 +1,7 @@
 /** The spam learner's settings (SPAM_LEARNER_*), validated at start; every default is in the README. */
+import { join } from 'node:path';
 import { z } from 'zod';
-import { envInt, loadEnv } from '../../../runtime/config.ts';
+import { envInt, envPort, loadEnv } from '../../../runtime/config.ts';
 import { TOPICS } from '../../../runtime/topics.ts';
 import { historyTopicFor } from '../model-topic.ts';
 import type { CoreOptions } from './core.ts';
@@ -19,11 +20,13 @@ export interface LearnerConfig {
   /** …or as soon as this many labels wait. */
   publishLabels: number;
   transactionalId: string;
+  /** The feedback hook (hook.ts); null: off. */
+  hook: { host: string; port: number; tokensFile: string } | null;
 }
 
 const fraction = () => z.coerce.number().min(0).max(1);
 
-export function loadLearnerConfig(env: NodeJS.ProcessEnv): LearnerConfig {
+export function loadLearnerConfig(env: NodeJS.ProcessEnv, dataDir: string): LearnerConfig {
   const c = loadEnv(
     {
       SPAM_MODEL_TOPIC: z.string().min(1).default(TOPICS.spamModel.name),
@@ -44,6 +47,9 @@ export function loadLearnerConfig(env: NodeJS.ProcessEnv): LearnerConfig {
       SPAM_LEARNER_LOOKUP_WINDOW_MS: envInt(1_000).max(7 * 86_400_000).default(3_600_000),
       SPAM_LEARNER_LOOKUP_MAX_RECORDS: envInt(100).max(100_000_000).default(200_000),
       SPAM_LEARNER_TRANSACTIONAL_ID: z.string().min(1).default('scop-spam-learner'),
+      SPAM_LEARNER_HOOK_PORT: z.union([z.literal('off'), envPort()]).default('off'),
+      SPAM_LEARNER_HOOK_HOST: z.string().min(1).default('127.0.0.1'),
+      SPAM_LEARNER_HOOK_TOKENS_FILE: z.string().min(1).optional(),
     },
     {
       SPAM_MODEL_TOPIC: 'the model topic the scorers follow (spam.model)',
@@ -64,6 +70,9 @@ export function loadLearnerConfig(env: NodeJS.ProcessEnv): LearnerConfig {
       SPAM_LEARNER_LOOKUP_WINDOW_MS: 'how far after it the lookup gives up (pipeline latency), ms (default 3600000)',
       SPAM_LEARNER_LOOKUP_MAX_RECORDS: 'records one lookup reads at most, ≥ 100 (default 200000)',
       SPAM_LEARNER_TRANSACTIONAL_ID: 'the Kafka transactional id all learners of one model topic share (one runs; a new one fences the old)',
+      SPAM_LEARNER_HOOK_PORT: 'the feedback hook\'s HTTP port (e.g. 9487), or off (default)',
+      SPAM_LEARNER_HOOK_HOST: 'the address the feedback hook listens on (default 127.0.0.1)',
+      SPAM_LEARNER_HOOK_TOKENS_FILE: 'the hook\'s token file (scop spam hook-token <name>), default <data dir>/secrets/spam-feedback-hook.tokens',
     },
     env,
   );
@@ -78,5 +87,14 @@ export function loadLearnerConfig(env: NodeJS.ProcessEnv): LearnerConfig {
     },
     publishIntervalMs: c.SPAM_LEARNER_PUBLISH_INTERVAL_MS, publishLabels: c.SPAM_LEARNER_PUBLISH_LABELS,
     transactionalId: c.SPAM_LEARNER_TRANSACTIONAL_ID,
+    hook: c.SPAM_LEARNER_HOOK_PORT === 'off' ? null : {
+      host: c.SPAM_LEARNER_HOOK_HOST, port: c.SPAM_LEARNER_HOOK_PORT,
+      tokensFile: c.SPAM_LEARNER_HOOK_TOKENS_FILE ?? hookTokensFile(dataDir),
+    },
   };
+}
+
+/** Where the feedback hook's tokens are kept by default. */
+export function hookTokensFile(dataDir: string): string {
+  return join(dataDir, 'secrets', 'spam-feedback-hook.tokens');
 }

@@ -108,7 +108,7 @@ describe('spam learner (broker + registry + spam stage)', () => {
     const before = await score(await newRecords(NEW_SPAM, 0, 4));
     assert.ok(before.every((r) => r.spam!.verdict !== 'spam'), 'the base model does not know this spam');
 
-    learner = await startLearner({ ...ctx, env }, loadLearnerConfig(env));
+    learner = await startLearner({ ...ctx, env }, loadLearnerConfig(env, ctx.dataDir));
     await label(before.slice(0, 1), 'spam', 'evil:mallory'); // not a trusted source: not learnt
     await label(before, 'spam');
     v1 = await eventually(async () => { const m = await current(); return m.version !== base.version ? m : undefined; }, 60000, 'a learnt version on the model topic');
@@ -155,7 +155,7 @@ describe('spam learner (broker + registry + spam stage)', () => {
     learner = undefined;
     // Half the ham labels held back as the sample; no rise of the FP rate allowed; publishing only when told.
     const guardEnv = { ...env, SPAM_LEARNER_HOLDBACK_PERCENT: '50', SPAM_LEARNER_HOLDBACK_MIN: '1', SPAM_LEARNER_MAX_FP_INCREASE: '0', SPAM_LEARNER_PUBLISH_LABELS: '1000' };
-    learner = await startLearner({ ...ctx, env: guardEnv }, loadLearnerConfig(guardEnv));
+    learner = await startLearner({ ...ctx, env: guardEnv }, loadLearnerConfig(guardEnv, ctx.dataDir));
     await label(await score(await newRecords(HAM, 400, 12)), 'ham');
     await caughtUp();
     assert.ok(learner.core.holdbackSize > 0 && learner.core.holdbackSize < 12, `some ham held back (${learner.core.holdbackSize})`);
@@ -200,13 +200,13 @@ describe('spam learner (broker + registry + spam stage)', () => {
     }
     assert.equal((await current()).version, before.version, 'nothing was published before the kill');
 
-    learner = await startLearner({ ...ctx, env }, loadLearnerConfig({ ...env, SPAM_LEARNER_PUBLISH_LABELS: '3' }));
+    learner = await startLearner({ ...ctx, env }, loadLearnerConfig({ ...env, SPAM_LEARNER_PUBLISH_LABELS: '3' }, ctx.dataDir));
     const after1 = await eventually(async () => { const m = await current(); return m.version !== before.version ? m : undefined; }, 60000, 'the labels learnt by the next learner');
     assert.equal(after1.nspam, before.nspam + 3, 'each label once');
     assert.equal(after1.learner!.labelsLearnt, before.learner!.labelsLearnt + 3);
     // A restart right after a publish learns nothing again.
     await learner.stop();
-    learner = await startLearner({ ...ctx, env }, loadLearnerConfig(env));
+    learner = await startLearner({ ...ctx, env }, loadLearnerConfig(env, ctx.dataDir));
     await learner.flush();
     assert.equal(learner.core.pending, 0);
     assert.equal((await current()).version, after1.version);

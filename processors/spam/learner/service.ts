@@ -33,6 +33,7 @@ import { loadModelKeys } from '../model-signature.ts';
 import { tokenize, TOKENIZER_VERSION } from '../tokenizer.ts';
 import { loadLearnerConfig, type LearnerConfig } from './config.ts';
 import { LearnerCore, OUTCOMES, type LabelOutcome } from './core.ts';
+import { startFeedbackHook, type FeedbackHook } from './hook.ts';
 import { lookupRecords } from './lookup.ts';
 
 /** Header a rollback adds to the republished record: the learner adopts it even if it published that version itself. */
@@ -65,7 +66,7 @@ export interface RunningLearner extends RunningService {
   core: LearnerCore;
 }
 
-export async function startLearner(svc: ServiceContext, config: LearnerConfig = loadLearnerConfig(svc.env)): Promise<RunningLearner> {
+export async function startLearner(svc: ServiceContext, config: LearnerConfig = loadLearnerConfig(svc.env, svc.dataDir)): Promise<RunningLearner> {
   const log = svc.log.child({ component: 'spam-learner' });
   const metrics = learnerMetrics(svc);
   const keys = loadModelKeys({ env: svc.env, dataDir: svc.dataDir, needSigning: true });
@@ -260,6 +261,12 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
   supervisor = makeSupervisor();
   await supervisor.start();
 
+  let hook: FeedbackHook | null = null;
+  if (config.hook) {
+    hook = await startFeedbackHook({ kafka: svc.kafka, codec: svc.codec, log, ...config.hook, feedbackTopic: config.feedbackTopic });
+    log.info({ address: hook.address }, 'feedback hook listening');
+  }
+
   const timer = setInterval(() => {
     if (Date.now() - lastPublishAt < config.publishIntervalMs) return;
     void serial(publish).catch((e) => log.error({ err: (e as Error).message }, 'publishing a spam model failed; retried at the next interval'));
@@ -267,11 +274,12 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
   timer.unref();
 
   return {
-    endpoints: {},
+    endpoints: hook ? { 'spam-feedback-hook': hook.address } : {},
     core,
     flush: () => serial(publish),
     async stop() {
       clearInterval(timer);
+      await hook?.close();
       await supervisor?.stop().catch(() => {});
       // What was learnt goes out before the process ends (a SIGKILL instead loses nothing either: it is read again).
       await serial(publish).catch((e) => log.error({ err: (e as Error).message }, 'final publish failed; the labels are learnt again at the next start'));
