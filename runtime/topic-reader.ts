@@ -30,6 +30,8 @@ export async function readTopicRange(
   kafka: KafkaClient, topic: string, from: StartAt,
   onMessage: (m: KafkaMessage, partition: number) => Promise<ReadControl> | ReadControl,
   onProgress?: (p: ReadProgress) => void,
+  /** groupPrefix: the throwaway group's name prefix (default scop-read), for a principal's ACL prefix. */
+  opts: { groupPrefix?: string } = {},
 ): Promise<ReadProgress> {
   const admin = kafka.admin();
   await admin.connect();
@@ -65,7 +67,7 @@ export async function readTopicRange(
   const pending = new Set([...start].filter(([p, s]) => s < end.get(p)!).map(([p]) => p));
   if (pending.size === 0) return progress;
 
-  const groupId = `scop-read-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const groupId = `${opts.groupPrefix ?? 'scop-read'}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const consumer = kafka.consumer({ groupId, maxWaitTimeMs: 250 });
   let finish!: () => void;
   let fail!: (e: unknown) => void;

@@ -66,7 +66,8 @@ export const ACCESS: readonly PrincipalAccess[] = [
   // transaction under its fixed id; record lookups and the model follower use throwaway groups.
   {
     principal: 'scop-spam-learner', runs: 'spam-learner', read: ['spamFeedback', 'inboundAuthenticated', 'spamModel'],
-    write: ['spamModel', 'spamModelHistory', 'alerts'], groups: ['scop-spam-learner', 'scop-spam-model', 'scop-read'], deleteGroups: true, transactionalIds: ['scop-spam-learner'],
+    // Not scop-spam…: the spam stage's prefixes would cover them (it could join the learner's groups or fence it).
+    write: ['spamModel', 'spamModelHistory', 'alerts'], groups: ['scop-learner'], deleteGroups: true, transactionalIds: ['scop-learner'],
   },
   // `scop quarantine`, `scop firewall`, `scop spam feedback`, `scop replay`.
   {

@@ -109,6 +109,8 @@ export async function followModels(opts: {
   /** Where a refusal is announced (ops.alerts by default); null: only logged (CLI tools). */
   alertsTopic?: string | null;
   topic?: string; key?: string; health?: HealthRegistry; metrics?: Registry;
+  /** The follower's name: its consumer group is scop-<name>-<host>-… (default spam-model; the learner's differs, for its ACL prefix). */
+  followerName?: string;
   /** `extra`: what a learner needs besides the model (its state in the record, the Kafka headers). */
   apply(model: BayesModel, data: ModelData, offset: string, extra: { learner: SpamLearnerState | null; headers: MessageHeaders | undefined }): void | Promise<void>;
 }): Promise<ModelFollower> {
@@ -136,7 +138,7 @@ export async function followModels(opts: {
     }
   };
   const started = followCompactedTopic({
-    kafka: opts.kafka, topic, name: 'spam-model', log: opts.log, health: opts.health, metrics: opts.metrics,
+    kafka: opts.kafka, topic, name: opts.followerName ?? 'spam-model', log: opts.log, health: opts.health, metrics: opts.metrics,
     onRecord: async (recordKey, value, meta) => {
       if (recordKey !== key || !value) return;
       // The signature first, over the exact bytes: unsigned or untrusted models are never decoded or applied.

@@ -8,34 +8,21 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { v7 as uuidv7 } from 'uuid';
-import { recordFromRaw } from '../../../cli/spam-corpus.ts';
 import { deliverMaildir } from '../../../egress/relay/transport.ts';
 import { freePort } from '../../../infra/ports.ts';
-import type { RunningStage } from '../../../runtime/stage.ts';
-import { createStageTopics, produce, readTopic, testServiceContext, type StageTopics } from '../../../runtime/stage-testing.ts';
-import { eventually, uniqueName } from '../../../runtime/testing.ts';
-import { topicConfig, TOPICS, type TopicSpec } from '../../../runtime/topics.ts';
-import type { MailRecord, SpamModelRecord } from '../../../schemas/types.ts';
-import { train } from '../evaluate.ts';
-import { spamInputFromRecord } from '../input.ts';
-import { writeModelFile } from '../model-topic.ts';
-import { spamService } from '../service.ts';
-import { tokenize } from '../tokenizer.ts';
+import { testServiceContext } from '../../../runtime/stage-testing.ts';
+import { eventually } from '../../../runtime/testing.ts';
 import { loadLearnerConfig } from './config.ts';
 import { addHookToken } from './hook.ts';
 import { startLearner, type RunningLearner } from './service.ts';
+import { learnerFixture, NEW_SPAM, type LearnerFixture } from './test-fixture.ts';
 
 const DOVECOT = '/usr/sbin/dovecot';
 const IMAP_DIR = join(import.meta.dirname, 'imap');
-const HAM = (i: number) => `From: Alice <alice@corp.test>\r\nTo: bob@example.net\r\nSubject: Re: agenda for the meeting ${i}\r\nMessage-ID: <h${i}@corp.test>\r\nContent-Type: text/plain\r\n\r\nHi Bob, here are the minutes of the meeting. The agenda for next week is attached below. Thanks, Alice\r\n`;
-const SPAM = (i: number) => `From: WINNER <prize${i}@lotto.example>\r\nTo: undisclosed-recipients:;\r\nSubject: You have WON $1,000,000!!!\r\nMessage-ID: <s${i}@lotto.example>\r\nContent-Type: text/html\r\n\r\n<html><body><font color="red">CLICK HERE</font> to claim your cash prize now! <a href="http://198.51.100.7/claim">Claim now</a></body></html>\r\n`;
-const NEW_SPAM = (i: number) => `From: Replica Shop <shop${i}@corp.test>\r\nTo: bob@example.net\r\nSubject: Re: swiss replica watches ${i}\r\nMessage-ID: <w${i}@corp.test>\r\nContent-Type: text/plain\r\n\r\nHi Bob, genuine swiss replica watches rolex omega cartier at discount prices, replica watches shipped worldwide, order replica rolex today. Thanks\r\n`;
 
 /** A few IMAP commands, one at a time (tagged; the test's own client — enough for LOGIN, CREATE, SELECT, UID MOVE). */
 class Imap {
@@ -78,9 +65,7 @@ class Imap {
 describe('feedback from the mailbox (Dovecot imapsieve → hook → learner)', { skip: existsSync(DOVECOT) ? false : `${DOVECOT} not installed (apt-get install dovecot-imapd dovecot-sieve)` }, () => {
   const ctx = testServiceContext('spam-imap');
   const admin = ctx.kafka.admin();
-  let topics: StageTopics;
-  const t = { model: uniqueName('spam-model'), history: uniqueName('spam-model-history'), feedback: uniqueName('spam-feedback'), alerts: uniqueName('alerts') };
-  let stage: RunningStage | undefined;
+  let fx: LearnerFixture;
   let learner: RunningLearner | undefined;
   let dovecot: ChildProcess | undefined;
   let imapPort = 0;
@@ -96,23 +81,13 @@ describe('feedback from the mailbox (Dovecot imapsieve → hook → learner)', {
 
   before(async () => {
     await admin.connect();
-    topics = await createStageTopics(admin, 'spam-imap', 1);
-    const specs: [string, TopicSpec][] = [[t.model, TOPICS.spamModel], [t.history, TOPICS.spamModelHistory], [t.feedback, TOPICS.spamFeedback], [t.alerts, TOPICS.alerts]];
-    await admin.createTopics({ waitForLeaders: true, topics: specs.map(([name, spec]) => ({ topic: name, numPartitions: 1, replicationFactor: 1, configEntries: Object.entries(topicConfig(spec)).map(([k, v]) => ({ name: k, value: v })) })) });
-    dir = mkdtempSync(join(tmpdir(), 'spam-imap-'));
-    chmodSync(dir, 0o755);
-    const examples = await Promise.all(Array.from({ length: 12 }, async (_, i) => ({ tokens: tokenize(spamInputFromRecord(await recordFromRaw(Buffer.from(i % 2 ? SPAM(i) : HAM(i)), `base-${i}`))), label: (i % 2 ? 'spam' : 'ham') as 'spam' | 'ham' })));
-    writeModelFile(join(dir, 'base.json.gz'), train(examples).toData({ source: 'test base', trainedAt: 1 }));
     const hookPort = await freePort();
+    fx = await learnerFixture(ctx, admin, 'spam-imap', 1, { SPAM_LEARNER_PUBLISH_LABELS: '3', SPAM_LEARNER_HOOK_PORT: String(hookPort) });
+    dir = fx.dir;
+    chmodSync(dir, 0o755);
     const tokensFile = join(dir, 'hook.tokens');
     const token = addHookToken(tokensFile, 'imap');
-    const env = {
-      ...process.env, SCOP_DATA_DIR: ctx.dataDir, SPAM_DEFAULT_MODEL: join(dir, 'base.json.gz'),
-      SPAM_MODEL_TOPIC: t.model, SPAM_MODEL_HISTORY_TOPIC: t.history, SPAM_LEARNER_FEEDBACK_TOPIC: t.feedback, SPAM_LEARNER_RECORDS_TOPIC: topics.input,
-      SPAM_LEARNER_ALERTS_TOPIC: t.alerts, SPAM_LEARNER_PUBLISH_LABELS: '3', SPAM_LEARNER_PUBLISH_INTERVAL_MS: '600000', SPAM_LEARNER_HOLDBACK_PERCENT: '0',
-      SPAM_LEARNER_TRANSACTIONAL_ID: uniqueName('learner'), SPAM_LEARNER_HOOK_PORT: String(hookPort), SPAM_LEARNER_HOOK_TOKENS_FILE: tokensFile,
-    };
-    stage = await spamService.run({ ...ctx, env }, { input: topics.input, output: topics.output, deadLetters: topics.deadLetters, groupId: topics.groupId });
+    const env = { ...fx.env, SPAM_LEARNER_HOOK_TOKENS_FILE: tokensFile };
     learner = await startLearner({ ...ctx, env }, loadLearnerConfig(env, ctx.dataDir));
 
     // Dovecot: imapd on a free loopback port, imapsieve with the scripts of imap/ (as an operator would set it up).
@@ -154,31 +129,15 @@ describe('feedback from the mailbox (Dovecot imapsieve → hook → learner)', {
   after(async () => {
     dovecot?.kill('SIGTERM');
     await learner?.stop();
-    await stage?.stop();
+    await fx?.stage.stop();
     await admin.disconnect();
   });
 
-  let outRead = 0;
-  const score = async (raws: string[]): Promise<MailRecord[]> => {
-    const records = await Promise.all(raws.map((r) => recordFromRaw(Buffer.from(r), uuidv7())));
-    await produce(ctx.kafka, ctx.codec, topics.input, 'MailRecord', records.map((record) => ({ record })));
-    outRead += records.length;
-    const byId = new Map<string, MailRecord>();
-    for (const m of await readTopic(ctx.kafka, topics.output, outRead, { settleMs: 0 })) {
-      const r = await ctx.codec.decodeAs<MailRecord>(m.value, 'MailRecord');
-      byId.set(r.envelope.id, r);
-    }
-    return records.map((r) => byId.get(r.envelope.id)!);
-  };
-  const model = async (): Promise<SpamModelRecord> => {
-    const all = await readTopic(ctx.kafka, t.model, 1, { settleMs: 300 });
-    return ctx.codec.decodeAs<SpamModelRecord>(all[all.length - 1]!.value, 'SpamModel');
-  };
   const counter = async (outcome: string) => (await ctx.metrics.getSingleMetric('scop_spam_learner_labels_total')!.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
 
   it('deliver, move to Junk in IMAP → label learnt → the next similar message is spam; out of Junk → ham', async () => {
-    const base = await model();
-    const delivered = await score([NEW_SPAM(1), NEW_SPAM(2), NEW_SPAM(3)]);
+    const base = await fx.model();
+    const delivered = await fx.score([NEW_SPAM(1), NEW_SPAM(2), NEW_SPAM(3)]);
     assert.ok(delivered.every((r) => r.spam!.verdict !== 'spam'), 'the base model lets this spam through');
     for (const r of delivered) {
       const [out] = deliverMaildir(mailRoot(), 'egress.scop.test', r, ['bob@example.net'], false);
@@ -192,13 +151,13 @@ describe('feedback from the mailbox (Dovecot imapsieve → hook → learner)', {
       await imap.cmd('CREATE Junk');
       assert.match(await imap.cmd('SELECT INBOX'), /\* 3 EXISTS/);
       await imap.cmd('UID MOVE 1:* Junk'); // the user drags the three into Junk
-      const learnt = await eventually(async () => { const m = await model(); return m.version !== base.version ? m : undefined; }, 60000, 'a model learnt from the Junk moves');
+      const learnt = await eventually(async () => { const m = await fx.model(); return m.version !== base.version ? m : undefined; }, 60000, 'a model learnt from the Junk moves');
       assert.equal(learnt.nspam, base.nspam + 3);
       assert.deepEqual(learnt.learner!.recent.map((r) => [r.recordId, r.label]).sort(), delivered.map((r) => [r.envelope.id, 'spam']).sort());
       assert.equal(await counter('learnt'), 3);
 
       await eventually(async () => ((await ctx.metrics.getSingleMetric('scop_spam_model_info')!.get()).values.find((v) => v.labels.version === learnt.version)?.value === 1 ? true : undefined), 30000, 'scorer on the learnt model');
-      const [next] = await score([NEW_SPAM(4)]);
+      const [next] = await fx.score([NEW_SPAM(4)]);
       assert.equal(next!.spam!.modelVersion, learnt.version);
       assert.equal(next!.spam!.verdict, 'spam', 'the next similar message is spam');
 

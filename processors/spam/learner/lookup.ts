@@ -21,6 +21,9 @@ import type { RecordCodec } from '../../../runtime/registry.ts';
 import { readTopicRange } from '../../../runtime/topic-reader.ts';
 import type { MailRecord } from '../../../schemas/types.ts';
 
+/** The lookups' throwaway consumer groups (under the learner's ACL group prefix, scop-learner). */
+export const LOOKUP_GROUP_PREFIX = 'scop-learner-read';
+
 export interface LookupOptions {
   topic: string;
   /** The scan starts this long before the id's time. */
@@ -82,7 +85,7 @@ export async function lookupRecords(kafka: KafkaClient, codec: RecordCodec, ids:
       found.set(key, record);
       wanted.delete(key);
       return wanted.size === 0 ? 'done' : undefined;
-    });
+    }, undefined, { groupPrefix: LOOKUP_GROUP_PREFIX });
   }
   return found;
 }

@@ -7,83 +7,40 @@
  */
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { v7 as uuidv7 } from 'uuid';
-import { recordFromRaw } from '../../../cli/spam-corpus.ts';
 import { freePort } from '../../../infra/ports.ts';
 import { sendFeedback } from '../../../runtime/operator/feedback.ts';
-import type { RunningStage } from '../../../runtime/stage.ts';
-import { createStageTopics, produce, readTopic, testServiceContext, type StageTopics } from '../../../runtime/stage-testing.ts';
-import { eventually, uniqueName } from '../../../runtime/testing.ts';
-import { topicConfig, TOPICS, type TopicSpec } from '../../../runtime/topics.ts';
+import { readTopic, testServiceContext } from '../../../runtime/stage-testing.ts';
+import { eventually } from '../../../runtime/testing.ts';
 import type { Alert, MailRecord, SpamModelRecord } from '../../../schemas/types.ts';
-import { train } from '../evaluate.ts';
-import { spamInputFromRecord } from '../input.ts';
-import { writeModelFile } from '../model-topic.ts';
 import { loadModelKeys, modelSignatureProblem } from '../model-signature.ts';
-import { spamService } from '../service.ts';
-import { tokenize } from '../tokenizer.ts';
 import { loadLearnerConfig } from './config.ts';
 import { rollbackModel } from './rollback.ts';
 import { startLearner, type RunningLearner } from './service.ts';
-
-const HAM = (i: number) => `From: Alice <alice@corp.test>\r\nTo: bob@corp.test\r\nSubject: Re: agenda for the meeting ${i}\r\nMessage-ID: <h${i}@corp.test>\r\nContent-Type: text/plain\r\n\r\nHi Bob, here are the minutes of the meeting. The agenda for next week is attached below. Thanks, Alice\r\n`;
-const SPAM = (i: number) => `From: WINNER <prize${i}@lotto.example>\r\nTo: undisclosed-recipients:;\r\nSubject: You have WON $1,000,000!!!\r\nMessage-ID: <s${i}@lotto.example>\r\nContent-Type: text/html\r\n\r\n<html><body><font color="red">CLICK HERE</font> to claim your cash prize now! <a href="http://198.51.100.7/claim">Claim now</a></body></html>\r\n`;
-/** A kind of spam the base model has never seen: plain text, polite, from a corp-looking sender. */
-const NEW_SPAM = (i: number) => `From: Replica Shop <shop${i}@corp.test>\r\nTo: bob@corp.test\r\nSubject: Re: swiss replica watches ${i}\r\nMessage-ID: <w${i}@corp.test>\r\nContent-Type: text/plain\r\n\r\nHi Bob, genuine swiss replica watches rolex omega cartier at discount prices, replica watches shipped worldwide, order replica rolex today. Thanks\r\n`;
+import { HAM, learnerFixture, many, NEW_SPAM, type LearnerFixture } from './test-fixture.ts';
 
 describe('spam learner (broker + registry + spam stage)', () => {
   const ctx = testServiceContext('spam-learner');
   const admin = ctx.kafka.admin();
-  let topics: StageTopics;
-  const t = { model: uniqueName('spam-model'), history: uniqueName('spam-model-history'), feedback: uniqueName('spam-feedback'), alerts: uniqueName('alerts') };
-  let stage: RunningStage | undefined;
+  let fx: LearnerFixture;
+  let t: LearnerFixture['topics'];
   let learner: RunningLearner | undefined;
   let env: NodeJS.ProcessEnv;
 
   before(async () => {
     await admin.connect();
-    topics = await createStageTopics(admin, 'spam-learner', 2);
-    const specs: [string, TopicSpec, number][] = [[t.model, TOPICS.spamModel, 1], [t.history, TOPICS.spamModelHistory, 1], [t.feedback, TOPICS.spamFeedback, 2], [t.alerts, TOPICS.alerts, 1]];
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: specs.map(([name, spec, n]) => ({ topic: name, numPartitions: n, replicationFactor: 1, configEntries: Object.entries(topicConfig(spec)).map(([k, v]) => ({ name: k, value: v })) })),
-    });
-    const dir = mkdtempSync(join(tmpdir(), 'spam-learner-'));
-    const examples = await Promise.all(Array.from({ length: 12 }, async (_, i) => ({ tokens: tokenize(spamInputFromRecord(await recordFromRaw(Buffer.from(i % 2 ? SPAM(i) : HAM(i)), `base-${i}`))), label: (i % 2 ? 'spam' : 'ham') as 'spam' | 'ham' })));
-    writeModelFile(join(dir, 'base.json.gz'), train(examples).toData({ source: 'test base', trainedAt: 1 }));
-    env = {
-      ...process.env, SCOP_DATA_DIR: ctx.dataDir, SPAM_DEFAULT_MODEL: join(dir, 'base.json.gz'),
-      SPAM_MODEL_TOPIC: t.model, SPAM_MODEL_HISTORY_TOPIC: t.history, SPAM_LEARNER_FEEDBACK_TOPIC: t.feedback, SPAM_LEARNER_RECORDS_TOPIC: topics.input,
-      SPAM_LEARNER_ALERTS_TOPIC: t.alerts, SPAM_LEARNER_PUBLISH_LABELS: '4', SPAM_LEARNER_PUBLISH_INTERVAL_MS: '600000', SPAM_LEARNER_HOLDBACK_PERCENT: '0',
-      SPAM_LEARNER_TRANSACTIONAL_ID: uniqueName('learner'), SPAM_LEARNER_TRUSTED_SOURCES: 'imap:*,cli',
-    };
-    // The scorer publishes the base model on the empty model topic (and makes the signing pair the learner uses).
-    stage = await spamService.run({ ...ctx, env }, { input: topics.input, output: topics.output, deadLetters: topics.deadLetters, groupId: topics.groupId });
+    fx = await learnerFixture(ctx, admin, 'spam-learner', 2, { SPAM_LEARNER_TRUSTED_SOURCES: 'imap:*,cli' });
+    t = fx.topics;
+    env = fx.env;
   });
 
   after(async () => {
     await learner?.stop();
-    await stage?.stop();
+    await fx?.stage.stop();
     await admin.disconnect();
   });
 
-  const newRecords = (kind: (i: number) => string, from: number, n: number) => Promise.all(Array.from({ length: n }, (_, j) => recordFromRaw(Buffer.from(kind(from + j)), uuidv7())));
-  const scored = new Map<string, MailRecord>();
-  let outRead = 0;
-  /** Sends records through the scorer and returns them scored. */
-  const score = async (records: MailRecord[]): Promise<MailRecord[]> => {
-    await produce(ctx.kafka, ctx.codec, topics.input, 'MailRecord', records.map((record) => ({ record })));
-    outRead += records.length;
-    for (const m of await readTopic(ctx.kafka, topics.output, outRead, { settleMs: 0 })) {
-      const r = await ctx.codec.decodeAs<MailRecord>(m.value, 'MailRecord');
-      scored.set(r.envelope.id, r);
-    }
-    return records.map((r) => scored.get(r.envelope.id)!);
-  };
   const label = (records: MailRecord[], l: 'ham' | 'spam', source = 'imap:bob@corp.test') =>
     sendFeedback(ctx.kafka, ctx.codec, records.map((r) => ({ recordId: r.envelope.id, label: l, at: Date.now(), source, messageId: null })), t.feedback);
   const current = async (): Promise<SpamModelRecord> => {
@@ -105,7 +62,7 @@ describe('spam learner (broker + registry + spam stage)', () => {
 
   it('labels in → a new signed version out → the scorer switches and catches the next similar message', async () => {
     base = await current();
-    const before = await score(await newRecords(NEW_SPAM, 0, 4));
+    const before = await fx.score(many(NEW_SPAM, 0, 4));
     assert.ok(before.every((r) => r.spam!.verdict !== 'spam'), 'the base model does not know this spam');
 
     learner = await startLearner({ ...ctx, env }, loadLearnerConfig(env, ctx.dataDir));
@@ -125,16 +82,16 @@ describe('spam learner (broker + registry + spam stage)', () => {
     assert.deepEqual(history.map((h) => h.key), [v1.version], 'the version is in the history topic');
 
     await eventually(async () => ((await inUse()).includes(v1.version) ? true : undefined), 30000, 'scorer on the learnt model');
-    const [after1] = await score(await newRecords(NEW_SPAM, 100, 1));
+    const [after1] = await fx.score(many(NEW_SPAM, 100, 1));
     assert.equal(after1!.spam!.modelVersion, v1.version);
     assert.equal(after1!.spam!.verdict, 'spam', 'the next similar message is spam');
-    const [ham] = await score(await newRecords(HAM, 100, 1));
+    const [ham] = await fx.score(many(HAM, 100, 1));
     assert.equal(ham!.spam!.verdict, 'ham', 'ordinary ham stays ham');
   });
 
   it('rollback: the previous version is republished, the scorer and the learner go back to it', async () => {
     // A second version, then back to the first.
-    await label(await score(await newRecords(NEW_SPAM, 200, 4)), 'spam');
+    await label(await fx.score(many(NEW_SPAM, 200, 4)), 'spam');
     const v2 = await eventually(async () => { const m = await current(); return m.version !== v1.version ? m : undefined; }, 60000, 'a second learnt version');
     assert.equal(v2.learner!.previousVersion, v1.version);
     await eventually(async () => ((await inUse()).includes(v2.version) ? true : undefined), 30000, 'scorer on v2');
@@ -144,7 +101,7 @@ describe('spam learner (broker + registry + spam stage)', () => {
     await eventually(async () => ((await inUse()).includes(v1.version) ? true : undefined), 30000, 'scorer back on v1');
     await eventually(() => (learner!.core.published.data.version === v1.version ? true : undefined), 30000, 'learner back on v1');
     // The labels of v2 are not learnt again: the learner's next version is v1 + only the new labels.
-    await label(await score(await newRecords(NEW_SPAM, 300, 4)), 'spam');
+    await label(await fx.score(many(NEW_SPAM, 300, 4)), 'spam');
     const v3 = await eventually(async () => { const m = await current(); return m.version !== v1.version && m.version !== v2.version ? m : undefined; }, 60000, 'a version after the rollback');
     assert.equal(v3.nspam, v1.nspam + 4);
     assert.equal(v3.learner!.previousVersion, v1.version);
@@ -156,14 +113,14 @@ describe('spam learner (broker + registry + spam stage)', () => {
     // Half the ham labels held back as the sample; no rise of the FP rate allowed; publishing only when told.
     const guardEnv = { ...env, SPAM_LEARNER_HOLDBACK_PERCENT: '50', SPAM_LEARNER_HOLDBACK_MIN: '1', SPAM_LEARNER_MAX_FP_INCREASE: '0', SPAM_LEARNER_PUBLISH_LABELS: '1000' };
     learner = await startLearner({ ...ctx, env: guardEnv }, loadLearnerConfig(guardEnv, ctx.dataDir));
-    await label(await score(await newRecords(HAM, 400, 12)), 'ham');
+    await label(await fx.score(many(HAM, 400, 12)), 'ham');
     await caughtUp();
     assert.ok(learner.core.holdbackSize > 0 && learner.core.holdbackSize < 12, `some ham held back (${learner.core.holdbackSize})`);
     await learner.flush();
     const published = await current();
     assert.equal(published.learner!.holdback.length, learner.core.holdbackSize, 'the sample is part of the published state');
     // Poison: ham-looking messages labelled spam by a trusted but wrong source (enough to tip the held-back ham over the spam cutoff).
-    await label(await score(await newRecords(HAM, 500, 150)), 'spam', 'cli');
+    await label(await fx.score(many(HAM, 500, 150)), 'spam', 'cli');
     await caughtUp();
     await learner.flush();
     const alerts = await readTopic(ctx.kafka, t.alerts, 1, { settleMs: 500, timeoutMs: 60000 });
@@ -187,7 +144,7 @@ describe('spam learner (broker + registry + spam stage)', () => {
     const exited = new Promise((r) => child.once('exit', r));
     try {
       await new Promise<void>((ok, fail) => { child.once('message', () => ok()); child.once('exit', (c) => fail(new Error(`learner exited ${c}`))); });
-      await label(await score(await newRecords(NEW_SPAM, 600, 3)), 'spam');
+      await label(await fx.score(many(NEW_SPAM, 600, 3)), 'spam');
       const learnt = async () => {
         const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
         return Number(/scop_spam_learner_labels_total\{[^}]*outcome="learnt"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);

@@ -101,7 +101,7 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
 
   const follower: ModelFollower = await followModels({
     kafka: svc.kafka, codec: svc.codec, log, tokenizerVersion: TOKENIZER_VERSION, trusted: keys.trusted, topic: config.modelTopic,
-    alertsTopic: config.alertsTopic, health: svc.health, metrics: svc.metrics,
+    alertsTopic: config.alertsTopic, health: svc.health, metrics: svc.metrics, followerName: 'learner-model',
     apply: (model, data, offset, extra) => {
       if (!started) {
         startup = { model, data, learner: extra.learner };
@@ -241,8 +241,9 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
 
   const makeSupervisor = (mine = epoch) => new ConsumerSupervisor({
     name: 'spam-learner feedback', kafka: svc.kafka, log, metrics: svc.metrics, health: svc.health,
-    // Its own group, nothing committed: where to read is the published model's business.
-    consumer: { groupId: `scop-spam-learner-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`, maxWaitTimeMs: 500, sessionTimeoutMs: 10000, heartbeatIntervalMs: 1000 },
+    // Its own group, nothing committed: where to read is the published model's business. Every group and
+    // the transactional id start with scop-learner: the ACL prefixes of its principal (infra/kafka/acls.ts).
+    consumer: { groupId: `scop-learner-feedback-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`, maxWaitTimeMs: 500, sessionTimeoutMs: 10000, heartbeatIntervalMs: 1000 },
     topics: [config.feedbackTopic], fromBeginning: true, stallTimeoutMs: 5 * 60_000,
     startOffsets: () => new Map([[config.feedbackTopic, new Map(core.positions)]]),
     eachBatch: (batch) => serial(async () => {
