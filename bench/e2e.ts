@@ -19,7 +19,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SMTPServer } from 'smtp-server';
-import { loadSpamAssassin } from '../corpus/spam-assassin.ts';
+import { loadSpamAssassin } from '../corpus/spam-assassin/index.ts';
 import { createPipelineTopics, pipelineContext, PIPELINE_SERVICES, type PipelineTopics } from '../e2e/pipeline.ts';
 import { freePort } from '../infra/ports.ts';
 import { startStack, type Stack } from '../infra/stack.ts';

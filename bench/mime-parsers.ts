@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { simpleParser } from 'mailparser';
 import PostalMime from 'postal-mime';
-import { loadSpamAssassin, type CorpusMessage } from '../corpus/spam-assassin.ts';
+import { loadSpamAssassin, type CorpusMessage } from '../corpus/spam-assassin/index.ts';
 
 type Parse = (raw: Buffer) => Promise<unknown>;
 

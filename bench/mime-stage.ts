@@ -12,7 +12,7 @@ import { parseMime } from '../processors/mime/parse.ts';
 import { mimeService } from '../processors/mime/service.ts';
 import { createStageTopics, produce, testMailRecord, testServiceContext } from '../runtime/stage-testing.ts';
 import { benchParsers } from './mime-parsers.ts';
-import { loadSpamAssassin } from '../corpus/spam-assassin.ts';
+import { loadSpamAssassin } from '../corpus/spam-assassin/index.ts';
 
 const i = process.argv.indexOf('--limit');
 const corpus = loadSpamAssassin(i >= 0 ? Number(process.argv[i + 1]) : Infinity);

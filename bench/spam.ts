@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { MultinomialNB } from 'ml-naivebayes';
-import { loadSpamAssassin } from '../corpus/spam-assassin.ts';
+import { loadSpamAssassin } from '../corpus/spam-assassin/index.ts';
 import { progressBar } from '../cli/progress.ts';
 import { recordFromRaw } from '../cli/spam-corpus.ts';
 import { BAYES_TRAIN, DEFAULT_TRAIN, metrics, train, trainWithThresholds, type Labelled } from '../processors/spam/evaluate.ts';

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { loadSpamAssassin } from '../corpus/spam-assassin.ts';
+import { loadSpamAssassin } from '../corpus/spam-assassin/index.ts';
 import { loadSharedCorpus, sharedCorpus } from '../corpus/shared-corpora.ts';
 import { parseMime, STAGE_VERSION as MIME_STAGE_VERSION } from '../processors/mime/parse.ts';
 import type { Labelled } from '../processors/spam/evaluate.ts';

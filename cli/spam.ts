@@ -13,7 +13,7 @@ import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/
 import { TOPICS } from '../runtime/topics.ts';
 import { sendFeedback } from '../runtime/operator/feedback.ts';
 import type { MailRecord, SpamFeedback } from '../schemas/types.ts';
-import { loadSpamAssassin, rotation } from '../corpus/spam-assassin.ts';
+import { loadSpamAssassin, rotation } from '../corpus/spam-assassin/index.ts';
 import { loadDefaultModel } from '../processors/spam/default-model.ts';
 import { metrics, trainWithThresholds, type Labelled, type Metrics } from '../processors/spam/evaluate.ts';
 import { spamInputFromRecord } from '../processors/spam/input.ts';

@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
-import { loadSpamAssassin, type CorpusMessage } from '../corpus/spam-assassin.ts';
+import { loadSpamAssassin, type CorpusMessage } from '../corpus/spam-assassin/index.ts';
 import { parseMime } from '../processors/mime/parse.ts';
 import { loadDefaultModel } from '../processors/spam/default-model.ts';
 import { BayesModel } from '../processors/spam/model.ts';

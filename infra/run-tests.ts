@@ -76,6 +76,8 @@ async function main(): Promise<number> {
       SCOP_KAFKA_PORT: String(await freePort()),
       SCOP_KAFKA_CONTROLLER_PORT: String(await freePort()),
       SCOP_REGISTRY_PORT: String(await freePort()),
+      // A free port, not 9404: a running `scop start` (or a second checkout's tests) may hold that one.
+      SCOP_KAFKA_METRICS_PORT: String(await freePort()),
     });
     console.log(`test stack up in ${Date.now() - started} ms: kafka=${stack.endpoints.kafka} registry=${stack.endpoints.registry}`);
     env.KAFKA_BROKERS = stack.kafka.brokers.join(',');

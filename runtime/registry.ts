@@ -137,7 +137,8 @@ export class RecordCodec {
    * older (compatible) version comes out in today's shape (new nullable fields read as their
    * defaults). The resolver per (reader, writer id) is cached: the registry library's own
    * readerSchema option re-parses the reader schema on every call, too slow per record.
-   * Throws RecordFormatError (not Confluent framing, Avro that does not decode or resolve) and
+   * Throws RecordFormatError (not Confluent framing, Avro that does not decode or resolve, or
+   * decodes to a value its schema refuses) and
    * UnknownSchemaError (the registry has no such id) for bad records; other errors (registry
    * unreachable) are transient.
    */
@@ -167,11 +168,20 @@ export class RecordCodec {
       }
       this.resolvers.set(cacheKey, resolver);
     }
+    let value: T;
     try {
-      return readerType.fromBuffer(buf.subarray(5), resolver ?? undefined) as T;
+      value = readerType.fromBuffer(buf.subarray(5), resolver ?? undefined) as T;
     } catch (e) {
       throw new RecordFormatError(`Avro payload does not decode as ${reader} (schema id ${id}): ${(e as Error).message}`);
     }
+    // avsc reads an int from a varint of any length, so a value can come out that its own schema
+    // refuses (an "int" of 1e200); it would only fail later, when a stage encodes its output.
+    if (!readerType.isValid(value)) {
+      const paths: string[] = [];
+      readerType.isValid(value, { errorHook: (path) => { if (paths.length < 5) paths.push(path.join('.') || '(root)'); } });
+      throw new RecordFormatError(`Avro payload decodes to a value outside ${reader} (schema id ${id}) at ${paths.join(', ')}`);
+    }
+    return value;
   }
 }
 

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import escapeHtml from 'escape-html';
 import type { Logger } from '../../runtime/log.ts';
-import { MatrixClosedError, type MatrixClient } from './client.ts';
+import { MatrixClosedError, MatrixError, type MatrixClient } from './client.ts';
 
 const noState = { types: [] as string[] };
 
@@ -39,16 +39,31 @@ export class CommandListener {
     let since = (await this.client.sync({ timeoutMs: 0, filter: filter(0) })).next_batch;
     while (!this.stopped) {
       const r = await this.client.sync({ since, filter: filter(50) });
-      since = r.next_batch;
-      for (const [roomId, room] of Object.entries(r.rooms?.join ?? {})) {
+      // The homeserver relays what room members and other servers wrote: take nothing's shape on trust.
+      if (typeof r?.next_batch === 'string') since = r.next_batch;
+      const join: unknown = r?.rooms?.join;
+      if (typeof join !== 'object' || join === null) continue;
+      for (const [roomId, room] of Object.entries(join as Record<string, { timeline?: { events?: unknown } } | null>)) {
         if (!this.rooms.has(roomId)) continue;
-        for (const ev of room.timeline?.events ?? []) await this.onMessage(roomId, ev);
+        const events = room?.timeline?.events;
+        for (const ev of Array.isArray(events) ? events : []) {
+          try {
+            await this.onMessage(roomId, ev);
+          } catch (e) {
+            // One command that cannot be answered (the room refuses us, say) must not end the listener.
+            if (e instanceof MatrixClosedError || !(e instanceof MatrixError)) throw e;
+            this.log.warn({ roomId, err: e.message }, 'room command not answered');
+          }
+        }
       }
     }
   }
 
-  private async onMessage(roomId: string, ev: { event_id: string; sender: string; content: Record<string, unknown> }): Promise<void> {
-    const body = typeof ev.content.body === 'string' ? ev.content.body.trim() : '';
+  private async onMessage(roomId: string, raw: unknown): Promise<void> {
+    const ev = raw as { event_id?: unknown; sender?: unknown; content?: unknown } | null;
+    if (typeof ev?.event_id !== 'string' || typeof ev.sender !== 'string' || typeof ev.content !== 'object' || ev.content === null) return;
+    const content = ev.content as Record<string, unknown>;
+    const body = typeof content.body === 'string' ? content.body.trim() : '';
     if (!body.startsWith('!scop') || ev.sender === this.client.userId) return;
     if (!this.allowed.has(ev.sender)) {
       this.log.info({ roomId, sender: ev.sender }, 'room command from a user not in MATRIX_COMMAND_USERS; ignored');

@@ -87,3 +87,33 @@ test('the DSN record: null sender, to the original sender, deterministic id; non
   const evil = await buildDsn(rec, [{ ...failed[0]!, reply: '550 5.1.1 no\r\nFinal-Recipient: rfc822; x@evil\r\n\r\nX' }], { reportingMta: 'e.test' });
   assert.equal((evil.raw.toString('latin1').match(/^Final-Recipient:/gm) ?? []).length, 1);
 });
+
+// Found by fuzz/targets/dsn.ts: a long remote reply word, recipient or MX name made DSN lines of
+// thousands of octets, and a sender longer than any SMTP path made a To: line as long.
+test('every DSN line stays under 998 octets whatever the remote reply, recipient and MX name', async () => {
+  const long: FailedRecipient[] = [
+    { recipient: `${'r'.repeat(3000)}@far.test`, kind: 'bounced', attempts: 1, remoteMta: `${'m'.repeat(1000)}.far.test`, reply: `550 5.1.1 ${'x'.repeat(5000)} ${'y '.repeat(2000)}` },
+    { recipient: 'carol@far.test', kind: 'dead', attempts: 3, reply: 'z'.repeat(4000) },
+  ];
+  const { raw } = await buildDsn(original(), long, { reportingMta: 'egress.out.test', now: 0 });
+  const longest = Math.max(...raw.toString('latin1').split('\r\n').map((l) => l.length));
+  assert.ok(longest <= 998, `longest line ${longest} octets`);
+  const parsed = await PostalMime.parse(raw);
+  assert.match(parsed.text ?? '', /<r{256}>:\s+host\s+m{100,}/, 'the human part still names the recipient (cut to 256) and the MX');
+});
+
+test('no DSN to a sender longer than an SMTP path (256 octets): no server would take it', async () => {
+  const rec = original();
+  rec.envelope.mailFrom = `${'a'.repeat(300)}@out.test`;
+  assert.equal(await dsnRecord(rec, failed, { reportingMta: 'egress.out.test' }), null);
+  rec.envelope.mailFrom = `${'a'.repeat(200)}@out.test`;
+  assert.ok(await dsnRecord(rec, failed, { reportingMta: 'egress.out.test' }));
+});
+
+test('an original header with a bare CR, a bare LF or a NUL still makes a DSN with CRLF line ends only', async () => {
+  const rec = original();
+  rec.envelope.raw = Buffer.from('Subject: a\rb\r\nX-Odd: c\nd\0e\r\n\r\nbody\r\n');
+  const { raw } = await buildDsn(rec, failed, { reportingMta: 'egress.out.test', now: 0 });
+  assert.equal(lineEndingProblem(raw), undefined);
+  assert.match(raw.toString('latin1'), /Subject: a\r\nb\r\nX-Odd: c\r\nde\r\n/);
+});

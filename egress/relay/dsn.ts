@@ -36,8 +36,16 @@ export interface DsnOptions {
   now?: number;
 }
 
-/** Only printable US-ASCII in a report field; CR/LF and controls become spaces. */
-const fieldText = (s: string) => s.replace(/[^\x20-\x7e]+/g, ' ').replace(/\s+/g, ' ').trim();
+/** A path (address) is at most 256 octets (RFC 5321 §4.5.3.1.3); a DNS name is shorter still. */
+const MAX_PATH = 256;
+/** Longest reply text kept: with the field name, every line stays under 998 octets (RFC 5322 §2.1.1). */
+const MAX_REPLY = 900;
+
+/**
+ * Only printable US-ASCII in a report field; CR/LF and controls become spaces. Capped: the values
+ * come from a remote server or a record, and a DSN line may not exceed 998 octets.
+ */
+const fieldText = (s: string, max: number) => s.replace(/[^\x20-\x7e]+/g, ' ').replace(/\s+/g, ' ').trim().slice(0, max);
 
 /** Folds a field at spaces so no line is longer than ~78 octets (RFC 5322 §2.1.1). */
 function fold(line: string): string {
@@ -61,26 +69,30 @@ export function statusOf(reply: string, kind: FailedRecipient['kind']): string {
 }
 
 function diagnostic(f: FailedRecipient): string {
-  const text = fieldText(f.reply).slice(0, 900);
+  const text = fieldText(f.reply, MAX_REPLY);
   return /^[245]\d\d\b/.test(text) && f.remoteMta ? `smtp; ${text}` : `X-Scop; ${text}`;
 }
 
-/** The original message's header section: the signatures we sent on top of it, then raw's header. */
+/**
+ * The original message's header section: the signatures we sent on top of it, then raw's header.
+ * Line ends become CRLF and NULs go: the ingress refuses both, but a record from another writer
+ * must not make a DSN that the relay's wire check refuses to send.
+ */
 export function originalHeaders(record: MailRecord): string {
   const raw = record.envelope.raw;
   const end = raw.indexOf('\r\n\r\n');
   const head = (end < 0 ? raw : raw.subarray(0, end + 2)).toString('utf8');
-  return `${record.dkimSign?.headers ?? ''}${head}`;
+  return `${record.dkimSign?.headers ?? ''}${head}`.replace(/\0/g, '').replace(/\r\n|\r|\n/g, '\r\n');
 }
 
 export function deliveryStatusText(record: MailRecord, failed: FailedRecipient[], o: DsnOptions & { now: number }): string {
   const e = record.envelope;
   const perMessage = [`Reporting-MTA: dns; ${o.reportingMta}`, `X-Scop-Record-Id: ${e.id}`, `Arrival-Date: ${rfc5322Date(e.receivedAt)}`];
   const perRecipient = failed.map((f) => [
-    `Final-Recipient: rfc822; ${fieldText(f.recipient)}`,
+    `Final-Recipient: rfc822; ${fieldText(f.recipient, MAX_PATH)}`,
     'Action: failed',
     `Status: ${statusOf(f.reply, f.kind)}`,
-    ...(f.remoteMta ? [`Remote-MTA: dns; ${fieldText(f.remoteMta)}`] : []),
+    ...(f.remoteMta ? [`Remote-MTA: dns; ${fieldText(f.remoteMta, MAX_PATH)}`] : []),
     fold(`Diagnostic-Code: ${diagnostic(f)}`),
     `Last-Attempt-Date: ${rfc5322Date(o.now)}`,
   ].join('\r\n'));
@@ -94,8 +106,8 @@ function humanText(record: MailRecord, failed: FailedRecipient[], o: DsnOptions)
     'the headers of your message are attached.', '',
   ];
   for (const f of failed) {
-    const why = f.kind === 'dead' ? `gave up after ${f.attempts} attempts; last error` : f.remoteMta ? `host ${f.remoteMta} said` : 'reason';
-    lines.push(`<${fieldText(f.recipient)}>: ${why}: ${fieldText(f.reply)}`);
+    const why = f.kind === 'dead' ? `gave up after ${f.attempts} attempts; last error` : f.remoteMta ? `host ${fieldText(f.remoteMta, MAX_PATH)} said` : 'reason';
+    lines.push(fold(`<${fieldText(f.recipient, MAX_PATH)}>: ${why}: ${fieldText(f.reply, MAX_REPLY)}`));
   }
   lines.push('', `(record id ${record.envelope.id})`, '');
   return lines.join('\r\n');
@@ -124,10 +136,15 @@ export async function buildDsn(record: MailRecord, failed: FailedRecipient[], o:
   return { id, raw };
 }
 
-/** The DSN as a record for the relay: null sender, to the original sender; null when the original had the null sender. */
+/**
+ * The DSN as a record for the relay: null sender, to the original sender. Null when the original
+ * had the null sender, and when its sender is longer than any SMTP path (no server would take the
+ * DSN, and its To: line could not be kept under 998 octets).
+ */
 export async function dsnRecord(record: MailRecord, failed: FailedRecipient[], o: DsnOptions): Promise<MailRecord | null> {
   const sender = record.envelope.mailFrom;
   if (!sender || failed.length === 0) return null; // never bounce a bounce (RFC 5321 §4.5.5)
+  if (Buffer.byteLength(sender) > MAX_PATH) return null;
   const now = o.now ?? Date.now();
   const { id, raw } = await buildDsn(record, failed, { ...o, now });
   return {

@@ -129,7 +129,13 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 /** `check` runs before routing (access.ts: Host, Origin, Content-Type, token); what it throws is the answer. */
 export function requestHandler(table: Route[], logger: Logger, check?: (req: IncomingMessage, path: string) => void) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://registry.invalid');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://registry.invalid');
+    } catch {
+      // "//[" and the like: URL() throws, and a throw here would be an unhandled rejection that ends the process.
+      return send(res, 400, { error_code: 400, message: 'malformed request target' });
+    }
     const path = url.pathname.replace(/\/+$/, '');
     try {
       if (check) {

@@ -5,10 +5,11 @@
  * tests and the bench call it without Kafka.
  */
 import { franc } from 'franc-min';
-import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
+import type { AddressObject, ParsedMail } from 'mailparser';
 import type { MailAddress, MimeAttachment, MimeSection } from '../../schemas/types.ts';
 import { describeAttachment } from './attachments.ts';
 import { clamdScan, type ClamdAddress } from './clamd.ts';
+import { parseMail, type ParsedWithTree } from './mailparser.ts';
 import { DEFAULT_LIMITS, scanStructure, type HeaderField, type MimeLimits, type Structure } from './structure.ts';
 
 export const STAGE_VERSION = '1.0.0';
@@ -21,6 +22,8 @@ export interface ParseOptions {
   clamd?: { address: ClamdAddress; timeoutMs: number };
   signal?: AbortSignal;
   now?: () => number;
+  /** Guess the language of the text (franc); on by default. The corpus round trip, which checks the parse, turns it off. */
+  guessLanguage?: boolean;
 }
 
 /** Flags that make an attachment dangerous on their own (archive / html alone are not). */
@@ -70,30 +73,50 @@ export function extractUrls(text: string, html: string, max: number): string[] {
   return [...seen].slice(0, max);
 }
 
+function allAttachments(r: ParsedWithTree): ParsedMail['attachments'] {
+  const out: ParsedMail['attachments'] = [];
+  r.mail.attachments.forEach((a, i) => {
+    out.push(a);
+    const inner = r.embedded.get(i);
+    if (inner) out.push(...allAttachments(inner));
+  });
+  return out;
+}
+
 function cut(s: string | null | undefined, max: number): { value: string | null; truncated: boolean } {
   if (s === undefined || s === null || s === '') return { value: null, truncated: false };
   return s.length > max ? { value: s.slice(0, max), truncated: true } : { value: s, truncated: false };
 }
 
-async function runParser(raw: Buffer): Promise<ParsedMail> {
-  // skipTextToHtml/skipImageLinks: we keep neither the HTML rendering of text nor data: URIs.
-  return simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 4 * 1024 * 1024 });
+export interface MimeAnalysis {
+  section: MimeSection;
+  /** mailparser's part tree of the message, null when the parse failed or a limit kept the body out. */
+  parsed: ParsedWithTree | null;
 }
 
 export async function parseMime(raw: Buffer, opts: ParseOptions = {}): Promise<MimeSection> {
+  return (await analyseMime(raw, opts)).section;
+}
+
+/** parseMime, also handing back mailparser's tree (the corpus round trip compares it). */
+export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise<MimeAnalysis> {
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const structure: Structure = scanStructure(raw, limits);
   const defects = [...structure.defects];
   const tags = new Set<string>();
   let parsed: ParsedMail | undefined;
+  let full: ParsedWithTree | null = null;
   let parseFailed = false;
   try {
     // Past a limit only the header is decoded: the walk stopped, and so must the parser.
-    parsed = await runParser(structure.limitsExceeded ? raw.subarray(0, Math.min(raw.length, structure.headerBytes, limits.maxHeaderBytes)) : raw);
+    const budget = { depth: limits.maxDepth, left: { messages: limits.maxAttachments } };
+    const r = await parseMail(structure.limitsExceeded ? raw.subarray(0, Math.min(raw.length, structure.headerBytes, limits.maxHeaderBytes)) : raw, budget);
+    parsed = r.mail;
+    if (!structure.limitsExceeded) full = r;
   } catch (e) {
     parseFailed = true;
     defects.push({ code: 'parse-failed', part: '', detail: (e as Error).message.slice(0, 300) });
-    parsed = await runParser(raw.subarray(0, Math.min(raw.length, structure.headerBytes, limits.maxHeaderBytes))).catch(() => undefined);
+    parsed = (await parseMail(raw.subarray(0, Math.min(raw.length, structure.headerBytes, limits.maxHeaderBytes))).catch(() => undefined))?.mail;
   }
   const h = structure.headers;
   const dateRaw = fieldValues(h, 'date')[0] ?? null;
@@ -114,13 +137,14 @@ export async function parseMime(raw: Buffer, opts: ParseOptions = {}): Promise<M
   // franc costs about as much as the parse itself on long samples with all 82 languages; 400
   // characters over the 20 most common mail languages keep it near a fifth of that.
   const sample = (text.value ?? '').slice(0, 2000).replace(/\s+/g, ' ').slice(0, 400);
-  if (sample.trim().length >= 80) {
+  if (opts.guessLanguage !== false && sample.trim().length >= 80) {
     const guess = franc(sample, { minLength: 80, only: LANGUAGES });
     if (guess !== 'und' && !languages.includes(guess)) languages.push(guess);
   }
 
   const attachments: MimeAttachment[] = [];
-  const parts = parsed?.attachments ?? [];
+  // Attachments of attached messages too: a forwarded .eml must not carry an executable past the policy.
+  const parts = full ? allAttachments(full) : parsed?.attachments ?? [];
   if (parts.length > limits.maxAttachments) defects.push({ code: 'too-many-attachments', part: '', detail: `${parts.length}, described ${limits.maxAttachments}` });
   for (const a of parts.slice(0, limits.maxAttachments)) {
     attachments.push(await describeAttachment({ filename: a.filename ?? null, contentType: a.contentType, disposition: a.contentDisposition ?? null, content: a.content }));
@@ -155,7 +179,7 @@ export async function parseMime(raw: Buffer, opts: ParseOptions = {}): Promise<M
   if (structure.limitsExceeded) tags.add('limits-exceeded');
   if (text.truncated || html.truncated) tags.add('truncated');
 
-  return {
+  const section: MimeSection = {
     stageVersion: STAGE_VERSION,
     parsedAt: (opts.now ?? Date.now)(),
     tags: [...tags],
@@ -191,4 +215,5 @@ export async function parseMime(raw: Buffer, opts: ParseOptions = {}): Promise<M
     attachmentFlags,
     scan,
   };
+  return { section, parsed: full };
 }

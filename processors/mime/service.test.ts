@@ -12,7 +12,7 @@ import { createStageTopics, produce, readTopic, spawnStage, type StageTopics, te
 import { eventually } from '../../runtime/testing.ts';
 import { schema } from '../../schemas/index.ts';
 import type { DeadLetter, MailRecord } from '../../schemas/types.ts';
-import { loadSpamAssassin } from '../../corpus/spam-assassin.ts';
+import { loadSpamAssassin } from '../../corpus/spam-assassin/index.ts';
 import { mimeService } from './service.ts';
 
 const TESTDATA = resolve(import.meta.dirname, '../../../shared/testdata');

@@ -76,9 +76,32 @@ export function charsetKnown(charset: string): boolean {
   }
 }
 
-/** Parses `type/subtype; a=b; c="d"` (RFC 2045 with RFC 2231 continuations joined roughly). */
+/**
+ * Drops comments (RFC 5322 3.2.2: parenthesised, nestable, with quoted-pairs) outside quoted
+ * strings, in one linear pass: `text/plain (plain text); charset=us-ascii (ASCII)` is valid.
+ */
+export function stripComments(value: string): string {
+  let out = '';
+  let depth = 0;
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c === '\\' && (quoted || depth > 0)) {
+      if (depth === 0) out += c + (value[i + 1] ?? '');
+      i++;
+    } else if (depth === 0 && c === '"') {
+      quoted = !quoted;
+      out += c;
+    } else if (!quoted && c === '(') depth++;
+    else if (!quoted && c === ')' && depth > 0) depth--;
+    else if (depth === 0) out += c;
+  }
+  return out;
+}
+
+/** Parses `type/subtype; a=b; c="d"` (RFC 2045, comments dropped, RFC 2231 continuations joined roughly). */
 export function parseContentType(value: string): { type: string; params: Record<string, string> } {
-  const [head = '', ...rest] = splitParams(value);
+  const [head = '', ...rest] = splitParams(stripComments(value));
   const params: Record<string, string> = {};
   for (const p of rest) {
     const eq = p.indexOf('=');
@@ -120,6 +143,15 @@ interface Walk {
   limits: MimeLimits;
   out: Structure;
   defect(code: string, part: string, detail?: string): void;
+  /** Seen in header blocks and non-binary bodies: bare LF line ends, CRLF line ends. */
+  lf: boolean;
+  crlf: boolean;
+}
+
+/** Notes which line ends `text` uses (binary bodies are not looked at: bare LF is data there). */
+function lineEnds(w: Walk, text: string): void {
+  if (!w.lf && /(^|[^\r])\n/.test(text)) w.lf = true;
+  if (!w.crlf && text.includes('\r\n')) w.crlf = true;
 }
 
 /**
@@ -162,16 +194,20 @@ function readHeader(w: Walk, start: number, end: number, path: string): { fields
   const fields: HeaderField[] = [];
   const lines = s.slice(start, scanEnd).split(/\r?\n/);
   let badLines = 0;
+  // A continuation belongs to the line before it: after a line that is not a field it is part of
+  // that bad line, not of the last good field (which the other readers of the header never extend).
+  let lastIsField = false;
   for (const line of lines) {
     if (line === '') continue;
     if ((line[0] === ' ' || line[0] === '\t')) {
       const last = fields[fields.length - 1];
-      if (last) last.value += line; // unfold: the CRLF goes, the whitespace stays
-      else badLines++;
+      if (last && lastIsField) last.value += line; // unfold: the CRLF goes, the whitespace stays
+      else if (!last) badLines++;
       continue;
     }
     const colon = line.indexOf(':');
     const name = colon > 0 ? line.slice(0, colon).trimEnd() : '';
+    lastIsField = false;
     if (!name || !HEADER_NAME.test(name)) { badLines++; continue; }
     if (fields.length >= w.limits.maxHeaders) {
       w.defect('too-many-headers', path, `over ${w.limits.maxHeaders} fields`);
@@ -179,6 +215,7 @@ function readHeader(w: Walk, start: number, end: number, path: string): { fields
       break;
     }
     fields.push({ name, value: line.slice(colon + 1).replace(/^[ \t]+/, '') });
+    lastIsField = true;
   }
   if (badLines) w.defect('invalid-header-line', path, `${badLines} line(s)`);
   if (/[\x80-\xff]/.test(s.slice(start, scanEnd))) {
@@ -229,6 +266,7 @@ function walkEntity(w: Walk, start: number, end: number, path: string, depth: nu
     return;
   }
   const { fields, bodyStart, bytes } = readHeader(w, start, end, path);
+  lineEnds(w, w.s.slice(start, Math.min(bodyStart, start + (1 << 16))));
   if (depth === 0) { out.headers = fields; out.headerBytes = bytes; }
   out.depth = Math.max(out.depth, depth);
   const ctRaw = header(fields, 'content-type');
@@ -238,7 +276,8 @@ function walkEntity(w: Walk, start: number, end: number, path: string, depth: nu
     w.defect('invalid-content-type', path, ctRaw.slice(0, 100));
     type = 'text/plain';
   }
-  const cte = header(fields, 'content-transfer-encoding')?.trim().toLowerCase() ?? null;
+  const cteRaw = header(fields, 'content-transfer-encoding');
+  const cte = cteRaw === undefined ? null : stripComments(cteRaw).trim().toLowerCase();
   if (cte && !KNOWN_CTE.has(cte)) w.defect('unknown-transfer-encoding', path, cte.slice(0, 50));
   const charset = ct.params.charset?.toLowerCase() ?? null;
   if (charset) {
@@ -309,7 +348,10 @@ function walkEntity(w: Walk, start: number, end: number, path: string, depth: nu
   const sample = body.length > 1 << 20 ? body.slice(0, 1 << 20) : body;
   if ((!cte || cte === '7bit') && /[\x80-\xff]/.test(sample)) w.defect('8bit-in-7bit-part', path);
   if (cte === 'base64' && /[^A-Za-z0-9+/=\s]/.test(sample)) w.defect('invalid-base64', path);
+  // Binary content (RFC 2045 2.9) is any octets: NUL and bare CR/LF are data there, defects elsewhere.
+  if (cte === 'binary') return;
   if (cte !== 'base64' && sample.includes('\0')) w.defect('nul-byte', path);
+  lineEnds(w, sample.length > 1 << 16 ? sample.slice(0, 1 << 16) : sample);
 }
 
 export function scanStructure(raw: Buffer, limits: MimeLimits = DEFAULT_LIMITS): Structure {
@@ -319,12 +361,14 @@ export function scanStructure(raw: Buffer, limits: MimeLimits = DEFAULT_LIMITS):
     buf: raw,
     limits,
     out,
+    lf: false,
+    crlf: false,
     defect(code, part, detail = '') {
       if (out.defects.length < 200 && !out.defects.some((d) => d.code === code && d.part === part)) out.defects.push({ code, part, detail });
     },
   };
   walkEntity(w, 0, w.s.length, '', 0, 'text/plain');
-  if (/(^|[^\r])\n/.test(w.s.slice(0, 1 << 16)) && w.s.includes('\r\n')) w.defect('mixed-line-endings', '');
+  if (w.lf && w.crlf) w.defect('mixed-line-endings', '');
   for (const name of ['from', 'date']) if (!header(out.headers, name)) w.defect(`missing-${name}`, '');
   for (const name of ['from', 'sender', 'to', 'subject', 'date', 'message-id', 'content-type']) {
     if (out.headers.filter((f) => f.name.toLowerCase() === name).length > 1) w.defect('duplicate-header', '', name);

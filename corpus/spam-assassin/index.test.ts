@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadSpamAssassin, rotation } from './spam-assassin.ts';
+import { loadSpamAssassin, rotation } from './index.ts';
 
 describe('SpamAssassin corpus', () => {
   it('has 6,046 messages sorted by folder/filename, labelled by folder', () => {

@@ -1,0 +1,3 @@
+module scop-mail-corpus/adapters/go
+
+go 1.18

@@ -1,0 +1,62 @@
+/**
+ * One message through the round trip: generate → encode → the pipeline's parse (parseMime,
+ * which also gives mailparser's tree) → compare tree and section with the expected tree →
+ * re-encode the parsed tree → parse again → compare again.
+ */
+import { analyseMime } from '../../processors/mime/parse.ts';
+import { MAILPARSER_OPTIONS, parseMail } from '../../processors/mime/mailparser.ts';
+
+const PASS2_OPTIONS = { ...MAILPARSER_OPTIONS, skipHtmlToText: true };
+import { compareEntity, type Disagreement } from '../src/compare.ts';
+import { encodeMessage } from '../src/encode.ts';
+import { expectedTexts, expectedTree } from '../src/expected.ts';
+import { generateMessage, type GenerateOptions } from '../src/generate.ts';
+import type { TreeMessage } from '../src/tree.ts';
+import { documented } from './known.ts';
+import { MAILPARSER_CAPS, mailparserTree } from './mailparser.ts';
+import { modelFromParse } from './reencode.ts';
+import { compareSection } from './section.ts';
+
+/** parse: the parsed tree; section: the stage's section; reencode: the tree after encoding the parse again. */
+export type Pass = 'parse' | 'section' | 'reencode';
+
+export interface Finding {
+  pass: Pass | (string & {});
+  d: Disagreement;
+  /** Id of the documented difference it is, or null for a mismatch. */
+  known: string | null;
+}
+
+export interface Checked {
+  index: number;
+  id: string;
+  size: number;
+  findings: Finding[];
+}
+
+function failure(cls: string, e: unknown): Disagreement {
+  return { class: cls, path: '', detail: (e as Error).message?.slice(0, 200) ?? String(e), expected: null, actual: null };
+}
+
+export async function checkMessage(seed: string, index: number, opts: Partial<GenerateOptions> = {}): Promise<Checked> {
+  const g = generateMessage(seed, index, opts);
+  const exp: TreeMessage = expectedTree(g);
+  const findings: Finding[] = [];
+  const add = (pass: Pass, list: Disagreement[]) => {
+    for (const d of list) findings.push({ pass, d, known: documented(pass, d, exp) });
+  };
+  const a = await analyseMime(g.encoded.bytes, { guessLanguage: false });
+  if (!a.parsed) add('parse', [failure('parse.failed', new Error(a.section.defects.map((x) => x.code).join(', ') || 'no tree'))]);
+  else {
+    add('parse', compareEntity(exp.root, mailparserTree(a.parsed), MAILPARSER_CAPS));
+    add('section', compareSection(exp, a.section, expectedTexts(g.generated.root)));
+    try {
+      // Only the tree is compared: the HTML-to-text rendering, which the tree does not hold, is skipped.
+      const again = await parseMail(encodeMessage(modelFromParse(a.parsed)).bytes, undefined, PASS2_OPTIONS);
+      add('reencode', compareEntity(exp.root, mailparserTree(again), MAILPARSER_CAPS));
+    } catch (e) {
+      add('reencode', [failure('reencode.failed', e)]);
+    }
+  }
+  return { index, id: exp.id, size: exp.size, findings };
+}
