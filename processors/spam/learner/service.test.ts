@@ -3,13 +3,15 @@
  * topic → joined with their records → a new signed version on the model topic (and its history)
  * → the running scorer switches to it and scores the next similar message spam. Untrusted sources
  * are not learnt; a rollback republishes the previous version and the learner continues on top of
- * it; a learner SIGKILLed with learnt-but-unpublished labels loses none and learns none twice.
+ * it; a learner SIGKILLed with learnt-but-unpublished labels loses none and learns none twice; a
+ * second learner fences the first.
  */
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../../infra/ports.ts';
+import { HealthRegistry } from '../../../runtime/health.ts';
 import { sendFeedback } from '../../../runtime/operator/feedback.ts';
 import { readTopic, testServiceContext } from '../../../runtime/stage-testing.ts';
 import { eventually } from '../../../runtime/testing.ts';
@@ -167,5 +169,22 @@ describe('spam learner (broker + registry + spam stage)', () => {
     await learner.flush();
     assert.equal(learner.core.pending, 0);
     assert.equal((await current()).version, after1.version);
+  });
+
+  it('a second learner with the same transactional id fences the first: one version, and the first says so on /healthz', async () => {
+    const first = learner!;
+    const health = new HealthRegistry();
+    const second = await startLearner({ ...ctx, env, health }, loadLearnerConfig(env, ctx.dataDir));
+    learner = second;
+    try {
+      const before = await current();
+      await label(await fx.score(many(NEW_SPAM, 700, 4)), 'spam'); // both learn them; both try to publish
+      const next = await eventually(async () => { const m = await current(); return m.version !== before.version ? m : undefined; }, 60000, 'the second learner published');
+      assert.equal(next.nspam, before.nspam + 4, 'learnt once: the fenced learner published nothing');
+      await eventually(() => (ctx.health!.check().checks['spam-learner publisher']?.ok === false ? true : undefined), 60000, 'the first learner reports itself fenced');
+      assert.equal(health.check().checks['spam-learner publisher']?.ok, true);
+    } finally {
+      await first.stop();
+    }
   });
 });

@@ -84,6 +84,8 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
   // Fencing: from here on an older learner with the same id can no longer publish.
   const producer: TransactionalProducer = await svc.kafka.transactionalProducer({ transactionalId: config.transactionalId });
   let fenced = false;
+  // A fenced learner (another took over the transactional id) keeps nothing useful running: /healthz says so.
+  const unregister = svc.health?.register('spam-learner publisher', () => (fenced ? { ok: false, reason: `fenced: another learner holds ${config.transactionalId}` } : { ok: true }));
   let previousVersion: string | null = null;
   let lastPublishAt = Date.now();
   /** Versions this process published (a record of one read back is not a foreign model), bounded. */
@@ -286,6 +288,7 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
       await serial(publish).catch((e) => log.error({ err: (e as Error).message }, 'final publish failed; the labels are learnt again at the next start'));
       await follower.stop();
       await producer.disconnect().catch(() => {});
+      unregister?.();
     },
   };
 }
