@@ -1,6 +1,6 @@
 /**
  * A stage for runtime/stage.test.ts and the client conformance suite: a section stage that writes
- * the `firewall` section with clientPrefix `processed:<helo>`. The raw body steers it: `THROW…`
+ * the `firewall` section with clientPrefix `processed:<helo>` and one symbol, FIXTURE_SEEN{<helo>}. The raw body steers it: `THROW…`
  * makes process() throw, `HANG…` never returns, `TRANS…` fails transiently forever (a stuck stage); FIXTURE_DELAY_MS slows every record (so a test can
  * kill or freeze it mid-stream).
  */
@@ -31,6 +31,7 @@ export const fixtureStage = defineStage<undefined, 'firewall'>({
         clientPrefix: `processed:${record.envelope.helo}`, prefixScore: 0, prefixMessages: 0, prefixBlocked: false,
         senderDomain: null, domainScore: null, checkedAt: Date.now(), stageVersion: '0.0.1',
       },
+      symbols: [{ symbol: 'FIXTURE_SEEN', score: null, options: [record.envelope.helo] }],
     };
   },
 });

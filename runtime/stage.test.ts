@@ -126,8 +126,9 @@ describe(`stage runtime (${CLIENT})`, () => {
       const m = decodeMail(out!.value);
       assert.equal(m.envelope.id, rec.envelope.id);
       assert.deepEqual(m.envelope.raw, rec.envelope.raw);
-      for (const f of current.fields) if (f.name !== 'envelope' && f.name !== 'firewall') assert.equal((m as unknown as Record<string, unknown>)[f.name], null, `${f.name} read as its default`);
+      for (const f of current.fields) if (!['envelope', 'firewall', 'symbols'].includes(f.name)) assert.equal((m as unknown as Record<string, unknown>)[f.name], null, `${f.name} read as its default`);
       assert.equal(m.firewall?.clientPrefix, 'processed:client.example', 'the stage added its own section');
+      assert.deepEqual(m.symbols.map((s) => ({ ...s })), [{ symbol: 'FIXTURE_SEEN', stage: 'firewall', score: null, options: ['client.example'] }], 'and its symbol, stamped with its section');
     } finally {
       await running.stop();
     }

@@ -47,12 +47,14 @@ describe('scop topics apply', () => {
     const [spec] = testSpecs().filter((s) => s.cleanup === 'delete' && s.retentionMs);
     await applyTopics(admin, [spec!]);
     await admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: spec!.name, configEntries: [{ name: 'retention.ms', value: '1000' }] }] });
-    assert.equal((await configOf(spec!.name)).get('retention.ms'), '1000');
+    // A config change reaches describeConfigs a moment later (KRaft applies it asynchronously): wait for it.
+    const settled = (key: string, value: string) => eventually(async () => ((await configOf(spec!.name)).get(key) === value ? true : undefined), 20000, `${key}=${value}`);
+    await settled('retention.ms', '1000');
     const r = await applyTopics(admin, [{ ...spec!, partitions: spec!.partitions + 2 }]);
     assert.deepEqual(r.partitionsRaised, [spec!.name]);
     assert.deepEqual(r.configsUpdated, [spec!.name]);
+    await settled('retention.ms', String(spec!.retentionMs));
     const cfg = await configOf(spec!.name);
-    assert.equal(cfg.get('retention.ms'), String(spec!.retentionMs));
     assert.equal(cfg.get('max.message.bytes'), String(MAX_RECORD_BYTES));
     const meta = await admin.fetchTopicMetadata({ topics: [spec!.name] });
     assert.equal(meta.topics[0]!.partitions.length, spec!.partitions + 2);

@@ -16,5 +16,6 @@ export type { DevScopSpamSpamModel as SpamModelRecord, DevScopSpamSpamModelOptio
 export type { DevScopSpamSpamFeedback as SpamFeedback } from './generated/spam-feedback.ts';
 export type { DevScopDkimDkimSignSection as DkimSignSection, DevScopDkimDkimSigningSignature as DkimSigningSignature } from './generated/mail-record.ts';
 export type { DevScopOpsAuditEvent as AuditEvent } from './generated/audit-event.ts';
+export type { DevScopSymbolsSymbol as MailSymbol, DevScopSymbolsStage as SymbolStage, DevScopDecisionWeighedSymbol as WeighedSymbol, DevScopDecisionActionThreshold as ActionThreshold } from './generated/mail-record.ts';
 export type { DevScopIngressSmtpRefusal as SmtpRefusal, DevScopIngressRefusalCheck as RefusalCheck, DevScopIngressSmtpStage as SmtpStage, DevScopIngressDnsblHit as DnsblHit } from './generated/smtp-refusal.ts';
 export type { DevScopIngressGreylistEntry as GreylistEntry } from './generated/greylist-entry.ts';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { produce, testBroker, testMailRecord } from '../../runtime/stage-testing.ts';
+import { produce, testBroker, testDecision, testMailRecord } from '../../runtime/stage-testing.ts';
 import { eventually, uniqueName } from '../../runtime/testing.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import { createRelayTopics, ScriptedSmtp } from './testing.ts';
@@ -26,7 +26,7 @@ test('SIGKILL during delivery: none lost, duplicates counted', { timeout: Number
   await smtp.start();
   const records: MailRecord[] = Array.from({ length: N }, (_, i) => ({
     ...testMailRecord(`Subject: crash ${i}\r\n\r\nbody ${i}\r\n`, { rcptTo: ['bob@example.net'] }),
-    decision: { action: 'deliver' as const, reasons: [], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: 't' },
+    decision: testDecision('deliver'),
   }));
   await produce(svc.kafka, svc.codec, t.decided, 'MailRecord', records.map((record) => ({ record })));
   const env = { ...process.env, RELAY_TOPICS: JSON.stringify(t), RELAY_GROUP: uniqueName('crash'), EGRESS_NEXT_HOP: `smtp://127.0.0.1:${smtp.port}`, EGRESS_CONCURRENCY: '8', LOG_LEVEL: 'error' };

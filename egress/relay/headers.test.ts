@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { testMailRecord } from '../../runtime/stage-testing.ts';
+import { testDecision, testMailRecord } from '../../runtime/stage-testing.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import { authservIdOf, withoutForgedTrustFields, withTrace } from './headers.ts';
 import { deliverMaildir } from './transport.ts';
@@ -39,7 +39,7 @@ const record = (): MailRecord => ({
   ...testMailRecord(raw, { rcptTo: ['bob@example.net'] }),
   auth: { authservId: OURS, authenticationResults: `${OURS};\r\n dkim=none; spf=softfail smtp.mailfrom=paypal.com` } as MailRecord['auth'],
   spam: { score: 7.5, probability: 0.99, verdict: 'spam', topTokens: [], modelVersion: 'm1' } as unknown as MailRecord['spam'],
-  decision: { action: 'junk', reasons: ['spam'], spamScore: null, reputation: null, decidedAt: 0, stageVersion: 't' },
+  decision: testDecision('junk', ['spam'], { decidedAt: 0 }),
 });
 
 const fieldsOf = (message: Buffer) => {
@@ -72,6 +72,13 @@ describe('forged trust fields', () => {
     }
     assert.ok(out.toString('latin1').endsWith(`\r\n\r\n${body}`), 'the body is untouched');
     assert.deepEqual(rec.envelope.raw, raw, 'the record is not altered');
+  });
+
+  it('add_header: delivered with X-Spam: Yes (the forged X-Spam: no left out), not flagged as junk', () => {
+    const rec = { ...record(), spam: null, decision: testDecision('add_header', ['add_header: score 4 >= 3 (add_header)'], { decidedAt: 0 }) } as MailRecord;
+    const fields = fieldsOf(withTrace(rec, { hostname: 'egress.scop.test', protocol: 'local', junk: false }));
+    assert.deepEqual(fields.filter((f) => /^x-spam(-|\s*:)/i.test(f)), ['X-Spam: Yes']);
+    assert.deepEqual(fieldsOf(withTrace(record(), { hostname: 'egress.scop.test', protocol: 'local', junk: true })).filter((f) => /^x-spam\s*:/i.test(f)), [], 'only for add_header');
   });
 
   it('EGRESS_AUTHSERV_IDS adds further ids of ours; without an auth section the configured ones still apply', () => {

@@ -47,6 +47,8 @@ export function traceHeaders(record: MailRecord, o: TraceOptions): string {
   lines.push(`X-Scop-Record-Id: ${e.id}`);
   const d = record.decision;
   if (d) lines.push(`X-Scop-Decision: ${d.action}${d.reasons.length ? `; ${d.reasons.join('; ')}` : ''}`);
+  // add_header (the policy's mildest action): delivered to the inbox, marked for the reader's filters.
+  if (d?.action === 'add_header') lines.push('X-Spam: Yes');
   const spam = record.spam;
   const flag = o.junk || spam?.verdict === 'spam';
   if (spam || o.junk) {
