@@ -5,10 +5,11 @@ import { matrixNotifierService } from '../egress/matrix/service.ts';
 import { authService } from '../processors/auth/service.ts';
 import { mimeService } from '../processors/mime/service.ts';
 import { spamService } from '../processors/spam/service.ts';
+import { spamLearnerService } from '../processors/spam/learner/service.ts';
 import { dkimSignService } from '../processors/dkim-sign/service.ts';
 import { firewallService } from '../processors/firewall/service.ts';
 import { decisionService } from '../processors/decision/service.ts';
 import { egressService } from '../egress/relay/service.ts';
 import { consoleService } from '../console/service.ts';
 
-export const SERVICES: ServiceDefinition[] = [ingressService, mimeService, authService, spamService, firewallService, decisionService, egressService, dkimSignService, matrixNotifierService, consoleService];
+export const SERVICES: ServiceDefinition[] = [ingressService, mimeService, authService, spamService, spamLearnerService, firewallService, decisionService, egressService, dkimSignService, matrixNotifierService, consoleService];

@@ -125,7 +125,7 @@ export function modelPage(ctx: PageContext, versions: ModelVersion[], labels: Re
   const rows = versions.map((v, i) => `<tr><td>${h(v.version)}${i === 0 ? ' <span class="badge deliver">newest</span>' : ''}</td><td>${h(v.name)}</td><td class="nowrap">${h(iso(v.trainedAt))}</td><td>${h(v.nham)}</td><td>${h(v.nspam)}</td><td>${h(v.tokens)}</td><td>${h(v.tokenizerVersion)}</td><td>${h(v.source)}</td><td>${h(v.offset)}</td></tr>`).join('');
   return layout('Spam model', ctx, `<table class="results"><thead><tr><th>Version</th><th>Model</th><th>Trained</th><th>Ham</th><th>Spam</th><th>Tokens</th><th>Tokenizer</th><th>Source</th><th>Offset</th></tr></thead><tbody>${rows || '<tr><td colspan="9">No model on spam.model.</td></tr>'}</tbody></table>
 <h2>Labels on spam.feedback</h2>${dl(Object.entries(labels).length ? Object.entries(labels) : [['labels', 'none yet']])}
-<p class="meta">Versions are what spam.model holds now (compaction keeps only the newest per model name). Which labels a model learnt is not recorded in the model yet; rollback needs the learner's republish mechanism (issue 17) and is a follow-up.</p>`, '/spam-model');
+<p class="meta">Versions are what spam.model holds now (compaction keeps only the newest per model name). Every published version is kept on spam.model.history; <code>scop spam rollback [--to &lt;version&gt;]</code> republishes one.</p>`, '/spam-model');
 }
 
 export function firewallPage(ctx: PageContext, blocks: Block[], now: number): string {

@@ -21,6 +21,8 @@ export interface TopicSpec {
   /** compact,delete: newest value per key, and keys older than retentionMs go too. */
   cleanup: 'delete' | 'compact' | 'compact,delete';
   retentionMs?: number;
+  /** Further topic configs (e.g. retention.bytes), set as given. */
+  configs?: Readonly<Record<string, string>>;
   /** Who writes it, for the README diagram and for operators. */
   writtenBy: string;
   doc: string;
@@ -59,9 +61,16 @@ export const TOPICS = {
     name: 'spam.model', partitions: 1, valueSchema: 'SpamModel', cleanup: 'compact',
     writtenBy: 'scop spam publish / train --publish, spam stage (default model on a fresh install)', doc: 'Trained spam models keyed by model name (default); every scorer follows it and switches to a new version without a restart.',
   },
+  spamModelHistory: {
+    // Every version ever published, keyed by version, so `scop spam rollback` can go back to one after
+    // spam.model's compaction dropped it. Bounded by age and by size (a model record is a few MB).
+    name: 'spam.model.history', partitions: 1, valueSchema: 'SpamModel', cleanup: 'delete', retentionMs: 30 * DAY,
+    configs: { 'retention.bytes': String(2 * 1024 ** 3), 'segment.bytes': String(64 * 1024 ** 2) },
+    writtenBy: 'whoever publishes to spam.model (the spam learner, scop spam publish / train --publish, the spam stage)', doc: 'Every published spam model, keyed by version, with its signature headers: what `scop spam rollback` and the console\'s rollback republish (30 days, at most 2 GiB).',
+  },
   spamFeedback: {
     name: 'spam.feedback', partitions: 3, valueSchema: 'SpamFeedback', cleanup: 'compact',
-    writtenBy: 'users / mail clients / analysts (scop spam feedback)', doc: 'Ham/spam labels keyed by record id (latest wins); scop spam train --from-topics joins them with the records.',
+    writtenBy: 'users / mail clients / analysts (scop spam feedback), the console, the spam learner\'s feedback hook (IMAP Junk moves)', doc: 'Ham/spam labels keyed by record id (latest wins); the spam learner learns them as they come (scop spam train --from-topics replays them by hand).',
   },
   inboundScreened: {
     name: 'mail.inbound.screened', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
@@ -183,6 +192,7 @@ export function topicConfig(spec: TopicSpec, durability?: Pick<Durability, 'minI
   };
   if (durability) cfg['min.insync.replicas'] = String(durability.minInsyncReplicas);
   if (spec.retentionMs !== undefined) cfg['retention.ms'] = String(spec.retentionMs);
+  Object.assign(cfg, spec.configs);
   if (spec.cleanup.startsWith('compact')) cfg['min.compaction.lag.ms'] = '0';
   return cfg;
 }

@@ -28,6 +28,7 @@ const forged = [
   'x-spam-status: No, score=-100\r\n\ttokens="x"',
   'X-Spam: no',
   'X-SCOP-Decision: deliver; all good',
+  'X-Scop-Record-Id: 00000000-0000-7000-8000-000000000000',
   'X-Spamassassin-Version: 4.0 (not ours: kept)',
   'From: PayPal <service@paypal.com>',
   'Subject: Your account',
@@ -78,7 +79,7 @@ describe('forged trust fields', () => {
     assert.deepEqual(named(/^authentication-results\s*:/i), [`Authentication-Results: ${OURS}; dkim=none; spf=softfail smtp.mailfrom=paypal.com`, 'Authentication-Results: other.example.net; dkim=fail header.d=paypal.com']);
     assert.deepEqual(named(/^x-spam(-|:)/i).map((f) => f.split(':')[0]), ['X-Spam-Flag', 'X-Spam-Score', 'X-Spam-Status']);
     assert.ok(named(/^x-spam-flag/i)[0]!.endsWith('YES'), 'our junk flag, not the forged NO');
-    assert.deepEqual(named(/^x-scop-/i), [`X-Scop-Record-Id: ${rec.envelope.id}`, 'X-Scop-Decision: junk; spam']);
+    assert.deepEqual(named(/^x-scop-/i), [`X-Scop-Record-Id: ${rec.envelope.id}`, 'X-Scop-Decision: junk; spam'], 'our record id (what a move into Junk reports), no forged X-Scop-*');
     for (const kept of ['Received: from client.example by mx.scop.test; Mon, 1 Jan 2024 10:00:00 +0000', 'X-Spamassassin-Version: 4.0 (not ours: kept)', 'From: PayPal <service@paypal.com>', 'Subject: Your account']) {
       assert.ok(fields.includes(kept), kept);
     }

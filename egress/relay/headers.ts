@@ -61,6 +61,8 @@ export function traceHeaders(record: MailRecord, o: TraceOptions & { hasMessageI
   const lines: string[] = [];
   const forPart = o.recipient ? `\r\n\tfor <${o.recipient}>` : '';
   lines.push(`Received: by ${o.hostname} (scop egress) with ${o.protocol === 'local' ? 'local' : o.protocol === 'LMTP' ? 'LMTP' : 'ESMTP'} id ${e.id}${forPart};\r\n\t${rfc5322Date(o.now ?? Date.now())}`);
+  // The record id: redelivery is recognisable, and a move into or out of Junk labels this record
+  // (processors/spam/README.md "Feedback from the mailbox"). A forged one was removed with every X-Scop-* field.
   lines.push(`${RECORD_ID_FIELD}: ${e.id}`);
   if (o.hasMessageId === false) lines.push(`Message-ID: ${messageIdFor(e.id, o.hostname)}`);
   const d = record.decision;
