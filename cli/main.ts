@@ -20,6 +20,7 @@ import { registerReplayCommand } from './replay.ts';
 import { registerDkimCommands } from './dkim.ts';
 import { printable } from './terminal.ts';
 import { registerQuarantineCommands } from './quarantine.ts';
+import { registerExplainCommands } from './explain.ts';
 import { registerFirewallCommands } from './firewall.ts';
 import { registerObserveCommands } from './observe.ts';
 import { registerConsoleCommands } from './console.ts';
@@ -52,15 +53,16 @@ const topics = program.command('topics').description('the pipeline’s Kafka top
 topics
   .command('apply')
   .description('create or update every topic from the declarative list (idempotent); uses KAFKA_BROKERS')
-  .option('--replication <n>', 'replication factor for new topics', '1')
-  .action(async (opts: { replication: string }) => {
+  .option('--replication <n>', 'replication factor for new topics (default: 3 copies, 2 in sync, on a cluster of 3 or more brokers; 1 on a single broker)')
+  .action(async (opts: { replication?: string }) => {
     const settings = kafkaSettingsFromEnv();
     await probeBrokers(settings);
     const admin = createKafkaClient(settings).admin();
     await admin.connect();
     try {
-      const r = await applyTopics(admin, allTopics(), Number(opts.replication));
+      const { durability, ...r } = await applyTopics(admin, allTopics(), opts.replication === undefined ? undefined : Number(opts.replication));
       for (const [what, names] of Object.entries(r)) if (names.length) console.log(`${what}: ${names.join(', ')}`);
+      console.log(`replication: ${durability.replicationFactor} copies, min.insync.replicas=${durability.minInsyncReplicas}${durability.warning ? ` (warning: ${durability.warning})` : ''}`);
     } finally {
       await admin.disconnect();
     }
@@ -115,6 +117,7 @@ registerSpamCommands(program);
 registerReplayCommand(program);
 registerDkimCommands(program);
 registerQuarantineCommands(program);
+registerExplainCommands(program);
 registerFirewallCommands(program);
 registerObserveCommands(program);
 registerConsoleCommands(program);

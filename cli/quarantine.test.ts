@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
-import { produce, readTopic, testBroker, testMailRecord } from '../runtime/stage-testing.ts';
+import { produce, readTopic, testBroker, testDecision, testMailRecord } from '../runtime/stage-testing.ts';
 import { uniqueName } from '../runtime/testing.ts';
 import { topicConfig, type TopicSpec } from '../runtime/topics.ts';
 import type { DeliveryJob, MailRecord } from '../schemas/types.ts';
@@ -26,7 +26,7 @@ test('quarantine: list, mark (spam.feedback), release (to the delivery requests,
   const t = await topics({ quarantine: 'compact', requests: 'delete', feedback: 'compact' }) as unknown as QuarantineTopics;
   const held = (subject: string, action: 'quarantine' | 'reject', receivedAt: number): MailRecord => ({
     ...testMailRecord(`Subject: ${subject}\r\nMessage-ID: <${subject}@x>\r\n\r\nbody\r\n`, { rcptTo: ['bob@example.net'], receivedAt }),
-    decision: { action, reasons: [`${action}: test`], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: 't' },
+    decision: testDecision(action, [`${action}: test`]),
   });
   const a = held('first', 'quarantine', Date.now() - 1000);
   const b = held('second', 'reject', Date.now());
@@ -96,7 +96,7 @@ const ACTIVE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202
 test('quarantine list / list --json / show and firewall list print message data without terminal controls', { timeout: 60000 }, async () => {
   const t = await topics({ quarantine: 'compact', requests: 'delete', feedback: 'compact', blocks: 'compact' });
   const hostile = testMailRecord(Buffer.from('From: "Bank \u001b[31mSecurity\u001b[0m" <sec@bank.example>\r\nSubject: \u001b]0;pwned\u0007 urgent \u001b[2J\u009b31m \u202Etxt.exe\r\nX-Note: a\r\n\tb\u001b[1m\r\n\r\nbody\r\n', 'utf8'), { rcptTo: ['bob@example.net'], mailFrom: 'x\u001b[8m@evil.example' });
-  hostile.decision = { action: 'quarantine', reasons: ['reason with \u001b[5mblink'], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: 't' };
+  hostile.decision = testDecision('quarantine', ['reason with \u001b[5mblink']);
   await produce(svc.kafka, svc.codec, t.quarantine!, 'MailRecord', [{ record: hostile, key: hostile.envelope.id }]);
   const qt = { quarantine: t.quarantine!, requests: t.requests!, feedback: t.feedback! };
   const outputs = {

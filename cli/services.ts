@@ -13,6 +13,7 @@ import { matrixNotifierService } from '../egress/matrix/service.ts';
 import { authService } from '../processors/auth/service.ts';
 import { mimeService } from '../processors/mime/service.ts';
 import { spamService } from '../processors/spam/service.ts';
+import { spamLearnerService } from '../processors/spam/learner/service.ts';
 import { dkimSignService } from '../processors/dkim-sign/service.ts';
 import { firewallService } from '../processors/firewall/service.ts';
 import { decisionService } from '../processors/decision/service.ts';
@@ -24,7 +25,7 @@ import { consoleService } from '../console/service.ts';
 export const INBOUND_SEPARATE: ServiceDefinition[] = [mimeService, authService, spamService, firewallService, decisionService];
 
 /** Every service `scop run <name>` can run. */
-export const SERVICES: ServiceDefinition[] = [ingressService, inboundService, ...INBOUND_SEPARATE, egressService, dkimSignService, matrixNotifierService, consoleService];
+export const SERVICES: ServiceDefinition[] = [ingressService, inboundService, ...INBOUND_SEPARATE, spamLearnerService, egressService, dkimSignService, matrixNotifierService, consoleService];
 
 export type InboundDeployment = 'fused' | 'separate';
 
@@ -37,5 +38,5 @@ export function inboundDeployment(env: NodeJS.ProcessEnv): InboundDeployment {
 /** What `scop start` runs for this deployment, in start order. */
 export function startedServices(env: NodeJS.ProcessEnv): ServiceDefinition[] {
   const inbound = inboundDeployment(env) === 'fused' ? [inboundService] : INBOUND_SEPARATE;
-  return [ingressService, ...inbound, egressService, dkimSignService, matrixNotifierService, consoleService];
+  return [ingressService, ...inbound, spamLearnerService, egressService, dkimSignService, matrixNotifierService, consoleService];
 }

@@ -1,5 +1,5 @@
 /**
- * `scop spam train | eval | publish | feedback`: the learning loop. Raw messages (the public
+ * `scop spam train | eval | publish | rollback | feedback`: the learning loop. Raw messages (the public
  * corpus, folders, mbox files) go through the MIME stage's parser and the spam tokenizer
  * (cli/spam-corpus.ts); `--from-topics` instead replays parsed records joined with the labels on
  * spam.feedback. Models go to a file and/or the compacted spam.model topic, where every running
@@ -30,6 +30,9 @@ import { ALL_CORPORA, corporaAvailable, LOCO_FOLDS, locoExamples, locoTable, raw
 import { SA_SAMPLE, sampleIndices, spamAssassinInstalled, spamAssassinScores, startSpamAssassin, type SpamAssassinRunner } from './spamassassin.ts';
 import { corpusExamples, readMessages, tokenizeAll, type RawLabelled } from './spam-corpus.ts';
 import { readTopicRange } from '../runtime/topic-reader.ts';
+import { rollbackModel } from '../processors/spam/learner/rollback.ts';
+import { addHookToken } from '../processors/spam/learner/hook.ts';
+import { hookTokensFile } from '../processors/spam/learner/config.ts';
 
 const log = loggerFor('spam-cli');
 
@@ -307,6 +310,30 @@ export function registerSpamCommands(program: Command): void {
       const c = await kafkaFromEnv();
       const offset = await publishModel(c.kafka, c.codec, data, signing, opts.modelTopic);
       console.log(`published ${data.version} to ${opts.modelTopic} at offset ${offset}`);
+      process.exit(0);
+    });
+
+  spam
+    .command('rollback')
+    .description('republish an earlier model version from the history topic (default: the version the current model replaced); the learner continues on top of it')
+    .option('--to <version>', 'the model version to go back to')
+    .option('--model-topic <topic>', 'model topic', TOPICS.spamModel.name)
+    .option('--history-topic <topic>', 'where every published version is kept', TOPICS.spamModelHistory.name)
+    .action(async (opts: { to?: string; modelTopic: string; historyTopic: string }) => {
+      const c = await kafkaFromEnv();
+      const r = await rollbackModel({ ...c, log, modelTopic: opts.modelTopic, historyTopic: opts.historyTopic, trusted: modelKeys(false).trusted, to: opts.to });
+      console.log(`rolled back ${r.from ?? '(none)'} → ${r.to} (${opts.modelTopic} offset ${r.offset})`);
+      process.exit(0);
+    });
+
+  spam
+    .command('hook-token')
+    .description('add a token for the spam learner\'s feedback hook (SPAM_LEARNER_HOOK_PORT) and print it once')
+    .argument('<name>', 'the token\'s name: labels it sends get the source <name>:<user>, e.g. imap')
+    .action((name: string) => {
+      const file = process.env.SPAM_LEARNER_HOOK_TOKENS_FILE?.trim() || hookTokensFile(process.env.SCOP_DATA_DIR?.trim() || '.data');
+      console.log(addHookToken(file, name));
+      console.error(`added token "${name}" to ${file}`);
       process.exit(0);
     });
 

@@ -90,8 +90,9 @@ describe('scop start', () => {
       throw e;
     });
     const startupMs = Date.now() - t0;
-    const { node, 'local-domains': localDomains, ...endpoints } = Object.fromEntries(ready.slice('ready '.length).trim().split(/\s+/).map((kv) => kv.split('=') as [string, string]));
+    const { node, 'local-domains': localDomains, replication, ...endpoints } = Object.fromEntries(ready.slice('ready '.length).trim().split(/\s+/).map((kv) => kv.split('=') as [string, string]));
     assert.equal(localDomains, 'example.net,example.test(demo)', 'without INGRESS_LOCAL_DOMAINS the MX accepts the demo domains, and says so');
+    assert.equal(replication, '1/1(warning:too-few-brokers)', 'one local broker: one copy, and the ready line says so');
     // Every service runs on the Node the project pins (package.json's `node` dependency), not the machine's.
     const pinned = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies.node;
     assert.equal(node, `v${pinned}`, 'the ready line names the pinned Node');

@@ -61,6 +61,7 @@ export async function start(): Promise<void> {
     const applied = await applyTopics(admin);
     await admin.disconnect();
     log.info(applied, 'topics applied');
+    if (applied.durability.warning) log.warn({ durability: applied.durability }, applied.durability.warning);
     const ids = await registerSchemas(new RecordCodec(stack.registry));
     log.info({ ids }, 'schemas registered');
 
@@ -70,7 +71,9 @@ export async function start(): Promise<void> {
       SCHEMA_REGISTRY_URL: stack.registry.url,
     };
     const endpoints: Record<string, string> = { ...stack.endpoints };
-    const notes: Record<string, string> = {};
+    // replication=<copies>/<in sync>: a cluster too small for 3/2 says so in the ready line.
+    const { replicationFactor: rf, minInsyncReplicas: isr, warning } = applied.durability;
+    const notes: Record<string, string> = { replication: `${rf}/${isr}${warning ? '(warning:too-few-brokers)' : ''}` };
     // SCOP_INBOUND: the inbound chain fused in one process (default) or one process per stage.
     for (const def of startedServices(env)) {
       const { running, ready } = startChild(def.name, env);

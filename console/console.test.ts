@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../infra/ports.ts';
-import { produce, readTopic, testBroker, testMailRecord } from '../runtime/stage-testing.ts';
+import { produce, readTopic, testBroker, testDecision, testMailRecord } from '../runtime/stage-testing.ts';
 import { eventually, uniqueName } from '../runtime/testing.ts';
 import { topicConfig, type TopicSpec } from '../runtime/topics.ts';
 import type { AuditEvent, Block, DeadLetter, DeliveryJob, MailRecord, SpamFeedback } from '../schemas/types.ts';
@@ -81,7 +81,7 @@ class Client {
 const held = (subject: string, over: Partial<MailRecord> = {}): MailRecord => ({
   ...testMailRecord(`From: Mallory <mallory@evil.example>\r\nSubject: ${subject}\r\nMessage-ID: <${subject.length}@x>\r\n\r\nbody\r\n`, { rcptTo: ['bob@example.net'], mailFrom: 'mallory@evil.example', clientIp: '198.51.100.7' }),
   mime: null,
-  decision: { action: 'quarantine', reasons: ['quarantine: dangerous attachment invoice.pdf.exe [double-extension,executable]'], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: 't' },
+  decision: testDecision('quarantine', ['quarantine: dangerous attachment invoice.pdf.exe [double-extension,executable]']),
   ...over,
 });
 
@@ -149,7 +149,7 @@ describe('console', () => {
   it('history: the consumers index decided records; search by subject, sender, IP, action, symbol; the message page shows sections, deliveries, an escaped text preview', async () => {
     const clean: MailRecord = {
       ...testMailRecord('From: Carol <carol@example.com>\r\nSubject: Quarterly <b>report</b>\r\n\r\nHello <script>alert(1)</script>\r\n', { mailFrom: 'carol@example.com', rcptTo: ['dave@example.net'], clientIp: '192.0.2.10' }),
-      decision: { action: 'deliver', reasons: [], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: 't' },
+      decision: testDecision('deliver'),
     };
     clean.mime = await parseMime(clean.envelope.raw);
     await produce(svc.kafka, svc.codec, t.decided, 'MailRecord', [{ record: clean }]);

@@ -2,8 +2,8 @@
  * What the console shows of the spam learning loop: every model version seen on the compacted
  * spam.model topic (compaction keeps only the newest per model name, so older versions disappear
  * once the broker compacts), and the labels on spam.feedback (latest per message). Exposes the
- * newest model's training time for the "model not updated" alert. Rollback needs a mechanism to
- * republish an older version (issue 17's learner); the model page lists versions only.
+ * newest model's training time for the "model not updated" alert. The model page lists versions
+ * only; rollback is `scop spam rollback` (processors/spam/learner/rollback.ts).
  */
 import type { Registry } from 'prom-client';
 import { followCompactedTopic, type CompactedTopicFollower } from '../runtime/compacted-topic.ts';

@@ -46,7 +46,7 @@ ${rows.map((r) => `<tr>${selectable ? `<td><input type="checkbox" name="id" valu
 </tbody></table>`;
 }
 
-export const ACTIONS = ['deliver', 'junk', 'quarantine', 'reject', 'relay'] as const;
+export const ACTIONS = ['deliver', 'add_header', 'junk', 'quarantine', 'reject', 'relay'] as const;
 
 export function historyPage(ctx: PageContext, f: SearchFilter & { fromText?: string; toText?: string }, rows: MessageSummary[], more: boolean, ms: number): string {
   const field = (name: string, label: string, value: string | undefined, placeholder = '') => `<label>${label} <input name="${name}" value="${h(value ?? '')}" placeholder="${h(placeholder)}" maxlength="256"></label>`;
@@ -60,7 +60,7 @@ ${field('from', 'From (UTC)', f.fromText, '2026-01-31 or 2026-01-31T12:00')}${fi
 <label>Action <select name="action"><option value="">any</option>${ACTIONS.map((a) => `<option${f.action === a ? ' selected' : ''}>${a}</option>`).join('')}</select></label>
 ${field('symbol', 'Symbol', f.symbol, 'words of a reason, e.g. dmarc')}
 <button>Search</button></form>
-<p class="meta">${rows.length} message(s) in ${ms.toFixed(0)} ms. Symbol matches the words of the decision's reasons until stages emit typed symbols.</p>
+<p class="meta">${rows.length} message(s) in ${ms.toFixed(0)} ms. Symbol matches the words of the decision's reasons, which name every symbol that added to the score.</p>
 ${resultsTable(rows, ctx, false)}
 ${more ? `<p><a href="/history?${h(nextParams.toString())}">Older messages →</a></p>` : ''}`, '/history');
 }
@@ -76,8 +76,8 @@ export function messagePage(ctx: PageContext, m: MessageRow & { held: boolean },
 ${m.held ? '<button name="do" value="release">Release (deliver)</button> <button name="do" value="delete">Delete</button> ' : ''}
 <button name="do" value="ham">Mark ham</button> <button name="do" value="spam">Mark spam</button></form>`;
   const symbols = d.symbols?.length
-    ? `<table><thead><tr><th>Symbol</th><th>Stage</th><th>Score</th><th>Options</th></tr></thead><tbody>${d.symbols.map((s) => `<tr><td>${h(s.symbol)}</td><td>${h(s.stage)}</td><td>${h(s.score ?? '')}</td><td>${h(s.options.join(', '))}</td></tr>`).join('')}</tbody></table>`
-    : '<p class="meta">This record carries no typed symbols: stages emit prose reasons today (typed symbols with scores come with the policy file, issue 16). The reasons above are what the decision used.</p>';
+    ? `<table><thead><tr><th>Symbol</th><th>Weight</th><th>Stage</th><th>Score</th><th>Options</th></tr></thead><tbody>${d.symbols.map((s) => `<tr><td>${h(s.symbol)}</td><td>${h(s.weight ?? '')}</td><td>${h(s.stage)}</td><td>${h(s.score ?? '')}</td><td>${h(s.options.join(', '))}</td></tr>`).join('')}</tbody></table>`
+    : '<p class="meta">This record carries no typed symbols (decided before the stages emitted them). The reasons above are what the decision used.</p>';
   const dsn = (s: DeliveryRow) => (s.status === 'bounced' || s.status === 'dead') && m.direction === 'outbound' && m.mailFrom ? `DSN to ${m.mailFrom}` : '';
   const deliveryTable = deliveries.length
     ? `<table class="deliveries"><thead><tr><th>Recipient</th><th>Outcome</th><th>Attempts</th><th>Next hop</th><th>Reply</th><th>At</th><th>DSN</th></tr></thead><tbody>${deliveries.map((s) => `<tr><td>${h(s.recipient)}</td><td><span class="badge ${h(s.status)}">${h(s.status)}</span></td><td>${h(s.attempts)}</td><td>${h(s.nextHop)}</td><td>${h(s.reply ?? '')}</td><td class="nowrap">${h(iso(s.at))}</td><td>${h(dsn(s))}</td></tr>`).join('')}</tbody></table>`
@@ -125,7 +125,7 @@ export function modelPage(ctx: PageContext, versions: ModelVersion[], labels: Re
   const rows = versions.map((v, i) => `<tr><td>${h(v.version)}${i === 0 ? ' <span class="badge deliver">newest</span>' : ''}</td><td>${h(v.name)}</td><td class="nowrap">${h(iso(v.trainedAt))}</td><td>${h(v.nham)}</td><td>${h(v.nspam)}</td><td>${h(v.tokens)}</td><td>${h(v.tokenizerVersion)}</td><td>${h(v.source)}</td><td>${h(v.offset)}</td></tr>`).join('');
   return layout('Spam model', ctx, `<table class="results"><thead><tr><th>Version</th><th>Model</th><th>Trained</th><th>Ham</th><th>Spam</th><th>Tokens</th><th>Tokenizer</th><th>Source</th><th>Offset</th></tr></thead><tbody>${rows || '<tr><td colspan="9">No model on spam.model.</td></tr>'}</tbody></table>
 <h2>Labels on spam.feedback</h2>${dl(Object.entries(labels).length ? Object.entries(labels) : [['labels', 'none yet']])}
-<p class="meta">Versions are what spam.model holds now (compaction keeps only the newest per model name). Which labels a model learnt is not recorded in the model yet; rollback needs the learner's republish mechanism (issue 17) and is a follow-up.</p>`, '/spam-model');
+<p class="meta">Versions are what spam.model holds now (compaction keeps only the newest per model name). Every published version is kept on spam.model.history; <code>scop spam rollback [--to &lt;version&gt;]</code> republishes one.</p>`, '/spam-model');
 }
 
 export function firewallPage(ctx: PageContext, blocks: Block[], now: number): string {

@@ -67,8 +67,8 @@ export interface SearchFilter {
   to?: number;
   action?: string;
   /**
-   * Words that must appear in the decision's reasons. Stages do not emit typed symbols yet
-   * (issue 16); until they do, a symbol search matches the reasons text.
+   * Words that must appear in the decision's reasons: they name every symbol that added to the
+   * score (e.g. MIME_DOUBLE_EXTENSION{invoice.pdf.exe} +20), so a symbol name finds its messages.
    */
   symbol?: string;
   held?: boolean;

@@ -1,16 +1,16 @@
 /**
  * What the history keeps of a MailRecord: the searchable columns, and a detail document with the
  * envelope and every stage's section — without the raw message and without the HTML body (the
- * console never renders mail HTML), with the text body cut to a preview. Stages will add typed
- * symbols (issue 16); `symbols` is where they will go, and the message page shows them when present.
+ * console never renders mail HTML), with the text body cut to a preview, and the symbols: as the
+ * decision weighed them (with their weights) when it did, else as the stages emitted them.
  */
 import type { DeliveryStatus, MailRecord } from '../schemas/types.ts';
 import type { DeliveryRow, MessageRow } from './store.ts';
 
 export const PREVIEW_CHARS = 8192;
 
-/** Symbols as stages will emit them (issue 16); absent from today's records. */
-export interface Symbol { symbol: string; stage: string; score: number | null; options: string[] }
+/** A stage's symbol (schemas/symbol.avsc), with what the decision weighed it when it did. */
+export interface Symbol { symbol: string; stage: string; score: number | null; options: string[]; weight?: number }
 
 export interface MessageDetail {
   envelope: Omit<MailRecord['envelope'], 'raw'> & { rawBytes: number };
@@ -37,11 +37,11 @@ export function summarize(r: MailRecord, direction: 'inbound' | 'outbound'): Mes
   const text = r.mime?.text ?? null;
   const sections: Record<string, unknown> = {};
   for (const [k, v] of Object.entries({ mime, auth: r.auth, spam: r.spam, firewall: r.firewall, decision: r.decision, dkimSign: r.dkimSign })) if (v) sections[k] = v;
-  const withSymbols = r as MailRecord & { symbols?: Symbol[] | null };
+  const weighed: Symbol[] | undefined = r.decision?.weighed.map((w) => ({ symbol: w.symbol, stage: w.stage, score: w.score, options: w.options, weight: w.weight }));
   const detail: MessageDetail = {
     envelope: { ...envelope, rawBytes: raw.length },
     sections,
-    symbols: withSymbols.symbols ?? null,
+    symbols: weighed?.length ? weighed : r.symbols?.length ? r.symbols : null,
     preview: { text: text === null ? null : text.slice(0, PREVIEW_CHARS), truncated: (text?.length ?? 0) > PREVIEW_CHARS || Boolean(r.mime?.textTruncated), htmlOnly: text === null && r.mime?.html != null },
     headers: headerSection(raw),
   };

@@ -8,6 +8,9 @@
  *  - dangerous attachment (.pdf.exe)        → quarantined (held)
  *  - a burst of spam from one /24           → the prefix is blocked; the next connection from it gets 554 at connect
  *  - next hop down                          → retries; after Postfix is back every message arrives exactly once
+ *  - the policy file decides                → `scop explain` shows the symbols of the delivered and the held
+ *                                             messages; BAYES_SPAM's weight lowered in the file (no restart),
+ *                                             the spam message replayed through the decision → junk, explained
  *
  * Client addresses vary with swaks --local-interface 127.x.y.z (all of 127/8 is loopback on Linux).
  */
@@ -23,9 +26,11 @@ import { loadDefaultModel } from '../processors/spam/default-model.ts';
 import { BayesModel } from '../processors/spam/model.ts';
 import { scoreRecord } from '../processors/spam/scorer.ts';
 import { TestDnsServer } from '../infra/dns/dns-server.ts';
-import { readTopic, testMailRecord } from '../runtime/stage-testing.ts';
+import { produce, readTopic, testMailRecord } from '../runtime/stage-testing.ts';
 import { eventually, uniqueName } from '../runtime/testing.ts';
 import type { Block, DeliveryStatus, MailRecord } from '../schemas/types.ts';
+import { PolicyDocument } from '../runtime/policy-file.ts';
+import { buildPolicy } from '../processors/decision/policy.ts';
 import { startPipeline, type Pipeline } from './pipeline.ts';
 import { PrivatePostfix } from './postfix.ts';
 
@@ -34,6 +39,10 @@ const ROOT = resolve(import.meta.dirname, '..');
 const skip = !PrivatePostfix.available() ? 'needs root and the Debian postfix package (infra/debian-packages.txt)' : !existsSync('/usr/bin/swaks') ? 'needs swaks' : false;
 
 const dir = join(ROOT, '.data', 'e2e', uniqueName('inbound'));
+/** The decision's policy file: empty (the built-in policy) until the policy test changes it. */
+const policyFile = join(dir, 'policy.yaml');
+/** Record ids of the first test's messages, for the policy test. */
+let firstIds: Record<'clean' | 'dmarc' | 'spam' | 'attachment', string> | undefined;
 const dns = new TestDnsServer();
 let postfix: PrivatePostfix;
 let pipe: Pipeline;
@@ -82,6 +91,7 @@ const withMessageId = (raw: Buffer, id: string) => {
 before(async () => {
   if (skip) return;
   mkdirSync(dir, { recursive: true });
+  writeFileSync(policyFile, '# the built-in policy (processors/decision/default-policy.yaml) until a test changes this file\n');
   await dns.start();
   dns.add('good.test', { type: 'TXT', data: 'v=spf1 ip4:127.0.0.0/8 -all' });
   dns.add('_dmarc.good.test', { type: 'TXT', data: 'v=DMARC1; p=none' });
@@ -95,6 +105,7 @@ before(async () => {
       DNS_SERVERS: dns.address, DNS_TIMEOUT_MS: '500', DNS_RETRIES: '0', AUTH_SERVID: 'mx.e2e.scop.test',
       EGRESS_NEXT_HOP: `smtp://127.0.0.1:${postfix.port}`, EGRESS_HOSTNAME: 'egress.e2e.scop.test', EGRESS_RETRY_DELAYS: '2,3,3', EGRESS_MAX_ATTEMPTS: '30', EGRESS_STARTTLS: 'off',
       FIREWALL_BLOCK_SCORE: '4', FIREWALL_BLOCK_MIN_MESSAGES: '4', FIREWALL_BLOCK_SECONDS: '600',
+      SCOP_POLICY_FILE: policyFile, DECISION_POLICY_POLL_MS: '200',
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     },
   });
@@ -139,6 +150,7 @@ test('inbound end to end: delivered to Postfix with verdict headers, DMARC rejec
   for (const [k, r] of Object.entries(sent)) assert.equal(r.code, 0, `${k} accepted by the ingress:\n${r.out}`);
   const ids = Object.fromEntries(Object.entries(sent).map(([k, r]) => [k, recordIdOf(r.out)!])) as Record<keyof typeof sent, string>;
   for (const [k, id] of Object.entries(ids)) assert.ok(id, `record id in the 250 reply for ${k}`);
+  firstIds = ids;
 
   // Every message is decided.
   let d = new Map<string, MailRecord>();
@@ -146,12 +158,14 @@ test('inbound end to end: delivered to Postfix with verdict headers, DMARC rejec
   const action = (k: keyof typeof ids) => d.get(ids[k])!.decision!;
   assert.equal(action('clean').action, 'deliver', JSON.stringify(action('clean')));
   assert.equal(action('dmarc').action, 'reject');
-  assert.match(action('dmarc').reasons[0]!, /^reject: dmarc=fail \(policy reject for bank\.test\)/);
+  // Reasons name the symbols (issue 16): the deciding rule first, then every symbol that added to the score.
+  assert.match(action('dmarc').reasons[0]!, /^reject: forced by dmarc-reject \(DMARC_POLICY_REJECT\{bank\.test\}\)/);
   assert.equal(action('spam').action, 'quarantine');
-  assert.match(action('spam').reasons.join('\n'), /spam verdict/);
+  assert.match(action('spam').reasons.join('\n'), /^BAYES_SPAM\{[0-9.]+\} \+20$/m);
   assert.equal(action('attachment').action, 'quarantine');
-  // Among its reasons (the spam model may also call this one spam: equal severity, either may come first).
-  assert.match(action('attachment').reasons.join('\n'), /^quarantine: dangerous attachment invoice\.pdf\.exe/m);
+  assert.match(action('attachment').reasons[0]!, /^quarantine: score \d+ >= 20 \(quarantine\)/);
+  assert.match(action('attachment').reasons.join('\n'), /^MIME_DOUBLE_EXTENSION\{invoice\.pdf\.exe\} \+20$/m);
+  for (const k of Object.keys(ids) as (keyof typeof ids)[]) assert.equal(action(k).policyVersion, buildPolicy(null).version, `${k}: decided by the built-in policy`);
 
   // The clean one arrives at Postfix, with our headers above the untouched message.
   await eventually(() => (postfix.mailbox('bob@example.net').some((m) => m.data.includes('clean@e2e')) ? true : undefined), 60000, 'the clean message in the Postfix mailbox');
@@ -193,6 +207,54 @@ test('inbound end to end: delivered to Postfix with verdict headers, DMARC rejec
   const alerts = await readTopic(pipe.svc.kafka, pipe.topics.alerts, 1, { settleMs: 0 });
   assert.ok(alerts.some((m) => m.key === 'block|127.0.66.0/24'), 'an alert for the block');
   assert.equal((await readTopic(pipe.svc.kafka, pipe.topics.deadLetters, 0, { settleMs: 200 })).length, 0, 'no stage dead-lettered anything');
+});
+
+/** `scop explain` as an operator runs it (a child process: the pipeline in this process keeps running). */
+async function explainCli(id: string, ...args: string[]): Promise<string> {
+  const r = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'explain', id, '--topic', pipe.topics.inboundDecided, ...args], { cwd: ROOT, maxBuffer: 10 * 1024 * 1024 });
+  return r.stdout;
+}
+
+test('the policy file decides: explain shows each message\'s symbols; a lower weight in the file, a replay through the decision → junk', { skip, timeout: 300000 }, async () => {
+  assert.ok(firstIds, 'the first test ran');
+  const clean = await explainCli(firstIds.clean);
+  assert.match(clean, /^action: +deliver$/m);
+  assert.match(clean, /^ +\+0\.00 +SPF_PASS +auth +\{good\.test\} +group=auth$/m);
+  assert.match(clean, /^ +\+0\.00 +BAYES_HAM +spam /m);
+  const attachment = await explainCli(firstIds.attachment);
+  assert.match(attachment, /^action: +quarantine$/m);
+  assert.match(attachment, /^score: +\d+\.00 +thresholds: junk 6\.00, quarantine 20\.00$/m);
+  assert.match(attachment, /^ +\+20\.00 +MIME_DOUBLE_EXTENSION +mime +\{invoice\.pdf\.exe\} +group=attachments$/m);
+  const dmarc = await explainCli(firstIds.dmarc);
+  assert.match(dmarc, /^action: +reject +\(forced by dmarc-reject\)$/m);
+
+  // BAYES_SPAM weighs 6 from now on: the running decision stage picks the file up without a restart.
+  writeFileSync(policyFile, 'symbols:\n  BAYES_SPAM: { weight: 6 }\n');
+  const version = buildPolicy(PolicyDocument.read(policyFile)).version;
+  // Replay: the spam message's screened record through the decision again, until the new policy decided it.
+  const screened = (await readTopic(pipe.svc.kafka, pipe.topics.inboundScreened, 4, { settleMs: 500 })).find((m) => m.key === firstIds!.spam)!;
+  assert.ok(screened, 'the spam message on the screened topic');
+  const record = await pipe.svc.codec.decodeAs<MailRecord>(screened.value, 'MailRecord');
+  let again: MailRecord | undefined;
+  await eventually(async () => {
+    await produce(pipe.svc.kafka, pipe.svc.codec, pipe.topics.inboundScreened, 'MailRecord', [{ record, key: record.envelope.id }]);
+    const out = (await readTopic(pipe.svc.kafka, pipe.topics.inboundDecided, 1, { settleMs: 1500 })).filter((m) => m.key === record.envelope.id);
+    const all = await Promise.all(out.map((m) => pipe.svc.codec.decodeAs<MailRecord>(m.value, 'MailRecord')));
+    again = all.find((r) => r.decision?.policyVersion === version);
+    return again;
+  }, 60000, 'the spam message decided again with the changed policy');
+  assert.equal(again!.decision!.action, 'junk', JSON.stringify(again!.decision));
+  const junked = await explainCli(firstIds.spam);
+  assert.match(junked, /^action: +junk$/m);
+  assert.match(junked, new RegExp(`^policy: +${version}$`, 'm'));
+  assert.match(junked, /^ +\+6\.00 +BAYES_SPAM +spam +\{[0-9.]+\} +score=[0-9.]+ group=bayes$/m);
+  const json = JSON.parse(await explainCli(firstIds.spam, '--json')) as { decision: { action: string; policyVersion: string } };
+  assert.deepEqual([json.decision.action, json.decision.policyVersion], ['junk', version]);
+  // Junk is delivered, flagged.
+  await eventually(() => (postfix.mailbox('bob@example.net').some((m) => m.data.includes('spam@e2e')) ? true : undefined), 60000, 'the junked message in the Postfix mailbox');
+  const text = postfix.mailbox('bob@example.net').find((m) => m.data.includes('spam@e2e'))!.data.toString('latin1');
+  assert.match(text, /^X-Spam-Flag: YES$/m);
+  assert.match(text, /^X-Scop-Decision: junk; junk: score \d+ >= 6 \(junk\)/m);
 });
 
 test('next hop down: messages retry and arrive after it is back, none lost, none duplicated', { skip, timeout: 300000 }, async () => {

@@ -36,7 +36,7 @@ export interface SupervisorOptions {
   setup?(consumer: GroupConsumer): void;
   eachBatch(batch: Batch, consumer: GroupConsumer): Promise<void>;
   onAssigned?(partitions: TopicPartition[]): void;
-  /** Before each re-creation after a crash: where to start instead of the committed offsets. */
+  /** At the first launch and before each re-creation after a crash: where to start instead of the committed offsets. */
   startOffsets?(): Map<string, Map<number, bigint>> | undefined;
   /** Records waiting per owned partition, after every check. */
   onLag?(tp: TopicPartition, lag: number): void;
@@ -100,7 +100,7 @@ export class ConsumerSupervisor {
     this.metrics.up.set({ consumer: this.o.name }, 0);
     this.metrics.stalled.set({ consumer: this.o.name }, 0);
     try {
-      await this.launch(undefined);
+      await this.launch(this.o.startOffsets?.());
     } catch (e) {
       // A broker still loading its coordinators, or away: the same recovery as for a crash later;
       // /healthz says not ready meanwhile.

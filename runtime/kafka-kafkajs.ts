@@ -15,7 +15,7 @@ import {
 } from 'kafkajs';
 import type {
   Admin, Batch, GroupConsumer, KafkaClient, KafkaClientOptions, KafkaMessage, KafkaSettings, OutRecord, Producer,
-  ProduceRequest, RecordMetadata, RunOptions, TransactionalWriter, TransactionOptions, ConsumerOptions,
+  ProduceRequest, RecordMetadata, RunOptions, TransactionalWriter, TransactionOptions, ConsumerOptions, TransactionalProducer,
 } from './kafka.ts';
 import { loggerFor } from './log.ts';
 import { createRecordReader } from './kafka-reader.ts';
@@ -317,6 +317,35 @@ class KafkajsGroupConsumer implements GroupConsumer {
   }
 }
 
+/** runtime/kafka.ts's TransactionalProducer: one kafkajs transactional producer; any failure aborts the transaction. */
+async function kafkajsTransactionalProducer(kafka: Kafka, transactionalId: string, transactionTimeoutMs: number): Promise<TransactionalProducer> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, transactionalId, transactionTimeout: transactionTimeoutMs, retry: { initialRetryTime: 25, retries: 10 } });
+  await producer.connect();
+  try {
+    // kafkajs sends InitProducerId on the first transaction(): this fences earlier holders and settles their open transaction.
+    await (await producer.transaction()).abort();
+  } catch (e) {
+    await producer.disconnect().catch(() => {});
+    throw e;
+  }
+  return {
+    transactionalId,
+    async send(records, opts = {}) {
+      const txn = await producer.transaction();
+      try {
+        for (const s of groupByTopic(records)) {
+          await txn.send({ topic: s.topic, messages: kjsMessages(s.messages), acks: -1, compression: opts.compression === 'gzip' ? KjsCompression.GZIP : KjsCompression.None });
+        }
+        await txn.commit();
+      } catch (e) {
+        await txn.abort().catch(() => {});
+        throw e;
+      }
+    },
+    disconnect: () => producer.disconnect(),
+  };
+}
+
 export function createKafkajsClient(settings: KafkaSettings, clientOpts: KafkaClientOptions = {}): KafkaClient {
   const sockets = severableSocketFactory();
   const kafka = kafkaFor(settings, clientOpts, sockets.factory);
@@ -335,6 +364,7 @@ export function createKafkajsClient(settings: KafkaSettings, clientOpts: KafkaCl
     consumer: (opts) => new KafkajsGroupConsumer(kafka, opts, client),
     // kafkajs cannot read by position without joining a group: @platformatic/kafka's Fetch serves it (kafka-reader.ts).
     reader: () => createRecordReader(settings, clientOpts),
+    transactionalProducer: (opts) => kafkajsTransactionalProducer(kafka, opts.transactionalId, opts.transactionTimeoutMs ?? 60000),
   };
   return client;
 }

@@ -20,7 +20,7 @@ import {
 } from '@platformatic/kafka';
 import type {
   Batch, ConsumerOptions, GroupConsumer, KafkaClient, KafkaClientOptions, KafkaMessage, KafkaSettings, OutRecord,
-  Producer, ProduceBatchRequest, ProduceMessage, ProduceRequest, RecordMetadata, RunOptions, TopicPartition, TransactionalWriter, TransactionOptions,
+  Producer, ProduceBatchRequest, ProduceMessage, ProduceRequest, RecordMetadata, RunOptions, TopicPartition, TransactionalWriter, TransactionOptions, TransactionalProducer,
 } from './kafka.ts';
 import { createKafkajsClient } from './kafka-kafkajs.ts';
 import { platformaticBaseOptions as baseOptions, createRecordReader } from './kafka-reader.ts';
@@ -423,6 +423,57 @@ class PlatformaticWriter implements TransactionalWriter {
   }
 }
 
+/** runtime/kafka.ts's TransactionalProducer on the library's transactional producer; a failure aborts the transaction and the next send re-initialises. */
+async function platformaticTransactionalProducer(settings: KafkaSettings, clientOpts: KafkaClientOptions, tracker: Tracker, transactionalId: string, transactionTimeoutMs: number): Promise<TransactionalProducer> {
+  let producer: BufProducer | undefined;
+  const make = () => (producer ??= tracker.add(new PProducer<Buffer, Buffer, Buffer, Buffer>({
+    ...baseOptions(settings, clientOpts, `${settings.clientId}-txn`),
+    idempotent: true,
+    transactionalId,
+    // InitProducerId as a new producer (-1/-1): see PlatformaticWriter.
+    producerId: -1n,
+    producerEpoch: -1,
+    timeout: transactionTimeoutMs,
+    retries: 10,
+    retryDelay: 25,
+    partitioner: partitioner(),
+  } as unknown as ConstructorParameters<typeof PProducer<Buffer, Buffer, Buffer, Buffer>>[0])));
+  const drop = () => {
+    const p = producer;
+    producer = undefined;
+    if (p) { tracker.forget(p); void p.close(true).catch(() => {}); }
+  };
+  // Beginning a transaction sends InitProducerId: earlier holders are fenced now, not at the first send.
+  try {
+    const tx = await make().beginTransaction();
+    await tx.cancel().catch(() => {});
+  } catch (e) {
+    drop();
+    throw e;
+  }
+  return {
+    transactionalId,
+    async send(records, opts = {}) {
+      let tx: Awaited<ReturnType<BufProducer['beginTransaction']>> | undefined;
+      try {
+        tx = await make().beginTransaction();
+        await tx.send({ messages: records.map((r) => toProduce(r.topic, r)), ...(opts.compression === 'gzip' ? { compression: 'gzip' as const } : {}) });
+        await tx.commit();
+      } catch (e) {
+        const open = tx;
+        if (open) await open.abort().catch(() => open.cancel().catch(() => {}));
+        drop();
+        throw e;
+      }
+    },
+    async disconnect() {
+      const p = producer;
+      producer = undefined;
+      await tracker.close(p);
+    },
+  };
+}
+
 export function createPlatformaticClient(settings: KafkaSettings, clientOpts: KafkaClientOptions = {}): KafkaClient {
   const tracker = new Tracker();
   // Admin requests are not on any hot path; kafkajs serves them for both clients.
@@ -438,6 +489,7 @@ export function createPlatformaticClient(settings: KafkaSettings, clientOpts: Ka
     } as unknown as ConstructorParameters<typeof PProducer<Buffer, Buffer, Buffer, Buffer>>[0]), tracker),
     consumer: (opts) => new PlatformaticGroupConsumer(settings, clientOpts, opts, tracker),
     reader: () => createRecordReader(settings, clientOpts),
+    transactionalProducer: (opts) => platformaticTransactionalProducer(settings, clientOpts, tracker, opts.transactionalId, opts.transactionTimeoutMs ?? 10000),
     sever: () => { tracker.sever(); admin.sever(); },
   };
 }

@@ -40,7 +40,7 @@ export interface KafkaSettings {
 export type Admin = Pick<KjsAdmin,
   | 'connect' | 'disconnect' | 'listTopics' | 'createTopics' | 'deleteTopics' | 'createPartitions'
   | 'fetchTopicMetadata' | 'fetchTopicOffsets' | 'fetchTopicOffsetsByTimestamp' | 'fetchOffsets'
-  | 'describeConfigs' | 'alterConfigs' | 'listGroups' | 'describeGroups' | 'deleteGroups' | 'createAcls'>;
+  | 'describeConfigs' | 'alterConfigs' | 'listGroups' | 'describeGroups' | 'deleteGroups' | 'createAcls' | 'describeCluster'>;
 
 /** Headers of a consumed record (values as bytes). */
 export type MessageHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
@@ -148,6 +148,29 @@ export interface TransactionalWriter {
   commit(batch: Batch, records: OutRecord[], nextOffset: bigint): Promise<void>;
 }
 
+/**
+ * A producer under a fixed transactional.id whose every send is one transaction. Creating it
+ * initialises the id, which fences every earlier holder of it (their next send fails) and settles
+ * any transaction they left open: a single-writer guarantee across processes (the spam learner).
+ */
+export interface TransactionalProducer {
+  readonly transactionalId: string;
+  /** Writes the records in one transaction: all visible to read_committed readers, or none. */
+  send(records: OutRecord[], opts?: { compression?: Compression }): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+/** True when a transactional send failed because another holder of the transactional id took over. */
+export function isFencedError(e: unknown): boolean {
+  // kafkajs: type PRODUCER_FENCED / INVALID_PRODUCER_EPOCH; @platformatic/kafka: nested errors with apiId and producerFenced.
+  const err = e as { type?: string; code?: string; apiId?: string; message?: string; producerFenced?: boolean; errors?: unknown[]; cause?: unknown } | undefined;
+  if (!err || typeof err !== 'object') return false;
+  if (err.producerFenced === true) return true;
+  const text = `${err.type ?? ''} ${err.code ?? ''} ${err.apiId ?? ''} ${err.message ?? ''}`;
+  if (/PRODUCER_FENCED|INVALID_PRODUCER_EPOCH|producer.{0,40}fence/i.test(text)) return true;
+  return (err.errors ?? []).some(isFencedError) || (err.cause !== undefined && isFencedError(err.cause));
+}
+
 export interface ConsumerOptions {
   groupId: string;
   readUncommitted?: boolean;
@@ -183,6 +206,8 @@ export interface KafkaClient {
   consumer(opts: ConsumerOptions): GroupConsumer;
   /** Reads records by position (topic, partition, offset), without a group: fetching a raw message by reference. */
   reader(): RecordReader;
+  /** A transactional producer under `transactionalId`, initialised (fencing earlier holders) before it resolves. */
+  transactionalProducer(opts: { transactionalId: string; transactionTimeoutMs?: number }): Promise<TransactionalProducer>;
   /**
    * Destroys every socket this client opened and refuses to open new ones, so nothing queued or
    * being retried inside it can reach a broker afterwards (the ingress uses it to make a timed-out

@@ -59,6 +59,8 @@ export interface SinkOverrides {
   input?: string;
   deadLetters?: string;
   groupId?: string;
+  /** Consumer session timeout: how long a dead member keeps its partitions (default 30 s). */
+  sessionTimeoutMs?: number;
 }
 
 export interface RunningSink<S> extends RunningService {
@@ -93,7 +95,7 @@ async function runSink<S, In>(def: SinkDefinition<S, In>, svc: ServiceContext, o
   try {
     engine = await startEngine<In>(svc, {
       name: def.name, version: def.version, groupId, input: topics.input, inputSchema: def.input.valueSchema as SchemaName, deadLetters: topics.deadLetters,
-      recordId: def.recordId, log, stallTimeoutMs: stallTimeoutFromEnv(svc.env) + (def.holdMs?.(svc, state) ?? 0),
+      recordId: def.recordId, log, stallTimeoutMs: stallTimeoutFromEnv(svc.env) + (def.holdMs?.(svc, state) ?? 0), sessionTimeoutMs: overrides.sessionTimeoutMs,
       strategy: {
         kind: 'at-least-once', maxInFlight: def.maxInFlight, stopTimeoutMs: def.stopTimeoutMs,
         handle: (record, source, recordId) => def.handle(record, { log: log.child({ recordId }), recordId, state, source }),

@@ -1,6 +1,6 @@
 /**
  * A stage for runtime/stage.test.ts and the client conformance suite: a section stage that writes
- * the `firewall` section with clientPrefix `processed:<helo>`. The raw body steers it: `THROW…`
+ * the `firewall` section with clientPrefix `processed:<helo>` and one symbol, FIXTURE_SEEN{<helo>}. The raw body steers it: `THROW…`
  * makes process() throw, `HANG…` never returns, `TRANS…` fails transiently forever (a stuck stage); FIXTURE_DELAY_MS slows every record (so a test can
  * kill or freeze it mid-stream).
  */
@@ -32,6 +32,7 @@ export const fixtureStage = defineStage<undefined, 'firewall'>({
         clientPrefix: `processed:${record.envelope.helo}`, prefixScore: 0, prefixMessages: 0, prefixBlocked: false,
         senderDomain: null, domainScore: null, checkedAt: Date.now(), stageVersion: '0.0.1',
       },
+      symbols: [{ symbol: 'FIXTURE_SEEN', score: null, options: [record.envelope.helo] }],
     };
   },
 });
@@ -60,7 +61,7 @@ export const fixtureHold = defineStage<undefined, 'decision'>({
   processTimeoutMs: 1500,
   process(record) {
     if (record.envelope.helo === 'refuse.example') throw new Error('fixture-hold refused this record');
-    return { section: { action: record.envelope.helo.startsWith('hold') ? 'quarantine' : 'deliver', reasons: ['fixture'], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: '0.0.1' } };
+    return { section: { action: record.envelope.helo.startsWith('hold') ? 'quarantine' : 'deliver', reasons: ['fixture'], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: '0.0.1', score: null, thresholds: [], forcedBy: null, weighed: [], policyVersion: null, policyDomain: null } };
   },
   afterMerge(record, ctx) {
     if (record.decision?.action === 'quarantine') ctx.emit('quarantine', record.envelope.id, record);

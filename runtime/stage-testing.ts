@@ -9,7 +9,7 @@ import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { schema, type SchemaName } from '../schemas/index.ts';
-import type { Envelope, MailRecord } from '../schemas/types.ts';
+import type { DecisionAction, DecisionSection, Envelope, MailRecord } from '../schemas/types.ts';
 import { clientKindFromEnv, createKafkaClient, type Admin, type ClientKind, type KafkaClient, type MessageHeaders } from './kafka.ts';
 import { HealthRegistry } from './health.ts';
 import { loggerFor } from './log.ts';
@@ -91,6 +91,11 @@ export function testEnvelope(raw: Buffer | string, over: Partial<Envelope> = {})
 /** A MailRecord as the ingress writes it: the envelope, every stage section at its default (null). */
 export function testMailRecord(raw: Buffer | string, over: Partial<Envelope> = {}): MailRecord {
   return withDefaults<MailRecord>(mailRecordSchema(), { envelope: testEnvelope(raw, over) });
+}
+
+/** A decision section with the given action and reasons, every other field at its schema default. */
+export function testDecision(action: DecisionAction, reasons: string[] = [], over: Partial<DecisionSection> = {}): DecisionSection {
+  return withDefaults<DecisionSection>(schema('DecisionSection').schema as unknown as RecordSchema, { action, reasons, spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: 't', ...over });
 }
 
 /** Encodes and writes records (schema registered under the topic) and/or raw values, in one send. */

@@ -128,8 +128,9 @@ describe(`stage runtime (${CLIENT})`, () => {
       assert.equal(m.envelope.id, rec.envelope.id);
       assert.equal(m.rawRef?.offset, 0, 'the raw message is referred to, not copied');
       assert.deepEqual(await new RawStore(svc.kafka, svc.codec).raw(m), rec.envelope.raw);
-      for (const f of current.fields) if (f.name !== 'envelope' && f.name !== 'firewall' && f.name !== 'rawRef') assert.equal((m as unknown as Record<string, unknown>)[f.name], null, `${f.name} read as its default`);
+      for (const f of current.fields) if (!['envelope', 'firewall', 'symbols', 'rawRef'].includes(f.name)) assert.equal((m as unknown as Record<string, unknown>)[f.name], null, `${f.name} read as its default`);
       assert.equal(m.firewall?.clientPrefix, 'processed:client.example', 'the stage added its own section');
+      assert.deepEqual(m.symbols.map((s) => ({ ...s })), [{ symbol: 'FIXTURE_SEEN', stage: 'firewall', score: null, options: ['client.example'] }], 'and its symbol, stamped with its section');
     } finally {
       await running.stop();
     }

@@ -2,9 +2,9 @@
  * Stream stages: thin compositions on the consumer engine (engine.ts, transactional strategy).
  *
  *   defineStage     a MailRecord stage that owns ONE section (`section: 'mime'`): process() sees the
- *                   record read-only and returns `{ section }` (or null to write nothing); the runtime
- *                   merges it into the record. A stage cannot write another stage's section — the
- *                   types allow only its own.
+ *                   record read-only and returns `{ section, symbols? }` (or null to write nothing);
+ *                   the runtime merges both into the record. A stage cannot write another stage's
+ *                   section or symbols — the types allow only its own, and the runtime stamps them.
  *   defineTransform any other record type in and out (the firewall's reputation aggregator).
  *
  * Either way: consume as group `scop-<name>` → decode with the CURRENT schema → process (bounded
@@ -18,7 +18,7 @@
  * default true) gets it fetched first; a topic that keeps mail inline gets it resolved.
  */
 import type { SchemaName } from '../schemas/index.ts';
-import type { MailRecord } from '../schemas/types.ts';
+import type { MailRecord, MailSymbol, SymbolStage } from '../schemas/types.ts';
 import { RecordRejected, stallTimeoutFromEnv, startEngine, TransientError, type Produced, type SourceRef } from './engine.ts';
 import type { MessageHeaders, OutRecord } from './kafka.ts';
 import type { Logger } from './log.ts';
@@ -30,11 +30,47 @@ import { MAX_RECORD_BYTES, rawPolicy, TOPICS, type TopicSpec } from './topics.ts
 export { TransientError };
 export type { DeadLetterReason } from './dead-letter.ts';
 
-/** The sections of a MailRecord a stage may own. */
-export type SectionName = Exclude<keyof MailRecord, 'envelope'>;
-/** What a section stage returns: its own section (an object, so more results can join it later). */
+/** The sections of a MailRecord a stage may own (the envelope is the ingress's; `symbols` is everyone's, merged here). */
+export type SectionName = Exclude<keyof MailRecord, 'envelope' | 'symbols' | 'rawRef'>;
+/**
+ * A symbol as a stage returns it: without `stage`, which the runtime stamps with the stage's own
+ * section — so a stage can neither emit nor remove another stage's symbols (issue 16).
+ */
+export type StageSymbol = Omit<MailSymbol, 'stage'>;
+/** What a section stage returns: its own section, and its findings as symbols. */
 export interface SectionResult<K extends SectionName> {
   section: NonNullable<MailRecord[K]>;
+  /**
+   * This stage's symbols. They replace the ones this stage wrote before (a replay through the stage)
+   * and leave every other stage's alone; omitted means none.
+   */
+  symbols?: readonly StageSymbol[];
+}
+
+// Every section is a symbol stage: a section added to MailRecord without a Stage enum value fails here.
+const stageOfSection = (k: SectionName): SymbolStage => k;
+
+/** A word (a result, a flag, a verdict) as part of a symbol name: "double-extension" → DOUBLE_EXTENSION. */
+export const symbolWord = (w: string) => w.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
+
+/** Symbol names: upper-case letters, digits and _, as the policy file names them. */
+const SYMBOL_NAME = /^[A-Z][A-Z0-9_]{0,63}$/;
+/** Bounds, whatever a stage hands over: a stage bounds its own lists; these keep a bug from bloating the record. */
+export const SYMBOL_LIMITS = { perStage: 256, options: 16, optionChars: 256 } as const;
+
+/**
+ * The record's symbols with `stage`'s replaced by `mine` (stamped with the stage, bounded): every
+ * other stage's symbols stay as they were, in their order; this stage's come last. A name that is
+ * not a symbol name is a stage bug: it throws (the record is dead-lettered with the message).
+ */
+export function mergeSymbols(existing: readonly MailSymbol[], section: SectionName, mine: readonly StageSymbol[] = []): MailSymbol[] {
+  const stage = stageOfSection(section);
+  const own = mine.slice(0, SYMBOL_LIMITS.perStage).map((s): MailSymbol => {
+    if (!SYMBOL_NAME.test(s.symbol)) throw new Error(`stage ${stage} emitted an invalid symbol name ${JSON.stringify(s.symbol.slice(0, 80))} (upper-case letters, digits and _, at most 64)`);
+    const score = s.score === null || Number.isFinite(s.score) ? s.score : null;
+    return { symbol: s.symbol, stage, score, options: s.options.slice(0, SYMBOL_LIMITS.options).map((o) => o.slice(0, SYMBOL_LIMITS.optionChars)) };
+  });
+  return [...existing.filter((s) => s.stage !== stage), ...own];
 }
 
 export interface StageContext<S> {
@@ -235,11 +271,16 @@ function step<S, In, R, Out>(
   };
 }
 
-/** A section stage's step: fetch the raw message if it reads it, process, then merge the returned section into the record. */
+/**
+ * A section stage's step: fetch the raw message if it reads it, process, then merge the returned
+ * section and symbols into the record. This merge is the only place a stage's result enters the
+ * record (also in a fused chain, which runs these steps one after the other): the section under the
+ * stage's own name, the symbols stamped with it (mergeSymbols).
+ */
 export function sectionStep<S, K extends SectionName>(def: SectionStageDefinition<S, K>, env: StepEnv, state: S, sides: Map<string, SideTopic>): StageStep<MailRecord, MailRecord> {
   const prepare = (record: MailRecord) => (def.needsRaw === false ? record : resolveRaw(env.raws, record));
   return step(def, env, state, sides, prepare, (record: MailRecord, r: SectionResult<K>, ctx) => {
-    const merged = { ...record, [def.section]: r.section } as MailRecord;
+    const merged = { ...record, [def.section]: r.section, symbols: mergeSymbols(record.symbols ?? [], def.section, r.symbols) } as MailRecord;
     def.afterMerge?.(merged, ctx);
     return merged;
   });

@@ -1,14 +1,18 @@
 /**
- * Reads a topic from a start point (beginning, an offset, or a time) up to its end as of the
- * start, with a callback per message and progress counts: what `scop replay`, the console's dead-letter re-drive and
- * `scop spam train --from-topics` need. A throwaway consumer group per read (deleted afterwards):
+ * Reads a topic from a start point (beginning, an offset, a time, or an offset per partition) up to
+ * its end as of the start, or until the callback says it is done, with a callback per message and
+ * progress counts: what `scop replay`, the console's dead-letter re-drive, `scop spam train
+ * --from-topics` and the spam learner's record lookups need. A throwaway consumer group per read (deleted afterwards):
  * kafkajs can only seek inside a group.
  */
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from './config.ts';
 import type { KafkaClient, KafkaMessage } from './kafka.ts';
 
-export type StartAt = { kind: 'beginning' } | { kind: 'offset'; offset: bigint } | { kind: 'time'; ms: number };
+export type StartAt = { kind: 'beginning' } | { kind: 'offset'; offset: bigint } | { kind: 'time'; ms: number } | { kind: 'offsets'; offsets: ReadonlyMap<number, bigint> };
+
+/** What a reader's callback may answer: stop reading this partition, or stop altogether (bounded lookups). */
+export type ReadControl = void | 'done-partition' | 'done';
 
 /** `--from` value: "beginning", an offset (digits), or a time (ISO 8601, or epoch ms with a trailing "ms"). */
 export function parseStartAt(value: string | undefined): StartAt {
@@ -24,8 +28,10 @@ export interface ReadProgress { read: number; total: number }
 
 export async function readTopicRange(
   kafka: KafkaClient, topic: string, from: StartAt,
-  onMessage: (m: KafkaMessage, partition: number) => Promise<void> | void,
+  onMessage: (m: KafkaMessage, partition: number) => Promise<ReadControl> | ReadControl,
   onProgress?: (p: ReadProgress) => void,
+  /** groupPrefix: the throwaway group's name prefix (default scop-read), for a principal's ACL prefix. */
+  opts: { groupPrefix?: string } = {},
 ): Promise<ReadProgress> {
   const admin = kafka.admin();
   await admin.connect();
@@ -38,6 +44,14 @@ export async function readTopicRange(
       start.set(p.partition, BigInt(p.low));
     }
     if (from.kind === 'offset') for (const [p, low] of start) start.set(p, from.offset > low ? from.offset : low);
+    if (from.kind === 'offsets') {
+      // Only the partitions named, each from its offset (within what the partition still holds).
+      for (const p of [...start.keys()]) {
+        const o = from.offsets.get(p);
+        if (o === undefined) start.set(p, end.get(p)!);
+        else start.set(p, o > start.get(p)! ? (o < end.get(p)! ? o : end.get(p)!) : start.get(p)!);
+      }
+    }
     if (from.kind === 'time') {
       for (const p of await admin.fetchTopicOffsetsByTimestamp(topic, from.ms)) {
         const o = BigInt(p.offset);
@@ -53,7 +67,7 @@ export async function readTopicRange(
   const pending = new Set([...start].filter(([p, s]) => s < end.get(p)!).map(([p]) => p));
   if (pending.size === 0) return progress;
 
-  const groupId = `scop-read-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const groupId = `${opts.groupPrefix ?? 'scop-read'}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const consumer = kafka.consumer({ groupId, maxWaitTimeMs: 250 });
   let finish!: () => void;
   let fail!: (e: unknown) => void;
@@ -65,18 +79,22 @@ export async function readTopicRange(
       onCrash: (e) => fail(e),
       eachBatch: async (batch) => {
         const p = batch.partition;
+        if (!pending.has(p)) return; // done with it (its end, or the callback said so)
         const stop = end.get(p)!;
         for (const m of batch.records) {
           const o = BigInt(m.offset);
           if (o < start.get(p)! || o >= stop) continue;
+          let control: ReadControl;
           try {
-            await onMessage(m, p);
+            control = await onMessage(m, p);
           } catch (e) {
             fail(e);
             return;
           }
           progress.read++;
           if (progress.read % 100 === 0) onProgress?.(progress);
+          if (control === 'done') { pending.clear(); finish(); return; }
+          if (control === 'done-partition') { pending.delete(p); break; }
         }
         if (batch.nextOffset >= stop) pending.delete(p);
         if (pending.size === 0) finish();

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { createKafkaClient, type Admin, type KafkaClient } from './kafka.ts';
 import { eventually, testKafka, uniqueName } from './testing.ts';
 import { VERSIONED } from '../schemas/compat.ts';
-import { allTopics, applyTopics, MAX_RECORD_BYTES, rawPolicy, topicConfig, type TopicSpec } from './topics.ts';
+import { allTopics, applyTopics, durabilityFor, MAX_RECORD_BYTES, rawPolicy, topicConfig, type TopicSpec } from './topics.ts';
 
 let kafka: KafkaClient;
 let admin: Admin;
@@ -41,6 +41,17 @@ describe('topic list', () => {
   });
 });
 
+describe('durable defaults', () => {
+  it('3 copies with 2 in sync from 3 brokers on; fewer brokers get what they can hold, with a warning', () => {
+    assert.deepEqual(durabilityFor(3), { replicationFactor: 3, minInsyncReplicas: 2 });
+    assert.deepEqual(durabilityFor(7), { replicationFactor: 3, minInsyncReplicas: 2 });
+    assert.deepEqual({ ...durabilityFor(2), warning: undefined }, { replicationFactor: 2, minInsyncReplicas: 1, warning: undefined });
+    assert.ok(durabilityFor(2).warning);
+    assert.deepEqual({ ...durabilityFor(1), warning: undefined }, { replicationFactor: 1, minInsyncReplicas: 1, warning: undefined });
+    assert.match(durabilityFor(1).warning!, /single broker/);
+  });
+});
+
 describe('scop topics apply', () => {
   it('creates every declared topic with its partitions and configs, and a second run changes nothing', async () => {
     const specs = testSpecs();
@@ -53,18 +64,23 @@ describe('scop topics apply', () => {
       for (const [k, v] of Object.entries(topicConfig(s))) assert.equal(cfg.get(k), v, `${s.name} ${k}`);
     }
     const second = await applyTopics(admin, specs);
-    assert.deepEqual(second, { created: [], partitionsRaised: [], configsUpdated: [], unchanged: specs.map((s) => s.name) });
+    assert.deepEqual(second, { created: [], partitionsRaised: [], configsUpdated: [], unchanged: specs.map((s) => s.name), durability: first.durability });
+    // The test stack is one broker: one copy, one in sync, and a warning to show.
+    assert.equal(first.durability.replicationFactor, 1);
+    assert.equal((await configOf(specs[0]!.name)).get('min.insync.replicas'), '1');
+    assert.match(first.durability.warning ?? '', /single broker/);
   });
 
   it('raises partitions and repairs a config that drifted, keeping the other keys', async () => {
     const [spec] = testSpecs().filter((s) => s.cleanup === 'delete' && s.retentionMs);
     await applyTopics(admin, [spec!]);
     await admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: spec!.name, configEntries: [{ name: 'retention.ms', value: '1000' }] }] });
-    assert.equal((await configOf(spec!.name)).get('retention.ms'), '1000');
+    await eventually(async () => ((await configOf(spec!.name)).get('retention.ms') === '1000' ? true : undefined), 15000, 'the drifted config');
     const r = await applyTopics(admin, [{ ...spec!, partitions: spec!.partitions + 2 }]);
     assert.deepEqual(r.partitionsRaised, [spec!.name]);
     assert.deepEqual(r.configsUpdated, [spec!.name]);
-    const cfg = await configOf(spec!.name);
+    // KRaft applies a config change on the controller first; a broker's answer may lag a moment.
+    const cfg = await eventually(async () => { const c = await configOf(spec!.name); return c.get('retention.ms') === String(spec!.retentionMs) ? c : undefined; }, 15000, 'the repaired config');
     assert.equal(cfg.get('retention.ms'), String(spec!.retentionMs));
     assert.equal(cfg.get('max.message.bytes'), String(MAX_RECORD_BYTES));
     const meta = await admin.fetchTopicMetadata({ topics: [spec!.name] });

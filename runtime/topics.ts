@@ -35,6 +35,8 @@ export interface TopicSpec {
    * (runtime/raw-ref.ts). A topic holding references keeps records no longer than the sources.
    */
   raw?: RawPolicy;
+  /** Further topic configs (e.g. retention.bytes), set as given. */
+  configs?: Readonly<Record<string, string>>;
   /** Who writes it, for the README diagram and for operators. */
   writtenBy: string;
   doc: string;
@@ -73,9 +75,16 @@ export const TOPICS = {
     name: 'spam.model', partitions: 1, valueSchema: 'SpamModel', cleanup: 'compact',
     writtenBy: 'scop spam publish / train --publish, spam stage (default model on a fresh install)', doc: 'Trained spam models keyed by model name (default); every scorer follows it and switches to a new version without a restart.',
   },
+  spamModelHistory: {
+    // Every version ever published, keyed by version, so `scop spam rollback` can go back to one after
+    // spam.model's compaction dropped it. Bounded by age and by size (a model record is a few MB).
+    name: 'spam.model.history', partitions: 1, valueSchema: 'SpamModel', cleanup: 'delete', retentionMs: 30 * DAY,
+    configs: { 'retention.bytes': String(2 * 1024 ** 3), 'segment.bytes': String(64 * 1024 ** 2) },
+    writtenBy: 'whoever publishes to spam.model (the spam learner, scop spam publish / train --publish, the spam stage)', doc: 'Every published spam model, keyed by version, with its signature headers: what `scop spam rollback` and the console\'s rollback republish (30 days, at most 2 GiB).',
+  },
   spamFeedback: {
     name: 'spam.feedback', partitions: 3, valueSchema: 'SpamFeedback', cleanup: 'compact',
-    writtenBy: 'users / mail clients / analysts (scop spam feedback)', doc: 'Ham/spam labels keyed by record id (latest wins); scop spam train --from-topics joins them with the records.',
+    writtenBy: 'users / mail clients / analysts (scop spam feedback), the console, the spam learner\'s feedback hook (IMAP Junk moves)', doc: 'Ham/spam labels keyed by record id (latest wins); the spam learner learns them as they come (scop spam train --from-topics replays them by hand).',
   },
   inboundScreened: {
     name: 'mail.inbound.screened', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
@@ -173,12 +182,40 @@ export function rawPolicy(spec: Pick<TopicSpec, 'raw' | 'valueSchema'>): RawPoli
   return spec.valueSchema && MESSAGE_SCHEMAS.has(spec.valueSchema) ? 'ref' : undefined;
 }
 
-export function topicConfig(spec: TopicSpec): Record<string, string> {
+/**
+ * How many copies a topic keeps and how many must have a write before it is acknowledged (the
+ * producers send acks=all). Three copies, two in sync, once the cluster has three brokers: a
+ * broker can die (or be restarted for an upgrade) without losing an acknowledged record or stopping
+ * writes. Fewer brokers cannot hold three copies: two brokers get 2/1, the single local broker 1/1
+ * — with a warning, because then a lost disk loses mail.
+ */
+export interface Durability {
+  replicationFactor: number;
+  minInsyncReplicas: number;
+  /** Set when the cluster is too small for the durable default (shown in `scop start`'s ready line). */
+  warning?: string;
+}
+
+export function durabilityFor(brokers: number): Durability {
+  if (brokers >= 3) return { replicationFactor: 3, minInsyncReplicas: 2 };
+  if (brokers === 2) return { replicationFactor: 2, minInsyncReplicas: 1, warning: '2 brokers: topics keep 2 copies and accept writes with 1 in sync (3 brokers give 3 copies, 2 in sync)' };
+  return { replicationFactor: 1, minInsyncReplicas: 1, warning: 'single broker: topics keep 1 copy (no replica; a lost disk loses mail). Run 3 brokers for 3 copies, 2 in sync' };
+}
+
+/** The durability the cluster behind `admin` can give (its broker count, durabilityFor). */
+export async function clusterDurability(admin: Admin): Promise<Durability> {
+  const { brokers } = await admin.describeCluster();
+  return durabilityFor(brokers.length);
+}
+
+export function topicConfig(spec: TopicSpec, durability?: Pick<Durability, 'minInsyncReplicas'>): Record<string, string> {
   const cfg: Record<string, string> = {
     'cleanup.policy': spec.cleanup,
     'max.message.bytes': String(MAX_RECORD_BYTES),
   };
+  if (durability) cfg['min.insync.replicas'] = String(durability.minInsyncReplicas);
   if (spec.retentionMs !== undefined) cfg['retention.ms'] = String(spec.retentionMs);
+  Object.assign(cfg, spec.configs);
   if (spec.cleanup.startsWith('compact')) cfg['min.compaction.lag.ms'] = '0';
   return cfg;
 }
@@ -188,13 +225,23 @@ export interface ApplyResult {
   partitionsRaised: string[];
   configsUpdated: string[];
   unchanged: string[];
+  /** Copies and in-sync minimum new topics got (min.insync.replicas is kept on every listed topic). */
+  durability: Durability;
 }
 
 const log = loggerFor('topics');
 
-/** Idempotent: a second run changes nothing and reports every topic as unchanged. */
-export async function applyTopics(admin: Admin, specs: TopicSpec[] = allTopics(), replicationFactor = 1): Promise<ApplyResult> {
-  const result: ApplyResult = { created: [], partitionsRaised: [], configsUpdated: [], unchanged: [] };
+/**
+ * Idempotent: a second run changes nothing and reports every topic as unchanged. Replication
+ * follows the cluster's size (durabilityFor) unless `replicationFactor` is given; an existing
+ * topic's replica count is not changed (that is a partition reassignment, an operator's decision),
+ * its min.insync.replicas is.
+ */
+export async function applyTopics(admin: Admin, specs: TopicSpec[] = allTopics(), replicationFactor?: number): Promise<ApplyResult> {
+  const durability = replicationFactor === undefined
+    ? await clusterDurability(admin)
+    : { replicationFactor, minInsyncReplicas: replicationFactor >= 3 ? 2 : 1 };
+  const result: ApplyResult = { created: [], partitionsRaised: [], configsUpdated: [], unchanged: [], durability };
   const existing = new Set(await admin.listTopics());
   const missing = specs.filter((s) => !existing.has(s.name));
   if (missing.length > 0) {
@@ -203,8 +250,8 @@ export async function applyTopics(admin: Admin, specs: TopicSpec[] = allTopics()
       topics: missing.map((s) => ({
         topic: s.name,
         numPartitions: s.partitions,
-        replicationFactor,
-        configEntries: Object.entries(topicConfig(s)).map(([name, value]) => ({ name, value })),
+        replicationFactor: durability.replicationFactor,
+        configEntries: Object.entries(topicConfig(s, durability)).map(([name, value]) => ({ name, value })),
       })),
     });
     result.created.push(...missing.map((s) => s.name));
@@ -230,7 +277,7 @@ export async function applyTopics(admin: Admin, specs: TopicSpec[] = allTopics()
     } else if (have > s.partitions) {
       log.warn({ topic: s.name, have, declared: s.partitions }, 'topic has more partitions than declared; Kafka cannot shrink a topic, leaving it');
     }
-    const want = topicConfig(s);
+    const want = topicConfig(s, durability);
     const cur = current.get(s.name) ?? new Map<string, string>();
     const diff = Object.entries(want).filter(([k, v]) => cur.get(k) !== v);
     if (diff.length > 0) {

@@ -13,6 +13,7 @@ export const SCHEMAS_DIR = dirname(fileURLToPath(import.meta.url));
 /** Top-level records and the file each lives in; files are parsed in this order (dependencies first). */
 export const SCHEMA_FILES = {
   Envelope: 'envelope.avsc',
+  Symbol: 'symbol.avsc',
   AuthSection: 'auth.avsc',
   MimeSection: 'mime.avsc',
   SpamSection: 'spam.avsc',

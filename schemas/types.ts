@@ -12,9 +12,10 @@ export type { DevScopFirewallReputationEvent as ReputationEvent } from './genera
 export type { DevScopEgressDeliveryJob as DeliveryJob } from './generated/delivery.ts';
 export type { DevScopEgressDeliveryStatus as DeliveryStatus, DevScopEgressDeliveryState as DeliveryState } from './generated/delivery-status.ts';
 export type { DevScopSpamSpamSection as SpamSection, DevScopSpamSpamClue as SpamClue } from './generated/mail-record.ts';
-export type { DevScopSpamSpamModel as SpamModelRecord, DevScopSpamSpamModelOptions as SpamModelOptions } from './generated/spam-model.ts';
+export type { DevScopSpamSpamModel as SpamModelRecord, DevScopSpamSpamModelOptions as SpamModelOptions, DevScopSpamSpamLearnerState as SpamLearnerState } from './generated/spam-model.ts';
 export type { DevScopSpamSpamFeedback as SpamFeedback } from './generated/spam-feedback.ts';
 export type { DevScopDkimDkimSignSection as DkimSignSection, DevScopDkimDkimSigningSignature as DkimSigningSignature } from './generated/mail-record.ts';
 export type { DevScopOpsAuditEvent as AuditEvent } from './generated/audit-event.ts';
+export type { DevScopSymbolsSymbol as MailSymbol, DevScopSymbolsStage as SymbolStage, DevScopDecisionWeighedSymbol as WeighedSymbol, DevScopDecisionActionThreshold as ActionThreshold } from './generated/mail-record.ts';
 export type { DevScopIngressSmtpRefusal as SmtpRefusal, DevScopIngressRefusalCheck as RefusalCheck, DevScopIngressSmtpStage as SmtpStage, DevScopIngressDnsblHit as DnsblHit } from './generated/smtp-refusal.ts';
 export type { DevScopIngressGreylistEntry as GreylistEntry } from './generated/greylist-entry.ts';

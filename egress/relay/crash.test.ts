@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { produce, testBroker, testMailRecord } from '../../runtime/stage-testing.ts';
+import { produce, testBroker, testDecision, testMailRecord } from '../../runtime/stage-testing.ts';
 import { eventually, uniqueName } from '../../runtime/testing.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import { createRelayTopics, ScriptedSmtp } from './testing.ts';
@@ -19,14 +19,14 @@ const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 
 test('SIGKILL during delivery: none lost, duplicates counted', { timeout: Number(process.env.CRASH_KILLS ?? 2) * 60000 + 60000 }, async () => {
   const N = Number(process.env.CRASH_MESSAGES ?? 200);
-  // Each restart waits for the killed member's session (30 s) to expire before the partitions move back.
+  // Each restart waits for the killed member's session (EGRESS_GROUP_SESSION_MS, 10 s) to expire before the partitions move back.
   const KILLS = Number(process.env.CRASH_KILLS ?? 2);
   const t = await createRelayTopics(admin, 'crash');
   const smtp = new ScriptedSmtp();
   await smtp.start();
   const records: MailRecord[] = Array.from({ length: N }, (_, i) => ({
     ...testMailRecord(`Subject: crash ${i}\r\n\r\nbody ${i}\r\n`, { rcptTo: ['bob@example.net'] }),
-    decision: { action: 'deliver' as const, reasons: [], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: 't' },
+    decision: testDecision('deliver'),
   }));
   await produce(svc.kafka, svc.codec, t.decided, 'MailRecord', records.map((record) => ({ record })));
   const env = { ...process.env, RELAY_TOPICS: JSON.stringify(t), RELAY_GROUP: uniqueName('crash'), EGRESS_NEXT_HOP: `smtp://127.0.0.1:${smtp.port}`, EGRESS_CONCURRENCY: '8', LOG_LEVEL: 'error' };
@@ -62,11 +62,60 @@ test('SIGKILL during delivery: none lost, duplicates counted', { timeout: Number
       counts.set(id, (counts.get(id) ?? 0) + 1);
     }
     const duplicates = [...counts.values()].reduce((a, c) => a + c - 1, 0);
+    // A redelivery is recognisable by the receiver: every copy of one message names the same record.
+    const recordIds = new Map<string, Set<string>>();
+    for (const m of smtp.received) {
+      const id = /Subject: crash (\d+)/.exec(m.data.toString())![1]!;
+      const rid = /^X-Scop-Record-Id: (.+)$/m.exec(m.data.toString())?.[1]?.trim() ?? 'none';
+      recordIds.set(id, (recordIds.get(id) ?? new Set()).add(rid));
+    }
+    assert.ok([...recordIds.entries()].every(([i, ids]) => ids.size === 1 && ids.has(records[Number(i)]!.envelope.id)), 'every copy carries its record id');
     console.log(`# crash measurement: ${N} messages, ${kills} SIGKILLs, ${smtp.received.length} deliveries, ${counts.size} distinct, ${duplicates} duplicates (${(duplicates / kills).toFixed(2)} per kill)`);
     assert.equal(counts.size, N, 'none lost');
     assert.ok(duplicates <= kills * 8, 'at most the deliveries in flight at each kill are repeated');
   } finally {
     current.child.kill('SIGKILL');
+    await smtp.stop();
+  }
+});
+
+test('scale-out: two instances share the partitions; one SIGKILLed mid-run, the other takes its partitions over: none lost', { timeout: 180000 }, async () => {
+  const N = Number(process.env.SCALE_MESSAGES ?? 600);
+  const t = await createRelayTopics(admin, 'scale');
+  const smtp = new ScriptedSmtp();
+  await smtp.start();
+  const env = { ...process.env, RELAY_TOPICS: JSON.stringify(t), RELAY_GROUP: uniqueName('scale'), EGRESS_NEXT_HOP: `smtp://127.0.0.1:${smtp.port}`, EGRESS_CONCURRENCY: '8', LOG_LEVEL: 'error' };
+  const spawn = () => {
+    const child = fork(CHILD, [], { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const ready = new Promise<void>((ok, fail) => {
+      child.on('message', (m: { type?: string }) => { if (m?.type === 'ready') ok(); });
+      child.once('exit', (c, s) => fail(new Error(`relay child exited before ready (${c ?? s})`)));
+    });
+    ready.catch(() => {});
+    return { child, ready };
+  };
+  const a = spawn();
+  const b = spawn();
+  try {
+    await Promise.all([a.ready, b.ready]);
+    const records: MailRecord[] = Array.from({ length: N }, (_, i) => ({
+      ...testMailRecord(`Subject: scale ${i}\r\n\r\nbody ${i}\r\n`, { rcptTo: ['bob@example.net'] }),
+      decision: testDecision('deliver'),
+    }));
+    await produce(svc.kafka, svc.codec, t.decided, 'MailRecord', records.map((record) => ({ record })));
+    await eventually(() => (smtp.received.length > N / 4 ? true : undefined), 90000, 'progress');
+    const before = smtp.received.length;
+    a.child.kill('SIGKILL');
+    await new Promise((r) => a.child.once('exit', r));
+    const distinct = () => new Set(smtp.received.map((m) => /Subject: scale (\d+)/.exec(m.data.toString())![1])).size;
+    await eventually(() => (distinct() >= N ? true : undefined), 120000, `all ${N} delivered by the survivor`);
+    await new Promise((r) => setTimeout(r, 2000));
+    const duplicates = smtp.received.length - distinct();
+    console.log(`# scale-out: ${N} messages over 2 instances, one SIGKILLed after ${before} deliveries; the survivor finished: ${distinct()} distinct, ${duplicates} duplicates`);
+    assert.equal(distinct(), N, 'none lost');
+  } finally {
+    a.child.kill('SIGKILL');
+    b.child.kill('SIGKILL');
     await smtp.stop();
   }
 });

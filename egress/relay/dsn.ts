@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import MimeNode from 'nodemailer/lib/mime-node';
 import { v5 as uuidv5 } from 'uuid';
 import type { MailRecord } from '../../schemas/types.ts';
-import { rfc5322Date } from './headers.ts';
+import { rawMessage, rfc5322Date } from './headers.ts';
 
 /** Namespace of DSN record ids (uuid v5). */
 const DSN_NAMESPACE = '4f0f6b0e-7c1e-4a53-9a83-5b0c2d6a9e11';
@@ -79,7 +79,7 @@ function diagnostic(f: FailedRecipient): string {
  * must not make a DSN that the relay's wire check refuses to send.
  */
 export function originalHeaders(record: MailRecord): string {
-  const raw = record.envelope.raw;
+  const raw = rawMessage(record);
   const end = raw.indexOf('\r\n\r\n');
   const head = (end < 0 ? raw : raw.subarray(0, end + 2)).toString('utf8');
   return `${record.dkimSign?.headers ?? ''}${head}`.replace(/\0/g, '').replace(/\r\n|\r|\n/g, '\r\n');
@@ -153,6 +153,6 @@ export async function dsnRecord(record: MailRecord, failed: FailedRecipient[], o
       authUser: null, mailFrom: '', rcptTo: [sender], smtpUtf8: record.envelope.smtpUtf8, bodyType: raw.some((b) => b > 0x7f) ? 'EIGHT_BIT_MIME' : 'SEVEN_BIT',
       size: raw.length, ingressHost: o.reportingMta, raw, traceLength: 0, messageSha256: createHash('sha256').update(raw).digest('hex'), submissionMac: null,
     },
-    auth: null, mime: null, spam: null, firewall: null, decision: null, dkimSign: null, rawRef: null,
+    auth: null, mime: null, spam: null, firewall: null, decision: null, dkimSign: null, symbols: [], rawRef: null,
   };
 }

@@ -10,10 +10,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { testMailRecord } from '../../runtime/stage-testing.ts';
+import { testDecision, testMailRecord } from '../../runtime/stage-testing.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import { authservIdOf, withoutForgedTrustFields, withTrace } from './headers.ts';
-import { deliverMaildir } from './transport.ts';
+import { deliverMaildir } from './maildir.ts';
 
 const OURS = 'mx.scop.test';
 const body = 'Hello.\r\nAuthentication-Results: mx.scop.test; dkim=pass (a body line, not a field)\r\nX-Spam-Flag: NO\r\n';
@@ -28,6 +28,7 @@ const forged = [
   'x-spam-status: No, score=-100\r\n\ttokens="x"',
   'X-Spam: no',
   'X-SCOP-Decision: deliver; all good',
+  'X-Scop-Record-Id: 00000000-0000-7000-8000-000000000000',
   'X-Spamassassin-Version: 4.0 (not ours: kept)',
   'From: PayPal <service@paypal.com>',
   'Subject: Your account',
@@ -38,7 +39,7 @@ const record = (): MailRecord => ({
   ...testMailRecord(raw, { rcptTo: ['bob@example.net'] }),
   auth: { authservId: OURS, authenticationResults: `${OURS};\r\n dkim=none; spf=softfail smtp.mailfrom=paypal.com` } as MailRecord['auth'],
   spam: { score: 7.5, probability: 0.99, verdict: 'spam', topTokens: [], modelVersion: 'm1' } as unknown as MailRecord['spam'],
-  decision: { action: 'junk', reasons: ['spam'], spamScore: null, reputation: null, decidedAt: 0, stageVersion: 't' },
+  decision: testDecision('junk', ['spam'], { decidedAt: 0 }),
 });
 
 const fieldsOf = (message: Buffer) => {
@@ -48,6 +49,19 @@ const fieldsOf = (message: Buffer) => {
 };
 
 describe('forged trust fields', () => {
+  it('every copy names its record (X-Scop-Record-Id, a forged one removed); a message without Message-ID gets one derived from the record id, the same on every redelivery', () => {
+    const withForged = testMailRecord('X-Scop-Record-Id: forged\r\nSubject: no id\r\n\r\nhi\r\n', { rcptTo: ['bob@example.net'] });
+    const first = fieldsOf(withTrace(withForged, { hostname: 'egress.scop.test', protocol: 'SMTP', junk: false }));
+    const again = fieldsOf(withTrace(withForged, { hostname: 'egress.scop.test', protocol: 'SMTP', junk: false }));
+    assert.deepEqual(first.filter((f) => /^x-scop-record-id/i.test(f)), [`X-Scop-Record-Id: ${withForged.envelope.id}`]);
+    const ids = first.filter((f) => /^message-id/i.test(f));
+    assert.equal(ids.length, 1);
+    assert.match(ids[0]!, /^Message-ID: <[A-Za-z0-9._-]+@egress\.scop\.test>$/);
+    assert.deepEqual(again.filter((f) => /^message-id/i.test(f)), ids, 'a redelivery carries the same Message-ID');
+    const own = testMailRecord('message-id : <own@example.net>\r\nSubject: has one\r\n\r\nhi\r\n', { rcptTo: ['bob@example.net'] });
+    assert.deepEqual(fieldsOf(withTrace(own, { hostname: 'egress.scop.test', protocol: 'SMTP', junk: false })).filter((f) => /^message-id/i.test(f)), ['message-id : <own@example.net>'], 'its own Message-ID is kept, none added');
+  });
+
   it('reads the authserv-id after CFWS, quoted or not, in any case; null when unreadable', () => {
     assert.equal(authservIdOf(' mx.scop.test; dkim=pass'), 'mx.scop.test');
     assert.equal(authservIdOf(' (a (nested) comment) "MX.Scop.Test" 1; none'), 'mx.scop.test');
@@ -65,12 +79,19 @@ describe('forged trust fields', () => {
     assert.deepEqual(named(/^authentication-results\s*:/i), [`Authentication-Results: ${OURS}; dkim=none; spf=softfail smtp.mailfrom=paypal.com`, 'Authentication-Results: other.example.net; dkim=fail header.d=paypal.com']);
     assert.deepEqual(named(/^x-spam(-|:)/i).map((f) => f.split(':')[0]), ['X-Spam-Flag', 'X-Spam-Score', 'X-Spam-Status']);
     assert.ok(named(/^x-spam-flag/i)[0]!.endsWith('YES'), 'our junk flag, not the forged NO');
-    assert.deepEqual(named(/^x-scop-/i), ['X-Scop-Decision: junk; spam']);
+    assert.deepEqual(named(/^x-scop-/i), [`X-Scop-Record-Id: ${rec.envelope.id}`, 'X-Scop-Decision: junk; spam'], 'our record id (what a move into Junk reports), no forged X-Scop-*');
     for (const kept of ['Received: from client.example by mx.scop.test; Mon, 1 Jan 2024 10:00:00 +0000', 'X-Spamassassin-Version: 4.0 (not ours: kept)', 'From: PayPal <service@paypal.com>', 'Subject: Your account']) {
       assert.ok(fields.includes(kept), kept);
     }
     assert.ok(out.toString('latin1').endsWith(`\r\n\r\n${body}`), 'the body is untouched');
     assert.deepEqual(rec.envelope.raw, raw, 'the record is not altered');
+  });
+
+  it('add_header: delivered with X-Spam: Yes (the forged X-Spam: no left out), not flagged as junk', () => {
+    const rec = { ...record(), spam: null, decision: testDecision('add_header', ['add_header: score 4 >= 3 (add_header)'], { decidedAt: 0 }) } as MailRecord;
+    const fields = fieldsOf(withTrace(rec, { hostname: 'egress.scop.test', protocol: 'local', junk: false }));
+    assert.deepEqual(fields.filter((f) => /^x-spam(-|\s*:)/i.test(f)), ['X-Spam: Yes']);
+    assert.deepEqual(fieldsOf(withTrace(record(), { hostname: 'egress.scop.test', protocol: 'local', junk: true })).filter((f) => /^x-spam\s*:/i.test(f)), [], 'only for add_header');
   });
 
   it('EGRESS_AUTHSERV_IDS adds further ids of ours; without an auth section the configured ones still apply', () => {
@@ -107,10 +128,10 @@ describe('forged trust fields', () => {
     assert.ok(tLarge < 24 * tSmall + 50, `40k: ${tLarge.toFixed(0)} ms, 5k: ${tSmall.toFixed(0)} ms`);
   });
 
-  it('Maildir delivery writes the cleaned copy', () => {
+  it('Maildir delivery writes the cleaned copy', async () => {
     const root = mkdtempSync(join(tmpdir(), 'scop-trust-'));
     try {
-      const [o] = deliverMaildir(root, 'egress.scop.test', record(), ['bob@example.net'], false, [OURS]);
+      const [o] = await deliverMaildir(root, 'egress.scop.test', record(), ['bob@example.net'], false, [OURS]);
       assert.equal(o!.kind, 'delivered', o!.reply);
       const dir = join(root, 'bob@example.net', 'new');
       const stored = readFileSync(join(dir, readdirSync(dir)[0]!));

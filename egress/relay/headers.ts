@@ -4,6 +4,10 @@
  * raw message without the trust fields a sender may have forged (RFC 8601 §5: Authentication-Results
  * carrying our authserv-id; our own X-Spam-* / X-Scop-*). The record in Kafka is never altered:
  * only the delivered copy is.
+ *
+ * Every copy carries `X-Scop-Record-Id: <record id>` (and a `Message-ID` made from the record id
+ * when the message has none), so a receiver can recognise a redelivery after a crash — same
+ * Message-ID, same record id — and tools can map a stored message back to its record.
  */
 import type { MailRecord } from '../../schemas/types.ts';
 
@@ -36,14 +40,35 @@ export interface TraceOptions {
   junk: boolean;
 }
 
-/** The lines to prepend (each ends in CRLF). */
-export function traceHeaders(record: MailRecord, o: TraceOptions): string {
+/**
+ * The raw message bytes of a record: the one place the egress reads them (issue 15 item 2 makes
+ * records carry the raw message by reference; only this accessor has to learn to fetch it).
+ */
+export const rawMessage = (record: MailRecord): Buffer => record.envelope.raw;
+
+/** The header field that names the record a delivered copy came from (README "Recognising a redelivery"). */
+export const RECORD_ID_FIELD = 'X-Scop-Record-Id';
+
+/**
+ * The Message-ID given to a message that arrived without one: derived from the record id, so every
+ * (re)delivery of the record carries the same one.
+ */
+export const messageIdFor = (recordId: string, hostname: string) => `<${recordId.replace(/[^A-Za-z0-9._-]/g, '')}@${hostname}>`;
+
+/** The lines to prepend (each ends in CRLF). `hasMessageId: false` adds a Message-ID derived from the record id. */
+export function traceHeaders(record: MailRecord, o: TraceOptions & { hasMessageId?: boolean }): string {
   const e = record.envelope;
   const lines: string[] = [];
   const forPart = o.recipient ? `\r\n\tfor <${o.recipient}>` : '';
   lines.push(`Received: by ${o.hostname} (scop egress) with ${o.protocol === 'local' ? 'local' : o.protocol === 'LMTP' ? 'LMTP' : 'ESMTP'} id ${e.id}${forPart};\r\n\t${rfc5322Date(o.now ?? Date.now())}`);
+  // The record id: redelivery is recognisable, and a move into or out of Junk labels this record
+  // (processors/spam/README.md "Feedback from the mailbox"). A forged one was removed with every X-Scop-* field.
+  lines.push(`${RECORD_ID_FIELD}: ${e.id}`);
+  if (o.hasMessageId === false) lines.push(`Message-ID: ${messageIdFor(e.id, o.hostname)}`);
   const d = record.decision;
   if (d) lines.push(`X-Scop-Decision: ${d.action}${d.reasons.length ? `; ${d.reasons.join('; ')}` : ''}`);
+  // add_header (the policy's mildest action): delivered to the inbox, marked for the reader's filters.
+  if (d?.action === 'add_header') lines.push('X-Spam: Yes');
   const spam = record.spam;
   const flag = o.junk || spam?.verdict === 'spam';
   if (spam || o.junk) {
@@ -99,10 +124,11 @@ export function authservIdOf(value: string): string | null {
  * case and with white space before the colon (obsolete syntax), folded fields go whole. One pass
  * over the header section (indexOf per line); the body is not read. `removed` names what went.
  */
-export function withoutForgedTrustFields(raw: Buffer, authservIds: Iterable<string>): { parts: Buffer[]; removed: string[] } {
+export function withoutForgedTrustFields(raw: Buffer, authservIds: Iterable<string>): { parts: Buffer[]; removed: string[]; hasMessageId: boolean } {
   const ours = new Set([...authservIds].map((id) => id.trim().toLowerCase()).filter(Boolean));
   const parts: Buffer[] = [];
   const removed: string[] = [];
+  let hasMessageId = false;
   let keptFrom = 0;
   let pos = 0;
   const lineEnd = (from: number) => {
@@ -114,10 +140,12 @@ export function withoutForgedTrustFields(raw: Buffer, authservIds: Iterable<stri
     if (raw[pos] === 0x0a || (raw[pos] === 0x0d && raw[pos + 1] === 0x0a)) break; // the blank line: the body follows
     const first = end;
     while (end < raw.length && (raw[end] === 0x20 || raw[end] === 0x09)) end = lineEnd(end); // continuation lines
-    const lead = raw[pos]! | 0x20; // only names starting with a or x can be dropped: skip the rest cheaply
+    const lead = raw[pos]! | 0x20; // only names starting with a or x can be dropped (m: Message-ID is noted): skip the rest cheaply
     let colon = -1;
-    if (lead === 0x61 || lead === 0x78) for (let i = pos; i < first; i++) if (raw[i] === 0x3a) { colon = i - pos; break; }
-    if (colon > 0) {
+    if (lead === 0x61 || lead === 0x78 || (lead === 0x6d && !hasMessageId)) for (let i = pos; i < first; i++) if (raw[i] === 0x3a) { colon = i - pos; break; }
+    if (colon > 0 && lead === 0x6d) {
+      hasMessageId = raw.toString('latin1', pos, pos + colon).replace(/[ \t]+$/, '').toLowerCase() === 'message-id';
+    } else if (colon > 0) {
       const name = raw.toString('latin1', pos, pos + colon).replace(/[ \t]+$/, '').toLowerCase();
       let drop = OWN_FIELD.test(name);
       if (!drop && name === 'authentication-results') {
@@ -133,7 +161,7 @@ export function withoutForgedTrustFields(raw: Buffer, authservIds: Iterable<stri
     pos = end;
   }
   if (keptFrom < raw.length) parts.push(raw.subarray(keptFrom));
-  return { parts, removed };
+  return { parts, removed, hasMessageId };
 }
 
 /**
@@ -142,6 +170,6 @@ export function withoutForgedTrustFields(raw: Buffer, authservIds: Iterable<stri
  */
 export function withTrace(record: MailRecord, o: TraceOptions): Buffer {
   const ids = [...(o.authservIds ?? []), ...(record.auth?.authservId ? [record.auth.authservId] : [])];
-  const { parts } = withoutForgedTrustFields(record.envelope.raw, ids);
-  return Buffer.concat([Buffer.from(traceHeaders(record, o), 'utf8'), ...parts]);
+  const { parts, hasMessageId } = withoutForgedTrustFields(rawMessage(record), ids);
+  return Buffer.concat([Buffer.from(traceHeaders(record, { ...o, hasMessageId }), 'utf8'), ...parts]);
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { testMailRecord } from '../../runtime/stage-testing.ts';
-import { deliverMaildir, MAX_FOLDER_BYTES, mailboxFolder, mailboxKey } from './transport.ts';
+import { deliverMaildir, MAX_FOLDER_BYTES, mailboxFolder, mailboxKey } from './maildir.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'scop-maildir-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -47,16 +47,16 @@ describe('mailbox folders', () => {
     }), { numRuns: 2000 });
   });
 
-  test('a name too long for a folder is a permanent 553 5.1.3 (nothing written); a normal one is delivered', () => {
+  test('a name too long for a folder is a permanent 553 5.1.3 (nothing written); a normal one is delivered', async () => {
     const record = testMailRecord('Subject: x\r\n\r\nhi\r\n', { rcptTo: [] });
     const long = `${'é'.repeat(60)}@example.org`; // 120 bytes of UTF-8, 360 encoded
     assert.ok(mailboxFolder(long).length > MAX_FOLDER_BYTES);
-    const [tooLong, fine] = deliverMaildir(root, 'egress.test', record, [long, 'kelvin@example.org'], false);
+    const [tooLong, fine] = await deliverMaildir(root, 'egress.test', record, [long, 'kelvin@example.org'], false);
     assert.equal(tooLong!.kind, 'permanent');
     assert.match(tooLong!.reply, /^553 5\.1\.3 mailbox name too long/);
     assert.equal(fine!.kind, 'delivered', fine!.reply);
     assert.deepEqual(readdirSync(root), ['kelvin@example.org']);
-    const [again] = deliverMaildir(root, 'egress.test', record, ['\u212Aelvin@example.org'], false);
+    const [again] = await deliverMaildir(root, 'egress.test', record, ['\u212Aelvin@example.org'], false);
     assert.match(again!.reply, /^already in /, 'the same mailbox: the replay finds the first copy');
     assert.ok(existsSync(join(root, 'kelvin@example.org', 'new')));
   });

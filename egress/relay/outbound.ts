@@ -18,7 +18,7 @@ import type { OutboundConfig } from './config.ts';
 import { addressesOf, domainOf, refusedAddress, resolveMxRoute, type Dns, type MxHost } from './mx.ts';
 import { mxMatches, type MtaStsPolicies, type StsPolicy } from './mta-sts.ts';
 import type { Limiter } from './relay.ts';
-import { smtpSend, type RecipientOutcome, type SmtpTarget } from './transport.ts';
+import { smtpSend, type RecipientOutcome, type SmtpSend, type SmtpTarget } from './transport.ts';
 import { outboundWire } from './wire.ts';
 
 /** Addresses tried per domain and attempt (Postfix's smtp_mx_address_limit is 5 too). */
@@ -42,7 +42,8 @@ export interface OutboundDeps {
   sts: MtaStsPolicies;
   metrics: OutboundMetrics;
   random?: () => number;
-  send?: typeof smtpSend;
+  /** How a message goes to one MX address: the relay's session pool (smtp-pool.ts); default one session per message. */
+  send?: SmtpSend;
 }
 
 export class OutboundRouter {
@@ -53,14 +54,21 @@ export class OutboundRouter {
     this.enforceTrust = createSecureContext({ ca: [...rootCertificates, ...d.cfg.extraCa], minVersion: 'TLSv1.2' });
   }
 
-  /** Every recipient's outcome; domains are delivered concurrently, each taking a limiter slot. */
-  async deliver(record: MailRecord, recipients: string[], limiter: Limiter, log: Logger): Promise<RecipientOutcome[]> {
+  /**
+   * Every recipient's outcome; domains are delivered concurrently, each taking a limiter slot.
+   * `settled` gets each domain's outcomes the moment they are known (the relay records final ones at once).
+   */
+  async deliver(record: MailRecord, recipients: string[], limiter: Limiter, log: Logger, settled?: (outcomes: RecipientOutcome[]) => void): Promise<RecipientOutcome[]> {
     const byDomain = new Map<string, string[]>();
     for (const r of recipients) {
       const d = domainOf(r);
       byDomain.set(d, [...(byDomain.get(d) ?? []), r]);
     }
-    const results = await Promise.all([...byDomain].map(([domain, rcpts]) => limiter.run(() => this.deliverDomain(record, domain, rcpts, log.child({ domain })))));
+    const results = await Promise.all([...byDomain].map(async ([domain, rcpts]) => {
+      const outcomes = await limiter.run(() => this.deliverDomain(record, domain, rcpts, log.child({ domain })));
+      settled?.(outcomes);
+      return outcomes;
+    }));
     return results.flat();
   }
 

@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { produce, readTopic, testBroker, testMailRecord } from '../../runtime/stage-testing.ts';
+import { produce, readTopic, testBroker, testDecision, testMailRecord } from '../../runtime/stage-testing.ts';
 import { eventually, uniqueName } from '../../runtime/testing.ts';
 import type { Alert, DeliveryJob, DeliveryStatus, MailRecord } from '../../schemas/types.ts';
 import { schema } from '../../schemas/index.ts';
@@ -26,7 +26,7 @@ function decided(action: 'deliver' | 'junk' | 'quarantine' | 'reject', rcpt: str
   return {
     ...r,
     auth: { authenticationResults: AR } as never,
-    decision: { action, reasons: action === 'deliver' ? [] : [`test ${action}`], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: 't' },
+    decision: testDecision(action, action === 'deliver' ? [] : [`test ${action}`]),
   };
 }
 

@@ -3,7 +3,12 @@
  * log final outcomes (delivered, bounced) on mail.delivery.log, hand temporary failures to the
  * next retry topic (or, past EGRESS_MAX_ATTEMPTS, to mail.delivery.dead with an alert). Only when
  * all of that is acknowledged does the caller let the sink commit the input offset.
+ *
+ * A final outcome is recorded (journal + memory, delivery-log.ts) in the same turn the reply
+ * arrives, before anything else is awaited: a kill after that point no longer delivers the message
+ * again; the Kafka write follows with the next group commit.
  */
+import { rootCertificates } from 'node:tls';
 import type { Counter, Histogram, Registry } from 'prom-client';
 import { counterOn, histogramOn } from '../../runtime/metrics.ts';
 import { alertId, alertMessage, newAlert } from '../../runtime/alerts.ts';
@@ -11,12 +16,15 @@ import type { Producer } from '../../runtime/kafka.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
 import { hasInlineRaw, RawUnavailable, type RawStore } from '../../runtime/raw-ref.ts';
-import type { DeliveryJob, DeliveryStatus } from '../../schemas/types.ts';
+import type { DeliveryJob, DeliveryStatus, MailRecord } from '../../schemas/types.ts';
 import type { RelayConfig } from './config.ts';
 import type { DeliveryLog } from './delivery-log.ts';
 import { dsnRecord, type FailedRecipient } from './dsn.ts';
+import { withTrace } from './headers.ts';
+import { MaildirWriter } from './maildir.ts';
 import type { OutboundRouter } from './outbound.ts';
-import { deliver as deliverTo, type RecipientOutcome } from './transport.ts';
+import type { SmtpPool } from './smtp-pool.ts';
+import type { RecipientOutcome } from './transport.ts';
 import { assertSendable, UndeliverableMessage } from './wire.ts';
 
 export interface RelayTopics {
@@ -37,6 +45,8 @@ export interface RelayMetrics {
   skipped: Counter<'reason'>;
   latency: Histogram;
   dsn: Counter<'reason'>;
+  logBatch: Histogram;
+  journal: Counter<'event'>;
 }
 
 export function relayMetrics(registry: Registry): RelayMetrics {
@@ -44,6 +54,7 @@ export function relayMetrics(registry: Registry): RelayMetrics {
   // Every known outcome starts at zero, so dashboards and alerts see the series before the first event.
   for (const outcome of ['delivered', 'bounced', 'retry', 'dead']) m.outcomes.inc({ outcome }, 0);
   for (const reason of ['bounced', 'dead']) m.dsn.inc({ reason }, 0);
+  for (const event of ['recovered', 'error']) m.journal.inc({ event }, 0);
   return m;
 }
 
@@ -53,6 +64,8 @@ function createRelayMetrics(registry: Registry): RelayMetrics {
     skipped: counterOn(registry, { name: 'scop_egress_skipped_total', help: 'Recipients or records not delivered: already-done (de-duplicated replay), held (quarantine/reject).', labelNames: ['reason'] as const }),
     dsn: counterOn(registry, { name: 'scop_egress_dsn_total', help: 'Delivery status notifications (bounces) queued for senders of outbound mail, by reason (bounced: 5xx, dead: retries exhausted).', labelNames: ['reason'] as const }),
     latency: histogramOn(registry, { name: 'scop_egress_accept_to_delivery_seconds', help: 'From SMTP accept at the ingress to delivery at the next hop.', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400] }),
+    logBatch: histogramOn(registry, { name: 'scop_egress_log_batch_outcomes', help: 'Outcomes carried by one delivery-log produce (group commit: what gathered while the previous one was in flight).', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000] }),
+    journal: counterOn(registry, { name: 'scop_egress_journal_total', help: 'Delivery journal events: recovered (outcomes a stopped relay had not logged, written to the log at start), error (a journal write failed; the outcome went to Kafka only).', labelNames: ['event'] as const }),
   };
 }
 
@@ -73,18 +86,48 @@ export class Limiter {
   }
 }
 
+/** Delivery to the configured next hop: the local Maildir, or SMTP/LMTP over pooled sessions. */
+export type NextHopDelivery = (record: MailRecord, recipients: string[], junk: boolean) => Promise<RecipientOutcome[]>;
+
+export function nextHopDelivery(cfg: RelayConfig, pool: SmtpPool): NextHopDelivery {
+  const hop = cfg.nextHop;
+  if (hop.kind === 'maildir') {
+    const maildir = new MaildirWriter(hop.dir, cfg.hostname, cfg.authservIds);
+    return (record, recipients, junk) => maildir.deliver(record, recipients, junk);
+  }
+  const tls = { rejectUnauthorized: !cfg.tlsInsecure, ...(cfg.outbound.extraCa.length ? { ca: [...rootCertificates, ...cfg.outbound.extraCa] } : {}) };
+  return async (record, recipients, junk) => {
+    const message = withTrace(record, { hostname: cfg.hostname, authservIds: cfg.authservIds, protocol: hop.kind === 'lmtp' ? 'LMTP' : 'SMTP', junk, recipient: recipients.length === 1 ? recipients[0] : undefined });
+    const r = await pool.send({
+      host: hop.host, port: hop.port, lmtp: hop.kind === 'lmtp', name: cfg.hostname, starttls: cfg.starttls,
+      // EGRESS_TLS_CA_FILE: a next hop with a private CA can be verified rather than trusted blindly.
+      tls, timeoutMs: cfg.timeoutMs, auth: cfg.auth,
+    }, { from: record.envelope.mailFrom, recipients, use8BitMime: record.envelope.bodyType !== 'SEVEN_BIT' }, message);
+    return r.outcomes;
+  };
+}
+
 export class Relay {
   private readonly limiter: Limiter;
   private readonly ids = new Map<string, number>();
   /** Aborted at stop: jobs waiting for their retry time give up and are replayed on the next start. */
   readonly stopping = new AbortController();
+  private openGate!: () => void;
+  /** Resolves once every sink of the relay runs: nothing is delivered before (see service.ts). */
+  private readonly gate = new Promise<void>((ok) => { this.openGate = ok; });
 
   constructor(
     readonly cfg: RelayConfig,
-    private readonly deps: { codec: RecordCodec; producer: Producer; log: Logger; deliveryLog: DeliveryLog; metrics: RelayMetrics; topics: RelayTopics; outbound?: OutboundRouter; raws?: RawStore },
-    private readonly transport: typeof deliverTo = deliverTo,
+    private readonly deps: { codec: RecordCodec; producer: Producer; log: Logger; deliveryLog: DeliveryLog; metrics: RelayMetrics; topics: RelayTopics; outbound?: OutboundRouter; nextHop: NextHopDelivery; raws?: RawStore },
   ) {
     this.limiter = new Limiter(cfg.concurrency);
+    // A relay stopped before it opened: jobs waiting at the gate give up (replayed on the next start).
+    this.stopping.signal.addEventListener('abort', () => this.openGate(), { once: true });
+  }
+
+  /** Lets deliveries start (called once the relay is completely up). */
+  open(): void {
+    this.openGate();
   }
 
   get metrics(): RelayMetrics {
@@ -111,6 +154,8 @@ export class Relay {
 
   /** Delivers one job to its recipients not yet done; resolves once every outcome is durable. */
   async run(job: DeliveryJob, log: Logger): Promise<void> {
+    await this.gate;
+    if (this.stopping.signal.aborted) throw new Error('relay stopping');
     const { deliveryLog, metrics } = this.deps;
     const e = job.record.envelope;
     const todo = job.recipients.filter((r) => {
@@ -127,33 +172,52 @@ export class Relay {
     const sending = { ...job, record: await this.withRaw(job.record) };
     const attempt = job.attempt + 1;
     const outbound = job.origin === 'outbound';
+    const status = (o: RecipientOutcome, at: number): DeliveryStatus => ({
+      recordId: e.id, recipient: o.recipient, status: o.kind === 'delivered' ? 'delivered' : 'bounced', at, attempts: attempt,
+      nextHop: o.nextHop ?? this.cfg.nextHop.url, reply: o.reply.slice(0, 2000), receivedAt: e.receivedAt,
+    });
+    // Recorded the moment they are known, with no await in between (see the top of this file).
+    // Outbound bounces wait for their DSN: logged first, a crash before the DSN would lose it.
+    const logged: Promise<void>[] = [];
+    const settle = (outcomes: RecipientOutcome[]) => {
+      const now = Date.now();
+      logged.push(deliveryLog.record(outcomes.filter((o) => o.kind === 'delivered' || (o.kind === 'permanent' && !outbound)).map((o) => status(o, now))));
+    };
     let outcomes: RecipientOutcome[];
-    if (outbound) {
-      // Refusals (not signed, bare CR/LF) are thrown before anything is sent: the sink dead-letters the job.
-      assertSendable(sending.record);
-      if (!this.deps.outbound) throw new UndeliverableMessage('outbound job but no outbound router configured');
-      outcomes = await this.deps.outbound.deliver(sending.record, todo, this.limiter, log);
-    } else {
-      outcomes = await this.limiter.run(() => this.transport(this.cfg, sending.record, todo, job.junk));
+    try {
+      if (outbound) {
+        // Refusals (not signed, bare CR/LF) are thrown before anything is sent: the sink dead-letters the job.
+        assertSendable(sending.record);
+        if (!this.deps.outbound) throw new UndeliverableMessage('outbound job but no outbound router configured');
+        outcomes = await this.deps.outbound.deliver(sending.record, todo, this.limiter, log, settle);
+      } else {
+        outcomes = await this.limiter.run(() => this.deps.nextHop(sending.record, todo, job.junk));
+        settle(outcomes);
+      }
+      const now = Date.now();
+      const bounced: FailedRecipient[] = [];
+      const temporary: RecipientOutcome[] = [];
+      for (const o of outcomes) {
+        if (o.kind === 'temporary') { temporary.push(o); continue; }
+        const nextHop = o.nextHop ?? this.cfg.nextHop.url;
+        metrics.outcomes.inc({ outcome: o.kind === 'delivered' ? 'delivered' : 'bounced' });
+        if (o.kind === 'delivered') metrics.latency.observe(Math.max(0, now - e.receivedAt) / 1000);
+        else bounced.push({ recipient: o.recipient, reply: o.reply, remoteMta: o.remoteMta, kind: 'bounced', attempts: attempt });
+        log[o.kind === 'delivered' ? 'info' : 'warn']({ recipient: o.recipient, attempt, reply: o.reply, nextHop }, o.kind === 'delivered' ? 'delivered' : 'permanent failure (bounced)');
+      }
+      if (outbound && bounced.length) {
+        // The DSN before the log entries: a crash in between replays the job, which makes the same DSN id (de-duplicated).
+        await this.withRetries(() => this.sendDsn(sending, bounced, 'bounced', log), log);
+        logged.push(deliveryLog.record(outcomes.filter((o) => o.kind === 'permanent').map((o) => status(o, now))));
+      }
+      // Final outcomes are recorded by now: if the retry hand-off below fails, the replay skips those recipients.
+      if (temporary.length > 0) await this.withRetries(() => this.defer(job, temporary, attempt, log), log);
+    } catch (err) {
+      await Promise.allSettled(logged);
+      throw err;
     }
-    const now = Date.now();
-    const final: DeliveryStatus[] = [];
-    const bounced: FailedRecipient[] = [];
-    const temporary: RecipientOutcome[] = [];
-    for (const o of outcomes) {
-      if (o.kind === 'temporary') { temporary.push(o); continue; }
-      const nextHop = o.nextHop ?? this.cfg.nextHop.url;
-      final.push({ recordId: e.id, recipient: o.recipient, status: o.kind === 'delivered' ? 'delivered' : 'bounced', at: now, attempts: attempt, nextHop, reply: o.reply.slice(0, 2000), receivedAt: e.receivedAt });
-      metrics.outcomes.inc({ outcome: o.kind === 'delivered' ? 'delivered' : 'bounced' });
-      if (o.kind === 'delivered') metrics.latency.observe(Math.max(0, now - e.receivedAt) / 1000);
-      else bounced.push({ recipient: o.recipient, reply: o.reply, remoteMta: o.remoteMta, kind: 'bounced', attempts: attempt });
-      log[o.kind === 'delivered' ? 'info' : 'warn']({ recipient: o.recipient, attempt, reply: o.reply, nextHop }, o.kind === 'delivered' ? 'delivered' : 'permanent failure (bounced)');
-    }
-    // The DSN before the log entries: a crash in between replays the job, which makes the same DSN id (de-duplicated).
-    if (outbound && bounced.length) await this.withRetries(() => this.sendDsn(sending, bounced, 'bounced', log), log);
-    // Final outcomes first: if the retry hand-off below fails, the replay skips these recipients.
-    await this.withRetries(() => deliveryLog.write(final), log);
-    if (temporary.length > 0) await this.withRetries(() => this.defer(job, temporary, attempt, log), log);
+    // Every recorded outcome reaches Kafka before the sink may commit (or, at a stop, stays in the journal).
+    await Promise.all(logged);
   }
 
   /** The record with its raw message inline: a reference that cannot be resolved any more makes the job undeliverable (dead-lettered). */
@@ -213,7 +277,7 @@ export class Relay {
         log.info({ dsnId: dsn.key, to: e.mailFrom, recipients }, 'DSN queued for the sender');
       }
       const hopOf = new Map(temporary.map((t) => [t.recipient, t.nextHop ?? this.cfg.nextHop.url]));
-      await this.deps.deliveryLog.write(recipients.map((recipient) => ({ recordId: e.id, recipient, status: 'dead' as const, at: Date.now(), attempts: attempt, nextHop: hopOf.get(recipient)!, reply: lastError.slice(0, 2000), receivedAt: e.receivedAt })));
+      await this.deps.deliveryLog.record(recipients.map((recipient) => ({ recordId: e.id, recipient, status: 'dead' as const, at: Date.now(), attempts: attempt, nextHop: hopOf.get(recipient)!, reply: lastError.slice(0, 2000), receivedAt: e.receivedAt })));
       metrics.outcomes.inc({ outcome: 'dead' }, recipients.length);
       log.error({ recipients, attempt, lastError }, 'retries exhausted; message on the delivery dead-letter topic');
       return;

@@ -1,10 +1,15 @@
 /**
- * `scop run egress`: the egress relay. Five sinks in one process share one Relay: the decided
- * topic (deliver / junk; quarantine and reject are held elsewhere and skipped here), the delivery
- * requests (released from quarantine) and the three retry topics, whose jobs wait for their
- * notBefore time before they are tried. A record's offset is committed only after its outcome is
- * durable (delivery log, retry or dead-letter topic): at-least-once, de-duplicated by the log.
+ * `scop run egress`: the egress relay. Six sinks in one process share one Relay: the decided
+ * topic (deliver / junk; quarantine and reject are held elsewhere and skipped here), the signed
+ * outbound topic, the delivery requests (released from quarantine, DSNs) and the three retry
+ * topics, whose jobs wait for their notBefore time before they are tried. A record's offset is
+ * committed only after its outcome is durable (delivery log, retry or dead-letter topic):
+ * at-least-once, de-duplicated by the log (and the local journal for the last moments before a
+ * crash). Start-up: the log is read and the journal recovered, every sink is started, and only
+ * then does the relay deliver — a restarted relay does not begin with its first sink while the
+ * others (and /healthz) are not up yet.
  */
+import { join } from 'node:path';
 import { defineSink, TransientError, type RunningSink } from '../../runtime/sink.ts';
 import type { RunningService, ServiceContext, ServiceDefinition } from '../../runtime/service.ts';
 import { TOPICS, type TopicSpec } from '../../runtime/topics.ts';
@@ -12,11 +17,13 @@ import { acquireRawStore } from '../../runtime/raw-ref.ts';
 import type { DeliveryJob, MailRecord } from '../../schemas/types.ts';
 import { loadRelayConfig } from './config.ts';
 import { DeliveryLog } from './delivery-log.ts';
-import { Relay, relayMetrics, type RelayTopics } from './relay.ts';
+import { DeliveryJournal } from './journal.ts';
+import { nextHopDelivery, Relay, relayMetrics, type NextHopDelivery, type RelayTopics } from './relay.ts';
+import { poolMetrics, SmtpPool } from './smtp-pool.ts';
 import { MtaStsPolicies } from './mta-sts.ts';
 import { createResolver, type Dns } from './mx.ts';
 import { OutboundRouter, outboundMetrics } from './outbound.ts';
-import type { deliver, smtpSend } from './transport.ts';
+import type { SmtpSend } from './transport.ts';
 import { UndeliverableMessage } from './wire.ts';
 
 export const RELAY_VERSION = '1.0.0';
@@ -35,10 +42,10 @@ export interface RelayOverrides {
   topics?: RelayTopics;
   /** Group id prefix (tests): groups are `<prefix>`, `<prefix>-requests`, `<prefix>-retry-N`. */
   groupPrefix?: string;
-  /** Replaces the SMTP/Maildir transport (tests that count attempts). */
-  transport?: typeof deliver;
+  /** Replaces the delivery to the next hop (tests that count attempts). */
+  nextHop?: NextHopDelivery;
   /** Replaces the outbound SMTP session (tests). */
-  outboundSend?: typeof smtpSend;
+  outboundSend?: SmtpSend;
   /** Replaces the outbound resolver (tests). */
   dns?: Dns;
 }
@@ -46,6 +53,7 @@ export interface RelayOverrides {
 export interface RunningRelay extends RunningService {
   relay: Relay;
   deliveryLog: DeliveryLog;
+  pool: SmtpPool;
 }
 
 /** Delivery trouble is retried by the sink; a message that must not be sent (UndeliverableMessage) is dead-lettered. */
@@ -55,18 +63,24 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
   const cfg = loadRelayConfig(ctx.env, ctx.dataDir);
   const topics = o.topics ?? defaultRelayTopics();
   const log = ctx.log.child({ component: 'egress' });
+  const metrics = relayMetrics(ctx.metrics);
+  // Two producers: the delivery log's group commits never queue behind a retry hand-off or a DSN.
   const producer = ctx.kafka.producer();
+  const logProducer = ctx.kafka.producer();
   await producer.connect();
-  const deliveryLog = new DeliveryLog({ kafka: ctx.kafka, codec: ctx.codec, producer, topic: topics.log, log, health: ctx.health, metrics: ctx.metrics });
+  await logProducer.connect();
+  const journal = cfg.journalDir ? new DeliveryJournal({ dir: join(cfg.journalDir, topics.log), log, onError: () => metrics.journal.inc({ event: 'error' }) }) : undefined;
+  const deliveryLog = new DeliveryLog({ kafka: ctx.kafka, codec: ctx.codec, producer: logProducer, topic: topics.log, log, journal, health: ctx.health, metrics: ctx.metrics, onBatch: (n) => metrics.logBatch.observe(n), onRecovered: (n) => metrics.journal.inc({ event: 'recovered' }, n) });
   await deliveryLog.start();
+  const pool = new SmtpPool({ ...cfg.sessions, metrics: poolMetrics(ctx.metrics) });
   const dns = o.dns ?? createResolver({ servers: cfg.outbound.dnsServers, timeoutMs: cfg.outbound.dnsTimeoutMs });
   const sts = new MtaStsPolicies({ dns, urlTemplate: cfg.outbound.policyUrlTemplate, ca: cfg.outbound.extraCa, timeoutMs: Math.min(cfg.timeoutMs, 15000), log });
-  const outbound = new OutboundRouter({ cfg: { ...cfg.outbound, hostname: cfg.hostname, timeoutMs: cfg.timeoutMs }, dns, sts, metrics: outboundMetrics(ctx.metrics), send: o.outboundSend });
+  const outbound = new OutboundRouter({ cfg: { ...cfg.outbound, hostname: cfg.hostname, timeoutMs: cfg.timeoutMs }, dns, sts, metrics: outboundMetrics(ctx.metrics), send: o.outboundSend ?? pool.send });
   // Decided and signed records refer to the raw message (runtime/raw-ref.ts): one store per process fetches them.
   const raws = acquireRawStore(ctx.kafka, ctx.codec);
-  const relay = new Relay(cfg, { codec: ctx.codec, producer, log, deliveryLog, metrics: relayMetrics(ctx.metrics), topics, outbound, raws: raws.store }, o.transport);
+  const relay = new Relay(cfg, { codec: ctx.codec, producer, log, deliveryLog, metrics, topics, outbound, nextHop: o.nextHop ?? nextHopDelivery(cfg, pool), raws: raws.store });
   await relay.registerSchemas();
-  log.info({ nextHop: cfg.nextHop.url, retryDelaysMs: cfg.retryDelaysMs, maxAttempts: cfg.maxAttempts, concurrency: cfg.concurrency, outbound: topics.outbound ?? null, dnsServers: cfg.outbound.dnsServers ?? 'system', mxPort: cfg.outbound.mxPort, mtaSts: cfg.outbound.mtaSts }, 'egress relay starting');
+  log.info({ nextHop: cfg.nextHop.url, retryDelaysMs: cfg.retryDelaysMs, maxAttempts: cfg.maxAttempts, concurrency: cfg.concurrency, sessions: cfg.sessions, journal: journal ? cfg.journalDir : 'off', outbound: topics.outbound ?? null, dnsServers: cfg.outbound.dnsServers ?? 'system', mxPort: cfg.outbound.mxPort, mtaSts: cfg.outbound.mtaSts }, 'egress relay starting');
 
   const group = o.groupPrefix ?? 'scop-egress';
   const drain = () => relay.stopping.abort();
@@ -86,9 +100,8 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
     },
   });
   const dlq = topics.deadLetters ? { deadLetters: topics.deadLetters } : {};
-  sinks.push(await decided.run(ctx, { groupId: group, input: topics.decided, ...dlq }) as RunningSink<unknown>);
   // holdMs: a job waits for its notBefore time (the retry delay) before it is tried; that is not a stall.
-  const jobSink = (name: string, topic: string, groupId: string, spec: TopicSpec, maxInFlight: number, delayMs: number) => defineSink<undefined, DeliveryJob>({
+  const jobSink = (name: string, topic: string, spec: TopicSpec, maxInFlight: number, delayMs: number) => defineSink<undefined, DeliveryJob>({
     name, version: RELAY_VERSION, description: `delivers jobs from ${topic}`, input: { ...spec, name: topic }, defaultMetricsPort: 9490,
     maxInFlight, recordId: (j) => j.record.envelope.id, drain, holdMs: () => delayMs + cfg.timeoutMs,
     async handle(job, c) {
@@ -97,33 +110,51 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
         await relay.run(job, c.log);
       } catch (e) { throw asTransient(e); }
     },
-  }).run(ctx, { groupId, input: topic, ...dlq });
-  sinks.push(await jobSink('egress-requests', topics.requests, `${group}-requests`, TOPICS.deliveryRequests, Math.max(64, cfg.concurrency * 4), 0) as RunningSink<unknown>);
-  for (let i = 0; i < 3; i++) {
+  });
+  // Signed submissions: delivered to each recipient domain's MX (the job's origin selects MX routing).
+  const signed = defineSink<undefined, MailRecord>({
+    name: 'egress-outbound', version: RELAY_VERSION, description: 'delivers signed outbound mail to the recipient domains\' MX hosts', input: { ...TOPICS.outboundSigned, name: topics.outbound ?? TOPICS.outboundSigned.name }, defaultMetricsPort: 9490,
+    maxInFlight: Math.max(64, cfg.concurrency * 4), recordId: (r) => r.envelope.id, drain, holdMs: () => cfg.timeoutMs,
+    async handle(record, c) {
+      try {
+        await relay.run({ record, recipients: record.envelope.rcptTo, attempt: 0, notBefore: record.envelope.receivedAt, lastError: null, origin: 'outbound', junk: false }, c.log);
+      } catch (e) { throw asTransient(e); }
+    },
+  });
+  const starting: Promise<RunningSink<unknown>>[] = [
+    decided.run(ctx, { groupId: group, input: topics.decided, ...dlq, sessionTimeoutMs: cfg.groupSessionMs }) as Promise<RunningSink<unknown>>,
+    jobSink('egress-requests', topics.requests, TOPICS.deliveryRequests, Math.max(64, cfg.concurrency * 4), 0).run(ctx, { groupId: `${group}-requests`, input: topics.requests, ...dlq, sessionTimeoutMs: cfg.groupSessionMs }) as Promise<RunningSink<unknown>>,
     // Jobs on one retry topic come in notBefore order (same delay), so waiting in order is fair; up to 10000 wait at once.
-    sinks.push(await jobSink(`egress-retry-${i + 1}`, topics.retries[i]!, `${group}-retry-${i + 1}`, TOPICS.deliveryRetry1, 10000, cfg.retryDelaysMs[i] ?? cfg.retryDelaysMs.at(-1) ?? 0) as RunningSink<unknown>);
+    ...topics.retries.map((topic, i) => jobSink(`egress-retry-${i + 1}`, topic, TOPICS.deliveryRetry1, 10000, cfg.retryDelaysMs[i] ?? cfg.retryDelaysMs.at(-1) ?? 0)
+      .run(ctx, { groupId: `${group}-retry-${i + 1}`, input: topic, ...dlq, sessionTimeoutMs: cfg.groupSessionMs }) as Promise<RunningSink<unknown>>),
+    ...(topics.outbound ? [signed.run(ctx, { groupId: `${group}-outbound`, input: topics.outbound, ...dlq, sessionTimeoutMs: cfg.groupSessionMs }) as Promise<RunningSink<unknown>>] : []),
+  ];
+  // All at once (each joins its own group); if one cannot start, the others are stopped again.
+  const started = await Promise.allSettled(starting);
+  for (const r of started) if (r.status === 'fulfilled') sinks.push(r.value);
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    relay.stopping.abort();
+    for (const s of sinks) await s.stop().catch(() => {});
+    pool.close();
+    await deliveryLog.stop().catch(() => {});
+    await producer.disconnect().catch(() => {});
+    await logProducer.disconnect().catch(() => {});
+    throw (failed as PromiseRejectedResult).reason;
   }
-  if (topics.outbound) {
-    // Signed submissions: delivered to each recipient domain's MX (the job's origin selects MX routing).
-    const signed = defineSink<undefined, MailRecord>({
-      name: 'egress-outbound', version: RELAY_VERSION, description: 'delivers signed outbound mail to the recipient domains\' MX hosts', input: { ...TOPICS.outboundSigned, name: topics.outbound }, defaultMetricsPort: 9490,
-      maxInFlight: Math.max(64, cfg.concurrency * 4), recordId: (r) => r.envelope.id, drain, holdMs: () => cfg.timeoutMs,
-      async handle(record, c) {
-        try {
-          await relay.run({ record, recipients: record.envelope.rcptTo, attempt: 0, notBefore: record.envelope.receivedAt, lastError: null, origin: 'outbound', junk: false }, c.log);
-        } catch (e) { throw asTransient(e); }
-      },
-    });
-    sinks.push(await signed.run(ctx, { groupId: `${group}-outbound`, input: topics.outbound, ...dlq }) as RunningSink<unknown>);
-  }
+  // Every sink runs: deliveries may start.
+  relay.open();
+  log.info({ sinks: sinks.length }, 'egress relay delivering');
   return {
-    relay, deliveryLog,
+    relay, deliveryLog, pool,
     endpoints: {},
     async stop() {
       relay.stopping.abort();
       for (const s of sinks.reverse()) await s.stop();
+      pool.close();
       await deliveryLog.stop();
       await producer.disconnect();
+      await logProducer.disconnect();
       await raws.release();
     },
   };

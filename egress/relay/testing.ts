@@ -74,6 +74,9 @@ export class ScriptedSmtp {
       },
     });
     await new Promise<void>((ok, fail) => { this.server!.once('error', fail); this.server!.listen(this.port, opts.host ?? '127.0.0.1', () => ok()); });
+    // A client that dies with a session open (a SIGKILLed relay holding pooled sessions) resets
+    // its socket: smtp-server reports that as a server 'error', which is no failure of the test.
+    this.server.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE') throw e; });
   }
 
   async stop(): Promise<void> {
@@ -140,6 +143,17 @@ export class WireCapture {
   readonly transactions: Buffer[] = [];
   /** Every command line received (MAIL FROM, RCPT TO, …), to see that nothing else was sent. */
   readonly commands: string[] = [];
+  /** Sessions that connected. */
+  connections = 0;
+  /**
+   * Breaks a session (the socket is destroyed, no reply): at MAIL FROM of the `n`-th transaction of
+   * the session (1-based) when `dropAtMail(n)`, or after the DATA bytes arrived, before the reply,
+   * when `dropAfterData(n)`.
+   */
+  dropAtMail: (n: number) => boolean = () => false;
+  dropAfterData: (n: number) => boolean = () => false;
+  /** The reply to a RCPT TO line, e.g. '550 5.1.1 no such user' (null: 250). */
+  rcptReply: (line: string) => string | null = () => null;
   port = 0;
   private server?: TcpServer;
   private readonly sockets = new Set<Socket>();
@@ -148,9 +162,11 @@ export class WireCapture {
     this.port = await freePort();
     this.server = createTcpServer((sock) => {
       this.sockets.add(sock);
+      this.connections++;
       sock.on('close', () => this.sockets.delete(sock));
       let buf = Buffer.alloc(0);
       let inData = false;
+      let n = 0;
       sock.write('220 wire-capture ESMTP\r\n');
       sock.on('data', (chunk: Buffer) => {
         buf = Buffer.concat([buf, chunk]);
@@ -158,6 +174,7 @@ export class WireCapture {
           if (inData) {
             const end = buf.indexOf('\r\n.\r\n');
             if (end < 0) return;
+            if (this.dropAfterData(n)) { sock.destroy(); return; }
             this.transactions.push(buf.subarray(0, end + 5));
             buf = buf.subarray(end + 5);
             inData = false;
@@ -171,6 +188,8 @@ export class WireCapture {
           this.commands.push(line);
           const verb = line.slice(0, 4).toUpperCase();
           if (verb === 'EHLO') sock.write('250-wire-capture\r\n250 8BITMIME\r\n');
+          else if (verb === 'MAIL' && this.dropAtMail(++n)) { sock.destroy(); return; }
+          else if (verb === 'RCPT' && this.rcptReply(line)) sock.write(`${this.rcptReply(line)}\r\n`);
           else if (verb === 'DATA') { inData = true; sock.write('354 go ahead\r\n'); }
           else if (verb === 'QUIT') { sock.end('221 bye\r\n'); return; }
           else sock.write('250 2.0.0 ok\r\n');
@@ -179,6 +198,13 @@ export class WireCapture {
       sock.on('error', () => {});
     });
     await new Promise<void>((ok) => this.server!.listen(this.port, '127.0.0.1', () => ok()));
+  }
+
+  /** Closes every open session from the server side (as a server's idle timeout does). */
+  async dropSessions(): Promise<void> {
+    const closed = [...this.sockets].map((s) => new Promise((ok) => s.once('close', ok)));
+    for (const s of this.sockets) s.end('421 4.4.2 idle too long\r\n');
+    await Promise.all(closed);
   }
 
   async stop(): Promise<void> {

@@ -1,16 +1,12 @@
 /**
- * Delivery to the next hop: SMTP or LMTP with nodemailer's SMTPConnection (the raw message is sent
- * as given, with the envelope's MAIL FROM / RCPT TO; SMTPConnection does the dot-stuffing), or a
- * local Maildir per recipient. Each recipient gets an outcome: delivered, temporary or permanent.
+ * SMTP / LMTP delivery with nodemailer's SMTPConnection: the raw message is sent as given, with the
+ * envelope's MAIL FROM / RCPT TO (SMTPConnection does the dot-stuffing). Sessions are pooled per
+ * destination (smtp-pool.ts) and reused for the next message; `smtpSend` is one session for one
+ * message (tests, one-off sends). Each recipient gets an outcome: delivered, temporary or permanent.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
-import { domainToASCII } from 'node:url';
-import { rootCertificates, type ConnectionOptions } from 'node:tls';
+import { Readable } from 'node:stream';
+import type { ConnectionOptions } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import type { MailRecord } from '../../schemas/types.ts';
-import type { NextHop, RelayConfig } from './config.ts';
-import { withTrace } from './headers.ts';
 
 export interface RecipientOutcome {
   recipient: string;
@@ -21,22 +17,6 @@ export interface RecipientOutcome {
   nextHop?: string;
   /** The MX host name that gave the reply (outbound). */
   remoteMta?: string;
-}
-
-interface SmtpError extends Error { code?: string; responseCode?: number; response?: string; recipient?: string; rejectedErrors?: SmtpError[] }
-
-const replyOf = (e: SmtpError) => (e.response ?? `${e.code ?? 'error'}: ${e.message}`).trim();
-/** 5xx is permanent; 4xx, no reply at all (connection refused, timeout, TLS) are temporary. */
-const kindOf = (e: SmtpError): RecipientOutcome['kind'] => (e.responseCode !== undefined && e.responseCode >= 500 ? 'permanent' : 'temporary');
-
-export async function deliverSmtp(hop: Extract<NextHop, { kind: 'smtp' | 'lmtp' }>, cfg: RelayConfig, record: MailRecord, recipients: string[], junk: boolean): Promise<RecipientOutcome[]> {
-  const message = withTrace(record, { hostname: cfg.hostname, authservIds: cfg.authservIds, protocol: hop.kind === 'lmtp' ? 'LMTP' : 'SMTP', junk, recipient: recipients.length === 1 ? recipients[0] : undefined });
-  const r = await smtpSend({
-    host: hop.host, port: hop.port, lmtp: hop.kind === 'lmtp', name: cfg.hostname, starttls: cfg.starttls,
-    // EGRESS_TLS_CA_FILE: a next hop with a private CA can be verified rather than trusted blindly.
-    tls: { rejectUnauthorized: !cfg.tlsInsecure, ...(cfg.outbound.extraCa.length ? { ca: [...rootCertificates, ...cfg.outbound.extraCa] } : {}) }, timeoutMs: cfg.timeoutMs, auth: cfg.auth,
-  }, { from: record.envelope.mailFrom, recipients, use8BitMime: record.envelope.bodyType !== 'SEVEN_BIT' }, message);
-  return r.outcomes;
 }
 
 export interface SmtpTarget {
@@ -51,6 +31,8 @@ export interface SmtpTarget {
   auth?: { user: string; pass: string };
 }
 
+export interface SmtpEnvelope { from: string; recipients: string[]; use8BitMime: boolean }
+
 export interface SmtpResult {
   outcomes: RecipientOutcome[];
   /** Whether the session got as far as a TLS connection. */
@@ -59,145 +41,151 @@ export interface SmtpResult {
   connected: boolean;
 }
 
+/** Sends one message to one target: a pooled session (smtp-pool.ts) or a session of its own. */
+export type SmtpSend = (t: SmtpTarget, env: SmtpEnvelope, message: Buffer) => Promise<SmtpResult>;
+
+export interface SmtpError extends Error { code?: string; responseCode?: number; response?: string; recipient?: string; rejectedErrors?: SmtpError[]; command?: string }
+
+export const replyOf = (e: SmtpError) => (e.response ?? `${e.code ?? 'error'}: ${e.message}`).trim();
+/** 5xx is permanent; 4xx, no reply at all (connection refused, timeout, TLS) are temporary. */
+export const kindOf = (e: SmtpError): RecipientOutcome['kind'] => (e.responseCode !== undefined && e.responseCode >= 500 ? 'permanent' : 'temporary');
+
+/** What one transaction on a session came to, and whether the session can carry another. */
+export interface Transaction {
+  outcomes: RecipientOutcome[];
+  /** The session is fine for the next message (after RSET when the envelope was refused). */
+  reusable: boolean;
+  /** The session had died before a byte of the message was sent: the message may go over another one. */
+  unsent: boolean;
+}
+
 /**
- * One SMTP/LMTP transaction with SMTPConnection. The message is sent as given: SMTPConnection
- * dot-stuffs it and ends DATA with CRLF.CRLF (it would also turn a bare CR or LF into CRLF; the
- * outbound path refuses such messages before they get here, see wire.ts).
+ * One SMTP/LMTP session: connect (+ STARTTLS as configured, + AUTH), then any number of
+ * transactions, one at a time. A connection-level failure (reset, timeout, the server closing an
+ * idle session) marks it dead.
  */
-export async function smtpSend(t: SmtpTarget, env: { from: string; recipients: string[]; use8BitMime: boolean }, message: Buffer): Promise<SmtpResult> {
-  const conn = new SMTPConnection({
-    host: t.host, port: t.port, lmtp: t.lmtp, name: t.name,
-    ignoreTLS: t.starttls === 'off', requireTLS: t.starttls === 'require', opportunisticTLS: t.starttls === 'opportunistic',
-    tls: t.tls, servername: t.tls.servername,
-    connectionTimeout: t.timeoutMs, greetingTimeout: t.timeoutMs, socketTimeout: t.timeoutMs,
-  } as never);
-  const recipients = env.recipients;
-  let connected = false;
-  const all = (kind: RecipientOutcome['kind'], reply: string) => recipients.map((recipient) => ({ recipient, kind, reply }));
-  // SMTPConnection reports connection-level failures (refused, reset, timeout) as 'error' events,
-  // not through the callbacks: every step races them, and a hard deadline bounds the whole exchange.
-  let timer: NodeJS.Timeout | undefined;
-  const failed = new Promise<never>((_, fail) => {
-    conn.once('error', fail);
-    conn.once('end', () => fail(Object.assign(new Error('connection closed by the next hop'), { code: 'ECONNRESET' })));
-    timer = setTimeout(() => fail(Object.assign(new Error(`no answer within ${t.timeoutMs * 2} ms`), { code: 'ETIMEDOUT' })), t.timeoutMs * 2);
-  });
-  failed.catch(() => {});
-  const step = <T>(fn: (done: (err: SmtpError | null | undefined, v?: T) => void) => void) => Promise.race([new Promise<T>((ok, fail) => fn((err, v) => (err ? fail(err) : ok(v as T)))), failed]);
-  const result = (outcomes: RecipientOutcome[]): SmtpResult => ({ outcomes, tls: Boolean((conn as unknown as { secure?: boolean }).secure), connected });
-  try {
-    await step<void>((done) => conn.connect((err?: SmtpError) => done(err)));
-    connected = true;
-    if (t.auth) await step<void>((done) => conn.login(t.auth!, (err) => done(err as SmtpError | null)));
-    const info = await step<{ accepted: string[]; rejected: string[]; rejectedErrors?: SmtpError[]; response: string }>((done) =>
-      conn.send({ from: env.from, to: recipients, use8BitMime: env.use8BitMime } as never, message, (err, res) => done(err as SmtpError | null, res as never)));
-    const rejected = new Map((info.rejectedErrors ?? []).map((r) => [r.recipient ?? '', r]));
-    return result(recipients.map((recipient) => {
-      const r = rejected.get(recipient);
-      return r ? { recipient, kind: kindOf(r), reply: replyOf(r) } : { recipient, kind: 'delivered' as const, reply: info.response };
-    }));
-  } catch (err) {
-    const x = err as SmtpError;
-    if (x.rejectedErrors?.length) {
-      const rejected = new Map(x.rejectedErrors.map((r) => [r.recipient ?? '', r]));
-      return result(recipients.map((recipient) => {
+export class SmtpSession {
+  private readonly conn: SMTPConnection;
+  private deadError: SmtpError | undefined;
+  private readonly died: Promise<never>;
+  private onDeath: ((e: SmtpError) => void) | undefined;
+  /** Transactions completed on this session. */
+  messages = 0;
+  idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(readonly target: SmtpTarget) {
+    const t = target;
+    this.conn = new SMTPConnection({
+      host: t.host, port: t.port, lmtp: t.lmtp, name: t.name,
+      ignoreTLS: t.starttls === 'off', requireTLS: t.starttls === 'require', opportunisticTLS: t.starttls === 'opportunistic',
+      tls: t.tls, servername: t.tls.servername,
+      connectionTimeout: t.timeoutMs, greetingTimeout: t.timeoutMs, socketTimeout: t.timeoutMs,
+    } as never);
+    // SMTPConnection reports connection-level failures (refused, reset, timeout, an idle session
+    // closed by the server) as 'error' / 'end' events, not through the callbacks: every step races them.
+    this.died = new Promise<never>((_, fail) => {
+      this.onDeath = (e) => { this.deadError ??= e; fail(e); };
+    });
+    this.died.catch(() => {});
+    this.conn.on('error', (e: SmtpError) => this.onDeath?.(e));
+    this.conn.once('end', () => this.onDeath?.(Object.assign(new Error('connection closed by the next hop'), { code: 'ECONNRESET' })));
+  }
+
+  get alive(): boolean {
+    return this.deadError === undefined;
+  }
+
+  get tls(): boolean {
+    return Boolean((this.conn as unknown as { secure?: boolean }).secure);
+  }
+
+  /** Runs one step of the protocol, failing when the session dies or the deadline passes. */
+  private step<T>(deadlineMs: number, fn: (done: (err: SmtpError | null | undefined, v?: T) => void) => void): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, fail) => {
+      timer = setTimeout(() => {
+        const e = Object.assign(new Error(`no answer within ${deadlineMs} ms`), { code: 'ETIMEDOUT' });
+        this.onDeath?.(e);
+        this.destroy();
+        fail(e);
+      }, deadlineMs);
+    });
+    return Promise.race([new Promise<T>((ok, fail) => fn((err, v) => (err ? fail(err) : ok(v as T)))), this.died, deadline]).finally(() => clearTimeout(timer));
+  }
+
+  /** Greeting, EHLO, STARTTLS, AUTH: throws the failure (an SmtpError) when the session cannot be set up. */
+  async open(): Promise<void> {
+    const t = this.target;
+    await this.step<void>(t.timeoutMs * 2, (done) => this.conn.connect((err?: SmtpError) => done(err)));
+    if (t.auth) await this.step<void>(t.timeoutMs * 2, (done) => this.conn.login(t.auth!, (err) => done(err as SmtpError | null)));
+  }
+
+  /** One transaction: MAIL FROM, RCPT TO for each recipient, DATA (LMTP: a reply per recipient). */
+  async transact(env: SmtpEnvelope, message: Buffer): Promise<Transaction> {
+    const recipients = env.recipients;
+    // A stream rather than the buffer: whether it was read tells if any byte of the message left.
+    const body = Readable.from([message], { objectMode: false });
+    const perRecipient = (rejectedErrors: SmtpError[] | undefined, rest: (recipient: string) => RecipientOutcome) => {
+      const rejected = new Map((rejectedErrors ?? []).map((r) => [r.recipient ?? '', r]));
+      return recipients.map((recipient) => {
         const r = rejected.get(recipient);
-        return r ? { recipient, kind: kindOf(r), reply: replyOf(r) } : { recipient, kind: kindOf(x), reply: replyOf(x) };
-      }));
-    }
-    return result(all(kindOf(x), replyOf(x)));
-  } finally {
-    clearTimeout(timer);
-    try { conn.quit(); } catch { /* already closed */ }
-    setTimeout(() => conn.close(), 1000).unref();
-  }
-}
-
-/**
- * A recipient's mailbox identity: local part and domain in Unicode normalisation form KC and lower
- * case (then NFKC again: lower-casing can leave a non-normalised sequence), the domain as an
- * A-label. So `\u212Aelvin` (KELVIN SIGN), `ｋelvin` (full width), `Kelvin` and `kelvin` are one
- * mailbox, and `bob@bücher.example` is `bob@xn--bcher-kva.example` — consistently, not by accident.
- */
-export function mailboxKey(recipient: string): string {
-  const fold = (s: string) => s.normalize('NFKC').toLowerCase().normalize('NFKC');
-  const at = recipient.lastIndexOf('@');
-  if (at < 0) return fold(recipient);
-  const domain = fold(recipient.slice(at + 1)).replace(/\.$/, '');
-  const ascii = /[^\x00-\x7f]/.test(domain) ? domainToASCII(domain) || domain : domain;
-  return `${fold(recipient.slice(0, at))}@${ascii}`;
-}
-
-/** Longest file name (NAME_MAX) of the file systems a Maildir lives on (ext4, XFS, btrfs, tmpfs). */
-export const MAX_FOLDER_BYTES = 255;
-
-/**
- * A recipient's folder name: its mailboxKey with every byte outside [a-z0-9@._+=-] (UTF-8) written
- * as %XX, `%` included, and a leading dot too. The encoding is reversible, so two different
- * mailboxes never share a folder (before, every non-ASCII character became `_`: `é@x` and `ü@x`
- * were one folder), and no name can climb out of the root or hide as a dot folder.
- */
-export function mailboxFolder(recipient: string): string {
-  let out = '';
-  for (const b of Buffer.from(mailboxKey(recipient), 'utf8')) {
-    const safe = (b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39) || b === 0x40 || b === 0x2e || b === 0x5f || b === 0x2b || b === 0x3d || b === 0x2d;
-    out += safe && !(out === '' && b === 0x2e) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out || '%'; // the empty address: a name no encoding produces
-}
-
-function ensureMaildir(dir: string): void {
-  for (const sub of ['tmp', 'new', 'cur']) mkdirSync(join(dir, sub), { recursive: true });
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try { fsyncSync(fd); } finally { closeSync(fd); }
-}
-
-/**
- * Maildir delivery (tmp → fsync → rename into new). The file name carries the record id, so a
- * replayed delivery finds its earlier file and writes nothing: exactly once per recipient.
- */
-export function deliverMaildir(root: string, hostname: string, record: MailRecord, recipients: string[], junk: boolean, authservIds: readonly string[] = []): RecipientOutcome[] {
-  const e = record.envelope;
-  return recipients.map((recipient) => {
-    const folder = mailboxFolder(recipient);
-    // Too long for a file name: no retry can fix that, so a permanent failure, not a temporary one forever.
-    if (folder.length > MAX_FOLDER_BYTES) {
-      return { recipient, kind: 'permanent' as const, reply: `553 5.1.3 mailbox name too long for a Maildir folder (${folder.length} bytes encoded, limit ${MAX_FOLDER_BYTES})` };
-    }
+        return r ? { recipient, kind: kindOf(r), reply: replyOf(r) } : rest(recipient);
+      });
+    };
     try {
-      const box = join(root, folder);
-      const dir = junk ? join(box, '.Junk') : box;
-      ensureMaildir(dir);
-      const name = `${Math.floor(e.receivedAt / 1000)}.${e.id.replace(/[^A-Za-z0-9-]/g, '')}.${hostname.replace(/[/:]/g, '_')}`;
-      if (existsSync(join(dir, 'new', name)) || readdirSync(join(dir, 'cur')).some((f) => f === name || f.startsWith(`${name}:`))) {
-        return { recipient, kind: 'delivered' as const, reply: `already in ${dir} (${name})` };
-      }
-      const bytes = withTrace(record, { hostname, authservIds, protocol: 'local', junk, recipient });
-      const tmp = join(dir, 'tmp', name);
-      const fd = openSync(tmp, 'w', 0o600);
-      try {
-        writeSync(fd, bytes);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, join(dir, 'new', name));
-      fsyncDir(join(dir, 'new'));
-      return { recipient, kind: 'delivered' as const, reply: `stored in ${join(dir, 'new', name)}` };
+      const info = await this.step<{ rejectedErrors?: SmtpError[]; response: string }>(this.target.timeoutMs * 2, (done) =>
+        this.conn.send({ from: env.from, to: recipients, use8BitMime: env.use8BitMime } as never, body as never, (err, res) => done(err as SmtpError | null, res as never)));
+      this.messages++;
+      return { outcomes: perRecipient(info.rejectedErrors, (recipient) => ({ recipient, kind: 'delivered', reply: info.response })), reusable: this.alive, unsent: false };
     } catch (err) {
-      // A name the file system refuses will be refused again: permanent.
-      if ((err as NodeJS.ErrnoException).code === 'ENAMETOOLONG') return { recipient, kind: 'permanent' as const, reply: `553 5.1.3 maildir: ${(err as Error).message}` };
-      // A full disk or a permission problem: the operator can fix it, so retry.
-      return { recipient, kind: 'temporary' as const, reply: `maildir: ${(err as Error).message}` };
+      const x = err as SmtpError;
+      const unsent = !body.readableDidRead && (x.responseCode === undefined || x.responseCode === 421);
+      const outcomes = x.rejectedErrors?.length
+        ? perRecipient(x.rejectedErrors, (recipient) => ({ recipient, kind: kindOf(x), reply: replyOf(x) }))
+        : recipients.map((recipient) => ({ recipient, kind: kindOf(x), reply: replyOf(x) }));
+      // The server refused this message (envelope or data), not the session: RSET and keep it.
+      let reusable = false;
+      if (this.alive && (x.code === 'EENVELOPE' || x.code === 'EMESSAGE') && x.responseCode !== 421) {
+        reusable = await this.step<boolean>(this.target.timeoutMs, (done) => this.conn.reset((e) => done(e as SmtpError | null, true))).catch(() => false);
+      }
+      this.messages++;
+      return { outcomes, reusable, unsent };
     }
-  });
+  }
+
+  /** QUIT, then closes the socket (at once when the session is dead). */
+  close(): void {
+    clearTimeout(this.idleTimer);
+    if (!this.alive) { this.destroy(); return; }
+    this.onDeath?.(Object.assign(new Error('session closed'), { code: 'ECLOSED' }));
+    try { this.conn.quit(); } catch { /* already closed */ }
+    setTimeout(() => this.destroy(), 1000).unref();
+  }
+
+  private destroy(): void {
+    try { this.conn.close(); } catch { /* already closed */ }
+  }
 }
 
-export async function deliver(cfg: RelayConfig, record: MailRecord, recipients: string[], junk: boolean): Promise<RecipientOutcome[]> {
-  const hop = cfg.nextHop;
-  if (hop.kind === 'maildir') return deliverMaildir(hop.dir, cfg.hostname, record, recipients, junk, cfg.authservIds);
-  return deliverSmtp(hop, cfg, record, recipients, junk);
+/** All recipients with the outcome an error means (a session that could not be set up). */
+export const failAll = (recipients: string[], e: SmtpError): RecipientOutcome[] => recipients.map((recipient) => ({ recipient, kind: kindOf(e), reply: replyOf(e) }));
+
+/**
+ * One message over a session of its own (opened and closed here). The message is sent as given:
+ * SMTPConnection dot-stuffs it and ends DATA with CRLF.CRLF (it would also turn a bare CR or LF
+ * into CRLF; the outbound path refuses such messages before they get here, see wire.ts).
+ */
+export async function smtpSend(t: SmtpTarget, env: SmtpEnvelope, message: Buffer): Promise<SmtpResult> {
+  const s = new SmtpSession(t);
+  try {
+    try {
+      await s.open();
+    } catch (e) {
+      return { outcomes: failAll(env.recipients, e as SmtpError), tls: s.tls, connected: false };
+    }
+    const r = await s.transact(env, message);
+    return { outcomes: r.outcomes, tls: s.tls, connected: true };
+  } finally {
+    s.close();
+  }
 }

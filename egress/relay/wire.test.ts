@@ -9,6 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { testMailRecord } from '../../runtime/stage-testing.ts';
 import type { MailRecord } from '../../schemas/types.ts';
@@ -18,7 +20,9 @@ import { lineEndingProblem, outboundWire, UndeliverableMessage } from './wire.ts
 import { headerValue } from './headers.ts';
 
 interface Seq { escaped: string; hex: string }
-const data = JSON.parse(readFileSync(new URL('../../../shared/testdata/smtp-smuggling/eod-sequences.json', import.meta.url), 'utf8')) as {
+// ../shared/testdata beside the checkout; SCOP_TESTDATA points elsewhere (e.g. from a git worktree).
+const TESTDATA = process.env.SCOP_TESTDATA ?? fileURLToPath(new URL('../../../shared/testdata/', import.meta.url));
+const data = JSON.parse(readFileSync(join(TESTDATA, 'smtp-smuggling', 'eod-sequences.json'), 'utf8')) as {
   canonical: Seq; sets: { name: string; sequences: Seq[] }[]; message_template: { data_body: string };
 };
 const outboundSet = data.sets.find((s) => s.name === 'outbound_eod_sequences')!.sequences;

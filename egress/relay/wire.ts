@@ -9,7 +9,7 @@
  * signed and hide the defect. On the wire SMTPConnection dot-stuffs and ends DATA with CRLF.CRLF.
  */
 import type { MailRecord } from '../../schemas/types.ts';
-import { headerValue, rfc5322Date } from './headers.ts';
+import { headerValue, rawMessage, rfc5322Date } from './headers.ts';
 
 export class UndeliverableMessage extends Error {
   constructor(message: string) {
@@ -41,7 +41,7 @@ export function lineEndingProblem(b: Buffer): string | undefined {
 export function assertSendable(record: MailRecord): void {
   const sig = record.dkimSign;
   if (!sig) throw new UndeliverableMessage('outbound record without a dkimSign section (not signed): not sent');
-  const problem = lineEndingProblem(Buffer.from(sig.headers, 'latin1')) ?? lineEndingProblem(record.envelope.raw);
+  const problem = lineEndingProblem(Buffer.from(sig.headers, 'latin1')) ?? lineEndingProblem(rawMessage(record));
   if (problem) throw new UndeliverableMessage(`refused to send: ${problem} (only CRLF line ends may go on the wire; fix the record and replay it)`);
 }
 
@@ -51,5 +51,5 @@ export function outboundWire(record: MailRecord, o: { hostname: string; recipien
   const e = record.envelope;
   // headerValue strips CR/LF from what goes into the line; the folds are ours, CRLF.
   const received = headerValue(`Received: by ${o.hostname} (scop egress) with ESMTP id ${e.id}${o.recipient ? `\r\n\tfor <${o.recipient}>` : ''};\r\n\t${rfc5322Date(o.now ?? Date.now())}`);
-  return Buffer.concat([Buffer.from(`${received}\r\n`, 'utf8'), Buffer.from(record.dkimSign!.headers, 'latin1'), e.raw]);
+  return Buffer.concat([Buffer.from(`${received}\r\n`, 'utf8'), Buffer.from(record.dkimSign!.headers, 'latin1'), rawMessage(record)]);
 }

@@ -59,8 +59,16 @@ export const ACCESS: readonly PrincipalAccess[] = [
     write: ['quarantine', 'deliveryRequests', 'spamFeedback', 'blocklist', 'audit', 'deadLetters'],
     groups: ['scop-history', 'scop-console', 'scop-read'], deleteGroups: true, transactionalIds: [],
   },
-  // `scop spam train --from-topics --publish` / `scop spam publish`: the only writer of spam.model.
-  { principal: 'scop-trainer', runs: 'scop spam train / publish', read: ['spamFeedback', 'inboundAuthenticated', 'inboundScored', 'spamModel'], write: ['spamModel'], groups: ['scop-read', 'scop-spam-model'], deleteGroups: true, transactionalIds: [] },
+  // `scop spam train --from-topics --publish` / `scop spam publish`: with the learner, the writers of spam.model.
+  // (publishing also writes the version to spam.model.history; `scop spam rollback` reads it back.)
+  { principal: 'scop-trainer', runs: 'scop spam train / publish / rollback', read: ['spamFeedback', 'inboundAuthenticated', 'inboundScored', 'spamModel', 'spamModelHistory'], write: ['spamModel', 'spamModelHistory'], groups: ['scop-read', 'scop-spam-model'], deleteGroups: true, transactionalIds: [] },
+  // The spam learner (processors/spam/learner/): labels in, signed model versions out, in one
+  // transaction under its fixed id; record lookups and the model follower use throwaway groups.
+  {
+    principal: 'scop-spam-learner', runs: 'spam-learner', read: ['spamFeedback', 'inboundAuthenticated', 'spamModel'],
+    // Not scop-spam…: the spam stage's prefixes would cover them (it could join the learner's groups or fence it).
+    write: ['spamModel', 'spamModelHistory', 'alerts'], groups: ['scop-learner'], deleteGroups: true, transactionalIds: ['scop-learner'],
+  },
   // `scop quarantine`, `scop firewall`, `scop spam feedback`, `scop replay`.
   {
     principal: 'scop-operator', runs: 'scop quarantine / firewall / replay / spam feedback', read: ALL_TOPICS, readAll: true,

@@ -37,6 +37,12 @@ export interface LocalKafkaOptions {
    * undefined: no agent.
    */
   metricsPort?: number;
+  /**
+   * Membership of a cluster of several nodes (cluster.ts): this node's id, the controller quorum
+   * (`id@host:port,…`), the cluster id every node is formatted with, and the cluster's size (the
+   * internal topics get min(3, size) copies). Undefined: a cluster of one.
+   */
+  cluster?: { nodeId: number; voters: string; clusterId: string; size: number };
 }
 
 export interface LocalKafka {
@@ -49,7 +55,7 @@ export interface LocalKafka {
   stop(): Promise<void>;
 }
 
-type BrokerOptions = Required<Omit<LocalKafkaOptions, 'sasl' | 'metricsPort'>> & Pick<LocalKafkaOptions, 'sasl' | 'metricsPort'>;
+type BrokerOptions = Required<Omit<LocalKafkaOptions, 'sasl' | 'metricsPort' | 'cluster'>> & Pick<LocalKafkaOptions, 'sasl' | 'metricsPort' | 'cluster'>;
 
 /** A value inside a JAAS option string: quotes and backslashes escaped. */
 const jaas = (v: string) => `"${v.replace(/[\\"]/g, '\\$&')}"`;
@@ -88,21 +94,25 @@ function listenerProperties(o: BrokerOptions): string[] {
 }
 
 function serverProperties(o: BrokerOptions, logDir: string): string {
+  const size = o.cluster?.size ?? 1;
+  // Kafka's own topics (offsets, transactions) as durable as ours (runtime/topics.ts durabilityFor).
+  const rf = Math.min(3, size);
+  const isr = size >= 3 ? 2 : 1;
   return [
     'process.roles=broker,controller',
-    'node.id=1',
-    `controller.quorum.voters=1@${o.host}:${o.controllerPort}`,
+    `node.id=${o.cluster?.nodeId ?? 1}`,
+    `controller.quorum.voters=${o.cluster?.voters ?? `1@${o.host}:${o.controllerPort}`}`,
     ...listenerProperties(o),
     `log.dirs=${logDir}`,
     'num.partitions=3',
     'auto.create.topics.enable=false',
-    'offsets.topic.replication.factor=1',
+    `offsets.topic.replication.factor=${rf}`,
     'offsets.topic.num.partitions=10',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
+    `transaction.state.log.replication.factor=${rf}`,
+    `transaction.state.log.min.isr=${isr}`,
     'transaction.state.log.num.partitions=10',
-    'share.coordinator.state.topic.replication.factor=1',
-    'share.coordinator.state.topic.min.isr=1',
+    `share.coordinator.state.topic.replication.factor=${rf}`,
+    `share.coordinator.state.topic.min.isr=${isr}`,
     // No initial rebalance delay: one local node, and tests start consumers often.
     'group.initial.rebalance.delay.ms=0',
     // Room for a 25 MiB message plus its record (topics set max.message.bytes themselves).
@@ -152,7 +162,7 @@ export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKaf
   if (!existsSync(join(logDir, 'meta.properties'))) {
     // KRaft cluster ids are 16 random bytes in URL-safe base64 (Kafka's Uuid format). One may start
     // with '-', which the tool would take for an option: hence --cluster-id=<id>.
-    const clusterId = Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
+    const clusterId = o.cluster?.clusterId ?? newClusterId();
     // SCRAM users are part of the initial metadata (KIP-900): the broker needs admin's to log in to itself.
     const scram = Object.entries(o.sasl?.users ?? {}).flatMap(([name, password]) => ['--add-scram', `SCRAM-SHA-512=[name=${name},password=${password}]`]);
     const fmt = spawnSync('java', [...jvmLogArgs, '-cp', classpath, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', props, ...scram], { encoding: 'utf8' });
@@ -183,6 +193,9 @@ export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKaf
   log.info({ bootstrap, version: KAFKA_VERSION, ms: Date.now() - started, pid: proc.child.pid, sasl: Boolean(o.sasl) }, 'Kafka ready');
   return { bootstrap, adminSasl, pid: proc.child.pid!, stop: () => proc.stop(), ...(o.metricsPort !== undefined ? { metrics: `${o.host}:${o.metricsPort}` } : {}) };
 }
+
+/** A KRaft cluster id: 16 random bytes in URL-safe base64 (Kafka's Uuid format). */
+export const newClusterId = () => Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
 
 /** The Prometheus JMX exporter as a java agent (jar from Maven Central, rules in jmx-exporter/kafka.yaml). */
 function jmxExporterArgs(host: string, port: number | undefined): string[] {

@@ -20,7 +20,7 @@ import { Registry } from 'prom-client';
 import { schema } from '../../schemas/index.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import { HealthRegistry } from '../../runtime/health.ts';
-import { CLIENT_KINDS, createKafkaClient, type Admin, type ClientKind, type KafkaClient, type TopicPartition } from '../../runtime/kafka.ts';
+import { CLIENT_KINDS, createKafkaClient, isFencedError, type Admin, type ClientKind, type KafkaClient, type TopicPartition } from '../../runtime/kafka.ts';
 import { loggerFor } from '../../runtime/log.ts';
 import { RecordCodec } from '../../runtime/registry.ts';
 import type { ServiceContext } from '../../runtime/service.ts';
@@ -219,6 +219,25 @@ for (const client of CLIENT_KINDS) {
         await producer.disconnect();
       }
       assert.deepEqual((await readAll(kafka, output, 3, false, 500)).map((r) => r.value), ['m0-out', 'm1-out', 'm2-out']);
+    });
+
+    it('a transactional producer under a fixed id: sends are atomic across topics, a newer holder fences the older one', async () => {
+      const a = uniqueName('conf-txp-a');
+      const b = uniqueName('conf-txp-b');
+      const transactionalId = uniqueName('txp');
+      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: a, numPartitions: 1 }, { topic: b, numPartitions: 1 }] });
+      const first = await kafka.transactionalProducer({ transactionalId });
+      await first.send([{ topic: a, key: 'k', value: 'first-a' }, { topic: b, key: 'k', value: 'first-b' }], { compression: 'gzip' });
+      const second = await kafka.transactionalProducer({ transactionalId });
+      let fenced: unknown;
+      try { await first.send([{ topic: a, value: 'zombie-a' }, { topic: b, value: 'zombie-b' }]); } catch (e) { fenced = e; }
+      assert.ok(fenced, 'the older holder cannot send any more');
+      assert.ok(isFencedError(fenced), `the failure says fenced: ${(fenced as Error).message}`);
+      await second.send([{ topic: a, value: 'second-a' }, { topic: b, value: 'second-b' }]);
+      await first.disconnect().catch(() => {});
+      await second.disconnect();
+      assert.deepEqual((await readAll(kafka, a, 2, false, 500)).map((r) => r.value), ['first-a', 'second-a']);
+      assert.deepEqual((await readAll(kafka, b, 2, false, 500)).map((r) => r.value), ['first-b', 'second-b']);
     });
 
     it('a zombie is fenced: a member frozen mid-stream cannot commit after another member took its partition over', async () => {

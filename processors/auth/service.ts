@@ -9,8 +9,10 @@ import { defineStage } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import type { DmarcEvent, MailRecord } from '../../schemas/types.ts';
 import { loadAuthConfig, type AuthConfig } from './config.ts';
-import { DnsResolver } from './dns.ts';
+import { DnsResolver, emptyStats } from './dns.ts';
+import { lookupSymbols } from './lookups.ts';
 import { STAGE_VERSION, verifyMessage } from './verify.ts';
+import { authSymbols } from './symbols.ts';
 
 interface AuthState {
   config: AuthConfig;
@@ -22,6 +24,7 @@ interface AuthMetrics {
   results: Counter<'method' | 'result'>;
   dnsLookups: Histogram;
   dnsQueries: Counter<'kind'>;
+  listed: Counter<'symbol'>;
 }
 
 function authMetrics(registry: Registry): AuthMetrics {
@@ -29,6 +32,7 @@ function authMetrics(registry: Registry): AuthMetrics {
     results: counterOn(registry, { name: 'scop_auth_results_total', help: 'Verdicts by method (spf, dkim, dmarc, arc, disposition) and result.', labelNames: ['method', 'result'] as const }),
     dnsLookups: histogramOn(registry, { name: 'scop_auth_dns_lookups_per_message', help: 'DNS lookups one message needed (cache hits included).', buckets: [0, 2, 4, 8, 16, 32, 64] }),
     dnsQueries: counterOn(registry, { name: 'scop_auth_dns_total', help: 'DNS work: lookups, cache hits, queries sent, timeouts.', labelNames: ['kind'] as const }),
+    listed: counterOn(registry, { name: 'scop_auth_list_hits_total', help: 'Messages listed by a reputation list (AUTH_URI_LISTS, AUTH_SENDER_LISTS, AUTH_HASH_LISTS), by its symbol.', labelNames: ['symbol'] as const }),
   };
 }
 
@@ -75,7 +79,7 @@ export const authService = defineStage<AuthState, 'auth'>({
   concurrency: 16,
   init(svc) {
     const config = loadAuthConfig(svc.env);
-    svc.log.info({ servers: config.dns.servers, timeoutMs: config.dns.timeoutMs, retries: config.dns.retries, cacheSize: config.dns.cacheSize, authservId: config.authservId }, 'auth stage DNS');
+    svc.log.info({ servers: config.dns.servers, timeoutMs: config.dns.timeoutMs, retries: config.dns.retries, cacheSize: config.dns.cacheSize, authservId: config.authservId, lists: { uri: config.lookups.uri, sender: config.lookups.sender, hash: config.lookups.hash } }, 'auth stage DNS');
     return { config, dns: new DnsResolver(config.dns), metrics: authMetrics(svc.metrics) };
   },
   async process(record, ctx) {
@@ -84,11 +88,18 @@ export const authService = defineStage<AuthState, 'auth'>({
     // Past the budget (or when the stage's own timeout fires) every remaining lookup is a
     // timeout → temperror verdicts; the record is still written.
     const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(config.messageBudgetMs)]);
-    const { section, stats } = await verifyMessage(
-      // The client's DATA, without our own Received line (raw[traceLength..]).
-      { raw: e.raw.subarray(e.traceLength ?? 0), clientIp: e.clientIp, helo: e.helo, mailFrom: e.mailFrom, messageId: e.id },
-      { dns, authservId: config.authservId, minKeyBits: config.minKeyBits, maxDkimSignatures: config.maxDkimSignatures, signal, abort: ctx.signal },
-    );
+    // The reputation lookups (lookups.ts) run beside the verification, on the same resolver and budget.
+    const lookupStats = emptyStats();
+    const [{ section, stats }, listed] = await Promise.all([
+      verifyMessage(
+        // The client's DATA, without our own Received line (raw[traceLength..]).
+        { raw: e.raw.subarray(e.traceLength ?? 0), clientIp: e.clientIp, helo: e.helo, mailFrom: e.mailFrom, messageId: e.id },
+        { dns, authservId: config.authservId, minKeyBits: config.minKeyBits, maxDkimSignatures: config.maxDkimSignatures, signal, abort: ctx.signal },
+      ),
+      lookupSymbols(record, config.lookups, dns, lookupStats, signal),
+    ]);
+    for (const k of Object.keys(lookupStats) as (keyof typeof lookupStats)[]) stats[k] += lookupStats[k];
+    for (const s of listed) metrics.listed.inc({ symbol: s.symbol });
     const event = dmarcEvent({ ...record, auth: section });
     if (event) ctx.emit('dmarcEvents', event.fromDomain, event);
 
@@ -103,6 +114,6 @@ export const authService = defineStage<AuthState, 'auth'>({
     metrics.dnsQueries.inc({ kind: 'query' }, stats.queries);
     metrics.dnsQueries.inc({ kind: 'timeout' }, stats.timeouts);
     ctx.log.debug({ spf: section.spf.result, dmarc: section.dmarc.result, disposition: section.dmarc.disposition, dns: section.dns }, 'authenticated');
-    return { section };
+    return { section, symbols: [...authSymbols(section), ...listed] };
   },
 });

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import { sealMessage } from 'mailauth/lib/arc/index.js';
 import { DnsResolver } from './dns.ts';
+import { authSymbols } from './symbols.ts';
 import { verifyMessage } from './verify.ts';
 import { KnotServer, KNOTD, type ZoneRecord } from '../../infra/dns/knot.ts';
 
@@ -184,6 +185,17 @@ describe('Knot DNS zones', { skip: !KNOTD && 'knotd not installed (apt-get insta
       assert.equal(section.dmarc.result, 'fail');
       assert.equal(section.dmarc.appliedPolicy, 'quarantine');
       assert.equal(section.dmarc.disposition, 'quarantine');
+    });
+    test('the verdicts as symbols (the contract with the decision): names, and the domains as options', async () => {
+      const names = (syms: { symbol: string; options: string[] }[]) => syms.map((x) => (x.options.length ? `${x.symbol}{${x.options.join(',')}}` : x.symbol));
+      const signed = await verify(await sign(message('alice@reject.test'), 'reject.test', 'sel', rsa2.privateKey, 'rsa-sha256'), { mailFrom: 'bounce@spf-fail.test' });
+      assert.deepEqual(names(authSymbols(signed.section)), ['SPF_FAIL{spf-fail.test}', 'SPF_HELO_NONE{mail.client.test}', 'DKIM_VALID{d=reject.test}', 'DMARC_POLICY_ALLOW{reject.test}', 'ARC_NA']);
+      const forged = await verify(message('alice@reject.test'), { mailFrom: 'bounce@spf-pass.test' });
+      assert.deepEqual(names(authSymbols(forged.section)).filter((n) => /^(DKIM|DMARC)/.test(n)), ['DKIM_NONE', 'DMARC_POLICY_REJECT{reject.test}']);
+      const sampled = await verify(message('alice@pct0.test'));
+      assert.ok(names(authSymbols(sampled.section)).includes('DMARC_POLICY_QUARANTINE{pct0.test,sampled-out}'));
+      const softfail = await verify(message('alice@none.test'));
+      assert.ok(names(authSymbols(softfail.section)).includes('DMARC_POLICY_SOFTFAIL{none.test}'));
     });
     test('p=quarantine without alignment: quarantine', async () => {
       const { section } = await verify(message('alice@quarantine.test'));

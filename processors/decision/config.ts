@@ -1,6 +1,12 @@
-/** The decision stage's thresholds, from the environment (README "Configuration"). */
+/**
+ * The decision stage's settings from the environment: where the policy file is and how often it is
+ * looked at, and the ten DECISION_* variables of before the policy file. Those still work, as
+ * changes to the built-in default policy (the policy file overrides them key by key); they are
+ * deprecated: README "Migrating from DECISION_* variables" gives each one's policy-file form.
+ */
 import { z } from 'zod';
-import { loadEnv } from '../../runtime/config.ts';
+import { envInt, loadEnv } from '../../runtime/config.ts';
+import { policyFileFromEnv } from '../../runtime/policy-file.ts';
 
 const action = z.enum(['deliver', 'junk', 'quarantine', 'reject']);
 /** A score threshold, or `off` to never apply the rule. */
@@ -11,43 +17,40 @@ const threshold = z.string().transform((s, ctx) => {
   return n;
 });
 
-const shape = {
-  DECISION_SPAM_ACTION: action.default('quarantine'),
-  DECISION_SPAM_UNSURE_ACTION: action.default('junk'),
-  DECISION_SPAM_REJECT_PROBABILITY: threshold.default('off'),
-  DECISION_DMARC_REJECT_ACTION: action.default('reject'),
-  DECISION_DMARC_QUARANTINE_ACTION: action.default('junk'),
-  DECISION_DANGEROUS_ATTACHMENT_ACTION: action.default('quarantine'),
-  DECISION_VIRUS_ACTION: action.default('reject'),
-  DECISION_REPUTATION_JUNK: threshold.default('3'),
-  DECISION_REPUTATION_QUARANTINE: threshold.default('8'),
-  DECISION_DOMAIN_REPUTATION_JUNK: threshold.default('5'),
+const legacyShape = {
+  DECISION_SPAM_ACTION: action.optional(),
+  DECISION_SPAM_UNSURE_ACTION: action.optional(),
+  DECISION_SPAM_REJECT_PROBABILITY: threshold.optional(),
+  DECISION_DMARC_REJECT_ACTION: action.optional(),
+  DECISION_DMARC_QUARANTINE_ACTION: action.optional(),
+  DECISION_DANGEROUS_ATTACHMENT_ACTION: action.optional(),
+  DECISION_VIRUS_ACTION: action.optional(),
+  DECISION_REPUTATION_JUNK: threshold.optional(),
+  DECISION_REPUTATION_QUARANTINE: threshold.optional(),
+  DECISION_DOMAIN_REPUTATION_JUNK: threshold.optional(),
 };
+export type LegacyEnv = Partial<{ [K in keyof typeof legacyShape]: NonNullable<z.infer<(typeof legacyShape)[K]>> }>;
 
-const num = (key: string, example: string) => `a number or off, e.g. ${key}=${example}`;
-const act = (key: string, example: string) => `one of deliver, junk, quarantine, reject, e.g. ${key}=${example}`;
-const help = {
-  DECISION_SPAM_ACTION: act('DECISION_SPAM_ACTION', 'quarantine'),
-  DECISION_SPAM_UNSURE_ACTION: act('DECISION_SPAM_UNSURE_ACTION', 'junk'),
-  DECISION_SPAM_REJECT_PROBABILITY: 'a spam probability (0..1) from which mail is refused after acceptance, or off, e.g. DECISION_SPAM_REJECT_PROBABILITY=0.9999',
-  DECISION_DMARC_REJECT_ACTION: act('DECISION_DMARC_REJECT_ACTION', 'reject'),
-  DECISION_DMARC_QUARANTINE_ACTION: act('DECISION_DMARC_QUARANTINE_ACTION', 'junk'),
-  DECISION_DANGEROUS_ATTACHMENT_ACTION: act('DECISION_DANGEROUS_ATTACHMENT_ACTION', 'quarantine'),
-  DECISION_VIRUS_ACTION: act('DECISION_VIRUS_ACTION', 'reject'),
-  DECISION_REPUTATION_JUNK: num('DECISION_REPUTATION_JUNK', '3'),
-  DECISION_REPUTATION_QUARANTINE: num('DECISION_REPUTATION_QUARANTINE', '8'),
-  DECISION_DOMAIN_REPUTATION_JUNK: num('DECISION_DOMAIN_REPUTATION_JUNK', '5'),
-};
+const num = (key: string, example: string) => `a number or off, e.g. ${key}=${example} (deprecated: README "Migrating from DECISION_* variables")`;
+const act = (key: string, example: string) => `one of deliver, junk, quarantine, reject, e.g. ${key}=${example} (deprecated: README "Migrating from DECISION_* variables")`;
 
 export function loadDecisionConfig(env: NodeJS.ProcessEnv = process.env) {
-  const c = loadEnv(shape, help, env);
-  return {
-    spam: { spam: c.DECISION_SPAM_ACTION, unsure: c.DECISION_SPAM_UNSURE_ACTION, rejectProbability: c.DECISION_SPAM_REJECT_PROBABILITY },
-    dmarc: { reject: c.DECISION_DMARC_REJECT_ACTION, quarantine: c.DECISION_DMARC_QUARANTINE_ACTION },
-    dangerousAttachment: c.DECISION_DANGEROUS_ATTACHMENT_ACTION,
-    virus: c.DECISION_VIRUS_ACTION,
-    reputation: { junk: c.DECISION_REPUTATION_JUNK, quarantine: c.DECISION_REPUTATION_QUARANTINE, domainJunk: c.DECISION_DOMAIN_REPUTATION_JUNK },
-  };
+  const c = loadEnv({ ...legacyShape, DECISION_POLICY_POLL_MS: envInt(100).max(3_600_000).default(2000) }, {
+    DECISION_SPAM_ACTION: act('DECISION_SPAM_ACTION', 'quarantine'),
+    DECISION_SPAM_UNSURE_ACTION: act('DECISION_SPAM_UNSURE_ACTION', 'junk'),
+    DECISION_SPAM_REJECT_PROBABILITY: num('DECISION_SPAM_REJECT_PROBABILITY', '0.9999'),
+    DECISION_DMARC_REJECT_ACTION: act('DECISION_DMARC_REJECT_ACTION', 'reject'),
+    DECISION_DMARC_QUARANTINE_ACTION: act('DECISION_DMARC_QUARANTINE_ACTION', 'junk'),
+    DECISION_DANGEROUS_ATTACHMENT_ACTION: act('DECISION_DANGEROUS_ATTACHMENT_ACTION', 'quarantine'),
+    DECISION_VIRUS_ACTION: act('DECISION_VIRUS_ACTION', 'reject'),
+    DECISION_REPUTATION_JUNK: num('DECISION_REPUTATION_JUNK', '3'),
+    DECISION_REPUTATION_QUARANTINE: num('DECISION_REPUTATION_QUARANTINE', '8'),
+    DECISION_DOMAIN_REPUTATION_JUNK: num('DECISION_DOMAIN_REPUTATION_JUNK', '5'),
+    DECISION_POLICY_POLL_MS: 'milliseconds between looks at the policy file for changes (100..3600000), e.g. DECISION_POLICY_POLL_MS=2000',
+  }, env);
+  const { DECISION_POLICY_POLL_MS: pollMs, ...rest } = c;
+  const legacy = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as LegacyEnv;
+  return { policyFile: policyFileFromEnv(env), pollMs, legacy };
 }
 
 export type DecisionConfig = ReturnType<typeof loadDecisionConfig>;

@@ -1,57 +1,126 @@
 /**
- * The decision rules: each verdict that applies proposes an action with a reason; the most severe
- * action wins (reject > quarantine > junk > deliver) and every reason is kept, the deciding one first.
+ * The decision, generic over symbols (issue 16): every symbol the stages emitted (or, for a stage
+ * that emitted none, what legacy.ts derives from its section) plus the allow/block list matches is
+ * weighed with the policy; the total against the thresholds gives an action; forced-action rules
+ * raise it (never lower it); an allow-listed message is delivered unless a rule marked over_allow
+ * applies; a block-listed one gets at least the block action. Pure: the policy is an argument.
+ *
+ * A message with recipients in several domains that have their own policy is weighed once per
+ * domain and gets the most severe outcome (one record carries all its recipients).
  */
-import type { DecisionAction, DecisionSection, MailRecord } from '../../schemas/types.ts';
-import type { DecisionConfig } from './config.ts';
+import type { StageSymbol } from '../../runtime/stage.ts';
+import type { ActionThreshold, DecisionAction, DecisionSection, MailRecord, MailSymbol, WeighedSymbol } from '../../schemas/types.ts';
+import { derivedSymbols } from './legacy.ts';
+import { listSymbols } from './lists.ts';
+import { SEVERITY, THRESHOLD_ACTIONS, type ForceRule, type Policy, type ScoringPolicy } from './policy.ts';
 
-export const STAGE_VERSION = '1.0.0';
-const SEVERITY: Record<DecisionAction, number> = { deliver: 0, junk: 1, quarantine: 2, reject: 3 };
-/** Attachment policy flags (processors/mime) that make an attachment dangerous. */
-const DANGEROUS = new Set(['executable', 'double-extension', 'script', 'macro-office', 'encrypted-archive']);
+export const STAGE_VERSION = '2.0.0';
 
-export function decide(record: MailRecord, cfg: DecisionConfig, now = Date.now()): DecisionSection {
-  const proposals: { action: DecisionAction; reason: string }[] = [];
-  const propose = (action: DecisionAction, reason: string) => { if (action !== 'deliver') proposals.push({ action, reason }); };
+/** SYMBOL{a,b} as in `rspamc symbols`. */
+export const symbolText = (s: { symbol: string; options: readonly string[] }) => (s.options.length ? `${s.symbol}{${s.options.join(',')}}` : s.symbol);
+const fmt = (n: number) => (Math.round(n * 100) / 100).toString();
 
-  const dmarc = record.auth?.dmarc;
-  if (dmarc?.disposition === 'reject') propose(cfg.dmarc.reject, `dmarc=${dmarc.result} (policy reject for ${dmarc.fromDomain ?? '?'})`);
-  else if (dmarc?.disposition === 'quarantine') propose(cfg.dmarc.quarantine, `dmarc=${dmarc.result} (policy quarantine for ${dmarc.fromDomain ?? '?'})`);
+interface Outcome {
+  action: DecisionAction;
+  total: number;
+  weighed: WeighedSymbol[];
+  thresholds: ActionThreshold[];
+  forcedBy: string | null;
+  /** The deciding line, without the action. */
+  why: string | null;
+  domain: string | null;
+}
 
-  const spam = record.spam;
-  const score = spam?.score ?? null;
-  if (spam) {
-    const p = `spam probability ${spam.probability.toFixed(3)}`;
-    if (spam.probability >= cfg.spam.rejectProbability) propose('reject', `${p} >= ${cfg.spam.rejectProbability}`);
-    else if (spam.verdict === 'spam') propose(cfg.spam.spam, `spam verdict (${p}, model ${spam.modelVersion})`);
-    else if (spam.verdict === 'unsure') propose(cfg.spam.unsure, `unsure spam verdict (${p})`);
+/** Weighs the symbols with one scoring policy: weights, min_score, group caps (in symbol order). */
+function weigh(symbols: (MailSymbol & { derived: boolean })[], p: ScoringPolicy): { weighed: WeighedSymbol[]; total: number } {
+  const used = new Map<string, number>();
+  let total = 0;
+  const weighed = symbols.map((s): WeighedSymbol => {
+    const rule = p.symbols.get(s.symbol);
+    let weight = rule && (rule.minScore === null || (s.score ?? -Infinity) >= rule.minScore) ? rule.weight : 0;
+    const group = rule?.group ?? null;
+    const max = group === null ? null : p.groups.get(group)?.max ?? null;
+    if (group !== null && max !== null && weight > 0) {
+      weight = Math.min(weight, Math.max(0, max - (used.get(group) ?? 0)));
+      used.set(group, (used.get(group) ?? 0) + weight);
+    }
+    total += weight;
+    return { symbol: s.symbol, stage: s.stage, weight, score: s.score, options: s.options, group, derived: s.derived };
+  });
+  return { weighed, total };
+}
+
+const matches = (r: ForceRule, s: MailSymbol) => r.symbols.includes(s.symbol) && (r.minScore === null || (s.score ?? -Infinity) >= r.minScore);
+
+function outcome(symbols: (MailSymbol & { derived: boolean })[], p: ScoringPolicy, lists: { allowed: StageSymbol | null; blocked: StageSymbol | null; blockAction: DecisionAction }, domain: string | null): Outcome {
+  const { weighed, total } = weigh(symbols, p);
+  const thresholds = THRESHOLD_ACTIONS.filter((a) => p.thresholds[a] !== undefined).map((a) => ({ action: a, score: p.thresholds[a]! }));
+  let action: DecisionAction = 'deliver';
+  let why: string | null = null;
+  let forcedBy: string | null = null;
+  for (const t of thresholds) if (total >= t.score) { action = t.action; why = `score ${fmt(total)} >= ${fmt(t.score)} (${t.action})`; }
+  if (lists.allowed && !lists.blocked) {
+    action = 'deliver';
+    forcedBy = 'allowlist';
+    why = `allow-listed (${symbolText(lists.allowed)})`;
   }
-
-  const mime = record.mime;
-  if (mime) {
-    const viruses = mime.attachments.filter((a) => a.virus || a.flags.includes('virus'));
-    if (viruses.length > 0 || mime.tags.includes('virus')) propose(cfg.virus, `virus ${viruses.map((a) => `${a.virus ?? 'found'} in ${a.filename ?? 'attachment'}`).join(', ') || 'found'}`);
-    const dangerous = mime.attachments.filter((a) => a.flags.some((f) => DANGEROUS.has(f)));
-    if (dangerous.length > 0) propose(cfg.dangerousAttachment, `dangerous attachment ${dangerous.map((a) => `${a.filename ?? '(unnamed)'} [${a.flags.filter((f) => DANGEROUS.has(f)).join(',')}]`).join(', ')}`);
-    else if (mime.tags.includes('dangerous-attachment')) propose(cfg.dangerousAttachment, 'dangerous attachment');
+  for (const rule of p.force) {
+    if (lists.allowed && !lists.blocked && !rule.overAllow) continue;
+    const hit = symbols.find((s) => matches(rule, s));
+    if (hit && SEVERITY[rule.action] > SEVERITY[action]) {
+      action = rule.action;
+      forcedBy = rule.name;
+      why = `forced by ${rule.name} (${symbolText(hit)})`;
+    }
   }
-
-  const fw = record.firewall;
-  if (fw) {
-    if (fw.prefixScore >= cfg.reputation.quarantine) propose('quarantine', `client prefix ${fw.clientPrefix} reputation ${fw.prefixScore.toFixed(1)} >= ${cfg.reputation.quarantine}`);
-    else if (fw.prefixScore >= cfg.reputation.junk) propose('junk', `client prefix ${fw.clientPrefix} reputation ${fw.prefixScore.toFixed(1)} >= ${cfg.reputation.junk}`);
-    if (fw.prefixBlocked) propose('quarantine', `client prefix ${fw.clientPrefix} is blocked`);
-    if (fw.domainScore !== null && fw.domainScore >= cfg.reputation.domainJunk) propose('junk', `sender domain ${fw.senderDomain} reputation ${fw.domainScore.toFixed(1)} >= ${cfg.reputation.domainJunk}`);
+  if (lists.blocked && SEVERITY[lists.blockAction] >= SEVERITY[action]) {
+    action = lists.blockAction;
+    forcedBy = 'blocklist';
+    why = `block-listed (${symbolText(lists.blocked)})`;
   }
+  return { action, total, weighed, thresholds, forcedBy, why, domain };
+}
 
-  // Stable: equal severities keep their rule order.
-  proposals.sort((a, b) => SEVERITY[b.action] - SEVERITY[a.action]);
+export interface Decided {
+  section: DecisionSection;
+  /** The decision's own symbols (allow/block list matches), for the record. */
+  symbols: StageSymbol[];
+}
+
+export function decide(record: MailRecord, policy: Policy, now = Date.now()): Decided {
+  const lists = listSymbols(record, policy);
+  const symbols = [
+    ...(record.symbols ?? []).filter((s) => s.stage !== 'decision').map((s) => ({ ...s, derived: false })),
+    ...derivedSymbols(record).map((s) => ({ ...s, derived: true })),
+    ...lists.symbols.map((s) => ({ ...s, stage: 'decision' as const, derived: false })),
+  ];
+  const listCtx = { allowed: lists.allowed, blocked: lists.blocked, blockAction: policy.block.action };
+  // The base policy for recipients in domains without their own; each domain's own otherwise.
+  const domains = [...new Set(record.envelope.rcptTo.map((r) => r.slice(r.lastIndexOf('@') + 1).toLowerCase()))];
+  const own = domains.filter((d) => policy.domains.has(d)).sort();
+  const candidates = [
+    ...(own.length < domains.length || domains.length === 0 ? [outcome(symbols, policy, listCtx, null)] : []),
+    ...own.map((d) => outcome(symbols, policy.domains.get(d)!, listCtx, d)),
+  ];
+  // The most severe; on a tie the base policy (listed first), then domains in name order.
+  const o = candidates.reduce((a, b) => (SEVERITY[b.action] > SEVERITY[a.action] ? b : a));
+  const contributing = o.weighed.filter((w) => w.weight !== 0).map((w) => `${symbolText(w)} ${w.weight > 0 ? '+' : ''}${fmt(w.weight)}`);
+  const deciding = o.why ? [`${o.action}: ${o.why}${o.domain ? ` [policy of ${o.domain}]` : ''}`] : [];
   return {
-    action: proposals[0]?.action ?? 'deliver',
-    reasons: proposals.map((p) => `${p.action}: ${p.reason}`),
-    spamScore: score,
-    reputation: fw?.prefixScore ?? null,
-    decidedAt: now,
-    stageVersion: STAGE_VERSION,
+    section: {
+      action: o.action,
+      reasons: [...deciding, ...contributing],
+      spamScore: record.spam?.score ?? null,
+      reputation: record.firewall?.prefixScore ?? null,
+      decidedAt: now,
+      stageVersion: STAGE_VERSION,
+      score: o.total,
+      thresholds: o.thresholds,
+      forcedBy: o.forcedBy,
+      weighed: o.weighed,
+      policyVersion: policy.version,
+      policyDomain: o.domain,
+    },
+    symbols: lists.symbols,
   };
 }

@@ -99,9 +99,13 @@ test('a burst of spam from one /24 blocks it (block + alert); state rebuilt on r
     await produce(svc.kafka, svc.codec, topics.scored, 'MailRecord', [{ record: scored('198.51.100.99', 'ham', 'pass') }]);
     const again = await readTopic(svc.kafka, topics.screened, 8, { settleMs: 300 });
     const last = await Promise.all(again.map((m) => svc.codec.decodeAs<MailRecord>(m.value, 'MailRecord')));
-    const late = last.find((r) => r.envelope.clientIp === '198.51.100.99')!.firewall!;
+    const lateRecord = last.find((r) => r.envelope.clientIp === '198.51.100.99')!;
+    const late = lateRecord.firewall!;
     assert.equal(late.prefixBlocked, true);
     assert.ok(late.prefixScore > 4);
+    // The same findings as the firewall's symbols on the record, stamped with its stage by the runtime.
+    const fwSymbols = lateRecord.symbols.filter((x) => x.stage === 'firewall');
+    assert.deepEqual(fwSymbols.map((x) => [x.symbol, x.score, x.options[0]]), [['REPUTATION_BAD_NET', late.prefixScore, '198.51.100.0/24'], ['REPUTATION_BLOCKED_NET', null, '198.51.100.0/24']]);
     assert.equal((await readTopic(svc.kafka, topics.dlq, 0, { settleMs: 300 })).length, 0);
   } finally {
     await fw.stop();

@@ -18,6 +18,7 @@ import type { Block, FirewallSection, MailRecord, Reputation, ReputationEvent } 
 import { loadFirewallConfig, type FirewallConfig } from './config.ts';
 import { applyEvent, decayed, messageEvent, prefixOf, senderDomain } from './reputation.ts';
 import { ReputationTable } from './table.ts';
+import { firewallSymbols } from './symbols.ts';
 
 export const STAGE_VERSION = '1.0.0';
 
@@ -69,7 +70,7 @@ export function firewallStages(table: ReputationTable, cfg: FirewallConfig) {
       };
       ctx.emit('events', ipKey, messageEvent(record, ipKey, cfg));
       if (domain) ctx.emit('events', `domain:${domain}`, messageEvent(record, `domain:${domain}`, cfg));
-      return { section };
+      return { section, symbols: firewallSymbols(section) };
     },
   });
 

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { parseMime } from './parse.ts';
+import { mimeSymbols } from './symbols.ts';
 import { DEFAULT_LIMITS } from './structure.ts';
 
 type Att = { filename: string; content: Buffer; contentType?: string };
@@ -80,6 +81,11 @@ describe('attachment policy', () => {
     assert.equal(m.attachments.find((a) => a.filename === 'scan.pdf')!.sniffedType, 'application/pdf');
     assert.ok(m.tags.includes('dangerous-attachment'));
     assert.deepEqual(new Set(m.attachmentFlags), new Set(['executable', 'double-extension', 'type-mismatch', 'macro-office', 'archive', 'encrypted-archive', 'html', 'script']));
+    // The same findings as symbols, one per flag with the file names (what the policy file weighs).
+    const symbols = Object.fromEntries(mimeSymbols(m).map((x) => [x.symbol, x.options]));
+    assert.deepEqual(Object.keys(symbols).sort(), ['MIME_ARCHIVE', 'MIME_DOUBLE_EXTENSION', 'MIME_ENCRYPTED_ARCHIVE', 'MIME_EXECUTABLE', 'MIME_HTML', 'MIME_MACRO_OFFICE', 'MIME_SCRIPT', 'MIME_TYPE_MISMATCH']);
+    assert.deepEqual(symbols.MIME_DOUBLE_EXTENSION, ['invoice.pdf.exe', 'gift\u202Egpj.exe']);
+    assert.deepEqual(symbols.MIME_MACRO_OFFICE, ['report.docm', 'budget.docx']);
   });
 
   it('a message with only harmless attachments is not dangerous', async () => {
@@ -87,6 +93,7 @@ describe('attachment policy', () => {
     assert.deepEqual(m.attachmentFlags, []);
     assert.ok(!m.tags.includes('dangerous-attachment'));
     assert.deepEqual(m.attachments.map((a) => a.sniffedType), ['application/pdf', 'image/png']);
+    assert.deepEqual(mimeSymbols(m), [], 'no finding, no symbol');
   });
 });
 

@@ -8,6 +8,7 @@ import { defineStage } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import { clamdEnvShape, parseClamdAddress, type ClamdAddress } from './clamd.ts';
 import { parseMime, STAGE_VERSION } from './parse.ts';
+import { mimeSymbols } from './symbols.ts';
 import { DEFAULT_LIMITS, type MimeLimits } from './structure.ts';
 
 interface MimeState {
@@ -66,6 +67,6 @@ export const mimeService = defineStage<MimeState, 'mime'>({
     const mime = await parseMime(record.envelope.raw, { limits: ctx.state.limits, clamd: ctx.state.clamd, signal: ctx.signal });
     if (mime.scan?.result === 'error') ctx.log.warn({ detail: mime.scan.detail }, 'virus scan failed; record passes unscanned');
     ctx.log.debug({ parts: mime.parts, defects: mime.defects.length, attachments: mime.attachments.length, tags: mime.tags }, 'parsed');
-    return { section: mime };
+    return { section: mime, symbols: mimeSymbols(mime) };
   },
 });

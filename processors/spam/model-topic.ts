@@ -6,7 +6,7 @@
 import type { KeyObject } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { CompressionTypes, type KafkaClient } from '../../runtime/kafka.ts';
+import { CompressionTypes, type KafkaClient, type MessageHeaders } from '../../runtime/kafka.ts';
 import type { Registry } from 'prom-client';
 import { followCompactedTopic } from '../../runtime/compacted-topic.ts';
 import type { HealthRegistry } from '../../runtime/health.ts';
@@ -14,13 +14,14 @@ import { alertId, newAlert, publishAlert } from '../../runtime/alerts.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
 import { TOPICS } from '../../runtime/topics.ts';
-import type { SpamModelRecord } from '../../schemas/types.ts';
+import type { SpamLearnerState, SpamModelRecord } from '../../schemas/types.ts';
 import { BayesModel, type ModelData } from './model.ts';
 import { keyId, modelSignatureProblem, signatureHeaders } from './model-signature.ts';
 
 export const MODEL_KEY = 'default';
 
-export function modelToRecord(data: ModelData): SpamModelRecord {
+/** The Avro record of a model; `learner`: the spam learner's state (learner/), null for models made otherwise. */
+export function modelToRecord(data: ModelData, learner: SpamLearnerState | null = null): SpamModelRecord {
   return {
     format: data.format, formatVersion: data.formatVersion, version: data.version, tokenizerVersion: data.tokenizerVersion,
     trainedAt: data.trainedAt, source: data.source, nham: data.nham, nspam: data.nspam,
@@ -29,6 +30,7 @@ export function modelToRecord(data: ModelData): SpamModelRecord {
     // A model file from before NB scaling has no nbScale; the Avro field is nullable, not optional.
     linear: data.linear ? { ...data.linear, nbScale: data.linear.nbScale ?? null } : null,
     calibration: data.calibration ? { ...data.calibration } : null,
+    learner,
   };
 }
 
@@ -56,14 +58,29 @@ export function writeModelFile(path: string, data: ModelData): void {
   writeFileSync(path, path.endsWith('.gz') ? gzipSync(json, { level: 9 }) : json);
 }
 
-/** Publishes a model (key = model name), signed with `signingKey` (model-signature.ts), and returns its offset. */
-export async function publishModel(kafka: KafkaClient, codec: RecordCodec, data: ModelData, signingKey: KeyObject, topic: string = TOPICS.spamModel.name, key = MODEL_KEY): Promise<string> {
+/** The history topic that goes with a model topic: spam.model → spam.model.history; others (tests) have none unless given. */
+export function historyTopicFor(topic: string): string | null {
+  return topic === TOPICS.spamModel.name ? TOPICS.spamModelHistory.name : null;
+}
+
+/** A model record's bytes and headers as published: signed over the exact value bytes (model-signature.ts). */
+export async function encodeSignedModel(codec: RecordCodec, topic: string, data: ModelData, signingKey: KeyObject, learner: SpamLearnerState | null = null): Promise<{ value: Buffer; headers: Record<string, string> }> {
   const id = await codec.registerSchema(topic, 'SpamModel');
-  const value = codec.encodeWith(id, 'SpamModel', modelToRecord(data));
+  const value = codec.encodeWith(id, 'SpamModel', modelToRecord(data, learner));
+  return { value, headers: { 'model-version': data.version, ...signatureHeaders(value, signingKey) } };
+}
+
+/**
+ * Publishes a model (key = model name), signed with `signingKey` (model-signature.ts), and returns its
+ * offset. The same bytes go to the history topic (key = version) first, so `scop spam rollback` can
+ * return to any published version (historyTopic: default spam.model.history for spam.model; null: none).
+ */
+export async function publishModel(kafka: KafkaClient, codec: RecordCodec, data: ModelData, signingKey: KeyObject, topic: string = TOPICS.spamModel.name, key = MODEL_KEY, historyTopic: string | null = historyTopicFor(topic)): Promise<string> {
+  const { value, headers } = await encodeSignedModel(codec, topic, data, signingKey);
   const producer = kafka.producer();
   await producer.connect();
   try {
-    const headers = { 'model-version': data.version, ...signatureHeaders(value, signingKey) };
+    if (historyTopic) await producer.send({ topic: historyTopic, acks: -1, compression: CompressionTypes.GZIP, messages: [{ key: data.version, value, headers }] });
     const [meta] = await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: [{ key, value, headers }] });
     return meta?.baseOffset ?? '-1';
   } finally {
@@ -92,7 +109,10 @@ export async function followModels(opts: {
   /** Where a refusal is announced (ops.alerts by default); null: only logged (CLI tools). */
   alertsTopic?: string | null;
   topic?: string; key?: string; health?: HealthRegistry; metrics?: Registry;
-  apply(model: BayesModel, data: ModelData, offset: string): void;
+  /** The follower's name: its consumer group is scop-<name>-<host>-… (default spam-model; the learner's differs, for its ACL prefix). */
+  followerName?: string;
+  /** `extra`: what a learner needs besides the model (its state in the record, the Kafka headers). */
+  apply(model: BayesModel, data: ModelData, offset: string, extra: { learner: SpamLearnerState | null; headers: MessageHeaders | undefined }): void | Promise<void>;
 }): Promise<ModelFollower> {
   const topic = opts.topic ?? TOPICS.spamModel.name;
   const key = opts.key ?? MODEL_KEY;
@@ -118,7 +138,7 @@ export async function followModels(opts: {
     }
   };
   const started = followCompactedTopic({
-    kafka: opts.kafka, topic, name: 'spam-model', log: opts.log, health: opts.health, metrics: opts.metrics,
+    kafka: opts.kafka, topic, name: opts.followerName ?? 'spam-model', log: opts.log, health: opts.health, metrics: opts.metrics,
     onRecord: async (recordKey, value, meta) => {
       if (recordKey !== key || !value) return;
       // The signature first, over the exact bytes: unsigned or untrusted models are never decoded or applied.
@@ -130,7 +150,7 @@ export async function followModels(opts: {
         return;
       }
       const data = modelFromRecord(record);
-      opts.apply(BayesModel.fromData(data), data, meta.offset);
+      await opts.apply(BayesModel.fromData(data), data, meta.offset, { learner: record.learner ?? null, headers: meta.headers });
       opts.log.debug({ version: record.version, offset: meta.offset }, 'spam model read');
     },
   });

@@ -61,6 +61,7 @@ describe('spam stage process(): bounded, and stoppable', () => {
     const b = await process(large, ctx(state, new AbortController().signal));
     assert.equal(a?.section.modelVersion, 'test-model');
     assert.equal(a?.section.verdict, 'spam');
+    assert.deepEqual(a?.symbols, [{ symbol: 'BAYES_SPAM', score: a!.section.probability, options: [a!.section.probability.toFixed(3)] }], 'the verdict as a symbol, the probability as its score');
     assert.ok(b?.section && b.section.tokenCount > 0);
     assert.deepEqual(await tok.tokenize(spamInputFromRecord(large)), tokenize(spamInputFromRecord(large)), 'worker and inline tokens are the same');
   });

@@ -24,6 +24,7 @@ import { BayesModel } from './model.ts';
 import { followModels, publishModel, type ModelFollower } from './model-topic.ts';
 import { spamInputFromRecord, type SpamInput } from './input.ts';
 import { spamSection, STAGE_VERSION, type ActiveModel } from './scorer.ts';
+import { spamSymbols } from './symbols.ts';
 import type { TokenizeTask } from './tokenize-worker.ts';
 import { DEFAULT_LIMITS, tokenize, TOKENIZER_VERSION, type TokenizerLimits } from './tokenizer.ts';
 import { loadModelKeys } from './model-signature.ts';
@@ -193,6 +194,6 @@ export const spamService = defineStage<SpamState, 'spam'>({
     ctx.state.metrics.verdicts.inc({ verdict: spam.verdict, model_version: spam.modelVersion });
     ctx.state.metrics.probability.observe(spam.probability);
     ctx.log.debug({ verdict: spam.verdict, probability: spam.probability, modelVersion: spam.modelVersion }, 'scored');
-    return { section: spam };
+    return { section: spam, symbols: spamSymbols(spam) };
   },
 });

@@ -718,27 +718,27 @@ export interface DevScopMimeMimeSection {
 export interface DevScopSpamSpamClue {
     token: string;
     /**
-     * The token's spam probability in the model.
+     * The token's spam probability in the model (for linear models the logistic of its weight).
      */
     probability: number;
 }
 
 /**
- * The spam stage's verdict (processors/spam): a Bayes model (Robinson token probabilities, chi-square combining) over the message's tokens.
+ * The spam stage's verdict (processors/spam): a model over the message's tokens — logistic regression on the tokens with a Platt-calibrated probability (the shipped models), or Robinson token probabilities with chi-square combining (counts-only models). The stage also emits BAYES_SPAM / BAYES_UNSURE / BAYES_HAM with the probability as symbol.
  */
 export interface DevScopSpamSpamSection {
     stageVersion: string;
     scoredAt: number;
     /**
-     * Combined spam probability, 0 (ham) to 1 (spam).
+     * Spam probability, 0 (ham) to 1 (spam): calibrated for linear models, chi-square combined for counts-only ones.
      */
     probability: number;
     /**
-     * Sum of the used tokens' log-odds ln(p/(1-p)): unbounded, keeps the order where the probability saturates at 0 or 1.
+     * Unbounded, keeps the order where the probability saturates at 0 or 1: the linear margin (sum of the token weights, length-normalised, plus bias) for linear models; the sum of the used tokens' log-odds ln(p/(1-p)) for counts-only ones.
      */
     score: number;
     /**
-     * ham (probability < hamCutoff), unsure (between: deliver as junk), spam (>= spamCutoff).
+     * ham (probability < hamCutoff), unsure (between; the default policy junks it), spam (>= spamCutoff).
      */
     verdict: string;
     /**
@@ -803,24 +803,66 @@ export interface DevScopFirewallFirewallSection {
     stageVersion: string;
 }
 
-export type DevScopDecisionAction = "deliver" | "junk" | "quarantine" | "reject";
+export type DevScopDecisionAction = "deliver" | "add_header" | "junk" | "quarantine" | "reject";
+
+export interface DevScopDecisionActionThreshold {
+    action: DevScopDecisionAction;
+    /**
+     * From this total on, the action applies (the most severe one reached wins).
+     */
+    score: number;
+}
 
 /**
- * What happens to the message, added by the decision stage (processors/decision) from the auth, spam, MIME and firewall sections and the configured thresholds.
+ * The MailRecord section of the stage that emitted the symbol (a stage owns one section).
+ */
+export type DevScopSymbolsStage = "mime" | "auth" | "spam" | "firewall" | "decision" | "dkimSign" | "other";
+
+export interface DevScopDecisionWeighedSymbol {
+    symbol: string;
+    stage: DevScopSymbolsStage;
+    /**
+     * What it added to the total (0: no weight in the policy, below its min_score, or its group was full).
+     */
+    weight: number;
+    /**
+     * The stage's own measure (Symbol.score).
+     *
+     * Default: null
+     */
+    score: null | number;
+    /**
+     * Default: []
+     */
+    options: string[];
+    /**
+     * Default: null
+     */
+    group: null | string;
+    /**
+     * Derived by the decision from the stage's section, for records written before that stage emitted symbols.
+     *
+     * Default: false
+     */
+    derived: boolean;
+}
+
+/**
+ * What happens to the message, added by the decision stage (processors/decision): the symbols of every stage weighed with the policy file, the total against the thresholds, forced actions and allow/block lists.
  */
 export interface DevScopDecisionDecisionSection {
     /**
-     * deliver; junk: deliver with X-Spam-Flag: YES (Maildir: into .Junk); quarantine: held for an operator; reject: not delivered, kept in quarantine with the reason (already accepted, so never dropped).
+     * deliver; add_header: deliver to the inbox with X-Spam: Yes; junk: deliver with X-Spam-Flag: YES (Maildir: into .Junk); quarantine: held for an operator; reject: refused after acceptance — not delivered, no bounce (the sender of such mail is usually forged), kept in quarantine with the reason so an operator can still release it. Readers that do not know a newer action read deliver.
      */
     action: DevScopDecisionAction;
     /**
-     * Every rule that fired, e.g. 'dmarc=reject (p=reject)', 'spam score 12.3 >= 10', 'dangerous attachment invoice.exe'; the first decided the action.
+     * The deciding rule first, then every symbol that added to the score, e.g. 'quarantine: score 20.0 >= 20 (quarantine)', 'reject: forced by dmarc-reject (DMARC_POLICY_REJECT{bank.test})', 'BAYES_SPAM{0.991} +20'. Decisions made before the policy file wrote prose, e.g. 'reject: dmarc=fail (policy reject for bank.test)'.
      *
      * Default: []
      */
     reasons: string[];
     /**
-     * The spam score the decision saw (null: no spam section).
+     * The spam section's score the decision saw (null: no spam section).
      *
      * Default: null
      */
@@ -833,6 +875,42 @@ export interface DevScopDecisionDecisionSection {
     reputation: null | number;
     decidedAt: number;
     stageVersion: string;
+    /**
+     * Total of the weighed symbols (group caps applied); null for decisions made before the policy file.
+     *
+     * Default: null
+     */
+    score: null | number;
+    /**
+     * The thresholds that applied (the recipient domain's when it has its own); actions switched off are absent.
+     *
+     * Default: []
+     */
+    thresholds: DevScopDecisionActionThreshold[];
+    /**
+     * The rule that set the action instead of the score: a forced-action rule's name, 'allowlist' or 'blocklist'; null when the score decided.
+     *
+     * Default: null
+     */
+    forcedBy: null | string;
+    /**
+     * Every symbol the decision considered, with its weight: what `scop explain` prints.
+     *
+     * Default: []
+     */
+    weighed: DevScopDecisionWeighedSymbol[];
+    /**
+     * SHA-256 (first 16 hex digits) of the effective policy: which policy decided.
+     *
+     * Default: null
+     */
+    policyVersion: null | string;
+    /**
+     * The recipient domain whose own policy decided; null: the base policy.
+     *
+     * Default: null
+     */
+    policyDomain: null | string;
 }
 
 export interface DevScopDkimDkimSigningSignature {
@@ -894,6 +972,32 @@ export interface DevScopDkimDkimSignSection {
 }
 
 /**
+ * One finding of one stage: the contract between the stages and the decision (processors/decision weighs it with the policy file). A stage returns only its own symbols; the runtime (runtime/stage.ts) stamps `stage` and replaces that stage's earlier symbols on a replay, never another stage's.
+ */
+export interface DevScopSymbolsSymbol {
+    /**
+     * Upper-case name, letters, digits and _ (e.g. SPF_FAIL, DKIM_VALID, DMARC_POLICY_REJECT, BAYES_SPAM, MIME_DOUBLE_EXTENSION, REPUTATION_BAD_NET). An open set: a new check adds symbols without a schema change; the policy file gives them weights.
+     */
+    symbol: string;
+    /**
+     * Who emitted it; set by the runtime, not by the stage.
+     */
+    stage: DevScopSymbolsStage;
+    /**
+     * The stage's own measure when it has one: a probability (BAYES_*), a reputation score (REPUTATION_*). The policy's min_score conditions read it; the weight comes from the policy file, not from here.
+     *
+     * Default: null
+     */
+    score: null | number;
+    /**
+     * What the finding is about: a domain, a file name, a list's answer (e.g. ["invoice.pdf.exe"], ["d=example.org"], ["127.0.0.2"]); bounded by the stage.
+     *
+     * Default: []
+     */
+    options: string[];
+}
+
+/**
  * Where the raw message is kept: the record the ingress wrote (mail.inbound.raw or mail.outbound.raw). Stages write it instead of copying the raw bytes into every topic; read the bytes with runtime/raw-ref.ts, which checks sha256.
  */
 export interface DevScopMailRawRef {
@@ -907,7 +1011,7 @@ export interface DevScopMailRawRef {
 }
 
 /**
- * The one record per message that travels the chain. The ingress writes the envelope; each stage adds its own verdict section (a nullable field added here, with default null, so every version stays BACKWARD compatible) and never rewrites another's.
+ * The one record per message that travels the chain. The ingress writes the envelope; each stage adds its own verdict section (a nullable field added here, with default null, so every version stays BACKWARD compatible) and its symbols, and never rewrites another's.
  */
 export interface DevScopMailMailRecord {
     envelope: DevScopMailEnvelope;
@@ -947,6 +1051,12 @@ export interface DevScopMailMailRecord {
      * Default: null
      */
     dkimSign: null | DevScopDkimDkimSignSection;
+    /**
+     * Every stage's findings as symbols, in stage order (schemas/symbol.avsc). Each stage returns its own next to its section and the runtime merges them; empty in records written before stages emitted symbols (the decision then derives them from the sections, processors/decision/legacy.ts).
+     *
+     * Default: []
+     */
+    symbols: DevScopSymbolsSymbol[];
     /**
      * Set when envelope.raw is not carried (then it is empty): the raw message is the envelope.raw of the record at this reference. Null when envelope.raw is inline (the ingress's records, held mail on mail.quarantine, records written before references existed).
      *

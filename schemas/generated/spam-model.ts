@@ -40,6 +40,61 @@ export interface DevScopSpamSpamModelCalibration {
     b: number;
 }
 
+export interface DevScopSpamSpamLearnerPosition {
+    partition: number;
+    offset: number;
+}
+
+export interface DevScopSpamSpamLearnerLabel {
+    recordId: string;
+    label: string;
+}
+
+export interface DevScopSpamSpamLearnerSample {
+    recordId: string;
+    tokens: string[];
+}
+
+export interface DevScopSpamSpamLearnerBucket {
+    source: string;
+    tokens: number;
+    at: number;
+}
+
+export interface DevScopSpamSpamLearnerState {
+    /**
+     * The topic the positions refer to.
+     */
+    feedbackTopic: string;
+    /**
+     * Per partition of feedbackTopic: the offset of the next label to learn (every label before it is accounted for in this model).
+     */
+    positions: DevScopSpamSpamLearnerPosition[];
+    /**
+     * The model version this one replaced (where `scop spam rollback` goes back to).
+     *
+     * Default: null
+     */
+    previousVersion: null | string;
+    /**
+     * Labels the learner has learnt on this model's line.
+     */
+    labelsLearnt: number;
+    publishedAt: number;
+    /**
+     * The most recent labels learnt (bounded): a repeated label is skipped, a changed one corrected.
+     */
+    recent: DevScopSpamSpamLearnerLabel[];
+    /**
+     * Held-back ham, never learnt: the sample on which a batch's effect on the false-positive rate is measured before it is published.
+     */
+    holdback: DevScopSpamSpamLearnerSample[];
+    /**
+     * Per-source token buckets of the label rate limit.
+     */
+    rateBuckets: DevScopSpamSpamLearnerBucket[];
+}
+
 /**
  * A trained spam model as published on the compacted spam.model topic (key: the model name, e.g. default). Every scorer follows the topic and switches to the newest record without a restart.
  */
@@ -85,5 +140,11 @@ export interface DevScopSpamSpamModel {
      * Default: null
      */
     calibration: null | DevScopSpamSpamModelCalibration;
+    /**
+     * Set by the spam learner (processors/spam/learner/): what it learnt into this model and up to where, so a restarted learner neither loses nor learns a label twice. Null: a model trained or published by other means.
+     *
+     * Default: null
+     */
+    learner: null | DevScopSpamSpamLearnerState;
 }
 

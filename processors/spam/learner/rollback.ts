@@ -1,0 +1,52 @@
+/**
+ * `scop spam rollback [--to <version>]`: republishes an earlier model version from
+ * spam.model.history to spam.model. The bytes and signature are those published then (the
+ * signature is checked here too, so a tampered history record is refused before any scorer sees
+ * it); a header marks the record as a rollback so the learner adopts it even if it published that
+ * version itself. The learner continues on top of it without re-learning the labels it had taken
+ * since (core.ts adopt). Default target: the version the current model replaced.
+ */
+import type { KeyObject } from 'node:crypto';
+import { readCompactedTopic } from '../../../runtime/compacted-topic.ts';
+import { ConfigError } from '../../../runtime/config.ts';
+import { CompressionTypes, type KafkaClient, type KafkaMessage } from '../../../runtime/kafka.ts';
+import type { Logger } from '../../../runtime/log.ts';
+import type { RecordCodec } from '../../../runtime/registry.ts';
+import { readTopicRange } from '../../../runtime/topic-reader.ts';
+import type { SpamModelRecord } from '../../../schemas/types.ts';
+import { MODEL_KEY } from '../model-topic.ts';
+import { modelSignatureProblem } from '../model-signature.ts';
+import { ROLLBACK_HEADER } from './service.ts';
+
+export interface RollbackResult { from: string | null; to: string; offset: string }
+
+export async function rollbackModel(o: {
+  kafka: KafkaClient; codec: RecordCodec; log: Logger; modelTopic: string; historyTopic: string;
+  trusted: readonly KeyObject[];
+  /** The version to go back to; default the current model's previous version. */
+  to?: string;
+}): Promise<RollbackResult> {
+  const current = (await readCompactedTopic(o.kafka, o.modelTopic, o.log)).get(MODEL_KEY);
+  const record = current ? await o.codec.decodeAs<SpamModelRecord>(current, 'SpamModel') : null;
+  const to = o.to ?? record?.learner?.previousVersion ?? undefined;
+  if (!to) throw new ConfigError('--to', `the model on ${o.modelTopic} (${record?.version ?? 'none'}) names no previous version`, 'give the version to go back to: scop spam rollback --to <version> (see the console\'s model page or spam.model.history)');
+  let found: KafkaMessage | null = null;
+  await readTopicRange(o.kafka, o.historyTopic, { kind: 'beginning' }, (m) => {
+    if (m.key?.toString() === to && m.value) found = m;
+  });
+  const m = found as KafkaMessage | null;
+  if (!m?.value) throw new ConfigError('--to', `version ${to} is not on ${o.historyTopic}`, 'pick a version that is still in the history topic (30 days by default)');
+  const problem = modelSignatureProblem(m.value, m.headers, o.trusted);
+  if (problem) throw new Error(`version ${to} on ${o.historyTopic} is refused: ${problem}`);
+  const headers: Record<string, string | Buffer> = {};
+  for (const [k, v] of Object.entries(m.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v[0]! : v;
+  headers[ROLLBACK_HEADER] = String(Date.now());
+  const producer = o.kafka.producer();
+  await producer.connect();
+  try {
+    const [meta] = await producer.send({ topic: o.modelTopic, acks: -1, compression: CompressionTypes.GZIP, messages: [{ key: MODEL_KEY, value: m.value, headers }] });
+    return { from: record?.version ?? null, to, offset: meta?.baseOffset ?? '-1' };
+  } finally {
+    await producer.disconnect();
+  }
+}

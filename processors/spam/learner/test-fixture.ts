@@ -1,0 +1,82 @@
+/**
+ * What the learner's broker tests share: a spam stage on its own topics with a small base model it
+ * publishes, the learner's topics and settings, messages of three kinds, and scoring through the stage.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { v7 as uuidv7 } from 'uuid';
+import { recordFromRaw } from '../../../cli/spam-corpus.ts';
+import type { Admin } from '../../../runtime/kafka.ts';
+import type { ServiceContext } from '../../../runtime/service.ts';
+import type { RunningStage } from '../../../runtime/stage.ts';
+import { createStageTopics, produce, readTopic, type StageTopics } from '../../../runtime/stage-testing.ts';
+import { uniqueName } from '../../../runtime/testing.ts';
+import { topicConfig, TOPICS } from '../../../runtime/topics.ts';
+import type { MailRecord, SpamModelRecord } from '../../../schemas/types.ts';
+import { train } from '../evaluate.ts';
+import { spamInputFromRecord } from '../input.ts';
+import { writeModelFile } from '../model-topic.ts';
+import { spamService } from '../service.ts';
+import { tokenize } from '../tokenizer.ts';
+
+export const HAM = (i: number) => `From: Alice <alice@corp.test>\r\nTo: bob@example.net\r\nSubject: Re: agenda for the meeting ${i}\r\nMessage-ID: <h${i}@corp.test>\r\nContent-Type: text/plain\r\n\r\nHi Bob, here are the minutes of the meeting. The agenda for next week is attached below. Thanks, Alice\r\n`;
+export const SPAM = (i: number) => `From: WINNER <prize${i}@lotto.example>\r\nTo: undisclosed-recipients:;\r\nSubject: You have WON $1,000,000!!!\r\nMessage-ID: <s${i}@lotto.example>\r\nContent-Type: text/html\r\n\r\n<html><body><font color="red">CLICK HERE</font> to claim your cash prize now! <a href="http://198.51.100.7/claim">Claim now</a></body></html>\r\n`;
+/** A kind of spam the base model has never seen: plain text, polite, from a corp-looking sender. */
+export const NEW_SPAM = (i: number) => `From: Replica Shop <shop${i}@corp.test>\r\nTo: bob@example.net\r\nSubject: Re: swiss replica watches ${i}\r\nMessage-ID: <w${i}@corp.test>\r\nContent-Type: text/plain\r\n\r\nHi Bob, genuine swiss replica watches rolex omega cartier at discount prices, replica watches shipped worldwide, order replica rolex today. Thanks\r\n`;
+
+export interface LearnerFixture {
+  topics: StageTopics & { model: string; history: string; feedback: string; alerts: string };
+  /** The learner's settings for these topics (publishing after 4 labels; nothing held back). */
+  env: NodeJS.ProcessEnv;
+  /** A temporary folder of the test's own. */
+  dir: string;
+  stage: RunningStage;
+  /** New records (UUIDv7 ids) through the stage; returns them scored. */
+  score(raws: string[]): Promise<MailRecord[]>;
+  /** The newest record on the model topic. */
+  model(): Promise<SpamModelRecord>;
+}
+
+export async function learnerFixture(ctx: ServiceContext, admin: Admin, name: string, partitions: number, env: NodeJS.ProcessEnv = {}): Promise<LearnerFixture> {
+  const stageTopics = await createStageTopics(admin, name, partitions);
+  const topics = { ...stageTopics, model: uniqueName('spam-model'), history: uniqueName('spam-model-history'), feedback: uniqueName('spam-feedback'), alerts: uniqueName('alerts') };
+  const specs = [[topics.model, TOPICS.spamModel, 1], [topics.history, TOPICS.spamModelHistory, 1], [topics.feedback, TOPICS.spamFeedback, partitions], [topics.alerts, TOPICS.alerts, 1]] as const;
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: specs.map(([topic, spec, n]) => ({ topic, numPartitions: n, replicationFactor: 1, configEntries: Object.entries(topicConfig(spec)).map(([k, v]) => ({ name: k, value: v })) })),
+  });
+  const dir = mkdtempSync(join(tmpdir(), `${name}-`));
+  const examples = await Promise.all(Array.from({ length: 12 }, async (_, i) => ({ tokens: tokenize(spamInputFromRecord(await recordFromRaw(Buffer.from(i % 2 ? SPAM(i) : HAM(i)), `base-${i}`))), label: (i % 2 ? 'spam' : 'ham') as 'spam' | 'ham' })));
+  writeModelFile(join(dir, 'base.json.gz'), train(examples).toData({ source: 'test base', trainedAt: 1 }));
+  const fullEnv: NodeJS.ProcessEnv = {
+    ...process.env, SCOP_DATA_DIR: ctx.dataDir, SPAM_DEFAULT_MODEL: join(dir, 'base.json.gz'),
+    SPAM_MODEL_TOPIC: topics.model, SPAM_MODEL_HISTORY_TOPIC: topics.history, SPAM_LEARNER_FEEDBACK_TOPIC: topics.feedback, SPAM_LEARNER_RECORDS_TOPIC: topics.input,
+    SPAM_LEARNER_ALERTS_TOPIC: topics.alerts, SPAM_LEARNER_PUBLISH_LABELS: '4', SPAM_LEARNER_PUBLISH_INTERVAL_MS: '600000', SPAM_LEARNER_HOLDBACK_PERCENT: '0',
+    SPAM_LEARNER_TRANSACTIONAL_ID: uniqueName('learner'), ...env,
+  };
+  // The scorer publishes the base model on the empty model topic (and makes the signing pair the learner uses).
+  const stage = await spamService.run({ ...ctx, env: fullEnv }, { input: topics.input, output: topics.output, deadLetters: topics.deadLetters, groupId: topics.groupId });
+  let outRead = 0;
+  const scored = new Map<string, MailRecord>();
+  return {
+    topics, env: fullEnv, dir, stage,
+    async score(raws) {
+      const records = await Promise.all(raws.map((r) => recordFromRaw(Buffer.from(r), uuidv7())));
+      await produce(ctx.kafka, ctx.codec, topics.input, 'MailRecord', records.map((record) => ({ record })));
+      outRead += records.length;
+      for (const m of await readTopic(ctx.kafka, topics.output, outRead, { settleMs: 0 })) {
+        const r = await ctx.codec.decodeAs<MailRecord>(m.value, 'MailRecord');
+        scored.set(r.envelope.id, r);
+      }
+      return records.map((r) => scored.get(r.envelope.id)!);
+    },
+    async model() {
+      const all = await readTopic(ctx.kafka, topics.model, 1, { settleMs: 500 });
+      return ctx.codec.decodeAs<SpamModelRecord>(all[all.length - 1]!.value, 'SpamModel');
+    },
+  };
+}
+
+/** `n` messages of one kind, numbered from `from`. */
+export const many = (kind: (i: number) => string, from: number, n: number): string[] => Array.from({ length: n }, (_, j) => kind(from + j));
