@@ -17,6 +17,7 @@ import { loadSpamAssassin, rotation } from '../corpus/spam-assassin/index.ts';
 import { loadDefaultModel } from '../processors/spam/default-model.ts';
 import { metrics, trainWithThresholds, type Labelled, type Metrics } from '../processors/spam/evaluate.ts';
 import { spamInputFromRecord } from '../processors/spam/input.ts';
+import { acquireRawStore } from '../runtime/raw-ref.ts';
 import { BayesModel, type Label, type ModelData } from '../processors/spam/model.ts';
 import { followModels, publishModel, readModelFile, writeModelFile } from '../processors/spam/model-topic.ts';
 import { loadModelKeys, type ModelKeys } from '../processors/spam/model-signature.ts';
@@ -112,16 +113,19 @@ export async function readFeedback(kafka: KafkaClient, codec: RecordCodec, topic
 export async function labelledRecords(kafka: KafkaClient, codec: RecordCodec, topic: string, labels: Map<string, Label>, quiet = false): Promise<Labelled[]> {
   const found = new Map<string, Labelled>();
   const bar = progressBar(`replay ${topic}`, 'rec', quiet);
+  // Records after the ingress's refer to their raw message (the scorer reads its header block): fetched by reference.
+  const raws = acquireRawStore(kafka, codec);
   try {
     await readTopicRange(kafka, topic, { kind: 'beginning' }, async (m) => {
       if (!m.value) return;
       const record = await codec.decodeAs<MailRecord>(m.value, 'MailRecord');
       const label = labels.get(record.envelope.id);
       if (!label || !record.mime) return;
-      found.set(record.envelope.id, { tokens: tokenize(spamInputFromRecord(record)), label, id: record.envelope.id });
+      found.set(record.envelope.id, { tokens: tokenize(spamInputFromRecord(await raws.store.resolve(record))), label, id: record.envelope.id });
     }, (p) => bar.update(p.read, p.total));
   } finally {
     bar.stop();
+    await raws.release();
   }
   return [...found.values()].sort((a, b) => (a.id! < b.id! ? -1 : 1));
 }
@@ -229,7 +233,7 @@ export function registerSpamCommands(program: Command): void {
     .option('--ham <path>', 'ham: a folder (one message per file) or an mbox file; repeatable', collect)
     .option('--spam <path>', 'spam: a folder or an mbox file; repeatable', collect)
     .option('--from-topics', 'replay: records on --records-topic joined with labels on --feedback-topic')
-    .option('--records-topic <topic>', 'records to replay', TOPICS.inboundAuthenticated.name)
+    .option('--records-topic <topic>', 'records to replay (mail.inbound.decided carries every section, fused or not)', TOPICS.inboundDecided.name)
     .option('--feedback-topic <topic>', 'labels', TOPICS.spamFeedback.name)
     .option('--model-topic <topic>', 'where models are published', TOPICS.spamModel.name)
     .option('--base <base>', 'with --from-topics: current (the published model), default (the shipped one) or empty', 'current')

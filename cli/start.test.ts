@@ -97,7 +97,9 @@ describe('scop start', () => {
     const pinned = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies.node;
     assert.equal(node, `v${pinned}`, 'the ready line names the pinned Node');
     assert.equal(process.version, `v${pinned}`, 'npm test itself runs on the pinned Node');
-    const health = (await (await fetch(`http://${endpoints['metrics-mime']}/healthz`)).json()) as { node?: string };
+    // SCOP_INBOUND=fused by default: the inbound chain is one service, not five.
+    assert.ok(endpoints['metrics-inbound'] && !endpoints['metrics-mime'], 'the inbound chain runs fused by default');
+    const health = (await (await fetch(`http://${endpoints['metrics-inbound']}/healthz`)).json()) as { node?: string };
     assert.equal(health.node, `v${pinned}`, 'a forked service runs on the pinned Node');
     assert.equal(endpoints.kafka, `127.0.0.1:${env.SCOP_KAFKA_PORT}`);
     assert.equal(endpoints.registry, `127.0.0.1:${env.SCOP_REGISTRY_PORT}`);

@@ -10,7 +10,7 @@ import { createKafkaClient } from '../runtime/kafka.ts';
 import { loggerFor } from '../runtime/log.ts';
 import { RecordCodec } from '../runtime/registry.ts';
 import { allTopics, applyTopics } from '../runtime/topics.ts';
-import { SERVICES } from './services.ts';
+import { startedServices } from './services.ts';
 
 const log = loggerFor('start');
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -74,7 +74,8 @@ export async function start(): Promise<void> {
     // replication=<copies>/<in sync>: a cluster too small for 3/2 says so in the ready line.
     const { replicationFactor: rf, minInsyncReplicas: isr, warning } = applied.durability;
     const notes: Record<string, string> = { replication: `${rf}/${isr}${warning ? '(warning:too-few-brokers)' : ''}` };
-    for (const def of SERVICES) {
+    // SCOP_INBOUND: the inbound chain fused in one process (default) or one process per stage.
+    for (const def of startedServices(env)) {
       const { running, ready } = startChild(def.name, env);
       children.push(running);
       const r = await ready;

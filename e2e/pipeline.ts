@@ -1,7 +1,9 @@
 /**
  * The whole inbound pipeline in one process on unique topics (so it shares a broker with other
  * tests and with a running `npm start` without crossing them): ingress → mime → auth → spam →
- * firewall → decision → egress relay. Used by the end-to-end test and bench/e2e.ts.
+ * firewall → decision → egress relay. Used by the end-to-end test and bench/e2e.ts. `fused: true`
+ * runs mime → decision as one `inbound` service (processors/inbound), as `scop start` does by
+ * default; otherwise each stage runs as its own service over the intermediate topics.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +25,7 @@ import { startFirewall, type RunningFirewall } from '../processors/firewall/serv
 import { decisionService } from '../processors/decision/service.ts';
 import { startRelay, type RunningRelay } from '../egress/relay/service.ts';
 import { dkimSignService } from '../processors/dkim-sign/service.ts';
+import { startInbound } from '../processors/inbound/service.ts';
 import { loadSubmissionMacKey, submissionMacKeyFile } from '../runtime/submission-mac.ts';
 
 const USED: TopicKey[] = ['inboundRaw', 'outboundRaw', 'inboundParsed', 'inboundAuthenticated', 'dmarcEvents', 'inboundScored', 'inboundScreened', 'inboundDecided', 'quarantine',
@@ -49,8 +52,11 @@ function context(name: string, env: NodeJS.ProcessEnv, dataDir: string): Service
   return { kafka: createKafkaClient(kafkaSettings), kafkaSettings, registry, codec: new RecordCodec(registry), log: loggerFor(`e2e-${name}`), metrics: new Registry(), env, dataDir, health: new HealthRegistry() };
 }
 
-/** opts.outbound: also start the DKIM signing stage (mail.outbound.raw → signed → egress by MX). */
-export async function startPipeline(opts: { name: string; env: Record<string, string>; dataDir: string; partitions?: number; outbound?: boolean }): Promise<Pipeline> {
+/**
+ * opts.outbound: also start the DKIM signing stage (mail.outbound.raw → signed → egress by MX).
+ * opts.fused: the inbound chain as one fused service (default: SCOP_E2E_FUSED=1 in the environment).
+ */
+export async function startPipeline(opts: { name: string; env: Record<string, string>; dataDir: string; partitions?: number; outbound?: boolean; fused?: boolean }): Promise<Pipeline> {
   mkdirSync(opts.dataDir, { recursive: true });
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
   // The ingress (its own data folder here) and the signer share one submission MAC key, as under `scop start`.
@@ -65,7 +71,8 @@ export async function startPipeline(opts: { name: string; env: Record<string, st
   try {
     const started: Record<string, RunningService> = {};
     // Downstream first, so nothing waits on a consumer that is not there yet.
-    for (const name of [...PIPELINE_SERVICES.slice(0, 1), ...(opts.outbound ? OUTBOUND_SERVICES : []), ...PIPELINE_SERVICES.slice(1)]) {
+    const services = (opts.fused ?? env.SCOP_E2E_FUSED === '1') ? FUSED_SERVICES : PIPELINE_SERVICES;
+    for (const name of [...services.slice(0, 1), ...(opts.outbound ? OUTBOUND_SERVICES : []), ...services.slice(1)]) {
       const r = await startOne(name, context(name, env, opts.dataDir), topics, groupPrefix);
       running.push(r);
       started[name] = r;
@@ -73,7 +80,7 @@ export async function startPipeline(opts: { name: string; env: Record<string, st
     const ingress = (started.ingress as RunningService & { ingress: RunningIngress }).ingress;
     return {
       topics, mxPort: Number(started.ingress!.endpoints.smtp!.split(':').pop()), ingress,
-      relay: started.egress as RunningRelay, firewall: started.firewall as RunningFirewall, svc,
+      relay: started.egress as RunningRelay, firewall: (started.firewall ?? started.inbound) as RunningFirewall, svc,
       async stop() {
         for (const r of [...running].reverse()) await r.stop().catch(() => {});
       },
@@ -86,9 +93,11 @@ export async function startPipeline(opts: { name: string; env: Record<string, st
 
 /** Start order (downstream first); stopped in reverse. */
 export const PIPELINE_SERVICES = ['egress', 'decision', 'firewall', 'spam', 'auth', 'mime', 'ingress'] as const;
+/** The same with the inbound chain fused (startPipeline({ fused: true })). */
+export const FUSED_SERVICES = ['egress', 'inbound', 'ingress'] as const;
 /** Started after the egress with startPipeline({ outbound: true }). */
 export const OUTBOUND_SERVICES = ['dkim-sign'] as const;
-export type PipelineService = (typeof PIPELINE_SERVICES)[number] | (typeof OUTBOUND_SERVICES)[number];
+export type PipelineService = (typeof PIPELINE_SERVICES)[number] | (typeof FUSED_SERVICES)[number] | (typeof OUTBOUND_SERVICES)[number];
 
 /** Starts one service of the pipeline on the given topics (in this process; pipeline-child.ts runs it in its own). */
 export async function startOne(name: PipelineService, ctx: ServiceContext, topics: PipelineTopics, groupPrefix: string): Promise<RunningService> {
@@ -114,6 +123,12 @@ export async function startOne(name: PipelineService, ctx: ServiceContext, topic
       return spamService.run({ ...ctx, env: { ...ctx.env, SPAM_MODEL_TOPIC: topics.spamModel } }, { input: topics.inboundAuthenticated, output: topics.inboundScored, deadLetters: dlq, groupId: group('spam') });
     case 'auth':
       return authService.run(ctx, { input: topics.inboundParsed, output: topics.inboundAuthenticated, deadLetters: dlq, sideOutputs: { dmarcEvents: topics.dmarcEvents }, groupId: group('auth') });
+    case 'inbound':
+      return startInbound({ ...ctx, env: { ...ctx.env, SPAM_MODEL_TOPIC: topics.spamModel } }, {
+        chain: { input: topics.inboundRaw, output: topics.inboundDecided, deadLetters: dlq, groupId: group('inbound') },
+        dmarcEvents: topics.dmarcEvents, firewallEvents: topics.firewallEvents, quarantine: topics.quarantine, reputationTopic: topics.firewallReputation,
+        reputation: { input: topics.firewallEvents, output: topics.firewallReputation, deadLetters: dlq, sideOutputs: { blocks: topics.blocklist, alerts: topics.alerts }, groupId: group('firewall-rep') },
+      });
     case 'mime':
       return mimeService.run(ctx, { input: topics.inboundRaw, output: topics.inboundParsed, deadLetters: dlq, groupId: group('mime') });
     case 'ingress': {

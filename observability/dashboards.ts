@@ -81,6 +81,8 @@ export const SERVICE_PANELS: ServicePanels[] = [
       ],
     }],
   },
+  // The fused inbound chain (SCOP_INBOUND=fused): its engine's consumer and transactions; each member's own records, time and dead letters show on the member's dashboard too.
+  { service: 'inbound', title: 'Inbound chain, fused (mime → decision)', stages: ['inbound', 'firewall-reputation'], kind: 'stage', extra: [] },
   { service: 'mime', title: 'MIME stage', stages: ['mime'], kind: 'stage', extra: [] },
   {
     service: 'auth', title: 'Auth stage (SPF, DKIM, DMARC, ARC)', stages: ['auth'], kind: 'stage',

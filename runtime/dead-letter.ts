@@ -9,7 +9,7 @@ import type { RecordCodec } from './registry.ts';
 import { MAX_RECORD_BYTES } from './topics.ts';
 
 /** Why a record went to the dead-letter topic (DeadLetter.reason). */
-export const DEAD_LETTER_REASONS = ['decode-error', 'unknown-schema', 'empty-record', 'process-error', 'process-timeout', 'encode-error', 'oversize'] as const;
+export const DEAD_LETTER_REASONS = ['decode-error', 'unknown-schema', 'empty-record', 'process-error', 'process-timeout', 'encode-error', 'oversize', 'raw-unavailable'] as const;
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
 export function headersToBytes(h: MessageHeaders | undefined): Record<string, Buffer> {

@@ -93,6 +93,11 @@ export interface EngineOptions<In> {
   partitionsConcurrently?: number;
   /** /healthz says stalled after this long without progress while records wait (default SCOP_STALL_TIMEOUT_MS or 60 s). */
   stallTimeoutMs?: number;
+  /**
+   * Further `stage` labels for the consumer lag and the transactions (a fused chain: its members'
+   * names, so each member's dashboard shows the lag and commits of the process it runs in).
+   */
+  metricAliases?: string[];
   log: Logger;
 }
 
@@ -136,6 +141,9 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
   const metrics = stageMetrics(svc.metrics, stage, o.strategy.kind === 'transactional' ? 'stage' : 'sink');
   const deadLetterId = await svc.codec.registerSchema(o.deadLetters, 'DeadLetter');
   const recordIdOf = o.recordId ?? (() => null);
+  const labels = [stage, ...(o.metricAliases ?? [])];
+  const setLag = (tp: TopicPartition, lag: number) => { for (const l of labels) metrics.consumerLag.set({ stage: l, topic: tp.topic, partition: String(tp.partition) }, Math.max(0, lag)); };
+  const countTransaction = (outcome: 'commit' | 'abort') => { for (const l of labels) metrics.transactions.inc({ stage: l, outcome }); };
   let stopping = false;
   const stopped = new AbortController();
   /** A pause that ends early when the engine stops. */
@@ -169,7 +177,7 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
     consumer: { groupId: o.groupId, sessionTimeoutMs: o.sessionTimeoutMs },
     topics: [o.input], fromBeginning: true, partitionsConcurrently: o.partitionsConcurrently,
     stallTimeoutMs: o.stallTimeoutMs ?? stallTimeoutFromEnv(svc.env),
-    onLag: (tp, lag) => metrics.consumerLag.set({ stage, topic: tp.topic, partition: String(tp.partition) }, Math.max(0, lag)),
+    onLag: setLag,
     setup: (c) => setup(c),
     eachBatch: (b) => eachBatch(b),
     onAssigned: (tps) => onAssigned(tps),
@@ -247,20 +255,20 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
           await writer.commit(b, [...byTopic.values()].flat(), next);
         } catch (e) {
           positions.delete(k);
-          metrics.transactions.inc({ stage, outcome: 'abort' });
+          countTransaction('abort');
           log.warn({ err: (e as Error).message, partition: b.partition }, 'transaction failed; the partition is read again from its committed offset');
           throw e;
         }
         positions.set(k, next);
         supervisor.progress(b, next);
-        metrics.transactions.inc({ stage, outcome: 'commit' });
+        countTransaction('commit');
         const now = Date.now();
         for (const oc of outcomes) {
           if (oc.kind === 'dead') { metrics.deadLetters.inc({ stage, reason: oc.reason }); continue; }
           metrics.recordsOut.inc({ stage }, oc.produced.outputs);
           if (oc.produced.receivedAt !== null && oc.produced.outputs > 0) metrics.recordAgeSeconds.observe({ stage }, Math.max(0, now - oc.produced.receivedAt) / 1000);
         }
-        if (b.highWatermark !== null) metrics.consumerLag.set({ stage, topic: b.topic, partition: String(b.partition) }, Math.max(0, Number(b.highWatermark - next)));
+        if (b.highWatermark !== null) setLag(b, Number(b.highWatermark - next));
         await b.heartbeat();
       }
       // Only markers or records already done: the position still moves.

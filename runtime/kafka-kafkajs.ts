@@ -18,6 +18,7 @@ import type {
   ProduceRequest, RecordMetadata, RunOptions, TransactionalWriter, TransactionOptions, ConsumerOptions, TransactionalProducer,
 } from './kafka.ts';
 import { loggerFor } from './log.ts';
+import { createRecordReader } from './kafka-reader.ts';
 import { PartitionProducers, type PartitionProducer } from './partition-producers.ts';
 
 const kafkajsLog = loggerFor('kafka');
@@ -361,6 +362,8 @@ export function createKafkajsClient(settings: KafkaSettings, clientOpts: KafkaCl
       retry: { initialRetryTime: opts.initialRetryTimeMs ?? 25, retries: opts.retries ?? 10 },
     })),
     consumer: (opts) => new KafkajsGroupConsumer(kafka, opts, client),
+    // kafkajs cannot read by position without joining a group: @platformatic/kafka's Fetch serves it (kafka-reader.ts).
+    reader: () => createRecordReader(settings, clientOpts),
     transactionalProducer: (opts) => kafkajsTransactionalProducer(kafka, opts.transactionalId, opts.transactionTimeoutMs ?? 60000),
   };
   return client;

@@ -23,6 +23,7 @@ import type {
   Producer, ProduceBatchRequest, ProduceMessage, ProduceRequest, RecordMetadata, RunOptions, TopicPartition, TransactionalWriter, TransactionOptions, TransactionalProducer,
 } from './kafka.ts';
 import { createKafkajsClient } from './kafka-kafkajs.ts';
+import { platformaticBaseOptions as baseOptions, createRecordReader } from './kafka-reader.ts';
 import { loggerFor, type Logger } from './log.ts';
 
 const log = loggerFor('kafka');
@@ -31,20 +32,6 @@ const log = loggerFor('kafka');
 type AnyClient = Base<any, any>;
 type BufConsumer = PConsumer<Buffer, Buffer, Buffer, Buffer>;
 type BufProducer = PProducer<Buffer, Buffer, Buffer, Buffer>;
-
-function baseOptions(settings: KafkaSettings, clientOpts: KafkaClientOptions, clientId = settings.clientId) {
-  const o: Record<string, unknown> = {
-    clientId,
-    bootstrapBrokers: settings.brokers,
-    connectTimeout: clientOpts.connectionTimeoutMs ?? 3000,
-    requestTimeout: clientOpts.requestTimeoutMs ?? 30000,
-    retries: clientOpts.retries ?? 5,
-    retryDelay: clientOpts.initialRetryTimeMs ?? 300,
-  };
-  if (settings.ssl) o.tls = settings.ssl === true ? {} : { ca: settings.ssl.ca, rejectUnauthorized: settings.ssl.rejectUnauthorized };
-  if (settings.sasl) o.sasl = { mechanism: settings.sasl.mechanism.toUpperCase(), username: settings.sasl.username, password: settings.sasl.password };
-  return o;
-}
 
 const buf = (v: Buffer | string | null | undefined): Buffer | undefined => (v === null || v === undefined ? undefined : Buffer.isBuffer(v) ? v : Buffer.from(v));
 
@@ -501,6 +488,7 @@ export function createPlatformaticClient(settings: KafkaSettings, clientOpts: Ka
       partitioner: partitioner(),
     } as unknown as ConstructorParameters<typeof PProducer<Buffer, Buffer, Buffer, Buffer>>[0]), tracker),
     consumer: (opts) => new PlatformaticGroupConsumer(settings, clientOpts, opts, tracker),
+    reader: () => createRecordReader(settings, clientOpts),
     transactionalProducer: (opts) => platformaticTransactionalProducer(settings, clientOpts, tracker, opts.transactionalId, opts.transactionTimeoutMs ?? 10000),
     sever: () => { tracker.sever(); admin.sever(); },
   };

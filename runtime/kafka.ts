@@ -18,6 +18,9 @@ import { ConfigError, envBool, envInt, loadEnv } from './config.ts';
 import type { Logger } from './log.ts';
 import { createKafkajsClient, kafkajsProbe } from './kafka-kafkajs.ts';
 import { createPlatformaticClient } from './kafka-platformatic.ts';
+import type { RecordReader } from './kafka-reader.ts';
+
+export { OffsetOutOfRange, type RecordReader } from './kafka-reader.ts';
 
 export type ClientKind = 'kafkajs' | 'platformatic';
 export const CLIENT_KINDS: readonly ClientKind[] = ['kafkajs', 'platformatic'];
@@ -201,6 +204,8 @@ export interface KafkaClient {
   /** Idempotent producer, acks=all. */
   producer(opts?: { retries?: number; initialRetryTimeMs?: number }): Producer;
   consumer(opts: ConsumerOptions): GroupConsumer;
+  /** Reads records by position (topic, partition, offset), without a group: fetching a raw message by reference. */
+  reader(): RecordReader;
   /** A transactional producer under `transactionalId`, initialised (fencing earlier holders) before it resolves. */
   transactionalProducer(opts: { transactionalId: string; transactionTimeoutMs?: number }): Promise<TransactionalProducer>;
   /**

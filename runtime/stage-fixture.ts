@@ -5,7 +5,8 @@
  * kill or freeze it mid-stream).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defineStage, TransientError } from './stage.ts';
+import { defineStage, runChain, TransientError, type StageOverrides } from './stage.ts';
+import type { ServiceContext } from './service.ts';
 import { TOPICS } from './topics.ts';
 
 const delayMs = Number(process.env.FIXTURE_DELAY_MS ?? 0);
@@ -35,3 +36,40 @@ export const fixtureStage = defineStage<undefined, 'firewall'>({
     };
   },
 });
+
+/** Chain fixtures (runtime/fusion.test.ts): the first reads the raw topic and writes the `firewall` section like fixtureStage. */
+export const fixtureFirst = defineStage<undefined, 'firewall'>({
+  ...fixtureStage.stage,
+  name: 'fixture-first',
+  output: TOPICS.inboundParsed,
+});
+
+/**
+ * …the second reads the first's output without its raw bytes (needsRaw: false) and decides:
+ * `quarantine` when the HELO starts with "hold", held whole on the quarantine side output.
+ */
+export const fixtureHold = defineStage<undefined, 'decision'>({
+  name: 'fixture-hold',
+  section: 'decision',
+  version: '0.0.1',
+  description: 'test fixture: holds records whose HELO starts with "hold"',
+  input: TOPICS.inboundParsed,
+  output: TOPICS.inboundDecided,
+  sideOutputs: { quarantine: TOPICS.quarantine },
+  needsRaw: false,
+  defaultMetricsPort: 0,
+  processTimeoutMs: 1500,
+  process(record) {
+    if (record.envelope.helo === 'refuse.example') throw new Error('fixture-hold refused this record');
+    return { section: { action: record.envelope.helo.startsWith('hold') ? 'quarantine' : 'deliver', reasons: ['fixture'], spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: '0.0.1', score: null, thresholds: [], forcedBy: null, weighed: [], policyVersion: null, policyDomain: null } };
+  },
+  afterMerge(record, ctx) {
+    if (record.decision?.action === 'quarantine') ctx.emit('quarantine', record.envelope.id, record);
+  },
+});
+
+/** fixtureFirst and fixtureHold fused, runnable as a child like a stage (runtime/fusion.test.ts SIGKILLs it). */
+export const fixtureChain = {
+  name: 'fixture-chain',
+  run: (ctx: ServiceContext, overrides: StageOverrides = {}) => runChain(ctx, [{ stage: fixtureFirst.stage }, { stage: fixtureHold.stage }], { name: 'fixture-chain', description: 'test chain', defaultMetricsPort: 0 }, overrides),
+};

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import type { MailRecord } from '../schemas/types.ts';
 import { loggerFor } from './log.ts';
 import type { ServiceContext } from './service.ts';
+import type { RawStore } from './raw-ref.ts';
 import { defineStage, mergeSymbols, sectionStep, sectionSteps, SYMBOL_LIMITS, type StageSymbol } from './stage.ts';
 import { testMailRecord } from './stage-testing.ts';
 import { TOPICS } from './topics.ts';
@@ -39,7 +40,8 @@ test('mergeSymbols: a malformed name is a stage bug (throws); lists and options 
 
 /** Two section stages as a fused chain would run them (sectionSteps), each returning a section and symbols. */
 function chain() {
-  const svc = { codec: {} } as unknown as ServiceContext;
+  // No Kafka: these records carry their raw inline, so the raw store is never asked.
+  const svc = { svc: { codec: {} } as unknown as ServiceContext, raws: {} as RawStore };
   const mime = defineStage<undefined, 'mime'>({
     name: 'm', section: 'mime', version: 't', description: 't', input: TOPICS.inboundRaw, output: TOPICS.inboundParsed, defaultMetricsPort: 0,
     process: (r) => ({ section: { ...(r.mime ?? {}), stageVersion: 't' } as NonNullable<MailRecord['mime']>, symbols: [sym('MIME_SEEN', r.envelope.helo)] }),

@@ -142,7 +142,8 @@ export async function readTopic(kafka: KafkaClient, topic: string, expected: num
         for (const m of b.records) got.push({ key: m.key ? m.key.toString() : null, value: m.value ?? Buffer.alloc(0), partition: b.partition, offset: m.offset, headers: m.headers });
       },
     });
-    await eventually(() => { if (crashed) throw crashed; return got.length >= expected ? true : undefined; }, opts.timeoutMs ?? 60000, `${expected} records on ${topic} (have ${got.length})`);
+    // The count read so far goes in the error (a message built once would always say 0).
+    await eventually(() => { if (crashed) throw crashed; if (got.length < expected) throw new Error(`have ${got.length}`); return true; }, opts.timeoutMs ?? 60000, `${expected} records on ${topic}`);
     if (opts.settleMs ?? 1000) await new Promise((r) => setTimeout(r, opts.settleMs ?? 1000));
   } finally {
     await consumer.stop();

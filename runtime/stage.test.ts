@@ -12,6 +12,7 @@ import { fixtureStage } from './stage-fixture.ts';
 import { createStageTopics, produce, readTopic, spawnStage, type StageTopics, testBroker, testMailRecord, testServiceContext } from './stage-testing.ts';
 import { eventually } from './testing.ts';
 import { clientKindFromEnv } from './kafka.ts';
+import { RawStore } from './raw-ref.ts';
 
 const FIXTURE = fileURLToPath(new URL('./stage-fixture.ts', import.meta.url));
 
@@ -125,8 +126,9 @@ describe(`stage runtime (${CLIENT})`, () => {
       const [out] = await readTopic(svc.kafka, t.output, 1, { settleMs: 200 });
       const m = decodeMail(out!.value);
       assert.equal(m.envelope.id, rec.envelope.id);
-      assert.deepEqual(m.envelope.raw, rec.envelope.raw);
-      for (const f of current.fields) if (!['envelope', 'firewall', 'symbols'].includes(f.name)) assert.equal((m as unknown as Record<string, unknown>)[f.name], null, `${f.name} read as its default`);
+      assert.equal(m.rawRef?.offset, 0, 'the raw message is referred to, not copied');
+      assert.deepEqual(await new RawStore(svc.kafka, svc.codec).raw(m), rec.envelope.raw);
+      for (const f of current.fields) if (!['envelope', 'firewall', 'symbols', 'rawRef'].includes(f.name)) assert.equal((m as unknown as Record<string, unknown>)[f.name], null, `${f.name} read as its default`);
       assert.equal(m.firewall?.clientPrefix, 'processed:client.example', 'the stage added its own section');
       assert.deepEqual(m.symbols.map((s) => ({ ...s })), [{ symbol: 'FIXTURE_SEEN', stage: 'firewall', score: null, options: ['client.example'] }], 'and its symbol, stamped with its section');
     } finally {

@@ -11,22 +11,27 @@
  * concurrency, per-record time limit) → encode → one Kafka transaction per chunk with outputs, side
  * outputs, dead letters and the consumed offsets. The per-record part (`stageStep`, `sectionSteps`)
  * is separate from consuming and committing, so several section stages can run on one consumed
- * record and commit once (a fused topology).
+ * record and commit once: `runChain` (a fused topology, processors/inbound).
+ *
+ * MailRecords after the ingress's carry a reference to the raw message, not its bytes (raw-ref.ts):
+ * a stage that consumes a raw topic writes the reference; a stage that reads the raw (needsRaw,
+ * default true) gets it fetched first; a topic that keeps mail inline gets it resolved.
  */
 import type { SchemaName } from '../schemas/index.ts';
 import type { MailRecord, MailSymbol, SymbolStage } from '../schemas/types.ts';
 import { RecordRejected, stallTimeoutFromEnv, startEngine, TransientError, type Produced, type SourceRef } from './engine.ts';
 import type { MessageHeaders, OutRecord } from './kafka.ts';
 import type { Logger } from './log.ts';
+import { acquireRawStore, forTopic, hasInlineRaw, RawUnavailable, refFrom, type RawPolicy, type RawStore } from './raw-ref.ts';
 import { serviceIdentity, type RunningService, type ServiceContext, type ServiceDefinition } from './service.ts';
-import type { StageMetrics } from './stage-metrics.ts';
-import { MAX_RECORD_BYTES, TOPICS, type TopicSpec } from './topics.ts';
+import { stageMetrics, type StageMetrics } from './stage-metrics.ts';
+import { MAX_RECORD_BYTES, rawPolicy, TOPICS, type TopicSpec } from './topics.ts';
 
 export { TransientError };
 export type { DeadLetterReason } from './dead-letter.ts';
 
 /** The sections of a MailRecord a stage may own (the envelope is the ingress's; `symbols` is everyone's, merged here). */
-export type SectionName = Exclude<keyof MailRecord, 'envelope' | 'symbols'>;
+export type SectionName = Exclude<keyof MailRecord, 'envelope' | 'symbols' | 'rawRef'>;
 /**
  * A symbol as a stage returns it: without `stage`, which the runtime stamps with the stage's own
  * section — so a stage can neither emit nor remove another stage's symbols (issue 16).
@@ -112,6 +117,12 @@ interface StageCommon<S> {
 export interface SectionStageDefinition<S, K extends SectionName> extends StageCommon<S> {
   /** The one section of the MailRecord this stage writes. */
   section: K;
+  /**
+   * Whether process() reads envelope.raw (default true). Records after the ingress's carry a
+   * reference instead of the bytes (runtime/raw-ref.ts); for a stage that reads them the runtime
+   * fetches them first. A stage that only reads other sections says false and is spared the fetch.
+   */
+  needsRaw?: boolean;
   /** The stage's logic: its section for this record. Return null to write nothing. Throw to dead-letter it. */
   process(record: Readonly<MailRecord>, ctx: StageContext<S>): Promise<SectionResult<K> | null> | SectionResult<K> | null;
   /** With the merged record (this stage's section in it): side outputs that need the whole record. */
@@ -154,7 +165,7 @@ class ProcessTimeoutError extends Error {
   override name = 'ProcessTimeoutError';
 }
 
-interface SideTopic { topic: string; schema: SchemaName; id: number }
+interface SideTopic { topic: string; schema: SchemaName; id: number; raw: RawPolicy | undefined }
 
 /** A stage's logic on one decoded record, with its state, time limit and side outputs: the unit a fused chain is made of. */
 export interface StageStep<In, Out> {
@@ -174,24 +185,51 @@ async function sideTopics(def: StageCommon<unknown>, svc: ServiceContext, overri
   for (const [name, spec] of Object.entries(def.sideOutputs ?? {})) {
     if (!spec.valueSchema) throw new Error(`stage ${def.name}: side output ${name} needs a value schema`);
     const topic = overrides.sideOutputs?.[name] ?? spec.name;
-    sides.set(name, { topic, schema: spec.valueSchema, id: await svc.codec.registerSchema(topic, spec.valueSchema) });
+    sides.set(name, { topic, schema: spec.valueSchema, id: await svc.codec.registerSchema(topic, spec.valueSchema), raw: rawPolicy(spec) });
   }
   return sides;
 }
 
+/** What a step needs besides its stage: the service, and the process's store of raw messages by reference. */
+export interface StepEnv {
+  svc: ServiceContext;
+  raws: RawStore;
+}
+
+/** The record with its raw bytes fetched by reference; a message that cannot be had is dead-lettered, a Kafka hiccup retried. */
+export async function resolveRaw(raws: RawStore, record: MailRecord): Promise<MailRecord> {
+  if (hasInlineRaw(record)) return record;
+  try {
+    return await raws.resolve(record);
+  } catch (e) {
+    if (e instanceof RawUnavailable) throw new RecordRejected('raw-unavailable', e);
+    throw new TransientError(`fetching the raw message by reference failed: ${(e as Error).message}`);
+  }
+}
+
+/** A MailRecord as a topic with `policy` stores it (fetching the raw first where the topic keeps it inline). */
+async function storedAs(env: StepEnv, record: MailRecord, policy: RawPolicy): Promise<MailRecord> {
+  if (policy === 'inline') return forTopic(await resolveRaw(env.raws, record), 'inline');
+  return forTopic(record, 'ref');
+}
+
 /**
- * One stage's per-record logic: process() under its time limit with ctx.emit collecting side
- * outputs (encoded; an encode error rejects the record), then `finish` (merge a section, or not).
+ * One stage's per-record logic: `prepare` (fetch what the stage reads), process() under its time
+ * limit with ctx.emit collecting side outputs (encoded, a MailRecord as its topic stores it; an
+ * encode error rejects the record), then `finish` (merge a section, or not).
  */
 function step<S, In, R, Out>(
   def: StageCommon<S> & { process(record: In, ctx: StageContext<S>): Promise<R | null> | R | null },
-  svc: ServiceContext, state: S, sides: Map<string, SideTopic>,
+  env: StepEnv, state: S, sides: Map<string, SideTopic>,
+  prepare: (record: In) => Promise<In> | In,
   finish: (record: In, result: R, ctx: StageContext<S>) => Out,
 ): StageStep<In, Out> {
   const timeoutMs = def.processTimeoutMs ?? 60000;
+  const { svc } = env;
   return {
     name: def.name,
-    async apply(record, source, recordId, log) {
+    async apply(input, source, recordId, log) {
+      const record = await prepare(input);
       const emitted: { side: SideTopic; key: string; record: unknown }[] = [];
       const abort = new AbortController();
       const ctx: StageContext<S> = {
@@ -219,11 +257,14 @@ function step<S, In, R, Out>(
         clearTimeout(timer);
       }
       const out = result === null ? null : finish(record, result, ctx);
-      let side: OutRecord[];
-      try {
-        side = emitted.map((e) => ({ topic: e.side.topic, key: e.key, value: svc.codec.encodeWith(e.side.id, e.side.schema, e.record) }));
-      } catch (e) {
-        throw new RecordRejected('encode-error', e);
+      const side: OutRecord[] = [];
+      for (const e of emitted) {
+        const value = e.side.raw && e.side.schema === 'MailRecord' ? await storedAs(env, e.record as MailRecord, e.side.raw) : e.record;
+        try {
+          side.push({ topic: e.side.topic, key: e.key, value: svc.codec.encodeWith(e.side.id, e.side.schema, value) });
+        } catch (err) {
+          throw new RecordRejected('encode-error', err);
+        }
       }
       return { out, side };
     },
@@ -231,13 +272,14 @@ function step<S, In, R, Out>(
 }
 
 /**
- * A section stage's step: process, then merge the returned section and symbols into the record.
- * This merge is the only place a stage's result enters the record (also in a fused chain, which
- * runs these steps one after the other): the section under the stage's own name, the symbols
- * stamped with it (mergeSymbols).
+ * A section stage's step: fetch the raw message if it reads it, process, then merge the returned
+ * section and symbols into the record. This merge is the only place a stage's result enters the
+ * record (also in a fused chain, which runs these steps one after the other): the section under the
+ * stage's own name, the symbols stamped with it (mergeSymbols).
  */
-export function sectionStep<S, K extends SectionName>(def: SectionStageDefinition<S, K>, svc: ServiceContext, state: S, sides: Map<string, SideTopic>): StageStep<MailRecord, MailRecord> {
-  return step(def, svc, state, sides, (record: MailRecord, r: SectionResult<K>, ctx) => {
+export function sectionStep<S, K extends SectionName>(def: SectionStageDefinition<S, K>, env: StepEnv, state: S, sides: Map<string, SideTopic>): StageStep<MailRecord, MailRecord> {
+  const prepare = (record: MailRecord) => (def.needsRaw === false ? record : resolveRaw(env.raws, record));
+  return step(def, env, state, sides, prepare, (record: MailRecord, r: SectionResult<K>, ctx) => {
     const merged = { ...record, [def.section]: r.section, symbols: mergeSymbols(record.symbols ?? [], def.section, r.symbols) } as MailRecord;
     def.afterMerge?.(merged, ctx);
     return merged;
@@ -275,20 +317,31 @@ function serviceFor<S, D extends StageCommon<S>>(def: D, run: (ctx: ServiceConte
 
 export function defineStage<S = undefined, K extends SectionName = SectionName>(def: SectionStageDefinition<S, K>): StageService<S, SectionStageDefinition<S, K>> {
   if (def.input.valueSchema !== 'MailRecord' || def.output.valueSchema !== 'MailRecord') throw new Error(`stage ${def.name}: a section stage reads and writes MailRecords (use defineTransform otherwise)`);
-  return serviceFor(def, (ctx, overrides = {}) => runStage(def, ctx, overrides, (state, sides) => sectionStep(def, ctx, state, sides), defaultRecordId, defaultReceivedAt));
+  return serviceFor(def, (ctx, overrides = {}) => runStage(def, ctx, overrides, async (env, state) => sectionStep(def, env, state, await sideTopics(def, ctx, overrides)), MAIL_CODEC));
 }
 
 export function defineTransform<S = undefined, In = unknown, Out = unknown>(def: TransformDefinition<S, In, Out>): StageService<S, TransformDefinition<S, In, Out>> {
   return serviceFor(def, (ctx, overrides = {}) => runStage(def, ctx, overrides,
-    (state, sides) => step(def, ctx, state, sides, (_record: In, out: Out) => out),
-    (def.recordId ?? defaultRecordId) as (r: unknown) => string | null,
-    (def.receivedAt ?? defaultReceivedAt) as (r: unknown) => number | null));
+    async (env, state) => step(def, env, state, await sideTopics(def, ctx, overrides), (r: In) => r, (_record: In, out: Out) => out),
+    { recordId: (def.recordId ?? defaultRecordId) as (r: unknown) => string | null, receivedAt: (def.receivedAt ?? defaultReceivedAt) as (r: unknown) => number | null }));
 }
+
+/** How the runner treats records: ids and ingress times, and for MailRecords where their raw message goes. */
+interface RecordHandling {
+  recordId(r: unknown): string | null;
+  receivedAt(r: unknown): number | null;
+  /** MailRecords: the consumed record gets its reference (input a raw topic), the output is stored per its topic's policy. */
+  mail?: true;
+}
+
+const MAIL_CODEC: RecordHandling = { recordId: defaultRecordId, receivedAt: defaultReceivedAt, mail: true };
+
+/** What runStage runs: a definition's settings, and its step built once init() ran. */
+type MakeStep<S, In, Out> = (env: StepEnv, state: S) => Promise<StageStep<In, Out>>;
 
 async function runStage<S, In, Out>(
   def: StageCommon<S>, svc: ServiceContext, overrides: StageOverrides,
-  makeStep: (state: S, sides: Map<string, SideTopic>) => StageStep<In, Out>,
-  recordIdOf: (r: unknown) => string | null, receivedAtOf: (r: unknown) => number | null,
+  makeStep: MakeStep<S, In, Out>, handling: RecordHandling, metricAliases: string[] = [],
 ): Promise<RunningStage> {
   const log = svc.log.child({ stage: def.name });
   const groupId = overrides.groupId ?? `scop-${def.name}`;
@@ -298,47 +351,188 @@ async function runStage<S, In, Out>(
     deadLetters: overrides.deadLetters ?? TOPICS.deadLetters.name,
   };
   const outputSchema = def.output.valueSchema as SchemaName;
+  const inputIsRawSource = rawPolicy(def.input) === 'source';
+  const outputRaw = rawPolicy(def.output);
   // Register first: a schema the registry refuses as incompatible stops the start, loudly.
   const outputId = await svc.codec.registerSchema(topics.output, outputSchema);
-  const sides = await sideTopics(def, svc, overrides);
-  const state = (def.init ? await def.init(svc) : undefined) as S;
-  const s = makeStep(state, sides);
+  const raws = acquireRawStore(svc.kafka, svc.codec);
+  const env: StepEnv = { svc, raws: raws.store };
+  let state: S | undefined;
+  let s: StageStep<In, Out>;
+  try {
+    state = (def.init ? await def.init(svc) : undefined) as S;
+    s = await makeStep(env, state);
+  } catch (e) {
+    if (def.close && state !== undefined) await def.close(state);
+    await raws.release();
+    throw e;
+  }
 
-  const process = async (record: In, source: SourceRef, recordId: string | null): Promise<Produced> => {
+  const process = async (consumed: In, source: SourceRef, recordId: string | null): Promise<Produced> => {
+    let record = consumed;
+    if (handling.mail) {
+      // Consumed from a raw topic: later records refer to this one instead of copying its raw bytes.
+      const m = consumed as unknown as MailRecord;
+      const ref = refFrom(m, source, inputIsRawSource);
+      if (ref && ref !== m.rawRef) record = { ...m, rawRef: ref } as unknown as In;
+    }
     const { out, side } = await s.apply(record, source, recordId, log.child({ recordId }));
     if (out === null) return { records: side, outputs: 0, receivedAt: null };
     let value: Buffer;
+    const stored = handling.mail && outputRaw ? await storedAs(env, out as unknown as MailRecord, outputRaw) : out;
     try {
-      value = svc.codec.encodeWith(outputId, outputSchema, out);
+      value = svc.codec.encodeWith(outputId, outputSchema, stored);
     } catch (e) {
       throw new RecordRejected('encode-error', e);
     }
     if (value.length > MAX_RECORD_BYTES) throw new RecordRejected('oversize', new Error(`output record is ${value.length} bytes, over the ${MAX_RECORD_BYTES}-byte limit`));
-    // The input key and headers are carried over.
-    const headers: Record<string, Buffer | string> = {};
-    for (const [k, v] of Object.entries(source.headers)) { const first = Array.isArray(v) ? v[0] : v; if (first !== undefined) headers[k] = first; }
-    return { records: [{ topic: topics.output, key: source.key ?? recordId ?? '', value, headers }, ...side], outputs: 1, receivedAt: receivedAtOf(out) };
+    return { records: [{ topic: topics.output, key: source.key ?? recordId ?? '', value, headers: carriedHeaders(source.headers) }, ...side], outputs: 1, receivedAt: handling.receivedAt(out) };
   };
 
   let engine;
   try {
     engine = await startEngine<In>(svc, {
       name: def.name, version: def.version, groupId, input: topics.input, inputSchema: def.input.valueSchema as SchemaName, deadLetters: topics.deadLetters,
-      recordId: recordIdOf, sessionTimeoutMs: overrides.sessionTimeoutMs, partitionsConcurrently: def.partitionsConcurrently ?? 3, log,
+      recordId: handling.recordId, sessionTimeoutMs: overrides.sessionTimeoutMs, partitionsConcurrently: def.partitionsConcurrently ?? 3, log, metricAliases,
       // A record may legitimately take its whole time limit: stalls are judged beyond that.
       stallTimeoutMs: Math.max(stallTimeoutFromEnv(svc.env), (def.processTimeoutMs ?? 60000) + 15000),
       strategy: { kind: 'transactional', maxRecordsPerTransaction: def.maxRecordsPerTransaction, concurrency: def.concurrency, process },
     });
   } catch (e) {
-    if (def.close) await def.close(state);
+    if (def.close) await def.close(state as S);
+    await raws.release();
     throw e;
   }
   return {
     groupId, topics, metrics: engine.metrics, endpoints: {},
     async stop() {
       await engine.stop();
-      if (def.close) await def.close(state);
+      if (def.close) await def.close(state as S);
+      await raws.release();
       log.info(`stage ${def.name} stopped`);
+    },
+  };
+}
+
+/** The input key and headers are carried over to the output. */
+function carriedHeaders(h: MessageHeaders): Record<string, Buffer | string> {
+  const headers: Record<string, Buffer | string> = {};
+  for (const [k, v] of Object.entries(h)) { const first = Array.isArray(v) ? v[0] : v; if (first !== undefined) headers[k] = first; }
+  return headers;
+}
+
+// ——— Fusion: several section stages in one consumer and one transaction ———
+
+/** One section stage of a chain, with its topic overrides (side outputs; output, for the intermediate topic). */
+export interface ChainMember {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  stage: SectionStageDefinition<any, any>;
+  overrides?: Pick<StageOverrides, 'output' | 'sideOutputs'>;
+}
+
+export interface ChainOptions {
+  /** The chain's service name: consumer group `scop-<name>`, the `stage` label of its engine metrics. */
+  name: string;
+  description: string;
+  defaultMetricsPort: number;
+  /** Also write each member's output to its own topic (off by default: the last output carries every section). */
+  writeIntermediate?: boolean;
+  /** Records per transaction (default: the largest of the members', at least 100). */
+  maxRecordsPerTransaction?: number;
+  /** Records in flight within a chunk (default: the largest of the members'). */
+  concurrency?: number;
+}
+
+/**
+ * Runs section stages fused, the way Kafka Streams runs a sub-topology in one task: one consumer of
+ * the first stage's input, every member's logic on each record in turn (sectionSteps), and one
+ * transaction per chunk with the last member's output, every member's side outputs, dead letters
+ * and the consumed offsets. Each member's input must be the previous member's output. Members keep
+ * their own time limits, metrics (`stage` label = member), side outputs and state; a record one
+ * member rejects is dead-lettered with that member named in the error.
+ */
+export async function runChain(svc: ServiceContext, members: ChainMember[], o: ChainOptions, overrides: StageOverrides = {}): Promise<RunningStage> {
+  if (members.length === 0) throw new Error(`chain ${o.name}: no stages`);
+  for (let i = 1; i < members.length; i++) {
+    const prev = members[i - 1]!.stage;
+    const cur = members[i]!.stage;
+    if (prev.output.name !== cur.input.name) throw new Error(`chain ${o.name}: ${cur.name} reads ${cur.input.name}, not ${prev.name}'s output ${prev.output.name}`);
+  }
+  const first = members[0]!.stage;
+  const last = members[members.length - 1]!.stage;
+  const defs = members.map((m) => m.stage);
+  const def: StageCommon<unknown[]> = {
+    name: o.name, version: defs.map((d) => `${d.name}@${d.version}`).join(' '), description: o.description,
+    input: first.input, output: last.output, defaultMetricsPort: o.defaultMetricsPort,
+    concurrency: o.concurrency ?? Math.max(...defs.map((d) => d.concurrency ?? 8)),
+    maxRecordsPerTransaction: o.maxRecordsPerTransaction ?? Math.max(100, ...defs.map((d) => d.maxRecordsPerTransaction ?? 100)),
+    // The chain's records may take every member's time limit in turn.
+    processTimeoutMs: defs.reduce((t, d) => t + (d.processTimeoutMs ?? 60000), 0),
+    partitionsConcurrently: Math.max(...defs.map((d) => d.partitionsConcurrently ?? 3)),
+    async init(ctx) {
+      const states: unknown[] = [];
+      try {
+        for (const d of defs) states.push(d.init ? await d.init(ctx) : undefined);
+      } catch (e) {
+        for (let i = states.length - 1; i >= 0; i--) await defs[i]!.close?.(states[i]);
+        throw e;
+      }
+      return states;
+    },
+    async close(states) {
+      for (let i = states.length - 1; i >= 0; i--) await defs[i]!.close?.(states[i]);
+    },
+  };
+  const makeStep: MakeStep<unknown[], MailRecord, MailRecord> = async (env, states) => {
+    const steps: StageStep<MailRecord, MailRecord>[] = [];
+    for (const [i, m] of members.entries()) {
+      const inner = sectionStep(m.stage, env, states[i], await sideTopics(m.stage, svc, m.overrides ?? {}));
+      const intermediate = o.writeIntermediate && i < members.length - 1
+        ? { topic: m.overrides?.output ?? m.stage.output.name, id: await svc.codec.registerSchema(m.overrides?.output ?? m.stage.output.name, 'MailRecord'), raw: rawPolicy(m.stage.output) ?? 'ref' }
+        : undefined;
+      steps.push(memberStep(inner, m.stage.name, env, intermediate));
+    }
+    return sectionSteps(steps);
+  };
+  return runStage(def, svc, overrides, makeStep, MAIL_CODEC, defs.map((d) => d.name));
+}
+
+/**
+ * A member of a chain: its own metrics (records in and out, dead letters, processing time, age when
+ * its section is added), its name on the errors it raises, and optionally its output written to its
+ * own topic too (in the chain's transaction).
+ */
+function memberStep(inner: StageStep<MailRecord, MailRecord>, name: string, env: StepEnv, intermediate?: { topic: string; id: number; raw: RawPolicy }): StageStep<MailRecord, MailRecord> {
+  const m = stageMetrics(env.svc.metrics, name, 'stage');
+  return {
+    name,
+    async apply(record, source, recordId, log) {
+      const t0 = performance.now();
+      m.recordsIn.inc({ stage: name });
+      let r;
+      try {
+        r = await inner.apply(record, source, recordId, log);
+      } catch (e) {
+        if (e instanceof RecordRejected) {
+          m.deadLetters.inc({ stage: name, reason: e.reason });
+          const original = e.original instanceof Error ? e.original : new Error(String(e.original));
+          throw new RecordRejected(e.reason, Object.assign(new Error(`${name}: ${original.message}`), { stack: original.stack }));
+        }
+        throw e;
+      }
+      m.processingSeconds.observe({ stage: name }, (performance.now() - t0) / 1000);
+      if (r.out === null) return r;
+      m.recordsOut.inc({ stage: name });
+      m.recordAgeSeconds.observe({ stage: name }, Math.max(0, Date.now() - r.out.envelope.receivedAt) / 1000);
+      if (!intermediate) return r;
+      let value: Buffer;
+      try {
+        value = env.svc.codec.encodeWith(intermediate.id, 'MailRecord', await storedAs(env, r.out, intermediate.raw));
+      } catch (e) {
+        if (e instanceof RecordRejected || e instanceof TransientError) throw e;
+        throw new RecordRejected('encode-error', e);
+      }
+      return { out: r.out, side: [{ topic: intermediate.topic, key: source.key ?? recordId ?? '', value, headers: carriedHeaders(source.headers) }, ...r.side] };
     },
   };
 }

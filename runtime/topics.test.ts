@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { createKafkaClient, type Admin, type KafkaClient } from './kafka.ts';
 import { eventually, testKafka, uniqueName } from './testing.ts';
 import { VERSIONED } from '../schemas/compat.ts';
-import { allTopics, applyTopics, durabilityFor, MAX_RECORD_BYTES, topicConfig, type TopicSpec } from './topics.ts';
+import { allTopics, applyTopics, durabilityFor, MAX_RECORD_BYTES, rawPolicy, topicConfig, type TopicSpec } from './topics.ts';
 
 let kafka: KafkaClient;
 let admin: Admin;
@@ -25,6 +25,19 @@ async function configOf(topic: string): Promise<Map<string, string>> {
 describe('topic list', () => {
   it('every topic value schema is kept under BACKWARD-compatibility history', () => {
     for (const t of allTopics()) if (t.valueSchema) assert.ok(VERSIONED.includes(t.valueSchema), `${t.name}: add ${t.valueSchema} to VERSIONED in schemas/compat.ts`);
+  });
+
+  it('keeps a raw message as long as any topic may refer to it; compacted topics hold messages inline', () => {
+    const sources = allTopics().filter((t) => rawPolicy(t) === 'source');
+    assert.deepEqual(sources.map((t) => t.name).sort(), ['mail.inbound.raw', 'mail.outbound.raw']);
+    const keep = Math.min(...sources.map((t) => t.retentionMs ?? Infinity));
+    for (const t of allTopics()) {
+      const policy = rawPolicy(t);
+      if (policy !== 'ref') continue;
+      assert.equal(t.cleanup, 'delete', `${t.name} holds references to raw messages: it must expire (or carry them inline: raw 'inline')`);
+      assert.ok(t.retentionMs !== undefined && t.retentionMs <= keep, `${t.name} keeps references ${t.retentionMs} ms, longer than the raw topics keep the messages (${keep} ms)`);
+    }
+    for (const t of allTopics()) if (t.cleanup !== 'delete' && t.valueSchema === 'MailRecord') assert.equal(rawPolicy(t), 'inline', `${t.name} is compacted: it must hold raw messages inline`);
   });
 });
 

@@ -6,10 +6,17 @@
 import type { SchemaName } from '../schemas/index.ts';
 import type { Admin } from './kafka.ts';
 import { loggerFor } from './log.ts';
+import type { RawPolicy } from './raw-ref.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
 /** A 25 MiB message (the SMTP SIZE default) plus envelope, stage sections and Avro framing. */
 export const MAX_RECORD_BYTES = 40 * 1024 * 1024;
+/**
+ * How long the raw topics keep a message: as long as anything may refer to it (records on every
+ * later topic carry a reference to the raw record, not the bytes): the delivery dead-letter topic
+ * and ops.dead-letters keep theirs 30 days.
+ */
+export const RAW_RETENTION_MS = 30 * DAY;
 /** How long the delivery log (and each relay's memory of it) keeps an outcome. */
 export const DELIVERY_LOG_RETENTION_MS = 14 * DAY;
 
@@ -21,6 +28,13 @@ export interface TopicSpec {
   /** compact,delete: newest value per key, and keys older than retentionMs go too. */
   cleanup: 'delete' | 'compact' | 'compact,delete';
   retentionMs?: number;
+  /**
+   * Topics of records that hold a message (MailRecord, DeliveryJob): where its raw bytes are.
+   * 'source' — the ingress writes them inline here and references point here; 'inline' — kept inline
+   * (compacted topics that outlive the sources); 'ref' (the default) — a reference to a source
+   * (runtime/raw-ref.ts). A topic holding references keeps records no longer than the sources.
+   */
+  raw?: RawPolicy;
   /** Further topic configs (e.g. retention.bytes), set as given. */
   configs?: Readonly<Record<string, string>>;
   /** Who writes it, for the README diagram and for operators. */
@@ -30,12 +44,12 @@ export interface TopicSpec {
 
 export const TOPICS = {
   inboundRaw: {
-    name: 'mail.inbound.raw', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
-    writtenBy: 'ingress (MX listener)', doc: 'Every message accepted on the MX listener: envelope + raw bytes.',
+    name: 'mail.inbound.raw', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: RAW_RETENTION_MS, raw: 'source',
+    writtenBy: 'ingress (MX listener)', doc: 'Every message accepted on the MX listener: envelope + raw bytes. The only inbound topic that holds the raw bytes (later records refer to them); kept 30 days.',
   },
   outboundRaw: {
-    name: 'mail.outbound.raw', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
-    writtenBy: 'ingress (submission listeners)', doc: 'Every message accepted from an authenticated user, to be signed and relayed.',
+    name: 'mail.outbound.raw', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: RAW_RETENTION_MS, raw: 'source',
+    writtenBy: 'ingress (submission listeners)', doc: 'Every message accepted from an authenticated user, to be signed and relayed. Holds the raw bytes (later records refer to them); kept 30 days.',
   },
   outboundSigned: {
     name: 'mail.outbound.signed', partitions: 6, valueSchema: 'MailRecord', cleanup: 'delete', retentionMs: 7 * DAY,
@@ -82,7 +96,7 @@ export const TOPICS = {
   },
   quarantine: {
     // Compacted, no time limit: a held message stays until an operator releases or deletes it (a tombstone).
-    name: 'mail.quarantine', partitions: 6, valueSchema: 'MailRecord', cleanup: 'compact',
+    name: 'mail.quarantine', partitions: 6, valueSchema: 'MailRecord', cleanup: 'compact', raw: 'inline',
     writtenBy: 'decision stage, scop quarantine', doc: 'Messages held (quarantine) or refused after acceptance (reject), keyed by record id, with the reason in the decision section; a tombstone removes one.',
   },
   firewallEvents: {
@@ -95,7 +109,7 @@ export const TOPICS = {
     writtenBy: 'firewall stage (processors/firewall)', doc: 'Reputation per client prefix (ip:<cidr>) and sender domain (domain:<d>); the firewall rebuilds its state from it on start.',
   },
   deliveryRequests: {
-    name: 'mail.delivery.requests', partitions: 6, valueSchema: 'DeliveryJob', cleanup: 'delete', retentionMs: 7 * DAY,
+    name: 'mail.delivery.requests', partitions: 6, valueSchema: 'DeliveryJob', cleanup: 'delete', retentionMs: 7 * DAY, raw: 'inline',
     writtenBy: 'scop quarantine release, egress relay (DSNs)', doc: 'Messages to deliver now: released from quarantine, and delivery status notifications (origin dsn, null sender) for senders of outbound mail that failed; the egress relay reads them and delivers to the next hop / Maildir.',
   },
   deliveryRetry1: {
@@ -157,6 +171,15 @@ export type TopicKey = keyof typeof TOPICS;
 
 export function allTopics(): TopicSpec[] {
   return Object.values(TOPICS);
+}
+
+/** Schemas whose records hold a message (a MailRecord, or one inside a job or a dead letter's bytes). */
+const MESSAGE_SCHEMAS: ReadonlySet<string> = new Set(['MailRecord', 'DeliveryJob', 'DeadLetter']);
+
+/** How `spec` stores a message's raw bytes (undefined: its records hold no message). */
+export function rawPolicy(spec: Pick<TopicSpec, 'raw' | 'valueSchema'>): RawPolicy | undefined {
+  if (spec.raw) return spec.raw;
+  return spec.valueSchema && MESSAGE_SCHEMAS.has(spec.valueSchema) ? 'ref' : undefined;
 }
 
 /**

@@ -153,6 +153,6 @@ export async function dsnRecord(record: MailRecord, failed: FailedRecipient[], o
       authUser: null, mailFrom: '', rcptTo: [sender], smtpUtf8: record.envelope.smtpUtf8, bodyType: raw.some((b) => b > 0x7f) ? 'EIGHT_BIT_MIME' : 'SEVEN_BIT',
       size: raw.length, ingressHost: o.reportingMta, raw, traceLength: 0, messageSha256: createHash('sha256').update(raw).digest('hex'), submissionMac: null,
     },
-    auth: null, mime: null, spam: null, firewall: null, decision: null, dkimSign: null, symbols: [],
+    auth: null, mime: null, spam: null, firewall: null, decision: null, dkimSign: null, symbols: [], rawRef: null,
   };
 }

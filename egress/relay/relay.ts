@@ -15,6 +15,7 @@ import { alertId, alertMessage, newAlert } from '../../runtime/alerts.ts';
 import type { Producer } from '../../runtime/kafka.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
+import { hasInlineRaw, RawUnavailable, type RawStore } from '../../runtime/raw-ref.ts';
 import type { DeliveryJob, DeliveryStatus, MailRecord } from '../../schemas/types.ts';
 import type { RelayConfig } from './config.ts';
 import type { DeliveryLog } from './delivery-log.ts';
@@ -117,7 +118,7 @@ export class Relay {
 
   constructor(
     readonly cfg: RelayConfig,
-    private readonly deps: { codec: RecordCodec; producer: Producer; log: Logger; deliveryLog: DeliveryLog; metrics: RelayMetrics; topics: RelayTopics; outbound?: OutboundRouter; nextHop: NextHopDelivery },
+    private readonly deps: { codec: RecordCodec; producer: Producer; log: Logger; deliveryLog: DeliveryLog; metrics: RelayMetrics; topics: RelayTopics; outbound?: OutboundRouter; nextHop: NextHopDelivery; raws?: RawStore },
   ) {
     this.limiter = new Limiter(cfg.concurrency);
     // A relay stopped before it opened: jobs waiting at the gate give up (replayed on the next start).
@@ -166,6 +167,9 @@ export class Relay {
       return true;
     });
     if (todo.length === 0) return;
+    // Records after the ingress's refer to the raw message: fetch it to send it. Retries and dead
+    // jobs are written from `job` as it came (the reference, not the bytes).
+    const sending = { ...job, record: await this.withRaw(job.record) };
     const attempt = job.attempt + 1;
     const outbound = job.origin === 'outbound';
     const status = (o: RecipientOutcome, at: number): DeliveryStatus => ({
@@ -183,11 +187,11 @@ export class Relay {
     try {
       if (outbound) {
         // Refusals (not signed, bare CR/LF) are thrown before anything is sent: the sink dead-letters the job.
-        assertSendable(job.record);
+        assertSendable(sending.record);
         if (!this.deps.outbound) throw new UndeliverableMessage('outbound job but no outbound router configured');
-        outcomes = await this.deps.outbound.deliver(job.record, todo, this.limiter, log, settle);
+        outcomes = await this.deps.outbound.deliver(sending.record, todo, this.limiter, log, settle);
       } else {
-        outcomes = await this.limiter.run(() => this.deps.nextHop(job.record, todo, job.junk));
+        outcomes = await this.limiter.run(() => this.deps.nextHop(sending.record, todo, job.junk));
         settle(outcomes);
       }
       const now = Date.now();
@@ -203,7 +207,7 @@ export class Relay {
       }
       if (outbound && bounced.length) {
         // The DSN before the log entries: a crash in between replays the job, which makes the same DSN id (de-duplicated).
-        await this.withRetries(() => this.sendDsn(job, bounced, 'bounced', log), log);
+        await this.withRetries(() => this.sendDsn(sending, bounced, 'bounced', log), log);
         logged.push(deliveryLog.record(outcomes.filter((o) => o.kind === 'permanent').map((o) => status(o, now))));
       }
       // Final outcomes are recorded by now: if the retry hand-off below fails, the replay skips those recipients.
@@ -216,10 +220,23 @@ export class Relay {
     await Promise.all(logged);
   }
 
+  /** The record with its raw message inline: a reference that cannot be resolved any more makes the job undeliverable (dead-lettered). */
+  private async withRaw(record: DeliveryJob['record']): Promise<DeliveryJob['record']> {
+    if (hasInlineRaw(record)) return record;
+    if (!this.deps.raws) throw new UndeliverableMessage(`record ${record.envelope.id} refers to its raw message but this relay has no raw store`);
+    try {
+      return await this.deps.raws.resolve(record);
+    } catch (e) {
+      if (e instanceof RawUnavailable) throw new UndeliverableMessage(e.message);
+      throw e;
+    }
+  }
+
   /** The DSN job for the original sender (none for the null sender), on the requests topic. */
   private async dsnMessage(job: DeliveryJob, failed: FailedRecipient[]): Promise<{ key: string; value: Buffer } | null> {
     if (!this.cfg.outbound.dsn) return null;
-    const dsn = await dsnRecord(job.record, failed, { reportingMta: this.cfg.hostname });
+    // The DSN quotes the message: its raw bytes, fetched when the job carries a reference.
+    const dsn = await dsnRecord(await this.withRaw(job.record), failed, { reportingMta: this.cfg.hostname });
     if (!dsn) return null;
     const dsnJob: DeliveryJob = { record: dsn, recipients: dsn.envelope.rcptTo, attempt: 0, notBefore: Date.now(), lastError: null, origin: 'dsn', junk: false };
     return { key: dsn.envelope.id, value: this.deps.codec.encodeWith(this.ids.get(this.deps.topics.requests)!, 'DeliveryJob', dsnJob) };

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { defineSink, TransientError, type RunningSink } from '../../runtime/sink.ts';
 import type { RunningService, ServiceContext, ServiceDefinition } from '../../runtime/service.ts';
 import { TOPICS, type TopicSpec } from '../../runtime/topics.ts';
+import { acquireRawStore } from '../../runtime/raw-ref.ts';
 import type { DeliveryJob, MailRecord } from '../../schemas/types.ts';
 import { loadRelayConfig } from './config.ts';
 import { DeliveryLog } from './delivery-log.ts';
@@ -75,7 +76,9 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
   const dns = o.dns ?? createResolver({ servers: cfg.outbound.dnsServers, timeoutMs: cfg.outbound.dnsTimeoutMs });
   const sts = new MtaStsPolicies({ dns, urlTemplate: cfg.outbound.policyUrlTemplate, ca: cfg.outbound.extraCa, timeoutMs: Math.min(cfg.timeoutMs, 15000), log });
   const outbound = new OutboundRouter({ cfg: { ...cfg.outbound, hostname: cfg.hostname, timeoutMs: cfg.timeoutMs }, dns, sts, metrics: outboundMetrics(ctx.metrics), send: o.outboundSend ?? pool.send });
-  const relay = new Relay(cfg, { codec: ctx.codec, producer, log, deliveryLog, metrics, topics, outbound, nextHop: o.nextHop ?? nextHopDelivery(cfg, pool) });
+  // Decided and signed records refer to the raw message (runtime/raw-ref.ts): one store per process fetches them.
+  const raws = acquireRawStore(ctx.kafka, ctx.codec);
+  const relay = new Relay(cfg, { codec: ctx.codec, producer, log, deliveryLog, metrics, topics, outbound, nextHop: o.nextHop ?? nextHopDelivery(cfg, pool), raws: raws.store });
   await relay.registerSchemas();
   log.info({ nextHop: cfg.nextHop.url, retryDelaysMs: cfg.retryDelaysMs, maxAttempts: cfg.maxAttempts, concurrency: cfg.concurrency, sessions: cfg.sessions, journal: journal ? cfg.journalDir : 'off', outbound: topics.outbound ?? null, dnsServers: cfg.outbound.dnsServers ?? 'system', mxPort: cfg.outbound.mxPort, mtaSts: cfg.outbound.mtaSts }, 'egress relay starting');
 
@@ -152,6 +155,7 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
       await deliveryLog.stop();
       await producer.disconnect();
       await logProducer.disconnect();
+      await raws.release();
     },
   };
 }

@@ -46,6 +46,8 @@ export const decisionService = defineStage<DecisionState, 'decision'>({
   input: TOPICS.inboundScreened,
   output: TOPICS.inboundDecided,
   sideOutputs: { quarantine: TOPICS.quarantine },
+  // Decides on the sections only; held mail gets its raw fetched for mail.quarantine by the runtime.
+  needsRaw: false,
   defaultMetricsPort: 9476,
   init(svc) {
     const config = loadDecisionConfig(svc.env);

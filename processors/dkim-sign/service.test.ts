@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test';
 import type { Admin } from '../../runtime/kafka.ts';
 import type { ServiceContext } from '../../runtime/service.ts';
 import { createStageTopics, produce, readTopic, testMailRecord, testServiceContext } from '../../runtime/stage-testing.ts';
+import { RawStore } from '../../runtime/raw-ref.ts';
 import { loadSubmissionMacKey, sealedEnvelope } from '../../runtime/submission-mac.ts';
 import type { DeadLetter, MailRecord } from '../../schemas/types.ts';
 import { TestDnsServer } from '../../infra/dns/dns-server.ts';
@@ -77,8 +78,12 @@ test('outbound raw → signed (RSA + Ed25519) out; refusals dead-lettered with t
   try {
     const out = await readTopic(svc.kafka, t.output, 1, { settleMs: 500 });
     assert.equal(out.length, 1);
-    const r = await svc.codec.decodeAs<MailRecord>(out[0]!.value, 'MailRecord');
-    assert.equal(r.envelope.id, records[0]!.envelope.id);
+    const signed = await svc.codec.decodeAs<MailRecord>(out[0]!.value, 'MailRecord');
+    assert.equal(signed.envelope.id, records[0]!.envelope.id);
+    // The signed record refers to the raw message on the input topic (runtime/raw-ref.ts): fetched back byte for byte.
+    assert.equal(signed.envelope.raw.length, 0, 'the raw is referred to, not copied');
+    const raws = new RawStore(svc.kafka, svc.codec);
+    const r = await raws.resolve(signed).finally(() => raws.close());
     assert.deepEqual(r.envelope.raw, records[0]!.envelope.raw, 'envelope.raw untouched');
     const s = r.dkimSign!;
     assert.deepEqual(s.signatures.map((x) => [x.domain, x.selector, x.algorithm]), [['out.example.test', 'r1', 'rsa-sha256'], ['out.example.test', 'e1', 'ed25519-sha256']]);

@@ -41,6 +41,8 @@ export function firewallStages(table: ReputationTable, cfg: FirewallConfig) {
     input: TOPICS.inboundScored,
     output: TOPICS.inboundScreened,
     sideOutputs: { events: TOPICS.firewallEvents },
+    // Reads the envelope and the auth section, never the raw message.
+    needsRaw: false,
     defaultMetricsPort: 9474,
     init: () => ({ cfg, table }),
     process(record, ctx) {
@@ -125,19 +127,32 @@ export interface RunningFirewall extends RunningService {
   stages: RunningStage[];
 }
 
-export async function startFirewall(ctx: ServiceContext, o: FirewallOverrides = {}): Promise<RunningFirewall> {
+/**
+ * The reputation table and the reputation stage, then `runScreen` runs the screen stage — alone
+ * (`scop run firewall`) or as a member of a fused chain (processors/inbound). Stopped in reverse.
+ */
+export async function startFirewallWith(ctx: ServiceContext, o: Pick<FirewallOverrides, 'reputation' | 'reputationTopic'>, runScreen: (screen: ReturnType<typeof firewallStages>['screen']) => Promise<RunningStage>): Promise<RunningFirewall> {
   const cfg = loadFirewallConfig(ctx.env);
   const table = new ReputationTable({ kafka: ctx.kafka, codec: ctx.codec, topic: o.reputationTopic ?? TOPICS.firewallReputation.name, log: ctx.log.child({ component: 'firewall-table' }), health: ctx.health, metrics: ctx.metrics });
   await table.start();
-  const { screen, reputation } = firewallStages(table, cfg);
-  const stages = [await reputation.run(ctx, o.reputation), await screen.run(ctx, o.screen)];
-  return {
-    table, stages, endpoints: {},
-    async stop() {
-      for (const s of [...stages].reverse()) await s.stop();
-      await table.stop();
-    },
+  const stages: RunningStage[] = [];
+  const stop = async () => {
+    for (const s of [...stages].reverse()) await s.stop();
+    await table.stop();
   };
+  try {
+    const { screen, reputation } = firewallStages(table, cfg);
+    stages.push(await reputation.run(ctx, o.reputation));
+    stages.push(await runScreen(screen));
+  } catch (e) {
+    await stop().catch(() => {});
+    throw e;
+  }
+  return { table, stages, endpoints: {}, stop };
+}
+
+export function startFirewall(ctx: ServiceContext, o: FirewallOverrides = {}): Promise<RunningFirewall> {
+  return startFirewallWith(ctx, o, (screen) => screen.run(ctx, o.screen));
 }
 
 export const firewallService: ServiceDefinition = {

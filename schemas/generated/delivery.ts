@@ -85,7 +85,7 @@ export interface DevScopMailEnvelope {
      */
     ingressHost: string;
     /**
-     * The message exactly as received, with the ingress's Received/trace header prepended. Never altered downstream.
+     * The message exactly as received, with the ingress's Received/trace header prepended. Never altered downstream. Empty on records that carry MailRecord.rawRef instead (every topic after the ingress's but mail.quarantine): read it with runtime/raw-ref.ts.
      */
     raw: Buffer;
     /**
@@ -998,6 +998,19 @@ export interface DevScopSymbolsSymbol {
 }
 
 /**
+ * Where the raw message is kept: the record the ingress wrote (mail.inbound.raw or mail.outbound.raw). Stages write it instead of copying the raw bytes into every topic; read the bytes with runtime/raw-ref.ts, which checks sha256.
+ */
+export interface DevScopMailRawRef {
+    topic: string;
+    partition: number;
+    offset: number;
+    /**
+     * Hex SHA-256 of the referenced record's envelope.raw.
+     */
+    sha256: string;
+}
+
+/**
  * The one record per message that travels the chain. The ingress writes the envelope; each stage adds its own verdict section (a nullable field added here, with default null, so every version stays BACKWARD compatible) and its symbols, and never rewrites another's.
  */
 export interface DevScopMailMailRecord {
@@ -1044,6 +1057,12 @@ export interface DevScopMailMailRecord {
      * Default: []
      */
     symbols: DevScopSymbolsSymbol[];
+    /**
+     * Set when envelope.raw is not carried (then it is empty): the raw message is the envelope.raw of the record at this reference. Null when envelope.raw is inline (the ingress's records, held mail on mail.quarantine, records written before references existed).
+     *
+     * Default: null
+     */
+    rawRef: null | DevScopMailRawRef;
 }
 
 /**
