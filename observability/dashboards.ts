@@ -107,6 +107,19 @@ export const SERVICE_PANELS: ServicePanels[] = [
       ],
     }],
   },
+  {
+    // The learner is no stage: it reads spam.feedback and publishes models; a quiet learner has no labels yet (hence `or vector(0)`).
+    service: 'spam-learner', title: 'Spam learner', stages: [], kind: 'none',
+    extra: [{
+      title: 'Learning',
+      panels: [
+        panel('Labels by outcome', 'Labels read from spam.feedback per second: learnt, corrected, duplicate, untrusted source, rate-limited, record not found.', 'ops', [q(`sum by (outcome) (${rate('scop_spam_learner_labels_total')}) or vector(0)`, '{{outcome}}')], { stacked: true }),
+        panel('Model versions', 'Versions published, and versions the FP guard rejected (each also an alert on ops.alerts).', 'short', [q(`sum by (result) (increase(scop_spam_learner_versions_total[${RATE}])) or vector(0)`, '{{result}}')]),
+        panel('Pending labels', 'Labels learnt into the working model and not yet published.', 'short', [q('max(scop_spam_learner_pending_labels)', 'pending')], { kind: 'stat', width: 12 }),
+        panel('FP guard sample', 'Held-back ham the FP guard tests each batch on.', 'short', [q('max(scop_spam_learner_holdback)', 'held back')], { kind: 'stat', width: 12 }),
+      ],
+    }],
+  },
   { service: 'firewall', title: 'Firewall stage (reputation)', stages: ['firewall', 'firewall-reputation'], kind: 'stage', extra: [] },
   {
     service: 'decision', title: 'Decision stage', stages: ['decision'], kind: 'stage',
