@@ -27,7 +27,9 @@ import { invariant } from '../harness/invariants.ts';
 import { corpusMessages, headerAndBody } from '../harness/mail-seeds.ts';
 import { defineTarget, type Seed } from '../harness/target.ts';
 
-const OURS = new Set(['received', 'x-scop-decision', 'x-spam-flag', 'x-spam-score', 'x-spam-status', 'authentication-results']);
+// What the egress adds (egress/relay/README.md): X-Spam for the policy's add_header action, the record id on every copy,
+// a Message-ID only when the message has none.
+const OURS = new Set(['received', 'x-scop-record-id', 'message-id', 'x-scop-decision', 'x-spam', 'x-spam-flag', 'x-spam-score', 'x-spam-status', 'authentication-results']);
 const norm = (s: string) => s.replace(/\s+/g, ' ').trim();
 
 function record(f: Fields): MailRecord {
@@ -75,7 +77,10 @@ export default defineTarget({
     const stripped = Buffer.concat(withoutForgedTrustFields(raw, ['mx.scop.test']).parts);
     const t = stripped.toString('latin1');
     invariant(t.endsWith('\r\n\r\nbody\r\n') || t === '\r\nbody\r\n', 'the forged-field removal changed the body');
-    for (const h of scanStructure(stripped).headers) {
+    // Read as delivered: withTrace always puts our Received field first, so a message that starts with a blank
+    // line has no header fields of its own (a reader that skips leading blank lines, as the structure scan
+    // does, would otherwise see the body's first lines as fields).
+    for (const h of scanStructure(Buffer.concat([Buffer.from('Received: by mx.scop.test\r\n'), stripped])).headers) {
       const name = h.name.toLowerCase();
       invariant(!/^x-(?:spam|scop)(?:-|$)/.test(name), () => `a forged ${h.name} field survived: ${JSON.stringify(h.value.slice(0, 80))}`);
       if (name === 'authentication-results') {
