@@ -9,6 +9,17 @@
  * second and p50/p95/p99 of SMTP accept (the ingress's receivedAt) → delivery (the next hop's 250),
  * both read from the delivery log.
  *
+ * Issue 15's targets, in the same run (bench/README.md says what each figure means):
+ * - each deployment, after its closed-loop phase, gets an open-loop phase on the same processes:
+ *   BENCH_OPEN_LOOP_N messages (default N/2) offered at half the delivered rate just measured
+ *   (bench/lib/open-loop.ts), with p50/p95/p99 accept → delivery (target p99 ≤ 1 s);
+ * - CPU ms per delivered message and RSS of every process of the stack (each pipeline process, the
+ *   broker and the registry found by their listening ports), from /proc (bench/lib/proc-usage.ts);
+ * - then Rspamd from Debian's package (bench/lib/rspamd.ts: loopback, private config under
+ *   .data/bench-rspamd, DNS lists off, Bayes trained on a private redis) scans the same messages with
+ *   4 parallel rspamc; printed beside scop's delivered/s as a ratio (bar ≥ 1.0, goal 2.0). Skipped with
+ *   a message when rspamd is not installed, or with BENCH_RSPAMD=off.
+ *
  * Run: KAFKA_BROKERS=… SCHEMA_REGISTRY_URL=… node --import tsx bench/e2e.ts [N=500] [sessions=10]
  * (without those variables it starts a local Kafka + registry in .data/bench first; BENCH_DEPLOYMENT=separate|fused
  * runs one only). Bounded: each deployment gives up after 5 minutes.
