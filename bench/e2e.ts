@@ -24,6 +24,9 @@
  * (without those variables it starts a local Kafka + registry in .data/bench first; BENCH_DEPLOYMENT=separate|fused
  * runs one only). Bounded: each deployment gives up after 5 minutes.
  *
+ * Issue 15's targets (Rspamd ratio, open-loop percentiles, CPU/RSS by process), measured on a loaded box:
+ * bench/README.md. Earlier, before those phases existed:
+ *
  * Measured on the shared 2-core box, heavily loaded (other engineers' test suites running), one run,
  * N=500, 10 sessions, own broker (the absolute rates mean little there; the ratios are the result):
  *   separate: delivered 12.5 msg/s, p99 33.1 s, 38,474 record bytes per message (60,552 with the raw in every record)
