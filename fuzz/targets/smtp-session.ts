@@ -26,7 +26,8 @@ export function checkSession(input: Buffer, result: Awaited<ReturnType<typeof ru
   invariant(result.errors.length === 0, () => `smtp-server error: ${result.errors.join(' | ')}`);
   const sent = input.toString('latin1');
   // Where message data may begin: after each DATA command line.
-  const starts = [...sent.matchAll(/(?:^|\n)DATA[^\n]*\n/gi)].map((m) => m.index + m[0].length);
+  // (The line start is a lookbehind: a DATA line right after another DATA-looking line must count too.)
+  const starts = [...sent.matchAll(/(?<=^|\n)DATA[^\n]*\n/gi)].map((m) => m.index + m[0].length);
   for (const d of result.delivered) {
     const body = d.body.toString('latin1');
     invariant(starts.some((at) => sentDataEnd(sent, at, body) >= 0), () => `a message of ${d.body.length} bytes ended where the client sent no <CRLF>.<CRLF> after it: ${JSON.stringify(body.slice(-60))}`);

@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { freePort } from '../../infra/ports.ts';
 import { clamdScan, parseClamdAddress } from './clamd.ts';
+import { mimeSymbols } from './symbols.ts';
 import { parseMime } from './parse.ts';
 import { loadMimeConfig } from './service.ts';
 
@@ -84,7 +85,8 @@ describe('ClamAV via clamd INSTREAM', () => {
     const { clamd: cfg } = loadMimeConfig({ CLAMD_ADDRESS: `tcp://127.0.0.1:${port}` });
     const m = await parseMime(raw, { clamd: cfg });
     assert.deepEqual(m.scan, { engine: 'clamd', result: 'infected', detail: 'Scop-Eicar-Test.UNOFFICIAL' });
-    assert.ok(m.tags.includes('virus') && m.tags.includes('dangerous-attachment'));
+    assert.ok(m.tags.includes('virus'));
+    assert.deepEqual(mimeSymbols(m).find((x) => x.symbol === 'MIME_VIRUS')?.options, ['Scop-Eicar-Test.UNOFFICIAL']);
     const eicar = m.attachments.find((a) => a.filename === 'eicar.com')!;
     assert.equal(eicar.virus, 'Scop-Eicar-Test.UNOFFICIAL');
     assert.ok(eicar.flags.includes('virus'));

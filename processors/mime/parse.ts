@@ -26,8 +26,6 @@ export interface ParseOptions {
   guessLanguage?: boolean;
 }
 
-/** Flags that make an attachment dangerous on their own (archive / html alone are not). */
-export const DANGEROUS_FLAGS = new Set(['executable', 'script', 'double-extension', 'macro-office', 'encrypted-archive', 'virus']);
 
 function toAddresses(v: AddressObject | AddressObject[] | undefined): MailAddress[] {
   const out: MailAddress[] = [];
@@ -174,7 +172,8 @@ export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise
   if (defects.length) tags.add('has-defects');
   if (structure.utf8Headers) tags.add('utf8-headers');
   if (structure.encodedWords) tags.add('encoded-headers');
-  if (attachmentFlags.some((f) => DANGEROUS_FLAGS.has(f))) tags.add('dangerous-attachment');
+  // No 'dangerous-attachment' tag any more: which flags are dangerous is the policy file's to say (the
+  // attachments group of MIME_* symbols), not a second list here.
   if (parseFailed) tags.add('parse-failed');
   if (structure.limitsExceeded) tags.add('limits-exceeded');
   if (text.truncated || html.truncated) tags.add('truncated');
