@@ -279,7 +279,9 @@ async function main(): Promise<void> {
     const results: RunResult[] = [];
     for (const d of ['separate', 'fused'] as const) if (!only || only === d) results.push(await runOnce(d, env, dir, dns.address, corpus));
     // Rspamd last, with the pipeline's processes stopped, so each side had the box (and the idle broker) to itself.
-    const rspamd = env.BENCH_RSPAMD === 'off' ? 'BENCH_RSPAMD=off' : await runRspamd(dns.address, corpus, dir);
+    // A failing Rspamd must not lose the pipeline's figures: its error is printed in its place.
+    const rspamd = env.BENCH_RSPAMD === 'off' ? 'BENCH_RSPAMD=off'
+      : await runRspamd(dns.address, corpus, dir).catch((e: unknown) => `Rspamd failed: ${e instanceof Error ? e.message : String(e)} (its log: .data/bench-rspamd/log/rspamd.log)`);
     for (const r of results) report(r);
     const [a, b] = results;
     if (a && b) {
