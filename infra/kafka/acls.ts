@@ -32,19 +32,19 @@ export interface PrincipalAccess {
 
 const ALL_TOPICS = Object.keys(TOPICS) as TopicKey[];
 
-export const ACCESS: readonly PrincipalAccess[] = [
+const SEPARATE: readonly PrincipalAccess[] = [
   { principal: 'scop-ingress', runs: 'ingress', read: ['blocklist', 'greylist'], write: ['inboundRaw', 'outboundRaw', 'smtpRefusals', 'greylist'], groups: ['scop-ingress'], transactionalIds: [] },
   { principal: 'scop-mime', runs: 'mime', read: ['inboundRaw'], write: ['inboundParsed', 'deadLetters'], groups: ['scop-mime'], transactionalIds: ['scop-mime'] },
-  { principal: 'scop-auth', runs: 'auth', read: ['inboundParsed'], write: ['inboundAuthenticated', 'dmarcEvents', 'deadLetters'], groups: ['scop-auth'], transactionalIds: ['scop-auth'] },
+  { principal: 'scop-auth', runs: 'auth', read: ['inboundParsed', 'inboundRaw'], write: ['inboundAuthenticated', 'dmarcEvents', 'deadLetters'], groups: ['scop-auth'], transactionalIds: ['scop-auth'] },
   // No WRITE on spam.model: the trainer publishes models (the stage then scores with its default file locally).
-  { principal: 'scop-spam', runs: 'spam', read: ['inboundAuthenticated', 'spamModel'], write: ['inboundScored', 'alerts', 'deadLetters'], groups: ['scop-spam'], transactionalIds: ['scop-spam'] },
+  { principal: 'scop-spam', runs: 'spam', read: ['inboundAuthenticated', 'spamModel', 'inboundRaw'], write: ['inboundScored', 'alerts', 'deadLetters'], groups: ['scop-spam'], transactionalIds: ['scop-spam'] },
   {
     principal: 'scop-firewall', runs: 'firewall', read: ['inboundScored', 'firewallEvents', 'firewallReputation'],
     write: ['inboundScreened', 'firewallEvents', 'firewallReputation', 'blocklist', 'alerts', 'deadLetters'], groups: ['scop-firewall'], transactionalIds: ['scop-firewall'],
   },
   { principal: 'scop-decision', runs: 'decision', read: ['inboundScreened'], write: ['inboundDecided', 'quarantine', 'deadLetters'], groups: ['scop-decision'], transactionalIds: ['scop-decision'] },
   {
-    principal: 'scop-egress', runs: 'egress', read: ['inboundDecided', 'outboundSigned', 'deliveryRequests', 'deliveryRetry1', 'deliveryRetry2', 'deliveryRetry3', 'deliveryLog'],
+    principal: 'scop-egress', runs: 'egress', read: ['inboundDecided', 'inboundRaw', 'outboundSigned', 'outboundRaw', 'deliveryRequests', 'deliveryRetry1', 'deliveryRetry2', 'deliveryRetry3', 'deliveryLog'],
     write: ['deliveryRequests', 'deliveryRetry1', 'deliveryRetry2', 'deliveryRetry3', 'deliveryDead', 'deliveryLog', 'alerts', 'deadLetters'], groups: ['scop-egress'], transactionalIds: [],
   },
   { principal: 'scop-dkim-sign', runs: 'dkim-sign', read: ['outboundRaw'], write: ['outboundSigned', 'deadLetters'], groups: ['scop-dkim-sign'], transactionalIds: ['scop-dkim-sign'] },
@@ -61,11 +61,11 @@ export const ACCESS: readonly PrincipalAccess[] = [
   },
   // `scop spam train --from-topics --publish` / `scop spam publish`: with the learner, the writers of spam.model.
   // (publishing also writes the version to spam.model.history; `scop spam rollback` reads it back.)
-  { principal: 'scop-trainer', runs: 'scop spam train / publish / rollback', read: ['spamFeedback', 'inboundAuthenticated', 'inboundScored', 'spamModel', 'spamModelHistory'], write: ['spamModel', 'spamModelHistory'], groups: ['scop-read', 'scop-spam-model'], deleteGroups: true, transactionalIds: [] },
+  { principal: 'scop-trainer', runs: 'scop spam train / publish / rollback', read: ['spamFeedback', 'inboundAuthenticated', 'inboundScored', 'inboundDecided', 'inboundRaw', 'spamModel', 'spamModelHistory'], write: ['spamModel', 'spamModelHistory'], groups: ['scop-read', 'scop-spam-model'], deleteGroups: true, transactionalIds: [] },
   // The spam learner (processors/spam/learner/): labels in, signed model versions out, in one
   // transaction under its fixed id; record lookups and the model follower use throwaway groups.
   {
-    principal: 'scop-spam-learner', runs: 'spam-learner', read: ['spamFeedback', 'inboundAuthenticated', 'spamModel'],
+    principal: 'scop-spam-learner', runs: 'spam-learner', read: ['spamFeedback', 'inboundAuthenticated', 'inboundRaw', 'spamModel'],
     // Not scop-spam…: the spam stage's prefixes would cover them (it could join the learner's groups or fence it).
     write: ['spamModel', 'spamModelHistory', 'alerts'], groups: ['scop-learner'], deleteGroups: true, transactionalIds: ['scop-learner'],
   },
@@ -77,6 +77,31 @@ export const ACCESS: readonly PrincipalAccess[] = [
   // scop's own schema registry (infra/registry): its log topic only. (Apicurio: its own `_apicurio*` topics.)
   { principal: 'scop-registry', runs: 'schema registry (infra/registry)', read: [], write: [], groups: ['scop-registry'], transactionalIds: [], otherTopics: [{ name: '_schemas', ops: ['READ', 'WRITE', 'CREATE', 'DESCRIBE'] }] },
 ];
+
+/** The topics between the members of the fused inbound chain: it neither reads nor writes them. */
+const CHAIN_INTERNAL: readonly TopicKey[] = ['inboundParsed', 'inboundAuthenticated', 'inboundScored', 'inboundScreened'];
+
+/**
+ * `scop run inbound` (SCOP_INBOUND=fused, the default): the chain's members in one process, so its
+ * principal is theirs put together — their groups and transactional ids included (the firewall's
+ * reputation stage, the spam model follower) — without the topics between them. A deployment runs
+ * either the chain or its members, never both, so this principal may fence theirs.
+ */
+function fused(principal: string, runs: string, members: readonly string[], own: string): PrincipalAccess {
+  const of = members.map((m) => SEPARATE.find((a) => a.principal === m)!);
+  const union = <T>(pick: (a: PrincipalAccess) => readonly T[]) => [...new Set(of.flatMap(pick))];
+  return {
+    principal, runs,
+    read: union((a) => a.read).filter((k) => !CHAIN_INTERNAL.includes(k)),
+    write: union((a) => a.write).filter((k) => !CHAIN_INTERNAL.includes(k)),
+    groups: [own, ...union((a) => a.groups)],
+    transactionalIds: [own, ...union((a) => a.transactionalIds)],
+  };
+}
+
+export const FUSED_INBOUND = fused('scop-inbound', 'inbound (mime → auth → spam → firewall → decision fused)', ['scop-mime', 'scop-auth', 'scop-spam', 'scop-firewall', 'scop-decision'], 'scop-inbound');
+
+export const ACCESS: readonly PrincipalAccess[] = [...SEPARATE, FUSED_INBOUND];
 
 export interface AclBinding {
   resourceType: 'TOPIC' | 'GROUP' | 'TRANSACTIONAL_ID';
