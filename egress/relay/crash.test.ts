@@ -17,6 +17,17 @@ const { svc, admin } = testBroker('egress-crash-test');
 
 const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 
+/** A relay child process (crash-child.ts) and the promise of its ready message. */
+function spawnRelay(env: NodeJS.ProcessEnv): { child: ChildProcess; ready: Promise<void> } {
+  const child = fork(CHILD, [], { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ready = new Promise<void>((ok, fail) => {
+    child.on('message', (m: { type?: string }) => { if (m?.type === 'ready') ok(); });
+    child.once('exit', (c, sig) => fail(new Error(`relay child exited before ready (${c ?? sig})`)));
+  });
+  ready.catch(() => {});
+  return { child, ready };
+}
+
 test('SIGKILL during delivery: none lost, duplicates counted', { timeout: Number(process.env.CRASH_KILLS ?? 2) * 60000 + 60000 }, async () => {
   const N = Number(process.env.CRASH_MESSAGES ?? 200);
   // Each restart waits for the killed member's session (EGRESS_GROUP_SESSION_MS, 10 s) to expire before the partitions move back.
@@ -30,15 +41,7 @@ test('SIGKILL during delivery: none lost, duplicates counted', { timeout: Number
   }));
   await produce(svc.kafka, svc.codec, t.decided, 'MailRecord', records.map((record) => ({ record })));
   const env = { ...process.env, RELAY_TOPICS: JSON.stringify(t), RELAY_GROUP: uniqueName('crash'), EGRESS_NEXT_HOP: `smtp://127.0.0.1:${smtp.port}`, EGRESS_CONCURRENCY: '8', LOG_LEVEL: 'error' };
-  const spawn = (): { child: ChildProcess; ready: Promise<void> } => {
-    const child = fork(CHILD, [], { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const ready = new Promise<void>((ok, fail) => {
-      child.on('message', (m: { type?: string }) => { if (m?.type === 'ready') ok(); });
-      child.once('exit', (c, s) => fail(new Error(`relay child exited before ready (${c ?? s})`)));
-    });
-    ready.catch(() => {});
-    return { child, ready };
-  };
+  const spawn = () => spawnRelay(env);
   let kills = 0;
   let current = spawn();
   try {
@@ -85,15 +88,7 @@ test('scale-out: two instances share the partitions; one SIGKILLed mid-run, the 
   const smtp = new ScriptedSmtp();
   await smtp.start();
   const env = { ...process.env, RELAY_TOPICS: JSON.stringify(t), RELAY_GROUP: uniqueName('scale'), EGRESS_NEXT_HOP: `smtp://127.0.0.1:${smtp.port}`, EGRESS_CONCURRENCY: '8', LOG_LEVEL: 'error' };
-  const spawn = () => {
-    const child = fork(CHILD, [], { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const ready = new Promise<void>((ok, fail) => {
-      child.on('message', (m: { type?: string }) => { if (m?.type === 'ready') ok(); });
-      child.once('exit', (c, s) => fail(new Error(`relay child exited before ready (${c ?? s})`)));
-    });
-    ready.catch(() => {});
-    return { child, ready };
-  };
+  const spawn = () => spawnRelay(env);
   const a = spawn();
   const b = spawn();
   try {
