@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
 import type { DkimSignConfig } from './config.ts';
-import { SigningRefused } from './policy.ts';
+import { senderIdentities, SigningRefused } from './policy.ts';
 import { signMessage } from './sign.ts';
 
 const key = { domain: 'example.org', selector: 's1', algorithm: 'ed25519-sha256' as const, privateKey: generateKeyPairSync('ed25519').privateKey, bits: null, file: 'memory' };
@@ -59,4 +59,18 @@ describe('every identity in From and Sender must be allowed', () => {
       assert.equal(r.section.fromDomain, 'example.org', head);
     }
   });
+});
+
+describe('the sender policy on hostile From values', () => {
+  // LOCAL_PART and the domain check repeat a group, but each repetition starts with '.', which the
+  // repeated class cannot match: one way to match, linear time. Checked here on long near-misses.
+  const N = 200_000;
+  for (const [name, local] of [['dots', `${'a.'.repeat(N / 2)}a `], ['trailing dot', `${'a.'.repeat(N / 2)}`], ['quoted escapes', `"${'\\a'.repeat(N / 2)}`]] as const) {
+    test(`${name} (${local.length} characters): refused in well under a second`, () => {
+      const message = Buffer.from(`From: <${local}@example.org>\r\nSubject: x\r\n\r\nbody\r\n`);
+      const t0 = performance.now();
+      assert.throws(() => senderIdentities(message), SigningRefused);
+      assert.ok(performance.now() - t0 < 1000, `${(performance.now() - t0).toFixed(0)} ms`);
+    });
+  }
 });
