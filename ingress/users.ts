@@ -9,8 +9,7 @@
  * unknown user costs the same hash as a known one; comparisons are constant-time.
  */
 import { argon2 as argon2Cb, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { CredentialsView, readCredentials, removeCredential, setCredential, writeCredentials } from '../runtime/credentials-file.ts';
 
 /** OWASP Password Storage Cheat Sheet, argon2id: 19 MiB, 2 passes, 1 lane. */
 export const ARGON2_PARAMS = { memoryKiB: 19456, passes: 2, parallelism: 1 } as const;
@@ -76,48 +75,24 @@ export function needsRehash(hash: string): boolean {
   return !h || h.kind !== 'argon2id' || h.memoryKiB < ARGON2_PARAMS.memoryKiB || h.passes < ARGON2_PARAMS.passes;
 }
 
-export function readUsers(file: string): Map<string, string> {
-  const users = new Map<string, string>();
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return users;
-    throw e;
-  }
-  for (const line of text.split('\n')) {
-    const t = line.trim();
-    if (!t || t.startsWith('#')) continue;
-    const i = t.indexOf(':');
-    if (i > 0) users.set(t.slice(0, i), t.slice(i + 1));
-  }
-  return users;
-}
+const COMMENT = 'scop submission users: name:password-hash (argon2id; written by `scop users add`)';
+
+/** The users file's entries (runtime/credentials-file.ts: the same file format as the console's operators). */
+export const readUsers = readCredentials;
 
 function writeUsers(file: string, users: Map<string, string>): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  const body = ['# scop submission users: name:password-hash (argon2id; written by `scop users add`)', ...[...users].map(([n, h]) => `${n}:${h}`), ''].join('\n');
-  writeFileSync(tmp, body, { mode: 0o600 });
-  renameSync(tmp, file);
+  writeCredentials(file, users, COMMENT);
 }
 
 /** Adds or replaces a user; returns whether the user existed. */
 export async function addUser(file: string, name: string, password: string): Promise<{ replaced: boolean }> {
   if (!validUserName(name)) throw new Error(`invalid user name "${name}": use 1-254 characters without spaces, colons or control characters`);
   if (password.length < 8) throw new Error('the password must have at least 8 characters');
-  const users = readUsers(file);
-  const replaced = users.has(name);
-  users.set(name, await hashPassword(password));
-  writeUsers(file, users);
-  return { replaced };
+  return setCredential(file, name, password, { hash: hashPassword, verify: verifyPassword, dummy: () => '' }, COMMENT);
 }
 
 export function removeUser(file: string, name: string): boolean {
-  const users = readUsers(file);
-  const had = users.delete(name);
-  if (had) writeUsers(file, users);
-  return had;
+  return removeCredential(file, name, COMMENT);
 }
 
 export interface VerifyResult {
@@ -130,39 +105,27 @@ export interface VerifyResult {
 
 /** The ingress's view of the users file: reloaded when its mtime or size changes. */
 export class UserStore {
-  private users = new Map<string, string>();
-  private stamp = '';
+  private readonly view: CredentialsView;
   // Checked for unknown users so that a wrong name costs as much as a wrong password.
   private readonly dummy = phc(ARGON2_PARAMS, randomBytes(SALT_BYTES), randomBytes(KEY_LEN));
 
-  constructor(readonly file: string) {}
+  constructor(readonly file: string) {
+    this.view = new CredentialsView(file);
+  }
 
-  private refresh(): void {
-    let stamp = 'absent';
-    try {
-      const st = statSync(this.file);
-      stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
-    } catch {
-      /* absent: no users */
-    }
-    if (stamp !== this.stamp) {
-      this.users = stamp === 'absent' ? new Map() : readUsers(this.file);
-      this.stamp = stamp;
-    }
+  private get users(): Map<string, string> {
+    return this.view.current();
   }
 
   get size(): number {
-    this.refresh();
     return this.users.size;
   }
 
   has(name: string): boolean {
-    this.refresh();
     return this.users.has(name);
   }
 
   async verify(name: string, password: string): Promise<VerifyResult> {
-    this.refresh();
     const hash = this.users.get(name);
     const ok = (await verifyPassword(password, hash ?? this.dummy)) && hash !== undefined;
     return { ok, known: hash !== undefined, outdated: ok && needsRehash(hash) };
@@ -173,7 +136,6 @@ export class UserStore {
    * entry changed meanwhile (e.g. `scop users add` set a new password). Returns whether it rewrote.
    */
   async rehash(name: string, password: string): Promise<boolean> {
-    this.refresh();
     const before = this.users.get(name);
     if (before === undefined || !needsRehash(before)) return false;
     const fresh = await hashPassword(password);
@@ -181,7 +143,6 @@ export class UserStore {
     if (users.get(name) !== before) return false;
     users.set(name, fresh);
     writeUsers(this.file, users);
-    this.refresh();
     return true;
   }
 }

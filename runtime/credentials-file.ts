@@ -55,17 +55,14 @@ export function removeCredential(file: string, name: string, comment: string): b
   return had;
 }
 
-/** The file as a server sees it: reloaded when its mtime, size or inode changes. */
-export class CredentialStore {
+/** The file's current entries: re-read when its mtime, size or inode changes (absent: none). */
+export class CredentialsView {
   private users = new Map<string, string>();
   private stamp = '';
-  private readonly dummy: string;
 
-  constructor(readonly file: string, private readonly scheme: HashScheme) {
-    this.dummy = scheme.dummy();
-  }
+  constructor(readonly file: string) {}
 
-  private refresh(): void {
+  current(): Map<string, string> {
     let stamp = 'absent';
     try {
       const st = statSync(this.file);
@@ -77,16 +74,26 @@ export class CredentialStore {
       this.users = stamp === 'absent' ? new Map() : readCredentials(this.file);
       this.stamp = stamp;
     }
+    return this.users;
+  }
+}
+
+/** The file as a server sees it (CredentialsView), checking passwords with the caller's scheme. */
+export class CredentialStore {
+  private readonly view: CredentialsView;
+  private readonly dummy: string;
+
+  constructor(readonly file: string, private readonly scheme: HashScheme) {
+    this.view = new CredentialsView(file);
+    this.dummy = scheme.dummy();
   }
 
   get size(): number {
-    this.refresh();
-    return this.users.size;
+    return this.view.current().size;
   }
 
   async verify(name: string, password: string): Promise<boolean> {
-    this.refresh();
-    const hash = this.users.get(name);
+    const hash = this.view.current().get(name);
     const ok = await this.scheme.verify(password, hash ?? this.dummy);
     return ok && hash !== undefined;
   }
