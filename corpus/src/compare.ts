@@ -140,8 +140,10 @@ export function compareHeaders(out: Disagreement[], path: string, exp: TreeField
   const names = (l: { name: string }[]) => l.map((f) => f.name.toLowerCase());
   const en = names(exp);
   const an = names(act);
-  const sameSet = [...en].sort().join('\n') === [...an].sort().join('\n');
-  if (!sameSet || (caps.headerOrder && en.join('\n') !== an.join('\n'))) {
+  // The same names in the same order is the common case, and settles both questions without sorting.
+  const sameOrder = en.join('\n') === an.join('\n');
+  const sameSet = sameOrder || [...en].sort().join('\n') === [...an].sort().join('\n');
+  if (!sameSet || (caps.headerOrder && !sameOrder)) {
     diff(out, sameSet ? 'header.order' : 'header.fields', path, '', en, an);
     if (!sameSet) return;
   }
@@ -150,7 +152,9 @@ export function compareHeaders(out: Disagreement[], path: string, exp: TreeField
   const byName = new Map<string, ActualField[]>();
   for (const f of act) {
     const k = f.name.toLowerCase();
-    byName.set(k, [...(byName.get(k) ?? []), f]);
+    const list = byName.get(k);
+    if (list) list.push(f);
+    else byName.set(k, [f]);
   }
   for (const e of exp) {
     const k = e.name.toLowerCase();
