@@ -67,9 +67,15 @@ const LABELS = new Set(['ham', 'spam']);
 const arg = (v: string | null, max = 256) => (v ?? '').slice(0, max);
 
 export function createConsoleApp(d: ConsoleDeps) {
-  const sessions = new Sessions(d.sessionMs);
+  const sessions = new Sessions(d.store, d.sessionMs);
   const limiter = new LoginLimiter(d.loginFailuresPerMinute);
-  const flashes = new WeakMap<Session, string>();
+  // One message for the next page after a write, per session (memory: a restart loses at most that).
+  const flashMap = new Map<string, string>();
+  const flashes = {
+    set: (s: Session, text: string) => { if (flashMap.size > 10000) flashMap.clear(); flashMap.set(s.id, text); },
+    get: (s: Session) => flashMap.get(s.id),
+    delete: (s: Session) => flashMap.delete(s.id),
+  };
   const m: Metrics = {
     search: histogramOn(d.registry, { name: 'scop_console_search_seconds', help: 'History searches and message pages served by the console.', labelNames: ['kind'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5] }),
     actions: counterOn(d.registry, { name: 'scop_console_actions_total', help: 'Operator writes from the console, by action and outcome (each audited to ops.audit).', labelNames: ['action', 'outcome'] as const }),
@@ -236,7 +242,7 @@ export function createConsoleApp(d: ConsoleDeps) {
       return again(401, d.operators.size === 0 ? 'No operator exists yet: add one with `scop console users add <name>`.' : 'Wrong name or password.');
     }
     m.logins.inc({ result: 'ok' });
-    const s = sessions.create(user);
+    const s = await sessions.create(user);
     d.log.info({ user, remote: addr }, 'console login');
     redirect(res, '/history', { 'Set-Cookie': [setCookie(SESSION_COOKIE, s.id, Math.floor(d.sessionMs / 1000)), setCookie(LOGIN_COOKIE, '', 0)] });
   }
@@ -250,7 +256,9 @@ export function createConsoleApp(d: ConsoleDeps) {
         return;
       }
       const jar = cookies(req);
-      const s = sessions.get(jar.get(SESSION_COOKIE));
+      let s = await sessions.get(jar.get(SESSION_COOKIE));
+      // An operator removed from the users file is logged out at their next request.
+      if (s && !d.operators.has(s.user)) { await sessions.end(s.id); s = undefined; }
       if (req.method === 'GET' && url.pathname === '/login') {
         if (s) return redirect(res, '/history');
         const token = loginToken(jar);
@@ -264,7 +272,8 @@ export function createConsoleApp(d: ConsoleDeps) {
         if (!s) return redirect(res, '/login');
         if (!sameToken(form.get('csrf'), s.csrf)) throw new HttpError(403, 'missing or wrong CSRF token; reload the page');
         if (url.pathname === '/logout') {
-          sessions.end(s.id);
+          await sessions.end(s.id);
+          flashes.delete(s);
           await publishAudit(d.auditProducer, d.codec, { actor: s.user, origin: 'console', remoteAddress: remote(req), action: 'logout', targets: [], detail: '', outcome: 'ok' }, d.topics.audit)
             .catch((e: unknown) => d.log.error({ err: (e as Error).message }, 'could not write the audit event'));
           return redirect(res, '/login', { 'Set-Cookie': setCookie(SESSION_COOKIE, '', 0) });

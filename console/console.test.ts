@@ -19,7 +19,7 @@ import { topicConfig, type TopicSpec } from '../runtime/topics.ts';
 import type { AuditEvent, Block, DeadLetter, DeliveryJob, MailRecord, SpamFeedback } from '../schemas/types.ts';
 import { rebuildHistory, type HistoryTopics } from './history.ts';
 import { startConsole, type RunningConsole } from './service.ts';
-import { addOperator } from './users.ts';
+import { addOperator, removeOperator } from './users.ts';
 import { parseMime } from '../processors/mime/parse.ts';
 import { train } from '../processors/spam/evaluate.ts';
 import { encodeSignedModel, publishModel } from '../processors/spam/model-topic.ts';
@@ -308,7 +308,10 @@ describe('console', () => {
     assert.equal((await alice.req('GET', '/history')).status, 303);
   });
 
-  it('rebuild by replay: refused while the console runs; after a stop, empty tables and a restart give the same history back', async () => {
+  it('rebuild by replay: refused while the console runs; after a stop, empty tables and a restart give the same history back; logins survive the restart', async () => {
+    const kept = new Client();
+    assert.equal((await kept.login('alice', PASSWORD)).status, 303);
+    const keptCsrf = Client.csrf((await kept.req('GET', '/history')).body);
     const before = (await consoleSvc.store.search({ limit: 500 })).rows.map((r) => r.id).sort();
     assert.ok(before.length >= 4);
     await assert.rejects(rebuildHistory(svc.kafka, consoleSvc.store, groupPrefix), /the console is running/);
@@ -324,9 +327,22 @@ describe('console', () => {
       return now.length === before.length ? now : undefined;
     }, 60000, 'the history replayed from the topics');
     assert.deepEqual((await consoleSvc.store.search({ limit: 500 })).rows.map((r) => r.id).sort(), before);
-    const alice2 = new Client();
-    assert.equal((await alice2.login('alice', PASSWORD)).status, 303);
-    assert.match((await alice2.req('GET', '/dead-letters')).body, /bad magic byte/, 'dead letters replayed too');
+    assert.match((await kept.req('GET', '/dead-letters')).body, /bad magic byte/, 'still logged in after the restart; dead letters replayed too');
+    // The CSRF token from before the restart is still the session's; logout removes the stored session.
+    assert.equal((await kept.req('POST', '/logout', { csrf: keptCsrf })).headers.location, '/login');
+    assert.equal((await kept.req('GET', '/history')).status, 303);
+  });
+
+  it('an operator removed from the users file is logged out at the next request', async () => {
+    const file = join(dir, 'console', 'users');
+    await addOperator(file, 'bob', PASSWORD);
+    const bob = new Client();
+    assert.equal((await bob.login('bob', PASSWORD)).status, 303);
+    assert.equal((await bob.req('GET', '/history')).status, 200);
+    assert.ok(removeOperator(file, 'bob'));
+    assert.equal((await bob.req('GET', '/history')).status, 303);
+    await addOperator(file, 'bob', PASSWORD);
+    assert.equal((await bob.req('GET', '/history')).status, 303, 'the session was deleted, not just refused');
   });
 
 });

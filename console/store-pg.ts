@@ -7,7 +7,7 @@
 import pg from 'pg';
 import {
   addressFilter, addressKey, clampLimit, ipFilter, normalizeFilter, words,
-  deadLetterFromRow, deliveryFromRow, summaryFromRow, type DeadLetterRow, type DeliveryRow, type HistoryStore, type MessageRow, type SearchFilter, type SearchResult,
+  deadLetterFromRow, deliveryFromRow, sessionFromRow, summaryFromRow, type DeadLetterRow, type DeliveryRow, type HistoryStore, type MessageRow, type SearchFilter, type SearchResult, type StoredSession,
 } from './store.ts';
 
 const SCHEMA = `
@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS history_dead_letters (
   PRIMARY KEY (dl_partition, dl_offset)
 );
 CREATE INDEX IF NOT EXISTS history_dead_letters_stage ON history_dead_letters (stage, reason, failed_at);
+CREATE TABLE IF NOT EXISTS console_sessions (key text PRIMARY KEY, operator text NOT NULL, created bigint NOT NULL, seen bigint NOT NULL);
 `;
 
 const SUMMARY_COLUMNS = 'm.id, m.received_at, m.direction, m.mail_from, m.rcpt_to, m.from_header, m.subject, m.client_ip, m.action, m.reasons, m.spam_probability, m.size, m.held';
@@ -241,6 +242,27 @@ export class PgHistoryStore implements HistoryStore {
     } finally {
       c.release();
     }
+  }
+
+  async putSession(x: StoredSession): Promise<void> {
+    await this.pool.query('INSERT INTO console_sessions (key, operator, created, seen) VALUES ($1, $2, $3, $4)', [x.key, x.user, x.created, x.seen]);
+  }
+
+  async getSession(key: string): Promise<StoredSession | null> {
+    const r = (await this.pool.query('SELECT key, operator, created, seen FROM console_sessions WHERE key = $1', [key])).rows[0] as Row | undefined;
+    return r ? sessionFromRow(r) : null;
+  }
+
+  async touchSession(key: string, seen: number): Promise<void> {
+    await this.pool.query('UPDATE console_sessions SET seen = $1 WHERE key = $2', [seen, key]);
+  }
+
+  async deleteSession(key: string): Promise<void> {
+    await this.pool.query('DELETE FROM console_sessions WHERE key = $1', [key]);
+  }
+
+  async pruneSessions(createdBefore: number, seenBefore: number): Promise<number> {
+    return (await this.pool.query('DELETE FROM console_sessions WHERE created < $1 OR seen < $2', [createdBefore, seenBefore])).rowCount ?? 0;
   }
 
   async countMessages(): Promise<number> {

@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import {
   addressFilter, addressKey, clampLimit, ipFilter, normalizeFilter, words,
-  deadLetterFromRow, deliveryFromRow, summaryFromRow, type DeadLetterRow, type DeliveryRow, type HistoryStore, type MessageRow, type SearchFilter, type SearchResult,
+  deadLetterFromRow, deliveryFromRow, sessionFromRow, summaryFromRow, type DeadLetterRow, type DeliveryRow, type HistoryStore, type MessageRow, type SearchFilter, type SearchResult, type StoredSession,
 } from './store.ts';
 
 const SCHEMA = `
@@ -83,6 +83,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 CREATE INDEX IF NOT EXISTS dead_letters_stage ON dead_letters (stage, reason, failed_at);
 CREATE TABLE IF NOT EXISTS held (id TEXT PRIMARY KEY, held INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS console_sessions (key TEXT PRIMARY KEY, operator TEXT NOT NULL, created INTEGER NOT NULL, seen INTEGER NOT NULL);
 `;
 
 /**
@@ -268,6 +269,27 @@ export class SqliteHistoryStore implements HistoryStore {
       this.db.exec('ROLLBACK');
       throw e;
     }
+  }
+
+  async putSession(x: StoredSession): Promise<void> {
+    this.st('INSERT INTO console_sessions (key, operator, created, seen) VALUES (?, ?, ?, ?)').run(x.key, x.user, x.created, x.seen);
+  }
+
+  async getSession(key: string): Promise<StoredSession | null> {
+    const r = this.st('SELECT key, operator, created, seen FROM console_sessions WHERE key = ?').get(key) as Row | undefined;
+    return r ? sessionFromRow(r) : null;
+  }
+
+  async touchSession(key: string, seen: number): Promise<void> {
+    this.st('UPDATE console_sessions SET seen = ? WHERE key = ?').run(seen, key);
+  }
+
+  async deleteSession(key: string): Promise<void> {
+    this.st('DELETE FROM console_sessions WHERE key = ?').run(key);
+  }
+
+  async pruneSessions(createdBefore: number, seenBefore: number): Promise<number> {
+    return Number(this.st('DELETE FROM console_sessions WHERE created < ? OR seen < ?').run(createdBefore, seenBefore).changes);
   }
 
   async countMessages(): Promise<number> {

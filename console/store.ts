@@ -83,7 +83,20 @@ export interface SearchResult {
   more: boolean;
 }
 
-export interface HistoryStore {
+/** A console session as stored: `key` is a hash of its id (console/web.ts sessionKey), never the id. */
+export interface StoredSession { key: string; user: string; created: number; seen: number }
+
+/** Console sessions, in the same database as the history (they survive a restart; `clear` keeps them). */
+export interface SessionStore {
+  putSession(s: StoredSession): Promise<void>;
+  getSession(key: string): Promise<StoredSession | null>;
+  touchSession(key: string, seen: number): Promise<void>;
+  deleteSession(key: string): Promise<void>;
+  /** Deletes sessions created before `createdBefore` or last seen before `seenBefore`; returns how many. */
+  pruneSessions(createdBefore: number, seenBefore: number): Promise<number>;
+}
+
+export interface HistoryStore extends SessionStore {
   readonly kind: 'sqlite' | 'postgresql';
   upsertMessage(row: MessageRow): Promise<void>;
   setHeld(id: string, held: boolean): Promise<void>;
@@ -147,6 +160,8 @@ export function normalizeFilter(f: SearchFilter): SearchFilter {
 type DbRow = Record<string, unknown>;
 const nullableNumber = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 const nullableString = (v: unknown) => (v === null || v === undefined ? null : String(v));
+
+export const sessionFromRow = (r: DbRow): StoredSession => ({ key: String(r.key), user: String(r.operator), created: Number(r.created), seen: Number(r.seen) });
 
 /** A row of the messages table (either store; column names are the same) as a summary. */
 export function summaryFromRow(r: DbRow): MessageSummary {
