@@ -49,6 +49,12 @@ function suite(name: string, open: () => Promise<HistoryStore>, close: () => Pro
       assert.deepEqual(await ids({ symbol: 'spam verdict' }), ['id-4', 'id-0']);
       assert.deepEqual(await ids({ from: T0 + 2 * 60000, to: T0 + 4 * 60000 }), ['id-4', 'id-3', 'id-2']);
       assert.deepEqual(await ids({ sender: '@example.com', subject: 'lunch', recipient: 'user0@example.net', before: T0 + 6 * 60000 }), ['id-4', 'id-2', 'id-0']);
+      // Full-text with an exact address or IP (few candidates: they drive, SQLite) and with a domain (the full-text index drives).
+      assert.deepEqual(await ids({ recipient: 'user1@example.net', subject: 'invoice' }), ['id-7', 'id-5', 'id-3', 'id-1']);
+      assert.deepEqual(await ids({ recipient: 'example.net', subject: 'invoice', limit: 2 }), ['id-7', 'id-5']);
+      assert.deepEqual(await ids({ clientIp: '203.0.113.4', symbol: 'spam verdict' }), ['id-4']);
+      assert.deepEqual(await ids({ sender: 'sender0@example.com', subject: 'lunch' }), ['id-6', 'id-0']);
+      assert.deepEqual(await ids({ sender: 'sender0@example.com', subject: 'invoice' }), ['id-3']);
       const page = await s.search({ limit: 3 });
       assert.equal(page.more, true);
       assert.equal((await s.search({ limit: 8 })).more, false);
