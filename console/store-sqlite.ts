@@ -288,6 +288,7 @@ export class SqliteHistoryStore implements HistoryStore {
       this.db.exec('COMMIT');
       // Planner statistics for the indexes, refreshed when stale (bounded by analysis_limit).
       this.db.exec('PRAGMA optimize');
+      this.mergeFullText();
       return Number(r.changes);
     } catch (e) {
       this.db.exec('ROLLBACK');
@@ -314,6 +315,19 @@ export class SqliteHistoryStore implements HistoryStore {
 
   async pruneSessions(createdBefore: number, seenBefore: number): Promise<number> {
     return Number(this.st('DELETE FROM console_sessions WHERE created < ? OR seen < ?').run(createdBefore, seenBefore).changes);
+  }
+
+  /**
+   * Merges the full-text index's segments a bounded step at a time (FTS5 'merge', at most `pages`
+   * leaf pages; negative: any level with more than one segment). A million messages written one
+   * transaction at a time leave ~22,000 pages in many segments, and a rowid probe then visits them
+   * all (0.9 ms instead of 0.1 ms); the retention sweep calls this every minute. Returns whether the
+   * step did any work (false: the index is merged).
+   */
+  mergeFullText(pages = 500): boolean {
+    const before = Number((this.st('SELECT total_changes() AS n').get() as Row).n);
+    this.st("INSERT INTO messages_fts(messages_fts, rank) VALUES ('merge', ?)").run(-pages);
+    return Number((this.st('SELECT total_changes() AS n').get() as Row).n) - before >= 2;
   }
 
   async countMessages(): Promise<number> {
