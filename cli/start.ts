@@ -8,12 +8,13 @@
  * manager above it, e.g. systemd, sees the failure).
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { startStack, type Stack } from '../infra/stack.ts';
 import { newAlert, publishAlert } from '../runtime/alerts.ts';
 import { envPort, loadEnv } from '../runtime/config.ts';
-import { createKafkaClient } from '../runtime/kafka.ts';
+import { clientKindFromEnv, createKafkaClient } from '../runtime/kafka.ts';
 import { loggerFor } from '../runtime/log.ts';
 import { createMetricsRegistry, startMetricsServer, type MetricsServer } from '../runtime/metrics.ts';
 import { RecordCodec } from '../runtime/registry.ts';
@@ -108,7 +109,7 @@ export async function start(): Promise<void> {
     for (const def of startedServices(env)) {
       const sup = new Supervised({
         name: def.name, policy, log, metrics, onGiveUp,
-        spawn: () => fork(MAIN, ['run', def.name], { execArgv: ['--import', 'tsx'], env, stdio: 'inherit' }),
+        spawn: () => fork(MAIN, ['run', def.name], { execArgv: ['--import', 'tsx'], env: { ...env, ...staticMember(env, def.name) }, stdio: 'inherit' }),
         // A restarted service says when it serves again.
         onSpawn: (child, run) => { if (run > 1) readyOf(child, def.name).then(() => log.info({ service: def.name, run }, `${def.name} restarted and ready`), () => {}); },
       });
@@ -129,6 +130,16 @@ export async function start(): Promise<void> {
     await stopAll();
     throw e;
   }
+}
+
+/**
+ * With KAFKA_CLIENT=platformatic each service joins its groups as a static member named after this
+ * host (or KAFKA_GROUP_INSTANCE_ID) and the service: a restarted service takes its old place at
+ * once instead of waiting for its dead session to expire (README "Resume after a crash").
+ */
+function staticMember(env: NodeJS.ProcessEnv, service: string): NodeJS.ProcessEnv {
+  if (clientKindFromEnv(env) !== 'platformatic') return {};
+  return { KAFKA_GROUP_INSTANCE_ID: `${env.KAFKA_GROUP_INSTANCE_ID?.trim() || hostname()}-${service}` };
 }
 
 async function alertGiveUp(stack: Stack | undefined, g: GiveUp): Promise<void> {

@@ -11,19 +11,14 @@ import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { ConfigError } from '../runtime/config.ts';
 import { loggerFor } from '../runtime/log.ts';
+import { eventually } from '../runtime/testing.ts';
 import { backoffDelay, restartPolicyFromEnv, Supervised, supervisorMetrics, type GiveUp, type RestartPolicy } from './supervisor.ts';
 
 const log = loggerFor('supervisor-test');
 const node = (script: string) => spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, cond: () => boolean, timeoutMs = 30000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const until = (what: string, cond: () => boolean, timeoutMs = 30000) => eventually(() => cond() || undefined, timeoutMs, what);
 
 function harness(policy: RestartPolicy, script: (run: number) => string) {
   const registry = new Registry();

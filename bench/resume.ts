@@ -1,0 +1,59 @@
+/**
+ * Resume after a crash, before and after: a group member consuming a topic is SIGKILLed and a new
+ * process joins in its place (what `scop start` does); printed is the time from the kill to the
+ * replacement's first record (runtime/resume-probe.ts), for
+ *   - kafkajs with the old 30 s session (the baseline: what restarted stages waited),
+ *   - kafkajs with the 10 s default session (KAFKA_SESSION_TIMEOUT_MS),
+ *   - platformatic with the 10 s session, dynamic member,
+ *   - platformatic as a static member (KAFKA_GROUP_INSTANCE_ID; what `scop start` sets with it),
+ * each `rounds` times, and each case's ratio to the baseline measured in the same run.
+ * Run: `npm run bench -- resume [rounds=2]` (KAFKA_BROKERS=… to use a running broker; otherwise it
+ * starts a local one in .data/bench-resume and stops it at the end). Bounded: 2 minutes per case.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { startLocalKafka, type LocalKafka } from '../infra/kafka/broker.ts';
+import { freePort } from '../infra/ports.ts';
+import { measureResume, type ResumeCase } from '../runtime/resume-probe.ts';
+
+const ROUNDS = Number(process.argv[2] ?? 2);
+const ROOT = resolve(import.meta.dirname, '..');
+const CASES: [string, ResumeCase][] = [
+  ['kafkajs, 30 s session (baseline)', { client: 'kafkajs', sessionTimeoutMs: 30000, staticMember: false }],
+  ['kafkajs, 10 s session', { client: 'kafkajs', sessionTimeoutMs: 10000, staticMember: false }],
+  ['platformatic, 10 s session', { client: 'platformatic', sessionTimeoutMs: 10000, staticMember: false }],
+  ['platformatic, static member', { client: 'platformatic', sessionTimeoutMs: 10000, staticMember: true }],
+];
+
+let broker: LocalKafka | undefined;
+let dir: string | undefined;
+let brokers = process.env.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean);
+if (!brokers?.length) {
+  dir = join(ROOT, '.data', 'bench-resume');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  console.error('starting a local Kafka in .data/bench-resume …');
+  broker = await startLocalKafka({ dataDir: dir, port: await freePort(), controllerPort: await freePort() });
+  brokers = [broker.bootstrap];
+}
+const results = new Map<string, number[]>(CASES.map(([name]) => [name, []]));
+try {
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [name, c] of CASES) {
+      process.stderr.write(`round ${r + 1}/${ROUNDS}: ${name} …\n`);
+      const { resumeMs } = await measureResume({ brokers, clientId: 'bench-resume' }, c);
+      results.get(name)!.push(resumeMs);
+    }
+  }
+} finally {
+  await broker?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const base = mean(results.get(CASES[0]![0])!);
+console.log('| case | resume after SIGKILL (ms, each round) | mean | × baseline |');
+console.log('|---|---|---|---|');
+for (const [name] of CASES) {
+  const xs = results.get(name)!;
+  console.log(`| ${name} | ${xs.join(', ')} | ${Math.round(mean(xs))} | ${(mean(xs) / base).toFixed(2)} |`);
+}
