@@ -133,13 +133,14 @@ export async function start(): Promise<void> {
 }
 
 /**
- * With KAFKA_CLIENT=platformatic each service joins its groups as a static member named after this
- * host (or KAFKA_GROUP_INSTANCE_ID) and the service: a restarted service takes its old place at
- * once instead of waiting for its dead session to expire (README "Resume after a crash").
+ * With KAFKA_CLIENT=platformatic each service gets a SCOP_INSTANCE_ID named after this host (or the
+ * operator's SCOP_INSTANCE_ID) and the service, stable across its restarts: a restarted service
+ * takes its old place in its groups at once (static membership) instead of waiting for its dead
+ * session to expire, and aborts its predecessor's open transaction at once (runtime/README.md).
  */
 function staticMember(env: NodeJS.ProcessEnv, service: string): NodeJS.ProcessEnv {
   if (clientKindFromEnv(env) !== 'platformatic') return {};
-  return { KAFKA_GROUP_INSTANCE_ID: `${env.KAFKA_GROUP_INSTANCE_ID?.trim() || hostname()}-${service}` };
+  return { SCOP_INSTANCE_ID: `${env.SCOP_INSTANCE_ID?.trim() || hostname()}-${service}` };
 }
 
 async function alertGiveUp(stack: Stack | undefined, g: GiveUp): Promise<void> {

@@ -252,7 +252,7 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
         }
         if (stopping || b.isStale()) return;
         try {
-          await writer.commit(b, [...byTopic.values()].flat(), next);
+          await keepAlive(b, () => writer.commit(b, [...byTopic.values()].flat(), next));
         } catch (e) {
           positions.delete(k);
           countTransaction('abort');
@@ -475,8 +475,8 @@ class PartitionProgress {
 }
 
 /**
- * Heartbeats while a chunk is worked on: kafkajs heartbeats only when asked, and a chunk may take
- * longer than the (10 s) session. A heartbeat refused because the group rebalances is ignored here:
+ * Heartbeats while a chunk is worked on and committed: kafkajs heartbeats only when asked, and a
+ * chunk on a loaded box may take longer than the (10 s) session. A heartbeat refused because the group rebalances is ignored here:
  * the chunk's commit is fenced then, and the partition read again.
  */
 async function keepAlive<T>(b: Batch, work: () => Promise<T>): Promise<T> {

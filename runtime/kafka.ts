@@ -50,7 +50,7 @@ export interface KafkaSettings {
 export interface GroupDefaults {
   /** KAFKA_SESSION_TIMEOUT_MS (default 10 s; the broker's group.min.session.timeout.ms is 6 s). */
   sessionTimeoutMs?: number;
-  /** KAFKA_GROUP_INSTANCE_ID: static membership (platformatic only; kafkajs 2.2.4 has no KIP-345). */
+  /** SCOP_INSTANCE_ID as group.instance.id: static membership (platformatic only; kafkajs 2.2.4 has no KIP-345). */
   instanceId?: string;
 }
 
@@ -265,7 +265,7 @@ const kafkaEnvShape = {
   KAFKA_SASL_USERNAME: z.string().optional(),
   KAFKA_SASL_PASSWORD: z.string().optional(),
   KAFKA_SESSION_TIMEOUT_MS: envInt(6000).max(300000).default(DEFAULT_SESSION_TIMEOUT_MS),
-  KAFKA_GROUP_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'must be 1–200 letters, digits, . _ -').optional(),
+  SCOP_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'must be 1–200 letters, digits, . _ -').optional(),
 };
 
 const kafkaEnvHelp = {
@@ -282,7 +282,7 @@ const kafkaEnvHelp = {
   KAFKA_SASL_USERNAME: 'the SASL user name',
   KAFKA_SASL_PASSWORD: 'the SASL password',
   KAFKA_SESSION_TIMEOUT_MS: 'milliseconds a crashed consumer keeps its partitions before the group moves on, 6000–300000, e.g. 10000',
-  KAFKA_GROUP_INSTANCE_ID: 'a name unique to this process among the instances of the same service (e.g. <host>-<service>), letters, digits, . _ -',
+  SCOP_INSTANCE_ID: 'a name stable across restarts and unique among the instances of a service (e.g. <host>-<service>), letters, digits, . _ -',
 };
 
 /** KAFKA_CLIENT alone (for a local broker whose address scop chose itself). */
@@ -314,10 +314,9 @@ export function kafkaSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Kafk
     }
     sasl = { mechanism: cfg.KAFKA_SASL_MECHANISM, username: cfg.KAFKA_SASL_USERNAME, password: cfg.KAFKA_SASL_PASSWORD };
   }
-  if (cfg.KAFKA_GROUP_INSTANCE_ID && cfg.KAFKA_CLIENT !== 'platformatic') {
-    throw new ConfigError('KAFKA_GROUP_INSTANCE_ID', `static membership needs KAFKA_CLIENT=platformatic (${cfg.KAFKA_CLIENT} has no group.instance.id)`, 'set KAFKA_CLIENT=platformatic, or unset KAFKA_GROUP_INSTANCE_ID');
-  }
-  const group: GroupDefaults = { sessionTimeoutMs: cfg.KAFKA_SESSION_TIMEOUT_MS, ...(cfg.KAFKA_GROUP_INSTANCE_ID ? { instanceId: cfg.KAFKA_GROUP_INSTANCE_ID } : {}) };
+  // kafkajs 2.2.4 has no group.instance.id (KIP-345): there SCOP_INSTANCE_ID changes nothing.
+  const staticMember = cfg.KAFKA_CLIENT === 'platformatic' && cfg.SCOP_INSTANCE_ID;
+  const group: GroupDefaults = { sessionTimeoutMs: cfg.KAFKA_SESSION_TIMEOUT_MS, ...(staticMember ? { instanceId: cfg.SCOP_INSTANCE_ID } : {}) };
   return { brokers: cfg.KAFKA_BROKERS, clientId: cfg.KAFKA_CLIENT_ID, ssl, sasl, client: cfg.KAFKA_CLIENT, group };
 }
 

@@ -1,11 +1,12 @@
 /**
  * One group member for runtime/resume-probe.ts: consumes RESUME_TOPIC in group RESUME_GROUP with
  * the KAFKA_* settings of its environment (KAFKA_CLIENT, KAFKA_SESSION_TIMEOUT_MS,
- * KAFKA_GROUP_INSTANCE_ID), commits as it goes, and prints one JSON line per record it consumes.
+ * SCOP_INSTANCE_ID), commits as it goes, and prints one JSON line per record it consumes.
  */
 import { createKafkaClient, kafkaSettingsFromEnv } from './kafka.ts';
 
 const say = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
+say({ started: Date.now() });
 const client = createKafkaClient(kafkaSettingsFromEnv());
 const consumer = client.consumer({ groupId: process.env.RESUME_GROUP!, maxWaitTimeMs: 200 });
 await consumer.run({

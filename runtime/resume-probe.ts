@@ -3,7 +3,7 @@
  * record every 100 ms, is SIGKILLed, and a new process (what `scop start` restarts) joins in its
  * place; the figure is the time from the kill to the new process's first consumed record. Without
  * static membership the group waits for the dead member's session to expire; with it
- * (KAFKA_GROUP_INSTANCE_ID, platformatic) the new process takes the old place at once.
+ * (SCOP_INSTANCE_ID, platformatic) the new process takes the old place at once.
  * Used by runtime/resume.test.ts and `npm run bench -- resume`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,13 +15,13 @@ const CHILD = join(import.meta.dirname, 'resume-probe.child.ts');
 
 export interface ResumeCase { client: 'kafkajs' | 'platformatic'; sessionTimeoutMs: number; staticMember: boolean }
 
-function member(brokers: string[], c: ResumeCase, topic: string, group: string, onRecord: (at: number) => void): ChildProcess {
+function member(brokers: string[], c: ResumeCase, topic: string, group: string, onRecord: (at: number) => void, onStarted: (at: number) => void = () => {}): ChildProcess {
   const env: NodeJS.ProcessEnv = {
     ...process.env, KAFKA_BROKERS: brokers.join(','), KAFKA_CLIENT: c.client, KAFKA_SESSION_TIMEOUT_MS: String(c.sessionTimeoutMs),
     RESUME_TOPIC: topic, RESUME_GROUP: group, LOG_LEVEL: 'warn',
   };
-  if (c.staticMember) env.KAFKA_GROUP_INSTANCE_ID = `resume-probe-${group}`;
-  else delete env.KAFKA_GROUP_INSTANCE_ID;
+  if (c.staticMember) env.SCOP_INSTANCE_ID = `resume-probe-${group}`;
+  else delete env.SCOP_INSTANCE_ID;
   const p = spawn(process.execPath, ['--import', 'tsx', CHILD], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   let buf = '';
   p.stdout!.on('data', (d) => {
@@ -30,6 +30,7 @@ function member(brokers: string[], c: ResumeCase, topic: string, group: string, 
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
       if (line.startsWith('{"consumed"')) onRecord((JSON.parse(line) as { at: number }).at);
+      else if (line.startsWith('{"started"')) onStarted((JSON.parse(line) as { started: number }).started);
     }
   });
   return p;
@@ -48,10 +49,12 @@ async function stopMember(p: ChildProcess): Promise<number | string | null> {
 }
 
 /**
- * resumeMs: from the SIGKILL of a consuming member to its replacement's first record;
- * stopExit: how the replacement ended on SIGTERM afterwards (0: it left the group cleanly).
+ * resumeMs: from the SIGKILL of a consuming member to its replacement's first record; joinMs: the
+ * part of it after the replacement's process was up (the group's share; the rest is Node and tsx
+ * starting, which load slows); stopExit: how the replacement ended on SIGTERM afterwards (0: it
+ * left the group cleanly).
  */
-export async function measureResume(kafka: KafkaSettings, c: ResumeCase, timeoutMs = 120000): Promise<{ resumeMs: number; stopExit: number | string | null }> {
+export async function measureResume(kafka: KafkaSettings, c: ResumeCase, timeoutMs = 120000): Promise<{ resumeMs: number; joinMs: number; stopExit: number | string | null }> {
   const topic = uniqueName('resume');
   const group = uniqueName('resume-group');
   const client = createKafkaClient(kafka);
@@ -80,10 +83,11 @@ export async function measureResume(kafka: KafkaSettings, c: ResumeCase, timeout
     a.kill('SIGKILL');
     await exited;
     let resumedAt = 0;
-    const b = member(kafka.brokers, c, topic, group, (at) => { resumedAt ||= at; });
+    let upAt = 0;
+    const b = member(kafka.brokers, c, topic, group, (at) => { resumedAt ||= at; }, (at) => { upAt = at; });
     children.push(b);
     await waitFor('the replacement to consume', () => resumedAt > 0, timeoutMs);
-    return { resumeMs: resumedAt - killedAt, stopExit: await stopMember(b) };
+    return { resumeMs: resumedAt - killedAt, joinMs: resumedAt - upAt, stopExit: await stopMember(b) };
   } finally {
     producing = false;
     await ticker.catch(() => {});

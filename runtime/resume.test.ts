@@ -1,7 +1,7 @@
 /**
  * Resume after a crash (runtime/resume-probe.ts, real broker, real processes): a SIGKILLed member's
  * replacement consumes again within the session timeout (10 s by default, was 30 s), and with
- * static membership (KAFKA_GROUP_INSTANCE_ID, platformatic) well before it — a 30 s session here,
+ * static membership (SCOP_INSTANCE_ID, platformatic) well before it — a 30 s session here,
  * so the two cannot be confused.
  */
 import assert from 'node:assert/strict';
