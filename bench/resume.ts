@@ -12,14 +12,10 @@
  * Run: `npm run bench -- resume [rounds=2]` (KAFKA_BROKERS=… to use a running broker; otherwise it
  * starts a local one in .data/bench-resume and stops it at the end). Bounded: 2 minutes per case.
  */
-import { mkdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { startLocalKafka, type LocalKafka } from '../infra/kafka/broker.ts';
-import { freePort } from '../infra/ports.ts';
 import { measureResume, type ResumeCase } from '../runtime/resume-probe.ts';
+import { benchKafka } from './lib/bench-kafka.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 2);
-const ROOT = resolve(import.meta.dirname, '..');
 const CASES: [string, ResumeCase][] = [
   ['kafkajs, 30 s session (baseline)', { client: 'kafkajs', sessionTimeoutMs: 30000, staticMember: false }],
   ['kafkajs, 10 s session', { client: 'kafkajs', sessionTimeoutMs: 10000, staticMember: false }],
@@ -28,17 +24,8 @@ const CASES: [string, ResumeCase][] = [
   ['platformatic, static member, 30 s session', { client: 'platformatic', sessionTimeoutMs: 30000, staticMember: true }],
 ];
 
-let broker: LocalKafka | undefined;
-let dir: string | undefined;
-let brokers = process.env.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean);
-if (!brokers?.length) {
-  dir = join(ROOT, '.data', 'bench-resume');
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  console.error('starting a local Kafka in .data/bench-resume …');
-  broker = await startLocalKafka({ dataDir: dir, port: await freePort(), controllerPort: await freePort() });
-  brokers = [broker.bootstrap];
-}
+const kafka = await benchKafka('resume');
+const brokers = kafka.brokers;
 const results = new Map<string, number[]>(CASES.map(([name]) => [name, []]));
 const joins = new Map<string, number[]>(CASES.map(([name]) => [name, []]));
 try {
@@ -51,8 +38,7 @@ try {
     }
   }
 } finally {
-  await broker?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await kafka.stop();
 }
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const base = mean(results.get(CASES[0]![0])!);
