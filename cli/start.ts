@@ -100,12 +100,12 @@ export async function start(): Promise<void> {
     // replication=<copies>/<in sync>: a cluster too small for 3/2 says so in the ready line.
     const { replicationFactor: rf, minInsyncReplicas: isr, warning } = applied.durability;
     const notes: Record<string, string> = { replication: `${rf}/${isr}${warning ? '(warning:too-few-brokers)' : ''}` };
-    // SCOP_INBOUND: the inbound chain fused in one process (default) or one process per stage.
     metricsServer = await startMetricsServer({
       registry, host: cfg.METRICS_HOST, port: cfg.START_METRICS_PORT,
       health: () => ({ ok: !children.some((c) => c.hasGivenUp), services: Object.fromEntries(children.map((c) => [c.name, c.state])) }),
     });
     endpoints['metrics-start'] = metricsServer.address;
+    // SCOP_INBOUND: the inbound chain fused in one process (default) or one process per stage.
     for (const def of startedServices(env)) {
       const sup = new Supervised({
         name: def.name, policy, log, metrics, onGiveUp,
