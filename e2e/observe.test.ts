@@ -157,6 +157,7 @@ before(async () => {
   delete env.KAFKA_BROKERS;
   delete env.SCHEMA_REGISTRY_URL;
   for (const s of SERVICES) env[s.metricsPortEnv] = String(await freePort());
+  env.START_METRICS_PORT = String(await freePort()); // scop start's own /metrics (restarts)
   const log = createWriteStream(join(dir, 'scop-start.log'));
   scop = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
