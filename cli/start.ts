@@ -9,15 +9,18 @@ import { startStack, type Stack } from '../infra/stack.ts';
 import { createKafkaClient } from '../runtime/kafka.ts';
 import { loggerFor } from '../runtime/log.ts';
 import { RecordCodec } from '../runtime/registry.ts';
-import { allTopics, applyTopics } from '../runtime/topics.ts';
-import { startedServices } from './services.ts';
+import { applyTopics } from '../runtime/topics.ts';
+import { topologyTopics } from '../runtime/topology.ts';
+import { freePort } from '../infra/ports.ts';
+import type { ServiceDefinition } from '../runtime/service.ts';
+import { runArgument, startedUnits } from './services.ts';
 
 const log = loggerFor('start');
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 
 export async function registerSchemas(codec: RecordCodec): Promise<Record<string, number>> {
   const ids: Record<string, number> = {};
-  for (const t of allTopics()) if (t.valueSchema) ids[t.name] = await codec.register(t);
+  for (const t of topologyTopics()) if (t.valueSchema) ids[t.name] = await codec.register(t);
   return ids;
 }
 
@@ -32,6 +35,16 @@ function startChild(name: string, env: NodeJS.ProcessEnv): { running: RunningChi
   });
   return { running: { name, child, exited }, ready };
 }
+
+/**
+ * Instance `i` of a unit: SCOP_INSTANCE=i; the second and later take a free metrics port (the
+ * configured one is the first's), shown in the ready line as metrics-<name>-<i>.
+ */
+async function instanceEnv(env: NodeJS.ProcessEnv, def: ServiceDefinition, i: number): Promise<NodeJS.ProcessEnv> {
+  return i === 1 ? { ...env, SCOP_INSTANCE: '1' } : { ...env, SCOP_INSTANCE: String(i), [def.metricsPortEnv]: String(await freePort()) };
+}
+
+const suffixed = (endpoints: Record<string, string>, i: number) => Object.fromEntries(Object.entries(endpoints).map(([k, v]) => [`${k}-${i}`, v]));
 
 export async function start(): Promise<void> {
   const t0 = Date.now();
@@ -58,7 +71,7 @@ export async function start(): Promise<void> {
     stack = await startStack();
     const admin = createKafkaClient(stack.kafka).admin();
     await admin.connect();
-    const applied = await applyTopics(admin);
+    const applied = await applyTopics(admin, topologyTopics());
     await admin.disconnect();
     log.info(applied, 'topics applied');
     if (applied.durability.warning) log.warn({ durability: applied.durability }, applied.durability.warning);
@@ -74,14 +87,19 @@ export async function start(): Promise<void> {
     // replication=<copies>/<in sync>: a cluster too small for 3/2 says so in the ready line.
     const { replicationFactor: rf, minInsyncReplicas: isr, warning } = applied.durability;
     const notes: Record<string, string> = { replication: `${rf}/${isr}${warning ? '(warning:too-few-brokers)' : ''}` };
-    // SCOP_INBOUND: the inbound chain fused in one process (default) or one process per stage.
-    for (const def of startedServices(env)) {
-      const { running, ready } = startChild(def.name, env);
-      children.push(running);
-      const r = await ready;
-      Object.assign(endpoints, r.endpoints);
-      Object.assign(notes, r.notes);
+    // SCOP_INBOUND: the inbound chain fused in one process (default), one process per stage, or groups;
+    // SCOP_FUSED_INSTANCES processes of each fused unit (default one per core), sharing its partitions.
+    const units = startedUnits(env);
+    for (const { unit, def } of units) {
+      for (let i = 1; i <= unit.instances; i++) {
+        const { running, ready } = startChild(runArgument(unit), await instanceEnv(env, def, i));
+        children.push(running);
+        const r = await ready;
+        Object.assign(endpoints, i === 1 ? r.endpoints : suffixed(r.endpoints, i));
+        Object.assign(notes, r.notes);
+      }
     }
+    for (const { unit } of units) if (unit.instances > 1) notes[`instances-${unit.name}`] = String(unit.instances);
     // node= first: which runtime every service runs on (they are forked from this process's binary);
     // the services' notes (e.g. local-domains=) after the endpoints.
     const line = [`node=${process.version}`, ...Object.entries({ ...endpoints, ...notes }).map(([k, v]) => `${k}=${v}`)].join(' ');
