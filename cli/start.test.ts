@@ -64,6 +64,8 @@ describe('scop start', () => {
       SCOP_REGISTRY_PORT: String(await freePort()),
       INGRESS_MX_PORT: String(await freePort()),
       INGRESS_SUBMISSION_PORT: String(await freePort()),
+      // Two fused instances whatever the machine's cores (the default is one per core).
+      SCOP_FUSED_INSTANCES: '2',
     });
     // Every service's metrics port too, so this run never clashes with a running `npm start`.
     for (const s of SERVICES) env[s.metricsPortEnv] = String(await freePort());
@@ -90,7 +92,7 @@ describe('scop start', () => {
       throw e;
     });
     const startupMs = Date.now() - t0;
-    const { node, 'local-domains': localDomains, replication, ...endpoints } = Object.fromEntries(ready.slice('ready '.length).trim().split(/\s+/).map((kv) => kv.split('=') as [string, string]));
+    const { node, 'local-domains': localDomains, replication, 'instances-inbound': instances, ...endpoints } = Object.fromEntries(ready.slice('ready '.length).trim().split(/\s+/).map((kv) => kv.split('=') as [string, string]));
     assert.equal(localDomains, 'example.net,example.test(demo)', 'without INGRESS_LOCAL_DOMAINS the MX accepts the demo domains, and says so');
     assert.equal(replication, '1/1(warning:too-few-brokers)', 'one local broker: one copy, and the ready line says so');
     // Every service runs on the Node the project pins (package.json's `node` dependency), not the machine's.
@@ -99,8 +101,14 @@ describe('scop start', () => {
     assert.equal(process.version, `v${pinned}`, 'npm test itself runs on the pinned Node');
     // SCOP_INBOUND=fused by default: the inbound chain is one service, not five.
     assert.ok(endpoints['metrics-inbound'] && !endpoints['metrics-mime'], 'the inbound chain runs fused by default');
-    const health = (await (await fetch(`http://${endpoints['metrics-inbound']}/healthz`)).json()) as { node?: string };
-    assert.equal(health.node, `v${pinned}`, 'a forked service runs on the pinned Node');
+    // SCOP_FUSED_INSTANCES=2: two processes of it, the second on its own metrics port.
+    assert.equal(instances, '2');
+    assert.ok(endpoints['metrics-inbound-2'] && endpoints['metrics-inbound-2'] !== endpoints['metrics-inbound'], 'the second instance has its own metrics port');
+    for (const m of [endpoints['metrics-inbound'], endpoints['metrics-inbound-2']]) {
+      const health = (await (await fetch(`http://${m}/healthz`)).json()) as { node?: string; service?: string };
+      assert.equal(health.node, `v${pinned}`, 'a forked service runs on the pinned Node');
+      assert.equal(health.service, 'inbound');
+    }
     assert.equal(endpoints.kafka, `127.0.0.1:${env.SCOP_KAFKA_PORT}`);
     assert.equal(endpoints.registry, `127.0.0.1:${env.SCOP_REGISTRY_PORT}`);
     for (const [name, hp] of Object.entries(endpoints)) for (const one of hp.split(',')) assert.ok(await canConnect(one), `${name} at ${one} accepts connections`);
@@ -137,6 +145,12 @@ describe('scop start', () => {
     assert.ok(waits.length >= 2, `one log line per attempt:\n${unreachable.stdout}`);
     assert.match(waits[0]!, new RegExp(`KAFKA_BROKERS=127\\.0\\.0\\.1:${closed}`));
     assert.ok(Date.now() - t0 >= 3000, 'it waited before giving up');
+
+    // A deployment that is not one (a skipped member) is refused before anything starts.
+    const grouping = await runScop(['start'], { ...cleanEnv({}), SCOP_INBOUND: 'mime+spam,auth,firewall,decision' });
+    assert.equal(grouping.code, 2);
+    assert.match(grouping.stderr.trim(), /^config error: SCOP_INBOUND: "mime\+spam,auth,firewall,decision" must name every member of the inbound chain once, in chain order/);
+    assert.equal(grouping.stderr.trim().split('\n').length, 1);
 
     const noRegistry = await runScop(['start'], { ...cleanEnv({}), KAFKA_BROKERS: process.env.KAFKA_BROKERS!, SCHEMA_REGISTRY_URL: `http://127.0.0.1:${closed}` });
     assert.equal(noRegistry.code, 2);

@@ -37,17 +37,22 @@ function startChild(name: string, env: NodeJS.ProcessEnv): { running: RunningChi
 }
 
 /**
- * Instance `i` of a unit: SCOP_INSTANCE=i; the second and later take a free metrics port (the
- * configured one is the first's), shown in the ready line as metrics-<name>-<i>.
+ * Instance `i` of a unit with several: the second and later take a free metrics port (the
+ * configured one is the first's, shown in the ready line as metrics-<name>-<i>), and a set
+ * SCOP_INSTANCE_ID becomes `<id>-<i>`, so the instances never share a transactional id.
  */
-async function instanceEnv(env: NodeJS.ProcessEnv, def: ServiceDefinition, i: number): Promise<NodeJS.ProcessEnv> {
-  return i === 1 ? { ...env, SCOP_INSTANCE: '1' } : { ...env, SCOP_INSTANCE: String(i), [def.metricsPortEnv]: String(await freePort()) };
+async function instanceEnv(env: NodeJS.ProcessEnv, def: ServiceDefinition, i: number, of: number): Promise<NodeJS.ProcessEnv> {
+  if (of === 1) return env;
+  const id = env.SCOP_INSTANCE_ID?.trim();
+  return { ...env, ...(id ? { SCOP_INSTANCE_ID: `${id}-${i}` } : {}), ...(i > 1 ? { [def.metricsPortEnv]: String(await freePort()) } : {}) };
 }
 
 const suffixed = (endpoints: Record<string, string>, i: number) => Object.fromEntries(Object.entries(endpoints).map(([k, v]) => [`${k}-${i}`, v]));
 
 export async function start(): Promise<void> {
   const t0 = Date.now();
+  // The deployment first: a bad SCOP_INBOUND / SCOP_FUSED_INSTANCES fails before anything starts.
+  const units = startedUnits(process.env);
   const children: RunningChild[] = [];
   let stack: Stack | undefined;
   let stopping: Promise<void> | undefined;
@@ -89,10 +94,9 @@ export async function start(): Promise<void> {
     const notes: Record<string, string> = { replication: `${rf}/${isr}${warning ? '(warning:too-few-brokers)' : ''}` };
     // SCOP_INBOUND: the inbound chain fused in one process (default), one process per stage, or groups;
     // SCOP_FUSED_INSTANCES processes of each fused unit (default one per core), sharing its partitions.
-    const units = startedUnits(env);
     for (const { unit, def } of units) {
       for (let i = 1; i <= unit.instances; i++) {
-        const { running, ready } = startChild(runArgument(unit), await instanceEnv(env, def, i));
+        const { running, ready } = startChild(runArgument(unit), await instanceEnv(env, def, i, unit.instances));
         children.push(running);
         const r = await ready;
         Object.assign(endpoints, i === 1 ? r.endpoints : suffixed(r.endpoints, i));
