@@ -103,8 +103,10 @@ describe('scop start', () => {
     assert.ok(endpoints['metrics-inbound'] && !endpoints['metrics-mime'], 'the inbound chain runs fused by default');
     // SCOP_FUSED_INSTANCES=2: two processes of it, the second on its own metrics port.
     assert.equal(instances, '2');
-    assert.ok(endpoints['metrics-inbound-2'] && endpoints['metrics-inbound-2'] !== endpoints['metrics-inbound'], 'the second instance has its own metrics port');
-    for (const m of [endpoints['metrics-inbound'], endpoints['metrics-inbound-2']]) {
+    const inboundMetrics = endpoints['metrics-inbound']!.split(',');
+    assert.equal(new Set(inboundMetrics).size, 2, 'each instance has its own metrics port, both in the ready line');
+    assert.equal(inboundMetrics[0], `127.0.0.1:${env.INBOUND_METRICS_PORT}`, 'the first on the configured one');
+    for (const m of inboundMetrics) {
       const health = (await (await fetch(`http://${m}/healthz`)).json()) as { node?: string; service?: string };
       assert.equal(health.node, `v${pinned}`, 'a forked service runs on the pinned Node');
       assert.equal(health.service, 'inbound');

@@ -38,7 +38,7 @@ function startChild(name: string, env: NodeJS.ProcessEnv): { running: RunningChi
 
 /**
  * Instance `i` of a unit with several: the second and later take a free metrics port (the
- * configured one is the first's, shown in the ready line as metrics-<name>-<i>), and a set
+ * configured one is the first's; the ready line lists both: metrics-<name>=a,b), and a set
  * SCOP_INSTANCE_ID becomes `<id>-<i>`, so the instances never share a transactional id.
  */
 async function instanceEnv(env: NodeJS.ProcessEnv, def: ServiceDefinition, i: number, of: number): Promise<NodeJS.ProcessEnv> {
@@ -47,7 +47,10 @@ async function instanceEnv(env: NodeJS.ProcessEnv, def: ServiceDefinition, i: nu
   return { ...env, ...(id ? { SCOP_INSTANCE_ID: `${id}-${i}` } : {}), ...(i > 1 ? { [def.metricsPortEnv]: String(await freePort()) } : {}) };
 }
 
-const suffixed = (endpoints: Record<string, string>, i: number) => Object.fromEntries(Object.entries(endpoints).map(([k, v]) => [`${k}-${i}`, v]));
+/** Instances of one unit: their endpoints under one key, comma-separated (metrics-inbound=a,b). */
+const joined = (into: Record<string, string>, endpoints: Record<string, string>) => {
+  for (const [k, v] of Object.entries(endpoints)) into[k] = into[k] ? `${into[k]},${v}` : v;
+};
 
 export async function start(): Promise<void> {
   const t0 = Date.now();
@@ -99,7 +102,7 @@ export async function start(): Promise<void> {
         const { running, ready } = startChild(runArgument(unit), await instanceEnv(env, def, i, unit.instances));
         children.push(running);
         const r = await ready;
-        Object.assign(endpoints, i === 1 ? r.endpoints : suffixed(r.endpoints, i));
+        joined(endpoints, r.endpoints);
         Object.assign(notes, r.notes);
       }
     }
