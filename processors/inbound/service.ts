@@ -5,11 +5,14 @@
  * mail, dead letters, and the consumed offsets), the way Kafka Streams runs a sub-topology in one
  * task (runtime/stage.ts runChain). The stage definitions are the ones `scop run mime` etc. run
  * alone; nothing is written to the intermediate topics (mail.inbound.decided carries every
- * section, so replay and retraining lose nothing). The raw message is decoded once per process:
- * the chain reads it from the consumed record and mail.inbound.decided refers to it.
+ * section, so replay and retraining lose nothing) unless INBOUND_WRITE_INTERMEDIATE=true. The raw
+ * message is decoded once per process: the chain reads it from the consumed record and
+ * mail.inbound.decided refers to it.
  *
- * Scale out by starting more instances (same consumer group `scop-inbound`): they share the
- * partitions of mail.inbound.raw. The firewall's reputation stage (firewall.events →
+ * Any consecutive members fuse the same way (`scop run mime+auth`, SCOP_INBOUND=mime+auth,…): the
+ * members and their topics come from the topology (runtime/topology.ts). Scale out by starting
+ * more instances (same consumer group `scop-inbound`; `scop start` runs SCOP_FUSED_INSTANCES): they
+ * share the partitions of mail.inbound.raw. The firewall's reputation stage (firewall.events →
  * firewall.reputation) runs beside the chain in the same process, as `scop run firewall` runs it.
  */
 import { serviceIdentity, type RunningService, type ServiceContext, type ServiceDefinition } from '../../runtime/service.ts';
