@@ -12,7 +12,7 @@ import { generatedFileFor, renderTypes } from '../schemas/codegen.ts';
 import { snapshot } from '../schemas/compat.ts';
 import { SERVICES, serviceNamed } from './services.ts';
 import { prepareInfra } from '../infra/prepare.ts';
-import { accessFor, aclBindings, applyAcls, kafkaAclsCommands } from '../infra/kafka/acls.ts';
+import { accessFor, aclBindings, aclTable, applyAcls, kafkaAclsCommands } from '../infra/kafka/acls.ts';
 import { registerSchemas, start } from './start.ts';
 import { runService } from './run-service.ts';
 import { registerUsersCommands } from '../ingress/users-cli.ts';
@@ -84,9 +84,12 @@ topics.command('acls').description('print the kafka-acls.sh commands that give e
   .option('--bootstrap-server <host:port>', 'the cluster', '<broker:9092>')
   .option('--command-config <file>', 'admin client properties (SASL login of a super user)', '<admin.properties>')
   .option('--apply', 'create them now with KAFKA_BROKERS / KAFKA_SASL_* (a super user) instead of printing')
-  .action(async (opts: { bootstrapServer: string; commandConfig: string; apply?: boolean }) => {
+  .option('--table', 'print the table of principals as Markdown (SECURITY.md) instead')
+  .action(async (opts: { bootstrapServer: string; commandConfig: string; apply?: boolean; table?: boolean }) => {
     // SCOP_INBOUND=mime+auth,…: the principals of those fused groups too.
-    const bindings = aclBindings(accessFor(process.env));
+    const access = accessFor(process.env);
+    if (opts.table) { console.log(aclTable(access)); return; }
+    const bindings = aclBindings(access);
     if (!opts.apply) {
       for (const line of kafkaAclsCommands(bindings, opts.bootstrapServer, opts.commandConfig)) console.log(line);
       return;

@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TOPICS, type TopicKey } from '../../runtime/topics.ts';
-import { ACCESS, accessFor, aclBindings, kafkaAclsCommands } from './acls.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ACCESS, accessFor, aclBindings, aclTable, kafkaAclsCommands } from './acls.ts';
 
 const writers = (k: TopicKey) => ACCESS.filter((a) => a.write.includes(k)).map((a) => a.principal).sort();
 const readers = (k: TopicKey) => ACCESS.filter((a) => a.read.includes(k) && !a.readAll).map((a) => a.principal).sort();
@@ -62,4 +64,12 @@ test('the table derives from the topology: every service\'s principal, the clien
   assert.deepEqual(grouped.map((a) => a.principal), ['scop-mime-auth', 'scop-spam-firewall-decision']);
   assert.deepEqual(grouped[0]!.write, ['deadLetters', 'inboundAuthenticated', 'dmarcEvents'], 'mime+auth writes mail.inbound.authenticated, not mail.inbound.parsed');
   assert.deepEqual(grouped[1]!.read, ['inboundAuthenticated', 'spamModel', 'inboundRaw', 'firewallEvents', 'firewallReputation']);
+});
+
+test('SECURITY.md\'s table is the generated one (`npm run -s scop -- topics acls --table`)', () => {
+  const doc = readFileSync(join(import.meta.dirname, '..', '..', 'SECURITY.md'), 'utf8');
+  const m = /<!-- acl table:[^\n]*-->\n([\s\S]*?)\n<!-- end of acl table -->/.exec(doc);
+  assert.ok(m, 'SECURITY.md has the ACL table between its markers');
+  assert.equal(m[1], aclTable(), 'SECURITY.md\'s ACL table is stale: paste `npm run -s scop -- topics acls --table` over it');
+  assert.match(aclTable(), /\| `scop-registry` \| `_schemas` \(READ, WRITE, CREATE, DESCRIBE\) \| — \|/);
 });

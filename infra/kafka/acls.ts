@@ -114,6 +114,17 @@ export function kafkaAclsCommands(bindings: AclBinding[], bootstrap = '<broker:9
   });
 }
 
+/** The table as SECURITY.md shows it (Markdown), one row per principal; infra/kafka/acls.test.ts keeps SECURITY.md equal to it. */
+export function aclTable(access: readonly PrincipalAccess[] = ACCESS): string {
+  const names = (ks: readonly TopicKey[]) => ks.map((k) => TOPICS[k].name).join(', ');
+  const del = (a: PrincipalAccess) => (a.deleteGroups ? ' (+ DELETE)' : '');
+  const rows = access.map((a) => {
+    const reads = a.readAll ? 'every topic (`scop replay`)' : [names(a.read), ...(a.otherTopics ?? []).map((t) => `\`${t.name}\` (${t.ops.join(', ')})`)].filter(Boolean).join(', ');
+    return `| \`${a.principal}\` | ${reads} | ${names(a.write) || '—'} | ${a.groups.join(', ')}${del(a)} | ${a.transactionalIds.join(', ') || '—'} |`;
+  });
+  return ['| principal | reads | writes | groups (prefix) | transactional ids (prefix) |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+
 /** Creates the bindings on a cluster (as a super user or a principal with ALTER on the cluster). */
 export async function applyAcls(admin: Admin, bindings: AclBinding[]): Promise<void> {
   await admin.createAcls({
