@@ -10,7 +10,7 @@
  */
 import type { ServiceDefinition } from '../runtime/service.ts';
 import { ConfigError } from '../runtime/config.ts';
-import { chainSlice, INBOUND_CHAIN, startUnits, TOPOLOGY, type Unit } from '../runtime/topology.ts';
+import { chainSlice, INBOUND_CHAIN, runArgument, startUnits, TOPOLOGY, type Unit } from '../runtime/topology.ts';
 import { ingressService } from '../ingress/service.ts';
 import { matrixNotifierService } from '../egress/matrix/service.ts';
 import { authService } from '../processors/auth/service.ts';
@@ -43,9 +43,6 @@ export function serviceNamed(name: string): ServiceDefinition {
   if (name.includes('+')) return fusedService(chainSlice(INBOUND_CHAIN, name.split('+')));
   throw new ConfigError('service', `unknown service "${name}"`, `use one of: ${SERVICES.map((s) => s.name).join(', ')}, or consecutive inbound members joined by + (${INBOUND_CHAIN.members.join('+')})`);
 }
-
-/** The `scop run` argument of a unit (a fused group runs as its members joined by +). */
-export const runArgument = (u: Unit): string => (u.members && u.name !== INBOUND_CHAIN.name ? u.members.join('+') : u.name);
 
 /** What `scop start` runs for this deployment, in start order, with instance counts. */
 export function startedUnits(env: NodeJS.ProcessEnv): { unit: Unit; def: ServiceDefinition }[] {

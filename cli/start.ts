@@ -10,10 +10,10 @@ import { createKafkaClient } from '../runtime/kafka.ts';
 import { loggerFor } from '../runtime/log.ts';
 import { RecordCodec } from '../runtime/registry.ts';
 import { applyTopics } from '../runtime/topics.ts';
-import { topologyTopics } from '../runtime/topology.ts';
+import { runArgument, topologyTopics } from '../runtime/topology.ts';
 import { freePort } from '../infra/ports.ts';
 import type { ServiceDefinition } from '../runtime/service.ts';
-import { runArgument, startedUnits } from './services.ts';
+import { startedUnits } from './services.ts';
 
 const log = loggerFor('start');
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));

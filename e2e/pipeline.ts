@@ -28,7 +28,7 @@ import { decisionService } from '../processors/decision/service.ts';
 import { startRelay, type RunningRelay } from '../egress/relay/service.ts';
 import { dkimSignService } from '../processors/dkim-sign/service.ts';
 import { startFused } from '../processors/inbound/service.ts';
-import { chainSlice, fusedUnit, INBOUND_CHAIN, node, startUnits, topicKeysOf } from '../runtime/topology.ts';
+import { chainSlice, fusedUnit, INBOUND_CHAIN, node, runArgument, startUnits, topicKeysOf } from '../runtime/topology.ts';
 import { loadSubmissionMacKey, submissionMacKeyFile } from '../runtime/submission-mac.ts';
 
 /** The topology's services the harness runs (dkim-sign only with `outbound`). */
@@ -105,7 +105,7 @@ export function harnessServices(o: { inbound?: string; outbound?: boolean } = {}
   const run = new Set(HARNESS.filter((n) => o.outbound || n !== 'dkim-sign'));
   return startUnits({ SCOP_INBOUND: o.inbound ?? 'fused', SCOP_FUSED_INSTANCES: '1' })
     .filter((u) => (u.members ?? [u.name]).every((m) => run.has(m)))
-    .map((u) => (u.members && u.name !== INBOUND_CHAIN.name ? u.members.join('+') : u.name))
+    .map(runArgument)
     .reverse();
 }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError } from './config.ts';
 import { allTopics } from './topics.ts';
-import { chainGroups, chainSlice, fusedInstances, fusedUnit, INBOUND_CHAIN, startUnits, topicKeysOf, TOPOLOGY, topologyDiagram, topologyTopics } from './topology.ts';
+import { chainGroups, chainSlice, fusedInstances, fusedUnit, INBOUND_CHAIN, runArgument, startUnits, topicKeysOf, TOPOLOGY, topologyDiagram, topologyTopics } from './topology.ts';
 
 const names = (env: NodeJS.ProcessEnv) => startUnits(env, 2).map((u) => u.name);
 const configError = (key: string) => (e: unknown) => e instanceof ConfigError && e.key === key;
@@ -43,6 +43,8 @@ describe('topology', () => {
     assert.deepEqual(names({ SCOP_INBOUND: 'fused' }), names({}));
     assert.deepEqual(names({ SCOP_INBOUND: 'separate' }), ['ingress', 'mime', 'auth', 'spam', 'firewall', 'decision', 'spam-learner', 'egress', 'dkim-sign', 'matrix-notifier', 'console']);
     assert.deepEqual(names({ SCOP_INBOUND: 'mime+auth,spam+firewall+decision' }), ['ingress', 'mime-auth', 'spam-firewall-decision', 'spam-learner', 'egress', 'dkim-sign', 'matrix-notifier', 'console']);
+    assert.deepEqual(startUnits({ SCOP_INBOUND: 'mime+auth,spam+firewall+decision' }, 1).map(runArgument).slice(0, 3), ['ingress', 'mime+auth', 'spam+firewall+decision'], 'scop run arguments');
+    assert.equal(runArgument(startUnits({}, 1)[1]!), 'inbound');
     assert.deepEqual(names({ SCOP_INBOUND: 'mime,auth+spam,firewall,decision' }), ['ingress', 'mime', 'auth-spam', 'firewall', 'decision', 'spam-learner', 'egress', 'dkim-sign', 'matrix-notifier', 'console']);
   });
 

@@ -184,6 +184,9 @@ export function fusedInstances(env: NodeJS.ProcessEnv, cores = availableParallel
   return n;
 }
 
+/** How `scop run` names a unit: a group of some members of a chain is its members joined by + (`mime+auth`). */
+export const runArgument = (u: Unit): string => (u.members && u.name === u.members.join('-') ? u.members.join('+') : u.name);
+
 /** What `scop start` runs for this environment's deployment, in start order. */
 export function startUnits(env: NodeJS.ProcessEnv = {}, cores?: number): Unit[] {
   const out: Unit[] = [];
