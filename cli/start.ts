@@ -18,8 +18,11 @@ import { clientKindFromEnv, createKafkaClient } from '../runtime/kafka.ts';
 import { loggerFor } from '../runtime/log.ts';
 import { createMetricsRegistry, startMetricsServer, type MetricsServer } from '../runtime/metrics.ts';
 import { RecordCodec } from '../runtime/registry.ts';
-import { allTopics, applyTopics } from '../runtime/topics.ts';
-import { startedServices } from './services.ts';
+import { applyTopics } from '../runtime/topics.ts';
+import { runArgument, topologyTopics } from '../runtime/topology.ts';
+import { freePort } from '../infra/ports.ts';
+import type { ServiceDefinition } from '../runtime/service.ts';
+import { startedUnits } from './services.ts';
 import { restartPolicyFromEnv, Supervised, supervisorMetrics, type GiveUp } from './supervisor.ts';
 
 const log = loggerFor('start');
@@ -27,7 +30,7 @@ const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 
 export async function registerSchemas(codec: RecordCodec): Promise<Record<string, number>> {
   const ids: Record<string, number> = {};
-  for (const t of allTopics()) if (t.valueSchema) ids[t.name] = await codec.register(t);
+  for (const t of topologyTopics()) if (t.valueSchema) ids[t.name] = await codec.register(t);
   return ids;
 }
 
@@ -44,8 +47,26 @@ function readyOf(child: ChildProcess, name: string): Promise<Ready> {
 /** Exit code of `scop start` when it gave up restarting a service (2 is a config error). */
 export const GAVE_UP_EXIT_CODE = 3;
 
+/**
+ * Instance `i` of a unit with several: the second and later take a free metrics port (the
+ * configured one is the first's; the ready line lists both: metrics-<name>=a,b), and a set
+ * SCOP_INSTANCE_ID becomes `<id>-<i>`, so the instances never share a transactional id.
+ */
+async function instanceEnv(env: NodeJS.ProcessEnv, def: ServiceDefinition, i: number, of: number): Promise<NodeJS.ProcessEnv> {
+  if (of === 1) return env;
+  const id = env.SCOP_INSTANCE_ID?.trim();
+  return { ...env, ...(id ? { SCOP_INSTANCE_ID: `${id}-${i}` } : {}), ...(i > 1 ? { [def.metricsPortEnv]: String(await freePort()) } : {}) };
+}
+
+/** Instances of one unit: their endpoints under one key, comma-separated (metrics-inbound=a,b). */
+const joined = (into: Record<string, string>, endpoints: Record<string, string>) => {
+  for (const [k, v] of Object.entries(endpoints)) into[k] = into[k] ? `${into[k]},${v}` : v;
+};
+
 export async function start(): Promise<void> {
   const t0 = Date.now();
+  // The deployment first: a bad SCOP_INBOUND / SCOP_FUSED_INSTANCES fails before anything starts.
+  const units = startedUnits(process.env);
   const cfg = loadEnv(
     { START_METRICS_PORT: envPort().default(9460), METRICS_HOST: z.string().default('127.0.0.1') },
     { START_METRICS_PORT: "a free TCP port for scop start's own /metrics and /healthz (restarts of the services)", METRICS_HOST: 'the address metrics listen on' },
@@ -84,7 +105,7 @@ export async function start(): Promise<void> {
     stack = await startStack();
     const admin = createKafkaClient(stack.kafka).admin();
     await admin.connect();
-    const applied = await applyTopics(admin);
+    const applied = await applyTopics(admin, topologyTopics());
     await admin.disconnect();
     log.info(applied, 'topics applied');
     if (applied.durability.warning) log.warn({ durability: applied.durability }, applied.durability.warning);
@@ -105,20 +126,26 @@ export async function start(): Promise<void> {
       health: () => ({ ok: !children.some((c) => c.hasGivenUp), services: Object.fromEntries(children.map((c) => [c.name, c.state])) }),
     });
     endpoints['metrics-start'] = metricsServer.address;
-    // SCOP_INBOUND: the inbound chain fused in one process (default) or one process per stage.
-    for (const def of startedServices(env)) {
-      const sup = new Supervised({
-        name: def.name, policy, log, metrics, onGiveUp,
-        spawn: () => fork(MAIN, ['run', def.name], { execArgv: ['--import', 'tsx'], env: { ...env, ...staticMember(env, def.name) }, stdio: 'inherit' }),
-        // A restarted service says when it serves again.
-        onSpawn: (child, run) => { if (run > 1) readyOf(child, def.name).then(() => log.info({ service: def.name, run }, `${def.name} restarted and ready`), () => {}); },
-      });
-      children.push(sup);
-      const r = await readyOf(sup.start(), def.name);
-      sup.supervise();
-      Object.assign(endpoints, r.endpoints);
-      Object.assign(notes, r.notes);
+    // SCOP_INBOUND: the inbound chain fused in one process (default), one process per stage, or groups;
+    // SCOP_FUSED_INSTANCES processes of each fused unit (default one per core), sharing its partitions.
+    for (const { unit, def } of units) {
+      for (let i = 1; i <= unit.instances; i++) {
+        const name = unit.instances > 1 ? `${unit.name}-${i}` : unit.name;
+        const childEnv = await instanceEnv(env, def, i, unit.instances);
+        const sup = new Supervised({
+          name, policy, log, metrics, onGiveUp,
+          spawn: () => fork(MAIN, ['run', runArgument(unit)], { execArgv: ['--import', 'tsx'], env: { ...childEnv, ...staticMember(childEnv, name) }, stdio: 'inherit' }),
+          // A restarted service says when it serves again.
+          onSpawn: (child, run) => { if (run > 1) readyOf(child, name).then(() => log.info({ service: name, run }, `${name} restarted and ready`), () => {}); },
+        });
+        children.push(sup);
+        const r = await readyOf(sup.start(), name);
+        sup.supervise();
+        joined(endpoints, r.endpoints);
+        Object.assign(notes, r.notes);
+      }
     }
+    for (const { unit } of units) if (unit.instances > 1) notes[`instances-${unit.name}`] = String(unit.instances);
     // node= first: which runtime every service runs on (they are forked from this process's binary);
     // the services' notes (e.g. local-domains=) after the endpoints.
     const line = [`node=${process.version}`, ...Object.entries({ ...endpoints, ...notes }).map(([k, v]) => `${k}=${v}`)].join(' ');

@@ -14,7 +14,7 @@
  *
  * Traffic comes in two waves a few scrapes apart, so rates and histogram quantiles see increases.
  */
-import { INBOUND_CHAIN } from '../processors/inbound/service.ts';
+import { INBOUND_CHAIN } from '../runtime/topology.ts';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -323,7 +323,7 @@ async function consoleSearches(): Promise<void> {
 }
 
 /** Dashboards whose queries need a component this test does not run: the query must work and its metrics exist. */
-const FUSED_MEMBERS = new Set((process.env.SCOP_INBOUND ?? 'fused') === 'fused' ? INBOUND_CHAIN.map((m) => `scop-${m}`) : []);
+const FUSED_MEMBERS = new Set((process.env.SCOP_INBOUND ?? 'fused') === 'fused' ? INBOUND_CHAIN.members.map((m) => `scop-${m}`) : []);
 const FIRST_READER = FUSED_MEMBERS.size ? 'inbound' : 'mime';
 const NOT_RUN: Record<string, string> = {
   'scop-matrix-notifier': 'the Matrix notifier is disabled without MATRIX_HOMESERVER_URL (egress/matrix tests run it against a real Synapse)',
