@@ -177,8 +177,11 @@ export class Supervised {
     const { policy } = this.o;
     const delayMs = backoffDelay(policy, ranMs >= policy.stableAfterMs ? 0 : this.attempt, this.o.random);
     // Decide only after a moment: when the exit is part of a stop (Ctrl-C signals the services and
-    // `scop start` together), stop() comes within it and nothing is logged, counted or given up.
-    const settleMs = Math.min(delayMs, 500);
+    // `scop start` together), stop() comes within it and nothing is logged, counted or given up. A
+    // clean exit (code 0, SIGTERM, SIGINT) is most likely such a stop, so it waits longer: on a loaded
+    // box `scop start` may take seconds to handle the same signal. A crash waits 500 ms at most.
+    const clean = code === 0 || signal === 'SIGTERM' || signal === 'SIGINT';
+    const settleMs = clean ? Math.max(delayMs, 5000) : Math.min(delayMs, 500);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (!this.stopping) this.decide({ code, signal }, exitedAt, ranMs, delayMs);
