@@ -147,6 +147,7 @@ class PlatformaticGroupConsumer implements GroupConsumer {
       rebalanceTimeout: Math.max(sessionTimeout, 60000),
       heartbeatInterval: opts.heartbeatIntervalMs ?? Math.min(3000, Math.max(500, Math.floor(sessionTimeout / 6))),
       maxWaitTime: opts.maxWaitTimeMs ?? 1000,
+      minBytes: opts.minBytes ?? 1,
       isolationLevel: opts.readUncommitted ? FetchIsolationLevels.READ_UNCOMMITTED : FetchIsolationLevels.READ_COMMITTED,
       autocommit: false,
     } as unknown as ConstructorParameters<typeof PConsumer<Buffer, Buffer, Buffer, Buffer>>[0]));

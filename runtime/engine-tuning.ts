@@ -1,0 +1,36 @@
+/**
+ * How the consumer engine trades broker requests for latency (runtime/README.md, "Engine tuning").
+ * Measured with `npm run bench -- e2e` (bench/README.md): the broker's CPU goes mostly to requests,
+ * not bytes, so fewer and fuller fetches (hence larger transactions) and fewer offset commits per
+ * message are what make it cheaper per message. Each knob adds at most its own value to a
+ * record's latency at low load.
+ */
+import { envInt, loadEnv } from './config.ts';
+
+export interface EngineTuning {
+  /** The broker answers a fetch once it holds this many bytes for the consumer … */
+  fetchMinBytes: number;
+  /** … or this long has passed (also how often an idle consumer asks). */
+  fetchMaxWaitMs: number;
+  /** At-least-once sinks: offsets are committed at most this often (0: after every finished record). */
+  sinkCommitIntervalMs: number;
+}
+
+export const DEFAULT_ENGINE_TUNING: EngineTuning = { fetchMinBytes: 1, fetchMaxWaitMs: 1000, sinkCommitIntervalMs: 0 };
+
+export function engineTuningFromEnv(env: NodeJS.ProcessEnv): EngineTuning {
+  const cfg = loadEnv(
+    {
+      SCOP_FETCH_MIN_BYTES: envInt(1).max(64 * 1024 * 1024).default(DEFAULT_ENGINE_TUNING.fetchMinBytes),
+      SCOP_FETCH_MAX_WAIT_MS: envInt(1).max(30000).default(DEFAULT_ENGINE_TUNING.fetchMaxWaitMs),
+      SCOP_SINK_COMMIT_INTERVAL_MS: envInt(0).max(60000).default(DEFAULT_ENGINE_TUNING.sinkCommitIntervalMs),
+    },
+    {
+      SCOP_FETCH_MIN_BYTES: 'bytes a stage or sink fetch waits for, 1 to 67108864 (1: answer as soon as anything is there)',
+      SCOP_FETCH_MAX_WAIT_MS: 'milliseconds a fetch may wait for SCOP_FETCH_MIN_BYTES, 1 to 30000 (it adds up to this much latency per hop)',
+      SCOP_SINK_COMMIT_INTERVAL_MS: 'milliseconds between offset commits of a sink, 0 to 60000 (0: commit after every finished record)',
+    },
+    env,
+  );
+  return { fetchMinBytes: cfg.SCOP_FETCH_MIN_BYTES, fetchMaxWaitMs: cfg.SCOP_FETCH_MAX_WAIT_MS, sinkCommitIntervalMs: cfg.SCOP_SINK_COMMIT_INTERVAL_MS };
+}
