@@ -34,3 +34,21 @@ export function engineTuningFromEnv(env: NodeJS.ProcessEnv): EngineTuning {
   );
   return { fetchMinBytes: cfg.SCOP_FETCH_MIN_BYTES, fetchMaxWaitMs: cfg.SCOP_FETCH_MAX_WAIT_MS, sinkCommitIntervalMs: cfg.SCOP_SINK_COMMIT_INTERVAL_MS };
 }
+
+/**
+ * Coalesces commit requests: with an interval, the first request arms a timer and every request
+ * until it fires shares that one commit; with 0, each request commits at once.
+ */
+export function commitScheduler(intervalMs: number, commit: () => void): { request(): void; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    request() {
+      if (intervalMs === 0) return commit();
+      timer ??= setTimeout(() => { timer = undefined; commit(); }, intervalMs);
+    },
+    cancel() {
+      clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}

@@ -18,7 +18,7 @@
 import { performance } from 'node:perf_hooks';
 import type { SchemaName } from '../schemas/index.ts';
 import { ConsumerSupervisor } from './consumer-supervisor.ts';
-import { engineTuningFromEnv } from './engine-tuning.ts';
+import { commitScheduler, engineTuningFromEnv } from './engine-tuning.ts';
 import { encodeDeadLetter, type DeadLetterReason } from './dead-letter.ts';
 import type { Batch, GroupConsumer, KafkaMessage, MessageHeaders, OutRecord, Producer, TopicPartition, TransactionalWriter } from './kafka.ts';
 import type { Logger } from './log.ts';
@@ -333,13 +333,10 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
     };
     const commitTimer = setInterval(() => void commit(), 5000);
     commitTimer.unref();
-    // Finished records ask for a commit; with an interval, the first ask arms a timer and the asks
-    // until it fires share one OffsetCommit (a crash replays at most that much more; sinks de-duplicate).
-    let commitSoon: NodeJS.Timeout | undefined;
-    const requestCommit = (): void => {
-      if (tuning.sinkCommitIntervalMs === 0) { void commit(); return; }
-      commitSoon ??= setTimeout(() => { commitSoon = undefined; void commit(); }, tuning.sinkCommitIntervalMs);
-    };
+    // Finished records ask for a commit; within SCOP_SINK_COMMIT_INTERVAL_MS they share one
+    // OffsetCommit (a crash replays at most that much more; sinks de-duplicate).
+    const commitSoon = commitScheduler(tuning.sinkCommitIntervalMs, () => void commit());
+    const requestCommit = () => commitSoon.request();
 
     const deadLetter = async (m: KafkaMessage, partition: number, reason: DeadLetterReason, error: unknown, recordId: string | null): Promise<void> => {
       const value = letter(m, partition, reason, error, recordId);
@@ -437,7 +434,7 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
       while (inFlight > 0 && Date.now() < deadline) await waitForProgress(Math.max(1, Math.min(250, deadline - Date.now())));
       if (inFlight > 0) log.warn({ inFlight }, 'stopping with records not done; they are replayed on the next start');
       clearInterval(commitTimer);
-      clearTimeout(commitSoon);
+      commitSoon.cancel();
       while (committing) await new Promise((r) => setTimeout(r, 20));
       await commit();
     };
