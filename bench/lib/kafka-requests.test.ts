@@ -16,9 +16,9 @@ it('sums request counts over API versions and ignores other metrics', () => {
   assert.deepEqual([...parseRequestCounts(EXPOSITION)], [['Produce', 150], ['Fetch', 1000], ['EndTxn', 10]]);
 });
 
-it('per message: the difference over the phase, largest first, rare types left out of the line', () => {
+it('per message: the difference over the phase, largest first, rare types left out of the line, FetchConsumer not counted twice', () => {
   const before = new Map([['Produce', 100], ['Fetch', 500], ['EndTxn', 10]]);
-  const after = new Map([['Produce', 300], ['Fetch', 900], ['EndTxn', 10], ['Heartbeat', 1]]);
+  const after = new Map([['Produce', 300], ['Fetch', 900], ['FetchConsumer', 900], ['EndTxn', 10], ['Heartbeat', 1]]);
   const f = formatRequests(before, after, 200);
   assert.equal(f.line, 'Fetch 2.00, Produce 1.00');
   assert.equal(f.total, 3.005);

@@ -28,9 +28,12 @@ export async function requestCounts(url: string): Promise<Map<string, number>> {
   }
 }
 
+/** Kafka counts these a second time under their own names: they are kinds of Fetch (consumers', replicas'). */
+const SUBCOUNTS = new Set(['FetchConsumer', 'FetchFollower']);
+
 /** "Produce 1.02, Fetch 0.80, …" per message, largest first (types under 0.01 per message left out), and the total. */
 export function formatRequests(before: Map<string, number>, after: Map<string, number>, messages: number): { total: number; line: string } {
-  const per: [string, number][] = [...after].map(([k, v]) => [k, (v - (before.get(k) ?? 0)) / messages] as [string, number]).filter(([, v]) => v > 0);
+  const per: [string, number][] = [...after].filter(([k]) => !SUBCOUNTS.has(k)).map(([k, v]) => [k, (v - (before.get(k) ?? 0)) / messages] as [string, number]).filter(([, v]) => v > 0);
   per.sort((a, b) => b[1] - a[1]);
   const total = per.reduce((s, [, v]) => s + v, 0);
   return { total, line: per.filter(([, v]) => v >= 0.01).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ') };
