@@ -13,6 +13,7 @@ import { eventually } from './testing.ts';
 describe('engine tuning', () => {
   it('reads the knobs, with defaults, and names the key of a bad value', () => {
     assert.deepEqual(engineTuningFromEnv({}), DEFAULT_ENGINE_TUNING);
+    assert.deepEqual(DEFAULT_ENGINE_TUNING, { fetchMinBytes: 65536, fetchMaxWaitMs: 100, sinkCommitIntervalMs: 500 }, 'the documented defaults');
     assert.deepEqual(engineTuningFromEnv({ SCOP_FETCH_MIN_BYTES: '65536', SCOP_FETCH_MAX_WAIT_MS: '100', SCOP_SINK_COMMIT_INTERVAL_MS: '0' }), { fetchMinBytes: 65536, fetchMaxWaitMs: 100, sinkCommitIntervalMs: 0 });
     for (const [key, value] of [['SCOP_FETCH_MIN_BYTES', '0'], ['SCOP_FETCH_MAX_WAIT_MS', '60000'], ['SCOP_SINK_COMMIT_INTERVAL_MS', 'soon']] as const) {
       assert.throws(() => engineTuningFromEnv({ [key]: value }), (e: unknown) => e instanceof ConfigError && e.key === key, `${key}=${value}`);
@@ -55,7 +56,7 @@ describe('engine tuning against the broker', () => {
     const handled = new Set<string>();
     const env = { ...process.env, SCOP_FETCH_MIN_BYTES: String(8 * 1024 * 1024), SCOP_FETCH_MAX_WAIT_MS: '150', SCOP_SINK_COMMIT_INTERVAL_MS: '400' };
     const engine = await startEngine<{ envelope: { id: string } }>({ ...svc, env }, {
-      name: 'tuning', version: '1', groupId: t.groupId, input: t.input, inputSchema: 'MailRecord', deadLetters: t.deadLetters, log: svc.log,
+      name: 'tuning', version: '1', groupId: t.groupId, input: t.input, inputSchema: 'MailRecord', deadLetters: t.deadLetters, log: svc.log, mailPath: true,
       recordId: (r) => r.envelope.id,
       strategy: { kind: 'at-least-once', handle: async (r) => { handled.add(r.envelope.id); } },
     });

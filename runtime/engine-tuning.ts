@@ -8,15 +8,23 @@
 import { envInt, loadEnv } from './config.ts';
 
 export interface EngineTuning {
-  /** The broker answers a fetch once it holds this many bytes for the consumer … */
+  /**
+   * Consumers on the mail path (every stage; the egress's decided, signed and requests sinks): the
+   * broker answers their fetch once it holds this many bytes … Others (retry topics, notifiers)
+   * keep 1 byte / 1 s: they are idle most of the time, and a short wait would make them ask ten
+   * times a second for nothing.
+   */
   fetchMinBytes: number;
-  /** … or this long has passed (also how often an idle consumer asks). */
+  /** … or this long has passed (also how often an idle mail-path consumer asks). */
   fetchMaxWaitMs: number;
   /** At-least-once sinks: offsets are committed at most this often (0: after every finished record). */
   sinkCommitIntervalMs: number;
 }
 
-export const DEFAULT_ENGINE_TUNING: EngineTuning = { fetchMinBytes: 1, fetchMaxWaitMs: 1000, sinkCommitIntervalMs: 0 };
+export const DEFAULT_ENGINE_TUNING: EngineTuning = { fetchMinBytes: 64 * 1024, fetchMaxWaitMs: 100, sinkCommitIntervalMs: 500 };
+
+/** What a consumer off the mail path fetches with: answer as soon as anything is there, else ask again each second. */
+export const IDLE_FETCH = { minBytes: 1, maxWaitTimeMs: 1000 } as const;
 
 export function engineTuningFromEnv(env: NodeJS.ProcessEnv): EngineTuning {
   const cfg = loadEnv(

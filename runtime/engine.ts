@@ -18,7 +18,7 @@
 import { performance } from 'node:perf_hooks';
 import type { SchemaName } from '../schemas/index.ts';
 import { ConsumerSupervisor } from './consumer-supervisor.ts';
-import { commitScheduler, engineTuningFromEnv } from './engine-tuning.ts';
+import { commitScheduler, engineTuningFromEnv, IDLE_FETCH } from './engine-tuning.ts';
 import { encodeDeadLetter, type DeadLetterReason } from './dead-letter.ts';
 import type { Batch, GroupConsumer, KafkaMessage, MessageHeaders, OutRecord, Producer, TopicPartition, TransactionalWriter } from './kafka.ts';
 import type { Logger } from './log.ts';
@@ -92,6 +92,8 @@ export interface EngineOptions<In> {
   recordId?(record: In): string | null;
   sessionTimeoutMs?: number;
   partitionsConcurrently?: number;
+  /** On the mail path: fetch with SCOP_FETCH_MIN_BYTES / SCOP_FETCH_MAX_WAIT_MS (runtime/engine-tuning.ts); else IDLE_FETCH. */
+  mailPath?: boolean;
   /** /healthz says stalled after this long without progress while records wait (default SCOP_STALL_TIMEOUT_MS or 60 s). */
   stallTimeoutMs?: number;
   /**
@@ -176,7 +178,7 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
 
   const supervisor = new ConsumerSupervisor({
     name: stage, kafka: svc.kafka, log, metrics: svc.metrics, health: svc.health,
-    consumer: { groupId: o.groupId, sessionTimeoutMs: o.sessionTimeoutMs, minBytes: tuning.fetchMinBytes, maxWaitTimeMs: tuning.fetchMaxWaitMs },
+    consumer: { groupId: o.groupId, sessionTimeoutMs: o.sessionTimeoutMs, ...(o.mailPath ? { minBytes: tuning.fetchMinBytes, maxWaitTimeMs: tuning.fetchMaxWaitMs } : IDLE_FETCH) },
     topics: [o.input], fromBeginning: true, partitionsConcurrently: o.partitionsConcurrently,
     stallTimeoutMs: o.stallTimeoutMs ?? stallTimeoutFromEnv(svc.env),
     onLag: setLag,
