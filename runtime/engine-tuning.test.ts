@@ -13,7 +13,7 @@ import { eventually } from './testing.ts';
 describe('engine tuning', () => {
   it('reads the knobs, with defaults, and names the key of a bad value', () => {
     assert.deepEqual(engineTuningFromEnv({}), DEFAULT_ENGINE_TUNING);
-    assert.deepEqual(DEFAULT_ENGINE_TUNING, { fetchMinBytes: 65536, fetchMaxWaitMs: 100, sinkCommitIntervalMs: 500 }, 'the documented defaults');
+    assert.deepEqual(DEFAULT_ENGINE_TUNING, { fetchMinBytes: 1, fetchMaxWaitMs: 1000, sinkCommitIntervalMs: 100 }, 'the documented defaults');
     assert.deepEqual(engineTuningFromEnv({ SCOP_FETCH_MIN_BYTES: '65536', SCOP_FETCH_MAX_WAIT_MS: '100', SCOP_SINK_COMMIT_INTERVAL_MS: '0' }), { fetchMinBytes: 65536, fetchMaxWaitMs: 100, sinkCommitIntervalMs: 0 });
     for (const [key, value] of [['SCOP_FETCH_MIN_BYTES', '0'], ['SCOP_FETCH_MAX_WAIT_MS', '60000'], ['SCOP_SINK_COMMIT_INTERVAL_MS', 'soon']] as const) {
       assert.throws(() => engineTuningFromEnv({ [key]: value }), (e: unknown) => e instanceof ConfigError && e.key === key, `${key}=${value}`);
