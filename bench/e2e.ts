@@ -44,7 +44,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { loadSpamAssassin } from '../corpus/spam-assassin/index.ts';
-import { createPipelineTopics, FUSED_SERVICES, pipelineContext, PIPELINE_SERVICES, type PipelineService, type PipelineTopics } from '../e2e/pipeline.ts';
+import { createPipelineTopics, harnessServices, pipelineContext, type PipelineTopics } from '../e2e/pipeline.ts';
 import { freePort } from '../infra/ports.ts';
 import { startStack, type Stack } from '../infra/stack.ts';
 import { TestDnsServer } from '../infra/dns/dns-server.ts';
@@ -104,7 +104,7 @@ async function waitUntil(cond: () => boolean, deadline: number): Promise<void> {
 
 /** One deployment on fresh topics: start its processes, send (closed loop, then open loop), wait for delivery, stop them. */
 async function runOnce(deployment: 'separate' | 'fused', env: NodeJS.ProcessEnv, dir: string, dnsAddress: string, corpus: Corpus): Promise<RunResult> {
-  const services: readonly PipelineService[] = deployment === 'fused' ? FUSED_SERVICES : PIPELINE_SERVICES;
+  const services = harnessServices({ inbound: deployment });
   const children: ChildProcess[] = [];
   let received = 0;
   const sink = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS'], logger: false, size: 50 * 1024 * 1024,

@@ -6,12 +6,13 @@ import { dirname } from 'node:path';
 import { ConfigError } from '../runtime/config.ts';
 import { createKafkaClient, kafkaSettingsFromEnv, probeBrokers } from '../runtime/kafka.ts';
 import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
-import { allTopics, applyTopics } from '../runtime/topics.ts';
+import { applyTopics, TOPICS } from '../runtime/topics.ts';
+import { startUnits, topologyDiagram, topologyTopics } from '../runtime/topology.ts';
 import { generatedFileFor, renderTypes } from '../schemas/codegen.ts';
 import { snapshot } from '../schemas/compat.ts';
-import { SERVICES } from './services.ts';
+import { SERVICES, serviceNamed } from './services.ts';
 import { prepareInfra } from '../infra/prepare.ts';
-import { aclBindings, applyAcls, kafkaAclsCommands } from '../infra/kafka/acls.ts';
+import { accessFor, aclBindings, aclTable, applyAcls, kafkaAclsCommands } from '../infra/kafka/acls.ts';
 import { registerSchemas, start } from './start.ts';
 import { runService } from './run-service.ts';
 import { registerUsersCommands } from '../ingress/users-cli.ts';
@@ -35,11 +36,9 @@ program.command('start').description('start Kafka, the schema registry and every
 program
   .command('run')
   .description('run one service in this process (scop start does this for each)')
-  .argument('<service>', `one of: ${SERVICES.map((s) => s.name).join(', ') || '(none yet)'}`)
+  .argument('<service>', `one of: ${SERVICES.map((s) => s.name).join(', ')}, or consecutive inbound stages joined by + (mime+auth)`)
   .action(async (name: string) => {
-    const def = SERVICES.find((s) => s.name === name);
-    if (!def) throw new ConfigError('service', `unknown service "${name}"`, `use one of: ${SERVICES.map((s) => s.name).join(', ')}`);
-    await runService(def);
+    await runService(serviceNamed(name));
   });
 
 program
@@ -48,6 +47,16 @@ program
   .command('prepare')
   .description('download the Kafka jars and the Apicurio Registry distribution from Maven Central into infra/.cache')
   .action(() => prepareInfra());
+
+const topology = program.command('topology').description('the pipeline’s topology (runtime/topology.ts): services, start order, fused units, topics');
+topology.command('diagram').description('print the topology as a Mermaid flowchart (the README’s diagram is this output)').action(() => {
+  console.log(topologyDiagram());
+});
+topology.command('show').description('print what `scop start` runs for this environment (SCOP_INBOUND, SCOP_FUSED_INSTANCES), in start order').action(() => {
+  for (const u of startUnits(process.env)) {
+    console.log(`${u.name}\tinstances=${u.instances}\tprincipal=scop-${u.name}${u.members ? `\tfuses=${u.members.join('+')}` : ''}\treads=${u.reads.map((k) => TOPICS[k].name).join(',')}\twrites=${u.writes.map((k) => TOPICS[k].name).join(',')}`);
+  }
+});
 
 const topics = program.command('topics').description('the pipeline’s Kafka topics');
 topics
@@ -60,7 +69,7 @@ topics
     const admin = createKafkaClient(settings).admin();
     await admin.connect();
     try {
-      const { durability, ...r } = await applyTopics(admin, allTopics(), opts.replication === undefined ? undefined : Number(opts.replication));
+      const { durability, ...r } = await applyTopics(admin, topologyTopics(), opts.replication === undefined ? undefined : Number(opts.replication));
       for (const [what, names] of Object.entries(r)) if (names.length) console.log(`${what}: ${names.join(', ')}`);
       console.log(`replication: ${durability.replicationFactor} copies, min.insync.replicas=${durability.minInsyncReplicas}${durability.warning ? ` (warning: ${durability.warning})` : ''}`);
     } finally {
@@ -68,15 +77,19 @@ topics
     }
   });
 topics.command('list').description('print the declared topics').action(() => {
-  for (const t of allTopics()) console.log(`${t.name}\tpartitions=${t.partitions}\tcleanup=${t.cleanup}\tschema=${t.valueSchema ?? '-'}\t${t.doc}`);
+  for (const t of topologyTopics()) console.log(`${t.name}\tpartitions=${t.partitions}\tcleanup=${t.cleanup}\tschema=${t.valueSchema ?? '-'}\t${t.doc}`);
 });
 
 topics.command('acls').description('print the kafka-acls.sh commands that give each scop principal what it needs and nothing else (SECURITY.md)')
   .option('--bootstrap-server <host:port>', 'the cluster', '<broker:9092>')
   .option('--command-config <file>', 'admin client properties (SASL login of a super user)', '<admin.properties>')
   .option('--apply', 'create them now with KAFKA_BROKERS / KAFKA_SASL_* (a super user) instead of printing')
-  .action(async (opts: { bootstrapServer: string; commandConfig: string; apply?: boolean }) => {
-    const bindings = aclBindings();
+  .option('--table', 'print the table of principals as Markdown (SECURITY.md) instead')
+  .action(async (opts: { bootstrapServer: string; commandConfig: string; apply?: boolean; table?: boolean }) => {
+    // SCOP_INBOUND=mime+auth,…: the principals of those fused groups too.
+    const access = accessFor(process.env);
+    if (opts.table) { console.log(aclTable(access)); return; }
+    const bindings = aclBindings(access);
     if (!opts.apply) {
       for (const line of kafkaAclsCommands(bindings, opts.bootstrapServer, opts.commandConfig)) console.log(line);
       return;

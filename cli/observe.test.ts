@@ -53,6 +53,9 @@ describe('observability files', () => {
     assert.equal(scrapeTargets({ SCOP_KAFKA_METRICS_PORT: 'off' }).some((x) => x.service === 'kafka'), false);
     assert.deepEqual(targetsFromReadyLine('ready node=v24 kafka=127.0.0.1:9092 metrics-kafka=127.0.0.1:9404 smtp-mx=127.0.0.1:2525 metrics-mime=127.0.0.1:9471'),
       [{ service: 'kafka', address: '127.0.0.1:9404' }, { service: 'mime', address: '127.0.0.1:9471' }]);
+    // Several instances of a fused unit (SCOP_FUSED_INSTANCES): one target each, one service.
+    assert.deepEqual(targetsFromReadyLine('ready metrics-inbound=127.0.0.1:9477,127.0.0.1:40001'),
+      [{ service: 'inbound', address: '127.0.0.1:9477' }, { service: 'inbound', address: '127.0.0.1:40001' }]);
   });
 
   it('promtool: the generated config and rules are valid, and the rule unit tests pass', { skip: noPromtool }, async () => {

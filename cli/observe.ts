@@ -23,11 +23,11 @@ export function scrapeTargets(env: NodeJS.ProcessEnv = process.env): ScrapeTarge
   return targets;
 }
 
-/** Parses the `ready` line of `scop start` into scrape targets (metrics-<service>=host:port). */
+/** Parses the `ready` line of `scop start` into scrape targets (metrics-<service>=host:port[,host:port…]: one per instance). */
 export function targetsFromReadyLine(line: string): ScrapeTarget[] {
   return line.trim().split(/\s+/).flatMap((kv) => {
     const m = /^metrics-([a-z0-9-]+)=(\S+)$/.exec(kv);
-    return m ? [{ service: m[1]!, address: m[2]! }] : [];
+    return m ? m[2]!.split(',').map((address) => ({ service: m[1]!, address })) : [];
   });
 }
 

@@ -1,13 +1,16 @@
 /**
- * Every service `scop run` knows, and what `scop start` runs, in start order (stopped in reverse).
+ * The topology's services (runtime/topology.ts) as the definitions `scop run` runs, and what
+ * `scop start` runs for a deployment, in the topology's start order (stopped in reverse).
  *
- * The inbound chain (mime → auth → spam → firewall → decision) is deployed one of two ways,
- * chosen by SCOP_INBOUND: `fused` (the default) runs it as one `inbound` service — one process,
- * one transaction per chunk from mail.inbound.raw to mail.inbound.decided — and `separate` runs each
- * stage as its own service over the intermediate topics (to scale one hot stage on its own).
+ * The inbound chain (mime → auth → spam → firewall → decision) is grouped by SCOP_INBOUND: `fused`
+ * (the default) runs it as one `inbound` service — one process, one transaction per chunk from
+ * mail.inbound.raw to mail.inbound.decided — `separate` runs each stage as its own service over the
+ * intermediate topics (to scale one hot stage on its own), and `mime+auth,spam+firewall+decision`
+ * fuses groups of consecutive members (`scop run mime+auth`).
  */
 import type { ServiceDefinition } from '../runtime/service.ts';
 import { ConfigError } from '../runtime/config.ts';
+import { chainSlice, INBOUND_CHAIN, runArgument, startUnits, TOPOLOGY, type Unit } from '../runtime/topology.ts';
 import { ingressService } from '../ingress/service.ts';
 import { matrixNotifierService } from '../egress/matrix/service.ts';
 import { authService } from '../processors/auth/service.ts';
@@ -17,26 +20,31 @@ import { spamLearnerService } from '../processors/spam/learner/service.ts';
 import { dkimSignService } from '../processors/dkim-sign/service.ts';
 import { firewallService } from '../processors/firewall/service.ts';
 import { decisionService } from '../processors/decision/service.ts';
-import { inboundService } from '../processors/inbound/service.ts';
+import { fusedService, inboundService } from '../processors/inbound/service.ts';
 import { egressService } from '../egress/relay/service.ts';
 import { consoleService } from '../console/service.ts';
 
-/** The inbound chain's stages as separate services, in chain order. */
-export const INBOUND_SEPARATE: ServiceDefinition[] = [mimeService, authService, spamService, firewallService, decisionService];
+/** Each topology service's definition (cli/services.test.ts checks the two lists name the same services). */
+const BY_NAME: ReadonlyMap<string, ServiceDefinition> = new Map([ingressService, mimeService, authService, spamService, firewallService, decisionService, spamLearnerService, egressService, dkimSignService, matrixNotifierService, consoleService].map((d) => [d.name, d]));
 
-/** Every service `scop run <name>` can run. */
-export const SERVICES: ServiceDefinition[] = [ingressService, inboundService, ...INBOUND_SEPARATE, spamLearnerService, egressService, dkimSignService, matrixNotifierService, consoleService];
+/** Every service `scop run <name>` can run: the topology's, in start order, and the fused inbound chain after the ingress. */
+export const SERVICES: ServiceDefinition[] = TOPOLOGY.services.flatMap((n) => [definitionOf(n.name), ...(n.name === 'ingress' ? [inboundService] : [])]);
 
-export type InboundDeployment = 'fused' | 'separate';
-
-export function inboundDeployment(env: NodeJS.ProcessEnv): InboundDeployment {
-  const v = env.SCOP_INBOUND?.trim() || 'fused';
-  if (v !== 'fused' && v !== 'separate') throw new ConfigError('SCOP_INBOUND', `unknown inbound deployment "${v}"`, 'use fused (one process for mime → decision, the default) or separate (one process per stage)');
-  return v;
+function definitionOf(name: string): ServiceDefinition {
+  const d = BY_NAME.get(name);
+  if (!d) throw new Error(`topology service ${name} has no definition in cli/services.ts`);
+  return d;
 }
 
-/** What `scop start` runs for this deployment, in start order. */
-export function startedServices(env: NodeJS.ProcessEnv): ServiceDefinition[] {
-  const inbound = inboundDeployment(env) === 'fused' ? [inboundService] : INBOUND_SEPARATE;
-  return [ingressService, ...inbound, spamLearnerService, egressService, dkimSignService, matrixNotifierService, consoleService];
+/** `scop run <name>`: a service, or a fused group of inbound members joined by + (`mime+auth`). */
+export function serviceNamed(name: string): ServiceDefinition {
+  const def = SERVICES.find((s) => s.name === name);
+  if (def) return def;
+  if (name.includes('+')) return fusedService(chainSlice(INBOUND_CHAIN, name.split('+')));
+  throw new ConfigError('service', `unknown service "${name}"`, `use one of: ${SERVICES.map((s) => s.name).join(', ')}, or consecutive inbound members joined by + (${INBOUND_CHAIN.members.join('+')})`);
+}
+
+/** What `scop start` runs for this deployment, in start order, with instance counts. */
+export function startedUnits(env: NodeJS.ProcessEnv): { unit: Unit; def: ServiceDefinition }[] {
+  return startUnits(env).map((unit) => ({ unit, def: serviceNamed(runArgument(unit)) }));
 }

@@ -1,7 +1,7 @@
 /**
- * `npm start` as a user runs it: from nothing to the `ready` line with a local Kafka and registry,
- * then Ctrl-C (SIGINT) stops everything it started and leaves no process behind. Also the
- * one-line config errors.
+ * `npm start` as a user runs it: from nothing to the `ready` line with a local Kafka and registry;
+ * a service killed with SIGKILL is restarted and the pipeline delivers again; then Ctrl-C (SIGINT)
+ * stops everything it started and leaves no process behind. Also the one-line config errors.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -9,7 +9,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
+import { createTransport } from 'nodemailer';
+import { TestDnsServer } from '../infra/dns/dns-server.ts';
 import { freePort } from '../infra/ports.ts';
+import { eventually } from '../runtime/testing.ts';
 import { SERVICES } from './services.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -51,11 +54,40 @@ function processesMentioning(marker: string): number[] {
   return pids;
 }
 
+/** The pid of `scop run <service>` forked by `parent`. */
+/** Pids of the children of `parent` that run `scop run <service>` (one per instance). */
+function servicePids(parent: number, service: string): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const ppid = Number(readFileSync(`/proc/${d}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+      if (ppid === parent && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(`${MAIN}\0run\0${service}\0`)) pids.push(Number(d));
+    } catch { /* gone */ }
+  }
+  return pids;
+}
+
+const maildirHas = (root: string, text: string): boolean => {
+  if (!existsSync(root)) return false;
+  for (const e of readdirSync(root, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && readFileSync(join(e.parentPath, e.name), 'latin1').includes(text)) return true;
+  }
+  return false;
+};
+
 describe('scop start', () => {
   // Generous: on a loaded 2-core box the broker and Apicurio alone took 100 s, and the nine services 3 more minutes.
   it('reaches ready with Kafka and the registry, lists every endpoint, and Ctrl-C leaves nothing running', { timeout: 600000 }, async () => {
     const dataDir = mkdtempSync(join(ROOT, '.data', 'start-test-'));
+    // The authentication stage's lookups go to a local DNS server (nothing leaves loopback).
+    const dns = await new TestDnsServer().start(await freePort());
+    dns.add('example.com', { type: 'TXT', data: 'v=spf1 ip4:127.0.0.0/8 -all' });
     const env = cleanEnv({
+      DNS_SERVERS: dns.address, EGRESS_DNS_SERVERS: dns.address, INGRESS_REVERSE_DNS: 'false',
+      START_METRICS_PORT: String(await freePort()),
+      // Restarts quickly enough for a test; the defaults are in the README.
+      SCOP_RESTART_INITIAL_MS: '500',
       SCOP_DATA_DIR: dataDir,
       SCOP_KAFKA_PORT: String(await freePort()),
       SCOP_KAFKA_CONTROLLER_PORT: String(await freePort()),
@@ -64,6 +96,8 @@ describe('scop start', () => {
       SCOP_REGISTRY_PORT: String(await freePort()),
       INGRESS_MX_PORT: String(await freePort()),
       INGRESS_SUBMISSION_PORT: String(await freePort()),
+      // Two fused instances whatever the machine's cores (the default is one per core).
+      SCOP_FUSED_INSTANCES: '2',
     });
     // Every service's metrics port too, so this run never clashes with a running `npm start`.
     for (const s of SERVICES) env[s.metricsPortEnv] = String(await freePort());
@@ -90,7 +124,7 @@ describe('scop start', () => {
       throw e;
     });
     const startupMs = Date.now() - t0;
-    const { node, 'local-domains': localDomains, replication, ...endpoints } = Object.fromEntries(ready.slice('ready '.length).trim().split(/\s+/).map((kv) => kv.split('=') as [string, string]));
+    const { node, 'local-domains': localDomains, replication, 'instances-inbound': instances, ...endpoints } = Object.fromEntries(ready.slice('ready '.length).trim().split(/\s+/).map((kv) => kv.split('=') as [string, string]));
     assert.equal(localDomains, 'example.net,example.test(demo)', 'without INGRESS_LOCAL_DOMAINS the MX accepts the demo domains, and says so');
     assert.equal(replication, '1/1(warning:too-few-brokers)', 'one local broker: one copy, and the ready line says so');
     // Every service runs on the Node the project pins (package.json's `node` dependency), not the machine's.
@@ -99,8 +133,16 @@ describe('scop start', () => {
     assert.equal(process.version, `v${pinned}`, 'npm test itself runs on the pinned Node');
     // SCOP_INBOUND=fused by default: the inbound chain is one service, not five.
     assert.ok(endpoints['metrics-inbound'] && !endpoints['metrics-mime'], 'the inbound chain runs fused by default');
-    const health = (await (await fetch(`http://${endpoints['metrics-inbound']}/healthz`)).json()) as { node?: string };
-    assert.equal(health.node, `v${pinned}`, 'a forked service runs on the pinned Node');
+    // SCOP_FUSED_INSTANCES=2: two processes of it, the second on its own metrics port.
+    assert.equal(instances, '2');
+    const inboundMetrics = endpoints['metrics-inbound']!.split(',');
+    assert.equal(new Set(inboundMetrics).size, 2, 'each instance has its own metrics port, both in the ready line');
+    assert.equal(inboundMetrics[0], `127.0.0.1:${env.INBOUND_METRICS_PORT}`, 'the first on the configured one');
+    for (const m of inboundMetrics) {
+      const health = (await (await fetch(`http://${m}/healthz`)).json()) as { node?: string; service?: string };
+      assert.equal(health.node, `v${pinned}`, 'a forked service runs on the pinned Node');
+      assert.equal(health.service, 'inbound');
+    }
     assert.equal(endpoints.kafka, `127.0.0.1:${env.SCOP_KAFKA_PORT}`);
     assert.equal(endpoints.registry, `127.0.0.1:${env.SCOP_REGISTRY_PORT}`);
     for (const [name, hp] of Object.entries(endpoints)) for (const one of hp.split(',')) assert.ok(await canConnect(one), `${name} at ${one} accepts connections`);
@@ -111,11 +153,31 @@ describe('scop start', () => {
     assert.ok(existsSync(join(dataDir, 'kafka', 'kafka.pid')));
     assert.ok(processesMentioning(dataDir).length > 0, 'the local Kafka runs with this data dir');
 
+    // A service killed outright comes back, the restart is counted, and mail flows through it again.
+    const before = servicePids(p.pid!, 'inbound');
+    assert.equal(before.length, 2, 'both fused inbound instances run as children of scop start');
+    const inboundPid = before[0]!;
+    const killedAt = Date.now();
+    process.kill(inboundPid, 'SIGKILL');
+    const restarted = await eventually(() => servicePids(p.pid!, 'inbound').find((pid) => !before.includes(pid)), 60000, 'the inbound instance to be restarted');
+    assert.deepEqual(servicePids(p.pid!, 'inbound').filter((pid) => pid !== restarted), before.slice(1), 'the other instance was left alone');
+    const startMetrics = await (await fetch(`http://${endpoints['metrics-start']}/metrics`)).text();
+    assert.match(startMetrics, /scop_supervisor_restarts_total\{service="inbound-[12]",reason="SIGKILL"[^}]*\} 1/);
+    for (const m of inboundMetrics) await eventually(async () => ((await fetch(`http://${m}/healthz`).catch(() => undefined))?.ok ? true : undefined), 240000, 'the restarted inbound instance to be healthy');
+    const subject = `after a SIGKILL ${Date.now()}`;
+    const smtp = createTransport({ host: '127.0.0.1', port: Number(env.INGRESS_MX_PORT), secure: false, ignoreTLS: true });
+    await smtp.sendMail({ envelope: { from: 'alice@example.com', to: 'bob@example.net' }, raw: `From: alice@example.com\r\nTo: bob@example.net\r\nSubject: ${subject}\r\nMessage-ID: <${Date.now()}@example.com>\r\n\r\nstill there?\r\n` });
+    await eventually(() => (maildirHas(join(dataDir, 'maildir'), subject) ? true : undefined), 240000, 'delivery to the Maildir after the restart');
+    console.log(`# scop start: inbound SIGKILLed, restarted as pid ${restarted}; a message sent after it was delivered ${Date.now() - killedAt} ms after the kill`);
+
+    const beforeStop = out.length;
     p.kill('SIGINT');
     assert.equal(await exited, 0, `clean exit after Ctrl-C; stderr:\n${err.slice(-2000)}`);
+    assert.doesNotMatch(out.slice(beforeStop), /exited unexpectedly/, 'Ctrl-C restarts nothing');
     assert.deepEqual(processesMentioning(dataDir), [], 'no process of this run is left');
     for (const [name, hp] of Object.entries(endpoints)) for (const one of hp.split(',')) assert.equal(await canConnect(one), false, `${name} at ${one} is closed`);
     console.log(`# scop start: ready after ${startupMs} ms`);
+    await dns.stop();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -137,6 +199,12 @@ describe('scop start', () => {
     assert.ok(waits.length >= 2, `one log line per attempt:\n${unreachable.stdout}`);
     assert.match(waits[0]!, new RegExp(`KAFKA_BROKERS=127\\.0\\.0\\.1:${closed}`));
     assert.ok(Date.now() - t0 >= 3000, 'it waited before giving up');
+
+    // A deployment that is not one (a skipped member) is refused before anything starts.
+    const grouping = await runScop(['start'], { ...cleanEnv({}), SCOP_INBOUND: 'mime+spam,auth,firewall,decision' });
+    assert.equal(grouping.code, 2);
+    assert.match(grouping.stderr.trim(), /^config error: SCOP_INBOUND: "mime\+spam,auth,firewall,decision" must name every member of the inbound chain once, in chain order/);
+    assert.equal(grouping.stderr.trim().split('\n').length, 1);
 
     const noRegistry = await runScop(['start'], { ...cleanEnv({}), KAFKA_BROKERS: process.env.KAFKA_BROKERS!, SCHEMA_REGISTRY_URL: `http://127.0.0.1:${closed}` });
     assert.equal(noRegistry.code, 2);

@@ -3,9 +3,9 @@
  * PIPELINE_SERVICE names it, PIPELINE_TOPICS (JSON) and PIPELINE_GROUP give the topics and group
  * prefix, SCOP_DATA_DIR the data folder. Reports `ready` with its endpoints over IPC; SIGTERM stops it.
  */
-import { pipelineContext, startOne, type PipelineService, type PipelineTopics } from './pipeline.ts';
+import { pipelineContext, startOne, type PipelineTopics } from './pipeline.ts';
 
-const name = process.env.PIPELINE_SERVICE as PipelineService;
+const name = process.env.PIPELINE_SERVICE!;
 const ctx = pipelineContext(name, process.env, process.env.SCOP_DATA_DIR ?? '.data/bench');
 const running = await startOne(name, ctx, JSON.parse(process.env.PIPELINE_TOPICS!) as PipelineTopics, process.env.PIPELINE_GROUP!);
 process.send?.({ type: 'ready', endpoints: running.endpoints });

@@ -1,9 +1,11 @@
 /**
  * The whole inbound pipeline in one process on unique topics (so it shares a broker with other
  * tests and with a running `npm start` without crossing them): ingress → mime → auth → spam →
- * firewall → decision → egress relay. Used by the end-to-end test and bench/e2e.ts. `fused: true`
- * runs mime → decision as one `inbound` service (processors/inbound), as `scop start` does by
- * default; otherwise each stage runs as its own service over the intermediate topics.
+ * firewall → decision → egress relay. Used by the end-to-end test and bench/e2e.ts. Its services,
+ * their order and their topics come from the topology (runtime/topology.ts), as `scop start`'s do:
+ * `inbound: 'fused'` runs mime → decision as one `inbound` service (processors/inbound), as
+ * `scop start` does by default; `separate` runs each stage as its own service over the intermediate
+ * topics; `mime+auth,spam+firewall+decision` fuses groups (SCOP_INBOUND's values).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,14 +27,17 @@ import { startFirewall, type RunningFirewall } from '../processors/firewall/serv
 import { decisionService } from '../processors/decision/service.ts';
 import { startRelay, type RunningRelay } from '../egress/relay/service.ts';
 import { dkimSignService } from '../processors/dkim-sign/service.ts';
-import { startInbound } from '../processors/inbound/service.ts';
+import { startFused } from '../processors/inbound/service.ts';
+import { chainSlice, fusedUnit, INBOUND_CHAIN, node, runArgument, startUnits, topicKeysOf } from '../runtime/topology.ts';
 import { loadSubmissionMacKey, submissionMacKeyFile } from '../runtime/submission-mac.ts';
 
-const USED: TopicKey[] = ['inboundRaw', 'outboundRaw', 'inboundParsed', 'inboundAuthenticated', 'dmarcEvents', 'inboundScored', 'inboundScreened', 'inboundDecided', 'quarantine',
-  'firewallEvents', 'firewallReputation', 'blocklist', 'alerts', 'deadLetters', 'spamModel', 'deliveryRequests', 'deliveryRetry1', 'deliveryRetry2', 'deliveryRetry3', 'deliveryDead', 'deliveryLog', 'outboundSigned',
-  'smtpRefusals', 'greylist'];
+/** The topology's services the harness runs (dkim-sign only with `outbound`). */
+const HARNESS = ['ingress', ...INBOUND_CHAIN.members, 'egress', 'dkim-sign'];
+/** Every topic they read or write: created under unique names. */
+export const PIPELINE_TOPIC_KEYS: readonly TopicKey[] = topicKeysOf(HARNESS);
 
-export type PipelineTopics = Record<(typeof USED)[number], string>;
+/** The harness's topic names by key (only PIPELINE_TOPIC_KEYS are created). */
+export type PipelineTopics = Record<TopicKey, string>;
 
 export interface Pipeline {
   topics: PipelineTopics;
@@ -54,9 +59,10 @@ function context(name: string, env: NodeJS.ProcessEnv, dataDir: string): Service
 
 /**
  * opts.outbound: also start the DKIM signing stage (mail.outbound.raw → signed → egress by MX).
- * opts.fused: the inbound chain as one fused service (default: SCOP_E2E_FUSED=1 in the environment).
+ * opts.inbound: how the inbound chain runs, as SCOP_INBOUND says it (default: SCOP_E2E_INBOUND, or
+ * `fused` when SCOP_E2E_FUSED=1, else `separate`); opts.fused: true is `fused`, false `separate`.
  */
-export async function startPipeline(opts: { name: string; env: Record<string, string>; dataDir: string; partitions?: number; outbound?: boolean; fused?: boolean }): Promise<Pipeline> {
+export async function startPipeline(opts: { name: string; env: Record<string, string>; dataDir: string; partitions?: number; outbound?: boolean; fused?: boolean; inbound?: string }): Promise<Pipeline> {
   mkdirSync(opts.dataDir, { recursive: true });
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
   // The ingress (its own data folder here) and the signer share one submission MAC key, as under `scop start`.
@@ -70,9 +76,8 @@ export async function startPipeline(opts: { name: string; env: Record<string, st
   const groupPrefix = uniqueName(opts.name);
   try {
     const started: Record<string, RunningService> = {};
-    // Downstream first, so nothing waits on a consumer that is not there yet.
-    const services = (opts.fused ?? env.SCOP_E2E_FUSED === '1') ? FUSED_SERVICES : PIPELINE_SERVICES;
-    for (const name of [...services.slice(0, 1), ...(opts.outbound ? OUTBOUND_SERVICES : []), ...services.slice(1)]) {
+    const inbound = opts.inbound ?? (opts.fused === undefined ? env.SCOP_E2E_INBOUND || (env.SCOP_E2E_FUSED === '1' ? 'fused' : 'separate') : opts.fused ? 'fused' : 'separate');
+    for (const name of harnessServices({ inbound, outbound: opts.outbound })) {
       const r = await startOne(name, context(name, env, opts.dataDir), topics, groupPrefix);
       running.push(r);
       started[name] = r;
@@ -80,7 +85,7 @@ export async function startPipeline(opts: { name: string; env: Record<string, st
     const ingress = (started.ingress as RunningService & { ingress: RunningIngress }).ingress;
     return {
       topics, mxPort: Number(started.ingress!.endpoints.smtp!.split(':').pop()), ingress,
-      relay: started.egress as RunningRelay, firewall: (started.firewall ?? started.inbound) as RunningFirewall, svc,
+      relay: started.egress as RunningRelay, firewall: Object.values(started).find((r) => 'table' in r && (r as RunningFirewall).table) as RunningFirewall, svc,
       async stop() {
         for (const r of [...running].reverse()) await r.stop().catch(() => {});
       },
@@ -91,16 +96,21 @@ export async function startPipeline(opts: { name: string; env: Record<string, st
   }
 }
 
-/** Start order (downstream first); stopped in reverse. */
-export const PIPELINE_SERVICES = ['egress', 'decision', 'firewall', 'spam', 'auth', 'mime', 'ingress'] as const;
-/** The same with the inbound chain fused (startPipeline({ fused: true })). */
-export const FUSED_SERVICES = ['egress', 'inbound', 'ingress'] as const;
-/** Started after the egress with startPipeline({ outbound: true }). */
-export const OUTBOUND_SERVICES = ['dkim-sign'] as const;
-export type PipelineService = (typeof PIPELINE_SERVICES)[number] | (typeof FUSED_SERVICES)[number] | (typeof OUTBOUND_SERVICES)[number];
+/**
+ * The harness's services for a deployment, as `scop run` arguments, downstream first (the reverse
+ * of `scop start`'s order) so nothing waits on a consumer that is not there yet; stopped in reverse.
+ * One instance of each.
+ */
+export function harnessServices(o: { inbound?: string; outbound?: boolean } = {}): string[] {
+  const run = new Set(HARNESS.filter((n) => o.outbound || n !== 'dkim-sign'));
+  return startUnits({ SCOP_INBOUND: o.inbound ?? 'fused', SCOP_FUSED_INSTANCES: '1' })
+    .filter((u) => (u.members ?? [u.name]).every((m) => run.has(m)))
+    .map(runArgument)
+    .reverse();
+}
 
 /** Starts one service of the pipeline on the given topics (in this process; pipeline-child.ts runs it in its own). */
-export async function startOne(name: PipelineService, ctx: ServiceContext, topics: PipelineTopics, groupPrefix: string): Promise<RunningService> {
+export async function startOne(name: string, ctx: ServiceContext, topics: PipelineTopics, groupPrefix: string): Promise<RunningService> {
   const group = (n: string) => `${groupPrefix}-${n}`;
   const dlq = topics.deadLetters;
   switch (name) {
@@ -123,12 +133,6 @@ export async function startOne(name: PipelineService, ctx: ServiceContext, topic
       return spamService.run({ ...ctx, env: { ...ctx.env, SPAM_MODEL_TOPIC: topics.spamModel } }, { input: topics.inboundAuthenticated, output: topics.inboundScored, deadLetters: dlq, groupId: group('spam') });
     case 'auth':
       return authService.run(ctx, { input: topics.inboundParsed, output: topics.inboundAuthenticated, deadLetters: dlq, sideOutputs: { dmarcEvents: topics.dmarcEvents }, groupId: group('auth') });
-    case 'inbound':
-      return startInbound({ ...ctx, env: { ...ctx.env, SPAM_MODEL_TOPIC: topics.spamModel } }, {
-        chain: { input: topics.inboundRaw, output: topics.inboundDecided, deadLetters: dlq, groupId: group('inbound') },
-        dmarcEvents: topics.dmarcEvents, firewallEvents: topics.firewallEvents, quarantine: topics.quarantine, reputationTopic: topics.firewallReputation,
-        reputation: { input: topics.firewallEvents, output: topics.firewallReputation, deadLetters: dlq, sideOutputs: { blocks: topics.blocklist, alerts: topics.alerts }, groupId: group('firewall-rep') },
-      });
     case 'mime':
       return mimeService.run(ctx, { input: topics.inboundRaw, output: topics.inboundParsed, deadLetters: dlq, groupId: group('mime') });
     case 'ingress': {
@@ -137,17 +141,26 @@ export async function startOne(name: PipelineService, ctx: ServiceContext, topic
       return { endpoints: { smtp: `127.0.0.1:${config.mx.port}` }, stop: () => ingress.stop(), ingress } as RunningService & { ingress: RunningIngress };
     }
   }
+  // A fused unit: `inbound` (the whole chain) or members joined by + (mime+auth), on its topology node's topics.
+  const members = name === INBOUND_CHAIN.name ? INBOUND_CHAIN.members : chainSlice(INBOUND_CHAIN, name.split('+'));
+  const unit = fusedUnit(INBOUND_CHAIN, members);
+  return startFused({ ...ctx, env: { ...ctx.env, SPAM_MODEL_TOPIC: topics.spamModel } }, members, {
+    chain: { input: topics[unit.input!], output: topics[unit.output!], deadLetters: dlq, groupId: group(unit.name) },
+    dmarcEvents: topics.dmarcEvents, firewallEvents: topics.firewallEvents, quarantine: topics.quarantine, reputationTopic: topics.firewallReputation,
+    reputation: { input: topics.firewallEvents, output: topics.firewallReputation, deadLetters: dlq, sideOutputs: { blocks: topics.blocklist, alerts: topics.alerts }, groupId: group('firewall-rep') },
+    outputs: Object.fromEntries(members.map((m) => [m, topics[node(m).output!]])),
+  });
 }
 
 /** Creates the pipeline's topics under unique names (3 partitions each, 1 where the real one has 1). */
 export async function createPipelineTopics(svc: ServiceContext, name: string, partitions = 3): Promise<PipelineTopics> {
-  const topics = Object.fromEntries(USED.map((k) => [k, uniqueName(`${name}-${TOPICS[k].name}`)])) as PipelineTopics;
+  const topics = Object.fromEntries((Object.keys(TOPICS) as TopicKey[]).map((k) => [k, uniqueName(`${name}-${TOPICS[k].name}`)])) as PipelineTopics;
   const admin = svc.kafka.admin();
   await admin.connect();
   try {
-    await applyTopics(admin, USED.map((k): TopicSpec => ({ ...TOPICS[k], name: topics[k], partitions: TOPICS[k].partitions === 1 ? 1 : partitions })));
+    await applyTopics(admin, PIPELINE_TOPIC_KEYS.map((k): TopicSpec => ({ ...TOPICS[k], name: topics[k], partitions: TOPICS[k].partitions === 1 ? 1 : partitions })));
     // Leaders of new partitions may take a moment: wait until every topic answers an offsets request.
-    for (const t of Object.values(topics)) {
+    for (const t of PIPELINE_TOPIC_KEYS.map((k) => topics[k])) {
       for (let i = 0; ; i++) {
         try { await admin.fetchTopicOffsets(t); break; } catch (e) { if (i > 40) throw e; await new Promise((r) => setTimeout(r, 250)); }
       }

@@ -37,7 +37,7 @@ export interface TopicSpec {
   raw?: RawPolicy;
   /** Further topic configs (e.g. retention.bytes), set as given. */
   configs?: Readonly<Record<string, string>>;
-  /** Who writes it, for the README diagram and for operators. */
+  /** Who writes it, in words for operators (commands included); which services write it is the topology's (runtime/topology.ts). */
   writtenBy: string;
   doc: string;
 }

@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TOPICS, type TopicKey } from '../../runtime/topics.ts';
-import { ACCESS, aclBindings, kafkaAclsCommands } from './acls.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ACCESS, accessFor, aclBindings, aclTable, kafkaAclsCommands } from './acls.ts';
 
 const writers = (k: TopicKey) => ACCESS.filter((a) => a.write.includes(k)).map((a) => a.principal).sort();
 const readers = (k: TopicKey) => ACCESS.filter((a) => a.read.includes(k) && !a.readAll).map((a) => a.principal).sort();
@@ -10,7 +12,8 @@ const readers = (k: TopicKey) => ACCESS.filter((a) => a.read.includes(k) && !a.r
 test('each trust-critical topic has exactly the writers the threat model names', () => {
   assert.deepEqual(writers('outboundRaw'), ['scop-ingress'], 'a writer of mail.outbound.raw gets mail DKIM-signed');
   assert.deepEqual(writers('inboundRaw'), ['scop-ingress']);
-  assert.deepEqual(writers('spamModel'), ['scop-spam-learner', 'scop-trainer'], 'a writer of spam.model steers the filter (both sign what they publish)');
+  // The console republishes signed versions from spam.model.history only (rollback); it has no signing key.
+  assert.deepEqual(writers('spamModel'), ['scop-console', 'scop-spam-learner', 'scop-trainer'], 'a writer of spam.model steers the filter (the learner and trainer sign what they publish)');
   // The web console acts for operators (releases, labels, blocks), with the operator's writes.
   assert.deepEqual(writers('spamFeedback'), ['scop-console', 'scop-operator']);
   assert.deepEqual(writers('deliveryRequests'), ['scop-console', 'scop-egress', 'scop-operator'], 'a writer of mail.delivery.requests skips quarantine');
@@ -46,4 +49,28 @@ test('kafka-acls.sh commands: one per principal and resource, operations merged'
   assert.deepEqual(events, ['kafka-acls.sh --bootstrap-server kafka:9092 --command-config admin.properties --add --allow-principal User:scop-firewall --operation Read --operation Write --topic firewall.events --resource-pattern-type literal']);
   assert.ok(lines.some((l) => /User:scop-mime --operation Write --transactional-id scop-mime --resource-pattern-type prefixed$/.test(l)));
   assert.equal(new Set(lines).size, lines.length);
+});
+
+test('the table derives from the topology: every service\'s principal, the clients, the fused chain; a grouped deployment adds its units', () => {
+  // What the hand-written table held before runtime/topology.ts: the same principals and 175 bindings.
+  assert.deepEqual(ACCESS.map((a) => a.principal).sort(), [
+    'scop-auth', 'scop-console', 'scop-decision', 'scop-dkim-sign', 'scop-egress', 'scop-firewall', 'scop-inbound', 'scop-ingress', 'scop-matrix-notifier',
+    'scop-mime', 'scop-operator', 'scop-registry', 'scop-spam', 'scop-spam-learner', 'scop-trainer',
+  ]);
+  assert.equal(aclBindings().length, 175);
+  const spam = ACCESS.find((a) => a.principal === 'scop-spam')!;
+  assert.deepEqual([spam.read, spam.write, spam.groups, spam.transactionalIds], [['inboundAuthenticated', 'spamModel', 'inboundRaw'], ['inboundScored', 'alerts', 'deadLetters'], ['scop-spam'], ['scop-spam']]);
+  assert.deepEqual(accessFor({}), [...ACCESS], 'the default deployment needs nothing beyond the table');
+  const grouped = accessFor({ SCOP_INBOUND: 'mime+auth,spam+firewall+decision' }).slice(ACCESS.length);
+  assert.deepEqual(grouped.map((a) => a.principal), ['scop-mime-auth', 'scop-spam-firewall-decision']);
+  assert.deepEqual(grouped[0]!.write, ['deadLetters', 'inboundAuthenticated', 'dmarcEvents'], 'mime+auth writes mail.inbound.authenticated, not mail.inbound.parsed');
+  assert.deepEqual(grouped[1]!.read, ['inboundAuthenticated', 'spamModel', 'inboundRaw', 'firewallEvents', 'firewallReputation']);
+});
+
+test('SECURITY.md\'s table is the generated one (`npm run -s scop -- topics acls --table`)', () => {
+  const doc = readFileSync(join(import.meta.dirname, '..', '..', 'SECURITY.md'), 'utf8');
+  const m = /<!-- acl table:[^\n]*-->\n([\s\S]*?)\n<!-- end of acl table -->/.exec(doc);
+  assert.ok(m, 'SECURITY.md has the ACL table between its markers');
+  assert.equal(m[1], aclTable(), 'SECURITY.md\'s ACL table is stale: paste `npm run -s scop -- topics acls --table` over it');
+  assert.match(aclTable(), /\| `scop-registry` \| `_schemas` \(READ, WRITE, CREATE, DESCRIBE\) \| — \|/);
 });

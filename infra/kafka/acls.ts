@@ -11,6 +11,7 @@
  */
 import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes, type Admin } from '../../runtime/kafka.ts';
 import { TOPICS, type TopicKey } from '../../runtime/topics.ts';
+import { fusedUnit, groupsOf, INBOUND_CHAIN, startUnits, TOPOLOGY, type TopologyNode } from '../../runtime/topology.ts';
 
 export interface PrincipalAccess {
   /** SASL user name; the ACL principal is `User:<principal>`. */
@@ -32,43 +33,19 @@ export interface PrincipalAccess {
 
 const ALL_TOPICS = Object.keys(TOPICS) as TopicKey[];
 
-const SEPARATE: readonly PrincipalAccess[] = [
-  { principal: 'scop-ingress', runs: 'ingress', read: ['blocklist', 'greylist'], write: ['inboundRaw', 'outboundRaw', 'smtpRefusals', 'greylist'], groups: ['scop-ingress'], transactionalIds: [] },
-  { principal: 'scop-mime', runs: 'mime', read: ['inboundRaw'], write: ['inboundParsed', 'deadLetters'], groups: ['scop-mime'], transactionalIds: ['scop-mime'] },
-  { principal: 'scop-auth', runs: 'auth', read: ['inboundParsed', 'inboundRaw'], write: ['inboundAuthenticated', 'dmarcEvents', 'deadLetters'], groups: ['scop-auth'], transactionalIds: ['scop-auth'] },
-  // No WRITE on spam.model: the trainer publishes models (the stage then scores with its default file locally).
-  { principal: 'scop-spam', runs: 'spam', read: ['inboundAuthenticated', 'spamModel', 'inboundRaw'], write: ['inboundScored', 'alerts', 'deadLetters'], groups: ['scop-spam'], transactionalIds: ['scop-spam'] },
-  {
-    principal: 'scop-firewall', runs: 'firewall', read: ['inboundScored', 'firewallEvents', 'firewallReputation'],
-    write: ['inboundScreened', 'firewallEvents', 'firewallReputation', 'blocklist', 'alerts', 'deadLetters'], groups: ['scop-firewall'], transactionalIds: ['scop-firewall'],
-  },
-  { principal: 'scop-decision', runs: 'decision', read: ['inboundScreened'], write: ['inboundDecided', 'quarantine', 'deadLetters'], groups: ['scop-decision'], transactionalIds: ['scop-decision'] },
-  {
-    principal: 'scop-egress', runs: 'egress', read: ['inboundDecided', 'inboundRaw', 'outboundSigned', 'outboundRaw', 'deliveryRequests', 'deliveryRetry1', 'deliveryRetry2', 'deliveryRetry3', 'deliveryLog'],
-    write: ['deliveryRequests', 'deliveryRetry1', 'deliveryRetry2', 'deliveryRetry3', 'deliveryDead', 'deliveryLog', 'alerts', 'deadLetters'], groups: ['scop-egress'], transactionalIds: [],
-  },
-  { principal: 'scop-dkim-sign', runs: 'dkim-sign', read: ['outboundRaw'], write: ['outboundSigned', 'deadLetters'], groups: ['scop-dkim-sign'], transactionalIds: ['scop-dkim-sign'] },
-  { principal: 'scop-matrix-notifier', runs: 'matrix-notifier', read: ['alerts'], write: ['deadLetters'], groups: ['scop-matrix-notifier'], transactionalIds: [] },
-  // The web console (console/) acts for operators: it reads what the history and its pages show and
-  // writes what `scop quarantine / firewall / spam feedback` write, plus its audit and its sinks' dead
-  // letters. Not the pipeline's own topics: re-driving a dead letter to one (console/README.md) needs
-  // WRITE on it granted on purpose. Its lag collector sees the groups it may describe.
-  {
-    principal: 'scop-console', runs: 'console',
-    read: ['inboundDecided', 'outboundSigned', 'deliveryLog', 'deadLetters', 'quarantine', 'spamModel', 'spamFeedback', 'blocklist'],
-    write: ['quarantine', 'deliveryRequests', 'spamFeedback', 'blocklist', 'audit', 'deadLetters'],
-    groups: ['scop-history', 'scop-console', 'scop-read'], deleteGroups: true, transactionalIds: [],
-  },
+/** A topology node's (a service's or a fused unit's) access: principal `scop-<name>`. */
+export function accessOf(n: TopologyNode): PrincipalAccess {
+  return {
+    principal: `scop-${n.name}`, runs: n.runs ?? n.name, read: n.reads, write: n.writes,
+    groups: groupsOf(n), ...(n.deleteGroups ? { deleteGroups: true } : {}), transactionalIds: n.transactionalIds ?? [],
+  };
+}
+
+/** Principals that are not services of the topology: operators' commands and the registry. */
+const CLIENTS: readonly PrincipalAccess[] = [
   // `scop spam train --from-topics --publish` / `scop spam publish`: with the learner, the writers of spam.model.
   // (publishing also writes the version to spam.model.history; `scop spam rollback` reads it back.)
   { principal: 'scop-trainer', runs: 'scop spam train / publish / rollback', read: ['spamFeedback', 'inboundAuthenticated', 'inboundScored', 'inboundDecided', 'inboundRaw', 'spamModel', 'spamModelHistory'], write: ['spamModel', 'spamModelHistory'], groups: ['scop-read', 'scop-spam-model'], deleteGroups: true, transactionalIds: [] },
-  // The spam learner (processors/spam/learner/): labels in, signed model versions out, in one
-  // transaction under its fixed id; record lookups and the model follower use throwaway groups.
-  {
-    principal: 'scop-spam-learner', runs: 'spam-learner', read: ['spamFeedback', 'inboundAuthenticated', 'inboundRaw', 'spamModel'],
-    // Not scop-spam…: the spam stage's prefixes would cover them (it could join the learner's groups or fence it).
-    write: ['spamModel', 'spamModelHistory', 'alerts'], groups: ['scop-learner'], deleteGroups: true, transactionalIds: ['scop-learner'],
-  },
   // `scop quarantine`, `scop firewall`, `scop spam feedback`, `scop replay`.
   {
     principal: 'scop-operator', runs: 'scop quarantine / firewall / replay / spam feedback', read: ALL_TOPICS, readAll: true,
@@ -78,30 +55,23 @@ const SEPARATE: readonly PrincipalAccess[] = [
   { principal: 'scop-registry', runs: 'schema registry (infra/registry)', read: [], write: [], groups: ['scop-registry'], transactionalIds: [], otherTopics: [{ name: '_schemas', ops: ['READ', 'WRITE', 'CREATE', 'DESCRIBE'] }] },
 ];
 
-/** The topics between the members of the fused inbound chain: it neither reads nor writes them. */
-const CHAIN_INTERNAL: readonly TopicKey[] = ['inboundParsed', 'inboundAuthenticated', 'inboundScored', 'inboundScreened'];
-
 /**
  * `scop run inbound` (SCOP_INBOUND=fused, the default): the chain's members in one process, so its
- * principal is theirs put together — their groups and transactional ids included (the firewall's
- * reputation stage, the spam model follower) — without the topics between them. A deployment runs
- * either the chain or its members, never both, so this principal may fence theirs.
+ * principal is theirs put together without the topics between them (runtime/topology.ts fusedUnit).
  */
-function fused(principal: string, runs: string, members: readonly string[], own: string): PrincipalAccess {
-  const of = members.map((m) => SEPARATE.find((a) => a.principal === m)!);
-  const union = <T>(pick: (a: PrincipalAccess) => readonly T[]) => [...new Set(of.flatMap(pick))];
-  return {
-    principal, runs,
-    read: union((a) => a.read).filter((k) => !CHAIN_INTERNAL.includes(k)),
-    write: union((a) => a.write).filter((k) => !CHAIN_INTERNAL.includes(k)),
-    groups: [own, ...union((a) => a.groups)],
-    transactionalIds: [own, ...union((a) => a.transactionalIds)],
-  };
+export const FUSED_INBOUND = accessOf(fusedUnit(INBOUND_CHAIN, INBOUND_CHAIN.members));
+
+/**
+ * Every service of the topology on its own and the fully fused inbound chain, then the clients. A
+ * deployment that fuses other groups (SCOP_INBOUND=mime+auth,…) gets theirs from `accessFor`.
+ */
+export const ACCESS: readonly PrincipalAccess[] = [...TOPOLOGY.services.map(accessOf), ...CLIENTS, FUSED_INBOUND];
+
+/** ACCESS and the fused units of this environment's deployment (runtime/topology.ts startUnits) that it lacks. */
+export function accessFor(env: NodeJS.ProcessEnv): PrincipalAccess[] {
+  const extra = startUnits(env, 1).filter((u) => u.members && !ACCESS.some((a) => a.principal === `scop-${u.name}`)).map(accessOf);
+  return [...ACCESS, ...extra];
 }
-
-export const FUSED_INBOUND = fused('scop-inbound', 'inbound (mime → auth → spam → firewall → decision fused)', ['scop-mime', 'scop-auth', 'scop-spam', 'scop-firewall', 'scop-decision'], 'scop-inbound');
-
-export const ACCESS: readonly PrincipalAccess[] = [...SEPARATE, FUSED_INBOUND];
 
 export interface AclBinding {
   resourceType: 'TOPIC' | 'GROUP' | 'TRANSACTIONAL_ID';
@@ -142,6 +112,17 @@ export function kafkaAclsCommands(bindings: AclBinding[], bootstrap = '<broker:9
     const ops = bs.map((x) => `--operation ${x.operation[0]}${x.operation.slice(1).toLowerCase()}`).join(' ');
     return `kafka-acls.sh --bootstrap-server ${bootstrap} --command-config ${commandConfig} --add --allow-principal ${b.principal} ${ops} ${flag[b.resourceType]} ${b.name} --resource-pattern-type ${b.pattern.toLowerCase()}`;
   });
+}
+
+/** The table as SECURITY.md shows it (Markdown), one row per principal; infra/kafka/acls.test.ts keeps SECURITY.md equal to it. */
+export function aclTable(access: readonly PrincipalAccess[] = ACCESS): string {
+  const names = (ks: readonly TopicKey[]) => ks.map((k) => TOPICS[k].name).join(', ');
+  const del = (a: PrincipalAccess) => (a.deleteGroups ? ' (+ DELETE)' : '');
+  const rows = access.map((a) => {
+    const reads = a.readAll ? 'every topic (`scop replay`)' : [names(a.read), ...(a.otherTopics ?? []).map((t) => `\`${t.name}\` (${t.ops.join(', ')})`)].filter(Boolean).join(', ');
+    return `| \`${a.principal}\` | ${reads} | ${names(a.write) || '—'} | ${a.groups.join(', ')}${del(a)} | ${a.transactionalIds.join(', ') || '—'} |`;
+  });
+  return ['| principal | reads | writes | groups (prefix) | transactional ids (prefix) |', '|---|---|---|---|---|', ...rows].join('\n');
 }
 
 /** Creates the bindings on a cluster (as a super user or a principal with ALTER on the cluster). */

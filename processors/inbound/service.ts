@@ -5,27 +5,29 @@
  * mail, dead letters, and the consumed offsets), the way Kafka Streams runs a sub-topology in one
  * task (runtime/stage.ts runChain). The stage definitions are the ones `scop run mime` etc. run
  * alone; nothing is written to the intermediate topics (mail.inbound.decided carries every
- * section, so replay and retraining lose nothing). The raw message is decoded once per process:
- * the chain reads it from the consumed record and mail.inbound.decided refers to it.
+ * section, so replay and retraining lose nothing) unless INBOUND_WRITE_INTERMEDIATE=true. The raw
+ * message is decoded once per process: the chain reads it from the consumed record and
+ * mail.inbound.decided refers to it.
  *
- * Scale out by starting more instances (same consumer group `scop-inbound`): they share the
- * partitions of mail.inbound.raw. The firewall's reputation stage (firewall.events →
+ * Any consecutive members fuse the same way (`scop run mime+auth`, SCOP_INBOUND=mime+auth,…): the
+ * members and their topics come from the topology (runtime/topology.ts). Scale out by starting
+ * more instances (same consumer group `scop-inbound`; `scop start` runs SCOP_FUSED_INSTANCES): they
+ * share the partitions of mail.inbound.raw. The firewall's reputation stage (firewall.events →
  * firewall.reputation) runs beside the chain in the same process, as `scop run firewall` runs it.
  */
-import type { ServiceContext, ServiceDefinition } from '../../runtime/service.ts';
-import { runChain, type StageOverrides } from '../../runtime/stage.ts';
+import { serviceIdentity, type RunningService, type ServiceContext, type ServiceDefinition } from '../../runtime/service.ts';
+import { runChain, type ChainMember, type RunningStage, type StageOverrides } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
+import { fusedUnit, INBOUND_CHAIN, node } from '../../runtime/topology.ts';
+import { envBool, loadEnv } from '../../runtime/config.ts';
 import { authService } from '../auth/service.ts';
 import { decisionService } from '../decision/service.ts';
 import { startFirewallWith, type RunningFirewall } from '../firewall/service.ts';
 import { mimeService } from '../mime/service.ts';
 import { spamService } from '../spam/service.ts';
 
-/** The members of the fused chain, in order (each reads the previous one's output topic when run alone). */
-export const INBOUND_CHAIN = ['mime', 'auth', 'spam', 'firewall', 'decision'] as const;
-
 export interface InboundOverrides {
-  /** The chain: input (mail.inbound.raw), output (mail.inbound.decided), dead letters, group. */
+  /** The chain: input (its first member's, mail.inbound.raw), output (its last member's), dead letters, group. */
   chain?: Pick<StageOverrides, 'input' | 'output' | 'deadLetters' | 'groupId' | 'sessionTimeoutMs'>;
   /** Side outputs of the members. */
   dmarcEvents?: string;
@@ -34,23 +36,69 @@ export interface InboundOverrides {
   /** The firewall's reputation stage beside the chain, and the topic its table follows. */
   reputation?: StageOverrides;
   reputationTopic?: string;
+  /** Intermediate topics by member (its output when it is not the last), for writeIntermediate. */
+  outputs?: Record<string, string>;
+  /** Also write each member's output to its own topic (INBOUND_WRITE_INTERMEDIATE; off by default). */
+  writeIntermediate?: boolean;
 }
 
-export async function startInbound(ctx: ServiceContext, o: InboundOverrides = {}): Promise<RunningFirewall> {
-  // The firewall's table and reputation stage as `scop run firewall` has them; its screen stage runs in the chain.
-  return startFirewallWith(ctx, o, (screen) => runChain(ctx, [
-    { stage: mimeService.stage },
-    { stage: authService.stage, overrides: { sideOutputs: { dmarcEvents: o.dmarcEvents ?? TOPICS.dmarcEvents.name } } },
-    { stage: spamService.stage },
-    { stage: screen.stage, overrides: { sideOutputs: { events: o.firewallEvents ?? TOPICS.firewallEvents.name } } },
-    { stage: decisionService.stage, overrides: { sideOutputs: { quarantine: o.quarantine ?? TOPICS.quarantine.name } } },
-  ], { name: 'inbound', description: inboundService.description, defaultMetricsPort: inboundService.defaultMetricsPort }, o.chain ?? {}));
+/** A running fused unit: the firewall's table and stages when the firewall is a member. */
+export type RunningFused = RunningService & Partial<Pick<RunningFirewall, 'table' | 'stages'>>;
+
+/**
+ * Runs `members` (consecutive members of the inbound chain, runtime/topology.ts) fused: one consumer
+ * of the first member's input, one transaction per chunk up to the last member's output. With the
+ * firewall among them, its table and reputation stage start beside the chain, as `scop run firewall`
+ * has them; its screen stage runs in the chain.
+ */
+export async function startFused(ctx: ServiceContext, members: readonly string[], o: InboundOverrides = {}): Promise<RunningFused> {
+  const unit = fusedUnit(INBOUND_CHAIN, members);
+  const def = fusedService(members);
+  const writeIntermediate = o.writeIntermediate ?? loadEnv({ INBOUND_WRITE_INTERMEDIATE: envBool().default('false') }, { INBOUND_WRITE_INTERMEDIATE: 'true to also write the intermediate topics (mail.inbound.parsed …) in fused mode, false (default) not to' }, ctx.env).INBOUND_WRITE_INTERMEDIATE;
+  const run = (screen?: ChainMember['stage']): Promise<RunningStage> => {
+    const stages: Record<string, ChainMember> = {
+      mime: { stage: mimeService.stage },
+      auth: { stage: authService.stage, overrides: { sideOutputs: { dmarcEvents: o.dmarcEvents ?? TOPICS.dmarcEvents.name } } },
+      spam: { stage: spamService.stage },
+      ...(screen ? { firewall: { stage: screen, overrides: { sideOutputs: { events: o.firewallEvents ?? TOPICS.firewallEvents.name } } } } : {}),
+      decision: { stage: decisionService.stage, overrides: { sideOutputs: { quarantine: o.quarantine ?? TOPICS.quarantine.name } } },
+    };
+    const chain = members.map((m): ChainMember => {
+      const c = stages[m];
+      if (!c) throw new Error(`fused ${unit.name}: no stage for member ${m}`);
+      const output = o.outputs?.[m];
+      return output ? { ...c, overrides: { ...c.overrides, output } } : c;
+    });
+    return runChain(ctx, chain, { name: unit.name, description: def.description, defaultMetricsPort: def.defaultMetricsPort, writeIntermediate }, o.chain ?? {});
+  };
+  if (!members.includes('firewall')) return run();
+  return startFirewallWith(ctx, o, (screen) => run(screen.stage));
 }
 
-export const inboundService: ServiceDefinition = {
-  name: 'inbound',
-  description: `the inbound chain fused in one process and one transaction per chunk: ${INBOUND_CHAIN.join(' → ')} (mail.inbound.raw → mail.inbound.decided)`,
-  metricsPortEnv: 'INBOUND_METRICS_PORT',
-  defaultMetricsPort: 9477,
-  start: (ctx) => startInbound(ctx),
-};
+/** The whole inbound chain fused (`scop run inbound`). */
+export function startInbound(ctx: ServiceContext, o: InboundOverrides = {}): Promise<RunningFirewall> {
+  return startFused(ctx, INBOUND_CHAIN.members, o) as Promise<RunningFirewall>;
+}
+
+/**
+ * The service of a fused group of consecutive chain members: `inbound` for the whole chain, else the
+ * members joined by `-` (`scop run mime+auth` runs `mime-auth`), metrics on its first member's default
+ * port (that member does not run alone in a deployment that fuses it).
+ */
+export function fusedService(members: readonly string[]): ServiceDefinition {
+  const unit = fusedUnit(INBOUND_CHAIN, members);
+  const whole = members.length === INBOUND_CHAIN.members.length;
+  const first = [mimeService, authService, spamService, decisionService].find((s) => s.name === members[0]);
+  const input = TOPICS[node(members[0]!).input!].name;
+  const output = TOPICS[node(members.at(-1)!).output!].name;
+  return {
+    ...serviceIdentity('fused unit', {
+      name: unit.name,
+      description: `${whole ? 'the inbound chain' : 'inbound chain members'} fused in one process and one transaction per chunk: ${members.join(' → ')} (${input} → ${output})`,
+      defaultMetricsPort: whole ? 9477 : first?.defaultMetricsPort ?? 9474,
+    }),
+    start: (ctx) => startFused(ctx, members),
+  };
+}
+
+export const inboundService: ServiceDefinition = fusedService(INBOUND_CHAIN.members);
