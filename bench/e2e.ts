@@ -53,6 +53,7 @@ import { uniqueName } from '../runtime/testing.ts';
 import { TOPICS, type TopicKey } from '../runtime/topics.ts';
 import type { DeliveryStatus, MailRecord } from '../schemas/types.ts';
 import { openLoop, type OpenLoopResult } from './lib/open-loop.ts';
+import { formatRequests, requestCounts } from './lib/kafka-requests.ts';
 import { formatUsage, pidsListeningOn, UsageProbe, type UsageRow } from './lib/proc-usage.ts';
 import { rspamdMissing, scanParallel, startRspamd, trainBayes } from './lib/rspamd.ts';
 
@@ -78,6 +79,8 @@ interface RunResult {
   deployment: string; total: number; received: number; acceptedMs: number; deliveredMs: number; lat: number[]; bytesPerMessage: number; rawAvoidedPerMessage: number;
   /** CPU and memory per process over the closed-loop phase. */
   usage: UsageRow[];
+  /** Kafka requests per message over the closed-loop phase, by type (when the broker's exporter answers). */
+  requests: { total: number; line: string } | null;
   /** The open-loop phase: its rate, what the client saw, and accept → delivery of its messages. */
   open?: { rate: number; client: OpenLoopResult; delivered: number; lat: number[] };
 }
@@ -136,6 +139,8 @@ async function runOnce(deployment: 'separate' | 'fused', env: NodeJS.ProcessEnv,
 
     const files = corpus.files;
     const probe = new UsageProbe(() => ({ ...pids, ...stackPids(env) }));
+    const metricsUrl = env.BENCH_KAFKA_METRICS_URL;
+    const requestsBefore = metricsUrl ? await requestCounts(metricsUrl) : new Map<string, number>();
     probe.start();
     const perFile = Math.ceil(N / K);
     const total = perFile * K;
@@ -155,6 +160,8 @@ async function runOnce(deployment: 'separate' | 'fused', env: NodeJS.ProcessEnv,
     const closedReceived = Math.min(received, total);
     const usage = probe.stop();
     clearInterval(progress);
+    const requestsAfter = metricsUrl ? await requestCounts(metricsUrl) : new Map<string, number>();
+    const requests = requestsAfter.size > 0 ? formatRequests(requestsBefore, requestsAfter, Math.max(1, closedReceived)) : null;
 
     // Open loop at half the rate just measured, on the same processes (the backlog has drained).
     let open: RunResult['open'];
@@ -190,7 +197,7 @@ async function runOnce(deployment: 'separate' | 'fused', env: NodeJS.ProcessEnv,
     }
     // Bytes per message over both phases (each phase's messages are the same corpus mix).
     const sent = total + (open?.client.accepted ?? 0);
-    return { deployment, total, received: closedReceived, acceptedMs, deliveredMs, lat, bytesPerMessage: bytes / sent, rawAvoidedPerMessage: avoided / sent, usage, open };
+    return { deployment, total, received: closedReceived, acceptedMs, deliveredMs, lat, bytesPerMessage: bytes / sent, rawAvoidedPerMessage: avoided / sent, usage, requests, open };
   } finally {
     for (const c of children.reverse()) {
       if (c.exitCode === null) c.kill('SIGTERM');
@@ -211,6 +218,7 @@ function report(r: RunResult): void {
   const u = formatUsage(r.usage, Math.max(1, r.received));
   console.log(`  CPU (closed loop, per delivered message): ${u.cpu}`);
   console.log(`  RSS of the stack: ${u.rss}`);
+  console.log(r.requests ? `  Kafka requests per delivered message (closed loop, all clients): ${r.requests.total.toFixed(1)} — ${r.requests.line}` : '  Kafka requests per message: not measured (set BENCH_KAFKA_METRICS_URL to the broker\'s JMX exporter)');
   const o = r.open;
   if (!o) { console.log('  open loop: not run (closed loop incomplete or BENCH_OPEN_LOOP_N=0)'); return; }
   const c = o.client.offeredToAcceptMs;
@@ -261,9 +269,12 @@ async function main(): Promise<void> {
   try {
     if (!env.KAFKA_BROKERS || !env.SCHEMA_REGISTRY_URL) {
       console.error('starting a local Kafka + registry in .data/bench …');
-      stack = await startStack({ ...env, SCOP_DATA_DIR: join(ROOT, '.data', 'bench'), SCOP_KAFKA_PORT: String(await freePort()), SCOP_KAFKA_CONTROLLER_PORT: String(await freePort()), SCOP_REGISTRY_PORT: String(await freePort()) });
+      // A free port for the broker's JMX exporter too (not 9404: a dev stack may hold it); its request counts are printed.
+      const metricsPort = await freePort();
+      stack = await startStack({ ...env, SCOP_DATA_DIR: join(ROOT, '.data', 'bench'), SCOP_KAFKA_PORT: String(await freePort()), SCOP_KAFKA_CONTROLLER_PORT: String(await freePort()), SCOP_KAFKA_METRICS_PORT: String(metricsPort), SCOP_REGISTRY_PORT: String(await freePort()) });
       env.KAFKA_BROKERS = stack.kafka.brokers.join(',');
       env.SCHEMA_REGISTRY_URL = stack.registry.url;
+      env.BENCH_KAFKA_METRICS_URL = `http://127.0.0.1:${metricsPort}/metrics`;
     }
     await dns.start();
     const picked = loadSpamAssassin().filter((_, i) => i % 600 === 0).slice(0, K);

@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
   if (!env.KAFKA_BROKERS || !env.SCHEMA_REGISTRY_URL) {
     console.log('starting a local Kafka + schema registry in .data/bench …');
-    stack = await startStack({ ...env, SCOP_DATA_DIR: join(ROOT, '.data', 'bench'), SCOP_KAFKA_PORT: String(await freePort()), SCOP_KAFKA_CONTROLLER_PORT: String(await freePort()), SCOP_REGISTRY_PORT: String(await freePort()) });
+    stack = await startStack({ ...env, SCOP_DATA_DIR: join(ROOT, '.data', 'bench'), SCOP_KAFKA_PORT: String(await freePort()), SCOP_KAFKA_CONTROLLER_PORT: String(await freePort()), SCOP_KAFKA_METRICS_PORT: String(await freePort()), SCOP_REGISTRY_PORT: String(await freePort()) });
     env.KAFKA_BROKERS = stack.kafka.brokers.join(',');
     env.SCHEMA_REGISTRY_URL = stack.registry.url;
   }

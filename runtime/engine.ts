@@ -18,6 +18,7 @@
 import { performance } from 'node:perf_hooks';
 import type { SchemaName } from '../schemas/index.ts';
 import { ConsumerSupervisor } from './consumer-supervisor.ts';
+import { commitScheduler, engineTuningFromEnv, IDLE_FETCH } from './engine-tuning.ts';
 import { encodeDeadLetter, type DeadLetterReason } from './dead-letter.ts';
 import type { Batch, GroupConsumer, KafkaMessage, MessageHeaders, OutRecord, Producer, TopicPartition, TransactionalWriter } from './kafka.ts';
 import type { Logger } from './log.ts';
@@ -91,6 +92,8 @@ export interface EngineOptions<In> {
   recordId?(record: In): string | null;
   sessionTimeoutMs?: number;
   partitionsConcurrently?: number;
+  /** On the mail path: fetch with SCOP_FETCH_MIN_BYTES / SCOP_FETCH_MAX_WAIT_MS (runtime/engine-tuning.ts); else IDLE_FETCH. */
+  mailPath?: boolean;
   /** /healthz says stalled after this long without progress while records wait (default SCOP_STALL_TIMEOUT_MS or 60 s). */
   stallTimeoutMs?: number;
   /**
@@ -138,6 +141,7 @@ type Outcome =
 
 export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>): Promise<RunningEngine> {
   const { log, name: stage } = o;
+  const tuning = engineTuningFromEnv(svc.env);
   const metrics = stageMetrics(svc.metrics, stage, o.strategy.kind === 'transactional' ? 'stage' : 'sink');
   const deadLetterId = await svc.codec.registerSchema(o.deadLetters, 'DeadLetter');
   const recordIdOf = o.recordId ?? (() => null);
@@ -174,7 +178,7 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
 
   const supervisor = new ConsumerSupervisor({
     name: stage, kafka: svc.kafka, log, metrics: svc.metrics, health: svc.health,
-    consumer: { groupId: o.groupId, sessionTimeoutMs: o.sessionTimeoutMs },
+    consumer: { groupId: o.groupId, sessionTimeoutMs: o.sessionTimeoutMs, ...(o.mailPath ? { minBytes: tuning.fetchMinBytes, maxWaitTimeMs: tuning.fetchMaxWaitMs } : IDLE_FETCH) },
     topics: [o.input], fromBeginning: true, partitionsConcurrently: o.partitionsConcurrently,
     stallTimeoutMs: o.stallTimeoutMs ?? stallTimeoutFromEnv(svc.env),
     onLag: setLag,
@@ -331,6 +335,10 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
     };
     const commitTimer = setInterval(() => void commit(), 5000);
     commitTimer.unref();
+    // Finished records ask for a commit; within SCOP_SINK_COMMIT_INTERVAL_MS they share one
+    // OffsetCommit (a crash replays at most that much more; sinks de-duplicate).
+    const commitSoon = commitScheduler(tuning.sinkCommitIntervalMs, () => void commit());
+    const requestCommit = () => commitSoon.request();
 
     const deadLetter = async (m: KafkaMessage, partition: number, reason: DeadLetterReason, error: unknown, recordId: string | null): Promise<void> => {
       const value = letter(m, partition, reason, error, recordId);
@@ -375,7 +383,7 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
       if (!p) parts.set(k, (p = new PartitionProgress(b)));
       if (b.records.length === 0) {
         // Markers only: once everything before is done, the commit may move past them.
-        if (p.committed >= 0n && b.nextOffset > p.next) { p.next = b.nextOffset; void commit(); }
+        if (p.committed >= 0n && b.nextOffset > p.next) { p.next = b.nextOffset; requestCommit(); }
         return;
       }
       for (const m of b.records) {
@@ -413,7 +421,7 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
           () => {
             current.pending.set(offset, true);
             metrics.processingSeconds.observe({ stage }, (performance.now() - t0) / 1000);
-            void commit();
+            requestCommit();
           },
           (e: unknown) => log.warn({ err: (e as Error).message, recordId, offset: m.offset }, 'record left unfinished; it is replayed on the next start'),
         ).finally(() => { inFlight--; progressed(); });
@@ -428,6 +436,7 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
       while (inFlight > 0 && Date.now() < deadline) await waitForProgress(Math.max(1, Math.min(250, deadline - Date.now())));
       if (inFlight > 0) log.warn({ inFlight }, 'stopping with records not done; they are replayed on the next start');
       clearInterval(commitTimer);
+      commitSoon.cancel();
       while (committing) await new Promise((r) => setTimeout(r, 20));
       await commit();
     };

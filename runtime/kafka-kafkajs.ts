@@ -215,6 +215,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
       heartbeatInterval: opts.heartbeatIntervalMs ?? heartbeatIntervalFor(sessionTimeout),
       // An idle fetch returns after this long; disconnect waits for it, so it bounds shutdown time.
       maxWaitTimeInMs: opts.maxWaitTimeMs ?? 1000,
+      minBytes: opts.minBytes ?? 1,
       allowAutoTopicCreation: false,
       // Every crash goes to the owner (runtime/consumer-supervisor.ts), which re-creates the consumer
       // with backoff: one recovery path whatever the error, instead of kafkajs restarting after

@@ -151,6 +151,7 @@ class PlatformaticGroupConsumer implements GroupConsumer {
       rebalanceTimeout: Math.max(sessionTimeout, 60000),
       heartbeatInterval: opts.heartbeatIntervalMs ?? heartbeatIntervalFor(sessionTimeout),
       maxWaitTime: opts.maxWaitTimeMs ?? 1000,
+      minBytes: opts.minBytes ?? 1,
       isolationLevel: opts.readUncommitted ? FetchIsolationLevels.READ_UNCOMMITTED : FetchIsolationLevels.READ_COMMITTED,
       autocommit: false,
     } as unknown as ConstructorParameters<typeof PConsumer<Buffer, Buffer, Buffer, Buffer>>[0]));

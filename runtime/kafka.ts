@@ -197,6 +197,11 @@ export interface ConsumerOptions {
   heartbeatIntervalMs?: number;
   /** How long an idle fetch waits on the broker; also bounds how fast stop() returns. */
   maxWaitTimeMs?: number;
+  /**
+   * The broker answers a fetch once it has this many bytes (or maxWaitTimeMs passed; default 1:
+   * at once). Larger values make fewer, fuller fetches and so larger transactions.
+   */
+  minBytes?: number;
 }
 
 export interface TransactionOptions {

@@ -51,6 +51,8 @@ export interface SinkDefinition<S, In> {
   stopTimeoutMs?: number;
   /** How long handle() may legitimately hold a record (a digest window); /healthz judges stalls beyond it (default 0). */
   holdMs?(svc: ServiceContext, state: S): number;
+  /** Mail flows through it (egress): fetches are batched as the stages' are (runtime/engine-tuning.ts); default false. */
+  mailPath?: boolean;
   recordId?(record: In): string | null;
 }
 
@@ -95,7 +97,7 @@ async function runSink<S, In>(def: SinkDefinition<S, In>, svc: ServiceContext, o
   try {
     engine = await startEngine<In>(svc, {
       name: def.name, version: def.version, groupId, input: topics.input, inputSchema: def.input.valueSchema as SchemaName, deadLetters: topics.deadLetters,
-      recordId: def.recordId, log, stallTimeoutMs: stallTimeoutFromEnv(svc.env) + (def.holdMs?.(svc, state) ?? 0), sessionTimeoutMs: overrides.sessionTimeoutMs,
+      recordId: def.recordId, log, stallTimeoutMs: stallTimeoutFromEnv(svc.env) + (def.holdMs?.(svc, state) ?? 0), sessionTimeoutMs: overrides.sessionTimeoutMs, mailPath: def.mailPath,
       strategy: {
         kind: 'at-least-once', maxInFlight: def.maxInFlight, stopTimeoutMs: def.stopTimeoutMs,
         handle: (record, source, recordId) => def.handle(record, { log: log.child({ recordId }), recordId, state, source }),

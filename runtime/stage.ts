@@ -393,7 +393,7 @@ async function runStage<S, In, Out>(
   try {
     engine = await startEngine<In>(svc, {
       name: def.name, version: def.version, groupId, input: topics.input, inputSchema: def.input.valueSchema as SchemaName, deadLetters: topics.deadLetters,
-      recordId: handling.recordId, sessionTimeoutMs: overrides.sessionTimeoutMs, partitionsConcurrently: def.partitionsConcurrently ?? 3, log, metricAliases,
+      recordId: handling.recordId, sessionTimeoutMs: overrides.sessionTimeoutMs, partitionsConcurrently: def.partitionsConcurrently ?? 3, log, metricAliases, mailPath: true,
       // A record may legitimately take its whole time limit: stalls are judged beyond that.
       stallTimeoutMs: Math.max(stallTimeoutFromEnv(svc.env), (def.processTimeoutMs ?? 60000) + 15000),
       strategy: { kind: 'transactional', maxRecordsPerTransaction: def.maxRecordsPerTransaction, concurrency: def.concurrency, process },

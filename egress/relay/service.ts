@@ -87,7 +87,7 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
   const sinks: RunningSink<unknown>[] = [];
   const decided = defineSink<undefined, MailRecord>({
     name: 'egress', version: RELAY_VERSION, description: 'delivers decided mail', input: { ...TOPICS.inboundDecided, name: topics.decided }, defaultMetricsPort: 9490,
-    maxInFlight: Math.max(64, cfg.concurrency * 4), recordId: (r) => r.envelope.id, drain, holdMs: () => cfg.timeoutMs,
+    maxInFlight: Math.max(64, cfg.concurrency * 4), recordId: (r) => r.envelope.id, drain, holdMs: () => cfg.timeoutMs, mailPath: true,
     async handle(record, c) {
       const action = record.decision?.action ?? 'deliver';
       if (action === 'quarantine' || action === 'reject') {
@@ -103,7 +103,7 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
   // holdMs: a job waits for its notBefore time (the retry delay) before it is tried; that is not a stall.
   const jobSink = (name: string, topic: string, spec: TopicSpec, maxInFlight: number, delayMs: number) => defineSink<undefined, DeliveryJob>({
     name, version: RELAY_VERSION, description: `delivers jobs from ${topic}`, input: { ...spec, name: topic }, defaultMetricsPort: 9490,
-    maxInFlight, recordId: (j) => j.record.envelope.id, drain, holdMs: () => delayMs + cfg.timeoutMs,
+    maxInFlight, recordId: (j) => j.record.envelope.id, drain, holdMs: () => delayMs + cfg.timeoutMs, mailPath: delayMs === 0,
     async handle(job, c) {
       try {
         await relay.waitUntil(job.notBefore);
@@ -114,7 +114,7 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
   // Signed submissions: delivered to each recipient domain's MX (the job's origin selects MX routing).
   const signed = defineSink<undefined, MailRecord>({
     name: 'egress-outbound', version: RELAY_VERSION, description: 'delivers signed outbound mail to the recipient domains\' MX hosts', input: { ...TOPICS.outboundSigned, name: topics.outbound ?? TOPICS.outboundSigned.name }, defaultMetricsPort: 9490,
-    maxInFlight: Math.max(64, cfg.concurrency * 4), recordId: (r) => r.envelope.id, drain, holdMs: () => cfg.timeoutMs,
+    maxInFlight: Math.max(64, cfg.concurrency * 4), recordId: (r) => r.envelope.id, drain, holdMs: () => cfg.timeoutMs, mailPath: true,
     async handle(record, c) {
       try {
         await relay.run({ record, recipients: record.envelope.rcptTo, attempt: 0, notBefore: record.envelope.receivedAt, lastError: null, origin: 'outbound', junk: false }, c.log);
