@@ -43,6 +43,8 @@ describe('training that generalises across corpora', () => {
     const withCopies = withWordsOnlyCopies(sources().map((it) => ({ ...it, tokens: [...it.tokens, it.label === 'spam' ? 'relay:rdns:none' : 'relay:rdns:static'] })));
     const oos = outOfSourceMargins(withCopies, { ...DEFAULT_GENERAL, minInnerSource: 1 });
     assert.equal(oos.margins.length, sources().length, 'copies train but are not scored');
+    const m = trainGeneral(withCopies.filter((it) => !it.copy), { calibrate: false });
+    assert.equal(m.nham + m.nspam, sources().length, 'the counts hold the real messages only');
   });
 
   it('balances (source, class) groups, capped; caps group sizes by a sample independent of order', () => {

@@ -117,7 +117,8 @@ export function balanceWeights<T extends SourcedLabelled>(items: readonly T[], c
 function fitOn(restricted: readonly SourcedLabelled[], linear: LinearOptions, balanceCap: number, linearOnly = false): BayesModel {
   const weighted = balanceWeights(restricted, balanceCap);
   const m = new BayesModel(TOKENIZER_VERSION);
-  if (!linearOnly) for (const it of weighted) m.learnCounts(it.tokens, it.label);
+  // The counts are the model's exact memory of real messages (the learner's NB scaling reads them): copies do not count.
+  if (!linearOnly) for (const it of weighted) if (!it.copy) m.learnCounts(it.tokens, it.label);
   m.linear = fitLinear(weighted, linear);
   return m;
 }
