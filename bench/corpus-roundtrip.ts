@@ -19,6 +19,7 @@ import { modelFromParse } from '../corpus/harness/reencode.ts';
 import { compareSection } from '../corpus/harness/section.ts';
 import { analyseMime } from '../processors/mime/parse.ts';
 import { MAILPARSER_OPTIONS, parseMail } from '../processors/mime/mailparser.ts';
+import { StepCpu } from './lib/step-cpu.ts';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,26 +30,20 @@ const count = arg('count', 1000);
 const rounds = arg('rounds', 3);
 const workers = arg('workers', 2);
 const sa = loadSpamAssassin(count);
-const steps: Record<string, number> = {};
-let baseline = 0;
-const cpu = async <T>(key: string, f: () => T | Promise<T>): Promise<T> => {
-  const c = process.cpuUsage();
-  const r = await f();
-  const d = process.cpuUsage(c);
-  steps[key] = (steps[key] ?? 0) + d.user + d.system;
-  return r;
-};
+const steps = new StepCpu();
+const baseline = new StepCpu();
+const cpu = <T>(key: string, f: () => T | Promise<T>): Promise<T> => steps.time(key, f);
 const pass2 = { ...MAILPARSER_OPTIONS, skipHtmlToText: true };
 
 for (let round = 0; round <= rounds; round++) {
-  // Round 0 warms the JIT and is not counted.
-  for (const k of Object.keys(steps)) steps[k] = 0;
-  baseline = 0;
+  // Round 0 warms the JIT and is not counted: the sums restart once, after it, and add up over the
+  // counted rounds, which the figures below divide by.
+  if (round === 1) {
+    steps.restart();
+    baseline.restart();
+  }
   for (let i = 0; i < count; i++) {
-    const c = process.cpuUsage();
-    await simpleParser(sa[i]!.raw, MAILPARSER_OPTIONS);
-    const d = process.cpuUsage(c);
-    baseline += d.user + d.system;
+    await baseline.time('simpleParser', () => simpleParser(sa[i]!.raw, MAILPARSER_OPTIONS));
     const g = await cpu('generate + encode', () => generateMessage('bench', i));
     const exp = await cpu('expected tree', () => expectedTree(g));
     const a = await cpu('parse 1 (analyseMime)', () => analyseMime(g.encoded.bytes, { guessLanguage: false }));
@@ -58,15 +53,13 @@ for (let round = 0; round <= rounds; round++) {
     await cpu('compare 2', () => compareEntity(exp.root, mailparserTree(p), MAILPARSER_CAPS));
   }
 }
-const per = (us: number) => us / count / 1000;
-let total = 0;
+let rt = 0;
 console.log(`corpus round trip, ${count} messages × ${rounds} rounds, node ${process.version}; CPU ms per message:`);
-for (const [k, v] of Object.entries(steps)) {
-  total += v;
-  console.log(`  ${k.padEnd(24)} ${(per(v) / rounds).toFixed(3)}`);
+for (const [k, ms] of steps.perMessageMs(count, rounds)) {
+  rt += ms;
+  console.log(`  ${k.padEnd(24)} ${ms.toFixed(3)}`);
 }
-const rt = per(total) / rounds;
-const base = per(baseline) / rounds;
+const base = baseline.perMessageMs(count, rounds).get('simpleParser')!;
 console.log(`  ${'round trip'.padEnd(24)} ${rt.toFixed(3)}`);
 console.log(`  baseline: simpleParser on SpamAssassin ${base.toFixed(3)} ms per message`);
 console.log(`ratio round trip / baseline: ${(rt / base).toFixed(2)}`);

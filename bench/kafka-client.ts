@@ -12,11 +12,8 @@
  * broker; otherwise it starts a local one in .data/bench-kafka-client and stops it at the end).
  * Bounded: every phase gives up after 3 minutes.
  */
-import { mkdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { startLocalKafka, type LocalKafka } from '../infra/kafka/broker.ts';
-import { freePort } from '../infra/ports.ts';
+import { benchKafka } from './lib/bench-kafka.ts';
 import { CLIENT_KINDS, createKafkaClient, type Batch, type ClientKind, type KafkaClient, type KafkaSettings, type OutRecord } from '../runtime/kafka.ts';
 import { loggerFor } from '../runtime/log.ts';
 import { uniqueName } from '../runtime/testing.ts';
@@ -27,7 +24,6 @@ const PARTITIONS = 3;
 const VALUE_BYTES = 2048;
 const CHUNK = 100;
 const LIMIT_MS = 180_000;
-const ROOT = resolve(import.meta.dirname, '..');
 const log = loggerFor('bench-kafka-client');
 log.level = 'warn';
 
@@ -115,17 +111,8 @@ async function round(settings: KafkaSettings, kind: ClientKind): Promise<Result>
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 async function main(): Promise<void> {
-  let broker: LocalKafka | undefined;
-  let dir: string | undefined;
-  let brokers = process.env.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean);
-  if (!brokers?.length) {
-    dir = join(ROOT, '.data', 'bench-kafka-client');
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    console.error('starting a local Kafka in .data/bench-kafka-client …');
-    broker = await startLocalKafka({ dataDir: dir, port: await freePort(), controllerPort: await freePort() });
-    brokers = [broker.bootstrap];
-  }
+  const kafka = await benchKafka('kafka-client');
+  const brokers = kafka.brokers;
   const settings: KafkaSettings = { brokers, clientId: 'bench' };
   const results = new Map<ClientKind, Result[]>(CLIENT_KINDS.map((k) => [k, []]));
   try {
@@ -138,8 +125,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await broker?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await kafka.stop();
   }
   const summary = new Map(CLIENT_KINDS.map((k) => {
     const rs = results.get(k)!;

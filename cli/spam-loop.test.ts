@@ -15,7 +15,7 @@ import { recordFromRaw } from './spam-corpus.ts';
 import { train, type Labelled } from '../processors/spam/evaluate.ts';
 import { spamInputFromRecord } from '../processors/spam/input.ts';
 import { publishModel, writeModelFile } from '../processors/spam/model-topic.ts';
-import { loadModelKeys } from '../processors/spam/model-signature.ts';
+import { loadModelKeys } from '../runtime/model-signature.ts';
 import { spamService } from '../processors/spam/service.ts';
 import { tokenize } from '../processors/spam/tokenizer.ts';
 import type { RunningStage } from '../runtime/stage.ts';

@@ -20,7 +20,7 @@ import { spamInputFromRecord } from '../processors/spam/input.ts';
 import { acquireRawStore } from '../runtime/raw-ref.ts';
 import { BayesModel, type Label, type ModelData } from '../processors/spam/model.ts';
 import { followModels, publishModel, readModelFile, writeModelFile } from '../processors/spam/model-topic.ts';
-import { loadModelKeys, type ModelKeys } from '../processors/spam/model-signature.ts';
+import { loadModelKeys, type ModelKeys } from '../runtime/model-signature.ts';
 import { tokenize, TOKENIZER_VERSION } from '../processors/spam/tokenizer.ts';
 import { trainGeneral } from '../processors/spam/general.ts';
 import { progressBar } from './progress.ts';
@@ -30,7 +30,7 @@ import { ALL_CORPORA, corporaAvailable, LOCO_FOLDS, locoExamples, locoTable, raw
 import { SA_SAMPLE, sampleIndices, spamAssassinInstalled, spamAssassinScores, startSpamAssassin, type SpamAssassinRunner } from './spamassassin.ts';
 import { corpusExamples, readMessages, tokenizeAll, type RawLabelled } from './spam-corpus.ts';
 import { readTopicRange } from '../runtime/topic-reader.ts';
-import { rollbackModel } from '../processors/spam/learner/rollback.ts';
+import { rollbackModel } from '../runtime/operator/spam-model.ts';
 import { addHookToken } from '../processors/spam/learner/hook.ts';
 import { hookTokensFile } from '../processors/spam/learner/config.ts';
 

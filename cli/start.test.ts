@@ -1,7 +1,7 @@
 /**
- * `npm start` as a user runs it: from nothing to the `ready` line with a local Kafka and registry,
- * then Ctrl-C (SIGINT) stops everything it started and leaves no process behind. Also the
- * one-line config errors.
+ * `npm start` as a user runs it: from nothing to the `ready` line with a local Kafka and registry;
+ * a service killed with SIGKILL is restarted and the pipeline delivers again; then Ctrl-C (SIGINT)
+ * stops everything it started and leaves no process behind. Also the one-line config errors.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -9,7 +9,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
+import { createTransport } from 'nodemailer';
+import { TestDnsServer } from '../infra/dns/dns-server.ts';
 import { freePort } from '../infra/ports.ts';
+import { eventually } from '../runtime/testing.ts';
 import { SERVICES } from './services.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -51,11 +54,38 @@ function processesMentioning(marker: string): number[] {
   return pids;
 }
 
+/** The pid of `scop run <service>` forked by `parent`. */
+function servicePid(parent: number, service: string): number | undefined {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const ppid = Number(readFileSync(`/proc/${d}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+      if (ppid === parent && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(`${MAIN}\0run\0${service}\0`)) return Number(d);
+    } catch { /* gone */ }
+  }
+  return undefined;
+}
+
+const maildirHas = (root: string, text: string): boolean => {
+  if (!existsSync(root)) return false;
+  for (const e of readdirSync(root, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && readFileSync(join(e.parentPath, e.name), 'latin1').includes(text)) return true;
+  }
+  return false;
+};
+
 describe('scop start', () => {
   // Generous: on a loaded 2-core box the broker and Apicurio alone took 100 s, and the nine services 3 more minutes.
   it('reaches ready with Kafka and the registry, lists every endpoint, and Ctrl-C leaves nothing running', { timeout: 600000 }, async () => {
     const dataDir = mkdtempSync(join(ROOT, '.data', 'start-test-'));
+    // The authentication stage's lookups go to a local DNS server (nothing leaves loopback).
+    const dns = await new TestDnsServer().start(await freePort());
+    dns.add('example.com', { type: 'TXT', data: 'v=spf1 ip4:127.0.0.0/8 -all' });
     const env = cleanEnv({
+      DNS_SERVERS: dns.address, EGRESS_DNS_SERVERS: dns.address, INGRESS_REVERSE_DNS: 'false',
+      START_METRICS_PORT: String(await freePort()),
+      // Restarts quickly enough for a test; the defaults are in the README.
+      SCOP_RESTART_INITIAL_MS: '500',
       SCOP_DATA_DIR: dataDir,
       SCOP_KAFKA_PORT: String(await freePort()),
       SCOP_KAFKA_CONTROLLER_PORT: String(await freePort()),
@@ -111,11 +141,29 @@ describe('scop start', () => {
     assert.ok(existsSync(join(dataDir, 'kafka', 'kafka.pid')));
     assert.ok(processesMentioning(dataDir).length > 0, 'the local Kafka runs with this data dir');
 
+    // A service killed outright comes back, the restart is counted, and mail flows through it again.
+    const inboundPid = servicePid(p.pid!, 'inbound');
+    assert.ok(inboundPid, 'the fused inbound service runs as a child of scop start');
+    const killedAt = Date.now();
+    process.kill(inboundPid, 'SIGKILL');
+    const restarted = await eventually(() => { const pid = servicePid(p.pid!, 'inbound'); return pid && pid !== inboundPid ? pid : undefined; }, 60000, 'the inbound service to be restarted');
+    const startMetrics = await (await fetch(`http://${endpoints['metrics-start']}/metrics`)).text();
+    assert.match(startMetrics, /scop_supervisor_restarts_total\{service="inbound",reason="SIGKILL"[^}]*\} 1/);
+    await eventually(async () => ((await fetch(`http://${endpoints['metrics-inbound']}/healthz`).catch(() => undefined))?.ok ? true : undefined), 240000, 'the restarted inbound service to be healthy');
+    const subject = `after a SIGKILL ${Date.now()}`;
+    const smtp = createTransport({ host: '127.0.0.1', port: Number(env.INGRESS_MX_PORT), secure: false, ignoreTLS: true });
+    await smtp.sendMail({ envelope: { from: 'alice@example.com', to: 'bob@example.net' }, raw: `From: alice@example.com\r\nTo: bob@example.net\r\nSubject: ${subject}\r\nMessage-ID: <${Date.now()}@example.com>\r\n\r\nstill there?\r\n` });
+    await eventually(() => (maildirHas(join(dataDir, 'maildir'), subject) ? true : undefined), 240000, 'delivery to the Maildir after the restart');
+    console.log(`# scop start: inbound SIGKILLed, restarted as pid ${restarted}; a message sent after it was delivered ${Date.now() - killedAt} ms after the kill`);
+
+    const beforeStop = out.length;
     p.kill('SIGINT');
     assert.equal(await exited, 0, `clean exit after Ctrl-C; stderr:\n${err.slice(-2000)}`);
+    assert.doesNotMatch(out.slice(beforeStop), /exited unexpectedly/, 'Ctrl-C restarts nothing');
     assert.deepEqual(processesMentioning(dataDir), [], 'no process of this run is left');
     for (const [name, hp] of Object.entries(endpoints)) for (const one of hp.split(',')) assert.equal(await canConnect(one), false, `${name} at ${one} is closed`);
     console.log(`# scop start: ready after ${startupMs} ms`);
+    await dns.stop();
     rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -2,15 +2,25 @@
  * `scop start` (= `npm start`): starts Kafka and the registry unless pointed at existing ones,
  * applies topics, registers schemas, runs every service as its own process, prints one `ready`
  * line with every endpoint, and on Ctrl-C / SIGTERM stops everything it started, in reverse.
+ * Once up, it restarts a service that dies (cli/supervisor.ts) and serves its own /metrics and
+ * /healthz on START_METRICS_PORT; after repeated fast crashes of one service it gives up: an
+ * error log line, a critical alert on ops.alerts, everything stopped, exit code 3 (so the process
+ * manager above it, e.g. systemd, sees the failure).
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
 import { startStack, type Stack } from '../infra/stack.ts';
-import { createKafkaClient } from '../runtime/kafka.ts';
+import { newAlert, publishAlert } from '../runtime/alerts.ts';
+import { envPort, loadEnv } from '../runtime/config.ts';
+import { clientKindFromEnv, createKafkaClient } from '../runtime/kafka.ts';
 import { loggerFor } from '../runtime/log.ts';
+import { createMetricsRegistry, startMetricsServer, type MetricsServer } from '../runtime/metrics.ts';
 import { RecordCodec } from '../runtime/registry.ts';
 import { allTopics, applyTopics } from '../runtime/topics.ts';
 import { startedServices } from './services.ts';
+import { restartPolicyFromEnv, Supervised, supervisorMetrics, type GiveUp } from './supervisor.ts';
 
 const log = loggerFor('start');
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -21,35 +31,51 @@ export async function registerSchemas(codec: RecordCodec): Promise<Record<string
   return ids;
 }
 
-interface RunningChild { name: string; child: ChildProcess; exited: Promise<void> }
+type Ready = { endpoints: Record<string, string>; notes?: Record<string, string> };
 
-function startChild(name: string, env: NodeJS.ProcessEnv): { running: RunningChild; ready: Promise<{ endpoints: Record<string, string>; notes?: Record<string, string> }> } {
-  const child = fork(MAIN, ['run', name], { execArgv: ['--import', 'tsx'], env, stdio: 'inherit' });
-  const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
-  const ready = new Promise<{ endpoints: Record<string, string>; notes?: Record<string, string> }>((ok, fail) => {
+/** The `ready` message a service sends once it serves (cli/run-service.ts). */
+function readyOf(child: ChildProcess, name: string): Promise<Ready> {
+  return new Promise<Ready>((ok, fail) => {
     child.on('message', (m: { type?: string; endpoints?: Record<string, string>; notes?: Record<string, string> }) => { if (m?.type === 'ready') ok({ endpoints: m.endpoints ?? {}, notes: m.notes }); });
     child.once('exit', (code) => fail(new Error(`service ${name} exited during start-up (code ${code}); see its log lines above`)));
   });
-  return { running: { name, child, exited }, ready };
 }
+
+/** Exit code of `scop start` when it gave up restarting a service (2 is a config error). */
+export const GAVE_UP_EXIT_CODE = 3;
 
 export async function start(): Promise<void> {
   const t0 = Date.now();
-  const children: RunningChild[] = [];
+  const cfg = loadEnv(
+    { START_METRICS_PORT: envPort().default(9460), METRICS_HOST: z.string().default('127.0.0.1') },
+    { START_METRICS_PORT: "a free TCP port for scop start's own /metrics and /healthz (restarts of the services)", METRICS_HOST: 'the address metrics listen on' },
+  );
+  const policy = restartPolicyFromEnv();
+  const registry = createMetricsRegistry('start');
+  const metrics = supervisorMetrics(registry);
+  const children: Supervised[] = [];
   let stack: Stack | undefined;
+  let metricsServer: MetricsServer | undefined;
   let stopping: Promise<void> | undefined;
   const stopAll = () => (stopping ??= (async () => {
-    for (const c of [...children].reverse()) {
-      if (c.child.exitCode === null) c.child.kill('SIGTERM');
-      const t = setTimeout(() => c.child.kill('SIGKILL'), 20000);
-      await c.exited;
-      clearTimeout(t);
-    }
+    for (const c of [...children].reverse()) await c.stop();
+    await metricsServer?.close();
     await stack?.stop();
   })());
   const onSignal = (sig: string) => {
     log.info({ signal: sig }, 'stopping everything scop started');
     void stopAll().then(() => { log.info('stopped'); process.exit(0); });
+  };
+  const onGiveUp = (g: GiveUp) => {
+    if (stopping) return;
+    void (async () => {
+      // Best effort: the alert goes out while Kafka still runs; a broker that is the problem must not hold up the exit.
+      await Promise.race([alertGiveUp(stack, g), new Promise((r) => setTimeout(r, 10000))])
+        .catch((e: unknown) => log.error({ err: e }, 'could not publish the give-up alert to ops.alerts'));
+      await stopAll();
+      log.error({ service: g.service, exitCode: GAVE_UP_EXIT_CODE }, `stopped everything: ${g.service} keeps crashing`);
+      process.exit(GAVE_UP_EXIT_CODE);
+    })();
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
@@ -74,11 +100,22 @@ export async function start(): Promise<void> {
     // replication=<copies>/<in sync>: a cluster too small for 3/2 says so in the ready line.
     const { replicationFactor: rf, minInsyncReplicas: isr, warning } = applied.durability;
     const notes: Record<string, string> = { replication: `${rf}/${isr}${warning ? '(warning:too-few-brokers)' : ''}` };
+    metricsServer = await startMetricsServer({
+      registry, host: cfg.METRICS_HOST, port: cfg.START_METRICS_PORT,
+      health: () => ({ ok: !children.some((c) => c.hasGivenUp), services: Object.fromEntries(children.map((c) => [c.name, c.state])) }),
+    });
+    endpoints['metrics-start'] = metricsServer.address;
     // SCOP_INBOUND: the inbound chain fused in one process (default) or one process per stage.
     for (const def of startedServices(env)) {
-      const { running, ready } = startChild(def.name, env);
-      children.push(running);
-      const r = await ready;
+      const sup = new Supervised({
+        name: def.name, policy, log, metrics, onGiveUp,
+        spawn: () => fork(MAIN, ['run', def.name], { execArgv: ['--import', 'tsx'], env: { ...env, ...staticMember(env, def.name) }, stdio: 'inherit' }),
+        // A restarted service says when it serves again.
+        onSpawn: (child, run) => { if (run > 1) readyOf(child, def.name).then(() => log.info({ service: def.name, run }, `${def.name} restarted and ready`), () => {}); },
+      });
+      children.push(sup);
+      const r = await readyOf(sup.start(), def.name);
+      sup.supervise();
       Object.assign(endpoints, r.endpoints);
       Object.assign(notes, r.notes);
     }
@@ -92,5 +129,31 @@ export async function start(): Promise<void> {
   } catch (e) {
     await stopAll();
     throw e;
+  }
+}
+
+/**
+ * With KAFKA_CLIENT=platformatic each service gets a SCOP_INSTANCE_ID named after this host (or the
+ * operator's SCOP_INSTANCE_ID) and the service, stable across its restarts: a restarted service
+ * takes its old place in its groups at once (static membership) instead of waiting for its dead
+ * session to expire, and aborts its predecessor's open transaction at once (runtime/README.md).
+ */
+function staticMember(env: NodeJS.ProcessEnv, service: string): NodeJS.ProcessEnv {
+  if (clientKindFromEnv(env) !== 'platformatic') return {};
+  return { SCOP_INSTANCE_ID: `${env.SCOP_INSTANCE_ID?.trim() || hostname()}-${service}` };
+}
+
+async function alertGiveUp(stack: Stack | undefined, g: GiveUp): Promise<void> {
+  if (!stack) return;
+  const producer = createKafkaClient(stack.kafka, { retries: 2 }).producer();
+  await producer.connect();
+  try {
+    await publishAlert(producer, new RecordCodec(stack.registry), newAlert({
+      kind: 'service-crash-loop', severity: 'critical', source: 'start', subject: g.service,
+      summary: `${g.service} crashed ${g.fastCrashes} times within ${Math.round(g.windowMs / 1000)} s; scop start gave up and stopped everything`,
+      details: { service: g.service, exit: g.signal ?? String(g.code), ranMs: String(g.ranMs) },
+    }));
+  } finally {
+    await producer.disconnect();
   }
 }

@@ -1,11 +1,11 @@
 /**
  * The console's routes: history search and message pages (read from the history store), and the
  * operator writes — quarantine release/delete, ham/spam labels, dead-letter re-drive, firewall
- * block/unblock — through runtime/operator/ (the same code as `scop quarantine`, `scop firewall`,
+ * block/unblock, spam model rollback — through runtime/operator/ (the same code as `scop quarantine`, `scop firewall`,
  * `scop spam feedback`). Every write needs a session and its CSRF token, and is audited to ops.audit
  * with its outcome.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -19,6 +19,7 @@ import { listBlocks, normalizePrefix, writeBlock } from '../runtime/operator/blo
 import { redriveDeadLetters, type DeadLetterRef } from '../runtime/operator/dead-letters.ts';
 import { sendFeedback } from '../runtime/operator/feedback.ts';
 import { deleteHeld, listHeld, releaseHeld, type QuarantineTopics } from '../runtime/operator/quarantine.ts';
+import { rollbackModel } from '../runtime/operator/spam-model.ts';
 import type { RecordCodec } from '../runtime/registry.ts';
 import type { SpamLoopView } from './models.ts';
 import * as pages from './pages.ts';
@@ -31,7 +32,7 @@ import {
 
 const CSS = readFileSync(new URL('./static/console.css', import.meta.url));
 
-export interface ConsoleTopics { quarantine: QuarantineTopics; blocklist: string; deadLetters: string; audit: string }
+export interface ConsoleTopics { quarantine: QuarantineTopics; blocklist: string; deadLetters: string; audit: string; spamModel: string; spamModelHistory: string }
 
 export interface ConsoleDeps {
   store: HistoryStore;
@@ -43,6 +44,8 @@ export interface ConsoleDeps {
   operators: Operators;
   spam: SpamLoopView;
   topics: ConsoleTopics;
+  /** The public keys a rolled-back model's signature must verify with (SPAM_MODEL_PUBLIC_KEY_FILES). */
+  trustedModelKeys: () => readonly KeyObject[];
   registry: Registry;
   scheme: 'http' | 'https';
   sessionMs: number;
@@ -64,16 +67,22 @@ const LABELS = new Set(['ham', 'spam']);
 const arg = (v: string | null, max = 256) => (v ?? '').slice(0, max);
 
 export function createConsoleApp(d: ConsoleDeps) {
-  const sessions = new Sessions(d.sessionMs);
+  const sessions = new Sessions(d.store, d.sessionMs);
   const limiter = new LoginLimiter(d.loginFailuresPerMinute);
-  const flashes = new WeakMap<Session, string>();
+  // One message for the next page after a write, per session (memory: a restart loses at most that).
+  const flashMap = new Map<string, string>();
+  const flashes = {
+    set: (s: Session, text: string) => { if (flashMap.size > 10000) flashMap.clear(); flashMap.set(s.id, text); },
+    get: (s: Session) => flashMap.get(s.id),
+    delete: (s: Session) => flashMap.delete(s.id),
+  };
   const m: Metrics = {
     search: histogramOn(d.registry, { name: 'scop_console_search_seconds', help: 'History searches and message pages served by the console.', labelNames: ['kind'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5] }),
     actions: counterOn(d.registry, { name: 'scop_console_actions_total', help: 'Operator writes from the console, by action and outcome (each audited to ops.audit).', labelNames: ['action', 'outcome'] as const }),
     logins: counterOn(d.registry, { name: 'scop_console_logins_total', help: 'Console logins by result (ok, failed, limited).', labelNames: ['result'] as const }),
   };
   for (const result of ['ok', 'failed', 'limited']) m.logins.inc({ result }, 0);
-  for (const action of ['quarantine-release', 'quarantine-delete', 'spam-label', 'dead-letter-redrive', 'firewall-block', 'firewall-unblock']) m.actions.inc({ action, outcome: 'ok' }, 0);
+  for (const action of ['quarantine-release', 'quarantine-delete', 'spam-label', 'dead-letter-redrive', 'firewall-block', 'firewall-unblock', 'spam-model-rollback']) m.actions.inc({ action, outcome: 'ok' }, 0);
 
   const remote = (req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown';
 
@@ -153,7 +162,7 @@ export function createConsoleApp(d: ConsoleDeps) {
       const f = { stage: arg(url.searchParams.get('stage'), 64) || undefined, reason: arg(url.searchParams.get('reason'), 64) || undefined };
       return send(res, 200, pages.deadLettersPage(ctx, await d.store.deadLetterCounts(), await d.store.deadLetters({ ...f, limit: 200 }), f));
     }
-    if (p === '/spam-model') return send(res, 200, pages.modelPage(ctx, d.spam.versions, d.spam.labelCounts()));
+    if (p === '/spam-model') return send(res, 200, pages.modelPage(ctx, d.spam.versions, d.spam.current, d.spam.labelCounts()));
     if (p === '/firewall') return send(res, 200, pages.firewallPage(ctx, await listBlocks(d.kafka, d.codec, d.topics.blocklist), Date.now()));
     return send(res, 404, pages.errorPage(ctx, 404, 'no such page'));
   }
@@ -197,6 +206,17 @@ export function createConsoleApp(d: ConsoleDeps) {
       });
       return redirect(res, '/firewall');
     }
+    if (p === '/spam-model/rollback') {
+      const to = arg(form.get('version'), 200);
+      // No script on our pages, so the confirmation is a required checkbox (the browser insists; we check again).
+      if (form.get('confirm') !== 'yes') { flashes.set(s, `tick "I am sure" to roll back to ${to}`); return redirect(res, '/spam-model'); }
+      await audited(req, s, 'spam-model-rollback', [to], `from=${d.spam.current ?? 'none'}`, async () => {
+        if (!to) throw new Error('no version given');
+        const r = await rollbackModel({ kafka: d.kafka, codec: d.codec, log: d.log, modelTopic: d.topics.spamModel, historyTopic: d.topics.spamModelHistory, trusted: d.trustedModelKeys(), to });
+        return `rolled back ${r.from ?? '(none)'} → ${r.to} (${d.topics.spamModel} offset ${r.offset}); scorers and the learner switch to it`;
+      });
+      return redirect(res, '/spam-model');
+    }
     throw new HttpError(404, 'no such action');
   }
 
@@ -222,7 +242,7 @@ export function createConsoleApp(d: ConsoleDeps) {
       return again(401, d.operators.size === 0 ? 'No operator exists yet: add one with `scop console users add <name>`.' : 'Wrong name or password.');
     }
     m.logins.inc({ result: 'ok' });
-    const s = sessions.create(user);
+    const s = await sessions.create(user);
     d.log.info({ user, remote: addr }, 'console login');
     redirect(res, '/history', { 'Set-Cookie': [setCookie(SESSION_COOKIE, s.id, Math.floor(d.sessionMs / 1000)), setCookie(LOGIN_COOKIE, '', 0)] });
   }
@@ -236,7 +256,9 @@ export function createConsoleApp(d: ConsoleDeps) {
         return;
       }
       const jar = cookies(req);
-      const s = sessions.get(jar.get(SESSION_COOKIE));
+      let s = await sessions.get(jar.get(SESSION_COOKIE));
+      // An operator removed from the users file is logged out at their next request.
+      if (s && !d.operators.has(s.user)) { await sessions.end(s.id); s = undefined; }
       if (req.method === 'GET' && url.pathname === '/login') {
         if (s) return redirect(res, '/history');
         const token = loginToken(jar);
@@ -250,7 +272,8 @@ export function createConsoleApp(d: ConsoleDeps) {
         if (!s) return redirect(res, '/login');
         if (!sameToken(form.get('csrf'), s.csrf)) throw new HttpError(403, 'missing or wrong CSRF token; reload the page');
         if (url.pathname === '/logout') {
-          sessions.end(s.id);
+          await sessions.end(s.id);
+          flashes.delete(s);
           await publishAudit(d.auditProducer, d.codec, { actor: s.user, origin: 'console', remoteAddress: remote(req), action: 'logout', targets: [], detail: '', outcome: 'ok' }, d.topics.audit)
             .catch((e: unknown) => d.log.error({ err: (e as Error).message }, 'could not write the audit event'));
           return redirect(res, '/login', { 'Set-Cookie': setCookie(SESSION_COOKIE, '', 0) });

@@ -2,10 +2,12 @@
  * The console on the real broker (unique topics): the history consumers fill the store from the
  * topics; login, sessions, CSRF, Origin checks and security headers; search and the message page;
  * quarantine release/delete/mark, dead-letter re-drive and firewall block/unblock through the
- * shared operator code, each audited to the audit topic.
+ * shared operator code, each audited to the audit topic; spam model rollback to a signed version
+ * from the history topic (refused unconfirmed or when the signature is not trusted).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,8 +19,12 @@ import { topicConfig, type TopicSpec } from '../runtime/topics.ts';
 import type { AuditEvent, Block, DeadLetter, DeliveryJob, MailRecord, SpamFeedback } from '../schemas/types.ts';
 import { rebuildHistory, type HistoryTopics } from './history.ts';
 import { startConsole, type RunningConsole } from './service.ts';
-import { addOperator } from './users.ts';
+import { addOperator, removeOperator } from './users.ts';
 import { parseMime } from '../processors/mime/parse.ts';
+import { train } from '../processors/spam/evaluate.ts';
+import { encodeSignedModel, publishModel } from '../processors/spam/model-topic.ts';
+import { MODEL_KEY, ROLLBACK_HEADER } from '../runtime/operator/spam-model.ts';
+import type { SpamModelRecord } from '../schemas/types.ts';
 
 const { svc, admin } = testBroker('console-test');
 const dir = mkdtempSync(join(tmpdir(), 'scop-console-'));
@@ -26,7 +32,7 @@ const PASSWORD = 'correct horse battery staple';
 
 const t = {
   decided: uniqueName('c-decided'), outbound: uniqueName('c-outbound'), deliveryLog: uniqueName('c-dlog'), deadLetters: uniqueName('c-dlq'), quarantine: uniqueName('c-quarantine'),
-  requests: uniqueName('c-requests'), feedback: uniqueName('c-feedback'), blocklist: uniqueName('c-blocklist'), audit: uniqueName('c-audit'), spamModel: uniqueName('c-model'), source: uniqueName('c-source'),
+  requests: uniqueName('c-requests'), feedback: uniqueName('c-feedback'), blocklist: uniqueName('c-blocklist'), audit: uniqueName('c-audit'), spamModel: uniqueName('c-model'), spamModelHistory: uniqueName('c-model-history'), source: uniqueName('c-source'),
 };
 let consoleSvc: RunningConsole;
 let origin = '';
@@ -34,7 +40,7 @@ let port = 0;
 const groupPrefix = uniqueName('console-test');
 const start = () => startConsole({ ...svc, dataDir: dir, env: { ...process.env, CONSOLE_PORT: String(port), CONSOLE_LOGIN_FAILURES_PER_MINUTE: '3' } }, {
   history: { decided: t.decided, outbound: t.outbound, deliveryLog: t.deliveryLog, deadLetters: t.deadLetters, quarantine: t.quarantine } satisfies HistoryTopics,
-  topics: { quarantine: { quarantine: t.quarantine, requests: t.requests, feedback: t.feedback }, blocklist: t.blocklist, deadLetters: t.deadLetters, audit: t.audit, spamModel: t.spamModel },
+  topics: { quarantine: { quarantine: t.quarantine, requests: t.requests, feedback: t.feedback }, blocklist: t.blocklist, deadLetters: t.deadLetters, audit: t.audit, spamModel: t.spamModel, spamModelHistory: t.spamModelHistory },
   groupPrefix,
 });
 
@@ -93,7 +99,7 @@ async function audits(n: number): Promise<AuditEvent[]> {
 before(async () => {
   const spec = (name: string, cleanup: TopicSpec['cleanup']) => ({ topic: name, numPartitions: 2, replicationFactor: 1, configEntries: Object.entries(topicConfig({ cleanup } as TopicSpec)).map(([k, v]) => ({ name: k, value: v })) });
   await admin.createTopics({ waitForLeaders: true, topics: [
-    ...[t.decided, t.outbound, t.deliveryLog, t.deadLetters, t.requests, t.source].map((n) => spec(n, 'delete')),
+    ...[t.decided, t.outbound, t.deliveryLog, t.deadLetters, t.requests, t.source, t.spamModelHistory].map((n) => spec(n, 'delete')),
     { ...spec(t.audit, 'delete'), numPartitions: 1 }, // one partition, as ops.audit: events in order
     ...[t.quarantine, t.feedback, t.blocklist, t.spamModel].map((n) => spec(n, 'compact')),
   ] });
@@ -253,13 +259,59 @@ describe('console', () => {
     assert.match((await alice.req('GET', '/firewall')).body, /is not an IP address or CIDR prefix/);
   });
 
+  it('spam model: every published version listed; rollback republishes the chosen signed version to the model topic, only when confirmed and trusted; audited', async () => {
+    const trusted = generateKeyPairSync('ed25519');
+    const foreign = generateKeyPairSync('ed25519');
+    mkdirSync(join(dir, 'secrets'), { recursive: true });
+    writeFileSync(join(dir, 'secrets', 'spam-model.pub'), trusted.publicKey.export({ format: 'pem', type: 'spki' }));
+    const model = (n: number) => train(Array.from({ length: n }, (_, i) => ({ tokens: [`w${i % 5}`, i % 2 ? 'cash' : 'agenda'], label: i % 2 ? 'spam' as const : 'ham' as const }))).toData({ source: `test-${n}`, trainedAt: Date.now() - 100000 + n });
+    const [v1, v2, v3] = [model(10), model(20), model(30)];
+    await publishModel(svc.kafka, svc.codec, v1, trusted.privateKey, t.spamModel, MODEL_KEY, t.spamModelHistory);
+    await publishModel(svc.kafka, svc.codec, v2, trusted.privateKey, t.spamModel, MODEL_KEY, t.spamModelHistory);
+    // A version on the history topic signed by a key the console does not trust.
+    const forged = await encodeSignedModel(svc.codec, t.spamModel, v3, foreign.privateKey);
+    const p = svc.kafka.producer();
+    await p.connect();
+    await p.send({ topic: t.spamModelHistory, acks: -1, messages: [{ key: v3.version, value: forged.value, headers: forged.headers }] });
+    await p.disconnect();
+
+    const page = await eventually(async () => {
+      const r = await alice.req('GET', '/spam-model');
+      return [v1, v2, v3].every((v) => r.body.includes(v.version)) && r.body.includes(`${v2.version} <span class="badge deliver">in use`) ? r : undefined;
+    }, 30000, 'three versions listed, the second in use');
+    const csrf = Client.csrf(page.body);
+    assert.equal((page.body.match(/action="\/spam-model\/rollback"/g) ?? []).length, 2, 'a rollback form for every version but the one in use');
+    assert.match(page.body, /name="confirm" value="yes" required/);
+
+    const modelRecords = async (n: number) => readTopic(svc.kafka, t.spamModel, n, { settleMs: 300 });
+    assert.equal((await alice.req('POST', '/spam-model/rollback', { csrf, version: v1.version })).status, 303);
+    assert.match((await alice.req('GET', '/spam-model')).body, /tick &quot;I am sure&quot;/, 'unconfirmed: nothing done');
+    assert.equal((await alice.req('POST', '/spam-model/rollback', { csrf, version: v3.version, confirm: 'yes' })).status, 303);
+    assert.match((await alice.req('GET', '/spam-model')).body, /spam-model-rollback failed: .*not from a trusted key/);
+    assert.equal((await modelRecords(2)).length, 2, 'neither the unconfirmed nor the untrusted rollback wrote to the model topic');
+
+    assert.equal((await alice.req('POST', '/spam-model/rollback', { csrf, version: v1.version, confirm: 'yes' })).status, 303);
+    const last = (await modelRecords(3)).at(-1)!;
+    const first = (await modelRecords(1))[0]!;
+    assert.equal(last.key, MODEL_KEY);
+    assert.deepEqual(last.value, first.value, 'the very bytes (and signature) published for v1');
+    assert.equal((await svc.codec.decodeAs<SpamModelRecord>(last.value, 'SpamModel')).version, v1.version);
+    assert.ok(last.headers?.[ROLLBACK_HEADER], 'marked as a rollback for the learner');
+    await eventually(async () => (await alice.req('GET', '/spam-model')).body.includes(`${v1.version} <span class="badge deliver">in use`) || undefined, 20000, 'v1 in use after the rollback');
+    const events = (await audits(12)).filter((e) => e.action === 'spam-model-rollback');
+    assert.deepEqual(events.map((e) => [e.actor, e.targets, e.detail, e.outcome.replace(/:.*/s, '')]), [['alice', [v3.version], `from=${v2.version}`, 'error'], ['alice', [v1.version], `from=${v2.version}`, 'ok']]);
+  });
+
   it('logout ends the session', async () => {
     const page = await alice.req('GET', '/history');
     await alice.req('POST', '/logout', { csrf: Client.csrf(page.body) });
     assert.equal((await alice.req('GET', '/history')).status, 303);
   });
 
-  it('rebuild by replay: refused while the console runs; after a stop, empty tables and a restart give the same history back', async () => {
+  it('rebuild by replay: refused while the console runs; after a stop, empty tables and a restart give the same history back; logins survive the restart', async () => {
+    const kept = new Client();
+    assert.equal((await kept.login('alice', PASSWORD)).status, 303);
+    const keptCsrf = Client.csrf((await kept.req('GET', '/history')).body);
     const before = (await consoleSvc.store.search({ limit: 500 })).rows.map((r) => r.id).sort();
     assert.ok(before.length >= 4);
     await assert.rejects(rebuildHistory(svc.kafka, consoleSvc.store, groupPrefix), /the console is running/);
@@ -275,9 +327,22 @@ describe('console', () => {
       return now.length === before.length ? now : undefined;
     }, 60000, 'the history replayed from the topics');
     assert.deepEqual((await consoleSvc.store.search({ limit: 500 })).rows.map((r) => r.id).sort(), before);
-    const alice2 = new Client();
-    assert.equal((await alice2.login('alice', PASSWORD)).status, 303);
-    assert.match((await alice2.req('GET', '/dead-letters')).body, /bad magic byte/, 'dead letters replayed too');
+    assert.match((await kept.req('GET', '/dead-letters')).body, /bad magic byte/, 'still logged in after the restart; dead letters replayed too');
+    // The CSRF token from before the restart is still the session's; logout removes the stored session.
+    assert.equal((await kept.req('POST', '/logout', { csrf: keptCsrf })).headers.location, '/login');
+    assert.equal((await kept.req('GET', '/history')).status, 303);
+  });
+
+  it('an operator removed from the users file is logged out at the next request', async () => {
+    const file = join(dir, 'console', 'users');
+    await addOperator(file, 'bob', PASSWORD);
+    const bob = new Client();
+    assert.equal((await bob.login('bob', PASSWORD)).status, 303);
+    assert.equal((await bob.req('GET', '/history')).status, 200);
+    assert.ok(removeOperator(file, 'bob'));
+    assert.equal((await bob.req('GET', '/history')).status, 303);
+    await addOperator(file, 'bob', PASSWORD);
+    assert.equal((await bob.req('GET', '/history')).status, 303, 'the session was deleted, not just refused');
   });
 
 });

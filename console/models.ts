@@ -1,9 +1,10 @@
 /**
- * What the console shows of the spam learning loop: every model version seen on the compacted
- * spam.model topic (compaction keeps only the newest per model name, so older versions disappear
- * once the broker compacts), and the labels on spam.feedback (latest per message). Exposes the
- * newest model's training time for the "model not updated" alert. The model page lists versions
- * only; rollback is `scop spam rollback` (processors/spam/learner/rollback.ts).
+ * What the console shows of the spam learning loop: every model version published — on
+ * spam.model.history (every version, 30 days) and on the compacted spam.model (which keeps only the
+ * newest per model name) — which one spam.model holds now, and the labels on spam.feedback (latest
+ * per message). Exposes the newest model's training time for the "model not updated" alert. The
+ * model page rolls back to a listed version through runtime/operator/spam-model.ts, as
+ * `scop spam rollback` does.
  */
 import type { Registry } from 'prom-client';
 import { followCompactedTopic, type CompactedTopicFollower } from '../runtime/compacted-topic.ts';
@@ -11,6 +12,7 @@ import type { KafkaClient } from '../runtime/kafka.ts';
 import type { Logger } from '../runtime/log.ts';
 import { gaugeOn } from '../runtime/metrics.ts';
 import type { RecordCodec } from '../runtime/registry.ts';
+import { MODEL_KEY } from '../runtime/operator/spam-model.ts';
 import type { SpamFeedback, SpamModelRecord } from '../schemas/types.ts';
 
 export interface ModelVersion {
@@ -22,15 +24,20 @@ export interface ModelVersion {
   nspam: number;
   tokens: number;
   tokenizerVersion: string;
+  /** Where it was seen: `spam.model@12` or `spam.model.history@3`. */
   offset: string;
+  /** When it was published (the record's timestamp on the topic it was seen on first). */
+  publishedAt: number;
 }
 
 export class SpamLoopView {
   readonly versions: ModelVersion[] = [];
+  /** The version spam.model holds now (its newest record), or null before any. */
+  current: string | null = null;
   private readonly labels = new Map<string, string>();
   private readonly followers: CompactedTopicFollower[] = [];
 
-  constructor(private readonly o: { kafka: KafkaClient; codec: RecordCodec; log: Logger; registry: Registry; modelTopic: string; feedbackTopic: string }) {
+  constructor(private readonly o: { kafka: KafkaClient; codec: RecordCodec; log: Logger; registry: Registry; modelTopic: string; historyTopic: string | null; feedbackTopic: string }) {
     const versions = this.versions;
     gaugeOn(o.registry, {
       name: 'scop_spam_model_trained_timestamp_seconds', help: 'When the newest model on spam.model was trained (Unix seconds), by version.', labelNames: ['version'] as const,
@@ -42,15 +49,31 @@ export class SpamLoopView {
     });
   }
 
+  /** Adds a version once (the same bytes are on both topics). */
+  private async seen(name: string, value: Buffer, where: string, publishedAt: number): Promise<string> {
+    const m = await this.o.codec.decodeAs<SpamModelRecord>(value, 'SpamModel');
+    if (!this.versions.some((v) => v.version === m.version)) {
+      this.versions.push({ name, version: m.version, trainedAt: m.trainedAt, source: m.source, nham: m.nham, nspam: m.nspam, tokens: m.tokens.length, tokenizerVersion: m.tokenizerVersion, offset: where, publishedAt });
+      this.versions.sort((a, b) => b.trainedAt - a.trainedAt);
+    }
+    return m.version;
+  }
+
   async start(): Promise<void> {
+    const { historyTopic, modelTopic } = this.o;
+    // History first: its records carry the model name in the record's key only on spam.model.
+    if (historyTopic) {
+      this.followers.push(await followCompactedTopic({
+        kafka: this.o.kafka, topic: historyTopic, name: 'console-spam-model-history', log: this.o.log,
+        onRecord: async (_version, value, meta) => { if (value) await this.seen(MODEL_KEY, value, `${historyTopic}@${meta.offset}`, Number(meta.timestamp ?? 0)); },
+      }));
+    }
     this.followers.push(await followCompactedTopic({
-      kafka: this.o.kafka, topic: this.o.modelTopic, name: 'console-spam-model', log: this.o.log,
+      kafka: this.o.kafka, topic: modelTopic, name: 'console-spam-model', log: this.o.log,
       onRecord: async (key, value, meta) => {
         if (!value) return;
-        const m = await this.o.codec.decodeAs<SpamModelRecord>(value, 'SpamModel');
-        if (this.versions.some((v) => v.name === key && v.version === m.version)) return;
-        this.versions.push({ name: key, version: m.version, trainedAt: m.trainedAt, source: m.source, nham: m.nham, nspam: m.nspam, tokens: m.tokens.length, tokenizerVersion: m.tokenizerVersion, offset: meta.offset });
-        this.versions.sort((a, b) => b.trainedAt - a.trainedAt);
+        const version = await this.seen(key, value, `${modelTopic}@${meta.offset}`, Number(meta.timestamp ?? 0));
+        if (key === MODEL_KEY) this.current = version;
       },
     }));
     this.followers.push(await followCompactedTopic({

@@ -121,11 +121,14 @@ export function deadLettersPage(ctx: PageContext, counts: { stage: string; reaso
 <p class="meta">Re-drive writes each record's original bytes back to the topic it came from; the stage processes it again (after a fix).</p>`, '/dead-letters');
 }
 
-export function modelPage(ctx: PageContext, versions: ModelVersion[], labels: Record<string, number>): string {
-  const rows = versions.map((v, i) => `<tr><td>${h(v.version)}${i === 0 ? ' <span class="badge deliver">newest</span>' : ''}</td><td>${h(v.name)}</td><td class="nowrap">${h(iso(v.trainedAt))}</td><td>${h(v.nham)}</td><td>${h(v.nspam)}</td><td>${h(v.tokens)}</td><td>${h(v.tokenizerVersion)}</td><td>${h(v.source)}</td><td>${h(v.offset)}</td></tr>`).join('');
-  return layout('Spam model', ctx, `<table class="results"><thead><tr><th>Version</th><th>Model</th><th>Trained</th><th>Ham</th><th>Spam</th><th>Tokens</th><th>Tokenizer</th><th>Source</th><th>Offset</th></tr></thead><tbody>${rows || '<tr><td colspan="9">No model on spam.model.</td></tr>'}</tbody></table>
+export function modelPage(ctx: PageContext, versions: ModelVersion[], current: string | null, labels: Record<string, number>): string {
+  const rollback = (v: ModelVersion) => `<form method="post" action="/spam-model/rollback">${csrfField(ctx)}<input type="hidden" name="version" value="${h(v.version)}">
+<label><input type="checkbox" name="confirm" value="yes" required> I am sure</label> <button>Roll back to this version</button></form>`;
+  const rows = versions.map((v) => `<tr><td>${h(v.version)}${v.version === current ? ' <span class="badge deliver">in use</span>' : ''}</td><td>${h(v.name)}</td><td class="nowrap">${h(iso(v.trainedAt))}</td><td class="nowrap">${v.publishedAt ? h(iso(v.publishedAt)) : ''}</td><td>${h(v.nham)}</td><td>${h(v.nspam)}</td><td>${h(v.tokens)}</td><td>${h(v.tokenizerVersion)}</td><td>${h(v.source)}</td><td>${h(v.offset)}</td>
+<td>${v.version === current ? '' : rollback(v)}</td></tr>`).join('');
+  return layout('Spam model', ctx, `<table class="results"><thead><tr><th>Version</th><th>Model</th><th>Trained</th><th>Published</th><th>Ham</th><th>Spam</th><th>Tokens</th><th>Tokenizer</th><th>Source</th><th>Seen at</th><th></th></tr></thead><tbody>${rows || '<tr><td colspan="11">No model on spam.model.</td></tr>'}</tbody></table>
 <h2>Labels on spam.feedback</h2>${dl(Object.entries(labels).length ? Object.entries(labels) : [['labels', 'none yet']])}
-<p class="meta">Versions are what spam.model holds now (compaction keeps only the newest per model name). Every published version is kept on spam.model.history; <code>scop spam rollback [--to &lt;version&gt;]</code> republishes one.</p>`, '/spam-model');
+<p class="meta">Every published version is kept on spam.model.history (30 days); spam.model holds the one in use. A rollback republishes the chosen version's signed bytes to spam.model (checked against the trusted public keys first): scorers switch to it, and the learner continues on top of it. Same as <code>scop spam rollback --to &lt;version&gt;</code>; audited to ops.audit.</p>`, '/spam-model');
 }
 
 export function firewallPage(ctx: PageContext, blocks: Block[], now: number): string {

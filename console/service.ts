@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { RunningService, ServiceContext, ServiceDefinition } from '../runtime/service.ts';
 import { defaultQuarantineTopics } from '../runtime/operator/quarantine.ts';
 import { gaugeOn } from '../runtime/metrics.ts';
+import { loadModelKeys } from '../runtime/model-signature.ts';
 import { loadTlsMaterial } from '../runtime/tls.ts';
 import { TOPICS } from '../runtime/topics.ts';
 import { createConsoleApp, type ConsoleTopics } from './app.ts';
@@ -23,7 +24,7 @@ import { Operators } from './users.ts';
 
 export interface ConsoleOptions {
   history?: HistoryTopics;
-  topics?: ConsoleTopics & { spamModel: string };
+  topics?: ConsoleTopics;
   groupPrefix?: string;
 }
 
@@ -36,14 +37,14 @@ export interface RunningConsole extends RunningService { url: string; store: His
 export async function startConsole(ctx: ServiceContext, o: ConsoleOptions = {}): Promise<RunningConsole> {
   const cfg = loadConsoleConfig(ctx.env, ctx.dataDir);
   const log = ctx.log.child({ component: 'console' });
-  const topics = o.topics ?? { quarantine: defaultQuarantineTopics(), blocklist: TOPICS.blocklist.name, deadLetters: TOPICS.deadLetters.name, audit: TOPICS.audit.name, spamModel: TOPICS.spamModel.name };
+  const topics = o.topics ?? { quarantine: defaultQuarantineTopics(), blocklist: TOPICS.blocklist.name, deadLetters: TOPICS.deadLetters.name, audit: TOPICS.audit.name, spamModel: TOPICS.spamModel.name, spamModelHistory: TOPICS.spamModelHistory.name };
   const store = await openHistoryStore(cfg);
   const stops: (() => Promise<void>)[] = [() => store.close()];
   const stopAll = async () => { for (const s of stops.reverse()) await s().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'stop step failed')); };
   try {
     const history = await startHistory(ctx, store, { topics: o.history ?? defaultHistoryTopics(), groupPrefix: o.groupPrefix });
     stops.push(() => history.stop());
-    const spam = new SpamLoopView({ kafka: ctx.kafka, codec: ctx.codec, log, registry: ctx.metrics, modelTopic: topics.spamModel, feedbackTopic: topics.quarantine.feedback });
+    const spam = new SpamLoopView({ kafka: ctx.kafka, codec: ctx.codec, log, registry: ctx.metrics, modelTopic: topics.spamModel, historyTopic: topics.spamModelHistory, feedbackTopic: topics.quarantine.feedback });
     await spam.start();
     stops.push(() => spam.stop());
     registerLagMetrics(ctx.metrics, ctx.kafka, log);
@@ -66,6 +67,8 @@ export async function startConsole(ctx: ServiceContext, o: ConsoleOptions = {}):
     const scheme = cfg.tls === 'off' ? 'http' : 'https';
     const app = createConsoleApp({
       store, kafka: ctx.kafka, auditProducer, codec: ctx.codec, log, operators: new Operators(cfg.usersFile), spam, topics, registry: ctx.metrics,
+      // Read at each rollback, so a key rotated on disk is picked up and a bad file fails that action only.
+      trustedModelKeys: () => loadModelKeys({ env: ctx.env, dataDir: ctx.dataDir }).trusted,
       scheme, sessionMs: cfg.sessionMs, loginFailuresPerMinute: cfg.loginFailuresPerMinute, pageSize: cfg.pageSize,
     });
     const handler = (req: Parameters<typeof app>[0], res: Parameters<typeof app>[1]) => void app(req, res);

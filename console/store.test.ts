@@ -1,7 +1,7 @@
 /**
  * The history stores (SQLite, and PostgreSQL on a throwaway loopback cluster): the same search
  * semantics for every filter, upserts that make a replay idempotent, held flags that arrive before
- * or after the record, dead-letter bookkeeping, retention.
+ * or after the record, dead-letter bookkeeping, retention; console sessions (hashed, expiring).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { postgresAvailable, startLocalPostgres, type LocalPostgres } from '../in
 import { PgHistoryStore } from './store-pg.ts';
 import { SqliteHistoryStore } from './store-sqlite.ts';
 import type { HistoryStore, MessageRow } from './store.ts';
+import { sessionKey, Sessions } from './web.ts';
 
 const T0 = Date.UTC(2026, 0, 10, 12, 0, 0);
 const row = (i: number, o: Partial<MessageRow> = {}): MessageRow => ({
@@ -48,6 +49,12 @@ function suite(name: string, open: () => Promise<HistoryStore>, close: () => Pro
       assert.deepEqual(await ids({ symbol: 'spam verdict' }), ['id-4', 'id-0']);
       assert.deepEqual(await ids({ from: T0 + 2 * 60000, to: T0 + 4 * 60000 }), ['id-4', 'id-3', 'id-2']);
       assert.deepEqual(await ids({ sender: '@example.com', subject: 'lunch', recipient: 'user0@example.net', before: T0 + 6 * 60000 }), ['id-4', 'id-2', 'id-0']);
+      // Full-text with an exact address or IP (few candidates: they drive, SQLite) and with a domain (the full-text index drives).
+      assert.deepEqual(await ids({ recipient: 'user1@example.net', subject: 'invoice' }), ['id-7', 'id-5', 'id-3', 'id-1']);
+      assert.deepEqual(await ids({ recipient: 'example.net', subject: 'invoice', limit: 2 }), ['id-7', 'id-5']);
+      assert.deepEqual(await ids({ clientIp: '203.0.113.4', symbol: 'spam verdict' }), ['id-4']);
+      assert.deepEqual(await ids({ sender: 'sender0@example.com', subject: 'lunch' }), ['id-6', 'id-0']);
+      assert.deepEqual(await ids({ sender: 'sender0@example.com', subject: 'invoice' }), ['id-3']);
       const page = await s.search({ limit: 3 });
       assert.equal(page.more, true);
       assert.equal((await s.search({ limit: 8 })).more, false);
@@ -107,6 +114,41 @@ function suite(name: string, open: () => Promise<HistoryStore>, close: () => Pro
       await s.clear();
       assert.equal(await s.countMessages(), 0);
       assert.deepEqual((await s.search({ subject: 'lunch' })).rows, []);
+    });
+
+    it('sessions: stored hashed; a new Sessions on the same database (a restart) finds them; logout, idle and absolute expiry remove them; clear keeps them', async () => {
+      let now = T0;
+      const clock = () => now;
+      const a = new Sessions(s, 8 * 3600000, 30 * 60000, clock);
+      const alice = await a.create('alice');
+      const bob = await a.create('bob');
+      assert.equal(await s.getSession(alice.id), null, 'the id itself is not a key');
+      assert.equal((await s.getSession(sessionKey(alice.id)))!.user, 'alice');
+      await s.clear();
+      const b = new Sessions(s, 8 * 3600000, 30 * 60000, clock); // nothing in memory: as after a restart
+      const again = await b.get(alice.id);
+      assert.deepEqual([again?.user, again?.csrf], ['alice', alice.csrf], 'the same user and CSRF token');
+      assert.equal(await b.get(`${alice.id.slice(0, -1)}x`), undefined);
+      assert.equal(await b.get('short'), undefined);
+      await b.end(bob.id);
+      assert.equal(await b.get(bob.id), undefined, 'logout ends it');
+      assert.equal(await s.getSession(sessionKey(bob.id)), null);
+      // Idle: seen 29 min ago is fine (and refreshes `seen`), 31 min without a request is not.
+      now += 29 * 60000;
+      assert.ok(await b.get(alice.id));
+      now += 31 * 60000;
+      assert.equal(await b.get(alice.id), undefined, 'idle too long');
+      assert.equal(await s.getSession(sessionKey(alice.id)), null, 'and deleted');
+      // Absolute: active every 20 minutes, still over after 8 hours.
+      const carol = await b.create('carol');
+      for (let i = 0; i < 23; i++) { now += 20 * 60000; assert.ok(await b.get(carol.id), `still in at ${i}`); }
+      now += 21 * 60000;
+      assert.equal(await b.get(carol.id), undefined, 'older than the longest session');
+      // The sweep removes expired sessions nobody asks for again.
+      const dave = await b.create('dave');
+      now += 31 * 60000;
+      assert.equal(await b.sweep(), 1);
+      assert.equal(await s.getSession(sessionKey(dave.id)), null);
     });
   });
 }

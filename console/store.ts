@@ -83,7 +83,20 @@ export interface SearchResult {
   more: boolean;
 }
 
-export interface HistoryStore {
+/** A console session as stored: `key` is a hash of its id (console/web.ts sessionKey), never the id. */
+export interface StoredSession { key: string; user: string; created: number; seen: number }
+
+/** Console sessions, in the same database as the history (they survive a restart; `clear` keeps them). */
+export interface SessionStore {
+  putSession(s: StoredSession): Promise<void>;
+  getSession(key: string): Promise<StoredSession | null>;
+  touchSession(key: string, seen: number): Promise<void>;
+  deleteSession(key: string): Promise<void>;
+  /** Deletes sessions created before `createdBefore` or last seen before `seenBefore`; returns how many. */
+  pruneSessions(createdBefore: number, seenBefore: number): Promise<number>;
+}
+
+export interface HistoryStore extends SessionStore {
   readonly kind: 'sqlite' | 'postgresql';
   upsertMessage(row: MessageRow): Promise<void>;
   setHeld(id: string, held: boolean): Promise<void>;
@@ -132,6 +145,37 @@ export function ipFilter(v: string): { exact: string } | { prefix: string } {
   return /[.:]$/.test(s) ? { prefix: s } : { exact: s };
 }
 
+const DAY_MS = 86400000;
+
+/** Matches a single query may fetch before a search first narrows to the newest day (PostgreSQL: ~60 ms per 1,000 rows, cold). */
+const CHEAP_MATCHES = 3000;
+
+/**
+ * Newest-first search through a widening time window, for an index that cannot hand out its
+ * matches in time order (PostgreSQL's GIN: otherwise every match is fetched from the heap — 37,000
+ * rows and over a second for a common symbol at a million messages). `run` first looks at the last
+ * day before `top` (the filter's end, or the newest message). A page there is the answer. Otherwise
+ * that day's match rate estimates the whole range's (`span`: oldest to newest message): few
+ * matches in all (under CHEAP_MATCHES) or none that day → one query over the whole filter;
+ * many → one more over the days a page needs (×1.5), then the whole filter. `run` returns up to
+ * limit + 1 rows, newest first.
+ */
+export async function searchInWindows(f: SearchFilter, limit: number, span: () => Promise<{ oldest: number; newest: number } | null>, run: (f: SearchFilter) => Promise<MessageSummary[]>): Promise<SearchResult> {
+  const all = async () => { const rows = await run(f); return { rows: rows.slice(0, limit), more: rows.length > limit }; };
+  const known = f.to !== undefined || f.before !== undefined ? null : await span();
+  const top = f.to ?? (f.before !== undefined ? f.before - 1 : known?.newest);
+  if (top === undefined) return all();
+  const bottom = f.from ?? known?.oldest ?? top - 30 * DAY_MS;
+  let window = DAY_MS;
+  for (let attempt = 0; attempt < 2 && top - window > bottom; attempt++) {
+    const rows = await run({ ...f, from: top - window });
+    if (rows.length > limit) return { rows: rows.slice(0, limit), more: true };
+    if (rows.length === 0 || (rows.length * (top - bottom)) / window < CHEAP_MATCHES) break;
+    window = Math.ceil((1.5 * (limit + 1) * window) / rows.length);
+  }
+  return all();
+}
+
 export const clampLimit = (n: number | undefined) => Math.max(1, Math.min(MAX_LIMIT, Math.floor(n ?? DEFAULT_LIMIT)));
 
 /** Filter values as the stores take them: no control characters (PostgreSQL refuses NUL), at most 256 characters. */
@@ -147,6 +191,8 @@ export function normalizeFilter(f: SearchFilter): SearchFilter {
 type DbRow = Record<string, unknown>;
 const nullableNumber = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 const nullableString = (v: unknown) => (v === null || v === undefined ? null : String(v));
+
+export const sessionFromRow = (r: DbRow): StoredSession => ({ key: String(r.key), user: String(r.operator), created: Number(r.created), seen: Number(r.seen) });
 
 /** A row of the messages table (either store; column names are the same) as a summary. */
 export function summaryFromRow(r: DbRow): MessageSummary {

@@ -1,13 +1,14 @@
 /**
  * The console's web layer, hand-written on node:http(s) because it is small and every line of it is
  * security: sessions (random 256-bit ids in a `__Host-` cookie: Secure, HttpOnly, SameSite=Strict,
- * idle and absolute expiry), CSRF (a per-session token in every form, compared in constant time,
+ * idle and absolute expiry; kept hashed in the history database), CSRF (a per-session token in every form, compared in constant time,
  * plus an Origin check on every POST), a strict Content-Security-Policy (no script at all; styles
  * from our own origin), no caching, bounded request bodies, and a limit on failed logins per
  * client address. Pages are server-rendered HTML with every value escaped (console/pages.ts).
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SessionStore } from './store.ts';
 
 export const SESSION_COOKIE = '__Host-scop-console';
 export const LOGIN_COOKIE = '__Host-scop-login';
@@ -28,34 +29,54 @@ export const SECURITY_HEADERS: Record<string, string> = {
 
 export interface Session { id: string; user: string; csrf: string; created: number; seen: number }
 
+/** A session id as the store keeps it: a database reader cannot use it as a cookie, nor derive the CSRF token. */
+export const sessionKey = (id: string) => createHash('sha256').update('scop-console-session\0').update(id).digest('hex');
+/** The session's CSRF token, derived from its id (so nothing but the hashed id is stored). */
+const csrfOf = (id: string) => createHash('sha256').update('scop-console-csrf\0').update(id).digest('base64url');
+const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
+/** `seen` is written back at most this often: not one database write per page. */
+const TOUCH_MS = 60 * 1000;
+const SWEEP_MS = 60 * 1000;
+
+/**
+ * Sessions in the history database (SessionStore), so a console restart keeps everyone logged in
+ * and several instances on one PostgreSQL share them. Ids are 256 random bits, stored hashed;
+ * idle (30 min) and absolute (CONSOLE_SESSION_HOURS) expiry are checked on every request, and
+ * expired rows are swept at most once a minute.
+ */
 export class Sessions {
-  private readonly byId = new Map<string, Session>();
-  constructor(private readonly maxAgeMs: number) {}
+  private lastSweep = 0;
+  constructor(private readonly store: SessionStore, private readonly maxAgeMs: number, private readonly idleMs = IDLE_MS, private readonly now: () => number = Date.now) {}
 
-  create(user: string): Session {
-    this.sweep();
-    const s: Session = { id: randomBytes(32).toString('base64url'), user, csrf: randomBytes(32).toString('base64url'), created: Date.now(), seen: Date.now() };
-    this.byId.set(s.id, s);
-    return s;
+  async create(user: string): Promise<Session> {
+    await this.sweep();
+    const id = randomBytes(32).toString('base64url');
+    const t = this.now();
+    await this.store.putSession({ key: sessionKey(id), user, created: t, seen: t });
+    return { id, user, csrf: csrfOf(id), created: t, seen: t };
   }
 
-  get(id: string | undefined): Session | undefined {
-    if (!id) return undefined;
-    const s = this.byId.get(id);
+  async get(id: string | undefined): Promise<Session | undefined> {
+    if (!id || !SESSION_ID.test(id)) return undefined;
+    const key = sessionKey(id);
+    const s = await this.store.getSession(key);
     if (!s) return undefined;
-    const now = Date.now();
-    if (now - s.created > this.maxAgeMs || now - s.seen > IDLE_MS) { this.byId.delete(id); return undefined; }
-    s.seen = now;
-    return s;
+    const now = this.now();
+    if (now - s.created > this.maxAgeMs || now - s.seen > this.idleMs) { await this.store.deleteSession(key); return undefined; }
+    if (now - s.seen >= TOUCH_MS) await this.store.touchSession(key, now);
+    return { id, user: s.user, csrf: csrfOf(id), created: s.created, seen: now };
   }
 
-  end(id: string | undefined): void {
-    if (id) this.byId.delete(id);
+  async end(id: string | undefined): Promise<void> {
+    if (id && SESSION_ID.test(id)) await this.store.deleteSession(sessionKey(id));
   }
 
-  private sweep(): void {
-    const now = Date.now();
-    for (const [id, s] of this.byId) if (now - s.created > this.maxAgeMs || now - s.seen > IDLE_MS) this.byId.delete(id);
+  /** Removes expired sessions (at most once a minute). */
+  async sweep(): Promise<number> {
+    const now = this.now();
+    if (now - this.lastSweep < SWEEP_MS) return 0;
+    this.lastSweep = now;
+    return this.store.pruneSessions(now - this.maxAgeMs, now - this.idleMs);
   }
 }
 

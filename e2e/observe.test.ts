@@ -5,7 +5,8 @@
  *
  *  1. the console in a browser: log in, find a message sent through SMTP by its subject, open its
  *     page, release a quarantined message and see it delivered (console and Maildir), mark one as
- *     spam and see the label on spam.feedback; screenshots under .data/screenshots/;
+ *     spam and see the label on spam.feedback, roll the spam model back to the version a newer one
+ *     replaced (confirmed) and see it in use again; screenshots under .data/screenshots/;
  *  2. every query of every panel of every dashboard returns data from Prometheus (no error, at least
  *     one finite value), the alert rules evaluate without error, and the dead letter we caused fires
  *     ScopDeadLetters;
@@ -156,6 +157,7 @@ before(async () => {
   delete env.KAFKA_BROKERS;
   delete env.SCHEMA_REGISTRY_URL;
   for (const s of SERVICES) env[s.metricsPortEnv] = String(await freePort());
+  env.START_METRICS_PORT = String(await freePort()); // scop start's own /metrics (restarts)
   const log = createWriteStream(join(dir, 'scop-start.log'));
   scop = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -197,7 +199,7 @@ after(async () => {
   if (!process.env.SCOP_KEEP_E2E) rmSync(dir, { recursive: true, force: true });
 });
 
-test('the console in a real browser: log in, find a message by subject, release one from quarantine and see it delivered, mark one as spam', { skip: noBrowser, timeout: 300000 }, async () => {
+test('the console in a real browser: log in, find a message by subject, release one from quarantine and see it delivered, mark one as spam, roll the spam model back', { skip: noBrowser, timeout: 300000 }, async () => {
   const { chromium } = await import('playwright-core');
   const profile = join(dir, 'chromium-profile');
   const browser = await chromium.launchPersistentContext(profile, {
@@ -274,6 +276,24 @@ test('the console in a real browser: log in, find a message by subject, release 
     assert.equal(label.source, `console:${OPERATOR.name}`);
     await page.goto(`${base}/message/${sent.get(spam)}`);
     await eventually(async () => { await page.reload(); return /Label on spam\.feedback\s+spam/.test(await page.locator('main').innerText()) ? true : undefined; }, 30000, 'the label on the message page');
+
+    // Spam model rollback: a second version (signed with the stack's key) replaces the default model;
+    // the model page rolls back to the default one, confirmed, and it is in use again.
+    const { loadModelKeys } = await import('../runtime/model-signature.ts');
+    const { publishModel } = await import('../processors/spam/model-topic.ts');
+    const { train } = await import('../processors/spam/evaluate.ts');
+    const next = train(Array.from({ length: 40 }, (_, i) => ({ tokens: [`t${i % 9}`, i % 2 ? 'prize' : 'minutes'], label: i % 2 ? 'spam' as const : 'ham' as const }))).toData({ source: 'observe-test', trainedAt: Date.now() });
+    await publishModel(kafka, codec, next, loadModelKeys({ env: {}, dataDir: dir, needSigning: true }).signing!);
+    const inUse = (version: string) => page.locator('tbody tr', { hasText: version }).filter({ hasText: 'in use' });
+    await page.goto(`${base}/spam-model`);
+    await eventually(async () => { await page.reload(); return (await inUse(next.version).count()) ? true : undefined; }, 60000, 'the new version in use');
+    const older = page.locator('tbody tr').filter({ has: page.getByRole('button', { name: 'Roll back to this version' }) }).first();
+    const previous = (await older.locator('td').first().innerText()).trim();
+    await older.getByLabel('I am sure').check();
+    await older.getByRole('button', { name: 'Roll back to this version' }).click();
+    await page.getByText(`→ ${previous}`).waitFor();
+    await eventually(async () => { await page.reload(); return (await inUse(previous).count()) ? true : undefined; }, 60000, 'the earlier version in use again');
+    await page.screenshot({ path: join(SHOTS, 'console-spam-model.png'), fullPage: true });
     assert.deepEqual(csp, [], 'no Content-Security-Policy violation on any page');
   } finally {
     await browser.close();

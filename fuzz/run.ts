@@ -17,7 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildNativeAddon } from './native/build.ts';
 import type { FuzzTargetSpec } from './harness/target.ts';
-import { findTestdata } from './harness/testdata.ts';
+import { findTestdata } from '../runtime/testdata.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');

@@ -23,7 +23,11 @@ export interface LocalPostgres {
   stop(): Promise<void>;
 }
 
-export async function startLocalPostgres(o: { dir: string; port: number; database?: string }): Promise<LocalPostgres> {
+/**
+ * `keep`: reuse a cluster already in `dir` (initdb only when there is none) and leave it there on
+ * stop — the history benchmark keeps its loaded million rows between runs that way.
+ */
+export async function startLocalPostgres(o: { dir: string; port: number; database?: string; keep?: boolean }): Promise<LocalPostgres> {
   const bin = binDir();
   if (!bin) throw new Error('no PostgreSQL server under /usr/lib/postgresql: install Debian\'s postgresql package (infra/debian-packages.txt)');
   const asRoot = userInfo().uid === 0;
@@ -31,12 +35,15 @@ export async function startLocalPostgres(o: { dir: string; port: number; databas
   const uid = asRoot ? Number(pwd) : undefined;
   const gid = asRoot ? Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim()) : undefined;
   if (asRoot && !Number.isInteger(uid)) throw new Error('running as root needs the postgres system user (Debian\'s postgresql package creates it)');
-  rmSync(o.dir, { recursive: true, force: true });
-  mkdirSync(o.dir, { recursive: true });
-  if (uid !== undefined && gid !== undefined) chownSync(o.dir, uid, gid);
   const data = join(o.dir, 'data');
-  const init = spawnSync(join(bin, 'initdb'), ['-D', data, '-U', 'scop', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8'], { encoding: 'utf8', uid, gid });
-  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
+  const reuse = o.keep === true && existsSync(join(data, 'PG_VERSION'));
+  if (!reuse) {
+    rmSync(o.dir, { recursive: true, force: true });
+    mkdirSync(o.dir, { recursive: true });
+    if (uid !== undefined && gid !== undefined) chownSync(o.dir, uid, gid);
+    const init = spawnSync(join(bin, 'initdb'), ['-D', data, '-U', 'scop', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8'], { encoding: 'utf8', uid, gid });
+    if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
+  }
   const child: ChildProcess = spawn(join(bin, 'postgres'), ['-D', data, '-h', '127.0.0.1', '-p', String(o.port), '-k', o.dir, '-c', 'fsync=off', '-c', 'shared_buffers=64MB', '-c', 'max_connections=30'], {
     stdio: ['ignore', 'ignore', 'pipe'], uid, gid,
   });
@@ -51,14 +58,14 @@ export async function startLocalPostgres(o: { dir: string; port: number; databas
       await exited;
       clearTimeout(t);
     }
-    rmSync(o.dir, { recursive: true, force: true });
+    if (!o.keep) rmSync(o.dir, { recursive: true, force: true });
   };
   const database = o.database ?? 'scop';
   const deadline = Date.now() + 30000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`postgres exited during start-up: ${stderr}`);
     const r = spawnSync(join(bin, 'createdb'), ['-h', '127.0.0.1', '-p', String(o.port), '-U', 'scop', database], { encoding: 'utf8' });
-    if (r.status === 0) break;
+    if (r.status === 0 || (reuse && /already exists/.test(r.stderr))) break;
     if (Date.now() > deadline) { await stop(); throw new Error(`PostgreSQL not ready within 30 s: ${r.stderr} ${stderr}`); }
     await new Promise((res) => setTimeout(res, 200));
   }

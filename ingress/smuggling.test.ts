@@ -6,16 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { addUser } from './users.ts';
-import { readRecords, ROOT, SmtpClient, startTestIngress, type SmtpReply, type TestIngress } from './testkit.ts';
+import { skipWithoutTestdata, testdataPath } from '../runtime/testdata.ts';
+import { readRecords, SmtpClient, startTestIngress, type SmtpReply, type TestIngress } from './testkit.ts';
 
 interface Seq { escaped?: string; hex?: string; id?: string }
 interface EodFile { sets: { name: string; sequences: Seq[] }[]; message_template: { data_body: string }; canonical: { hex: string } }
 
-const FILE = join(ROOT, '..', 'shared', 'testdata', 'smtp-smuggling', 'eod-sequences.json');
-const eod = JSON.parse(readFileSync(FILE, 'utf8')) as EodFile;
+// The list is read in place (runtime/testdata.ts); the suite that needs it skips when it is absent.
+const SKIP = skipWithoutTestdata('smtp-smuggling');
+const FILE = SKIP ? '' : testdataPath('smtp-smuggling', 'eod-sequences.json');
+const eod: EodFile = SKIP ? { sets: [], message_template: { data_body: '' }, canonical: { hex: '' } } : JSON.parse(readFileSync(FILE, 'utf8')) as EodFile;
 const CANONICAL = Buffer.from(eod.canonical.hex, 'hex');
 
 // Every listed sequence, deduplicated by bytes, keeping the names it is listed under.
@@ -81,7 +83,7 @@ async function drain(c: SmtpClient, quietMs = 300): Promise<SmtpReply[]> {
 
 const expectedStored = { MX: 0, SUBMISSION: 0 };
 
-describe('SMTP smuggling: every end-of-DATA sequence of the shared list', () => {
+describe('SMTP smuggling: every end-of-DATA sequence of the shared list', { skip: SKIP }, () => {
   it(`lists ${sequences.size} distinct sequences`, () => {
     assert.ok(sequences.size >= 16, `only ${sequences.size} sequences found in ${FILE}`);
   });
@@ -115,7 +117,9 @@ describe('SMTP smuggling: every end-of-DATA sequence of the shared list', () => 
       });
     }
   }
+});
 
+describe('SMTP smuggling: pipelining', () => {
   for (const greeting of ['EHLO', 'HELO'] as const) {
     it(`pipelining after ${greeting}: a second transaction sent behind <CRLF>.<CRLF> in the same write is a separate message`, async () => {
       const c = await SmtpClient.connect(t.ingress.ports.MX!);
@@ -148,6 +152,7 @@ describe('SMTP smuggling: every end-of-DATA sequence of the shared list', () => 
     }
     assert.equal(recs.length, expectedStored.MX);
     assert.equal(outbound.length, expectedStored.SUBMISSION);
-    assert.ok(expectedStored.SUBMISSION >= 2, 'the "\\r\\n.\\r\\n\\0" probe ran on submission in both write modes');
+    // The probe comes from the shared list; without it only the pipelining messages were sent.
+    if (!SKIP) assert.ok(expectedStored.SUBMISSION >= 2, 'the "\\r\\n.\\r\\n\\0" probe ran on submission in both write modes');
   });
 });

@@ -19,6 +19,8 @@ export interface CompactedRecordMeta {
   offset: string;
   /** The record's Kafka headers (e.g. a model's signature). */
   headers?: MessageHeaders;
+  /** The record's timestamp (ms since the epoch, as text like Kafka's). */
+  timestamp?: string;
 }
 
 export interface FollowOptions {
@@ -109,7 +111,7 @@ export async function followCompactedTopic(o: FollowOptions): Promise<CompactedT
         const key = m.key?.toString('utf8') ?? '';
         if (BigInt(m.offset) < (position.get(b.partition) ?? -1n)) continue;
         try {
-          await o.onRecord(key, m.value, { partition: b.partition, offset: m.offset, headers: m.headers });
+          await o.onRecord(key, m.value, { partition: b.partition, offset: m.offset, headers: m.headers, timestamp: m.timestamp });
         } catch (e) {
           o.log.error({ topic: o.topic, key, partition: b.partition, offset: m.offset, err: (e as Error).message }, 'cannot apply a record of a compacted topic; skipped');
         }

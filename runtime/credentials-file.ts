@@ -92,6 +92,11 @@ export class CredentialStore {
     return this.view.current().size;
   }
 
+  /** Whether `name` is in the file now (a removed operator's sessions end). */
+  has(name: string): boolean {
+    return this.view.current().has(name);
+  }
+
   async verify(name: string, password: string): Promise<boolean> {
     const hash = this.view.current().get(name);
     const ok = await this.scheme.verify(password, hash ?? this.dummy);

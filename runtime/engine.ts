@@ -234,7 +234,7 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
         let outcomes: Outcome[];
         for (let attempt = 0; ; attempt++) {
           try {
-            outcomes = await mapLimit(chunk, concurrency, (m) => one(m, b));
+            outcomes = await keepAlive(b, () => mapLimit(chunk, concurrency, (m) => one(m, b)));
             break;
           } catch (e) {
             if (!(e instanceof TransientError) || stopping || b.isStale()) throw e;
@@ -252,7 +252,7 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
         }
         if (stopping || b.isStale()) return;
         try {
-          await writer.commit(b, [...byTopic.values()].flat(), next);
+          await keepAlive(b, () => writer.commit(b, [...byTopic.values()].flat(), next));
         } catch (e) {
           positions.delete(k);
           countTransaction('abort');
@@ -471,5 +471,19 @@ class PartitionProgress {
       this.pending.delete(offset);
     }
     return this.next;
+  }
+}
+
+/**
+ * Heartbeats while a chunk is worked on and committed: kafkajs heartbeats only when asked, and a
+ * chunk on a loaded box may take longer than the (10 s) session. A heartbeat refused because the group rebalances is ignored here:
+ * the chunk's commit is fenced then, and the partition read again.
+ */
+async function keepAlive<T>(b: Batch, work: () => Promise<T>): Promise<T> {
+  const t = setInterval(() => { b.heartbeat().catch(() => {}); }, 1000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(t);
   }
 }

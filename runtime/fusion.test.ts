@@ -4,7 +4,8 @@
  * that reads the raw fetches it by reference; a reference to nothing dead-letters the record; two
  * section stages fused commit one output per record with both sections, their side outputs (the
  * held record with its raw inline) and per-stage metrics, and write the intermediate topic only when
- * asked.
+ * asked; two instances of a fused chain share partitions, and when one is SIGKILLed the other finishes
+ * its partitions exactly once.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -168,6 +169,36 @@ describe(`fused stages (${CLIENT})`, () => {
     } finally {
       child.child.kill('SIGTERM');
       await child.exited;
+    }
+  });
+
+  it('two instances of a fused chain share the partitions; one SIGKILLed mid-run, the other takes its partitions over: nothing lost, nothing twice', async () => {
+    const t = await createStageTopics(admin, 'chain-scale', 4);
+    const total = 600;
+    const records = Array.from({ length: total }, (_, i) => testMailRecord(`Subject: ${i}\r\n\r\n${'y'.repeat(200)}\r\n`));
+    await produce(svc.kafka, svc.codec, t.input, 'MailRecord', records.map((record) => ({ record })));
+    const byPartition = async (s: StageTopics) => ((await admin.fetchOffsets({ groupId: s.groupId, topics: [s.input] }))[0]?.partitions ?? []).map((p) => Math.max(0, Number(p.offset)));
+    const env = { FIXTURE_DELAY_MS: '5', STAGE_SESSION_TIMEOUT_MS: '6000' };
+    const a = spawnStage(FIXTURE, 'fixtureChain', t, env);
+    const b = spawnStage(FIXTURE, 'fixtureChain', t, env);
+    try {
+      await Promise.all([a.ready, b.ready]);
+      await eventually(async () => ((await admin.describeGroups([t.groupId])).groups[0]?.members.length === 2 ? true : undefined), 60000, 'both instances in the group');
+      // Both members work: every partition has moved while the group had two members.
+      await eventually(async () => ((await byPartition(t)).filter((o) => o > 0).length === 4 ? true : undefined), 90000, 'every partition committed by the two members');
+      const before = (await byPartition(t)).reduce((x, y) => x + y, 0);
+      assert.ok(before < total, `killed mid-run (${before} of ${total} committed)`);
+      a.child.kill('SIGKILL');
+      assert.equal(await a.exited, null, 'killed, not exited');
+      const out = (await readTopic(svc.kafka, t.output, total, { settleMs: 2000, timeoutMs: 180000 })).map((r) => decodeMail(r.value));
+      const ids = out.map((m) => m.envelope.id);
+      assert.equal(ids.length - new Set(ids).size, 0, 'no duplicates in the read_committed view');
+      assert.deepEqual(new Set(ids), new Set(records.map((r) => r.envelope.id)), 'nothing lost: the survivor finished the dead member\'s partitions');
+      assert.ok(out.every((m) => m.firewall && m.decision), 'every member\'s section on every record');
+      await eventually(async () => ((await byPartition(t)).reduce((x, y) => x + y, 0) === total ? true : undefined), 60000, 'every offset committed by the survivor');
+    } finally {
+      for (const c of [a, b]) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGTERM');
+      await Promise.all([a.exited, b.exited]);
     }
   });
 

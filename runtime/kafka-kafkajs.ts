@@ -13,6 +13,7 @@ import {
   type Admin as KjsAdmin, type Consumer as KjsConsumer, type Producer as KjsProducer,
   type SASLOptions, type LogEntry, type ISocketFactory, type KafkaMessage as KjsMessage,
 } from 'kafkajs';
+import { heartbeatIntervalFor, sessionTimeoutOf } from './kafka-group.ts';
 import type {
   Admin, Batch, GroupConsumer, KafkaClient, KafkaClientOptions, KafkaMessage, KafkaSettings, OutRecord, Producer,
   ProduceRequest, RecordMetadata, RunOptions, TransactionalWriter, TransactionOptions, ConsumerOptions, TransactionalProducer,
@@ -206,11 +207,12 @@ class KafkajsGroupConsumer implements GroupConsumer {
   private stopped = false;
 
   constructor(private readonly kafka: Kafka, private readonly opts: ConsumerOptions, private readonly client: KafkaClient) {
+    const sessionTimeout = sessionTimeoutOf(opts, client.settings);
     this.consumer = kafka.consumer({
       groupId: opts.groupId,
       readUncommitted: opts.readUncommitted ?? false,
-      sessionTimeout: opts.sessionTimeoutMs ?? 30000,
-      heartbeatInterval: opts.heartbeatIntervalMs ?? Math.min(3000, Math.max(500, Math.floor((opts.sessionTimeoutMs ?? 30000) / 6))),
+      sessionTimeout,
+      heartbeatInterval: opts.heartbeatIntervalMs ?? heartbeatIntervalFor(sessionTimeout),
       // An idle fetch returns after this long; disconnect waits for it, so it bounds shutdown time.
       maxWaitTimeInMs: opts.maxWaitTimeMs ?? 1000,
       allowAutoTopicCreation: false,

@@ -23,6 +23,7 @@ import type {
   Producer, ProduceBatchRequest, ProduceMessage, ProduceRequest, RecordMetadata, RunOptions, TopicPartition, TransactionalWriter, TransactionOptions, TransactionalProducer,
 } from './kafka.ts';
 import { createKafkajsClient } from './kafka-kafkajs.ts';
+import { heartbeatIntervalFor, sessionTimeoutOf } from './kafka-group.ts';
 import { platformaticBaseOptions as baseOptions, createRecordReader } from './kafka-reader.ts';
 import { loggerFor, type Logger } from './log.ts';
 
@@ -139,13 +140,16 @@ class PlatformaticGroupConsumer implements GroupConsumer {
   private failures = 0;
 
   constructor(private readonly settings: KafkaSettings, private readonly clientOpts: KafkaClientOptions, private readonly opts: ConsumerOptions, private readonly tracker: Tracker) {
-    const sessionTimeout = opts.sessionTimeoutMs ?? 30000;
+    const sessionTimeout = sessionTimeoutOf(opts, settings);
+    // Static membership (KIP-345): a restarted process takes its old place without waiting for the session to expire.
+    const groupInstanceId = settings.group?.instanceId;
     this.consumer = tracker.add(new PConsumer<Buffer, Buffer, Buffer, Buffer>({
       ...baseOptions(settings, clientOpts),
       groupId: opts.groupId,
+      ...(groupInstanceId ? { groupInstanceId } : {}),
       sessionTimeout,
       rebalanceTimeout: Math.max(sessionTimeout, 60000),
-      heartbeatInterval: opts.heartbeatIntervalMs ?? Math.min(3000, Math.max(500, Math.floor(sessionTimeout / 6))),
+      heartbeatInterval: opts.heartbeatIntervalMs ?? heartbeatIntervalFor(sessionTimeout),
       maxWaitTime: opts.maxWaitTimeMs ?? 1000,
       isolationLevel: opts.readUncommitted ? FetchIsolationLevels.READ_UNCOMMITTED : FetchIsolationLevels.READ_COMMITTED,
       autocommit: false,

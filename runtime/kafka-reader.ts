@@ -44,7 +44,8 @@ export function platformaticBaseOptions(settings: KafkaSettings, clientOpts: Kaf
     retries: clientOpts.retries ?? 5,
     retryDelay: clientOpts.initialRetryTimeMs ?? 300,
   };
-  if (settings.ssl) o.tls = settings.ssl === true ? {} : { ca: settings.ssl.ca, rejectUnauthorized: settings.ssl.rejectUnauthorized };
+  // node:tls options as they are (CA, client certificate and key for mTLS, verification).
+  if (settings.ssl) o.tls = settings.ssl === true ? {} : { ...settings.ssl };
   if (settings.sasl) o.sasl = { mechanism: settings.sasl.mechanism.toUpperCase(), username: settings.sasl.username, password: settings.sasl.password };
   return o;
 }

@@ -16,9 +16,11 @@ import { z } from 'zod';
 import kafkajs, { type Admin as KjsAdmin } from 'kafkajs';
 import { ConfigError, envBool, envInt, loadEnv } from './config.ts';
 import type { Logger } from './log.ts';
+import { DEFAULT_SESSION_TIMEOUT_MS } from './kafka-group.ts';
 import { createKafkajsClient, kafkajsProbe } from './kafka-kafkajs.ts';
 import { createPlatformaticClient } from './kafka-platformatic.ts';
 import type { RecordReader } from './kafka-reader.ts';
+import { loadClientCertificate } from './tls.ts';
 
 export { OffsetOutOfRange, type RecordReader } from './kafka-reader.ts';
 
@@ -30,11 +32,28 @@ export const { AclResourceTypes, AclOperationTypes, AclPermissionTypes, Resource
 export interface KafkaSettings {
   brokers: string[];
   clientId: string;
-  ssl?: { ca?: string[]; rejectUnauthorized: boolean } | boolean;
+  /** TLS; cert/key/passphrase: a client certificate for mutual TLS (node:tls options, passed to both clients). */
+  ssl?: { ca?: string[]; cert?: string; key?: string; passphrase?: string; rejectUnauthorized: boolean } | boolean;
   sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
   /** Which client library implements the interface (KAFKA_CLIENT; default kafkajs). */
   client?: ClientKind;
+  /** Defaults of every group consumer of this client (a consumer's own options win). */
+  group?: GroupDefaults;
 }
+
+/**
+ * How fast a crashed member's partitions move on. A restarted process joins as a new member, and
+ * the group waits for the dead one's session to expire before it rebalances: the session timeout
+ * is the resume time after a crash. With a static member id (KIP-345, group.instance.id) the
+ * restarted process takes its old place at once, without waiting and without a rebalance.
+ */
+export interface GroupDefaults {
+  /** KAFKA_SESSION_TIMEOUT_MS (default 10 s; the broker's group.min.session.timeout.ms is 6 s). */
+  sessionTimeoutMs?: number;
+  /** SCOP_INSTANCE_ID as group.instance.id: static membership (platformatic only; kafkajs 2.2.4 has no KIP-345). */
+  instanceId?: string;
+}
+
 
 /** The admin requests scop makes (topics, offsets, configs, groups); kafkajs' signatures. */
 export type Admin = Pick<KjsAdmin,
@@ -239,9 +258,14 @@ const kafkaEnvShape = {
   KAFKA_TLS: envBool().default('false'),
   KAFKA_TLS_CA_FILE: z.string().optional(),
   KAFKA_TLS_INSECURE: envBool().default('false'),
+  KAFKA_TLS_CERT_FILE: z.string().optional(),
+  KAFKA_TLS_KEY_FILE: z.string().optional(),
+  KAFKA_TLS_KEY_PASSPHRASE: z.string().optional(),
   KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
   KAFKA_SASL_USERNAME: z.string().optional(),
   KAFKA_SASL_PASSWORD: z.string().optional(),
+  KAFKA_SESSION_TIMEOUT_MS: envInt(6000).max(300000).default(DEFAULT_SESSION_TIMEOUT_MS),
+  SCOP_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'must be 1–200 letters, digits, . _ -').optional(),
 };
 
 const kafkaEnvHelp = {
@@ -251,9 +275,14 @@ const kafkaEnvHelp = {
   KAFKA_TLS: 'use true or false',
   KAFKA_TLS_CA_FILE: 'path to a PEM file with the CA that signed the brokers’ certificates',
   KAFKA_TLS_INSECURE: 'use true only for testing: it skips certificate verification',
+  KAFKA_TLS_CERT_FILE: 'path to the PEM client certificate (chain) for brokers that require one (ssl.client.auth=required)',
+  KAFKA_TLS_KEY_FILE: 'path to the PEM private key of KAFKA_TLS_CERT_FILE, mode 0600',
+  KAFKA_TLS_KEY_PASSPHRASE: 'the passphrase of an encrypted KAFKA_TLS_KEY_FILE',
   KAFKA_SASL_MECHANISM: 'use plain, scram-sha-256 or scram-sha-512',
   KAFKA_SASL_USERNAME: 'the SASL user name',
   KAFKA_SASL_PASSWORD: 'the SASL password',
+  KAFKA_SESSION_TIMEOUT_MS: 'milliseconds a crashed consumer keeps its partitions before the group moves on, 6000–300000, e.g. 10000',
+  SCOP_INSTANCE_ID: 'a name stable across restarts and unique among the instances of a service (e.g. <host>-<service>), letters, digits, . _ -',
 };
 
 /** KAFKA_CLIENT alone (for a local broker whose address scop chose itself). */
@@ -274,7 +303,9 @@ export function kafkaSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Kafk
         throw new ConfigError('KAFKA_TLS_CA_FILE', `cannot read ${cfg.KAFKA_TLS_CA_FILE}: ${(e as Error).message}`, 'point it at a readable PEM file');
       }
     }
-    ssl = { ca, rejectUnauthorized: !cfg.KAFKA_TLS_INSECURE };
+    ssl = { ca, rejectUnauthorized: !cfg.KAFKA_TLS_INSECURE, ...clientCertificate(cfg) };
+  } else if (cfg.KAFKA_TLS_CERT_FILE || cfg.KAFKA_TLS_KEY_FILE) {
+    throw new ConfigError('KAFKA_TLS', 'a client certificate is configured (KAFKA_TLS_CERT_FILE / KAFKA_TLS_KEY_FILE) but TLS is off', 'set KAFKA_TLS=true, or unset the client certificate settings');
   }
   let sasl: KafkaSettings['sasl'];
   if (cfg.KAFKA_SASL_MECHANISM) {
@@ -283,7 +314,23 @@ export function kafkaSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Kafk
     }
     sasl = { mechanism: cfg.KAFKA_SASL_MECHANISM, username: cfg.KAFKA_SASL_USERNAME, password: cfg.KAFKA_SASL_PASSWORD };
   }
-  return { brokers: cfg.KAFKA_BROKERS, clientId: cfg.KAFKA_CLIENT_ID, ssl, sasl, client: cfg.KAFKA_CLIENT };
+  // kafkajs 2.2.4 has no group.instance.id (KIP-345): there SCOP_INSTANCE_ID changes nothing.
+  const staticMember = cfg.KAFKA_CLIENT === 'platformatic' && cfg.SCOP_INSTANCE_ID;
+  const group: GroupDefaults = { sessionTimeoutMs: cfg.KAFKA_SESSION_TIMEOUT_MS, ...(staticMember ? { instanceId: cfg.SCOP_INSTANCE_ID } : {}) };
+  return { brokers: cfg.KAFKA_BROKERS, clientId: cfg.KAFKA_CLIENT_ID, ssl, sasl, client: cfg.KAFKA_CLIENT, group };
+}
+
+/** KAFKA_TLS_CERT_FILE + KAFKA_TLS_KEY_FILE (+ KAFKA_TLS_KEY_PASSPHRASE): both or neither. */
+function clientCertificate(cfg: { KAFKA_TLS_CERT_FILE?: string; KAFKA_TLS_KEY_FILE?: string; KAFKA_TLS_KEY_PASSPHRASE?: string }): { cert?: string; key?: string; passphrase?: string } {
+  const { KAFKA_TLS_CERT_FILE: certFile, KAFKA_TLS_KEY_FILE: keyFile, KAFKA_TLS_KEY_PASSPHRASE: passphrase } = cfg;
+  if (!certFile && !keyFile) {
+    if (passphrase) throw new ConfigError('KAFKA_TLS_KEY_PASSPHRASE', 'is set but there is no KAFKA_TLS_KEY_FILE', 'set KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE, or unset the passphrase');
+    return {};
+  }
+  if (!certFile) throw new ConfigError('KAFKA_TLS_CERT_FILE', 'KAFKA_TLS_KEY_FILE is set but the certificate is missing', 'set KAFKA_TLS_CERT_FILE to the PEM client certificate');
+  if (!keyFile) throw new ConfigError('KAFKA_TLS_KEY_FILE', 'KAFKA_TLS_CERT_FILE is set but its private key is missing', 'set KAFKA_TLS_KEY_FILE to the PEM private key (mode 0600)');
+  const c = loadClientCertificate({ certFile, keyFile, passphrase, settings: { cert: 'KAFKA_TLS_CERT_FILE', key: 'KAFKA_TLS_KEY_FILE', passphrase: 'KAFKA_TLS_KEY_PASSPHRASE' } });
+  return { cert: c.cert, key: c.key, ...(c.passphrase !== undefined ? { passphrase: c.passphrase } : {}) };
 }
 
 export function createKafkaClient(settings: KafkaSettings, clientOpts: KafkaClientOptions = {}): KafkaClient {

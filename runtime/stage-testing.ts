@@ -54,13 +54,15 @@ export interface StageTopics {
 }
 
 /** Unique input/output/dead-letter topics (configured like the real ones) and group for one test. */
-export async function createStageTopics(admin: Admin, prefix: string, partitions = 3): Promise<StageTopics> {
+export async function createStageTopics(admin: Admin, prefix: string, partitions = 3, opts: { replicationFactor?: number } = {}): Promise<StageTopics> {
   const t: StageTopics = { input: uniqueName(`${prefix}-in`), output: uniqueName(`${prefix}-out`), deadLetters: uniqueName(`${prefix}-dlq`), groupId: uniqueName(`${prefix}-group`) };
-  const cfg = topicConfig({ cleanup: 'delete' } as TopicSpec);
+  const replicationFactor = opts.replicationFactor ?? 1;
+  // On a cluster, as durable as the real topics (runtime/topics.ts): an acknowledged write is on two nodes.
+  const cfg = { ...topicConfig({ cleanup: 'delete' } as TopicSpec), ...(replicationFactor >= 3 ? { 'min.insync.replicas': '2' } : {}) };
   await admin.createTopics({
     waitForLeaders: true,
     topics: [t.input, t.output, t.deadLetters].map((topic) => ({
-      topic, numPartitions: partitions, replicationFactor: 1,
+      topic, numPartitions: partitions, replicationFactor,
       configEntries: Object.entries(cfg).map(([name, value]) => ({ name, value })),
     })),
   });

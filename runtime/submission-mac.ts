@@ -12,10 +12,11 @@
  * signer only reads it (a signer that made its own key would refuse everything, silently).
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Envelope } from '../schemas/types.ts';
 import { ConfigError } from './config.ts';
+import { assertPrivateFile } from './private-file.ts';
 
 export const SUBMISSION_MAC_KEY_ENV = 'SCOP_SUBMISSION_MAC_KEY_FILE';
 const FIX = `copy the ingress's key file (it creates <data dir>/secrets/submission-mac.key on its first start) and point ${SUBMISSION_MAC_KEY_ENV} at it, mode 0600`;
@@ -40,8 +41,7 @@ export function loadSubmissionMacKey(o: { file?: string; dataDir: string; create
     }
     return createKeyFile(file);
   }
-  const mode = statSync(file).mode & 0o777;
-  if (mode & 0o077) throw new ConfigError(SUBMISSION_MAC_KEY_ENV, `${file} is readable by others (mode ${mode.toString(8)})`, `chmod 600 ${file}`);
+  assertPrivateFile(file, SUBMISSION_MAC_KEY_ENV);
   const key = /^[0-9a-f]{64}$/.test(text.trim()) ? Buffer.from(text.trim(), 'hex') : null;
   if (!key) throw new ConfigError(SUBMISSION_MAC_KEY_ENV, `${file} does not hold 64 hex digits`, FIX);
   return key;

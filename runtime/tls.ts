@@ -1,8 +1,9 @@
 /**
- * A server certificate (the ingress's STARTTLS and implicit TLS, the console's HTTPS): the
+ * TLS material. A server certificate (the ingress's STARTTLS and implicit TLS, the console's HTTPS): the
  * configured PEM files, or a self-signed one generated for local use (with `selfsigned`) and cached
  * in `dir` so restarts present the same certificate. A cached one is regenerated when it expires
- * within a day or names another host. `settings` names the configuration keys in error messages.
+ * within a day or names another host. A client certificate for mutual TLS to Kafka
+ * (loadClientCertificate). `settings` names the configuration keys in error messages.
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { ConfigError } from './config.ts';
 import type { Logger } from './log.ts';
+import { assertPrivateFile } from './private-file.ts';
 
 export interface TlsMaterial {
   key: string;
@@ -90,4 +92,53 @@ function importKey(pem: string, file: string, setting: string): KeyObject {
   } catch (e) {
     throw new ConfigError(setting, `${file} is not a PEM private key (${(e as Error).message})`, 'use an unencrypted PEM private key');
   }
+}
+
+/** The configuration keys of a client certificate, for error messages. */
+export interface ClientCertSettings { cert: string; key: string; passphrase: string }
+
+export interface ClientCertificate { cert: string; key: string; passphrase?: string; subject: string; validTo: string }
+
+/**
+ * A client certificate for mutual TLS (Kafka's ssl.client.auth=required): the PEM certificate
+ * (chain), its private key — readable by this user only, optionally encrypted with `passphrase` —
+ * checked to belong together and to be valid now, so a mistake is one config error at start, not
+ * a handshake failure on every connection.
+ */
+export function loadClientCertificate(o: { certFile: string; keyFile: string; passphrase?: string; settings: ClientCertSettings }): ClientCertificate {
+  const { cert: CERT, key: KEY, passphrase: PASS } = o.settings;
+  const read = (file: string, setting: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(setting, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, `point ${setting} at a readable PEM file`);
+    }
+  };
+  const cert = read(o.certFile, CERT);
+  const keyPem = read(o.keyFile, KEY);
+  assertPrivateFile(o.keyFile, KEY);
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch (e) {
+    throw new ConfigError(CERT, `${o.certFile} is not a PEM certificate (${(e as Error).message})`, 'use a PEM-encoded certificate (chain), the client certificate first');
+  }
+  const now = Date.now();
+  if (Date.parse(x509.validTo) < now || Date.parse(x509.validFrom) > now) {
+    throw new ConfigError(CERT, `${o.certFile} is not valid now (valid from ${x509.validFrom} to ${x509.validTo})`, 'renew the client certificate');
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(o.passphrase === undefined ? keyPem : { key: keyPem, passphrase: o.passphrase });
+  } catch (e) {
+    const encrypted = /ENCRYPTED/.test(keyPem);
+    if (encrypted) {
+      throw new ConfigError(PASS, o.passphrase === undefined ? `${o.keyFile} is encrypted and no passphrase is set` : `the passphrase does not decrypt ${o.keyFile}`, `set ${PASS} to the key's passphrase`);
+    }
+    throw new ConfigError(KEY, `${o.keyFile} is not a PEM private key (${(e as Error).message})`, 'use the PEM private key of the client certificate');
+  }
+  if (!x509.checkPrivateKey(key)) {
+    throw new ConfigError(KEY, `${o.keyFile} is not the private key of ${o.certFile}`, 'use the key that belongs to the client certificate');
+  }
+  return { cert, key: keyPem, ...(o.passphrase !== undefined ? { passphrase: o.passphrase } : {}), subject: x509.subject, validTo: x509.validTo };
 }

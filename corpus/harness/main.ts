@@ -37,9 +37,10 @@ program.command('roundtrip')
     const t = r.tally;
     console.log(`roundtrip seed "${o.seed}" [${o.from}, ${o.from + o.count}) on ${o.workers} worker(s), node ${process.version}`);
     console.log(summary(t));
-    console.log(`time ${r.seconds.toFixed(1)} s, ${(t.messages / r.seconds).toFixed(0)} messages/s; CPU ${r.cpuSeconds.toFixed(1)} s (${((r.cpuSeconds / t.messages) * 1000).toFixed(2)} ms per message)`);
+    const perMessage = (s: number) => ((s / t.messages) * 1000).toFixed(2);
+    console.log(`time ${r.seconds.toFixed(1)} s, ${(t.messages / r.seconds).toFixed(0)} messages/s; CPU ${r.cpuSeconds.toFixed(1)} s (${perMessage(r.cpuSeconds)} ms per message; the workers' checking ${perMessage(r.workerCpuSeconds)} ms)`);
     if (t.rows.size) console.log(rowsTable([...t.rows.values()]));
-    if (o.json) writeFileSync(o.json, JSON.stringify({ seed: o.seed, from: o.from, count: o.count, seconds: r.seconds, cpuSeconds: r.cpuSeconds, ...t.toJSON() }, null, 1));
+    if (o.json) writeFileSync(o.json, JSON.stringify({ seed: o.seed, from: o.from, count: o.count, seconds: r.seconds, cpuSeconds: r.cpuSeconds, workerCpuSeconds: r.workerCpuSeconds, ...t.toJSON() }, null, 1));
     process.exitCode = t.mismatched > 0 ? 1 : 0;
   });
 

@@ -24,6 +24,11 @@ export interface PoolResult {
   seconds: number;
   /** CPU seconds of the whole process (all threads), a measure less moved by other load than wall time. */
   cpuSeconds: number;
+  /**
+   * CPU seconds the workers' threads spent on their ranges (what workers report as `cpuMicros`), without
+   * their start (loading the code) and without the main thread: the cost of the checking itself.
+   */
+  workerCpuSeconds: number;
 }
 
 export function defaultWorkers(): number {
@@ -40,6 +45,7 @@ export async function runPool(o: PoolOptions): Promise<PoolResult> {
   const c0 = process.cpuUsage();
   let next = from;
   let done = 0;
+  let workerCpuMicros = 0;
   const bar = o.progress === false ? null : new cliProgress.SingleBar({
     format: `${o.label} {bar} {percentage}% | {value}/{total} | {rate} msg/s | ETA {eta_formatted} | mismatched {mismatched}`,
     etaBuffer: 200,
@@ -60,7 +66,7 @@ export async function runPool(o: PoolOptions): Promise<PoolResult> {
         worker.postMessage({ from: next, to });
         next = to;
       };
-      worker.on('message', (m: { progress?: number; done?: ReturnType<Tally['toJSON']> }) => {
+      worker.on('message', (m: { progress?: number; done?: ReturnType<Tally['toJSON']>; cpuMicros?: number }) => {
         if (m.progress) {
           done += m.progress;
           const rate = done / ((performance.now() - t0) / 1000);
@@ -68,6 +74,7 @@ export async function runPool(o: PoolOptions): Promise<PoolResult> {
         }
         if (m.done) {
           tally.merge(m.done);
+          workerCpuMicros += m.cpuMicros ?? 0;
           feed();
         }
       });
@@ -79,5 +86,5 @@ export async function runPool(o: PoolOptions): Promise<PoolResult> {
   bar?.update(done, { rate: (done / ((performance.now() - t0) / 1000)).toFixed(0), mismatched: tally.mismatched });
   bar?.stop();
   const cpu = process.cpuUsage(c0);
-  return { tally, seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  return { tally, seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, workerCpuSeconds: workerCpuMicros / 1e6 };
 }

@@ -19,6 +19,8 @@ describe('corpus round trip through the MIME stage', () => {
     const t = r.tally;
     console.log(`roundtrip: ${t.messages} messages in ${r.seconds.toFixed(1)} s (${(t.messages / r.seconds).toFixed(0)}/s), ${t.mismatched} mismatched, ${t.documentedOnly} documented only`);
     assert.equal(t.messages, SAMPLE);
+    // The workers' own CPU is counted, and it is part of the process's.
+    assert.ok(r.workerCpuSeconds > 0 && r.workerCpuSeconds <= r.cpuSeconds, `workers ${r.workerCpuSeconds} s of process ${r.cpuSeconds} s`);
     const mismatches = [...t.rows.values()].filter((row) => row.known === null);
     assert.deepEqual(mismatches.map((m) => `${m.pass} ${m.cls}: ${m.messages} e.g. ${JSON.stringify(m.examples[0])}`), []);
   });

@@ -15,6 +15,7 @@ const port = parentPort;
 port.on('message', async (job: { from: number; to: number } | null) => {
   if (job === null) return process.exit(0);
   const tally = new Tally();
+  const cpu0 = process.threadCpuUsage();
   let next = job.from;
   let reported = 0;
   let done = 0;
@@ -32,5 +33,6 @@ port.on('message', async (job: { from: number; to: number } | null) => {
       }
     }
   }));
-  port.postMessage({ progress: done - reported, done: tally.toJSON() });
+  const cpu = process.threadCpuUsage(cpu0);
+  port.postMessage({ progress: done - reported, done: tally.toJSON(), cpuMicros: cpu.user + cpu.system });
 });

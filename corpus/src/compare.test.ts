@@ -3,7 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { compareEntity, FULL, normalizeAddress, type ActualEntity } from './compare.ts';
+import { domainToASCII } from 'node:url';
+import { ASCII_DOMAINS_MAX, compareEntity, FULL, normalizeAddress, type ActualEntity } from './compare.ts';
 import { expectedTexts, expectedTree, sha256 } from './expected.ts';
 import { compareFlat } from './flat.ts';
 import { openSink, readJsonl, readMbox, type Format } from './formats.ts';
@@ -60,6 +61,15 @@ describe('equivalence', () => {
     const a = perfect(t.root);
     for (const f of a.headers!) if (f.value) f.value = ` ${f.value.replace(/ /g, '\t ')} `;
     assert.deepEqual(compareEntity(t.root, a, { ...FULL, textFields: [] }), []);
+  });
+
+  it('remembered domains give the answers domainToASCII gives, past the bound of the memory too', () => {
+    const domains = Array.from({ length: ASCII_DOMAINS_MAX + 100 }, (_, i) => (i % 3 === 0 ? `Bücher${i}.Example` : i % 3 === 1 ? `[192.0.2.${i % 256}]` : `Host${i}.EXAMPLE.org`));
+    const want = (d: string) => (d.startsWith('[') ? d : domainToASCII(d.toLowerCase()) || d.toLowerCase()).toLowerCase();
+    // Twice over, so the second pass reads what the first remembered (and what survived the clearing).
+    for (let pass = 0; pass < 2; pass++) for (const d of domains) assert.equal(normalizeAddress(`a@${d}`), `a@${want(d)}`, d);
+    assert.equal(normalizeAddress('x@BÜCHER.example'), 'x@xn--bcher-kva.example');
+    assert.equal(normalizeAddress('x@bücher.example'), 'x@xn--bcher-kva.example');
   });
 
   it('what an implementation does not expose is not held against it', () => {

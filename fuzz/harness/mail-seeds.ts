@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { filesUnder } from './testdata.ts';
+import { filesUnder } from '../../runtime/testdata.ts';
 import type { Seed } from './target.ts';
 
 const CORPORA = ['stalwart-mail-parser', 'nodemailer-mailparser-fixtures', 'mimekit-testdata/messages', 'crymap-testdata', 'rfc8463-dkim', 'rfc6376-example'];

@@ -21,7 +21,7 @@ import { isAscii, isValidHelo } from '../../ingress/syntax.ts';
 import type { Logger } from '../../runtime/log.ts';
 import { repeat } from './invariants.ts';
 import type { FuzzTargetSpec } from './target.ts';
-import { filesUnder } from './testdata.ts';
+import { filesUnder } from '../../runtime/testdata.ts';
 
 export const MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
 

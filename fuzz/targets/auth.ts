@@ -26,7 +26,7 @@ import { Fields, joinFields, splitFields } from '../harness/fields.ts';
 import { invariant } from '../harness/invariants.ts';
 import { headerAndBody } from '../harness/mail-seeds.ts';
 import { defineTarget, type Seed } from '../harness/target.ts';
-import { filesUnder } from '../harness/testdata.ts';
+import { filesUnder } from '../../runtime/testdata.ts';
 
 const NOW = new Date('2024-06-01T00:00:00Z');
 const type = schema('AuthSection').type;

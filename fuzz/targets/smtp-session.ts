@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { invariant, InvariantViolation } from '../harness/invariants.ts';
 import { hasBareLineEndOrNul, replyLines, runSession, sentDataEnd, SMTP_TARGET, smugglingSequences } from '../harness/smtp.ts';
 import { defineTarget, type Seed } from '../harness/target.ts';
-import { filesUnder } from '../harness/testdata.ts';
+import { filesUnder } from '../../runtime/testdata.ts';
 
 export function checkSession(input: Buffer, result: Awaited<ReturnType<typeof runSession>>): void {
   let lines: string[];

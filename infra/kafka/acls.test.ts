@@ -10,7 +10,8 @@ const readers = (k: TopicKey) => ACCESS.filter((a) => a.read.includes(k) && !a.r
 test('each trust-critical topic has exactly the writers the threat model names', () => {
   assert.deepEqual(writers('outboundRaw'), ['scop-ingress'], 'a writer of mail.outbound.raw gets mail DKIM-signed');
   assert.deepEqual(writers('inboundRaw'), ['scop-ingress']);
-  assert.deepEqual(writers('spamModel'), ['scop-spam-learner', 'scop-trainer'], 'a writer of spam.model steers the filter (both sign what they publish)');
+  // The console republishes signed versions from spam.model.history only (rollback); it has no signing key.
+  assert.deepEqual(writers('spamModel'), ['scop-console', 'scop-spam-learner', 'scop-trainer'], 'a writer of spam.model steers the filter (the learner and trainer sign what they publish)');
   // The web console acts for operators (releases, labels, blocks), with the operator's writes.
   assert.deepEqual(writers('spamFeedback'), ['scop-console', 'scop-operator']);
   assert.deepEqual(writers('deliveryRequests'), ['scop-console', 'scop-egress', 'scop-operator'], 'a writer of mail.delivery.requests skips quarantine');

@@ -55,8 +55,11 @@ const SEPARATE: readonly PrincipalAccess[] = [
   // WRITE on it granted on purpose. Its lag collector sees the groups it may describe.
   {
     principal: 'scop-console', runs: 'console',
-    read: ['inboundDecided', 'outboundSigned', 'deliveryLog', 'deadLetters', 'quarantine', 'spamModel', 'spamFeedback', 'blocklist'],
-    write: ['quarantine', 'deliveryRequests', 'spamFeedback', 'blocklist', 'audit', 'deadLetters'],
+    read: ['inboundDecided', 'outboundSigned', 'deliveryLog', 'deadLetters', 'quarantine', 'spamModel', 'spamModelHistory', 'spamFeedback', 'blocklist'],
+    // spamModel: the model page's rollback republishes a version from spam.model.history. The console
+    // holds no signing key: scorers accept only signed models, so it can at most bring back a version
+    // that was published and signed before (what a rollback is).
+    write: ['quarantine', 'deliveryRequests', 'spamFeedback', 'blocklist', 'audit', 'deadLetters', 'spamModel'],
     groups: ['scop-history', 'scop-console', 'scop-read'], deleteGroups: true, transactionalIds: [],
   },
   // `scop spam train --from-topics --publish` / `scop spam publish`: with the learner, the writers of spam.model.

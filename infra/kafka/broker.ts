@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { probeBrokers } from '../../runtime/kafka.ts';
+import { probeBrokers, type KafkaSettings } from '../../runtime/kafka.ts';
 import { loggerFor } from '../../runtime/log.ts';
 import { assertPortFree, INFRA_DIR, reapStale, resolveJars, startJava, tailOf, type JavaProcess } from '../jvm.ts';
 import { spawnSync } from 'node:child_process';
@@ -33,6 +33,14 @@ export interface LocalKafkaOptions {
    */
   sasl?: { users: Record<string, string> };
   /**
+   * Mutual TLS (the mTLS test, SECURITY.md): the client listener speaks TLS with `keystore` (one PEM
+   * file: the broker's private key, unencrypted PKCS#8, and its certificate chain) and requires a
+   * client certificate signed by a CA in `truststore` (PEM); the broker talks to itself over it too,
+   * so its certificate must allow client authentication. `client` is what the start-up probe (and
+   * LocalKafka.adminSsl) connects with. Not combined with `sasl`.
+   */
+  tls?: { keystore: string; truststore: string; client: NonNullable<KafkaSettings['ssl']> };
+  /**
    * Port for the Prometheus JMX exporter agent's /metrics (Kafka's own metrics, jmx-exporter/kafka.yaml);
    * undefined: no agent.
    */
@@ -51,16 +59,33 @@ export interface LocalKafka {
   metrics?: string;
   /** The admin's client settings when the broker requires SASL. */
   adminSasl?: { mechanism: 'scram-sha-512'; username: string; password: string };
+  /** The client TLS settings the broker was probed with, when started with `tls`. */
+  adminSsl?: KafkaSettings['ssl'];
   pid: number;
   stop(): Promise<void>;
 }
 
-type BrokerOptions = Required<Omit<LocalKafkaOptions, 'sasl' | 'metricsPort' | 'cluster'>> & Pick<LocalKafkaOptions, 'sasl' | 'metricsPort' | 'cluster'>;
+type BrokerOptions = Required<Omit<LocalKafkaOptions, 'sasl' | 'tls' | 'metricsPort' | 'cluster'>> & Pick<LocalKafkaOptions, 'sasl' | 'tls' | 'metricsPort' | 'cluster'>;
 
 /** A value inside a JAAS option string: quotes and backslashes escaped. */
 const jaas = (v: string) => `"${v.replace(/[\\"]/g, '\\$&')}"`;
 
 function listenerProperties(o: BrokerOptions): string[] {
+  if (o.tls) {
+    if (o.sasl) throw new Error('tls and sasl are not combined on the local broker');
+    return [
+      `listeners=SSL://${o.host}:${o.port},CONTROLLER://${o.host}:${o.controllerPort}`,
+      `advertised.listeners=SSL://${o.host}:${o.port}`,
+      'controller.listener.names=CONTROLLER',
+      'listener.security.protocol.map=SSL:SSL,CONTROLLER:PLAINTEXT',
+      'inter.broker.listener.name=SSL',
+      'ssl.keystore.type=PEM',
+      `ssl.keystore.location=${o.tls.keystore}`,
+      'ssl.truststore.type=PEM',
+      `ssl.truststore.location=${o.tls.truststore}`,
+      'ssl.client.auth=required',
+    ];
+  }
   if (!o.sasl) {
     return [
       `listeners=PLAINTEXT://${o.host}:${o.port},CONTROLLER://${o.host}:${o.controllerPort}`,
@@ -184,14 +209,14 @@ export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKaf
     throw new Error(`Kafka exited during start-up (code ${code}); last lines of ${logFile}:\n${tailOf(logFile)}\n${tailOf(proc.logFile)}`);
   });
   try {
-    await Promise.race([probeBrokers({ brokers: [bootstrap], clientId: 'scop-infra', sasl: adminSasl }, 90000), died]);
+    await Promise.race([probeBrokers({ brokers: [bootstrap], clientId: 'scop-infra', sasl: adminSasl, ssl: o.tls?.client }, 90000), died]);
   } catch (e) {
     await proc.stop(5000);
     throw e;
   }
   died.catch(() => {}); // exit after a successful start is reported by stop()/the stack
-  log.info({ bootstrap, version: KAFKA_VERSION, ms: Date.now() - started, pid: proc.child.pid, sasl: Boolean(o.sasl) }, 'Kafka ready');
-  return { bootstrap, adminSasl, pid: proc.child.pid!, stop: () => proc.stop(), ...(o.metricsPort !== undefined ? { metrics: `${o.host}:${o.metricsPort}` } : {}) };
+  log.info({ bootstrap, version: KAFKA_VERSION, ms: Date.now() - started, pid: proc.child.pid, sasl: Boolean(o.sasl), tls: Boolean(o.tls) }, 'Kafka ready');
+  return { bootstrap, adminSasl, ...(o.tls ? { adminSsl: o.tls.client } : {}), pid: proc.child.pid!, stop: () => proc.stop(), ...(o.metricsPort !== undefined ? { metrics: `${o.host}:${o.metricsPort}` } : {}) };
 }
 
 /** A KRaft cluster id: 16 random bytes in URL-safe base64 (Kafka's Uuid format). */

@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { createStageTopics, produce, readTopic, spawnStage, type StageTopics, testBroker, testMailRecord } from '../../runtime/stage-testing.ts';
@@ -15,8 +14,8 @@ import { schema } from '../../schemas/index.ts';
 import type { DeadLetter, MailRecord } from '../../schemas/types.ts';
 import { loadSpamAssassin } from '../../corpus/spam-assassin/index.ts';
 import { mimeService } from './service.ts';
+import { skipWithoutTestdata, testdataPath } from '../../runtime/testdata.ts';
 
-const TESTDATA = resolve(import.meta.dirname, '../../../shared/testdata');
 const SERVICE = fileURLToPath(new URL('./service.ts', import.meta.url));
 const decode = (b: Buffer) => schema('MailRecord').type.fromBuffer(b.subarray(5)) as MailRecord;
 
@@ -28,10 +27,10 @@ async function committed(t: StageTopics): Promise<number> {
 }
 
 describe('MIME stage on Kafka', () => {
-  it('adds the mime section, carries the envelope and refers to the raw, dead-letters garbage and keeps going', async () => {
+  it('adds the mime section, carries the envelope and refers to the raw, dead-letters garbage and keeps going', { skip: skipWithoutTestdata('nodemailer-mailparser-fixtures', 'crymap-testdata') }, async () => {
     const t = await createStageTopics(admin, 'mime-e2e', 1);
-    const nodemailer = testMailRecord(readFileSync(join(TESTDATA, 'nodemailer-mailparser-fixtures/nodemailer.eml')));
-    const torture = testMailRecord(readFileSync(join(TESTDATA, 'crymap-testdata/torture-test.eml')));
+    const nodemailer = testMailRecord(readFileSync(testdataPath('nodemailer-mailparser-fixtures/nodemailer.eml')));
+    const torture = testMailRecord(readFileSync(testdataPath('crymap-testdata/torture-test.eml')));
     const plain = testMailRecord('From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\nDate: Mon, 6 Feb 2023 02:53:47 -0800\r\nMessage-ID: <x@example.com>\r\nList-Id: <l.example.com>\r\nReceived: from a by b; Mon, 6 Feb 2023 02:53:47 -0800\r\nAuthentication-Results: mx.example.net; spf=pass\r\n\r\nsee https://example.org/path?a=1 now\r\n');
     await produce(svc.kafka, svc.codec, t.input, 'MailRecord', [{ record: nodemailer }, { raw: Buffer.from('garbage, not Avro'), key: 'bad' }, { record: torture }, { record: plain }]);
     const running = await mimeService.run(svc, t);

@@ -16,7 +16,7 @@ import { eventually, uniqueName } from '../../runtime/testing.ts';
 import { topicConfig, TOPICS } from '../../runtime/topics.ts';
 import type { Alert } from '../../schemas/types.ts';
 import { train } from './evaluate.ts';
-import { loadModelKeys, signatureHeaders } from './model-signature.ts';
+import { loadModelKeys, signatureHeaders } from '../../runtime/model-signature.ts';
 import { followModels, modelToRecord, publishModel, type ModelFollower } from './model-topic.ts';
 import type { ModelData } from './model.ts';
 

@@ -14,11 +14,11 @@ import { alertId, newAlert, publishAlert } from '../../runtime/alerts.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
 import { TOPICS } from '../../runtime/topics.ts';
+import { MODEL_KEY } from '../../runtime/operator/spam-model.ts';
 import type { SpamLearnerState, SpamModelRecord } from '../../schemas/types.ts';
 import { BayesModel, type ModelData } from './model.ts';
-import { keyId, modelSignatureProblem, signatureHeaders } from './model-signature.ts';
+import { keyId, modelSignatureProblem, signatureHeaders } from '../../runtime/model-signature.ts';
 
-export const MODEL_KEY = 'default';
 
 /** The Avro record of a model; `learner`: the spam learner's state (learner/), null for models made otherwise. */
 export function modelToRecord(data: ModelData, learner: SpamLearnerState | null = null): SpamModelRecord {

@@ -27,7 +27,7 @@ import { spamSection, STAGE_VERSION, type ActiveModel } from './scorer.ts';
 import { spamSymbols } from './symbols.ts';
 import type { TokenizeTask } from './tokenize-worker.ts';
 import { DEFAULT_LIMITS, tokenize, TOKENIZER_VERSION, type TokenizerLimits } from './tokenizer.ts';
-import { loadModelKeys } from './model-signature.ts';
+import { loadModelKeys } from '../../runtime/model-signature.ts';
 
 /** The stage's per-record limit; the worker pool's own limit is a backstop just past it. */
 const PROCESS_TIMEOUT_MS = 10_000;

@@ -4,18 +4,16 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { testdataPath } from '../../../runtime/testdata.ts';
 import type { NameBehaviour, TestDnsServer, TestRr } from '../../../infra/dns/dns-server.ts';
 
-/** `../shared/testdata` beside the checkout; SCOP_TESTDATA points elsewhere (e.g. from a git worktree). */
-export const TESTDATA = process.env.SCOP_TESTDATA ?? fileURLToPath(new URL('../../../../shared/testdata/', import.meta.url));
 
 // ---- OpenSPF (pyspf) YAML suites, as their JSON conversion ----
 export interface OpenSpfTest { spec: string; helo: string; host: string; mailfrom: string; result: string | string[]; explanation?: string; description?: string }
 export interface OpenSpfScenario { description: string; tests: Record<string, OpenSpfTest>; zonedata: Record<string, (string | Record<string, unknown>)[]> }
 
 export function loadOpenSpf(file = 'rfc7208-tests.json'): OpenSpfScenario[] {
-  return JSON.parse(readFileSync(join(TESTDATA, 'spf-openspf', file), 'utf8')) as OpenSpfScenario[];
+  return JSON.parse(readFileSync(testdataPath('spf-openspf', file), 'utf8')) as OpenSpfScenario[];
 }
 
 /** JSON keeps the YAML's \xNN escapes as U+00NN: turn them back into bytes. */
@@ -51,7 +49,7 @@ export interface StalwartSpfCase { file: string; scenario: string; line: number;
 
 /** Parses one file line by line; DNS data accumulates over the file (upstream shares one cache), so each case carries the zone as it stood at its `expect:` line. */
 export function loadStalwartSpf(file: string, dns: TestDnsServer): StalwartSpfCase[] {
-  const text = readFileSync(join(TESTDATA, 'stalwart-mail-auth/resources/spf', file), 'utf8');
+  const text = readFileSync(testdataPath('stalwart-mail-auth/resources/spf', file), 'utf8');
   const cases: StalwartSpfCase[] = [];
   let scenario = '';
   let helo = '';
@@ -119,11 +117,11 @@ export function ptrName(ip: string): string {
   return `${ip.split('.').reverse().join('.')}.in-addr.arpa`;
 }
 
-export const stalwartSpfFiles = (): string[] => readdirSync(join(TESTDATA, 'stalwart-mail-auth/resources/spf')).filter((f) => f.endsWith('.yml')).sort();
+export const stalwartSpfFiles = (): string[] => readdirSync(testdataPath('stalwart-mail-auth/resources/spf')).filter((f) => f.endsWith('.yml')).sort();
 
 // ---- Stalwart DKIM/ARC and RFC 8463: "<name> <TXT>" lines, blank line, LF message ----
 export function loadKeyedMessage(path: string): { records: [string, string][]; message: Buffer } {
-  const text = readFileSync(join(TESTDATA, path), 'utf8');
+  const text = readFileSync(testdataPath(path), 'utf8');
   const cut = text.indexOf('\n\n');
   const records = text.slice(0, cut).split('\n').filter(Boolean).map((l) => {
     const sp = l.indexOf(' ');
@@ -134,7 +132,7 @@ export function loadKeyedMessage(path: string): { records: [string, string][]; m
 
 /** "name value" lines (rfc8463-dkim/dns-txt.txt, crymap dkim-dns-txt.txt). */
 export function loadTxtLines(path: string): [string, string][] {
-  return readFileSync(join(TESTDATA, path), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((l) => {
+  return readFileSync(testdataPath(path), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((l) => {
     const sp = l.indexOf(' ');
     return [l.slice(0, sp), l.slice(sp + 1).trim()] as [string, string];
   });
@@ -151,5 +149,5 @@ export function txtChunks(value: string): string[] {
 export interface ArcTest { spec: string; description: string; message: string; cv: string }
 export interface ArcScenario { description: string; tests: Record<string, ArcTest>; 'txt-records': Record<string, string> }
 export function loadArcValidation(): ArcScenario[] {
-  return JSON.parse(readFileSync(join(TESTDATA, 'arc-test-suite/tests/arc-draft-validation-tests.json'), 'utf8')) as ArcScenario[];
+  return JSON.parse(readFileSync(testdataPath('arc-test-suite/tests/arc-draft-validation-tests.json'), 'utf8')) as ArcScenario[];
 }

@@ -16,9 +16,9 @@ import { sendFeedback } from '../../../runtime/operator/feedback.ts';
 import { readTopic, testServiceContext } from '../../../runtime/stage-testing.ts';
 import { eventually } from '../../../runtime/testing.ts';
 import type { Alert, MailRecord, SpamModelRecord } from '../../../schemas/types.ts';
-import { loadModelKeys, modelSignatureProblem } from '../model-signature.ts';
+import { loadModelKeys, modelSignatureProblem } from '../../../runtime/model-signature.ts';
 import { loadLearnerConfig } from './config.ts';
-import { rollbackModel } from './rollback.ts';
+import { rollbackModel } from '../../../runtime/operator/spam-model.ts';
 import { startLearner, type RunningLearner } from './service.ts';
 import { HAM, learnerFixture, many, NEW_SPAM, type LearnerFixture } from './test-fixture.ts';
 

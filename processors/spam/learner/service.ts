@@ -28,16 +28,15 @@ import type { SpamFeedback, SpamLearnerState } from '../../../schemas/types.ts';
 import { DEFAULT_MODEL_FILE, loadDefaultModel } from '../default-model.ts';
 import { spamInputFromRecord } from '../input.ts';
 import { BayesModel, type Label, type ModelData } from '../model.ts';
-import { encodeSignedModel, followModels, MODEL_KEY, type ModelFollower } from '../model-topic.ts';
-import { loadModelKeys } from '../model-signature.ts';
+import { encodeSignedModel, followModels, type ModelFollower } from '../model-topic.ts';
+import { MODEL_KEY, ROLLBACK_HEADER } from '../../../runtime/operator/spam-model.ts';
+import { loadModelKeys } from '../../../runtime/model-signature.ts';
 import { tokenize, TOKENIZER_VERSION } from '../tokenizer.ts';
 import { loadLearnerConfig, type LearnerConfig } from './config.ts';
 import { LearnerCore, OUTCOMES, type LabelOutcome } from './core.ts';
 import { startFeedbackHook, type FeedbackHook } from './hook.ts';
 import { lookupRecords } from './lookup.ts';
 
-/** Header a rollback adds to the republished record: the learner adopts it even if it published that version itself. */
-export const ROLLBACK_HEADER = 'scop-model-rollback';
 
 interface LearnerMetrics {
   labels: Counter<'outcome'>;

@@ -13,8 +13,8 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { MessageHeaders as IHeaders } from '../../runtime/kafka.ts';
-import { ConfigError } from '../../runtime/config.ts';
+import type { MessageHeaders as IHeaders } from './kafka.ts';
+import { ConfigError } from './config.ts';
 
 export const SIGNATURE_HEADER = 'scop-model-signature';
 export const KEY_ID_HEADER = 'scop-model-key-id';

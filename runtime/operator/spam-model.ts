@@ -1,27 +1,33 @@
 /**
- * `scop spam rollback [--to <version>]`: republishes an earlier model version from
- * spam.model.history to spam.model. The bytes and signature are those published then (the
- * signature is checked here too, so a tampered history record is refused before any scorer sees
- * it); a header marks the record as a rollback so the learner adopts it even if it published that
- * version itself. The learner continues on top of it without re-learning the labels it had taken
- * since (core.ts adopt). Default target: the version the current model replaced.
+ * Spam model rollback, shared by `scop spam rollback` and the console's model page: republishes an
+ * earlier version from spam.model.history (key = version) to spam.model (key = model name). The
+ * bytes and signature are those published then — no signing key is needed, and the signature is
+ * checked here too, so a tampered history record is refused before any scorer sees it. A header
+ * marks the record as a rollback so the spam learner adopts it even if it published that version
+ * itself, and continues on top of it (processors/spam/learner/core.ts adopt). Default target: the
+ * version the current model replaced (its learner state's previousVersion).
  */
 import type { KeyObject } from 'node:crypto';
-import { readCompactedTopic } from '../../../runtime/compacted-topic.ts';
-import { ConfigError } from '../../../runtime/config.ts';
-import { CompressionTypes, type KafkaClient, type KafkaMessage } from '../../../runtime/kafka.ts';
-import type { Logger } from '../../../runtime/log.ts';
-import type { RecordCodec } from '../../../runtime/registry.ts';
-import { readTopicRange } from '../../../runtime/topic-reader.ts';
-import type { SpamModelRecord } from '../../../schemas/types.ts';
-import { MODEL_KEY } from '../model-topic.ts';
+import { readCompactedTopic } from '../compacted-topic.ts';
+import { ConfigError } from '../config.ts';
+import { CompressionTypes, type KafkaClient, type KafkaMessage } from '../kafka.ts';
+import type { Logger } from '../log.ts';
 import { modelSignatureProblem } from '../model-signature.ts';
-import { ROLLBACK_HEADER } from './service.ts';
+import type { RecordCodec } from '../registry.ts';
+import { readTopicRange } from '../topic-reader.ts';
+import type { SpamModelRecord } from '../../schemas/types.ts';
+
+/** The key of the (one) model on spam.model. */
+export const MODEL_KEY = 'default';
+
+/** Header a rollback adds to the republished record: the learner adopts it even if it published that version itself. */
+export const ROLLBACK_HEADER = 'scop-model-rollback';
 
 export interface RollbackResult { from: string | null; to: string; offset: string }
 
 export async function rollbackModel(o: {
   kafka: KafkaClient; codec: RecordCodec; log: Logger; modelTopic: string; historyTopic: string;
+  /** Public keys whose signatures are accepted (SPAM_MODEL_PUBLIC_KEY_FILES). */
   trusted: readonly KeyObject[];
   /** The version to go back to; default the current model's previous version. */
   to?: string;
