@@ -2,7 +2,7 @@
  * Training and the evaluation protocol on tokenized, labelled messages: thresholds chosen by inner
  * cross-validation on the training part only, metrics where "unsure" counts as wrong.
  */
-import { ADAGRAD_EPSILON, BayesModel, DEFAULT_LINEAR, featureScale, LinearPart, roundWeight, type Label, type LinearOptions, type Thresholds, type Verdict } from './model.ts';
+import { ADAGRAD_EPSILON, BayesModel, clampWeight, DEFAULT_LINEAR, featureScale, LinearPart, weightCap, roundWeight, type Label, type LinearOptions, type Thresholds, type Verdict } from './model.ts';
 import { TOKENIZER_VERSION } from './tokenizer.ts';
 
 export interface Labelled {
@@ -12,6 +12,8 @@ export interface Labelled {
   id?: string;
   /** Weight in the training loss (default 1): general.ts balances sources and classes with it. */
   weight?: number;
+  /** A derived training-only copy (general.ts words-only copies): trains, but is never scored for calibration or cutoffs. */
+  copy?: boolean;
 }
 
 export interface Metrics {
@@ -85,6 +87,9 @@ export function fitLinear(items: Labelled[], options: LinearOptions = DEFAULT_LI
   });
   const scale = Float64Array.from(hamCounts, (h, t) => featureScale(options.nbScale, h, spamCounts[t]!, nham, nspam));
   const w = new Float64Array(index.size);
+  // The influence cap on the effective weight (weight × value), as a bound on the raw weight.
+  const cap = new Float64Array(index.size);
+  for (const [t, i] of index) cap[i] = weightCap(options.maxWeight, t) / scale[i]!;
   const acc = new Float64Array(index.size);
   let bias = 0;
   let biasAcc = 0;
@@ -107,7 +112,7 @@ export function fitLinear(items: Labelled[], options: LinearOptions = DEFAULT_LI
         const gk = gn * scale[t]!;
         const a = acc[t]! + gk * gk;
         acc[t] = a;
-        w[t] = w[t]! - (rate * gk) / Math.sqrt(a + ADAGRAD_EPSILON);
+        w[t] = clampWeight(w[t]! - (rate * gk) / Math.sqrt(a + ADAGRAD_EPSILON), cap[t]!);
       }
       biasAcc += g * g;
       bias -= (rate * g) / Math.sqrt(biasAcc + ADAGRAD_EPSILON);

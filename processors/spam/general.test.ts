@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { auc, crossSourceTokens, plattFit, recallAtFp, type SourcedLabelled } from './evaluate.ts';
-import { balanceWeights, capGroups, trainGeneral } from './general.ts';
+import { balanceWeights, capGroups, DEFAULT_GENERAL, GENERAL_LINEAR, outOfSourceMargins, trainGeneral, withWordsOnlyCopies } from './general.ts';
 import { BayesModel } from './model.ts';
 import { chooseSourceThresholds } from './thresholds.ts';
 
@@ -29,6 +29,22 @@ describe('training that generalises across corpora', () => {
     assert.ok(keep.has('viagra') && keep.has('meeting'));
     assert.ok(!keep.has('collector-a') && !keep.has('collector-b'));
     assert.ok(crossSourceTokens(sources(), 1).has('collector-a'), 'minSources 1 keeps it');
+  });
+
+  it('words-only copies: structure dropped, never scored for calibration; words then carry evidence alone', () => {
+    const items: SourcedLabelled[] = [
+      { tokens: ['meeting', 'relay:rdns:static', 'from:tld:org'], label: 'ham', source: 'a', id: 'h' },
+      { tokens: ['relay:rdns:none'], label: 'spam', source: 'a', id: 'nowords' },
+      { tokens: ['viagra', 'subject:cheap'], label: 'spam', source: 'a', id: 'wordsonly' },
+    ];
+    const out = withWordsOnlyCopies(items);
+    assert.equal(out.length, 4, 'only a message with both kinds gets a copy');
+    assert.deepEqual(out[3], { ...items[0], id: 'h#words', tokens: ['meeting'], copy: true });
+    const withCopies = withWordsOnlyCopies(sources().map((it) => ({ ...it, tokens: [...it.tokens, it.label === 'spam' ? 'relay:rdns:none' : 'relay:rdns:static'] })));
+    const oos = outOfSourceMargins(withCopies, { ...DEFAULT_GENERAL, minInnerSource: 1 });
+    assert.equal(oos.margins.length, sources().length, 'copies train but are not scored');
+    const m = trainGeneral(withCopies.filter((it) => !it.copy), { calibrate: false });
+    assert.equal(m.nham + m.nspam, sources().length, 'the counts hold the real messages only');
   });
 
   it('balances (source, class) groups, capped; caps group sizes by a sample independent of order', () => {
@@ -79,7 +95,8 @@ describe('training that generalises across corpora', () => {
   });
 
   it('trainGeneral: calibrated model, cutoffs with an unsure band, the collector mark has no weight, round trip keeps the calibration', () => {
-    const m = trainGeneral(sources(), { minInnerSource: 50, maxPerGroup: 1000, spamFpRate: 0.01, unsureFpRate: 0.05 });
+    // Uncapped: on this toy set every message saturates the influence cap, so all ham ties and the band has nothing to place (the cap: model.test.ts).
+    const m = trainGeneral(sources(), { minInnerSource: 50, maxPerGroup: 1000, spamFpRate: 0.01, unsureFpRate: 0.05, linear: { ...GENERAL_LINEAR, maxWeight: null } });
     assert.ok(m.calibration, 'calibrated');
     assert.ok(m.thresholds.ham < m.thresholds.spam, `${JSON.stringify(m.thresholds)}`);
     assert.equal(m.linear!.weights.get('collector-a'), undefined);

@@ -28,7 +28,7 @@ export function modelToRecord(data: ModelData, learner: SpamLearnerState | null 
     hamCutoff: data.thresholds.ham, spamCutoff: data.thresholds.spam, options: { ...data.options },
     tokens: data.tokens.map((t) => t[0]), hamCounts: data.tokens.map((t) => t[1]), spamCounts: data.tokens.map((t) => t[2]),
     // A model file from before NB scaling has no nbScale; the Avro field is nullable, not optional.
-    linear: data.linear ? { ...data.linear, nbScale: data.linear.nbScale ?? null } : null,
+    linear: data.linear ? { ...data.linear, nbScale: data.linear.nbScale ?? null, maxWeight: data.linear.maxWeight ?? null } : null,
     calibration: data.calibration ? { ...data.calibration } : null,
     learner,
   };

@@ -87,6 +87,26 @@ describe('Bayes model (Robinson / chi-square)', () => {
     assert.deepEqual({ ...modelFromRecord(avro.fromBuffer(avro.toBuffer(modelToRecord(current)))).linear!.nbScale }, DEFAULT_LINEAR.nbScale);
   });
 
+  it('influence cap: no token leaves ±cap (words and structure apart), in training, feedback and the Avro round trip', () => {
+    // One word and one structure token that each separate the classes alone: uncapped, AdaGrad gives them large weights.
+    const items: Labelled[] = Array.from({ length: 80 }, (_, i) => ({ tokens: i % 2 ? ['pharmacy', 'relay:rdns:none', `w${i}`] : ['agenda', 'relay:rdns:static', `w${i}`], label: i % 2 ? 'spam' : 'ham' }));
+    const free = fitLinear(items, DEFAULT_LINEAR);
+    assert.ok(Math.abs(free.weights.get('pharmacy')![0]) > 2, 'uncapped, the word weighs more than the cap');
+    const maxWeight = { word: 1, structure: 3 };
+    const capped = fitLinear(items, { ...DEFAULT_LINEAR, maxWeight });
+    for (const [t, [w]] of capped.weights) assert.ok(Math.abs(w) <= (t.startsWith('relay:') ? 3 : 1) + 1e-9, `${t} = ${w}`);
+    assert.equal(Math.abs(capped.weights.get('pharmacy')![0]), 1);
+    const m = new BayesModel('t');
+    for (const it of items) m.learnCounts(it.tokens, it.label);
+    m.linear = capped;
+    for (let k = 0; k < 50; k++) m.learn(['pharmacy', 'relay:rdns:none'], 'spam');
+    assert.ok(m.linear.weights.get('pharmacy')![0] <= 1 && m.linear.weights.get('relay:rdns:none')![0] <= 3, 'feedback stays inside the cap');
+    const avro = schema('SpamModel').type;
+    const back = BayesModel.fromData(modelFromRecord(avro.fromBuffer(avro.toBuffer(modelToRecord(m.toData({ source: 't', trainedAt: 1 }))))));
+    assert.deepEqual({ ...back.linear!.options.maxWeight }, maxWeight);
+    assert.equal(back.computeVersion(), m.computeVersion());
+  });
+
   it('round-trips through its serialised form with the same version and scores', () => {
     const m = train(data);
     m.thresholds = { ham: 0.3, spam: 0.8 };

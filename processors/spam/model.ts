@@ -7,6 +7,7 @@
  * (ml-naivebayes is dense and batch-only; see README for the comparison).
  */
 import { createHash } from 'node:crypto';
+import { isWordToken } from './token-kinds.ts';
 
 export type Label = 'ham' | 'spam';
 export type Verdict = 'ham' | 'unsure' | 'spam';
@@ -87,7 +88,29 @@ export interface LinearOptions {
   epochs: number;
   /** NB-weighted features (immutable, shared by copies); null (models before it): every present token is 1. */
   readonly nbScale: NbScale | null;
+  /**
+   * Per-token influence cap (issue 17): no token's effective weight leaves ±word (words) or
+   * ±structure (structure tokens, token-kinds.ts), in training and in every feedback step. Without
+   * it AdaGrad's first steps give rare words weights of ±20–40 (a weekday in a quoted reply decided a
+   * message alone), which held on the training corpora and failed on every other. Null/absent
+   * (models before it): no cap.
+   */
+  readonly maxWeight?: MaxWeight | null;
 }
+
+export interface MaxWeight {
+  readonly word: number;
+  readonly structure: number;
+}
+
+/** The cap of a token's effective weight (Infinity without a cap). */
+export function weightCap(maxWeight: MaxWeight | null | undefined, token: string): number {
+  if (!maxWeight) return Infinity;
+  return isWordToken(token) ? maxWeight.word : maxWeight.structure;
+}
+
+/** x clamped to ±cap. */
+export const clampWeight = (x: number, cap: number) => (x > cap ? cap : x < -cap ? -cap : x);
 
 export const DEFAULT_LINEAR: LinearOptions = { learningRate: 2, lengthNorm: 0.5, epochs: 10, nbScale: { prior: 0.2, base: 0.5 } };
 
@@ -141,7 +164,7 @@ export class LinearPart {
       const scale = scaleOf(t);
       const gk = gn * scale;
       const acc = w[1] + gk * gk;
-      w[0] = roundWeight(w[0] - (scale * rate * gk) / Math.sqrt(acc + ADAGRAD_EPSILON));
+      w[0] = roundWeight(clampWeight(w[0] - (scale * rate * gk) / Math.sqrt(acc + ADAGRAD_EPSILON), weightCap(this.options.maxWeight, t)));
       w[1] = roundWeight(acc);
     }
     const acc = this.biasAccum + g * g;
@@ -181,7 +204,7 @@ export interface ModelData {
   /** Sorted by token: [token, hamCount, spamCount]. */
   tokens: [string, number, number][];
   /** formatVersion 2: the linear part; weights[i] / accums[i] belong to tokens[i] (0 where it has none). */
-  linear?: Omit<LinearOptions, 'nbScale'> & { nbScale?: NbScale | null; bias: number; biasAccum: number; weights: number[]; accums: number[] } | null;
+  linear?: Omit<LinearOptions, 'nbScale' | 'maxWeight'> & { nbScale?: NbScale | null; maxWeight?: MaxWeight | null; bias: number; biasAccum: number; weights: number[]; accums: number[] } | null;
   /** Platt scaling of the linear margin (probability = σ(a·margin + b)); absent/null: σ(margin). */
   calibration?: Calibration | null;
 }
@@ -363,7 +386,8 @@ export class BayesModel {
   computeVersion(): string {
     const hash = createHash('sha256');
     const l = this.linear;
-    hash.update(JSON.stringify([this.tokenizerVersion, this.nham, this.nspam, this.thresholds, this.options, l ? [l.options, l.bias, l.biasAccum] : null, ...(this.calibration ? [this.calibration] : [])]));
+    // No cap, null or absent, hashes as models before the cap did (their versions stay).
+    hash.update(JSON.stringify([this.tokenizerVersion, this.nham, this.nspam, this.thresholds, this.options, l ? [l.options.maxWeight ? l.options : { ...l.options, maxWeight: undefined }, l.bias, l.biasAccum] : null, ...(this.calibration ? [this.calibration] : [])]));
     for (const t of this.tokenList()) {
       const c = this.counts.get(t) ?? [0, 0];
       const w = l?.weights.get(t);
@@ -403,7 +427,7 @@ export class BayesModel {
     const l = data.linear;
     if (l) {
       if (l.weights.length !== data.tokens.length || l.accums.length !== data.tokens.length) throw new Error(`spam model ${data.version}: linear weights and tokens differ in length`);
-      const lin = new LinearPart({ learningRate: l.learningRate, lengthNorm: l.lengthNorm, epochs: l.epochs, nbScale: l.nbScale ?? null });
+      const lin = new LinearPart({ learningRate: l.learningRate, lengthNorm: l.lengthNorm, epochs: l.epochs, nbScale: l.nbScale ?? null, ...(l.maxWeight ? { maxWeight: l.maxWeight } : {}) });
       lin.bias = l.bias;
       lin.biasAccum = l.biasAccum;
       data.tokens.forEach(([t], i) => { if (l.weights[i] !== 0 || l.accums[i] !== 0) lin.weights.set(t, [l.weights[i]!, l.accums[i]!]); });

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { rawFields, spamInputFromRecord, MissingMimeSectionError } from './input.ts';
 import { spamInput } from './testing.ts';
 import { DEFAULT_LIMITS as LIMITS, tokenize } from './tokenizer.ts';
+import { isWordToken } from './token-kinds.ts';
 import type { AuthSection, MailRecord } from '../../schemas/types.ts';
 
 describe('spam tokenizer', () => {
@@ -136,5 +137,13 @@ describe('spam tokenizer: evidence beyond the words (tok-4)', () => {
     const m = tokenize(spamInput({ masked: ['from:', 'message-id:'] }));
     assert.ok(!m.some((t) => t.startsWith('from:') || t.startsWith('message-id:')));
     assert.ok(m.includes('noon'));
+  });
+
+  it('token kinds: words are what a headerless message gives; every other token of a full message is structure', () => {
+    const full = spamInput({ received: ['from mx.corp.test (mx.corp.test [192.0.2.1]) by in.corp.test; Fri, 1 Aug 2025 10:00:00 +0000'], urls: ['http://menu.corp.test/today'] });
+    const words = new Set(tokenize(spamInput({ headerless: true, subject: full.subject, text: full.text, html: null })));
+    for (const t of words) assert.ok(isWordToken(t), t);
+    for (const t of tokenize(full)) if (!words.has(t) && !t.startsWith('subject:')) assert.ok(!isWordToken(t), t);
+    assert.ok(!isWordToken('subject:len:le20') && isWordToken('subject:lunch') && isWordToken('skip:a 20') && !isWordToken('html:only'));
   });
 });

@@ -13,6 +13,11 @@ export interface DevScopSpamSpamModelNbScale {
     base: number;
 }
 
+export interface DevScopSpamSpamModelMaxWeight {
+    word: number;
+    structure: number;
+}
+
 export interface DevScopSpamSpamModelLinear {
     learningRate: number;
     lengthNorm: number;
@@ -23,6 +28,12 @@ export interface DevScopSpamSpamModelLinear {
      * Default: null
      */
     nbScale: null | DevScopSpamSpamModelNbScale;
+    /**
+     * Per-token influence cap: no token's effective weight leaves ±word (word tokens) or ±structure (structure tokens), in training and in every feedback step. Null: no cap (models before it).
+     *
+     * Default: null
+     */
+    maxWeight: null | DevScopSpamSpamModelMaxWeight;
     bias: number;
     /**
      * AdaGrad sum of squared gradients of the bias.
