@@ -151,7 +151,8 @@ describe(`fused stages (${CLIENT})`, () => {
     await produce(svc.kafka, svc.codec, t.input, 'MailRecord', records.map((record) => ({ record })));
     const committed = async (s: StageTopics) => ((await admin.fetchOffsets({ groupId: s.groupId, topics: [s.input] }))[0]?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
     for (const threshold of [100, 280]) {
-      const child = spawnStage(FIXTURE, 'fixtureChain', t, { FIXTURE_DELAY_MS: '3' });
+      // 200 ms per record, 8 at a time on each of 3 partitions: ~120 records/s, so each kill lands mid-stream.
+      const child = spawnStage(FIXTURE, 'fixtureChain', t, { FIXTURE_DELAY_MS: '200' });
       await child.ready;
       await eventually(async () => ((await committed(t)) >= threshold ? true : undefined), 90000, `${threshold} records committed`);
       child.child.kill('SIGKILL');
@@ -174,28 +175,37 @@ describe(`fused stages (${CLIENT})`, () => {
 
   it('two instances of a fused chain share the partitions; one SIGKILLed mid-run, the other takes its partitions over: nothing lost, nothing twice', async () => {
     const t = await createStageTopics(admin, 'chain-scale', 4);
-    const total = 600;
-    const records = Array.from({ length: total }, (_, i) => testMailRecord(`Subject: ${i}\r\n\r\n${'y'.repeat(200)}\r\n`));
-    await produce(svc.kafka, svc.codec, t.input, 'MailRecord', records.map((record) => ({ record })));
+    const record = (i: number) => testMailRecord(`Subject: ${i}\r\n\r\n${'y'.repeat(200)}\r\n`);
+    // Phase 1 gets both members working; phase 2 is produced only then, so the kill lands mid-run
+    // (300 ms per record, 8 at a time per partition, 4 partitions: ~100 records/s).
+    const first = Array.from({ length: 40 }, (_, i) => record(i));
+    const second = Array.from({ length: 400 }, (_, i) => record(1000 + i));
+    const total = first.length + second.length;
+    await produce(svc.kafka, svc.codec, t.input, 'MailRecord', first.map((r) => ({ record: r })));
     const byPartition = async (s: StageTopics) => ((await admin.fetchOffsets({ groupId: s.groupId, topics: [s.input] }))[0]?.partitions ?? []).map((p) => Math.max(0, Number(p.offset)));
-    const env = { FIXTURE_DELAY_MS: '5', STAGE_SESSION_TIMEOUT_MS: '6000' };
+    const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
+    const env = { FIXTURE_DELAY_MS: '300', STAGE_SESSION_TIMEOUT_MS: '6000' };
     const a = spawnStage(FIXTURE, 'fixtureChain', t, env);
     const b = spawnStage(FIXTURE, 'fixtureChain', t, env);
     try {
       await Promise.all([a.ready, b.ready]);
       await eventually(async () => ((await admin.describeGroups([t.groupId])).groups[0]?.members.length === 2 ? true : undefined), 60000, 'both instances in the group');
-      // Both members work: every partition has moved while the group had two members.
-      await eventually(async () => ((await byPartition(t)).filter((o) => o > 0).length === 4 ? true : undefined), 90000, 'every partition committed by the two members');
-      const before = (await byPartition(t)).reduce((x, y) => x + y, 0);
+      await eventually(async () => (sum(await byPartition(t)) >= first.length ? true : undefined), 90000, 'phase 1 committed');
+      await produce(svc.kafka, svc.codec, t.input, 'MailRecord', second.map((r) => ({ record: r })));
+      // Both members work: every partition moves again while the group has two members.
+      const base = await byPartition(t);
+      await eventually(async () => ((await byPartition(t)).every((o, i) => o > base[i]!) ? true : undefined), 90000, 'every partition moving');
+      assert.equal((await admin.describeGroups([t.groupId])).groups[0]?.members.length, 2, 'still two members');
+      const before = sum(await byPartition(t));
       assert.ok(before < total, `killed mid-run (${before} of ${total} committed)`);
       a.child.kill('SIGKILL');
       assert.equal(await a.exited, null, 'killed, not exited');
-      const out = (await readTopic(svc.kafka, t.output, total, { settleMs: 2000, timeoutMs: 180000 })).map((r) => decodeMail(r.value));
+      await eventually(async () => (sum(await byPartition(t)) === total ? true : undefined), 180000, 'every offset committed by the survivor');
+      const out = (await readTopic(svc.kafka, t.output, total, { settleMs: 2000, timeoutMs: 60000 })).map((r) => decodeMail(r.value));
       const ids = out.map((m) => m.envelope.id);
       assert.equal(ids.length - new Set(ids).size, 0, 'no duplicates in the read_committed view');
-      assert.deepEqual(new Set(ids), new Set(records.map((r) => r.envelope.id)), 'nothing lost: the survivor finished the dead member\'s partitions');
+      assert.deepEqual(new Set(ids), new Set([...first, ...second].map((r) => r.envelope.id)), 'nothing lost: the survivor finished the dead member\'s partitions');
       assert.ok(out.every((m) => m.firewall && m.decision), 'every member\'s section on every record');
-      await eventually(async () => ((await byPartition(t)).reduce((x, y) => x + y, 0) === total ? true : undefined), 60000, 'every offset committed by the survivor');
     } finally {
       for (const c of [a, b]) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGTERM');
       await Promise.all([a.exited, b.exited]);

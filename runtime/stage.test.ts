@@ -143,7 +143,8 @@ describe(`stage runtime (${CLIENT})`, () => {
     await produce(svc.kafka, svc.codec, t.input, 'MailRecord', records.map((record) => ({ record })));
     let kills = 0;
     for (const threshold of [120, 330]) {
-      const child = spawnStage(FIXTURE, 'fixtureStage', t, { FIXTURE_DELAY_MS: '3' });
+      // 200 ms per record, 8 at a time on each of 3 partitions: ~120 records/s, so each kill lands mid-stream.
+      const child = spawnStage(FIXTURE, 'fixtureStage', t, { FIXTURE_DELAY_MS: '200' });
       await child.ready;
       await eventually(async () => ((await committedTotal(t)) >= threshold ? true : undefined), 60000, `${threshold} records committed`);
       child.child.kill('SIGKILL');

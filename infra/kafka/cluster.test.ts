@@ -126,12 +126,14 @@ test('3 brokers: a fused chain loses the node leading most of its partitions mid
   const victim = [...leads].sort((a, b) => b[1] - a[1])[0]![0] - 1;
   const committed = async () => ((await admin.fetchOffsets({ groupId: t.groupId, topics: [t.input] }))[0]?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
 
-  const child = spawnStage(fileURLToPath(new URL('../../runtime/stage-fixture.ts', import.meta.url)), 'fixtureChain', t, { KAFKA_BROKERS: cluster.bootstrap.join(','), FIXTURE_DELAY_MS: '3' });
+  const child = spawnStage(fileURLToPath(new URL('../../runtime/stage-fixture.ts', import.meta.url)), 'fixtureChain', t, { KAFKA_BROKERS: cluster.bootstrap.join(','), FIXTURE_DELAY_MS: '100' }); // 6 partitions × 8 at a time: ~480 records/s
   try {
     await child.ready;
     await eventually(async () => ((await committed()) >= N / 3 ? true : undefined), 180_000, `${N / 3} records committed`);
     await inSync(['__transaction_state', t.input, t.output]);
+    const atKill = await committed();
     await cluster.kill(victim);
+    assert.ok(atKill < N, `killed mid-run (${atKill} of ${N} committed)`);
     // The chain commits its output and its offsets in one transaction: all offsets in means all output in.
     // (Read only then: a reader that starts while leadership moves gives up on its first error.)
     await eventually(async () => ((await committed()) >= N ? true : undefined), 300_000, `all ${N} records committed after the loss`);
