@@ -27,13 +27,17 @@ export interface ParseOptions {
 }
 
 
+/** At most this many addresses per header are kept (a group's members count one by one). */
+export const MAX_ADDRESSES_PER_HEADER = 500;
+
 function toAddresses(v: AddressObject | AddressObject[] | undefined): MailAddress[] {
   const out: MailAddress[] = [];
   for (const obj of v === undefined ? [] : Array.isArray(v) ? v : [v]) {
     for (const a of obj.value ?? []) {
-      if (a.group) for (const g of a.group) out.push({ name: g.name ?? '', address: g.address ?? '', group: a.name ?? '' });
-      else out.push({ name: a.name ?? '', address: a.address ?? '', group: null });
-      if (out.length >= 500) return out;
+      for (const m of a.group ? a.group.map((g) => ({ name: g.name ?? '', address: g.address ?? '', group: a.name ?? '' })) : [{ name: a.name ?? '', address: a.address ?? '', group: null }]) {
+        if (out.length >= MAX_ADDRESSES_PER_HEADER) return out;
+        out.push(m);
+      }
     }
   }
   return out;
