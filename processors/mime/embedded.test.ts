@@ -152,3 +152,22 @@ describe('an attached message with nothing in it (found by fuzz/targets/mime.ts)
     });
   }
 });
+
+describe('a message whose input ends inside the header of an attached message (found by fuzz/targets/mime.ts)', () => {
+  // At the end of the input mailsplit began the embedded message's node and never pushed it, and
+  // mailparser waited for it forever (mailsplit hunk: at the end, a message/rfc822 header is a leaf).
+  const shapes: Record<string, string> = {
+    'the whole message is that header, no line end': 'Content-Type: message/rfc822',
+    'that header and one line end': 'Subject: a\r\nContent-Type: message/rfc822\r\n',
+    'inside an attached message': 'Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822',
+    'inside a multipart that is never closed': 'Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822',
+  };
+  for (const [name, raw] of Object.entries(shapes)) {
+    it(`${name}: the parse ends`, async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<'hung'>((ok) => { timer = setTimeout(() => ok('hung'), 10_000); });
+      const m = await Promise.race([parseMime(Buffer.from(raw)), hung]).finally(() => clearTimeout(timer));
+      assert.notEqual(m, 'hung', 'parseMime never settled');
+    });
+  }
+});

@@ -173,10 +173,16 @@ function readHeader(w: Walk, start: number, end: number, path: string): { fields
   // A bare-LF blank line counts only before the first CRLF one: no second pass over the part.
   const lf = findWithin(w, '\n\n', start, sep < 0 ? end : sep);
   if (lf >= 0) { sep = lf; sepLen = 2; }
-  if (start < end && (s[start] === '\r' || s[start] === '\n')) { sep = start - (s[start] === '\r' ? 2 : 1); sepLen = s[start] === '\r' ? 4 : 2; }
+  // A part that starts with its blank line has no header (RFC 5322 2.1); all of it is body. (This was
+  // written as a separator just before `start`, which at the top of the message is -2, read as "no
+  // separator": the whole message became the header; found by the headers fuzz target.)
+  const blankFirst = start < end && (s[start] === '\r' || s[start] === '\n');
   let headerEnd: number;
   let bodyStart: number;
-  if (sep < 0 || sep >= end) {
+  if (blankFirst) {
+    headerEnd = start;
+    bodyStart = Math.min(end, start + (s[start] === '\r' && s[start + 1] === '\n' ? 2 : 1));
+  } else if (sep < 0 || sep >= end) {
     headerEnd = end;
     bodyStart = end;
     if (end > start) w.defect('missing-header-body-separator', path);

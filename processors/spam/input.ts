@@ -54,6 +54,8 @@ const MAX_HEADER_BYTES = 64 * 1024;
 
 /** Unfolded first values of RAW_FIELDS from the top-level header block. */
 export function rawFields(raw: Buffer): Record<string, string> {
+  // A message that starts with its blank line has no header fields (RFC 5322 2.1), as the MIME stage reads it.
+  if (raw[0] === 0x0a || (raw[0] === 0x0d && raw[1] === 0x0a)) return {};
   let end = raw.length;
   const a = raw.indexOf('\r\n\r\n');
   const b = raw.indexOf('\n\n');
