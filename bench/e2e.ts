@@ -44,7 +44,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { loadSpamAssassin } from '../corpus/spam-assassin/index.ts';
-import { createPipelineTopics, harnessServices, pipelineContext, type PipelineTopics } from '../e2e/pipeline.ts';
+import { createPipelineTopics, DELIVER_EVERYTHING_ENV, harnessServices, pipelineContext, type PipelineTopics } from '../e2e/pipeline.ts';
 import { freePort } from '../infra/ports.ts';
 import { startStack, type Stack } from '../infra/stack.ts';
 import { TestDnsServer } from '../infra/dns/dns-server.ts';
@@ -119,8 +119,7 @@ async function runOnce(deployment: 'separate' | 'fused', env: NodeJS.ProcessEnv,
       DNS_SERVERS: dnsAddress, DNS_TIMEOUT_MS: '500', DNS_RETRIES: '0',
       EGRESS_NEXT_HOP: `smtp://127.0.0.1:${sinkPort}`, EGRESS_STARTTLS: 'off', EGRESS_CONCURRENCY: env.EGRESS_CONCURRENCY ?? '16',
       // Everything reaches the sink: the benchmark measures the path, not the verdicts.
-      DECISION_SPAM_ACTION: 'junk', DECISION_DMARC_REJECT_ACTION: 'junk', DECISION_DANGEROUS_ATTACHMENT_ACTION: 'junk', DECISION_VIRUS_ACTION: 'junk', DECISION_REPUTATION_QUARANTINE: 'off',
-      FIREWALL_BLOCK_SCORE: '1000000000', INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE: '10000000', INGRESS_MAX_CONNECTIONS_PER_IP: '1000',
+      ...DELIVER_EVERYTHING_ENV,
     };
     mkdirSync(join(dir, deployment), { recursive: true });
     let mx = '';

@@ -165,7 +165,7 @@ export async function start(): Promise<void> {
  * takes its old place in its groups at once (static membership) instead of waiting for its dead
  * session to expire, and aborts its predecessor's open transaction at once (runtime/README.md).
  */
-function staticMember(env: NodeJS.ProcessEnv, service: string): NodeJS.ProcessEnv {
+export function staticMember(env: NodeJS.ProcessEnv, service: string): NodeJS.ProcessEnv {
   if (clientKindFromEnv(env) !== 'platformatic') return {};
   return { SCOP_INSTANCE_ID: `${env.SCOP_INSTANCE_ID?.trim() || hostname()}-${service}` };
 }

@@ -36,6 +36,15 @@ const HARNESS = ['ingress', ...INBOUND_CHAIN.members, 'egress', 'dkim-sign'];
 /** Every topic they read or write: created under unique names. */
 export const PIPELINE_TOPIC_KEYS: readonly TopicKey[] = topicKeysOf(HARNESS);
 
+/**
+ * Verdicts that never stop a message (spam and DMARC failures go to Junk, nothing is quarantined or
+ * blocked, no rate limit): for runs that count what reaches the next hop (bench/e2e.ts, the chaos run).
+ */
+export const DELIVER_EVERYTHING_ENV: Readonly<Record<string, string>> = {
+  DECISION_SPAM_ACTION: 'junk', DECISION_DMARC_REJECT_ACTION: 'junk', DECISION_DANGEROUS_ATTACHMENT_ACTION: 'junk', DECISION_VIRUS_ACTION: 'junk', DECISION_REPUTATION_QUARANTINE: 'off',
+  FIREWALL_BLOCK_SCORE: '1000000000', INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE: '10000000', INGRESS_MAX_CONNECTIONS_PER_IP: '1000',
+};
+
 /** The harness's topic names by key (only PIPELINE_TOPIC_KEYS are created). */
 export type PipelineTopics = Record<TopicKey, string>;
 
