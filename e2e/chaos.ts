@@ -115,7 +115,17 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-export interface PlannedKill { target: string; dueAtEvents: number; signal: 'SIGKILL' | 'SIGTERM' }
+export interface PlannedKill {
+  target: string;
+  dueAtEvents: number;
+  /**
+   * Then this long more (seeded, 0–2 s): a kill at the very event that made it due would fall just
+   * after a 250 or a delivery — when the ingress answers a whole hand-off batch — and so overstate
+   * the SMTP window's duplicates; a reviewer's kill at a random moment is not tied to an answer.
+   */
+  delayMs: number;
+  signal: 'SIGKILL' | 'SIGTERM';
+}
 
 /**
  * The kill plan: each service instance `kills` times, the broker `brokerKills` times (SIGKILL or
@@ -124,12 +134,13 @@ export interface PlannedKill { target: string; dueAtEvents: number; signal: 'SIG
 export function planKills(targets: readonly string[], o: { messages: number; kills: [number, number]; brokerKills: number; seed: number }): PlannedKill[] {
   const rnd = seededRandom(o.seed);
   const due = () => Math.round((0.03 + 0.87 * rnd()) * 2 * o.messages);
+  const delay = () => Math.round(2000 * rnd());
   const plan: PlannedKill[] = [];
   for (const t of targets) {
     const n = o.kills[0] + Math.floor(rnd() * (o.kills[1] - o.kills[0] + 1));
-    for (let i = 0; i < n; i++) plan.push({ target: t, dueAtEvents: due(), signal: 'SIGKILL' });
+    for (let i = 0; i < n; i++) plan.push({ target: t, dueAtEvents: due(), delayMs: delay(), signal: 'SIGKILL' });
   }
-  for (let i = 0; i < o.brokerKills; i++) plan.push({ target: 'broker', dueAtEvents: due(), signal: rnd() < 0.5 ? 'SIGKILL' : 'SIGTERM' });
+  for (let i = 0; i < o.brokerKills; i++) plan.push({ target: 'broker', dueAtEvents: due(), delayMs: delay(), signal: rnd() < 0.5 ? 'SIGKILL' : 'SIGTERM' });
   return plan.sort((a, b) => a.dueAtEvents - b.dueAtEvents);
 }
 
@@ -226,6 +237,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const kills: KillRecord[] = [];
     let brokerBusy: Promise<void> | undefined;
     const pending = [...plan];
+    const killedPids = new Set<number>();
+    /** When each planned kill became due (its delay counts from then). */
+    const reached = new Map<PlannedKill, number>();
 
     const killBroker = async (k: PlannedKill, rec: KillRecord) => {
       const pid = broker.pid;
@@ -247,8 +261,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const killer = (async () => {
       while (pending.length > 0 && !stopKilling) {
         const now = events();
-        const i = pending.findIndex((k) => k.dueAtEvents <= now && (k.target === 'broker' ? !brokerBusy : supervised.get(k.target)!.state === 'running'));
-        if (i < 0) { await sleep(100); continue; }
+        // A service is killed again only once its next run is up (a kill of a dying process is no kill).
+        const runs = (t: string) => { const sup = supervised.get(t)!; return sup.state === 'running' && !killedPids.has(sup.child!.pid!); };
+        const at = Date.now();
+        for (const k of pending) if (k.dueAtEvents <= now && !reached.has(k)) reached.set(k, at);
+        const i = pending.findIndex((k) => reached.has(k) && at >= reached.get(k)! + k.delayMs && (k.target === 'broker' ? !brokerBusy : runs(k.target)));
+        if (i < 0) { await sleep(50); continue; }
         const k = pending.splice(i, 1)[0]!;
         const rec: KillRecord = { target: k.target, signal: k.signal, dueAtEvents: k.dueAtEvents, atMs: Date.now() - t0 };
         kills.push(rec);
@@ -258,6 +276,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         }
         const child = supervised.get(k.target)!.child!;
         rec.pid = child.pid;
+        killedPids.add(child.pid!);
         readyAt.delete(k.target);
         const killedAt = Date.now();
         child.kill('SIGKILL');
