@@ -4,6 +4,7 @@
  * seeded kill plan. No Kafka: the whole-pipeline run is e2e/chaos.test.ts.
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { SMTPServer } from 'smtp-server';
 import { freePort } from '../infra/ports.ts';
@@ -83,6 +84,29 @@ describe('chaos counting', () => {
       assert.equal(r.retries['4xx'], 4, `a retry after each 451 (${JSON.stringify(r.retries)})`);
     } finally {
       await new Promise<void>((ok) => server.close(() => ok()));
+    }
+  });
+
+  it('the sink survives a relay that dies mid-session (connection reset) and keeps recording', async () => {
+    const sink = new ChaosSink();
+    await sink.start(await freePort());
+    try {
+      await new Promise<void>((ok) => {
+        // One command per reply, then half a message and a reset (RST), as a SIGKILLed relay leaves it.
+        const script = ['EHLO relay.test', 'MAIL FROM:<a@x.test>', 'RCPT TO:<b@x.test>', 'DATA'];
+        const s = connect(sink.port, '127.0.0.1');
+        s.on('data', (d: Buffer) => {
+          if (script.length > 0) s.write(`${script.shift()}\r\n`);
+          else if (d.toString().startsWith('354')) { s.write('Subject: half\r\n'); setTimeout(() => { s.resetAndDestroy(); ok(); }, 200); }
+        });
+      });
+      const m = chaosMessage('sink', 1, Buffer.from('Subject: x\n\nbody\n'));
+      const r = await sendAll({ host: '127.0.0.1', port: sink.port, messages: [m], sessions: 1, from: 'a@x.test', to: 'b@x.test', deadline: Date.now() + 30000 });
+      assert.equal(r.accepted.size, 1);
+      assert.deepEqual(sink.deliveries.map((d) => d.messageId), [m.messageId], 'the half-sent message is not counted, the next one is');
+      assert.ok(sink.resets >= 1, 'the reset was seen');
+    } finally {
+      await sink.stop();
     }
   });
 

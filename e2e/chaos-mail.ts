@@ -86,11 +86,16 @@ export async function sendAll(o: {
   return res;
 }
 
-const newTransport = (host: string, port: number) => nodemailer.createTransport({
-  host, port, secure: false, ignoreTLS: true, pool: true, maxConnections: 1, maxMessages: Infinity,
-  // The ingress answers within its hand-off timeout; a server that hangs longer counts as a dropped session.
-  connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 60_000,
-});
+const newTransport = (host: string, port: number) => {
+  const t = nodemailer.createTransport({
+    host, port, secure: false, ignoreTLS: true, pool: true, maxConnections: 1, maxMessages: Infinity,
+    // The ingress answers within its hand-off timeout; a server that hangs longer counts as a dropped session.
+    connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 60_000,
+  });
+  // An idle pooled session that a killed ingress resets is reported here too; the next send opens a new one.
+  t.on('error', () => {});
+  return t;
+};
 
 /** One copy the sink received. */
 export interface Delivery { messageId: string; recordId: string; at: number }
@@ -114,9 +119,12 @@ export class ChaosSink {
     },
   });
   port = 0;
+  /** Sessions the egress dropped (a killed relay resets its connections): counted, not fatal. */
+  resets = 0;
 
   async start(port: number): Promise<void> {
     this.port = port;
+    this.server.on('error', () => { this.resets++; });
     await new Promise<void>((ok) => this.server.listen(port, '127.0.0.1', () => ok()));
   }
 

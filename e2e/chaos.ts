@@ -11,8 +11,8 @@
  *
  * Kill moments are points of progress, not of time — so the same seed kills at the same stage of a
  * run on a quiet or a loaded box: "events" are messages accepted + messages delivered (0 … 2N), and
- * each kill is due at a seeded-random fraction of 2N; a service that is down (restarting) when its
- * kill is due is killed as soon as it runs again.
+ * each kill is due at a seeded-random fraction of 2N, and fires a seeded 0–2 s later; a service that
+ * is down (restarting) when its kill is due is killed once it serves again (its ready message).
  *
  * The spam learner, DKIM signer, Matrix notifier and console are not started: they are not on the
  * inbound mail path (they would only share the two cores). Used by bench/chaos.ts and
@@ -261,8 +261,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const killer = (async () => {
       while (pending.length > 0 && !stopKilling) {
         const now = events();
-        // A service is killed again only once its next run is up (a kill of a dying process is no kill).
-        const runs = (t: string) => { const sup = supervised.get(t)!; return sup.state === 'running' && !killedPids.has(sup.child!.pid!); };
+        // A service is killed again only once its next run serves (its ready message): killing a process
+        // that is still starting tests the restart policy's crash-loop limit, not the pipeline.
+        const runs = (t: string) => { const sup = supervised.get(t)!; return sup.state === 'running' && !killedPids.has(sup.child!.pid!) && readyAt.has(t); };
         const at = Date.now();
         for (const k of pending) if (k.dueAtEvents <= now && !reached.has(k)) reached.set(k, at);
         const i = pending.findIndex((k) => reached.has(k) && at >= reached.get(k)! + k.delayMs && (k.target === 'broker' ? !brokerBusy : runs(k.target)));
