@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { SMTPServer } from 'smtp-server';
 import { freePort } from '../infra/ports.ts';
 import { ChaosSink, chaosMessage, headerIds, sendAll, tally, type Delivery } from './chaos-mail.ts';
-import { planKills } from './chaos.ts';
+import { deliveryStalls, planKills } from './chaos.ts';
 
 const d = (messageId: string, recordId: string, at = 0): Delivery => ({ messageId, recordId, at });
 
@@ -55,6 +55,14 @@ describe('chaos counting', () => {
     }
     assert.equal(plan.filter((k) => k.target === 'broker').length, 2);
     assert.ok(plan.every((k, i) => k.dueAtEvents >= 60 && k.dueAtEvents <= 1800 && (i === 0 || plan[i - 1]!.dueAtEvents <= k.dueAtEvents)));
+  });
+
+  it('a stall is a stretch without a delivery while accepted mail waits; an idle pipeline is no stall', () => {
+    // Accepted at 0, 1 and 2; delivered at 1, then nothing until 30; idle from 40 (everything delivered) to 100.
+    assert.deepEqual(deliveryStalls([0, 1, 2], [1, 30, 40], 100, 15), [{ fromMs: 1, ms: 29, waiting: 1 }]);
+    assert.deepEqual(deliveryStalls([0, 1], [1, 5], 100, 15), []);
+    // Nothing delivered at all: one stall to the end.
+    assert.deepEqual(deliveryStalls([10], [], 50, 15), [{ fromMs: 10, ms: 40, waiting: 1 }]);
   });
 
   it('the sender retries through 4xx answers until a 250, and counts them', async () => {

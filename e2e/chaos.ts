@@ -82,6 +82,30 @@ export interface KillRecord {
   backMs?: number;
 }
 
+export interface Stall { fromMs: number; ms: number; waiting: number; lastKillBefore?: string }
+
+/**
+ * Stretches of at least `minMs` with no copy delivered while accepted messages waited: how long the
+ * pipeline took to resume after a kill (the run's latency cost; losses are counted apart).
+ */
+export function deliveryStalls(acceptedAt: readonly number[], deliveredAt: readonly number[], endAt: number, minMs: number): { fromMs: number; ms: number; waiting: number }[] {
+  const acc = [...acceptedAt].sort((a, b) => a - b);
+  const del = [...deliveredAt].sort((a, b) => a - b);
+  const out: { fromMs: number; ms: number; waiting: number }[] = [];
+  let from = acc[0] ?? endAt;
+  let d = 0;
+  for (const next of [...del, endAt]) {
+    // Accepted by `from` and not yet delivered then (a count: copies stand for messages here).
+    let a = 0;
+    while (a < acc.length && acc[a]! <= from) a++;
+    const waiting = a - d;
+    if (next - from >= minMs && waiting > 0) out.push({ fromMs: from, ms: next - from, waiting });
+    from = Math.max(from, next);
+    d++;
+  }
+  return out.sort((x, y) => y.ms - x.ms);
+}
+
 export interface DuplicateDetail { messageId: string; copiesAtMs: number[]; lastKillBefore?: { target: string; msBefore: number } }
 
 export interface ChaosResult {
@@ -98,6 +122,8 @@ export interface ChaosResult {
   /** Records on mail.inbound.decided (read committed) and distinct record ids among them. */
   decided: { records: number; ids: number };
   duplicates: DuplicateDetail[];
+  /** The longest stretches without a delivery while accepted mail waited (ms since start), longest first. */
+  stalls: Stall[];
   sendMs: number;
   totalMs: number;
   servicesLog: string;
@@ -321,8 +347,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         const before = kills.filter((k) => k.atMs <= second).at(-1);
         return { messageId, copiesAtMs, ...(before ? { lastKillBefore: { target: before.target, msBefore: second - before.atMs } } : {}) };
       });
+      const stalls = deliveryStalls([...sent.acceptedAt.values()], firstCopies(sink.deliveries), Date.now(), 15_000).slice(0, 8).map((g): Stall => {
+        const before = kills.filter((k) => k.atMs + t0 <= g.fromMs).at(-1);
+        return { fromMs: g.fromMs - t0, ms: g.ms, waiting: g.waiting, ...(before ? { lastKillBefore: `${before.target} at ${(before.atMs / 1000).toFixed(1)} s` } : {}) };
+      });
       return {
-        deployment: o.deployment, seed: o.seed, sessions: o.sessions, tally: t, retries: sent.retries, notAccepted: sent.notAccepted.size,
+        deployment: o.deployment, seed: o.seed, stalls, sessions: o.sessions, tally: t, retries: sent.retries, notAccepted: sent.notAccepted.size,
         kills, killsNotDone, gaveUp, decided: { records: records.length, ids: ids.size }, duplicates, sendMs, totalMs: Date.now() - t0, servicesLog,
       };
     } finally {
@@ -334,6 +364,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     for (const s of [...supervised.values()].reverse()) await s.stop().catch(() => {});
     for (const stop of stops.reverse()) await stop().catch((e: unknown) => log.warn({ err: e }, 'stop failed'));
   }
+}
+
+/** When each message's first copy arrived (later copies do not end a stall of the others). */
+function firstCopies(deliveries: readonly { messageId: string; at: number }[]): number[] {
+  const first = new Map<string, number>();
+  for (const d of deliveries) if (!first.has(d.messageId)) first.set(d.messageId, d.at);
+  return [...first.values()];
 }
 
 /** The run as lines for people (bench/chaos.ts, the test's output). */
@@ -351,6 +388,7 @@ export function formatChaos(r: ChaosResult): string[] {
     `  DUPLICATED: ${dup} messages (${pct(dup)}), ${t.extraCopies} extra copies: ${t.duplicated.sameRecord.length} the same record delivered again (pipeline), ${t.duplicated.resent.length} sent again by the sender after an unanswered DATA (new record id; RFC 1047)`,
     `  mail.inbound.decided: ${r.decided.records} records, ${r.decided.ids} record ids${r.decided.records > r.decided.ids ? ' (the inbound side wrote some twice)' : ''}`,
     ...r.duplicates.slice(0, 20).map((d) => `    dup ${d.messageId}: copies at ${d.copiesAtMs.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s${d.lastKillBefore ? `; last kill before the 2nd: ${d.lastKillBefore.target} ${(d.lastKillBefore.msBefore / 1000).toFixed(1)} s earlier` : ''}`),
+    `  stalls ≥ 15 s with accepted mail waiting (from s, for s, waiting, last kill before): ${r.stalls.length ? r.stalls.map((g) => `${(g.fromMs / 1000).toFixed(1)}+${(g.ms / 1000).toFixed(1)} (${g.waiting}; ${g.lastKillBefore ?? 'none'})`).join(', ') : 'none'}`,
     `  kills (at s, target, back after s): ${r.kills.map((k) => `${(k.atMs / 1000).toFixed(1)} ${k.target}${k.target === 'broker' ? `(${k.signal})` : ''}→${k.backMs === undefined ? '?' : (k.backMs / 1000).toFixed(1)}`).join(', ')}`,
     `  sending took ${(r.sendMs / 1000).toFixed(1)} s, the whole run ${(r.totalMs / 1000).toFixed(1)} s${r.gaveUp.length ? `; SUPERVISOR GAVE UP: ${r.gaveUp.join(', ')}` : ''}; services' log: ${r.servicesLog}`,
   ];
