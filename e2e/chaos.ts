@@ -224,6 +224,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     stops.push(async () => closeSync(out));
     // Ready messages of restarted runs: when a killed service serves again.
     const readyAt = new Map<string, number>();
+    /** The last kill of each service, until its next run is ready. */
+    const awaitingBack = new Map<string, { rec: KillRecord; killedAt: number }>();
     for (const { unit, def } of units) {
       for (let i = 1; i <= unit.instances; i++) {
         const name = unit.instances > 1 ? `${unit.name}-${i}` : unit.name;
@@ -231,7 +233,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         const sup = new Supervised({
           name, policy, log,
           spawn: () => fork(MAIN, ['run', runArgument(unit)], { cwd: ROOT, execArgv: ['--import', 'tsx'], env: childEnv, stdio: ['ignore', out, out, 'ipc'] }),
-          onSpawn: (child) => child.on('message', (m: { type?: string }) => { if (m?.type === 'ready') readyAt.set(name, Date.now()); }),
+          onSpawn: (child) => child.on('message', (m: { type?: string }) => {
+            if (m?.type !== 'ready') return;
+            readyAt.set(name, Date.now());
+            const k = awaitingBack.get(name);
+            if (k) { k.rec.backMs = Date.now() - k.killedAt; awaitingBack.delete(name); }
+          }),
           onGiveUp: (g: GiveUp) => { gaveUp.push(`${g.service} (${g.fastCrashes} fast crashes)`); },
         });
         supervised.set(name, sup);
@@ -308,10 +315,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         const killedAt = Date.now();
         child.kill('SIGKILL');
         say(`[${o.deployment}] SIGKILL ${k.target} (pid ${child.pid}) at ${(rec.atMs / 1000).toFixed(1)} s, ${now} events`);
-        void (async () => {
-          while (!readyAt.has(k.target) && Date.now() - killedAt < 600_000) await sleep(100);
-          if (readyAt.has(k.target)) rec.backMs = readyAt.get(k.target)! - killedAt;
-        })();
+        awaitingBack.set(k.target, { rec, killedAt });
       }
     })();
     const ticker = setInterval(() => say(`  ${((Date.now() - t0) / 1000).toFixed(0)} s: accepted ${progress.accepted}, delivered ${delivered.size} (${sink.deliveries.length} copies), kills ${kills.length}/${plan.length}`), 10_000);
