@@ -43,10 +43,10 @@ function scriptedClient(scripts: Script[]) {
   return { client, made };
 }
 
-function supervisor(client: KafkaClient, health: HealthRegistry) {
+function supervisor(client: KafkaClient, health: HealthRegistry, brokerAnswers?: () => Promise<boolean>) {
   return new ConsumerSupervisor({
     name: 'test', kafka: client, log: pino({ level: 'silent' }), metrics: new Registry(), health,
-    consumer: { groupId: 'g' }, topics: ['t'], fromBeginning: true, eachBatch: async () => {},
+    consumer: { groupId: 'g' }, topics: ['t'], fromBeginning: true, eachBatch: async () => {}, brokerAnswers,
   });
 }
 
@@ -78,6 +78,42 @@ describe('consumer supervisor', () => {
     const gaps = made.slice(1).map((m, i) => m.at - made[i]!.at);
     assert.ok(gaps[2]! > gaps[1]! && gaps[3]! > gaps[2]!, `backoff grows: ${gaps.join(', ')} ms`);
     for (const m of made.slice(1, 4)) assert.equal(m.stopped, true, 'each failed consumer was stopped');
+    await s.stop();
+  });
+
+  it('a broker that was away and answers again ends the backoff at once, and the backoff starts over', async () => {
+    // Starts fail 3 times (waits 0.5, 1, 2 s), then the broker is back: without the probe the next wait is 4 s.
+    const { client, made } = scriptedClient([{}, { failRun: true }, { failRun: true }, { failRun: true }]);
+    let up = false;
+    let probes = 0;
+    const health = new HealthRegistry();
+    const s = supervisor(client, health, async () => { probes++; return up; });
+    await s.start();
+    await eventually(() => (health.check().ok ? true : undefined), 5000, 'ready');
+    made[0]!.opts!.onCrash(new Error('broker gone'));
+    await eventually(() => (made.length === 4 ? true : undefined), 15000, 'the third failed start');
+    assert.ok(probes >= 1, 'the 2 s wait asked whether a broker answers');
+    up = true;
+    const backAt = Date.now();
+    await eventually(() => (made.length === 5 && health.check().ok ? true : undefined), 15000, 'a consumer that runs');
+    assert.ok(made[4]!.at - backAt < 2500, `re-created ${made[4]!.at - backAt} ms after the broker answered (the backoff was 4000 ms)`);
+    // Started over: the next crash waits 0.5 s, not 8 s.
+    made[4]!.opts!.onCrash(new Error('once more'));
+    await eventually(() => (made.length === 6 ? true : undefined), 15000, 'the next re-creation');
+    assert.ok(made[5]!.at - made[4]!.at < 2500, `then 0.5 s again (${made[5]!.at - made[4]!.at} ms)`);
+    await s.stop();
+  });
+
+  it('a broker that answers all along keeps the backoff (a consumer failing for another reason is not hammered)', async () => {
+    const { client, made } = scriptedClient([{}, { failRun: true }, { failRun: true }, { failRun: true }]);
+    const health = new HealthRegistry();
+    const s = supervisor(client, health, async () => true);
+    await s.start();
+    await eventually(() => (health.check().ok ? true : undefined), 5000, 'ready');
+    made[0]!.opts!.onCrash(new Error('not authorized'));
+    await eventually(() => (made.length === 5 && health.check().ok ? true : undefined), 20000, 'a consumer that runs');
+    const gaps = made.slice(1).map((m, i) => m.at - made[i]!.at);
+    assert.ok(gaps[3]! >= 3500, `the 4 s wait was kept: ${gaps.join(', ')} ms`);
     await s.stop();
   });
 

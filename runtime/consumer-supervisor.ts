@@ -3,8 +3,9 @@
  * and by compacted-topic followers — everything in scop that consumes.
  *
  * - A consumer that crashes (a broker away longer than the client retries, a fatal protocol error)
- *   is re-created with backoff (0.5 s doubling to 30 s; back to 0.5 s after a minute of health),
- *   logged and counted; nobody has to restart the process.
+ *   is re-created with backoff (0.5 s doubling to 30 s; back to 0.5 s after a minute of health,
+ *   and at once when a broker that was away answers again), logged and counted; nobody has to
+ *   restart the process.
  * - Health (registered in the process's HealthRegistry, served on /healthz): not ready while the
  *   consumer is not running or has not joined its group yet, and when it is stalled: a partition it
  *   owns has records waiting (end offset > position) and its position has not moved for
@@ -13,7 +14,7 @@
  */
 import type { Counter, Gauge, Registry } from 'prom-client';
 import type { HealthRegistry, ProbeResult } from './health.ts';
-import { createKafkaClient, type Admin, type Batch, type ConsumerOptions, type GroupConsumer, type KafkaClient, type TopicPartition } from './kafka.ts';
+import { createKafkaClient, probeBrokers, type Admin, type Batch, type ConsumerOptions, type GroupConsumer, type KafkaClient, type TopicPartition } from './kafka.ts';
 import type { Logger } from './log.ts';
 import { counterOn, gaugeOn } from './metrics.ts';
 
@@ -40,6 +41,8 @@ export interface SupervisorOptions {
   startOffsets?(): Map<string, Map<number, bigint>> | undefined;
   /** Records waiting per owned partition, after every check. */
   onLag?(tp: TopicPartition, lag: number): void;
+  /** Does a broker answer? (default: one metadata request to the client's brokers; see `backoff`). */
+  brokerAnswers?(): Promise<boolean>;
 }
 
 interface PartitionState { position: bigint | null; movedAt: number; end: bigint | null }
@@ -79,6 +82,8 @@ export class ConsumerSupervisor {
   private readonly metrics: SupervisorMetrics;
   private unregister: (() => void) | undefined;
   private readonly stopped = new AbortController();
+  /** A broker did not answer during this recovery's backoff (see `backoff`). */
+  private brokerAway = false;
 
   constructor(private readonly o: SupervisorOptions) {
     this.stallTimeoutMs = o.stallTimeoutMs ?? 60000;
@@ -175,10 +180,7 @@ export class ConsumerSupervisor {
       const wait = this.backoffMs;
       this.backoffMs = Math.min(30000, this.backoffMs * 2);
       this.o.log.error({ consumer: this.o.name, err: err.message, retryInMs: wait }, `consumer ${this.o.name} crashed; re-creating it in ${wait} ms`);
-      await new Promise<void>((ok) => {
-        const t = setTimeout(ok, wait);
-        this.stopped.signal.addEventListener('abort', () => { clearTimeout(t); ok(); }, { once: true });
-      });
+      await this.backoff(wait);
       if (this.stopping) return;
       this.metrics.restarts.inc({ consumer: this.o.name });
       try {
@@ -188,6 +190,34 @@ export class ConsumerSupervisor {
       } catch (e) {
         err = e as Error;
         await this.dropCurrent();
+      }
+    }
+  }
+
+  /**
+   * Waits `ms`, or less: once a broker was seen away during this recovery, a broker that answers
+   * again ends the wait and the backoff starts over from 0.5 s. The doubling is there not to hammer
+   * a cluster that is away; it must not outlast it. Without this a consumer that crashed through a
+   * 10 s broker restart slept a 16–30 s backoff after the broker was back (the whole-pipeline chaos
+   * run, e2e/chaos.ts, saw every stage resume that late). Waits of 1 s or less never probe.
+   */
+  private async backoff(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    const answers = this.o.brokerAnswers ?? (() => probeBrokers(this.o.kafka.settings, 1000).then(() => true, () => false));
+    while (!this.stopping) {
+      const left = until - Date.now();
+      if (left <= 0) return;
+      await new Promise<void>((ok) => {
+        const t = setTimeout(ok, Math.min(left, 1000));
+        this.stopped.signal.addEventListener('abort', () => { clearTimeout(t); ok(); }, { once: true });
+      });
+      if (this.stopping || Date.now() >= until) return;
+      if (!(await answers())) this.brokerAway = true;
+      else if (this.brokerAway) {
+        this.brokerAway = false;
+        this.backoffMs = 500;
+        this.o.log.warn({ consumer: this.o.name }, `a broker answers again: re-creating consumer ${this.o.name} now`);
+        return;
       }
     }
   }
