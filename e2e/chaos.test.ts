@@ -36,6 +36,8 @@ test(`chaos [${deployment}]: ${N} messages, every service SIGKILLed ${kills}×, 
   assert.deepEqual(r.killsNotDone, [], `every planned kill was done${why}`);
   assert.equal(r.tally.accepted, N, `every message accepted in the end (the sender retries 4xx and dropped sessions)${why}`);
   assert.deepEqual(r.tally.lost, [], `nothing accepted is lost${why}`);
+  assert.equal(r.decided.error, undefined, `mail.inbound.decided was read back${why}`);
+  assert.ok(r.decided.ids >= N, `mail.inbound.decided has every accepted message${why}`);
   assert.equal(r.decided.records, r.decided.ids, `mail.inbound.decided holds each record once (exactly once across kills)${why}`);
   const maxPct = Number(env.CHAOS_MAX_SAME_RECORD_PCT ?? 1);
   assert.ok(r.tally.duplicated.sameRecord.length <= (N * maxPct) / 100, `the same record delivered twice at most ${maxPct} % of the time${why}`);

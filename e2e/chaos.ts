@@ -120,7 +120,7 @@ export interface ChaosResult {
   killsNotDone: string[];
   gaveUp: string[];
   /** Records on mail.inbound.decided (read committed) and distinct record ids among them. */
-  decided: { records: number; ids: number };
+  decided: { records: number; ids: number; error?: string };
   duplicates: DuplicateDetail[];
   /** The longest stretches without a delivery while accepted mail waited (ms since start), longest first. */
   stalls: Stall[];
@@ -342,7 +342,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       await brokerBusy?.catch(() => {});
       const t = tally(o.messages, sent.accepted, sink.deliveries);
       // Attribution: did the inbound side write any record twice (read committed)?
-      const records = await readTopic(createKafkaClient({ ...kafka, brokers: [broker.bootstrap], clientId: 'scop-chaos-reader' }), TOPICS.inboundDecided.name, t.deliveredUnique, { settleMs: 3000, timeoutMs: 60_000 }).catch(() => []);
+      let readError: string | undefined;
+      const records = await readTopic(createKafkaClient({ ...kafka, brokers: [broker.bootstrap], clientId: 'scop-chaos-reader' }), TOPICS.inboundDecided.name, t.deliveredUnique, { settleMs: 3000, timeoutMs: 60_000 }).catch((e: unknown) => { readError = `could not read it: ${(e as Error).message}`; return []; });
       const ids = new Set<string>();
       for (const r of records) ids.add((await codec.decodeAs<MailRecord>(r.value, 'MailRecord')).envelope.id);
       const duplicates = t.duplicated.sameRecord.concat(t.duplicated.resent).map((messageId): DuplicateDetail => {
@@ -357,7 +358,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       });
       return {
         deployment: o.deployment, seed: o.seed, stalls, sessions: o.sessions, tally: t, retries: sent.retries, notAccepted: sent.notAccepted.size,
-        kills, killsNotDone, gaveUp, decided: { records: records.length, ids: ids.size }, duplicates, sendMs, totalMs: Date.now() - t0, servicesLog,
+        kills, killsNotDone, gaveUp, decided: { records: records.length, ids: ids.size, ...(readError ? { error: readError } : {}) }, duplicates, sendMs, totalMs: Date.now() - t0, servicesLog,
       };
     } finally {
       clearInterval(ticker);
@@ -390,7 +391,7 @@ export function formatChaos(r: ChaosResult): string[] {
     `  delivered: ${t.deliveredUnique} unique accepted messages, ${t.deliveries} copies${t.deliveredNotAccepted ? `, ${t.deliveredNotAccepted} delivered without a 250 seen (not lost)` : ''}`,
     `  LOST (250, never delivered): ${t.lost.length} (${pct(t.lost.length)})${t.lost.length ? `: ${t.lost.slice(0, 5).join(' ')}` : ''}`,
     `  DUPLICATED: ${dup} messages (${pct(dup)}), ${t.extraCopies} extra copies: ${t.duplicated.sameRecord.length} the same record delivered again (pipeline), ${t.duplicated.resent.length} sent again by the sender after an unanswered DATA (new record id; RFC 1047)`,
-    `  mail.inbound.decided: ${r.decided.records} records, ${r.decided.ids} record ids${r.decided.records > r.decided.ids ? ' (the inbound side wrote some twice)' : ''}`,
+    `  mail.inbound.decided: ${r.decided.error ?? `${r.decided.records} records, ${r.decided.ids} record ids${r.decided.records > r.decided.ids ? ' (the inbound side wrote some twice)' : ''}`}`,
     ...r.duplicates.slice(0, 20).map((d) => `    dup ${d.messageId}: copies at ${d.copiesAtMs.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s${d.lastKillBefore ? `; last kill before the 2nd: ${d.lastKillBefore.target} ${(d.lastKillBefore.msBefore / 1000).toFixed(1)} s earlier` : ''}`),
     `  stalls ≥ 15 s with accepted mail waiting (from s, for s, waiting, last kill before): ${r.stalls.length ? r.stalls.map((g) => `${(g.fromMs / 1000).toFixed(1)}+${(g.ms / 1000).toFixed(1)} (${g.waiting}; ${g.lastKillBefore ?? 'none'})`).join(', ') : 'none'}`,
     `  kills (at s, target, back after s): ${r.kills.map((k) => `${(k.atMs / 1000).toFixed(1)} ${k.target}${k.target === 'broker' ? `(${k.signal})` : ''}→${k.backMs === undefined ? '?' : (k.backMs / 1000).toFixed(1)}`).join(', ')}`,
