@@ -58,11 +58,14 @@ describe('chaos counting', () => {
   });
 
   it('a stall is a stretch without a delivery while accepted mail waits; an idle pipeline is no stall', () => {
+    const m = (acceptedAt: number, deliveredAt?: number) => ({ acceptedAt, deliveredAt });
     // Accepted at 0, 1 and 2; delivered at 1, then nothing until 30; idle from 40 (everything delivered) to 100.
-    assert.deepEqual(deliveryStalls([0, 1, 2], [1, 30, 40], 100, 15), [{ fromMs: 1, ms: 29, waiting: 1 }]);
-    assert.deepEqual(deliveryStalls([0, 1], [1, 5], 100, 15), []);
+    assert.deepEqual(deliveryStalls([m(0, 1), m(1, 30), m(2, 40)], 100, 15), [{ fromMs: 1, ms: 29, waiting: 2 }]);
+    assert.deepEqual(deliveryStalls([m(0, 1), m(1, 5)], 100, 15), []);
+    // A message accepted long after the last delivery waits from its acceptance, not from that delivery.
+    assert.deepEqual(deliveryStalls([m(0, 1), m(50, 90)], 100, 15), [{ fromMs: 50, ms: 40, waiting: 1 }]);
     // Nothing delivered at all: one stall to the end.
-    assert.deepEqual(deliveryStalls([10], [], 50, 15), [{ fromMs: 10, ms: 40, waiting: 1 }]);
+    assert.deepEqual(deliveryStalls([m(10)], 50, 15), [{ fromMs: 10, ms: 40, waiting: 1 }]);
   });
 
   it('the sender retries through 4xx answers until a 250, and counts them', async () => {

@@ -85,23 +85,24 @@ export interface KillRecord {
 export interface Stall { fromMs: number; ms: number; waiting: number; lastKillBefore?: string }
 
 /**
- * Stretches of at least `minMs` with no copy delivered while accepted messages waited: how long the
- * pipeline took to resume after a kill (the run's latency cost; losses are counted apart).
+ * Stretches of at least `minMs` with no message delivered while accepted ones waited: how long the
+ * pipeline took to resume after a kill (the run's latency cost; losses are counted apart). Between two
+ * deliveries (or the last one and `endAt`), a stall starts at the earlier delivery or when the first
+ * message still waiting then was accepted, whichever is later. A message is its acceptance time and
+ * its first copy's time (undefined: never delivered).
  */
-export function deliveryStalls(acceptedAt: readonly number[], deliveredAt: readonly number[], endAt: number, minMs: number): { fromMs: number; ms: number; waiting: number }[] {
-  const acc = [...acceptedAt].sort((a, b) => a - b);
-  const del = [...deliveredAt].sort((a, b) => a - b);
+export function deliveryStalls(messages: readonly { acceptedAt: number; deliveredAt?: number }[], endAt: number, minMs: number): { fromMs: number; ms: number; waiting: number }[] {
+  const times = [...new Set(messages.flatMap((m) => (m.deliveredAt === undefined ? [] : [m.deliveredAt])))].sort((a, b) => a - b);
   const out: { fromMs: number; ms: number; waiting: number }[] = [];
-  let from = acc[0] ?? endAt;
-  let d = 0;
-  for (const next of [...del, endAt]) {
-    // Accepted by `from` and not yet delivered then (a count: copies stand for messages here).
-    let a = 0;
-    while (a < acc.length && acc[a]! <= from) a++;
-    const waiting = a - d;
-    if (next - from >= minMs && waiting > 0) out.push({ fromMs: from, ms: next - from, waiting });
-    from = Math.max(from, next);
-    d++;
+  let prev = -Infinity;
+  for (const next of [...times, endAt]) {
+    // Waiting in the gap: accepted before `next`, delivered at `next` or later (or never).
+    const waiting = messages.filter((m) => m.acceptedAt < next && (m.deliveredAt === undefined || m.deliveredAt >= next));
+    if (waiting.length > 0) {
+      const from = Math.max(prev, Math.min(...waiting.map((m) => m.acceptedAt)));
+      if (next - from >= minMs) out.push({ fromMs: from, ms: next - from, waiting: waiting.length });
+    }
+    prev = next;
   }
   return out.sort((x, y) => y.ms - x.ms);
 }
@@ -352,7 +353,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         const before = kills.filter((k) => k.atMs <= second).at(-1);
         return { messageId, copiesAtMs, ...(before ? { lastKillBefore: { target: before.target, msBefore: second - before.atMs } } : {}) };
       });
-      const stalls = deliveryStalls([...sent.acceptedAt.values()], firstCopies(sink.deliveries), Date.now(), 15_000).slice(0, 8).map((g): Stall => {
+      const first = firstCopies(sink.deliveries);
+      const stalls = deliveryStalls([...sent.acceptedAt].map(([id, acceptedAt]) => ({ acceptedAt, deliveredAt: first.get(id) })), Date.now(), 15_000).slice(0, 8).map((g): Stall => {
         const before = kills.filter((k) => k.atMs + t0 <= g.fromMs).at(-1);
         return { fromMs: g.fromMs - t0, ms: g.ms, waiting: g.waiting, ...(before ? { lastKillBefore: `${before.target} at ${(before.atMs / 1000).toFixed(1)} s` } : {}) };
       });
@@ -372,10 +374,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 }
 
 /** When each message's first copy arrived (later copies do not end a stall of the others). */
-function firstCopies(deliveries: readonly { messageId: string; at: number }[]): number[] {
+function firstCopies(deliveries: readonly { messageId: string; at: number }[]): Map<string, number> {
   const first = new Map<string, number>();
   for (const d of deliveries) if (!first.has(d.messageId)) first.set(d.messageId, d.at);
-  return [...first.values()];
+  return first;
 }
 
 /** The run as lines for people (bench/chaos.ts, the test's output). */
