@@ -88,6 +88,23 @@ interface RunResult {
 /** The corpus messages every run sends (and Rspamd scans): files for smtp-source/rspamc, bytes for the open loop. */
 interface Corpus { files: string[]; raws: Buffer[] }
 
+/**
+ * A policy file under which every message reaches the sink (at most junk: delivered to the junk
+ * folder): no quarantine or reject by score, the forced rules off. The verdicts are still computed.
+ */
+function writeDeliverAllPolicy(dir: string): string {
+  const file = join(dir, 'deliver-all-policy.yaml');
+  writeFileSync(file, [
+    'actions: { quarantine: off, reject: off }',
+    'force:',
+    '  - { name: virus, enabled: false }',
+    '  - { name: dmarc-reject, enabled: false }',
+    '  - { name: bad-net, enabled: false }',
+    '',
+  ].join('\n'));
+  return file;
+}
+
 /** The stack's processes outside the pipeline, found by the ports they listen on (empty when not on this box). */
 function stackPids(env: NodeJS.ProcessEnv): Record<string, number[]> {
   const port = (hostPort: string | undefined) => Number(hostPort?.slice(hostPort.lastIndexOf(':') + 1));
@@ -119,8 +136,8 @@ async function runOnce(deployment: 'separate' | 'fused', env: NodeJS.ProcessEnv,
       DNS_SERVERS: dnsAddress, DNS_TIMEOUT_MS: '500', DNS_RETRIES: '0',
       EGRESS_NEXT_HOP: `smtp://127.0.0.1:${sinkPort}`, EGRESS_STARTTLS: 'off', EGRESS_CONCURRENCY: env.EGRESS_CONCURRENCY ?? '16',
       // Everything reaches the sink: the benchmark measures the path, not the verdicts.
-      DECISION_SPAM_ACTION: 'junk', DECISION_DMARC_REJECT_ACTION: 'junk', DECISION_DANGEROUS_ATTACHMENT_ACTION: 'junk', DECISION_VIRUS_ACTION: 'junk', DECISION_REPUTATION_QUARANTINE: 'off',
-      FIREWALL_BLOCK_SCORE: '1000000000', INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE: '10000000', INGRESS_MAX_CONNECTIONS_PER_IP: '1000',
+      SCOP_POLICY_FILE: writeDeliverAllPolicy(dir),
+      FIREWALL_BLOCK_SCORE: '1000000000', INGRESS_MAX_MESSAGES_PER_PREFIX_PER_MINUTE: '10000000', INGRESS_MAX_SESSIONS_PER_PREFIX: '1000',
     };
     mkdirSync(join(dir, deployment), { recursive: true });
     let mx = '';
