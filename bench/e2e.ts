@@ -44,13 +44,13 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { loadSpamAssassin } from '../corpus/spam-assassin/index.ts';
-import { createPipelineTopics, DELIVER_EVERYTHING_ENV, harnessServices, pipelineContext, type PipelineTopics } from '../e2e/pipeline.ts';
+import { createPipelineTopics, deliverEverythingEnv, harnessServices, PIPELINE_TOPIC_KEYS, pipelineContext, type PipelineTopics } from '../e2e/pipeline.ts';
 import { freePort } from '../infra/ports.ts';
 import { startStack, type Stack } from '../infra/stack.ts';
 import { TestDnsServer } from '../infra/dns/dns-server.ts';
 import { readTopic } from '../runtime/stage-testing.ts';
 import { uniqueName } from '../runtime/testing.ts';
-import { TOPICS, type TopicKey } from '../runtime/topics.ts';
+import { TOPICS } from '../runtime/topics.ts';
 import type { DeliveryStatus, MailRecord } from '../schemas/types.ts';
 import { openLoop, type OpenLoopResult } from './lib/open-loop.ts';
 import { formatRequests, requestCounts } from './lib/kafka-requests.ts';
@@ -119,7 +119,7 @@ async function runOnce(deployment: 'separate' | 'fused', env: NodeJS.ProcessEnv,
       DNS_SERVERS: dnsAddress, DNS_TIMEOUT_MS: '500', DNS_RETRIES: '0',
       EGRESS_NEXT_HOP: `smtp://127.0.0.1:${sinkPort}`, EGRESS_STARTTLS: 'off', EGRESS_CONCURRENCY: env.EGRESS_CONCURRENCY ?? '16',
       // Everything reaches the sink: the benchmark measures the path, not the verdicts.
-      ...DELIVER_EVERYTHING_ENV,
+      ...deliverEverythingEnv(dir),
     };
     mkdirSync(join(dir, deployment), { recursive: true });
     let mx = '';
@@ -186,8 +186,9 @@ async function runOnce(deployment: 'separate' | 'fused', env: NodeJS.ProcessEnv,
     // And the raw bytes the references stood in for (what the same records weighed when each carried the raw).
     let bytes = 0;
     let avoided = 0;
-    for (const [k, t] of Object.entries(topics) as [TopicKey, string][]) {
-      for (const r of await readTopic(svc.kafka, t, 0, { settleMs: 1500 })) {
+    // Only the harness's topics exist (PipelineTopics names every key; reading a missing one fails).
+    for (const k of PIPELINE_TOPIC_KEYS) {
+      for (const r of await readTopic(svc.kafka, topics[k], 0, { settleMs: 1500 })) {
         bytes += r.value.length + (r.key?.length ?? 0);
         if (TOPICS[k].valueSchema !== 'MailRecord' || r.value.length === 0) continue;
         const m = await svc.codec.decodeAs<MailRecord>(r.value, 'MailRecord');

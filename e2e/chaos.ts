@@ -33,11 +33,11 @@ import { readTopic } from '../runtime/stage-testing.ts';
 import { applyTopics, TOPICS } from '../runtime/topics.ts';
 import { INBOUND_CHAIN, runArgument } from '../runtime/topology.ts';
 import type { MailRecord } from '../schemas/types.ts';
-import { registerSchemas, staticMember } from '../cli/start.ts';
+import { instanceEnv, registerSchemas } from '../cli/start.ts';
 import { SERVICES, startedUnits } from '../cli/services.ts';
 import { restartPolicyFromEnv, Supervised, type GiveUp } from '../cli/supervisor.ts';
 import { ChaosSink, chaosMessage, sendAll, tally, type ChaosMessage, type SendProgress, type SendResult, type Tally } from './chaos-mail.ts';
-import { DELIVER_EVERYTHING_ENV } from './pipeline.ts';
+import { deliverEverythingEnv } from './pipeline.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'cli', 'main.ts');
@@ -210,7 +210,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
     const mxPort = await freePort();
     const env: NodeJS.ProcessEnv = {
-      ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...DELIVER_EVERYTHING_ENV, ...o.env,
+      ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...deliverEverythingEnv(dir), ...o.env,
       KAFKA_BROKERS: broker.bootstrap, SCHEMA_REGISTRY_URL: registryUrl, SCOP_DATA_DIR: join(dir, 'scop'),
       SCOP_INBOUND: o.deployment, SCOP_FUSED_INSTANCES: String(o.instances),
       DNS_SERVERS: dns.address, EGRESS_DNS_SERVERS: dns.address, DNS_TIMEOUT_MS: '500', DNS_RETRIES: '0',
@@ -230,7 +230,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     for (const { unit, def } of units) {
       for (let i = 1; i <= unit.instances; i++) {
         const name = unit.instances > 1 ? `${unit.name}-${i}` : unit.name;
-        const childEnv = { ...env, ...(i > 1 ? { [def.metricsPortEnv]: String(await freePort()) } : {}), ...staticMember(env, name) };
+        // As `scop start` gives it: its own metrics port after the first, its instance identity.
+        const childEnv = await instanceEnv(env, def, name, i);
         const sup = new Supervised({
           name, policy, log,
           spawn: () => fork(MAIN, ['run', runArgument(unit)], { cwd: ROOT, execArgv: ['--import', 'tsx'], env: childEnv, stdio: ['ignore', out, out, 'ipc'] }),

@@ -7,7 +7,7 @@
  * `scop start` does by default; `separate` runs each stage as its own service over the intermediate
  * topics; `mime+auth,spam+firewall+decision` fuses groups (SCOP_INBOUND's values).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { freePort } from '../infra/ports.ts';
@@ -37,13 +37,24 @@ const HARNESS = ['ingress', ...INBOUND_CHAIN.members, 'egress', 'dkim-sign'];
 export const PIPELINE_TOPIC_KEYS: readonly TopicKey[] = topicKeysOf(HARNESS);
 
 /**
- * Verdicts that never stop a message (spam and DMARC failures go to Junk, nothing is quarantined or
- * blocked, no rate limit): for runs that count what reaches the next hop (bench/e2e.ts, the chaos run).
+ * Verdicts that never stop a message, for runs that count what reaches the next hop (bench/e2e.ts,
+ * the chaos run): a policy file (written into `dir`) under which every message is delivered (at most to
+ * the junk folder: no quarantine or reject by score, the forced rules off; the verdicts are still
+ * computed), no prefix blocked by the firewall, no ingress rate limit. Returns the environment to add.
  */
-export const DELIVER_EVERYTHING_ENV: Readonly<Record<string, string>> = {
-  DECISION_SPAM_ACTION: 'junk', DECISION_DMARC_REJECT_ACTION: 'junk', DECISION_DANGEROUS_ATTACHMENT_ACTION: 'junk', DECISION_VIRUS_ACTION: 'junk', DECISION_REPUTATION_QUARANTINE: 'off',
-  FIREWALL_BLOCK_SCORE: '1000000000', INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE: '10000000', INGRESS_MAX_CONNECTIONS_PER_IP: '1000',
-};
+export function deliverEverythingEnv(dir: string): Record<string, string> {
+  const file = join(dir, 'deliver-all-policy.yaml');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(file, [
+    'actions: { quarantine: off, reject: off }',
+    'force:',
+    '  - { name: virus, enabled: false }',
+    '  - { name: dmarc-reject, enabled: false }',
+    '  - { name: bad-net, enabled: false }',
+    '',
+  ].join('\n'));
+  return { SCOP_POLICY_FILE: file, FIREWALL_BLOCK_SCORE: '1000000000', INGRESS_MAX_MESSAGES_PER_PREFIX_PER_MINUTE: '10000000', INGRESS_MAX_SESSIONS_PER_PREFIX: '1000' };
+}
 
 /** The harness's topic names by key (only PIPELINE_TOPIC_KEYS are created). */
 export type PipelineTopics = Record<TopicKey, string>;
