@@ -12,8 +12,8 @@
  * (KAFKA_BROKERS / SCHEMA_REGISTRY_URL point at a running stack; without them it starts a local
  * Kafka + registry in .data/bench first). INGRESS_* variables in the environment apply to legs 2–3.
  * BENCH_INGRESS_VARIANTS adds ingress legs with other settings, for A/B comparisons in the same run:
- * `name:KEY=value,KEY=value;name2:…` with INGRESS_* keys and KAFKA_CLIENT (the hand-off's client),
- * e.g. `1 producer:INGRESS_KAFKA_PRODUCERS=1;4 producers:INGRESS_KAFKA_PRODUCERS=4`.
+ * `name:KEY=value,KEY=value;name2:…` with INGRESS_* keys, e.g.
+ * `1 producer:INGRESS_KAFKA_PRODUCERS=1;platformatic:INGRESS_KAFKA_CLIENT=platformatic`.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -26,7 +26,7 @@ import { startStack, type Stack } from '../infra/stack.ts';
 import { loadIngressConfig } from '../ingress/config.ts';
 import { startIngress, type RunningIngress } from '../ingress/ingress.ts';
 import { createIngressTopics, metricValue } from '../ingress/testkit.ts';
-import { createKafkaClient, type ClientKind, type KafkaClient } from '../runtime/kafka.ts';
+import { createKafkaClient, type KafkaClient } from '../runtime/kafka.ts';
 import { loggerFor } from '../runtime/log.ts';
 import { RecordCodec } from '../runtime/registry.ts';
 
@@ -74,14 +74,14 @@ function parseVariants(spec: string | undefined): { name: string; settings: Reco
     const colon = v.indexOf(':');
     const name = v.slice(0, colon).trim();
     const settings = Object.fromEntries(v.slice(colon + 1).split(',').map((kv) => kv.trim().split('=', 2) as [string, string]));
-    const bad = Object.entries(settings).find(([k, val]) => !(k.startsWith('INGRESS_') || (k === 'KAFKA_CLIENT' && (val === 'kafkajs' || val === 'platformatic'))) || val === undefined);
-    if (colon < 1 || bad) throw new Error(`BENCH_INGRESS_VARIANTS: "${v}" is not name:INGRESS_KEY=value,… (keys INGRESS_* or KAFKA_CLIENT=kafkajs|platformatic)`);
+    const bad = Object.entries(settings).find(([k, val]) => !k.startsWith('INGRESS_') || val === undefined);
+    if (colon < 1 || bad) throw new Error(`BENCH_INGRESS_VARIANTS: "${v}" is not name:INGRESS_KEY=value,…`);
     return { name, settings };
   });
 }
 
 async function startLeg(name: string, kafka: KafkaClient, env: Record<string, string>, registryUrl: string, extra: Record<string, string>, variant: Record<string, string> = {}): Promise<Leg> {
-  const kafkaSettings = variant.KAFKA_CLIENT ? { ...kafka.settings, client: variant.KAFKA_CLIENT as ClientKind } : kafka.settings;
+  const kafkaSettings = kafka.settings;
   const codec = new RecordCodec({ url: registryUrl });
   const topics = await createIngressTopics(kafka, 'bench');
   const metrics = new Registry();
@@ -93,7 +93,7 @@ async function startLeg(name: string, kafka: KafkaClient, env: Record<string, st
     // INGRESS_* set in the environment win, to measure another configuration.
     ...Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('INGRESS_'))),
     // … and a variant's over those.
-    ...Object.fromEntries(Object.entries(variant).filter(([k]) => k.startsWith('INGRESS_'))),
+    ...variant,
   }, join(ROOT, '.data', 'bench-ingress'));
   const ingress = await startIngress({ kafka, kafkaSettings, codec, log: loggerFor(`bench-${name}`), metrics }, config, topics);
   return { name, port: ingress.ports.MX!, rates: [], ratios: [], ingress, metrics, topic: topics.inbound };
