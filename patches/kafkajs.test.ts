@@ -138,6 +138,30 @@ describe('kafkajs transaction coordinators (patched)', () => {
     }
   });
 
+  /**
+   * A warmed-up producer whose next `method` request fails with `error`: one transaction through it
+   * (retried inside kafkajs), then `check` gets the FindCoordinator requests counted since the
+   * injection; every transaction must have committed its offset.
+   */
+  async function afterInjectedFailure(
+    method: 'addPartitionsToTxn' | 'txnOffsetCommit',
+    error: () => Error,
+    check: (newLookups: () => number, producer: Producer) => Promise<void>,
+  ): Promise<void> {
+    const { producer, transactionalId, lookups } = await producerCountingLookups();
+    try {
+      await transaction(producer);
+      const start = lookups();
+      const injected = failNext(method, transactionalId, error);
+      await transaction(producer);
+      assert.ok(injected.fired(), 'the error was injected');
+      await check(() => lookups() - start, producer);
+      assert.equal(await committedOffset(), String(offset), 'every transaction committed its offset');
+    } finally {
+      await producer.disconnect();
+    }
+  }
+
   const stale: [string, () => Error][] = [
     ['NOT_COORDINATOR', () => createErrorFromCode(16)],
     ['COORDINATOR_NOT_AVAILABLE', () => createErrorFromCode(15)],
@@ -145,50 +169,22 @@ describe('kafkajs transaction coordinators (patched)', () => {
     ['a connection error', () => new KafkaJSConnectionError('Connection error: injected by the test')],
   ];
   for (const [name, error] of stale) {
-    it(`looks the transaction coordinator up again after ${name}, and the send is retried there`, async () => {
-      const { producer, transactionalId, lookups } = await producerCountingLookups();
-      try {
+    it(`looks the transaction coordinator up again after ${name}, and the send is retried there`, () =>
+      afterInjectedFailure('addPartitionsToTxn', error, async (newLookups, producer) => {
+        assert.equal(newLookups(), 1, 'one new lookup after the error (none if the stale coordinator were kept)');
         await transaction(producer);
-        const start = lookups();
-        const injected = failNext('addPartitionsToTxn', transactionalId, error);
-        await transaction(producer);
-        assert.ok(injected.fired(), 'the error was injected');
-        assert.equal(lookups() - start, 1, 'one new lookup after the error (none if the stale coordinator were kept)');
-        await transaction(producer);
-        assert.equal(lookups() - start, 1, 'and kept again afterwards');
-        assert.equal(await committedOffset(), String(offset));
-      } finally {
-        await producer.disconnect();
-      }
-    });
+        assert.equal(newLookups(), 1, 'and kept again afterwards');
+      }));
   }
 
-  it('keeps the coordinator after an error that does not concern it (CONCURRENT_TRANSACTIONS, retried)', async () => {
-    const { producer, transactionalId, lookups } = await producerCountingLookups();
-    try {
-      await transaction(producer);
-      const start = lookups();
-      const injected = failNext('addPartitionsToTxn', transactionalId, () => createErrorFromCode(51));
-      await transaction(producer);
-      assert.ok(injected.fired(), 'the error was injected');
-      assert.equal(lookups() - start, 0, 'no new lookup');
-    } finally {
-      await producer.disconnect();
-    }
-  });
+  it('keeps the coordinator after an error that does not concern it (CONCURRENT_TRANSACTIONS, retried)', () =>
+    afterInjectedFailure('addPartitionsToTxn', () => createErrorFromCode(51), async (newLookups) => {
+      assert.equal(newLookups(), 0, 'no new lookup');
+    }));
 
-  it('TxnOffsetCommit refused with NOT_COORDINATOR: retried at a group coordinator looked up again', async () => {
-    const { producer, transactionalId, lookups } = await producerCountingLookups();
-    try {
-      await transaction(producer);
-      const start = lookups();
-      const injected = failNext('txnOffsetCommit', transactionalId, () => createErrorFromCode(16));
-      await transaction(producer); // unpatched: fails (kafkajs' retry list spelled the error NOT_COORDINATOR)
-      assert.ok(injected.fired(), 'the error was injected');
-      assert.equal(lookups() - start, 1, 'the group coordinator looked up again');
-      assert.equal(await committedOffset(), String(offset));
-    } finally {
-      await producer.disconnect();
-    }
-  });
+  // Unpatched, the transaction fails: kafkajs' retry list spelled the error NOT_COORDINATOR.
+  it('TxnOffsetCommit refused with NOT_COORDINATOR: retried at a group coordinator looked up again', () =>
+    afterInjectedFailure('txnOffsetCommit', () => createErrorFromCode(16), async (newLookups) => {
+      assert.equal(newLookups(), 1, 'the group coordinator looked up again');
+    }));
 });
