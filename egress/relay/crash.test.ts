@@ -17,15 +17,24 @@ const { svc, admin } = testBroker('egress-crash-test');
 
 const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 
-/** A relay child process (crash-child.ts) and the promise of its ready message. */
-function spawnRelay(env: NodeJS.ProcessEnv): { child: ChildProcess; ready: Promise<void> } {
+interface ChildStats { inDoubt: number; peak: number; doubtSum: number; doubtCount: number; lagMeanMs: number; lagP99Ms: number }
+
+/**
+ * A relay child process (crash-child.ts): the promise of its ready message (with the records the
+ * journal said its killed predecessor had in doubt) and its latest in-doubt figures.
+ */
+function spawnRelay(env: NodeJS.ProcessEnv): { child: ChildProcess; ready: Promise<string[]>; stats: { last?: ChildStats } } {
   const child = fork(CHILD, [], { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const ready = new Promise<void>((ok, fail) => {
-    child.on('message', (m: { type?: string }) => { if (m?.type === 'ready') ok(); });
+  const stats: { last?: ChildStats } = {};
+  const ready = new Promise<string[]>((ok, fail) => {
+    child.on('message', (m: { type?: string; inDoubt?: string[] } & ChildStats) => {
+      if (m?.type === 'ready') ok((m.inDoubt as string[] | undefined) ?? []);
+      if (m?.type === 'stats') stats.last = m;
+    });
     child.once('exit', (c, sig) => fail(new Error(`relay child exited before ready (${c ?? sig})`)));
   });
   ready.catch(() => {});
-  return { child, ready };
+  return { child, ready, stats };
 }
 
 test('SIGKILL during delivery: none lost, duplicates counted', { timeout: Number(process.env.CRASH_KILLS ?? 2) * 60000 + 60000 }, async () => {
@@ -44,6 +53,8 @@ test('SIGKILL during delivery: none lost, duplicates counted', { timeout: Number
   const spawn = () => spawnRelay(env);
   let kills = 0;
   let current = spawn();
+  // Records a restarted relay's journal said were in doubt at the kill (delivered again, logged by id).
+  const reportedInDoubt = new Set<string>();
   try {
     await current.ready;
     while (kills < KILLS && smtp.received.length < N) {
@@ -53,9 +64,12 @@ test('SIGKILL during delivery: none lost, duplicates counted', { timeout: Number
       await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 200)));
       current.child.kill('SIGKILL');
       kills++;
+      const s = current.stats.last;
+      // What the kill hit, as the child last reported it (≤ 100 ms before): in doubt now, mean doubt, event-loop delay.
+      if (s) console.log(`# kill ${kills}: ${s.inDoubt} in doubt (peak ${s.peak}), doubt mean ${(1000 * s.doubtSum / Math.max(1, s.doubtCount)).toFixed(2)} ms over ${s.doubtCount}, event-loop delay mean ${s.lagMeanMs.toFixed(2)} ms p99 ${s.lagP99Ms.toFixed(2)} ms`);
       await new Promise((r) => current.child.once('exit', r));
       current = spawn();
-      await current.ready;
+      for (const id of await current.ready) reportedInDoubt.add(id);
     }
     await eventually(() => (new Set(smtp.received.map((m) => /Subject: crash (\d+)/.exec(m.data.toString())![1])).size >= N ? true : undefined), 90000, `all ${N} delivered`);
     await new Promise((r) => setTimeout(r, 2000));
@@ -73,8 +87,11 @@ test('SIGKILL during delivery: none lost, duplicates counted', { timeout: Number
       recordIds.set(id, (recordIds.get(id) ?? new Set()).add(rid));
     }
     assert.ok([...recordIds.entries()].every(([i, ids]) => ids.size === 1 && ids.has(records[Number(i)]!.envelope.id)), 'every copy carries its record id');
-    console.log(`# crash measurement: ${N} messages, ${kills} SIGKILLs, ${smtp.received.length} deliveries, ${counts.size} distinct, ${duplicates} duplicates (${(duplicates / kills).toFixed(2)} per kill)`);
+    const duplicated = [...counts].filter(([, c]) => c > 1).map(([i]) => records[Number(i)]!.envelope.id);
+    console.log(`# crash measurement: ${N} messages, ${kills} SIGKILLs, ${smtp.received.length} deliveries, ${counts.size} distinct, ${duplicates} duplicates (${(duplicates / kills).toFixed(2)} per kill); ${reportedInDoubt.size} reported in doubt by the restarts`);
     assert.equal(counts.size, N, 'none lost');
+    // Every duplicate was a transaction in doubt at a kill, and the restart named it (journal mark before the ".").
+    assert.deepEqual(duplicated.filter((id) => !reportedInDoubt.has(id)), [], 'every message delivered twice was reported in doubt by the restarted relay');
     assert.ok(duplicates <= kills * 8, 'at most the deliveries in flight at each kill are repeated');
   } finally {
     current.child.kill('SIGKILL');

@@ -102,7 +102,7 @@ export class OutboundRouter {
       }
     }
     const message = outboundWire(record, { hostname: cfg.hostname, recipient: recipients.length === 1 ? recipients[0] : undefined });
-    const env = { from: record.envelope.mailFrom, recipients, use8BitMime: record.envelope.bodyType !== 'SEVEN_BIT' };
+    const env = { from: record.envelope.mailFrom, recipients, use8BitMime: record.envelope.bodyType !== 'SEVEN_BIT', recordId: record.envelope.id };
     const send = this.d.send ?? smtpSend;
     const tried: string[] = [];
     let last: RecipientOutcome[] | undefined;
