@@ -19,6 +19,6 @@ setInterval(async () => {
   const h = (await seconds.get()).values;
   const sum = h.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
   const count = h.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
-  process.send?.({ type: 'stats', inDoubt: running.inDoubt.current, peak: running.inDoubt.peak, doubtSum: sum, doubtCount: count, lagMeanMs: lag.mean / 1e6, lagP99Ms: lag.percentile(99) / 1e6 });
+  process.send?.({ type: 'stats', inDoubt: running.inDoubt.nextHop.current, peak: running.inDoubt.nextHop.peak, doubtSum: sum, doubtCount: count, lagMeanMs: lag.mean / 1e6, lagP99Ms: lag.percentile(99) / 1e6 });
 }, 100).unref();
 process.on('SIGTERM', () => void running.stop().then(() => process.exit(0)));

@@ -23,7 +23,7 @@ const wire = new WireCapture();
 before(() => wire.start());
 after(() => wire.stop());
 
-const target = (): SmtpTarget => ({ host: '127.0.0.1', port: wire.port, name: 'egress.test', starttls: 'off', tls: {}, timeoutMs: 5000 });
+const target = (inDoubt?: InDoubtGate): SmtpTarget => ({ host: '127.0.0.1', port: wire.port, name: 'egress.test', starttls: 'off', tls: {}, timeoutMs: 5000, inDoubt });
 const env = (i: number) => ({ from: 'a@example.test', recipients: [`r${i}@example.test`], use8BitMime: true, recordId: `rec-${i}` });
 const message = (i: number) => Buffer.from(`Subject: m${i}\r\nMessage-ID: <m${i}@example.test>\r\n\r\nbody ${i}\r\n`);
 /** A pid no process has (pids above the kernel's limit never exist). */
@@ -48,9 +48,10 @@ describe('in-doubt gate', () => {
   test('bounds the transactions past their "." at once: 8 messages over 8 sessions to a slow next hop, never more than 2 stored-but-unanswered; all delivered once; measured', async () => {
     const registry = new Registry();
     const gate = new InDoubtGate({ max: 2, metrics: inDoubtMetrics(registry) });
-    pool = new SmtpPool({ maxPerDestination: 8, maxMessages: 100, idleMs: 5000, inDoubt: gate });
+    pool = new SmtpPool({ maxPerDestination: 8, maxMessages: 100, idleMs: 5000 });
+    const gated = target(gate);
     wire.replyDelayMs = 40;
-    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => pool!.send(target(), env(i), message(i))));
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => pool!.send(gated, env(i), message(i))));
     assert.ok(results.every((r) => r.outcomes[0]!.kind === 'delivered'));
     assert.equal(wire.transactions.length, 8);
     assert.equal(wire.maxUnanswered, 2, 'the next hop never held more than 2 messages it had not answered');
@@ -67,9 +68,10 @@ describe('in-doubt gate', () => {
 
   test('without the bound (max ≥ sessions) the same load has more in doubt at once: the bound is what limits it', async () => {
     const gate = new InDoubtGate({ max: 8 });
-    pool = new SmtpPool({ maxPerDestination: 8, maxMessages: 100, idleMs: 5000, inDoubt: gate });
+    pool = new SmtpPool({ maxPerDestination: 8, maxMessages: 100, idleMs: 5000 });
+    const gated = target(gate);
     wire.replyDelayMs = 40;
-    await Promise.all(Array.from({ length: 8 }, (_, i) => pool!.send(target(), env(i), message(i))));
+    await Promise.all(Array.from({ length: 8 }, (_, i) => pool!.send(gated, env(i), message(i))));
     assert.ok(wire.maxUnanswered > 2, `max unanswered: ${wire.maxUnanswered}`);
   });
 
@@ -88,9 +90,10 @@ describe('in-doubt gate', () => {
     t.end();
     t.end();
     assert.equal(gate.current, 0, 'end() is idempotent');
-    pool = new SmtpPool({ maxPerDestination: 2, maxMessages: 100, idleMs: 5000, inDoubt: gate });
+    pool = new SmtpPool({ maxPerDestination: 2, maxMessages: 100, idleMs: 5000 });
+    const gated = target(gate);
     wire.dropAfterData = () => true;
-    const r = await pool.send(target(), env(1), message(1));
+    const r = await pool.send(gated, env(1), message(1));
     assert.equal(r.outcomes[0]!.kind, 'temporary');
     assert.equal(gate.current, 0);
   });
@@ -98,9 +101,10 @@ describe('in-doubt gate', () => {
   test('journal: a mark before the ".", an answer after the reply; a copy of the journal taken mid-transaction names the record in doubt, the final one none', async () => {
     const journal = new DeliveryJournal({ dir, log: loggerFor('test') });
     journal.open();
-    pool = new SmtpPool({ maxPerDestination: 2, maxMessages: 100, idleMs: 5000, inDoubt: new InDoubtGate({ max: 4, journal }) });
+    pool = new SmtpPool({ maxPerDestination: 2, maxMessages: 100, idleMs: 5000 });
+    const gated = target(new InDoubtGate({ max: 4, journal }));
     wire.replyDelayMs = 300;
-    const sending = pool.send(target(), env(7), message(7));
+    const sending = pool.send(gated, env(7), message(7));
     // While the next hop holds its reply: the journal has the mark (as a relay killed now would leave it).
     const [file] = readdirSync(dir);
     const midway = join(dir, 'midway');

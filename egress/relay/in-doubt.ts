@@ -18,18 +18,21 @@ import { gaugeOn, histogramOn } from '../../runtime/metrics.ts';
 import type { DeliveryJournal } from './journal.ts';
 
 export interface InDoubtMetrics {
-  seconds: Histogram;
-  wait: Histogram;
-  current: Gauge;
+  seconds: Histogram<'route'>;
+  wait: Histogram<'route'>;
+  current: Gauge<'route'>;
 }
+
+/** Which gate: the configured next hop (EGRESS_MAX_IN_DOUBT) or outbound MX delivery (EGRESS_MX_MAX_IN_DOUBT). */
+export type InDoubtRoute = 'next-hop' | 'mx';
 
 const BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 120];
 
 export function inDoubtMetrics(registry: Registry): InDoubtMetrics {
   return {
-    seconds: histogramOn(registry, { name: 'scop_egress_in_doubt_seconds', help: 'From releasing the end of DATA (".") to handling the next hop\'s reply: a relay killed in this window delivers the message again.', buckets: BUCKETS }),
-    wait: histogramOn(registry, { name: 'scop_egress_in_doubt_wait_seconds', help: 'How long a transaction whose body was sent waited for an in-doubt slot (EGRESS_MAX_IN_DOUBT) before its ".".', buckets: BUCKETS }),
-    current: gaugeOn(registry, { name: 'scop_egress_in_doubt_transactions', help: 'Transactions in doubt now: "." sent, reply not handled yet (at most EGRESS_MAX_IN_DOUBT).' }),
+    seconds: histogramOn(registry, { name: 'scop_egress_in_doubt_seconds', help: 'From releasing the end of DATA (".") to handling the reply, by route (next-hop, mx): a relay killed in this window delivers the message again.', labelNames: ['route'] as const, buckets: BUCKETS }),
+    wait: histogramOn(registry, { name: 'scop_egress_in_doubt_wait_seconds', help: 'How long a transaction whose body was sent waited for an in-doubt slot (EGRESS_MAX_IN_DOUBT, EGRESS_MX_MAX_IN_DOUBT) before its ".".', labelNames: ['route'] as const, buckets: BUCKETS }),
+    current: gaugeOn(registry, { name: 'scop_egress_in_doubt_transactions', help: 'Transactions in doubt now, by route: "." sent, reply not handled yet (at most EGRESS_MAX_IN_DOUBT / EGRESS_MX_MAX_IN_DOUBT).', labelNames: ['route'] as const }),
   };
 }
 
@@ -39,8 +42,10 @@ export interface InDoubt {
 }
 
 export interface InDoubtGateOptions {
-  /** Transactions in doubt at once (EGRESS_MAX_IN_DOUBT). */
+  /** Transactions in doubt at once (EGRESS_MAX_IN_DOUBT / EGRESS_MX_MAX_IN_DOUBT). */
   max: number;
+  /** The metrics label (default next-hop). */
+  route?: InDoubtRoute;
   /** Where the marks go (none: the bound and the measurement only). */
   journal?: DeliveryJournal;
   metrics?: InDoubtMetrics;
@@ -78,18 +83,19 @@ export class InDoubtGate {
       return null;
     }
     const m = this.o.metrics;
+    const labels = { route: this.o.route ?? 'next-hop' };
     const start = this.now;
-    m?.wait.observe((start - asked) / 1000);
+    m?.wait.observe(labels, (start - asked) / 1000);
     const mark = t.recordId ? this.o.journal?.doubt(t.recordId, t.recipients) ?? null : null;
-    m?.current.inc();
+    m?.current.inc(labels);
     this.peak = Math.max(this.peak, this.active);
     let ended = false;
     return {
       end: () => {
         if (ended) return;
         ended = true;
-        m?.seconds.observe((this.now - start) / 1000);
-        m?.current.dec();
+        m?.seconds.observe(labels, (this.now - start) / 1000);
+        m?.current.dec(labels);
         // The answer is noted after this turn's microtasks, i.e. after the relay journaled the
         // outcome the reply brought (relay.ts records it in the same turn): a kill between the two
         // then finds the outcome and no open doubt, never an answered doubt without its outcome.

@@ -23,6 +23,7 @@ import { dsnRecord, type FailedRecipient } from './dsn.ts';
 import { withTrace } from './headers.ts';
 import { MaildirWriter } from './maildir.ts';
 import type { OutboundRouter } from './outbound.ts';
+import type { InDoubtGate } from './in-doubt.ts';
 import type { SmtpPool } from './smtp-pool.ts';
 import type { RecipientOutcome } from './transport.ts';
 import { assertSendable, UndeliverableMessage } from './wire.ts';
@@ -89,7 +90,7 @@ export class Limiter {
 /** Delivery to the configured next hop: the local Maildir, or SMTP/LMTP over pooled sessions. */
 export type NextHopDelivery = (record: MailRecord, recipients: string[], junk: boolean) => Promise<RecipientOutcome[]>;
 
-export function nextHopDelivery(cfg: RelayConfig, pool: SmtpPool): NextHopDelivery {
+export function nextHopDelivery(cfg: RelayConfig, pool: SmtpPool, inDoubt?: InDoubtGate): NextHopDelivery {
   const hop = cfg.nextHop;
   if (hop.kind === 'maildir') {
     const maildir = new MaildirWriter(hop.dir, cfg.hostname, cfg.authservIds);
@@ -101,7 +102,7 @@ export function nextHopDelivery(cfg: RelayConfig, pool: SmtpPool): NextHopDelive
     const r = await pool.send({
       host: hop.host, port: hop.port, lmtp: hop.kind === 'lmtp', name: cfg.hostname, starttls: cfg.starttls,
       // EGRESS_TLS_CA_FILE: a next hop with a private CA can be verified rather than trusted blindly.
-      tls, timeoutMs: cfg.timeoutMs, auth: cfg.auth,
+      tls, timeoutMs: cfg.timeoutMs, auth: cfg.auth, inDoubt,
     }, { from: record.envelope.mailFrom, recipients, use8BitMime: record.envelope.bodyType !== 'SEVEN_BIT', recordId: record.envelope.id }, message);
     return r.outcomes;
   };

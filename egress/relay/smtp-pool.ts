@@ -11,7 +11,6 @@
  */
 import type { Counter, Registry } from 'prom-client';
 import { counterOn } from '../../runtime/metrics.ts';
-import type { InDoubtGate } from './in-doubt.ts';
 import { failAll, SmtpSession, type SmtpEnvelope, type SmtpError, type SmtpResult, type SmtpTarget } from './transport.ts';
 
 export interface PoolOptions {
@@ -22,8 +21,6 @@ export interface PoolOptions {
   /** An idle session is closed after this long (EGRESS_SESSION_IDLE_MS). */
   idleMs: number;
   metrics?: PoolMetrics;
-  /** Bounds, notes and measures transactions past their "." (EGRESS_MAX_IN_DOUBT, in-doubt.ts). */
-  inDoubt?: InDoubtGate;
 }
 
 export interface PoolMetrics {
@@ -73,7 +70,7 @@ export class SmtpPool {
       const s = got.session;
       const reused = s.messages > 0;
       if (reused) this.count('reused');
-      const r = await s.transact(env, message, this.o.inDoubt);
+      const r = await s.transact(env, message);
       if (reused && r.unsent && stale < MAX_STALE) {
         this.count('stale');
         this.release(d, s, false);

@@ -30,6 +30,8 @@ export interface SmtpTarget {
   tls: ConnectionOptions;
   timeoutMs: number;
   auth?: { user: string; pass: string };
+  /** Bounds, notes and measures the transactions past their "." (in-doubt.ts); none: not bounded. */
+  inDoubt?: InDoubtGate;
 }
 
 export interface SmtpEnvelope {
@@ -129,11 +131,12 @@ export class SmtpSession {
 
   /**
    * One transaction: MAIL FROM, RCPT TO for each recipient, DATA (LMTP: a reply per recipient).
-   * With a gate, the end of the body — after which SMTPConnection writes the final "." — waits for
+   * With a gate (the target's `inDoubt`), the end of the body — after which SMTPConnection writes the final "." — waits for
    * an in-doubt slot (in-doubt.ts), and the doubt ends in the same turn the reply is handled.
    */
-  async transact(env: SmtpEnvelope, message: Buffer, gate?: InDoubtGate): Promise<Transaction> {
+  async transact(env: SmtpEnvelope, message: Buffer): Promise<Transaction> {
     const recipients = env.recipients;
+    const gate = this.target.inDoubt;
     // A stream rather than the buffer: whether it was read tells if any byte of the message left;
     // and its end (the ".") is ours to release.
     let over = false;
