@@ -142,11 +142,13 @@ export class SmtpSession {
     let over = false;
     let doubt: InDoubt | null = null;
     let pushed = false;
+    let asked = false;
     const body = new Readable({
       read() {
         if (!pushed) { pushed = true; this.push(message); return; }
         if (!gate) { this.push(null); return; }
-        if (doubt || over) return;
+        if (asked || over) return;
+        asked = true;
         // The body is taken up (the 354 came): only the "." is left; it goes once the gate lets it.
         void gate.enter({ recordId: env.recordId, recipients }, () => over).then((d) => {
           if (!d) return;
