@@ -56,7 +56,8 @@ describe('in-doubt gate', () => {
     assert.equal(wire.transactions.length, 8);
     assert.equal(wire.maxUnanswered, 2, 'the next hop never held more than 2 messages it had not answered');
     assert.equal(gate.peak, 2);
-    assert.equal(gate.current, 0);
+    await turn();
+    assert.equal(gate.current, 0, 'every slot freed (after the turn in which the outcome is recorded)');
     const h = (await (registry.getSingleMetric('scop_egress_in_doubt_seconds') as Histogram).get()).values;
     const count = h.find((v) => v.metricName === 'scop_egress_in_doubt_seconds_count')!.value;
     const sum = h.find((v) => v.metricName === 'scop_egress_in_doubt_seconds_sum')!.value;
@@ -89,12 +90,15 @@ describe('in-doubt gate', () => {
     assert.equal(gate.current, 1);
     t.end();
     t.end();
+    assert.equal(gate.current, 1, 'the slot is held until the turn that records the outcome is over');
+    await turn();
     assert.equal(gate.current, 0, 'end() is idempotent');
     pool = new SmtpPool({ maxPerDestination: 2, maxMessages: 100, idleMs: 5000 });
     const gated = target(gate);
     wire.dropAfterData = () => true;
     const r = await pool.send(gated, env(1), message(1));
     assert.equal(r.outcomes[0]!.kind, 'temporary');
+    await turn();
     assert.equal(gate.current, 0);
   });
 

@@ -96,11 +96,14 @@ export class InDoubtGate {
         ended = true;
         m?.seconds.observe(labels, (this.now - start) / 1000);
         m?.current.dec(labels);
-        // The answer is noted after this turn's microtasks, i.e. after the relay journaled the
-        // outcome the reply brought (relay.ts records it in the same turn): a kill between the two
-        // then finds the outcome and no open doubt, never an answered doubt without its outcome.
-        if (mark) setImmediate(() => this.o.journal?.answered(mark));
-        this.release();
+        // The answer is noted, and the slot passed on, after this turn's microtasks, i.e. after the
+        // relay journaled the outcome the reply brought (relay.ts records it in the same turn): a
+        // kill between the two finds the outcome and no open doubt (never an answered doubt without
+        // its outcome), and no other "." leaves before that outcome is safe (the bound is exact).
+        setImmediate(() => {
+          if (mark) this.o.journal?.answered(mark);
+          this.release();
+        });
       },
     };
   }
