@@ -111,7 +111,7 @@ async function boundRun(to: SmtpTarget, sessions: number, max: number, n: number
   return { rate: r, cpuMs: (cpu.user + cpu.system) / 1000 / n, doubtMs: (1000 * sum) / count, peak: gate.peak };
 }
 
-const BOUNDS = [1000, 64, 16, 8, 4, 1];
+const BOUNDS = [1000, 32, 16, 8, 4, 2, 1];
 async function boundTable(label: string, to: SmtpTarget, sessions: number, n: number): Promise<void> {
   const rows: string[] = [];
   // Warm-up (JIT, sessions): the first run of a process would otherwise be the slow baseline.
