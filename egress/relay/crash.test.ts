@@ -96,14 +96,18 @@ test('SIGKILL during delivery: none lost, duplicates counted', { timeout: Number
       counts.set(id, (counts.get(id) ?? 0) + 1);
     }
     const duplicates = [...counts.values()].reduce((a, c) => a + c - 1, 0);
-    // A redelivery is recognisable by the receiver: every copy of one message names the same record.
+    // A redelivery is recognisable by the receiver: every copy of one message names the same record
+    // and has the same Message-ID (the test messages have none: the relay derives it from the record id).
     const recordIds = new Map<string, Set<string>>();
+    const messageIds = new Map<string, Set<string>>();
     for (const m of smtp.received) {
-      const id = /Subject: crash (\d+)/.exec(m.data.toString())![1]!;
-      const rid = /^X-Scop-Record-Id: (.+)$/m.exec(m.data.toString())?.[1]?.trim() ?? 'none';
-      recordIds.set(id, (recordIds.get(id) ?? new Set()).add(rid));
+      const text = m.data.toString();
+      const id = /Subject: crash (\d+)/.exec(text)![1]!;
+      recordIds.set(id, (recordIds.get(id) ?? new Set()).add(/^X-Scop-Record-Id: (.+)$/m.exec(text)?.[1]?.trim() ?? 'none'));
+      messageIds.set(id, (messageIds.get(id) ?? new Set()).add(/^Message-ID: (.+)$/im.exec(text)?.[1]?.trim() ?? 'none'));
     }
     assert.ok([...recordIds.entries()].every(([i, ids]) => ids.size === 1 && ids.has(records[Number(i)]!.envelope.id)), 'every copy carries its record id');
+    assert.ok([...messageIds.entries()].every(([i, ids]) => ids.size === 1 && [...ids][0]!.includes(records[Number(i)]!.envelope.id)), 'every copy has the same Message-ID, derived from the record id');
     const duplicated = [...counts].filter(([, c]) => c > 1).map(([i]) => records[Number(i)]!.envelope.id);
     console.log(`# crash measurement: ${N} messages, ${kills} SIGKILLs, ${smtp.received.length} deliveries, ${counts.size} distinct, ${duplicates} duplicates (${(duplicates / kills).toFixed(2)} per kill); ${reportedInDoubt.size} reported in doubt by the restarts`);
     assert.equal(counts.size, N, 'none lost');
