@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { auc, crossSourceTokens, plattFit, recallAtFp, type SourcedLabelled } from './evaluate.ts';
-import { balanceWeights, capGroups, DEFAULT_GENERAL, GENERAL_LINEAR, outOfSourceMargins, trainGeneral, withWordsOnlyCopies } from './general.ts';
+import { balanceWeights, capGroups, DEFAULT_GENERAL, GENERAL_LINEAR, innerFolds, outOfSourceMargins, trainGeneral, withWordsOnlyCopies } from './general.ts';
 import { BayesModel } from './model.ts';
 import { chooseSourceThresholds } from './thresholds.ts';
 
@@ -45,6 +45,21 @@ describe('training that generalises across corpora', () => {
     assert.equal(oos.margins.length, sources().length, 'copies train but are not scored');
     const m = trainGeneral(withCopies.filter((it) => !it.copy), { calibrate: false });
     assert.equal(m.nham + m.nspam, sources().length, 'the counts hold the real messages only');
+  });
+
+  it('inner folds: mixed folds hold out both classes (single-class sources paired round robin), every source held out; small sources stay in training only', () => {
+    const item = (source: string, label: 'ham' | 'spam', i: number): SourcedLabelled => ({ tokens: ['x'], label, source, id: `${source}${label}${i}` });
+    const many = (source: string, label: 'ham' | 'spam', n: number) => Array.from({ length: n }, (_, i) => item(source, label, i));
+    const items = [...many('lists', 'ham', 5), ...many('enron', 'ham', 5), ...many('trap', 'spam', 5), ...many('sa', 'ham', 3), ...many('sa', 'spam', 3), ...many('tiny', 'spam', 1)];
+    assert.deepEqual(innerFolds(items, 2, 'mixed'), [['sa'], ['enron', 'trap'], ['lists', 'trap']]);
+    assert.deepEqual(innerFolds(items, 2, 'source'), [['enron'], ['lists'], ['sa'], ['trap']]);
+    // Copies are not messages: they neither make a source large enough nor give it a class.
+    assert.deepEqual(innerFolds([...items, { ...item('lists', 'spam', 9), copy: true }], 2, 'mixed'), [['sa'], ['enron', 'trap'], ['lists', 'trap']]);
+    // One class only: every source alone.
+    assert.deepEqual(innerFolds(many('a', 'ham', 3).concat(many('b', 'ham', 3)), 2, 'mixed'), [['a'], ['b']]);
+    const oos = outOfSourceMargins(sources(), { ...DEFAULT_GENERAL, minInnerSource: 1 });
+    assert.deepEqual([...new Set(oos.folds)], ['a', 'b', 'c']);
+    for (const f of new Set(oos.folds)) assert.equal(new Set(oos.labels.filter((_, i) => oos.folds[i] === f)).size, 2, `fold ${f} has both classes`);
   });
 
   it('balances (source, class) groups, capped; caps group sizes by a sample independent of order', () => {
@@ -108,6 +123,41 @@ describe('training that generalises across corpora', () => {
     assert.equal(back.computeVersion(), m.computeVersion());
     // Unknown tokens carry no evidence and do not dilute it.
     assert.equal(m.score(['viagra']).score, m.score(['viagra', 'x1', 'x2', 'x3']).score);
+  });
+});
+
+describe('cutoffs from mixed inner folds', () => {
+  /**
+   * Four single-class sources; each ham source shares a collection style with one spam source (as
+   * Enron's ham shares "no headers" with Enron-Spam's spam). Held out alone, a ham source is scored by
+   * a model that learnt its style from the other class only: its ham looks like spam and the cutoffs
+   * climb. Held out with its spam partner, the style is unknown to the model and only words count.
+   */
+  function styled(): SourcedLabelled[] {
+    const ham = ['meeting', 'agenda', 'minutes', 'review', 'patch', 'thanks', 'tomorrow', 'lunch'];
+    const spam = ['viagra', 'winner', 'prize', 'cash', 'click', 'offer', 'cheap', 'bitcoin'];
+    const out: SourcedLabelled[] = [];
+    for (const [source, label, style] of [['a-ham', 'ham', 'style-x'], ['b-spam', 'spam', 'style-x'], ['c-ham', 'ham', 'style-y'], ['d-spam', 'spam', 'style-y']] as const) {
+      for (let i = 0; i < 150; i++) {
+        const words = (label === 'ham' ? ham : spam).filter((_, k) => (i + k) % 3 === 0);
+        out.push({ tokens: [...words, `${style}-1`, `${style}-2`, `${style}-3`, `${style}-4`, `noise${i % 7}`, ...(i % 5 === 0 ? [label === 'ham' ? 'cash' : 'meeting'] : [])], label, source, id: `${source}${i}` });
+      }
+    }
+    return out;
+  }
+  it('pairs a ham source with a spam source, so a style shared across classes does not push the cutoffs up', () => {
+    assert.deepEqual(innerFolds(styled(), 50, 'mixed'), [['a-ham', 'b-spam'], ['c-ham', 'd-spam']]);
+    const opts = { minInnerSource: 50, spamFpRate: 0.01, unsureFpRate: 0.05, linear: { ...GENERAL_LINEAR, maxWeight: null } } as const;
+    const single = trainGeneral(styled(), { ...opts, innerFolds: 'source' });
+    const mixed = trainGeneral(styled(), { ...opts, innerFolds: 'mixed' });
+    // The same linear part: only the calibration and the cutoffs differ.
+    // Spam that shares one word with ham: between the two models' spam cutoffs.
+    const newSpam = ['winner', 'meeting', 'noise2'];
+    const newHam = ['meeting', 'agenda', 'review', 'thanks', 'style-z'];
+    assert.equal(single.score(newSpam).score, mixed.score(newSpam).score);
+    assert.equal(mixed.score(newSpam).verdict, 'spam', `mixed: ${mixed.score(newSpam).probability} vs ${JSON.stringify(mixed.thresholds)}`);
+    assert.equal(mixed.score(newHam).verdict, 'ham');
+    assert.notEqual(single.score(newSpam).verdict, 'spam', `single-source folds: ${single.score(newSpam).probability} vs ${JSON.stringify(single.thresholds)}`);
   });
 });
 
