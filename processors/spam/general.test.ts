@@ -47,10 +47,11 @@ describe('training that generalises across corpora', () => {
     assert.equal(m.nham + m.nspam, sources().length, 'the counts hold the real messages only');
   });
 
-  it('inner folds: mixed folds hold out both classes (single-class sources paired round robin), every source held out; small sources stay in training only', () => {
+  it('inner folds: mixed folds hold out both classes (every single-class ham source with every single-class spam source); small sources stay in training only', () => {
     const item = (source: string, label: 'ham' | 'spam', i: number): SourcedLabelled => ({ tokens: ['x'], label, source, id: `${source}${label}${i}` });
     const many = (source: string, label: 'ham' | 'spam', n: number) => Array.from({ length: n }, (_, i) => item(source, label, i));
     const items = [...many('lists', 'ham', 5), ...many('enron', 'ham', 5), ...many('trap', 'spam', 5), ...many('sa', 'ham', 3), ...many('sa', 'spam', 3), ...many('tiny', 'spam', 1)];
+    assert.deepEqual(innerFolds([...items, ...many('trap2', 'spam', 2)], 2, 'mixed'), [['sa'], ['enron', 'trap'], ['enron', 'trap2'], ['lists', 'trap'], ['lists', 'trap2']]);
     assert.deepEqual(innerFolds(items, 2, 'mixed'), [['sa'], ['enron', 'trap'], ['lists', 'trap']]);
     assert.deepEqual(innerFolds(items, 2, 'source'), [['enron'], ['lists'], ['sa'], ['trap']]);
     // Copies are not messages: they neither make a source large enough nor give it a class.
@@ -127,37 +128,33 @@ describe('training that generalises across corpora', () => {
 });
 
 describe('cutoffs from mixed inner folds', () => {
-  /**
-   * Four single-class sources; each ham source shares a collection style with one spam source (as
-   * Enron's ham shares "no headers" with Enron-Spam's spam). Held out alone, a ham source is scored by
-   * a model that learnt its style from the other class only: its ham looks like spam and the cutoffs
-   * climb. Held out with its spam partner, the style is unknown to the model and only words count.
-   */
-  function styled(): SourcedLabelled[] {
+  /** Two single-class ham sources and two single-class spam sources, with a shared vocabulary. */
+  function singleClass(): SourcedLabelled[] {
     const ham = ['meeting', 'agenda', 'minutes', 'review', 'patch', 'thanks', 'tomorrow', 'lunch'];
     const spam = ['viagra', 'winner', 'prize', 'cash', 'click', 'offer', 'cheap', 'bitcoin'];
     const out: SourcedLabelled[] = [];
-    for (const [source, label, style] of [['a-ham', 'ham', 'style-x'], ['b-spam', 'spam', 'style-x'], ['c-ham', 'ham', 'style-y'], ['d-spam', 'spam', 'style-y']] as const) {
-      for (let i = 0; i < 150; i++) {
+    for (const [source, label] of [['a-ham', 'ham'], ['b-spam', 'spam'], ['c-ham', 'ham'], ['d-spam', 'spam']] as const) {
+      for (let i = 0; i < 120; i++) {
         const words = (label === 'ham' ? ham : spam).filter((_, k) => (i + k) % 3 === 0);
-        out.push({ tokens: [...words, `${style}-1`, `${style}-2`, `${style}-3`, `${style}-4`, `noise${i % 7}`, ...(i % 5 === 0 ? [label === 'ham' ? 'cash' : 'meeting'] : [])], label, source, id: `${source}${i}` });
+        out.push({ tokens: [...words, `noise${i % 7}`, ...(i % 4 === 0 ? [label === 'ham' ? 'cash' : 'meeting'] : [])], label, source, id: `${source}${i}` });
       }
     }
     return out;
   }
-  it('pairs a ham source with a spam source, so a style shared across classes does not push the cutoffs up', () => {
-    assert.deepEqual(innerFolds(styled(), 50, 'mixed'), [['a-ham', 'b-spam'], ['c-ham', 'd-spam']]);
-    const opts = { minInnerSource: 50, spamFpRate: 0.01, unsureFpRate: 0.05, linear: { ...GENERAL_LINEAR, maxWeight: null } } as const;
-    const single = trainGeneral(styled(), { ...opts, innerFolds: 'source' });
-    const mixed = trainGeneral(styled(), { ...opts, innerFolds: 'mixed' });
-    // The same linear part: only the calibration and the cutoffs differ.
-    // Spam that shares one word with ham: between the two models' spam cutoffs.
-    const newSpam = ['winner', 'meeting', 'noise2'];
-    const newHam = ['meeting', 'agenda', 'review', 'thanks', 'style-z'];
-    assert.equal(single.score(newSpam).score, mixed.score(newSpam).score);
-    assert.equal(mixed.score(newSpam).verdict, 'spam', `mixed: ${mixed.score(newSpam).probability} vs ${JSON.stringify(mixed.thresholds)}`);
-    assert.equal(mixed.score(newHam).verdict, 'ham');
-    assert.notEqual(single.score(newSpam).verdict, 'spam', `single-source folds: ${single.score(newSpam).probability} vs ${JSON.stringify(single.thresholds)}`);
+  it('every inner fold has both classes; calibration and cutoffs come from those folds, the FP budget kept per fold', () => {
+    const opts = { ...DEFAULT_GENERAL, minInnerSource: 50, spamFpRate: 0.01, unsureFpRate: 0.05, linear: { ...GENERAL_LINEAR, maxWeight: null } };
+    assert.deepEqual(innerFolds(singleClass(), 50, 'mixed'), [['a-ham', 'b-spam'], ['a-ham', 'd-spam'], ['c-ham', 'b-spam'], ['c-ham', 'd-spam']]);
+    const oos = outOfSourceMargins(singleClass(), opts);
+    for (const f of new Set(oos.folds)) assert.equal(new Set(oos.labels.filter((_, i) => oos.folds[i] === f)).size, 2, `fold ${f}`);
+    const m = trainGeneral(singleClass(), opts);
+    const cal = plattFit(oos.margins, oos.labels);
+    assert.deepEqual(m.calibration, cal);
+    const probs = oos.margins.map((x) => 1 / (1 + Math.exp(-(cal.a * x + cal.b))));
+    assert.deepEqual(m.thresholds, chooseSourceThresholds(probs, oos.labels, oos.folds, { spamFpRate: 0.01, unsureFpRate: 0.05 }));
+    // The same linear part whatever the inner folds: only calibration and cutoffs differ.
+    const single = trainGeneral(singleClass(), { ...opts, innerFolds: 'source' });
+    assert.equal(single.score(['winner', 'meeting']).score, m.score(['winner', 'meeting']).score);
+    assert.notDeepEqual(single.thresholds, m.thresholds);
   });
 });
 
