@@ -3,12 +3,13 @@
  * corpora collected by different people, and must not learn *who collected* each one.
  *   1. Tokens seen in one source only are dropped (crossSourceTokens): a collector's host, a list's
  *      name, one honeypot's recipient are artifacts, not evidence.
- *   2. Calibration on out-of-corpus scores: each training source is scored by a model trained on the
- *      other sources (inner leave-one-source-out), and Platt scaling maps margins to probabilities
- *      from those scores — what a margin means on mail from elsewhere, not on the training mail.
- *   3. Cutoffs from the same out-of-corpus scores, with the ham false-positive rate averaged over
- *      sources (each source counts the same, however large), so a cutoff means about the same FP
- *      rate on another corpus; an unsure band between a ham cutoff (a few % of ham above it) and
+ *   2. Calibration on out-of-corpus scores: the training sources are held out in folds that have
+ *      both classes (innerFolds), each scored by a model trained on the other sources, and Platt
+ *      scaling maps margins to probabilities from those scores — what a margin means on mail from
+ *      elsewhere, not on the training mail.
+ *   3. Cutoffs from the same out-of-corpus scores, with the ham false-positive rate taken per held-out
+ *      fold (the median fold: each counts the same, however large), so a cutoff means about the same
+ *      FP rate on another corpus; an unsure band between a ham cutoff (a few % of ham above it) and
  *      the spam cutoff.
  */
 import { chooseSourceThresholds, type SourceAggregate } from './thresholds.ts';
