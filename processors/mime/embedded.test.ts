@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { Duplex } from 'node:stream';
 import { analyseMime, parseMime } from './parse.ts';
 import { parseMail } from './mailparser.ts';
 import { mimeSymbols } from './symbols.ts';
@@ -105,6 +106,28 @@ describe('mailparser hunks (patches/)', () => {
     const raw = Buffer.from(`${hdr}Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=empty.bin\r\n\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=crlf.bin\r\n\r\n\r\n\r\n--b--\r\n`);
     const m = await parseMime(raw);
     assert.deepEqual(m.attachments.map((a) => [a.filename, a.size]), [['empty.bin', 0], ['crlf.bin', 2]]);
+  });
+
+  it('no part decoder is ended twice (each second end() built and dropped an ERR_STREAM_ALREADY_FINISHED with its stack)', async () => {
+    // The parser's decoders are Transforms: Duplex has its own copy of Writable's end().
+    const end = Duplex.prototype.end;
+    let again = 0;
+    let calls = 0;
+    Duplex.prototype.end = function (this: Duplex, ...args: unknown[]) {
+      calls++;
+      if (this.writableFinished) again++;
+      return (end as (...a: unknown[]) => Duplex).apply(this, args);
+    };
+    try {
+      const raw = Buffer.from(`${hdr}Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\ntext\r\n--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n`);
+      const r = await parseMail(raw);
+      assert.equal(r.tree.children[0]!.textContent, 'text');
+      assert.deepEqual(r.attachments.map((a) => a.toString('latin1')), ['%PDF-']);
+    } finally {
+      Duplex.prototype.end = end;
+    }
+    assert.ok(calls > 0, 'the parse ends its streams');
+    assert.equal(again, 0, 'end() called on a finished stream');
   });
 });
 
