@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Duplex } from 'node:stream';
 import { analyseMime, parseMime } from './parse.ts';
+import { MailParser } from 'mailparser';
 import { parseMail } from './mailparser.ts';
 import { mimeSymbols } from './symbols.ts';
 
@@ -128,6 +129,29 @@ describe('mailparser hunks (patches/)', () => {
     }
     assert.ok(calls > 0, 'the parse ends its streams');
     assert.equal(again, 0, 'end() called on a finished stream');
+  });
+
+  it('address headers render their HTML and text when read, not during the parse, and render the same', async () => {
+    const proto = MailParser.prototype as unknown as Record<'getAddressesHTML' | 'getAddressesText', (v: unknown) => string>;
+    const saved = { html: proto.getAddressesHTML, text: proto.getAddressesText };
+    let rendered = 0;
+    proto.getAddressesHTML = function (v) { rendered++; return saved.html.call(this, v); };
+    proto.getAddressesText = function (v) { rendered++; return saved.text.call(this, v); };
+    let r: Awaited<ReturnType<typeof parseMail>>;
+    try {
+      r = await parseMail(Buffer.from('From: =?UTF-8?Q?J=C3=B6ns?= <j@example.org>\r\nTo: Team: a@b.example;, c@d.example\r\nSubject: x\r\n\r\nbody\r\n'));
+    } finally {
+      Object.assign(proto, { getAddressesHTML: saved.html, getAddressesText: saved.text });
+    }
+    assert.equal(rendered, 0, 'address headers rendered during the parse');
+    const from = r.mail.headers.get('from') as { value: unknown; html: string; text: string };
+    assert.deepEqual(Object.keys(from), ['value', 'html', 'text']);
+    assert.deepEqual(JSON.parse(JSON.stringify(from)), {
+      value: [{ address: 'j@example.org', name: 'Jöns' }],
+      html: '<span class="mp_address_group"><span class="mp_address_name">J&#xF6;ns</span> &lt;<a href="mailto:j@example.org" class="mp_address_email">j@example.org</a>&gt;</span>',
+      text: '"Jöns" <j@example.org>',
+    });
+    assert.equal((r.mail.headers.get('to') as { text: string }).text, '"Team": a@b.example;, c@d.example');
   });
 });
 
