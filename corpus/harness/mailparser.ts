@@ -26,7 +26,9 @@ const ADDRESS_FIELDS = new Set(['from', 'to', 'cc', 'bcc', 'sender', 'reply-to']
 /** Unfolded value of a raw header line (`Name: value`). */
 export function unfoldedValue(line: string): { name: string; value: string } {
   const colon = line.indexOf(':');
-  return { name: line.slice(0, colon), value: line.slice(colon + 1).replace(/\r?\n(?=[ \t])/g, '').trim() };
+  const value = line.slice(colon + 1);
+  // Most lines are not folded: the regex only runs on those that are.
+  return { name: line.slice(0, colon), value: (value.includes('\n') ? value.replace(/\r?\n(?=[ \t])/g, '') : value).trim() };
 }
 
 function fields(n: MailTreeNode): ActualField[] {
