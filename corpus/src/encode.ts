@@ -78,11 +78,12 @@ export function encodedWords(text: string, enc: WordEncoding): string[] {
   const cache = charCache(enc.charset);
   for (const ch of text) {
     const b = charBytes(ch, enc.charset, cache);
-    const next = enc.method === 'B' ? Math.ceil((bytes + b.length) / 3) * 4 : qlen + qLength(b);
+    const q = enc.method === 'B' ? 0 : qLength(b);
+    const next = enc.method === 'B' ? Math.ceil((bytes + b.length) / 3) * 4 : qlen + q;
     if (next > room && chunk.length) flush();
     chunk.push(b);
     bytes += b.length;
-    qlen += qLength(b);
+    qlen += q;
   }
   flush();
   return words;
