@@ -47,8 +47,10 @@ describe('observability files', () => {
 
   it('scrape targets: one job per service scop start runs, plus the broker; the ready line gives the same', () => {
     const t = scrapeTargets({ INGRESS_METRICS_PORT: '19464' });
-    assert.deepEqual(t.map((x) => x.service), [...SERVICES.map((s) => s.name), 'kafka']);
+    assert.deepEqual(t.map((x) => x.service), [...SERVICES.map((s) => s.name), 'start', 'kafka']);
     assert.equal(t.find((x) => x.service === 'ingress')!.address, '127.0.0.1:19464');
+    // scop start's own /metrics (the supervisor's restarts, ScopServiceRestarting).
+    assert.equal(scrapeTargets({ START_METRICS_PORT: '19460' }).find((x) => x.service === 'start')!.address, '127.0.0.1:19460');
     assert.equal(scrapeTargets({ KAFKA_BROKERS: 'k:9092' }).some((x) => x.service === 'kafka'), false, 'no JMX agent on a remote cluster');
     assert.equal(scrapeTargets({ SCOP_KAFKA_METRICS_PORT: 'off' }).some((x) => x.service === 'kafka'), false);
     assert.deepEqual(targetsFromReadyLine('ready node=v24 kafka=127.0.0.1:9092 metrics-kafka=127.0.0.1:9404 smtp-mx=127.0.0.1:2525 metrics-mime=127.0.0.1:9471'),

@@ -17,6 +17,8 @@ import { SERVICES } from './services.ts';
 export function scrapeTargets(env: NodeJS.ProcessEnv = process.env): ScrapeTarget[] {
   const host = env.METRICS_HOST?.trim() || '127.0.0.1';
   const targets = SERVICES.map((s) => ({ service: s.name, address: `${host}:${env[s.metricsPortEnv]?.trim() || s.defaultMetricsPort}` }));
+  // scop start's own metrics (restarts of the services it supervises).
+  targets.push({ service: 'start', address: `${host}:${env.START_METRICS_PORT?.trim() || '9460'}` });
   // A local broker (no KAFKA_BROKERS) runs the JMX exporter unless SCOP_KAFKA_METRICS_PORT=off.
   const kafkaPort = env.SCOP_KAFKA_METRICS_PORT?.trim() || '9404';
   if (!env.KAFKA_BROKERS?.trim() && kafkaPort !== 'off') targets.push({ service: 'kafka', address: `127.0.0.1:${kafkaPort}` });

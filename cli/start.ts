@@ -48,14 +48,12 @@ function readyOf(child: ChildProcess, name: string): Promise<Ready> {
 export const GAVE_UP_EXIT_CODE = 3;
 
 /**
- * Instance `i` of a unit with several: the second and later take a free metrics port (the
- * configured one is the first's; the ready line lists both: metrics-<name>=a,b), and a set
- * SCOP_INSTANCE_ID becomes `<id>-<i>`, so the instances never share a transactional id.
+ * The environment of instance `i` (named `name`: `inbound-2`, or the unit's name when it runs once)
+ * of a unit: the second and later take a free metrics port (the configured one is the first's; the
+ * ready line lists both: metrics-<name>=a,b), and its one instance identity (instanceIdentity).
  */
-async function instanceEnv(env: NodeJS.ProcessEnv, def: ServiceDefinition, i: number, of: number): Promise<NodeJS.ProcessEnv> {
-  if (of === 1) return env;
-  const id = env.SCOP_INSTANCE_ID?.trim();
-  return { ...env, ...(id ? { SCOP_INSTANCE_ID: `${id}-${i}` } : {}), ...(i > 1 ? { [def.metricsPortEnv]: String(await freePort()) } : {}) };
+async function instanceEnv(env: NodeJS.ProcessEnv, def: ServiceDefinition, name: string, i: number): Promise<NodeJS.ProcessEnv> {
+  return { ...env, ...instanceIdentity(env, name), ...(i > 1 ? { [def.metricsPortEnv]: String(await freePort()) } : {}) };
 }
 
 /** Instances of one unit: their endpoints under one key, comma-separated (metrics-inbound=a,b). */
@@ -131,10 +129,10 @@ export async function start(): Promise<void> {
     for (const { unit, def } of units) {
       for (let i = 1; i <= unit.instances; i++) {
         const name = unit.instances > 1 ? `${unit.name}-${i}` : unit.name;
-        const childEnv = await instanceEnv(env, def, i, unit.instances);
+        const childEnv = await instanceEnv(env, def, name, i);
         const sup = new Supervised({
           name, policy, log, metrics, onGiveUp,
-          spawn: () => fork(MAIN, ['run', runArgument(unit)], { execArgv: ['--import', 'tsx'], env: { ...childEnv, ...staticMember(childEnv, name) }, stdio: 'inherit' }),
+          spawn: () => fork(MAIN, ['run', runArgument(unit)], { execArgv: ['--import', 'tsx'], env: childEnv, stdio: 'inherit' }),
           // A restarted service says when it serves again.
           onSpawn: (child, run) => { if (run > 1) readyOf(child, name).then(() => log.info({ service: name, run }, `${name} restarted and ready`), () => {}); },
         });
@@ -160,14 +158,16 @@ export async function start(): Promise<void> {
 }
 
 /**
- * With KAFKA_CLIENT=platformatic each service gets a SCOP_INSTANCE_ID named after this host (or the
- * operator's SCOP_INSTANCE_ID) and the service, stable across its restarts: a restarted service
- * takes its old place in its groups at once (static membership) instead of waiting for its dead
- * session to expire, and aborts its predecessor's open transaction at once (runtime/README.md).
+ * With KAFKA_CLIENT=platformatic, or when the operator set SCOP_INSTANCE_ID, each service instance
+ * gets SCOP_INSTANCE_ID `<host or the operator's id>-<name>` (`scop-1-inbound-2`): unique among
+ * the instances, stable across restarts, so a restarted service takes its old place in its groups
+ * at once (static membership) instead of waiting for its dead session to expire, and aborts its
+ * predecessor's open transaction at once (runtime/README.md). kafkajs does not use it.
  */
-function staticMember(env: NodeJS.ProcessEnv, service: string): NodeJS.ProcessEnv {
-  if (clientKindFromEnv(env) !== 'platformatic') return {};
-  return { SCOP_INSTANCE_ID: `${env.SCOP_INSTANCE_ID?.trim() || hostname()}-${service}` };
+export function instanceIdentity(env: NodeJS.ProcessEnv, name: string): NodeJS.ProcessEnv {
+  const operatorId = env.SCOP_INSTANCE_ID?.trim();
+  if (clientKindFromEnv(env) !== 'platformatic' && !operatorId) return {};
+  return { SCOP_INSTANCE_ID: `${operatorId || hostname()}-${name}` };
 }
 
 async function alertGiveUp(stack: Stack | undefined, g: GiveUp): Promise<void> {

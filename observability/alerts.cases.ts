@@ -125,6 +125,18 @@ export const CASES: Case[] = [
       { at: '100m', alert: 'ScopDiskFillingUp', fires: [{ labels: { severity: 'warning', instance: 'a', path: '/data' }, summary: '/data fills up within a day at the current rate' }] },
     ],
   },
+  {
+    name: 'three restarts of a service within 15 minutes alert; one restart does not',
+    series: {
+      'scop_supervisor_restarts_total{job="scop-start", service="inbound-1", reason="SIGKILL"}': '0 0 1 1 2 2 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3',
+      'scop_supervisor_restarts_total{job="scop-start", service="egress", reason="exit-1"}': '0 0 0 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1',
+    },
+    tests: [
+      { at: '5m', alert: 'ScopServiceRestarting', fires: [] },
+      { at: '8m', alert: 'ScopServiceRestarting', fires: [{ labels: { severity: 'warning', service: 'inbound-1' }, summary: 'inbound-1 was restarted 3 times in 15 minutes' }] },
+      { at: '28m', alert: 'ScopServiceRestarting', fires: [] },
+    ],
+  },
 ];
 
 /** The promtool test file for CASES against the rules file `rulesFile`. */

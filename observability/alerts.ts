@@ -23,6 +23,8 @@ export interface AlertThresholds {
   modelMaxAgeSeconds: number;
   /** Free share of the data directory's filesystem. */
   diskFreeRatio: number;
+  /** Restarts of one service by `scop start` within 15 minutes that alert (a crash now and then is restarted quietly). */
+  restartsPer15m: number;
 }
 
 export const DEFAULT_THRESHOLDS: AlertThresholds = {
@@ -31,6 +33,7 @@ export const DEFAULT_THRESHOLDS: AlertThresholds = {
   p99AgeSeconds: 30,
   modelMaxAgeSeconds: 7 * 24 * 3600,
   diskFreeRatio: 0.1,
+  restartsPer15m: 3,
 };
 
 export function alertRules(t: AlertThresholds = DEFAULT_THRESHOLDS): AlertRule[] {
@@ -90,6 +93,13 @@ export function alertRules(t: AlertThresholds = DEFAULT_THRESHOLDS): AlertRule[]
       for: '30m',
       labels: { severity: 'warning' },
       annotations: { summary: '{{ $labels.path }} fills up within a day at the current rate', description: 'At the rate of the last hour, the data directory\'s filesystem is full within 24 hours. Lower topic retention, history retention (CONSOLE_HISTORY_RETENTION_DAYS) or add disk.' },
+    },
+    {
+      alert: 'ScopServiceRestarting',
+      expr: `sum by (service) (increase(scop_supervisor_restarts_total[15m])) >= ${t.restartsPer15m}`,
+      for: '0m',
+      labels: { severity: 'warning' },
+      annotations: { summary: '{{ $labels.service }} was restarted {{ $value | humanize }} times in 15 minutes', description: `scop start restarted the service at least ${t.restartsPer15m} times in 15 minutes: it keeps crashing (its log says why: a broker away, bad configuration, out of memory). Mail waits while it is down; after repeated fast crashes scop start gives up and stops everything (service-crash-loop on ops.alerts).` },
     },
   ];
 }

@@ -132,23 +132,55 @@ export interface ReadRecord {
 /**
  * Reads `topic` from the beginning as a fresh group until `expected` records arrived, then keeps
  * reading `settleMs` longer so duplicates would show. read_committed unless told otherwise.
+ * A reader whose consumer crashes (e.g. while partition leadership moves after a broker loss)
+ * starts over as a new group, up to READ_ATTEMPTS times within the timeout: a partial read is
+ * dropped, so a restart never counts a record twice.
  */
 export async function readTopic(kafka: KafkaClient, topic: string, expected: number, opts: { settleMs?: number; timeoutMs?: number; readUncommitted?: boolean } = {}): Promise<ReadRecord[]> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 60000);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readTopicOnce(kafka, topic, expected, Math.max(1000, deadline - Date.now()), opts);
+    } catch (e) {
+      if (!(e instanceof ReaderCrashed) || attempt >= READ_ATTEMPTS || Date.now() >= deadline) throw e instanceof ReaderCrashed ? e.cause : e;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+const READ_ATTEMPTS = 5;
+
+/** The reader's consumer failed (not: too few records in time). */
+class ReaderCrashed extends Error {
+  constructor(override readonly cause: unknown) { super('reader crashed'); }
+}
+
+async function readTopicOnce(kafka: KafkaClient, topic: string, expected: number, timeoutMs: number, opts: { settleMs?: number; readUncommitted?: boolean }): Promise<ReadRecord[]> {
   const consumer = kafka.consumer({ groupId: uniqueName('reader'), readUncommitted: opts.readUncommitted ?? false, maxWaitTimeMs: 250 });
   const got: ReadRecord[] = [];
   let crashed: Error | undefined;
   try {
-    await consumer.run({
-      topics: [topic], fromBeginning: true, onCrash: (e) => { crashed = e; },
-      eachBatch: async (b) => {
-        for (const m of b.records) got.push({ key: m.key ? m.key.toString() : null, value: m.value ?? Buffer.alloc(0), partition: b.partition, offset: m.offset, headers: m.headers });
-      },
-    });
-    // The count read so far goes in the error (a message built once would always say 0).
-    await eventually(() => { if (crashed) throw crashed; if (got.length < expected) throw new Error(`have ${got.length}`); return true; }, opts.timeoutMs ?? 60000, `${expected} records on ${topic}`);
+    try {
+      await consumer.run({
+        topics: [topic], fromBeginning: true, onCrash: (e) => { crashed = e; },
+        eachBatch: async (b) => {
+          for (const m of b.records) got.push({ key: m.key ? m.key.toString() : null, value: m.value ?? Buffer.alloc(0), partition: b.partition, offset: m.offset, headers: m.headers });
+        },
+      });
+    } catch (e) {
+      throw new ReaderCrashed(e);
+    }
+    // Polled here, not with eventually(): a crash must end this attempt at once, not at the timeout.
+    const deadline = Date.now() + timeoutMs;
+    while (got.length < expected) {
+      if (crashed) throw new ReaderCrashed(crashed);
+      if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${expected} records on ${topic}: have ${got.length}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     if (opts.settleMs ?? 1000) await new Promise((r) => setTimeout(r, opts.settleMs ?? 1000));
+    if (crashed) throw new ReaderCrashed(crashed);
   } finally {
-    await consumer.stop();
+    await consumer.stop().catch(() => {});
   }
   return got;
 }

@@ -14,7 +14,7 @@ import { alertId, newAlert, publishAlert } from '../../runtime/alerts.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
 import { TOPICS } from '../../runtime/topics.ts';
-import { MODEL_KEY } from '../../runtime/operator/spam-model.ts';
+import { MODEL_KEY, modelSummaryHeader } from '../../runtime/operator/spam-model.ts';
 import type { SpamLearnerState, SpamModelRecord } from '../../schemas/types.ts';
 import { BayesModel, type ModelData } from './model.ts';
 import { keyId, modelSignatureProblem, signatureHeaders } from '../../runtime/model-signature.ts';
@@ -67,7 +67,8 @@ export function historyTopicFor(topic: string): string | null {
 export async function encodeSignedModel(codec: RecordCodec, topic: string, data: ModelData, signingKey: KeyObject, learner: SpamLearnerState | null = null): Promise<{ value: Buffer; headers: Record<string, string> }> {
   const id = await codec.registerSchema(topic, 'SpamModel');
   const value = codec.encodeWith(id, 'SpamModel', modelToRecord(data, learner));
-  return { value, headers: { 'model-version': data.version, ...signatureHeaders(value, signingKey) } };
+  const summary = { version: data.version, trainedAt: data.trainedAt, source: data.source, nham: data.nham, nspam: data.nspam, tokens: data.tokens.length, tokenizerVersion: data.tokenizerVersion };
+  return { value, headers: { 'model-version': data.version, ...modelSummaryHeader(summary), ...signatureHeaders(value, signingKey) } };
 }
 
 /**

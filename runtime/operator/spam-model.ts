@@ -20,6 +20,31 @@ import type { SpamModelRecord } from '../../schemas/types.ts';
 /** The key of the (one) model on spam.model. */
 export const MODEL_KEY = 'default';
 
+/**
+ * Header every published model record carries beside its signature: what the console's model list
+ * shows (JSON of ModelSummary), so listing the history does not decode whole models. Informational:
+ * a rollback checks the signed value, never this.
+ */
+export const MODEL_SUMMARY_HEADER = 'scop-model-summary';
+
+export interface ModelSummary { version: string; trainedAt: number; source: string; nham: number; nspam: number; tokens: number; tokenizerVersion: string }
+
+export const modelSummaryHeader = (m: ModelSummary): Record<string, string> => ({ [MODEL_SUMMARY_HEADER]: JSON.stringify(m) });
+
+/** The summary header's content, or null when it is absent or not a summary (older records: decode them). */
+export function modelSummaryOf(headers: Record<string, unknown> | undefined): ModelSummary | null {
+  const raw = headers?.[MODEL_SUMMARY_HEADER];
+  const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : typeof raw === 'string' ? raw : Array.isArray(raw) && raw[0] !== undefined ? String(raw[0]) : null;
+  if (text === null || text.length > 4096) return null;
+  try {
+    const v = JSON.parse(text) as Partial<ModelSummary>;
+    const num = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+    const str = (x: unknown) => typeof x === 'string' && x.length > 0 && x.length <= 1000;
+    if (str(v.version) && num(v.trainedAt) && typeof v.source === 'string' && num(v.nham) && num(v.nspam) && num(v.tokens) && str(v.tokenizerVersion)) return v as ModelSummary;
+  } catch { /* not JSON: treated as absent */ }
+  return null;
+}
+
 /** Header a rollback adds to the republished record: the learner adopts it even if it published that version itself. */
 export const ROLLBACK_HEADER = 'scop-model-rollback';
 

@@ -1,0 +1,60 @@
+/**
+ * The console's model list reads what it shows from each record's summary header, so listing the
+ * history does not decode whole models; a record published before the header existed is decoded.
+ */
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { train } from '../processors/spam/evaluate.ts';
+import { encodeSignedModel, publishModel } from '../processors/spam/model-topic.ts';
+import { MODEL_KEY, MODEL_SUMMARY_HEADER, modelSummaryOf } from '../runtime/operator/spam-model.ts';
+import { testBroker } from '../runtime/stage-testing.ts';
+import { eventually, uniqueName } from '../runtime/testing.ts';
+import { SpamLoopView } from './models.ts';
+
+describe('console: spam model list', { timeout: 120000 }, () => {
+  const { svc, admin } = testBroker('console-models');
+
+  it('modelSummaryOf: only a well-formed summary counts', () => {
+    const ok = { version: 'bayes-1', trainedAt: 5, source: 's', nham: 1, nspam: 2, tokens: 3, tokenizerVersion: 'tok-4' };
+    assert.deepEqual(modelSummaryOf({ [MODEL_SUMMARY_HEADER]: Buffer.from(JSON.stringify(ok)) }), ok);
+    assert.equal(modelSummaryOf({}), null);
+    assert.equal(modelSummaryOf(undefined), null);
+    assert.equal(modelSummaryOf({ [MODEL_SUMMARY_HEADER]: Buffer.from('not json') }), null);
+    assert.equal(modelSummaryOf({ [MODEL_SUMMARY_HEADER]: Buffer.from(JSON.stringify({ ...ok, nham: -1 })) }), null);
+    assert.equal(modelSummaryOf({ [MODEL_SUMMARY_HEADER]: Buffer.from(JSON.stringify({ ...ok, version: '' })) }), null);
+    assert.equal(modelSummaryOf({ [MODEL_SUMMARY_HEADER]: Buffer.from(' '.repeat(5000)) }), null);
+  });
+
+  it('lists every version, decoding only records without the summary header', async () => {
+    const model = uniqueName('spam-model');
+    const history = uniqueName('spam-model-history');
+    const feedback = uniqueName('spam-feedback');
+    await admin.createTopics({ waitForLeaders: true, topics: [model, history, feedback].map((topic) => ({ topic, numPartitions: 1, replicationFactor: 1 })) });
+    const key = generateKeyPairSync('ed25519');
+    const data = (n: number) => train(Array.from({ length: n }, (_, i) => ({ tokens: [`w${i % 5}`, i % 2 ? 'cash' : 'agenda'], label: i % 2 ? 'spam' as const : 'ham' as const }))).toData({ source: `test-${n}`, trainedAt: 1_700_000_000_000 + n });
+    const [v1, v2] = [data(10), data(20)];
+    // An older publisher's record: the same signed bytes, no summary header.
+    const old = await encodeSignedModel(svc.codec, model, v1, key.privateKey);
+    delete old.headers[MODEL_SUMMARY_HEADER];
+    const producer = svc.kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: history, acks: -1, messages: [{ key: v1.version, value: old.value, headers: old.headers }] });
+    await producer.disconnect();
+    await publishModel(svc.kafka, svc.codec, v2, key.privateKey, model, MODEL_KEY, history);
+
+    const view = new SpamLoopView({ kafka: svc.kafka, codec: svc.codec, log: svc.log, registry: new Registry(), modelTopic: model, historyTopic: history, feedbackTopic: feedback });
+    await view.start();
+    try {
+      await eventually(() => (view.versions.length === 2 && view.current === v2.version) || undefined, 30000, 'both versions listed, v2 in use');
+      assert.deepEqual(view.versions.map((v) => [v.version, v.source, v.nham, v.nspam, v.tokens, v.trainedAt]), [
+        [v2.version, 'test-20', v2.nham, v2.nspam, v2.tokens.length, v2.trainedAt],
+        [v1.version, 'test-10', v1.nham, v1.nspam, v1.tokens.length, v1.trainedAt],
+      ]);
+      assert.equal(view.decodedModels, 1, 'only the record without a summary was decoded (v2 is on both topics, decoded never)');
+    } finally {
+      await view.stop();
+    }
+  });
+});
