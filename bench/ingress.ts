@@ -11,6 +11,9 @@
  * Run: npm run bench -- ingress [N=4000] [M=20] [R=5]
  * (KAFKA_BROKERS / SCHEMA_REGISTRY_URL point at a running stack; without them it starts a local
  * Kafka + registry in .data/bench first). INGRESS_* variables in the environment apply to legs 2–3.
+ * BENCH_INGRESS_VARIANTS adds ingress legs with other settings, for A/B comparisons in the same run:
+ * `name:KEY=value,KEY=value;name2:…` with INGRESS_* keys, e.g.
+ * `1 producer:INGRESS_KAFKA_PRODUCERS=1;platformatic:INGRESS_KAFKA_CLIENT=platformatic`.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -64,7 +67,20 @@ const median = (xs: number[]) => {
 
 interface Leg { name: string; port: number; rates: number[]; ratios: number[]; ingress?: RunningIngress; metrics?: Registry; topic?: string }
 
-async function startLeg(name: string, kafka: KafkaClient, env: Record<string, string>, registryUrl: string, extra: Record<string, string>): Promise<Leg> {
+/** BENCH_INGRESS_VARIANTS → legs' names and settings; a malformed entry stops the bench before it starts anything. */
+function parseVariants(spec: string | undefined): { name: string; settings: Record<string, string> }[] {
+  if (!spec?.trim()) return [];
+  return spec.split(';').filter((v) => v.trim()).map((v) => {
+    const colon = v.indexOf(':');
+    const name = v.slice(0, colon).trim();
+    const settings = Object.fromEntries(v.slice(colon + 1).split(',').map((kv) => kv.trim().split('=', 2) as [string, string]));
+    const bad = Object.entries(settings).find(([k, val]) => !k.startsWith('INGRESS_') || val === undefined);
+    if (colon < 1 || bad) throw new Error(`BENCH_INGRESS_VARIANTS: "${v}" is not name:INGRESS_KEY=value,…`);
+    return { name, settings };
+  });
+}
+
+async function startLeg(name: string, kafka: KafkaClient, env: Record<string, string>, registryUrl: string, extra: Record<string, string>, variant: Record<string, string> = {}): Promise<Leg> {
   const kafkaSettings = kafka.settings;
   const codec = new RecordCodec({ url: registryUrl });
   const topics = await createIngressTopics(kafka, 'bench');
@@ -76,12 +92,15 @@ async function startLeg(name: string, kafka: KafkaClient, env: Record<string, st
     ...extra,
     // INGRESS_* set in the environment win, to measure another configuration.
     ...Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('INGRESS_'))),
+    // … and a variant's over those.
+    ...variant,
   }, join(ROOT, '.data', 'bench-ingress'));
   const ingress = await startIngress({ kafka, kafkaSettings, codec, log: loggerFor(`bench-${name}`), metrics }, config, topics);
   return { name, port: ingress.ports.MX!, rates: [], ratios: [], ingress, metrics, topic: topics.inbound };
 }
 
 async function main(): Promise<void> {
+  const variants = parseVariants(process.env.BENCH_INGRESS_VARIANTS);
   console.log(`ingress benchmark: ${ROUNDS} rounds of ${N} messages of ${MSG_BYTES} bytes over ${M} parallel sessions (smtp-source -d); node ${process.version}`);
   let stack: Stack | undefined;
   const knot = new KnotServer();
@@ -109,6 +128,7 @@ async function main(): Promise<void> {
 
     const kafka = createKafkaClient({ brokers: env.KAFKA_BROKERS.split(','), clientId: 'bench-ingress' });
     legs.push(await startLeg('scop ingress', kafka, env, env.SCHEMA_REGISTRY_URL, {}));
+    for (const v of variants) legs.push(await startLeg(`scop ingress, ${v.name}`, kafka, env, env.SCHEMA_REGISTRY_URL, {}, v.settings));
     if (KNOTD) {
       // Two lists; the client (127.0.0.1) is in neither, so every message is checked and passes.
       await knot.start({ test: [{ name: '2.0.0.127.bl-one.test', type: 'A', value: '127.0.0.2' }, { name: '2.0.0.127.bl-two.test', type: 'A', value: '127.0.0.2' }] });
@@ -148,7 +168,7 @@ async function main(): Promise<void> {
         }
         if (leg.name.includes('DNSBL')) detail += `, DNS ${await metricValue(leg.metrics!, 'scop_ingress_dns_queries_total', { result: 'miss' })} queries / ${await metricValue(leg.metrics!, 'scop_ingress_dns_queries_total', { result: 'hit' })} cache hits`;
       }
-      console.log(`${leg.name.padEnd(22)}: median ${median(leg.rates).toFixed(0)} messages/s${detail}`);
+      console.log(`${leg.name.padEnd(Math.max(22, ...legs.map((l) => l.name.length)))}: median ${median(leg.rates).toFixed(0)} messages/s${detail}`);
     }
     for (const leg of legs.slice(1)) console.log(`ratio ${leg.name} / no-op: ${median(leg.ratios).toFixed(2)} (median of ${ROUNDS} same-round ratios)`);
   } finally {

@@ -374,6 +374,7 @@ export async function locoCommand(opts: { folds?: string[]; spamassassin?: boole
   fbar.stop();
   console.log(`leave-one-corpus-out, trained on ${[...trainCorpora].join(', ')} minus each held-out group (cutoffs: the model's own, from out-of-corpus scores of its training corpora)\n`);
   console.log(locoTable(results));
+  console.log(`\nown cutoffs (ham / spam) and training time: ${results.map((r) => `${r.fold} ${r.thresholds.ham.toFixed(3)} / ${r.thresholds.spam.toFixed(3)} (${r.trainSeconds.toFixed(0)} s)`).join(', ')}`);
   if (opts.spamassassin === false) return results;
   if (!spamAssassinInstalled()) {
     console.log('\nSpamAssassin is not installed (apt-get install spamassassin spamd spamc): no side-by-side table.');

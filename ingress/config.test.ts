@@ -8,7 +8,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../runtime/config.ts';
-import { loadIngressConfig } from './config.ts';
+import { handoffKafkaSettings, loadIngressConfig } from './config.ts';
 import { Limits } from './limits.ts';
 import { LineEndingScanner } from './line-endings.ts';
 import { clientPrefix } from './prefix.ts';
@@ -54,6 +54,15 @@ describe('ingress configuration', () => {
     assert.equal(c.auth.hashConcurrency, 1);
     assert.deepEqual([c.policy.localDomains, c.policy.demoDomains], [['example.net', 'example.test'], true]);
     assert.deepEqual([c.policy.dnsbl.sites, c.policy.spfReject, c.policy.greylist.enabled, c.policy.recipientsFile], [[], false, false, undefined]);
+    assert.deepEqual([c.kafkaProducers, c.kafkaClient], [2, undefined], 'two hand-off producers on the process\'s client library');
+  });
+
+  it('INGRESS_KAFKA_CLIENT picks the hand-off\'s client library; anything else names the key', () => {
+    assert.equal(loadIngressConfig({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_KAFKA_CLIENT: 'platformatic' }, '/tmp/d').kafkaClient, 'platformatic');
+    assert.equal(configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_KAFKA_CLIENT: 'librdkafka' }).key, 'INGRESS_KAFKA_CLIENT');
+    const settings = { brokers: ['127.0.0.1:9092'], clientId: 'scop', client: 'kafkajs' as const };
+    assert.deepEqual(handoffKafkaSettings({ kafkaClient: 'platformatic' }, settings), { ...settings, client: 'platformatic' });
+    assert.equal(handoffKafkaSettings({ kafkaClient: undefined }, settings), settings, 'unset: the process\'s settings as they are');
   });
 
   it('policy: local domains, DNSBL sites and the recipients file are checked at start', () => {

@@ -7,6 +7,7 @@ import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, dnsServerAddress, envBool, envDnsServers, envInt, envPort, loadEnv } from '../runtime/config.ts';
+import type { KafkaSettings } from '../runtime/kafka.ts';
 import { parseDnsblSites, type DnsblSite } from './dnsbl.ts';
 import type { GreylistSettings } from './greylist.ts';
 import { normalizeDomain } from './recipients.ts';
@@ -29,6 +30,7 @@ const shape = {
   INGRESS_USERS_FILE: z.string().optional(),
   INGRESS_KAFKA_DEADLINE_MS: envInt(500).default(15000),
   INGRESS_KAFKA_PRODUCERS: envInt(1).max(16).default(2),
+  INGRESS_KAFKA_CLIENT: z.enum(['kafkajs', 'platformatic']).optional(),
   INGRESS_MAX_SESSIONS_MX: envInt(1).default(400),
   INGRESS_MAX_SESSIONS_SUBMISSION: envInt(1).default(100),
   INGRESS_MAX_SESSIONS_PER_PREFIX: envInt(1).optional(),
@@ -92,6 +94,7 @@ const help = {
   INGRESS_USERS_FILE: 'path of the submission users file written by `scop users add`',
   INGRESS_KAFKA_DEADLINE_MS: 'milliseconds (at least 500) Kafka has to acknowledge a message before the client gets 451',
   INGRESS_KAFKA_PRODUCERS: 'Kafka producers (1-16) sending accepted messages side by side, each with one batch in flight',
+  INGRESS_KAFKA_CLIENT: 'kafkajs or platformatic: the client library of the accepted-mail hand-off (unset: KAFKA_CLIENT\'s)',
   INGRESS_MAX_SESSIONS_MX: 'concurrent sessions on the MX listener, at least 1 (its own pool: MX clients cannot take submission slots)',
   INGRESS_MAX_SESSIONS_SUBMISSION: 'concurrent sessions on the submission listeners (587 and 465 roles together), at least 1',
   INGRESS_MAX_SESSIONS_PER_PREFIX: 'concurrent sessions from one client prefix (see INGRESS_IPV4_PREFIX_LENGTH / INGRESS_IPV6_PREFIX_LENGTH) in each pool, at least 1',
@@ -211,6 +214,8 @@ export interface IngressConfig {
   usersFile: string;
   kafkaDeadlineMs: number;
   kafkaProducers: number;
+  /** The hand-off's client library; undefined: the process's (KAFKA_CLIENT). */
+  kafkaClient: 'kafkajs' | 'platformatic' | undefined;
   limits: LimitSettings;
   budget: BudgetSettings;
   clock: ClockSettings;
@@ -289,6 +294,7 @@ export function loadIngressConfig(env: NodeJS.ProcessEnv, dataDir: string): Ingr
     usersFile: resolve(c.INGRESS_USERS_FILE ?? defaultUsersFile(dataDir)),
     kafkaDeadlineMs: c.INGRESS_KAFKA_DEADLINE_MS,
     kafkaProducers: c.INGRESS_KAFKA_PRODUCERS,
+    kafkaClient: c.INGRESS_KAFKA_CLIENT,
     limits: {
       maxSessions: { MX: c.INGRESS_MAX_SESSIONS_MX, SUBMISSION: c.INGRESS_MAX_SESSIONS_SUBMISSION },
       maxSessionsPerPrefix: c.INGRESS_MAX_SESSIONS_PER_PREFIX ?? c.INGRESS_MAX_CONNECTIONS_PER_IP ?? 20,
@@ -353,3 +359,8 @@ export function defaultUsersFile(dataDir: string): string {
 
 /** For the README: every variable with its default and meaning. */
 export const INGRESS_ENV_HELP = help;
+
+/** The accepted-mail hand-off's Kafka settings: the process's, on INGRESS_KAFKA_CLIENT's library when set. */
+export function handoffKafkaSettings(config: Pick<IngressConfig, 'kafkaClient'>, settings: KafkaSettings): KafkaSettings {
+  return config.kafkaClient ? { ...settings, client: config.kafkaClient } : settings;
+}

@@ -24,7 +24,7 @@ import { Greylist } from './greylist.ts';
 import { RecipientPolicy } from './recipients.ts';
 import { RefusalLog, type Refusal } from './refusals.ts';
 import { checkSpfAtSmtp } from './spf-check.ts';
-import type { IngressConfig } from './config.ts';
+import { handoffKafkaSettings, type IngressConfig } from './config.ts';
 import { HandoffError, KafkaHandoff } from './handoff.ts';
 import { ThreadedHandoff } from './handoff-thread.ts';
 import { Limits } from './limits.ts';
@@ -120,7 +120,7 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
   const refusalSchemaId = await codec.registerSchema(topics.refusals, 'SmtpRefusal');
   // Accepted mail goes to Kafka from a worker thread (handoff-thread.ts): the Kafka client's CPU and
   // garbage stay off the thread that speaks SMTP.
-  const handoff = new ThreadedHandoff({ kafkaSettings: deps.kafkaSettings, deadlineMs: config.kafkaDeadlineMs, log, lanes: config.kafkaProducers });
+  const handoff = new ThreadedHandoff({ kafkaSettings: handoffKafkaSettings(config, deps.kafkaSettings), deadlineMs: config.kafkaDeadlineMs, log, lanes: config.kafkaProducers });
   // Refusal records and greylist state go through a producer of their own: a failure there must
   // never retire the producer that answers for accepted mail.
   const side = new KafkaHandoff({ kafkaSettings: deps.kafkaSettings, deadlineMs: config.kafkaDeadlineMs, log, name: 'side' });

@@ -155,24 +155,40 @@ export async function kafkajsProbe(settings: KafkaSettings, timeoutMs: number): 
 /** kafkajs messages → the interface's records. */
 const toMessage = (m: KjsMessage): KafkaMessage => ({ offset: m.offset, key: m.key ?? null, value: m.value ?? null, headers: m.headers ?? {}, timestamp: m.timestamp });
 
-/** Groups records into produce calls per topic of at most this many bytes, so no request exceeds the broker's limits. */
+/** No produce request carries more than this many bytes of values, so none exceeds the broker's limits. */
 const MAX_SEND_BYTES = 16 * 1024 * 1024;
 
-export function groupByTopic(records: OutRecord[]): { topic: string; messages: OutRecord[] }[] {
-  const sends: { topic: string; messages: OutRecord[] }[] = [];
+export type ProduceCall = { topic: string; messages: OutRecord[] }[];
+
+/**
+ * The records of a transaction as few produce calls as possible: every topic in one call (kafkajs
+ * sends one Produce and one AddPartitionsToTxn per call and broker, where a call per topic cost one
+ * of each per topic), each topic's records in their order, a new call only past MAX_SEND_BYTES (a
+ * larger record goes alone).
+ */
+export function produceCalls(records: OutRecord[]): ProduceCall[] {
+  const calls: ProduceCall[] = [];
+  let call: ProduceCall = [];
+  let byTopic = new Map<string, OutRecord[]>();
   let bytes = 0;
   for (const r of records) {
     const size = r.value?.length ?? 0;
-    const cur = sends[sends.length - 1];
-    if (!cur || cur.topic !== r.topic || bytes + size > MAX_SEND_BYTES) {
-      sends.push({ topic: r.topic, messages: [r] });
-      bytes = size;
-    } else {
-      cur.messages.push(r);
-      bytes += size;
+    if (call.length > 0 && bytes + size > MAX_SEND_BYTES) {
+      calls.push(call);
+      call = [];
+      byTopic = new Map();
+      bytes = 0;
     }
+    let messages = byTopic.get(r.topic);
+    if (!messages) {
+      byTopic.set(r.topic, (messages = []));
+      call.push({ topic: r.topic, messages });
+    }
+    messages.push(r);
+    bytes += size;
   }
-  return sends;
+  if (call.length > 0) calls.push(call);
+  return calls;
 }
 
 const kjsMessages = (messages: ProduceRequest['messages']) => messages.map((m) => ({ key: m.key ?? null, value: m.value, headers: m.headers, partition: m.partition }));
@@ -233,7 +249,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
         const tp: PartitionProducer = await producers.get(batch.topic, batch.partition);
         const txn = await tp.producer.transaction();
         try {
-          for (const s of groupByTopic(records)) await txn.send({ topic: s.topic, messages: kjsMessages(s.messages), acks: -1 });
+          for (const call of produceCalls(records)) await txn.sendBatch({ acks: -1, topicMessages: call.map((t) => ({ topic: t.topic, messages: kjsMessages(t.messages) })) });
           await txn.sendOffsets({ consumerGroupId: producers.groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: nextOffset.toString() }] }] });
           await txn.commit();
         } catch (e) {
@@ -336,8 +352,11 @@ async function kafkajsTransactionalProducer(kafka: Kafka, transactionalId: strin
     async send(records, opts = {}) {
       const txn = await producer.transaction();
       try {
-        for (const s of groupByTopic(records)) {
-          await txn.send({ topic: s.topic, messages: kjsMessages(s.messages), acks: -1, compression: opts.compression === 'gzip' ? KjsCompression.GZIP : KjsCompression.None });
+        for (const call of produceCalls(records)) {
+          await txn.sendBatch({
+            acks: -1, compression: opts.compression === 'gzip' ? KjsCompression.GZIP : KjsCompression.None,
+            topicMessages: call.map((t) => ({ topic: t.topic, messages: kjsMessages(t.messages) })),
+          });
         }
         await txn.commit();
       } catch (e) {

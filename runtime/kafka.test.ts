@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { ConfigError } from './config.ts';
 import { createKafkaClient, kafkaSettingsFromEnv, waitForBrokers } from './kafka.ts';
+import { produceCalls } from './kafka-kafkajs.ts';
 import { freePort } from '../infra/ports.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -63,5 +64,22 @@ describe('runtime/kafka.ts', () => {
     const t0 = Date.now();
     await waitForBrokers({ brokers: process.env.KAFKA_BROKERS!.split(','), clientId: 'wait-test' }, pino({ level: 'silent' }), 30000);
     assert.ok(Date.now() - t0 < 10000);
+  });
+});
+
+describe('kafkajs: the records of a transaction as produce calls', () => {
+  const rec = (topic: string, n: number, bytes = 10) => ({ topic, key: `${topic}${n}`, value: Buffer.alloc(bytes, n) });
+  const shape = (calls: ReturnType<typeof produceCalls>) => calls.map((c) => c.map((t) => `${t.topic}:${t.messages.map((m) => m.key).join(',')}`));
+
+  it('puts every topic in one call (one Produce and one AddPartitionsToTxn, not one per topic), each topic in its order', () => {
+    const calls = produceCalls([rec('out', 1), rec('side', 1), rec('out', 2), rec('dlq', 1), rec('side', 2)]);
+    assert.deepEqual(shape(calls), [['out:out1,out2', 'side:side1,side2', 'dlq:dlq1']]);
+  });
+
+  it('starts a new call past 16 MiB of values, and sends a larger record alone', () => {
+    const MiB = 1024 * 1024;
+    const calls = produceCalls([rec('a', 1, 10 * MiB), rec('b', 1, 5 * MiB), rec('a', 2, 2 * MiB), rec('b', 2, 20 * MiB), rec('a', 3, 1)]);
+    assert.deepEqual(shape(calls), [['a:a1', 'b:b1'], ['a:a2'], ['b:b2'], ['a:a3']]);
+    assert.deepEqual(produceCalls([]), []);
   });
 });

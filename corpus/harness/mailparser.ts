@@ -2,9 +2,9 @@
  * The pipeline's parser (processors/mime: mailparser with the stage's options) seen as a tree for
  * compare.ts: mailparser's own part tree (processors/mime/mailparser.ts) mapped node by node.
  */
-import { createHash } from 'node:crypto';
 import type { AddressObject } from 'mailparser';
 import type { ActualEntity, ActualField, Capabilities } from '../src/compare.ts';
+import { sha256 } from '../src/expected.ts';
 import type { TreeAddress } from '../src/tree.ts';
 import type { MailTreeNode, ParsedWithTree } from '../../processors/mime/mailparser.ts';
 
@@ -13,7 +13,7 @@ export const MAILPARSER_CAPS: Capabilities = { textFields: ['subject'], rawValue
 
 interface StructuredValue { value: string; params: Record<string, string> }
 
-const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
 
 function addresses(v: unknown): TreeAddress[] {
   const obj = v as AddressObject | undefined;
@@ -26,7 +26,9 @@ const ADDRESS_FIELDS = new Set(['from', 'to', 'cc', 'bcc', 'sender', 'reply-to']
 /** Unfolded value of a raw header line (`Name: value`). */
 export function unfoldedValue(line: string): { name: string; value: string } {
   const colon = line.indexOf(':');
-  return { name: line.slice(0, colon), value: line.slice(colon + 1).replace(/\r?\n(?=[ \t])/g, '').trim() };
+  const value = line.slice(colon + 1);
+  // Most lines are not folded: the regex only runs on those that are.
+  return { name: line.slice(0, colon), value: (value.includes('\n') ? value.replace(/\r?\n(?=[ \t])/g, '') : value).trim() };
 }
 
 function fields(n: MailTreeNode): ActualField[] {
@@ -74,12 +76,12 @@ export function mailparserTree(r: ParsedWithTree): ActualEntity {
     } else if (n.isAttachment) {
       const i = next++;
       const content = r.attachments[i] ?? Buffer.alloc(0);
-      e.body = { size: content.length, sha256: sha(content) };
+      e.body = { size: content.length, sha256: sha256(content) };
       const inner = r.embedded.get(i);
       if (inner) e.message = mailparserTree(inner);
     } else {
       const text = Buffer.from(n.textContent ?? '', 'utf8');
-      e.body = { text: { size: text.length, sha256: sha(text) } };
+      e.body = { text: { size: text.length, sha256: sha256(text) } };
     }
     return e;
   };

@@ -48,11 +48,13 @@ function param(name: string, value: string): Param {
 }
 
 const ADDRESS_FIELDS = new Set(['from', 'to', 'cc', 'bcc', 'sender', 'reply-to']);
+const NON_ASCII = /[\x80-\xff]/;
 
 function fields(n: MailTreeNode): Field[] {
   const seen = new Map<string, number>();
   return n.headerLines.map(({ key, line }): Field => {
-    const { name, value } = unfoldedValue(Buffer.from(line, 'latin1').toString('utf8'));
+    // Header lines are binary strings; only those with 8-bit bytes need reading as UTF-8 (RFC 6532).
+    const { name, value } = unfoldedValue(NON_ASCII.test(line) ? Buffer.from(line, 'latin1').toString('utf8') : line);
     const i = seen.get(key) ?? 0;
     seen.set(key, i + 1);
     const v = n.headers.get(key);

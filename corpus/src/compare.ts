@@ -110,7 +110,8 @@ function compareMailboxes(out: Disagreement[], path: string, field: string, exp:
   }
   exp.forEach((e, i) => {
     const a = act[i]!;
-    if (normalizeAddress(e.address) !== normalizeAddress(a.address ?? '')) diff(out, 'address.addr', path, field, e.address, a.address);
+    // Equal as written is equal normalized (the common case, without normalizing).
+    if (e.address !== a.address && normalizeAddress(e.address) !== normalizeAddress(a.address ?? '')) diff(out, 'address.addr', path, field, e.address, a.address);
     else if (e.name !== (a.name ?? '')) diff(out, 'address.name', path, field, e.name, a.name);
   });
 }
@@ -136,10 +137,11 @@ function decodes(caps: Capabilities, name: string): boolean {
 }
 
 /** Compares one entity's header fields (names, order, and each value as its kind says). */
+const lowerNames = (l: { name: string }[]): string[] => l.map((f) => f.name.toLowerCase());
+
 export function compareHeaders(out: Disagreement[], path: string, exp: TreeField[], act: ActualField[], caps: Capabilities): void {
-  const names = (l: { name: string }[]) => l.map((f) => f.name.toLowerCase());
-  const en = names(exp);
-  const an = names(act);
+  const en = lowerNames(exp);
+  const an = lowerNames(act);
   // The same names in the same order is the common case, and settles both questions without sorting.
   const sameOrder = en.join('\n') === an.join('\n');
   const sameSet = sameOrder || [...en].sort().join('\n') === [...an].sort().join('\n');
@@ -150,14 +152,15 @@ export function compareHeaders(out: Disagreement[], path: string, exp: TreeField
   // Pair fields by name and occurrence, so order differences do not cascade.
   const seen = new Map<string, number>();
   const byName = new Map<string, ActualField[]>();
-  for (const f of act) {
-    const k = f.name.toLowerCase();
+  act.forEach((f, i) => {
+    const k = an[i]!;
     const list = byName.get(k);
     if (list) list.push(f);
     else byName.set(k, [f]);
-  }
-  for (const e of exp) {
-    const k = e.name.toLowerCase();
+  });
+  for (let i = 0; i < exp.length; i++) {
+    const e = exp[i]!;
+    const k = en[i]!;
     const n = seen.get(k) ?? 0;
     seen.set(k, n + 1);
     const a = byName.get(k)?.[n];

@@ -21,9 +21,15 @@ const MAX_WORD = 75;
 
 const byteCache = new Map<string, Map<string, Buffer>>();
 
-function charBytes(ch: string, charset: string): Buffer {
+/** The bytes of each charset's characters, remembered (bounded by the repertoires: a few thousand per charset). */
+function charCache(charset: string): Map<string, Buffer> {
   let m = byteCache.get(charset);
   if (!m) byteCache.set(charset, (m = new Map()));
+  return m;
+}
+
+/** `ch` encoded in `charset` (encodeText, remembered). */
+export function charBytes(ch: string, charset: string, m = charCache(charset)): Buffer {
   let b = m.get(ch);
   if (!b) m.set(ch, (b = encodeText(ch, charset)));
   return b;
@@ -69,13 +75,15 @@ export function encodedWords(text: string, enc: WordEncoding): string[] {
     bytes = 0;
     qlen = 0;
   };
+  const cache = charCache(enc.charset);
   for (const ch of text) {
-    const b = charBytes(ch, enc.charset);
-    const next = enc.method === 'B' ? Math.ceil((bytes + b.length) / 3) * 4 : qlen + qLength(b);
+    const b = charBytes(ch, enc.charset, cache);
+    const q = enc.method === 'B' ? 0 : qLength(b);
+    const next = enc.method === 'B' ? Math.ceil((bytes + b.length) / 3) * 4 : qlen + q;
     if (next > room && chunk.length) flush();
     chunk.push(b);
     bytes += b.length;
-    qlen += qLength(b);
+    qlen += q;
   }
   flush();
   return words;

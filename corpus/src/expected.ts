@@ -1,11 +1,14 @@
 /** Model → expected tree. Reads the model only (and the encoder's bytes for sizes and hashes), never a parser. */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { addrSpec, decodedWords, fieldSegments, type Encoded } from './encode.ts';
 import { GENERATOR_VERSION, type GeneratedMessage } from './generate.ts';
 import type { Address, Entity, Field, Mailbox, Param } from './model.ts';
 import type { TreeAddress, TreeEntity, TreeField, TreeMailbox, TreeMessage } from './tree.ts';
 
-export const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+/** SHA-256 in hex: the one-shot crypto.hash where Node has it (20.12, 21.7; about half the cost for small inputs). */
+export const sha256: (b: Buffer | string) => string = typeof crypto.hash === 'function'
+  ? (b) => crypto.hash('sha256', b)
+  : (b) => crypto.createHash('sha256').update(b).digest('hex');
 
 /** Text as compared: line ends as LF. */
 export const normalizeText = (s: string): string => s.replace(/\r\n/g, '\n');

@@ -10,7 +10,7 @@
  * clock or Math.random. Changing any choice changes the corpus: bump GENERATOR_VERSION then.
  */
 import { CHARSETS, encodeText, repertoire, writtenLabel, type Charset } from './charsets.ts';
-import { encodeMessage, formatDate as dateText, type Encoded } from './encode.ts';
+import { charBytes, encodeMessage, formatDate as dateText, type Encoded } from './encode.ts';
 import type { Address, DateValue, Entity, Field, Generated, Group, Mailbox, Param, Phrase, Word, WordEncoding } from './model.ts';
 import { Rng, rngFor } from './random.ts';
 import { alnum, asciiWord, domain, localPart, nativeWord, punctWord } from './words.ts';
@@ -38,8 +38,11 @@ interface Ctx {
 const CRLF = '\r\n';
 const cap = (w: string) => (w ? w[0]!.toUpperCase() + w.slice(1) : w);
 
+/** The charsets by weight, built once (rebuilding the list for every pick showed in profiles). */
+const CHARSET_WEIGHTS = CHARSETS.map((c) => [c.weight, c] as const);
+
 function pickCharset(rng: Rng): Charset {
-  return rng.weighted(CHARSETS.map((c) => [c.weight, c] as const));
+  return rng.weighted(CHARSET_WEIGHTS);
 }
 
 /** A name as real mail varies it: `Content-Type`, `Content-type`, `CONTENT-TYPE`, … */
@@ -412,7 +415,7 @@ function lineOfBytes(rng: Rng, cs: Charset, n: number): string {
   const rep = repertoire(cs.label);
   while (bytes < n - 8) {
     const ch = rep.length && rng.chance(0.3) ? rng.pick(rep) : rng.chance(0.15) ? ' ' : String.fromCharCode(rng.int(97, 122));
-    const b = encodeText(ch, cs.label).length;
+    const b = charBytes(ch, cs.label).length;
     if (ch === ' ' && (line.endsWith(' ') || line === '')) continue;
     line += ch;
     bytes += b;

@@ -30,6 +30,8 @@ test('invalid values stop the start with the key and the fix', () => {
     [{ EGRESS_MTA_STS: 'enforce' }, 'EGRESS_MTA_STS', /on to honour/],
     [{ EGRESS_MX_ALLOWED_NETWORKS: '10.0.0.0/33' }, 'EGRESS_MX_ALLOWED_NETWORKS', /CIDR/],
     [{ EGRESS_MX_ALLOWED_NETWORKS: 'localhost' }, 'EGRESS_MX_ALLOWED_NETWORKS', /CIDR/],
+    [{ EGRESS_MAX_IN_DOUBT: '0' }, 'EGRESS_MAX_IN_DOUBT', /1\.\.1000.*at most that many messages twice/],
+    [{ EGRESS_MX_MAX_IN_DOUBT: 'many' }, 'EGRESS_MX_MAX_IN_DOUBT', /recipient MX hosts/],
     // A password for the next hop only under required, verified TLS (else the error names the way out).
     [{ EGRESS_SMTP_USER: 'relay', EGRESS_SMTP_PASSWORD: 'pw' }, 'EGRESS_SMTP_PASSWORD', /STARTTLS can be stripped.*EGRESS_STARTTLS=require.*EGRESS_SMTP_ALLOW_INSECURE=true/],
     [{ EGRESS_SMTP_USER: 'relay', EGRESS_SMTP_PASSWORD: 'pw', EGRESS_STARTTLS: 'off' }, 'EGRESS_SMTP_PASSWORD', /EGRESS_STARTTLS=off/],
@@ -38,6 +40,11 @@ test('invalid values stop the start with the key and the fix', () => {
   for (const [env, key, text] of cases) {
     assert.throws(() => load(env), (e: Error) => e instanceof ConfigError && e.key === key && text.test(e.message) && !e.message.includes('\n'), `${JSON.stringify(env)} → ${key}`);
   }
+});
+
+test('in-doubt bounds: one transaction past its "." to the next hop, 32 to MX hosts, unless set', () => {
+  assert.deepEqual(load({}).maxInDoubt, { nextHop: 1, mx: 32 });
+  assert.deepEqual(load({ EGRESS_MAX_IN_DOUBT: '4', EGRESS_MX_MAX_IN_DOUBT: '64' }).maxInDoubt, { nextHop: 4, mx: 64 });
 });
 
 test('AUTH at the next hop: allowed under required, verified TLS, or with the explicit EGRESS_SMTP_ALLOW_INSECURE', () => {

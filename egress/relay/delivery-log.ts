@@ -21,7 +21,7 @@ import { followCompactedTopic, type CompactedTopicFollower } from '../../runtime
 import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
 import { DELIVERY_LOG_RETENTION_MS } from '../../runtime/topics.ts';
-import type { DeliveryJournal, JournalTicket } from './journal.ts';
+import type { DeliveryJournal, InDoubtEntry, JournalTicket } from './journal.ts';
 
 export const logKey = (recordId: string, recipient: string) => `${recordId}|${recipient.toLowerCase()}`;
 
@@ -47,6 +47,8 @@ export interface DeliveryLogOptions {
   onBatch?(size: number): void;
   /** Called with the number of outcomes recovered from the journal at start (metrics). */
   onRecovered?(count: number): void;
+  /** Called with the transactions a dead relay had in doubt and that will be delivered again (metrics). */
+  onInDoubt?(count: number): void;
   /** How often journal files of relays that died meanwhile are looked for (default 2000 ms). */
   journalScanMs?: number;
   /** Replaces the topic follower (unit tests of start-up without a broker). */
@@ -66,6 +68,8 @@ export class DeliveryLog {
   private readonly stopped = new AbortController();
   private scan: NodeJS.Timeout | undefined;
   private recovering = false;
+  /** Records a dead relay on this host had in doubt, as recovered from its journal (the last 1,000). */
+  readonly recoveredInDoubt: InDoubtEntry[] = [];
 
   constructor(private readonly opts: DeliveryLogOptions) {}
 
@@ -216,10 +220,30 @@ export class DeliveryLog {
         this.opts.onRecovered?.(left.entries.length);
         this.opts.log.warn({ outcomes: left.entries.length, files: left.files.length }, 'delivery journal: outcomes of a relay that died recovered into the delivery log (their records will not be delivered again)');
       }
+      this.reportInDoubt(left.inDoubt);
       left.discard();
     } finally {
       this.recovering = false;
     }
+  }
+
+  /**
+   * Transactions a dead relay had in doubt ("." sent, no reply handled) whose recipients are not
+   * all logged as done: the next hop may have stored them, and they will be delivered again (never
+   * lost). Logged one by one with the record id, so an operator (or a receiver's de-duplication on
+   * X-Scop-Record-Id / Message-ID) can match the second copy.
+   */
+  private reportInDoubt(inDoubt: InDoubtEntry[]): void {
+    let n = 0;
+    for (const d of inDoubt) {
+      const open = d.recipients.filter((r) => !this.done(d.recordId, r));
+      if (!open.length) continue;
+      n++;
+      this.recoveredInDoubt.push({ ...d, recipients: open });
+      if (this.recoveredInDoubt.length > 1000) this.recoveredInDoubt.shift();
+      this.opts.log.warn({ recordId: d.recordId, recipients: open, since: new Date(d.at).toISOString() }, 'delivery journal: a relay died with this transaction in doubt (end of data sent, reply not read); the next hop may have it, it is delivered again with the same Message-ID and X-Scop-Record-Id');
+    }
+    if (n) this.opts.onInDoubt?.(n);
   }
 
   /** Waits for queued writes (until `timeoutMs`), then stops following and closes the journal. */

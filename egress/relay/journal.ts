@@ -8,7 +8,13 @@
  * a second time. Only a machine crash (the page cache lost) or a host that never comes back
  * leaves the old window open: then a redelivery is possible, and recognisable (X-Scop-Record-Id).
  *
- * Files: `<dir>/journal-<pid>-<token>-<seq>.ndjson`, one JSON DeliveryStatus per line. A file is
+ * In-doubt marks (in-doubt.ts): before the end of DATA of a transaction leaves, a line
+ * `{"doubt":n,"recordId":…,"recipients":[…],"at":…}`; once its reply is handled, `{"answered":n}`.
+ * A mark without its answer in the files of a dead writer is a transaction the writer had in doubt
+ * when it died: the next hop may have stored the message, and the restart delivers it again —
+ * recover() names those records so the restart can count and log them.
+ *
+ * Files: `<dir>/journal-<pid>-<token>-<seq>.ndjson`, one JSON line per entry. A file is
  * rotated past `maxBytes` and deleted once every entry in it is in Kafka; a graceful stop deletes
  * the last one. At start, every file whose writer is gone (a dead pid, or this pid from an earlier
  * life: containers reuse pids) is recovered; files of live processes (another relay on the same
@@ -44,6 +50,19 @@ const isStatus = (v: unknown): v is DeliveryStatus => {
 /** A handle on appended entries: pass it to acknowledged() once they are in Kafka. */
 export type JournalTicket = number;
 
+/** A transaction noted in doubt: pass it to answered() once its reply is handled. */
+export interface DoubtMark { n: number; ticket: JournalTicket }
+
+/** A transaction a dead writer had in doubt (its "." sent, no reply handled). */
+export interface InDoubtEntry { recordId: string; recipients: string[]; at: number }
+
+const isDoubt = (v: unknown): v is { doubt: number } & InDoubtEntry => {
+  const d = v as { doubt?: unknown } & InDoubtEntry;
+  return typeof d === 'object' && d !== null && typeof d.doubt === 'number' && typeof d.recordId === 'string'
+    && Array.isArray(d.recipients) && d.recipients.every((r) => typeof r === 'string') && typeof d.at === 'number';
+};
+const isAnswer = (v: unknown): v is { answered: number } => typeof (v as { answered?: unknown })?.answered === 'number';
+
 export class DeliveryJournal {
   private readonly token = randomBytes(6).toString('hex');
   private fd: number | undefined;
@@ -52,6 +71,7 @@ export class DeliveryJournal {
   /** Entries not yet in Kafka, per file sequence number. */
   private readonly pending = new Map<number, number>();
   private failed = false;
+  private doubts = 0;
 
   constructor(private readonly o: { dir: string; log: Logger; maxBytes?: number; onError?: () => void }) {}
 
@@ -68,10 +88,13 @@ export class DeliveryJournal {
    * The outcomes left by writers that are gone, and a function that deletes their files (call it
    * once the outcomes are in Kafka). Torn or foreign lines are skipped.
    */
-  recover(): { entries: DeliveryStatus[]; files: string[]; discard(): void } {
+  recover(): { entries: DeliveryStatus[]; inDoubt: InDoubtEntry[]; files: string[]; discard(): void } {
     mkdirSync(this.o.dir, { recursive: true });
     const files: string[] = [];
     const entries: DeliveryStatus[] = [];
+    // Marks and answers pair up per writer (token) and mark number.
+    const doubts = new Map<string, InDoubtEntry>();
+    const answered = new Set<string>();
     for (const name of readdirSync(this.o.dir)) {
       const m = FILE.exec(name);
       if (!m) continue;
@@ -85,12 +108,15 @@ export class DeliveryJournal {
         try {
           const v: unknown = JSON.parse(line);
           if (isStatus(v)) entries.push(v);
+          else if (isDoubt(v)) doubts.set(`${m[2]}:${v.doubt}`, { recordId: v.recordId, recipients: v.recipients, at: v.at });
+          else if (isAnswer(v)) answered.add(`${m[2]}:${v.answered}`);
         } catch { /* a line torn by a machine crash */ }
       }
     }
-    if (files.length) this.o.log.info({ files: files.length, entries: entries.length }, 'delivery journal: outcomes of a relay that stopped without logging them');
+    const inDoubt = [...doubts].filter(([k]) => !answered.has(k)).map(([, d]) => d);
+    if (files.length) this.o.log.info({ files: files.length, entries: entries.length, inDoubt: inDoubt.length }, 'delivery journal: outcomes of a relay that stopped without logging them');
     return {
-      entries, files,
+      entries, inDoubt, files,
       discard: () => { for (const f of files) { try { unlinkSync(f); } catch { /* gone already */ } } },
     };
   }
@@ -107,8 +133,31 @@ export class DeliveryJournal {
    * outcome then reaches only Kafka, as before the journal existed.
    */
   append(statuses: DeliveryStatus[]): JournalTicket | null {
-    if (this.fd === undefined || statuses.length === 0) return null;
-    const data = Buffer.from(statuses.map((s) => `${JSON.stringify(s)}\n`).join(''), 'utf8');
+    if (statuses.length === 0) return null;
+    return this.write(statuses, true);
+  }
+
+  /**
+   * Notes a transaction whose "." is about to leave (synchronously, like append). The file stays
+   * (pending) until answered(); null when the journal is closed or the write failed.
+   */
+  doubt(recordId: string, recipients: string[]): DoubtMark | null {
+    const n = this.doubts++;
+    const ticket = this.write([{ doubt: n, recordId, recipients, at: Date.now() }], true);
+    return ticket === null ? null : { n, ticket };
+  }
+
+  /** The transaction's reply has been handled: no longer in doubt. */
+  answered(mark: DoubtMark): void {
+    // Not pending itself: an answer whose mark is gone (file deleted) is ignored by recover().
+    this.write([{ answered: mark.n }], false);
+    this.acknowledged(mark.ticket);
+  }
+
+  /** One write(2) of JSON lines; the sequence of the file they went to, or null (closed, failed). */
+  private write(lines: object[], pending: boolean): JournalTicket | null {
+    if (this.fd === undefined) return null;
+    const data = Buffer.from(lines.map((s) => `${JSON.stringify(s)}\n`).join(''), 'utf8');
     try {
       writeSync(this.fd, data);
     } catch (e) {
@@ -118,7 +167,7 @@ export class DeliveryJournal {
       return null;
     }
     const seq = this.seq;
-    this.pending.set(seq, (this.pending.get(seq) ?? 0) + 1);
+    if (pending) this.pending.set(seq, (this.pending.get(seq) ?? 0) + 1);
     this.bytes += data.length;
     if (this.bytes >= this.maxBytes) this.rotate();
     return seq;

@@ -9,6 +9,7 @@
  *
  * What goes on the wire is wire.ts's: our Received line, the DKIM-Signature fields, envelope.raw.
  */
+import type { InDoubtGate } from './in-doubt.ts';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import type { Counter, Registry } from 'prom-client';
 import { counterOn } from '../../runtime/metrics.ts';
@@ -44,6 +45,8 @@ export interface OutboundDeps {
   random?: () => number;
   /** How a message goes to one MX address: the relay's session pool (smtp-pool.ts); default one session per message. */
   send?: SmtpSend;
+  /** Bounds the MX transactions past their "." (EGRESS_MX_MAX_IN_DOUBT, in-doubt.ts). */
+  inDoubt?: InDoubtGate;
 }
 
 export class OutboundRouter {
@@ -102,7 +105,7 @@ export class OutboundRouter {
       }
     }
     const message = outboundWire(record, { hostname: cfg.hostname, recipient: recipients.length === 1 ? recipients[0] : undefined });
-    const env = { from: record.envelope.mailFrom, recipients, use8BitMime: record.envelope.bodyType !== 'SEVEN_BIT' };
+    const env = { from: record.envelope.mailFrom, recipients, use8BitMime: record.envelope.bodyType !== 'SEVEN_BIT', recordId: record.envelope.id };
     const send = this.d.send ?? smtpSend;
     const tried: string[] = [];
     let last: RecipientOutcome[] | undefined;
@@ -126,7 +129,7 @@ export class OutboundRouter {
           continue;
         }
         const target: SmtpTarget = {
-          host: ip, port: cfg.mxPort, name: cfg.hostname, timeoutMs: cfg.timeoutMs,
+          host: ip, port: cfg.mxPort, name: cfg.hostname, timeoutMs: cfg.timeoutMs, inDoubt: this.d.inDoubt,
           // enforce: TLS required and verified against the MX name; otherwise opportunistic (RFC 7435: any certificate).
           starttls: enforce ? 'require' : 'opportunistic',
           tls: enforce ? { servername: host.name, rejectUnauthorized: true, secureContext: this.enforceTrust } : { servername: host.name, rejectUnauthorized: false },

@@ -23,6 +23,7 @@ import { dsnRecord, type FailedRecipient } from './dsn.ts';
 import { withTrace } from './headers.ts';
 import { MaildirWriter } from './maildir.ts';
 import type { OutboundRouter } from './outbound.ts';
+import type { InDoubtGate } from './in-doubt.ts';
 import type { SmtpPool } from './smtp-pool.ts';
 import type { RecipientOutcome } from './transport.ts';
 import { assertSendable, UndeliverableMessage } from './wire.ts';
@@ -54,7 +55,7 @@ export function relayMetrics(registry: Registry): RelayMetrics {
   // Every known outcome starts at zero, so dashboards and alerts see the series before the first event.
   for (const outcome of ['delivered', 'bounced', 'retry', 'dead']) m.outcomes.inc({ outcome }, 0);
   for (const reason of ['bounced', 'dead']) m.dsn.inc({ reason }, 0);
-  for (const event of ['recovered', 'error']) m.journal.inc({ event }, 0);
+  for (const event of ['recovered', 'in-doubt', 'error']) m.journal.inc({ event }, 0);
   return m;
 }
 
@@ -65,7 +66,7 @@ function createRelayMetrics(registry: Registry): RelayMetrics {
     dsn: counterOn(registry, { name: 'scop_egress_dsn_total', help: 'Delivery status notifications (bounces) queued for senders of outbound mail, by reason (bounced: 5xx, dead: retries exhausted).', labelNames: ['reason'] as const }),
     latency: histogramOn(registry, { name: 'scop_egress_accept_to_delivery_seconds', help: 'From SMTP accept at the ingress to delivery at the next hop.', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400] }),
     logBatch: histogramOn(registry, { name: 'scop_egress_log_batch_outcomes', help: 'Outcomes carried by one delivery-log produce (group commit: what gathered while the previous one was in flight).', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000] }),
-    journal: counterOn(registry, { name: 'scop_egress_journal_total', help: 'Delivery journal events: recovered (outcomes a stopped relay had not logged, written to the log at start), error (a journal write failed; the outcome went to Kafka only).', labelNames: ['event'] as const }),
+    journal: counterOn(registry, { name: 'scop_egress_journal_total', help: 'Delivery journal events: recovered (outcomes a stopped relay had not logged, written to the log at start), in-doubt (transactions a relay that died had in doubt, end of data sent and reply not read: delivered again), error (a journal write failed; the outcome went to Kafka only).', labelNames: ['event'] as const }),
   };
 }
 
@@ -89,7 +90,7 @@ export class Limiter {
 /** Delivery to the configured next hop: the local Maildir, or SMTP/LMTP over pooled sessions. */
 export type NextHopDelivery = (record: MailRecord, recipients: string[], junk: boolean) => Promise<RecipientOutcome[]>;
 
-export function nextHopDelivery(cfg: RelayConfig, pool: SmtpPool): NextHopDelivery {
+export function nextHopDelivery(cfg: RelayConfig, pool: SmtpPool, inDoubt?: InDoubtGate): NextHopDelivery {
   const hop = cfg.nextHop;
   if (hop.kind === 'maildir') {
     const maildir = new MaildirWriter(hop.dir, cfg.hostname, cfg.authservIds);
@@ -101,8 +102,8 @@ export function nextHopDelivery(cfg: RelayConfig, pool: SmtpPool): NextHopDelive
     const r = await pool.send({
       host: hop.host, port: hop.port, lmtp: hop.kind === 'lmtp', name: cfg.hostname, starttls: cfg.starttls,
       // EGRESS_TLS_CA_FILE: a next hop with a private CA can be verified rather than trusted blindly.
-      tls, timeoutMs: cfg.timeoutMs, auth: cfg.auth,
-    }, { from: record.envelope.mailFrom, recipients, use8BitMime: record.envelope.bodyType !== 'SEVEN_BIT' }, message);
+      tls, timeoutMs: cfg.timeoutMs, auth: cfg.auth, inDoubt,
+    }, { from: record.envelope.mailFrom, recipients, use8BitMime: record.envelope.bodyType !== 'SEVEN_BIT', recordId: record.envelope.id }, message);
     return r.outcomes;
   };
 }

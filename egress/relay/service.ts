@@ -18,6 +18,7 @@ import type { DeliveryJob, MailRecord } from '../../schemas/types.ts';
 import { loadRelayConfig } from './config.ts';
 import { DeliveryLog } from './delivery-log.ts';
 import { DeliveryJournal } from './journal.ts';
+import { InDoubtGate, inDoubtMetrics } from './in-doubt.ts';
 import { nextHopDelivery, Relay, relayMetrics, type NextHopDelivery, type RelayTopics } from './relay.ts';
 import { poolMetrics, SmtpPool } from './smtp-pool.ts';
 import { MtaStsPolicies } from './mta-sts.ts';
@@ -54,6 +55,7 @@ export interface RunningRelay extends RunningService {
   relay: Relay;
   deliveryLog: DeliveryLog;
   pool: SmtpPool;
+  inDoubt: { nextHop: InDoubtGate; mx: InDoubtGate };
 }
 
 /** Delivery trouble is retried by the sink; a message that must not be sent (UndeliverableMessage) is dead-lettered. */
@@ -70,17 +72,22 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
   await producer.connect();
   await logProducer.connect();
   const journal = cfg.journalDir ? new DeliveryJournal({ dir: join(cfg.journalDir, topics.log), log, onError: () => metrics.journal.inc({ event: 'error' }) }) : undefined;
-  const deliveryLog = new DeliveryLog({ kafka: ctx.kafka, codec: ctx.codec, producer: logProducer, topic: topics.log, log, journal, health: ctx.health, metrics: ctx.metrics, onBatch: (n) => metrics.logBatch.observe(n), onRecovered: (n) => metrics.journal.inc({ event: 'recovered' }, n) });
+  const deliveryLog = new DeliveryLog({ kafka: ctx.kafka, codec: ctx.codec, producer: logProducer, topic: topics.log, log, journal, health: ctx.health, metrics: ctx.metrics, onBatch: (n) => metrics.logBatch.observe(n), onRecovered: (n) => metrics.journal.inc({ event: 'recovered' }, n), onInDoubt: (n) => metrics.journal.inc({ event: 'in-doubt' }, n) });
   await deliveryLog.start();
+  const doubtMetrics = inDoubtMetrics(ctx.metrics);
+  const inDoubt = {
+    nextHop: new InDoubtGate({ max: cfg.maxInDoubt.nextHop, journal, metrics: doubtMetrics, route: 'next-hop' }),
+    mx: new InDoubtGate({ max: cfg.maxInDoubt.mx, journal, metrics: doubtMetrics, route: 'mx' }),
+  };
   const pool = new SmtpPool({ ...cfg.sessions, metrics: poolMetrics(ctx.metrics) });
   const dns = o.dns ?? createResolver({ servers: cfg.outbound.dnsServers, timeoutMs: cfg.outbound.dnsTimeoutMs });
   const sts = new MtaStsPolicies({ dns, urlTemplate: cfg.outbound.policyUrlTemplate, ca: cfg.outbound.extraCa, timeoutMs: Math.min(cfg.timeoutMs, 15000), log });
-  const outbound = new OutboundRouter({ cfg: { ...cfg.outbound, hostname: cfg.hostname, timeoutMs: cfg.timeoutMs }, dns, sts, metrics: outboundMetrics(ctx.metrics), send: o.outboundSend ?? pool.send });
+  const outbound = new OutboundRouter({ cfg: { ...cfg.outbound, hostname: cfg.hostname, timeoutMs: cfg.timeoutMs }, dns, sts, metrics: outboundMetrics(ctx.metrics), send: o.outboundSend ?? pool.send, inDoubt: inDoubt.mx });
   // Decided and signed records refer to the raw message (runtime/raw-ref.ts): one store per process fetches them.
   const raws = acquireRawStore(ctx.kafka, ctx.codec);
-  const relay = new Relay(cfg, { codec: ctx.codec, producer, log, deliveryLog, metrics, topics, outbound, nextHop: o.nextHop ?? nextHopDelivery(cfg, pool), raws: raws.store });
+  const relay = new Relay(cfg, { codec: ctx.codec, producer, log, deliveryLog, metrics, topics, outbound, nextHop: o.nextHop ?? nextHopDelivery(cfg, pool, inDoubt.nextHop), raws: raws.store });
   await relay.registerSchemas();
-  log.info({ nextHop: cfg.nextHop.url, retryDelaysMs: cfg.retryDelaysMs, maxAttempts: cfg.maxAttempts, concurrency: cfg.concurrency, sessions: cfg.sessions, journal: journal ? cfg.journalDir : 'off', outbound: topics.outbound ?? null, dnsServers: cfg.outbound.dnsServers ?? 'system', mxPort: cfg.outbound.mxPort, mtaSts: cfg.outbound.mtaSts }, 'egress relay starting');
+  log.info({ nextHop: cfg.nextHop.url, retryDelaysMs: cfg.retryDelaysMs, maxAttempts: cfg.maxAttempts, concurrency: cfg.concurrency, sessions: cfg.sessions, maxInDoubt: cfg.maxInDoubt, journal: journal ? cfg.journalDir : 'off', outbound: topics.outbound ?? null, dnsServers: cfg.outbound.dnsServers ?? 'system', mxPort: cfg.outbound.mxPort, mtaSts: cfg.outbound.mtaSts }, 'egress relay starting');
 
   const group = o.groupPrefix ?? 'scop-egress';
   const drain = () => relay.stopping.abort();
@@ -146,7 +153,7 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
   relay.open();
   log.info({ sinks: sinks.length }, 'egress relay delivering');
   return {
-    relay, deliveryLog, pool,
+    relay, deliveryLog, pool, inDoubt,
     endpoints: {},
     async stop() {
       relay.stopping.abort();

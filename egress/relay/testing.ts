@@ -154,6 +154,11 @@ export class WireCapture {
   dropAfterData: (n: number) => boolean = () => false;
   /** The reply to a RCPT TO line, e.g. '550 5.1.1 no such user' (null: 250). */
   rcptReply: (line: string) => string | null = () => null;
+  /** Milliseconds between the end of a message's data and its 250 (a distant or slow next hop). */
+  replyDelayMs = 0;
+  /** Messages whose data ended ("." received, stored) and whose 250 is not written yet: now, and the most at once. */
+  unanswered = 0;
+  maxUnanswered = 0;
   port = 0;
   private server?: TcpServer;
   private readonly sockets = new Set<Socket>();
@@ -178,7 +183,10 @@ export class WireCapture {
             this.transactions.push(buf.subarray(0, end + 5));
             buf = buf.subarray(end + 5);
             inData = false;
-            sock.write('250 2.0.0 captured\r\n');
+            this.maxUnanswered = Math.max(this.maxUnanswered, ++this.unanswered);
+            const answer = () => { this.unanswered--; if (!sock.destroyed) sock.write('250 2.0.0 captured\r\n'); };
+            if (this.replyDelayMs > 0) setTimeout(answer, this.replyDelayMs);
+            else answer();
             continue;
           }
           const nl = buf.indexOf('\r\n');

@@ -7,6 +7,7 @@
 import { Readable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type { InDoubt, InDoubtGate } from './in-doubt.ts';
 
 export interface RecipientOutcome {
   recipient: string;
@@ -29,9 +30,17 @@ export interface SmtpTarget {
   tls: ConnectionOptions;
   timeoutMs: number;
   auth?: { user: string; pass: string };
+  /** Bounds, notes and measures the transactions past their "." (in-doubt.ts); none: not bounded. */
+  inDoubt?: InDoubtGate;
 }
 
-export interface SmtpEnvelope { from: string; recipients: string[]; use8BitMime: boolean }
+export interface SmtpEnvelope {
+  from: string;
+  recipients: string[];
+  use8BitMime: boolean;
+  /** The record being sent: named in the journal's in-doubt mark (in-doubt.ts). */
+  recordId?: string;
+}
 
 export interface SmtpResult {
   outcomes: RecipientOutcome[];
@@ -120,11 +129,38 @@ export class SmtpSession {
     if (t.auth) await this.step<void>(t.timeoutMs * 2, (done) => this.conn.login(t.auth!, (err) => done(err as SmtpError | null)));
   }
 
-  /** One transaction: MAIL FROM, RCPT TO for each recipient, DATA (LMTP: a reply per recipient). */
+  /**
+   * One transaction: MAIL FROM, RCPT TO for each recipient, DATA (LMTP: a reply per recipient).
+   * With a gate (the target's `inDoubt`), the end of the body — after which SMTPConnection writes the final "." — waits for
+   * an in-doubt slot (in-doubt.ts), and the doubt ends in the same turn the reply is handled.
+   */
   async transact(env: SmtpEnvelope, message: Buffer): Promise<Transaction> {
     const recipients = env.recipients;
-    // A stream rather than the buffer: whether it was read tells if any byte of the message left.
-    const body = Readable.from([message], { objectMode: false });
+    const gate = this.target.inDoubt;
+    // A stream rather than the buffer: whether it was read tells if any byte of the message left;
+    // and its end (the ".") is ours to release.
+    let over = false;
+    let doubt: InDoubt | null = null;
+    let pushed = false;
+    let asked = false;
+    const body = new Readable({
+      read() {
+        if (!pushed) { pushed = true; this.push(message); return; }
+        if (!gate) { this.push(null); return; }
+        if (asked || over) return;
+        asked = true;
+        // The body is taken up (the 354 came): only the "." is left; it goes once the gate lets it.
+        void gate.enter({ recordId: env.recordId, recipients }, () => over).then((d) => {
+          if (!d) return;
+          doubt = d;
+          this.push(null);
+        });
+      },
+    });
+    const settled = () => {
+      over = true;
+      doubt?.end();
+    };
     const perRecipient = (rejectedErrors: SmtpError[] | undefined, rest: (recipient: string) => RecipientOutcome) => {
       const rejected = new Map((rejectedErrors ?? []).map((r) => [r.recipient ?? '', r]));
       return recipients.map((recipient) => {
@@ -135,9 +171,11 @@ export class SmtpSession {
     try {
       const info = await this.step<{ rejectedErrors?: SmtpError[]; response: string }>(this.target.timeoutMs * 2, (done) =>
         this.conn.send({ from: env.from, to: recipients, use8BitMime: env.use8BitMime } as never, body as never, (err, res) => done(err as SmtpError | null, res as never)));
+      settled();
       this.messages++;
       return { outcomes: perRecipient(info.rejectedErrors, (recipient) => ({ recipient, kind: 'delivered', reply: info.response })), reusable: this.alive, unsent: false };
     } catch (err) {
+      settled();
       const x = err as SmtpError;
       const unsent = !body.readableDidRead && (x.responseCode === undefined || x.responseCode === 421);
       const outcomes = x.rejectedErrors?.length

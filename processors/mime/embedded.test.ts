@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { Duplex } from 'node:stream';
 import { analyseMime, parseMime } from './parse.ts';
+import { MailParser } from 'mailparser';
 import { parseMail } from './mailparser.ts';
 import { mimeSymbols } from './symbols.ts';
 
@@ -105,6 +107,51 @@ describe('mailparser hunks (patches/)', () => {
     const raw = Buffer.from(`${hdr}Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=empty.bin\r\n\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=crlf.bin\r\n\r\n\r\n\r\n--b--\r\n`);
     const m = await parseMime(raw);
     assert.deepEqual(m.attachments.map((a) => [a.filename, a.size]), [['empty.bin', 0], ['crlf.bin', 2]]);
+  });
+
+  it('no part decoder is ended twice (each second end() built and dropped an ERR_STREAM_ALREADY_FINISHED with its stack)', async () => {
+    // The parser's decoders are Transforms: Duplex has its own copy of Writable's end().
+    const end = Duplex.prototype.end;
+    let again = 0;
+    let calls = 0;
+    Duplex.prototype.end = function (this: Duplex, ...args: unknown[]) {
+      calls++;
+      if (this.writableFinished) again++;
+      return (end as (...a: unknown[]) => Duplex).apply(this, args);
+    };
+    try {
+      const raw = Buffer.from(`${hdr}Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\ntext\r\n--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n`);
+      const r = await parseMail(raw);
+      assert.equal(r.tree.children[0]!.textContent, 'text');
+      assert.deepEqual(r.attachments.map((a) => a.toString('latin1')), ['%PDF-']);
+    } finally {
+      Duplex.prototype.end = end;
+    }
+    assert.ok(calls > 0, 'the parse ends its streams');
+    assert.equal(again, 0, 'end() called on a finished stream');
+  });
+
+  it('address headers render their HTML and text when read, not during the parse, and render the same', async () => {
+    const proto = MailParser.prototype as unknown as Record<'getAddressesHTML' | 'getAddressesText', (v: unknown) => string>;
+    const saved = { html: proto.getAddressesHTML, text: proto.getAddressesText };
+    let rendered = 0;
+    proto.getAddressesHTML = function (v) { rendered++; return saved.html.call(this, v); };
+    proto.getAddressesText = function (v) { rendered++; return saved.text.call(this, v); };
+    let r: Awaited<ReturnType<typeof parseMail>>;
+    try {
+      r = await parseMail(Buffer.from('From: =?UTF-8?Q?J=C3=B6ns?= <j@example.org>\r\nTo: Team: a@b.example;, c@d.example\r\nSubject: x\r\n\r\nbody\r\n'));
+    } finally {
+      Object.assign(proto, { getAddressesHTML: saved.html, getAddressesText: saved.text });
+    }
+    assert.equal(rendered, 0, 'address headers rendered during the parse');
+    const from = r.mail.headers.get('from') as { value: unknown; html: string; text: string };
+    assert.deepEqual(Object.keys(from), ['value', 'html', 'text']);
+    assert.deepEqual(JSON.parse(JSON.stringify(from)), {
+      value: [{ address: 'j@example.org', name: 'Jöns' }],
+      html: '<span class="mp_address_group"><span class="mp_address_name">J&#xF6;ns</span> &lt;<a href="mailto:j@example.org" class="mp_address_email">j@example.org</a>&gt;</span>',
+      text: '"Jöns" <j@example.org>',
+    });
+    assert.equal((r.mail.headers.get('to') as { text: string }).text, '"Team": a@b.example;, c@d.example');
   });
 });
 

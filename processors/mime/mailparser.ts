@@ -74,7 +74,8 @@ export async function parseMail(raw: Buffer, budget: EmbeddedBudget = { depth: 2
   return r;
 }
 
-const TOP_KEYS = ['subject', 'references', 'date', 'to', 'from', 'cc', 'bcc', 'message-id', 'in-reply-to', 'reply-to'];
+/** Header keys simpleParser copies to the top, with the property names it gives them (camel case). */
+const TOP_KEYS = ['subject', 'references', 'date', 'to', 'from', 'cc', 'bcc', 'message-id', 'in-reply-to', 'reply-to'].map((key) => [key, key.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())] as const);
 
 function parseOne(raw: Buffer, options: MailParserOptions): Promise<ParsedWithTree> {
   return new Promise((resolve, reject) => {
@@ -113,7 +114,7 @@ function parseOne(raw: Buffer, options: MailParserOptions): Promise<ParsedWithTr
     });
     parser.on('end', () => {
       const headers = mail.headers as Map<string, unknown> | undefined;
-      for (const key of TOP_KEYS) if (headers?.has(key)) mail[key.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())] = headers.get(key);
+      for (const [key, prop] of TOP_KEYS) if (headers?.has(key)) mail[prop] = headers.get(key);
       // simpleParser ends with updateImageLinks, which with skipImageLinks hands back the HTML as it is, false without one.
       if (typeof mail.html !== 'string') mail.html = false;
       settle(null);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { auc, crossSourceTokens, plattFit, recallAtFp, type SourcedLabelled } from './evaluate.ts';
-import { balanceWeights, capGroups, DEFAULT_GENERAL, GENERAL_LINEAR, outOfSourceMargins, trainGeneral, withWordsOnlyCopies } from './general.ts';
+import { balanceWeights, capGroups, DEFAULT_GENERAL, GENERAL_LINEAR, innerFolds, outOfSourceMargins, trainGeneral, withWordsOnlyCopies } from './general.ts';
 import { BayesModel } from './model.ts';
 import { chooseSourceThresholds } from './thresholds.ts';
 
@@ -45,6 +45,22 @@ describe('training that generalises across corpora', () => {
     assert.equal(oos.margins.length, sources().length, 'copies train but are not scored');
     const m = trainGeneral(withCopies.filter((it) => !it.copy), { calibrate: false });
     assert.equal(m.nham + m.nspam, sources().length, 'the counts hold the real messages only');
+  });
+
+  it('inner folds: mixed folds hold out both classes (every single-class ham source with every single-class spam source); small sources stay in training only', () => {
+    const item = (source: string, label: 'ham' | 'spam', i: number): SourcedLabelled => ({ tokens: ['x'], label, source, id: `${source}${label}${i}` });
+    const many = (source: string, label: 'ham' | 'spam', n: number) => Array.from({ length: n }, (_, i) => item(source, label, i));
+    const items = [...many('lists', 'ham', 5), ...many('enron', 'ham', 5), ...many('trap', 'spam', 5), ...many('sa', 'ham', 3), ...many('sa', 'spam', 3), ...many('tiny', 'spam', 1)];
+    assert.deepEqual(innerFolds([...items, ...many('trap2', 'spam', 2)], 2, 'mixed'), [['sa'], ['enron', 'trap'], ['enron', 'trap2'], ['lists', 'trap'], ['lists', 'trap2']]);
+    assert.deepEqual(innerFolds(items, 2, 'mixed'), [['sa'], ['enron', 'trap'], ['lists', 'trap']]);
+    assert.deepEqual(innerFolds(items, 2, 'source'), [['enron'], ['lists'], ['sa'], ['trap']]);
+    // Copies are not messages: they neither make a source large enough nor give it a class.
+    assert.deepEqual(innerFolds([...items, { ...item('lists', 'spam', 9), copy: true }], 2, 'mixed'), [['sa'], ['enron', 'trap'], ['lists', 'trap']]);
+    // One class only: every source alone.
+    assert.deepEqual(innerFolds(many('a', 'ham', 3).concat(many('b', 'ham', 3)), 2, 'mixed'), [['a'], ['b']]);
+    const oos = outOfSourceMargins(sources(), { ...DEFAULT_GENERAL, minInnerSource: 1 });
+    assert.deepEqual([...new Set(oos.folds)], ['a', 'b', 'c']);
+    for (const f of new Set(oos.folds)) assert.equal(new Set(oos.labels.filter((_, i) => oos.folds[i] === f)).size, 2, `fold ${f} has both classes`);
   });
 
   it('balances (source, class) groups, capped; caps group sizes by a sample independent of order', () => {
@@ -108,6 +124,37 @@ describe('training that generalises across corpora', () => {
     assert.equal(back.computeVersion(), m.computeVersion());
     // Unknown tokens carry no evidence and do not dilute it.
     assert.equal(m.score(['viagra']).score, m.score(['viagra', 'x1', 'x2', 'x3']).score);
+  });
+});
+
+describe('cutoffs from mixed inner folds', () => {
+  /** Two single-class ham sources and two single-class spam sources, with a shared vocabulary. */
+  function singleClass(): SourcedLabelled[] {
+    const ham = ['meeting', 'agenda', 'minutes', 'review', 'patch', 'thanks', 'tomorrow', 'lunch'];
+    const spam = ['viagra', 'winner', 'prize', 'cash', 'click', 'offer', 'cheap', 'bitcoin'];
+    const out: SourcedLabelled[] = [];
+    for (const [source, label] of [['a-ham', 'ham'], ['b-spam', 'spam'], ['c-ham', 'ham'], ['d-spam', 'spam']] as const) {
+      for (let i = 0; i < 120; i++) {
+        const words = (label === 'ham' ? ham : spam).filter((_, k) => (i + k) % 3 === 0);
+        out.push({ tokens: [...words, `noise${i % 7}`, ...(i % 4 === 0 ? [label === 'ham' ? 'cash' : 'meeting'] : [])], label, source, id: `${source}${i}` });
+      }
+    }
+    return out;
+  }
+  it('every inner fold has both classes; calibration and cutoffs come from those folds, the FP budget kept per fold', () => {
+    const opts = { ...DEFAULT_GENERAL, minInnerSource: 50, spamFpRate: 0.01, unsureFpRate: 0.05, linear: { ...GENERAL_LINEAR, maxWeight: null } };
+    assert.deepEqual(innerFolds(singleClass(), 50, 'mixed'), [['a-ham', 'b-spam'], ['a-ham', 'd-spam'], ['c-ham', 'b-spam'], ['c-ham', 'd-spam']]);
+    const oos = outOfSourceMargins(singleClass(), opts);
+    for (const f of new Set(oos.folds)) assert.equal(new Set(oos.labels.filter((_, i) => oos.folds[i] === f)).size, 2, `fold ${f}`);
+    const m = trainGeneral(singleClass(), opts);
+    const cal = plattFit(oos.margins, oos.labels);
+    assert.deepEqual(m.calibration, cal);
+    const probs = oos.margins.map((x) => 1 / (1 + Math.exp(-(cal.a * x + cal.b))));
+    assert.deepEqual(m.thresholds, chooseSourceThresholds(probs, oos.labels, oos.folds, { spamFpRate: 0.01, unsureFpRate: 0.05 }));
+    // The same linear part whatever the inner folds: only calibration and cutoffs differ.
+    const single = trainGeneral(singleClass(), { ...opts, innerFolds: 'source' });
+    assert.equal(single.score(['winner', 'meeting']).score, m.score(['winner', 'meeting']).score);
+    assert.notDeepEqual(single.thresholds, m.thresholds);
   });
 });
 

@@ -3,15 +3,16 @@
  * corpora collected by different people, and must not learn *who collected* each one.
  *   1. Tokens seen in one source only are dropped (crossSourceTokens): a collector's host, a list's
  *      name, one honeypot's recipient are artifacts, not evidence.
- *   2. Calibration on out-of-corpus scores: each training source is scored by a model trained on the
- *      other sources (inner leave-one-source-out), and Platt scaling maps margins to probabilities
- *      from those scores — what a margin means on mail from elsewhere, not on the training mail.
- *   3. Cutoffs from the same out-of-corpus scores, with the ham false-positive rate averaged over
- *      sources (each source counts the same, however large), so a cutoff means about the same FP
- *      rate on another corpus; an unsure band between a ham cutoff (a few % of ham above it) and
+ *   2. Calibration on out-of-corpus scores: the training sources are held out in folds that have
+ *      both classes (innerFolds), each scored by a model trained on the other sources, and Platt
+ *      scaling maps margins to probabilities from those scores — what a margin means on mail from
+ *      elsewhere, not on the training mail.
+ *   3. Cutoffs from the same out-of-corpus scores, with the ham false-positive rate taken per held-out
+ *      fold (the median fold: each counts the same, however large), so a cutoff means about the same
+ *      FP rate on another corpus; an unsure band between a ham cutoff (a few % of ham above it) and
  *      the spam cutoff.
  */
-import { chooseSourceThresholds } from './thresholds.ts';
+import { chooseSourceThresholds, type SourceAggregate } from './thresholds.ts';
 import { crossSourceTokens, fitLinear, plattFit, restrictTokens, type SourcedLabelled } from './evaluate.ts';
 import { BayesModel, DEFAULT_LINEAR, type Label, type LinearOptions } from './model.ts';
 import { TOKENIZER_VERSION } from './tokenizer.ts';
@@ -31,6 +32,10 @@ export interface GeneralTrainOptions {
   unsureFpRate: number;
   /** Sources with fewer messages are not held out on their own in the inner loop (too few to say anything). */
   minInnerSource: number;
+  /** How the inner loop holds sources out (innerFolds): one at a time, or in folds that have both classes. */
+  innerFolds: InnerFolds;
+  /** How the ham FP rates of the inner folds combine into the one the cutoffs keep (thresholds.ts). */
+  cutoffAggregate: SourceAggregate;
   /**
    * Weigh each (source, class) group the same in the training loss, each message's weight capped at
    * this multiple of the mean (0: every message weighs 1). Without it the largest corpus decides, and
@@ -56,6 +61,8 @@ export interface GeneralTrainOptions {
  * token by at most 8 — words are what padding and hash-busting add, and no one word of one corpus
  * may decide for another (measured on the held-out corpora, README "What was tried").
  */
+export type InnerFolds = 'source' | 'mixed';
+
 export const GENERAL_LINEAR: LinearOptions = { ...DEFAULT_LINEAR, epochs: 5, maxWeight: { word: 2, structure: 8 } };
 
 export const DEFAULT_GENERAL: GeneralTrainOptions = {
@@ -66,6 +73,8 @@ export const DEFAULT_GENERAL: GeneralTrainOptions = {
   spamFpRate: 0.0025,
   unsureFpRate: 0.02,
   minInnerSource: 100,
+  innerFolds: 'mixed',
+  cutoffAggregate: 'median',
   balanceCap: 20,
   maxPerGroup: 2500,
   wordsOnlyCopies: true,
@@ -123,26 +132,56 @@ function fitOn(restricted: readonly SourcedLabelled[], linear: LinearOptions, ba
   return m;
 }
 
-/** Out-of-source margins: each source (with at least minInner messages) scored by a model trained on the others (items restricted to the cross-source tokens). */
-export function outOfSourceMargins(items: readonly SourcedLabelled[], options: GeneralTrainOptions): { margins: number[]; labels: Label[]; sources: string[] } {
+/**
+ * The inner held-out folds (sets of sources), each scored by a model trained on the other sources.
+ * `source`: one source at a time — a single-class source (a list's ham, a spam trap) is then scored
+ * with no mail of the other class beside it, by a model that has learnt its collection style from
+ * the other class only (Enron's ham held out alone, Enron-Spam's headerless spam teaches "no
+ * headers = spam"), and the cutoffs climb to 0.999+ (README, "What was tried").
+ * `mixed`: every fold has both classes, as the mail a cutoff will meet does — a source with both
+ * classes alone, and every single-class ham source with every single-class spam source (H × S fits:
+ * 4 for the shipped corpora, as many as `source` takes; more folds also make the median FP steadier).
+ */
+export function innerFolds(items: readonly SourcedLabelled[], minInner: number, how: InnerFolds): string[][] {
   const sizes = new Map<string, number>();
-  for (const it of items) sizes.set(it.source, (sizes.get(it.source) ?? 0) + 1);
-  const held = [...sizes].filter(([, n]) => n >= options.minInnerSource).map(([s]) => s).sort();
+  const classes = new Map<string, Set<Label>>();
+  for (const it of items) {
+    if (it.copy) continue;
+    sizes.set(it.source, (sizes.get(it.source) ?? 0) + 1);
+    if (!classes.has(it.source)) classes.set(it.source, new Set());
+    classes.get(it.source)!.add(it.label);
+  }
+  const held = [...sizes].filter(([, n]) => n >= minInner).map(([s]) => s).sort();
+  if (how === 'source') return held.map((s) => [s]);
+  const mixed = held.filter((s) => classes.get(s)!.size === 2);
+  const hamOnly = held.filter((s) => classes.get(s)!.size === 1 && classes.get(s)!.has('ham'));
+  const spamOnly = held.filter((s) => classes.get(s)!.size === 1 && classes.get(s)!.has('spam'));
+  const folds = mixed.map((s) => [s]);
+  if (hamOnly.length === 0 || spamOnly.length === 0) return [...folds, ...[...hamOnly, ...spamOnly].map((s) => [s])];
+  for (const h of hamOnly) for (const s of spamOnly) folds.push([h, s]);
+  return folds;
+}
+
+/** Out-of-source margins: each inner fold (innerFolds) scored by a model trained on the other sources (items restricted to the cross-source tokens); `folds` names the fold of each margin. */
+export function outOfSourceMargins(items: readonly SourcedLabelled[], options: GeneralTrainOptions): { margins: number[]; labels: Label[]; sources: string[]; folds: string[] } {
+  const plan = innerFolds(items, options.minInnerSource, options.innerFolds);
   const margins: number[] = [];
   const labels: Label[] = [];
   const sources: string[] = [];
-  held.forEach((s, k) => {
-    options.onProgress?.('calibration folds', k, held.length);
-    const m = fitOn(items.filter((it) => it.source !== s), options.linear, options.balanceCap, true);
+  const folds: string[] = [];
+  plan.forEach((hold, k) => {
+    options.onProgress?.('calibration folds', k, plan.length);
+    const m = fitOn(items.filter((it) => !hold.includes(it.source)), options.linear, options.balanceCap, true);
     for (const it of items) {
-      if (it.source !== s || it.copy) continue;
+      if (!hold.includes(it.source) || it.copy) continue;
       margins.push(m.score(it.tokens).score);
       labels.push(it.label);
-      sources.push(s);
+      sources.push(it.source);
+      folds.push(hold.join('+'));
     }
   });
-  options.onProgress?.('calibration folds', held.length, held.length);
-  return { margins, labels, sources };
+  options.onProgress?.('calibration folds', plan.length, plan.length);
+  return { margins, labels, sources, folds };
 }
 
 /** Smallest Platt slope accepted (see trainGeneral). */
@@ -164,6 +203,7 @@ export function trainGeneral(all: readonly SourcedLabelled[], opts: Partial<Gene
   if (!(cal.a >= MIN_SLOPE)) cal = plattFit(oos.margins, oos.labels, 1);
   model.calibration = cal;
   const probs = oos.margins.map((m) => 1 / (1 + Math.exp(-(cal.a * m + cal.b))));
-  model.thresholds = chooseSourceThresholds(probs, oos.labels, oos.sources, { spamFpRate: options.spamFpRate, unsureFpRate: options.unsureFpRate });
+  // The FP budget is kept per held-out inner fold (the mail one model never saw), aggregated as configured.
+  model.thresholds = chooseSourceThresholds(probs, oos.labels, oos.folds, { spamFpRate: options.spamFpRate, unsureFpRate: options.unsureFpRate, aggregate: options.cutoffAggregate });
   return model;
 }

@@ -1,7 +1,8 @@
 /**
  * Cutoffs that mean about the same false-positive rate on mail from elsewhere: chosen on out-of-corpus
- * probabilities (general.ts) with the ham FP rate taken per source, each source weighing the same
- * whatever its size — so a cutoff is not set by the largest corpus's ham alone. The median source
+ * probabilities (general.ts) with the ham FP rate taken per group — the inner held-out fold (mixed
+ * folds: a source with both classes, or a ham source with its spam partner) or the source — each
+ * group weighing the same whatever its size, so a cutoff is not set by the largest corpus's ham alone. The median source
  * (default) rather than the mean: with the mean, the one source whose held-out ham the others
  * cannot rank (measured: list ham without list ham in training) pushes both cutoffs to 1 and the
  * model calls nothing spam (README, "What was tried").
@@ -10,7 +11,7 @@ import type { Label, Thresholds } from './model.ts';
 
 export type SourceAggregate = 'mean' | 'median';
 
-/** Mean or median over sources (with ham) of the share of their ham scoring at or above `cut`. */
+/** Mean or median over groups (with ham) of the share of their ham scoring at or above `cut`. */
 function fpAt(hamBySource: number[][], cut: number, how: SourceAggregate): number {
   const rates: number[] = [];
   for (const ham of hamBySource) {
@@ -40,12 +41,12 @@ function cutoffFor(hamBySource: number[][], allHamDesc: number[], rate: number, 
   return Math.min(1, cut);
 }
 
-export function chooseSourceThresholds(probs: readonly number[], labels: readonly Label[], sources: readonly string[], opts: { spamFpRate: number; unsureFpRate: number; minSpamCutoff?: number; aggregate?: SourceAggregate }): Thresholds {
+export function chooseSourceThresholds(probs: readonly number[], labels: readonly Label[], groups: readonly string[], opts: { spamFpRate: number; unsureFpRate: number; minSpamCutoff?: number; aggregate?: SourceAggregate }): Thresholds {
   const how = opts.aggregate ?? 'median';
   const by = new Map<string, number[]>();
   probs.forEach((p, i) => {
     if (labels[i] !== 'ham') return;
-    const s = sources[i]!;
+    const s = groups[i]!;
     if (!by.has(s)) by.set(s, []);
     by.get(s)!.push(p);
   });
