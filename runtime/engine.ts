@@ -97,6 +97,15 @@ export interface EngineOptions<In> {
   /** /healthz says stalled after this long without progress while records wait (default SCOP_STALL_TIMEOUT_MS or 60 s). */
   stallTimeoutMs?: number;
   /**
+   * Transactional strategy: a chunk's processing gives up after this long (default: never; stages
+   * pass their worst legitimate chunk, runtime/stage.ts), and its commit after
+   * SCOP_COMMIT_DEADLINE_MS (120 s): the consumer is re-created and the partition read again from
+   * its committed offset. Without them a call that never returns (seen as fused instances stuck
+   * after a broker restart) held its partitions for good, keepAlive's heartbeats keeping the member alive.
+   */
+  chunkDeadlineMs?: number;
+  commitDeadlineMs?: number;
+  /**
    * Further `stage` labels for the consumer lag and the transactions (a fused chain: its members'
    * names, so each member's dashboard shows the lag and commits of the process it runs in).
    */
@@ -125,6 +134,12 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+/** The commit deadline: SCOP_COMMIT_DEADLINE_MS when set, else 120 s (a commit is Kafka requests only; their retries end well before). */
+export function commitDeadlineFromEnv(env: NodeJS.ProcessEnv): number {
+  const v = Number(env.SCOP_COMMIT_DEADLINE_MS);
+  return Number.isFinite(v) && v > 0 ? v : 120000;
 }
 
 /** The stall timeout: SCOP_STALL_TIMEOUT_MS when set, else 60 s. */
@@ -198,6 +213,8 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
     const strat = o.strategy;
     const chunkSize = strat.maxRecordsPerTransaction ?? 100;
     const concurrency = strat.concurrency ?? 8;
+    const processDeadlineMs = o.chunkDeadlineMs ?? Infinity;
+    const commitDeadlineMs = o.commitDeadlineMs ?? commitDeadlineFromEnv(svc.env);
     let writer: TransactionalWriter;
     // Offset of the next record per partition after our own last commit: records below it that a
     // re-read delivers again are done (cleared when the partition moves or a commit fails).
@@ -238,9 +255,10 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
         let outcomes: Outcome[];
         for (let attempt = 0; ; attempt++) {
           try {
-            outcomes = await keepAlive(b, () => mapLimit(chunk, concurrency, (m) => one(m, b)));
+            outcomes = await keepAlive(b, processDeadlineMs, 'processing', () => mapLimit(chunk, concurrency, (m) => one(m, b)));
             break;
           } catch (e) {
+            if (e instanceof ChunkDeadlineError) log.error({ err: e.message, partition: b.partition }, 'a chunk did not finish in time; re-creating the consumer');
             if (!(e instanceof TransientError) || stopping || b.isStale()) throw e;
             log.warn({ err: e.message, partition: b.partition, attempt }, 'transient failure; retrying the chunk after a pause');
             await sleep(backoff(attempt, 30000));
@@ -256,7 +274,7 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
         }
         if (stopping || b.isStale()) return;
         try {
-          await keepAlive(b, () => writer.commit(b, [...byTopic.values()].flat(), next));
+          await keepAlive(b, commitDeadlineMs, 'commit', () => writer.commit(b, [...byTopic.values()].flat(), next));
         } catch (e) {
           positions.delete(k);
           countTransaction('abort');
@@ -488,11 +506,24 @@ class PartitionProgress {
  * chunk on a loaded box may take longer than the (10 s) session. A heartbeat refused because the group rebalances is ignored here:
  * the chunk's commit is fenced then, and the partition read again.
  */
-async function keepAlive<T>(b: Batch, work: () => Promise<T>): Promise<T> {
+async function keepAlive<T>(b: Batch, deadlineMs: number, what: string, work: () => Promise<T>): Promise<T> {
   const t = setInterval(() => { b.heartbeat().catch(() => {}); }, 1000);
+  let deadline: NodeJS.Timeout | undefined;
   try {
-    return await work();
+    // The deadline ends the heartbeats too: a chunk stuck for good must not keep its partition.
+    return await Promise.race([
+      work(),
+      new Promise<never>((_, fail) => { if (Number.isFinite(deadlineMs)) deadline = setTimeout(() => fail(new ChunkDeadlineError(what, deadlineMs, b.partition)), deadlineMs); }),
+    ]);
   } finally {
     clearInterval(t);
+    clearTimeout(deadline);
+  }
+}
+
+/** A chunk's processing or commit did not finish in time: the consumer is re-created (not a transient retry of the same stuck call). */
+export class ChunkDeadlineError extends Error {
+  constructor(what: string, ms: number, partition: number) {
+    super(`the chunk's ${what} on partition ${partition} did not finish within ${ms} ms${what === 'commit' ? ' (SCOP_COMMIT_DEADLINE_MS)' : ' (the stage\'s time limit per record × records per chunk ÷ concurrency)'}; re-reading the partition from its committed offset`);
   }
 }

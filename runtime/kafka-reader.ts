@@ -51,6 +51,9 @@ export function platformaticBaseOptions(settings: KafkaSettings, clientOpts: Kaf
 }
 
 
+/** How long one read may take: the request timeout and a margin for the metadata request before it. */
+export const readTimeoutMs = (clientOpts: KafkaClientOptions): number => (clientOpts.requestTimeoutMs ?? 30000) + 5000;
+
 export function createRecordReader(settings: KafkaSettings, clientOpts: KafkaClientOptions = {}): RecordReader {
   let consumer: BufConsumer | undefined;
   let queue: Promise<unknown> = Promise.resolve();
@@ -97,9 +100,29 @@ export function createRecordReader(settings: KafkaSettings, clientOpts: KafkaCli
     return out;
   };
 
+  // A read that fails, or does not answer in time, drops its client: the next read connects afresh
+  // instead of reusing connections and metadata from before a broker restart. And with one Fetch at
+  // a time, a read waiting for good would hold every later read (a fused chain's every record).
+  const timeoutMs = readTimeoutMs(clientOpts);
+  const drop = () => {
+    const c = consumer;
+    consumer = undefined;
+    void c?.close(true).catch(() => {});
+  };
+  const bounded = (topic: string, partition: number, offset: bigint, maxBytes: number) => new Promise<KafkaMessage[]>((ok, fail) => {
+    const t = setTimeout(() => {
+      drop();
+      fail(new Error(`reading ${topic}/${partition}@${offset} got no answer within ${timeoutMs} ms; the reader reconnects`));
+    }, timeoutMs);
+    fetchOnce(topic, partition, offset, maxBytes).then(ok, (e: unknown) => {
+      if (!(e instanceof OffsetOutOfRange)) drop();
+      fail(e);
+    }).finally(() => clearTimeout(t));
+  });
+
   return {
     read(topic, partition, offset, maxBytes) {
-      const run = queue.then(() => fetchOnce(topic, partition, offset, maxBytes));
+      const run = queue.then(() => bounded(topic, partition, offset, maxBytes));
       queue = run.catch(() => {});
       return run;
     },

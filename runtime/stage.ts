@@ -396,6 +396,8 @@ async function runStage<S, In, Out>(
       recordId: handling.recordId, sessionTimeoutMs: overrides.sessionTimeoutMs, partitionsConcurrently: def.partitionsConcurrently ?? 3, log, metricAliases, mailPath: true,
       // A record may legitimately take its whole time limit: stalls are judged beyond that.
       stallTimeoutMs: Math.max(stallTimeoutFromEnv(svc.env), (def.processTimeoutMs ?? 60000) + 15000),
+      // Every record ending at its time limit is the slowest legitimate chunk; past that (and a minute) it is stuck.
+      chunkDeadlineMs: Math.ceil((def.maxRecordsPerTransaction ?? 100) / (def.concurrency ?? 8)) * (def.processTimeoutMs ?? 60000) + 60000,
       strategy: { kind: 'transactional', maxRecordsPerTransaction: def.maxRecordsPerTransaction, concurrency: def.concurrency, process },
     });
   } catch (e) {
