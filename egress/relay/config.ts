@@ -48,6 +48,7 @@ const shape = {
   EGRESS_SESSION_IDLE_MS: envInt(0).max(3_600_000).default(5000),
   EGRESS_MAX_IN_DOUBT: envInt(1).max(1000).default(1),
   EGRESS_MX_MAX_IN_DOUBT: envInt(1).max(1000).default(32),
+  EGRESS_RETRANSMISSION_WINDOW_MS: envInt(0).max(86_400_000).default(600_000),
   EGRESS_JOURNAL: z.string().min(1).optional(),
   EGRESS_GROUP_SESSION_MS: envInt(6000).max(300_000).default(10_000),
   EGRESS_TIMEOUT_MS: envInt(1000).default(60000),
@@ -85,6 +86,7 @@ const help = {
   EGRESS_DESTINATION_CONCURRENCY: 'SMTP/LMTP sessions open at once to one destination (the next hop, one MX address) (1..1000), e.g. EGRESS_DESTINATION_CONCURRENCY=20',
   EGRESS_SESSION_MAX_MESSAGES: 'messages one SMTP/LMTP session carries before it is closed (1..100000), e.g. EGRESS_SESSION_MAX_MESSAGES=100',
   EGRESS_SESSION_IDLE_MS: 'milliseconds an idle SMTP/LMTP session is kept for the next message (0..3600000; 0: one message per session), e.g. EGRESS_SESSION_IDLE_MS=5000',
+  EGRESS_RETRANSMISSION_WINDOW_MS: 'how long a delivered message is remembered by sender, Message-ID and content, so that a copy the sender sent again (its 250 was lost to a crash of the ingress) is not delivered twice (0..86400000; 0 = off), e.g. EGRESS_RETRANSMISSION_WINDOW_MS=600000',
   EGRESS_MAX_IN_DOUBT: 'transactions to the next hop (EGRESS_NEXT_HOP) per process whose end of data (".") may be sent before their reply is read (1..1000): a crash delivers at most that many messages twice; each slot carries at most one message per reply time, so raise it for a distant or slow next hop, e.g. EGRESS_MAX_IN_DOUBT=4',
   EGRESS_MX_MAX_IN_DOUBT: 'the same bound for outbound delivery to recipient MX hosts (1..1000), whose replies take a network round trip or more, e.g. EGRESS_MX_MAX_IN_DOUBT=32',
   EGRESS_GROUP_SESSION_MS: 'milliseconds a crashed egress instance keeps its partitions before another (or its restart) takes them over (6000..300000), e.g. EGRESS_GROUP_SESSION_MS=10000',
@@ -126,6 +128,8 @@ export function loadRelayConfig(env: NodeJS.ProcessEnv, dataDir: string) {
     sessions: { maxPerDestination: c.EGRESS_DESTINATION_CONCURRENCY, maxMessages: c.EGRESS_SESSION_MAX_MESSAGES, idleMs: c.EGRESS_SESSION_IDLE_MS },
     // Transactions past their "." at once (in-doubt.ts): what one crash can deliver twice.
     maxInDoubt: { nextHop: c.EGRESS_MAX_IN_DOUBT, mx: c.EGRESS_MX_MAX_IN_DOUBT },
+    // A sender's retransmission after a lost 250 (retransmissions.ts).
+    retransmissionWindowMs: c.EGRESS_RETRANSMISSION_WINDOW_MS,
     // Outcomes noted locally the moment the reply arrives (journal.ts); "off" leaves only the Kafka log.
     journalDir: c.EGRESS_JOURNAL === 'off' ? null : resolve(c.EGRESS_JOURNAL ?? join(dataDir, 'egress', 'journal')),
     groupSessionMs: c.EGRESS_GROUP_SESSION_MS,

@@ -152,3 +152,36 @@ test('next hop unreachable (connection refused): retried, delivered once it list
     await smtp.stop();
   }
 });
+
+test('a sender\'s retransmission (new record id; same sender, Message-ID and bytes) is logged as done, not delivered again; a message without a Message-ID is', { timeout: 90000 }, async () => {
+  const t = await createRelayTopics(admin);
+  const smtp = new ScriptedSmtp();
+  await smtp.start();
+  const ctx = { ...svc, env: { ...process.env, EGRESS_NEXT_HOP: `smtp://127.0.0.1:${smtp.port}`, EGRESS_HOSTNAME: 'egress.scop.test' } };
+  const withMessageId = (r: MailRecord, messageId: string | null): MailRecord => {
+    const mime = schema('MimeSection').type.random() as unknown as NonNullable<MailRecord['mime']>;
+    return { ...r, mime: { ...mime, tags: [], headers: { ...mime.headers, messageId } } };
+  };
+  const resent = (r: MailRecord): MailRecord => ({ ...r, envelope: { ...r.envelope, id: uniqueName('resent') } });
+  const first = withMessageId(decided('deliver', ['bob@example.net'], 'first'), '<m1@example.com>');
+  const noId = withMessageId(decided('deliver', ['bob@example.net'], 'no id'), null);
+  const [again, noIdAgain] = [resent(first), resent(noId)];
+  // The sender sends again after its first try (its 250 lost): the copies come one after the other.
+  await produceDecided(t.decided, [first, noId]);
+  const running = await startRelay(ctx, { topics: t, groupPrefix: uniqueName('eg') });
+  try {
+    await eventually(() => (smtp.received.length >= 2 ? true : undefined), 30000, 'the first copies delivered');
+    await produceDecided(t.decided, [again, noIdAgain]);
+    const logged = await readTopic(svc.kafka, t.log, 4, { settleMs: 1000, timeoutMs: 60000 });
+    const statuses = new Map((await Promise.all(logged.map((m) => svc.codec.decodeAs<DeliveryStatus>(m.value, 'DeliveryStatus')))).map((s) => [s.recordId, s]));
+    assert.equal(statuses.size, 4, 'every record is logged as done');
+    assert.equal(statuses.get(again.envelope.id)!.status, 'delivered');
+    assert.match(statuses.get(again.envelope.id)!.reply!, new RegExp(`^not delivered again: a retransmission of record ${first.envelope.id}`));
+    const copies = (body: string) => smtp.received.filter((m) => m.data.toString().includes(`\r\n\r\n${body}\r\n`)).length;
+    assert.equal(copies('first'), 1, 'the retransmission was not sent');
+    assert.equal(copies('no id'), 2, 'without a Message-ID nothing is taken for a retransmission');
+  } finally {
+    await running.stop();
+    await smtp.stop();
+  }
+});

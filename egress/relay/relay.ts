@@ -16,6 +16,7 @@ import type { Producer } from '../../runtime/kafka.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
 import { hasInlineRaw, RawUnavailable, type RawStore } from '../../runtime/raw-ref.ts';
+import { Retransmissions } from './retransmissions.ts';
 import type { DeliveryJob, DeliveryStatus, MailRecord } from '../../schemas/types.ts';
 import type { RelayConfig } from './config.ts';
 import type { DeliveryLog } from './delivery-log.ts';
@@ -110,6 +111,7 @@ export function nextHopDelivery(cfg: RelayConfig, pool: SmtpPool, inDoubt?: InDo
 
 export class Relay {
   private readonly limiter: Limiter;
+  private readonly retransmissions: Retransmissions;
   private readonly ids = new Map<string, number>();
   /** Aborted at stop: jobs waiting for their retry time give up and are replayed on the next start. */
   readonly stopping = new AbortController();
@@ -122,6 +124,7 @@ export class Relay {
     private readonly deps: { codec: RecordCodec; producer: Producer; log: Logger; deliveryLog: DeliveryLog; metrics: RelayMetrics; topics: RelayTopics; outbound?: OutboundRouter; nextHop: NextHopDelivery; raws?: RawStore },
   ) {
     this.limiter = new Limiter(cfg.concurrency);
+    this.retransmissions = new Retransmissions(cfg.retransmissionWindowMs);
     // A relay stopped before it opened: jobs waiting at the gate give up (replayed on the next start).
     this.stopping.signal.addEventListener('abort', () => this.openGate(), { once: true });
   }
@@ -159,7 +162,7 @@ export class Relay {
     if (this.stopping.signal.aborted) throw new Error('relay stopping');
     const { deliveryLog, metrics } = this.deps;
     const e = job.record.envelope;
-    const todo = job.recipients.filter((r) => {
+    let todo = job.recipients.filter((r) => {
       if (deliveryLog.done(e.id, r)) {
         metrics.skipped.inc({ reason: 'already-done' });
         log.info({ recipient: r, status: deliveryLog.done(e.id, r) }, 'recipient already done (replay); not delivering again');
@@ -180,10 +183,27 @@ export class Relay {
     // Recorded the moment they are known, with no await in between (see the top of this file).
     // Outbound bounces wait for their DSN: logged first, a crash before the DSN would lose it.
     const logged: Promise<void>[] = [];
+    const content = this.retransmissions.key(e.mailFrom, sending.record.mime?.headers.messageId, sending.record.envelope.raw);
     const settle = (outcomes: RecipientOutcome[]) => {
       const now = Date.now();
+      for (const o of outcomes) if (o.kind === 'delivered') this.retransmissions.delivered(content, o.recipient, e.id, now);
       logged.push(deliveryLog.record(outcomes.filter((o) => o.kind === 'delivered' || (o.kind === 'permanent' && !outbound)).map((o) => status(o, now))));
     };
+    // A retransmission of a message this relay delivered lately (the sender's 250 was lost): logged
+    // as done for this record, with what it repeats, and not delivered again.
+    const repeats = todo.flatMap((r) => {
+      const d = this.retransmissions.earlier(content, r, e.id);
+      return d ? [{ recipient: r, d }] : [];
+    });
+    if (repeats.length > 0) {
+      for (const { recipient, d } of repeats) {
+        metrics.skipped.inc({ reason: 'retransmission' });
+        log.warn({ recipient, earlierRecordId: d.recordId }, 'a retransmission of a message delivered lately (same sender, Message-ID and bytes); not delivering it again');
+      }
+      settle(repeats.map(({ recipient, d }): RecipientOutcome => ({ kind: 'delivered', recipient, reply: `not delivered again: a retransmission of record ${d.recordId} (same sender, Message-ID and bytes), delivered ${new Date(d.at).toISOString()}` })));
+      todo = todo.filter((r) => !repeats.some((x) => x.recipient === r));
+      if (todo.length === 0) { await Promise.all(logged); return; }
+    }
     let outcomes: RecipientOutcome[];
     try {
       if (outbound) {

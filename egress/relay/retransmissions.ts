@@ -1,0 +1,51 @@
+/**
+ * Retransmissions the ingress could not tell apart (RFC 1047): an ingress killed after Kafka has a
+ * message but before its 250 reaches the client makes the client send it again, and the second copy
+ * gets a new record id — the delivery log, keyed by record id, cannot see it. This remembers, for a
+ * window, what was delivered to whom by content: the envelope sender, the Message-ID and the SHA-256
+ * of the raw bytes (a retransmission is byte for byte the same message; a new message has a new
+ * Message-ID). A message without a Message-ID is never taken for a retransmission.
+ *
+ * In memory, per relay process: a retransmission routed to another instance, or arriving after this
+ * relay restarted, is delivered again (recognisably: same Message-ID). Bounded by entries and age.
+ */
+import { createHash } from 'node:crypto';
+
+export interface Delivered { recordId: string; at: number }
+
+export class Retransmissions {
+  private readonly entries = new Map<string, Delivered>();
+
+  constructor(private readonly windowMs: number, private readonly maxEntries = 200_000) {}
+
+  /** The content key of a message, or null (no Message-ID, or the check is off). */
+  key(mailFrom: string, messageId: string | null | undefined, raw: Buffer): string | null {
+    if (this.windowMs <= 0 || !messageId) return null;
+    const h = createHash('sha256');
+    h.update(mailFrom.toLowerCase()).update('\0').update(messageId).update('\0').update(raw);
+    return h.digest('base64');
+  }
+
+  /** An earlier delivery of the same content to `recipient` by another record, within the window. */
+  earlier(key: string | null, recipient: string, recordId: string, now = Date.now()): Delivered | undefined {
+    if (key === null) return undefined;
+    const d = this.entries.get(`${key}|${recipient.toLowerCase()}`);
+    return d && d.recordId !== recordId && now - d.at <= this.windowMs ? d : undefined;
+  }
+
+  delivered(key: string | null, recipient: string, recordId: string, at = Date.now()): void {
+    if (key === null) return;
+    const k = `${key}|${recipient.toLowerCase()}`;
+    this.entries.delete(k);
+    this.entries.set(k, { recordId, at });
+    // Oldest first (insertion order): drop what is past the window, and beyond the bound.
+    for (const [old, d] of this.entries) {
+      if (this.entries.size <= this.maxEntries && at - d.at <= this.windowMs) break;
+      this.entries.delete(old);
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
