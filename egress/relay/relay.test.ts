@@ -166,19 +166,24 @@ test('a sender\'s retransmission (new record id; same sender, Message-ID and byt
   const first = withMessageId(decided('deliver', ['bob@example.net'], 'first'), '<m1@example.com>');
   const noId = withMessageId(decided('deliver', ['bob@example.net'], 'no id'), null);
   const [again, noIdAgain] = [resent(first), resent(noId)];
+  // Both copies in one burst (a pipeline that caught up after a stall): the second waits for the first.
+  const burst = withMessageId(decided('deliver', ['bob@example.net'], 'burst'), '<m2@example.com>');
+  const burstAgain = resent(burst);
   // The sender sends again after its first try (its 250 lost): the copies come one after the other.
-  await produceDecided(t.decided, [first, noId]);
+  await produceDecided(t.decided, [first, noId, burst, burstAgain]);
   const running = await startRelay(ctx, { topics: t, groupPrefix: uniqueName('eg') });
   try {
-    await eventually(() => (smtp.received.length >= 2 ? true : undefined), 30000, 'the first copies delivered');
+    await eventually(() => (smtp.received.length >= 3 ? true : undefined), 30000, 'the first copies delivered');
     await produceDecided(t.decided, [again, noIdAgain]);
-    const logged = await readTopic(svc.kafka, t.log, 4, { settleMs: 1000, timeoutMs: 60000 });
+    const logged = await readTopic(svc.kafka, t.log, 6, { settleMs: 1000, timeoutMs: 60000 });
     const statuses = new Map((await Promise.all(logged.map((m) => svc.codec.decodeAs<DeliveryStatus>(m.value, 'DeliveryStatus')))).map((s) => [s.recordId, s]));
-    assert.equal(statuses.size, 4, 'every record is logged as done');
+    assert.equal(statuses.size, 6, 'every record is logged as done');
+    assert.equal([burst, burstAgain].filter((r) => /^not delivered again/.test(statuses.get(r.envelope.id)!.reply ?? '')).length, 1, 'one of the burst copies is the retransmission');
     assert.equal(statuses.get(again.envelope.id)!.status, 'delivered');
     assert.match(statuses.get(again.envelope.id)!.reply!, new RegExp(`^not delivered again: a retransmission of record ${first.envelope.id}`));
     const copies = (body: string) => smtp.received.filter((m) => m.data.toString().includes(`\r\n\r\n${body}\r\n`)).length;
     assert.equal(copies('first'), 1, 'the retransmission was not sent');
+    assert.equal(copies('burst'), 1, 'copies in flight together: one sent');
     assert.equal(copies('no id'), 2, 'without a Message-ID nothing is taken for a retransmission');
   } finally {
     await running.stop();

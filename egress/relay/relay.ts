@@ -189,6 +189,26 @@ export class Relay {
       for (const o of outcomes) if (o.kind === 'delivered') this.retransmissions.delivered(content, o.recipient, e.id, now);
       logged.push(deliveryLog.record(outcomes.filter((o) => o.kind === 'delivered' || (o.kind === 'permanent' && !outbound)).map((o) => status(o, now))));
     };
+    // A copy of the same content being delivered right now (both copies came in one burst): wait
+    // for that delivery first, then look again. Only earlier registrants are waited for: no cycle.
+    const waits = todo.map((r) => this.retransmissions.inFlight(content, r, e.id)).filter((w): w is Promise<void> => w !== undefined);
+    if (waits.length > 0) await Promise.all(waits);
+    const release = this.retransmissions.begin(content, todo, e.id);
+    try {
+      await this.deliverContent(job, sending, todo, content, status, logged, settle, log);
+    } finally {
+      release();
+    }
+  }
+
+  private async deliverContent(
+    job: DeliveryJob, sending: DeliveryJob, todo: string[], content: string | null,
+    status: (o: RecipientOutcome, at: number) => DeliveryStatus, logged: Promise<void>[], settle: (outcomes: RecipientOutcome[]) => void, log: Logger,
+  ): Promise<void> {
+    const { deliveryLog, metrics } = this.deps;
+    const e = job.record.envelope;
+    const attempt = job.attempt + 1;
+    const outbound = job.origin === 'outbound';
     // A retransmission of a message this relay delivered lately (the sender's 250 was lost): logged
     // as done for this record, with what it repeats, and not delivered again.
     const repeats = todo.flatMap((r) => {

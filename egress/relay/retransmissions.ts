@@ -45,6 +45,33 @@ export class Retransmissions {
     }
   }
 
+  private readonly flying = new Map<string, { recordId: string; done: Promise<void> }>();
+
+  /** The delivery of the same content to `recipient` by another record that is under way now, if any. */
+  inFlight(key: string | null, recipient: string, recordId: string): Promise<void> | undefined {
+    if (key === null) return undefined;
+    const f = this.flying.get(`${key}|${recipient.toLowerCase()}`);
+    return f && f.recordId !== recordId ? f.done : undefined;
+  }
+
+  /** Marks deliveries of `key` to `recipients` by `recordId` as under way; the returned function ends them. */
+  begin(key: string | null, recipients: string[], recordId: string): () => void {
+    if (key === null) return () => {};
+    let end!: () => void;
+    const done = new Promise<void>((ok) => { end = ok; });
+    const mine: string[] = [];
+    for (const r of recipients) {
+      const k = `${key}|${r.toLowerCase()}`;
+      if (this.flying.has(k)) continue;
+      this.flying.set(k, { recordId, done });
+      mine.push(k);
+    }
+    return () => {
+      for (const k of mine) if (this.flying.get(k)?.done === done) this.flying.delete(k);
+      end();
+    };
+  }
+
   get size(): number {
     return this.entries.size;
   }
