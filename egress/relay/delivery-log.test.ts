@@ -23,7 +23,7 @@ it('the delivery log topic is compacted and expires; the relay forgets outcomes 
   const producer = { send: async (r: unknown) => { sent.push(r); return []; } } as unknown as Producer;
   const codec = { encodeWith: () => Buffer.alloc(0) } as unknown as RecordCodec;
   const log = new DeliveryLog({ kafka: {} as KafkaClient, codec, producer, topic: 't', log: loggerFor('test'), retentionMs: 10_000, now: () => now });
-  const status = (recordId: string, at: number) => ({ recordId, recipient: 'a@example.test', status: 'delivered' as const, at, attempts: 1, nextHop: 'x', reply: '250', receivedAt: at });
+  const status = (recordId: string, at: number) => ({ recordId, recipient: 'a@example.test', status: 'delivered' as const, at, attempts: 1, nextHop: 'x', reply: '250', receivedAt: at, contentKey: null });
 
   await log.record([status('old', now)]);
   now += 6_000;
@@ -37,7 +37,7 @@ it('the delivery log topic is compacted and expires; the relay forgets outcomes 
   assert.equal(sent.length, 2);
 });
 
-const status = (recordId: string, at = Date.now()) => ({ recordId, recipient: 'a@example.test', status: 'delivered' as const, at, attempts: 1, nextHop: 'x', reply: '250', receivedAt: at });
+const status = (recordId: string, at = Date.now()) => ({ recordId, recipient: 'a@example.test', status: 'delivered' as const, at, attempts: 1, nextHop: 'x', reply: '250', receivedAt: at, contentKey: null });
 const codec = { encodeWith: () => Buffer.alloc(0) } as unknown as RecordCodec;
 
 it('group commit: outcomes recorded while a produce is in flight go out together in the next one; a failed produce is retried, nothing dropped', async () => {

@@ -43,6 +43,8 @@ export interface DeliveryLogOptions {
   now?: () => number;
   health?: HealthRegistry;
   metrics?: Registry;
+  /** Called with every delivered status read from the log (the relay's retransmission memory). */
+  onDelivered?(s: DeliveryStatus): void;
   /** Called with the number of outcomes each produce carried (metrics). */
   onBatch?(size: number): void;
   /** Called with the number of outcomes recovered from the journal at start (metrics). */
@@ -192,6 +194,7 @@ export class DeliveryLog {
         else {
           const s = await codec.decodeAs<DeliveryStatus>(value, 'DeliveryStatus');
           this.remember(key, s.status, s.at);
+          if (s.status === 'delivered') this.opts.onDelivered?.(s);
         }
       },
     });

@@ -121,10 +121,10 @@ export class Relay {
 
   constructor(
     readonly cfg: RelayConfig,
-    private readonly deps: { codec: RecordCodec; producer: Producer; log: Logger; deliveryLog: DeliveryLog; metrics: RelayMetrics; topics: RelayTopics; outbound?: OutboundRouter; nextHop: NextHopDelivery; raws?: RawStore },
+    private readonly deps: { codec: RecordCodec; producer: Producer; log: Logger; deliveryLog: DeliveryLog; metrics: RelayMetrics; topics: RelayTopics; outbound?: OutboundRouter; nextHop: NextHopDelivery; raws?: RawStore; retransmissions?: Retransmissions },
   ) {
     this.limiter = new Limiter(cfg.concurrency);
-    this.retransmissions = new Retransmissions(cfg.retransmissionWindowMs);
+    this.retransmissions = deps.retransmissions ?? new Retransmissions(cfg.retransmissionWindowMs);
     // A relay stopped before it opened: jobs waiting at the gate give up (replayed on the next start).
     this.stopping.signal.addEventListener('abort', () => this.openGate(), { once: true });
   }
@@ -174,16 +174,17 @@ export class Relay {
     // Records after the ingress's refer to the raw message: fetch it to send it. Retries and dead
     // jobs are written from `job` as it came (the reference, not the bytes).
     const sending = { ...job, record: await this.withRaw(job.record) };
+    const content = this.retransmissions.key(e.mailFrom, sending.record.mime?.headers.messageId, sending.record.envelope.raw);
     const attempt = job.attempt + 1;
     const outbound = job.origin === 'outbound';
     const status = (o: RecipientOutcome, at: number): DeliveryStatus => ({
       recordId: e.id, recipient: o.recipient, status: o.kind === 'delivered' ? 'delivered' : 'bounced', at, attempts: attempt,
       nextHop: o.nextHop ?? this.cfg.nextHop.url, reply: o.reply.slice(0, 2000), receivedAt: e.receivedAt,
+      contentKey: o.kind === 'delivered' ? content : null,
     });
     // Recorded the moment they are known, with no await in between (see the top of this file).
     // Outbound bounces wait for their DSN: logged first, a crash before the DSN would lose it.
     const logged: Promise<void>[] = [];
-    const content = this.retransmissions.key(e.mailFrom, sending.record.mime?.headers.messageId, sending.record.envelope.raw);
     const settle = (outcomes: RecipientOutcome[]) => {
       const now = Date.now();
       for (const o of outcomes) if (o.kind === 'delivered') this.retransmissions.delivered(content, o.recipient, e.id, now);
@@ -318,7 +319,7 @@ export class Relay {
         log.info({ dsnId: dsn.key, to: e.mailFrom, recipients }, 'DSN queued for the sender');
       }
       const hopOf = new Map(temporary.map((t) => [t.recipient, t.nextHop ?? this.cfg.nextHop.url]));
-      await this.deps.deliveryLog.record(recipients.map((recipient) => ({ recordId: e.id, recipient, status: 'dead' as const, at: Date.now(), attempts: attempt, nextHop: hopOf.get(recipient)!, reply: lastError.slice(0, 2000), receivedAt: e.receivedAt })));
+      await this.deps.deliveryLog.record(recipients.map((recipient) => ({ recordId: e.id, recipient, status: 'dead' as const, at: Date.now(), attempts: attempt, nextHop: hopOf.get(recipient)!, reply: lastError.slice(0, 2000), receivedAt: e.receivedAt, contentKey: null })));
       metrics.outcomes.inc({ outcome: 'dead' }, recipients.length);
       log.error({ recipients, attempt, lastError }, 'retries exhausted; message on the delivery dead-letter topic');
       return;

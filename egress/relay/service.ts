@@ -19,6 +19,7 @@ import { loadRelayConfig } from './config.ts';
 import { DeliveryLog } from './delivery-log.ts';
 import { DeliveryJournal } from './journal.ts';
 import { InDoubtGate, inDoubtMetrics } from './in-doubt.ts';
+import { Retransmissions } from './retransmissions.ts';
 import { nextHopDelivery, Relay, relayMetrics, type NextHopDelivery, type RelayTopics } from './relay.ts';
 import { poolMetrics, SmtpPool } from './smtp-pool.ts';
 import { MtaStsPolicies } from './mta-sts.ts';
@@ -72,7 +73,10 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
   await producer.connect();
   await logProducer.connect();
   const journal = cfg.journalDir ? new DeliveryJournal({ dir: join(cfg.journalDir, topics.log), log, onError: () => metrics.journal.inc({ event: 'error' }) }) : undefined;
-  const deliveryLog = new DeliveryLog({ kafka: ctx.kafka, codec: ctx.codec, producer: logProducer, topic: topics.log, log, journal, health: ctx.health, metrics: ctx.metrics, onBatch: (n) => metrics.logBatch.observe(n), onRecovered: (n) => metrics.journal.inc({ event: 'recovered' }, n), onInDoubt: (n) => metrics.journal.inc({ event: 'in-doubt' }, n) });
+  // What was delivered lately, by content, from every relay's log entries (retransmissions.ts).
+  const retransmissions = new Retransmissions(cfg.retransmissionWindowMs);
+  const deliveryLog = new DeliveryLog({ kafka: ctx.kafka, codec: ctx.codec, producer: logProducer, topic: topics.log, log, journal, health: ctx.health, metrics: ctx.metrics,
+    onDelivered: (s) => { if (s.contentKey) retransmissions.delivered(s.contentKey, s.recipient, s.recordId, s.at); }, onBatch: (n) => metrics.logBatch.observe(n), onRecovered: (n) => metrics.journal.inc({ event: 'recovered' }, n), onInDoubt: (n) => metrics.journal.inc({ event: 'in-doubt' }, n) });
   await deliveryLog.start();
   const doubtMetrics = inDoubtMetrics(ctx.metrics);
   const inDoubt = {
@@ -85,7 +89,7 @@ export async function startRelay(ctx: ServiceContext, o: RelayOverrides = {}): P
   const outbound = new OutboundRouter({ cfg: { ...cfg.outbound, hostname: cfg.hostname, timeoutMs: cfg.timeoutMs }, dns, sts, metrics: outboundMetrics(ctx.metrics), send: o.outboundSend ?? pool.send, inDoubt: inDoubt.mx });
   // Decided and signed records refer to the raw message (runtime/raw-ref.ts): one store per process fetches them.
   const raws = acquireRawStore(ctx.kafka, ctx.codec);
-  const relay = new Relay(cfg, { codec: ctx.codec, producer, log, deliveryLog, metrics, topics, outbound, nextHop: o.nextHop ?? nextHopDelivery(cfg, pool, inDoubt.nextHop), raws: raws.store });
+  const relay = new Relay(cfg, { codec: ctx.codec, producer, log, deliveryLog, metrics, topics, outbound, nextHop: o.nextHop ?? nextHopDelivery(cfg, pool, inDoubt.nextHop), raws: raws.store, retransmissions });
   await relay.registerSchemas();
   log.info({ nextHop: cfg.nextHop.url, retryDelaysMs: cfg.retryDelaysMs, maxAttempts: cfg.maxAttempts, concurrency: cfg.concurrency, sessions: cfg.sessions, maxInDoubt: cfg.maxInDoubt, journal: journal ? cfg.journalDir : 'off', outbound: topics.outbound ?? null, dnsServers: cfg.outbound.dnsServers ?? 'system', mxPort: cfg.outbound.mxPort, mtaSts: cfg.outbound.mtaSts }, 'egress relay starting');
 

@@ -31,5 +31,11 @@ export interface DevScopEgressDeliveryStatus {
      * Default: null
      */
     receivedAt: null | number;
+    /**
+     * SHA-256 (base64) of the envelope sender, Message-ID and raw bytes, for delivered messages that have a Message-ID: a sender's retransmission after a lost 250 (a new record id, the same content) is recognised by every relay from the log (egress/relay/retransmissions.ts).
+     *
+     * Default: null
+     */
+    contentKey: null | string;
 }
 
