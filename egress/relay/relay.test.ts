@@ -162,7 +162,12 @@ test('a sender\'s retransmission (new record id; same sender, Message-ID and byt
     const mime = schema('MimeSection').type.random() as unknown as NonNullable<MailRecord['mime']>;
     return { ...r, mime: { ...mime, tags: [], headers: { ...mime.headers, messageId } } };
   };
-  const resent = (r: MailRecord): MailRecord => ({ ...r, envelope: { ...r.envelope, id: uniqueName('resent') } });
+  // The copy the sender sent again: a new record id, and the ingress's own Received header differs.
+  const resent = (r: MailRecord): MailRecord => {
+    const trace = Buffer.from(`Received: from client by mx.scop.test; Mon, 1 Jan 2024 10:00:${String(Math.floor(Math.random() * 60)).padStart(2, '0')} +0000 id ${uniqueName('t')}\r\n`);
+    const raw = Buffer.concat([trace, r.envelope.raw.subarray(r.envelope.traceLength)]);
+    return { ...r, envelope: { ...r.envelope, id: uniqueName('resent'), raw, size: raw.length, traceLength: trace.length } };
+  };
   const first = withMessageId(decided('deliver', ['bob@example.net'], 'first'), '<m1@example.com>');
   const noId = withMessageId(decided('deliver', ['bob@example.net'], 'no id'), null);
   const [again, noIdAgain] = [resent(first), resent(noId)];

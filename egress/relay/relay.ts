@@ -174,7 +174,7 @@ export class Relay {
     // Records after the ingress's refer to the raw message: fetch it to send it. Retries and dead
     // jobs are written from `job` as it came (the reference, not the bytes).
     const sending = { ...job, record: await this.withRaw(job.record) };
-    const content = this.retransmissions.key(e.mailFrom, sending.record.mime?.headers.messageId, sending.record.envelope.raw);
+    const content = this.retransmissions.key(e.mailFrom, sending.record.mime?.headers.messageId, e.messageSha256 ?? sending.record.envelope.raw.subarray(e.traceLength));
     const attempt = job.attempt + 1;
     const outbound = job.origin === 'outbound';
     const status = (o: RecipientOutcome, at: number): DeliveryStatus => ({

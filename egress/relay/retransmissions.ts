@@ -18,11 +18,15 @@ export class Retransmissions {
 
   constructor(private readonly windowMs: number, private readonly maxEntries = 200_000) {}
 
-  /** The content key of a message, or null (no Message-ID, or the check is off). */
-  key(mailFrom: string, messageId: string | null | undefined, raw: Buffer): string | null {
+  /**
+   * The content key of a message, or null (no Message-ID, or the check is off). `message` is the
+   * DATA as the client sent it — raw[traceLength..], not the ingress's own Received header, which
+   * differs between the copies — or its hex SHA-256 (the envelope's messageSha256).
+   */
+  key(mailFrom: string, messageId: string | null | undefined, message: Buffer | string): string | null {
     if (this.windowMs <= 0 || !messageId) return null;
     const h = createHash('sha256');
-    h.update(mailFrom.toLowerCase()).update('\0').update(messageId).update('\0').update(raw);
+    h.update(mailFrom.toLowerCase()).update('\0').update(messageId).update('\0').update(typeof message === 'string' ? message : createHash('sha256').update(message).digest('hex'));
     return h.digest('base64');
   }
 
