@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { auc, crossSourceTokens, plattFit, recallAtFp, type SourcedLabelled } from './evaluate.ts';
-import { balanceWeights, capGroups, DEFAULT_GENERAL, GENERAL_LINEAR, innerFolds, outOfSourceMargins, trainGeneral, withWordsOnlyCopies } from './general.ts';
-import { BayesModel } from './model.ts';
+import { auc, crossSourceTokens, fitLinear, plattFit, recallAtFp, type SourcedLabelled } from './evaluate.ts';
+import { balanceWeights, capGroups, DEFAULT_GENERAL, featureBagged, GENERAL_LINEAR, innerFolds, outOfSourceMargins, tokenBag, trainGeneral, withWordsOnlyCopies } from './general.ts';
+import { BayesModel, weightCap } from './model.ts';
 import { chooseSourceThresholds } from './thresholds.ts';
 
 /** Three sources; each class has content words shared across sources, and each source has a collector's mark on every message. */
@@ -112,7 +112,8 @@ describe('training that generalises across corpora', () => {
 
   it('trainGeneral: calibrated model, cutoffs with an unsure band, the collector mark has no weight, round trip keeps the calibration', () => {
     // Uncapped: on this toy set every message saturates the influence cap, so all ham ties and the band has nothing to place (the cap: model.test.ts).
-    const m = trainGeneral(sources(), { minInnerSource: 50, maxPerGroup: 1000, spamFpRate: 0.01, unsureFpRate: 0.05, linear: { ...GENERAL_LINEAR, maxWeight: null } });
+    // One bag: on 8 ham words the inner folds' 5 % ham quantile lands on one message's score, and which one is an accident of the bags (bagging: below).
+    const m = trainGeneral(sources(), { minInnerSource: 50, maxPerGroup: 1000, spamFpRate: 0.01, unsureFpRate: 0.05, linear: { ...GENERAL_LINEAR, maxWeight: null }, featureBags: 1 });
     assert.ok(m.calibration, 'calibrated');
     assert.ok(m.thresholds.ham < m.thresholds.spam, `${JSON.stringify(m.thresholds)}`);
     assert.equal(m.linear!.weights.get('collector-a'), undefined);
@@ -166,5 +167,49 @@ describe('calibration keeps the ranking', () => {
     const fixed = plattFit(margins, [...labels], 1);
     assert.equal(fixed.a, 1);
     assert.ok(Number.isFinite(fixed.b));
+  });
+});
+
+describe('feature bagging (featureBags)', () => {
+  /** Every spam has `strong` (a collection artifact-like perfect clue); half have `partial`, which 5 % of ham have too. */
+  function dominated(strong: string, partial: string): SourcedLabelled[] {
+    const out: SourcedLabelled[] = [];
+    for (let i = 0; i < 400; i++) {
+      const spam = i % 2 === 0;
+      const tokens = [`filler${i % 13}`, `other${i % 5}`];
+      if (spam) tokens.push(strong);
+      if (spam ? i % 4 === 0 : i % 40 === 1) tokens.push(partial);
+      out.push({ tokens, label: spam ? 'spam' : 'ham', source: 's', id: `m${i}` });
+    }
+    return out;
+  }
+
+  it('one bag is the plain fit; with bags a clue that one strong token overshadows gets its own weight, and the cap holds', () => {
+    const bags = 3;
+    const strong = 'strong';
+    // The two clues must fall in different bags, so that one fit sees the partial clue without the strong one.
+    const partial = ['partial', 'partial2', 'partial3', 'partial4'].find((p) => tokenBag(p, bags) !== tokenBag(strong, bags))!;
+    const items = dominated(strong, partial);
+    // Uncapped, so that the clues' weights are free to show where the evidence went.
+    const linear = { ...GENERAL_LINEAR, maxWeight: null };
+    const plain = featureBagged(items, linear, 1);
+    assert.deepEqual([...plain.weights], [...fitLinear(items, linear).weights]);
+    const bagged = featureBagged(items, linear, bags);
+    const w = (p: typeof plain, t: string) => p.weights.get(t)![0];
+    assert.ok(w(bagged, partial) / w(bagged, strong) > 1.1 * (w(plain, partial) / w(plain, strong)), `partial / strong: bagged ${w(bagged, partial) / w(bagged, strong)} vs plain ${w(plain, partial) / w(plain, strong)}`);
+    // A message with the partial clue alone scores more spam-like than with the plain fit.
+    assert.ok(bagged.margin([partial, 'filler1']) > plain.margin([partial, 'filler1']) + 0.5, `${bagged.margin([partial, 'filler1'])} vs ${plain.margin([partial, 'filler1'])}`);
+    // The merged weights stay within the influence cap.
+    const capped = { ...GENERAL_LINEAR, maxWeight: { word: 2, structure: 8 } };
+    for (const [t, [x]] of featureBagged(items, capped, bags).weights) assert.ok(Math.abs(x) <= weightCap(capped.maxWeight, t) + 1e-9, `${t} ${x}`);
+  });
+
+  it('trainGeneral uses the configured bags (the default model is bagged; featureBags 1 is the former fit)', () => {
+    assert.equal(DEFAULT_GENERAL.featureBags, 3);
+    const opts = { minInnerSource: 50, maxPerGroup: 1000, calibrate: false } as const;
+    const one = trainGeneral(sources(), { ...opts, featureBags: 1 });
+    const three = trainGeneral(sources(), opts);
+    assert.notDeepEqual([...one.linear!.weights], [...three.linear!.weights]);
+    assert.ok(three.score(['viagra', 'cash', 'click']).score > 0 && three.score(['meeting', 'agenda', 'thanks']).score < 0);
   });
 });

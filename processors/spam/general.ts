@@ -14,7 +14,7 @@
  */
 import { chooseSourceThresholds, type SourceAggregate } from './thresholds.ts';
 import { crossSourceTokens, fitLinear, plattFit, restrictTokens, type SourcedLabelled } from './evaluate.ts';
-import { BayesModel, DEFAULT_LINEAR, type Label, type LinearOptions } from './model.ts';
+import { BayesModel, DEFAULT_LINEAR, LinearPart, roundWeight, type Label, type LinearOptions } from './model.ts';
 import { TOKENIZER_VERSION } from './tokenizer.ts';
 import { isWordToken } from './token-kinds.ts';
 
@@ -51,6 +51,14 @@ export interface GeneralTrainOptions {
    * headers) is scored by weak, noisy word weights.
    */
   wordsOnlyCopies: boolean;
+  /**
+   * Feature bagging (1: one fit): the linear part is fitted this many times, each time without one
+   * K-th of the tokens (chosen by a hash of the token), and the fits are averaged into one linear
+   * part (featureBagged). No fit can lean on one group of tokens alone — the tokens that explain a
+   * training corpus must share the evidence with the others — and the model stays one weight per
+   * token (same size, same scoring cost, same feedback steps).
+   */
+  featureBags: number;
 
   onProgress?: (step: string, done: number, total: number) => void;
 }
@@ -78,6 +86,7 @@ export const DEFAULT_GENERAL: GeneralTrainOptions = {
   balanceCap: 20,
   maxPerGroup: 2500,
   wordsOnlyCopies: true,
+  featureBags: 3,
 };
 
 /** FNV-1a of the id: a sample that does not depend on input order. */
@@ -122,13 +131,43 @@ export function balanceWeights<T extends SourcedLabelled>(items: readonly T[], c
   return items.map((it) => ({ ...it, weight: Math.min(cap, per / size.get(`${it.source}|${it.label}`)!) }));
 }
 
+/** Which of `bags` feature bags leaves `token` out (FNV-1a of the token: independent of the data and its order). */
+export function tokenBag(token: string, bags: number): number {
+  return idHash(`bag:${token}`) % bags;
+}
+
+/**
+ * `bags` fits, each without the tokens of one bag (tokenBag), averaged into one linear part. A token
+ * is in bags − 1 fits; a message's margin in each fit is normalised by its known tokens there, about
+ * (bags − 1)/bags of them, so the average of the fits' margins is (up to that approximation) the
+ * margin of one part whose weights are the sum of a token's fitted weights × (1/bags)·√(bags/(bags − 1)):
+ * the mean × √((bags − 1)/bags), so the influence cap still holds. AdaGrad accumulators and the bias
+ * are averaged (feedback steps continue from there). bags ≤ 1: the plain fit.
+ */
+export function featureBagged(items: readonly SourcedLabelled[], linear: LinearOptions, bags: number): LinearPart {
+  if (bags <= 1) return fitLinear([...items], linear);
+  const parts = Array.from({ length: bags }, (_, b) => fitLinear(items.map((it) => ({ ...it, tokens: it.tokens.filter((t) => tokenBag(t, bags) !== b) })), linear));
+  const f = (1 / bags) * Math.sqrt(bags / (bags - 1));
+  const sum = new Map<string, [number, number, number]>();
+  for (const p of parts) for (const [t, [w, acc]] of p.weights) {
+    const s = sum.get(t) ?? [0, 0, 0];
+    s[0] += w; s[1] += acc; s[2]++;
+    sum.set(t, s);
+  }
+  const merged = new LinearPart({ ...linear });
+  merged.bias = roundWeight(parts.reduce((s, p) => s + p.bias, 0) / bags);
+  merged.biasAccum = roundWeight(parts.reduce((s, p) => s + p.biasAccum, 0) / bags);
+  for (const [t, [w, acc, n]] of sum) merged.weights.set(t, [roundWeight(w * f), roundWeight(acc / n)]);
+  return merged;
+}
+
 /** The linear part (and, unless `linearOnly`, the counts) on items already restricted to the cross-source tokens. */
-function fitOn(restricted: readonly SourcedLabelled[], linear: LinearOptions, balanceCap: number, linearOnly = false): BayesModel {
+function fitOn(restricted: readonly SourcedLabelled[], linear: LinearOptions, balanceCap: number, bags: number, linearOnly = false): BayesModel {
   const weighted = balanceWeights(restricted, balanceCap);
   const m = new BayesModel(TOKENIZER_VERSION);
   // The counts are the model's exact memory of real messages (the learner's NB scaling reads them): copies do not count.
   if (!linearOnly) for (const it of weighted) if (!it.copy) m.learnCounts(it.tokens, it.label);
-  m.linear = fitLinear(weighted, linear);
+  m.linear = featureBagged(weighted, linear, bags);
   return m;
 }
 
@@ -171,7 +210,7 @@ export function outOfSourceMargins(items: readonly SourcedLabelled[], options: G
   const folds: string[] = [];
   plan.forEach((hold, k) => {
     options.onProgress?.('calibration folds', k, plan.length);
-    const m = fitOn(items.filter((it) => !hold.includes(it.source)), options.linear, options.balanceCap, true);
+    const m = fitOn(items.filter((it) => !hold.includes(it.source)), options.linear, options.balanceCap, options.featureBags, true);
     for (const it of items) {
       if (!hold.includes(it.source) || it.copy) continue;
       margins.push(m.score(it.tokens).score);
@@ -192,7 +231,7 @@ export function trainGeneral(all: readonly SourcedLabelled[], opts: Partial<Gene
   const capped = capGroups(all, options.maxPerGroup);
   const items = options.wordsOnlyCopies ? withWordsOnlyCopies(capped) : capped;
   const restricted = restrictTokens(items, crossSourceTokens(items, options.minSources, options.minCount));
-  const model = fitOn(restricted, options.linear, options.balanceCap);
+  const model = fitOn(restricted, options.linear, options.balanceCap, options.featureBags);
   if (!options.calibrate) return model;
   const oos = outOfSourceMargins(restricted, options);
   // Pooled out-of-source margins need not rise with P(spam): a held-out single-class source is scored
