@@ -194,6 +194,6 @@ export const spamService = defineStage<SpamState, 'spam'>({
     ctx.state.metrics.verdicts.inc({ verdict: spam.verdict, model_version: spam.modelVersion });
     ctx.state.metrics.probability.observe(spam.probability);
     ctx.log.debug({ verdict: spam.verdict, probability: spam.probability, modelVersion: spam.modelVersion }, 'scored');
-    return { section: spam, symbols: spamSymbols(spam) };
+    return { section: spam, symbols: spamSymbols(spam, tokens) };
   },
 });

@@ -1,11 +1,47 @@
 /**
- * The spam stage's finding as a symbol (issue 16): BAYES_SPAM, BAYES_UNSURE or BAYES_HAM by the
- * verdict, with the probability as its score (what a policy's min_score reads) and as option. From
- * the section alone: how the stage scores is not changed by it.
+ * The spam stage's findings as symbols (issues 16, 17):
+ * - BAYES_SPAM, BAYES_UNSURE or BAYES_HAM by the verdict, with the probability as its score (what a
+ *   policy's min_score reads) and as option;
+ * - the evidence beyond the words (RDNS_NONE, RDNS_DYNAMIC, HELO_*, RCVD_DIRECT_TO_MX, MIME_HTML_ONLY,
+ *   HTML_HIDDEN_TEXT, URL_*, FROM_NAME_*, TO_EQ_FROM): each fires when the tokenizer produced one of
+ *   its structure tokens. Derived from the message's tokens, not from a second parse, so the symbol
+ *   and the model's feature can never disagree; the option names the token that fired it.
+ * How the stage scores is not changed by them: the model already weighs the tokens; the policy file
+ * gives the symbols their (small) weights.
  */
 import { symbolWord, type StageSymbol } from '../../runtime/stage.ts';
+import type { SpamEvidenceSymbol } from '../../schemas/symbol-names.ts';
 import type { SpamSection } from '../../schemas/types.ts';
 
-export function spamSymbols(s: SpamSection): StageSymbol[] {
-  return [{ symbol: `BAYES_${symbolWord(s.verdict)}`, score: s.probability, options: [s.probability.toFixed(3)] }];
+/** Each evidence symbol and the tokens (tokenizer.ts) any one of which fires it. */
+export const EVIDENCE: readonly { symbol: SpamEvidenceSymbol; tokens: readonly string[] }[] = [
+  { symbol: 'RDNS_NONE', tokens: ['relay:rdns:none'] },
+  { symbol: 'RDNS_DYNAMIC', tokens: ['relay:rdns:dynamic'] },
+  { symbol: 'HELO_IP_LITERAL', tokens: ['relay:helo-ip-literal'] },
+  { symbol: 'HELO_BARE', tokens: ['relay:helo-bare'] },
+  { symbol: 'HELO_NOT_RDNS', tokens: ['relay:helo-not-rdns-domain'] },
+  { symbol: 'RCVD_DIRECT_TO_MX', tokens: ['received:sender-hops:le0'] },
+  { symbol: 'MIME_HTML_ONLY', tokens: ['html:only', 'mime:alt-ratio:text-short'] },
+  { symbol: 'HTML_HIDDEN_TEXT', tokens: ['html:hidden-share:much', 'html:hidden-share:most'] },
+  { symbol: 'URL_ANCHOR_MISMATCH', tokens: ['url:anchor-mismatch'] },
+  { symbol: 'URL_SHORTENER', tokens: ['url:shortener'] },
+  { symbol: 'FROM_NAME_ADDR_OTHER', tokens: ['from:name-address-other'] },
+  { symbol: 'FROM_NAME_DOMAIN_OTHER', tokens: ['from:name-domain-other'] },
+  { symbol: 'TO_EQ_FROM', tokens: ['to:is-from'] },
+];
+
+/** The evidence symbols a message's tokens fire, in EVIDENCE order; options = the tokens that fired each. */
+export function evidenceSymbols(tokens: readonly string[]): StageSymbol[] {
+  const present = new Set(tokens);
+  const out: StageSymbol[] = [];
+  for (const e of EVIDENCE) {
+    const fired = e.tokens.filter((t) => present.has(t));
+    if (fired.length) out.push({ symbol: e.symbol, score: null, options: fired });
+  }
+  return out;
+}
+
+/** The verdict symbol, then the evidence. */
+export function spamSymbols(s: Pick<SpamSection, 'verdict' | 'probability'>, tokens: readonly string[]): StageSymbol[] {
+  return [{ symbol: `BAYES_${symbolWord(s.verdict)}`, score: s.probability, options: [s.probability.toFixed(3)] }, ...evidenceSymbols(tokens)];
 }
