@@ -13,7 +13,12 @@ export interface SymbolInfo {
   description: string;
 }
 
-const auth = (description: string): SymbolInfo => ({ stage: 'auth', description });
+const of = (stage: SymbolStage) => (description: string): SymbolInfo => ({ stage, description });
+const auth = of('auth');
+const mime = of('mime');
+const spam = of('spam');
+const firewall = of('firewall');
+const decision = of('decision');
 const spf = (prefix: string, what: string): Record<string, SymbolInfo> => ({
   [`${prefix}_PASS`]: auth(`${what}: pass`), [`${prefix}_FAIL`]: auth(`${what}: fail`), [`${prefix}_SOFTFAIL`]: auth(`${what}: softfail`),
   [`${prefix}_NEUTRAL`]: auth(`${what}: neutral`), [`${prefix}_NONE`]: auth(`${what}: no SPF record`),
@@ -22,19 +27,19 @@ const spf = (prefix: string, what: string): Record<string, SymbolInfo> => ({
 
 /** The spam stage's evidence beyond the words (derived from the tokenizer's structure tokens; processors/spam/symbols.ts). */
 export const SPAM_EVIDENCE_SYMBOLS = {
-  RDNS_NONE: { stage: 'spam', description: 'the relay that handed the message over has no reverse DNS' },
-  RDNS_DYNAMIC: { stage: 'spam', description: "that relay's reverse name looks like a dynamic or residential pool" },
-  HELO_IP_LITERAL: { stage: 'spam', description: 'that relay greeted with an IP literal' },
-  HELO_BARE: { stage: 'spam', description: 'that relay greeted with a bare name (no dot)' },
-  HELO_NOT_RDNS: { stage: 'spam', description: "that relay's HELO names another domain than its reverse DNS" },
-  RCVD_DIRECT_TO_MX: { stage: 'spam', description: "no relay on the sender's side: the client sent straight to the receiver" },
-  MIME_HTML_ONLY: { stage: 'spam', description: 'an HTML body without a text part, or with a text part under half its length' },
-  HTML_HIDDEN_TEXT: { stage: 'spam', description: "as much hidden HTML text as a tenth of the visible text or more" },
-  URL_ANCHOR_MISMATCH: { stage: 'spam', description: 'a link whose text names another site than its target' },
-  URL_SHORTENER: { stage: 'spam', description: 'a link through a URL shortener' },
-  FROM_NAME_ADDR_OTHER: { stage: 'spam', description: "the From display name holds an address of another domain than the sender's" },
-  FROM_NAME_DOMAIN_OTHER: { stage: 'spam', description: "the From display name holds a domain other than the sender's" },
-  TO_EQ_FROM: { stage: 'spam', description: 'the first To address is the From address' },
+  RDNS_NONE: spam('the relay that handed the message over has no reverse DNS'),
+  RDNS_DYNAMIC: spam("that relay's reverse name looks like a dynamic or residential pool"),
+  HELO_IP_LITERAL: spam('that relay greeted with an IP literal'),
+  HELO_BARE: spam('that relay greeted with a bare name (no dot)'),
+  HELO_NOT_RDNS: spam("that relay's HELO names another domain than its reverse DNS"),
+  RCVD_DIRECT_TO_MX: spam("no relay on the sender's side: the client sent straight to the receiver"),
+  MIME_HTML_ONLY: spam('an HTML body without a text part, or with a text part under half its length'),
+  HTML_HIDDEN_TEXT: spam("as much hidden HTML text as a tenth of the visible text or more"),
+  URL_ANCHOR_MISMATCH: spam('a link whose text names another site than its target'),
+  URL_SHORTENER: spam('a link through a URL shortener'),
+  FROM_NAME_ADDR_OTHER: spam("the From display name holds an address of another domain than the sender's"),
+  FROM_NAME_DOMAIN_OTHER: spam("the From display name holds a domain other than the sender's"),
+  TO_EQ_FROM: spam('the first To address is the From address'),
 } as const satisfies Record<string, SymbolInfo>;
 
 export const SYMBOLS = {
@@ -50,35 +55,35 @@ export const SYMBOLS = {
   DMARC_NA: auth('the From domain has no DMARC policy'), DMARC_DNSFAIL: auth('the DMARC lookup failed temporarily'), DMARC_BAD_POLICY: auth('the DMARC record is broken'),
   ARC_ALLOW: auth('the ARC chain validates'), ARC_REJECT: auth('the ARC chain fails'), ARC_NA: auth('no ARC chain'), ARC_DNSFAIL: auth('an ARC key lookup failed temporarily'),
   // spam (processors/spam/symbols.ts)
-  BAYES_SPAM: { stage: 'spam', description: 'the spam model says spam (score = the probability)' },
-  BAYES_UNSURE: { stage: 'spam', description: 'the spam model is unsure (score = the probability)' },
-  BAYES_HAM: { stage: 'spam', description: 'the spam model says ham (score = the probability)' },
+  BAYES_SPAM: spam('the spam model says spam (score = the probability)'),
+  BAYES_UNSURE: spam('the spam model is unsure (score = the probability)'),
+  BAYES_HAM: spam('the spam model says ham (score = the probability)'),
   ...SPAM_EVIDENCE_SYMBOLS,
   // mime (processors/mime/symbols.ts): one per attachment flag, and the scan and parse outcomes
-  MIME_EXECUTABLE: { stage: 'mime', description: 'an executable attachment' },
-  MIME_SCRIPT: { stage: 'mime', description: 'a script attachment' },
-  MIME_DOUBLE_EXTENSION: { stage: 'mime', description: 'an attachment named like invoice.pdf.exe' },
-  MIME_TYPE_MISMATCH: { stage: 'mime', description: "an attachment whose content is not its declared type" },
-  MIME_MACRO_OFFICE: { stage: 'mime', description: 'an Office document with macros' },
-  MIME_ARCHIVE: { stage: 'mime', description: 'an archive attachment' },
-  MIME_ENCRYPTED_ARCHIVE: { stage: 'mime', description: 'a password-protected archive' },
-  MIME_HTML: { stage: 'mime', description: 'an HTML attachment' },
-  MIME_VIRUS: { stage: 'mime', description: 'ClamAV found a virus' },
-  MIME_SCAN_FAILED: { stage: 'mime', description: 'the virus scan could not run' },
-  MIME_PARSE_FAILED: { stage: 'mime', description: 'the message could not be parsed' },
-  MIME_LIMITS_EXCEEDED: { stage: 'mime', description: 'parsing stopped at a limit' },
+  MIME_EXECUTABLE: mime('an executable attachment'),
+  MIME_SCRIPT: mime('a script attachment'),
+  MIME_DOUBLE_EXTENSION: mime('an attachment named like invoice.pdf.exe'),
+  MIME_TYPE_MISMATCH: mime("an attachment whose content is not its declared type"),
+  MIME_MACRO_OFFICE: mime('an Office document with macros'),
+  MIME_ARCHIVE: mime('an archive attachment'),
+  MIME_ENCRYPTED_ARCHIVE: mime('a password-protected archive'),
+  MIME_HTML: mime('an HTML attachment'),
+  MIME_VIRUS: mime('ClamAV found a virus'),
+  MIME_SCAN_FAILED: mime('the virus scan could not run'),
+  MIME_PARSE_FAILED: mime('the message could not be parsed'),
+  MIME_LIMITS_EXCEEDED: mime('parsing stopped at a limit'),
   // firewall (processors/firewall/symbols.ts)
-  REPUTATION_BAD_NET: { stage: 'firewall', description: "the client's prefix sent spam lately (score = its reputation score)" },
-  REPUTATION_BAD_DOMAIN: { stage: 'firewall', description: 'the authenticated sender domain sent spam lately (score = its reputation score)' },
-  REPUTATION_BLOCKED_NET: { stage: 'firewall', description: "the client's prefix is blocked" },
+  REPUTATION_BAD_NET: firewall("the client's prefix sent spam lately (score = its reputation score)"),
+  REPUTATION_BAD_DOMAIN: firewall('the authenticated sender domain sent spam lately (score = its reputation score)'),
+  REPUTATION_BLOCKED_NET: firewall("the client's prefix is blocked"),
   // decision (processors/decision/lists.ts): the policy's own lists
-  ALLOWLIST_SENDER: { stage: 'decision', description: 'the sender is on the allow list (DMARC passes)' },
-  ALLOWLIST_SENDER_UNVERIFIED: { stage: 'decision', description: 'the sender is on the allow list but DMARC does not pass: ignored' },
-  ALLOWLIST_IP: { stage: 'decision', description: 'the client IP is on the allow list' },
-  ALLOWLIST_RCPT: { stage: 'decision', description: 'every recipient is on the allow list' },
-  BLOCKLIST_SENDER: { stage: 'decision', description: 'the sender is on the block list' },
-  BLOCKLIST_IP: { stage: 'decision', description: 'the client IP is on the block list' },
-  BLOCKLIST_RCPT: { stage: 'decision', description: 'every recipient is on the block list' },
+  ALLOWLIST_SENDER: decision('the sender is on the allow list (DMARC passes)'),
+  ALLOWLIST_SENDER_UNVERIFIED: decision('the sender is on the allow list but DMARC does not pass: ignored'),
+  ALLOWLIST_IP: decision('the client IP is on the allow list'),
+  ALLOWLIST_RCPT: decision('every recipient is on the allow list'),
+  BLOCKLIST_SENDER: decision('the sender is on the block list'),
+  BLOCKLIST_IP: decision('the client IP is on the block list'),
+  BLOCKLIST_RCPT: decision('every recipient is on the block list'),
 } as const satisfies Record<string, SymbolInfo>;
 
 export type SymbolName = keyof typeof SYMBOLS;
