@@ -19,11 +19,11 @@ const mime = of('mime');
 const spam = of('spam');
 const firewall = of('firewall');
 const decision = of('decision');
-const spf = (prefix: string, what: string): Record<string, SymbolInfo> => ({
-  [`${prefix}_PASS`]: auth(`${what}: pass`), [`${prefix}_FAIL`]: auth(`${what}: fail`), [`${prefix}_SOFTFAIL`]: auth(`${what}: softfail`),
-  [`${prefix}_NEUTRAL`]: auth(`${what}: neutral`), [`${prefix}_NONE`]: auth(`${what}: no SPF record`),
-  [`${prefix}_TEMPERROR`]: auth(`${what}: DNS failed temporarily`), [`${prefix}_PERMERROR`]: auth(`${what}: the record is broken`),
-});
+const SPF_RESULTS = { PASS: 'pass', FAIL: 'fail', SOFTFAIL: 'softfail', NEUTRAL: 'neutral', NONE: 'no SPF record', TEMPERROR: 'DNS failed temporarily', PERMERROR: 'the record is broken' } as const;
+/** SPF_<RESULT> / SPF_HELO_<RESULT>, with literal names (so SymbolName stays a union of literals). */
+function spf<P extends string>(prefix: P, what: string): Record<`${P}_${keyof typeof SPF_RESULTS}`, SymbolInfo> {
+  return Object.fromEntries(Object.entries(SPF_RESULTS).map(([r, d]) => [`${prefix}_${r}`, auth(`${what}: ${d}`)])) as Record<`${P}_${keyof typeof SPF_RESULTS}`, SymbolInfo>;
+}
 
 /** The spam stage's evidence beyond the words (derived from the tokenizer's structure tokens; processors/spam/symbols.ts). */
 export const SPAM_EVIDENCE_SYMBOLS = {
