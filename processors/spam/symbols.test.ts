@@ -85,6 +85,8 @@ describe('spam symbols: evidence beyond the words', () => {
       const symbols = out!.symbols!.map((s) => s.symbol);
       assert.equal(symbols[0], `BAYES_${out!.section.verdict.toUpperCase()}`);
       for (const s of ['RDNS_NONE', 'HELO_IP_LITERAL', 'RCVD_DIRECT_TO_MX', 'URL_SHORTENER']) assert.ok(symbols.includes(s), `${s} missing: ${symbols.join(' ')}`);
+      const counted = (await state.metrics.evidence.get()).values.filter((v) => v.value > 0).map((v) => `${v.labels.symbol}/${v.labels.verdict}`).sort();
+      assert.deepEqual(counted, symbols.slice(1).map((s) => `${s}/${out!.section.verdict}`).sort(), 'scop_spam_evidence_total counts each, by verdict');
     } finally {
       await tokenizer.close();
     }
