@@ -32,8 +32,8 @@ export interface LearnerFixture {
   /** A temporary folder of the test's own. */
   dir: string;
   stage: RunningStage;
-  /** New records (UUIDv7 ids) through the stage; returns them scored. */
-  score(raws: string[]): Promise<MailRecord[]>;
+  /** New records (UUIDv7 ids, envelope recipients `rcptTo`) through the stage; returns them scored. */
+  score(raws: string[], rcptTo?: string[]): Promise<MailRecord[]>;
   /** The newest record on the model topic. */
   model(): Promise<SpamModelRecord>;
 }
@@ -61,8 +61,12 @@ export async function learnerFixture(ctx: ServiceContext, admin: Admin, name: st
   const scored = new Map<string, MailRecord>();
   return {
     topics, env: fullEnv, dir, stage,
-    async score(raws) {
-      const records = await Promise.all(raws.map((r) => recordFromRaw(Buffer.from(r), uuidv7())));
+    async score(raws, rcptTo = []) {
+      const records = await Promise.all(raws.map(async (r) => {
+        const record = await recordFromRaw(Buffer.from(r), uuidv7());
+        record.envelope.rcptTo = [...rcptTo];
+        return record;
+      }));
       await produce(ctx.kafka, ctx.codec, topics.input, 'MailRecord', records.map((record) => ({ record })));
       outRead += records.length;
       for (const m of await readTopic(ctx.kafka, topics.output, outRead, { settleMs: 0 })) {
