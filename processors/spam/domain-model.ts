@@ -58,6 +58,12 @@ export function domainModelFor(rcptTo: readonly string[], models: ReadonlyMap<st
   return ds.length === 1 ? (models.get(ds[0]!) ?? null) : null;
 }
 
+/** A residual as a scorer keeps it: the weights only (its counts serve the learner's feature values; ~1/3 of its heap). */
+export function forScoring(delta: BayesModel): BayesModel {
+  delta.counts.clear();
+  return delta;
+}
+
 /** The global model's score with the domain's residual margin added (the global cutoffs and calibration decide). */
 export function blendedScore(global: BayesModel, delta: BayesModel | null, tokens: readonly string[]): Score {
   if (!delta?.linear || !global.linear) return global.score(tokens);

@@ -28,7 +28,7 @@ const model = train([
 ]);
 
 function stateWith(tokenizer: ReturnType<typeof boundedTokenizer>): SpamState {
-  return { active: { model, version: 'test-model' }, metrics: spamMetrics(new Registry()), tokenizer, follower: { caughtUp: Promise.resolve(), refused: 0, stop: async () => undefined } } as unknown as SpamState;
+  return { active: { model, version: 'test-model' }, domains: new Map(), metrics: spamMetrics(new Registry()), tokenizer, follower: { caughtUp: Promise.resolve(), refused: 0, stop: async () => undefined } } as unknown as SpamState;
 }
 
 function ctx(state: SpamState, signal: AbortSignal) {

@@ -20,7 +20,7 @@ import { defineStage } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import { DEFAULT_MODEL_FILE, loadDefaultModel } from './default-model.ts';
-import { domainModelFor, type DomainModel } from './domain-model.ts';
+import { domainModelFor, forScoring, type DomainModel } from './domain-model.ts';
 import { BayesModel } from './model.ts';
 import { followModels, publishModel, type ModelFollower } from './model-topic.ts';
 import { spamInputFromRecord, type SpamInput } from './input.ts';
@@ -170,7 +170,7 @@ export const spamService = defineStage<SpamState, 'spam'>({
       apply: (model, data) => use(model, data.version, 'spam.model topic'),
       applyDomain: (name, delta) => {
         // A domain below its label minimum is published (the learner's state) but not blended in.
-        if (delta?.inUse) state.domains.set(name, { name, delta: delta.model, version: delta.data.version });
+        if (delta?.inUse) state.domains.set(name, { name, delta: forScoring(delta.model), version: delta.data.version });
         else state.domains.delete(name);
         metrics.domainModels.set(state.domains.size);
         log.debug({ domain: name, modelVersion: delta?.data.version, inUse: delta?.inUse ?? false }, 'per-domain spam model');
