@@ -15,9 +15,10 @@
  * spam.model under the key `domain:<name>` (model-topic.ts).
  */
 import { domainToASCII } from 'node:url';
+import { DOMAIN_KEY_PREFIX } from '../../runtime/operator/spam-model.ts';
 import { BayesModel, featureScale, LinearPart, type Label, type Score } from './model.ts';
 
-export const DOMAIN_KEY_PREFIX = 'domain:';
+export { DOMAIN_KEY_PREFIX };
 export const domainKey = (name: string) => `${DOMAIN_KEY_PREFIX}${name}`;
 
 /** Recipients looked at per message (a message to thousands of recipients is a list: global only anyway). */
