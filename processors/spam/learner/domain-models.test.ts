@@ -6,10 +6,7 @@
  * turned off, the residual is deleted and scorers stop using it.
  */
 import assert from 'node:assert/strict';
-import { fork } from 'node:child_process';
-import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../../../infra/ports.ts';
 import { sendFeedback } from '../../../runtime/operator/feedback.ts';
 import { MODEL_KEY } from '../../../runtime/operator/spam-model.ts';
 import { loadModelKeys, modelSignatureProblem } from '../../../runtime/model-signature.ts';
@@ -19,7 +16,7 @@ import type { MailRecord, SpamModelRecord } from '../../../schemas/types.ts';
 import { domainKey } from '../domain-model.ts';
 import { loadLearnerConfig } from './config.ts';
 import { startLearner, type RunningLearner } from './service.ts';
-import { learnerFixture, many, NEW_SPAM, type LearnerFixture } from './test-fixture.ts';
+import { learnerFixture, learnThenKill, many, NEW_SPAM, type LearnerFixture } from './test-fixture.ts';
 
 const A = ['bob@a.test'];
 const B = ['carol@b.test'];
@@ -100,23 +97,7 @@ describe('per-recipient-domain spam models (broker + registry + spam stage + lea
     await learner!.stop();
     learner = undefined;
     const before = (await domainA())!;
-    const port = await freePort();
-    const childEnv = { ...env, SPAM_LEARNER_PUBLISH_LABELS: '1000', SPAM_LEARNER_METRICS_PORT: String(port), LOG_LEVEL: 'warn' };
-    const child = fork(resolve(import.meta.dirname, '../../../cli/main.ts'), ['run', 'spam-learner'], { env: childEnv, execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-    const exited = new Promise((r) => child.once('exit', r));
-    try {
-      await new Promise<void>((ok, fail) => { child.once('message', () => ok()); child.once('exit', (c) => fail(new Error(`learner exited ${c}`))); });
-      await label(await fx.score(many(NEW_SPAM, 600, 3), A), 'spam');
-      const learnt = async () => {
-        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-        return Number(/scop_spam_learner_labels_total\{[^}]*outcome="learnt"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
-      };
-      await eventually(async () => ((await learnt()) >= 3 ? true : undefined), 60000, 'the child learnt the labels');
-      child.kill('SIGKILL');
-      await exited;
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
+    await learnThenKill(env, 3, async () => { await label(await fx.score(many(NEW_SPAM, 600, 3), A), 'spam'); });
     assert.equal((await domainA())!.version, before.version, 'nothing was published before the kill');
 
     learner = await startLearner({ ...ctx, env }, loadLearnerConfig({ ...env, SPAM_LEARNER_PUBLISH_LABELS: '3' }, ctx.dataDir));
