@@ -192,7 +192,8 @@ export class LearnerCore {
       return 'held-back';
     }
     // A changed label: its counts are taken back exactly (the tokenizer is deterministic), then it is learnt forwards.
-    const domain = this.domains?.route(domains) ?? null;
+    // A residual adds to a linear margin: a counts-only (format 1) global model gets every label itself.
+    const domain = this.model.linear ? (this.domains?.route(domains) ?? null) : null;
     if (!domain || this.domains!.o.global === 'shared') {
       if (previous !== undefined && previous !== label) this.model.unlearn(tokens, previous);
       this.model.learn(tokens, label);

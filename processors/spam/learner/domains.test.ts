@@ -63,6 +63,16 @@ describe('spam learner core: per-recipient-domain models', () => {
     assert.equal(c.model.nspam, nspam + 3, 'a domain that has a model keeps it');
   });
 
+  it('a counts-only global model: no residuals, every label global', async () => {
+    const c = new LearnerCore(OPTS, 'fb');
+    const m = new BayesModel('t1');
+    m.learn(HAMT(0), 'ham');
+    c.adopt(m, m.toData({ source: 'counts only', trainedAt: 1 }), null);
+    c.learn('a0', 'spam', NEWS(0), 'cli', 0, ['a.test']);
+    assert.equal(c.model.nspam, 1);
+    assert.deepEqual(c.changedDomains(), []);
+  });
+
   it('below SPAM_LEARNER_DOMAIN_MIN_LABELS a domain model is learnt but not in use', async () => {
     const c = await core({}, { minLabels: 3 });
     c.learn('a0', 'spam', NEWS(0), 'cli', 0, ['a.test']);
