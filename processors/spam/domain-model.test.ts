@@ -1,7 +1,8 @@
 /** Per-recipient-domain residuals: recipient domains, the blend, residual learning, isolation, the weight cap. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { blendedScore, domainModelFor, emptyDelta, learnResidual, pruneDelta, recipientDomain, recipientDomains, type DomainModel } from './domain-model.ts';
+import { spamSection } from './scorer.ts';
+import { blendedScore, domainModelFor, emptyDelta, forScoring, learnResidual, pruneDelta, recipientDomain, recipientDomains, type DomainModel } from './domain-model.ts';
 import { BayesModel } from './model.ts';
 import { linearTestModel, TEST_TOKENS } from './testing.ts';
 
@@ -80,6 +81,22 @@ describe('per-recipient-domain models', () => {
     pruneDelta(d, 1);
     assert.deepEqual([...d.linear!.weights.keys()], [strongest]);
     assert.deepEqual([...d.counts.keys()].filter((t) => t !== strongest), []);
+  });
+
+  it('the scorer\'s section: the blend\'s probability and verdict, and which residual in modelVersion', async () => {
+    const global = await linearTestModel();
+    const delta = emptyDelta(global);
+    for (let i = 1; i <= 4; i++) learnResidual(delta, global, NEWS(i), 'spam', 5000);
+    const active = { model: global, version: 'bayes-g' };
+    const plain = spamSection(NEWS(100), active, 1);
+    const blended = spamSection(NEWS(100), active, 1, { name: 'a.test', delta, version: 'bayes-a' });
+    assert.equal(plain.modelVersion, 'bayes-g');
+    assert.equal(blended.modelVersion, 'bayes-g+a.test@bayes-a');
+    assert.equal(blended.probability, blendedScore(global, delta, NEWS(100)).probability);
+    assert.equal(blended.verdict, 'spam');
+    assert.notEqual(plain.verdict, 'spam');
+    // The scorer keeps the weights only: the same scores without the counts.
+    assert.equal(blendedScore(global, forScoring(delta.clone()), NEWS(100)).probability, blended.probability);
   });
 
   it('needs a linear global model', async () => {

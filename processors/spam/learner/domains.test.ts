@@ -126,6 +126,18 @@ describe('spam learner core: per-recipient-domain models', () => {
     assert.equal(c.domains!.published.get('b.test')!.nham, 3);
   });
 
+  it('shared: a domain\'s refused batch reverts its residual only; the global model keeps the labels', async () => {
+    const c = await core({ holdbackMin: 1 }, { global: 'shared' });
+    publish(c);
+    c.learn('a0', 'spam', NEWS(0), 'cli', 0, ['a.test']);
+    const nspam = c.model.nspam;
+    c.rejectDomain('a.test');
+    assert.equal(c.domains!.current('a.test'), undefined);
+    assert.equal(c.model.nspam, nspam);
+    assert.equal(c.labelsLearnt, 1);
+    assert.equal(c.admit('a0', 'spam', 'cli', 0), 'duplicate', 'learnt (globally)');
+  });
+
   it('the state round trip keeps each held-back message\'s domain; a dropped batch leaves the published domains', async () => {
     const c = await core({ holdbackPercent: 50 });
     const ids = Array.from({ length: 8 }, (_, i) => `h-${i}`);
