@@ -21,7 +21,7 @@ describe('per-recipient-domain models', () => {
 
   it('a message applies its domain model only when all its recipients share that domain', async () => {
     const m = await linearTestModel();
-    const a: DomainModel = { name: 'a.test', delta: emptyDelta(m), version: 'v' };
+    const a: DomainModel = { name: 'a.test', delta: forScoring(emptyDelta(m)), version: 'v' };
     const models = new Map([['a.test', a]]);
     assert.equal(domainModelFor(['x@a.test', 'y@A.test'], models), a);
     assert.equal(domainModelFor(['x@a.test', 'y@b.test'], models), null, 'several domains: the global model');
@@ -89,14 +89,17 @@ describe('per-recipient-domain models', () => {
     for (let i = 1; i <= 4; i++) learnResidual(delta, global, NEWS(i), 'spam', 5000);
     const active = { model: global, version: 'bayes-g' };
     const plain = spamSection(NEWS(100), active, 1);
-    const blended = spamSection(NEWS(100), active, 1, { name: 'a.test', delta, version: 'bayes-a' });
+    const blended = spamSection(NEWS(100), active, 1, { name: 'a.test', delta: forScoring(delta), version: 'bayes-a' });
     assert.equal(plain.modelVersion, 'bayes-g');
     assert.equal(blended.modelVersion, 'bayes-g+a.test@bayes-a');
-    assert.equal(blended.probability, blendedScore(global, delta, NEWS(100)).probability);
     assert.equal(blended.verdict, 'spam');
     assert.notEqual(plain.verdict, 'spam');
-    // The scorer keeps the weights only: the same scores without the counts.
-    assert.equal(blendedScore(global, forScoring(delta.clone()), NEWS(100)).probability, blended.probability);
+    // The scorer keeps token → weight only: the same margins as the learner's residual, to the bit (also for tokens of weight 0).
+    delta.linear!.weights.set('weekly', [0, 1]);
+    for (const t of [NEWS(100), HAMT(1), SPAMT(2), ['weekly'], []]) {
+      assert.equal(forScoring(delta).margin(t), delta.linear!.margin(t));
+      assert.deepEqual(blendedScore(global, forScoring(delta), t), blendedScore(global, delta, t));
+    }
   });
 
   it('needs a linear global model', async () => {
