@@ -40,6 +40,7 @@ interface SpamMetrics {
   modelSwitches: Counter;
   domainModels: Gauge;
   domainScored: Counter;
+  evidence: Counter<'symbol' | 'verdict'>;
 }
 
 export function spamMetrics(registry: Registry): SpamMetrics {
@@ -50,6 +51,8 @@ export function spamMetrics(registry: Registry): SpamMetrics {
     modelSwitches: counterOn(registry, { name: 'scop_spam_model_switches_total', help: 'Times this scorer switched to a new model version.' }),
     domainModels: gaugeOn(registry, { name: 'scop_spam_domain_models', help: 'Per-recipient-domain models this scorer blends in.' }),
     domainScored: counterOn(registry, { name: 'scop_spam_domain_scored_total', help: 'Messages scored with a per-recipient-domain model blended in.' }),
+    // Per verdict: each symbol's hit rate per class on live traffic, what its policy weight is tuned with (the corpora cannot say much about relays).
+    evidence: counterOn(registry, { name: 'scop_spam_evidence_total', help: 'Evidence symbols emitted (RDNS_NONE, MIME_HTML_ONLY, ...), by symbol and the verdict of the same message.', labelNames: ['symbol', 'verdict'] as const }),
   };
 }
 
@@ -211,6 +214,8 @@ export const spamService = defineStage<SpamState, 'spam'>({
     ctx.state.metrics.verdicts.inc({ verdict: spam.verdict, model_version: active.version });
     ctx.state.metrics.probability.observe(spam.probability);
     ctx.log.debug({ verdict: spam.verdict, probability: spam.probability, modelVersion: spam.modelVersion }, 'scored');
-    return { section: spam, symbols: spamSymbols(spam) };
+    const symbols = spamSymbols(spam, tokens);
+    for (const s of symbols.slice(1)) ctx.state.metrics.evidence.inc({ symbol: s.symbol, verdict: spam.verdict });
+    return { section: spam, symbols };
   },
 });
