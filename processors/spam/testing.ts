@@ -2,6 +2,7 @@
 import type { MailRecord, MimeSection } from '../../schemas/types.ts';
 import type { SpamInput } from './input.ts';
 import type { BayesModel } from './model.ts';
+import type { BoundedTokenizer, SpamState } from './service.ts';
 
 export function spamInput(over: Partial<SpamInput> = {}): SpamInput {
   return {
@@ -42,4 +43,11 @@ export const TEST_TOKENS = {
 export async function linearTestModel(): Promise<BayesModel> {
   const { train } = await import('./evaluate.ts');
   return train(Array.from({ length: 20 }, (_, i) => (i % 2 ? { tokens: TEST_TOKENS.spam(i), label: 'spam' as const } : { tokens: TEST_TOKENS.ham(i), label: 'ham' as const })));
+}
+
+/** A spam stage state around one model, for calling process() without a broker (typed: a new state field fails to compile here, not at run time in each test). */
+export async function spamStateFor(model: BayesModel, tokenizer: BoundedTokenizer, version = 'test-model'): Promise<SpamState> {
+  const { spamMetrics } = await import('./service.ts');
+  const { Registry } = await import('prom-client');
+  return { active: { model, version }, domains: new Map(), metrics: spamMetrics(new Registry()), tokenizer, follower: { caughtUp: Promise.resolve(), refused: 0, stop: async () => undefined } };
 }
