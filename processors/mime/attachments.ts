@@ -3,7 +3,7 @@
  * and flags for content a mail filter should treat as dangerous. The flags are facts, not a
  * verdict; the decision stage weighs them.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { fileTypeFromBuffer } from 'file-type';
 import type { MimeAttachment } from '../../schemas/types.ts';
 
@@ -132,7 +132,8 @@ export async function describeAttachment(a: AttachmentInput): Promise<MimeAttach
     sniffedType: sniffedMime,
     disposition: a.disposition,
     size: content.length,
-    sha256: createHash('sha256').update(content).digest('hex'),
+    // One-shot hash: half the cost of createHash for the small bodies most attachments are.
+    sha256: hash('sha256', content),
     flags: FLAGS.filter((f) => flags.has(f)),
     virus: null,
   };

@@ -4,6 +4,7 @@
  * attachments), then the attachment policy and optional ClamAV scan. Pure apart from clamd, so
  * tests and the bench call it without Kafka.
  */
+import { isUtf8 } from 'node:buffer';
 import { franc } from 'franc-min';
 import type { AddressObject, ParsedMail } from 'mailparser';
 import type { MailAddress, MimeAttachment, MimeSection } from '../../schemas/types.ts';
@@ -47,15 +48,26 @@ function toAddresses(v: AddressObject | AddressObject[] | undefined): MailAddres
 function headerText(value: string): string {
   if (!/[\x80-\xff]/.test(value)) return value;
   const bytes = Buffer.from(value, 'latin1');
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return value;
-  }
+  // Validated first, so one shared decoder serves every call and no error is built for non-UTF-8 bytes.
+  return isUtf8(bytes) ? UTF8.decode(bytes) : value;
 }
 
-function fieldValues(fields: HeaderField[], name: string): string[] {
-  return fields.filter((f) => f.name.toLowerCase() === name).map((f) => headerText(f.value).trim());
+const UTF8 = new TextDecoder('utf-8');
+
+/** The top-level fields by lower-cased name, in order: built once, read for each field the section keeps. */
+function byName(fields: HeaderField[]): Map<string, HeaderField[]> {
+  const out = new Map<string, HeaderField[]>();
+  for (const f of fields) {
+    const name = f.name.toLowerCase();
+    const list = out.get(name);
+    if (list) list.push(f);
+    else out.set(name, [f]);
+  }
+  return out;
+}
+
+function fieldValues(fields: Map<string, HeaderField[]>, name: string): string[] {
+  return (fields.get(name) ?? []).map((f) => headerText(f.value).trim());
 }
 
 const URL_RE = /\b(?:(?:https?|ftp):\/\/|www\.)[^\s<>"'`{}|\\^\u0000-\u001f\u007f]+/gi;
@@ -120,15 +132,12 @@ export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise
     defects.push({ code: 'parse-failed', part: '', detail: (e as Error).message.slice(0, 300) });
     parsed = (await parseMail(raw.subarray(0, Math.min(raw.length, structure.headerBytes, limits.maxHeaderBytes))).catch(() => undefined))?.mail;
   }
-  const h = structure.headers;
+  const h = byName(structure.headers);
   const dateRaw = fieldValues(h, 'date')[0] ?? null;
   const dateParsed = parsed?.date && !Number.isNaN(parsed.date.getTime()) ? parsed.date.getTime() : null;
   if (dateRaw && dateParsed === null) defects.push({ code: 'invalid-date', part: '', detail: dateRaw.slice(0, 100) });
   const list: Record<string, string> = {};
-  for (const f of h) {
-    const name = f.name.toLowerCase();
-    if (name.startsWith('list-') && !(name in list)) list[name] = headerText(f.value).trim();
-  }
+  for (const [name, fields] of h) if (name.startsWith('list-')) list[name] = headerText(fields[0]!.value).trim();
 
   const text = cut(typeof parsed?.text === 'string' ? parsed.text : null, limits.maxTextChars);
   const html = cut(typeof parsed?.html === 'string' ? parsed.html : null, limits.maxHtmlChars);
@@ -201,7 +210,7 @@ export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise
       list,
       received: fieldValues(h, 'received').slice(0, 100),
       authenticationResults: fieldValues(h, 'authentication-results').slice(0, 50),
-      count: h.length,
+      count: structure.headers.length,
       bytes: structure.headerBytes,
     },
     text: text.value,
