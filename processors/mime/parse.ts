@@ -8,7 +8,7 @@ import { isUtf8 } from 'node:buffer';
 import { franc } from 'franc-min';
 import type { AddressObject, ParsedMail } from 'mailparser';
 import type { MailAddress, MimeAttachment, MimeSection } from '../../schemas/types.ts';
-import { describeAttachment } from './attachments.ts';
+import { describeAttachment, identifyAttachment } from './attachments.ts';
 import { clamdScan, type ClamdAddress } from './clamd.ts';
 import { parseMail, type ParsedWithTree } from './mailparser.ts';
 import { DEFAULT_LIMITS, scanStructure, type HeaderField, type MimeLimits, type Structure } from './structure.ts';
@@ -25,6 +25,13 @@ export interface ParseOptions {
   now?: () => number;
   /** Guess the language of the text (franc); on by default. The corpus round trip, which checks the parse, turns it off. */
   guessLanguage?: boolean;
+  /**
+   * Look into the content once it is parsed: sniff each attachment's type from its bytes and flag it
+   * (executable, macros, encrypted archive, type mismatch…), and extract the URLs. On by default.
+   * Off, attachments are still listed with name, declared type, size and SHA-256, and nothing of the
+   * parse changes; the corpus round trip, which compares neither flags nor URLs, turns it off.
+   */
+  contentChecks?: boolean;
 }
 
 
@@ -141,7 +148,8 @@ export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise
 
   const text = cut(typeof parsed?.text === 'string' ? parsed.text : null, limits.maxTextChars);
   const html = cut(typeof parsed?.html === 'string' ? parsed.html : null, limits.maxHtmlChars);
-  const urls = extractUrls(text.value ?? '', html.value ?? '', limits.maxUrls);
+  const checks = opts.contentChecks !== false;
+  const urls = checks ? extractUrls(text.value ?? '', html.value ?? '', limits.maxUrls) : [];
 
   const languages: string[] = [];
   for (const v of fieldValues(h, 'content-language')) for (const l of v.split(',')) { const t = l.trim().toLowerCase(); if (t && !languages.includes(t)) languages.push(t); }
@@ -158,7 +166,8 @@ export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise
   const parts = full ? allAttachments(full) : parsed?.attachments ?? [];
   if (parts.length > limits.maxAttachments) defects.push({ code: 'too-many-attachments', part: '', detail: `${parts.length}, described ${limits.maxAttachments}` });
   for (const a of parts.slice(0, limits.maxAttachments)) {
-    attachments.push(await describeAttachment({ filename: a.filename ?? null, contentType: a.contentType, disposition: a.contentDisposition ?? null, content: a.content }));
+    const input = { filename: a.filename ?? null, contentType: a.contentType, disposition: a.contentDisposition ?? null, content: a.content };
+    attachments.push(checks ? await describeAttachment(input) : identifyAttachment(input));
   }
 
   let scan: MimeSection['scan'] = null;
