@@ -5,10 +5,11 @@
  * 1. decodeWords — a string without an encoded word (`=?`) and without the joiner marker the
  *    regex passes insert is returned as it is, instead of going through five regex passes.
  * 2. decodeHeader — a line without a line break is not unfolded by a regex.
- * 3. parseHeaderValue — a value without quotes, backslashes or parentheses is split by segments
- *    (";", then the first "=") instead of one character at a time; the results below were recorded
- *    from the unpatched function, and 600,000 random values (the characters that matter: ; = * ' %
- *    whitespace, U+00A0, encoded words) gave the same results before and after.
+ * 3. parseHeaderValue — a value without backslashes or parentheses is read by runs (split at ";"
+ *    outside quotes and at a parameter's first "=", quoted content taken whole) instead of one
+ *    character at a time; the results below were recorded from the unpatched function, and
+ *    2,000,000 random values of the characters that matter (quotes, backslashes, parentheses, ; = *
+ *    ' % whitespace, U+00A0, encoded words) gave the same results before and after, both builds.
  *
  * Each case is checked against the ESM and the CommonJS build (mailparser loads one, mailsplit the other).
  */
@@ -62,8 +63,20 @@ const VALUES: [string, Parsed][] = [
   ['', ['', [], []]],
   [';', ['', [], []]],
   ['text/plain; a', ['text/plain', [['a', '']], []]],
-  // Values the segments do not take: quotes, escapes and comments still go one character at a time.
+  // Quoted strings: their content as it is (";" and whitespace included), junk behind them dropped.
   ['text/plain; name="a; b"; x=1', ['text/plain', [['name', 'a; b'], ['x', '1']], []]],
+  ['multipart/mixed; boundary="----=_Part_1; x"', ['multipart/mixed', [['boundary', '----=_Part_1; x']], []]],
+  ['text/plain; charset="utf-8" ; format=flowed', ['text/plain', [['charset', 'utf-8'], ['format', 'flowed']], []]],
+  ['attachment; filename=" a b .txt "', ['attachment', [['filename', ' a b .txt ']], []]],
+  ['a; b=x "y z"junk; c=1', ['a', [['b', 'x y z'], ['c', '1']], []]],
+  ['a; b= "unclosed; c=1', ['a', [['b', 'unclosed; c=1']], []]],
+  ['a; b="" ; c', ['a', [['b', ''], ['c', '']], []]],
+  ['x"y=z; k"=v', ['xy=z; k', [], []]],
+  // Whitespace behind text and before a quote is kept (it precedes quoted content).
+  ['?\f"\r\n"B', ['?\f\r\n', [], []]],
+  ["attachment; filename*0*=\"utf-8''%C3%A9\"; filename*1=\"t.txt\"", ['attachment', [['filename', 'ét.txt']], ['filename']]],
+  // Values the runs do not take: backslashes and comments still go one character at a time.
+  ['text/plain; name="a\\"b"; x=1', ['text/plain', [['name', 'a"b'], ['x', '1']], []]],
   ['text/plain (c); charset=utf-8 (d)', ['text/plain', [['charset', 'utf-8']], []]],
 ];
 
