@@ -155,8 +155,8 @@ export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise
   for (const v of fieldValues(h, 'content-language')) for (const l of v.split(',')) { const t = l.trim().toLowerCase(); if (t && !languages.includes(t)) languages.push(t); }
   // franc costs about as much as the parse itself on long samples with all 82 languages; 400
   // characters over the 20 most common mail languages keep it near a fifth of that.
-  const sample = (text.value ?? '').slice(0, 2000).replace(/\s+/g, ' ').slice(0, 400);
-  if (opts.guessLanguage !== false && sample.trim().length >= 80) {
+  const sample = opts.guessLanguage === false ? '' : (text.value ?? '').slice(0, 2000).replace(/\s+/g, ' ').slice(0, 400);
+  if (sample.trim().length >= 80) {
     const guess = franc(sample, { minLength: 80, only: LANGUAGES });
     if (guess !== 'und' && !languages.includes(guess)) languages.push(guess);
   }
