@@ -25,6 +25,26 @@ describe('console: spam model list', { timeout: 120000 }, () => {
     assert.equal(modelSummaryOf({ [MODEL_SUMMARY_HEADER]: Buffer.from(JSON.stringify({ ...ok, nham: -1 })) }), null);
     assert.equal(modelSummaryOf({ [MODEL_SUMMARY_HEADER]: Buffer.from(JSON.stringify({ ...ok, version: '' })) }), null);
     assert.equal(modelSummaryOf({ [MODEL_SUMMARY_HEADER]: Buffer.from(' '.repeat(5000)) }), null);
+    assert.deepEqual(modelSummaryOf({ [MODEL_SUMMARY_HEADER]: [JSON.stringify({ ...ok, extra: 'x'.repeat(10) })] }), ok, 'unknown fields are dropped');
+  });
+
+  it('modelSummaryOf: says why a header that is there is not used (the field and the problem)', () => {
+    const ok = { version: 'bayes-1', trainedAt: 5, source: 's', nham: 1, nspam: 2, tokens: 3, tokenizerVersion: 'tok-4' };
+    const why = (value: string) => {
+      const heard: string[] = [];
+      assert.equal(modelSummaryOf({ [MODEL_SUMMARY_HEADER]: Buffer.from(value) }, (p) => heard.push(p)), null, value.slice(0, 40));
+      assert.equal(heard.length, 1, 'one problem');
+      return heard[0]!;
+    };
+    assert.match(why(JSON.stringify({ ...ok, nham: -1 })), /^scop-model-summary: nham: .*greater than or equal to 0/);
+    assert.match(why(JSON.stringify({ ...ok, version: '' })), /^scop-model-summary: version: /);
+    assert.match(why(JSON.stringify({ ...ok, tokens: 'many' })), /^scop-model-summary: tokens: Expected number, received string/);
+    assert.match(why('not json'), /^scop-model-summary: not JSON/);
+    assert.match(why(' '.repeat(5000)), /5000 characters, more than 4096/);
+    let heard = 0;
+    assert.deepEqual(modelSummaryOf({ [MODEL_SUMMARY_HEADER]: JSON.stringify(ok) }, () => heard++), ok);
+    assert.equal(modelSummaryOf({}, () => heard++), null);
+    assert.equal(heard, 0, 'a good or absent header is no problem');
   });
 
   it('lists every version, decoding only records without the summary header', async () => {

@@ -57,7 +57,7 @@ export class SpamLoopView {
    * the list shows; only a record without one (published before it existed) is decoded whole.
    */
   private async seen(name: string, value: Buffer, headers: Record<string, unknown> | undefined, where: string, publishedAt: number): Promise<string> {
-    let s = modelSummaryOf(headers);
+    let s = modelSummaryOf(headers, (problem) => this.o.log.warn({ at: where, problem }, 'model summary header not usable; decoding the record'));
     if (!s) {
       const m = await this.o.codec.decodeAs<SpamModelRecord>(value, 'SpamModel');
       this.decodedModels++;

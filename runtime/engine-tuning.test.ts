@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
 import { ConfigError } from './config.ts';
-import { commitScheduler, DEFAULT_ENGINE_TUNING, engineTuningFromEnv } from './engine-tuning.ts';
+import { commitScheduler, DEFAULT_ENGINE_DEADLINES, DEFAULT_ENGINE_TUNING, engineDeadlinesFromEnv, engineTuningFromEnv } from './engine-tuning.ts';
 import { startEngine } from './engine.ts';
 import { createStageTopics, produce, testBroker, testMailRecord } from './stage-testing.ts';
 import { eventually } from './testing.ts';
@@ -18,6 +18,18 @@ describe('engine tuning', () => {
     for (const [key, value] of [['SCOP_FETCH_MIN_BYTES', '0'], ['SCOP_FETCH_MAX_WAIT_MS', '60000'], ['SCOP_SINK_COMMIT_INTERVAL_MS', 'soon']] as const) {
       assert.throws(() => engineTuningFromEnv({ [key]: value }), (e: unknown) => e instanceof ConfigError && e.key === key, `${key}=${value}`);
     }
+  });
+
+  it('reads the stall timeout and commit deadline; a bad value is a config error naming the key and the fix', () => {
+    assert.deepEqual(engineDeadlinesFromEnv({}), DEFAULT_ENGINE_DEADLINES);
+    assert.deepEqual(DEFAULT_ENGINE_DEADLINES, { stallTimeoutMs: 60000, commitDeadlineMs: 120000 }, 'the documented defaults');
+    assert.deepEqual(engineDeadlinesFromEnv({ SCOP_STALL_TIMEOUT_MS: '1000', SCOP_COMMIT_DEADLINE_MS: ' 5000 ' }), { stallTimeoutMs: 1000, commitDeadlineMs: 5000 });
+    // Before, a bad value fell back to the default without a word: a typo silently kept 60 s.
+    assert.throws(() => engineDeadlinesFromEnv({ SCOP_STALL_TIMEOUT_MS: '10s' }), (e: unknown) => e instanceof ConfigError && e.key === 'SCOP_STALL_TIMEOUT_MS'
+      && /got "10s"/.test(e.message) && /e\.g\. SCOP_STALL_TIMEOUT_MS=60000/.test(e.message));
+    assert.throws(() => engineDeadlinesFromEnv({ SCOP_COMMIT_DEADLINE_MS: '0' }), (e: unknown) => e instanceof ConfigError && e.key === 'SCOP_COMMIT_DEADLINE_MS'
+      && /got "0"/.test(e.message) && /1000 to 86400000/.test(e.message));
+    assert.throws(() => engineDeadlinesFromEnv({ SCOP_STALL_TIMEOUT_MS: '-5' }), (e: unknown) => e instanceof ConfigError && e.key === 'SCOP_STALL_TIMEOUT_MS');
   });
 
   it('requests within the interval share one commit; interval 0 commits each; cancel drops the pending one', () => {

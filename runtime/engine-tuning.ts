@@ -44,6 +44,32 @@ export function engineTuningFromEnv(env: NodeJS.ProcessEnv): EngineTuning {
   return { fetchMinBytes: cfg.SCOP_FETCH_MIN_BYTES, fetchMaxWaitMs: cfg.SCOP_FETCH_MAX_WAIT_MS, sinkCommitIntervalMs: cfg.SCOP_SINK_COMMIT_INTERVAL_MS };
 }
 
+/** How long the engine waits before it calls a consumer stalled, or gives a transactional commit up (runtime/README.md, "Health"). */
+export interface EngineDeadlines {
+  /** /healthz says stalled after this long without progress while records wait. */
+  stallTimeoutMs: number;
+  /** A transactional chunk's commit not returned after this long is given up (the partition is read again). */
+  commitDeadlineMs: number;
+}
+
+export const DEFAULT_ENGINE_DEADLINES: EngineDeadlines = { stallTimeoutMs: 60000, commitDeadlineMs: 120000 };
+
+export function engineDeadlinesFromEnv(env: NodeJS.ProcessEnv): EngineDeadlines {
+  const cfg = loadEnv(
+    {
+      SCOP_STALL_TIMEOUT_MS: envInt(1000).max(86_400_000).default(DEFAULT_ENGINE_DEADLINES.stallTimeoutMs),
+      // A commit is Kafka requests only: their retries end well before the default.
+      SCOP_COMMIT_DEADLINE_MS: envInt(1000).max(86_400_000).default(DEFAULT_ENGINE_DEADLINES.commitDeadlineMs),
+    },
+    {
+      SCOP_STALL_TIMEOUT_MS: 'milliseconds without progress, while records wait, before /healthz says a consumer is stalled, 1000 to 86400000, e.g. SCOP_STALL_TIMEOUT_MS=60000',
+      SCOP_COMMIT_DEADLINE_MS: 'milliseconds a transactional commit may take before it is given up and the partition read again, 1000 to 86400000, e.g. SCOP_COMMIT_DEADLINE_MS=120000',
+    },
+    env,
+  );
+  return { stallTimeoutMs: cfg.SCOP_STALL_TIMEOUT_MS, commitDeadlineMs: cfg.SCOP_COMMIT_DEADLINE_MS };
+}
+
 /**
  * Coalesces commit requests: with an interval, the first request arms a timer and every request
  * until it fires shares that one commit; with 0, each request commits at once.

@@ -18,7 +18,7 @@
 import { performance } from 'node:perf_hooks';
 import type { SchemaName } from '../schemas/index.ts';
 import { ConsumerSupervisor } from './consumer-supervisor.ts';
-import { commitScheduler, engineTuningFromEnv, IDLE_FETCH } from './engine-tuning.ts';
+import { commitScheduler, engineDeadlinesFromEnv, engineTuningFromEnv, IDLE_FETCH } from './engine-tuning.ts';
 import { encodeDeadLetter, type DeadLetterReason } from './dead-letter.ts';
 import type { Batch, GroupConsumer, KafkaMessage, MessageHeaders, OutRecord, Producer, TopicPartition, TransactionalWriter } from './kafka.ts';
 import type { Logger } from './log.ts';
@@ -136,18 +136,6 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   return out;
 }
 
-/** The commit deadline: SCOP_COMMIT_DEADLINE_MS when set, else 120 s (a commit is Kafka requests only; their retries end well before). */
-export function commitDeadlineFromEnv(env: NodeJS.ProcessEnv): number {
-  const v = Number(env.SCOP_COMMIT_DEADLINE_MS);
-  return Number.isFinite(v) && v > 0 ? v : 120000;
-}
-
-/** The stall timeout: SCOP_STALL_TIMEOUT_MS when set, else 60 s. */
-export function stallTimeoutFromEnv(env: NodeJS.ProcessEnv): number {
-  const v = Number(env.SCOP_STALL_TIMEOUT_MS);
-  return Number.isFinite(v) && v > 0 ? v : 60000;
-}
-
 type Decoded<In> = { record: In } | { reason: DeadLetterReason; error: unknown };
 
 type Outcome =
@@ -195,7 +183,7 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
     name: stage, kafka: svc.kafka, log, metrics: svc.metrics, health: svc.health,
     consumer: { groupId: o.groupId, sessionTimeoutMs: o.sessionTimeoutMs, ...(o.mailPath ? { minBytes: tuning.fetchMinBytes, maxWaitTimeMs: tuning.fetchMaxWaitMs } : IDLE_FETCH) },
     topics: [o.input], fromBeginning: true, partitionsConcurrently: o.partitionsConcurrently,
-    stallTimeoutMs: o.stallTimeoutMs ?? stallTimeoutFromEnv(svc.env),
+    stallTimeoutMs: o.stallTimeoutMs ?? engineDeadlinesFromEnv(svc.env).stallTimeoutMs,
     onLag: setLag,
     setup: (c) => setup(c),
     eachBatch: (b) => eachBatch(b),
@@ -214,7 +202,7 @@ export async function startEngine<In>(svc: ServiceContext, o: EngineOptions<In>)
     const chunkSize = strat.maxRecordsPerTransaction ?? 100;
     const concurrency = strat.concurrency ?? 8;
     const processDeadlineMs = o.chunkDeadlineMs ?? Infinity;
-    const commitDeadlineMs = o.commitDeadlineMs ?? commitDeadlineFromEnv(svc.env);
+    const commitDeadlineMs = o.commitDeadlineMs ?? engineDeadlinesFromEnv(svc.env).commitDeadlineMs;
     let writer: TransactionalWriter;
     // Offset of the next record per partition after our own last commit: records below it that a
     // re-read delivers again are done (cleared when the partition moves or a commit fails).

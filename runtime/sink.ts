@@ -8,7 +8,8 @@
  * letters, metrics, crash recovery and health are the engine's, shared with stages.
  */
 import type { SchemaName } from '../schemas/index.ts';
-import { stallTimeoutFromEnv, startEngine, TransientError } from './engine.ts';
+import { startEngine, TransientError } from './engine.ts';
+import { engineDeadlinesFromEnv } from './engine-tuning.ts';
 import type { MessageHeaders } from './kafka.ts';
 import type { Logger } from './log.ts';
 import { serviceIdentity, type RunningService, type ServiceContext, type ServiceDefinition } from './service.ts';
@@ -97,7 +98,7 @@ async function runSink<S, In>(def: SinkDefinition<S, In>, svc: ServiceContext, o
   try {
     engine = await startEngine<In>(svc, {
       name: def.name, version: def.version, groupId, input: topics.input, inputSchema: def.input.valueSchema as SchemaName, deadLetters: topics.deadLetters,
-      recordId: def.recordId, log, stallTimeoutMs: stallTimeoutFromEnv(svc.env) + (def.holdMs?.(svc, state) ?? 0), sessionTimeoutMs: overrides.sessionTimeoutMs, mailPath: def.mailPath,
+      recordId: def.recordId, log, stallTimeoutMs: engineDeadlinesFromEnv(svc.env).stallTimeoutMs + (def.holdMs?.(svc, state) ?? 0), sessionTimeoutMs: overrides.sessionTimeoutMs, mailPath: def.mailPath,
       strategy: {
         kind: 'at-least-once', maxInFlight: def.maxInFlight, stopTimeoutMs: def.stopTimeoutMs,
         handle: (record, source, recordId) => def.handle(record, { log: log.child({ recordId }), recordId, state, source }),

@@ -19,7 +19,8 @@
  */
 import type { SchemaName } from '../schemas/index.ts';
 import type { MailRecord, MailSymbol, SymbolStage } from '../schemas/types.ts';
-import { RecordRejected, stallTimeoutFromEnv, startEngine, TransientError, type Produced, type SourceRef } from './engine.ts';
+import { RecordRejected, startEngine, TransientError, type Produced, type SourceRef } from './engine.ts';
+import { engineDeadlinesFromEnv } from './engine-tuning.ts';
 import type { MessageHeaders, OutRecord } from './kafka.ts';
 import type { Logger } from './log.ts';
 import { acquireRawStore, forTopic, hasInlineRaw, RawUnavailable, refFrom, type RawPolicy, type RawStore } from './raw-ref.ts';
@@ -395,7 +396,7 @@ async function runStage<S, In, Out>(
       name: def.name, version: def.version, groupId, input: topics.input, inputSchema: def.input.valueSchema as SchemaName, deadLetters: topics.deadLetters,
       recordId: handling.recordId, sessionTimeoutMs: overrides.sessionTimeoutMs, partitionsConcurrently: def.partitionsConcurrently ?? 3, log, metricAliases, mailPath: true,
       // A record may legitimately take its whole time limit: stalls are judged beyond that.
-      stallTimeoutMs: Math.max(stallTimeoutFromEnv(svc.env), (def.processTimeoutMs ?? 60000) + 15000),
+      stallTimeoutMs: Math.max(engineDeadlinesFromEnv(svc.env).stallTimeoutMs, (def.processTimeoutMs ?? 60000) + 15000),
       // Every record ending at its time limit is the slowest legitimate chunk; past that (and a minute) it is stuck.
       chunkDeadlineMs: Math.ceil((def.maxRecordsPerTransaction ?? 100) / (def.concurrency ?? 8)) * (def.processTimeoutMs ?? 60000) + 60000,
       strategy: { kind: 'transactional', maxRecordsPerTransaction: def.maxRecordsPerTransaction, concurrency: def.concurrency, process },

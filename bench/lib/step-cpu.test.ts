@@ -42,12 +42,22 @@ it('the same work per message gives the same figure whatever the number of round
 });
 
 it('measures real CPU with the default clock', async () => {
+  // The default clock is process CPU, which also counts the process's other threads (GC, JIT): a
+  // short sleep once measured more than a short spin. So the spin is a fixed amount of this
+  // thread's CPU (a floor of what the process used), and the sleep is long enough that background
+  // threads stay far below its wall time; a wall clock would fail the second check, a dead one the first.
   const s = new StepCpu();
-  // Busy until the process has used 20 ms of CPU (wall time would say nothing on a loaded box).
-  const spin = () => { const c = process.cpuUsage(); while (process.cpuUsage(c).user < 20_000); };
+  const SLEEP_MS = 300;
+  // The sleep first: the spin's garbage and compilation would otherwise be collected during it.
+  const wall0 = performance.now();
+  await s.time('idle', () => new Promise((r) => setTimeout(r, SLEEP_MS)));
+  const idleWallMs = performance.now() - wall0;
+  const SPIN_MS = 50;
+  const spin = () => { const c = process.threadCpuUsage(); for (;;) { const u = process.threadCpuUsage(c); if (u.user + u.system >= SPIN_MS * 1000) break; } };
   await s.time('busy', spin);
-  await s.time('idle', () => new Promise((r) => setTimeout(r, 50)));
   const per = s.perMessageMs(1, 1);
-  assert.ok(per.get('busy')! >= 20, `busy: ${per.get('busy')} ms`);
-  assert.ok(per.get('idle')! < per.get('busy')!, `idle ${per.get('idle')} ms < busy ${per.get('busy')} ms`);
+  const busy = per.get('busy')!;
+  const idle = per.get('idle')!;
+  assert.ok(busy >= 0.9 * SPIN_MS, `busy: ${busy.toFixed(1)} ms measured for ${SPIN_MS} ms of this thread's CPU`);
+  assert.ok(idle < 0.5 * idleWallMs, `idle: ${idle.toFixed(1)} ms of CPU measured over a ${idleWallMs.toFixed(0)} ms sleep (a wall clock would say ${idleWallMs.toFixed(0)})`);
 });

@@ -16,7 +16,7 @@ import type { Producer } from '../../runtime/kafka.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
 import { hasInlineRaw, RawUnavailable, type RawStore } from '../../runtime/raw-ref.ts';
-import { Retransmissions } from './retransmissions.ts';
+import type { Retransmissions } from './retransmissions.ts';
 import type { DeliveryJob, DeliveryStatus, MailRecord } from '../../schemas/types.ts';
 import type { RelayConfig } from './config.ts';
 import type { DeliveryLog } from './delivery-log.ts';
@@ -109,9 +109,42 @@ export function nextHopDelivery(cfg: RelayConfig, pool: SmtpPool, inDoubt?: InDo
   };
 }
 
+/** What a Relay works with, built once by the service's wiring (service.ts). */
+export interface RelayDeps {
+  codec: RecordCodec;
+  producer: Producer;
+  log: Logger;
+  deliveryLog: DeliveryLog;
+  metrics: RelayMetrics;
+  topics: RelayTopics;
+  /** MX routing of signed submissions (outbound jobs are undeliverable without it). */
+  outbound?: OutboundRouter;
+  nextHop: NextHopDelivery;
+  /** Resolves records that refer to their raw message (runtime/raw-ref.ts). */
+  raws?: RawStore;
+  /** What was delivered lately by content; fed by the delivery log, so it must be the one the log feeds. */
+  retransmissions: Retransmissions;
+}
+
+/** One try at a job, built once by Relay.run: what delivering it, logging and handing on its outcomes need. */
+export interface DeliveryAttempt {
+  /** The job as it came: retry and dead-letter jobs are written from it (the raw reference, not the bytes). */
+  readonly job: DeliveryJob;
+  /** The job's record with its raw message inline: what is sent, and quoted by a DSN. */
+  readonly record: MailRecord;
+  /** This attempt's number (the job's attempts so far + 1). */
+  readonly number: number;
+  /** A signed submission, delivered by MX routing (bounces make DSNs). */
+  readonly outbound: boolean;
+  /** The content key of a sender's retransmission (retransmissions.ts), or null. */
+  readonly content: string | null;
+  readonly log: Logger;
+  /** The delivery-log writes of its final outcomes: all acknowledged before the sink may commit. */
+  readonly logged: Promise<void>[];
+}
+
 export class Relay {
   private readonly limiter: Limiter;
-  private readonly retransmissions: Retransmissions;
   private readonly ids = new Map<string, number>();
   /** Aborted at stop: jobs waiting for their retry time give up and are replayed on the next start. */
   readonly stopping = new AbortController();
@@ -121,10 +154,9 @@ export class Relay {
 
   constructor(
     readonly cfg: RelayConfig,
-    private readonly deps: { codec: RecordCodec; producer: Producer; log: Logger; deliveryLog: DeliveryLog; metrics: RelayMetrics; topics: RelayTopics; outbound?: OutboundRouter; nextHop: NextHopDelivery; raws?: RawStore; retransmissions?: Retransmissions },
+    private readonly deps: RelayDeps,
   ) {
     this.limiter = new Limiter(cfg.concurrency);
-    this.retransmissions = deps.retransmissions ?? new Retransmissions(cfg.retransmissionWindowMs);
     // A relay stopped before it opened: jobs waiting at the gate give up (replayed on the next start).
     this.stopping.signal.addEventListener('abort', () => this.openGate(), { once: true });
   }
@@ -160,80 +192,100 @@ export class Relay {
   async run(job: DeliveryJob, log: Logger): Promise<void> {
     await this.gate;
     if (this.stopping.signal.aborted) throw new Error('relay stopping');
-    const { deliveryLog, metrics } = this.deps;
-    const e = job.record.envelope;
-    let todo = job.recipients.filter((r) => {
-      if (deliveryLog.done(e.id, r)) {
-        metrics.skipped.inc({ reason: 'already-done' });
-        log.info({ recipient: r, status: deliveryLog.done(e.id, r) }, 'recipient already done (replay); not delivering again');
-        return false;
-      }
-      return true;
-    });
+    const todo = this.notDone(job, log);
     if (todo.length === 0) return;
-    // Records after the ingress's refer to the raw message: fetch it to send it. Retries and dead
-    // jobs are written from `job` as it came (the reference, not the bytes).
-    const sending = { ...job, record: await this.withRaw(job.record) };
-    const content = this.retransmissions.key(e.mailFrom, sending.record.mime?.headers.messageId, e.messageSha256 ?? sending.record.envelope.raw.subarray(e.traceLength));
-    const attempt = job.attempt + 1;
-    const outbound = job.origin === 'outbound';
-    const status = (o: RecipientOutcome, at: number): DeliveryStatus => ({
-      recordId: e.id, recipient: o.recipient, status: o.kind === 'delivered' ? 'delivered' : 'bounced', at, attempts: attempt,
-      nextHop: o.nextHop ?? this.cfg.nextHop.url, reply: o.reply.slice(0, 2000), receivedAt: e.receivedAt,
-      contentKey: o.kind === 'delivered' ? content : null,
-    });
-    // Recorded the moment they are known, with no await in between (see the top of this file).
-    // Outbound bounces wait for their DSN: logged first, a crash before the DSN would lose it.
-    const logged: Promise<void>[] = [];
-    const settle = (outcomes: RecipientOutcome[]) => {
-      const now = Date.now();
-      for (const o of outcomes) if (o.kind === 'delivered') this.retransmissions.delivered(content, o.recipient, e.id, now);
-      logged.push(deliveryLog.record(outcomes.filter((o) => o.kind === 'delivered' || (o.kind === 'permanent' && !outbound)).map((o) => status(o, now))));
-    };
+    const a = await this.attempt(job, log);
     // A copy of the same content being delivered right now (both copies came in one burst): wait
     // for that delivery first, then look again. Only earlier registrants are waited for: no cycle.
-    const waits = todo.map((r) => this.retransmissions.inFlight(content, r, e.id)).filter((w): w is Promise<void> => w !== undefined);
+    const id = job.record.envelope.id;
+    const waits = todo.map((r) => this.deps.retransmissions.inFlight(a.content, r, id)).filter((w): w is Promise<void> => w !== undefined);
     if (waits.length > 0) await Promise.all(waits);
-    const release = this.retransmissions.begin(content, todo, e.id);
+    const release = this.deps.retransmissions.begin(a.content, todo, id);
     try {
-      await this.deliverContent(job, sending, todo, content, status, logged, settle, log);
+      await this.deliverContent(a, todo);
     } finally {
       release();
     }
   }
 
-  private async deliverContent(
-    job: DeliveryJob, sending: DeliveryJob, todo: string[], content: string | null,
-    status: (o: RecipientOutcome, at: number) => DeliveryStatus, logged: Promise<void>[], settle: (outcomes: RecipientOutcome[]) => void, log: Logger,
-  ): Promise<void> {
+  /** The job's recipients the delivery log does not have a final outcome for (a replay skips the others). */
+  private notDone(job: DeliveryJob, log: Logger): string[] {
     const { deliveryLog, metrics } = this.deps;
-    const e = job.record.envelope;
-    const attempt = job.attempt + 1;
-    const outbound = job.origin === 'outbound';
-    // A retransmission of a message this relay delivered lately (the sender's 250 was lost): logged
-    // as done for this record, with what it repeats, and not delivered again.
+    const id = job.record.envelope.id;
+    return job.recipients.filter((r) => {
+      const done = deliveryLog.done(id, r);
+      if (!done) return true;
+      metrics.skipped.inc({ reason: 'already-done' });
+      log.info({ recipient: r, status: done }, 'recipient already done (replay); not delivering again');
+      return false;
+    });
+  }
+
+  /** Builds this try at `job` once: the raw message fetched, the content key and the attempt number computed. */
+  private async attempt(job: DeliveryJob, log: Logger): Promise<DeliveryAttempt> {
+    // Records after the ingress's refer to the raw message: fetch it to send it. Retries and dead
+    // jobs are written from `job` as it came (the reference, not the bytes).
+    const record = await this.withRaw(job.record);
+    const e = record.envelope;
+    const content = this.deps.retransmissions.key(e.mailFrom, record.mime?.headers.messageId, e.messageSha256 ?? e.raw.subarray(e.traceLength));
+    return { job, record, number: job.attempt + 1, outbound: job.origin === 'outbound', content, log, logged: [] };
+  }
+
+  /** The delivery-log entry of a final outcome. */
+  private status(a: DeliveryAttempt, o: RecipientOutcome, at: number): DeliveryStatus {
+    const e = a.record.envelope;
+    return {
+      recordId: e.id, recipient: o.recipient, status: o.kind === 'delivered' ? 'delivered' : 'bounced', at, attempts: a.number,
+      nextHop: o.nextHop ?? this.cfg.nextHop.url, reply: o.reply.slice(0, 2000), receivedAt: e.receivedAt,
+      contentKey: o.kind === 'delivered' ? a.content : null,
+    };
+  }
+
+  /**
+   * Records final outcomes the moment they are known, with no await in between (see the top of this
+   * file). Outbound bounces wait for their DSN: logged first, a crash before the DSN would lose it.
+   */
+  private settle(a: DeliveryAttempt, outcomes: RecipientOutcome[]): void {
+    const now = Date.now();
+    const id = a.record.envelope.id;
+    for (const o of outcomes) if (o.kind === 'delivered') this.deps.retransmissions.delivered(a.content, o.recipient, id, now);
+    a.logged.push(this.deps.deliveryLog.record(outcomes.filter((o) => o.kind === 'delivered' || (o.kind === 'permanent' && !a.outbound)).map((o) => this.status(a, o, now))));
+  }
+
+  /**
+   * Settles the recipients this content was delivered to lately by another record (a sender's
+   * retransmission after a lost 250) as done, with what it repeats; returns the others.
+   */
+  private skipRetransmissions(a: DeliveryAttempt, todo: string[]): string[] {
+    const id = a.record.envelope.id;
     const repeats = todo.flatMap((r) => {
-      const d = this.retransmissions.earlier(content, r, e.id);
+      const d = this.deps.retransmissions.earlier(a.content, r, id);
       return d ? [{ recipient: r, d }] : [];
     });
-    if (repeats.length > 0) {
-      for (const { recipient, d } of repeats) {
-        metrics.skipped.inc({ reason: 'retransmission' });
-        log.warn({ recipient, earlierRecordId: d.recordId }, 'a retransmission of a message delivered lately (same sender, Message-ID and bytes); not delivering it again');
-      }
-      settle(repeats.map(({ recipient, d }): RecipientOutcome => ({ kind: 'delivered', recipient, reply: `not delivered again: a retransmission of record ${d.recordId} (same sender, Message-ID and bytes), delivered ${new Date(d.at).toISOString()}` })));
-      todo = todo.filter((r) => !repeats.some((x) => x.recipient === r));
-      if (todo.length === 0) { await Promise.all(logged); return; }
+    if (repeats.length === 0) return todo;
+    for (const { recipient, d } of repeats) {
+      this.deps.metrics.skipped.inc({ reason: 'retransmission' });
+      a.log.warn({ recipient, earlierRecordId: d.recordId }, 'a retransmission of a message delivered lately (same sender, Message-ID and bytes); not delivering it again');
     }
+    this.settle(a, repeats.map(({ recipient, d }): RecipientOutcome => ({ kind: 'delivered', recipient, reply: `not delivered again: a retransmission of record ${d.recordId} (same sender, Message-ID and bytes), delivered ${new Date(d.at).toISOString()}` })));
+    return todo.filter((r) => !repeats.some((x) => x.recipient === r));
+  }
+
+  private async deliverContent(a: DeliveryAttempt, recipients: string[]): Promise<void> {
+    const { deliveryLog, metrics } = this.deps;
+    const { record, log } = a;
+    const todo = this.skipRetransmissions(a, recipients);
+    if (todo.length === 0) { await Promise.all(a.logged); return; }
+    const settle = (outcomes: RecipientOutcome[]) => this.settle(a, outcomes);
     let outcomes: RecipientOutcome[];
     try {
-      if (outbound) {
+      if (a.outbound) {
         // Refusals (not signed, bare CR/LF) are thrown before anything is sent: the sink dead-letters the job.
-        assertSendable(sending.record);
+        assertSendable(record);
         if (!this.deps.outbound) throw new UndeliverableMessage('outbound job but no outbound router configured');
-        outcomes = await this.deps.outbound.deliver(sending.record, todo, this.limiter, log, settle);
+        outcomes = await this.deps.outbound.deliver(record, todo, this.limiter, log, settle);
       } else {
-        outcomes = await this.limiter.run(() => this.deps.nextHop(sending.record, todo, job.junk));
+        outcomes = await this.limiter.run(() => this.deps.nextHop(record, todo, a.job.junk));
         settle(outcomes);
       }
       const now = Date.now();
@@ -243,23 +295,23 @@ export class Relay {
         if (o.kind === 'temporary') { temporary.push(o); continue; }
         const nextHop = o.nextHop ?? this.cfg.nextHop.url;
         metrics.outcomes.inc({ outcome: o.kind === 'delivered' ? 'delivered' : 'bounced' });
-        if (o.kind === 'delivered') metrics.latency.observe(Math.max(0, now - e.receivedAt) / 1000);
-        else bounced.push({ recipient: o.recipient, reply: o.reply, remoteMta: o.remoteMta, kind: 'bounced', attempts: attempt });
-        log[o.kind === 'delivered' ? 'info' : 'warn']({ recipient: o.recipient, attempt, reply: o.reply, nextHop }, o.kind === 'delivered' ? 'delivered' : 'permanent failure (bounced)');
+        if (o.kind === 'delivered') metrics.latency.observe(Math.max(0, now - record.envelope.receivedAt) / 1000);
+        else bounced.push({ recipient: o.recipient, reply: o.reply, remoteMta: o.remoteMta, kind: 'bounced', attempts: a.number });
+        log[o.kind === 'delivered' ? 'info' : 'warn']({ recipient: o.recipient, attempt: a.number, reply: o.reply, nextHop }, o.kind === 'delivered' ? 'delivered' : 'permanent failure (bounced)');
       }
-      if (outbound && bounced.length) {
+      if (a.outbound && bounced.length) {
         // The DSN before the log entries: a crash in between replays the job, which makes the same DSN id (de-duplicated).
-        await this.withRetries(() => this.sendDsn(sending, bounced, 'bounced', log), log);
-        logged.push(deliveryLog.record(outcomes.filter((o) => o.kind === 'permanent').map((o) => status(o, now))));
+        await this.withRetries(() => this.sendDsn(a, bounced, 'bounced'), log);
+        a.logged.push(deliveryLog.record(outcomes.filter((o) => o.kind === 'permanent').map((o) => this.status(a, o, now))));
       }
       // Final outcomes are recorded by now: if the retry hand-off below fails, the replay skips those recipients.
-      if (temporary.length > 0) await this.withRetries(() => this.defer(job, temporary, attempt, log), log);
+      if (temporary.length > 0) await this.withRetries(() => this.defer(a, temporary), log);
     } catch (err) {
-      await Promise.allSettled(logged);
+      await Promise.allSettled(a.logged);
       throw err;
     }
     // Every recorded outcome reaches Kafka before the sink may commit (or, at a stop, stays in the journal).
-    await Promise.all(logged);
+    await Promise.all(a.logged);
   }
 
   /** The record with its raw message inline: a reference that cannot be resolved any more makes the job undeliverable (dead-lettered). */
@@ -275,28 +327,31 @@ export class Relay {
   }
 
   /** The DSN job for the original sender (none for the null sender), on the requests topic. */
-  private async dsnMessage(job: DeliveryJob, failed: FailedRecipient[]): Promise<{ key: string; value: Buffer } | null> {
+  private async dsnMessage(a: DeliveryAttempt, failed: FailedRecipient[]): Promise<{ key: string; value: Buffer } | null> {
     if (!this.cfg.outbound.dsn) return null;
-    // The DSN quotes the message: its raw bytes, fetched when the job carries a reference.
-    const dsn = await dsnRecord(await this.withRaw(job.record), failed, { reportingMta: this.cfg.hostname });
+    // The DSN quotes the message: its raw bytes (the attempt's record has them inline).
+    const dsn = await dsnRecord(a.record, failed, { reportingMta: this.cfg.hostname });
     if (!dsn) return null;
     const dsnJob: DeliveryJob = { record: dsn, recipients: dsn.envelope.rcptTo, attempt: 0, notBefore: Date.now(), lastError: null, origin: 'dsn', junk: false };
     return { key: dsn.envelope.id, value: this.deps.codec.encodeWith(this.ids.get(this.deps.topics.requests)!, 'DeliveryJob', dsnJob) };
   }
 
-  private async sendDsn(job: DeliveryJob, failed: FailedRecipient[], reason: 'bounced' | 'dead', log: Logger): Promise<void> {
-    const m = await this.dsnMessage(job, failed);
+  private async sendDsn(a: DeliveryAttempt, failed: FailedRecipient[], reason: 'bounced' | 'dead'): Promise<void> {
+    const { log } = a;
+    const m = await this.dsnMessage(a, failed);
     if (!m) {
-      if (!job.record.envelope.mailFrom) log.info({ recipients: failed.map((f) => f.recipient) }, 'no DSN: the message has the null sender');
+      if (!a.record.envelope.mailFrom) log.info({ recipients: failed.map((f) => f.recipient) }, 'no DSN: the message has the null sender');
       return;
     }
     await this.deps.producer.send({ topic: this.deps.topics.requests, acks: -1, messages: [m] });
     this.deps.metrics.dsn.inc({ reason });
-    log.info({ dsnId: m.key, to: job.record.envelope.mailFrom, recipients: failed.map((f) => f.recipient), reason }, 'DSN queued for the sender');
+    log.info({ dsnId: m.key, to: a.record.envelope.mailFrom, recipients: failed.map((f) => f.recipient), reason }, 'DSN queued for the sender');
   }
 
-  private async defer(job: DeliveryJob, temporary: RecipientOutcome[], attempt: number, log: Logger): Promise<void> {
+  /** Hands the recipients that failed temporarily to the next retry topic, or past the last attempt to the dead-letter topic. */
+  private async defer(a: DeliveryAttempt, temporary: RecipientOutcome[]): Promise<void> {
     const { topics, producer, codec, metrics } = this.deps;
+    const { job, number: attempt, log } = a;
     const e = job.record.envelope;
     const lastError = temporary.map((t) => `${t.recipient}: ${t.reply}`).join('\n').slice(0, 4000);
     const recipients = temporary.map((t) => t.recipient);
@@ -308,7 +363,7 @@ export class Relay {
         details: { lastError: lastError.slice(0, 500), nextHop: temporary[0]?.nextHop ?? this.cfg.nextHop.url },
       });
       const am = await alertMessage(codec, alert, topics.alerts);
-      const dsn = job.origin === 'outbound' ? await this.dsnMessage(job, temporary.map((t) => ({ recipient: t.recipient, reply: t.reply, remoteMta: t.remoteMta, kind: 'dead' as const, attempts: attempt }))) : null;
+      const dsn = a.outbound ? await this.dsnMessage(a, temporary.map((t) => ({ recipient: t.recipient, reply: t.reply, remoteMta: t.remoteMta, kind: 'dead' as const, attempts: attempt }))) : null;
       await producer.sendBatch({ acks: -1, topicMessages: [
         { topic: topics.dead, messages: [{ key: e.id, value: codec.encodeWith(this.ids.get(topics.dead)!, 'DeliveryJob', dead) }] },
         { topic: topics.alerts, messages: [am] },

@@ -6,8 +6,10 @@
  * of the raw bytes (a retransmission is byte for byte the same message; a new message has a new
  * Message-ID). A message without a Message-ID is never taken for a retransmission.
  *
- * In memory, per relay process: a retransmission routed to another instance, or arriving after this
- * relay restarted, is delivered again (recognisably: same Message-ID). Bounded by entries and age.
+ * In memory, fed by this relay's deliveries and by every relay's delivered statuses on the delivery
+ * log (their contentKey, service.ts), so another instance or a restarted relay knows them too; a copy
+ * reaching another instance within the log's follow lag is delivered again (recognisably: same
+ * Message-ID). Bounded by entries and age.
  */
 import { createHash } from 'node:crypto';
 

@@ -8,6 +8,7 @@
  * version the current model replaced (its learner state's previousVersion).
  */
 import type { KeyObject } from 'node:crypto';
+import { z } from 'zod';
 import { readCompactedTopic } from '../compacted-topic.ts';
 import { ConfigError } from '../config.ts';
 import { CompressionTypes, type KafkaClient, type KafkaMessage } from '../kafka.ts';
@@ -27,21 +28,46 @@ export const MODEL_KEY = 'default';
  */
 export const MODEL_SUMMARY_HEADER = 'scop-model-summary';
 
-export interface ModelSummary { version: string; trainedAt: number; source: string; nham: number; nspam: number; tokens: number; tokenizerVersion: string }
+/** What the summary header may hold: bounded (the header comes off a topic anyone with write access fills). */
+const modelSummarySchema = z.object({
+  version: z.string().min(1).max(1000),
+  trainedAt: z.number().finite().nonnegative(),
+  source: z.string().max(1000),
+  nham: z.number().finite().nonnegative(),
+  nspam: z.number().finite().nonnegative(),
+  tokens: z.number().finite().nonnegative(),
+  tokenizerVersion: z.string().min(1).max(1000),
+});
+
+export type ModelSummary = z.infer<typeof modelSummarySchema>;
 
 export const modelSummaryHeader = (m: ModelSummary): Record<string, string> => ({ [MODEL_SUMMARY_HEADER]: JSON.stringify(m) });
 
-/** The summary header's content, or null when it is absent or not a summary (older records: decode them). */
-export function modelSummaryOf(headers: Record<string, unknown> | undefined): ModelSummary | null {
+const MAX_SUMMARY_HEADER = 4096;
+
+/**
+ * The summary header's content, or null when it is absent or not a summary (older records: decode
+ * them). `problem` hears why a header that is present is not used (the field and what is wrong).
+ */
+export function modelSummaryOf(headers: Record<string, unknown> | undefined, problem?: (why: string) => void): ModelSummary | null {
   const raw = headers?.[MODEL_SUMMARY_HEADER];
   const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : typeof raw === 'string' ? raw : Array.isArray(raw) && raw[0] !== undefined ? String(raw[0]) : null;
-  if (text === null || text.length > 4096) return null;
+  if (text === null) return null;
+  if (text.length > MAX_SUMMARY_HEADER) {
+    problem?.(`${MODEL_SUMMARY_HEADER}: ${text.length} characters, more than ${MAX_SUMMARY_HEADER}`);
+    return null;
+  }
+  let json: unknown;
   try {
-    const v = JSON.parse(text) as Partial<ModelSummary>;
-    const num = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0;
-    const str = (x: unknown) => typeof x === 'string' && x.length > 0 && x.length <= 1000;
-    if (str(v.version) && num(v.trainedAt) && typeof v.source === 'string' && num(v.nham) && num(v.nspam) && num(v.tokens) && str(v.tokenizerVersion)) return v as ModelSummary;
-  } catch { /* not JSON: treated as absent */ }
+    json = JSON.parse(text);
+  } catch (e) {
+    problem?.(`${MODEL_SUMMARY_HEADER}: not JSON (${(e as Error).message})`);
+    return null;
+  }
+  const parsed = modelSummarySchema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  problem?.(`${MODEL_SUMMARY_HEADER}: ${issue.path.join('.') || 'value'}: ${issue.message}`);
   return null;
 }
 
