@@ -29,6 +29,8 @@ import { auc, recallAtFp } from '../processors/spam/evaluate.ts';
 import { ALL_CORPORA, corporaAvailable, LOCO_FOLDS, locoExamples, locoTable, rawForSpamAssassin, runFold, SHIPPABLE, sideBySideTable, type HeldOutResult, type SideBySide } from './spam-loco.ts';
 import { SA_SAMPLE, sampleIndices, spamAssassinInstalled, spamAssassinScores, startSpamAssassin, type SpamAssassinRunner } from './spamassassin.ts';
 import { corpusExamples, readMessages, tokenizeAll, type RawLabelled } from './spam-corpus.ts';
+import { policyEffect, policyEffectTable, symbolHits, symbolHitTable } from './spam-symbols.ts';
+import { buildPolicy } from '../processors/decision/policy.ts';
 import { readTopicRange } from '../runtime/topic-reader.ts';
 import { rollbackModel } from '../runtime/operator/spam-model.ts';
 import { addHookToken } from '../processors/spam/learner/hook.ts';
@@ -256,7 +258,12 @@ export function registerSpamCommands(program: Command): void {
     .option('--folds <names>', 'with --loco: only these held-out groups (comma-separated)')
     .option('--no-spamassassin', 'with --loco: skip the SpamAssassin comparison')
     .option('--allow-noncommercial', 'with --loco: train on the non-commercial corpora too (the opt-in model)')
-    .action(async (opts: { rotation?: string; model?: string; ham?: string[]; spam?: string[]; modelTopic: string; loco?: boolean; folds?: string; spamassassin: boolean; allowNoncommercial?: boolean }) => {
+    .option('--symbols', "the evidence symbols' hit rate per corpus and class; with --loco also what their policy weights change per held-out group")
+    .action(async (opts: { rotation?: string; model?: string; ham?: string[]; spam?: string[]; modelTopic: string; loco?: boolean; folds?: string; spamassassin: boolean; allowNoncommercial?: boolean; symbols?: boolean }) => {
+      if (opts.symbols) {
+        await symbolsCommand({ loco: opts.loco ?? false, folds: opts.folds?.split(',').map((f) => f.trim()) });
+        process.exit(0);
+      }
       if (opts.loco) {
         await locoCommand({ folds: opts.folds?.split(',').map((f) => f.trim()), spamassassin: opts.spamassassin, allowNoncommercial: opts.allowNoncommercial });
         process.exit(0);
@@ -354,6 +361,19 @@ export function registerSpamCommands(program: Command): void {
 }
 
 
+
+/** `scop spam eval --symbols [--loco]`: the evidence symbols' hit rates, and with --loco what the default policy's weights for them change. */
+export async function symbolsCommand(opts: { loco: boolean; folds?: string[] }): Promise<void> {
+  if (!corporaAvailable()) throw new ConfigError('--symbols', `the corpora are not at ${CORPORA_DIR}`, 'put the shared corpora next to the checkout (../shared/corpora) or set SCOP_CORPORA_DIR');
+  const bar = progressBar('corpora', 'step');
+  const examples = await locoExamples(ALL_CORPORA, (_what, d, t) => { bar.update(d, t); });
+  bar.stop();
+  console.log(`evidence symbols: share of each corpus's messages (per class) that fire them\n\n${symbolHitTable(symbolHits(examples))}`);
+  if (!opts.loco) return;
+  const results = await locoCommand({ folds: opts.folds, spamassassin: false });
+  const policy = buildPolicy(null);
+  console.log(`\nthe built-in policy (${policy.version}) on each held-out message, the fold's Bayes symbol alone → with the evidence symbols:\n\n${policyEffectTable(policyEffect(results, examples, policy))}`);
+}
 
 /** `scop spam eval --loco`: the leave-one-corpus-out table, then SpamAssassin beside scop on a sample of each held-out group. */
 export async function locoCommand(opts: { folds?: string[]; spamassassin?: boolean; allowNoncommercial?: boolean; quiet?: boolean }): Promise<HeldOutResult[]> {

@@ -137,8 +137,8 @@ test('policy file errors name the line and the key, and say what is expected', (
   assert.match(err('actions:\n  junk: 5\nsymbols:\n  BAYES_SPAM:\n    weight: high\n'), /^config error: policy\.yaml line 5: symbols\.BAYES_SPAM\.weight: Expected number, received string/);
   assert.match(err('symbols:\n  bayes_spam: { weight: 1 }\n'), /policy\.yaml line 2: symbols\.bayes_spam: a symbol name is upper-case/);
   assert.match(err('sybmols:\n  X: 1\n'), /policy\.yaml line 1: sybmols: unknown key "sybmols" — use one of/);
-  assert.match(err('symbols:\n  X: { wieght: 1 }\n'), /line 2: symbols\.X\.wieght: Unrecognized key/);
-  assert.match(err('symbols:\n  X: { weight: 1, group: nosuch }\n'), /line 2: symbols\.X\.group: no group "nosuch"/);
+  assert.match(err('symbols:\n  SPF_FAIL: { wieght: 1 }\n'), /line 2: symbols\.SPF_FAIL\.wieght: Unrecognized key/);
+  assert.match(err('symbols:\n  SPF_FAIL: { weight: 1, group: nosuch }\n'), /line 2: symbols\.SPF_FAIL\.group: no group "nosuch"/);
   assert.match(err('actions:\n  junk: 30\n'), /line 2: actions\.junk: junk \(30\) must be below quarantine \(20\)/, 'the key the file set, not the default it collides with');
   assert.match(err('actions:\n  junk: 3\n  quarantine: 2\n'), /line 3: actions\.quarantine: quarantine \(2\) must be above junk \(3\)/);
   assert.match(err('force:\n  - { name: new-rule, symbol: SPF_FAIL }\n'), /line 2: force\[0\]: rule "new-rule" needs action/);
@@ -147,6 +147,52 @@ test('policy file errors name the line and the key, and say what is expected', (
   assert.match(err('actions: {junk: 5\n'), /^config error: policy\.yaml line \d+: /, 'YAML syntax');
   assert.match(err('symbols:\n  A: { weight: 1 }\n  A: { weight: 2 }\n'), /line 3: Map keys must be unique/);
   assert.match(err('domains:\n  Example.NET: {}\n'), /line 2: domains\.Example\.NET: a domain in lower case/);
+});
+
+test('a symbol no stage emits, or a weight out of range, is refused with its key; custom: true declares one of your own', () => {
+  const err = (yaml: string) => {
+    try { policyOf(yaml); } catch (e) { assert.ok(e instanceof ConfigError, String(e)); return e.message; }
+    assert.fail('no error');
+  };
+  assert.match(err('symbols:\n  RDNS_NONEE: { weight: 1 }\n'), /^config error: policy\.yaml line 2: symbols\.RDNS_NONEE: unknown symbol "RDNS_NONEE" \(did you mean RDNS_NONE\?\): no stage emits it/);
+  assert.match(err('symbols:\n  URIBL_DBL: { weight: 8 }\n'), /line 2: symbols\.URIBL_DBL: unknown symbol "URIBL_DBL": [^]*custom: true/, 'nothing near: no suggestion, but how to declare it');
+  assert.match(err('domains:\n  strict.test:\n    symbols: { HELO_BAER: { weight: 2 } }\n'), /line 3: domains\.strict\.test\.symbols\.HELO_BAER: unknown symbol "HELO_BAER" \(did you mean HELO_BARE\?\)/);
+  assert.match(err('force:\n  - { name: r, symbol: [BAYES_SPAM, BAYES_SAPM], action: reject }\n'), /line 2: force\[0\]\.symbol\[1\]: unknown symbol "BAYES_SAPM" \(did you mean BAYES_SPAM\?\)/);
+  assert.match(err('symbols:\n  RDNS_NONE: { weight: 5000 }\n'), /line 2: symbols\.RDNS_NONE\.weight: a weight is a number from -1000 to 1000/);
+  assert.match(err('symbols:\n  RDNS_NONE: { weight: -1001 }\n'), /symbols\.RDNS_NONE\.weight: a weight is a number from -1000 to 1000/);
+  assert.match(err('symbols:\n  RDNS_NONE: { weight: .nan }\n'), /symbols\.RDNS_NONE\.weight: Expected number, received nan/);
+  assert.match(err('symbols:\n  RDNS_NONE: { weight: .inf }\n'), /symbols\.RDNS_NONE\.weight: /);
+  // A DNS list's own symbol, declared: weighed, usable in a forced rule and in a domain's override.
+  const own = policyOf('symbols:\n  URIBL_DBL: { weight: 8, custom: true }\nforce:\n  - { name: dbl, symbol: URIBL_DBL, action: quarantine }\ndomains:\n  strict.test:\n    symbols: { URIBL_DBL: { weight: 9 } }\n');
+  assert.equal(own.symbols.get('URIBL_DBL')!.weight, 8);
+  assert.equal(own.domains.get('strict.test')!.symbols.get('URIBL_DBL')!.weight, 9);
+  assert.equal(action(withSymbols(sym('auth', 'URIBL_DBL', null, 'evil.test=127.0.1.2')), own), 'quarantine');
+  assert.match(err('force:\n  - { name: dbl, symbol: URIBL_DBL, action: quarantine }\n'), /force\[0\]\.symbol: unknown symbol "URIBL_DBL"/, 'a forced rule on an undeclared name');
+});
+
+test("the spam stage's evidence symbols: weighed by the built-in policy in a group capped below junk; a policy that trusts them more changes the total and the action", () => {
+  const ham = sym('spam', 'BAYES_HAM', 0.1, '0.100');
+  const d = decide(withSymbols(ham, sym('spam', 'RDNS_NONE'), sym('spam', 'HELO_IP_LITERAL'), sym('spam', 'MIME_HTML_ONLY'), sym('spam', 'URL_ANCHOR_MISMATCH')), builtIn).section;
+  assert.deepEqual(d.weighed.map((w) => [w.symbol, w.weight, w.group]), [['BAYES_HAM', 0, 'bayes'], ['RDNS_NONE', 1, 'evidence'], ['HELO_IP_LITERAL', 1.5, 'evidence'], ['MIME_HTML_ONLY', 1, 'evidence'], ['URL_ANCHOR_MISMATCH', 0, 'evidence']]);
+  assert.equal(d.score, 3.5);
+  assert.equal(d.action, 'deliver');
+  assert.ok(d.reasons.includes('RDNS_NONE +1') && d.reasons.includes('HELO_IP_LITERAL +1.5'), d.reasons.join('; '));
+  // Every evidence symbol at once: the group adds at most 5 (never junk alone); with an unsure verdict it stays junk.
+  const every = ['RDNS_NONE', 'RDNS_DYNAMIC', 'HELO_IP_LITERAL', 'HELO_BARE', 'HELO_NOT_RDNS', 'RCVD_DIRECT_TO_MX', 'MIME_HTML_ONLY', 'HTML_HIDDEN_TEXT', 'URL_ANCHOR_MISMATCH', 'URL_SHORTENER', 'FROM_NAME_ADDR_OTHER', 'FROM_NAME_DOMAIN_OTHER', 'TO_EQ_FROM'].map((n) => sym('spam', n));
+  const all = decide(withSymbols(ham, ...every), builtIn).section;
+  assert.deepEqual([all.score, all.action], [5, 'deliver']);
+  const unsure = decide(withSymbols(sym('spam', 'BAYES_UNSURE', 0.85, '0.850'), ...every), builtIn).section;
+  assert.deepEqual([unsure.score, unsure.action], [11, 'junk']);
+  // An operator who trusts them more: a header from 3, a higher cap, a heavier weight.
+  const trusting = policyOf('actions: { add_header: 3 }\ngroups: { evidence: { max: 8 } }\nsymbols:\n  RDNS_NONE: { weight: 4 }\n');
+  const t = decide(withSymbols(ham, sym('spam', 'RDNS_NONE'), sym('spam', 'HELO_IP_LITERAL'), sym('spam', 'MIME_HTML_ONLY')), trusting).section;
+  assert.deepEqual([t.score, t.action], [6.5, 'junk']);
+  assert.deepEqual([decide(withSymbols(ham, sym('spam', 'RDNS_NONE')), trusting).section.action, decide(withSymbols(ham, sym('spam', 'RDNS_NONE')), builtIn).section.action], ['add_header', 'deliver']);
+  // explain shows them with weight, stage, options and group.
+  const r = withSymbols(ham, sym('spam', 'RDNS_NONE', null, 'relay:rdns:none'));
+  const text = explainText(explain({ ...r, decision: decide(r, builtIn).section })!);
+  assert.match(text, /^ +\+1\.00 +RDNS_NONE +spam +\{relay:rdns:none\} +group=evidence$/m);
+  assert.match(text, /^score: +1\.00 /m);
 });
 
 test('the deprecated DECISION_* variables still change the built-in policy; a bad value names the variable', () => {

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { POLICY_KEYS as FILE_KEYS, PolicyDocument, type PolicyKey } from '../../runtime/policy-file.ts';
+import { isKnownSymbol, nearestSymbol } from '../../schemas/symbol-names.ts';
 import type { DecisionAction } from '../../schemas/types.ts';
 import type { LegacyEnv } from './config.ts';
 
@@ -28,7 +29,10 @@ const text = z.string().max(500);
 
 const actionsShape = z.object({ add_header: threshold, junk: threshold, quarantine: threshold, reject: threshold }).partial().strict();
 const groupShape = z.object({ max: z.number().positive(), description: text }).partial().strict();
-const symbolShape = z.object({ weight: z.number().finite(), group: ruleName, min_score: z.number().finite(), description: text }).partial().strict();
+/** A weight past this is a typo (the built-in thresholds are 6 and 20): refused with the key. */
+export const MAX_WEIGHT = 1000;
+const weight = z.number().finite().min(-MAX_WEIGHT, `a weight is a number from -${MAX_WEIGHT} to ${MAX_WEIGHT}`).max(MAX_WEIGHT, `a weight is a number from -${MAX_WEIGHT} to ${MAX_WEIGHT}`);
+const symbolShape = z.object({ weight, group: ruleName, min_score: z.number().finite(), description: text, custom: z.boolean() }).partial().strict();
 const forceShape = z.object({
   name: ruleName, symbol: z.union([symbolName, z.array(symbolName).min(1).max(100)]), action, min_score: z.number().finite(),
   over_allow: z.boolean(), enabled: z.boolean(), description: text,
@@ -51,7 +55,8 @@ const DECISION_KEYS = (Object.keys(FILE_KEYS) as PolicyKey[]).filter((k) => FILE
 type PolicyLayer = z.infer<typeof policyFileShape>;
 type ScoringLayer = Pick<PolicyLayer, 'actions' | 'groups' | 'symbols' | 'force'>;
 
-export interface SymbolRule { weight: number; group: string | null; minScore: number | null; description: string | null }
+/** `custom`: a name no shipped stage emits (schemas/symbol-names.ts) that the operator declared, e.g. a DNS list's own symbol. */
+export interface SymbolRule { weight: number; group: string | null; minScore: number | null; description: string | null; custom: boolean }
 export interface ForceRule { name: string; symbols: string[]; action: ThresholdAction; minScore: number | null; overAllow: boolean; description: string | null }
 /** What scores a message: thresholds (an action switched off is absent), groups, weights, forced actions. */
 export interface ScoringPolicy {
@@ -87,7 +92,8 @@ function applyScoring(base: ScoringPolicy, layer: ScoringLayer, fail: Fail, at: 
   }
   for (const [name, s] of Object.entries(layer.symbols ?? {})) {
     const cur = out.symbols.get(name);
-    const rule = { weight: s.weight ?? cur?.weight ?? 0, group: s.group ?? cur?.group ?? null, minScore: s.min_score ?? cur?.minScore ?? null, description: s.description ?? cur?.description ?? null };
+    const rule = { weight: s.weight ?? cur?.weight ?? 0, group: s.group ?? cur?.group ?? null, minScore: s.min_score ?? cur?.minScore ?? null, description: s.description ?? cur?.description ?? null, custom: s.custom ?? cur?.custom ?? false };
+    if (!rule.custom && !isKnownSymbol(name)) fail([...at, 'symbols', name], unknownSymbol(name));
     if (rule.group !== null && !out.groups.has(rule.group)) fail([...at, 'symbols', name, 'group'], `no group "${rule.group}" (add it under groups:)`);
     out.symbols.set(name, rule);
   }
@@ -102,11 +108,20 @@ function applyScoring(base: ScoringPolicy, layer: ScoringLayer, fail: Fail, at: 
     const act = f.action ?? cur?.action;
     if (!symbols) fail([...at, 'force', i], `rule "${f.name}" needs symbol: (a name or a list)`);
     if (!act) fail([...at, 'force', i], `rule "${f.name}" needs action: (${THRESHOLD_ACTIONS.join(', ')})`);
+    if (f.symbol !== undefined) symbols!.forEach((name, j) => {
+      if (!isKnownSymbol(name) && !out.symbols.get(name)?.custom) fail([...at, 'force', i, 'symbol', ...(Array.isArray(f.symbol) ? [j] : [])], unknownSymbol(name));
+    });
     const rule: ForceRule = { name: f.name!, symbols: symbols!, action: act!, minScore: f.min_score ?? cur?.minScore ?? null, overAllow: f.over_allow ?? cur?.overAllow ?? false, description: f.description ?? cur?.description ?? null };
     if (idx >= 0) out.force[idx] = rule; else out.force.push(rule);
   });
   checkThresholds(out, Object.keys(layer.actions ?? {}), fail, [...at, 'actions']);
   return out;
+}
+
+/** What a name no stage emits gets told: the nearest known name, or how to declare one's own. */
+function unknownSymbol(name: string): string {
+  const near = nearestSymbol(name);
+  return `unknown symbol "${name}"${near ? ` (did you mean ${near}?)` : ''}: no stage emits it, so it would weigh nothing; the known names are in processors/decision/README.md, and a symbol of your own (a DNS list's, AUTH_URI_LISTS …) is declared with custom: true under symbols:`;
 }
 
 /**

@@ -37,6 +37,7 @@ interface SpamMetrics {
   probability: Histogram;
   modelInfo: Gauge<'version'>;
   modelSwitches: Counter;
+  evidence: Counter<'symbol' | 'verdict'>;
 }
 
 export function spamMetrics(registry: Registry): SpamMetrics {
@@ -45,6 +46,8 @@ export function spamMetrics(registry: Registry): SpamMetrics {
     probability: histogramOn(registry, { name: 'scop_spam_probability', help: 'Spam probability of scored messages.', buckets: [0.01, 0.05, 0.1, 0.2, 0.5, 0.8, 0.9, 0.95, 0.99] }),
     modelInfo: gaugeOn(registry, { name: 'scop_spam_model_info', help: 'The model version this scorer uses (value 1; older versions drop to 0).', labelNames: ['version'] as const }),
     modelSwitches: counterOn(registry, { name: 'scop_spam_model_switches_total', help: 'Times this scorer switched to a new model version.' }),
+    // Per verdict: each symbol's hit rate per class on live traffic, what its policy weight is tuned with (the corpora cannot say much about relays).
+    evidence: counterOn(registry, { name: 'scop_spam_evidence_total', help: 'Evidence symbols emitted (RDNS_NONE, MIME_HTML_ONLY, ...), by symbol and the verdict of the same message.', labelNames: ['symbol', 'verdict'] as const }),
   };
 }
 
@@ -194,6 +197,8 @@ export const spamService = defineStage<SpamState, 'spam'>({
     ctx.state.metrics.verdicts.inc({ verdict: spam.verdict, model_version: spam.modelVersion });
     ctx.state.metrics.probability.observe(spam.probability);
     ctx.log.debug({ verdict: spam.verdict, probability: spam.probability, modelVersion: spam.modelVersion }, 'scored');
-    return { section: spam, symbols: spamSymbols(spam) };
+    const symbols = spamSymbols(spam, tokens);
+    for (const s of symbols.slice(1)) ctx.state.metrics.evidence.inc({ symbol: s.symbol, verdict: spam.verdict });
+    return { section: spam, symbols };
   },
 });
