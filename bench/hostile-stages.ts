@@ -4,7 +4,7 @@
  * from the MIME section) and auth (verifyMessage: SPF, DKIM, ARC, DMARC; DNS answered NXDOMAIN by an
  * in-process server). Each case runs in its own process so its peak RSS is its own.
  * Prints CPU ms per stage, the CPU per byte as a multiple of the normal message's, and the peak RSS.
- * Run: `node --import tsx bench/hostile-stages.ts [--bytes N] [--only name,name]` (default 8 MiB;
+ * Run: `npm run bench -- hostile-stages [--bytes N] [--only name,name]` (default 8 MiB;
  * INGRESS_MAX_MESSAGE_BYTES is 25 MiB).
  */
 import { execFileSync } from 'node:child_process';
