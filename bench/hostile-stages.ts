@@ -46,6 +46,7 @@ const CASES: Record<string, () => string> = {
   'quoted-printable soft breaks': () => `${HEAD}Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${fill('=\r\n')}x\r\n`,
   'one long line': () => `${HEAD}Content-Type: text/plain\r\n\r\n${fill('abcdefgh ')}\r\n`,
   'nested message/rfc822': () => { const n = Math.floor(BYTES / 120); const h = 'Subject: x\r\nContent-Type: message/rfc822\r\n\r\n'; return `${HEAD}Content-Type: message/rfc822\r\n\r\n${h.repeat(n)}body\r\n`; },
+  'attached messages nested 9 deep': () => { let m = `Subject: in\r\nContent-Type: text/plain\r\n\r\n${fill(words, BYTES - 4000)}`; for (let i = 0; i < 9; i++) m = `Subject: ${i}\r\nContent-Type: multipart/mixed; boundary="n${i}"\r\n\r\n--n${i}\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename="m${i}.eml"\r\n\r\n${m}\r\n--n${i}--\r\n`; return `${HEAD}${m}`.replace('Subject: hello\r\n', ''); },
   'many attachments (zip)': () => { const zip = Buffer.concat([Buffer.from('504b0304140000000000', 'hex'), randomBytes(2000)]); return mixed(`${fill(`--b\r\nContent-Type: application/zip; name="a.zip"\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64(zip)}\r\n`)}--b--\r\n`); },
   'many DKIM-Signature headers': () => `${fill('DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=s; h=from; bh=AAAA; b=AAAA; l=5\r\n', BYTES / 2)}${HEAD}\r\n${fill(words, BYTES / 2)}`,
   'many Received headers': () => `${fill('Received: from a (b [192.0.2.1]) by c with ESMTP id x; Mon, 1 Jan 2024 10:00:00 +0000\r\n')}${HEAD}\r\nbody\r\n`,
