@@ -12,7 +12,7 @@ import type { KafkaClient } from '../runtime/kafka.ts';
 import type { Logger } from '../runtime/log.ts';
 import { gaugeOn } from '../runtime/metrics.ts';
 import type { RecordCodec } from '../runtime/registry.ts';
-import { MODEL_KEY, modelSummaryOf } from '../runtime/operator/spam-model.ts';
+import { DOMAIN_KEY_PREFIX, MODEL_KEY, modelSummaryOf } from '../runtime/operator/spam-model.ts';
 import type { SpamFeedback, SpamModelRecord } from '../schemas/types.ts';
 
 export interface ModelVersion {
@@ -83,7 +83,8 @@ export class SpamLoopView {
     this.followers.push(await followCompactedTopic({
       kafka: this.o.kafka, topic: modelTopic, name: 'console-spam-model', log: this.o.log,
       onRecord: async (key, value, meta) => {
-        if (!value) return;
+        // Per-recipient-domain residuals are not versions one can roll back to (nor in the history topic).
+        if (!value || key.startsWith(DOMAIN_KEY_PREFIX)) return;
         const version = await this.seen(key, value, meta.headers, `${modelTopic}@${meta.offset}`, Number(meta.timestamp ?? 0));
         if (key === MODEL_KEY) this.current = version;
       },

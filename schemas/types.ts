@@ -12,7 +12,7 @@ export type { DevScopFirewallReputationEvent as ReputationEvent } from './genera
 export type { DevScopEgressDeliveryJob as DeliveryJob } from './generated/delivery.ts';
 export type { DevScopEgressDeliveryStatus as DeliveryStatus, DevScopEgressDeliveryState as DeliveryState } from './generated/delivery-status.ts';
 export type { DevScopSpamSpamSection as SpamSection, DevScopSpamSpamClue as SpamClue } from './generated/mail-record.ts';
-export type { DevScopSpamSpamModel as SpamModelRecord, DevScopSpamSpamModelOptions as SpamModelOptions, DevScopSpamSpamLearnerState as SpamLearnerState } from './generated/spam-model.ts';
+export type { DevScopSpamSpamModel as SpamModelRecord, DevScopSpamSpamModelOptions as SpamModelOptions, DevScopSpamSpamLearnerState as SpamLearnerState, DevScopSpamSpamDomainModel as SpamDomainModelInfo } from './generated/spam-model.ts';
 export type { DevScopSpamSpamFeedback as SpamFeedback } from './generated/spam-feedback.ts';
 export type { DevScopDkimDkimSignSection as DkimSignSection, DevScopDkimDkimSigningSignature as DkimSigningSignature } from './generated/mail-record.ts';
 export type { DevScopOpsAuditEvent as AuditEvent } from './generated/audit-event.ts';

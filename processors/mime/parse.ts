@@ -4,10 +4,11 @@
  * attachments), then the attachment policy and optional ClamAV scan. Pure apart from clamd, so
  * tests and the bench call it without Kafka.
  */
+import { isUtf8 } from 'node:buffer';
 import { franc } from 'franc-min';
 import type { AddressObject, ParsedMail } from 'mailparser';
 import type { MailAddress, MimeAttachment, MimeSection } from '../../schemas/types.ts';
-import { describeAttachment } from './attachments.ts';
+import { describeAttachment, identifyAttachment } from './attachments.ts';
 import { clamdScan, type ClamdAddress } from './clamd.ts';
 import { MAILPARSER_OPTIONS, parseMail, type ParsedWithTree } from './mailparser.ts';
 import { DEFAULT_LIMITS, scanStructure, type HeaderField, type MimeLimits, type Structure } from './structure.ts';
@@ -24,6 +25,13 @@ export interface ParseOptions {
   now?: () => number;
   /** Guess the language of the text (franc); on by default. The corpus round trip, which checks the parse, turns it off. */
   guessLanguage?: boolean;
+  /**
+   * Look into the content once it is parsed: sniff each attachment's type from its bytes and flag it
+   * (executable, macros, encrypted archive, type mismatch…), and extract the URLs. On by default.
+   * Off, attachments are still listed with name, declared type, size and SHA-256, and nothing of the
+   * parse changes; the corpus round trip, which compares neither flags nor URLs, turns it off.
+   */
+  contentChecks?: boolean;
 }
 
 
@@ -47,15 +55,26 @@ function toAddresses(v: AddressObject | AddressObject[] | undefined): MailAddres
 function headerText(value: string): string {
   if (!/[\x80-\xff]/.test(value)) return value;
   const bytes = Buffer.from(value, 'latin1');
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return value;
-  }
+  // Validated first, so one shared decoder serves every call and no error is built for non-UTF-8 bytes.
+  return isUtf8(bytes) ? UTF8.decode(bytes) : value;
 }
 
-function fieldValues(fields: HeaderField[], name: string): string[] {
-  return fields.filter((f) => f.name.toLowerCase() === name).map((f) => headerText(f.value).trim());
+const UTF8 = new TextDecoder('utf-8');
+
+/** The top-level fields by lower-cased name, in order: built once, read for each field the section keeps. */
+function byName(fields: HeaderField[]): Map<string, HeaderField[]> {
+  const out = new Map<string, HeaderField[]>();
+  for (const f of fields) {
+    const name = f.name.toLowerCase();
+    const list = out.get(name);
+    if (list) list.push(f);
+    else out.set(name, [f]);
+  }
+  return out;
+}
+
+function fieldValues(fields: Map<string, HeaderField[]>, name: string): string[] {
+  return (fields.get(name) ?? []).map((f) => headerText(f.value).trim());
 }
 
 const URL_RE = /\b(?:(?:https?|ftp):\/\/|www\.)[^\s<>"'`{}|\\^\u0000-\u001f\u007f]+/gi;
@@ -121,26 +140,24 @@ export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise
     defects.push({ code: 'parse-failed', part: '', detail: (e as Error).message.slice(0, 300) });
     parsed = (await parseMail(raw.subarray(0, Math.min(raw.length, structure.headerBytes, limits.maxHeaderBytes)), undefined, options).catch(() => undefined))?.mail;
   }
-  const h = structure.headers;
+  const h = byName(structure.headers);
   const dateRaw = fieldValues(h, 'date')[0] ?? null;
   const dateParsed = parsed?.date && !Number.isNaN(parsed.date.getTime()) ? parsed.date.getTime() : null;
   if (dateRaw && dateParsed === null) defects.push({ code: 'invalid-date', part: '', detail: dateRaw.slice(0, 100) });
   const list: Record<string, string> = {};
-  for (const f of h) {
-    const name = f.name.toLowerCase();
-    if (name.startsWith('list-') && !(name in list)) list[name] = headerText(f.value).trim();
-  }
+  for (const [name, fields] of h) if (name.startsWith('list-')) list[name] = headerText(fields[0]!.value).trim();
 
   const text = cut(typeof parsed?.text === 'string' ? parsed.text : null, limits.maxTextChars);
   const html = cut(typeof parsed?.html === 'string' ? parsed.html : null, limits.maxHtmlChars);
-  const urls = extractUrls(text.value ?? '', html.value ?? '', limits.maxUrls);
+  const checks = opts.contentChecks !== false;
+  const urls = checks ? extractUrls(text.value ?? '', html.value ?? '', limits.maxUrls) : [];
 
   const languages: string[] = [];
   for (const v of fieldValues(h, 'content-language')) for (const l of v.split(',')) { const t = l.trim().toLowerCase(); if (t && !languages.includes(t)) languages.push(t); }
   // franc costs about as much as the parse itself on long samples with all 82 languages; 400
   // characters over the 20 most common mail languages keep it near a fifth of that.
-  const sample = (text.value ?? '').slice(0, 2000).replace(/\s+/g, ' ').slice(0, 400);
-  if (opts.guessLanguage !== false && sample.trim().length >= 80) {
+  const sample = opts.guessLanguage === false ? '' : (text.value ?? '').slice(0, 2000).replace(/\s+/g, ' ').slice(0, 400);
+  if (sample.trim().length >= 80) {
     const guess = franc(sample, { minLength: 80, only: LANGUAGES });
     if (guess !== 'und' && !languages.includes(guess)) languages.push(guess);
   }
@@ -150,7 +167,8 @@ export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise
   const parts = full ? allAttachments(full) : parsed?.attachments ?? [];
   if (parts.length > limits.maxAttachments) defects.push({ code: 'too-many-attachments', part: '', detail: `${parts.length}, described ${limits.maxAttachments}` });
   for (const a of parts.slice(0, limits.maxAttachments)) {
-    attachments.push(await describeAttachment({ filename: a.filename ?? null, contentType: a.contentType, disposition: a.contentDisposition ?? null, content: a.content }));
+    const input = { filename: a.filename ?? null, contentType: a.contentType, disposition: a.contentDisposition ?? null, content: a.content };
+    attachments.push(checks ? await describeAttachment(input) : identifyAttachment(input));
   }
 
   let scan: MimeSection['scan'] = null;
@@ -202,7 +220,7 @@ export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise
       list,
       received: fieldValues(h, 'received').slice(0, 100),
       authenticationResults: fieldValues(h, 'authentication-results').slice(0, 50),
-      count: h.length,
+      count: structure.headers.length,
       bytes: structure.headerBytes,
     },
     text: text.value,

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_LIMITS, scanStructure } from './structure.ts';
+import { charsetKnown, DEFAULT_LIMITS, MAX_REMEMBERED_LABELS, scanStructure } from './structure.ts';
 
 const SIZE = 20 * 1024 * 1024;
 
@@ -86,5 +86,25 @@ describe('a message that starts with its blank line (found by the headers fuzz t
     const s = scanStructure(raw);
     assert.deepEqual(s.headers.map((h) => h.name), ['Content-Type']);
     assert.ok(!s.defects.some((d) => d.code === 'missing-header-body-separator'), JSON.stringify(s.defects));
+  });
+});
+
+describe('charset labels (remembered, bounded)', () => {
+  it('answers the same for known and unknown labels before and past the bound', () => {
+    const asked = () => [charsetKnown('UTF-8'), charsetKnown(' iso-8859-1 '), charsetKnown('Shift_JIS'), charsetKnown('x-no-such'), charsetKnown('utf-9')];
+    const want = [true, true, true, false, false];
+    assert.deepEqual(asked(), want);
+    // Hostile labels fill the map; the answers after it are asked of TextDecoder again, and the same.
+    for (let i = 0; i < MAX_REMEMBERED_LABELS * 2; i++) assert.equal(charsetKnown(`x-hostile-${i}`), false);
+    assert.equal(charsetKnown('windows-1252'), true, 'a label first seen past the bound');
+    assert.equal(charsetKnown('x-hostile-unseen'), false);
+    assert.deepEqual(asked(), want);
+  });
+
+  it('reports an unknown charset once the map is full, as before it', () => {
+    // One defect per code and part: the Subject's label in the message, the part's in part 1.
+    const raw = Buffer.from('From: a@example.org\r\nSubject: =?x-never-seen?Q?a?=\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=x-also-unknown\r\n\r\nbody\r\n--b--\r\n');
+    const codes = scanStructure(raw).defects.filter((d) => d.code === 'unknown-charset').map((d) => `${d.part}: ${d.detail}`);
+    assert.deepEqual(codes, [': x-never-seen in Subject', '1: x-also-unknown']);
   });
 });

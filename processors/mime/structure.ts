@@ -7,6 +7,8 @@
  * of the part it belongs to, so each nesting level reads each byte at most a few times: hostile
  * input costs O(size × depth), depth ≤ maxDepth.
  */
+// isUtf8 validates without decoding (a fatal TextDecoder built and run per header block did both).
+import { isUtf8 } from 'node:buffer';
 import type { MimeDefect } from '../../schemas/types.ts';
 
 export interface MimeLimits {
@@ -74,13 +76,26 @@ export interface Structure {
 const KNOWN_CTE = new Set(['7bit', '8bit', 'binary', 'base64', 'quoted-printable', 'x-uuencode', 'uuencode', 'x-uue']);
 const HEADER_NAME = /^[!-9;-~]+$/;
 
+/**
+ * Answers by label: building a TextDecoder to ask costs about a microsecond, and the scan asks for
+ * every part and every encoded word. Real mail uses a few dozen labels; the map is bounded so that
+ * hostile labels cannot grow it (past the bound every label is asked again).
+ */
+const LABELS_KNOWN = new Map<string, boolean>();
+export const MAX_REMEMBERED_LABELS = 256;
+
 export function charsetKnown(charset: string): boolean {
+  const label = charset.trim().toLowerCase();
+  let known = LABELS_KNOWN.get(label);
+  if (known !== undefined) return known;
   try {
-    new TextDecoder(charset.trim().toLowerCase());
-    return true;
+    new TextDecoder(label);
+    known = true;
   } catch {
-    return false;
+    known = false;
   }
+  if (LABELS_KNOWN.size < MAX_REMEMBERED_LABELS) LABELS_KNOWN.set(label, known);
+  return known;
 }
 
 /**
@@ -248,15 +263,6 @@ function readHeader(w: Walk, start: number, end: number, path: string): { fields
     }
   }
   return { fields, bodyStart, bytes };
-}
-
-function isUtf8(buf: Buffer): boolean {
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(buf);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function addCharset(out: Structure, cs: string): void {

@@ -17,7 +17,7 @@ import { topicConfig, TOPICS } from '../../runtime/topics.ts';
 import type { Alert } from '../../schemas/types.ts';
 import { train } from './evaluate.ts';
 import { loadModelKeys, signatureHeaders } from '../../runtime/model-signature.ts';
-import { followModels, modelToRecord, publishModel, type ModelFollower } from './model-topic.ts';
+import { encodeSignedModel, followModels, modelToRecord, publishModel, type ModelFollower } from './model-topic.ts';
 import type { ModelData } from './model.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'spam-model-sig-'));
@@ -96,5 +96,39 @@ describe('the model follower (broker)', () => {
     await publishModel(ctx.kafka, ctx.codec, e, keys.signing!, modelTopic);
     await eventually(() => (applied.includes(e.version) ? true : undefined), 30000, 'the next signed model applied');
     assert.deepEqual(applied, [a.version, e.version]);
+  });
+
+  test('per-domain residuals: signed and under their own key only; a tombstone removes one', { timeout: 90000 }, async () => {
+    const topic = uniqueName('spam-model-domains');
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries: Object.entries(topicConfig(TOPICS.spamModel)).map(([k, v]) => ({ name: k, value: v })) }] });
+    const keys = loadModelKeys({ env: {}, dataDir: dir, create: true });
+    const [whole, x, y] = [model(10, 'W'), model(12, 'X'), model(14, 'Y')];
+    const signed = (m: ModelData, domain: string | null) => encodeSignedModel(ctx.codec, topic, m, keys.signing!, null, domain ? { name: domain, inUse: true } : null);
+    const id = await ctx.codec.registerSchema(topic, 'SpamModel');
+    const seen: string[] = [];
+    const f = await followModels({
+      kafka: ctx.kafka, codec: ctx.codec, log: ctx.log, tokenizerVersion: whole.tokenizerVersion, trusted: keys.trusted, alertsTopic: null, topic,
+      apply: (_m, data) => { seen.push(`model ${data.version}`); },
+      applyDomain: (name, delta) => { seen.push(delta ? `${name} ${delta.data.version} ${delta.inUse}` : `${name} deleted`); },
+    });
+    try {
+      await f.caughtUp;
+      const producer = ctx.kafka.producer();
+      await producer.connect();
+      await producer.send({ topic, acks: -1, messages: [
+        { key: 'domain:x.test', ...(await signed(whole, null)) }, // a whole model under a domain's key
+        { key: 'default', ...(await signed(x, 'x.test')) }, // a residual as the global model
+        { key: 'domain:x.test', ...(await signed(y, 'y.test')) }, // another domain's residual
+        { key: 'domain:x.test', value: ctx.codec.encodeWith(id, 'SpamModel', modelToRecord(x, null, { name: 'x.test', inUse: true })) }, // unsigned
+        { key: 'domain:x.test', ...(await signed(x, 'x.test')) },
+        { key: 'domain:x.test', value: null },
+      ] });
+      await producer.disconnect();
+      await eventually(() => (seen.length >= 2 ? true : undefined), 30000, 'the residual and its tombstone');
+      assert.deepEqual(seen, [`x.test ${x.version} true`, 'x.test deleted']);
+      assert.equal(f.refused, 4);
+    } finally {
+      await f.stop();
+    }
   });
 });

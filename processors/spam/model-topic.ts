@@ -15,13 +15,17 @@ import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import { MODEL_KEY, modelSummaryHeader } from '../../runtime/operator/spam-model.ts';
-import type { SpamLearnerState, SpamModelRecord } from '../../schemas/types.ts';
+import type { SpamDomainModelInfo, SpamLearnerState, SpamModelRecord } from '../../schemas/types.ts';
+import { DOMAIN_KEY_PREFIX } from './domain-model.ts';
 import { BayesModel, type ModelData } from './model.ts';
 import { keyId, modelSignatureProblem, signatureHeaders } from '../../runtime/model-signature.ts';
 
 
-/** The Avro record of a model; `learner`: the spam learner's state (learner/), null for models made otherwise. */
-export function modelToRecord(data: ModelData, learner: SpamLearnerState | null = null): SpamModelRecord {
+/**
+ * The Avro record of a model; `learner`: the spam learner's state (learner/), null for models made
+ * otherwise; `domain`: set on a per-recipient-domain residual (domain-model.ts).
+ */
+export function modelToRecord(data: ModelData, learner: SpamLearnerState | null = null, domain: SpamDomainModelInfo | null = null): SpamModelRecord {
   return {
     format: data.format, formatVersion: data.formatVersion, version: data.version, tokenizerVersion: data.tokenizerVersion,
     trainedAt: data.trainedAt, source: data.source, nham: data.nham, nspam: data.nspam,
@@ -31,6 +35,7 @@ export function modelToRecord(data: ModelData, learner: SpamLearnerState | null 
     linear: data.linear ? { ...data.linear, nbScale: data.linear.nbScale ?? null, maxWeight: data.linear.maxWeight ?? null } : null,
     calibration: data.calibration ? { ...data.calibration } : null,
     learner,
+    domain,
   };
 }
 
@@ -64,9 +69,9 @@ export function historyTopicFor(topic: string): string | null {
 }
 
 /** A model record's bytes and headers as published: signed over the exact value bytes (model-signature.ts). */
-export async function encodeSignedModel(codec: RecordCodec, topic: string, data: ModelData, signingKey: KeyObject, learner: SpamLearnerState | null = null): Promise<{ value: Buffer; headers: Record<string, string> }> {
+export async function encodeSignedModel(codec: RecordCodec, topic: string, data: ModelData, signingKey: KeyObject, learner: SpamLearnerState | null = null, domain: SpamDomainModelInfo | null = null): Promise<{ value: Buffer; headers: Record<string, string> }> {
   const id = await codec.registerSchema(topic, 'SpamModel');
-  const value = codec.encodeWith(id, 'SpamModel', modelToRecord(data, learner));
+  const value = codec.encodeWith(id, 'SpamModel', modelToRecord(data, learner, domain));
   const summary = { version: data.version, trainedAt: data.trainedAt, source: data.source, nham: data.nham, nspam: data.nspam, tokens: data.tokens.length, tokenizerVersion: data.tokenizerVersion };
   return { value, headers: { 'model-version': data.version, ...modelSummaryHeader(summary), ...signatureHeaders(value, signingKey) } };
 }
@@ -114,6 +119,11 @@ export async function followModels(opts: {
   followerName?: string;
   /** `extra`: what a learner needs besides the model (its state in the record, the Kafka headers). */
   apply(model: BayesModel, data: ModelData, offset: string, extra: { learner: SpamLearnerState | null; headers: MessageHeaders | undefined }): void | Promise<void>;
+  /**
+   * Per-recipient-domain residuals (key domain:<name>, domain-model.ts), signed like models; absent:
+   * ignored. `delta` null: the domain's record was deleted (a tombstone).
+   */
+  applyDomain?(name: string, delta: { model: BayesModel; data: ModelData; inUse: boolean } | null, offset: string): void | Promise<void>;
 }): Promise<ModelFollower> {
   const topic = opts.topic ?? TOPICS.spamModel.name;
   const key = opts.key ?? MODEL_KEY;
@@ -141,7 +151,12 @@ export async function followModels(opts: {
   const started = followCompactedTopic({
     kafka: opts.kafka, topic, name: opts.followerName ?? 'spam-model', log: opts.log, health: opts.health, metrics: opts.metrics,
     onRecord: async (recordKey, value, meta) => {
-      if (recordKey !== key || !value) return;
+      const domain = recordKey.startsWith(DOMAIN_KEY_PREFIX) && opts.applyDomain ? recordKey.slice(DOMAIN_KEY_PREFIX.length) : null;
+      if (recordKey !== key && domain === null) return;
+      if (!value) {
+        if (domain !== null) await opts.applyDomain!(domain, null, meta.offset);
+        return;
+      }
       // The signature first, over the exact bytes: unsigned or untrusted models are never decoded or applied.
       const problem = modelSignatureProblem(value, meta.headers, opts.trusted);
       if (problem) return refuse(problem, meta.offset, meta.headers?.['model-version']?.toString());
@@ -150,7 +165,13 @@ export async function followModels(opts: {
         opts.log.warn({ modelVersion: record.version, tokenizerVersion: record.tokenizerVersion, ours: opts.tokenizerVersion }, 'ignoring a spam model trained with another tokenizer version');
         return;
       }
+      // A residual is never a whole model, nor one domain's residual another's.
+      if ((record.domain?.name ?? null) !== domain) return refuse(`record under key ${recordKey} is ${record.domain ? `the residual of domain ${record.domain.name}` : 'a whole model'}`, meta.offset, record.version);
       const data = modelFromRecord(record);
+      if (domain !== null) {
+        await opts.applyDomain!(domain, { model: BayesModel.fromData(data), data, inUse: record.domain!.inUse }, meta.offset);
+        return;
+      }
       await opts.apply(BayesModel.fromData(data), data, meta.offset, { learner: record.learner ?? null, headers: meta.headers });
       opts.log.debug({ version: record.version, offset: meta.offset }, 'spam model read');
     },

@@ -150,11 +150,12 @@ export class LinearPart {
    * (training uses fitLinear's dense arrays). `scaleOf` gives a token's feature value from the
    * model's current counts (1 without NB scaling); the stored effective weight moves by value × step.
    */
-  step(tokens: readonly string[], y: number, rate: number, scaleOf: (token: string) => number = () => 1): void {
+  step(tokens: readonly string[], y: number, rate: number, scaleOf: (token: string) => number = () => 1, offset = 0): void {
     // Every token is known after this step, so it is normalised by all of them (as training does).
     let sum = 0;
     for (const t of tokens) sum += this.weights.get(t)?.[0] ?? 0;
-    const p = 1 / (1 + Math.exp(-(sum * Math.pow(Math.max(1, tokens.length), -this.options.lengthNorm) + this.bias)));
+    // offset: a fixed margin added to this part's (a per-domain residual learns on top of the global margin, domain-model.ts).
+    const p = 1 / (1 + Math.exp(-(sum * Math.pow(Math.max(1, tokens.length), -this.options.lengthNorm) + this.bias + offset)));
     const g = p - y;
     const gn = g * Math.pow(Math.max(1, tokens.length), -this.options.lengthNorm);
     if (gn === 0) return;
@@ -296,9 +297,12 @@ export class BayesModel {
     return (s * x + n * p) / (s + n);
   }
 
-  /** Scores a message's distinct tokens (as tokenize() returns them). */
-  score(tokens: readonly string[]): Score {
-    if (this.linear) return this.linearScore(this.linear, tokens);
+  /**
+   * Scores a message's distinct tokens (as tokenize() returns them). `extraMargin` (linear models):
+   * added to the margin before calibration (a per-domain residual, domain-model.ts).
+   */
+  score(tokens: readonly string[], extraMargin = 0): Score {
+    if (this.linear) return this.linearScore(this.linear, tokens, extraMargin);
     const { minimumProbStrength, maxDiscriminators, unknownWordStrength: s, unknownWordProb: x } = this.options;
     const clues: Clue[] = [];
     const nham = this.nham || 1;
@@ -338,7 +342,7 @@ export class BayesModel {
   }
 
   /** Linear scoring: one pass for the margin and the strongest tokens (kept by insertion: only LINEAR_CLUES are needed, no full sort). */
-  private linearScore(linear: LinearPart, tokens: readonly string[]): Score {
+  private linearScore(linear: LinearPart, tokens: readonly string[], extraMargin: number): Score {
     const top: { token: string; w: number }[] = [];
     let sum = 0;
     let known = 0;
@@ -359,7 +363,7 @@ export class BayesModel {
       }
       top[i] = { token, w };
     }
-    const margin = sum * Math.pow(Math.max(1, known), -linear.options.lengthNorm) + linear.bias;
+    const margin = sum * Math.pow(Math.max(1, known), -linear.options.lengthNorm) + linear.bias + extraMargin;
     const c = this.calibration;
     const probability = 1 / (1 + Math.exp(-(c ? c.a * margin + c.b : margin)));
     const clues = top.map((c) => ({ token: c.token, prob: 1 / (1 + Math.exp(-c.w)) }));

@@ -4,6 +4,7 @@
  * model and says which.
  */
 import type { MailRecord, SpamSection } from '../../schemas/types.ts';
+import { blendedScore, type DomainModel } from './domain-model.ts';
 import { spamInputFromRecord } from './input.ts';
 import type { BayesModel } from './model.ts';
 import { tokenize, TOKENIZER_VERSION } from './tokenizer.ts';
@@ -16,9 +17,14 @@ export interface ActiveModel {
   version: string;
 }
 
-/** The section for a message's tokens (tokenized already, e.g. in a worker thread). */
-export function spamSection(tokens: readonly string[], active: ActiveModel, now = Date.now()): SpamSection {
-  const s = active.model.score(tokens);
+/** What the section's modelVersion says: the global version, plus `+<domain>@<version>` when a domain's residual was blended in. */
+export function scoredBy(active: ActiveModel, domain: DomainModel | null): string {
+  return domain ? `${active.version}+${domain.name}@${domain.version}` : active.version;
+}
+
+/** The section for a message's tokens (tokenized already, e.g. in a worker thread); `domain`: the recipients' domain model to blend in (domain-model.ts). */
+export function spamSection(tokens: readonly string[], active: ActiveModel, now = Date.now(), domain: DomainModel | null = null): SpamSection {
+  const s = blendedScore(active.model, domain?.delta ?? null, tokens);
   return {
     stageVersion: STAGE_VERSION,
     scoredAt: now,
@@ -29,7 +35,7 @@ export function spamSection(tokens: readonly string[], active: ActiveModel, now 
     spamCutoff: active.model.thresholds.spam,
     topTokens: s.clues.slice(0, TOP_TOKENS).map((c) => ({ token: c.token, probability: c.prob })),
     tokenCount: tokens.length,
-    modelVersion: active.version,
+    modelVersion: scoredBy(active, domain),
     tokenizerVersion: TOKENIZER_VERSION,
   };
 }

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { Registry } from 'prom-client';
 import { ConfigError } from '../../runtime/config.ts';
 import { CpuTaskAbortedError } from '../../runtime/cpu-pool.ts';
 import { loggerFor } from '../../runtime/log.ts';
@@ -14,8 +13,8 @@ import { testMailRecord } from '../../runtime/stage-testing.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import { train } from './evaluate.ts';
 import { spamInputFromRecord } from './input.ts';
-import { boundedTokenizer, bodyChars, loadSpamConfig, spamMetrics, spamService, type SpamState } from './service.ts';
-import { mimeSection, spamInput, withMime } from './testing.ts';
+import { boundedTokenizer, bodyChars, loadSpamConfig, spamService, type SpamState } from './service.ts';
+import { mimeSection, spamInput, spamStateFor, withMime } from './testing.ts';
 import { DEFAULT_LIMITS, tokenize } from './tokenizer.ts';
 
 function record(subject: string, text: string): MailRecord {
@@ -27,9 +26,7 @@ const model = train([
   { tokens: tokenize(spamInput({ subject: 'WIN CASH NOW', text: 'claim your prize now, click here' })), label: 'spam' },
 ]);
 
-function stateWith(tokenizer: ReturnType<typeof boundedTokenizer>): SpamState {
-  return { active: { model, version: 'test-model' }, metrics: spamMetrics(new Registry()), tokenizer, follower: { caughtUp: Promise.resolve(), refused: 0, stop: async () => undefined } } as unknown as SpamState;
-}
+const stateWith = (tokenizer: ReturnType<typeof boundedTokenizer>): Promise<SpamState> => spamStateFor(model, tokenizer);
 
 function ctx(state: SpamState, signal: AbortSignal) {
   return { log: loggerFor('spam-test'), recordId: 'r', state, signal, source: { topic: 't', partition: 0, offset: '0', headers: {} }, emit: () => undefined };
@@ -52,7 +49,7 @@ describe('spam stage process(): bounded, and stoppable', () => {
   it('scores small messages inline and large hostile ones in a worker, with the same tokens', async () => {
     const tok = boundedTokenizer({ limits: DEFAULT_LIMITS, inlineMaxChars: 10_000, threads: 1, timeoutMs: 30_000 });
     tokenizers.push(tok);
-    const state = stateWith(tok);
+    const state = await stateWith(tok);
     const small = record('WIN CASH NOW', 'claim your prize now');
     const large = record('hello', `${')'.repeat(200_000)}a claim your prize now`);
     assert.ok(bodyChars(spamInputFromRecord(large)) > 10_000);
@@ -69,7 +66,7 @@ describe('spam stage process(): bounded, and stoppable', () => {
   it("a worker stuck past the record's time limit is terminated and the next record is scored", async () => {
     const tok = boundedTokenizer({ limits: DEFAULT_LIMITS, inlineMaxChars: 0, threads: 1, timeoutMs: 60_000, module: new URL('./hanging-tokenize.test-worker.ts', import.meta.url) });
     tokenizers.push(tok);
-    const state = stateWith(tok);
+    const state = await stateWith(tok);
     const process = spamService.stage.process;
     assert.equal((await process(record('warm-up', 'hello'), ctx(state, new AbortController().signal)))?.section.modelVersion, 'test-model');
     const t0 = performance.now();
@@ -88,7 +85,7 @@ describe('spam stage process(): bounded, and stoppable', () => {
   });
 
   it('a record without a MIME section is refused (dead-lettered by the stage)', async () => {
-    const state = stateWith(boundedTokenizer({ limits: DEFAULT_LIMITS, inlineMaxChars: 1, threads: 1, timeoutMs: 1_000 }));
+    const state = await stateWith(boundedTokenizer({ limits: DEFAULT_LIMITS, inlineMaxChars: 1, threads: 1, timeoutMs: 1_000 }));
     await assert.rejects(Promise.resolve(spamService.stage.process(testMailRecord('Subject: x\r\n\r\nx'), ctx(state, new AbortController().signal))), /no mime section/);
   });
 });

@@ -20,6 +20,7 @@ import { defineStage } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import { DEFAULT_MODEL_FILE, loadDefaultModel } from './default-model.ts';
+import { domainModelFor, forScoring, type DomainModel } from './domain-model.ts';
 import { BayesModel } from './model.ts';
 import { followModels, publishModel, type ModelFollower } from './model-topic.ts';
 import { spamInputFromRecord, type SpamInput } from './input.ts';
@@ -37,6 +38,8 @@ interface SpamMetrics {
   probability: Histogram;
   modelInfo: Gauge<'version'>;
   modelSwitches: Counter;
+  domainModels: Gauge;
+  domainScored: Counter;
   evidence: Counter<'symbol' | 'verdict'>;
 }
 
@@ -46,6 +49,8 @@ export function spamMetrics(registry: Registry): SpamMetrics {
     probability: histogramOn(registry, { name: 'scop_spam_probability', help: 'Spam probability of scored messages.', buckets: [0.01, 0.05, 0.1, 0.2, 0.5, 0.8, 0.9, 0.95, 0.99] }),
     modelInfo: gaugeOn(registry, { name: 'scop_spam_model_info', help: 'The model version this scorer uses (value 1; older versions drop to 0).', labelNames: ['version'] as const }),
     modelSwitches: counterOn(registry, { name: 'scop_spam_model_switches_total', help: 'Times this scorer switched to a new model version.' }),
+    domainModels: gaugeOn(registry, { name: 'scop_spam_domain_models', help: 'Per-recipient-domain models this scorer blends in.' }),
+    domainScored: counterOn(registry, { name: 'scop_spam_domain_scored_total', help: 'Messages scored with a per-recipient-domain model blended in.' }),
     // Per verdict: each symbol's hit rate per class on live traffic, what its policy weight is tuned with (the corpora cannot say much about relays).
     evidence: counterOn(registry, { name: 'scop_spam_evidence_total', help: 'Evidence symbols emitted (RDNS_NONE, MIME_HTML_ONLY, ...), by symbol and the verdict of the same message.', labelNames: ['symbol', 'verdict'] as const }),
   };
@@ -53,6 +58,8 @@ export function spamMetrics(registry: Registry): SpamMetrics {
 
 export interface SpamState {
   active: ActiveModel | null;
+  /** Per-recipient-domain residuals in use (domain-model.ts), by domain: each replaced whole when its record arrives. */
+  domains: Map<string, DomainModel>;
   follower: ModelFollower;
   metrics: SpamMetrics;
   tokenizer: BoundedTokenizer;
@@ -149,7 +156,7 @@ export const spamService = defineStage<SpamState, 'spam'>({
     const metrics = spamMetrics(svc.metrics);
     const log = svc.log.child({ component: 'spam-model' });
     const tokenizer = boundedTokenizer({ limits: config.limits, inlineMaxChars: config.inlineMaxChars, threads: config.tokenizeThreads, timeoutMs: PROCESS_TIMEOUT_MS + 1_000, registry: svc.metrics });
-    const state = { active: null, metrics, tokenizer } as unknown as SpamState;
+    const state = { active: null, domains: new Map(), metrics, tokenizer } as unknown as SpamState;
     const use = (model: BayesModel, version: string, how: string) => {
       const previous = state.active?.version;
       if (previous === version) return;
@@ -164,6 +171,13 @@ export const spamService = defineStage<SpamState, 'spam'>({
     state.follower = await followModels({
       kafka: svc.kafka, codec: svc.codec, log, tokenizerVersion: TOKENIZER_VERSION, topic: config.modelTopic, trusted: keys.trusted, health: svc.health, metrics: svc.metrics,
       apply: (model, data) => use(model, data.version, 'spam.model topic'),
+      applyDomain: (name, delta) => {
+        // A domain below its label minimum is published (the learner's state) but not blended in.
+        if (delta?.inUse) state.domains.set(name, { name, delta: forScoring(delta.model), version: delta.data.version });
+        else state.domains.delete(name);
+        metrics.domainModels.set(state.domains.size);
+        log.debug({ domain: name, modelVersion: delta?.data.version, inUse: delta?.inUse ?? false }, 'per-domain spam model');
+      },
     });
     await state.follower.caughtUp;
     if (!state.active) {
@@ -193,8 +207,11 @@ export const spamService = defineStage<SpamState, 'spam'>({
     const tokens = await ctx.state.tokenizer.tokenize(input, ctx.signal);
     // The model in use when the tokens are ready (a hot swap during tokenizing is fine: one model scores).
     const active = ctx.state.active!;
-    const spam = spamSection(tokens, active);
-    ctx.state.metrics.verdicts.inc({ verdict: spam.verdict, model_version: spam.modelVersion });
+    const domain = domainModelFor(record.envelope.rcptTo, ctx.state.domains);
+    const spam = spamSection(tokens, active, Date.now(), domain);
+    if (domain) ctx.state.metrics.domainScored.inc();
+    // The global version only: a label per domain model version would grow without bound.
+    ctx.state.metrics.verdicts.inc({ verdict: spam.verdict, model_version: active.version });
     ctx.state.metrics.probability.observe(spam.probability);
     ctx.log.debug({ verdict: spam.verdict, probability: spam.probability, modelVersion: spam.modelVersion }, 'scored');
     const symbols = spamSymbols(spam, tokens);

@@ -5,15 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Registry } from 'prom-client';
 import { loggerFor } from '../../runtime/log.ts';
 import { testMailRecord } from '../../runtime/stage-testing.ts';
 import { isKnownSymbol, SPAM_EVIDENCE_SYMBOLS, SYMBOLS } from '../../schemas/symbol-names.ts';
 import { train } from './evaluate.ts';
 import type { SpamInput } from './input.ts';
-import { boundedTokenizer, spamMetrics, spamService, type SpamState } from './service.ts';
+import { boundedTokenizer, spamService } from './service.ts';
 import { EVIDENCE, evidenceSymbols, spamSymbols } from './symbols.ts';
-import { mimeSection, spamInput, withMime } from './testing.ts';
+import { mimeSection, spamInput, spamStateFor, withMime } from './testing.ts';
 import { DEFAULT_LIMITS, tokenize } from './tokenizer.ts';
 
 const names = (input: SpamInput, limits = DEFAULT_LIMITS) => evidenceSymbols(tokenize(input, limits)).map((s) => s.symbol);
@@ -78,7 +77,7 @@ describe('spam symbols: evidence beyond the words', () => {
     ]);
     const tokenizer = boundedTokenizer({ limits: DEFAULT_LIMITS, inlineMaxChars: 100_000, threads: 1, timeoutMs: 30_000 });
     try {
-      const state = { active: { model, version: 'test-model' }, metrics: spamMetrics(new Registry()), tokenizer } as unknown as SpamState;
+      const state = await spamStateFor(model, tokenizer);
       // The client our ingress saw had no reverse name and sent straight to us; the HTML has no text part.
       const record = withMime(testMailRecord('Subject: x\r\n\r\nx', { clientIp: '81.2.69.20', clientHostname: null, helo: '[81.2.69.20]' }), mimeSection({ subject: 'WIN CASH NOW', text: null, html: '<p>claim your prize now, <a href="https://bit.ly/x">click here</a></p>', urls: ['https://bit.ly/x'] }));
       const out = await spamService.stage.process(record, { log: loggerFor('spam-test'), recordId: 'r', state, signal: new AbortController().signal, source: { topic: 't', partition: 0, offset: '0', headers: {} }, emit: () => undefined } as never);

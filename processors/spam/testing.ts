@@ -1,6 +1,8 @@
 /** Test helpers: a SpamInput / MailRecord with a MIME section built by hand (processors never import the MIME stage). */
 import type { MailRecord, MimeSection } from '../../schemas/types.ts';
 import type { SpamInput } from './input.ts';
+import type { BayesModel } from './model.ts';
+import type { BoundedTokenizer, SpamState } from './service.ts';
 
 export function spamInput(over: Partial<SpamInput> = {}): SpamInput {
   return {
@@ -28,4 +30,24 @@ export function mimeSection(over: Partial<MimeSection> & { subject?: string; fro
 /** A record as the auth stage writes it (mime section set, auth null). */
 export function withMime(record: MailRecord, mime: MimeSection): MailRecord {
   return { ...record, mime };
+}
+
+/** Token sets of the per-domain tests: ordinary ham, ordinary spam, and a newsletter a small model has never seen. */
+export const TEST_TOKENS = {
+  ham: (i: number) => ['meeting', 'agenda', 'minutes', 'thanks', `ham${i}`],
+  spam: (i: number) => ['viagra', 'cheap', 'click', 'winner', `spam${i}`],
+  news: (i: number) => ['weekly', 'digest', 'unsubscribe', 'deals', 'thanks', `issue${i}`],
+};
+
+/** A small linear (formatVersion 2) model trained on TEST_TOKENS ham and spam. */
+export async function linearTestModel(): Promise<BayesModel> {
+  const { train } = await import('./evaluate.ts');
+  return train(Array.from({ length: 20 }, (_, i) => (i % 2 ? { tokens: TEST_TOKENS.spam(i), label: 'spam' as const } : { tokens: TEST_TOKENS.ham(i), label: 'ham' as const })));
+}
+
+/** A spam stage state around one model, for calling process() without a broker (typed: a new state field fails to compile here, not at run time in each test). */
+export async function spamStateFor(model: BayesModel, tokenizer: BoundedTokenizer, version = 'test-model'): Promise<SpamState> {
+  const { spamMetrics } = await import('./service.ts');
+  const { Registry } = await import('prom-client');
+  return { active: { model, version }, domains: new Map(), metrics: spamMetrics(new Registry()), tokenizer, follower: { caughtUp: Promise.resolve(), refused: 0, stop: async () => undefined } };
 }

@@ -21,6 +21,9 @@ import type { SpamModelRecord } from '../../schemas/types.ts';
 /** The key of the (one) model on spam.model. */
 export const MODEL_KEY = 'default';
 
+/** Keys `domain:<name>` on spam.model: per-recipient-domain residuals (processors/spam/domain-model.ts), not models of their own. */
+export const DOMAIN_KEY_PREFIX = 'domain:';
+
 /**
  * Header every published model record carries beside its signature: what the console's model list
  * shows (JSON of ModelSummary), so listing the history does not decode whole models. Informational:

@@ -64,6 +64,12 @@ export interface DevScopSpamSpamLearnerLabel {
 export interface DevScopSpamSpamLearnerSample {
     recordId: string;
     tokens: string[];
+    /**
+     * The recipient domain of the held-back message when it had exactly one and per-domain models are on: the domain's own FP sample. Null: none (or models before it).
+     *
+     * Default: null
+     */
+    domain: null | string;
 }
 
 export interface DevScopSpamSpamLearnerBucket {
@@ -104,6 +110,17 @@ export interface DevScopSpamSpamLearnerState {
      * Per-source token buckets of the label rate limit.
      */
     rateBuckets: DevScopSpamSpamLearnerBucket[];
+}
+
+export interface DevScopSpamSpamDomainModel {
+    /**
+     * The recipient domain, lower-case A-label form.
+     */
+    name: string;
+    /**
+     * Whether scorers blend it in: the domain has at least SPAM_LEARNER_DOMAIN_MIN_LABELS labels (the learner decides, so scorers need no setting).
+     */
+    inUse: boolean;
 }
 
 /**
@@ -157,5 +174,11 @@ export interface DevScopSpamSpamModel {
      * Default: null
      */
     learner: null | DevScopSpamSpamLearnerState;
+    /**
+     * Set on a per-recipient-domain model (key domain:<name> on spam.model, written by the spam learner in the same transaction as the global model whose learner state accounts for its labels): then the record is not a model of its own but a residual on top of the global one. Its linear part holds the domain's weights and bias, added to the global margin for messages whose recipients all have this domain; nham / nspam are the domain's labels; tokens carry zero counts. Null: a whole model.
+     *
+     * Default: null
+     */
+    domain: null | DevScopSpamSpamDomainModel;
 }
 

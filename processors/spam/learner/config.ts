@@ -1,7 +1,7 @@
 /** The spam learner's settings (SPAM_LEARNER_*), validated at start; every default is in the README. */
 import { join } from 'node:path';
 import { z } from 'zod';
-import { envInt, envPort, loadEnv } from '../../../runtime/config.ts';
+import { envBool, envInt, envPort, loadEnv } from '../../../runtime/config.ts';
 import { TOPICS } from '../../../runtime/topics.ts';
 import { historyTopicFor } from '../model-topic.ts';
 import type { CoreOptions } from './core.ts';
@@ -50,6 +50,11 @@ export function loadLearnerConfig(env: NodeJS.ProcessEnv, dataDir: string): Lear
       SPAM_LEARNER_HOOK_PORT: z.union([z.literal('off'), envPort()]).default('off'),
       SPAM_LEARNER_HOOK_HOST: z.string().min(1).default('127.0.0.1'),
       SPAM_LEARNER_HOOK_TOKENS_FILE: z.string().min(1).optional(),
+      SPAM_LEARNER_DOMAIN_MODELS: envBool().default('false'),
+      SPAM_LEARNER_DOMAIN_MAX: envInt(1).max(10_000).default(100),
+      SPAM_LEARNER_DOMAIN_MAX_TOKENS: envInt(100).max(200_000).default(2_000),
+      SPAM_LEARNER_DOMAIN_MIN_LABELS: envInt(1).max(1_000_000).default(20),
+      SPAM_LEARNER_DOMAIN_GLOBAL: z.enum(['isolated', 'shared']).default('isolated'),
     },
     {
       SPAM_MODEL_TOPIC: 'the model topic the scorers follow (spam.model)',
@@ -73,6 +78,11 @@ export function loadLearnerConfig(env: NodeJS.ProcessEnv, dataDir: string): Lear
       SPAM_LEARNER_HOOK_PORT: 'the feedback hook\'s HTTP port (e.g. 9487), or off (default)',
       SPAM_LEARNER_HOOK_HOST: 'the address the feedback hook listens on (default 127.0.0.1)',
       SPAM_LEARNER_HOOK_TOKENS_FILE: 'the hook\'s token file (scop spam hook-token <name>), default <data dir>/secrets/spam-feedback-hook.tokens',
+      SPAM_LEARNER_DOMAIN_MODELS: 'true to keep a model per recipient domain on top of the global one, else false (default)',
+      SPAM_LEARNER_DOMAIN_MAX: 'recipient domains with a model at most, 1–10000 (default 100; later domains are learnt globally)',
+      SPAM_LEARNER_DOMAIN_MAX_TOKENS: 'weights kept per domain model, 100–200000 (default 2000)',
+      SPAM_LEARNER_DOMAIN_MIN_LABELS: 'labels a domain needs before scorers use its model, ≥ 1 (default 20)',
+      SPAM_LEARNER_DOMAIN_GLOBAL: 'isolated (a one-domain message\'s label teaches its domain only, default) or shared (the global model too)',
     },
     env,
   );
@@ -84,6 +94,9 @@ export function loadLearnerConfig(env: NodeJS.ProcessEnv, dataDir: string): Lear
       trustedSources: c.SPAM_LEARNER_TRUSTED_SOURCES.split(',').map((s) => s.trim()).filter(Boolean),
       ratePerHour: c.SPAM_LEARNER_RATE_PER_HOUR, holdbackPercent: c.SPAM_LEARNER_HOLDBACK_PERCENT, holdbackMax: c.SPAM_LEARNER_HOLDBACK_MAX,
       holdbackMin: c.SPAM_LEARNER_HOLDBACK_MIN, holdbackTokens: 1000, recentMax: c.SPAM_LEARNER_RECENT_MAX, maxFpIncrease: c.SPAM_LEARNER_MAX_FP_INCREASE,
+      domains: c.SPAM_LEARNER_DOMAIN_MODELS ? {
+        maxDomains: c.SPAM_LEARNER_DOMAIN_MAX, maxTokens: c.SPAM_LEARNER_DOMAIN_MAX_TOKENS, minLabels: c.SPAM_LEARNER_DOMAIN_MIN_LABELS, global: c.SPAM_LEARNER_DOMAIN_GLOBAL,
+      } : null,
     },
     publishIntervalMs: c.SPAM_LEARNER_PUBLISH_INTERVAL_MS, publishLabels: c.SPAM_LEARNER_PUBLISH_LABELS,
     transactionalId: c.SPAM_LEARNER_TRANSACTIONAL_ID,

@@ -8,7 +8,9 @@
  */
 import { createHash } from 'node:crypto';
 import type { SpamLearnerState } from '../../../schemas/types.ts';
+import { blendedScore } from '../domain-model.ts';
 import type { BayesModel, Label, ModelData } from '../model.ts';
+import { DomainDeltas, type DomainOptions } from './domains.ts';
 
 /** Why a label was or was not learnt (the `outcome` label of scop_spam_learner_labels_total). */
 export type LabelOutcome =
@@ -33,6 +35,8 @@ export interface CoreOptions {
   recentMax: number;
   /** Largest rise of the FP rate on the held-back sample one published batch may cause (0.01 = 1 point). */
   maxFpIncrease: number;
+  /** Per-recipient-domain residuals (domain-model.ts); null: off. */
+  domains?: DomainOptions | null;
 }
 
 export interface Published {
@@ -50,6 +54,17 @@ export interface GuardResult {
   skipped?: string;
 }
 
+export interface DomainGuardResult extends GuardResult {
+  domain: string;
+  /** Labels of the domain in the batch. */
+  labels: number;
+  /** Whose ham the FP rate was measured on: the domain's own held-back ham, or the whole sample (too few of its own). */
+  sampleOf: 'domain' | 'global';
+  sources: Record<string, number>;
+}
+
+type Sample = { recordId: string; tokens: string[]; domain: string | null };
+
 export function sourceTrusted(source: string, trusted: readonly string[]): boolean {
   return trusted.some((t) => t === '*' || t === source || (t.endsWith(':*') && source.startsWith(t.slice(0, -1))));
 }
@@ -61,10 +76,10 @@ export function heldBack(recordId: string, percent: number): boolean {
 }
 
 /** Share of the sample the model calls spam (its own cutoffs). */
-export function fpRate(model: BayesModel, sample: readonly { tokens: string[] }[]): number {
+export function fpRate(model: BayesModel, sample: readonly { tokens: string[] }[], delta: BayesModel | null = null): number {
   if (sample.length === 0) return 0;
   let fp = 0;
-  for (const s of sample) if (model.score(s.tokens).verdict === 'spam') fp++;
+  for (const s of sample) if (blendedScore(model, delta, s.tokens).verdict === 'spam') fp++;
   return fp / sample.length;
 }
 
@@ -79,7 +94,11 @@ export class LearnerCore {
   readonly positions = new Map<number, bigint>();
   private recent = new Map<string, Label>();
   private publishedRecent = new Map<string, Label>();
-  private holdback: { recordId: string; tokens: string[] }[] = [];
+  private holdback: Sample[] = [];
+  /** The per-domain residuals; null: off. */
+  readonly domains: DomainDeltas | null;
+  /** This batch's labels per domain (a domain's batch can be refused alone). */
+  private readonly batchDomains = new Map<string, { records: string[]; times: number[]; sources: Map<string, number> }>();
   private readonly buckets = new Map<string, Bucket>();
   labelsLearnt = 0;
   private publishedLabelsLearnt = 0;
@@ -88,7 +107,9 @@ export class LearnerCore {
   /** Sources of the labels in the current batch (for a rejection's alert). */
   readonly pendingSources = new Map<string, number>();
 
-  constructor(private readonly o: CoreOptions, readonly feedbackTopic: string) {}
+  constructor(private readonly o: CoreOptions, readonly feedbackTopic: string) {
+    this.domains = o.domains ? new DomainDeltas(o.domains) : null;
+  }
 
   get pending(): number {
     return this.pendingLabelTimes.length;
@@ -113,7 +134,7 @@ export class LearnerCore {
     for (const [p, o] of positions) this.positions.set(p, o);
     if (own) {
       this.publishedRecent = new Map(own.recent.map((r) => [r.recordId, r.label as Label]));
-      this.holdback = own.holdback.map((h) => ({ recordId: h.recordId, tokens: [...h.tokens] }));
+      this.holdback = own.holdback.map((h) => ({ recordId: h.recordId, tokens: [...h.tokens], domain: h.domain ?? null }));
       this.buckets.clear();
       for (const b of own.rateBuckets) this.buckets.set(b.source, { tokens: b.tokens, at: b.at });
       this.publishedLabelsLearnt = own.labelsLearnt;
@@ -123,6 +144,8 @@ export class LearnerCore {
     this.labelsLearnt = this.publishedLabelsLearnt;
     this.pendingLabelTimes = [];
     this.pendingSources.clear();
+    this.domains?.drop();
+    this.batchDomains.clear();
   }
 
   /** The partition's position moves past a label, whatever became of it. */
@@ -152,21 +175,37 @@ export class LearnerCore {
     return true;
   }
 
-  /** Learns (or holds back) one admitted label with the record's tokens. */
-  learn(recordId: string, label: Label, tokens: string[], source: string, labelTime: number): LabelOutcome {
+  /**
+   * Learns (or holds back) one admitted label with the record's tokens. `domains`: the record's
+   * recipient domains (domain-model.ts); with per-domain models on, a one-domain message's label goes
+   * to that domain's residual (and, shared, to the global model too); other labels to the global model.
+   */
+  learn(recordId: string, label: Label, tokens: string[], source: string, labelTime: number, domains: readonly string[] = []): LabelOutcome {
     const previous = this.recent.get(recordId);
     const sample = this.holdback.findIndex((h) => h.recordId === recordId);
     // The same label twice in one batch passes admit() twice: only the first is learnt.
     if (previous === label || (label === 'ham' && sample >= 0)) return 'duplicate';
     if (sample >= 0) this.holdback.splice(sample, 1); // a held-back ham now called spam: learnt below, not tested on
     if (previous === undefined && label === 'ham' && heldBack(recordId, this.o.holdbackPercent)) {
-      this.holdback.push({ recordId, tokens: [...new Set(tokens)].slice(0, this.o.holdbackTokens) });
+      this.holdback.push({ recordId, tokens: [...new Set(tokens)].slice(0, this.o.holdbackTokens), domain: this.domains && domains.length === 1 ? domains[0]! : null });
       if (this.holdback.length > this.o.holdbackMax) this.holdback.splice(0, this.holdback.length - this.o.holdbackMax);
       return 'held-back';
     }
     // A changed label: its counts are taken back exactly (the tokenizer is deterministic), then it is learnt forwards.
-    if (previous !== undefined && previous !== label) this.model.unlearn(tokens, previous);
-    this.model.learn(tokens, label);
+    // A residual adds to a linear margin: a counts-only (format 1) global model gets every label itself.
+    const domain = this.model.linear ? (this.domains?.route(domains) ?? null) : null;
+    if (!domain || this.domains!.o.global === 'shared') {
+      if (previous !== undefined && previous !== label) this.model.unlearn(tokens, previous);
+      this.model.learn(tokens, label);
+    }
+    if (domain) {
+      this.domains!.learn(domain, this.model, tokens, label, previous);
+      const b = this.batchDomains.get(domain) ?? { records: [], times: [], sources: new Map<string, number>() };
+      b.records.push(recordId);
+      b.times.push(labelTime);
+      b.sources.set(source, (b.sources.get(source) ?? 0) + 1);
+      this.batchDomains.set(domain, b);
+    }
     this.recent.delete(recordId);
     this.recent.set(recordId, label);
     if (this.recent.size > this.o.recentMax) this.recent.delete(this.recent.keys().next().value!);
@@ -187,6 +226,66 @@ export class LearnerCore {
     return { ok: fpAfter - fpBefore <= this.o.maxFpIncrease + 1e-12, sample: sample.length, fpBefore, fpAfter };
   }
 
+  /**
+   * The FP guard per domain the batch touched: the domain's blend (published global + residual vs
+   * working global + residual) on the domain's own held-back ham when it has SPAM_LEARNER_HOLDBACK_MIN
+   * of them, else on the whole sample (the domain's customers get the global ham's protection).
+   */
+  domainGuards(): DomainGuardResult[] {
+    const d = this.domains;
+    if (!d) return [];
+    const out: DomainGuardResult[] = [];
+    for (const [domain, b] of this.batchDomains) {
+      const own = this.holdback.filter((h) => h.domain === domain);
+      const sampleOf = own.length >= this.o.holdbackMin ? 'domain' : 'global';
+      const sample = sampleOf === 'domain' ? own : this.holdback;
+      const base = { domain, labels: b.records.length, sampleOf, sources: Object.fromEntries(b.sources), sample: sample.length } as const;
+      if (sample.length < this.o.holdbackMin) {
+        out.push({ ...base, ok: true, fpBefore: 0, fpAfter: 0, skipped: `${sample.length} held-back ham, fewer than SPAM_LEARNER_HOLDBACK_MIN (${this.o.holdbackMin})` });
+        continue;
+      }
+      const before = d.published.get(domain);
+      const after = d.working.get(domain);
+      const fpBefore = fpRate(this.published.model, sample, d.inUse(before) ? before! : null);
+      const fpAfter = fpRate(this.model, sample, d.inUse(after) ? after! : null);
+      out.push({ ...base, ok: fpAfter - fpBefore <= this.o.maxFpIncrease + 1e-12, fpBefore, fpAfter });
+    }
+    return out;
+  }
+
+  /**
+   * One domain's batch refused by its guard: its residual goes back to the published one. Isolated,
+   * its labels are not learnt at all (as a refused global batch: they may be given again); shared,
+   * the global model keeps them.
+   */
+  rejectDomain(domain: string): void {
+    const b = this.batchDomains.get(domain);
+    if (!b || !this.domains) return;
+    this.domains.reject(domain);
+    this.batchDomains.delete(domain);
+    if (this.domains.o.global === 'shared') return;
+    for (const id of b.records) {
+      const was = this.publishedRecent.get(id);
+      this.recent.delete(id);
+      if (was !== undefined) this.recent.set(id, was);
+    }
+    this.labelsLearnt -= b.records.length;
+    for (const t of b.times) {
+      const i = this.pendingLabelTimes.indexOf(t);
+      if (i >= 0) this.pendingLabelTimes.splice(i, 1);
+    }
+    for (const [s, n] of b.sources) {
+      const left = (this.pendingSources.get(s) ?? 0) - n;
+      if (left > 0) this.pendingSources.set(s, left);
+      else this.pendingSources.delete(s);
+    }
+  }
+
+  /** Domains whose residual this batch changed (and their guard passed): to publish with the global model. */
+  changedDomains(): string[] {
+    return this.domains ? [...this.domains.working.keys()].sort() : [];
+  }
+
   /** The state to publish with the working model (or, after a rejection, with the published one). */
   state(now: number, previousVersion: string | null): SpamLearnerState {
     const cap = this.o.ratePerHour;
@@ -197,7 +296,7 @@ export class LearnerCore {
       labelsLearnt: this.labelsLearnt,
       publishedAt: now,
       recent: [...this.recent].map(([recordId, label]) => ({ recordId, label })),
-      holdback: this.holdback.map((h) => ({ recordId: h.recordId, tokens: h.tokens })),
+      holdback: this.holdback.map((h) => ({ recordId: h.recordId, tokens: h.tokens, domain: h.domain })),
       // Full buckets carry no information: a source seen once long ago does not stay in the state for ever.
       rateBuckets: [...this.buckets]
         .filter(([, b]) => b.tokens + ((now - b.at) * cap) / 3_600_000 < cap)
@@ -213,6 +312,8 @@ export class LearnerCore {
     this.publishedLabelsLearnt = this.labelsLearnt;
     this.pendingLabelTimes = [];
     this.pendingSources.clear();
+    this.domains?.commit();
+    this.batchDomains.clear();
   }
 
   /**
@@ -226,5 +327,7 @@ export class LearnerCore {
     this.labelsLearnt = this.publishedLabelsLearnt;
     this.pendingLabelTimes = [];
     this.pendingSources.clear();
+    this.domains?.drop();
+    this.batchDomains.clear();
   }
 }

@@ -7,10 +7,7 @@
  * second learner fences the first.
  */
 import assert from 'node:assert/strict';
-import { fork } from 'node:child_process';
-import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../../../infra/ports.ts';
 import { HealthRegistry } from '../../../runtime/health.ts';
 import { sendFeedback } from '../../../runtime/operator/feedback.ts';
 import { readTopic, testServiceContext } from '../../../runtime/stage-testing.ts';
@@ -20,7 +17,7 @@ import { loadModelKeys, modelSignatureProblem } from '../../../runtime/model-sig
 import { loadLearnerConfig } from './config.ts';
 import { rollbackModel } from '../../../runtime/operator/spam-model.ts';
 import { startLearner, type RunningLearner } from './service.ts';
-import { HAM, learnerFixture, many, NEW_SPAM, type LearnerFixture } from './test-fixture.ts';
+import { HAM, learnerFixture, learnThenKill, many, NEW_SPAM, type LearnerFixture } from './test-fixture.ts';
 
 describe('spam learner (broker + registry + spam stage)', () => {
   const ctx = testServiceContext('spam-learner');
@@ -140,23 +137,7 @@ describe('spam learner (broker + registry + spam stage)', () => {
     await learner!.stop();
     learner = undefined;
     const before = await current();
-    const port = await freePort();
-    const childEnv = { ...env, SPAM_LEARNER_PUBLISH_LABELS: '1000', SPAM_LEARNER_METRICS_PORT: String(port), LOG_LEVEL: 'warn' };
-    const child = fork(resolve(import.meta.dirname, '../../../cli/main.ts'), ['run', 'spam-learner'], { env: childEnv, execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-    const exited = new Promise((r) => child.once('exit', r));
-    try {
-      await new Promise<void>((ok, fail) => { child.once('message', () => ok()); child.once('exit', (c) => fail(new Error(`learner exited ${c}`))); });
-      await label(await fx.score(many(NEW_SPAM, 600, 3)), 'spam');
-      const learnt = async () => {
-        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-        return Number(/scop_spam_learner_labels_total\{[^}]*outcome="learnt"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
-      };
-      await eventually(async () => ((await learnt()) >= 3 ? true : undefined), 60000, 'the child learnt the labels');
-      child.kill('SIGKILL');
-      await exited;
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
+    await learnThenKill(env, 3, async () => { await label(await fx.score(many(NEW_SPAM, 600, 3)), 'spam'); });
     assert.equal((await current()).version, before.version, 'nothing was published before the kill');
 
     learner = await startLearner({ ...ctx, env }, loadLearnerConfig({ ...env, SPAM_LEARNER_PUBLISH_LABELS: '3' }, ctx.dataDir));

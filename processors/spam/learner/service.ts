@@ -15,6 +15,12 @@
  * the same, in a republish of the current model) and an alert goes to ops.alerts in the same
  * transaction. A model published by someone else (a rollback, `scop spam publish`) is adopted: the
  * learner continues on top of it, never re-learning the labels it had already taken.
+ *
+ * Per-recipient-domain models (SPAM_LEARNER_DOMAIN_MODELS, domain-model.ts): each domain's residual
+ * is a record of its own on spam.model (key domain:<name>), written in the same transaction as the
+ * global record whose positions account for its labels; a restarted learner takes the newest record
+ * of every key, which are those of its last committed transaction. Each domain a batch touched has
+ * its own FP guard and alert; a refused domain keeps its published residual.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -29,6 +35,7 @@ import { DEFAULT_MODEL_FILE, loadDefaultModel } from '../default-model.ts';
 import { spamInputFromRecord } from '../input.ts';
 import { BayesModel, type Label, type ModelData } from '../model.ts';
 import { encodeSignedModel, followModels, type ModelFollower } from '../model-topic.ts';
+import { domainKey, recipientDomains } from '../domain-model.ts';
 import { MODEL_KEY, ROLLBACK_HEADER } from '../../../runtime/operator/spam-model.ts';
 import { loadModelKeys } from '../../../runtime/model-signature.ts';
 import { tokenize, TOKENIZER_VERSION } from '../tokenizer.ts';
@@ -44,6 +51,8 @@ interface LearnerMetrics {
   labelToModel: Histogram;
   pending: Gauge;
   holdback: Gauge;
+  domainVersions: Counter<'result'>;
+  domains: Gauge;
 }
 
 function learnerMetrics(svc: ServiceContext): LearnerMetrics {
@@ -53,7 +62,10 @@ function learnerMetrics(svc: ServiceContext): LearnerMetrics {
     labelToModel: histogramOn(svc.metrics, { name: 'scop_spam_learner_label_to_model_seconds', help: 'From a label on spam.feedback to the model version that contains it on spam.model.', buckets: [1, 5, 15, 30, 60, 120, 300, 900, 3600] }),
     pending: gaugeOn(svc.metrics, { name: 'scop_spam_learner_pending_labels', help: 'Labels learnt into the working model, not yet published.' }),
     holdback: gaugeOn(svc.metrics, { name: 'scop_spam_learner_holdback', help: 'Held-back ham in the FP guard\'s sample.' }),
+    domainVersions: counterOn(svc.metrics, { name: 'scop_spam_learner_domain_versions_total', help: 'Per-recipient-domain model versions: published, or rejected by the domain\'s FP guard.', labelNames: ['result'] as const }),
+    domains: gaugeOn(svc.metrics, { name: 'scop_spam_learner_domains', help: 'Recipient domains with a model (SPAM_LEARNER_DOMAIN_MAX at most).' }),
   };
+  for (const r of ['published', 'rejected']) m.domainVersions.inc({ result: r }, 0);
   for (const o of OUTCOMES) m.labels.inc({ outcome: o }, 0);
   for (const r of ['published', 'rejected']) m.versions.inc({ result: r }, 0);
   return m;
@@ -93,6 +105,8 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
   let publishedPositions = new Map<number, bigint>();
 
   let startup: { model: BayesModel; data: ModelData; learner: SpamLearnerState | null } | null = null;
+  /** Domain residuals on the topic at start: the newest record of each key (those of the last committed transaction). */
+  const startupDomains = new Map<string, BayesModel>();
   let started = false;
   let supervisor: ConsumerSupervisor | null = null;
   /** Bumped when a model is adopted: batches of a consumer from before it are dropped. */
@@ -103,6 +117,12 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
   const follower: ModelFollower = await followModels({
     kafka: svc.kafka, codec: svc.codec, log, tokenizerVersion: TOKENIZER_VERSION, trusted: keys.trusted, topic: config.modelTopic,
     alertsTopic: config.alertsTopic, health: svc.health, metrics: svc.metrics, followerName: 'learner-model',
+    // After the start only this learner writes domain records (a rollback is of the global model): nothing to adopt.
+    applyDomain: (name, delta) => {
+      if (started) return;
+      if (delta) startupDomains.set(name, delta.model);
+      else startupDomains.delete(name);
+    },
     apply: (model, data, offset, extra) => {
       if (!started) {
         startup = { model, data, learner: extra.learner };
@@ -134,6 +154,15 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
     if (!data) throw new Error(`no spam model on ${config.modelTopic} and no default model file at ${file}`);
     core.adopt(BayesModel.fromData(data), data, null);
   }
+  const retired: string[] = [];
+  if (core.domains) {
+    for (const [name, delta] of startupDomains) core.domains.published.set(name, delta);
+    metrics.domains.set(core.domains.size);
+  } else {
+    // Per-domain models turned off: their records are deleted with the next publish, so scorers stop blending them in.
+    retired.push(...startupDomains.keys());
+  }
+  startupDomains.clear();
   started = true;
   log.info({ modelVersion: core.published.data.version, positions: Object.fromEntries(core.positions), labelsLearnt: core.labelsLearnt }, 'spam learner starts from this model');
 
@@ -167,7 +196,7 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
       let outcome: LabelOutcome;
       if (!record) outcome = 'record-not-found';
       else if (!record.mime) outcome = 'no-mime';
-      else outcome = core.learn(a.recordId, a.label, tokenize(spamInputFromRecord(record)), a.source, a.at);
+      else outcome = core.learn(a.recordId, a.label, tokenize(spamInputFromRecord(record)), a.source, a.at, core.domains ? recipientDomains(record.envelope.rcptTo) : []);
       count(outcome);
       log.info({ recordId: a.recordId, label: a.label, source: a.source, outcome }, 'label');
     }
@@ -181,13 +210,14 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
   const publish = async () => {
     if (fenced) return;
     const moved = [...core.positions].some(([p, o]) => o !== (publishedPositions.get(p) ?? -1n));
-    if (core.pending === 0 && !moved) return;
+    if (core.pending === 0 && !moved && retired.length === 0) return;
     const now = Date.now();
     const guard = core.pending > 0 ? core.guard() : null;
     const records: OutRecord[] = [];
     let data: ModelData;
     let state: SpamLearnerState;
-    const times = core.pendingLabelTimes;
+    let domainRejections = 0;
+    let domainPublished = 0;
     if (guard && !guard.ok) {
       const sources = Object.fromEntries(core.pendingSources);
       const labels = core.pending;
@@ -204,6 +234,27 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
     } else {
       if (guard?.skipped) log.info({ reason: guard.skipped }, 'FP guard skipped');
       const base = core.published.data;
+      for (const g of core.domainGuards()) {
+        if (g.ok) {
+          if (g.skipped) log.info({ domain: g.domain, reason: g.skipped }, 'domain FP guard skipped');
+          continue;
+        }
+        core.rejectDomain(g.domain);
+        domainRejections++;
+        const alert = newAlert({
+          id: alertId('spam-learner', 'domain-model-rejected', g.domain, ...[...core.positions].flat()), kind: 'spam-model-rejected', severity: 'warning', source: 'spam-learner',
+          summary: `spam learner: ${g.labels} labels for ${g.domain} would raise the FP rate on ${g.sample} held-back ham (${g.sampleOf === 'domain' ? 'the domain\'s own' : 'all domains\''}) from ${(g.fpBefore * 100).toFixed(2)} % to ${(g.fpAfter * 100).toFixed(2)} %; that domain's model not published`,
+          subject: domainKey(g.domain), details: { domain: g.domain, fpBefore: String(g.fpBefore), fpAfter: String(g.fpAfter), sample: String(g.sample), sampleOf: g.sampleOf, labels: String(g.labels), sources: JSON.stringify(g.sources) },
+        });
+        records.push({ topic: config.alertsTopic, ...(await alertMessage(svc.codec, alert, config.alertsTopic)) });
+        log.warn({ ...g }, 'a domain\'s batch rejected by its FP guard; its current model stays');
+      }
+      for (const name of core.changedDomains()) {
+        const delta = core.domains!.working.get(name)!;
+        const d = delta.toData({ source: `spam-learner: residual of ${name} (on ${base.version})`, trainedAt: now });
+        records.push({ topic: config.modelTopic, key: domainKey(name), ...(await encodeSignedModel(svc.codec, config.modelTopic, d, signing, null, { name, inUse: core.domains!.inUse(delta) })) });
+        domainPublished++;
+      }
       // Cutoffs and calibration stay those of the trained model; counts and weights are the learnt ones.
       data = core.model.toData({ source: `spam-learner (on ${base.version})`, trainedAt: now });
       const changed = data.version !== base.version;
@@ -212,6 +263,7 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
     }
     const signed = await encodeSignedModel(svc.codec, config.modelTopic, data, signing, state);
     records.push({ topic: config.modelTopic, key: MODEL_KEY, ...signed });
+    for (const name of retired) records.push({ topic: config.modelTopic, key: domainKey(name), value: null });
     try {
       await producer.send(records, { compression: CompressionTypes.GZIP });
     } catch (e) {
@@ -222,6 +274,10 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
       }
       throw e;
     }
+    if (retired.length) log.info({ domains: retired }, 'per-domain models are off: their records deleted from the model topic');
+    retired.length = 0;
+    metrics.domainVersions.inc({ result: 'published' }, domainPublished);
+    metrics.domainVersions.inc({ result: 'rejected' }, domainRejections);
     own.add(data.version);
     if (own.size > 1000) own.delete(own.values().next().value!);
     lastPublishAt = now;
@@ -230,14 +286,19 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
       metrics.versions.inc({ result: 'rejected' });
       return;
     }
-    if (data.version !== core.published.data.version) {
+    const times = core.pendingLabelTimes;
+    const changed = data.version !== core.published.data.version;
+    // Every label left in the batch is in a published model now: the global one, or its domain's.
+    if (changed || domainPublished > 0) for (const t of times) metrics.labelToModel.observe(Math.max(0, now - t) / 1000);
+    if (changed) {
       previousVersion = core.published.data.version;
       metrics.versions.inc({ result: 'published' });
-      for (const t of times) metrics.labelToModel.observe(Math.max(0, now - t) / 1000);
       log.info({ modelVersion: data.version, previous: previousVersion, labels: times.length, labelsLearnt: core.labelsLearnt, guard }, 'published a new spam model version');
     }
+    if (domainPublished > 0) log.info({ domains: core.changedDomains(), labelsLearnt: core.labelsLearnt }, 'published per-domain spam model versions');
     core.committed(BayesModel.fromData(data), data);
     metrics.pending.set(0);
+    if (core.domains) metrics.domains.set(core.domains.size);
   };
 
   const makeSupervisor = (mine = epoch) => new ConsumerSupervisor({

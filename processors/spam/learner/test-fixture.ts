@@ -2,16 +2,18 @@
  * What the learner's broker tests share: a spam stage on its own topics with a small base model it
  * publishes, the learner's topics and settings, messages of three kinds, and scoring through the stage.
  */
+import { fork } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
 import { recordFromRaw } from '../../../cli/spam-corpus.ts';
 import type { Admin } from '../../../runtime/kafka.ts';
 import type { ServiceContext } from '../../../runtime/service.ts';
 import type { RunningStage } from '../../../runtime/stage.ts';
 import { createStageTopics, produce, readTopic, type StageTopics } from '../../../runtime/stage-testing.ts';
-import { uniqueName } from '../../../runtime/testing.ts';
+import { eventually, uniqueName } from '../../../runtime/testing.ts';
+import { freePort } from '../../../infra/ports.ts';
 import { topicConfig, TOPICS } from '../../../runtime/topics.ts';
 import type { MailRecord, SpamModelRecord } from '../../../schemas/types.ts';
 import { train } from '../evaluate.ts';
@@ -32,8 +34,8 @@ export interface LearnerFixture {
   /** A temporary folder of the test's own. */
   dir: string;
   stage: RunningStage;
-  /** New records (UUIDv7 ids) through the stage; returns them scored. */
-  score(raws: string[]): Promise<MailRecord[]>;
+  /** New records (UUIDv7 ids, envelope recipients `rcptTo`) through the stage; returns them scored. */
+  score(raws: string[], rcptTo?: string[]): Promise<MailRecord[]>;
   /** The newest record on the model topic. */
   model(): Promise<SpamModelRecord>;
 }
@@ -61,8 +63,12 @@ export async function learnerFixture(ctx: ServiceContext, admin: Admin, name: st
   const scored = new Map<string, MailRecord>();
   return {
     topics, env: fullEnv, dir, stage,
-    async score(raws) {
-      const records = await Promise.all(raws.map((r) => recordFromRaw(Buffer.from(r), uuidv7())));
+    async score(raws, rcptTo = []) {
+      const records = await Promise.all(raws.map(async (r) => {
+        const record = await recordFromRaw(Buffer.from(r), uuidv7());
+        record.envelope.rcptTo = [...rcptTo];
+        return record;
+      }));
       await produce(ctx.kafka, ctx.codec, topics.input, 'MailRecord', records.map((record) => ({ record })));
       outRead += records.length;
       for (const m of await readTopic(ctx.kafka, topics.output, outRead, { settleMs: 0 })) {
@@ -76,6 +82,30 @@ export async function learnerFixture(ctx: ServiceContext, admin: Admin, name: st
       return ctx.codec.decodeAs<SpamModelRecord>(all[all.length - 1]!.value, 'SpamModel');
     },
   };
+}
+
+/**
+ * `scop run spam-learner` in a child process that publishes nothing by itself: `send` gives it labels,
+ * and once it has learnt `learnt` of them it is SIGKILLed (the crash of the exactly-once tests).
+ */
+export async function learnThenKill(env: NodeJS.ProcessEnv, learnt: number, send: () => Promise<void>): Promise<void> {
+  const port = await freePort();
+  const childEnv = { ...env, SPAM_LEARNER_PUBLISH_LABELS: '1000', SPAM_LEARNER_METRICS_PORT: String(port), LOG_LEVEL: 'warn' };
+  const child = fork(resolve(import.meta.dirname, '../../../cli/main.ts'), ['run', 'spam-learner'], { env: childEnv, execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const exited = new Promise((r) => child.once('exit', r));
+  try {
+    await new Promise<void>((ok, fail) => { child.once('message', () => ok()); child.once('exit', (c) => fail(new Error(`learner exited ${c}`))); });
+    await send();
+    const count = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return Number(/scop_spam_learner_labels_total\{[^}]*outcome="learnt"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
+    };
+    await eventually(async () => ((await count()) >= learnt ? true : undefined), 60000, 'the child learnt the labels');
+    child.kill('SIGKILL');
+    await exited;
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
 }
 
 /** `n` messages of one kind, numbered from `from`. */

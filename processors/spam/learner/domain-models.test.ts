@@ -1,0 +1,125 @@
+/**
+ * Per-recipient-domain models on a real broker and registry, with the real spam stage and learner:
+ * labels for domain A → A's signed residual on the model topic (key domain:a.test) in the same
+ * transaction as the global record's positions → the scorer blends it in for A only (B and
+ * several-domain messages keep the global score) → exactly once across a SIGKILL of the learner →
+ * turned off, the residual is deleted and scorers stop using it.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { sendFeedback } from '../../../runtime/operator/feedback.ts';
+import { MODEL_KEY } from '../../../runtime/operator/spam-model.ts';
+import { loadModelKeys, modelSignatureProblem } from '../../../runtime/model-signature.ts';
+import { readTopic, testServiceContext } from '../../../runtime/stage-testing.ts';
+import { eventually } from '../../../runtime/testing.ts';
+import type { MailRecord, SpamModelRecord } from '../../../schemas/types.ts';
+import { domainKey } from '../domain-model.ts';
+import { loadLearnerConfig } from './config.ts';
+import { startLearner, type RunningLearner } from './service.ts';
+import { learnerFixture, learnThenKill, many, NEW_SPAM, type LearnerFixture } from './test-fixture.ts';
+
+const A = ['bob@a.test'];
+const B = ['carol@b.test'];
+
+describe('per-recipient-domain spam models (broker + registry + spam stage + learner)', () => {
+  const ctx = testServiceContext('spam-domains');
+  const admin = ctx.kafka.admin();
+  let fx: LearnerFixture;
+  let env: NodeJS.ProcessEnv;
+  let learner: RunningLearner | undefined;
+
+  before(async () => {
+    await admin.connect();
+    fx = await learnerFixture(ctx, admin, 'spam-domains', 2, { SPAM_LEARNER_TRUSTED_SOURCES: '*', SPAM_LEARNER_DOMAIN_MODELS: 'true', SPAM_LEARNER_DOMAIN_MIN_LABELS: '4' });
+    env = fx.env;
+  });
+
+  after(async () => {
+    await learner?.stop();
+    await fx?.stage.stop();
+    await admin.disconnect();
+  });
+
+  const label = (records: MailRecord[], l: 'ham' | 'spam') =>
+    sendFeedback(ctx.kafka, ctx.codec, records.map((r) => ({ recordId: r.envelope.id, label: l, at: Date.now(), source: 'imap:bob@a.test', messageId: null })), fx.topics.feedback);
+  /** The newest record of each key on the model topic (null: deleted), each checked for a trusted signature. */
+  const latest = async (): Promise<Map<string, SpamModelRecord | null>> => {
+    const trusted = loadModelKeys({ env, dataDir: ctx.dataDir }).trusted;
+    const out = new Map<string, SpamModelRecord | null>();
+    for (const m of await readTopic(ctx.kafka, fx.topics.model, 1, { settleMs: 500 })) {
+      if (!m.value || m.value.length === 0) { out.set(m.key!, null); continue; }
+      assert.equal(modelSignatureProblem(m.value, m.headers, trusted), null, `${m.key} is signed by the trusted key`);
+      out.set(m.key!, await ctx.codec.decodeAs<SpamModelRecord>(m.value, 'SpamModel'));
+    }
+    return out;
+  };
+  const domainA = async () => (await latest()).get(domainKey('a.test')) ?? null;
+  let base: SpamModelRecord;
+  let bBefore: MailRecord;
+
+  it('labels for A: A\'s model is published and the scorer uses it for A only', async () => {
+    base = (await latest()).get(MODEL_KEY)!;
+    const aBefore = await fx.score(many(NEW_SPAM, 0, 5), A);
+    [bBefore] = await fx.score(many(NEW_SPAM, 50, 1), B) as [MailRecord];
+    assert.ok([...aBefore, bBefore].every((r) => r.spam!.verdict !== 'spam'), 'the base model does not know this spam');
+
+    learner = await startLearner({ ...ctx, env }, loadLearnerConfig(env, ctx.dataDir));
+    await label(aBefore.slice(0, 4), 'spam');
+    const a = await eventually(async () => (await domainA()) ?? undefined, 60000, 'A\'s model on the model topic');
+    assert.deepEqual({ ...a.domain }, { name: 'a.test', inUse: true });
+    assert.deepEqual([a.nham, a.nspam], [0, 4], 'A\'s four labels, once each');
+    assert.ok(a.linear && a.tokens.length > 0 && a.learner === null);
+    const global = (await latest()).get(MODEL_KEY)!;
+    assert.equal(global.version, base.version, 'isolated: the global model did not learn A\'s labels');
+    assert.equal(global.learner!.labelsLearnt, 4);
+    const ends = await admin.fetchTopicOffsets(fx.topics.feedback);
+    assert.equal(global.learner!.positions.reduce((s, p) => s + p.offset, 0), ends.reduce((s, e) => s + Number(e.high), 0), 'the global record carries the positions past A\'s labels');
+
+    // The scorer follows the topic: A's next such message is scored with A's model blended in, and is spam.
+    let i = 100;
+    const next = await eventually(async () => { const [r] = await fx.score([NEW_SPAM(i++)], A); return r!.spam!.modelVersion.includes('+a.test@') ? r! : undefined; }, 30000, 'the scorer blends A\'s model in');
+    assert.equal(next.spam!.modelVersion, `${base.version}+a.test@${a.version}`);
+    assert.equal(next.spam!.verdict, 'spam', `A's next newsletter is spam for A (${next.spam!.probability})`);
+    // B: the same message as before scores exactly as before.
+    const [bAfter] = await fx.score(many(NEW_SPAM, 50, 1), B);
+    assert.equal(bAfter!.spam!.modelVersion, base.version);
+    assert.equal(bAfter!.spam!.probability, bBefore.spam!.probability, 'B\'s score did not move');
+    assert.notEqual(bAfter!.spam!.verdict, 'spam');
+    // Recipients in A and B: no one customer's view applies.
+    const [both] = await fx.score(many(NEW_SPAM, 50, 1), [...A, ...B]);
+    assert.equal(both!.spam!.modelVersion, base.version);
+    assert.equal(both!.spam!.probability, bBefore.spam!.probability);
+    const scored = (await ctx.metrics.getSingleMetric('scop_spam_domain_scored_total')!.get()).values[0]?.value ?? 0;
+    assert.ok(scored >= 1);
+  });
+
+  it('exactly once across a SIGKILL: A\'s unpublished labels are learnt again by the next learner, published ones are not', async () => {
+    await learner!.stop();
+    learner = undefined;
+    const before = (await domainA())!;
+    await learnThenKill(env, 3, async () => { await label(await fx.score(many(NEW_SPAM, 600, 3), A), 'spam'); });
+    assert.equal((await domainA())!.version, before.version, 'nothing was published before the kill');
+
+    learner = await startLearner({ ...ctx, env }, loadLearnerConfig({ ...env, SPAM_LEARNER_PUBLISH_LABELS: '3' }, ctx.dataDir));
+    const after1 = await eventually(async () => { const m = await domainA(); return m && m.version !== before.version ? m : undefined; }, 60000, 'A\'s labels learnt by the next learner');
+    assert.equal(after1.nspam, before.nspam + 3, 'each label once');
+    assert.equal((await latest()).get(MODEL_KEY)!.learner!.labelsLearnt, 7);
+    // A restart right after a publish learns nothing again.
+    await learner.stop();
+    learner = await startLearner({ ...ctx, env }, loadLearnerConfig(env, ctx.dataDir));
+    assert.equal(learner.core.domains!.published.get('a.test')!.nspam, 7);
+    await learner.flush();
+    assert.equal(learner.core.pending, 0);
+    assert.equal((await domainA())!.version, after1.version);
+  });
+
+  it('turned off: the learner deletes the domain models and the scorer stops blending them in', async () => {
+    await learner!.stop();
+    const off = { ...env, SPAM_LEARNER_DOMAIN_MODELS: 'false' };
+    learner = await startLearner({ ...ctx, env: off }, loadLearnerConfig(off, ctx.dataDir));
+    await learner.flush();
+    assert.equal((await latest()).get(domainKey('a.test')), null, 'a tombstone for A');
+    let i = 700;
+    await eventually(async () => { const [r] = await fx.score([NEW_SPAM(i++)], A); return r!.spam!.modelVersion === base.version ? true : undefined; }, 30000, 'the scorer back on the global model for A');
+  });
+});
