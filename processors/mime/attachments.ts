@@ -1,10 +1,10 @@
 /**
- * Attachment description and policy: the type sniffed from magic numbers (file-type), SHA-256,
+ * Attachment description and policy: the type sniffed from magic numbers (file-type, bounded: sniff.ts), SHA-256,
  * and flags for content a mail filter should treat as dangerous. The flags are facts, not a
  * verdict; the decision stage weighs them.
  */
 import { hash } from 'node:crypto';
-import { fileTypeFromBuffer } from 'file-type';
+import { sniffMime } from './sniff.ts';
 import type { MimeAttachment } from '../../schemas/types.ts';
 
 export const FLAGS = ['executable', 'script', 'double-extension', 'type-mismatch', 'macro-office', 'archive', 'encrypted-archive', 'html', 'virus'] as const;
@@ -108,15 +108,14 @@ export function identifyAttachment(a: AttachmentInput): MimeAttachment {
   };
 }
 
-/** identifyAttachment, and the type sniffed from the bytes (file-type) with the flags of the policy. */
+/** identifyAttachment, and the type sniffed from the bytes (file-type, bounded: sniff.ts) with the flags of the policy. */
 export async function describeAttachment(a: AttachmentInput): Promise<MimeAttachment> {
   const content = a.content;
-  const sniffed = content.length ? await fileTypeFromBuffer(content).catch(() => undefined) : undefined;
   const declared = (a.contentType || 'application/octet-stream').toLowerCase();
   const exts = extensionsOf(a.filename);
   const ext = exts[exts.length - 1] ?? '';
   const flags = new Set<AttachmentFlag>();
-  const sniffedMime = sniffed?.mime ?? null;
+  const sniffedMime = await sniffMime(content);
 
   const isExe = EXECUTABLE_EXT.has(ext) || EXECUTABLE_MIME.has(declared) || (sniffedMime !== null && EXECUTABLE_MIME.has(sniffedMime)) || content.subarray(0, 2).toString('latin1') === 'MZ' || content.subarray(0, 4).equals(Buffer.from('\x7fELF', 'latin1'));
   if (isExe) flags.add('executable');

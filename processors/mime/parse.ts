@@ -10,7 +10,7 @@ import type { AddressObject, ParsedMail } from 'mailparser';
 import type { MailAddress, MimeAttachment, MimeSection } from '../../schemas/types.ts';
 import { describeAttachment, identifyAttachment } from './attachments.ts';
 import { clamdScan, type ClamdAddress } from './clamd.ts';
-import { parseMail, type ParsedWithTree } from './mailparser.ts';
+import { MAILPARSER_OPTIONS, parseMail, type ParsedWithTree } from './mailparser.ts';
 import { DEFAULT_LIMITS, scanStructure, type HeaderField, type MimeLimits, type Structure } from './structure.ts';
 
 export const STAGE_VERSION = '1.0.0';
@@ -123,6 +123,7 @@ export async function parseMime(raw: Buffer, opts: ParseOptions = {}): Promise<M
 export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise<MimeAnalysis> {
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const structure: Structure = scanStructure(raw, limits);
+  const options = { ...MAILPARSER_OPTIONS, maxHtmlLengthToParse: limits.maxHtmlToTextBytes };
   const defects = [...structure.defects];
   const tags = new Set<string>();
   let parsed: ParsedMail | undefined;
@@ -131,13 +132,13 @@ export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise
   try {
     // Past a limit only the header is decoded: the walk stopped, and so must the parser.
     const budget = { depth: limits.maxDepth, left: { messages: limits.maxAttachments } };
-    const r = await parseMail(structure.limitsExceeded ? raw.subarray(0, Math.min(raw.length, structure.headerBytes, limits.maxHeaderBytes)) : raw, budget);
+    const r = await parseMail(structure.limitsExceeded ? raw.subarray(0, Math.min(raw.length, structure.headerBytes, limits.maxHeaderBytes)) : raw, budget, options);
     parsed = r.mail;
     if (!structure.limitsExceeded) full = r;
   } catch (e) {
     parseFailed = true;
     defects.push({ code: 'parse-failed', part: '', detail: (e as Error).message.slice(0, 300) });
-    parsed = (await parseMail(raw.subarray(0, Math.min(raw.length, structure.headerBytes, limits.maxHeaderBytes))).catch(() => undefined))?.mail;
+    parsed = (await parseMail(raw.subarray(0, Math.min(raw.length, structure.headerBytes, limits.maxHeaderBytes)), undefined, options).catch(() => undefined))?.mail;
   }
   const h = byName(structure.headers);
   const dateRaw = fieldValues(h, 'date')[0] ?? null;

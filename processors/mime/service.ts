@@ -24,6 +24,7 @@ export function loadMimeConfig(env: NodeJS.ProcessEnv): MimeState {
       MIME_MAX_PARTS: envInt(1).default(DEFAULT_LIMITS.maxParts),
       MIME_MAX_HEADER_BYTES: envInt(1024).default(DEFAULT_LIMITS.maxHeaderBytes),
       MIME_MAX_TEXT_CHARS: envInt(1024).default(DEFAULT_LIMITS.maxTextChars),
+      MIME_MAX_HTML_TO_TEXT_BYTES: envInt(1024).max(64 * 1024 * 1024).default(DEFAULT_LIMITS.maxHtmlToTextBytes),
     },
     {
       CLAMD_ADDRESS: 'host:port or a unix socket path of clamd, or unset to scan nothing',
@@ -32,6 +33,7 @@ export function loadMimeConfig(env: NodeJS.ProcessEnv): MimeState {
       MIME_MAX_PARTS: 'a whole number ≥ 1',
       MIME_MAX_HEADER_BYTES: 'a whole number ≥ 1024',
       MIME_MAX_TEXT_CHARS: 'a whole number ≥ 1024',
+      MIME_MAX_HTML_TO_TEXT_BYTES: 'bytes of the largest HTML part rendered to text, 1024..67108864, e.g. MIME_MAX_HTML_TO_TEXT_BYTES=1048576',
     },
     env,
   );
@@ -41,6 +43,7 @@ export function loadMimeConfig(env: NodeJS.ProcessEnv): MimeState {
     maxParts: cfg.MIME_MAX_PARTS,
     maxHeaderBytes: cfg.MIME_MAX_HEADER_BYTES,
     maxTextChars: cfg.MIME_MAX_TEXT_CHARS,
+    maxHtmlToTextBytes: cfg.MIME_MAX_HTML_TO_TEXT_BYTES,
     maxHtmlChars: Math.max(DEFAULT_LIMITS.maxHtmlChars, cfg.MIME_MAX_TEXT_CHARS),
   };
   const clamd = cfg.CLAMD_ADDRESS ? { address: parseClamdAddress(cfg.CLAMD_ADDRESS), timeoutMs: cfg.CLAMD_TIMEOUT_MS } : undefined;
