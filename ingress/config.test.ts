@@ -46,6 +46,7 @@ describe('ingress configuration', () => {
     assert.deepEqual(c.submission, { host: '127.0.0.1', port: 2587 });
     assert.equal(c.submissions, undefined, 'implicit TLS is off by default');
     assert.equal(c.maxMessageBytes, 25 * 1024 * 1024);
+    assert.equal(c.maxHeaderBytes, 1024 * 1024, 'the header section is bounded at 1 MiB, as Exim');
     assert.equal(c.usersFile, '/tmp/d/ingress/users');
     assert.equal(c.tls, undefined);
     assert.deepEqual(c.limits, { maxSessions: { MX: 400, SUBMISSION: 100 }, maxSessionsPerPrefix: 20, maxMessagesPerPrefixPerMinute: 600, ipv4PrefixLength: 24, ipv6PrefixLength: 64 });
@@ -94,6 +95,12 @@ describe('ingress configuration', () => {
     assert.equal(configError({ INGRESS_MX_PORT: 'abc' }).key, 'INGRESS_MX_PORT');
     assert.equal(configError({ INGRESS_SUBMISSION_PORT: '70000' }).key, 'INGRESS_SUBMISSION_PORT');
     assert.equal(configError({ INGRESS_MAX_MESSAGE_BYTES: '10' }).key, 'INGRESS_MAX_MESSAGE_BYTES');
+    for (const bad of ['100', '1MiB', '-1', '2.5']) {
+      const e = configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_MAX_HEADER_BYTES: bad });
+      assert.equal(e.key, 'INGRESS_MAX_HEADER_BYTES', bad);
+      assert.match(e.message, /at least 1024 \(default 1048576 = 1 MiB/, 'the error says what to set');
+    }
+    assert.equal(loadIngressConfig({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_MAX_HEADER_BYTES: '65536' }, '/tmp/d').maxHeaderBytes, 65536);
     assert.equal(configError({ INGRESS_REVERSE_DNS: 'maybe' }).key, 'INGRESS_REVERSE_DNS');
     assert.equal(configError({ INGRESS_HOSTNAME: 'bad host!' }).key, 'INGRESS_HOSTNAME');
     const same = configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_SUBMISSION_PORT: '2525' });

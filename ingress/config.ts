@@ -26,6 +26,7 @@ const shape = {
   INGRESS_TLS_CERT_FILE: z.string().optional(),
   INGRESS_TLS_KEY_FILE: z.string().optional(),
   INGRESS_MAX_MESSAGE_BYTES: envInt(1024).default(25 * MiB),
+  INGRESS_MAX_HEADER_BYTES: envInt(1024).default(MiB),
   INGRESS_MAX_RECIPIENTS: envInt(1).default(100),
   INGRESS_USERS_FILE: z.string().optional(),
   INGRESS_KAFKA_DEADLINE_MS: envInt(500).default(15000),
@@ -90,6 +91,7 @@ const help = {
   INGRESS_TLS_CERT_FILE: 'path to a PEM certificate chain; set INGRESS_TLS_KEY_FILE too, or neither to use a generated self-signed certificate',
   INGRESS_TLS_KEY_FILE: 'path to the PEM private key of INGRESS_TLS_CERT_FILE',
   INGRESS_MAX_MESSAGE_BYTES: 'the SMTP SIZE limit in bytes, at least 1024 (default 26214400 = 25 MiB)',
+  INGRESS_MAX_HEADER_BYTES: 'the largest header section (the lines before the first empty line) a message may have, in bytes, at least 1024 (default 1048576 = 1 MiB, as Exim); larger ones get 552 5.3.4',
   INGRESS_MAX_RECIPIENTS: 'the most RCPT TO per message, at least 1',
   INGRESS_USERS_FILE: 'path of the submission users file written by `scop users add`',
   INGRESS_KAFKA_DEADLINE_MS: 'milliseconds (at least 500) Kafka has to acknowledge a message before the client gets 451',
@@ -210,6 +212,8 @@ export interface IngressConfig {
   submissions?: ListenerConfig;
   tls: { certFile: string; keyFile: string } | undefined;
   maxMessageBytes: number;
+  /** Largest header section (RFC 5322 2.1) accepted; see line-endings.ts. */
+  maxHeaderBytes: number;
   maxRecipients: number;
   usersFile: string;
   kafkaDeadlineMs: number;
@@ -290,6 +294,7 @@ export function loadIngressConfig(env: NodeJS.ProcessEnv, dataDir: string): Ingr
     submissions,
     tls: c.INGRESS_TLS_CERT_FILE && c.INGRESS_TLS_KEY_FILE ? { certFile: c.INGRESS_TLS_CERT_FILE, keyFile: c.INGRESS_TLS_KEY_FILE } : undefined,
     maxMessageBytes: c.INGRESS_MAX_MESSAGE_BYTES,
+    maxHeaderBytes: c.INGRESS_MAX_HEADER_BYTES,
     maxRecipients: c.INGRESS_MAX_RECIPIENTS,
     usersFile: resolve(c.INGRESS_USERS_FILE ?? defaultUsersFile(dataDir)),
     kafkaDeadlineMs: c.INGRESS_KAFKA_DEADLINE_MS,

@@ -360,24 +360,28 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
     const reservation = budget.reservation(cs.pool, cs.prefix);
     try {
       const chunks: Buffer[] = [];
-      const scanner = new LineEndingScanner();
+      const scanner = new LineEndingScanner(config.maxHeaderBytes);
       const hash = createHash('sha256');
       let size = 0;
       let overBudget = false;
+      const discard = () => {
+        chunks.length = 0;
+        reservation.release();
+      };
       await new Promise<void>((ok, fail) => {
         stream.on('data', (chunk: Buffer) => {
           cs.onData();
           size += chunk.length;
-          // SIZE and the memory budget are enforced while streaming: past either, nothing more is kept.
-          if (overBudget || size > config.maxMessageBytes || !reservation.take(chunk.length)) {
-            overBudget ||= size <= config.maxMessageBytes;
-            chunks.length = 0;
-            reservation.release();
-            return;
+          // SIZE, the memory budget and the header section's size are enforced while streaming:
+          // past any of them, nothing more is kept (the rest is read and dropped).
+          if (overBudget || scanner.headerTooLarge || size > config.maxMessageBytes || !reservation.take(chunk.length)) {
+            overBudget ||= size <= config.maxMessageBytes && !scanner.headerTooLarge;
+            return discard();
           }
           chunks.push(chunk);
           scanner.push(chunk);
           hash.update(chunk);
+          if (scanner.headerTooLarge) discard();
         });
         stream.once('end', ok);
         stream.once('error', fail);
@@ -393,6 +397,10 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
         throw reject(session, 'memory-budget', storageFull());
       }
       const problem = scanner.finish();
+      if (scanner.headerTooLarge) {
+        log.info({ ip: cs.ip, listener, size, headerBytesAtLeast: scanner.headerBytes ?? size, limit: config.maxHeaderBytes }, 'message refused: header section over INGRESS_MAX_HEADER_BYTES (552 5.3.4)');
+        throw reject(session, 'header-size', smtpError(552, '5.3.4', `Message header section too large (limit ${config.maxHeaderBytes} bytes)`));
+      }
       if (problem) {
         log.info({ problem, ip: cs.ip, listener }, 'message refused: bare line ending or NUL (SMTP smuggling defence)');
         throw reject(session, problem, smtpError(554, '5.6.0', `Message refused: ${describeProblem(problem)}`));
@@ -542,7 +550,7 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
     throw e;
   }
   log.info({
-    endpoints, tls: tls.selfSigned ? 'self-signed' : 'configured', topics, maxMessageBytes: config.maxMessageBytes, maxInflightBytes: config.budget.totalBytes, maxSessions: config.limits.maxSessions,
+    endpoints, tls: tls.selfSigned ? 'self-signed' : 'configured', topics, maxMessageBytes: config.maxMessageBytes, maxHeaderBytes: config.maxHeaderBytes, maxInflightBytes: config.budget.totalBytes, maxSessions: config.limits.maxSessions,
     localDomains: policy.localDomains, recipientsFile: policy.recipientsFile ?? null, dnsbl: policy.dnsbl.sites.map((s) => `${s.zone}*${s.weight}`), spfReject: policy.spfReject, greylist: policy.greylist.enabled,
   }, 'ingress listening');
 
