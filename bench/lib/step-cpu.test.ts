@@ -43,21 +43,27 @@ it('the same work per message gives the same figure whatever the number of round
 
 it('measures real CPU with the default clock', async () => {
   // The default clock is process CPU, which also counts the process's other threads (GC, JIT): a
-  // short sleep once measured more than a short spin. So the spin is a fixed amount of this
-  // thread's CPU (a floor of what the process used), and the sleep is long enough that background
-  // threads stay far below its wall time; a wall clock would fail the second check, a dead one the first.
-  const s = new StepCpu();
+  // short sleep once measured more than a short spin, and right after the file loads a 300 ms sleep
+  // measured 159 ms (the compiler still busy). So the spin is a fixed amount of this thread's CPU
+  // (a floor of what the process used), and the sleep is sampled up to five times, keeping the
+  // quietest: background threads settle, while a wall clock would measure every sleep at its wall
+  // time (the second check fails), and a dead clock would measure no spin (the first fails).
   const SLEEP_MS = 300;
-  // The sleep first: the spin's garbage and compilation would otherwise be collected during it.
-  const wall0 = performance.now();
-  await s.time('idle', () => new Promise((r) => setTimeout(r, SLEEP_MS)));
-  const idleWallMs = performance.now() - wall0;
+  let idleRatio = Infinity;
+  let idleNote = '';
+  for (let sample = 0; sample < 5 && idleRatio >= 0.5; sample++) {
+    const s = new StepCpu();
+    const wall0 = performance.now();
+    await s.time('idle', () => new Promise((r) => setTimeout(r, SLEEP_MS)));
+    const wallMs = performance.now() - wall0;
+    const idle = s.perMessageMs(1, 1).get('idle')!;
+    if (idle / wallMs < idleRatio) { idleRatio = idle / wallMs; idleNote = `${idle.toFixed(1)} ms of CPU measured over a ${wallMs.toFixed(0)} ms sleep`; }
+  }
   const SPIN_MS = 50;
   const spin = () => { const c = process.threadCpuUsage(); for (;;) { const u = process.threadCpuUsage(c); if (u.user + u.system >= SPIN_MS * 1000) break; } };
+  const s = new StepCpu();
   await s.time('busy', spin);
-  const per = s.perMessageMs(1, 1);
-  const busy = per.get('busy')!;
-  const idle = per.get('idle')!;
+  const busy = s.perMessageMs(1, 1).get('busy')!;
   assert.ok(busy >= 0.9 * SPIN_MS, `busy: ${busy.toFixed(1)} ms measured for ${SPIN_MS} ms of this thread's CPU`);
-  assert.ok(idle < 0.5 * idleWallMs, `idle: ${idle.toFixed(1)} ms of CPU measured over a ${idleWallMs.toFixed(0)} ms sleep (a wall clock would say ${idleWallMs.toFixed(0)})`);
+  assert.ok(idleRatio < 0.5, `idle: the quietest of five sleeps, ${idleNote} (a wall clock would say the wall time)`);
 });
