@@ -103,6 +103,16 @@ describe('forged trust fields', () => {
     assert.deepEqual(fieldsOf(Buffer.concat(mine.parts)).filter((f) => /^authentication-results/i.test(f)), []);
   });
 
+  it('a field name followed by other white space than spaces and tabs (a form feed, a vertical tab, NBSP) before its colon is still removed (fuzzing finding)', () => {
+    for (const ws of ['\f', '\v', '\xa0', ' \f\t']) {
+      const raw = Buffer.from(`Subject: a\r\nAuthentication-Results${ws}: (c) "${OURS}"; spf=pass\r\nX-Spam-Flag${ws}: YES\r\nTo: b@example.net\r\n\r\nbody\r\n`, 'latin1');
+      const out = Buffer.concat(withoutForgedTrustFields(raw, [OURS]).parts).toString('latin1');
+      assert.equal(out, 'Subject: a\r\nTo: b@example.net\r\n\r\nbody\r\n', JSON.stringify(ws));
+    }
+    // A Message-ID written that way is one: the egress adds none.
+    assert.equal(withoutForgedTrustFields(Buffer.from('Message-ID\f: <a@b>\r\n\r\nx', 'latin1'), [OURS]).hasMessageId, true);
+  });
+
   it('a message without a body, and one with bare LF line ends, are handled the same way', () => {
     const noBody = Buffer.from('Subject: x\r\nX-Spam-Flag: YES\r\nAuthentication-Results: mx.scop.test; dkim=pass', 'latin1');
     assert.equal(Buffer.concat(withoutForgedTrustFields(noBody, [OURS]).parts).toString('latin1'), 'Subject: x\r\n');

@@ -118,6 +118,16 @@ export function authservIdOf(value: string): string | null {
 }
 
 /**
+ * A field's name as the most lenient reader takes it: white space of any kind before the colon is
+ * dropped (String.trimEnd, as the MIME stage's structure scan does). Trimming only spaces and tabs
+ * let `Authentication-Results\f: mx.scop.test; …` through the forged-field removal while readers
+ * that trim a form feed still took it for an Authentication-Results field (a fuzzing finding).
+ */
+function fieldName(raw: Buffer, pos: number, colon: number): string {
+  return raw.toString('latin1', pos, pos + colon).trimEnd().toLowerCase();
+}
+
+/**
  * The raw message as pieces without the forged trust fields of its header section: every
  * Authentication-Results field whose authserv-id is one of ours or cannot be read (a field a mail
  * reader might take for ours), and every X-Spam-* / X-Scop-* field. Header names compare without
@@ -144,9 +154,9 @@ export function withoutForgedTrustFields(raw: Buffer, authservIds: Iterable<stri
     let colon = -1;
     if (lead === 0x61 || lead === 0x78 || (lead === 0x6d && !hasMessageId)) for (let i = pos; i < first; i++) if (raw[i] === 0x3a) { colon = i - pos; break; }
     if (colon > 0 && lead === 0x6d) {
-      hasMessageId = raw.toString('latin1', pos, pos + colon).replace(/[ \t]+$/, '').toLowerCase() === 'message-id';
+      hasMessageId = fieldName(raw, pos, colon) === 'message-id';
     } else if (colon > 0) {
-      const name = raw.toString('latin1', pos, pos + colon).replace(/[ \t]+$/, '').toLowerCase();
+      const name = fieldName(raw, pos, colon);
       let drop = OWN_FIELD.test(name);
       if (!drop && name === 'authentication-results') {
         const id = authservIdOf(raw.toString('latin1', pos + colon + 1, end).replace(/\r?\n/g, ''));
