@@ -75,8 +75,11 @@ describe('consumer supervisor', () => {
     made[0]!.opts!.onCrash(new Error('broker gone'));
     // 0.5 s, 1 s, 2 s: three failed starts, then the fifth consumer runs.
     await eventually(() => (made.length === 5 && health.check().ok ? true : undefined), 15000, 'a consumer that runs');
+    // Each wait is at least its nominal backoff (0.5, 1, 2, 4 s): a loaded box only makes a gap longer,
+    // so lower bounds do not flake (comparing neighbours did: 602, 2024, 2017, 4018 ms), and a backoff
+    // that did not grow would fail the third and fourth.
     const gaps = made.slice(1).map((m, i) => m.at - made[i]!.at);
-    assert.ok(gaps[2]! > gaps[1]! && gaps[3]! > gaps[2]!, `backoff grows: ${gaps.join(', ')} ms`);
+    [500, 1000, 2000, 4000].forEach((nominal, i) => assert.ok(gaps[i]! >= nominal * 0.95, `backoff grows: ${gaps.join(', ')} ms (wait ${i + 1} under ${nominal} ms)`));
     for (const m of made.slice(1, 4)) assert.equal(m.stopped, true, 'each failed consumer was stopped');
     await s.stop();
   });
