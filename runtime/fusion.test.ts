@@ -157,6 +157,7 @@ describe(`fused stages (${CLIENT})`, () => {
         await child.ready;
         await eventually(async () => ((await inputProgress(admin, t)).committed >= threshold ? true : undefined), 90000, `${threshold} records committed`);
         const kill = await killMidRun(admin, t, child);
+        console.log(`# killed at ${kill.committed} of ${kill.end} committed`);
         assert.equal(kill.exit, null, 'killed, not exited');
         assert.ok(kill.committed < kill.end, `killed mid-stream (${kill.committed} of ${kill.end} committed)`);
       }
@@ -199,6 +200,7 @@ describe(`fused stages (${CLIENT})`, () => {
         const held = await memberInputPartitions(admin, t, 'test-chain-scale-a');
         assert.ok(held.length > 0 && held.length < 4, `the member to kill holds some of the partitions (${held.join(',')})`);
         const kill = await killMidRun(admin, t, a, held);
+        console.log(`# killed at ${kill.committed} of ${kill.end} committed`);
         assert.equal(kill.exit, null, 'killed, not exited');
         assert.ok(kill.committed < kill.end, `killed mid-run (${kill.committed} of ${kill.end} committed on its partitions ${held.join(',')})`);
       } finally {

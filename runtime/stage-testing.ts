@@ -240,9 +240,20 @@ export interface Feeder {
 export function feedBacklog(svc: { kafka: KafkaClient; codec: RecordCodec }, admin: Admin, t: StageTopics, make: (i: number) => MailRecord, o: { backlog: number; batch: number }): Feeder {
   const produced: MailRecord[] = [];
   let stopping = false;
+  const progress = async () => {
+    // A topic just created answers "not the leader" to offset requests for a moment.
+    for (let failures = 0; ; failures++) {
+      try {
+        return await inputProgress(admin, t);
+      } catch (e) {
+        if (failures >= 50) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  };
   const loop = (async () => {
     while (!stopping) {
-      const { end, committed } = await inputProgress(admin, t);
+      const { end, committed } = await progress();
       if (end - committed < o.backlog) {
         const batch = Array.from({ length: o.batch }, (_, i) => make(produced.length + i));
         await produce(svc.kafka, svc.codec, t.input, 'MailRecord', batch.map((record) => ({ record })));
@@ -250,6 +261,7 @@ export function feedBacklog(svc: { kafka: KafkaClient; codec: RecordCodec }, adm
       } else await new Promise((r) => setTimeout(r, 100));
     }
   })();
+  loop.catch(() => {}); // reported by stop()
   return {
     async stop() {
       stopping = true;

@@ -150,6 +150,7 @@ describe(`stage runtime (${CLIENT})`, () => {
         await child.ready;
         await eventually(async () => ((await committedTotal(t)) >= threshold ? true : undefined), 60000, `${threshold} records committed`);
         const kill = await killMidRun(admin, t, child);
+        console.log(`# killed at ${kill.committed} of ${kill.end} committed`);
         assert.equal(kill.exit, null, 'killed, not exited');
         assert.ok(kill.committed < kill.end, `killed mid-stream (${kill.committed}/${kill.end} committed)`);
         kills++;
