@@ -23,8 +23,8 @@
 export function rawFieldName(field: string): string | null {
   const colon = field.indexOf(':');
   if (colon <= 0) return null;
-  const nl = field.indexOf('\n');
-  if (nl >= 0 && nl < colon) return null;
+  // Looked for before the colon only: the value may be megabytes long.
+  if (field.lastIndexOf('\n', colon) >= 0) return null;
   const name = field.slice(0, colon).trimEnd();
   if (name === '' || name.trimStart() !== name) return null;
   return name;
