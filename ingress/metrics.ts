@@ -1,5 +1,6 @@
 /** The ingress's Prometheus metrics, registered on the process registry (ctx.metrics). */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { FcrdnsResult } from './fcrdns.ts';
 
 export type IngressMetrics = ReturnType<typeof createIngressMetrics>;
 
@@ -12,7 +13,7 @@ export interface IngressProbes {
 
 export function createIngressMetrics(registry: Registry, probes: IngressProbes) {
   const registers = [registry];
-  return {
+  const m = {
     sessions: new Counter({ name: 'scop_ingress_sessions_total', help: 'SMTP sessions opened, by listener', labelNames: ['listener'], registers }),
     activeSessions: new Gauge({ name: 'scop_ingress_sessions_active', help: 'SMTP sessions open now, by listener', labelNames: ['listener'], registers }),
     tlsSessions: new Counter({ name: 'scop_ingress_tls_sessions_total', help: 'TLS sessions established (STARTTLS or implicit), by listener and protocol', labelNames: ['listener', 'protocol'], registers }),
@@ -43,4 +44,7 @@ export function createIngressMetrics(registry: Registry, probes: IngressProbes) 
     greylistEntries: new Gauge({ name: 'scop_ingress_greylist_entries', help: 'Greylisting triplets held in memory', registers, collect() { this.set(probes.greylistEntries()); } }),
     blocklistEntries: new Gauge({ name: 'scop_ingress_blocklist_entries', help: 'Prefixes currently in the blocklist (including expired ones not yet removed)', registers }),
   };
+  // A closed set of results: each series starts at zero, so the dashboard shows "none not confirmed" rather than no data.
+  for (const result of ['confirmed', 'not_confirmed', 'temperror'] satisfies FcrdnsResult[]) m.fcrdns.inc({ result }, 0);
+  return m;
 }
