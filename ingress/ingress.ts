@@ -237,7 +237,7 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
         // The reverse name's forward confirmation runs from now on, like the DNSBL lookups; the end
         // of DATA takes its result (settled by then, or within its deadline). Submission clients are
         // not checked: their mail is judged by who logged in, not by their name.
-        const ptrName = session.clientHostname && !session.clientHostname.startsWith('[') ? session.clientHostname : null;
+        const ptrName = reverseName(session);
         if (listener === 'MX' && config.reverseDns && ptrName) {
           cs.fcrdns = confirmClientHostname({ dns, ip, hostname: ptrName, deadlineMs: 2 * policy.dns.timeoutMs }).then((r) => {
             metrics.fcrdns.inc({ result: r.result });
@@ -425,8 +425,7 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
       const rcptTo = session.envelope.rcptTo.map((r) => asGiven(r.address));
       const mailFrom = session.envelope.mailFrom ? asGiven(session.envelope.mailFrom.address) : '';
       const user = typeof session.user === 'string' ? session.user : null;
-      // smtp-server shows an unresolved client as "[ip]".
-      const rdns = session.clientHostname && !session.clientHostname.startsWith('[') ? session.clientHostname : null;
+      const rdns = reverseName(session);
       const confirmed = cs.fcrdns ? (await cs.fcrdns).confirmed : null;
       const trace = receivedHeader({
         helo: session.hostNameAppearsAs,
@@ -607,6 +606,11 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
 
   const notes = { 'local-domains': `${policy.localDomains.join(',')}${policy.demoDomains ? '(demo)' : ''}` };
   return { endpoints, ports, tls, handoff, blocklist, metrics, budget, hashLimiter, greylist, notes, stop };
+}
+
+/** The client's PTR name as smtp-server looked it up; null when it has none (smtp-server shows it as "[ip]") or none was asked. */
+function reverseName(session: SMTPServerSession): string | null {
+  return session.clientHostname && !session.clientHostname.startsWith('[') ? session.clientHostname : null;
 }
 
 function bodyTypeOf(t: string | undefined): Envelope['bodyType'] {
