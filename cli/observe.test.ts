@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -20,9 +20,67 @@ import { scrapeTargets, targetsFromReadyLine } from './observe.ts';
 import { SERVICES } from './services.ts';
 import { Registry } from 'prom-client';
 import { spamMetrics } from '../processors/spam/service.ts';
-import { existsSync } from 'node:fs';
+import { createIngressMetrics } from '../ingress/metrics.ts';
+import { relayMetrics } from '../egress/relay/relay.ts';
 
 const run = promisify(execFile);
+/**
+ * Where each metric must have a panel: the dashboard of the service whose folder defines it (so an
+ * operator looking at one service sees all of its metrics), or — for what every process runs
+ * (runtime/: stage, consumer, CPU pool, disk; cli/: `scop start`'s supervisor), `*` — any one
+ * dashboard: the stage metrics are on each stage's dashboard, the rest on the overview's Runtime
+ * row. Longest prefix wins (the spam learner is its own service inside processors/spam/).
+ */
+const METRIC_HOMES: [folder: string, dashboard: string][] = [
+  ['ingress/', 'scop-ingress'],
+  ['processors/inbound/', 'scop-inbound'],
+  ['processors/mime/', 'scop-mime'],
+  ['processors/auth/', 'scop-auth'],
+  ['processors/spam/learner/', 'scop-spam-learner'],
+  ['processors/spam/', 'scop-spam'],
+  ['processors/firewall/', 'scop-firewall'],
+  ['processors/decision/', 'scop-decision'],
+  ['processors/dkim-sign/', 'scop-dkim-sign'],
+  ['egress/relay/', 'scop-egress'],
+  ['egress/matrix/', 'scop-matrix-notifier'],
+  ['console/', 'scop-console'],
+  ['runtime/', '*'],
+  ['cli/', '*'],
+];
+const ROOT = join(import.meta.dirname, '..');
+const METRIC_CALL = /\b(?:counterOn|gaugeOn|histogramOn|summaryOn)(?:<[^>]*>)?\(|\bnew (?:Counter|Gauge|Histogram|Summary)\(/g;
+const NAMED_METRIC = /\b(?:(?:counterOn|gaugeOn|histogramOn|summaryOn)(?:<[^>]*>)?\(\s*[\w.]+,\s*|new (?:Counter|Gauge|Histogram|Summary)\(\s*)\{\s*name:\s*'(scop_[a-z0-9_]+)'/g;
+
+/** Every metric the scop code defines (not the tests), with the file that defines it. */
+function definedMetrics(): { name: string; file: string }[] {
+  const out: { name: string; file: string }[] = [];
+  for (const top of ['ingress', 'processors', 'egress', 'console', 'runtime', 'cli']) {
+    for (const rel of readdirSync(join(ROOT, top), { recursive: true, encoding: 'utf8' })) {
+      if (!rel.endsWith('.ts') || /\.test(-fixture)?\.ts$/.test(rel)) continue;
+      const file = `${top}/${rel}`;
+      if (file === 'runtime/metrics.ts') continue; // defines the helpers; its disk gauges are read below like any other
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      const named = [...text.matchAll(NAMED_METRIC)].map((m) => m[1]!);
+      const calls = [...text.matchAll(METRIC_CALL)].length;
+      // A metric whose name is not a literal at its definition would escape the check: refuse it.
+      assert.equal(named.length, calls, `${file}: ${calls} metric definitions, ${named.length} with a literal name (name: 'scop_…') the coverage check can read`);
+      for (const name of named) out.push({ name, file });
+    }
+  }
+  const disk = readFileSync(join(ROOT, 'runtime/metrics.ts'), 'utf8');
+  for (const m of disk.matchAll(/name: '(scop_disk_[a-z_]+)'/g)) out.push({ name: m[1]!, file: 'runtime/metrics.ts' });
+  return out;
+}
+
+const homeOf = (file: string) => METRIC_HOMES.filter(([f]) => file.startsWith(f)).sort((a, b) => b[0].length - a[0].length)[0]?.[1];
+const references = (uid: string, metric: string): boolean => uid === '*' ? DASHBOARDS.some((d) => references(d.uid, metric)) :
+  queriesOf(DASHBOARDS.find((d) => d.uid === uid)!).some((x) => new RegExp(`\\b${metric}(?:_bucket|_sum|_count)?\\b`).test(x.expr));
+
+/** The metrics without a panel where they belong ("metric (file) → dashboard"). */
+function uncoveredMetrics(): string[] {
+  return definedMetrics().filter((m) => !references(homeOf(m.file)!, m.name)).map((m) => `${m.name} (${m.file}) → ${homeOf(m.file)}`);
+}
+
 const noPromtool = existsSync(PROMTOOL_BIN) ? false : 'needs promtool (Debian package prometheus, infra/debian-packages.txt)';
 
 describe('observability files', () => {
@@ -47,15 +105,38 @@ describe('observability files', () => {
     for (const s of SERVICES) assert.ok(uids.has(`scop-${s.name}`), `a dashboard for the ${s.name} service`);
   });
 
-  it("every metric the spam stage registers is on the spam dashboard (scop_spam_evidence_total by symbol among them); the ingress's client reverse-DNS counter is on the ingress dashboard", async () => {
-    const onDashboard = (uid: string, metric: string) => queriesOf(DASHBOARDS.find((d) => d.uid === uid)!).some((x) => new RegExp(`\\b${metric}(?:_bucket|_sum|_count)?\\b`).test(x.expr));
+  it('every metric a scop process defines has a panel on its service\'s dashboard (runtime-wide ones on the overview)', () => {
+    const defined = definedMetrics();
+    for (const m of defined) assert.ok(homeOf(m.file), `${m.file} defines ${m.name}: add its folder to METRIC_HOMES (which dashboard shows it)`);
+    for (const [, uid] of METRIC_HOMES) assert.ok(uid === '*' || DASHBOARDS.some((d) => d.uid === uid), `dashboard ${uid}`);
+    for (const s of SERVICES) assert.ok(METRIC_HOMES.some(([, uid]) => uid === `scop-${s.name}`), `the ${s.name} service's folder is in METRIC_HOMES`);
+    assert.ok(defined.length > 60, `read ${defined.length} metric definitions`);
+    const missing = uncoveredMetrics();
+    assert.deepEqual(missing, [], `${missing.length} of ${defined.length} metrics have no panel`);
+  });
+
+  it('the definitions the coverage check reads are what the services register (spam stage, ingress, egress relay on a fresh registry)', async () => {
     const registry = new Registry();
     spamMetrics(registry);
-    const names = (await registry.getMetricsAsJSON()).map((m) => m.name);
-    assert.ok(names.includes('scop_spam_evidence_total'));
-    for (const n of names) assert.ok(onDashboard('scop-spam', n), `${n} has no panel on the spam dashboard`);
+    createIngressMetrics(registry, { inflightBytes: () => 0, hashQueue: () => 0, greylistEntries: () => 0 });
+    relayMetrics(registry);
+    const registered = (await registry.getMetricsAsJSON()).map((m) => m.name);
+    const read = new Set(definedMetrics().map((m) => m.name));
+    assert.ok(registered.includes('scop_spam_evidence_total') && registered.includes('scop_ingress_client_fcrdns_total'));
+    for (const n of registered) assert.ok(read.has(n), `${n} is registered but the coverage check does not read it`);
+    // The dashboard side: the evidence counter by symbol, as the spam README promises.
     assert.ok(queriesOf(DASHBOARDS.find((d) => d.uid === 'scop-spam')!).some((x) => /sum by \(symbol\) \(rate\(scop_spam_evidence_total\[/.test(x.expr)), 'the evidence rate by symbol');
-    assert.ok(onDashboard('scop-ingress', 'scop_ingress_client_fcrdns_total'));
+  });
+
+  it('the coverage check fails for a metric without a panel', () => {
+    const dashboards = DASHBOARDS.splice(0, DASHBOARDS.length);
+    try {
+      DASHBOARDS.push(...dashboards.map((d) => d.uid === 'scop-ingress' ? { ...d, rows: d.rows.filter((r) => r.title !== 'SMTP') } : d));
+      const missing = uncoveredMetrics();
+      assert.ok(missing.some((m) => m.startsWith('scop_ingress_sessions_total (ingress/metrics.ts) → scop-ingress')), missing.join('\n'));
+    } finally {
+      DASHBOARDS.splice(0, DASHBOARDS.length, ...dashboards);
+    }
   });
 
   it('scrape targets: one job per service scop start runs, plus the broker; the ready line gives the same', () => {

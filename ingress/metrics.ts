@@ -46,5 +46,9 @@ export function createIngressMetrics(registry: Registry, probes: IngressProbes) 
   };
   // A closed set of results: each series starts at zero, so the dashboard shows "none not confirmed" rather than no data.
   for (const result of ['confirmed', 'not_confirmed', 'temperror'] satisfies FcrdnsResult[]) m.fcrdns.inc({ result }, 0);
+  // The other closed sets too (the dashboard's AUTH, DNS and refusal panels; zero before the first event).
+  for (const result of ['ok', 'failed', 'locked', 'busy']) m.auth.inc({ result }, 0);
+  for (const result of ['hit', 'miss', 'error']) m.dnsQueries.inc({ result }, 0);
+  for (const reason of ['rate-limit', 'kafka', 'encode']) m.refusalsUnrecorded.inc({ reason }, 0);
   return m;
 }

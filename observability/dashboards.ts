@@ -12,6 +12,9 @@ const rate = (metric: string, selector = '') => `rate(${metric}${selector ? `{${
 const quantiles = (metric: string, selector: string, by = '', label = '') =>
   [0.5, 0.95, 0.99].map((p) => q(`histogram_quantile(${p}, sum by (le${by ? `, ${by}` : ''}) (${rate(`${metric}_bucket`, selector)}))`, `${label}p${p * 100}`));
 
+/** `sum by (labels) (rate(metric))`, or 0 while no labelled series exists yet (label values only known at the first event). */
+const rateOr0 = (metric: string, by: string) => `sum by (${by}) (${rate(metric)}) or vector(0)`;
+
 /** The stage names (label `stage`) each service runs. */
 export interface ServicePanels {
   service: string;
@@ -82,6 +85,27 @@ export const SERVICE_PANELS: ServicePanels[] = [
           q(`sum by (result) (${rate('scop_ingress_client_fcrdns_total')})`, '{{result}}'),
         ], { stacked: true }),
       ],
+    }, {
+      title: 'Policy, DNS and authentication',
+      panels: [
+        panel('Pre-queue refusals by check', 'Refusals per second by policy check (each written to smtp.refusals), and refusals not written there by reason (rate limit per prefix, kafka, encode).', 'ops', [
+          q(rateOr0('scop_ingress_policy_refusals_total', 'check'), '{{check}}'),
+          q(`sum by (reason) (${rate('scop_ingress_policy_refusals_unrecorded_total')})`, 'not recorded: {{reason}}'),
+        ], { stacked: true }),
+        panel('SMTP AUTH on submission', 'AUTH attempts per second by result (ok, failed, locked: refused unchecked after too many failures, busy: hash queue full), and password hashes upgraded after a login.', 'ops', [
+          q(`sum by (result) (${rate('scop_ingress_auth_total')})`, '{{result}}'),
+          q(`sum(${rate('scop_ingress_auth_rehashed_total')})`, 'rehashed'),
+        ]),
+        panel('DNS lookups by result', 'DNSBL, SPF and client reverse DNS lookups per second: hit (cache or a query in flight), miss (asked the resolver), error.', 'ops', [
+          q(`sum by (result) (${rate('scop_ingress_dns_queries_total')})`, '{{result}}'),
+        ], { stacked: true }),
+        panel('DNSBL failures by zone', 'DNSBL lookups that failed per second (counted as not listed): a zone that keeps failing protects nothing.', 'ops', [
+          q(rateOr0('scop_ingress_dnsbl_failures_total', 'zone'), '{{zone}}'),
+        ]),
+        panel('In-flight bytes', 'Message bytes held in memory (DATA being received, records waiting for Kafka); INGRESS_MAX_INFLIGHT_BYTES bounds it.', 'bytes', [q('sum by (instance) (scop_ingress_inflight_bytes)', '{{instance}}')], { width: 8 }),
+        panel('Password-hash queue', 'AUTH attempts waiting for a password-hash slot.', 'short', [q('max(scop_ingress_auth_hash_queued)', 'queued')], { width: 8 }),
+        panel('Greylist entries', 'Greylisting triplets held in memory.', 'short', [q('sum(scop_ingress_greylist_entries)', 'triplets')], { width: 8 }),
+      ],
     }],
   },
   // The fused inbound chain (SCOP_INBOUND=fused): its engine's consumer and transactions; each member's own records, time and dead letters show on the member's dashboard too.
@@ -95,6 +119,7 @@ export const SERVICE_PANELS: ServicePanels[] = [
         panel('Verdicts by method and result', 'SPF, DKIM, DMARC, ARC results per second.', 'ops', [q(`sum by (method, result) (${rate('scop_auth_results_total')})`, '{{method}}={{result}}')], { stacked: true }),
         panel('DNS work', 'Lookups, cache hits, queries sent and timeouts per second.', 'ops', [q(`sum by (kind) (${rate('scop_auth_dns_total')})`, '{{kind}}')]),
         panel('DNS lookups per message', 'Lookups one message needed (cache hits included).', 'short', quantiles('scop_auth_dns_lookups_per_message', '')),
+        panel('Reputation list hits', 'Messages per second listed by a reputation list (AUTH_URI_LISTS, AUTH_SENDER_LISTS, AUTH_HASH_LISTS), by its symbol.', 'ops', [q(rateOr0('scop_auth_list_hits_total', 'symbol'), '{{symbol}}')]),
       ],
     }],
   },
@@ -129,6 +154,11 @@ export const SERVICE_PANELS: ServicePanels[] = [
         panel('Model versions', 'Versions published, and versions the FP guard rejected (each also an alert on ops.alerts).', 'short', [q(`sum by (result) (increase(scop_spam_learner_versions_total[${RATE}])) or vector(0)`, '{{result}}')]),
         panel('Pending labels', 'Labels learnt into the working model and not yet published.', 'short', [q('max(scop_spam_learner_pending_labels)', 'pending')], { kind: 'stat', width: 12 }),
         panel('FP guard sample', 'Held-back ham the FP guard tests each batch on.', 'short', [q('max(scop_spam_learner_holdback)', 'held back')], { kind: 'stat', width: 12 }),
+        panel('Label to model', 'From a label on spam.feedback to the published model version that contains it.', 's', quantiles('scop_spam_learner_label_to_model_seconds', '')),
+        panel('Per-domain models', 'Recipient domains with their own model, and per-domain versions published or rejected by the domain\'s FP guard.', 'short', [
+          q('max(scop_spam_learner_domains)', 'domains'),
+          q(`sum by (result) (increase(scop_spam_learner_domain_versions_total[${RATE}]))`, 'versions {{result}}'),
+        ]),
       ],
     }],
   },
@@ -137,7 +167,11 @@ export const SERVICE_PANELS: ServicePanels[] = [
     service: 'decision', title: 'Decision stage', stages: ['decision'], kind: 'stage',
     extra: [{
       title: 'Decisions',
-      panels: [panel('Actions', 'Decisions per second: deliver, junk, quarantine, reject.', 'ops', [q(`sum by (action) (${rate('scop_decision_actions_total')})`, '{{action}}')], { stacked: true, width: 24 })],
+      panels: [
+        panel('Actions', 'Decisions per second: deliver, junk, quarantine, reject.', 'ops', [q(`sum by (action) (${rate('scop_decision_actions_total')})`, '{{action}}')], { stacked: true, width: 24 }),
+        panel('Policy in use', 'The policy version each instance decides with: two versions at once mean instances disagree.', 'short', [q('count by (version) (scop_decision_policy_info == 1)', '{{version}}')], { kind: 'stat', width: 12 }),
+        panel('Policy reloads', 'Changes of the policy file seen: applied, or refused (invalid; the policy in use stays).', 'short', [q(`sum by (outcome) (increase(scop_decision_policy_reloads_total[${RATE}]))`, '{{outcome}}')], { width: 12 }),
+      ],
     }],
   },
   {
@@ -150,19 +184,49 @@ export const SERVICE_PANELS: ServicePanels[] = [
         panel('Accept to delivery', 'From SMTP accept at the ingress to delivery at the next hop.', 's', quantiles('scop_egress_accept_to_delivery_seconds', '')),
         panel('Skipped', 'Records not delivered: held (quarantine/reject) or already done (replay).', 'ops', [q(`sum by (reason) (${rate('scop_egress_skipped_total')})`, '{{reason}}')]),
       ],
+    }, {
+      title: 'Sessions and delivery log',
+      panels: [
+        panel('SMTP/LMTP sessions by event', 'Sessions to the next hop per second: opened, reused, failed, stale (closed by the server while idle), closed.', 'ops', [q(`sum by (event) (${rate('scop_egress_smtp_sessions_total')})`, '{{event}}')]),
+        panel('Outbound MX sessions and route failures', 'Sessions to MX hosts by result and TLS; domains not tried, by reason (dns-temporary, no-such-domain, null-mx, refused-address, mta-sts-mx-mismatch, …).', 'ops', [
+          q(rateOr0('scop_egress_outbound_sessions_total', 'result, tls'), '{{result}} tls={{tls}}'),
+          q(rateOr0('scop_egress_outbound_route_failures_total', 'reason'), 'not tried: {{reason}}'),
+        ]),
+        panel('Transactions in doubt', 'End of DATA sent, reply not handled yet, by route (EGRESS_MAX_IN_DOUBT bounds it): a relay killed now delivers these again.', 'short', [q('sum by (route) (scop_egress_in_doubt_transactions)', '{{route}}')], { width: 8 }),
+        panel('In-doubt window p99', 'From "." to handling the reply, and the wait for an in-doubt slot before ".", by route.', 's', [
+          q(`histogram_quantile(0.99, sum by (le, route) (${rate('scop_egress_in_doubt_seconds_bucket')}))`, 'window {{route}}'),
+          q(`histogram_quantile(0.99, sum by (le, route) (${rate('scop_egress_in_doubt_wait_seconds_bucket')}))`, 'wait {{route}}'),
+        ], { width: 8 }),
+        panel('Delivery-log batch size', 'Outcomes carried by one delivery-log produce (group commit).', 'short', quantiles('scop_egress_log_batch_outcomes', ''), { width: 8 }),
+        panel('Journal events', 'Recovered outcomes written at start, in-doubt transactions of a relay that died (delivered again), journal write errors.', 'ops', [q(`sum by (event) (${rate('scop_egress_journal_total')})`, '{{event}}')], { width: 24 }),
+      ],
     }],
   },
   {
     service: 'dkim-sign', title: 'DKIM signing stage', stages: ['dkim-sign'], kind: 'stage',
-    extra: [],
+    extra: [{
+      title: 'Signing',
+      panels: [
+        panel('Messages signed or refused', 'Outbound messages per second by result, and refusals by code (no-key, not-authorized, no-from, …).', 'ops', [q(`sum by (result, code) (${rate('scop_dkim_sign_messages_total')})`, '{{result}} {{code}}')], { stacked: true }),
+        panel('Signatures by algorithm', 'DKIM signatures made per second, by algorithm.', 'ops', [q(rateOr0('scop_dkim_sign_signatures_total', 'algorithm'), '{{algorithm}}')]),
+      ],
+    }],
   },
   {
     service: 'matrix-notifier', title: 'Matrix notifier', stages: ['matrix-notifier'], kind: 'sink',
     extra: [{
       title: 'Matrix',
-      panels: [panel('Notifier state', '1 when the notifier is configured and running / when the last call reached the homeserver.', 'short', [
-        q('max(scop_matrix_notifier_enabled)', 'enabled'),
-      ], { kind: 'stat', width: 24 })],
+      panels: [
+        panel('Notifier state', '1 when the notifier is configured and running / when the last call reached the homeserver.', 'short', [
+          q('max(scop_matrix_notifier_enabled)', 'enabled'),
+          q('max(scop_matrix_homeserver_up)', 'homeserver up'),
+        ], { kind: 'stat', width: 24 }),
+        panel('Posts and skipped alerts', 'Messages posted to Matrix per second by type (alert, digest), and alerts not posted by reason (already-posted, unrouted).', 'ops', [
+          q(rateOr0('scop_matrix_posts_total', 'type'), 'posted {{type}}'),
+          q(rateOr0('scop_matrix_alerts_skipped_total', 'reason'), 'skipped {{reason}}'),
+        ]),
+        panel('Homeserver calls', 'Client-server API calls per second by endpoint and outcome (ok, rate-limited, unavailable, error).', 'ops', [q(rateOr0('scop_matrix_requests_total', 'endpoint, outcome'), '{{endpoint}} {{outcome}}')]),
+      ],
     }],
   },
   {
@@ -173,6 +237,9 @@ export const SERVICE_PANELS: ServicePanels[] = [
         panel('History rows', 'Messages in the history view (after retention).', 'short', [q('max(scop_history_messages)', 'messages')], { kind: 'stat', width: 8 }),
         panel('Search time', 'Console history searches.', 's', quantiles('scop_console_search_seconds', ''), { width: 8 }),
         panel('Operator actions', 'Writes from the console, by action (all audited to ops.audit).', 'ops', [q(`sum by (action) (${rate('scop_console_actions_total')})`, '{{action}}')], { width: 8 }),
+        panel('Logins by result', 'Console logins per second: ok, failed, limited (too many failures).', 'ops', [q(`sum by (result) (${rate('scop_console_logins_total')})`, '{{result}}')], { width: 8 }),
+        panel('Newest spam model age', 'Time since the newest model on spam.model was trained (ScopSpamModelStale fires after 7 days).', 's', [q('time() - max(scop_spam_model_trained_timestamp_seconds)', 'age')], { kind: 'stat', width: 8 }),
+        panel('Consumer-group lag it exports', 'The broker-side lag the console computes for every scop-* group (also on the overview and Kafka dashboards).', 'short', [q('sum by (group) (scop_kafka_consumergroup_lag)', '{{group}}')], { width: 8 }),
       ],
     }],
   },
@@ -233,6 +300,35 @@ export const OVERVIEW: DashboardSpec = {
           q(`sum by (outcome) (${rate('scop_egress_recipients_total', 'outcome=~"retry|dead"')})`, '{{outcome}}'),
           q(`sum by (reason) (${rate('scop_egress_dsn_total')})`, 'DSN {{reason}}'),
         ], { width: 24 }),
+      ],
+    },
+    {
+      // What every process runs (runtime/, and scop start's supervisor), shown once, per component.
+      title: 'Runtime (every process)',
+      panels: [
+        panel('Consumers up and stalled', 'Consumers running and joined (scop_consumer_up), and consumers with a partition whose position has not moved for the stall timeout, per component.', 'short', [
+          q('sum by (component) (scop_consumer_up)', 'up {{component}}'),
+          q('sum by (component) (scop_consumer_stalled)', 'stalled {{component}}'),
+        ]),
+        panel('Consumer restarts', 'Consumers re-created after a crash, per component and consumer.', 'short', [
+          q(`sum by (component, consumer) (increase(scop_consumer_restarts_total[${RATE}]))`, '{{component}} {{consumer}}'),
+        ]),
+        panel('CPU pool tasks', 'Tasks run in worker threads per second, by pool and outcome (timeout and aborted terminate their worker).', 'ops', [
+          q(rateOr0('scop_cpu_pool_tasks_total', 'pool, outcome'), '{{pool}} {{outcome}}'),
+        ]),
+        panel('CPU pool task time p99', 'Submit to result, queueing included, by pool.', 's', [
+          q(`histogram_quantile(0.99, sum by (le, pool) (${rate('scop_cpu_pool_task_seconds_bucket')}))`, '{{pool}}'),
+        ]),
+        panel('Data directory disk', 'Free share of the data directory\'s filesystem (ScopDiskLow fires under 10%).', 'percentunit', [
+          q('min by (path) (scop_disk_free_bytes / scop_disk_size_bytes)', '{{path}}'),
+        ], { width: 8 }),
+        panel('Services running under scop start', 'Services scop start runs now (1 each), and services it gave up restarting.', 'short', [
+          q('sum(scop_supervisor_service_up)', 'running'),
+          q('sum(scop_supervisor_gave_up_total) or vector(0)', 'given up'),
+        ], { width: 8 }),
+        panel('Service restarts by scop start', 'Restarts per service (ScopServiceRestarting fires at 3 in 15 minutes); 0 for a service never restarted.', 'short', [
+          q(`sum by (service) (increase(scop_supervisor_restarts_total[${RATE}])) or sum by (service) (scop_supervisor_service_up * 0)`, '{{service}}'),
+        ], { width: 8 }),
       ],
     },
   ],

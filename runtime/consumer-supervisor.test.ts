@@ -43,9 +43,9 @@ function scriptedClient(scripts: Script[]) {
   return { client, made };
 }
 
-function supervisor(client: KafkaClient, health: HealthRegistry, brokerAnswers?: () => Promise<boolean>) {
+function supervisor(client: KafkaClient, health: HealthRegistry, brokerAnswers?: () => Promise<boolean>, metrics = new Registry()) {
   return new ConsumerSupervisor({
-    name: 'test', kafka: client, log: pino({ level: 'silent' }), metrics: new Registry(), health,
+    name: 'test', kafka: client, log: pino({ level: 'silent' }), metrics, health,
     consumer: { groupId: 'g' }, topics: ['t'], fromBeginning: true, eachBatch: async () => {}, brokerAnswers,
   });
 }
@@ -63,6 +63,21 @@ describe('consumer supervisor', () => {
     assert.match(String(h.checks.test?.reason), /consumer not running \(crashed: KafkaJSGroupCoordinatorNotFound\)/);
     await eventually(() => (made.length === 2 && health.check().ok ? true : undefined), 5000, 're-created and ready');
     assert.equal(made[0]!.stopped, true, 'the crashed consumer was stopped');
+    await s.stop();
+  });
+
+  it('scop_consumer_restarts_total is 0 from the start (a panel shows the series before any crash), then counts re-creations', async () => {
+    const { client, made } = scriptedClient([]);
+    const health = new HealthRegistry();
+    const registry = new Registry();
+    const s = supervisor(client, health, undefined, registry);
+    const restarts = async () => (await registry.getSingleMetric('scop_consumer_restarts_total')!.get()).values.find((v) => v.labels.consumer === 'test')?.value;
+    await s.start();
+    assert.equal(await restarts(), 0);
+    await eventually(() => (health.check().ok ? true : undefined), 5000, 'ready');
+    made[0]!.opts!.onCrash(new Error('KafkaJSGroupCoordinatorNotFound'));
+    await eventually(() => (made.length === 2 && health.check().ok ? true : undefined), 5000, 're-created and ready');
+    assert.equal(await restarts(), 1);
     await s.stop();
   });
 

@@ -104,6 +104,7 @@ export class ConsumerSupervisor {
     this.unregister = this.o.health?.register(this.o.name, () => this.health());
     this.metrics.up.set({ consumer: this.o.name }, 0);
     this.metrics.stalled.set({ consumer: this.o.name }, 0);
+    this.metrics.restarts.inc({ consumer: this.o.name }, 0); // a consumer never restarted shows 0, not no data
     try {
       await this.launch(this.o.startOffsets?.());
     } catch (e) {
