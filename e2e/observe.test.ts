@@ -116,6 +116,8 @@ async function badHelo(): Promise<void> {
 
 async function wave(n: number): Promise<void> {
   for (let i = 0; i < 3; i++) await sendInbound(`${tag} hello ${n}.${i}`, `Hi Bob, this is message ${n}.${i}. Lunch tomorrow?`);
+  // Over SPAM_INLINE_MAX_CHARS (32 KiB): tokenized in the spam stage's worker pool (the CPU pool panels).
+  await sendInbound(`${tag} newsletter ${n}`, Array.from({ length: 4000 }, (_, i) => `item ${i} of the long newsletter`).join(' '));
   await sendInbound(`${tag} invoice ${n}`, 'Please open the attached invoice.', 'invoice.pdf.exe');
   await sendOutbound(`${tag} outbound ${n}`);
   await badHelo();
@@ -329,6 +331,16 @@ const NOT_RUN: Record<string, string> = {
   'scop-matrix-notifier': 'the Matrix notifier is disabled without MATRIX_HOMESERVER_URL (egress/matrix tests run it against a real Synapse)',
 };
 
+/**
+ * Metrics that move only on an event this stack never has: their panels' queries must run without
+ * error, and show data in a deployment where the event happens.
+ */
+const EVENT_ONLY: Record<string, string> = {
+  scop_egress_in_doubt_seconds: 'the egress delivers to a Maildir here and the outbound domain does not exist: no SMTP "." is ever in doubt (egress/relay tests measure it)',
+  scop_egress_in_doubt_wait_seconds: 'as scop_egress_in_doubt_seconds',
+  scop_spam_learner_label_to_model_seconds: 'one console label is too few for the learner to publish a version (SPAM_LEARNER_PUBLISH_LABELS)',
+};
+
 test('every panel query of every dashboard returns data from the real Prometheus; the alert rules evaluate, and a dead letter fires ScopDeadLetters', { skip, timeout: 300000 }, async () => {
   await consoleSearches();
   // Let Prometheus scrape what the waves and searches did, and evaluate the rules a few times.
@@ -336,6 +348,7 @@ test('every panel query of every dashboard returns data from the real Prometheus
   const names = new Set(((await (await fetch(`${prom!.url}/api/v1/label/__name__/values`)).json()) as { data: string[] }).data);
   const failures: string[] = [];
   let checked = 0;
+  let eventOnly = 0;
   for (const d of DASHBOARDS) {
     for (const q of queriesOf(d)) {
       checked++;
@@ -349,12 +362,14 @@ test('every panel query of every dashboard returns data from the real Prometheus
         if (missing.length) failures.push(`${q.where}: no metric ${missing.join(', ')}`);
         continue;
       }
+      const metrics = [...q.expr.matchAll(/\b(scop_[a-z0-9_]+?)(?:_bucket|_sum|_count)?\b/g)].map((m) => m[1]!);
+      if (metrics.length && metrics.every((m) => EVENT_ONLY[m])) { eventOnly++; continue; }
       const finite = r.series.some((s) => s.points.some(([, v]) => Number.isFinite(v)));
       if (!finite) failures.push(`${q.where}: ${r.series.length ? 'only NaN' : 'no data'} — ${q.expr}`);
     }
   }
   assert.deepEqual(failures, [], `${failures.length} of ${checked} panel queries failed`);
-  console.log(`# ${checked} panel queries of ${DASHBOARDS.length} dashboards returned data`);
+  console.log(`# ${checked - eventOnly} panel queries of ${DASHBOARDS.length} dashboards returned data; ${eventOnly} event-only queries (${Object.keys(EVENT_ONLY).join(', ')}) ran without error`);
 
   const rules = (await (await fetch(`${prom!.url}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] } };
   const all = rules.data.groups.flatMap((g) => g.rules);

@@ -154,3 +154,17 @@ describe('in-doubt gate', () => {
     await log.stop();
   });
 });
+
+test('the in-doubt gauge exists at 0 per route from the start, and a second registration keeps a live value', async () => {
+  const registry = new Registry();
+  const value = async (route: string) => (await registry.getSingleMetric('scop_egress_in_doubt_transactions')!.get()).values.find((v) => v.labels.route === route)?.value;
+  const gate = new InDoubtGate({ max: 2, metrics: inDoubtMetrics(registry), route: 'mx' });
+  assert.equal(await value('next-hop'), 0);
+  assert.equal(await value('mx'), 0);
+  const t = await gate.enter({ recipients: ['a@b.example'] });
+  assert.equal(await value('mx'), 1);
+  inDoubtMetrics(registry);
+  assert.equal(await value('mx'), 1, 'not reset by the second call');
+  t!.end();
+  assert.equal(await value('mx'), 0);
+});

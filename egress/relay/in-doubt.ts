@@ -29,11 +29,14 @@ export type InDoubtRoute = 'next-hop' | 'mx';
 const BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 120];
 
 export function inDoubtMetrics(registry: Registry): InDoubtMetrics {
-  return {
+  const m: InDoubtMetrics = {
     seconds: histogramOn(registry, { name: 'scop_egress_in_doubt_seconds', help: 'From releasing the end of DATA (".") to handling the reply, by route (next-hop, mx): a relay killed in this window delivers the message again.', labelNames: ['route'] as const, buckets: BUCKETS }),
     wait: histogramOn(registry, { name: 'scop_egress_in_doubt_wait_seconds', help: 'How long a transaction whose body was sent waited for an in-doubt slot (EGRESS_MAX_IN_DOUBT, EGRESS_MX_MAX_IN_DOUBT) before its ".".', labelNames: ['route'] as const, buckets: BUCKETS }),
     current: gaugeOn(registry, { name: 'scop_egress_in_doubt_transactions', help: 'Transactions in doubt now, by route: "." sent, reply not handled yet (at most EGRESS_MAX_IN_DOUBT / EGRESS_MX_MAX_IN_DOUBT).', labelNames: ['route'] as const }),
   };
+  // 0 in doubt per route from the start: the dashboard shows "none" rather than no data.
+  for (const route of ['next-hop', 'mx'] satisfies InDoubtRoute[]) m.current.inc({ route }, 0); // adds 0: a second call on a live registry keeps the value
+  return m;
 }
 
 /** One transaction in doubt: call `end()` in the same turn its reply is handled (or the session died). */
