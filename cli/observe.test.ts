@@ -145,6 +145,10 @@ describe('observability files', () => {
     assert.equal(t.find((x) => x.service === 'ingress')!.address, '127.0.0.1:19464');
     // scop start's own /metrics (the supervisor's restarts, ScopServiceRestarting).
     assert.equal(scrapeTargets({ START_METRICS_PORT: '19460' }).find((x) => x.service === 'start')!.address, '127.0.0.1:19460');
+    // Its metrics' own `service` label (the supervised service) must win over the target label service="start".
+    const jobs = (prometheusConfig(t) as { scrape_configs: { job_name: string; honor_labels?: boolean }[] }).scrape_configs;
+    assert.equal(jobs.find((j) => j.job_name === 'scop-start')!.honor_labels, true);
+    assert.equal(jobs.find((j) => j.job_name === 'scop-ingress')!.honor_labels, undefined);
     assert.equal(scrapeTargets({ KAFKA_BROKERS: 'k:9092' }).some((x) => x.service === 'kafka'), false, 'no JMX agent on a remote cluster');
     assert.equal(scrapeTargets({ SCOP_KAFKA_METRICS_PORT: 'off' }).some((x) => x.service === 'kafka'), false);
     assert.deepEqual(targetsFromReadyLine('ready node=v24 kafka=127.0.0.1:9092 metrics-kafka=127.0.0.1:9404 smtp-mx=127.0.0.1:2525 metrics-mime=127.0.0.1:9471'),

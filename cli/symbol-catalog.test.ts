@@ -16,6 +16,7 @@ import { EVIDENCE, spamSymbols } from '../processors/spam/symbols.ts';
 import { SymbolCatalog, symbolOf } from '../runtime/symbols.ts';
 import type { AuthSection, FirewallSection, MimeSection } from '../schemas/types.ts';
 import { SYMBOL_CATALOG } from './services.ts';
+import { STAGE_SYMBOL_CATALOG } from '../processors/decision/symbol-catalog.test-fixture.ts';
 
 const unknown = (names: Iterable<string>) => [...new Set(names)].filter((n) => !SYMBOL_CATALOG.has(n));
 
@@ -58,4 +59,9 @@ test('the catalogue refuses a name two stages declare, and a name declared for a
   const c = new SymbolCatalog([['spam', { BAYES_SPAM: symbolOf('spam')('a') }], ['ingress', undefined]]);
   assert.equal(c.nearest('BAYES_SAPM'), 'BAYES_SPAM');
   assert.equal(c.nearest('SOMETHING_ELSE'), null);
+});
+
+test("the decision stage's tests weigh the topology's catalogue (processors/decision/symbol-catalog.test-fixture.ts, built from the stages' symbol-names.ts)", () => {
+  const byName = (c: SymbolCatalog) => c.entries().map(([n, i]) => `${n} ${i.stage}`).sort();
+  assert.deepEqual(byName(STAGE_SYMBOL_CATALOG), byName(SYMBOL_CATALOG));
 });

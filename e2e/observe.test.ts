@@ -381,6 +381,10 @@ test('every panel query of every dashboard returns data from the real Prometheus
     return a.data.alerts.find((x) => x.labels.alertname === 'ScopDeadLetters' && x.labels.stage === FIRST_READER && x.labels.reason === 'decode-error' && x.state === 'firing');
   }, 30000, `ScopDeadLetters firing for ${FIRST_READER}`);
   assert.ok(alerts);
+  // scop start's series name the service they are about (ScopServiceRestarting groups by it), not the scrape target.
+  const supervised = (await (await fetch(`${prom!.url}/api/v1/query?query=${encodeURIComponent('scop_supervisor_service_up')}`)).json()) as { data: { result: { metric: Record<string, string> }[] } };
+  const named = supervised.data.result.map((r) => r.metric.service);
+  assert.ok(named.includes('ingress') && !named.includes('start'), `scop_supervisor_service_up by service: ${named.join(', ')}`);
   const down = (await (await fetch(`${prom!.url}/api/v1/query?query=${encodeURIComponent('up{job=~"scop-.*"} == 0')}`)).json()) as { data: { result: unknown[] } };
   assert.deepEqual(down.data.result, [], 'every target is up');
 });

@@ -39,6 +39,9 @@ export function prometheusConfig(targets: ScrapeTarget[], o: PrometheusOptions =
       job_name: `scop-${service}`,
       metrics_path: '/metrics',
       static_configs: [{ targets: addresses, labels: { service } }],
+      // scop start's metrics carry the supervised service in their own `service` label; without this
+      // Prometheus renames it exported_service and every series says service="start".
+      ...(service === 'start' ? { honor_labels: true } : {}),
     })),
   };
 }

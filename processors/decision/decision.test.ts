@@ -20,7 +20,7 @@ import { decide } from './decide.ts';
 import { explain, explainText } from './explain.ts';
 import { buildPolicy } from './policy.ts';
 import { decisionService } from './service.ts';
-import { SYMBOL_CATALOG } from '../../cli/services.ts';
+import { STAGE_SYMBOL_CATALOG as SYMBOL_CATALOG } from './symbol-catalog.test-fixture.ts';
 import { Registry } from 'prom-client';
 import { loggerFor } from '../../runtime/log.ts';
 import type { ServiceContext } from '../../runtime/service.ts';
