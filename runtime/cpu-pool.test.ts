@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { CpuPool, CpuPoolFullError, CpuTaskAbortedError, CpuTaskTimeoutError } from './cpu-pool.ts';
+import { CpuPool, cpuPoolMetrics, CpuPoolFullError, CpuTaskAbortedError, CpuTaskTimeoutError } from './cpu-pool.ts';
 
 type Task = { kind: 'echo' | 'throw' | 'spin' | 'allocate'; value?: number };
 
@@ -61,4 +61,12 @@ describe('cpu pool (worker threads a time limit can stop)', () => {
     }
     assert.throws(() => new CpuPool({ name: 'x', module: new URL('./cpu-pool.test-worker.ts', import.meta.url), threads: 0, timeoutMs: 1 }), /threads must be a positive integer/);
   });
+});
+
+it('a pool\'s series exist at zero before its first task (a lazily started pool registers them at its user\'s start)', async () => {
+  const registry = new Registry();
+  cpuPoolMetrics(registry, 'lazy');
+  const tasks = (await registry.getSingleMetric('scop_cpu_pool_tasks_total')!.get()).values;
+  assert.deepEqual(tasks.map((v) => `${v.labels.pool} ${v.labels.outcome} ${v.value}`).sort(), ['lazy aborted 0', 'lazy error 0', 'lazy ok 0', 'lazy refused 0', 'lazy timeout 0']);
+  assert.match(await registry.metrics(), /^scop_cpu_pool_task_seconds_count\{pool="lazy"\} 0$/m);
 });

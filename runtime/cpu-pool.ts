@@ -55,6 +55,20 @@ export class CpuPoolFullError extends Error {
 }
 
 type Outcome = 'ok' | 'error' | 'timeout' | 'aborted' | 'refused';
+const OUTCOMES: Outcome[] = ['ok', 'error', 'timeout', 'aborted', 'refused'];
+
+/**
+ * A pool's metrics, its series at zero. A user that starts its pool lazily (at the first large
+ * input) calls this at its own start, so the series exist before the first task and the first
+ * task's increase is visible to rate() and the dashboard.
+ */
+export function cpuPoolMetrics(registry: Registry, pool: string) {
+  const tasks = counterOn(registry, { name: 'scop_cpu_pool_tasks_total', help: 'Tasks run in worker threads, by pool and outcome (timeout and aborted terminated their worker).', labelNames: ['pool', 'outcome'] as const });
+  const seconds = histogramOn(registry, { name: 'scop_cpu_pool_task_seconds', help: 'Time from submitting a task to its result, queueing included.', labelNames: ['pool'] as const, buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5] });
+  for (const outcome of OUTCOMES) tasks.inc({ pool, outcome }, 0);
+  seconds.zero({ pool });
+  return { tasks, seconds };
+}
 
 export class CpuPool<T, R> {
   private readonly pool: Piscina<T, R>;
@@ -83,10 +97,7 @@ export class CpuPool<T, R> {
     });
     // A worker that dies between tasks is replaced by piscina; nothing to do but not crash on the event.
     this.pool.on('error', () => undefined);
-    if (options.registry) {
-      this.tasks = counterOn(options.registry, { name: 'scop_cpu_pool_tasks_total', help: 'Tasks run in worker threads, by pool and outcome (timeout and aborted terminated their worker).', labelNames: ['pool', 'outcome'] as const });
-      this.seconds = histogramOn(options.registry, { name: 'scop_cpu_pool_task_seconds', help: 'Time from submitting a task to its result, queueing included.', labelNames: ['pool'] as const, buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5] });
-    }
+    if (options.registry) ({ tasks: this.tasks, seconds: this.seconds } = cpuPoolMetrics(options.registry, options.name));
   }
 
   get threads(): number {

@@ -15,7 +15,7 @@ import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { counterOn, gaugeOn, histogramOn } from '../../runtime/metrics.ts';
 import { z } from 'zod';
 import { envBool, envInt, loadEnv } from '../../runtime/config.ts';
-import { CpuPool } from '../../runtime/cpu-pool.ts';
+import { CpuPool, cpuPoolMetrics } from '../../runtime/cpu-pool.ts';
 import { defineStage } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import type { MailRecord } from '../../schemas/types.ts';
@@ -132,6 +132,7 @@ export function boundedTokenizer(opts: {
   module?: URL;
 }): BoundedTokenizer {
   let pool: CpuPool<TokenizeTask, string[]> | null = null;
+  if (opts.registry) cpuPoolMetrics(opts.registry, 'spam-tokenize'); // the pool's series from the stage's start, its threads only when needed
   // Started at the first large message: a stage that sees only small ones runs no thread.
   const workerPool = () => (pool ??= new CpuPool<TokenizeTask, string[]>({
     name: 'spam-tokenize', module: opts.module ?? new URL('./tokenize-worker.ts', import.meta.url), threads: opts.threads, timeoutMs: opts.timeoutMs, maxHeapMb: 256, registry: opts.registry,
