@@ -18,6 +18,8 @@ import { generatedFiles, OBSERVABILITY_DIR, prometheusConfig, toYaml } from '../
 import { rulesFile } from '../observability/alerts.ts';
 import { scrapeTargets, targetsFromReadyLine } from './observe.ts';
 import { SERVICES } from './services.ts';
+import { Registry } from 'prom-client';
+import { spamMetrics } from '../processors/spam/service.ts';
 import { existsSync } from 'node:fs';
 
 const run = promisify(execFile);
@@ -43,6 +45,17 @@ describe('observability files', () => {
     }
     assert.ok(uids.has('scop-overview') && uids.has('scop-kafka'));
     for (const s of SERVICES) assert.ok(uids.has(`scop-${s.name}`), `a dashboard for the ${s.name} service`);
+  });
+
+  it("every metric the spam stage registers is on the spam dashboard (scop_spam_evidence_total by symbol among them); the ingress's client reverse-DNS counter is on the ingress dashboard", async () => {
+    const onDashboard = (uid: string, metric: string) => queriesOf(DASHBOARDS.find((d) => d.uid === uid)!).some((x) => new RegExp(`\\b${metric}(?:_bucket|_sum|_count)?\\b`).test(x.expr));
+    const registry = new Registry();
+    spamMetrics(registry);
+    const names = (await registry.getMetricsAsJSON()).map((m) => m.name);
+    assert.ok(names.includes('scop_spam_evidence_total'));
+    for (const n of names) assert.ok(onDashboard('scop-spam', n), `${n} has no panel on the spam dashboard`);
+    assert.ok(queriesOf(DASHBOARDS.find((d) => d.uid === 'scop-spam')!).some((x) => /sum by \(symbol\) \(rate\(scop_spam_evidence_total\[/.test(x.expr)), 'the evidence rate by symbol');
+    assert.ok(onDashboard('scop-ingress', 'scop_ingress_client_fcrdns_total'));
   });
 
   it('scrape targets: one job per service scop start runs, plus the broker; the ready line gives the same', () => {

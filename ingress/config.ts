@@ -123,8 +123,8 @@ const help = {
   INGRESS_LOCAL_DOMAINS: 'comma-separated domains the MX accepts mail for, e.g. example.org,example.com (unset: the demo domains example.net,example.test)',
   INGRESS_RECIPIENTS_FILE: 'path of a file listing the valid local recipients, one address or @domain per line (unset: every address of a local domain exists)',
   INGRESS_RECIPIENT_DELIMITER: 'one character separating a sub-address (user+tag@), or empty for none',
-  INGRESS_DNS_SERVERS: 'resolvers for DNSBL and SPF lookups as ip[:port],…, e.g. INGRESS_DNS_SERVERS=127.0.0.1:53; unset: the system resolver',
-  INGRESS_DNS_TIMEOUT_MS: 'milliseconds (at least 100) a DNSBL or SPF query may take',
+  INGRESS_DNS_SERVERS: 'resolvers for DNSBL, SPF and client reverse DNS lookups as ip[:port],…, e.g. INGRESS_DNS_SERVERS=127.0.0.1:53; unset: the system resolver',
+  INGRESS_DNS_TIMEOUT_MS: 'milliseconds (at least 100) a DNSBL, SPF or client reverse DNS query may take',
   INGRESS_DNS_CACHE_SIZE: 'DNS answers kept in the cache, 0 or more',
   INGRESS_DNSBL_SITES: 'DNSBLs in postscreen syntax: zone[=filter][*weight],…, e.g. zen.spamhaus.org*3,list.dnswl.org=127.0.[0..255].[1..3]*-2',
   INGRESS_DNSBL_THRESHOLD: 'the summed weight of matching lists at which a client is refused (an integer)',
@@ -140,7 +140,7 @@ const help = {
   INGRESS_MAX_MESSAGES_PER_IP_PER_MINUTE: 'renamed: use INGRESS_MAX_MESSAGES_PER_PREFIX_PER_MINUTE (counted per prefix now)',
   INGRESS_MAX_SESSIONS: 'split in two: set INGRESS_MAX_SESSIONS_MX and INGRESS_MAX_SESSIONS_SUBMISSION instead',
   INGRESS_SHUTDOWN_TIMEOUT_MS: 'milliseconds a graceful stop waits for sessions in a transaction before closing them',
-  INGRESS_REVERSE_DNS: 'true to look up the client host name (shown in Received), false to skip it',
+  INGRESS_REVERSE_DNS: 'true to look up the client host name (shown in Received, checked to resolve back to the client on MX), false to skip it',
   INGRESS_BLOCKLIST_SYNC_TIMEOUT_MS: 'milliseconds to wait at start for the blocklist topic to be read to its end',
 };
 

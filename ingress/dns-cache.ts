@@ -1,7 +1,8 @@
 /**
- * The ingress's DNS for its pre-queue checks (DNSBL, SPF): node:dns's c-ares resolver (it runs on
- * the event loop, not on libuv's thread pool, so lookups never queue behind password hashing or
- * file I/O) with a bounded cache in front and one query in flight per name and type.
+ * The ingress's DNS for its pre-queue checks (DNSBL, SPF, the client's reverse name and its forward
+ * confirmation): node:dns's c-ares resolver (it runs on the event loop, not on libuv's thread pool,
+ * so lookups never queue behind password hashing or file I/O) with a bounded cache in front and one
+ * query in flight per name and type.
  *
  * Caching: A answers for their TTL (c-ares reports it for A/AAAA), clamped to [60 s, 1 h] like
  * postscreen's DNSBL cache; other types and negative answers (NXDOMAIN, NODATA — "not listed",
@@ -82,9 +83,14 @@ export class DnsCache {
   }
 
   /** A records of `name`; [] when the name does not exist or has none. Throws on failures. */
-  async a(name: string): Promise<string[]> {
+  a(name: string): Promise<string[]> {
+    return this.addresses(name, 'A');
+  }
+
+  /** A or AAAA records of `name`; [] when the name does not exist or has none of that type. Throws on failures. */
+  async addresses(name: string, type: 'A' | 'AAAA'): Promise<string[]> {
     try {
-      return (await this.resolve(name, 'A')) as string[];
+      return (await this.resolve(name, type)) as string[];
     } catch (e) {
       if (NEGATIVE.has((e as { code?: string }).code ?? '')) return [];
       throw e;

@@ -20,6 +20,7 @@ import { AuthGuard, HashBusyError, HashLimiter } from './auth-guard.ts';
 import { BlockList } from './blocklist.ts';
 import { DnsCache } from './dns-cache.ts';
 import { Dnsbl, type DnsblResult } from './dnsbl.ts';
+import { confirmClientHostname, reverseResolver } from './fcrdns.ts';
 import { Greylist } from './greylist.ts';
 import { RecipientPolicy } from './recipients.ts';
 import { RefusalLog, type Refusal } from './refusals.ts';
@@ -233,6 +234,17 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
         cs.counted = true;
         metrics.sessions.inc({ listener });
         metrics.activeSessions.inc({ listener });
+        // The reverse name's forward confirmation runs from now on, like the DNSBL lookups; the end
+        // of DATA takes its result (settled by then, or within its deadline). Submission clients are
+        // not checked: their mail is judged by who logged in, not by their name.
+        const ptrName = reverseName(session);
+        if (listener === 'MX' && config.reverseDns && ptrName) {
+          cs.fcrdns = confirmClientHostname({ dns, ip, hostname: ptrName, deadlineMs: 2 * policy.dns.timeoutMs }).then((r) => {
+            metrics.fcrdns.inc({ result: r.result });
+            if (!r.confirmed) log.debug({ ip, hostname: ptrName, result: r.result, detail: r.detail }, 'client reverse name not forward-confirmed');
+            return r;
+          });
+        }
         // DNSBL lookups start now, in parallel with the greeting; RCPT waits for them (or, with
         // INGRESS_DNSBL_ACTION=connect, the greeting does). Submission clients are not checked.
         if (listener !== 'MX' || !dnsbl.enabled) return cb();
@@ -413,11 +425,14 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
       const rcptTo = session.envelope.rcptTo.map((r) => asGiven(r.address));
       const mailFrom = session.envelope.mailFrom ? asGiven(session.envelope.mailFrom.address) : '';
       const user = typeof session.user === 'string' ? session.user : null;
-      // smtp-server shows an unresolved client as "[ip]".
-      const rdns = session.clientHostname && !session.clientHostname.startsWith('[') ? session.clientHostname : null;
+      const rdns = reverseName(session);
+      const confirmed = cs.fcrdns ? (await cs.fcrdns).confirmed : null;
       const trace = receivedHeader({
         helo: session.hostNameAppearsAs,
-        clientHostname: rdns,
+        // Postfix's convention: a name that does not resolve back to the client is shown as
+        // "unknown" (the envelope keeps the PTR name and the verdict). A name not checked, or whose
+        // check failed temporarily, is shown as before: a DNS hiccup must not look like evidence.
+        clientHostname: confirmed === false ? null : rdns,
         clientIp: cs.ip,
         byHost: config.hostname,
         recordId,
@@ -446,6 +461,7 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
         traceLength: trace.length,
         messageSha256: hash.digest('hex'),
         submissionMac: null,
+        clientHostnameConfirmed: confirmed,
       };
       // Proof for the DKIM signer that this submission is ours and whose (runtime/submission-mac.ts);
       // raw's trace part is `trace` itself.
@@ -498,6 +514,8 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
     hideDSN: true,
     hideREQUIRETLS: true,
     disableReverseLookup: !config.reverseDns,
+    // The PTR lookup goes through the ingress's resolver (INGRESS_DNS_SERVERS, its cache), not the system's.
+    resolver: reverseResolver(dns),
     // The outer bound (any byte resets it); session.ts enforces the stricter no-progress idle limit.
     socketTimeout: config.socketTimeoutMs,
     closeTimeout: config.shutdownTimeoutMs,
@@ -588,6 +606,11 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
 
   const notes = { 'local-domains': `${policy.localDomains.join(',')}${policy.demoDomains ? '(demo)' : ''}` };
   return { endpoints, ports, tls, handoff, blocklist, metrics, budget, hashLimiter, greylist, notes, stop };
+}
+
+/** The client's PTR name as smtp-server looked it up; null when it has none (smtp-server shows it as "[ip]") or none was asked. */
+function reverseName(session: SMTPServerSession): string | null {
+  return session.clientHostname && !session.clientHostname.startsWith('[') ? session.clientHostname : null;
 }
 
 function bodyTypeOf(t: string | undefined): Envelope['bodyType'] {

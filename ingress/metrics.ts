@@ -1,5 +1,6 @@
 /** The ingress's Prometheus metrics, registered on the process registry (ctx.metrics). */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { FcrdnsResult } from './fcrdns.ts';
 
 export type IngressMetrics = ReturnType<typeof createIngressMetrics>;
 
@@ -12,7 +13,7 @@ export interface IngressProbes {
 
 export function createIngressMetrics(registry: Registry, probes: IngressProbes) {
   const registers = [registry];
-  return {
+  const m = {
     sessions: new Counter({ name: 'scop_ingress_sessions_total', help: 'SMTP sessions opened, by listener', labelNames: ['listener'], registers }),
     activeSessions: new Gauge({ name: 'scop_ingress_sessions_active', help: 'SMTP sessions open now, by listener', labelNames: ['listener'], registers }),
     tlsSessions: new Counter({ name: 'scop_ingress_tls_sessions_total', help: 'TLS sessions established (STARTTLS or implicit), by listener and protocol', labelNames: ['listener', 'protocol'], registers }),
@@ -37,9 +38,13 @@ export function createIngressMetrics(registry: Registry, probes: IngressProbes) 
     rehashed: new Counter({ name: 'scop_ingress_auth_rehashed_total', help: 'Users file entries rewritten with the current password hash after a successful login', registers }),
     policyRefusals: new Counter({ name: 'scop_ingress_policy_refusals_total', help: 'Pre-queue refusals (each also written to smtp.refusals, rate-limited per prefix), by listener and check', labelNames: ['listener', 'check'], registers }),
     refusalsUnrecorded: new Counter({ name: 'scop_ingress_policy_refusals_unrecorded_total', help: 'Refusals not written to smtp.refusals, by reason (rate-limit per prefix, kafka, encode)', labelNames: ['reason'], registers }),
-    dnsQueries: new Counter({ name: 'scop_ingress_dns_queries_total', help: 'DNSBL and SPF lookups by result: hit (cache or a query already in flight), miss (asked the resolver), error (timeout, SERVFAIL…)', labelNames: ['result'], registers }),
+    dnsQueries: new Counter({ name: 'scop_ingress_dns_queries_total', help: 'DNSBL, SPF and client reverse DNS lookups by result: hit (cache or a query already in flight), miss (asked the resolver), error (timeout, SERVFAIL…)', labelNames: ['result'], registers }),
+    fcrdns: new Counter({ name: 'scop_ingress_client_fcrdns_total', help: "Forward confirmation of MX clients' reverse names (INGRESS_REVERSE_DNS), by result: confirmed, not_confirmed (the name does not resolve back to the address), temperror (timeout, SERVFAIL: recorded as not checked)", labelNames: ['result'], registers }),
     dnsblFailures: new Counter({ name: 'scop_ingress_dnsbl_failures_total', help: 'DNSBL lookups that failed (counted as not listed), by zone', labelNames: ['zone'], registers }),
     greylistEntries: new Gauge({ name: 'scop_ingress_greylist_entries', help: 'Greylisting triplets held in memory', registers, collect() { this.set(probes.greylistEntries()); } }),
     blocklistEntries: new Gauge({ name: 'scop_ingress_blocklist_entries', help: 'Prefixes currently in the blocklist (including expired ones not yet removed)', registers }),
   };
+  // A closed set of results: each series starts at zero, so the dashboard shows "none not confirmed" rather than no data.
+  for (const result of ['confirmed', 'not_confirmed', 'temperror'] satisfies FcrdnsResult[]) m.fcrdns.inc({ result }, 0);
+  return m;
 }

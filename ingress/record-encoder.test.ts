@@ -27,7 +27,7 @@ const base: EnvelopeWithoutRaw = {
   id: '01900000-0000-7000-8000-000000000000', receivedAt: 1_700_000_000_000, listener: 'SUBMISSION', clientIp: '2001:db8::1', clientPort: 50123,
   clientHostname: 'client.example', helo: 'client.example', tls: { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', implicit: false },
   authUser: 'alice@example.com', mailFrom: 'alice@example.com', rcptTo: ['bob@example.net', 'zoë@example.net'], smtpUtf8: true, bodyType: 'EIGHT_BIT_MIME',
-  size: 0, ingressHost: 'mx.example', traceLength: 0, messageSha256: 'ab'.repeat(32), submissionMac: 'cd'.repeat(32),
+  size: 0, ingressHost: 'mx.example', traceLength: 0, messageSha256: 'ab'.repeat(32), submissionMac: 'cd'.repeat(32), clientHostnameConfirmed: true,
 };
 
 describe('MailRecordEncoder', () => {
@@ -45,7 +45,7 @@ describe('MailRecordEncoder', () => {
   }
 
   it('matches avsc with every optional field null', () => {
-    const envelope: EnvelopeWithoutRaw = { ...base, clientHostname: null, tls: null, authUser: null, messageSha256: null, submissionMac: null, rcptTo: [], listener: 'MX', bodyType: 'SEVEN_BIT', smtpUtf8: false };
+    const envelope: EnvelopeWithoutRaw = { ...base, clientHostname: null, tls: null, authUser: null, messageSha256: null, submissionMac: null, clientHostnameConfirmed: null, rcptTo: [], listener: 'MX', bodyType: 'SEVEN_BIT', smtpUtf8: false };
     const raw = Buffer.from('Subject: x\r\n\r\nbody\r\n');
     assert.ok(encoder.encode(1, envelope, [raw], raw.length)!.equals(reference(1, withDefaults({ ...envelope, raw }))));
   });

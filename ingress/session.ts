@@ -18,6 +18,7 @@ import type { SMTPServer, SMTPServerSession } from 'smtp-server';
 import type { Envelope } from '../schemas/types.ts';
 import type { ClockSettings } from './config.ts';
 import type { DnsblResult } from './dnsbl.ts';
+import type { Fcrdns } from './fcrdns.ts';
 import type { Pool } from './limits.ts';
 import type { SpfOutcome } from './spf-check.ts';
 
@@ -36,6 +37,8 @@ export class ClientSession {
   rejectReason: string | undefined;
   /** The DNSBL lookups of the client, started at connect (MX only). */
   dnsbl: Promise<DnsblResult> | undefined;
+  /** Does the client's reverse name resolve back to its address? Started at connect (MX, INGRESS_REVERSE_DNS); settles by its own deadline. */
+  fcrdns: Promise<Fcrdns> | undefined;
   /** The SPF check of the current transaction, started at MAIL (INGRESS_SPF_REJECT). */
   spf: Promise<SpfOutcome> | undefined;
 

@@ -78,6 +78,9 @@ export const SERVICE_PANELS: ServicePanels[] = [
         panel('Accepted bytes', 'Message bytes accepted per second.', 'Bps', [q(`sum by (listener) (${rate('scop_ingress_accepted_bytes_total')})`, '{{listener}}')], { width: 8 }),
         panel('Blocklist entries', 'Prefixes in the blocklist the ingress follows.', 'short', [q('max(scop_ingress_blocklist_entries)', 'prefixes')], { width: 8, kind: 'stat' }),
         panel('TLS sessions', 'TLS sessions established per second, by protocol.', 'ops', [q(`sum by (protocol) (${rate('scop_ingress_tls_sessions_total')})`, '{{protocol}}')], { width: 8 }),
+        panel('Client reverse DNS', 'MX clients per second whose reverse name resolves back to them (confirmed), does not (not_confirmed: "unknown" in Received, RDNS_NOT_FCRDNS in the spam stage), or could not be checked (temperror).', 'ops', [
+          q(`sum by (result) (${rate('scop_ingress_client_fcrdns_total')})`, '{{result}}'),
+        ], { stacked: true }),
       ],
     }],
   },
@@ -104,6 +107,15 @@ export const SERVICE_PANELS: ServicePanels[] = [
         panel('Spam probability', 'Distribution of the spam probability of scored messages.', 'percentunit', quantiles('scop_spam_probability', '')),
         panel('Model in use', 'The model version each scorer uses (scop_spam_model_info = 1).', 'short', [q('max by (version) (scop_spam_model_info) == 1', '{{version}}')], { kind: 'stat', width: 12 }),
         panel('Model switches', 'Times a scorer switched to a newly published model.', 'short', [q(`sum(increase(scop_spam_model_switches_total[${RATE}]))`, 'switches')], { width: 12 }),
+        panel('Evidence symbols', 'Evidence symbols (RDNS_NONE, RDNS_NOT_FCRDNS, MIME_HTML_ONLY, …) emitted per second, by symbol: how often each structure check fires on live traffic.', 'ops', [
+          q(`sum by (symbol) (${rate('scop_spam_evidence_total')})`, '{{symbol}}'),
+        ]),
+        // What a symbol's policy weight is tuned with (processors/spam/README.md, "Evidence symbols"): its hit rate in each class.
+        panel('Evidence hit rate by verdict', 'Share of the messages of each verdict that fired each evidence symbol: a symbol that fires on ham as often as on spam says little.', 'percentunit', [
+          q(`sum by (symbol, verdict) (${rate('scop_spam_evidence_total')}) / on (verdict) group_left sum by (verdict) (${rate('scop_spam_verdicts_total')})`, '{{symbol}} {{verdict}}'),
+        ]),
+        panel('Per-domain models', 'Per-recipient-domain models each scorer blends in.', 'short', [q('max(scop_spam_domain_models)', 'models')], { kind: 'stat', width: 12 }),
+        panel('Scored with a domain model', 'Messages scored per second with a per-recipient-domain model blended in.', 'ops', [q(`sum(${rate('scop_spam_domain_scored_total')})`, 'scored')], { width: 12 }),
       ],
     }],
   },

@@ -29,6 +29,7 @@ function spf<P extends string>(prefix: P, what: string): Record<`${P}_${keyof ty
 export const SPAM_EVIDENCE_SYMBOLS = {
   RDNS_NONE: spam('the relay that handed the message over has no reverse DNS'),
   RDNS_DYNAMIC: spam("that relay's reverse name looks like a dynamic or residential pool"),
+  RDNS_NOT_FCRDNS: spam("that relay's reverse name does not resolve back to its address (live traffic: the ingress's forward check)"),
   HELO_IP_LITERAL: spam('that relay greeted with an IP literal'),
   HELO_BARE: spam('that relay greeted with a bare name (no dot)'),
   HELO_NOT_RDNS: spam("that relay's HELO names another domain than its reverse DNS"),

@@ -152,6 +152,7 @@ export async function dsnRecord(record: MailRecord, failed: FailedRecipient[], o
       id, receivedAt: now, listener: 'MX', clientIp: '127.0.0.1', clientPort: 0, clientHostname: null, helo: o.reportingMta, tls: null,
       authUser: null, mailFrom: '', rcptTo: [sender], smtpUtf8: record.envelope.smtpUtf8, bodyType: raw.some((b) => b > 0x7f) ? 'EIGHT_BIT_MIME' : 'SEVEN_BIT',
       size: raw.length, ingressHost: o.reportingMta, raw, traceLength: 0, messageSha256: createHash('sha256').update(raw).digest('hex'), submissionMac: null,
+      clientHostnameConfirmed: null,
     },
     auth: null, mime: null, spam: null, firewall: null, decision: null, dkimSign: null, symbols: [], rawRef: null,
   };

@@ -13,6 +13,7 @@ import { PolicyDocument } from '../../runtime/policy-file.ts';
 import { createStageTopics, produce, readTopic, testBroker, testMailRecord } from '../../runtime/stage-testing.ts';
 import { eventually, uniqueName } from '../../runtime/testing.ts';
 import { topicConfig, type TopicSpec } from '../../runtime/topics.ts';
+import { SPAM_EVIDENCE_SYMBOLS } from '../../schemas/symbol-names.ts';
 import type { MailRecord, MailSymbol } from '../../schemas/types.ts';
 import { loadDecisionConfig } from './config.ts';
 import { decide } from './decide.ts';
@@ -178,7 +179,10 @@ test("the spam stage's evidence symbols: weighed by the built-in policy in a gro
   assert.equal(d.action, 'deliver');
   assert.ok(d.reasons.includes('RDNS_NONE +1') && d.reasons.includes('HELO_IP_LITERAL +1.5'), d.reasons.join('; '));
   // Every evidence symbol at once: the group adds at most 5 (never junk alone); with an unsure verdict it stays junk.
-  const every = ['RDNS_NONE', 'RDNS_DYNAMIC', 'HELO_IP_LITERAL', 'HELO_BARE', 'HELO_NOT_RDNS', 'RCVD_DIRECT_TO_MX', 'MIME_HTML_ONLY', 'HTML_HIDDEN_TEXT', 'URL_ANCHOR_MISMATCH', 'URL_SHORTENER', 'FROM_NAME_ADDR_OTHER', 'FROM_NAME_DOMAIN_OTHER', 'TO_EQ_FROM'].map((n) => sym('spam', n));
+  // Each one the spam stage can emit has its entry in the built-in policy's evidence group (a new one is listed here automatically).
+  for (const n of Object.keys(SPAM_EVIDENCE_SYMBOLS)) assert.equal(builtIn.symbols.get(n)?.group, 'evidence', `${n}: no built-in weight in the evidence group`);
+  assert.equal(builtIn.symbols.get('RDNS_NOT_FCRDNS')?.weight, 0.5);
+  const every = Object.keys(SPAM_EVIDENCE_SYMBOLS).map((n) => sym('spam', n));
   const all = decide(withSymbols(ham, ...every), builtIn).section;
   assert.deepEqual([all.score, all.action], [5, 'deliver']);
   const unsure = decide(withSymbols(sym('spam', 'BAYES_UNSURE', 0.85, '0.850'), ...every), builtIn).section;

@@ -72,6 +72,6 @@ export function boundInput(input: SpamInput, limits: TokenizerLimits = DEFAULT_L
     charsets: input.charsets.slice(0, 10).map((c) => cut(c, 64)),
     defects: input.defects.slice(0, 50),
     languages: input.languages.slice(0, 3).map((l) => cut(l, 16)),
-    envelope: env ? { clientIp: cut(env.clientIp, 64), clientHostname: cutOrNull(env.clientHostname, 255), helo: cut(env.helo, 255), mailFrom: cut(env.mailFrom, f), rcptTo: env.rcptTo.slice(0, limits.maxAddresses).map((r) => cut(r, f)) } : null,
+    envelope: env ? { clientIp: cut(env.clientIp, 64), clientHostname: cutOrNull(env.clientHostname, 255), clientHostnameConfirmed: env.clientHostnameConfirmed ?? null, helo: cut(env.helo, 255), mailFrom: cut(env.mailFrom, f), rcptTo: env.rcptTo.slice(0, limits.maxAddresses).map((r) => cut(r, f)) } : null,
   };
 }

@@ -38,7 +38,11 @@ export interface SpamInput {
   parts: number;
   depth: number;
   languages: string[];
-  envelope: { clientIp: string; clientHostname: string | null; helo: string; mailFrom: string; rcptTo: string[] } | null;
+  envelope: {
+    clientIp: string; clientHostname: string | null; helo: string; mailFrom: string; rcptTo: string[];
+    /** The ingress's forward confirmation of clientHostname (Envelope.clientHostnameConfirmed): false = the name does not resolve back to clientIp; null/absent = not checked. */
+    clientHostnameConfirmed?: boolean | null;
+  } | null;
   auth: AuthSection | null;
   /**
    * Training corpora only: the message is a subject and a body with no header (Enron-Spam's
@@ -115,7 +119,7 @@ export class MissingMimeSectionError extends Error {
 export function spamInputFromRecord(record: MailRecord): SpamInput {
   if (!record.mime) throw new MissingMimeSectionError(`record ${record.envelope.id} has no mime section (the MIME stage must run before the spam stage)`);
   const e = record.envelope;
-  const input = spamInputFromMime(record.mime, e.raw.subarray(e.traceLength ?? 0), { clientIp: e.clientIp, clientHostname: e.clientHostname, helo: e.helo, mailFrom: e.mailFrom, rcptTo: e.rcptTo }, record.auth ?? null);
+  const input = spamInputFromMime(record.mime, e.raw.subarray(e.traceLength ?? 0), { clientIp: e.clientIp, clientHostname: e.clientHostname, clientHostnameConfirmed: e.clientHostnameConfirmed, helo: e.helo, mailFrom: e.mailFrom, rcptTo: e.rcptTo }, record.auth ?? null);
   // The MIME stage parsed our ingress's trace too: its one Received header is the envelope, already here.
   return (e.traceLength ?? 0) > 0 ? { ...input, received: input.received.slice(1) } : input;
 }

@@ -21,11 +21,11 @@ import { TOPICS } from '../../runtime/topics.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import { DEFAULT_MODEL_FILE, loadDefaultModel } from './default-model.ts';
 import { domainModelFor, forScoring, type DomainModel } from './domain-model.ts';
-import { BayesModel } from './model.ts';
+import { BayesModel, type Verdict } from './model.ts';
 import { followModels, publishModel, type ModelFollower } from './model-topic.ts';
 import { spamInputFromRecord, type SpamInput } from './input.ts';
 import { spamSection, STAGE_VERSION, type ActiveModel } from './scorer.ts';
-import { spamSymbols } from './symbols.ts';
+import { EVIDENCE, spamSymbols } from './symbols.ts';
 import type { TokenizeTask } from './tokenize-worker.ts';
 import { DEFAULT_LIMITS, tokenize, TOKENIZER_VERSION, type TokenizerLimits } from './tokenizer.ts';
 import { loadModelKeys } from '../../runtime/model-signature.ts';
@@ -43,8 +43,10 @@ interface SpamMetrics {
   evidence: Counter<'symbol' | 'verdict'>;
 }
 
+const VERDICTS: readonly Verdict[] = ['spam', 'unsure', 'ham'];
+
 export function spamMetrics(registry: Registry): SpamMetrics {
-  return {
+  const m: SpamMetrics = {
     verdicts: counterOn(registry, { name: 'scop_spam_verdicts_total', help: 'Messages scored, by verdict and the model version that scored them.', labelNames: ['verdict', 'model_version'] as const }),
     probability: histogramOn(registry, { name: 'scop_spam_probability', help: 'Spam probability of scored messages.', buckets: [0.01, 0.05, 0.1, 0.2, 0.5, 0.8, 0.9, 0.95, 0.99] }),
     modelInfo: gaugeOn(registry, { name: 'scop_spam_model_info', help: 'The model version this scorer uses (value 1; older versions drop to 0).', labelNames: ['version'] as const }),
@@ -54,6 +56,9 @@ export function spamMetrics(registry: Registry): SpamMetrics {
     // Per verdict: each symbol's hit rate per class on live traffic, what its policy weight is tuned with (the corpora cannot say much about relays).
     evidence: counterOn(registry, { name: 'scop_spam_evidence_total', help: 'Evidence symbols emitted (RDNS_NONE, MIME_HTML_ONLY, ...), by symbol and the verdict of the same message.', labelNames: ['symbol', 'verdict'] as const }),
   };
+  // Symbols × verdicts is a closed set: every series starts at zero, so a dashboard shows a symbol that never fired as 0, not as missing.
+  for (const e of EVIDENCE) for (const verdict of VERDICTS) m.evidence.inc({ symbol: e.symbol, verdict }, 0);
+  return m;
 }
 
 export interface SpamState {

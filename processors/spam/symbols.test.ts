@@ -16,7 +16,7 @@ import { mimeSection, spamInput, spamStateFor, withMime } from './testing.ts';
 import { DEFAULT_LIMITS, tokenize } from './tokenizer.ts';
 
 const names = (input: SpamInput, limits = DEFAULT_LIMITS) => evidenceSymbols(tokenize(input, limits)).map((s) => s.symbol);
-const env = (clientHostname: string | null, helo: string) => ({ clientIp: '81.2.69.20', clientHostname, helo, mailFrom: 'alice@corp.test', rcptTo: ['bob@corp.test'] });
+const env = (clientHostname: string | null, helo: string, clientHostnameConfirmed: boolean | null = null) => ({ clientIp: '81.2.69.20', clientHostname, clientHostnameConfirmed, helo, mailFrom: 'alice@corp.test', rcptTo: ['bob@corp.test'] });
 /** One hop on the sender's side: a submission host behind the relay. */
 const submitted = ['from laptop.corp.test (laptop.corp.test [10.0.0.5]) by mail.corp.test; Fri, 1 Aug 2025 10:00:00 +0000'];
 const html = (body: string) => ({ html: `<html><body>${body}</body></html>`, text: null, fields: { 'content-type': 'text/html; charset=utf-8', 'mime-version': '1.0', to: 'bob@corp.test' } });
@@ -25,6 +25,7 @@ const html = (body: string) => ({ html: `<html><body>${body}</body></html>`, tex
 const CASES: [string, SpamInput, SpamInput][] = [
   ['RDNS_NONE', spamInput({ envelope: env(null, 'mail.corp.test'), received: submitted }), spamInput({ envelope: env('mail.corp.test', 'mail.corp.test'), received: submitted })],
   ['RDNS_DYNAMIC', spamInput({ envelope: env('dsl-81-2-69-20.pool.isp.test', 'mail.corp.test'), received: submitted }), spamInput({ envelope: env('mail.isp.test', 'mail.isp.test'), received: submitted })],
+  ['RDNS_NOT_FCRDNS', spamInput({ envelope: env('mail.corp.test', 'mail.corp.test', false), received: submitted }), spamInput({ envelope: env('mail.corp.test', 'mail.corp.test', true), received: submitted })],
   ['HELO_IP_LITERAL', spamInput({ envelope: env('mail.corp.test', '[81.2.69.20]'), received: submitted }), spamInput({ envelope: env('mail.corp.test', 'mail.corp.test'), received: submitted })],
   ['HELO_BARE', spamInput({ envelope: env('mail.corp.test', 'mailhost'), received: submitted }), spamInput({ envelope: env('mail.corp.test', 'mailhost.corp.test'), received: submitted })],
   ['HELO_NOT_RDNS', spamInput({ envelope: env('mail.corp.test', 'mx.other.test'), received: submitted }), spamInput({ envelope: env('mail.corp.test', 'mx2.corp.test'), received: submitted })],
@@ -75,6 +76,13 @@ describe('spam symbols: evidence beyond the words', () => {
     assert.ok(!names(input, { ...DEFAULT_LIMITS, clientRdns: false }).includes('RDNS_NONE'));
   });
 
+  it('RDNS_NOT_FCRDNS: only on a name the ingress found not to resolve back; not when unchecked (null), without a name, or without the lookup', () => {
+    assert.ok(!names(spamInput({ envelope: env('mail.corp.test', 'mail.corp.test', null), received: submitted })).includes('RDNS_NOT_FCRDNS'));
+    assert.deepEqual(names(spamInput({ envelope: env(null, 'mail.corp.test', false), received: submitted })).filter((s) => s.startsWith('RDNS')), ['RDNS_NONE']);
+    assert.ok(!names(spamInput({ envelope: env('mail.corp.test', 'mail.corp.test', false), received: submitted }), { ...DEFAULT_LIMITS, clientRdns: false }).includes('RDNS_NOT_FCRDNS'));
+    assert.deepEqual(evidenceSymbols(tokenize(spamInput({ envelope: env('mail.corp.test', 'mail.corp.test', false), received: submitted }))).find((s) => s.symbol === 'RDNS_NOT_FCRDNS'), { symbol: 'RDNS_NOT_FCRDNS', score: null, options: ['relay:rdns:unconfirmed'] });
+  });
+
   it('the verdict symbol comes first, with the probability as score', () => {
     const s = spamSymbols({ verdict: 'unsure', probability: 0.8123 }, ['relay:rdns:none', 'to:is-from']);
     assert.deepEqual(s, [
@@ -93,12 +101,12 @@ describe('spam symbols: evidence beyond the words', () => {
     const tokenizer = boundedTokenizer({ limits: DEFAULT_LIMITS, inlineMaxChars: 100_000, threads: 1, timeoutMs: 30_000 });
     try {
       const state = await spamStateFor(model, tokenizer);
-      // The client our ingress saw had no reverse name and sent straight to us; the HTML has no text part.
-      const record = withMime(testMailRecord('Subject: x\r\n\r\nx', { clientIp: '81.2.69.20', clientHostname: null, helo: '[81.2.69.20]' }), mimeSection({ subject: 'WIN CASH NOW', text: null, html: '<p>claim your prize now, <a href="https://bit.ly/x">click here</a></p>', urls: ['https://bit.ly/x'] }));
+      // The client our ingress saw had a reverse name that does not resolve back to it and sent straight to us; the HTML has no text part.
+      const record = withMime(testMailRecord('Subject: x\r\n\r\nx', { clientIp: '81.2.69.20', clientHostname: 'mail.corp.test', clientHostnameConfirmed: false, helo: '[81.2.69.20]' }), mimeSection({ subject: 'WIN CASH NOW', text: null, html: '<p>claim your prize now, <a href="https://bit.ly/x">click here</a></p>', urls: ['https://bit.ly/x'] }));
       const out = await spamService.stage.process(record, { log: loggerFor('spam-test'), recordId: 'r', state, signal: new AbortController().signal, source: { topic: 't', partition: 0, offset: '0', headers: {} }, emit: () => undefined } as never);
       const symbols = out!.symbols!.map((s) => s.symbol);
       assert.equal(symbols[0], `BAYES_${out!.section.verdict.toUpperCase()}`);
-      for (const s of ['RDNS_NONE', 'HELO_IP_LITERAL', 'RCVD_DIRECT_TO_MX', 'URL_SHORTENER']) assert.ok(symbols.includes(s), `${s} missing: ${symbols.join(' ')}`);
+      for (const s of ['RDNS_NOT_FCRDNS', 'HELO_IP_LITERAL', 'RCVD_DIRECT_TO_MX', 'URL_SHORTENER']) assert.ok(symbols.includes(s), `${s} missing: ${symbols.join(' ')}`);
       const counted = (await state.metrics.evidence.get()).values.filter((v) => v.value > 0).map((v) => `${v.labels.symbol}/${v.labels.verdict}`).sort();
       assert.deepEqual(counted, symbols.slice(1).map((s) => `${s}/${out!.section.verdict}`).sort(), 'scop_spam_evidence_total counts each, by verdict');
     } finally {

@@ -2,7 +2,7 @@
  * The spam stage's findings as symbols (issues 16, 17):
  * - BAYES_SPAM, BAYES_UNSURE or BAYES_HAM by the verdict, with the probability as its score (what a
  *   policy's min_score reads) and as option;
- * - the evidence beyond the words (RDNS_NONE, RDNS_DYNAMIC, HELO_*, RCVD_DIRECT_TO_MX, MIME_HTML_ONLY,
+ * - the evidence beyond the words (RDNS_NONE, RDNS_DYNAMIC, RDNS_NOT_FCRDNS, HELO_*, RCVD_DIRECT_TO_MX, MIME_HTML_ONLY,
  *   HTML_HIDDEN_TEXT, URL_*, FROM_NAME_*, TO_EQ_FROM): each fires when the tokenizer produced one of
  *   its structure tokens. Derived from the message's tokens, not from a second parse, so the symbol
  *   and the model's feature can never disagree; the option names the token that fired it.
@@ -17,6 +17,7 @@ import type { SpamSection } from '../../schemas/types.ts';
 export const EVIDENCE: readonly { symbol: SpamEvidenceSymbol; tokens: readonly string[] }[] = [
   { symbol: 'RDNS_NONE', tokens: ['relay:rdns:none'] },
   { symbol: 'RDNS_DYNAMIC', tokens: ['relay:rdns:dynamic'] },
+  { symbol: 'RDNS_NOT_FCRDNS', tokens: ['relay:rdns:unconfirmed'] },
   { symbol: 'HELO_IP_LITERAL', tokens: ['relay:helo-ip-literal'] },
   { symbol: 'HELO_BARE', tokens: ['relay:helo-bare'] },
   { symbol: 'HELO_NOT_RDNS', tokens: ['relay:helo-not-rdns-domain'] },

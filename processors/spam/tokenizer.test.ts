@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { rawFields, spamInputFromRecord, MissingMimeSectionError } from './input.ts';
-import { spamInput } from './testing.ts';
+import { mimeSection, spamInput } from './testing.ts';
 import { DEFAULT_LIMITS as LIMITS, tokenize } from './tokenizer.ts';
 import { isWordToken } from './token-kinds.ts';
 import type { AuthSection, MailRecord } from '../../schemas/types.ts';
@@ -105,6 +105,21 @@ describe('spam tokenizer: evidence beyond the words (tok-4)', () => {
     assert.ok(ok.includes('relay:rdns:static') && ok.includes('relay:helo-is-rdns-domain') && ok.includes('received:sender-hops:le1') && ok.includes('received:private-hop'));
     const noLookup = tokenize(spamInput({ envelope: env(null, 'x.test') }), { ...LIMITS, clientRdns: false });
     assert.ok(!noLookup.some((t) => t.startsWith('relay:rdns')), 'no lookup: a missing name says nothing');
+  });
+
+  it('a reverse name the ingress found not to resolve back to the client: relay:rdns:unconfirmed, from the envelope only', () => {
+    const env = (clientHostnameConfirmed?: boolean | null) => ({ clientIp: '81.2.69.20', clientHostname: 'mail.sender.test', clientHostnameConfirmed, helo: 'mail.sender.test', mailFrom: 'a@b.test', rcptTo: ['bob@corp.test'] });
+    const unconfirmed = tokenize(spamInput({ envelope: env(false) }));
+    assert.ok(unconfirmed.includes('relay:rdns:unconfirmed') && unconfirmed.includes('relay:rdns:static'), unconfirmed.filter((t) => t.startsWith('relay')).join(' '));
+    for (const c of [true, null, undefined]) assert.ok(!tokenize(spamInput({ envelope: env(c) })).includes('relay:rdns:unconfirmed'), `confirmed=${c}`);
+    assert.ok(!tokenize(spamInput({ envelope: env(false) }), { ...LIMITS, clientRdns: false }).some((t) => t.startsWith('relay:rdns')), 'no lookup: no rDNS token at all');
+    // Stored mail (the corpora) is unchanged: no Received form gives the token, not even sendmail's "may be forged".
+    const stored = tokenize(spamInput({ received: ['from mail.sender.test (mail.sender.test [81.2.69.9] (may be forged)) by mx.receiver.test (8.11.6/8.11.6) with ESMTP id h2F0c2x31856; Fri, 1 Aug 2025 10:00:01 +0000'] }));
+    assert.ok(!stored.includes('relay:rdns:unconfirmed'), stored.filter((t) => t.startsWith('relay')).join(' '));
+    // A record from the ingress carries the field through to the tokens.
+    const raw = Buffer.from('Subject: x\r\n\r\nx');
+    const record = { envelope: { id: 'r1', raw, traceLength: 0, clientIp: '81.2.69.20', clientHostname: 'mail.sender.test', clientHostnameConfirmed: false, helo: 'mail.sender.test', mailFrom: '', rcptTo: ['bob@corp.test'] }, mime: mimeSection({ subject: 'x', text: 'x' }), auth: null } as unknown as MailRecord;
+    assert.ok(tokenize(spamInputFromRecord(record)).includes('relay:rdns:unconfirmed'));
   });
 
   it('the handing-over relay from stored Received headers: the receiver\'s internal hops are skipped', () => {

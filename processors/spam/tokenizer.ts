@@ -639,10 +639,13 @@ function hostOf(url: string): string | null {
 function relayTokens(input: SpamInput, out: TokenSink, clientRdns: boolean): void {
   const env = input.envelope;
   const hops = input.received.map(parseReceived);
-  let relay: { helo: string; rdns: string | null | undefined; ip: string } | null = null;
+  let relay: { helo: string; rdns: string | null | undefined; ip: string; unconfirmed?: boolean } | null = null;
   let below = 0;
   if (env && !isPrivateIp(env.clientIp)) {
-    relay = { helo: env.helo.toLowerCase(), rdns: clientRdns ? (env.clientHostname?.toLowerCase() ?? null) : undefined, ip: env.clientIp };
+    // unconfirmed: live traffic only, the ingress found that the name does not resolve back to the
+    // client. Stored mail (the corpora) has no envelope, so its tokens and the model trained on them
+    // are unchanged; the model learns this token's weight from live feedback.
+    relay = { helo: env.helo.toLowerCase(), rdns: clientRdns ? (env.clientHostname?.toLowerCase() ?? null) : undefined, ip: env.clientIp, unconfirmed: env.clientHostnameConfirmed === false };
     // Our own trace header is not in `received` (it is cut off as the trace); every Received is the sender's side.
     below = hops.filter((h) => h !== null).length;
   } else {
@@ -662,6 +665,7 @@ function relayTokens(input: SpamInput, out: TokenSink, clientRdns: boolean): voi
   if (relay.rdns === null) out.add('relay:rdns:none');
   else if (relay.rdns !== undefined) {
     out.add(DYNAMIC_HOST.test(relay.rdns) ? 'relay:rdns:dynamic' : 'relay:rdns:static');
+    if (relay.unconfirmed) out.add('relay:rdns:unconfirmed');
     const hd = relay.helo.includes('.') ? getDomain(relay.helo.replace(/^\[|\]$/g, '')) : null;
     if (hd) out.add(hd === getDomain(relay.rdns) ? 'relay:helo-is-rdns-domain' : 'relay:helo-not-rdns-domain');
   }

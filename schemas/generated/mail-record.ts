@@ -106,6 +106,12 @@ export interface DevScopMailEnvelope {
      * Default: null
      */
     submissionMac: null | string;
+    /**
+     * Forward confirmation of clientHostname (FCrDNS): true when the name's A (IPv4 client) or AAAA (IPv6 client) records include clientIp; false when they do not, or the name does not exist or has none (Postfix's 'unknown' client); null when not checked (no reverse name, INGRESS_REVERSE_DNS=false, a submission listener, records written before the check existed) or when DNS failed temporarily (timeout, SERVFAIL).
+     *
+     * Default: null
+     */
+    clientHostnameConfirmed: null | boolean;
 }
 
 /**
