@@ -390,7 +390,7 @@ function headerTokens(input: SpamInput, out: TokenSink, state: WordState): strin
   }
   const ct = f['content-type'];
   if (ct) {
-    const type = topLevelType(input)!;
+    const type = ct.split(';')[0]!.trim().toLowerCase();
     out.add(`content-type:${type}`);
     if (type === 'text/html' || (input.htmlOnly && input.html)) out.add('html:only');
     const cs = /charset\s*=\s*"?([^";\s]+)/i.exec(ct);
@@ -717,12 +717,6 @@ function displayNameTokens(input: SpamInput, out: TokenSink): void {
   if (/ via /.test(name)) out.add('from:name-via');
 }
 
-/** The top-level Content-Type's type (lower case), or null without the field. */
-function topLevelType(input: SpamInput): string | null {
-  const ct = input.fields['content-type'];
-  return ct === undefined ? null : ct.split(';')[0]!.trim().toLowerCase();
-}
-
 /** `body:obfuscated:<1|2-4|5+>`: how many words (subject and body) were written in disguise. */
 function obfuscationToken(state: WordState, out: TokenSink): void {
   if (state.obfuscated > 0) out.add(`body:obfuscated:${obfuscatedBucket(state.obfuscated)}`);
@@ -773,13 +767,12 @@ export function tokenize(raw: SpamInput, limits: TokenizerLimits = DEFAULT_LIMIT
     const info = htmlToText(input.html, limits.maxHtmlChars);
     for (const feature of info.features) out.add(feature);
     htmlEvidenceTokens(info, out);
-    const htmlText = info.text.slice(0, limits.maxTextChars);
-    if (texts.length) {
+    texts.push(info.text.slice(0, limits.maxTextChars));
+    if (input.text) {
       // multipart/alternative whose two versions say different amounts: bulk tools fill the text part with a stub (or the reverse).
-      const ratio = (visibleLength(texts[0]!) + 1) / (visibleLength(htmlText) + 1);
+      const ratio = (visibleLength(texts[0]!) + 1) / (visibleLength(texts[1]!) + 1);
       out.add(`mime:alt-ratio:${ratio < 0.5 ? 'text-short' : ratio > 2 ? 'text-long' : 'similar'}`);
     }
-    texts.push(htmlText);
   }
   if (!input.text && !input.html) out.add('body:none');
 
