@@ -165,19 +165,18 @@ export const spamService = defineStage<SpamState, 'spam'>({
     const state = { active: null, domains: new Map(), metrics, tokenizer } as unknown as SpamState;
     const use = (model: BayesModel, version: string, line: string, how: string) => {
       const previous = state.active?.version;
-      if (previous === version && state.active?.line === line) return;
+      if (previous === version) return;
       state.active = { model, version, line }; // one assignment: records in flight keep the model they started with
-      if (previous === version) return log.info({ modelVersion: version, line }, 'spam model line changed (a rollback): residuals of the old line are no longer blended in');
       if (previous) metrics.modelInfo.set({ version: previous }, 0);
       metrics.modelInfo.set({ version }, 1);
       if (previous) metrics.modelSwitches.inc();
-      log.info({ modelVersion: version, previous, how, nham: model.nham, nspam: model.nspam, tokens: model.counts.size, thresholds: model.thresholds }, 'spam model in use');
+      log.info({ modelVersion: version, line, previous, how, nham: model.nham, nspam: model.nspam, tokens: model.counts.size, thresholds: model.thresholds }, 'spam model in use');
     };
     // Only signed models are used (model-signature.ts); on one box the pair is created here the first time.
     const keys = loadModelKeys({ env: svc.env, dataDir: svc.dataDir, create: true });
     state.follower = await followModels({
       kafka: svc.kafka, codec: svc.codec, log, tokenizerVersion: TOKENIZER_VERSION, topic: config.modelTopic, trusted: keys.trusted, health: svc.health, metrics: svc.metrics,
-      apply: (model, data, _offset, extra) => use(model, data.version, modelLine({ version: data.version, learner: extra.learner }, extra.headers), 'spam.model topic'),
+      apply: (model, data, _offset, extra) => use(model, data.version, modelLine({ version: data.version, learner: extra.learner }), 'spam.model topic'),
       applyDomain: (name, delta) => {
         // A domain below its label minimum is published (the learner's state) but not blended in; one of
         // another global line is kept (its line may come back) but applied only on top of its own (domainModelFor).

@@ -85,13 +85,13 @@ export function isRollback(headers: Record<string, unknown> | undefined): boolea
 }
 
 /**
- * The line of a global model record: the global model a per-recipient-domain residual was learnt
- * against. A model trained or published by other means starts a line (its version); every version
- * the spam learner makes on top of it carries that line in its state; a rollback starts a new line
- * (the version rolled back to), because the residuals learnt since were corrections of other margins.
+ * The line of a global model record: the training a per-recipient-domain residual corrects. A model
+ * trained or published by other means starts a line (its version); every version the spam learner
+ * makes on top of it carries that line in its state. A rollback lands on the line of the version it
+ * goes back to: within the line the residuals stay (the learner's versions differ by feedback steps,
+ * the drift a residual already sees between two publishes), across lines they do not apply.
  */
-export function modelLine(record: { version: string; learner?: { line?: string | null } | null }, headers: Record<string, unknown> | undefined): string {
-  if (isRollback(headers)) return record.version;
+export function modelLine(record: { version: string; learner?: { line?: string | null } | null }): string {
   return record.learner?.line ?? record.version;
 }
 
@@ -179,7 +179,7 @@ export async function rollbackDomain(o: {
   const target = await o.codec.decodeAs<SpamModelRecord>(m.value, 'SpamModel');
   if (target.domain?.name !== o.domain) throw new Error(`${historyKey} on ${o.historyTopic} is not a residual of ${o.domain}`);
   const global = topic.get(MODEL_KEY);
-  const line = global ? modelLine(await o.codec.decodeAs<SpamModelRecord>(global.value, 'SpamModel'), global.headers) : null;
+  const line = global ? modelLine(await o.codec.decodeAs<SpamModelRecord>(global.value, 'SpamModel')) : null;
   if (target.domain.base !== line) throw new ConfigError('--to', `version ${to} of ${o.domain} was learnt on the global model line ${target.domain.base ?? '(unknown)'}, the global model in use is of line ${line ?? '(none)'}: scorers would not apply it`, `remove the domain's model instead (scop spam rollback --domain ${o.domain} --remove): the learner learns it again from the next labels`);
   const headers = firstHeaders(m.headers);
   headers[ROLLBACK_HEADER] = String(Date.now());

@@ -155,7 +155,7 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
       });
     },
     apply: (model, data, offset, extra) => {
-      const line = modelLine({ version: data.version, learner: extra.learner }, extra.headers);
+      const line = modelLine({ version: data.version, learner: extra.learner });
       if (!started) {
         startup = { model, data, learner: extra.learner, line };
         return;
