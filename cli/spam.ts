@@ -32,7 +32,7 @@ import { corpusExamples, readMessages, tokenizeAll, type RawLabelled } from './s
 import { policyEffect, policyEffectTable, symbolHits, symbolHitTable } from './spam-symbols.ts';
 import { buildPolicy } from '../processors/decision/policy.ts';
 import { readTopicRange } from '../runtime/topic-reader.ts';
-import { removeDomain, rollbackDomain, rollbackModel } from '../runtime/operator/spam-model.ts';
+import { modelsOnTopic, removeDomain, rollbackDomain, rollbackModel, type ModelsOnTopic } from '../runtime/operator/spam-model.ts';
 import { recipientDomain } from '../processors/spam/domain-model.ts';
 import { addHookToken } from '../processors/spam/learner/hook.ts';
 import { hookTokensFile } from '../processors/spam/learner/config.ts';
@@ -223,6 +223,18 @@ export async function trainCommand(opts: TrainOptionsCli, conn?: { kafka: KafkaC
   return data;
 }
 
+/** `scop spam models` as text: the global model, then one line per domain. */
+export function formatModels(m: ModelsOnTopic): string {
+  const iso = (t: number | null) => (t ? new Date(t).toISOString().slice(0, 19) + 'Z' : '-');
+  const lines = [m.global ? `global  ${m.global.version}  line ${m.global.line}  trained ${iso(m.global.trainedAt)}  ${m.global.nham} ham / ${m.global.nspam} spam` : 'global  (none on the topic)'];
+  if (m.domains.length === 0) lines.push('no per-recipient-domain models');
+  for (const d of m.domains) {
+    const state = d.applied ? 'blended in' : !d.inUse ? 'too few labels' : d.base === null ? 'no line (the learner stamps it)' : `learnt on line ${d.base}: not applied`;
+    lines.push(`domain  ${d.domain}  ${d.version}  ${d.nham} ham / ${d.nspam} spam  last label ${iso(d.lastLabelAt)}  ${state}${d.previousVersion ? `  (previous ${d.previousVersion})` : ''}`);
+  }
+  return lines.join('\n');
+}
+
 export interface RollbackOptions { to?: string; domain?: string; remove?: boolean; modelTopic: string; historyTopic: string }
 
 /** `scop spam rollback`: the global model, or with --domain one domain's residual (runtime/operator/spam-model.ts). Returns what it did. */
@@ -352,6 +364,18 @@ export function registerSpamCommands(program: Command): void {
     .option('--history-topic <topic>', 'where every published version is kept', TOPICS.spamModelHistory.name)
     .action(async (opts: RollbackOptions) => {
       console.log(await rollbackCommand(opts));
+      process.exit(0);
+    });
+
+  spam
+    .command('models')
+    .description('the model spam.model holds now and every per-recipient-domain model (whether scorers blend it in)')
+    .option('--model-topic <topic>', 'model topic', TOPICS.spamModel.name)
+    .option('--json', 'one JSON document instead of the table')
+    .action(async (opts: { modelTopic: string; json?: boolean }) => {
+      const c = await kafkaFromEnv();
+      const m = await modelsOnTopic({ ...c, log, modelTopic: opts.modelTopic });
+      console.log(opts.json ? JSON.stringify(m, null, 2) : formatModels(m));
       process.exit(0);
     });
 

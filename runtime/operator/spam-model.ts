@@ -213,3 +213,30 @@ export async function removeDomain(o: { kafka: KafkaClient; log: Logger; modelTo
     await producer.disconnect();
   }
 }
+
+export interface ModelsOnTopic {
+  /** The global model in use and its line; null: none. */
+  global: { version: string; line: string; trainedAt: number; nham: number; nspam: number } | null;
+  /** Per-recipient-domain residuals, by domain name; `applied`: scorers blend it in (enough labels, learnt on the line in use). */
+  domains: { domain: string; version: string; nham: number; nspam: number; inUse: boolean; base: string | null; applied: boolean; previousVersion: string | null; lastLabelAt: number | null }[];
+}
+
+/** `scop spam models`: what spam.model holds now (signatures are the scorers' business; this only reads). */
+export async function modelsOnTopic(o: { kafka: KafkaClient; codec: RecordCodec; log: Logger; modelTopic: string }): Promise<ModelsOnTopic> {
+  const topic = await readModelTopic(o.kafka, o.modelTopic, o.log);
+  const g = topic.get(MODEL_KEY);
+  const gr = g ? await o.codec.decodeAs<SpamModelRecord>(g.value, 'SpamModel') : null;
+  const line = gr ? modelLine(gr) : null;
+  const domains: ModelsOnTopic['domains'] = [];
+  for (const [key, { value }] of topic) {
+    if (!key.startsWith(DOMAIN_KEY_PREFIX)) continue;
+    const r = await o.codec.decodeAs<SpamModelRecord>(value, 'SpamModel');
+    const d = r.domain;
+    domains.push({
+      domain: key.slice(DOMAIN_KEY_PREFIX.length), version: r.version, nham: r.nham, nspam: r.nspam, inUse: d?.inUse ?? false, base: d?.base ?? null,
+      applied: !!d?.inUse && d.base !== null && d.base === line, previousVersion: d?.previousVersion ?? null, lastLabelAt: d?.lastLabelAt ?? null,
+    });
+  }
+  domains.sort((a, b) => (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0));
+  return { global: gr ? { version: gr.version, line: line!, trainedAt: gr.trainedAt, nham: gr.nham, nspam: gr.nspam } : null, domains };
+}

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sendFeedback } from '../../../runtime/operator/feedback.ts';
 import { sendAll } from '../../../runtime/operator/send.ts';
-import { MODEL_KEY, removeDomain, rollbackDomain, rollbackModel } from '../../../runtime/operator/spam-model.ts';
+import { MODEL_KEY, modelsOnTopic, removeDomain, rollbackDomain, rollbackModel } from '../../../runtime/operator/spam-model.ts';
+import { formatModels } from '../../../cli/spam.ts';
 import { loadModelKeys, modelSignatureProblem } from '../../../runtime/model-signature.ts';
 import { readTopic, testServiceContext } from '../../../runtime/stage-testing.ts';
 import { eventually } from '../../../runtime/testing.ts';
@@ -93,6 +94,11 @@ describe('per-recipient-domain spam models (broker + registry + spam stage + lea
     const [both] = await fx.score(many(NEW_SPAM, 50, 1), [...A, ...B]);
     assert.equal(both!.spam!.modelVersion, base.version);
     assert.equal(both!.spam!.probability, bBefore.spam!.probability);
+    // `scop spam models`: A's model is blended in on the line in use.
+    const listed = await modelsOnTopic({ kafka: ctx.kafka, codec: ctx.codec, log: ctx.log, modelTopic: fx.topics.model });
+    assert.deepEqual([listed.global?.version, listed.global?.line], [base.version, base.version]);
+    assert.deepEqual(listed.domains.map((d) => [d.domain, d.version, d.applied]), [['a.test', a.version, true]]);
+    assert.match(formatModels(listed), /domain {2}a\.test {2}\S+ {2}0 ham \/ 4 spam .* blended in/);
     const scored = (await ctx.metrics.getSingleMetric('scop_spam_domain_scored_total')!.get()).values[0]?.value ?? 0;
     assert.ok(scored >= 1);
   });
@@ -167,6 +173,8 @@ describe('per-recipient-domain spam models (broker + registry + spam stage + lea
     await publishModel(ctx.kafka, ctx.codec, data, loadModelKeys({ env, dataDir: ctx.dataDir, needSigning: true }).signing!, fx.topics.model, MODEL_KEY, fx.topics.history);
     // The scorer applies A's residual no more (it corrects the old training's margins)…
     await scoredForA(data.version, 'the scorer on the retrained model without A\'s old residual');
+    const listed = await modelsOnTopic({ kafka: ctx.kafka, codec: ctx.codec, log: ctx.log, modelTopic: fx.topics.model });
+    assert.ok(listed.domains.every((d) => !d.applied), 'no residual is listed as applied on the new line');
     // …and the learner deletes it and states the new line in the global record.
     await eventually(async () => ((await latest()).get(domainKey('a.test')) === null ? true : undefined), 30000, 'A\'s stale residual deleted');
     assert.equal((await latest()).get(MODEL_KEY)!.learner!.line, data.version);
@@ -186,13 +194,44 @@ describe('per-recipient-domain spam models (broker + registry + spam stage + lea
     await eventually(async () => ((await latest()).get(domainKey('a.test')) === null ? true : undefined), 30000, 'the new line\'s residual deleted');
   });
 
+  it('the cap full: a new domain evicts the domain idle past SPAM_LEARNER_DOMAIN_IDLE_DAYS, its tombstone in the same transaction as the new model', async () => {
+    await learner!.stop();
+    const capped = { ...env, SPAM_LEARNER_DOMAIN_MAX: '1', SPAM_LEARNER_DOMAIN_IDLE_DAYS: '1' };
+    learner = await startLearner({ ...ctx, env: capped }, loadLearnerConfig(capped, ctx.dataDir));
+    await labelA(4);
+    const a = await eventually(async () => (await domainA()) ?? undefined, 60000, 'A learnt');
+    // B over the cap while A is active: learnt globally, no model of its own.
+    const labelB = async (count: number) => label(await fx.score(many(NEW_SPAM, n += count, count), B), 'spam');
+    await labelB(4);
+    await eventually(async () => ((await latest()).get(MODEL_KEY)!.learner!.labelsLearnt >= learner!.core.labelsLearnt && learner!.core.pending === 0 ? true : undefined), 60000, 'B\'s labels published');
+    assert.equal((await latest()).has(domainKey('b.test')), false, 'no model for B: the cap is full and A is not idle');
+    // Two days pass for A (the clock of eviction is the labels' timestamps: A's newest label is set back, as if it were old).
+    learner!.core.domains!.published.meta('a.test')!.lastLabelAt = Date.now() - 2 * 86_400_000;
+    await labelB(4);
+    const b = await eventually(async () => (await latest()).get(domainKey('b.test')) ?? undefined, 60000, 'B has a model now');
+    assert.deepEqual([b.nspam, b.domain!.name], [4, 'b.test']);
+    assert.equal((await latest()).get(domainKey('a.test')), null, 'A evicted (a tombstone)');
+    assert.equal(learner!.core.domains!.has('a.test'), false);
+    const evicted = (await ctx.metrics.getSingleMetric('scop_spam_learner_domains_dropped_total')!.get()).values.find((v) => v.labels.reason === 'evicted');
+    assert.equal(evicted?.value, 1);
+    // One transaction (service.ts publish): B's model, the global record with the positions, A's tombstone — next to each other on the topic.
+    const records = await readTopic(ctx.kafka, fx.topics.model, 1, { settleMs: 500 });
+    const bAt = records.findIndex((m) => m.key === domainKey('b.test'));
+    assert.deepEqual(records.slice(bAt, bAt + 3).map((m) => [m.key, m.value.length > 0]), [[domainKey('b.test'), true], [MODEL_KEY, true], [domainKey('a.test'), false]]);
+    assert.notEqual(a.version, b.version);
+  });
+
   it('turned off: the learner deletes the domain models and the scorer stops blending them in', async () => {
     await learner!.stop();
     const off = { ...env, SPAM_LEARNER_DOMAIN_MODELS: 'false' };
     learner = await startLearner({ ...ctx, env: off }, loadLearnerConfig(off, ctx.dataDir));
     await learner.flush();
-    assert.equal((await latest()).get(domainKey('a.test')), null, 'a tombstone for A');
+    const now = await latest();
+    assert.equal(now.get(domainKey('a.test')), null, 'a tombstone for A');
+    assert.equal(now.get(domainKey('b.test')), null, 'a tombstone for B');
+    // (The global model learnt B's labels while B was over the cap: not the base version any more.)
+    const global = now.get(MODEL_KEY)!.version;
     let i = 700;
-    await eventually(async () => { const [r] = await fx.score([NEW_SPAM(i++)], A); return r!.spam!.modelVersion === base.version ? true : undefined; }, 30000, 'the scorer back on the global model for A');
+    await eventually(async () => { const [r] = await fx.score([NEW_SPAM(i++)], B); return r!.spam!.modelVersion === global ? true : undefined; }, 30000, 'the scorer back on the global model for B');
   });
 });
