@@ -97,6 +97,7 @@ describe('per-recipient-domain models', () => {
     assert.equal(blended.modelVersion, 'bayes-g+a.test@bayes-a');
     assert.deepEqual(parseScoredBy(plain.modelVersion), { global: 'bayes-g', domain: null });
     assert.deepEqual(parseScoredBy(blended.modelVersion), { global: 'bayes-g', domain: { name: 'a.test', version: 'bayes-a' } });
+    for (const bad of ['+a.test@v', 'g+a.test', 'g+@v', 'g+a.test@']) assert.throws(() => parseScoredBy(bad), /neither <global> nor <global>\+<domain>@<version>/, bad);
     assert.equal(blended.verdict, 'spam');
     assert.notEqual(plain.verdict, 'spam');
     // The scorer keeps token → weight only: the same margins as the learner's residual, to the bit (also for tokens of weight 0).
