@@ -11,12 +11,13 @@ import { decide } from '../processors/decision/decide.ts';
 import { buildPolicy } from '../processors/decision/policy.ts';
 import type { MailRecord } from '../schemas/types.ts';
 import { findDecided } from './explain.ts';
+import { SYMBOL_CATALOG } from './services.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const scop = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, SCOP_POLICY_FILE: '' } });
 const { svc, admin } = testBroker('explain-cli-test');
 
-const builtIn = buildPolicy(null);
+const builtIn = buildPolicy(null, SYMBOL_CATALOG);
 const decided = (symbols: MailRecord['symbols']): MailRecord => {
   const r = { ...testMailRecord('Subject: x\r\n\r\nbody\r\n', { rcptTo: ['bob@example.net'] }), symbols };
   return { ...r, decision: decide(r, builtIn).section };
@@ -27,7 +28,7 @@ test('explain: finds the latest decision of a record by id or prefix; the comman
   await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3, replicationFactor: 1 }] });
   const spam = decided([{ symbol: 'BAYES_SPAM', stage: 'spam', score: 0.99, options: ['0.990'] }]);
   // A replay decided it again (junk) after a policy change: the later one is what explain shows.
-  const lenient = buildPolicy(null, { DECISION_SPAM_ACTION: 'junk' });
+  const lenient = buildPolicy(null, SYMBOL_CATALOG, { DECISION_SPAM_ACTION: 'junk' });
   const replayed = { ...spam, decision: decide(spam, lenient).section };
   const clean = decided([{ symbol: 'SPF_PASS', stage: 'auth', score: null, options: ['good.test'] }]);
   await produce(svc.kafka, svc.codec, topic, 'MailRecord', [spam, clean, replayed].map((record) => ({ record, key: record.envelope.id })));

@@ -22,6 +22,7 @@ import { loadDecisionConfig } from '../processors/decision/config.ts';
 import { cliClients } from './compacted.ts';
 import { progressBar } from './progress.ts';
 import { printable, printableJson } from './terminal.ts';
+import { SYMBOL_CATALOG } from './services.ts';
 
 /** Record ids are UUIDs; a prefix this long is enough to be unambiguous in practice and cheap to compare. */
 const MIN_ID_CHARS = 8;
@@ -48,7 +49,7 @@ export async function findDecided(kafka: KafkaClient, codec: RecordCodec, topic:
 
 /** The policy named on the command line: a file, or `default` for the built-in policy. */
 export function policyFrom(arg: string): Policy {
-  return arg === 'default' ? buildPolicy(null) : buildPolicy(PolicyDocument.read(arg), loadDecisionConfig().legacy);
+  return arg === 'default' ? buildPolicy(null, SYMBOL_CATALOG) : buildPolicy(PolicyDocument.read(arg), SYMBOL_CATALOG, loadDecisionConfig().legacy);
 }
 
 export function registerExplainCommands(program: Command): void {
@@ -82,7 +83,7 @@ export function registerExplainCommands(program: Command): void {
     .description('validate a policy file as the decision stage does at start (default: SCOP_POLICY_FILE); prints its version')
     .action((file: string | undefined) => {
       const path = file ?? policyFileFromEnv(process.env);
-      const p = path ? policyFrom(path) : buildPolicy(null);
+      const p = path ? policyFrom(path) : buildPolicy(null, SYMBOL_CATALOG);
       const t = THRESHOLD_ACTIONS.filter((a) => p.thresholds[a] !== undefined).map((a) => `${a} ${p.thresholds[a]}`).join(', ');
       console.log(`ok: ${printable(p.source)} — policy ${p.version}; thresholds ${t || 'none'}; ${p.symbols.size} symbols; forced rules ${p.force.map((r) => r.name).join(', ') || 'none'}; ${p.domains.size} recipient domains with their own`);
     });

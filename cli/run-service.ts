@@ -17,6 +17,7 @@ import { loggerFor } from '../runtime/log.ts';
 import { createMetricsRegistry, diskMetrics, startMetricsServer } from '../runtime/metrics.ts';
 import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
 import type { ServiceDefinition } from '../runtime/service.ts';
+import { SYMBOL_CATALOG } from './services.ts';
 
 export async function runService(def: ServiceDefinition, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const log = loggerFor(def.name);
@@ -42,6 +43,7 @@ export async function runService(def: ServiceDefinition, env: NodeJS.ProcessEnv 
     env,
     dataDir: resolve(String(cfg.SCOP_DATA_DIR)),
     health,
+    symbols: SYMBOL_CATALOG,
   });
   let stopping = false;
   const metricsServer = await startMetricsServer({

@@ -10,6 +10,7 @@
  */
 import type { ServiceDefinition } from '../runtime/service.ts';
 import { ConfigError } from '../runtime/config.ts';
+import { SymbolCatalog } from '../runtime/symbols.ts';
 import { chainSlice, INBOUND_CHAIN, runArgument, startUnits, TOPOLOGY, type Unit } from '../runtime/topology.ts';
 import { ingressService } from '../ingress/service.ts';
 import { matrixNotifierService } from '../egress/matrix/service.ts';
@@ -29,6 +30,13 @@ const BY_NAME: ReadonlyMap<string, ServiceDefinition> = new Map([ingressService,
 
 /** Every service `scop run <name>` can run: the topology's, in start order, and the fused inbound chain after the ingress. */
 export const SERVICES: ServiceDefinition[] = TOPOLOGY.services.flatMap((n) => [definitionOf(n.name), ...(n.name === 'ingress' ? [inboundService] : [])]);
+
+/**
+ * Every symbol name the topology's stages emit, derived from their definitions (each declares its
+ * names in its own folder, `processors/<stage>/symbol-names.ts`): what the decision's policy may
+ * weigh. Handed to every process this CLI composes (cli/run-service.ts), fused or not.
+ */
+export const SYMBOL_CATALOG = new SymbolCatalog(TOPOLOGY.services.map((n) => [n.name, definitionOf(n.name).symbols] as const));
 
 function definitionOf(name: string): ServiceDefinition {
   const d = BY_NAME.get(name);

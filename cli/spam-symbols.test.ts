@@ -9,6 +9,7 @@ import { buildPolicy } from '../processors/decision/policy.ts';
 import { PolicyDocument } from '../runtime/policy-file.ts';
 import type { HeldOutResult, LocoExample } from './spam-loco.ts';
 import { policyEffect, policyEffectTable, symbolHits, symbolHitTable } from './spam-symbols.ts';
+import { SYMBOL_CATALOG } from './services.ts';
 
 const ex = (id: string, label: 'ham' | 'spam', tokens: string[], corpus = 'c'): LocoExample => ({ id, corpus, source: corpus, label, tokens });
 const examples = [
@@ -33,11 +34,11 @@ test('hit rates: per corpus and class, one row per evidence symbol', () => {
 });
 
 test('policy effect: the built-in weights move totals, not actions; a trusting policy catches the missed spam', () => {
-  const [row] = policyEffect([fold], examples, buildPolicy(null));
+  const [row] = policyEffect([fold], examples, buildPolicy(null, SYMBOL_CATALOG));
   assert.deepEqual([row!.ham, row!.spam, row!.hamJunk, row!.spamJunk, row!.spamQuarantine], [2, 2, [1, 1], [1, 1], [1, 1]]);
   assert.equal(row!.spamAdded, (1 + 1.5 + 1 + 1 + 1.5) / 2, 's1: RDNS_NONE + HELO_IP_LITERAL + MIME_HTML_ONLY + URL_SHORTENER capped at 5; s2: RDNS_DYNAMIC');
   assert.equal(row!.hamAdded, (1 + 1) / 2);
-  const trusting = buildPolicy(PolicyDocument.parse('groups: { evidence: { max: 20 } }\nsymbols:\n  URL_SHORTENER: { weight: 3 }\n', 'p.yaml'));
+  const trusting = buildPolicy(PolicyDocument.parse('groups: { evidence: { max: 20 } }\nsymbols:\n  URL_SHORTENER: { weight: 3 }\n', 'p.yaml'), SYMBOL_CATALOG);
   const [t] = policyEffect([fold], examples, trusting);
   assert.deepEqual([t!.hamJunk, t!.spamJunk], [[1, 1], [1, 2]], 's1 reaches 6.5: junk; the ham with RDNS_NONE + MIME_HTML_ONLY (2) does not');
   assert.match(policyEffectTable([t!]), /^\| c \(2 \/ 2\) \| 50\.0 % → 50\.0 % \| 50\.0 % → 100\.0 % \|/m);

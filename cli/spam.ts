@@ -36,6 +36,7 @@ import { modelsOnTopic, removeDomain, rollbackDomain, rollbackModel, type Models
 import { recipientDomain } from '../processors/spam/domain-model.ts';
 import { addHookToken } from '../processors/spam/learner/hook.ts';
 import { hookTokensFile } from '../processors/spam/learner/config.ts';
+import { SYMBOL_CATALOG } from './services.ts';
 
 const log = loggerFor('spam-cli');
 
@@ -417,7 +418,7 @@ export async function symbolsCommand(opts: { loco: boolean; folds?: string[] }):
   console.log(`evidence symbols: share of each corpus's messages (per class) that fire them\n\n${symbolHitTable(symbolHits(examples))}`);
   if (!opts.loco) return;
   const results = await locoCommand({ folds: opts.folds, spamassassin: false });
-  const policy = buildPolicy(null);
+  const policy = buildPolicy(null, SYMBOL_CATALOG);
   console.log(`\nthe built-in policy (${policy.version}) on each held-out message, the fold's Bayes symbol alone → with the evidence symbols:\n\n${policyEffectTable(policyEffect(results, examples, policy))}`);
 }
 

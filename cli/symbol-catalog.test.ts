@@ -1,7 +1,9 @@
 /**
- * The symbol catalogue (schemas/symbol-names.ts) against what the stages really emit: every name the
- * auth, MIME, spam, firewall and decision stages can produce for the results they know is listed, so
- * the policy never refuses a name a stage emits. Here because only cli/ may import every stage.
+ * The symbol catalogue (cli/services.ts SYMBOL_CATALOG, derived from the topology's stage definitions,
+ * each declaring its names in its own folder) against what the stages really emit: every name the
+ * auth, MIME, spam, firewall and decision stages can produce for the results they know is declared,
+ * by the stage that emits it, so the policy never refuses a name a stage emits. Here because only
+ * cli/ may import every stage.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -11,10 +13,11 @@ import { firewallSymbols } from '../processors/firewall/symbols.ts';
 import { FLAGS } from '../processors/mime/attachments.ts';
 import { mimeSymbols } from '../processors/mime/symbols.ts';
 import { EVIDENCE, spamSymbols } from '../processors/spam/symbols.ts';
-import { isKnownSymbol, SYMBOLS } from '../schemas/symbol-names.ts';
+import { SymbolCatalog, symbolOf } from '../runtime/symbols.ts';
 import type { AuthSection, FirewallSection, MimeSection } from '../schemas/types.ts';
+import { SYMBOL_CATALOG } from './services.ts';
 
-const unknown = (names: Iterable<string>) => [...new Set(names)].filter((n) => !isKnownSymbol(n));
+const unknown = (names: Iterable<string>) => [...new Set(names)].filter((n) => !SYMBOL_CATALOG.has(n));
 
 test('every symbol the stages emit for the results they know is in the catalogue, with its stage', () => {
   const emitted: { symbol: string; stage: string }[] = [];
@@ -42,9 +45,17 @@ test('every symbol the stages emit for the results they know is in the catalogue
   assert.ok(lists.length >= 7, lists.join(' '));
   emitted.push(...lists.map((symbol) => ({ symbol, stage: 'decision' })));
 
-  assert.deepEqual(unknown(emitted.map((e) => e.symbol)), [], 'emitted but not in schemas/symbol-names.ts');
-  for (const e of emitted) assert.equal(SYMBOLS[e.symbol as keyof typeof SYMBOLS].stage, e.stage, e.symbol);
-  // The names counted here cover the catalogue: nothing listed that no stage emits.
+  assert.deepEqual(unknown(emitted.map((e) => e.symbol)), [], 'emitted but declared by no stage (processors/<stage>/symbol-names.ts)');
+  for (const e of emitted) assert.equal(SYMBOL_CATALOG.get(e.symbol)?.stage, e.stage, e.symbol);
+  // The names counted here cover the catalogue: nothing declared that no stage emits.
   const seen = new Set(emitted.map((e) => e.symbol));
-  assert.deepEqual(Object.keys(SYMBOLS).filter((n) => !seen.has(n)), []);
+  assert.deepEqual(SYMBOL_CATALOG.entries().map(([n]) => n).filter((n) => !seen.has(n)), []);
+});
+
+test('the catalogue refuses a name two stages declare, and a name declared for another stage', () => {
+  assert.throws(() => new SymbolCatalog([['auth', { X_ONE: symbolOf('auth')('a') }], ['spam', { X_ONE: symbolOf('spam')('b') }]]), /X_ONE: declared by both the auth and the spam stage/);
+  assert.throws(() => new SymbolCatalog([['spam', { X_ONE: symbolOf('auth')('a') }]]), /X_ONE: declared by the spam stage for the auth stage/);
+  const c = new SymbolCatalog([['spam', { BAYES_SPAM: symbolOf('spam')('a') }], ['ingress', undefined]]);
+  assert.equal(c.nearest('BAYES_SAPM'), 'BAYES_SPAM');
+  assert.equal(c.nearest('SOMETHING_ELSE'), null);
 });

@@ -33,6 +33,7 @@ import { PolicyDocument } from '../runtime/policy-file.ts';
 import { buildPolicy } from '../processors/decision/policy.ts';
 import { startPipeline, type Pipeline } from './pipeline.ts';
 import { PrivatePostfix } from './postfix.ts';
+import { SYMBOL_CATALOG } from '../cli/services.ts';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..');
@@ -165,7 +166,7 @@ test('inbound end to end: delivered to Postfix with verdict headers, DMARC rejec
   assert.equal(action('attachment').action, 'quarantine');
   assert.match(action('attachment').reasons[0]!, /^quarantine: score \d+ >= 20 \(quarantine\)/);
   assert.match(action('attachment').reasons.join('\n'), /^MIME_DOUBLE_EXTENSION\{invoice\.pdf\.exe\} \+20$/m);
-  for (const k of Object.keys(ids) as (keyof typeof ids)[]) assert.equal(action(k).policyVersion, buildPolicy(null).version, `${k}: decided by the built-in policy`);
+  for (const k of Object.keys(ids) as (keyof typeof ids)[]) assert.equal(action(k).policyVersion, buildPolicy(null, SYMBOL_CATALOG).version, `${k}: decided by the built-in policy`);
 
   // The clean one arrives at Postfix, with our headers above the untouched message.
   await eventually(() => (postfix.mailbox('bob@example.net').some((m) => m.data.includes('clean@e2e')) ? true : undefined), 60000, 'the clean message in the Postfix mailbox');
@@ -230,7 +231,7 @@ test('the policy file decides: explain shows each message\'s symbols; a lower we
 
   // BAYES_SPAM weighs 6 from now on: the running decision stage picks the file up without a restart.
   writeFileSync(policyFile, 'symbols:\n  BAYES_SPAM: { weight: 6 }\n');
-  const version = buildPolicy(PolicyDocument.read(policyFile)).version;
+  const version = buildPolicy(PolicyDocument.read(policyFile), SYMBOL_CATALOG).version;
   // Replay: the spam message's screened record through the decision again, until the new policy decided it.
   // Fused (e2e/inbound-fused.test.ts), there is no screened topic: its raw record goes through the whole chain again.
   const replayTopic = process.env.SCOP_E2E_FUSED === '1' ? pipe.topics.inboundRaw : pipe.topics.inboundScreened;

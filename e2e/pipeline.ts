@@ -30,6 +30,7 @@ import { dkimSignService } from '../processors/dkim-sign/service.ts';
 import { startFused } from '../processors/inbound/service.ts';
 import { chainSlice, fusedUnit, INBOUND_CHAIN, node, runArgument, startUnits, topicKeysOf } from '../runtime/topology.ts';
 import { loadSubmissionMacKey, submissionMacKeyFile } from '../runtime/submission-mac.ts';
+import { SYMBOL_CATALOG } from '../cli/services.ts';
 
 /** The topology's services the harness runs (dkim-sign only with `outbound`). */
 const HARNESS = ['ingress', ...INBOUND_CHAIN.members, 'egress', 'dkim-sign'];
@@ -74,7 +75,7 @@ export interface Pipeline {
 function context(name: string, env: NodeJS.ProcessEnv, dataDir: string): ServiceContext {
   const kafkaSettings = { ...kafkaSettingsFromEnv(env), clientId: `e2e-${name}` };
   const registry = registrySettingsFromEnv(env);
-  return { kafka: createKafkaClient(kafkaSettings), kafkaSettings, registry, codec: new RecordCodec(registry), log: loggerFor(`e2e-${name}`), metrics: new Registry(), env, dataDir, health: new HealthRegistry() };
+  return { kafka: createKafkaClient(kafkaSettings), kafkaSettings, registry, codec: new RecordCodec(registry), log: loggerFor(`e2e-${name}`), metrics: new Registry(), env, dataDir, health: new HealthRegistry(), symbols: SYMBOL_CATALOG };
 }
 
 /**

@@ -15,7 +15,7 @@ import { clientKindFromEnv } from './kafka.ts';
 import { RawStore, sha256Hex } from './raw-ref.ts';
 import { fixtureFirst, fixtureHold, fixtureStage } from './stage-fixture.ts';
 import { runChain } from './stage.ts';
-import { createStageTopics, produce, readTopic, spawnStage, type StageTopics, testBroker, testMailRecord, testServiceContext } from './stage-testing.ts';
+import { createStageTopics, feedBacklog, inputProgress, killMidRun, memberInputPartitions, produce, readTopic, spawnStage, type StageTopics, testBroker, testMailRecord, testServiceContext } from './stage-testing.ts';
 import { eventually, uniqueName } from './testing.ts';
 import { fileURLToPath } from 'node:url';
 
@@ -146,19 +146,25 @@ describe(`fused stages (${CLIENT})`, () => {
 
   it('a fused chain SIGKILLed mid-stream twice and restarted writes every record exactly once, with every member\'s section', async () => {
     const t = await createStageTopics(admin, 'chain-kill', 3);
-    const total = 500;
-    const records = Array.from({ length: total }, (_, i) => testMailRecord(`Subject: ${i}\r\n\r\n${'x'.repeat(200)}\r\n`));
-    await produce(svc.kafka, svc.codec, t.input, 'MailRecord', records.map((record) => ({ record })));
-    const committed = async (s: StageTopics) => ((await admin.fetchOffsets({ groupId: s.groupId, topics: [s.input] }))[0]?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
-    for (const threshold of [100, 280]) {
-      // 200 ms per record, 8 at a time on each of 3 partitions: ~120 records/s, so each kill lands mid-stream.
-      const child = spawnStage(FIXTURE, 'fixtureChain', t, { FIXTURE_DELAY_MS: '200' });
-      await child.ready;
-      await eventually(async () => ((await committed(t)) >= threshold ? true : undefined), 90000, `${threshold} records committed`);
-      child.child.kill('SIGKILL');
-      assert.equal(await child.exited, null, 'killed, not exited');
+    // 200 ms per record, 8 at a time on each of 3 partitions: ~120 records/s. The input is topped up
+    // to a backlog of 150 until the last kill, so each kill lands with work in flight however long
+    // the wait for its threshold took (a fixed input could drain first on a fast moment).
+    const feeder = feedBacklog(svc, admin, t, (i) => testMailRecord(`Subject: ${i}\r\n\r\n${'x'.repeat(200)}\r\n`), { backlog: 150, batch: 50 });
+    let records: MailRecord[] = [];
+    try {
+      for (const threshold of [100, 280]) {
+        const child = spawnStage(FIXTURE, 'fixtureChain', t, { FIXTURE_DELAY_MS: '200' });
+        await child.ready;
+        await eventually(async () => ((await inputProgress(admin, t)).committed >= threshold ? true : undefined), 90000, `${threshold} records committed`);
+        const kill = await killMidRun(admin, t, child);
+        console.log(`# killed at ${kill.committed} of ${kill.end} committed`);
+        assert.equal(kill.exit, null, 'killed, not exited');
+        assert.ok(kill.committed < kill.end, `killed mid-stream (${kill.committed} of ${kill.end} committed)`);
+      }
+    } finally {
+      records = await feeder.stop();
     }
-    assert.ok((await committed(t)) < total, 'killed mid-stream');
+    const total = records.length;
     const child = spawnStage(FIXTURE, 'fixtureChain', t);
     await child.ready;
     try {
@@ -175,36 +181,37 @@ describe(`fused stages (${CLIENT})`, () => {
 
   it('two instances of a fused chain share the partitions; one SIGKILLed mid-run, the other takes its partitions over: nothing lost, nothing twice', async () => {
     const t = await createStageTopics(admin, 'chain-scale', 4);
-    const record = (i: number) => testMailRecord(`Subject: ${i}\r\n\r\n${'y'.repeat(200)}\r\n`);
-    // Phase 1 gets both members working; phase 2 is produced only then, so the kill lands mid-run
-    // (300 ms per record, 8 at a time per partition, 4 partitions: ~100 records/s).
-    const first = Array.from({ length: 40 }, (_, i) => record(i));
-    const second = Array.from({ length: 400 }, (_, i) => record(1000 + i));
-    const total = first.length + second.length;
-    await produce(svc.kafka, svc.codec, t.input, 'MailRecord', first.map((r) => ({ record: r })));
     const byPartition = async (s: StageTopics) => ((await admin.fetchOffsets({ groupId: s.groupId, topics: [s.input] }))[0]?.partitions ?? []).map((p) => Math.max(0, Number(p.offset)));
-    const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
     const env = { FIXTURE_DELAY_MS: '300', STAGE_SESSION_TIMEOUT_MS: '6000' };
-    const a = spawnStage(FIXTURE, 'fixtureChain', t, env);
-    const b = spawnStage(FIXTURE, 'fixtureChain', t, env);
+    const a = spawnStage(FIXTURE, 'fixtureChain', t, { ...env, STAGE_CHILD_NAME: 'chain-scale-a' });
+    const b = spawnStage(FIXTURE, 'fixtureChain', t, { ...env, STAGE_CHILD_NAME: 'chain-scale-b' });
+    // 300 ms per record, 8 at a time per partition, 4 partitions: ~100 records/s. The input is topped
+    // up to a backlog of 200 until the kill, so the killed member always has work in flight.
+    const feeder = feedBacklog(svc, admin, t, (i) => testMailRecord(`Subject: ${i}\r\n\r\n${'y'.repeat(200)}\r\n`), { backlog: 200, batch: 50 });
+    let records: MailRecord[] = [];
     try {
-      await Promise.all([a.ready, b.ready]);
-      await eventually(async () => ((await admin.describeGroups([t.groupId])).groups[0]?.members.length === 2 ? true : undefined), 60000, 'both instances in the group');
-      await eventually(async () => (sum(await byPartition(t)) >= first.length ? true : undefined), 90000, 'phase 1 committed');
-      await produce(svc.kafka, svc.codec, t.input, 'MailRecord', second.map((r) => ({ record: r })));
-      // Both members work: every partition moves again while the group has two members.
-      const base = await byPartition(t);
-      await eventually(async () => ((await byPartition(t)).every((o, i) => o > base[i]!) ? true : undefined), 90000, 'every partition moving');
-      assert.equal((await admin.describeGroups([t.groupId])).groups[0]?.members.length, 2, 'still two members');
-      const before = sum(await byPartition(t));
-      assert.ok(before < total, `killed mid-run (${before} of ${total} committed)`);
-      a.child.kill('SIGKILL');
-      assert.equal(await a.exited, null, 'killed, not exited');
-      await eventually(async () => (sum(await byPartition(t)) === total ? true : undefined), 180000, 'every offset committed by the survivor');
+      try {
+        await Promise.all([a.ready, b.ready]);
+        await eventually(async () => ((await admin.describeGroups([t.groupId])).groups[0]?.members.length === 2 ? true : undefined), 60000, 'both instances in the group');
+        // Both members work: every partition moves while the group has two members.
+        const base = await byPartition(t);
+        await eventually(async () => ((await byPartition(t)).every((o, i) => o > base[i]!) ? true : undefined), 90000, 'every partition moving');
+        assert.equal((await admin.describeGroups([t.groupId])).groups[0]?.members.length, 2, 'still two members');
+        const held = await memberInputPartitions(admin, t, 'test-chain-scale-a');
+        assert.ok(held.length > 0 && held.length < 4, `the member to kill holds some of the partitions (${held.join(',')})`);
+        const kill = await killMidRun(admin, t, a, held);
+        console.log(`# killed at ${kill.committed} of ${kill.end} committed`);
+        assert.equal(kill.exit, null, 'killed, not exited');
+        assert.ok(kill.committed < kill.end, `killed mid-run (${kill.committed} of ${kill.end} committed on its partitions ${held.join(',')})`);
+      } finally {
+        records = await feeder.stop();
+      }
+      const total = records.length;
+      await eventually(async () => ((await inputProgress(admin, t)).committed === total ? true : undefined), 180000, 'every offset committed by the survivor');
       const out = (await readTopic(svc.kafka, t.output, total, { settleMs: 2000, timeoutMs: 60000 })).map((r) => decodeMail(r.value));
       const ids = out.map((m) => m.envelope.id);
       assert.equal(ids.length - new Set(ids).size, 0, 'no duplicates in the read_committed view');
-      assert.deepEqual(new Set(ids), new Set([...first, ...second].map((r) => r.envelope.id)), 'nothing lost: the survivor finished the dead member\'s partitions');
+      assert.deepEqual(new Set(ids), new Set(records.map((r) => r.envelope.id)), 'nothing lost: the survivor finished the dead member\'s partitions');
       assert.ok(out.every((m) => m.firewall && m.decision), 'every member\'s section on every record');
     } finally {
       for (const c of [a, b]) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGTERM');

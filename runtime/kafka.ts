@@ -29,6 +29,11 @@ export const CLIENT_KINDS: readonly ClientKind[] = ['kafkajs', 'platformatic'];
 /** ACL enums for infra/kafka/acls.ts (operators' ACLs, the SASL test broker); Node's CJS export detection misses them. */
 export const { AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = kafkajs;
 
+/** The partitions a consumer-group member holds, from describeGroups' memberAssignment (the classic consumer protocol both clients speak). */
+export function memberPartitions(memberAssignment: Buffer): Record<string, number[]> {
+  return kafkajs.AssignerProtocol.MemberAssignment.decode(memberAssignment)?.assignment ?? {};
+}
+
 export interface KafkaSettings {
   brokers: string[];
   clientId: string;

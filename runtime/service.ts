@@ -8,6 +8,7 @@ import type { HealthRegistry } from './health.ts';
 import type { KafkaClient, KafkaSettings } from './kafka.ts';
 import type { Logger } from './log.ts';
 import type { RecordCodec, RegistrySettings } from './registry.ts';
+import type { SymbolCatalog, SymbolDeclarations } from './symbols.ts';
 
 export interface ServiceContext {
   kafka: KafkaClient;
@@ -22,6 +23,12 @@ export interface ServiceContext {
   dataDir: string;
   /** Where consumers report their health (/healthz); absent in contexts that serve none. */
   health?: HealthRegistry;
+  /**
+   * Every symbol name the topology's stages declare (runtime/symbols.ts), derived where the process
+   * is composed (cli/services.ts SYMBOL_CATALOG; cli/run-service.ts and the e2e harness set it): the
+   * decision stage validates its policy against it. Absent where no stage needs it.
+   */
+  symbols?: SymbolCatalog;
 }
 
 export interface RunningService {
@@ -45,5 +52,7 @@ export interface ServiceDefinition {
   /** Env var holding this service's metrics port, and its default for `npm start`. */
   metricsPortEnv: string;
   defaultMetricsPort: number;
+  /** The symbol names the service emits, declared in its folder (runtime/symbols.ts); the catalogue is derived from these. */
+  symbols?: SymbolDeclarations;
   start(ctx: ServiceContext): Promise<RunningService>;
 }

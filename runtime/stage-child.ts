@@ -1,6 +1,7 @@
 /**
  * Runs one stage in this process on topics given by the environment (STAGE_MODULE, STAGE_EXPORT,
- * STAGE_INPUT, STAGE_OUTPUT, STAGE_DLQ, STAGE_GROUP; KAFKA_CLIENT picks the client): what tests
+ * STAGE_INPUT, STAGE_OUTPUT, STAGE_DLQ, STAGE_GROUP; KAFKA_CLIENT picks the client; STAGE_CHILD_NAME
+ * names its Kafka client, test-<name>, so a test can tell two instances apart in the group): what tests
  * fork, SIGKILL and SIGSTOP. Reports `{type:'ready'}` over IPC; SIGTERM stops it gracefully.
  */
 import { pathToFileURL } from 'node:url';
@@ -16,7 +17,7 @@ const env = (k: string): string => {
 const mod = (await import(pathToFileURL(env('STAGE_MODULE')).href)) as Record<string, StageService>;
 const service = mod[env('STAGE_EXPORT')];
 if (!service?.run) throw new Error(`stage-child: ${env('STAGE_MODULE')} has no stage export ${env('STAGE_EXPORT')}`);
-const running = await service.run(testServiceContext(`${service.name}-child`), {
+const running = await service.run(testServiceContext(process.env.STAGE_CHILD_NAME ?? `${service.name}-child`), {
   input: env('STAGE_INPUT'), output: env('STAGE_OUTPUT'), deadLetters: env('STAGE_DLQ'), groupId: env('STAGE_GROUP'),
   sessionTimeoutMs: process.env.STAGE_SESSION_TIMEOUT_MS ? Number(process.env.STAGE_SESSION_TIMEOUT_MS) : undefined,
 });

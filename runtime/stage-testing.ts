@@ -1,7 +1,8 @@
 /**
  * Test helpers for stream stages (used by runtime/stage.test.ts and each stage's tests): a service
  * context on the test stack, topics with unique names, MailRecords, a read_committed reader, and
- * a stage run as a child process that a test can SIGKILL.
+ * a stage run as a child process that a test can SIGKILL, input that keeps it busy until the kill,
+ * and a kill that shows it landed mid-run.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { schema, type SchemaName } from '../schemas/index.ts';
 import type { DecisionAction, DecisionSection, Envelope, MailRecord } from '../schemas/types.ts';
-import { clientKindFromEnv, createKafkaClient, type Admin, type ClientKind, type KafkaClient, type MessageHeaders } from './kafka.ts';
+import { clientKindFromEnv, createKafkaClient, memberPartitions, type Admin, type ClientKind, type KafkaClient, type MessageHeaders } from './kafka.ts';
 import { HealthRegistry } from './health.ts';
 import { loggerFor } from './log.ts';
 import { RecordCodec } from './registry.ts';
@@ -210,4 +211,85 @@ export function spawnStage(modulePath: string, exportName: string, topics: Stage
   });
   ready.catch(() => {});
   return { child, ready, exited };
+}
+
+const partitionsOf = <T extends { partition: number }>(xs: T[], only?: readonly number[]) => xs.filter((p) => !only || only.includes(p.partition));
+
+/** Sum of the input's end offsets and of the group's committed offsets, over `only` (every partition when omitted). */
+export async function inputProgress(admin: Admin, t: StageTopics, only?: readonly number[]): Promise<{ end: number; committed: number }> {
+  const ends = partitionsOf(await admin.fetchTopicOffsets(t.input), only);
+  const committed = partitionsOf(((await admin.fetchOffsets({ groupId: t.groupId, topics: [t.input] }))[0]?.partitions ?? []), only);
+  return {
+    end: ends.reduce((n, p) => n + Number(p.high), 0),
+    committed: committed.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0),
+  };
+}
+
+export interface Feeder {
+  /** Stops feeding (after the batch in flight) and returns every record produced, in order. */
+  stop(): Promise<MailRecord[]>;
+}
+
+/**
+ * Input that does not run dry while a crash test waits for its moment: whenever the group's backlog
+ * (end offsets minus committed offsets) is below `backlog`, another `batch` records are produced.
+ * A fixed amount produced up front drains before the kill on a fast or idle moment (the kill then
+ * lands after the end, not mid-run); a topped-up backlog keeps the process busy whatever the speed,
+ * and stays small, so the test's total work does not grow with the wait.
+ */
+export function feedBacklog(svc: { kafka: KafkaClient; codec: RecordCodec }, admin: Admin, t: StageTopics, make: (i: number) => MailRecord, o: { backlog: number; batch: number }): Feeder {
+  const produced: MailRecord[] = [];
+  let stopping = false;
+  const progress = async () => {
+    // A topic just created answers "not the leader" to offset requests for a moment.
+    for (let failures = 0; ; failures++) {
+      try {
+        return await inputProgress(admin, t);
+      } catch (e) {
+        if (failures >= 50) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  };
+  const loop = (async () => {
+    while (!stopping) {
+      const { end, committed } = await progress();
+      if (end - committed < o.backlog) {
+        const batch = Array.from({ length: o.batch }, (_, i) => make(produced.length + i));
+        await produce(svc.kafka, svc.codec, t.input, 'MailRecord', batch.map((record) => ({ record })));
+        produced.push(...batch);
+      } else await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  loop.catch(() => {}); // reported by stop()
+  return {
+    async stop() {
+      stopping = true;
+      await loop;
+      return produced;
+    },
+  };
+}
+
+/**
+ * SIGKILLs a stage child at a point shown to be mid-run: the input's end offsets (of `partitions`,
+ * every partition when omitted) are read right before the signal, the group's committed offsets
+ * right after the process is gone. `committed < end` means the process died with input it had not
+ * committed: the caller asserts it, and it fails only when the kill landed after the work was done.
+ * (A surviving member may take the partitions over only after the dead one's session expires.)
+ */
+export async function killMidRun(admin: Admin, t: StageTopics, c: StageChild, partitions?: readonly number[]): Promise<{ end: number; committed: number; exit: number | null }> {
+  const { end } = await inputProgress(admin, t, partitions);
+  c.child.kill('SIGKILL');
+  const exit = await c.exited;
+  const { committed } = await inputProgress(admin, t, partitions);
+  return { end, committed, exit };
+}
+
+/** The input partitions the group member whose Kafka client id starts with `clientId` holds now. */
+export async function memberInputPartitions(admin: Admin, t: StageTopics, clientId: string): Promise<number[]> {
+  const group = (await admin.describeGroups([t.groupId])).groups[0];
+  const members = group?.members.filter((m) => m.clientId.startsWith(clientId)) ?? [];
+  if (members.length !== 1) throw new Error(`${members.length} members of ${t.groupId} with client id ${clientId}`);
+  return memberPartitions(members[0]!.memberAssignment)[t.input] ?? [];
 }

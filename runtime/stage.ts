@@ -27,6 +27,7 @@ import { acquireRawStore, forTopic, hasInlineRaw, RawUnavailable, refFrom, type 
 import { serviceIdentity, type RunningService, type ServiceContext, type ServiceDefinition } from './service.ts';
 import { stageMetrics, type StageMetrics } from './stage-metrics.ts';
 import { MAX_RECORD_BYTES, rawPolicy, TOPICS, type TopicSpec } from './topics.ts';
+import type { SymbolDeclarations } from './symbols.ts';
 
 export { TransientError };
 export type { DeadLetterReason } from './dead-letter.ts';
@@ -101,6 +102,8 @@ interface StageCommon<S> {
   sideOutputs?: Record<string, TopicSpec>;
   /** Port for /metrics and /healthz under `scop start`; env `<NAME>_METRICS_PORT` overrides it. */
   defaultMetricsPort: number;
+  /** The symbol names process() emits, declared in the stage's folder (runtime/symbols.ts). */
+  symbols?: SymbolDeclarations;
   /** Once at start: read config (env), open connections. The result is ctx.state. */
   init?(svc: ServiceContext): Promise<S> | S;
   /** At stop, after the last batch. */
@@ -310,6 +313,7 @@ function serviceFor<S, D extends StageCommon<S>>(def: D, run: (ctx: ServiceConte
   if (!def.input.valueSchema || !def.output.valueSchema) throw new Error(`stage ${def.name}: input and output topics need a value schema`);
   return {
     ...identity,
+    ...(def.symbols ? { symbols: def.symbols } : {}),
     stage: def,
     start: (ctx) => run(ctx),
     run,

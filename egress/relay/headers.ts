@@ -10,6 +10,7 @@
  * Message-ID, same record id — and tools can map a stored message back to its record.
  */
 import type { MailRecord } from '../../schemas/types.ts';
+import { fieldName } from '../../runtime/header-fields.ts';
 
 /** Values from sections end up in header lines: keep CRLF folds, drop any other CR, LF or control character. */
 export function headerValue(v: string): string {
@@ -118,14 +119,12 @@ export function authservIdOf(value: string): string | null {
 }
 
 /**
- * A field's name as the most lenient reader takes it: white space of any kind before the colon is
- * dropped (String.trimEnd, as the MIME stage's structure scan does). Trimming only spaces and tabs
- * let `Authentication-Results\f: mx.scop.test; …` through the forged-field removal while readers
- * that trim a form feed still took it for an Authentication-Results field (a fuzzing finding).
+ * A field's canonical name (runtime/header-fields.ts: white space of any kind before the colon is
+ * dropped, as every other reader of the header drops it). Trimming only spaces and tabs let
+ * `Authentication-Results\f: mx.scop.test; …` through the forged-field removal while the MIME stage
+ * took it for an Authentication-Results field (a fuzzing finding).
  */
-function fieldName(raw: Buffer, pos: number, colon: number): string {
-  return raw.toString('latin1', pos, pos + colon).trimEnd().toLowerCase();
-}
+const nameAt = (raw: Buffer, pos: number, colon: number): string => fieldName(raw.toString('latin1', pos, pos + colon + 1)) ?? '';
 
 /**
  * The raw message as pieces without the forged trust fields of its header section: every
@@ -154,9 +153,9 @@ export function withoutForgedTrustFields(raw: Buffer, authservIds: Iterable<stri
     let colon = -1;
     if (lead === 0x61 || lead === 0x78 || (lead === 0x6d && !hasMessageId)) for (let i = pos; i < first; i++) if (raw[i] === 0x3a) { colon = i - pos; break; }
     if (colon > 0 && lead === 0x6d) {
-      hasMessageId = fieldName(raw, pos, colon) === 'message-id';
+      hasMessageId = nameAt(raw, pos, colon) === 'message-id';
     } else if (colon > 0) {
-      const name = fieldName(raw, pos, colon);
+      const name = nameAt(raw, pos, colon);
       let drop = OWN_FIELD.test(name);
       if (!drop && name === 'authentication-results') {
         const id = authservIdOf(raw.toString('latin1', pos + colon + 1, end).replace(/\r?\n/g, ''));

@@ -13,6 +13,7 @@ import { DnsResolver, emptyStats } from './dns.ts';
 import { lookupSymbols } from './lookups.ts';
 import { STAGE_VERSION, verifyMessage } from './verify.ts';
 import { authSymbols } from './symbols.ts';
+import { AUTH_SYMBOLS } from './symbol-names.ts';
 
 interface AuthState {
   config: AuthConfig;
@@ -67,6 +68,7 @@ export function dmarcEvent(record: MailRecord): DmarcEvent | null {
 
 export const authService = defineStage<AuthState, 'auth'>({
   name: 'auth',
+  symbols: AUTH_SYMBOLS,
   section: 'auth',
   version: STAGE_VERSION,
   description: 'DNS authentication: SPF, DKIM, DMARC, ARC and BIMI verdicts plus an Authentication-Results value; DMARC events for aggregate reports',

@@ -13,16 +13,21 @@ import { PolicyDocument } from '../../runtime/policy-file.ts';
 import { createStageTopics, produce, readTopic, testBroker, testMailRecord } from '../../runtime/stage-testing.ts';
 import { eventually, uniqueName } from '../../runtime/testing.ts';
 import { topicConfig, type TopicSpec } from '../../runtime/topics.ts';
-import { SPAM_EVIDENCE_SYMBOLS } from '../../schemas/symbol-names.ts';
+import { SPAM_EVIDENCE_SYMBOLS } from '../spam/symbol-names.ts';
 import type { MailRecord, MailSymbol } from '../../schemas/types.ts';
 import { loadDecisionConfig } from './config.ts';
 import { decide } from './decide.ts';
 import { explain, explainText } from './explain.ts';
 import { buildPolicy } from './policy.ts';
 import { decisionService } from './service.ts';
+import { SYMBOL_CATALOG } from '../../cli/services.ts';
+import { Registry } from 'prom-client';
+import { loggerFor } from '../../runtime/log.ts';
+import type { ServiceContext } from '../../runtime/service.ts';
+import { SymbolCatalog, symbolOf } from '../../runtime/symbols.ts';
 
-const builtIn = buildPolicy(null);
-const policyOf = (yaml: string) => buildPolicy(PolicyDocument.parse(yaml, 'policy.yaml'));
+const builtIn = buildPolicy(null, SYMBOL_CATALOG);
+const policyOf = (yaml: string) => buildPolicy(PolicyDocument.parse(yaml, 'policy.yaml'), SYMBOL_CATALOG);
 const base = (rcpt = 'rcpt@example.net') => testMailRecord('From: a@example.com\r\n\r\nhi\r\n', { rcptTo: [rcpt] });
 const sym = (stage: MailSymbol['stage'], symbol: string, score: number | null = null, ...options: string[]): MailSymbol => ({ symbol, stage, score, options });
 const withSymbols = (...symbols: MailSymbol[]): MailRecord => ({ ...base(), symbols });
@@ -171,6 +176,17 @@ test('a symbol no stage emits, or a weight out of range, is refused with its key
   assert.match(err('force:\n  - { name: dbl, symbol: URIBL_DBL, action: quarantine }\n'), /force\[0\]\.symbol: unknown symbol "URIBL_DBL"/, 'a forced rule on an undeclared name');
 });
 
+test('the policy knows the names the catalogue it is handed declares: a new check declares its name in its own folder, nothing else', async () => {
+  const doc = PolicyDocument.parse('symbols:\n  RDNS_NEW_CHECK: { weight: 2 }\n', 'policy.yaml');
+  assert.throws(() => buildPolicy(doc, SYMBOL_CATALOG), /unknown symbol "RDNS_NEW_CHECK"/);
+  // As if the spam stage's symbol-names.ts declared it: the composition derives the catalogue from the definitions.
+  const withNew = new SymbolCatalog([...SYMBOL_CATALOG.entries().map(([n, i]) => [i.stage, { [n]: i }] as const), ['spam', { RDNS_NEW_CHECK: symbolOf('spam')('a new check') }]]);
+  assert.equal(buildPolicy(doc, withNew).symbols.get('RDNS_NEW_CHECK')?.weight, 2);
+  // Composed without a catalogue, the stage refuses to start rather than weigh nothing.
+  const bare = { env: {}, log: loggerFor('decision-test'), metrics: new Registry() } as unknown as ServiceContext;
+  await assert.rejects(async () => decisionService.stage.init!(bare), /needs the symbol catalogue/);
+});
+
 test("the spam stage's evidence symbols: weighed by the built-in policy in a group capped below junk; a policy that trusts them more changes the total and the action", () => {
   const ham = sym('spam', 'BAYES_HAM', 0.1, '0.100');
   const d = decide(withSymbols(ham, sym('spam', 'RDNS_NONE'), sym('spam', 'HELO_IP_LITERAL'), sym('spam', 'MIME_HTML_ONLY'), sym('spam', 'URL_ANCHOR_MISMATCH')), builtIn).section;
@@ -200,11 +216,11 @@ test("the spam stage's evidence symbols: weighed by the built-in policy in a gro
 });
 
 test('the deprecated DECISION_* variables still change the built-in policy; a bad value names the variable', () => {
-  const strict = buildPolicy(null, loadDecisionConfig({ DECISION_SPAM_ACTION: 'junk', DECISION_SPAM_REJECT_PROBABILITY: '0.999', DECISION_DMARC_REJECT_ACTION: 'quarantine' }).legacy);
+  const strict = buildPolicy(null, SYMBOL_CATALOG, loadDecisionConfig({ DECISION_SPAM_ACTION: 'junk', DECISION_SPAM_REJECT_PROBABILITY: '0.999', DECISION_DMARC_REJECT_ACTION: 'quarantine' }).legacy);
   assert.equal(action(withSpam(base(), 'spam', 0.99), strict), 'junk');
   assert.equal(action(withSpam(base(), 'spam', 0.9995), strict), 'reject');
   assert.equal(action(withDmarc(base(), 'reject'), strict), 'quarantine');
-  const attachments = buildPolicy(null, loadDecisionConfig({ DECISION_DANGEROUS_ATTACHMENT_ACTION: 'junk', DECISION_VIRUS_ACTION: 'quarantine', DECISION_REPUTATION_QUARANTINE: 'off', DECISION_REPUTATION_JUNK: '1' }).legacy);
+  const attachments = buildPolicy(null, SYMBOL_CATALOG, loadDecisionConfig({ DECISION_DANGEROUS_ATTACHMENT_ACTION: 'junk', DECISION_VIRUS_ACTION: 'quarantine', DECISION_REPUTATION_QUARANTINE: 'off', DECISION_REPUTATION_JUNK: '1' }).legacy);
   assert.equal(action(withAttachment(base(), 'a.exe', ['executable']), attachments), 'junk');
   assert.equal(action(withAttachment(base(), 'a.zip', ['virus'], 'Eicar'), attachments), 'quarantine');
   assert.equal(action(withReputation(base(), 9), attachments), 'junk');
@@ -256,7 +272,7 @@ test('stage: decided out for every record, held ones also on the quarantine topi
   const blocked = { ...base(), firewall: withReputation(base(), 0, true).firewall };
   const spfFail = withSymbols(sym('auth', 'SPF_FAIL', null, 'x.test'));
   await produce(svc.kafka, svc.codec, t.input, 'MailRecord', [clean, old, blocked, spfFail].map((record) => ({ record })));
-  const running = await decisionService.run({ ...svc, env: { ...svc.env, SCOP_POLICY_FILE: file, DECISION_POLICY_POLL_MS: '100' } }, { ...t, sideOutputs: { quarantine } });
+  const running = await decisionService.run({ ...svc, symbols: SYMBOL_CATALOG, env: { ...svc.env, SCOP_POLICY_FILE: file, DECISION_POLICY_POLL_MS: '100' } }, { ...t, sideOutputs: { quarantine } });
   try {
     const decode = async (m: { value: Buffer }) => svc.codec.decodeAs<MailRecord>(m.value, 'MailRecord');
     const out = await readTopic(svc.kafka, t.output, 4, { settleMs: 500 });
@@ -275,7 +291,7 @@ test('stage: decided out for every record, held ones also on the quarantine topi
     writeFileSync(file, 'symbols:\n  SPF_FAIL: { weight: lots }\n');
     await new Promise((r) => setTimeout(r, 600));
     writeFileSync(file, 'symbols:\n  SPF_FAIL: { weight: 25 }\n');
-    const version = buildPolicy(PolicyDocument.read(file)).version;
+    const version = buildPolicy(PolicyDocument.read(file), SYMBOL_CATALOG).version;
     let again: MailRecord | undefined;
     await eventually(async () => {
       const r = { ...spfFail, envelope: { ...spfFail.envelope, id: uniqueName('replay') } };

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { POLICY_KEYS as FILE_KEYS, PolicyDocument, type PolicyKey } from '../../runtime/policy-file.ts';
-import { isKnownSymbol, nearestSymbol } from '../../schemas/symbol-names.ts';
+import type { SymbolCatalog } from '../../runtime/symbols.ts';
 import type { DecisionAction } from '../../schemas/types.ts';
 import type { LegacyEnv } from './config.ts';
 
@@ -55,7 +55,7 @@ const DECISION_KEYS = (Object.keys(FILE_KEYS) as PolicyKey[]).filter((k) => FILE
 type PolicyLayer = z.infer<typeof policyFileShape>;
 type ScoringLayer = Pick<PolicyLayer, 'actions' | 'groups' | 'symbols' | 'force'>;
 
-/** `custom`: a name no shipped stage emits (schemas/symbol-names.ts) that the operator declared, e.g. a DNS list's own symbol. */
+/** `custom`: a name no stage of the topology declares (runtime/symbols.ts) that the operator declared, e.g. a DNS list's own symbol. */
 export interface SymbolRule { weight: number; group: string | null; minScore: number | null; description: string | null; custom: boolean }
 export interface ForceRule { name: string; symbols: string[]; action: ThresholdAction; minScore: number | null; overAllow: boolean; description: string | null }
 /** What scores a message: thresholds (an action switched off is absent), groups, weights, forced actions. */
@@ -81,7 +81,7 @@ export interface Policy extends ScoringPolicy {
 /** Reports a problem at a key path of the layer being applied. */
 type Fail = (path: (string | number)[], problem: string) => never;
 
-function applyScoring(base: ScoringPolicy, layer: ScoringLayer, fail: Fail, at: (string | number)[] = []): ScoringPolicy {
+function applyScoring(base: ScoringPolicy, layer: ScoringLayer, known: SymbolCatalog, fail: Fail, at: (string | number)[] = []): ScoringPolicy {
   const out: ScoringPolicy = { thresholds: { ...base.thresholds }, groups: new Map(base.groups), symbols: new Map(base.symbols), force: [...base.force] };
   for (const [a, v] of Object.entries(layer.actions ?? {}) as [ThresholdAction, number | 'off'][]) {
     if (v === 'off') delete out.thresholds[a]; else out.thresholds[a] = v;
@@ -93,7 +93,7 @@ function applyScoring(base: ScoringPolicy, layer: ScoringLayer, fail: Fail, at: 
   for (const [name, s] of Object.entries(layer.symbols ?? {})) {
     const cur = out.symbols.get(name);
     const rule = { weight: s.weight ?? cur?.weight ?? 0, group: s.group ?? cur?.group ?? null, minScore: s.min_score ?? cur?.minScore ?? null, description: s.description ?? cur?.description ?? null, custom: s.custom ?? cur?.custom ?? false };
-    if (!rule.custom && !isKnownSymbol(name)) fail([...at, 'symbols', name], unknownSymbol(name));
+    if (!rule.custom && !known.has(name)) fail([...at, 'symbols', name], unknownSymbol(name, known));
     if (rule.group !== null && !out.groups.has(rule.group)) fail([...at, 'symbols', name, 'group'], `no group "${rule.group}" (add it under groups:)`);
     out.symbols.set(name, rule);
   }
@@ -109,7 +109,7 @@ function applyScoring(base: ScoringPolicy, layer: ScoringLayer, fail: Fail, at: 
     if (!symbols) fail([...at, 'force', i], `rule "${f.name}" needs symbol: (a name or a list)`);
     if (!act) fail([...at, 'force', i], `rule "${f.name}" needs action: (${THRESHOLD_ACTIONS.join(', ')})`);
     if (f.symbol !== undefined) symbols!.forEach((name, j) => {
-      if (!isKnownSymbol(name) && !out.symbols.get(name)?.custom) fail([...at, 'force', i, 'symbol', ...(Array.isArray(f.symbol) ? [j] : [])], unknownSymbol(name));
+      if (!known.has(name) && !out.symbols.get(name)?.custom) fail([...at, 'force', i, 'symbol', ...(Array.isArray(f.symbol) ? [j] : [])], unknownSymbol(name, known));
     });
     const rule: ForceRule = { name: f.name!, symbols: symbols!, action: act!, minScore: f.min_score ?? cur?.minScore ?? null, overAllow: f.over_allow ?? cur?.overAllow ?? false, description: f.description ?? cur?.description ?? null };
     if (idx >= 0) out.force[idx] = rule; else out.force.push(rule);
@@ -119,8 +119,8 @@ function applyScoring(base: ScoringPolicy, layer: ScoringLayer, fail: Fail, at: 
 }
 
 /** What a name no stage emits gets told: the nearest known name, or how to declare one's own. */
-function unknownSymbol(name: string): string {
-  const near = nearestSymbol(name);
+function unknownSymbol(name: string, known: SymbolCatalog): string {
+  const near = known.nearest(name);
   return `unknown symbol "${name}"${near ? ` (did you mean ${near}?)` : ''}: no stage emits it, so it would weigh nothing; the known names are in processors/decision/README.md, and a symbol of your own (a DNS list's, AUTH_URI_LISTS …) is declared with custom: true under symbols:`;
 }
 
@@ -172,14 +172,16 @@ function lists(l: PolicyLayer['allow'], fail: Fail, at: string): Lists {
 
 const EMPTY: ScoringPolicy = { thresholds: {}, groups: new Map(), symbols: new Map(), force: [] };
 
-/** The built-in default's scoring (default-policy.yaml), read once. */
-let builtIn: ScoringPolicy | undefined;
-export function defaultScoring(): ScoringPolicy {
-  if (!builtIn) {
+/** The built-in default's scoring (default-policy.yaml), read once per catalogue (a process has one). */
+const builtIn = new WeakMap<SymbolCatalog, ScoringPolicy>();
+export function defaultScoring(known: SymbolCatalog): ScoringPolicy {
+  let scoring = builtIn.get(known);
+  if (!scoring) {
     const doc = PolicyDocument.parse(readFileSync(DEFAULT_POLICY_FILE, 'utf8'), DEFAULT_POLICY_FILE);
-    builtIn = applyScoring(EMPTY, doc.section(DECISION_KEYS, policyFileShape), (path, problem) => { throw doc.error(path, problem); });
+    scoring = applyScoring(EMPTY, doc.section(DECISION_KEYS, policyFileShape), known, (path, problem) => { throw doc.error(path, problem); });
+    builtIn.set(known, scoring);
   }
-  return builtIn;
+  return scoring;
 }
 
 /**
@@ -225,15 +227,17 @@ export function scoringJson(p: ScoringPolicy) {
 
 /**
  * The effective policy: built-in default → legacy env → the file (when given). Throws a
- * ConfigError naming the line and key of the first problem.
+ * ConfigError naming the line and key of the first problem. `known`: the symbol names the
+ * topology's stages declare (runtime/symbols.ts), handed in by whoever composes the process —
+ * the decision imports no other stage.
  */
-export function buildPolicy(doc: PolicyDocument | null, env: LegacyEnv = {}): Policy {
+export function buildPolicy(doc: PolicyDocument | null, known: SymbolCatalog, env: LegacyEnv = {}): Policy {
   const layer: PolicyLayer = doc ? doc.section(DECISION_KEYS, policyFileShape) : {};
   const fail: Fail = (path, problem) => { throw doc ? doc.error(path, problem) : new Error(problem); };
-  const start = layer.use_defaults === false ? EMPTY : applyLegacyEnv(defaultScoring(), env);
-  const base = applyScoring(start, layer, fail);
+  const start = layer.use_defaults === false ? EMPTY : applyLegacyEnv(defaultScoring(known), env);
+  const base = applyScoring(start, layer, known, fail);
   const domains = new Map<string, ScoringPolicy>();
-  for (const [domain, o] of Object.entries(layer.domains ?? {})) domains.set(domain, applyScoring(base, o, fail, ['domains', domain]));
+  for (const [domain, o] of Object.entries(layer.domains ?? {})) domains.set(domain, applyScoring(base, o, known, fail, ['domains', domain]));
   const allow = lists(layer.allow, fail, 'allow');
   const block = { ...lists(layer.block, fail, 'block'), action: layer.block?.action ?? 'reject' };
   const json = {

@@ -14,6 +14,7 @@ import type { Logger } from '../../runtime/log.ts';
 import { loadDecisionConfig } from './config.ts';
 import { decide, STAGE_VERSION } from './decide.ts';
 import { buildPolicy, type Policy } from './policy.ts';
+import { DECISION_SYMBOLS } from './symbol-names.ts';
 
 interface DecisionState {
   /** Swapped whole (one assignment) on a reload: a record is decided by exactly one policy, and says which. */
@@ -40,6 +41,7 @@ function describe(policy: Policy) {
 
 export const decisionService = defineStage<DecisionState, 'decision'>({
   name: 'decision',
+  symbols: DECISION_SYMBOLS,
   section: 'decision',
   version: STAGE_VERSION,
   description: 'weighs every stage\'s symbols with the policy file: deliver / add_header / junk / quarantine / reject; holds quarantined and rejected mail on mail.quarantine',
@@ -53,8 +55,12 @@ export const decisionService = defineStage<DecisionState, 'decision'>({
     const config = loadDecisionConfig(svc.env);
     const log: Logger = svc.log.child({ component: 'policy' });
     if (Object.keys(config.legacy).length) log.warn({ variables: Object.keys(config.legacy) }, 'DECISION_* variables are deprecated: move them into the policy file (processors/decision/README.md, "Migrating from DECISION_* variables")');
+    // The names the policy may weigh: the topology's stages' declarations, handed in where the
+    // process is composed (this stage imports no other stage).
+    const known = svc.symbols;
+    if (!known) throw new Error('the decision stage needs the symbol catalogue of the topology\'s stages (ServiceContext.symbols: cli/services.ts SYMBOL_CATALOG)');
     // An invalid file stops the start with its line and key (ConfigError).
-    const policy = buildPolicy(config.policyFile ? PolicyDocument.read(config.policyFile) : null, config.legacy);
+    const policy = buildPolicy(config.policyFile ? PolicyDocument.read(config.policyFile) : null, known, config.legacy);
     const m = decisionMetrics(svc.metrics);
     m.policyInfo.set({ version: policy.version }, 1);
     log.info(describe(policy), 'decision policy');
@@ -63,7 +69,7 @@ export const decisionService = defineStage<DecisionState, 'decision'>({
       state.follower = followPolicyFile(config.policyFile, {
         intervalMs: config.pollMs, log,
         onChange(doc) {
-          const next = buildPolicy(doc, config.legacy);
+          const next = buildPolicy(doc, known, config.legacy);
           if (next.version === state.policy.version) return;
           m.policyInfo.set({ version: state.policy.version }, 0);
           state.policy = next;

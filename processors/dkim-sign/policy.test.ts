@@ -61,6 +61,17 @@ describe('every identity in From and Sender must be allowed', () => {
   });
 });
 
+describe('field names are read as every stage reads them (runtime/header-fields.ts)', () => {
+  const head = (h: string) => Buffer.from(`${h}\r\nTo: x@example.net\r\n\r\nbody\r\n`, 'latin1');
+  test('a no-break space byte before the colon still names the field (this reader decoded UTF-8 and missed it; MIME and egress trim it)', () => {
+    assert.equal(senderIdentities(head('From: alice@example.org\r\nSender\xa0: ceo@example.org')).sender?.address, 'ceo@example.org');
+  });
+  test('a UTF-8 no-break space (C2 A0) before the colon, or a form feed before the name, names no field (as the MIME stage reads them)', () => {
+    assert.equal(senderIdentities(head('From: alice@example.org\r\nSender\xc2\xa0: ceo@example.org')).sender, null);
+    assert.deepEqual(senderIdentities(head('From: alice@example.org\r\n\fFrom: ceo@other.example')).from.map((f) => f.address), ['alice@example.org']);
+  });
+});
+
 describe('the sender policy on hostile From values', () => {
   // LOCAL_PART and the domain check repeat a group, but each repetition starts with '.', which the
   // repeated class cannot match: one way to match, linear time. Checked here on long near-misses.

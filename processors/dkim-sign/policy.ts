@@ -4,6 +4,7 @@
  */
 import { addressParser } from 'postal-mime';
 import { normalizeDomain } from './keys.ts';
+import { fieldName, fieldValue, headerBlock, splitFields } from '../../runtime/header-fields.ts';
 
 export type RefusalCode = 'no-auth-user' | 'no-from' | 'multiple-from' | 'multiple-from-domains' | 'multiple-sender' | 'unparseable-address' | 'bad-from-domain' | 'not-authorized' | 'no-key' | 'bad-submission-mac';
 
@@ -29,22 +30,16 @@ export interface FromAddress {
   domain: string;
 }
 
-/** The header block (up to the empty line), unfolded fields as [lower-case name, value]. */
+/**
+ * The header block (up to the empty line), unfolded fields as [lower-case name, value], the value
+ * decoded as UTF-8 (RFC 6532). Names, the block's end and the folds are read as every stage reads
+ * them (runtime/header-fields.ts).
+ */
 export function headerFields(message: Buffer): [string, string][] {
-  let end = message.indexOf('\r\n\r\n');
-  let sep = 4;
-  if (end < 0) {
-    end = message.indexOf('\n\n');
-    sep = 2;
-  }
-  const block = (end < 0 ? message : message.subarray(0, end + sep / 2)).toString('utf8');
   const fields: [string, string][] = [];
-  for (const line of block.split(/\r?\n/)) {
-    if (/^[ \t]/.test(line) && fields.length) fields[fields.length - 1]![1] += line;
-    else if (line.includes(':')) {
-      const i = line.indexOf(':');
-      fields.push([line.slice(0, i).trim().toLowerCase(), line.slice(i + 1)]);
-    }
+  for (const field of splitFields(headerBlock(message))) {
+    const name = fieldName(field);
+    if (name !== null) fields.push([name, Buffer.from(fieldValue(field).replace(/\r?\n/g, ''), 'latin1').toString('utf8')]);
   }
   return fields;
 }

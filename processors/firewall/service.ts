@@ -19,6 +19,7 @@ import { loadFirewallConfig, type FirewallConfig } from './config.ts';
 import { applyEvent, decayed, messageEvent, prefixOf, senderDomain } from './reputation.ts';
 import { ReputationTable } from './table.ts';
 import { firewallSymbols } from './symbols.ts';
+import { FIREWALL_SYMBOLS } from './symbol-names.ts';
 
 export const STAGE_VERSION = '1.0.0';
 
@@ -35,6 +36,7 @@ function blockFor(r: Reputation, cfg: FirewallConfig): Block {
 export function firewallStages(table: ReputationTable, cfg: FirewallConfig) {
   const screen = defineStage<FirewallState, 'firewall'>({
     name: 'firewall',
+    symbols: FIREWALL_SYMBOLS,
     section: 'firewall',
     version: STAGE_VERSION,
     description: 'adds client prefix and sender domain reputation; emits reputation events',
@@ -157,6 +159,7 @@ export function startFirewall(ctx: ServiceContext, o: FirewallOverrides = {}): P
 
 export const firewallService: ServiceDefinition = {
   name: 'firewall',
+  symbols: FIREWALL_SYMBOLS,
   description: 'firewall: reputation per client prefix and sender domain, blocks prefixes with poor reputation',
   metricsPortEnv: 'FIREWALL_METRICS_PORT',
   defaultMetricsPort: 9474,

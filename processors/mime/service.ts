@@ -10,6 +10,7 @@ import { clamdEnvShape, parseClamdAddress, type ClamdAddress } from './clamd.ts'
 import { parseMime, STAGE_VERSION } from './parse.ts';
 import { mimeSymbols } from './symbols.ts';
 import { DEFAULT_LIMITS, type MimeLimits } from './structure.ts';
+import { MIME_SYMBOLS } from './symbol-names.ts';
 
 interface MimeState {
   limits: MimeLimits;
@@ -52,6 +53,7 @@ export function loadMimeConfig(env: NodeJS.ProcessEnv): MimeState {
 
 export const mimeService = defineStage<MimeState, 'mime'>({
   name: 'mime',
+  symbols: MIME_SYMBOLS,
   section: 'mime',
   version: STAGE_VERSION,
   description: 'MIME parsing: headers, bodies as text, URLs, charsets, defects, attachments and their policy flags (optional ClamAV)',

@@ -10,6 +10,7 @@
 // isUtf8 validates without decoding (a fatal TextDecoder built and run per header block did both).
 import { isUtf8 } from 'node:buffer';
 import type { MimeDefect } from '../../schemas/types.ts';
+import { rawFieldName } from '../../runtime/header-fields.ts';
 
 export interface MimeLimits {
   /** Deepest multipart / message nesting walked (and parsed). */
@@ -234,7 +235,7 @@ function readHeader(w: Walk, start: number, end: number, path: string): { fields
       continue;
     }
     const colon = line.indexOf(':');
-    const name = colon > 0 ? line.slice(0, colon).trimEnd() : '';
+    const name = rawFieldName(line) ?? '';
     lastIsField = false;
     if (!name || !HEADER_NAME.test(name)) { badLines++; continue; }
     if (fields.length >= w.limits.maxHeaders) {

@@ -5,6 +5,7 @@
  * no decoding. So training, evaluation and production all tokenize the same thing.
  */
 import type { AuthSection, MailRecord, MimeSection } from '../../schemas/types.ts';
+import { fieldName, fieldValue, headerBlock, splitFields } from '../../runtime/header-fields.ts';
 
 export interface SpamAddress { name: string; address: string }
 
@@ -56,22 +57,12 @@ export const RAW_FIELDS = ['x-mailer', 'user-agent', 'x-priority', 'x-msmail-pri
 const WANTED = new Set<string>(RAW_FIELDS);
 const MAX_HEADER_BYTES = 64 * 1024;
 
-/** Unfolded first values of RAW_FIELDS from the top-level header block. */
+/** Unfolded first values of RAW_FIELDS from the top-level header block (names read as every stage reads them: runtime/header-fields.ts). */
 export function rawFields(raw: Buffer): Record<string, string> {
-  // A message that starts with its blank line has no header fields (RFC 5322 2.1), as the MIME stage reads it.
-  if (raw[0] === 0x0a || (raw[0] === 0x0d && raw[1] === 0x0a)) return {};
-  let end = raw.length;
-  const a = raw.indexOf('\r\n\r\n');
-  const b = raw.indexOf('\n\n');
-  if (a >= 0) end = a;
-  if (b >= 0 && b < end) end = b;
-  const head = raw.subarray(0, Math.min(end, MAX_HEADER_BYTES)).toString('latin1');
   const out: Record<string, string> = {};
-  for (const field of head.split(/\r?\n(?![ \t])/)) {
-    const colon = field.indexOf(':');
-    if (colon <= 0) continue;
-    const name = field.slice(0, colon).trim().toLowerCase();
-    if (WANTED.has(name) && !(name in out)) out[name] = field.slice(colon + 1).replace(/\r?\n[ \t]+/g, ' ').trim();
+  for (const field of splitFields(headerBlock(raw, MAX_HEADER_BYTES))) {
+    const name = fieldName(field);
+    if (name !== null && WANTED.has(name) && !(name in out)) out[name] = fieldValue(field).replace(/\r?\n[ \t]+/g, ' ').trim();
   }
   return out;
 }

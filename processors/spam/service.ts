@@ -30,6 +30,7 @@ import { EVIDENCE, spamSymbols } from './symbols.ts';
 import type { TokenizeTask } from './tokenize-worker.ts';
 import { DEFAULT_LIMITS, tokenize, TOKENIZER_VERSION, type TokenizerLimits } from './tokenizer.ts';
 import { loadModelKeys } from '../../runtime/model-signature.ts';
+import { SPAM_SYMBOLS } from './symbol-names.ts';
 
 /** The stage's per-record limit; the worker pool's own limit is a backstop just past it. */
 const PROCESS_TIMEOUT_MS = 10_000;
@@ -149,6 +150,7 @@ export function boundedTokenizer(opts: {
 
 export const spamService = defineStage<SpamState, 'spam'>({
   name: 'spam',
+  symbols: SPAM_SYMBOLS,
   section: 'spam',
   version: STAGE_VERSION,
   description: 'spam scoring (logistic regression over the Bayes tokens) with models hot-swapped from spam.model',

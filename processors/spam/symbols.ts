@@ -10,7 +10,7 @@
  * gives the symbols their (small) weights.
  */
 import { symbolWord, type StageSymbol } from '../../runtime/stage.ts';
-import type { SpamEvidenceSymbol } from '../../schemas/symbol-names.ts';
+import type { SpamEvidenceSymbol } from './symbol-names.ts';
 import type { SpamSection } from '../../schemas/types.ts';
 
 /** Each evidence symbol and the tokens (tokenizer.ts) any one of which fires it. */

@@ -89,6 +89,10 @@ describe('spam tokenizer', () => {
   it('reads the record: MIME section, raw header fields after the trace, envelope, auth; refuses a record without MIME section', () => {
     const raw = Buffer.from('Received: from us\r\nX-Mailer: Foo 2.1\r\nContent-Type: text/plain;\r\n charset=utf-8\r\nSubject: x\r\n\r\nX-Mailer: not a header\r\n');
     assert.deepEqual(rawFields(raw), { 'x-mailer': 'Foo 2.1', 'content-type': 'text/plain; charset=utf-8' });
+    // Read as the MIME stage reads them (runtime/header-fields.ts); this reader used to trim both ends
+    // of a name and take the colon from a continuation line, so it read fields the MIME stage calls invalid.
+    const odd = Buffer.from('\fX-Mailer: formfed\r\nX-Priority\r\n : folded\r\nUser-Agent\f: ok\r\n\r\nx\r\n', 'latin1');
+    assert.deepEqual(rawFields(odd), { 'user-agent': 'ok' }, 'a name after a form feed or before a folded colon is no field');
     const record = { envelope: { id: 'r1', raw, traceLength: 0, clientIp: '203.0.113.9', clientHostname: null, helo: 'x', mailFrom: '', rcptTo: ['bob@corp.test'] }, mime: null, auth: null } as unknown as MailRecord;
     assert.throws(() => spamInputFromRecord(record), MissingMimeSectionError);
   });

@@ -9,6 +9,7 @@ import { readCompactedTopic } from '../compacted-topic.ts';
 import { loggerFor } from '../log.ts';
 import type { RecordCodec } from '../registry.ts';
 import { TOPICS } from '../topics.ts';
+import { asciiLower, fieldName, fieldValue, headerBlock, splitFields } from '../header-fields.ts';
 import type { DeliveryJob, MailRecord } from '../../schemas/types.ts';
 import { sendFeedback } from './feedback.ts';
 import { sendAll } from './send.ts';
@@ -20,11 +21,9 @@ export interface Held { record: MailRecord; subject: string; messageId: string |
 
 /** Header value from the raw message (first occurrence, unfolded, UTF-8 per RFC 6532); enough for listing. */
 export function headerOf(raw: Buffer, name: string): string | null {
-  const end = raw.indexOf('\r\n\r\n');
-  const want = name.toLowerCase();
-  for (const field of raw.subarray(0, end < 0 ? raw.length : end).toString('utf8').split(/\r?\n(?![ \t])/)) {
-    const colon = field.indexOf(':');
-    if (colon > 0 && field.slice(0, colon).trimEnd().toLowerCase() === want) return field.slice(colon + 1).replace(/\r?\n/g, '').trim();
+  const want = asciiLower(name);
+  for (const field of splitFields(headerBlock(raw))) {
+    if (fieldName(field) === want) return Buffer.from(fieldValue(field).replace(/\r?\n/g, ''), 'latin1').toString('utf8').trim();
   }
   return null;
 }
