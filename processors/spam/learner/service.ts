@@ -259,6 +259,8 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
     let state: SpamLearnerState;
     let domainRejections = 0;
     let domainPublished = 0;
+    /** Evicted by this batch (a new domain took the slot): tombstones in this transaction; a dropped batch restores them. */
+    let evicted: string[] = [];
     if (guard && !guard.ok) {
       const sources = Object.fromEntries(core.pendingSources);
       const labels = core.pending;
@@ -301,7 +303,7 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
         domainPublished++;
       }
       // Evicted to make room for a new domain (idle longer than SPAM_LEARNER_DOMAIN_IDLE_DAYS, cap full): in this same transaction.
-      if (core.domains) for (const name of core.domains.evicted.keys()) if (!core.domains.has(name)) retired.set(name, 'evicted');
+      evicted = core.domains ? [...core.domains.evicted.keys()].filter((name) => !core.domains!.has(name)) : [];
       // Cutoffs and calibration stay those of the trained model; counts and weights are the learnt ones.
       data = core.model.toData({ source: `spam-learner (on ${base.version})`, trainedAt: now });
       const changed = data.version !== base.version;
@@ -310,7 +312,7 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
     }
     const signed = await encodeSignedModel(svc.codec, config.modelTopic, data, signing, state);
     records.push({ topic: config.modelTopic, key: MODEL_KEY, ...signed });
-    for (const name of retired.keys()) records.push({ topic: config.modelTopic, key: domainKey(name), value: null });
+    for (const name of [...retired.keys(), ...evicted]) records.push({ topic: config.modelTopic, key: domainKey(name), value: null });
     try {
       await producer.send(records, { compression: CompressionTypes.GZIP });
     } catch (e) {
@@ -321,7 +323,7 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
       }
       throw e;
     }
-    for (const [name, reason] of retired) {
+    for (const [name, reason] of [...retired, ...evicted.map((n) => [n, 'evicted'] as const)]) {
       metrics.domainsDropped.inc({ reason });
       log.info({ domain: name, reason }, 'a domain model deleted from the model topic');
     }
