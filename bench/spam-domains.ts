@@ -52,7 +52,7 @@ const weights = live.reduce((s, m) => s + m.linear!.weights.size, 0);
 
 // The learner's published form: serialised (learner/domains.ts); a batch decodes only the domains it touches.
 const store = new PublishedResiduals();
-live.forEach((m, d) => store.set(`d${d}.example`, m));
+live.forEach((m, d) => store.set(`d${d}.example`, m, { version: '', previousVersion: null, lastLabelAt: 0 }));
 live = [];
 
 // The scorer's form: decoded, weights only.

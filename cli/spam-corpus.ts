@@ -167,4 +167,4 @@ export async function corpusExamples(name: string, onProgress?: (done: number, t
 }
 
 /** Bump when maskCollectionArtifacts or the SpamInput shape changes (the cache holds their output). */
-const INPUT_CACHE_VERSION = 1;
+const INPUT_CACHE_VERSION = 3;

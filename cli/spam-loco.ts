@@ -45,7 +45,7 @@ export { corporaAvailable };
 /** The tokenizer's own source: a token cache is valid only for the code that made it. */
 function tokenizerHash(): string {
   const h = createHash('sha256');
-  for (const f of ['tokenizer.ts', 'html.ts', 'bounds.ts']) h.update(readFileSync(fileURLToPath(new URL(`../processors/spam/${f}`, import.meta.url))));
+  for (const f of ['tokenizer.ts', 'html.ts', 'obfuscation.ts', 'bounds.ts']) h.update(readFileSync(fileURLToPath(new URL(`../processors/spam/${f}`, import.meta.url))));
   return h.digest('hex').slice(0, 12);
 }
 

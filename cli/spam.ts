@@ -32,7 +32,8 @@ import { corpusExamples, readMessages, tokenizeAll, type RawLabelled } from './s
 import { policyEffect, policyEffectTable, symbolHits, symbolHitTable } from './spam-symbols.ts';
 import { buildPolicy } from '../processors/decision/policy.ts';
 import { readTopicRange } from '../runtime/topic-reader.ts';
-import { rollbackModel } from '../runtime/operator/spam-model.ts';
+import { modelsOnTopic, removeDomain, rollbackDomain, rollbackModel, type ModelsOnTopic } from '../runtime/operator/spam-model.ts';
+import { recipientDomain } from '../processors/spam/domain-model.ts';
 import { addHookToken } from '../processors/spam/learner/hook.ts';
 import { hookTokensFile } from '../processors/spam/learner/config.ts';
 import { SYMBOL_CATALOG } from './services.ts';
@@ -223,6 +224,39 @@ export async function trainCommand(opts: TrainOptionsCli, conn?: { kafka: KafkaC
   return data;
 }
 
+/** `scop spam models` as text: the global model, then one line per domain. */
+export function formatModels(m: ModelsOnTopic): string {
+  const iso = (t: number | null) => (t ? new Date(t).toISOString().slice(0, 19) + 'Z' : '-');
+  const lines = [m.global ? `global  ${m.global.version}  line ${m.global.line}  trained ${iso(m.global.trainedAt)}  ${m.global.nham} ham / ${m.global.nspam} spam` : 'global  (none on the topic)'];
+  if (m.domains.length === 0) lines.push('no per-recipient-domain models');
+  for (const d of m.domains) {
+    const state = d.applied ? 'blended in' : !d.inUse ? 'too few labels' : d.base === null ? 'no line (the learner stamps it)' : `learnt on line ${d.base}: not applied`;
+    lines.push(`domain  ${d.domain}  ${d.version}  ${d.nham} ham / ${d.nspam} spam  last label ${iso(d.lastLabelAt)}  ${state}${d.previousVersion ? `  (previous ${d.previousVersion})` : ''}`);
+  }
+  return lines.join('\n');
+}
+
+export interface RollbackOptions { to?: string; domain?: string; remove?: boolean; modelTopic: string; historyTopic: string }
+
+/** `scop spam rollback`: the global model, or with --domain one domain's residual (runtime/operator/spam-model.ts). Returns what it did. */
+export async function rollbackCommand(opts: RollbackOptions, conn?: { kafka: KafkaClient; codec: RecordCodec }): Promise<string> {
+  if (opts.remove && !opts.domain) throw new ConfigError('--remove', 'removes a domain\'s model only', 'name it: scop spam rollback --domain <name> --remove');
+  if (opts.remove && opts.to) throw new ConfigError('--to', 'cannot go with --remove', 'either roll the domain back (--to) or remove its model (--remove)');
+  const domain = opts.domain === undefined ? undefined : recipientDomain(`x@${opts.domain}`);
+  if (opts.domain !== undefined && !domain) throw new ConfigError('--domain', `"${opts.domain}" is not a domain name`, 'give a recipient domain, e.g. --domain example.com');
+  const c = conn ?? await kafkaFromEnv();
+  if (domain && opts.remove) {
+    const r = await removeDomain({ ...c, log, modelTopic: opts.modelTopic, domain });
+    return `removed the model of ${r.domain} (${r.version ?? 'unknown version'}; ${opts.modelTopic} offset ${r.offset})`;
+  }
+  if (domain) {
+    const r = await rollbackDomain({ ...c, log, modelTopic: opts.modelTopic, historyTopic: opts.historyTopic, trusted: modelKeys(false).trusted, domain, to: opts.to });
+    return `rolled back ${r.domain}: ${r.from} → ${r.to} (${opts.modelTopic} offset ${r.offset})`;
+  }
+  const r = await rollbackModel({ ...c, log, modelTopic: opts.modelTopic, historyTopic: opts.historyTopic, trusted: modelKeys(false).trusted, to: opts.to });
+  return `rolled back ${r.from ?? '(none)'} → ${r.to} (${opts.modelTopic} offset ${r.offset})`;
+}
+
 export function registerSpamCommands(program: Command): void {
   const spam = program.command('spam').description('the Bayes spam model: train, evaluate, publish, label');
   const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -323,14 +357,26 @@ export function registerSpamCommands(program: Command): void {
 
   spam
     .command('rollback')
-    .description('republish an earlier model version from the history topic (default: the version the current model replaced); the learner continues on top of it')
+    .description('republish an earlier model version from the history topic (default: the version the current model replaced); the learner continues on top of it. With --domain: one recipient domain\'s model (--remove deletes it)')
     .option('--to <version>', 'the model version to go back to')
+    .option('--domain <name>', 'the per-recipient-domain model of this domain instead of the global model')
+    .option('--remove', 'with --domain: delete the domain\'s model (scorers drop it; the learner starts it again at its next label)')
     .option('--model-topic <topic>', 'model topic', TOPICS.spamModel.name)
     .option('--history-topic <topic>', 'where every published version is kept', TOPICS.spamModelHistory.name)
-    .action(async (opts: { to?: string; modelTopic: string; historyTopic: string }) => {
+    .action(async (opts: RollbackOptions) => {
+      console.log(await rollbackCommand(opts));
+      process.exit(0);
+    });
+
+  spam
+    .command('models')
+    .description('the model spam.model holds now and every per-recipient-domain model (whether scorers blend it in)')
+    .option('--model-topic <topic>', 'model topic', TOPICS.spamModel.name)
+    .option('--json', 'one JSON document instead of the table')
+    .action(async (opts: { modelTopic: string; json?: boolean }) => {
       const c = await kafkaFromEnv();
-      const r = await rollbackModel({ ...c, log, modelTopic: opts.modelTopic, historyTopic: opts.historyTopic, trusted: modelKeys(false).trusted, to: opts.to });
-      console.log(`rolled back ${r.from ?? '(none)'} → ${r.to} (${opts.modelTopic} offset ${r.offset})`);
+      const m = await modelsOnTopic({ ...c, log, modelTopic: opts.modelTopic });
+      console.log(opts.json ? JSON.stringify(m, null, 2) : formatModels(m));
       process.exit(0);
     });
 

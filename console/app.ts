@@ -162,7 +162,7 @@ export function createConsoleApp(d: ConsoleDeps) {
       const f = { stage: arg(url.searchParams.get('stage'), 64) || undefined, reason: arg(url.searchParams.get('reason'), 64) || undefined };
       return send(res, 200, pages.deadLettersPage(ctx, await d.store.deadLetterCounts(), await d.store.deadLetters({ ...f, limit: 200 }), f));
     }
-    if (p === '/spam-model') return send(res, 200, pages.modelPage(ctx, d.spam.versions, d.spam.current, d.spam.labelCounts()));
+    if (p === '/spam-model') return send(res, 200, pages.modelPage(ctx, d.spam.versions, d.spam.current, d.spam.labelCounts(), [...d.spam.domains.values()]));
     if (p === '/firewall') return send(res, 200, pages.firewallPage(ctx, await listBlocks(d.kafka, d.codec, d.topics.blocklist), Date.now()));
     return send(res, 404, pages.errorPage(ctx, 404, 'no such page'));
   }

@@ -12,6 +12,7 @@ import { MODEL_KEY, MODEL_SUMMARY_HEADER, modelSummaryOf } from '../runtime/oper
 import { testBroker } from '../runtime/stage-testing.ts';
 import { eventually, uniqueName } from '../runtime/testing.ts';
 import { SpamLoopView } from './models.ts';
+import { sendAll } from '../runtime/operator/send.ts';
 
 describe('console: spam model list', { timeout: 120000 }, () => {
   const { svc, admin } = testBroker('console-models');
@@ -63,8 +64,11 @@ describe('console: spam model list', { timeout: 120000 }, () => {
     await producer.send({ topic: history, acks: -1, messages: [{ key: v1.version, value: old.value, headers: old.headers }] });
     await producer.disconnect();
     await publishModel(svc.kafka, svc.codec, v2, key.privateKey, model, MODEL_KEY, history);
-    // A per-recipient-domain residual on the same topic is not a version of the list.
+    // Per-recipient-domain residuals on the same topics are not versions of the list: a table of their own.
     await publishModel(svc.kafka, svc.codec, data(30), key.privateKey, model, 'domain:a.test', null);
+    const residual = await encodeSignedModel(svc.codec, model, data(40), key.privateKey, null, { name: 'b.test', inUse: true, base: v2.version, previousVersion: 'bayes-old', lastLabelAt: 1_700_000_000_000 });
+    await sendAll(svc.kafka, history, [{ key: `domain:b.test@${data(40).version}`, ...residual }]);
+    await sendAll(svc.kafka, model, [{ key: 'domain:b.test', ...residual }]);
 
     const view = new SpamLoopView({ kafka: svc.kafka, codec: svc.codec, log: svc.log, registry: new Registry(), modelTopic: model, historyTopic: history, feedbackTopic: feedback });
     await view.start();
@@ -75,6 +79,11 @@ describe('console: spam model list', { timeout: 120000 }, () => {
         [v1.version, 'test-10', v1.nham, v1.nspam, v1.tokens.length, v1.trainedAt],
       ]);
       assert.equal(view.decodedModels, 1, 'only the record without a summary was decoded (v2 is on both topics, decoded never)');
+      await eventually(() => (view.domains.size === 2 || undefined), 30000, 'both domain records seen');
+      assert.deepEqual({ ...view.domains.get('b.test'), publishedAt: 0 }, { domain: 'b.test', version: data(40).version, nham: data(40).nham, nspam: data(40).nspam, tokens: data(40).tokens.length, inUse: true, base: v2.version, previousVersion: 'bayes-old', lastLabelAt: 1_700_000_000_000, publishedAt: 0 });
+      assert.equal(view.domains.get('a.test')!.inUse, null, 'a whole model under a domain key is shown as no residual');
+      await sendAll(svc.kafka, model, [{ key: 'domain:b.test', value: null }]);
+      await eventually(() => (!view.domains.has('b.test') || undefined), 30000, 'a tombstone removes it');
     } finally {
       await view.stop();
     }

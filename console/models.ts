@@ -30,8 +30,26 @@ export interface ModelVersion {
   publishedAt: number;
 }
 
+/** A per-recipient-domain residual as spam.model holds it now (processors/spam/domain-model.ts). */
+export interface DomainModelView {
+  domain: string;
+  version: string;
+  nham: number;
+  nspam: number;
+  tokens: number;
+  /** Blended in by scorers (enough labels); null: a record without the domain field (not a residual). */
+  inUse: boolean | null;
+  /** The global model line it was learnt on (scorers apply it only on that line). */
+  base: string | null;
+  previousVersion: string | null;
+  lastLabelAt: number | null;
+  publishedAt: number;
+}
+
 export class SpamLoopView {
   readonly versions: ModelVersion[] = [];
+  /** Per-recipient-domain residuals on spam.model now, by domain (bounded by the learner's SPAM_LEARNER_DOMAIN_MAX). */
+  readonly domains = new Map<string, DomainModelView>();
   /** The version spam.model holds now (its newest record), or null before any. */
   current: string | null = null;
   private readonly labels = new Map<string, string>();
@@ -77,14 +95,16 @@ export class SpamLoopView {
     if (historyTopic) {
       this.followers.push(await followCompactedTopic({
         kafka: this.o.kafka, topic: historyTopic, name: 'console-spam-model-history', log: this.o.log,
-        onRecord: async (_version, value, meta) => { if (value) await this.seen(MODEL_KEY, value, meta.headers, `${historyTopic}@${meta.offset}`, Number(meta.timestamp ?? 0)); },
+        // Residual versions (key domain:<name>@<version>) are rolled back per domain, not listed as model versions.
+        onRecord: async (historyKey, value, meta) => { if (value && !historyKey.startsWith(DOMAIN_KEY_PREFIX)) await this.seen(MODEL_KEY, value, meta.headers, `${historyTopic}@${meta.offset}`, Number(meta.timestamp ?? 0)); },
       }));
     }
     this.followers.push(await followCompactedTopic({
       kafka: this.o.kafka, topic: modelTopic, name: 'console-spam-model', log: this.o.log,
       onRecord: async (key, value, meta) => {
-        // Per-recipient-domain residuals are not versions one can roll back to (nor in the history topic).
-        if (!value || key.startsWith(DOMAIN_KEY_PREFIX)) return;
+        // Per-recipient-domain residuals: their own table (decoded: the summary header lacks the domain fields; at most ~2,000 weights each).
+        if (key.startsWith(DOMAIN_KEY_PREFIX)) return this.domainSeen(key.slice(DOMAIN_KEY_PREFIX.length), value, Number(meta.timestamp ?? 0));
+        if (!value) return;
         const version = await this.seen(key, value, meta.headers, `${modelTopic}@${meta.offset}`, Number(meta.timestamp ?? 0));
         if (key === MODEL_KEY) this.current = version;
       },
@@ -96,6 +116,19 @@ export class SpamLoopView {
         this.labels.set(key, (await this.o.codec.decodeAs<SpamFeedback>(value, 'SpamFeedback')).label);
       },
     }));
+  }
+
+  private async domainSeen(domain: string, value: Buffer | null, publishedAt: number): Promise<void> {
+    if (!value) {
+      this.domains.delete(domain);
+      return;
+    }
+    const m = await this.o.codec.decodeAs<SpamModelRecord>(value, 'SpamModel');
+    const d = m.domain;
+    this.domains.set(domain, {
+      domain, version: m.version, nham: m.nham, nspam: m.nspam, tokens: m.tokens.length, inUse: d?.inUse ?? null,
+      base: d?.base ?? null, previousVersion: d?.previousVersion ?? null, lastLabelAt: d?.lastLabelAt ?? null, publishedAt,
+    });
   }
 
   labelCounts(): Record<string, number> {

@@ -4,7 +4,7 @@
  */
 import escapeHtml from 'escape-html';
 import type { Block } from '../schemas/types.ts';
-import type { ModelVersion } from './models.ts';
+import type { DomainModelView, ModelVersion } from './models.ts';
 import type { DeadLetterRow, DeliveryRow, MessageRow, MessageSummary, SearchFilter } from './store.ts';
 import type { MessageDetail } from './summary.ts';
 
@@ -121,14 +121,18 @@ export function deadLettersPage(ctx: PageContext, counts: { stage: string; reaso
 <p class="meta">Re-drive writes each record's original bytes back to the topic it came from; the stage processes it again (after a fix).</p>`, '/dead-letters');
 }
 
-export function modelPage(ctx: PageContext, versions: ModelVersion[], current: string | null, labels: Record<string, number>): string {
+export function modelPage(ctx: PageContext, versions: ModelVersion[], current: string | null, labels: Record<string, number>, domains: readonly DomainModelView[] = []): string {
+  const domainRows = [...domains].sort((a, b) => (a.domain < b.domain ? -1 : 1)).map((d) => `<tr><td>${h(d.domain)}</td><td>${h(d.version)}${d.inUse ? ' <span class="badge deliver">blended in</span>' : d.inUse === false ? ' (too few labels)' : ''}</td><td>${h(d.nham)}</td><td>${h(d.nspam)}</td><td>${h(d.tokens)}</td><td>${h(d.base ?? '')}</td><td class="nowrap">${d.lastLabelAt ? h(iso(d.lastLabelAt)) : ''}</td><td class="nowrap">${d.publishedAt ? h(iso(d.publishedAt)) : ''}</td><td>${h(d.previousVersion ?? '')}</td></tr>`).join('');
+  const domainTable = domains.length === 0 ? '' : `<h2>Per-recipient-domain models</h2>
+<table class="results"><thead><tr><th>Domain</th><th>Version</th><th>Ham</th><th>Spam</th><th>Weights</th><th>Learnt on line</th><th>Last label</th><th>Published</th><th>Previous version</th></tr></thead><tbody>${domainRows}</tbody></table>
+<p class="meta">A domain's model is a correction on top of the global model, applied only on top of the global model line it was learnt on. <code>scop spam rollback --domain &lt;name&gt;</code> returns it to its previous version, <code>--remove</code> deletes it.</p>`;
   const rollback = (v: ModelVersion) => `<form method="post" action="/spam-model/rollback">${csrfField(ctx)}<input type="hidden" name="version" value="${h(v.version)}">
 <label><input type="checkbox" name="confirm" value="yes" required> I am sure</label> <button>Roll back to this version</button></form>`;
   const rows = versions.map((v) => `<tr><td>${h(v.version)}${v.version === current ? ' <span class="badge deliver">in use</span>' : ''}</td><td>${h(v.name)}</td><td class="nowrap">${h(iso(v.trainedAt))}</td><td class="nowrap">${v.publishedAt ? h(iso(v.publishedAt)) : ''}</td><td>${h(v.nham)}</td><td>${h(v.nspam)}</td><td>${h(v.tokens)}</td><td>${h(v.tokenizerVersion)}</td><td>${h(v.source)}</td><td>${h(v.offset)}</td>
 <td>${v.version === current ? '' : rollback(v)}</td></tr>`).join('');
   return layout('Spam model', ctx, `<table class="results"><thead><tr><th>Version</th><th>Model</th><th>Trained</th><th>Published</th><th>Ham</th><th>Spam</th><th>Tokens</th><th>Tokenizer</th><th>Source</th><th>Seen at</th><th></th></tr></thead><tbody>${rows || '<tr><td colspan="11">No model on spam.model.</td></tr>'}</tbody></table>
 <h2>Labels on spam.feedback</h2>${dl(Object.entries(labels).length ? Object.entries(labels) : [['labels', 'none yet']])}
-<p class="meta">Every published version is kept on spam.model.history (30 days); spam.model holds the one in use. A rollback republishes the chosen version's signed bytes to spam.model (checked against the trusted public keys first): scorers switch to it, and the learner continues on top of it. Same as <code>scop spam rollback --to &lt;version&gt;</code>; audited to ops.audit.</p>`, '/spam-model');
+<p class="meta">Every published version is kept on spam.model.history (30 days); spam.model holds the one in use. A rollback republishes the chosen version's signed bytes to spam.model (checked against the trusted public keys first): scorers switch to it, and the learner continues on top of it. Same as <code>scop spam rollback --to &lt;version&gt;</code>; audited to ops.audit.</p>${domainTable}`, '/spam-model');
 }
 
 export function firewallPage(ctx: PageContext, blocks: Block[], now: number): string {

@@ -10,7 +10,7 @@ import type { AddressObject, ParsedMail } from 'mailparser';
 import type { MailAddress, MimeAttachment, MimeSection } from '../../schemas/types.ts';
 import { describeAttachment, identifyAttachment } from './attachments.ts';
 import { clamdScan, type ClamdAddress } from './clamd.ts';
-import { MAILPARSER_OPTIONS, parseMail, type ParsedWithTree } from './mailparser.ts';
+import { MAILPARSER_OPTIONS, parseMail, type MailTreeNode, type ParsedWithTree } from './mailparser.ts';
 import { DEFAULT_LIMITS, scanStructure, type HeaderField, type MimeLimits, type Structure } from './structure.ts';
 
 export const STAGE_VERSION = '1.0.0';
@@ -104,6 +104,25 @@ function allAttachments(r: ParsedWithTree): ParsedMail['attachments'] {
   return out;
 }
 
+/**
+ * The message has an HTML body and no text body with anything in it, whatever the container
+ * (text/html at the top, multipart/mixed with attachments, multipart/related, an empty text/plain
+ * beside the HTML): mailparser then renders the HTML as the `text`, so a reader of `text` alone
+ * cannot tell. Read off mailparser's part tree (the inline text/plain parts it took as text); without
+ * a tree (a limit kept the body out, the parse failed) off the structure scan's part types.
+ */
+function htmlOnlyBody(full: ParsedWithTree | null, structure: Structure): boolean {
+  if (!full) return !structure.parts.some((p) => p.contentType === 'text/plain');
+  const stack: MailTreeNode[] = [full.tree];
+  // The tree is bounded by the structure scan's limits (MIME_MAX_PARTS, MIME_MAX_DEPTH); a stack, not recursion.
+  while (stack.length) {
+    const node = stack.pop()!;
+    if ((node.contentType === 'text/plain' || node.contentType === 'message/delivery-status') && typeof node.textContent === 'string' && /\S/.test(node.textContent)) return false;
+    if (node.children) stack.push(...node.children);
+  }
+  return true;
+}
+
 function cut(s: string | null | undefined, max: number): { value: string | null; truncated: boolean } {
   if (s === undefined || s === null || s === '') return { value: null, truncated: false };
   return s.length > max ? { value: s.slice(0, max), truncated: true } : { value: s, truncated: false };
@@ -191,6 +210,7 @@ export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise
   const attachmentFlags = [...new Set(attachments.flatMap((a) => a.flags))];
   if (text.value) tags.add('has-text');
   if (html.value) tags.add('has-html');
+  if (html.value && htmlOnlyBody(full, structure)) tags.add('html-only');
   if (attachments.length) tags.add('has-attachments');
   if (defects.length) tags.add('has-defects');
   if (structure.utf8Headers) tags.add('utf8-headers');

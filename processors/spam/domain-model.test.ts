@@ -1,7 +1,7 @@
 /** Per-recipient-domain residuals: recipient domains, the blend, residual learning, isolation, the weight cap. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { spamSection } from './scorer.ts';
+import { parseScoredBy, spamSection } from './scorer.ts';
 import { blendedScore, domainModelFor, emptyDelta, forScoring, learnResidual, pruneDelta, recipientDomain, recipientDomains, type DomainModel } from './domain-model.ts';
 import { BayesModel } from './model.ts';
 import { linearTestModel, TEST_TOKENS } from './testing.ts';
@@ -21,12 +21,15 @@ describe('per-recipient-domain models', () => {
 
   it('a message applies its domain model only when all its recipients share that domain', async () => {
     const m = await linearTestModel();
-    const a: DomainModel = { name: 'a.test', delta: forScoring(emptyDelta(m)), version: 'v' };
+    const a: DomainModel = { name: 'a.test', delta: forScoring(emptyDelta(m)), version: 'v', base: 'line-1' };
     const models = new Map([['a.test', a]]);
-    assert.equal(domainModelFor(['x@a.test', 'y@A.test'], models), a);
-    assert.equal(domainModelFor(['x@a.test', 'y@b.test'], models), null, 'several domains: the global model');
-    assert.equal(domainModelFor(['x@b.test'], models), null);
-    assert.equal(domainModelFor([], models), null);
+    assert.equal(domainModelFor(['x@a.test', 'y@A.test'], models, 'line-1'), a);
+    assert.equal(domainModelFor(['x@a.test', 'y@b.test'], models, 'line-1'), null, 'several domains: the global model');
+    assert.equal(domainModelFor(['x@b.test'], models, 'line-1'), null);
+    assert.equal(domainModelFor([], models, 'line-1'), null);
+    // Learnt against another line of the global model (retrained, rolled back), or of unknown line: not applied.
+    assert.equal(domainModelFor(['x@a.test'], models, 'line-2'), null);
+    assert.equal(domainModelFor(['x@a.test'], new Map([['a.test', { ...a, base: null }]]), 'line-1'), null);
   });
 
   it('an empty residual adds nothing: the blend is the global score', async () => {
@@ -89,9 +92,12 @@ describe('per-recipient-domain models', () => {
     for (let i = 1; i <= 4; i++) learnResidual(delta, global, NEWS(i), 'spam', 5000);
     const active = { model: global, version: 'bayes-g' };
     const plain = spamSection(NEWS(100), active, 1);
-    const blended = spamSection(NEWS(100), active, 1, { name: 'a.test', delta: forScoring(delta), version: 'bayes-a' });
+    const blended = spamSection(NEWS(100), active, 1, { name: 'a.test', delta: forScoring(delta), version: 'bayes-a', base: 'bayes-g' });
     assert.equal(plain.modelVersion, 'bayes-g');
     assert.equal(blended.modelVersion, 'bayes-g+a.test@bayes-a');
+    assert.deepEqual(parseScoredBy(plain.modelVersion), { global: 'bayes-g', domain: null });
+    assert.deepEqual(parseScoredBy(blended.modelVersion), { global: 'bayes-g', domain: { name: 'a.test', version: 'bayes-a' } });
+    for (const bad of ['+a.test@v', 'g+a.test', 'g+@v', 'g+a.test@']) assert.throws(() => parseScoredBy(bad), /neither <global> nor <global>\+<domain>@<version>/, bad);
     assert.equal(blended.verdict, 'spam');
     assert.notEqual(plain.verdict, 'spam');
     // The scorer keeps token → weight only: the same margins as the learner's residual, to the bit (also for tokens of weight 0).

@@ -54,13 +54,20 @@ export interface DomainModel {
   name: string;
   delta: Residual;
   version: string;
+  /** The global model line it was learnt against (SpamDomainModel.base; null: unknown, never applied). */
+  base: string | null;
 }
 
-/** The domain model that applies to a message: its recipients' one domain, when that has a model in use. Several domains: none (the global model scores). */
-export function domainModelFor(rcptTo: readonly string[], models: ReadonlyMap<string, DomainModel>): DomainModel | null {
+/**
+ * The domain model that applies to a message: its recipients' one domain, when that has a model in
+ * use learnt against the global model line in use (`line`, runtime/operator/spam-model.ts modelLine):
+ * a residual of another line corrects other margins. Several domains: none (the global model scores).
+ */
+export function domainModelFor(rcptTo: readonly string[], models: ReadonlyMap<string, DomainModel>, line: string): DomainModel | null {
   if (models.size === 0) return null;
   const ds = recipientDomains(rcptTo);
-  return ds.length === 1 ? (models.get(ds[0]!) ?? null) : null;
+  const m = ds.length === 1 ? models.get(ds[0]!) : undefined;
+  return m && m.base === line ? m : null;
 }
 
 /**

@@ -25,6 +25,12 @@ export interface SpamInput {
   /** Plain-text body (or the HTML as text when there is no text part). */
   text: string | null;
   html: string | null;
+  /**
+   * The HTML is the only body (the MIME stage's `html-only` tag: no text part with anything in it,
+   * whatever the container); `text` is then the HTML rendered by the MIME stage, hidden text and all.
+   * Absent on inputs built before the tag existed: then only a top-level text/html tells.
+   */
+  htmlOnly?: boolean;
   urls: string[];
   attachments: { type: string; filename: string | null; flags: string[] }[];
   charsets: string[];
@@ -83,6 +89,7 @@ export function spamInputFromMime(mime: MimeSection, raw: Buffer, envelope: Spam
     fields: rawFields(raw),
     text: mime.text,
     html: mime.html,
+    htmlOnly: mime.tags.includes('html-only'),
     urls: mime.urls,
     attachments: mime.attachments.map((x) => ({ type: x.sniffedType ?? x.declaredType, filename: x.filename, flags: x.flags })),
     charsets: mime.charsets,

@@ -103,13 +103,13 @@ describe('the model follower (broker)', () => {
     await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries: Object.entries(topicConfig(TOPICS.spamModel)).map(([k, v]) => ({ name: k, value: v })) }] });
     const keys = loadModelKeys({ env: {}, dataDir: dir, create: true });
     const [whole, x, y] = [model(10, 'W'), model(12, 'X'), model(14, 'Y')];
-    const signed = (m: ModelData, domain: string | null) => encodeSignedModel(ctx.codec, topic, m, keys.signing!, null, domain ? { name: domain, inUse: true } : null);
+    const signed = (m: ModelData, domain: string | null) => encodeSignedModel(ctx.codec, topic, m, keys.signing!, null, domain ? { name: domain, inUse: true, base: null, previousVersion: null, lastLabelAt: null } : null);
     const id = await ctx.codec.registerSchema(topic, 'SpamModel');
     const seen: string[] = [];
     const f = await followModels({
       kafka: ctx.kafka, codec: ctx.codec, log: ctx.log, tokenizerVersion: whole.tokenizerVersion, trusted: keys.trusted, alertsTopic: null, topic,
       apply: (_m, data) => { seen.push(`model ${data.version}`); },
-      applyDomain: (name, delta) => { seen.push(delta ? `${name} ${delta.data.version} ${delta.inUse}` : `${name} deleted`); },
+      applyDomain: (name, delta) => { seen.push(delta ? `${name} ${delta.data.version} ${delta.info.inUse}` : `${name} deleted`); },
     });
     try {
       await f.caughtUp;
@@ -119,7 +119,7 @@ describe('the model follower (broker)', () => {
         { key: 'domain:x.test', ...(await signed(whole, null)) }, // a whole model under a domain's key
         { key: 'default', ...(await signed(x, 'x.test')) }, // a residual as the global model
         { key: 'domain:x.test', ...(await signed(y, 'y.test')) }, // another domain's residual
-        { key: 'domain:x.test', value: ctx.codec.encodeWith(id, 'SpamModel', modelToRecord(x, null, { name: 'x.test', inUse: true })) }, // unsigned
+        { key: 'domain:x.test', value: ctx.codec.encodeWith(id, 'SpamModel', modelToRecord(x, null, { name: 'x.test', inUse: true, base: null, previousVersion: null, lastLabelAt: null })) }, // unsigned
         { key: 'domain:x.test', ...(await signed(x, 'x.test')) },
         { key: 'domain:x.test', value: null },
       ] });

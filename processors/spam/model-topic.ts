@@ -123,7 +123,7 @@ export async function followModels(opts: {
    * Per-recipient-domain residuals (key domain:<name>, domain-model.ts), signed like models; absent:
    * ignored. `delta` null: the domain's record was deleted (a tombstone).
    */
-  applyDomain?(name: string, delta: { model: BayesModel; data: ModelData; inUse: boolean } | null, offset: string): void | Promise<void>;
+  applyDomain?(name: string, delta: { model: BayesModel; data: ModelData; info: SpamDomainModelInfo } | null, offset: string, headers: MessageHeaders | undefined): void | Promise<void>;
 }): Promise<ModelFollower> {
   const topic = opts.topic ?? TOPICS.spamModel.name;
   const key = opts.key ?? MODEL_KEY;
@@ -154,7 +154,7 @@ export async function followModels(opts: {
       const domain = recordKey.startsWith(DOMAIN_KEY_PREFIX) && opts.applyDomain ? recordKey.slice(DOMAIN_KEY_PREFIX.length) : null;
       if (recordKey !== key && domain === null) return;
       if (!value) {
-        if (domain !== null) await opts.applyDomain!(domain, null, meta.offset);
+        if (domain !== null) await opts.applyDomain!(domain, null, meta.offset, meta.headers);
         return;
       }
       // The signature first, over the exact bytes: unsigned or untrusted models are never decoded or applied.
@@ -169,7 +169,7 @@ export async function followModels(opts: {
       if ((record.domain?.name ?? null) !== domain) return refuse(`record under key ${recordKey} is ${record.domain ? `the residual of domain ${record.domain.name}` : 'a whole model'}`, meta.offset, record.version);
       const data = modelFromRecord(record);
       if (domain !== null) {
-        await opts.applyDomain!(domain, { model: BayesModel.fromData(data), data, inUse: record.domain!.inUse }, meta.offset);
+        await opts.applyDomain!(domain, { model: BayesModel.fromData(data), data, info: record.domain! }, meta.offset, meta.headers);
         return;
       }
       await opts.apply(BayesModel.fromData(data), data, meta.offset, { learner: record.learner ?? null, headers: meta.headers });

@@ -21,6 +21,7 @@ import { TOPICS } from '../../runtime/topics.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import { DEFAULT_MODEL_FILE, loadDefaultModel } from './default-model.ts';
 import { domainModelFor, forScoring, type DomainModel } from './domain-model.ts';
+import { modelLine } from '../../runtime/operator/spam-model.ts';
 import { BayesModel, type Verdict } from './model.ts';
 import { followModels, publishModel, type ModelFollower } from './model-topic.ts';
 import { spamInputFromRecord, type SpamInput } from './input.ts';
@@ -165,26 +166,27 @@ export const spamService = defineStage<SpamState, 'spam'>({
     const log = svc.log.child({ component: 'spam-model' });
     const tokenizer = boundedTokenizer({ limits: config.limits, inlineMaxChars: config.inlineMaxChars, threads: config.tokenizeThreads, timeoutMs: PROCESS_TIMEOUT_MS + 1_000, registry: svc.metrics });
     const state = { active: null, domains: new Map(), metrics, tokenizer } as unknown as SpamState;
-    const use = (model: BayesModel, version: string, how: string) => {
+    const use = (model: BayesModel, version: string, line: string, how: string) => {
       const previous = state.active?.version;
       if (previous === version) return;
-      state.active = { model, version }; // one assignment: records in flight keep the model they started with
+      state.active = { model, version, line }; // one assignment: records in flight keep the model they started with
       if (previous) metrics.modelInfo.set({ version: previous }, 0);
       metrics.modelInfo.set({ version }, 1);
       if (previous) metrics.modelSwitches.inc();
-      log.info({ modelVersion: version, previous, how, nham: model.nham, nspam: model.nspam, tokens: model.counts.size, thresholds: model.thresholds }, 'spam model in use');
+      log.info({ modelVersion: version, line, previous, how, nham: model.nham, nspam: model.nspam, tokens: model.counts.size, thresholds: model.thresholds }, 'spam model in use');
     };
     // Only signed models are used (model-signature.ts); on one box the pair is created here the first time.
     const keys = loadModelKeys({ env: svc.env, dataDir: svc.dataDir, create: true });
     state.follower = await followModels({
       kafka: svc.kafka, codec: svc.codec, log, tokenizerVersion: TOKENIZER_VERSION, topic: config.modelTopic, trusted: keys.trusted, health: svc.health, metrics: svc.metrics,
-      apply: (model, data) => use(model, data.version, 'spam.model topic'),
+      apply: (model, data, _offset, extra) => use(model, data.version, modelLine({ version: data.version, learner: extra.learner }), 'spam.model topic'),
       applyDomain: (name, delta) => {
-        // A domain below its label minimum is published (the learner's state) but not blended in.
-        if (delta?.inUse) state.domains.set(name, { name, delta: forScoring(delta.model), version: delta.data.version });
+        // A domain below its label minimum is published (the learner's state) but not blended in; one of
+        // another global line is kept (its line may come back) but applied only on top of its own (domainModelFor).
+        if (delta?.info.inUse) state.domains.set(name, { name, delta: forScoring(delta.model), version: delta.data.version, base: delta.info.base });
         else state.domains.delete(name);
         metrics.domainModels.set(state.domains.size);
-        log.debug({ domain: name, modelVersion: delta?.data.version, inUse: delta?.inUse ?? false }, 'per-domain spam model');
+        log.debug({ domain: name, modelVersion: delta?.data.version, inUse: delta?.info.inUse ?? false, base: delta?.info.base }, 'per-domain spam model');
       },
     });
     await state.follower.caughtUp;
@@ -192,7 +194,7 @@ export const spamService = defineStage<SpamState, 'spam'>({
       const data = loadDefaultModel(config.defaultModelFile);
       if (!data) throw new Error(`no spam model on ${config.modelTopic} and no default model file at ${config.defaultModelFile}: train one with \`scop spam train --corpora --publish\``);
       if (data.tokenizerVersion !== TOKENIZER_VERSION) throw new Error(`default model ${config.defaultModelFile} was trained with tokenizer ${data.tokenizerVersion}, this scorer has ${TOKENIZER_VERSION}: regenerate it with \`scop spam train --corpora --out ${config.defaultModelFile}\``);
-      use(BayesModel.fromData(data), data.version, 'default model file');
+      use(BayesModel.fromData(data), data.version, data.version, 'default model file');
       // Published only by a scorer that can sign it, and never over models it refused (an operator must look at those).
       if (config.publishDefault && keys.signing && state.follower.refused === 0) {
         try {
@@ -215,7 +217,7 @@ export const spamService = defineStage<SpamState, 'spam'>({
     const tokens = await ctx.state.tokenizer.tokenize(input, ctx.signal);
     // The model in use when the tokens are ready (a hot swap during tokenizing is fine: one model scores).
     const active = ctx.state.active!;
-    const domain = domainModelFor(record.envelope.rcptTo, ctx.state.domains);
+    const domain = domainModelFor(record.envelope.rcptTo, ctx.state.domains, active.line ?? active.version);
     const spam = spamSection(tokens, active, Date.now(), domain);
     if (domain) ctx.state.metrics.domainScored.inc();
     // The global version only: a label per domain model version would grow without bound.

@@ -15,7 +15,7 @@ export const SPAM_EVIDENCE_SYMBOLS = {
   HELO_BARE: spam('that relay greeted with a bare name (no dot)'),
   HELO_NOT_RDNS: spam("that relay's HELO names another domain than its reverse DNS"),
   RCVD_DIRECT_TO_MX: spam("no relay on the sender's side: the client sent straight to the receiver"),
-  MIME_HTML_ONLY: spam('an HTML body without a text part, or with a text part under half its length'),
+  MIME_HTML_ONLY: spam('an HTML body without a text body (any container), or with a text part under half its length'),
   HTML_HIDDEN_TEXT: spam("as much hidden HTML text as a tenth of the visible text or more"),
   URL_ANCHOR_MISMATCH: spam('a link whose text names another site than its target'),
   URL_SHORTENER: spam('a link through a URL shortener'),

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { loggerFor } from '../../runtime/log.ts';
 import { testMailRecord } from '../../runtime/stage-testing.ts';
 import { train } from './evaluate.ts';
-import type { SpamInput } from './input.ts';
+import { spamInputFromMime, type SpamInput } from './input.ts';
 import { boundedTokenizer, spamService } from './service.ts';
 import { SPAM_EVIDENCE_SYMBOLS } from './symbol-names.ts';
 import { EVIDENCE, evidenceSymbols, spamSymbols } from './symbols.ts';
@@ -54,6 +54,21 @@ describe('spam symbols: evidence beyond the words', () => {
     for (const e of EVIDENCE) assert.equal(spamService.symbols?.[e.symbol]?.stage, 'spam', `${e.symbol} declared on the stage's definition`);
     const stub = spamInput({ html: '<p>A long HTML version with many more words than the text part has, to make the text look like a stub</p>', text: 'Hi' });
     assert.deepEqual(evidenceSymbols(tokenize(stub)).find((s) => s.symbol === 'MIME_HTML_ONLY'), { symbol: 'MIME_HTML_ONLY', score: null, options: ['mime:alt-ratio:text-short'] });
+  });
+
+  it('MIME_HTML_ONLY: an HTML body without a text body in any container (the MIME stage\'s html-only tag), not when a text body exists', () => {
+    // multipart/mixed (an attachment beside the HTML): the MIME stage renders the HTML as `text`, so
+    // only its html-only tag tells. Before, neither html:only nor a text-short ratio fired here.
+    const body = '<p>Our offer of the week, only for you: see the shop and order today</p>';
+    const mixed = { 'content-type': 'multipart/mixed; boundary="b"', 'mime-version': '1.0', to: 'bob@corp.test' };
+    const rendered = 'Our offer of the week, only for you: see the shop and order today';
+    const hit = spamInputFromMime(mimeSection({ text: rendered, html: body, tags: ['has-text', 'has-html', 'html-only'] }), Buffer.from(`Content-Type: ${mixed['content-type']}\r\n\r\n`), null, null);
+    assert.equal(hit.htmlOnly, true);
+    assert.deepEqual(evidenceSymbols(tokenize(hit)).find((s) => s.symbol === 'MIME_HTML_ONLY'), { symbol: 'MIME_HTML_ONLY', score: null, options: ['html:only'] });
+    // The near miss: the same container with a text body of the same length (multipart/mixed, text + HTML).
+    const miss = spamInputFromMime(mimeSection({ text: rendered, html: body, tags: ['has-text', 'has-html'] }), Buffer.from(`Content-Type: ${mixed['content-type']}\r\n\r\n`), null, null);
+    assert.ok(!names(miss).includes('MIME_HTML_ONLY'), names(miss).join(' '));
+    assert.ok(tokenize(miss).includes('mime:alt-ratio:similar'));
   });
 
   it('no reverse-DNS symbol when the ingress does not look names up (SPAM_CLIENT_RDNS=false)', () => {

@@ -11,13 +11,14 @@ import { getDomain, getPublicSuffix } from 'tldts';
 import type { AuthSection } from '../../schemas/types.ts';
 import { boundInput, DEFAULT_LIMITS, type TokenizerLimits } from './bounds.ts';
 import { countWords, htmlToText, type HtmlInfo } from './html.ts';
+import { obfuscatedBucket, plainSpelling, SpacedLetters } from './obfuscation.ts';
 import type { SpamAddress, SpamInput } from './input.ts';
 
 export type { SpamInput } from './input.ts';
 export { DEFAULT_LIMITS, type TokenizerLimits } from './bounds.ts';
 
 /** Bump on any change that alters tokens: a model only scores with the tokenizer it was trained with. */
-export const TOKENIZER_VERSION = 'tok-4';
+export const TOKENIZER_VERSION = 'tok-5';
 
 /** Word lengths kept as words (shorter are dropped, longer become skip/8bit tokens). */
 const MIN_WORD = 3;
@@ -86,24 +87,67 @@ export function stripPunctuation(raw: string): string {
   return a === 0 && b === raw.length ? raw : raw.slice(a, b);
 }
 
-/** SpamBayes-style words (lower-cased, split on white space, punctuation kept; long words become a "skip" token) and adjacent word pairs. */
-function words(text: string, prefix: string, out: TokenSink): void {
+/**
+ * Word pairs come from the first PAIRS_WITHIN words of each text only; the words after them still
+ * count, singly. Padding appended to dilute a message (hash-busting: encyclopaedia text, a story)
+ * adds a new pair per word — far more tokens than its words — and a long discussion's tail adds
+ * pairs no other message has; the pairs of the leading words, where a message says what it is,
+ * keep their share. Chosen on the held-out corpora (README, "Obfuscation, hash-busting, HTML-only").
+ */
+const PAIRS_WITHIN = 100;
+
+/** Per message: what the word passes counted. */
+interface WordState {
+  obfuscated: number;
+}
+
+/**
+ * SpamBayes-style words (lower-cased, split on white space, punctuation kept; long words become a
+ * "skip" token), adjacent word pairs within the leading words, and the plain spelling of obfuscated
+ * words (obfuscation.ts), counted in `state`.
+ */
+function words(text: string, prefix: string, out: TokenSink, state: WordState): void {
   let prev = '';
+  let index = 0;
+  const spaced = new SpacedLetters();
+  const plain = (w: string | null) => {
+    if (!w) return;
+    state.obfuscated++;
+    out.add(prefix + w);
+  };
   for (const raw of text.split(/\s+/)) {
     if (out.full) return;
     // URLs come tokenized from the MIME section's URL list; an address gives its domain only
     // (the local part is mostly the recipient's or a list's).
-    if (/^(?:[a-z][a-z0-9+.-]*:\/\/|www\.)/i.test(raw)) { prev = ''; continue; }
+    if (/^(?:[a-z][a-z0-9+.-]*:\/\/|www\.)/i.test(raw)) { prev = ''; plain(spaced.end()); continue; }
     const at = raw.indexOf('@');
+    const d = at > 0 ? /^([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)/.exec(raw.slice(at + 1))?.[1]?.toLowerCase() : undefined;
+    if (d) {
+      out.add(`${prefix}email:${getDomain(d) ?? d}`);
+      prev = '';
+      plain(spaced.end());
+      continue;
+    }
     if (at > 0) {
-      const d = /^([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)/.exec(raw.slice(at + 1))?.[1]?.toLowerCase();
-      if (d) out.add(`${prefix}email:${getDomain(d) ?? d}`);
+      // Not an address (no domain after the @): `v@lium`'s plain spelling, nothing else.
+      plain(spaced.end());
+      plain(plainSpelling(stripPunctuation(raw).toLowerCase()));
       prev = '';
       continue;
     }
     const w = stripPunctuation(raw).toLowerCase();
     const n = w.length;
+    // `v i a g r a`: single letters as words.
+    if (n === 1 && SpacedLetters.isLetter(w)) spaced.push(w);
+    else if (n) plain(spaced.end());
     if (n < MIN_WORD) { if (n) prev = ''; continue; }
+    plain(plainSpelling(w));
+    if (++index > PAIRS_WITHIN) {
+      // Past the leading words (PAIRS_WITHIN): the word alone.
+      if (n <= MAX_WORD) out.add(prefix + w);
+      prev = '';
+      continue;
+    }
     if (n <= MAX_WORD) {
       out.add(prefix + w);
       // Word pairs: "click here" and "here is" say more than click, here and is.
@@ -115,6 +159,7 @@ function words(text: string, prefix: string, out: TokenSink): void {
     if (!/[a-z]/.test(w) || /^[\x00-\x7f]*$/.test(w)) out.add(`${prefix}skip:${w[0]} ${Math.floor(n / 10) * 10}`);
     else out.add(`${prefix}8bit:${Math.round((w.replace(/[\x00-\x7f]/g, '').length * 10) / n) * 10}%`);
   }
+  plain(spaced.end());
 }
 
 /** Returns the URL's registered domain. */
@@ -280,7 +325,7 @@ function authTokens(auth: AuthSection, out: TokenSink): void {
 }
 
 /** Returns the From address's registered domain (for alignment tokens). */
-function headerTokens(input: SpamInput, out: TokenSink): string | null {
+function headerTokens(input: SpamInput, out: TokenSink, state: WordState): string | null {
   const subjectRaw = input.subject;
   if (subjectRaw === null) out.add('subject:none');
   else {
@@ -292,7 +337,7 @@ function headerTokens(input: SpamInput, out: TokenSink): string | null {
     if (/!/.test(subject)) out.add('subject:exclamation');
     if (/\$\d|\d%|\bfree\b/i.test(subject)) out.add('subject:money');
     if (trailingId(subject)) out.add('subject:trailing-id');
-    words(cutSubjectTag(subject, false), 'subject:', out);
+    words(cutSubjectTag(subject, false), 'subject:', out, state);
     for (const w of subject.split(/[^A-Za-z0-9$%!]+/)) if (w.length >= 3 && w.length <= 12) out.add(`subject:${w.toLowerCase()}`);
   }
 
@@ -347,7 +392,7 @@ function headerTokens(input: SpamInput, out: TokenSink): string | null {
   if (ct) {
     const type = ct.split(';')[0]!.trim().toLowerCase();
     out.add(`content-type:${type}`);
-    if (type === 'text/html') out.add('html:only');
+    if (type === 'text/html' || (input.htmlOnly && input.html)) out.add('html:only');
     const cs = /charset\s*=\s*"?([^";\s]+)/i.exec(ct);
     if (cs) out.add(`charset:${cs[1]!.toLowerCase()}`);
     if (!f['mime-version']) out.add('mime-version:none');
@@ -672,6 +717,11 @@ function displayNameTokens(input: SpamInput, out: TokenSink): void {
   if (/ via /.test(name)) out.add('from:name-via');
 }
 
+/** `body:obfuscated:<1|2-4|5+>`: how many words (subject and body) were written in disguise. */
+function obfuscationToken(state: WordState, out: TokenSink): void {
+  if (state.obfuscated > 0) out.add(`body:obfuscated:${obfuscatedBucket(state.obfuscated)}`);
+}
+
 /** Length with runs of white space counted as one. */
 function visibleLength(text: string): number {
   let n = 0;
@@ -696,14 +746,16 @@ function recipientsOf(input: SpamInput): Set<string> {
 export function tokenize(raw: SpamInput, limits: TokenizerLimits = DEFAULT_LIMITS): string[] {
   const input = boundInput(raw, limits);
   const out = new TokenSink(recipientsOf(input), limits.maxTokens, input.masked);
+  const state: WordState = { obfuscated: 0 };
   if (input.headerless) {
     // Text-only corpora (Enron-Spam): words are all there is.
-    if (input.subject) words(cutSubjectTag(input.subject, false), 'subject:', out);
-    if (input.text) words(cutListFooters(input.text), '', out);
+    if (input.subject) words(cutSubjectTag(input.subject, false), 'subject:', out, state);
+    if (input.text) words(cutListFooters(input.text), '', out, state);
+    obfuscationToken(state, out);
     return [...out.seen];
   }
   if (input.auth) authTokens(input.auth, out);
-  const fromDomain = headerTokens(input, out);
+  const fromDomain = headerTokens(input, out, state);
   relayTokens(input, out, limits.clientRdns);
   displayNameTokens(input, out);
 
@@ -724,7 +776,8 @@ export function tokenize(raw: SpamInput, limits: TokenizerLimits = DEFAULT_LIMIT
   }
   if (!input.text && !input.html) out.add('body:none');
 
-  for (const raw of texts) words(cutListFooters(raw), '', out);
+  for (const raw of texts) words(cutListFooters(raw), '', out, state);
+  obfuscationToken(state, out);
   const seenUrls = new Set<string>();
   let fromDomainLinked = false;
   for (const u of urls) {

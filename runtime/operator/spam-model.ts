@@ -9,9 +9,9 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { readCompactedTopic } from '../compacted-topic.ts';
+import { followCompactedTopic, readCompactedTopic } from '../compacted-topic.ts';
 import { ConfigError } from '../config.ts';
-import { CompressionTypes, type KafkaClient, type KafkaMessage } from '../kafka.ts';
+import { CompressionTypes, type KafkaClient, type KafkaMessage, type MessageHeaders } from '../kafka.ts';
 import type { Logger } from '../log.ts';
 import { modelSignatureProblem } from '../model-signature.ts';
 import type { RecordCodec } from '../registry.ts';
@@ -79,6 +79,25 @@ export const ROLLBACK_HEADER = 'scop-model-rollback';
 
 export interface RollbackResult { from: string | null; to: string; offset: string }
 
+/** Whether a model record was republished by a rollback (its header; the bytes are those published then). */
+export function isRollback(headers: Record<string, unknown> | undefined): boolean {
+  return headers?.[ROLLBACK_HEADER] !== undefined;
+}
+
+/**
+ * The line of a global model record: the training a per-recipient-domain residual corrects. A model
+ * trained or published by other means starts a line (its version); every version the spam learner
+ * makes on top of it carries that line in its state. A rollback lands on the line of the version it
+ * goes back to: within the line the residuals stay (the learner's versions differ by feedback steps,
+ * the drift a residual already sees between two publishes), across lines they do not apply.
+ */
+export function modelLine(record: { version: string; learner?: { line?: string | null } | null }): string {
+  return record.learner?.line ?? record.version;
+}
+
+/** The key of a domain residual's version on spam.model.history (a global version is keyed by its version alone). */
+export const domainHistoryKey = (domain: string, version: string) => `${DOMAIN_KEY_PREFIX}${domain}@${version}`;
+
 export async function rollbackModel(o: {
   kafka: KafkaClient; codec: RecordCodec; log: Logger; modelTopic: string; historyTopic: string;
   /** Public keys whose signatures are accepted (SPAM_MODEL_PUBLIC_KEY_FILES). */
@@ -98,8 +117,7 @@ export async function rollbackModel(o: {
   if (!m?.value) throw new ConfigError('--to', `version ${to} is not on ${o.historyTopic}`, 'pick a version that is still in the history topic (30 days by default)');
   const problem = modelSignatureProblem(m.value, m.headers, o.trusted);
   if (problem) throw new Error(`version ${to} on ${o.historyTopic} is refused: ${problem}`);
-  const headers: Record<string, string | Buffer> = {};
-  for (const [k, v] of Object.entries(m.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v[0]! : v;
+  const headers = firstHeaders(m.headers);
   headers[ROLLBACK_HEADER] = String(Date.now());
   const producer = o.kafka.producer();
   await producer.connect();
@@ -109,4 +127,116 @@ export async function rollbackModel(o: {
   } finally {
     await producer.disconnect();
   }
+}
+
+/** The newest record of each key on a model topic with its headers (tombstones remove the key). */
+async function readModelTopic(kafka: KafkaClient, topic: string, log: Logger): Promise<Map<string, { value: Buffer; headers: MessageHeaders | undefined }>> {
+  const latest = new Map<string, { value: Buffer; headers: MessageHeaders | undefined }>();
+  const follower = await followCompactedTopic({
+    kafka, topic, name: 'read', log,
+    onRecord: (key, value, meta) => { if (value) latest.set(key, { value, headers: meta.headers }); else latest.delete(key); },
+  });
+  await follower.stop();
+  return latest;
+}
+
+const firstHeaders = (h: MessageHeaders | undefined): Record<string, string | Buffer> => {
+  const out: Record<string, string | Buffer> = {};
+  for (const [k, v] of Object.entries(h ?? {})) if (v !== undefined) out[k] = Array.isArray(v) ? v[0]! : v;
+  return out;
+};
+
+export interface DomainRollbackResult { domain: string; from: string; to: string; offset: string }
+
+/**
+ * `scop spam rollback --domain <name> [--to <version>]`: republishes an earlier version of one
+ * domain's residual from spam.model.history (key domain:<name>@<version>), default the version the
+ * current one replaced, with its original bytes and signature (checked first) and the rollback header:
+ * the learner adopts it and republishes it at the end of the topic. Refused when the residual was
+ * learnt on another line of the global model than the one in use (scorers would not apply it).
+ */
+export async function rollbackDomain(o: {
+  kafka: KafkaClient; codec: RecordCodec; log: Logger; modelTopic: string; historyTopic: string;
+  trusted: readonly KeyObject[]; domain: string; to?: string;
+}): Promise<DomainRollbackResult> {
+  const key = `${DOMAIN_KEY_PREFIX}${o.domain}`;
+  const topic = await readModelTopic(o.kafka, o.modelTopic, o.log);
+  const cur = topic.get(key);
+  if (!cur) throw new ConfigError('--domain', `no model for domain ${o.domain} on ${o.modelTopic}`, `name a domain that has one (scop spam models lists them; ${[...topic.keys()].filter((k) => k.startsWith(DOMAIN_KEY_PREFIX)).length} domain models now)`);
+  const current = await o.codec.decodeAs<SpamModelRecord>(cur.value, 'SpamModel');
+  const to = o.to ?? current.domain?.previousVersion ?? undefined;
+  if (!to) throw new ConfigError('--to', `the model of ${o.domain} (${current.version}) names no previous version`, `give the version to go back to: scop spam rollback --domain ${o.domain} --to <version>, or remove it: scop spam rollback --domain ${o.domain} --remove`);
+  if (to === current.version) throw new ConfigError('--to', `${to} is the model of ${o.domain} in use already`, 'pick an earlier version');
+  const historyKey = domainHistoryKey(o.domain, to);
+  let found: KafkaMessage | null = null;
+  await readTopicRange(o.kafka, o.historyTopic, { kind: 'beginning' }, (m) => {
+    if (m.key?.toString() === historyKey && m.value) found = m;
+  });
+  const m = found as KafkaMessage | null;
+  if (!m?.value) throw new ConfigError('--to', `version ${to} of ${o.domain} is not on ${o.historyTopic}`, `pick a version that is still in the history topic (30 days by default), or remove the domain's model: scop spam rollback --domain ${o.domain} --remove`);
+  const problem = modelSignatureProblem(m.value, m.headers, o.trusted);
+  if (problem) throw new Error(`version ${to} of ${o.domain} on ${o.historyTopic} is refused: ${problem}`);
+  const target = await o.codec.decodeAs<SpamModelRecord>(m.value, 'SpamModel');
+  if (target.domain?.name !== o.domain) throw new Error(`${historyKey} on ${o.historyTopic} is not a residual of ${o.domain}`);
+  const global = topic.get(MODEL_KEY);
+  const line = global ? modelLine(await o.codec.decodeAs<SpamModelRecord>(global.value, 'SpamModel')) : null;
+  if (target.domain.base !== line) throw new ConfigError('--to', `version ${to} of ${o.domain} was learnt on the global model line ${target.domain.base ?? '(unknown)'}, the global model in use is of line ${line ?? '(none)'}: scorers would not apply it`, `remove the domain's model instead (scop spam rollback --domain ${o.domain} --remove): the learner learns it again from the next labels`);
+  const headers = firstHeaders(m.headers);
+  headers[ROLLBACK_HEADER] = String(Date.now());
+  const producer = o.kafka.producer();
+  await producer.connect();
+  try {
+    const [meta] = await producer.send({ topic: o.modelTopic, acks: -1, compression: CompressionTypes.GZIP, messages: [{ key, value: m.value, headers }] });
+    return { domain: o.domain, from: current.version, to, offset: meta?.baseOffset ?? '-1' };
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/**
+ * `scop spam rollback --domain <name> --remove`: a tombstone for the domain's residual (scorers drop
+ * it; compaction deletes it), marked with the rollback header so the learner drops it too (its own
+ * tombstones carry none) and starts the domain again from zero at its next label.
+ */
+export async function removeDomain(o: { kafka: KafkaClient; log: Logger; modelTopic: string; domain: string }): Promise<{ domain: string; version: string | null; offset: string }> {
+  const key = `${DOMAIN_KEY_PREFIX}${o.domain}`;
+  const topic = await readModelTopic(o.kafka, o.modelTopic, o.log);
+  const cur = topic.get(key);
+  if (!cur) throw new ConfigError('--domain', `no model for domain ${o.domain} on ${o.modelTopic}`, 'name a domain that has one (scop spam models lists them)');
+  const producer = o.kafka.producer();
+  await producer.connect();
+  try {
+    const [meta] = await producer.send({ topic: o.modelTopic, acks: -1, messages: [{ key, value: null, headers: { [ROLLBACK_HEADER]: String(Date.now()) } }] });
+    const version = cur.headers?.['model-version'];
+    return { domain: o.domain, version: version === undefined ? null : String(Array.isArray(version) ? version[0] : version), offset: meta?.baseOffset ?? '-1' };
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+export interface ModelsOnTopic {
+  /** The global model in use and its line; null: none. */
+  global: { version: string; line: string; trainedAt: number; nham: number; nspam: number } | null;
+  /** Per-recipient-domain residuals, by domain name; `applied`: scorers blend it in (enough labels, learnt on the line in use). */
+  domains: { domain: string; version: string; nham: number; nspam: number; inUse: boolean; base: string | null; applied: boolean; previousVersion: string | null; lastLabelAt: number | null }[];
+}
+
+/** `scop spam models`: what spam.model holds now (signatures are the scorers' business; this only reads). */
+export async function modelsOnTopic(o: { kafka: KafkaClient; codec: RecordCodec; log: Logger; modelTopic: string }): Promise<ModelsOnTopic> {
+  const topic = await readModelTopic(o.kafka, o.modelTopic, o.log);
+  const g = topic.get(MODEL_KEY);
+  const gr = g ? await o.codec.decodeAs<SpamModelRecord>(g.value, 'SpamModel') : null;
+  const line = gr ? modelLine(gr) : null;
+  const domains: ModelsOnTopic['domains'] = [];
+  for (const [key, { value }] of topic) {
+    if (!key.startsWith(DOMAIN_KEY_PREFIX)) continue;
+    const r = await o.codec.decodeAs<SpamModelRecord>(value, 'SpamModel');
+    const d = r.domain;
+    domains.push({
+      domain: key.slice(DOMAIN_KEY_PREFIX.length), version: r.version, nham: r.nham, nspam: r.nspam, inUse: d?.inUse ?? false, base: d?.base ?? null,
+      applied: !!d?.inUse && d.base !== null && d.base === line, previousVersion: d?.previousVersion ?? null, lastLabelAt: d?.lastLabelAt ?? null,
+    });
+  }
+  domains.sort((a, b) => (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0));
+  return { global: gr ? { version: gr.version, line: line!, trainedAt: gr.trainedAt, nham: gr.nham, nspam: gr.nspam } : null, domains };
 }

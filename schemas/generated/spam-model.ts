@@ -110,6 +110,12 @@ export interface DevScopSpamSpamLearnerState {
      * Per-source token buckets of the label rate limit.
      */
     rateBuckets: DevScopSpamSpamLearnerBucket[];
+    /**
+     * The line this model belongs to: the version of the model the learner last adopted from elsewhere (trained or published by hand, the default model, a rollback target); every version the learner makes on top of it keeps it. Per-recipient-domain residuals name the line they were learnt on (SpamDomainModel.base). Null: models before it (their line is their own version).
+     *
+     * Default: null
+     */
+    line: null | string;
 }
 
 export interface DevScopSpamSpamDomainModel {
@@ -121,6 +127,24 @@ export interface DevScopSpamSpamDomainModel {
      * Whether scorers blend it in: the domain has at least SPAM_LEARNER_DOMAIN_MIN_LABELS labels (the learner decides, so scorers need no setting).
      */
     inUse: boolean;
+    /**
+     * The line of the global model this residual was learnt against (SpamLearnerState.line of the global record then): scorers blend it in only on top of a global model of the same line, so after a retrain, a hand-published model or a rollback of the global model no stale residual is applied. Null: residuals before it (never applied until the learner stamps them).
+     *
+     * Default: null
+     */
+    base: null | string;
+    /**
+     * The version of this domain's residual this one replaced (where `scop spam rollback --domain` goes back to).
+     *
+     * Default: null
+     */
+    previousVersion: null | string;
+    /**
+     * Kafka timestamp (ms) of the newest label learnt into it: a domain idle longer than SPAM_LEARNER_DOMAIN_IDLE_DAYS may be evicted when the cap is full. Null: residuals before it (their trainedAt counts).
+     *
+     * Default: null
+     */
+    lastLabelAt: null | number;
 }
 
 /**

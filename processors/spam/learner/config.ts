@@ -55,6 +55,7 @@ export function loadLearnerConfig(env: NodeJS.ProcessEnv, dataDir: string): Lear
       SPAM_LEARNER_DOMAIN_MAX_TOKENS: envInt(100).max(200_000).default(2_000),
       SPAM_LEARNER_DOMAIN_MIN_LABELS: envInt(1).max(1_000_000).default(20),
       SPAM_LEARNER_DOMAIN_GLOBAL: z.enum(['isolated', 'shared']).default('isolated'),
+      SPAM_LEARNER_DOMAIN_IDLE_DAYS: envInt(1).max(3650).default(30),
     },
     {
       SPAM_MODEL_TOPIC: 'the model topic the scorers follow (spam.model)',
@@ -83,6 +84,7 @@ export function loadLearnerConfig(env: NodeJS.ProcessEnv, dataDir: string): Lear
       SPAM_LEARNER_DOMAIN_MAX_TOKENS: 'weights kept per domain model, 100–200000 (default 2000)',
       SPAM_LEARNER_DOMAIN_MIN_LABELS: 'labels a domain needs before scorers use its model, ≥ 1 (default 20)',
       SPAM_LEARNER_DOMAIN_GLOBAL: 'isolated (a one-domain message\'s label teaches its domain only, default) or shared (the global model too)',
+      SPAM_LEARNER_DOMAIN_IDLE_DAYS: 'days without a label after which a domain\'s model may be evicted to make room for a new domain when SPAM_LEARNER_DOMAIN_MAX is reached, 1–3650 (default 30)',
     },
     env,
   );
@@ -96,6 +98,7 @@ export function loadLearnerConfig(env: NodeJS.ProcessEnv, dataDir: string): Lear
       holdbackMin: c.SPAM_LEARNER_HOLDBACK_MIN, holdbackTokens: 1000, recentMax: c.SPAM_LEARNER_RECENT_MAX, maxFpIncrease: c.SPAM_LEARNER_MAX_FP_INCREASE,
       domains: c.SPAM_LEARNER_DOMAIN_MODELS ? {
         maxDomains: c.SPAM_LEARNER_DOMAIN_MAX, maxTokens: c.SPAM_LEARNER_DOMAIN_MAX_TOKENS, minLabels: c.SPAM_LEARNER_DOMAIN_MIN_LABELS, global: c.SPAM_LEARNER_DOMAIN_GLOBAL,
+        idleMs: c.SPAM_LEARNER_DOMAIN_IDLE_DAYS * 86_400_000,
       } : null,
     },
     publishIntervalMs: c.SPAM_LEARNER_PUBLISH_INTERVAL_MS, publishLabels: c.SPAM_LEARNER_PUBLISH_LABELS,

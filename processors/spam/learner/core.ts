@@ -95,6 +95,11 @@ export class LearnerCore {
   private recent = new Map<string, Label>();
   private publishedRecent = new Map<string, Label>();
   private holdback: Sample[] = [];
+  /**
+   * The line of the global model (runtime/operator/spam-model.ts modelLine): the model last adopted
+   * from elsewhere; the residuals are learnt against it and name it.
+   */
+  line: string | undefined;
   /** The per-domain residuals; null: off. */
   readonly domains: DomainDeltas | null;
   /** This batch's labels per domain (a domain's batch can be refused alone). */
@@ -124,7 +129,9 @@ export class LearnerCore {
    * `atLeast` where that is further (a rollback republishes an older model; the labels learnt after
    * it must not come back). The current batch is dropped: it is read again from the positions.
    */
-  adopt(model: BayesModel, data: ModelData, state: SpamLearnerState | null, atLeast: ReadonlyMap<number, bigint> = new Map()): void {
+  adopt(model: BayesModel, data: ModelData, state: SpamLearnerState | null, atLeast: ReadonlyMap<number, bigint> = new Map(), line: string = state?.line ?? data.version): string[] {
+    const lineChanged = this.line !== undefined && this.line !== line;
+    this.line = line;
     this.published = { model, data };
     this.model = model.clone();
     const own = state && state.feedbackTopic === this.feedbackTopic ? state : null;
@@ -146,6 +153,14 @@ export class LearnerCore {
     this.pendingSources.clear();
     this.domains?.drop();
     this.batchDomains.clear();
+    // Residuals learnt against another line of the global model correct other margins: they go (tombstones, by the caller).
+    return lineChanged && this.domains ? this.domains.clear() : [];
+  }
+
+  /** An operator removed a domain's residual (`scop spam rollback --domain d --remove`): forgotten with this batch's labels for it. */
+  removeDomain(name: string): void {
+    this.domains?.remove(name);
+    this.batchDomains.delete(name);
   }
 
   /** The partition's position moves past a label, whatever became of it. */
@@ -193,13 +208,13 @@ export class LearnerCore {
     }
     // A changed label: its counts are taken back exactly (the tokenizer is deterministic), then it is learnt forwards.
     // A residual adds to a linear margin: a counts-only (format 1) global model gets every label itself.
-    const domain = this.model.linear ? (this.domains?.route(domains) ?? null) : null;
+    const domain = this.model.linear ? (this.domains?.route(domains, labelTime) ?? null) : null;
     if (!domain || this.domains!.o.global === 'shared') {
       if (previous !== undefined && previous !== label) this.model.unlearn(tokens, previous);
       this.model.learn(tokens, label);
     }
     if (domain) {
-      this.domains!.learn(domain, this.model, tokens, label, previous);
+      this.domains!.learn(domain, this.model, tokens, label, previous, labelTime);
       const b = this.batchDomains.get(domain) ?? { records: [], times: [], sources: new Map<string, number>() };
       b.records.push(recordId);
       b.times.push(labelTime);
@@ -301,6 +316,7 @@ export class LearnerCore {
       rateBuckets: [...this.buckets]
         .filter(([, b]) => b.tokens + ((now - b.at) * cap) / 3_600_000 < cap)
         .map(([source, b]) => ({ source, tokens: b.tokens, at: b.at })),
+      line: this.line ?? null,
     };
   }
 

@@ -7,8 +7,8 @@ import { linearTestModel, TEST_TOKENS } from '../testing.ts';
 import { heldBack, LearnerCore, type CoreOptions } from './core.ts';
 import type { DomainOptions } from './domains.ts';
 
-const { ham: HAMT, news: NEWS } = TEST_TOKENS;
-const DOMAINS: DomainOptions = { maxDomains: 10, maxTokens: 1000, minLabels: 3, global: 'isolated' };
+const { ham: HAMT, news: NEWS, spam: SPAMT } = TEST_TOKENS;
+const DOMAINS: DomainOptions = { maxDomains: 10, maxTokens: 1000, minLabels: 3, global: 'isolated', idleMs: 30 * 86_400_000 };
 const OPTS: CoreOptions = { trustedSources: ['*'], ratePerHour: 1000, holdbackPercent: 0, holdbackMax: 100, holdbackMin: 1, holdbackTokens: 100, recentMax: 100, maxFpIncrease: 0, domains: DOMAINS };
 
 async function core(o: Partial<CoreOptions> = {}, d: Partial<DomainOptions> = {}): Promise<LearnerCore> {
@@ -153,5 +153,81 @@ describe('spam learner core: per-recipient-domain models', () => {
     c.adopt(c.published.model, c.published.data, state);
     assert.deepEqual(c.changedDomains(), [], 'the batch is read again');
     assert.ok(c.domains!.published.has('a.test'));
+  });
+
+  const DAY = 86_400_000;
+
+  it('eviction: with the cap full, a new domain takes the slot of the domain idle longest past SPAM_LEARNER_DOMAIN_IDLE_DAYS (by the labels\' timestamps)', async () => {
+    const c = await core({}, { maxDomains: 2, idleMs: 30 * DAY });
+    const t0 = Date.UTC(2026, 0, 1);
+    c.learn('a0', 'spam', NEWS(0), 'cli', t0, ['a.test']);
+    c.learn('b0', 'spam', NEWS(1), 'cli', t0 + 5 * DAY, ['b.test']);
+    publish(c);
+    assert.equal(c.domains!.published.meta('a.test')!.lastLabelAt, t0);
+    // 20 days later nobody is idle 30 days: the new domain is learnt globally.
+    const nspam = c.model.nspam;
+    c.learn('c0', 'spam', NEWS(2), 'cli', t0 + 20 * DAY, ['c.test']);
+    assert.equal(c.model.nspam, nspam + 1, 'c.test is over the cap');
+    assert.equal(c.domains!.evicted.size, 0);
+    publish(c);
+    const published = c.state(0, null);
+    // 31 days after a.test's label: a.test (idle longest) is evicted, b.test (idle 26 days) stays.
+    c.learn('c1', 'spam', NEWS(3), 'cli', t0 + 31 * DAY, ['c.test']);
+    assert.deepEqual([...c.domains!.evicted.keys()], ['a.test']);
+    assert.deepEqual(c.changedDomains(), ['c.test']);
+    assert.equal(c.domains!.has('a.test'), false);
+    assert.equal(c.domains!.size, 2);
+    // A dropped batch (read again from the positions) brings it back; the replay evicts the same.
+    c.adopt(c.published.model, c.published.data, published);
+    assert.equal(c.domains!.has('a.test'), true);
+    assert.equal(c.domains!.evicted.size, 0);
+    c.learn('c1', 'spam', NEWS(3), 'cli', t0 + 31 * DAY, ['c.test']);
+    assert.deepEqual([...c.domains!.evicted.keys()], ['a.test']);
+    publish(c);
+    assert.deepEqual([...c.domains!.published.keys()].sort(), ['b.test', 'c.test']);
+    assert.equal(c.domains!.evicted.size, 0, 'its tombstone went out with the publish');
+    // A label refreshes a domain: b.test labelled now is not idle any more; nothing to evict for d.test.
+    c.learn('b1', 'spam', NEWS(4), 'cli', t0 + 60 * DAY, ['b.test']);
+    c.learn('d0', 'spam', NEWS(5), 'cli', t0 + 60 * DAY, ['d.test']);
+    assert.equal(c.domains!.evicted.size, 0, 'b.test has a label in this batch, c.test is idle 29 days only');
+    assert.equal(c.domains!.has('d.test'), false);
+    c.learn('d1', 'spam', NEWS(6), 'cli', t0 + 61 * DAY, ['d.test']);
+    assert.deepEqual([...c.domains!.evicted.keys()], ['c.test'], 'c.test idle 30 days now');
+    assert.deepEqual(c.changedDomains(), ['b.test', 'd.test']);
+  });
+
+  it('the line of the global model: kept across the learner\'s own versions, new on a model adopted from elsewhere, which drops every residual', async () => {
+    const c = await core();
+    const line = c.line!;
+    assert.equal(line, c.published.data.version, 'a model from elsewhere starts its line');
+    c.learn('a0', 'spam', NEWS(0), 'cli', 0, ['a.test']);
+    c.learn('g0', 'spam', NEWS(1), 'cli', 0, []);
+    publish(c);
+    assert.notEqual(c.published.data.version, line, 'the learner made a new global version…');
+    assert.equal(c.state(0, null).line, line, '…on the same line');
+    // Its own record read back (a restart): same line, residuals kept.
+    assert.deepEqual(c.adopt(c.published.model, c.published.data, c.state(0, null)), []);
+    assert.ok(c.domains!.has('a.test'));
+    // A retrained model published by hand (no learner state): a new line; the residuals go.
+    const other = await linearTestModel();
+    other.learn(SPAMT(7), 'spam');
+    const data = other.toData({ source: 'retrained', trainedAt: 3 });
+    c.learn('a1', 'spam', NEWS(2), 'cli', 0, ['a.test']);
+    assert.deepEqual(c.adopt(other, data, null, new Map()), ['a.test']);
+    assert.equal(c.line, data.version);
+    assert.equal(c.domains!.size, 0);
+    assert.deepEqual(c.changedDomains(), []);
+  });
+
+  it('an operator removes a domain: forgotten with this batch\'s labels for it; its next label starts it again', async () => {
+    const c = await core();
+    c.learn('a0', 'spam', NEWS(0), 'cli', 0, ['a.test']);
+    publish(c);
+    c.learn('a1', 'spam', NEWS(1), 'cli', 0, ['a.test']);
+    c.removeDomain('a.test');
+    assert.equal(c.domains!.has('a.test'), false);
+    assert.deepEqual(c.domainGuards(), []);
+    c.learn('a2', 'spam', NEWS(2), 'cli', 0, ['a.test']);
+    assert.equal(c.domains!.current('a.test')!.nspam, 1);
   });
 });

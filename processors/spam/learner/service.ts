@@ -30,13 +30,13 @@ import { ConsumerSupervisor } from '../../../runtime/consumer-supervisor.ts';
 import { CompressionTypes, isFencedError, type Batch, type OutRecord, type TransactionalProducer } from '../../../runtime/kafka.ts';
 import { counterOn, gaugeOn, histogramOn } from '../../../runtime/metrics.ts';
 import { serviceIdentity, type RunningService, type ServiceContext, type ServiceDefinition } from '../../../runtime/service.ts';
-import type { SpamFeedback, SpamLearnerState } from '../../../schemas/types.ts';
+import type { SpamDomainModelInfo, SpamFeedback, SpamLearnerState } from '../../../schemas/types.ts';
 import { DEFAULT_MODEL_FILE, loadDefaultModel } from '../default-model.ts';
 import { spamInputFromRecord } from '../input.ts';
 import { BayesModel, type Label, type ModelData } from '../model.ts';
 import { encodeSignedModel, followModels, type ModelFollower } from '../model-topic.ts';
 import { domainKey, recipientDomains } from '../domain-model.ts';
-import { MODEL_KEY, ROLLBACK_HEADER } from '../../../runtime/operator/spam-model.ts';
+import { domainHistoryKey, isRollback, MODEL_KEY, modelLine } from '../../../runtime/operator/spam-model.ts';
 import { loadModelKeys } from '../../../runtime/model-signature.ts';
 import { tokenize, TOKENIZER_VERSION } from '../tokenizer.ts';
 import { loadLearnerConfig, type LearnerConfig } from './config.ts';
@@ -53,7 +53,12 @@ interface LearnerMetrics {
   holdback: Gauge;
   domainVersions: Counter<'result'>;
   domains: Gauge;
+  domainsDropped: Counter<'reason'>;
 }
+
+/** Why a domain's residual was deleted from the model topic (scop_spam_learner_domains_dropped_total). */
+type DropReason = 'evicted' | 'removed' | 'stale-line' | 'off';
+const DROP_REASONS: readonly DropReason[] = ['evicted', 'removed', 'stale-line', 'off'];
 
 function learnerMetrics(svc: ServiceContext): LearnerMetrics {
   const m = {
@@ -64,7 +69,9 @@ function learnerMetrics(svc: ServiceContext): LearnerMetrics {
     holdback: gaugeOn(svc.metrics, { name: 'scop_spam_learner_holdback', help: 'Held-back ham in the FP guard\'s sample.' }),
     domainVersions: counterOn(svc.metrics, { name: 'scop_spam_learner_domain_versions_total', help: 'Per-recipient-domain model versions: published, or rejected by the domain\'s FP guard.', labelNames: ['result'] as const }),
     domains: gaugeOn(svc.metrics, { name: 'scop_spam_learner_domains', help: 'Recipient domains with a model (SPAM_LEARNER_DOMAIN_MAX at most).' }),
+    domainsDropped: counterOn(svc.metrics, { name: 'scop_spam_learner_domains_dropped_total', help: 'Per-recipient-domain models deleted from the model topic: evicted (idle, cap full), removed (by an operator), stale-line (the global model was retrained or rolled back), off (SPAM_LEARNER_DOMAIN_MODELS=false).', labelNames: ['reason'] as const }),
   };
+  for (const r of DROP_REASONS) m.domainsDropped.inc({ reason: r }, 0);
   for (const r of ['published', 'rejected']) m.domainVersions.inc({ result: r }, 0);
   for (const o of OUTCOMES) m.labels.inc({ outcome: o }, 0);
   for (const r of ['published', 'rejected']) m.versions.inc({ result: r }, 0);
@@ -104,9 +111,12 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
   /** The positions the last version on spam.model carries (what a rollback must not go behind). */
   let publishedPositions = new Map<number, bigint>();
 
-  let startup: { model: BayesModel; data: ModelData; learner: SpamLearnerState | null } | null = null;
+  let startup: { model: BayesModel; data: ModelData; learner: SpamLearnerState | null; line: string } | null = null;
   /** Domain residuals on the topic at start: the newest record of each key (those of the last committed transaction). */
-  const startupDomains = new Map<string, BayesModel>();
+  const startupDomains = new Map<string, { model: BayesModel; data: ModelData; info: SpamDomainModelInfo }>();
+  /** Domain records to delete with the next publish, and why. */
+  const retired = new Map<string, DropReason>();
+  const retire = (names: Iterable<string>, reason: DropReason) => { for (const n of names) retired.set(n, reason); };
   let started = false;
   let supervisor: ConsumerSupervisor | null = null;
   /** Bumped when a model is adopted: batches of a consumer from before it are dropped. */
@@ -117,34 +127,58 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
   const follower: ModelFollower = await followModels({
     kafka: svc.kafka, codec: svc.codec, log, tokenizerVersion: TOKENIZER_VERSION, trusted: keys.trusted, topic: config.modelTopic,
     alertsTopic: config.alertsTopic, health: svc.health, metrics: svc.metrics, followerName: 'learner-model',
-    // After the start only this learner writes domain records (a rollback is of the global model): nothing to adopt.
-    applyDomain: (name, delta) => {
-      if (started) return;
-      if (delta) startupDomains.set(name, delta.model);
-      else startupDomains.delete(name);
-    },
-    apply: (model, data, offset, extra) => {
+    // After the start only this learner writes domain records, except an operator's domain rollback or
+    // removal (scop spam rollback --domain: the rollback header): adopted, and written again after
+    // anything this learner wrote before it, so the topic ends with the operator's choice.
+    applyDomain: (name, delta, offset, headers) => {
       if (!started) {
-        startup = { model, data, learner: extra.learner };
+        if (delta) startupDomains.set(name, delta);
+        else startupDomains.delete(name);
         return;
       }
-      const rollback = extra.headers?.[ROLLBACK_HEADER] !== undefined;
+      if (!isRollback(headers) || !core.domains) return;
+      return serial(async () => {
+        if (!delta || delta.info.base !== core.line) {
+          if (delta) log.warn({ domain: name, base: delta.info.base, line: core.line, offset }, 'a domain model rolled back to another line of the global model: deleted');
+          else log.info({ domain: name, offset }, 'a domain model removed by an operator: its next label starts it again');
+          core.removeDomain(name);
+          retire([name], 'removed');
+        } else {
+          log.info({ domain: name, modelVersion: delta.data.version, offset }, 'a domain model rolled back by an operator: the learner continues on top of it');
+          core.removeDomain(name);
+          retired.delete(name);
+          const meta = { previousVersion: delta.info.previousVersion ?? null, lastLabelAt: delta.info.lastLabelAt ?? delta.data.trainedAt };
+          core.domains!.published.set(name, delta.model, { version: delta.data.version, ...meta });
+          core.domains!.republish(name, delta.model, meta);
+        }
+        await publish();
+      });
+    },
+    apply: (model, data, offset, extra) => {
+      const line = modelLine({ version: data.version, learner: extra.learner });
+      if (!started) {
+        startup = { model, data, learner: extra.learner, line };
+        return;
+      }
+      const rollback = isRollback(extra.headers);
       if (!rollback && own.has(data.version)) return;
       if (!rollback && data.version === core.published.data.version) return;
       return serial(async () => {
         log.info({ modelVersion: data.version, offset, rollback }, 'a model published elsewhere: the learner continues on top of it');
-        core.adopt(model, data, extra.learner, publishedPositions);
+        const stale = core.adopt(model, data, extra.learner, publishedPositions, line);
+        if (stale.length) log.info({ domains: stale.length, line }, 'the global model changed line: the domain models learnt on the previous one are deleted');
+        retire(stale, 'stale-line');
         publishedPositions = new Map(core.positions);
         previousVersion = extra.learner?.previousVersion ?? null;
         // Batches of the running consumer are past the positions now: ignored until the new consumer reads from them.
         epoch++;
-      }).then(() => restartConsumer());
+      }).then(() => restartConsumer()).then(() => (retired.size ? serial(publish) : undefined));
     },
   });
   await follower.caughtUp;
-  const first = startup as { model: BayesModel; data: ModelData; learner: SpamLearnerState | null } | null;
+  const first = startup as { model: BayesModel; data: ModelData; learner: SpamLearnerState | null; line: string } | null;
   if (first) {
-    core.adopt(first.model, first.data, first.learner);
+    core.adopt(first.model, first.data, first.learner, new Map(), first.line);
     previousVersion = first.learner?.previousVersion ?? null;
     publishedPositions = positionsOf(first.learner);
   } else {
@@ -154,13 +188,19 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
     if (!data) throw new Error(`no spam model on ${config.modelTopic} and no default model file at ${file}`);
     core.adopt(BayesModel.fromData(data), data, null);
   }
-  const retired: string[] = [];
   if (core.domains) {
-    for (const [name, delta] of startupDomains) core.domains.published.set(name, delta);
+    for (const [name, { model, data, info }] of startupDomains) {
+      const meta = { previousVersion: info.previousVersion ?? null, lastLabelAt: info.lastLabelAt ?? data.trainedAt };
+      if (info.base === core.line || info.base === null) core.domains.published.set(name, model, { version: data.version, ...meta });
+      // Residuals from before lines were recorded were learnt by this learner on its line: stamped with it (republished).
+      if (info.base === null) core.domains.republish(name, model, meta);
+      // Learnt on another line (the global model was replaced while no learner ran): stale.
+      else if (info.base !== core.line) retire([name], 'stale-line');
+    }
     metrics.domains.set(core.domains.size);
   } else {
     // Per-domain models turned off: their records are deleted with the next publish, so scorers stop blending them in.
-    retired.push(...startupDomains.keys());
+    retire(startupDomains.keys(), 'off');
   }
   startupDomains.clear();
   started = true;
@@ -210,7 +250,8 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
   const publish = async () => {
     if (fenced) return;
     const moved = [...core.positions].some(([p, o]) => o !== (publishedPositions.get(p) ?? -1n));
-    if (core.pending === 0 && !moved && retired.length === 0) return;
+    const domainWrites = (core.domains?.working.size ?? 0) + (core.domains?.evicted.size ?? 0);
+    if (core.pending === 0 && !moved && retired.size === 0 && domainWrites === 0) return;
     const now = Date.now();
     const guard = core.pending > 0 ? core.guard() : null;
     const records: OutRecord[] = [];
@@ -218,6 +259,8 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
     let state: SpamLearnerState;
     let domainRejections = 0;
     let domainPublished = 0;
+    /** Evicted by this batch (a new domain took the slot): tombstones in this transaction; a dropped batch restores them. */
+    let evicted: string[] = [];
     if (guard && !guard.ok) {
       const sources = Object.fromEntries(core.pendingSources);
       const labels = core.pending;
@@ -251,10 +294,16 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
       }
       for (const name of core.changedDomains()) {
         const delta = core.domains!.working.get(name)!;
+        const meta = core.domains!.workingMeta.get(name)!;
         const d = delta.toData({ source: `spam-learner: residual of ${name} (on ${base.version})`, trainedAt: now });
-        records.push({ topic: config.modelTopic, key: domainKey(name), ...(await encodeSignedModel(svc.codec, config.modelTopic, d, signing, null, { name, inUse: core.domains!.inUse(delta) })) });
+        const info: SpamDomainModelInfo = { name, inUse: core.domains!.inUse(delta), base: core.line ?? null, previousVersion: meta.previousVersion, lastLabelAt: meta.lastLabelAt };
+        // The history too (key domain:<name>@<version>): what `scop spam rollback --domain` goes back to.
+        if (config.historyTopic) records.push({ topic: config.historyTopic, key: domainHistoryKey(name, d.version), ...(await encodeSignedModel(svc.codec, config.historyTopic, d, signing, null, info)) });
+        records.push({ topic: config.modelTopic, key: domainKey(name), ...(await encodeSignedModel(svc.codec, config.modelTopic, d, signing, null, info)) });
         domainPublished++;
       }
+      // Evicted to make room for a new domain (idle longer than SPAM_LEARNER_DOMAIN_IDLE_DAYS, cap full): in this same transaction.
+      evicted = core.domains ? [...core.domains.evicted.keys()].filter((name) => !core.domains!.has(name)) : [];
       // Cutoffs and calibration stay those of the trained model; counts and weights are the learnt ones.
       data = core.model.toData({ source: `spam-learner (on ${base.version})`, trainedAt: now });
       const changed = data.version !== base.version;
@@ -263,7 +312,7 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
     }
     const signed = await encodeSignedModel(svc.codec, config.modelTopic, data, signing, state);
     records.push({ topic: config.modelTopic, key: MODEL_KEY, ...signed });
-    for (const name of retired) records.push({ topic: config.modelTopic, key: domainKey(name), value: null });
+    for (const name of [...retired.keys(), ...evicted]) records.push({ topic: config.modelTopic, key: domainKey(name), value: null });
     try {
       await producer.send(records, { compression: CompressionTypes.GZIP });
     } catch (e) {
@@ -274,8 +323,11 @@ export async function startLearner(svc: ServiceContext, config: LearnerConfig = 
       }
       throw e;
     }
-    if (retired.length) log.info({ domains: retired }, 'per-domain models are off: their records deleted from the model topic');
-    retired.length = 0;
+    for (const [name, reason] of [...retired, ...evicted.map((n) => [n, 'evicted'] as const)]) {
+      metrics.domainsDropped.inc({ reason });
+      log.info({ domain: name, reason }, 'a domain model deleted from the model topic');
+    }
+    retired.clear();
     metrics.domainVersions.inc({ result: 'published' }, domainPublished);
     metrics.domainVersions.inc({ result: 'rejected' }, domainRejections);
     own.add(data.version);
