@@ -155,9 +155,10 @@ export const SERVICE_PANELS: ServicePanels[] = [
         panel('Pending labels', 'Labels learnt into the working model and not yet published.', 'short', [q('max(scop_spam_learner_pending_labels)', 'pending')], { kind: 'stat', width: 12 }),
         panel('FP guard sample', 'Held-back ham the FP guard tests each batch on.', 'short', [q('max(scop_spam_learner_holdback)', 'held back')], { kind: 'stat', width: 12 }),
         panel('Label to model', 'From a label on spam.feedback to the published model version that contains it.', 's', quantiles('scop_spam_learner_label_to_model_seconds', '')),
-        panel('Per-domain models', 'Recipient domains with their own model, and per-domain versions published or rejected by the domain\'s FP guard.', 'short', [
+        panel('Per-domain models', 'Recipient domains with their own model; per-domain versions published or rejected by the domain\'s FP guard; domain models dropped (evicted, removed, stale-line, off).', 'short', [
           q('max(scop_spam_learner_domains)', 'domains'),
           q(`sum by (result) (increase(scop_spam_learner_domain_versions_total[${RATE}]))`, 'versions {{result}}'),
+          q(`sum by (reason) (increase(scop_spam_learner_domains_dropped_total[${RATE}]))`, 'dropped {{reason}}'),
         ]),
       ],
     }],
