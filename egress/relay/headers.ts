@@ -119,6 +119,12 @@ export function authservIdOf(value: string): string | null {
 }
 
 /**
+ * The authserv-id of an Authentication-Results value (folds and all) as a lenient reader might
+ * take it: line breaks and control characters but tab dropped first (`mx.scop\x01.test` is ours).
+ */
+export const lenientAuthservIdOf = (value: string): string | null => authservIdOf(value.replace(/[\x00-\x08\x0a-\x1f\x7f]+/g, ''));
+
+/**
  * A field's canonical name (runtime/header-fields.ts: white space of any kind before the colon is
  * dropped, as every other reader of the header drops it). Trimming only spaces and tabs let
  * `Authentication-Results\f: mx.scop.test; …` through the forged-field removal while the MIME stage
@@ -177,8 +183,7 @@ export function withoutForgedTrustFields(raw: Buffer, authservIds: Iterable<stri
       const lookalike = lookalikeName(raw.toString('latin1', pos, pos + colon));
       let drop = OWN_FIELD.test(lookalike);
       if (!drop && lookalike === 'authentication-results') {
-        const value = raw.toString('latin1', pos + colon + 1, end).replace(/\r?\n/g, '').replace(/[\x00-\x08\x0a-\x1f\x7f]+/g, '');
-        const id = authservIdOf(value);
+        const id = lenientAuthservIdOf(raw.toString('latin1', pos + colon + 1, end));
         drop = id === null || ours.has(id);
       }
       if (drop) {

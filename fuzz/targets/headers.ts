@@ -19,7 +19,7 @@
  * control characters, white space, folds or non-ASCII bytes a lenient reader drops), and the body is untouched;
  * cost linear (growth probe: every field repeated).
  */
-import { authservIdOf, headerValue, traceHeaders, withoutForgedTrustFields } from '../../egress/relay/headers.ts';
+import { authservIdOf, headerValue, lenientAuthservIdOf, traceHeaders, withoutForgedTrustFields } from '../../egress/relay/headers.ts';
 import { parseContentType, scanStructure } from '../../processors/mime/structure.ts';
 import { RAW_FIELDS, rawFields } from '../../processors/spam/input.ts';
 import { headerBlock, lookalikeName, splitFields } from '../../runtime/header-fields.ts';
@@ -99,7 +99,7 @@ export default defineTarget({
       const name = lookalikeName(field.slice(0, colon));
       invariant(!/^x-(?:spam|scop)(?:-|$)/.test(name), () => `a lookalike of a trust field survived: ${JSON.stringify(field.slice(0, 80))}`);
       if (name === 'authentication-results') {
-        const id = authservIdOf(field.slice(colon + 1).replace(/[\x00-\x08\x0a-\x1f\x7f]+/g, ''));
+        const id = lenientAuthservIdOf(field.slice(colon + 1));
         invariant(id !== null && id !== 'mx.scop.test', () => `a lookalike Authentication-Results of ours (or unreadable) survived: ${JSON.stringify(field.slice(0, 80))}`);
       }
     }
