@@ -3,7 +3,10 @@
  * the MIME stage's structure scan, the spam stage's raw fields, the DKIM signer's sender policy, the
  * egress relay's forged-field removal and the quarantine listing. Each row is one way of writing a
  * field and whether it is still the field it names; each reader is asked about a field it reads.
- * It lives in cli/ because only cli may import every stage.
+ * Two defences outside that reading are checked against the same rows: the DKIM signer refuses
+ * exactly the rows that are not the field (a receiver may still read them as one), and the egress
+ * removes a trust field written in any of these ways (a lookalike). It lives in cli/ because only
+ * cli may import every stage.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
