@@ -152,19 +152,20 @@ describe('forged trust fields', () => {
   });
 
   it('is linear in the header size: 8 times the forged fields cost about 8 times as much (quadratic: 64)', () => {
-    const many = (n: number) => Buffer.from(`${'X-Spam-Flag: YES\r\nAuthentication-Results: mx.scop.test;\r\n dkim=pass\r\nX-Keep: 1\r\n'.repeat(n)}\r\nbody\r\n`, 'latin1');
-    const best = (m: Buffer) => {
+    // Lookalikes too: a control character first, the colon after a fold, a kept line without a colon.
+    const many = (n: number) => Buffer.from(`${'X-Spam-Flag: YES\r\nAuthentication-Results: mx.scop.test;\r\n dkim=pass\r\nX-Keep: 1\r\n\x01Authentication-Results\r\n\t: mx.scop.test\r\n\x01no colon\r\n here\r\n'.repeat(n)}\r\nbody\r\n`, 'latin1');
+    const best = (m: Buffer, n: number) => {
       let t = Infinity;
       for (let i = 0; i < 3; i++) {
         const t0 = performance.now();
         const r = withoutForgedTrustFields(m, [OURS]);
         t = Math.min(t, performance.now() - t0);
-        assert.equal(r.removed.length % 2, 0);
+        assert.equal(r.removed.length, 3 * n);
       }
       return t;
     };
-    const tSmall = best(many(5_000));
-    const tLarge = best(many(40_000));
+    const tSmall = best(many(5_000), 5_000);
+    const tLarge = best(many(40_000), 40_000);
     // Wide margin: GC and other engineers' jobs move single runs by 2-3x on this machine.
     assert.ok(tLarge < 24 * tSmall + 50, `40k: ${tLarge.toFixed(0)} ms, 5k: ${tSmall.toFixed(0)} ms`);
   });
