@@ -139,6 +139,10 @@ describe('forged trust fields', () => {
       const raw = Buffer.from(`Authentication-Results: ${id}; spf=pass\r\nTo: b@example.net\r\n\r\nx`, 'latin1');
       assert.equal(Buffer.concat(withoutForgedTrustFields(raw, [OURS]).parts).toString('latin1'), 'To: b@example.net\r\n\r\nx', JSON.stringify(id));
     }
+    // Unreadable to one reading and readable to the other (found by fuzzing): the strict reading stops at the form
+    // feed (no authserv-id), the lenient one drops it and reads `e"mx.t-`. Unreadable to either is removed.
+    const split = Buffer.from('Authentication-Results: (c) \fe"mx.t-: id\r\nTo: b@example.net\r\n\r\nx', 'latin1');
+    assert.equal(Buffer.concat(withoutForgedTrustFields(split, [OURS]).parts).toString('latin1'), 'To: b@example.net\r\n\r\nx');
     // Valid names that only resemble ours are someone else's: kept.
     const near = Buffer.from('X-Spamassassin: 1\r\nAuthentication-Results-Copy: mx.scop.test; spf=pass\r\nX-Scopes: 2\r\nAuthentication: mx.scop.test\r\n\r\nx', 'latin1');
     assert.equal(Buffer.concat(withoutForgedTrustFields(near, [OURS]).parts).toString('latin1'), near.toString('latin1'));

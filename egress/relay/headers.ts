@@ -183,8 +183,12 @@ export function withoutForgedTrustFields(raw: Buffer, authservIds: Iterable<stri
       const lookalike = lookalikeName(raw.toString('latin1', pos, pos + colon));
       let drop = OWN_FIELD.test(lookalike);
       if (!drop && lookalike === 'authentication-results') {
-        const id = lenientAuthservIdOf(raw.toString('latin1', pos + colon + 1, end));
-        drop = id === null || ours.has(id);
+        // Ours or unreadable by either reading: the strict one (what our own readers see) and the
+        // lenient one (a reader that drops control characters): `(c) \fe"mx.t-` is unreadable to the
+        // first and `e"mx.t-` to the second.
+        const value = raw.toString('latin1', pos + colon + 1, end);
+        const ids = [authservIdOf(value), lenientAuthservIdOf(value)];
+        drop = ids.some((id) => id === null || ours.has(id));
       }
       if (drop) {
         if (pos > keptFrom) parts.push(raw.subarray(keptFrom, pos));
