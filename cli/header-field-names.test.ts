@@ -3,7 +3,10 @@
  * the MIME stage's structure scan, the spam stage's raw fields, the DKIM signer's sender policy, the
  * egress relay's forged-field removal and the quarantine listing. Each row is one way of writing a
  * field and whether it is still the field it names; each reader is asked about a field it reads.
- * It lives in cli/ because only cli may import every stage.
+ * Two defences outside that reading are checked against the same rows: the DKIM signer refuses
+ * exactly the rows that are not the field (a receiver may still read them as one), and the egress
+ * removes a trust field written in any of these ways (a lookalike). It lives in cli/ because only
+ * cli may import every stage.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -11,7 +14,7 @@ import { withoutForgedTrustFields } from '../egress/relay/headers.ts';
 import { headerFields } from '../processors/dkim-sign/policy.ts';
 import { scanStructure } from '../processors/mime/structure.ts';
 import { rawFields } from '../processors/spam/input.ts';
-import { fieldName } from '../runtime/header-fields.ts';
+import { fieldName, headerBlock, malformedFields } from '../runtime/header-fields.ts';
 import { headerOf } from '../runtime/operator/quarantine.ts';
 
 /** A way to write the field named `n` (as a header line, before its value), and whether it is still that field. */
@@ -63,6 +66,25 @@ describe('header field names: one reading for every reader', () => {
       }
     });
   }
+
+  it('a way of writing a field that is not the field for every reader is a line the DKIM signer refuses to sign (and only then)', () => {
+    for (const s of SHAPES) {
+      const name = s.only?.('from') === false ? 'keywords' : 'from';
+      const raw = message(s.line(name), 'ceo@example.org');
+      assert.equal(malformedFields(headerBlock(raw)).length, s.same ? 0 : 1, s.what);
+    }
+  });
+
+  it('the egress removes a trust field written in any of these ways (but without a colon): a reader outside scop may still take it for ours', () => {
+    for (const s of SHAPES.filter((x) => x.what !== 'no colon on the line')) {
+      for (const [name, value] of [['authentication-results', 'mx.scop.test; spf=pass'], ['x-spam-checker-version', 'SpamAssassin']] as const) {
+        if (!(s.only?.(name) ?? true)) continue;
+        const raw = message(s.line(name), value);
+        const kept = Buffer.concat(withoutForgedTrustFields(raw, ['mx.scop.test']).parts).toString('latin1');
+        assert.equal(kept, 'Date: Mon, 7 Dec 2026 01:00:00 +0000\r\nFrom: a@example.org\r\n\r\nbody\r\n', `${s.what}: ${name}`);
+      }
+    }
+  });
 
   it('an empty name is no field, and the line is not taken for one', () => {
     assert.equal(fieldName(': v'), null);

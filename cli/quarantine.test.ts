@@ -10,7 +10,7 @@ import type { DeliveryJob, MailRecord } from '../schemas/types.ts';
 import { listBlocks, normalizePrefix, writeBlock } from '../runtime/operator/blocklist.ts';
 import { deleteHeld, listHeld, markHeld, releaseHeld, type QuarantineTopics } from '../runtime/operator/quarantine.ts';
 import { Command } from 'commander';
-import { registerQuarantineCommands } from './quarantine.ts';
+import { heldDetails, registerQuarantineCommands } from './quarantine.ts';
 import { registerFirewallCommands } from './firewall.ts';
 
 const { svc, admin } = testBroker('quarantine-cli-test');
@@ -119,4 +119,15 @@ test('quarantine list / list --json / show and firewall list print message data 
     assert.doesNotMatch(out, ACTIVE, `${args.join(' ')}: ${JSON.stringify(out)}`);
     assert.match(out, /evil\.example/);
   }
+});
+
+test('quarantine show: the client\'s reverse name with whether the ingress forward-confirmed it', () => {
+  const received = (over: Partial<MailRecord['envelope']>) => heldDetails({ record: { ...testMailRecord('Subject: x\r\n\r\nbody\r\n', { clientIp: '198.51.100.7', helo: 'mx.example.org', ...over }), decision: testDecision('quarantine', ['quarantine: test']) }, subject: 'x', messageId: null }).split('\n')[1];
+  assert.match(received({ clientHostname: 'mx.example.org', clientHostnameConfirmed: true })!, /from 198\.51\.100\.7 \(mx\.example\.org, confirmed\) helo mx\.example\.org$/);
+  assert.match(received({ clientHostname: 'mail.bank.example', clientHostnameConfirmed: false })!, /\(mail\.bank\.example, not forward-confirmed\)/);
+  assert.match(received({ clientHostname: 'mx.example.org', clientHostnameConfirmed: null })!, /\(mx\.example\.org, not checked\)/);
+  assert.match(received({ clientHostname: null })!, /from 198\.51\.100\.7 \(no rDNS\) helo/);
+  // The name is the client's claim: printed through printable(), never as terminal control sequences.
+  assert.match(received({ clientHostname: 'evil\u001b[2J.example', clientHostnameConfirmed: false })!, /\(evil\S*\[2J\.example, not forward-confirmed\)/);
+  assert.doesNotMatch(received({ clientHostname: 'evil\u001b[2J.example', clientHostnameConfirmed: false })!, /\u001b/);
 });

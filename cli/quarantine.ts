@@ -6,6 +6,7 @@
  * delete can do it too with --mark). The operations live in runtime/operator/ (the console uses them too).
  */
 import type { Command } from 'commander';
+import { clientHostnameText } from '../runtime/client-hostname.ts';
 import { ConfigError } from '../runtime/config.ts';
 import type { KafkaClient } from '../runtime/kafka.ts';
 import type { RecordCodec } from '../runtime/registry.ts';
@@ -50,7 +51,7 @@ export function heldDetails(h: Held): string {
   // Header fields unfolded, one per line, as UTF-8 (RFC 6532); undecodable bytes show as U+FFFD.
   const fields = raw.subarray(0, end < 0 ? raw.length : end).toString('utf8').split(/\r?\n(?![ \t])/).map((f) => p(f.replace(/\r?\n/g, '')));
   return [
-    `id:          ${p(e.id)}`, `received:    ${iso(e.receivedAt)} from ${p(e.clientIp)} (${p(e.clientHostname ?? 'no rDNS')}) helo ${p(e.helo)}`,
+    `id:          ${p(e.id)}`, `received:    ${iso(e.receivedAt)} from ${p(e.clientIp)} (${p(clientHostnameText(e))}) helo ${p(e.helo)}`,
     `envelope:    <${p(e.mailFrom)}> → ${e.rcptTo.map((x) => `<${p(x)}>`).join(', ')}`, `size:        ${e.size} bytes`,
     `from:        ${p(fromOf(h))}`, `subject:     ${p(subjectOf(h))}`,
     `action:      ${p(r.decision?.action ?? '?')}`, ...(r.decision?.reasons ?? []).map((x) => `  reason:    ${p(x)}`),

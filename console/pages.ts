@@ -3,6 +3,7 @@
  * inline style (the CSP forbids both); mail content is only ever shown as escaped text.
  */
 import escapeHtml from 'escape-html';
+import { clientHostnameText } from '../runtime/client-hostname.ts';
 import type { Block } from '../schemas/types.ts';
 import type { DomainModelView, ModelVersion } from './models.ts';
 import type { DeadLetterRow, DeliveryRow, MessageRow, MessageSummary, SearchFilter } from './store.ts';
@@ -88,7 +89,7 @@ ${m.held ? '<button name="do" value="release">Release (deliver)</button> <button
   const sections = Object.entries(d.sections).map(([name, v]) => `<details${name === 'decision' ? ' open' : ''}><summary>${h(name)}</summary><pre>${h(JSON.stringify(v, null, 2))}</pre></details>`).join('\n');
   return layout(m.subject || '(no subject)', ctx, `
 <section id="envelope"><h2>Envelope</h2>${dl([
-    ['Record id', m.id], ['Received', `${iso(m.receivedAt)} on ${e.listener} (${e.ingressHost})`], ['Direction', m.direction], ['Client', `${e.clientIp} (${e.clientHostname ?? 'no rDNS'}) HELO ${e.helo}`],
+    ['Record id', m.id], ['Received', `${iso(m.receivedAt)} on ${e.listener} (${e.ingressHost})`], ['Direction', m.direction], ['Client', `${e.clientIp} (${clientHostnameText(e)}) HELO ${e.helo}`],
     ['TLS', e.tls ? `${e.tls.protocol} ${e.tls.cipher}` : 'none'], ['Authenticated user', e.authUser ?? '—'], ['MAIL FROM', `<${e.mailFrom}>`], ['RCPT TO', e.rcptTo.map((r) => `<${r}>`).join(', ')],
     ['From header', m.fromHeader], ['Size', `${e.size} bytes`], ['SHA-256', e.messageSha256 ?? '—'],
   ])}</section>

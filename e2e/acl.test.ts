@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { defaultQuarantineTopics, listHeld, releaseHeld } from '../runtime/operator/quarantine.ts';
-import { SERVICES } from '../cli/services.ts';
+import { SERVICES, SYMBOL_CATALOG } from '../cli/services.ts';
 import { registerSchemas } from '../cli/start.ts';
 import { TestDnsServer } from '../infra/dns/dns-server.ts';
 import { ACCESS, aclBindings, applyAcls } from '../infra/kafka/acls.ts';
@@ -96,7 +96,7 @@ before(async () => {
     assert.ok(passwords[principal], `${principal} is in the ACL table`);
     const ctx: ServiceContext = {
       kafka: clientFor(principal), kafkaSettings: settingsFor(principal), registry: { url: registry.url }, codec: new RecordCodec({ url: registry.url }),
-      log: loggerFor(`acl-${def.name}`), metrics: new Registry(), env, dataDir: join(dir, 'scop'),
+      log: loggerFor(`acl-${def.name}`), metrics: new Registry(), env, dataDir: join(dir, 'scop'), symbols: SYMBOL_CATALOG,
     };
     running.push(await def.start(ctx));
   }

@@ -72,3 +72,36 @@ export function splitFields(block: string): string[] {
 export function fieldValue(field: string): string {
   return field.slice(field.indexOf(':') + 1);
 }
+
+/** RFC 5322 ftext: a field name is printable US-ASCII but the colon. */
+const FTEXT_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
+
+/**
+ * The fields of a header block that start no valid field and continue none, each with its
+ * continuation lines: lines the shared reading takes for no field (no colon on the first line, a
+ * leading form feed or no-break space, an empty name, a continuation with nothing before it) and
+ * names outside RFC 5322 ftext (a NUL, another control character, a non-ASCII byte). Every reader
+ * here skips such a line or reads a name no check asks for; a receiver's parser may take `\fFrom:`
+ * or `From\0:` for a From field. The empty text after a block's last line break is no line.
+ */
+export function malformedFields(block: string): string[] {
+  const fields = splitFields(block);
+  if (fields.at(-1) === '') fields.pop();
+  return fields.filter((f) => {
+    const name = rawFieldName(f);
+    return name === null || !FTEXT_NAME.test(name);
+  });
+}
+
+/**
+ * The name a lenient reader might take `text` (a field's text up to, not including, its first
+ * colon, continuation lines and all) for: only its printable ASCII characters, ASCII lower-cased.
+ * A mail client or filter that stops at NUL, drops control characters, unfolds before it splits
+ * at the colon, or decodes UTF-8 and trims a no-break space or a zero-width character reads
+ * `Authentication-Results\0`, `\x01Authentication-Results`, `Authentication-Results\r\n ` and
+ * `Authentication-Results\xc2\xa0` as Authentication-Results. A valid name (ftext) is its own
+ * lookalike. For removing fields that only we may write, never for reading.
+ */
+export function lookalikeName(text: string): string {
+  return asciiLower(text.replace(/[^\x21-\x7e]+/g, ''));
+}

@@ -6,7 +6,8 @@
  * composed (cli/services.ts) and handed to the decision stage (ServiceContext.symbols), whose policy
  * may weigh only these names, or a name it declares `custom: true` — so a typo in a weight is refused
  * at start instead of silently weighing nothing. A new check touches its own folder and the policy
- * file only. cli/symbol-catalog.test.ts checks the declarations against what the stages emit.
+ * file only: each stage's symbols.test.ts checks its declarations against what it emits
+ * (symbols-testing.ts), cli/symbol-catalog.test.ts only what needs the whole topology.
  */
 import type { SymbolStage } from '../schemas/types.ts';
 

@@ -113,6 +113,37 @@ describe('forged trust fields', () => {
     assert.equal(withoutForgedTrustFields(Buffer.from('Message-ID\f: <a@b>\r\n\r\nx', 'latin1'), [OURS]).hasMessageId, true);
   });
 
+  it('a trust field written with a control character (NUL, \\x01, DEL, vertical tab, form feed) before, inside or after its name, or folded before its colon, is removed: a reader that drops them takes it for ours', () => {
+    const clean = 'Subject: a\r\nTo: b@example.net\r\n\r\nbody\r\n';
+    const names = [
+      (c: string, n: string) => `${n}${c}`,
+      (c: string, n: string) => `${c}${n}`,
+      (c: string, n: string) => `${n.slice(0, 6)}${c}${n.slice(6)}`,
+      (c: string, n: string) => `${n}${c} `,
+    ];
+    for (const c of ['\0', '\x01', '\x7f', '\v', '\f', '\x1b', '\0\x01\x7f', '\r\n ', '\xc2\xa0', '\xe2\x80\x8b']) {
+      for (const name of names) {
+        if (c.startsWith('\r\n') && name === names[1]) continue; // a continuation of the Subject line, a field for no reader
+        const ar = name(c, 'Authentication-Results');
+        const raw = Buffer.from(`Subject: a\r\n${ar}: (c) "${OURS}"; spf=pass\r\n${name(c, 'X-Spam-Flag')}: NO\r\nTo: b@example.net\r\n\r\nbody\r\n`, 'latin1');
+        const r = withoutForgedTrustFields(raw, [OURS]);
+        assert.equal(Buffer.concat(r.parts).toString('latin1'), clean, JSON.stringify(ar));
+        assert.equal(r.removed.length, 2, JSON.stringify(ar));
+      }
+    }
+    // Another host's Authentication-Results written that way is not ours: kept, as it would be when well-formed.
+    const other = Buffer.from('Authentication-Results\0: other.example.net; spf=pass\r\n\r\nx', 'latin1');
+    assert.equal(Buffer.concat(withoutForgedTrustFields(other, [OURS]).parts).toString('latin1'), other.toString('latin1'));
+    // Control characters inside the authserv-id: a reader that drops them reads ours.
+    for (const id of ['mx.scop\0.test', 'mx.\x01scop.test', 'mx.scop.test\x7f', 'mx.scop\v.test']) {
+      const raw = Buffer.from(`Authentication-Results: ${id}; spf=pass\r\nTo: b@example.net\r\n\r\nx`, 'latin1');
+      assert.equal(Buffer.concat(withoutForgedTrustFields(raw, [OURS]).parts).toString('latin1'), 'To: b@example.net\r\n\r\nx', JSON.stringify(id));
+    }
+    // Valid names that only resemble ours are someone else's: kept.
+    const near = Buffer.from('X-Spamassassin: 1\r\nAuthentication-Results-Copy: mx.scop.test; spf=pass\r\nX-Scopes: 2\r\nAuthentication: mx.scop.test\r\n\r\nx', 'latin1');
+    assert.equal(Buffer.concat(withoutForgedTrustFields(near, [OURS]).parts).toString('latin1'), near.toString('latin1'));
+  });
+
   it('a message without a body, and one with bare LF line ends, are handled the same way', () => {
     const noBody = Buffer.from('Subject: x\r\nX-Spam-Flag: YES\r\nAuthentication-Results: mx.scop.test; dkim=pass', 'latin1');
     assert.equal(Buffer.concat(withoutForgedTrustFields(noBody, [OURS]).parts).toString('latin1'), 'Subject: x\r\n');
@@ -121,19 +152,20 @@ describe('forged trust fields', () => {
   });
 
   it('is linear in the header size: 8 times the forged fields cost about 8 times as much (quadratic: 64)', () => {
-    const many = (n: number) => Buffer.from(`${'X-Spam-Flag: YES\r\nAuthentication-Results: mx.scop.test;\r\n dkim=pass\r\nX-Keep: 1\r\n'.repeat(n)}\r\nbody\r\n`, 'latin1');
-    const best = (m: Buffer) => {
+    // Lookalikes too: a control character first, the colon after a fold, a kept line without a colon.
+    const many = (n: number) => Buffer.from(`${'X-Spam-Flag: YES\r\nAuthentication-Results: mx.scop.test;\r\n dkim=pass\r\nX-Keep: 1\r\n\x01Authentication-Results\r\n\t: mx.scop.test\r\n\x01no colon\r\n here\r\n'.repeat(n)}\r\nbody\r\n`, 'latin1');
+    const best = (m: Buffer, n: number) => {
       let t = Infinity;
       for (let i = 0; i < 3; i++) {
         const t0 = performance.now();
         const r = withoutForgedTrustFields(m, [OURS]);
         t = Math.min(t, performance.now() - t0);
-        assert.equal(r.removed.length % 2, 0);
+        assert.equal(r.removed.length, 3 * n);
       }
       return t;
     };
-    const tSmall = best(many(5_000));
-    const tLarge = best(many(40_000));
+    const tSmall = best(many(5_000), 5_000);
+    const tLarge = best(many(40_000), 40_000);
     // Wide margin: GC and other engineers' jobs move single runs by 2-3x on this machine.
     assert.ok(tLarge < 24 * tSmall + 50, `40k: ${tLarge.toFixed(0)} ms, 5k: ${tSmall.toFixed(0)} ms`);
   });

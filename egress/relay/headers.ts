@@ -10,7 +10,7 @@
  * Message-ID, same record id — and tools can map a stored message back to its record.
  */
 import type { MailRecord } from '../../schemas/types.ts';
-import { fieldName } from '../../runtime/header-fields.ts';
+import { asciiLower, fieldName, lookalikeName } from '../../runtime/header-fields.ts';
 
 /** Values from sections end up in header lines: keep CRLF folds, drop any other CR, LF or control character. */
 export function headerValue(v: string): string {
@@ -119,6 +119,12 @@ export function authservIdOf(value: string): string | null {
 }
 
 /**
+ * The authserv-id of an Authentication-Results value (folds and all) as a lenient reader might
+ * take it: line breaks and control characters but tab dropped first (`mx.scop\x01.test` is ours).
+ */
+export const lenientAuthservIdOf = (value: string): string | null => authservIdOf(value.replace(/[\x00-\x08\x0a-\x1f\x7f]+/g, ''));
+
+/**
  * A field's canonical name (runtime/header-fields.ts: white space of any kind before the colon is
  * dropped, as every other reader of the header drops it). Trimming only spaces and tabs let
  * `Authentication-Results\f: mx.scop.test; …` through the forged-field removal while the MIME stage
@@ -126,12 +132,32 @@ export function authservIdOf(value: string): string | null {
  */
 const nameAt = (raw: Buffer, pos: number, colon: number): string => fieldName(raw.toString('latin1', pos, pos + colon + 1)) ?? '';
 
+/** A trust field only we write, by its (lookalike) name; Authentication-Results only with our authserv-id (or none readable). */
+const isTrustName = (name: string) => OWN_FIELD.test(name) || name === 'authentication-results';
+
+/**
+ * Whether a field starting with this byte can be a trust field or the Message-ID: names starting with
+ * a, m or x, and anything that starts outside printable ASCII (a control character, white space other
+ * than the space and tab of a continuation, a non-ASCII byte), which a lenient reader may drop.
+ */
+const mayMatter = (b: number) => b < 0x21 || b > 0x7e || (b | 0x20) === 0x61 || (b | 0x20) === 0x78 || (b | 0x20) === 0x6d;
+
 /**
  * The raw message as pieces without the forged trust fields of its header section: every
  * Authentication-Results field whose authserv-id is one of ours or cannot be read (a field a mail
  * reader might take for ours), and every X-Spam-* / X-Scop-* field. Header names compare without
- * case and with white space before the colon (obsolete syntax), folded fields go whole. One pass
- * over the header section (indexOf per line); the body is not read. `removed` names what went.
+ * case and with white space before the colon (obsolete syntax), folded fields go whole.
+ *
+ * Lookalikes go too: a field whose name, read as a lenient reader might (lookalikeName: control
+ * characters, white space, folds and non-ASCII bytes dropped), is a trust field's. Every reader in
+ * scop says `Authentication-Results\0:` or `\x01X-Spam-Flag:` names no such field, but a mail
+ * client or filter that stops at NUL or drops control characters may take it for one, and with our
+ * authserv-id it forges our verdict. Control characters in the authserv-id are dropped for the same
+ * reason (`mx.scop\x01.test` is ours). A valid field name is its own lookalike, so no valid field
+ * of someone else's is removed.
+ *
+ * One pass over the header section (one scan per field, up to its first colon); the body is not
+ * read. `removed` names what went as every reader reads it (lower-cased), a lookalike as written.
  */
 export function withoutForgedTrustFields(raw: Buffer, authservIds: Iterable<string>): { parts: Buffer[]; removed: string[]; hasMessageId: boolean } {
   const ours = new Set([...authservIds].map((id) => id.trim().toLowerCase()).filter(Boolean));
@@ -147,24 +173,23 @@ export function withoutForgedTrustFields(raw: Buffer, authservIds: Iterable<stri
   while (pos < raw.length) {
     let end = lineEnd(pos);
     if (raw[pos] === 0x0a || (raw[pos] === 0x0d && raw[pos + 1] === 0x0a)) break; // the blank line: the body follows
-    const first = end;
     while (end < raw.length && (raw[end] === 0x20 || raw[end] === 0x09)) end = lineEnd(end); // continuation lines
-    const lead = raw[pos]! | 0x20; // only names starting with a or x can be dropped (m: Message-ID is noted): skip the rest cheaply
     let colon = -1;
-    if (lead === 0x61 || lead === 0x78 || (lead === 0x6d && !hasMessageId)) for (let i = pos; i < first; i++) if (raw[i] === 0x3a) { colon = i - pos; break; }
-    if (colon > 0 && lead === 0x6d) {
-      hasMessageId = nameAt(raw, pos, colon) === 'message-id';
-    } else if (colon > 0) {
+    // The colon anywhere in the field: a reader that unfolds first finds it after a fold.
+    if (mayMatter(raw[pos]!)) for (let i = pos; i < end; i++) if (raw[i] === 0x3a) { colon = i - pos; break; }
+    if (colon > 0) {
       const name = nameAt(raw, pos, colon);
-      let drop = OWN_FIELD.test(name);
-      if (!drop && name === 'authentication-results') {
-        const id = authservIdOf(raw.toString('latin1', pos + colon + 1, end).replace(/\r?\n/g, ''));
+      if (name === 'message-id') hasMessageId = true;
+      const lookalike = lookalikeName(raw.toString('latin1', pos, pos + colon));
+      let drop = OWN_FIELD.test(lookalike);
+      if (!drop && lookalike === 'authentication-results') {
+        const id = lenientAuthservIdOf(raw.toString('latin1', pos + colon + 1, end));
         drop = id === null || ours.has(id);
       }
       if (drop) {
         if (pos > keptFrom) parts.push(raw.subarray(keptFrom, pos));
         keptFrom = end;
-        removed.push(name);
+        removed.push(isTrustName(name) ? name : asciiLower(raw.toString('latin1', pos, pos + colon)));
       }
     }
     pos = end;

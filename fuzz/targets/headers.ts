@@ -15,12 +15,14 @@
  * back with lower-case names; the egress's header block is only its own fields plus continuation
  * lines (no header injection, CRLF line ends, no control characters but tab) and headerValue is
  * idempotent; after the forged-field removal the structure scan's reader finds no X-Spam-*,
- * X-Scop-* or Authentication-Results of ours (or unreadable) left, and the body is untouched;
+ * X-Scop-* or Authentication-Results of ours (or unreadable) left, nor a lookalike of one (a name with
+ * control characters, white space, folds or non-ASCII bytes a lenient reader drops), and the body is untouched;
  * cost linear (growth probe: every field repeated).
  */
-import { authservIdOf, headerValue, traceHeaders, withoutForgedTrustFields } from '../../egress/relay/headers.ts';
+import { authservIdOf, headerValue, lenientAuthservIdOf, traceHeaders, withoutForgedTrustFields } from '../../egress/relay/headers.ts';
 import { parseContentType, scanStructure } from '../../processors/mime/structure.ts';
 import { RAW_FIELDS, rawFields } from '../../processors/spam/input.ts';
+import { headerBlock, lookalikeName, splitFields } from '../../runtime/header-fields.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import { Fields, growFields, joinFields } from '../harness/fields.ts';
 import { invariant } from '../harness/invariants.ts';
@@ -44,7 +46,7 @@ function record(f: Fields): MailRecord {
 export default defineTarget({
   name: 'headers',
   about: 'header readers (structure scan, spam raw fields) against each other; the egress trace header writer',
-  instrument: ['processors/mime/structure.ts', 'processors/spam/input.ts', 'egress/relay/headers.ts'],
+  instrument: ['processors/mime/structure.ts', 'processors/spam/input.ts', 'egress/relay/headers.ts', 'runtime/header-fields.ts'],
   async: false,
   maxLen: 8 * 1024,
   dict: 'mime.dict',
@@ -86,6 +88,19 @@ export default defineTarget({
       if (name === 'authentication-results') {
         const id = authservIdOf(h.value);
         invariant(id !== null && id !== 'mx.scop.test', () => `an Authentication-Results field of ours (or unreadable) survived: ${JSON.stringify(h.value.slice(0, 80))}`);
+      }
+    }
+
+    // Nor does a reader outside scop that drops control characters, white space, folds or non-ASCII bytes from a
+    // name (lookalikeName) find one: `Authentication-Results\x01:` is no field for us, but may be ours for a mail client.
+    for (const field of splitFields(headerBlock(stripped))) {
+      const colon = field.indexOf(':');
+      if (colon < 0 || /^[ \t]/.test(field)) continue;
+      const name = lookalikeName(field.slice(0, colon));
+      invariant(!/^x-(?:spam|scop)(?:-|$)/.test(name), () => `a lookalike of a trust field survived: ${JSON.stringify(field.slice(0, 80))}`);
+      if (name === 'authentication-results') {
+        const id = lenientAuthservIdOf(field.slice(colon + 1));
+        invariant(id !== null && id !== 'mx.scop.test', () => `a lookalike Authentication-Results of ours (or unreadable) survived: ${JSON.stringify(field.slice(0, 80))}`);
       }
     }
 

@@ -1,6 +1,7 @@
 /**
  * The names the auth stage emits (symbols.ts), with what each says: its part of the symbol catalogue
- * (runtime/symbols.ts). A new name goes here and into the policy file.
+ * (runtime/symbols.ts). A new name goes here, an input that fires it into symbols.test.ts (which
+ * fails on a declared name no input fires), and its weight into the policy file.
  */
 import { symbolOf, type SymbolInfo } from '../../runtime/symbols.ts';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
 import type { DkimSignConfig } from './config.ts';
-import { senderIdentities, SigningRefused } from './policy.ts';
+import { headerFields, senderIdentities, SigningRefused } from './policy.ts';
 import { signMessage } from './sign.ts';
 
 const key = { domain: 'example.org', selector: 's1', algorithm: 'ed25519-sha256' as const, privateKey: generateKeyPairSync('ed25519').privateKey, bits: null, file: 'memory' };
@@ -61,14 +61,56 @@ describe('every identity in From and Sender must be allowed', () => {
   });
 });
 
+/** A header (latin1: each character one byte, as the tests below write them) before To and a body. */
+const head = (h: string) => Buffer.from(`${h}\r\nTo: x@example.net\r\n\r\nbody\r\n`, 'latin1');
+
 describe('field names are read as every stage reads them (runtime/header-fields.ts)', () => {
-  const head = (h: string) => Buffer.from(`${h}\r\nTo: x@example.net\r\n\r\nbody\r\n`, 'latin1');
   test('a no-break space byte before the colon still names the field (this reader decoded UTF-8 and missed it; MIME and egress trim it)', () => {
     assert.equal(senderIdentities(head('From: alice@example.org\r\nSender\xa0: ceo@example.org')).sender?.address, 'ceo@example.org');
   });
   test('a UTF-8 no-break space (C2 A0) before the colon, or a form feed before the name, names no field (as the MIME stage reads them)', () => {
-    assert.equal(senderIdentities(head('From: alice@example.org\r\nSender\xc2\xa0: ceo@example.org')).sender, null);
-    assert.deepEqual(senderIdentities(head('From: alice@example.org\r\n\fFrom: ceo@other.example')).from.map((f) => f.address), ['alice@example.org']);
+    assert.deepEqual(headerFields(head('From: alice@example.org\r\nSender\xc2\xa0: ceo@example.org')).map(([n]) => n), ['from', 'sender\xc2', 'to']);
+    assert.deepEqual(headerFields(head('From: alice@example.org\r\n\fFrom: ceo@other.example')).map(([n]) => n), ['from', 'to']);
+  });
+});
+
+describe('a header line that is neither a valid field nor a continuation is refused (invalid-header-line), not signed', () => {
+  // No reader here takes these lines for a From or Sender field, but a receiver's parser might,
+  // and would show that address under our signature (a second From once signed this way).
+  test('a second From behind a form feed, a control character, a no-break space or a fold; a name outside ftext; a line without a colon', async () => {
+    for (const line of [
+      '\fFrom: ceo@other.example',
+      '\vFrom: ceo@other.example',
+      '\0From: ceo@other.example',
+      'From\0: ceo@other.example',
+      'Fr\x01om: ceo@other.example',
+      'From\x7f: ceo@other.example',
+      '\xa0From: ceo@other.example',
+      'From\xc2\xa0: ceo@other.example',
+      'From\r\n : ceo@other.example',
+      'Sender\xe9: ceo@other.example',
+      'From ceo@other.example',
+      ': ceo@other.example',
+    ]) {
+      for (const h of [`From: alice@example.org\r\n${line}`, `${line}\r\nFrom: alice@example.org`]) {
+        assert.throws(() => senderIdentities(head(h)), (e: unknown) => e instanceof SigningRefused && e.code === 'invalid-header-line', JSON.stringify(h));
+      }
+    }
+    await assert.rejects(signMessage(head('From: alice@example.org\r\n\fFrom: ceo@other.example'), { config, authUser: 'alice@example.org' }), (e: unknown) => e instanceof SigningRefused && e.code === 'invalid-header-line');
+  });
+
+  test('a normal message, obs-fold continuations (space or tab, of any field), white space before the colon and a header without a body still sign', async () => {
+    for (const h of [
+      'From: alice@example.org',
+      'From:\r\n alice@example.org\r\nX-Long: a\r\n\tb\r\n  c',
+      'From : alice@example.org\r\nX-Tab\t: v',
+      'Subject: a\r\n \r\nFrom: alice@example.org',
+    ]) {
+      const r = await signMessage(head(h), { config, authUser: 'alice@example.org' });
+      assert.equal(r.section.signatures.length, 1, JSON.stringify(h));
+    }
+    const bodiless = Buffer.from('From: alice@example.org\r\nTo: x@example.net\r\n', 'latin1');
+    assert.equal(senderIdentities(bodiless).from[0]!.address, 'alice@example.org');
   });
 });
 

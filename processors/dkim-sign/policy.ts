@@ -4,9 +4,9 @@
  */
 import { addressParser } from 'postal-mime';
 import { normalizeDomain } from './keys.ts';
-import { fieldName, fieldValue, headerBlock, splitFields } from '../../runtime/header-fields.ts';
+import { fieldName, fieldValue, headerBlock, malformedFields, splitFields } from '../../runtime/header-fields.ts';
 
-export type RefusalCode = 'no-auth-user' | 'no-from' | 'multiple-from' | 'multiple-from-domains' | 'multiple-sender' | 'unparseable-address' | 'bad-from-domain' | 'not-authorized' | 'no-key' | 'bad-submission-mac';
+export type RefusalCode = 'no-auth-user' | 'invalid-header-line' | 'no-from' | 'multiple-from' | 'multiple-from-domains' | 'multiple-sender' | 'unparseable-address' | 'bad-from-domain' | 'not-authorized' | 'no-key' | 'bad-submission-mac';
 
 /** The stage does not sign this message; it goes to the dead-letter topic with this reason. */
 export class SigningRefused extends Error {
@@ -100,11 +100,17 @@ export interface SenderIdentities {
 }
 
 /**
- * The identities a signature vouches for: every From mailbox and the Sender. Refused: no From, several
+ * The identities a signature vouches for: every From mailbox and the Sender. Refused: a header line
+ * that is neither a valid field nor a continuation (runtime/header-fields.ts malformedFields), no From, several
  * From fields, several Sender fields, an empty From (or empty groups only), From mailboxes in several
  * domains, and anything the address parser cannot read unambiguously.
  */
 export function senderIdentities(message: Buffer): SenderIdentities {
+  // A line that starts no valid field and continues none (`\fFrom: ceo@…`, `From\0: …`, a line
+  // without a colon) is no From for any reader here, but a receiver's parser may read it as one
+  // and show it under our signature: refused rather than signed.
+  const [bad] = malformedFields(headerBlock(message));
+  if (bad !== undefined) throw new SigningRefused('invalid-header-line', `the header has a line that is neither a field nor a continuation: ${JSON.stringify(bad.slice(0, 100))}`);
   const fields = headerFields(message);
   const froms = fields.filter(([n]) => n === 'from');
   if (froms.length === 0) throw new SigningRefused('no-from', 'the message has no From header field');

@@ -72,6 +72,8 @@ test('outbound raw → signed (RSA + Ed25519) out; refusals dead-lettered with t
     { ...sealedForMallory, envelope: { ...sealedForMallory.envelope, id: randomUUID(), authUser: 'alice' } },
     { ...sealedLater, envelope: { ...sealedLater.envelope, raw: Buffer.concat([trace, message('alice@out.example.test', 'swapped')]) } },
     { ...sealedLater, envelope: { ...sealedLater.envelope, id: randomUUID(), rcptTo: ['victim@example.net'] } },
+    // A second From behind a form feed: no field for any reader here, a From for some receivers.
+    outbound(Buffer.concat([Buffer.from('\fFrom: ceo@out.example.test\r\n'), message('alice@out.example.test')]), 'alice'),
   ];
   await produce(svc.kafka, svc.codec, t.input, 'MailRecord', records.map((record) => ({ record })));
   const running = await dkimSignService.run(svc, t);
@@ -96,8 +98,8 @@ test('outbound raw → signed (RSA + Ed25519) out; refusals dead-lettered with t
     assert.deepEqual((await mailauthVerify(wire, server)).map((x) => x.result), ['pass', 'pass']);
     if (!dkimpyMissing()) assert.deepEqual((await dkimpyVerify(wire, server)).map((x) => x.ok), [true, true]);
 
-    const dead = await readTopic(svc.kafka, t.deadLetters, 6, { settleMs: 500 });
-    assert.equal(dead.length, 6);
+    const dead = await readTopic(svc.kafka, t.deadLetters, 7, { settleMs: 500 });
+    assert.equal(dead.length, 7);
     const letters = await Promise.all(dead.map((m) => svc.codec.decodeAs<DeadLetter>(m.value, 'DeadLetter')));
     const byId = new Map(letters.map((l) => [l.recordId, l]));
     const notAllowed = byId.get(records[1]!.envelope.id)!;
@@ -106,10 +108,12 @@ test('outbound raw → signed (RSA + Ed25519) out; refusals dead-lettered with t
     assert.ok(notAllowed.value && notAllowed.value.length > 0, 'original record bytes kept for a replay');
     assert.match(byId.get(records[2]!.envelope.id)!.error, /dkim-sign refused \(no-key\): no DKIM key for nokey\.example\.test/);
     assert.match(byId.get(records[3]!.envelope.id)!.error, /dkim-sign refused \(bad-submission-mac\): the record carries no submission MAC/);
-    for (const forged of records.slice(4)) assert.match(byId.get(forged.envelope.id)!.error, /dkim-sign refused \(bad-submission-mac\): the submission MAC does not match/);
+    for (const forged of records.slice(4, 7)) assert.match(byId.get(forged.envelope.id)!.error, /dkim-sign refused \(bad-submission-mac\): the submission MAC does not match/);
+    assert.match(byId.get(records[7]!.envelope.id)!.error, /dkim-sign refused \(invalid-header-line\): the header has a line that is neither a field nor a continuation: "\\fFrom: ceo@out\.example\.test"/);
     const metrics = await svc.metrics.getSingleMetricAsString('scop_dkim_sign_messages_total');
     assert.match(metrics, /result="refused",code="not-authorized"\} 1/);
     assert.match(metrics, /result="refused",code="bad-submission-mac"\} 4/);
+    assert.match(metrics, /result="refused",code="invalid-header-line"\} 1/);
     assert.match(metrics, /result="signed",code=""\} 1/);
   } finally {
     await running.stop();

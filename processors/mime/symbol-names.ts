@@ -1,7 +1,8 @@
 /**
  * The names the MIME stage emits (symbols.ts): one per attachment flag, and the scan and parse
- * outcomes — its part of the symbol catalogue (runtime/symbols.ts). A new name goes here and into
- * the policy file.
+ * outcomes — its part of the symbol catalogue (runtime/symbols.ts). A new name goes here, an input
+ * that fires it into symbols.test.ts (which fails on a declared name no input fires), and its
+ * weight into the policy file.
  */
 import { symbolOf, type SymbolInfo } from '../../runtime/symbols.ts';
 

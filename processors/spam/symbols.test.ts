@@ -1,17 +1,20 @@
 /**
  * The spam stage's symbols: the verdict symbol, and each evidence symbol fires on a crafted message
  * (through the real tokenizer, as the stage runs it) and not on its near miss; the stage's process()
- * returns them next to its section; every name is declared on the stage's definition (symbol-names.ts),
- * from which the catalogue the policy validates against is derived.
+ * returns them next to its section; every name it emits is declared on the stage's definition
+ * (symbol-names.ts), from which the catalogue the policy validates against is derived, and every
+ * declared name fires on one of these inputs (runtime/symbols-testing.ts): a new evidence symbol
+ * needs its case here, and nowhere else but the policy file.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loggerFor } from '../../runtime/log.ts';
 import { testMailRecord } from '../../runtime/stage-testing.ts';
+import { assertEveryDeclaredSymbolFires } from '../../runtime/symbols-testing.ts';
 import { train } from './evaluate.ts';
 import { spamInputFromMime, type SpamInput } from './input.ts';
 import { boundedTokenizer, spamService } from './service.ts';
-import { SPAM_EVIDENCE_SYMBOLS } from './symbol-names.ts';
+import { SPAM_EVIDENCE_SYMBOLS, SPAM_SYMBOLS } from './symbol-names.ts';
 import { EVIDENCE, evidenceSymbols, spamSymbols } from './symbols.ts';
 import { mimeSection, spamInput, spamStateFor, withMime } from './testing.ts';
 import { DEFAULT_LIMITS, tokenize } from './tokenizer.ts';
@@ -82,6 +85,13 @@ describe('spam symbols: evidence beyond the words', () => {
     assert.deepEqual(names(spamInput({ envelope: env(null, 'mail.corp.test', false), received: submitted })).filter((s) => s.startsWith('RDNS')), ['RDNS_NONE']);
     assert.ok(!names(spamInput({ envelope: env('mail.corp.test', 'mail.corp.test', false), received: submitted }), { ...DEFAULT_LIMITS, clientRdns: false }).includes('RDNS_NOT_FCRDNS'));
     assert.deepEqual(evidenceSymbols(tokenize(spamInput({ envelope: env('mail.corp.test', 'mail.corp.test', false), received: submitted }))).find((s) => s.symbol === 'RDNS_NOT_FCRDNS'), { symbol: 'RDNS_NOT_FCRDNS', score: null, options: ['relay:rdns:unconfirmed'] });
+  });
+
+  it('every declared name fires on one of these inputs (verdicts and evidence), and nothing undeclared does', () => {
+    assert.equal(spamService.symbols, SPAM_SYMBOLS, 'the definition declares symbol-names.ts');
+    const verdicts = (['ham', 'unsure', 'spam'] as const).flatMap((verdict) => spamSymbols({ verdict, probability: 0.5 }, []).map((s) => s.symbol));
+    const evidence = CASES.flatMap(([, hit, miss]) => [...names(hit), ...names(miss)]);
+    assertEveryDeclaredSymbolFires(SPAM_SYMBOLS, [...verdicts, ...evidence]);
   });
 
   it('the verdict symbol comes first, with the probability as score', () => {

@@ -1,0 +1,29 @@
+/**
+ * The auth stage's symbols against its declarations (symbol-names.ts, on its definition): every name
+ * authSymbols() emits for the results the stage knows is declared, and every declared name is emitted
+ * by one of these inputs (runtime/symbols-testing.ts). A new result gets its input here.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assertEveryDeclaredSymbolFires } from '../../runtime/symbols-testing.ts';
+import type { AuthSection } from '../../schemas/types.ts';
+import { authService } from './service.ts';
+import { AUTH_SYMBOLS } from './symbol-names.ts';
+import { authSymbols } from './symbols.ts';
+
+const SPF = ['pass', 'fail', 'softfail', 'neutral', 'none', 'permerror', 'temperror'];
+const DKIM = ['pass', 'fail', 'neutral', 'temperror', 'permerror', 'policy', 'none'];
+const DMARC: [string, string][] = [['pass', 'none'], ['none', 'none'], ['temperror', 'none'], ['permerror', 'none'], ['fail', 'none'], ['fail', 'quarantine'], ['fail', 'reject']];
+const ARC = ['pass', 'fail', 'none', 'temperror'];
+
+/** Seven sections that together take every SPF, HELO SPF, DKIM, DMARC and ARC result (the first unsigned). */
+const sections = Array.from({ length: 7 }, (_, i) => ({
+  spf: { result: SPF[i], domain: 'x.test' }, heloSpf: { result: SPF[(i + 3) % 7], domain: 'helo.test' },
+  dkim: i === 0 ? [] : [{ result: DKIM[i - 1], domain: 'x.test' }, { result: DKIM[i % 7], domain: 'y.test' }],
+  dmarc: { result: DMARC[i]![0], disposition: DMARC[i]![1], fromDomain: 'x.test', sampledOut: false }, arc: { result: ARC[i % 4] },
+}) as unknown as AuthSection);
+
+test('every auth symbol is declared on the stage definition, and every declared one fires for some result', () => {
+  assert.equal(authService.symbols, AUTH_SYMBOLS, 'the definition declares symbol-names.ts');
+  assertEveryDeclaredSymbolFires(AUTH_SYMBOLS, sections.flatMap((s) => authSymbols(s).map((x) => x.symbol)));
+});
