@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { corporaAvailable, SHARED_CORPORA } from '../corpus/shared-corpora.ts';
+import { ConfigError } from '../runtime/config.ts';
 import { auc, crossValidatedScores, metrics, recallAtFp, type Metrics, type SourcedLabelled } from '../processors/spam/evaluate.ts';
-import type { Label } from '../processors/spam/model.ts';
+import type { BayesModel, Label } from '../processors/spam/model.ts';
 import { trainGeneral, type GeneralTrainOptions } from '../processors/spam/general.ts';
 import { tokenize, TOKENIZER_VERSION } from '../processors/spam/tokenizer.ts';
 import { CORPUS_CACHE_DIR, corpusExamples, type CorpusExample } from './spam-corpus.ts';
@@ -89,10 +90,44 @@ export interface HeldOutResult {
   ids: string[];
   thresholds: { ham: number; spam: number };
   trainSeconds: number;
+  /** With `topHam`: the held-out ham that scored highest (recall at a low FP is decided by them), and why. */
+  topHam?: TopHam[];
+}
+
+/** A held-out ham message near the top of the scores, and the tokens that pushed it there. */
+export interface TopHam {
+  id: string;
+  probability: number;
+  /** Share of the held-out spam that scored below it. */
+  spamBelow: number;
+  /** Its tokens with the largest positive (spam-side) contributions to the margin, largest first: [token, weight × n^-lengthNorm]. */
+  strongest: [string, number][];
+}
+
+/**
+ * The `n` highest-scoring ham of `items` under `model`, each with its `k` strongest spam-side tokens.
+ * A token's contribution is what it adds to the margin (its weight × known^-lengthNorm, model.ts),
+ * so the contributions of one message add up to its margin minus the bias. Token names only: no
+ * message text leaves this function.
+ */
+export function topHamOf(model: BayesModel, items: readonly SourcedLabelled[], ids: readonly string[], n: number, k = 12): TopHam[] {
+  const lin = model.linear;
+  if (!lin || n <= 0) return [];
+  const probs = items.map((e) => model.score(e.tokens).probability);
+  const spam = probs.filter((_, i) => items[i]!.label === 'spam').sort((a, b) => a - b);
+  const below = (p: number) => { let lo = 0, hi = spam.length; while (lo < hi) { const mid = (lo + hi) >> 1; if (spam[mid]! < p) lo = mid + 1; else hi = mid; } return lo; };
+  const order = items.map((_, i) => i).filter((i) => items[i]!.label === 'ham').sort((a, b) => probs[b]! - probs[a]! || (ids[a]! < ids[b]! ? -1 : 1)).slice(0, n);
+  return order.map((i) => {
+    const known = items[i]!.tokens.filter((t) => lin.weights.has(t));
+    const scale = Math.pow(Math.max(1, known.length), -lin.options.lengthNorm);
+    const strongest = known.map((t) => [t, lin.weights.get(t)![0] * scale] as [string, number]).filter(([, c]) => c > 0)
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, k);
+    return { id: ids[i]!, probability: probs[i]!, spamBelow: spam.length ? below(probs[i]!) / spam.length : 0, strongest };
+  });
 }
 
 /** One fold: train on every shippable corpus whose source the held-out group does not share, score the group. */
-export function runFold(all: readonly LocoExample[], fold: Fold, options?: Partial<GeneralTrainOptions>, trainCorpora: ReadonlySet<string> = SHIPPABLE): HeldOutResult {
+export function runFold(all: readonly LocoExample[], fold: Fold, options?: Partial<GeneralTrainOptions>, trainCorpora: ReadonlySet<string> = SHIPPABLE, topHam = 0): HeldOutResult {
   const testSet = all.filter((e) => fold.test.includes(e.corpus));
   const heldSources = new Set(testSet.map((e) => e.source));
   const trainSet = all.filter((e) => trainCorpora.has(e.corpus) && !fold.test.includes(e.corpus) && !heldSources.has(e.source));
@@ -106,7 +141,27 @@ export function runFold(all: readonly LocoExample[], fold: Fold, options?: Parti
     metrics: metrics(labels, scores.map((s) => model.verdictFor(s))), auc: auc(scores, labels),
     recallAt025: recallAtFp(scores, labels, 0.0025), recallAt0: recallAtFp(scores, labels, 0),
     scores, labels, ids: testSet.map((e) => e.id), thresholds: { ...model.thresholds }, trainSeconds,
+    ...(topHam > 0 ? { topHam: topHamOf(model, testSet, testSet.map((e) => `${e.corpus}/${e.id}`), topHam) } : {}),
   };
+}
+
+/** `--top-ham <n>`: a whole number 1–1000. */
+export function topHamCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new ConfigError('--top-ham', `"${value}" is not a count`, 'give a whole number from 1 to 1000, e.g. --top-ham 20');
+  return n;
+}
+
+/** One held-out group's top ham, one line each, and the tokens most often among their strongest (how many of them, summed contribution). */
+export function topHamReport(fold: string, top: readonly TopHam[]): string {
+  const shared = new Map<string, [number, number]>();
+  for (const h of top) for (const [t, c] of h.strongest) { const e = shared.get(t) ?? [0, 0]; e[0]++; e[1] += c; shared.set(t, e); }
+  const common = [...shared].sort((a, b) => b[1][1] - a[1][1] || (a[0] < b[0] ? -1 : 1)).slice(0, 20);
+  return [
+    `highest-scoring held-out ham, ${fold} (probability, share of the held-out spam below it, strongest spam-side tokens):`,
+    ...top.map((h) => `  ${h.id} ${h.probability.toFixed(3)} ${(h.spamBelow * 100).toFixed(0)} % | ${h.strongest.map(([t, c]) => `${t} ${c.toFixed(2)}`).join(', ')}`),
+    `  most shared: ${common.map(([t, [n, c]]) => `${t} (${n}, ${c.toFixed(1)})`).join(', ')}`,
+  ].join('\n');
 }
 
 export { crossValidatedScores };

@@ -26,7 +26,7 @@ import { trainGeneral } from '../processors/spam/general.ts';
 import { progressBar } from './progress.ts';
 import { CORPORA_DIR, loadSharedCorpus, sharedCorpus } from '../corpus/shared-corpora.ts';
 import { auc, recallAtFp } from '../processors/spam/evaluate.ts';
-import { ALL_CORPORA, corporaAvailable, LOCO_FOLDS, locoExamples, locoTable, rawForSpamAssassin, runFold, SHIPPABLE, sideBySideTable, type HeldOutResult, type SideBySide } from './spam-loco.ts';
+import { ALL_CORPORA, corporaAvailable, LOCO_FOLDS, locoExamples, locoTable, rawForSpamAssassin, runFold, SHIPPABLE, sideBySideTable, topHamCount, topHamReport, type HeldOutResult, type SideBySide } from './spam-loco.ts';
 import { SA_SAMPLE, sampleIndices, spamAssassinInstalled, spamAssassinScores, startSpamAssassin, type SpamAssassinRunner } from './spamassassin.ts';
 import { corpusExamples, readMessages, tokenizeAll, type RawLabelled } from './spam-corpus.ts';
 import { policyEffect, policyEffectTable, symbolHits, symbolHitTable } from './spam-symbols.ts';
@@ -293,14 +293,15 @@ export function registerSpamCommands(program: Command): void {
     .option('--folds <names>', 'with --loco: only these held-out groups (comma-separated)')
     .option('--no-spamassassin', 'with --loco: skip the SpamAssassin comparison')
     .option('--allow-noncommercial', 'with --loco: train on the non-commercial corpora too (the opt-in model)')
+    .option('--top-ham <n>', 'with --loco: list each held-out group\'s n highest-scoring ham and the tokens that pushed them up (token names only)')
     .option('--symbols', "the evidence symbols' hit rate per corpus and class; with --loco also what their policy weights change per held-out group")
-    .action(async (opts: { rotation?: string; model?: string; ham?: string[]; spam?: string[]; modelTopic: string; loco?: boolean; folds?: string; spamassassin: boolean; allowNoncommercial?: boolean; symbols?: boolean }) => {
+    .action(async (opts: { rotation?: string; model?: string; ham?: string[]; spam?: string[]; modelTopic: string; loco?: boolean; folds?: string; spamassassin: boolean; allowNoncommercial?: boolean; symbols?: boolean; topHam?: string }) => {
       if (opts.symbols) {
         await symbolsCommand({ loco: opts.loco ?? false, folds: opts.folds?.split(',').map((f) => f.trim()) });
         process.exit(0);
       }
       if (opts.loco) {
-        await locoCommand({ folds: opts.folds?.split(',').map((f) => f.trim()), spamassassin: opts.spamassassin, allowNoncommercial: opts.allowNoncommercial });
+        await locoCommand({ folds: opts.folds?.split(',').map((f) => f.trim()), spamassassin: opts.spamassassin, allowNoncommercial: opts.allowNoncommercial, topHam: opts.topHam === undefined ? 0 : topHamCount(opts.topHam) });
         process.exit(0);
       }
       if (opts.rotation !== undefined) {
@@ -423,7 +424,7 @@ export async function symbolsCommand(opts: { loco: boolean; folds?: string[] }):
 }
 
 /** `scop spam eval --loco`: the leave-one-corpus-out table, then SpamAssassin beside scop on a sample of each held-out group. */
-export async function locoCommand(opts: { folds?: string[]; spamassassin?: boolean; allowNoncommercial?: boolean; quiet?: boolean }): Promise<HeldOutResult[]> {
+export async function locoCommand(opts: { folds?: string[]; spamassassin?: boolean; allowNoncommercial?: boolean; quiet?: boolean; topHam?: number }): Promise<HeldOutResult[]> {
   if (!corporaAvailable()) throw new ConfigError('--loco', `the corpora are not at ${CORPORA_DIR}`, 'put the shared corpora next to the checkout (../shared/corpora) or set SCOP_CORPORA_DIR');
   const folds = opts.folds ? LOCO_FOLDS.filter((f) => opts.folds!.includes(f.name)) : LOCO_FOLDS;
   if (folds.length === 0) throw new ConfigError('--folds', `no fold named ${opts.folds!.join(', ')}`, `use some of: ${LOCO_FOLDS.map((f) => f.name).join(', ')}`);
@@ -435,13 +436,14 @@ export async function locoCommand(opts: { folds?: string[]; spamassassin?: boole
   const fbar = progressBar('held-out folds', 'fold', opts.quiet);
   fbar.update(0, folds.length);
   for (const f of folds) {
-    results.push(runFold(examples, f, undefined, trainCorpora));
+    results.push(runFold(examples, f, undefined, trainCorpora, opts.topHam ?? 0));
     fbar.update(results.length, folds.length);
   }
   fbar.stop();
   console.log(`leave-one-corpus-out, trained on ${[...trainCorpora].join(', ')} minus each held-out group (cutoffs: the model's own, from out-of-corpus scores of its training corpora)\n`);
   console.log(locoTable(results));
   console.log(`\nown cutoffs (ham / spam) and training time: ${results.map((r) => `${r.fold} ${r.thresholds.ham.toFixed(3)} / ${r.thresholds.spam.toFixed(3)} (${r.trainSeconds.toFixed(0)} s)`).join(', ')}`);
+  for (const r of results) if (r.topHam?.length) console.log(`\n${topHamReport(r.fold, r.topHam)}`);
   if (opts.spamassassin === false) return results;
   if (!spamAssassinInstalled()) {
     console.log('\nSpamAssassin is not installed (apt-get install spamassassin spamd spamc): no side-by-side table.');
