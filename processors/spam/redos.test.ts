@@ -99,6 +99,8 @@ describe('spam tokenizer: linear on hostile input (issue 13)', () => {
       ['look-alikes only', '1!|0$@'.repeat(33_000)],
       ['zero-width inside one word', 'a\u200b'.repeat(100_000)],
       ['Cyrillic letters inside Latin words', 'vi\u0430gr\u0430 '.repeat(25_000)],
+      ['an address whose domain never ends (one 200 KB word after @)', `a@${'a-'.repeat(50_000)}`],
+      ['an address whose domain is all labels, no dot at the end', `a@${'a.'.repeat(50_000)}!`],
     ];
     for (const [name, text] of cases) {
       for (const over of [{ text }, { subject: text.slice(0, 2_000) }, { html: `<p>${text}</p>` }]) {

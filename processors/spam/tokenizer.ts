@@ -19,6 +19,8 @@ export { DEFAULT_LIMITS, type TokenizerLimits } from './bounds.ts';
 
 /** Bump on any change that alters tokens: a model only scores with the tokenizer it was trained with. */
 export const TOKENIZER_VERSION = 'tok-5';
+/** The longest domain name (RFC 1035): what an address in the text is read for. */
+const MAX_DOMAIN_CHARS = 253;
 
 /** Word lengths kept as words (shorter are dropped, longer become skip/8bit tokens). */
 const MIN_WORD = 3;
@@ -121,7 +123,8 @@ function words(text: string, prefix: string, out: TokenSink, state: WordState): 
     // (the local part is mostly the recipient's or a list's).
     if (/^(?:[a-z][a-z0-9+.-]*:\/\/|www\.)/i.test(raw)) { prev = ''; plain(spaced.end()); continue; }
     const at = raw.indexOf('@');
-    const d = at > 0 ? /^([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)/.exec(raw.slice(at + 1))?.[1]?.toLowerCase() : undefined;
+    // Bounded to a domain's longest length (253): the word is attacker text of any length.
+    const d = at > 0 ? /^([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)/.exec(raw.slice(at + 1, at + 1 + MAX_DOMAIN_CHARS))?.[1]?.toLowerCase() : undefined;
     if (d) {
       out.add(`${prefix}email:${getDomain(d) ?? d}`);
       prev = '';
