@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { produce, readTopic, testBroker, testMailRecord } from './stage-testing.ts';
+import { DistinctRecords, produce, readTopic, testBroker, testMailRecord } from './stage-testing.ts';
 import { uniqueName } from './testing.ts';
 
 const { svc, admin } = testBroker('stage-testing', 'kafkajs');
@@ -27,5 +27,16 @@ describe('readTopic', { timeout: 120000 }, () => {
     const started = Date.now();
     await assert.rejects(readTopic(svc.kafka, uniqueName('never'), 1, { timeoutMs: 30000 }), (e: Error) => !/timed out/.test(e.message));
     assert.ok(Date.now() - started < 30000, 'crashes end attempts at once, not at the timeout');
+  });
+});
+
+describe('DistinctRecords', () => {
+  it('keeps a re-fetched range once (the same partition and offset), and the same offset of another partition', () => {
+    const r = (partition: number, offset: string, v: string) => ({ key: null, value: Buffer.from(v), partition, offset, headers: {} });
+    const got = new DistinctRecords();
+    for (const o of ['0', '1', '2']) got.add(r(0, o, `a${o}`));
+    for (const o of ['1', '2', '3']) got.add(r(0, o, `again${o}`)); // the range from offset 1 fetched again
+    got.add(r(1, '0', 'b0'));
+    assert.deepEqual(got.records.map((x) => `${x.partition}/${x.offset}=${x.value.toString()}`), ['0/0=a0', '0/1=a1', '0/2=a2', '0/3=again3', '1/0=b0']);
   });
 });

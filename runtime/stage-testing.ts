@@ -158,14 +158,14 @@ class ReaderCrashed extends Error {
 
 async function readTopicOnce(kafka: KafkaClient, topic: string, expected: number, timeoutMs: number, opts: { settleMs?: number; readUncommitted?: boolean }): Promise<ReadRecord[]> {
   const consumer = kafka.consumer({ groupId: uniqueName('reader'), readUncommitted: opts.readUncommitted ?? false, maxWaitTimeMs: 250 });
-  const got: ReadRecord[] = [];
+  const got = new DistinctRecords();
   let crashed: Error | undefined;
   try {
     try {
       await consumer.run({
         topics: [topic], fromBeginning: true, onCrash: (e) => { crashed = e; },
         eachBatch: async (b) => {
-          for (const m of b.records) got.push({ key: m.key ? m.key.toString() : null, value: m.value ?? Buffer.alloc(0), partition: b.partition, offset: m.offset, headers: m.headers });
+          for (const m of b.records) got.add({ key: m.key ? m.key.toString() : null, value: m.value ?? Buffer.alloc(0), partition: b.partition, offset: m.offset, headers: m.headers });
         },
       });
     } catch (e) {
@@ -173,9 +173,9 @@ async function readTopicOnce(kafka: KafkaClient, topic: string, expected: number
     }
     // Polled here, not with eventually(): a crash must end this attempt at once, not at the timeout.
     const deadline = Date.now() + timeoutMs;
-    while (got.length < expected) {
+    while (got.records.length < expected) {
       if (crashed) throw new ReaderCrashed(crashed);
-      if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${expected} records on ${topic}: have ${got.length}`);
+      if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${expected} records on ${topic}: have ${got.records.length}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     if (opts.settleMs ?? 1000) await new Promise((r) => setTimeout(r, opts.settleMs ?? 1000));
@@ -183,7 +183,24 @@ async function readTopicOnce(kafka: KafkaClient, topic: string, expected: number
   } finally {
     await consumer.stop().catch(() => {});
   }
-  return got;
+  return got.records;
+}
+
+/**
+ * What a reader has read, each record once. A record is its (partition, offset): after a rebalance
+ * (the broker holding the reader's group coordinator killed, say) a reader may fetch a range again.
+ * Counting those twice would end the read early and show the *reader's* at-least-once as duplicates
+ * in the topic, which is what the tests that count duplicates must not see.
+ */
+export class DistinctRecords {
+  readonly records: ReadRecord[] = [];
+  private readonly seen = new Set<string>();
+  add(r: ReadRecord): void {
+    const at = `${r.partition}:${r.offset}`;
+    if (this.seen.has(at)) return;
+    this.seen.add(at);
+    this.records.push(r);
+  }
 }
 
 export interface StageChild {
