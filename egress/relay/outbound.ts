@@ -18,7 +18,7 @@ import type { MailRecord } from '../../schemas/types.ts';
 import type { OutboundConfig } from './config.ts';
 import { addressesOf, domainOf, refusedAddress, resolveMxRoute, type Dns, type MxHost } from './mx.ts';
 import { mxMatches, type MtaStsPolicies, type StsPolicy } from './mta-sts.ts';
-import type { Limiter } from './relay.ts';
+import type { Limiter } from './limiter.ts';
 import { smtpSend, type RecipientOutcome, type SmtpSend, type SmtpTarget } from './transport.ts';
 import { outboundWire } from './wire.ts';
 

@@ -23,6 +23,7 @@ import type { DeliveryLog } from './delivery-log.ts';
 import { dsnRecord, type FailedRecipient } from './dsn.ts';
 import { withTrace } from './headers.ts';
 import { MaildirWriter } from './maildir.ts';
+import { Limiter } from './limiter.ts';
 import type { OutboundRouter } from './outbound.ts';
 import type { InDoubtGate } from './in-doubt.ts';
 import type { SmtpPool } from './smtp-pool.ts';
@@ -69,23 +70,6 @@ function createRelayMetrics(registry: Registry): RelayMetrics {
     logBatch: histogramOn(registry, { name: 'scop_egress_log_batch_outcomes', help: 'Outcomes carried by one delivery-log produce (group commit: what gathered while the previous one was in flight).', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000] }),
     journal: counterOn(registry, { name: 'scop_egress_journal_total', help: 'Delivery journal events: recovered (outcomes a stopped relay had not logged, written to the log at start), in-doubt (transactions a relay that died had in doubt, end of data sent and reply not read: delivered again), error (a journal write failed; the outcome went to Kafka only).', labelNames: ['event'] as const }),
   };
-}
-
-/** Hand-written: a counting semaphore is a dozen lines. */
-export class Limiter {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private readonly max: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((ok) => this.waiting.push(ok));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
-  }
 }
 
 /** Delivery to the configured next hop: the local Maildir, or SMTP/LMTP over pooled sessions. */
