@@ -104,23 +104,27 @@ export function charsetKnown(charset: string): boolean {
  * strings, in one linear pass: `text/plain (plain text); charset=us-ascii (ASCII)` is valid.
  */
 export function stripComments(value: string): string {
-  let out = '';
+  // Kept text is sliced out in runs, not appended a character at a time: one header value can be
+  // hundreds of KB of attacker text, and a string built by the character costs an allocation each.
+  const kept: string[] = [];
   let depth = 0;
   let quoted = false;
+  let from = 0;
   for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
-    if (c === '\\' && (quoted || depth > 0)) {
-      if (depth === 0) out += c + (value[i + 1] ?? '');
-      i++;
-    } else if (depth === 0 && c === '"') {
-      quoted = !quoted;
-      out += c;
-    } else if (!quoted && c === '(') depth++;
-    else if (!quoted && c === ')' && depth > 0) depth--;
-    else if (depth === 0) out += c;
+    const c = value.charCodeAt(i);
+    if (c === BACKSLASH && (quoted || depth > 0)) i++; // a quoted pair: kept in a quoted string, dropped in a comment
+    else if (depth === 0 && c === DQUOTE) quoted = !quoted;
+    else if (quoted) continue;
+    else if (c === LPAREN) {
+      if (depth === 0) kept.push(value.slice(from, i));
+      depth++;
+    } else if (c === RPAREN && depth > 0 && --depth === 0) from = i + 1;
   }
-  return out;
+  if (depth === 0) kept.push(value.slice(from));
+  return kept.join('');
 }
+
+const BACKSLASH = 0x5c, DQUOTE = 0x22, LPAREN = 0x28, RPAREN = 0x29, SEMICOLON = 0x3b;
 
 /** Parses `type/subtype; a=b; c="d"` (RFC 2045, comments dropped, RFC 2231 continuations joined roughly). */
 export function parseContentType(value: string): { type: string; params: Record<string, string> } {
@@ -146,16 +150,18 @@ export function parseContentType(value: string): { type: string; params: Record<
 
 function splitParams(value: string): string[] {
   const out: string[] = [];
-  let cur = '';
   let quoted = false;
+  let from = 0;
   for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
-    if (c === '\\' && quoted) { cur += c + (value[i + 1] ?? ''); i++; continue; }
-    if (c === '"') quoted = !quoted;
-    if (c === ';' && !quoted) { out.push(cur); cur = ''; continue; }
-    cur += c;
+    const c = value.charCodeAt(i);
+    if (c === BACKSLASH && quoted) i++;
+    else if (c === DQUOTE) quoted = !quoted;
+    else if (c === SEMICOLON && !quoted) {
+      out.push(value.slice(from, i));
+      from = i + 1;
+    }
   }
-  out.push(cur);
+  out.push(value.slice(from));
   return out;
 }
 
