@@ -16,10 +16,11 @@ import { brokerWaitFromEnv, createKafkaClient, kafkaSettingsFromEnv, waitForBrok
 import { loggerFor } from '../runtime/log.ts';
 import { createMetricsRegistry, diskMetrics, startMetricsServer } from '../runtime/metrics.ts';
 import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
-import type { ServiceDefinition } from '../runtime/service.ts';
+import type { ServiceDefinition, SymbolsContext } from '../runtime/service.ts';
 import { SYMBOL_CATALOG } from './services.ts';
 
-export async function runService(def: ServiceDefinition, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+// Every service gets the symbol catalogue: the CLI's definitions (cli/services.ts) may need it.
+export async function runService(def: ServiceDefinition<SymbolsContext>, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const log = loggerFor(def.name);
   const cfg = loadEnv(
     { [def.metricsPortEnv]: envPort().default(def.defaultMetricsPort), METRICS_HOST: z.string().default('127.0.0.1'), SCOP_DATA_DIR: z.string().default('.data') },

@@ -8,7 +8,7 @@
  * intermediate topics (to scale one hot stage on its own), and `mime+auth,spam+firewall+decision`
  * fuses groups of consecutive members (`scop run mime+auth`).
  */
-import type { ServiceDefinition } from '../runtime/service.ts';
+import type { ServiceDefinition, SymbolsContext } from '../runtime/service.ts';
 import { ConfigError } from '../runtime/config.ts';
 import { SymbolCatalog } from '../runtime/symbols.ts';
 import { chainSlice, INBOUND_CHAIN, runArgument, startUnits, TOPOLOGY, type Unit } from '../runtime/topology.ts';
@@ -25,11 +25,15 @@ import { fusedService, inboundService } from '../processors/inbound/service.ts';
 import { egressService } from '../egress/relay/service.ts';
 import { consoleService } from '../console/service.ts';
 
-/** Each topology service's definition (cli/services.test.ts checks the two lists name the same services). */
-const BY_NAME: ReadonlyMap<string, ServiceDefinition> = new Map([ingressService, mimeService, authService, spamService, firewallService, decisionService, spamLearnerService, egressService, dkimSignService, matrixNotifierService, consoleService].map((d) => [d.name, d]));
+/**
+ * Each topology service's definition (cli/services.test.ts checks the two lists name the same services).
+ * Typed as started with the symbol catalogue (SymbolsContext): the decision and the fused units need it,
+ * so whatever starts one of these (cli/run-service.ts, e2e/acl.test.ts) cannot compile without it.
+ */
+const BY_NAME: ReadonlyMap<string, ServiceDefinition<SymbolsContext>> = new Map([ingressService, mimeService, authService, spamService, firewallService, decisionService, spamLearnerService, egressService, dkimSignService, matrixNotifierService, consoleService].map((d) => [d.name, d]));
 
 /** Every service `scop run <name>` can run: the topology's, in start order, and the fused inbound chain after the ingress. */
-export const SERVICES: ServiceDefinition[] = TOPOLOGY.services.flatMap((n) => [definitionOf(n.name), ...(n.name === 'ingress' ? [inboundService] : [])]);
+export const SERVICES: ServiceDefinition<SymbolsContext>[] = TOPOLOGY.services.flatMap((n) => [definitionOf(n.name), ...(n.name === 'ingress' ? [inboundService] : [])]);
 
 /**
  * Every symbol name the topology's stages emit, derived from their definitions (each declares its
@@ -38,14 +42,14 @@ export const SERVICES: ServiceDefinition[] = TOPOLOGY.services.flatMap((n) => [d
  */
 export const SYMBOL_CATALOG = new SymbolCatalog(TOPOLOGY.services.map((n) => [n.name, definitionOf(n.name).symbols] as const));
 
-function definitionOf(name: string): ServiceDefinition {
+function definitionOf(name: string): ServiceDefinition<SymbolsContext> {
   const d = BY_NAME.get(name);
   if (!d) throw new Error(`topology service ${name} has no definition in cli/services.ts`);
   return d;
 }
 
 /** `scop run <name>`: a service, or a fused group of inbound members joined by + (`mime+auth`). */
-export function serviceNamed(name: string): ServiceDefinition {
+export function serviceNamed(name: string): ServiceDefinition<SymbolsContext> {
   const def = SERVICES.find((s) => s.name === name);
   if (def) return def;
   if (name.includes('+')) return fusedService(chainSlice(INBOUND_CHAIN, name.split('+')));
@@ -53,6 +57,6 @@ export function serviceNamed(name: string): ServiceDefinition {
 }
 
 /** What `scop start` runs for this deployment, in start order, with instance counts. */
-export function startedUnits(env: NodeJS.ProcessEnv): { unit: Unit; def: ServiceDefinition }[] {
+export function startedUnits(env: NodeJS.ProcessEnv): { unit: Unit; def: ServiceDefinition<SymbolsContext> }[] {
   return startUnits(env).map((unit) => ({ unit, def: serviceNamed(runArgument(unit)) }));
 }

@@ -52,7 +52,7 @@ export const GAVE_UP_EXIT_CODE = 3;
  * of a unit: the second and later take a free metrics port (the configured one is the first's; the
  * ready line lists both: metrics-<name>=a,b), and its one instance identity (instanceIdentity).
  */
-export async function instanceEnv(env: NodeJS.ProcessEnv, def: ServiceDefinition, name: string, i: number): Promise<NodeJS.ProcessEnv> {
+export async function instanceEnv(env: NodeJS.ProcessEnv, def: Pick<ServiceDefinition, 'metricsPortEnv'>, name: string, i: number): Promise<NodeJS.ProcessEnv> {
   return { ...env, ...instanceIdentity(env, name), ...(i > 1 ? { [def.metricsPortEnv]: String(await freePort()) } : {}) };
 }
 

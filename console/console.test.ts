@@ -13,17 +13,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../infra/ports.ts';
-import { produce, readTopic, testBroker, testDecision, testMailRecord } from '../runtime/stage-testing.ts';
+import { produce, readTopic, testBroker, testDecision, testMailRecord, testMime, testSpamModel } from '../runtime/stage-testing.ts';
 import { eventually, uniqueName } from '../runtime/testing.ts';
 import { topicConfig, type TopicSpec } from '../runtime/topics.ts';
 import type { AuditEvent, Block, DeadLetter, DeliveryJob, MailRecord, SpamFeedback } from '../schemas/types.ts';
 import { rebuildHistory, type HistoryTopics } from './history.ts';
 import { startConsole, type RunningConsole } from './service.ts';
 import { addOperator, removeOperator } from './users.ts';
-import { parseMime } from '../processors/mime/parse.ts';
-import { train } from '../processors/spam/evaluate.ts';
-import { encodeSignedModel, publishModel } from '../processors/spam/model-topic.ts';
-import { MODEL_KEY, ROLLBACK_HEADER } from '../runtime/operator/spam-model.ts';
+import { encodeSignedModelRecord, MODEL_KEY, publishModelRecord, ROLLBACK_HEADER } from '../runtime/operator/spam-model.ts';
 import type { SpamModelRecord } from '../schemas/types.ts';
 
 const { svc, admin } = testBroker('console-test');
@@ -157,7 +154,8 @@ describe('console', () => {
       ...testMailRecord('From: Carol <carol@example.com>\r\nSubject: Quarterly <b>report</b>\r\n\r\nHello <script>alert(1)</script>\r\n', { mailFrom: 'carol@example.com', rcptTo: ['dave@example.net'], clientIp: '192.0.2.10' }),
       decision: testDecision('deliver'),
     };
-    clean.mime = await parseMime(clean.envelope.raw);
+    // The MIME section as the MIME stage writes it for this message (the console meets the stage only through the record).
+    clean.mime = testMime({ headers: { from: [{ name: 'Carol', address: 'carol@example.com', group: null }], subject: 'Quarterly <b>report</b>' }, text: 'Hello <script>alert(1)</script>\n', tags: ['has-text'] });
     await produce(svc.kafka, svc.codec, t.decided, 'MailRecord', [{ record: clean }]);
     await produce(svc.kafka, svc.codec, t.deliveryLog, 'DeliveryStatus', [{ key: `${clean.envelope.id}|dave@example.net`, record: { recordId: clean.envelope.id, recipient: 'dave@example.net', status: 'delivered', at: Date.now(), attempts: 1, nextHop: 'maildir', reply: '250 stored', receivedAt: clean.envelope.receivedAt } }]);
     const found = await eventually(async () => {
@@ -264,12 +262,12 @@ describe('console', () => {
     const foreign = generateKeyPairSync('ed25519');
     mkdirSync(join(dir, 'secrets'), { recursive: true });
     writeFileSync(join(dir, 'secrets', 'spam-model.pub'), trusted.publicKey.export({ format: 'pem', type: 'spki' }));
-    const model = (n: number) => train(Array.from({ length: n }, (_, i) => ({ tokens: [`w${i % 5}`, i % 2 ? 'cash' : 'agenda'], label: i % 2 ? 'spam' as const : 'ham' as const }))).toData({ source: `test-${n}`, trainedAt: Date.now() - 100000 + n });
+    const model = (n: number) => testSpamModel({ version: `bayes-test-${n}`, source: `test-${n}`, trainedAt: Date.now() - 100000 + n, tokens: [['agenda', n / 2, 0], ['cash', 0, n / 2]] });
     const [v1, v2, v3] = [model(10), model(20), model(30)];
-    await publishModel(svc.kafka, svc.codec, v1, trusted.privateKey, t.spamModel, MODEL_KEY, t.spamModelHistory);
-    await publishModel(svc.kafka, svc.codec, v2, trusted.privateKey, t.spamModel, MODEL_KEY, t.spamModelHistory);
+    await publishModelRecord(svc.kafka, svc.codec, v1, trusted.privateKey, t.spamModel, MODEL_KEY, t.spamModelHistory);
+    await publishModelRecord(svc.kafka, svc.codec, v2, trusted.privateKey, t.spamModel, MODEL_KEY, t.spamModelHistory);
     // A version on the history topic signed by a key the console does not trust.
-    const forged = await encodeSignedModel(svc.codec, t.spamModel, v3, foreign.privateKey);
+    const forged = await encodeSignedModelRecord(svc.codec, t.spamModel, v3, foreign.privateKey);
     const p = svc.kafka.producer();
     await p.connect();
     await p.send({ topic: t.spamModelHistory, acks: -1, messages: [{ key: v3.version, value: forged.value, headers: forged.headers }] });

@@ -6,10 +6,8 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { train } from '../processors/spam/evaluate.ts';
-import { encodeSignedModel, publishModel } from '../processors/spam/model-topic.ts';
-import { MODEL_KEY, MODEL_SUMMARY_HEADER, modelSummaryOf } from '../runtime/operator/spam-model.ts';
-import { testBroker } from '../runtime/stage-testing.ts';
+import { encodeSignedModelRecord, MODEL_KEY, MODEL_SUMMARY_HEADER, modelSummaryOf, publishModelRecord } from '../runtime/operator/spam-model.ts';
+import { testBroker, testSpamModel } from '../runtime/stage-testing.ts';
 import { eventually, uniqueName } from '../runtime/testing.ts';
 import { SpamLoopView } from './models.ts';
 import { sendAll } from '../runtime/operator/send.ts';
@@ -54,19 +52,20 @@ describe('console: spam model list', { timeout: 120000 }, () => {
     const feedback = uniqueName('spam-feedback');
     await admin.createTopics({ waitForLeaders: true, topics: [model, history, feedback].map((topic) => ({ topic, numPartitions: 1, replicationFactor: 1 })) });
     const key = generateKeyPairSync('ed25519');
-    const data = (n: number) => train(Array.from({ length: n }, (_, i) => ({ tokens: [`w${i % 5}`, i % 2 ? 'cash' : 'agenda'], label: i % 2 ? 'spam' as const : 'ham' as const }))).toData({ source: `test-${n}`, trainedAt: 1_700_000_000_000 + n });
+    // Models as the spam stage publishes them (schemas/spam-model.avsc), one more token each.
+    const data = (n: number) => testSpamModel({ version: `bayes-test-${n}`, source: `test-${n}`, trainedAt: 1_700_000_000_000 + n, tokens: Array.from({ length: n / 10 + 1 }, (_, i): [string, number, number] => [`w${i}`, i, n]) });
     const [v1, v2] = [data(10), data(20)];
     // An older publisher's record: the same signed bytes, no summary header.
-    const old = await encodeSignedModel(svc.codec, model, v1, key.privateKey);
+    const old = await encodeSignedModelRecord(svc.codec, model, v1, key.privateKey);
     delete old.headers[MODEL_SUMMARY_HEADER];
     const producer = svc.kafka.producer();
     await producer.connect();
     await producer.send({ topic: history, acks: -1, messages: [{ key: v1.version, value: old.value, headers: old.headers }] });
     await producer.disconnect();
-    await publishModel(svc.kafka, svc.codec, v2, key.privateKey, model, MODEL_KEY, history);
+    await publishModelRecord(svc.kafka, svc.codec, v2, key.privateKey, model, MODEL_KEY, history);
     // Per-recipient-domain residuals on the same topics are not versions of the list: a table of their own.
-    await publishModel(svc.kafka, svc.codec, data(30), key.privateKey, model, 'domain:a.test', null);
-    const residual = await encodeSignedModel(svc.codec, model, data(40), key.privateKey, null, { name: 'b.test', inUse: true, base: v2.version, previousVersion: 'bayes-old', lastLabelAt: 1_700_000_000_000 });
+    await publishModelRecord(svc.kafka, svc.codec, data(30), key.privateKey, model, 'domain:a.test', null);
+    const residual = await encodeSignedModelRecord(svc.codec, model, { ...data(40), domain: { name: 'b.test', inUse: true, base: v2.version, previousVersion: 'bayes-old', lastLabelAt: 1_700_000_000_000 } }, key.privateKey);
     await sendAll(svc.kafka, history, [{ key: `domain:b.test@${data(40).version}`, ...residual }]);
     await sendAll(svc.kafka, model, [{ key: 'domain:b.test', ...residual }]);
 

@@ -32,7 +32,7 @@ import { generateKey } from '../processors/dkim-sign/keys.ts';
 import { createKafkaClient, type KafkaClient, type KafkaSettings } from '../runtime/kafka.ts';
 import { loggerFor } from '../runtime/log.ts';
 import { RecordCodec } from '../runtime/registry.ts';
-import type { RunningService, ServiceContext } from '../runtime/service.ts';
+import type { RunningService, SymbolsContext } from '../runtime/service.ts';
 import { readTopic } from '../runtime/stage-testing.ts';
 import { eventually, uniqueName } from '../runtime/testing.ts';
 import { allTopics, applyTopics, TOPICS, type TopicKey } from '../runtime/topics.ts';
@@ -94,7 +94,7 @@ before(async () => {
   for (const def of SERVICES) {
     const principal = `scop-${def.name}`;
     assert.ok(passwords[principal], `${principal} is in the ACL table`);
-    const ctx: ServiceContext = {
+    const ctx: SymbolsContext = {
       kafka: clientFor(principal), kafkaSettings: settingsFor(principal), registry: { url: registry.url }, codec: new RecordCodec({ url: registry.url }),
       log: loggerFor(`acl-${def.name}`), metrics: new Registry(), env, dataDir: join(dir, 'scop'), symbols: SYMBOL_CATALOG,
     };

@@ -17,7 +17,7 @@ import { createKafkaClient, kafkaSettingsFromEnv } from '../runtime/kafka.ts';
 import { HealthRegistry } from '../runtime/health.ts';
 import { loggerFor } from '../runtime/log.ts';
 import { RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
-import type { RunningService, ServiceContext } from '../runtime/service.ts';
+import type { RunningService, ServiceContext, SymbolsContext } from '../runtime/service.ts';
 import { uniqueName } from '../runtime/testing.ts';
 import { applyTopics, TOPICS, type TopicKey, type TopicSpec } from '../runtime/topics.ts';
 import { mimeService } from '../processors/mime/service.ts';
@@ -72,7 +72,7 @@ export interface Pipeline {
 }
 
 /** A service context from `env` (not the process environment: the bench may have started its own stack). */
-function context(name: string, env: NodeJS.ProcessEnv, dataDir: string): ServiceContext {
+function context(name: string, env: NodeJS.ProcessEnv, dataDir: string): SymbolsContext {
   const kafkaSettings = { ...kafkaSettingsFromEnv(env), clientId: `e2e-${name}` };
   const registry = registrySettingsFromEnv(env);
   return { kafka: createKafkaClient(kafkaSettings), kafkaSettings, registry, codec: new RecordCodec(registry), log: loggerFor(`e2e-${name}`), metrics: new Registry(), env, dataDir, health: new HealthRegistry(), symbols: SYMBOL_CATALOG };
@@ -131,7 +131,7 @@ export function harnessServices(o: { inbound?: string; outbound?: boolean } = {}
 }
 
 /** Starts one service of the pipeline on the given topics (in this process; pipeline-child.ts runs it in its own). */
-export async function startOne(name: string, ctx: ServiceContext, topics: PipelineTopics, groupPrefix: string): Promise<RunningService> {
+export async function startOne(name: string, ctx: SymbolsContext, topics: PipelineTopics, groupPrefix: string): Promise<RunningService> {
   const group = (n: string) => `${groupPrefix}-${n}`;
   const dlq = topics.deadLetters;
   switch (name) {

@@ -20,7 +20,7 @@ import { AuthGuard, HashBusyError, HashLimiter } from './auth-guard.ts';
 import { BlockList } from './blocklist.ts';
 import { DnsCache } from './dns-cache.ts';
 import { Dnsbl, type DnsblResult } from './dnsbl.ts';
-import { confirmClientHostname, reverseResolver } from './fcrdns.ts';
+import { confirmClient, reverseResolver } from './fcrdns.ts';
 import { Greylist } from './greylist.ts';
 import { RecipientPolicy } from './recipients.ts';
 import { RefusalLog, type Refusal } from './refusals.ts';
@@ -239,9 +239,10 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
         // not checked: their mail is judged by who logged in, not by their name.
         const ptrName = reverseName(session);
         if (listener === 'MX' && config.reverseDns && ptrName) {
-          cs.fcrdns = confirmClientHostname({ dns, ip, hostname: ptrName, deadlineMs: 2 * policy.dns.timeoutMs }).then((r) => {
+          // Every PTR name of the client, up to fcrdns.ts MAX_PTR_NAMES, concurrently within the deadline.
+          cs.fcrdns = confirmClient({ dns, ip, ptrName, deadlineMs: 2 * policy.dns.timeoutMs }).then((r) => {
             metrics.fcrdns.inc({ result: r.result });
-            if (!r.confirmed) log.debug({ ip, hostname: ptrName, result: r.result, detail: r.detail }, 'client reverse name not forward-confirmed');
+            if (!r.confirmed) log.debug({ ip, hostname: r.hostname, result: r.result, detail: r.detail }, 'client reverse name not forward-confirmed');
             return r;
           });
         }
@@ -425,8 +426,11 @@ export async function startIngress(deps: IngressDeps, config: IngressConfig, top
       const rcptTo = session.envelope.rcptTo.map((r) => asGiven(r.address));
       const mailFrom = session.envelope.mailFrom ? asGiven(session.envelope.mailFrom.address) : '';
       const user = typeof session.user === 'string' ? session.user : null;
-      const rdns = reverseName(session);
-      const confirmed = cs.fcrdns ? (await cs.fcrdns).confirmed : null;
+      // The name the check settled on (the one that resolved back, or the one that may still be
+      // right), else smtp-server's: the first PTR name.
+      const fcrdns = cs.fcrdns ? await cs.fcrdns : null;
+      const rdns = fcrdns?.hostname || reverseName(session);
+      const confirmed = fcrdns?.confirmed ?? null;
       const trace = receivedHeader({
         helo: session.hostNameAppearsAs,
         // Postfix's convention: a name that does not resolve back to the client is shown as

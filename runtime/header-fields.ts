@@ -93,6 +93,20 @@ export function malformedFields(block: string): string[] {
   });
 }
 
+/*
+ * The lenient view: a header field as a reader outside scop might take it (a mail client or filter
+ * that stops at NUL, drops control characters, unfolds before it splits at the colon, or decodes
+ * UTF-8 and trims). No reader in scop reads a field this way; the egress removes the fields that only
+ * we may write when either view finds one (egress/relay/README.md, lookalikes), and the headers fuzz
+ * target checks that none is left. For removing fields, never for reading them.
+ */
+
+/**
+ * Longest lenient name read, in characters: longer than any name it is compared with. A longer one is
+ * cut to one character more, so it equals no name up to this long and starts with the same prefix.
+ */
+export const MAX_LENIENT_NAME = 256;
+
 /**
  * The name a lenient reader might take `text` (a field's text up to, not including, its first
  * colon, continuation lines and all) for: only its printable ASCII characters, ASCII lower-cased.
@@ -100,8 +114,111 @@ export function malformedFields(block: string): string[] {
  * at the colon, or decodes UTF-8 and trims a no-break space or a zero-width character reads
  * `Authentication-Results\0`, `\x01Authentication-Results`, `Authentication-Results\r\n ` and
  * `Authentication-Results\xc2\xa0` as Authentication-Results. A valid name (ftext) is its own
- * lookalike. For removing fields that only we may write, never for reading.
+ * lookalike. Bounded: at most MAX_LENIENT_NAME + 1 characters come back, and the scan stops there
+ * (a name of megabytes of letters costs no more than a short one; one of control characters is
+ * one pass that allocates nothing).
  */
 export function lookalikeName(text: string): string {
-  return asciiLower(text.replace(/[^\x21-\x7e]+/g, ''));
+  let name = '';
+  for (let i = 0; i < text.length && name.length <= MAX_LENIENT_NAME; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) name += String.fromCharCode(c | 0x20);
+    else if (c >= 0x21 && c <= 0x7e) name += text[i];
+  }
+  return name;
+}
+
+/** A field in the lenient view: its lookalike name and the text after the colon that ends it (folds and all). */
+export interface LenientField {
+  name: string;
+  value: string;
+}
+
+/**
+ * The field that `field` (a field's text with its continuation lines, as splitFields gives it) is in
+ * the lenient view, or null when it has no colon: the name is the lookalike (lookalikeName) of the
+ * text before its first colon, which may come after a fold (a reader that unfolds first finds it
+ * there), and may be empty. Unlike fieldName, a line that starts with white space or names nothing
+ * valid still has a lenient name. Linear: one search for the colon, one pass over the name; the
+ * value is a slice.
+ */
+export function lenientField(field: string): LenientField | null {
+  const colon = field.indexOf(':');
+  if (colon < 0) return null;
+  return { name: lookalikeName(field.slice(0, colon)), value: field.slice(colon + 1) };
+}
+
+/** Longest authserv-id read: no id of ours is longer than a host name; a longer one is not ours. */
+const MAX_AUTHSERV_ID = 1024;
+
+/** What the lenient reading of an authserv-id drops: line breaks and control characters but tab. */
+const lenientDrops = (c: number) => (c <= 0x1f && c !== 0x09) || c === 0x7f;
+const TOKEN_END = /[\s;()"]/;
+
+/**
+ * The authserv-id an Authentication-Results value starts with (RFC 8601 §2.2: CFWS, then a token or
+ * quoted-string), lower-cased, reading `value` as if the characters `drops` takes were not there;
+ * null when it cannot be read. Linear and allocation-free over the CFWS (comments nest), then at
+ * most MAX_AUTHSERV_ID characters.
+ */
+function readAuthservId(value: string, drops: (c: number) => boolean): string | null {
+  const n = value.length;
+  let i = 0;
+  const kept = () => {
+    while (i < n && drops(value.charCodeAt(i))) i++;
+  };
+  // CFWS: white space and comments, which nest and may hold quoted pairs.
+  let depth = 0;
+  for (kept(); i < n; i++, kept()) {
+    const c = value[i]!;
+    if (depth > 0) {
+      if (c === '\\') {
+        i++;
+        kept();
+      } else if (c === '(') depth++;
+      else if (c === ')') depth--;
+    } else if (c === '(') depth++;
+    else if (c !== ' ' && c !== '\t' && c !== '\r' && c !== '\n') break;
+  }
+  if (i >= n) return null;
+  let id = '';
+  if (value[i] === '"') {
+    for (i++, kept(); i < n && value[i] !== '"' && id.length <= MAX_AUTHSERV_ID; i++, kept()) {
+      if (value[i] === '\\') {
+        i++;
+        kept();
+        id += value[i] ?? '';
+      } else id += value[i];
+    }
+    if (i >= n) return null; // unterminated quoted-string
+  } else {
+    for (; i < n && id.length < MAX_AUTHSERV_ID && !TOKEN_END.test(value[i]!); i++, kept()) id += value[i];
+    if (id === '') return null;
+  }
+  return id.trim().toLowerCase() || null;
+}
+
+/**
+ * The authserv-id an Authentication-Results value starts with (RFC 8601 §2.2: CFWS, then a token or
+ * quoted-string), lower-cased; null when it cannot be read. This is the strict reading: as every
+ * reader in scop reads the value (folds are white space, a control character ends the CFWS).
+ */
+export const authservIdOf = (value: string): string | null => readAuthservId(value, () => false);
+
+/** The two readings of an authserv-id: null where one cannot be read. */
+export interface AuthservIdReadings {
+  /** As every reader in scop reads it (authservIdOf). */
+  strict: string | null;
+  /** In the lenient view: line breaks and control characters but tab dropped first (`mx.scop\x01.test` is `mx.scop.test`). */
+  lenient: string | null;
+}
+
+/**
+ * The authserv-id of an Authentication-Results value (folds and all) in both readings. They differ on
+ * control characters: `(c) \fe"mx.t-` is unreadable strictly (the form feed ends the CFWS) and reads
+ * `e` leniently, so a field is ours or unreadable when either reading says so. The lenient reading
+ * skips what it drops as it goes: no copy of the value.
+ */
+export function authservIdReadings(value: string): AuthservIdReadings {
+  return { strict: authservIdOf(value), lenient: readAuthservId(value, lenientDrops) };
 }

@@ -23,12 +23,18 @@ export interface ServiceContext {
   dataDir: string;
   /** Where consumers report their health (/healthz); absent in contexts that serve none. */
   health?: HealthRegistry;
-  /**
-   * Every symbol name the topology's stages declare (runtime/symbols.ts), derived where the process
-   * is composed (cli/services.ts SYMBOL_CATALOG; cli/run-service.ts and the e2e harness set it): the
-   * decision stage validates its policy against it. Absent where no stage needs it.
-   */
-  symbols?: SymbolCatalog;
+}
+
+/**
+ * A context with the symbol catalogue: every symbol name the topology's stages declare
+ * (runtime/symbols.ts), derived where the process is composed (cli/services.ts SYMBOL_CATALOG). The
+ * decision stage validates its policy against it, so its definition (and a fused chain that holds
+ * it, and every service the CLI composes) asks for this type: a context without the catalogue does
+ * not compile there. Stages that weigh no symbols take a plain ServiceContext, and their tests
+ * need no catalogue.
+ */
+export interface SymbolsContext extends ServiceContext {
+  symbols: SymbolCatalog;
 }
 
 export interface RunningService {
@@ -46,7 +52,12 @@ export function serviceIdentity(kind: string, def: { name: string; description: 
   return { name: def.name, description: def.description, metricsPortEnv: `${def.name.toUpperCase().replace(/-/g, '_')}_METRICS_PORT`, defaultMetricsPort: def.defaultMetricsPort };
 }
 
-export interface ServiceDefinition {
+/**
+ * A service, and the context it needs to start (`C`: a plain ServiceContext, or one with more, e.g.
+ * SymbolsContext). `start` is a property, not a method, so TypeScript checks its parameter strictly:
+ * a definition that needs more than a plain context cannot be passed where one is started with less.
+ */
+export interface ServiceDefinition<C extends ServiceContext = ServiceContext> {
   name: string;
   description: string;
   /** Env var holding this service's metrics port, and its default for `npm start`. */
@@ -54,5 +65,5 @@ export interface ServiceDefinition {
   defaultMetricsPort: number;
   /** The symbol names the service emits, declared in its folder (runtime/symbols.ts); the catalogue is derived from these. */
   symbols?: SymbolDeclarations;
-  start(ctx: ServiceContext): Promise<RunningService>;
+  start: (ctx: C) => Promise<RunningService>;
 }

@@ -10,7 +10,7 @@ import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { schema, type SchemaName } from '../schemas/index.ts';
-import type { DecisionAction, DecisionSection, Envelope, MailRecord } from '../schemas/types.ts';
+import type { DecisionAction, DecisionSection, Envelope, MailRecord, MimeHeaders, MimeSection, SpamModelRecord } from '../schemas/types.ts';
 import { clientKindFromEnv, createKafkaClient, memberPartitions, type Admin, type ClientKind, type KafkaClient, type MessageHeaders } from './kafka.ts';
 import { HealthRegistry } from './health.ts';
 import { loggerFor } from './log.ts';
@@ -99,6 +99,33 @@ export function testMailRecord(raw: Buffer | string, over: Partial<Envelope> = {
 /** A decision section with the given action and reasons, every other field at its schema default. */
 export function testDecision(action: DecisionAction, reasons: string[] = [], over: Partial<DecisionSection> = {}): DecisionSection {
   return withDefaults<DecisionSection>(schema('DecisionSection').schema as unknown as RecordSchema, { action, reasons, spamScore: null, reputation: null, decidedAt: Date.now(), stageVersion: 't', ...over });
+}
+
+/**
+ * A MIME section as the MIME stage writes one, for tests of what reads it (the console, the CLI),
+ * built from the schema: the given headers and fields, every other at its schema default. Readers'
+ * tests use it instead of the MIME parser, which is another stage's code.
+ */
+export function testMime(over: Omit<Partial<MimeSection>, 'headers'> & { headers?: Partial<MimeHeaders> } = {}): MimeSection {
+  const section = schema('MimeSection').schema as unknown as RecordSchema;
+  const headers = section.fields.find((f) => f.name === 'headers')!.type as RecordSchema;
+  const { headers: given, ...rest } = over;
+  return withDefaults<MimeSection>(section, { stageVersion: 't', parsedAt: Date.now(), headers: withDefaults<MimeHeaders>(headers, { ...given }), ...rest });
+}
+
+/**
+ * A spam model record (schemas/spam-model.avsc) of counts over `tokens` ([token, ham, spam]), for
+ * tests of what reads the model topics (the console's list, rollback): no trained model needed.
+ */
+export function testSpamModel(o: { version: string; source: string; trainedAt: number; tokens: [string, number, number][] } & Partial<Omit<SpamModelRecord, 'tokens'>>): SpamModelRecord {
+  const { tokens, ...rest } = o;
+  const sum = (i: 1 | 2) => tokens.reduce((n, t) => n + t[i], 0);
+  return {
+    format: 'scop-spam-bayes', formatVersion: 1, tokenizerVersion: 'test', nham: sum(1), nspam: sum(2), hamCutoff: 0.2, spamCutoff: 0.9,
+    options: { unknownWordStrength: 0.45, unknownWordProb: 0.5, minimumProbStrength: 0.1, maxDiscriminators: 150 },
+    tokens: tokens.map((t) => t[0]), hamCounts: tokens.map((t) => t[1]), spamCounts: tokens.map((t) => t[2]),
+    linear: null, calibration: null, learner: null, domain: null, ...rest,
+  };
 }
 
 /** Encodes and writes records (schema registered under the topic) and/or raw values, in one send. */

@@ -91,7 +91,13 @@ export interface StageContext<S> {
   emit(output: string, key: string, record: unknown): void;
 }
 
-interface StageCommon<S> {
+/**
+ * What every stage definition has. `C` is the context the stage needs at start (init): a plain
+ * ServiceContext, or one with more (SymbolsContext, the decision's). `init` is a property, not a
+ * method, so TypeScript checks its parameter strictly and a stage that needs more cannot be run,
+ * alone or in a chain, with a context that has less.
+ */
+interface StageCommon<S, C extends ServiceContext = ServiceContext> {
   name: string;
   /** Semantic version of the stage logic; written into dead letters (and by stages into their section). */
   version: string;
@@ -105,7 +111,7 @@ interface StageCommon<S> {
   /** The symbol names process() emits, declared in the stage's folder (runtime/symbols.ts). */
   symbols?: SymbolDeclarations;
   /** Once at start: read config (env), open connections. The result is ctx.state. */
-  init?(svc: ServiceContext): Promise<S> | S;
+  init?: (svc: C) => Promise<S> | S;
   /** At stop, after the last batch. */
   close?(state: S): Promise<void> | void;
   /** Records processed at once within a chunk (default 8); output order follows input order anyway. */
@@ -118,7 +124,7 @@ interface StageCommon<S> {
   partitionsConcurrently?: number;
 }
 
-export interface SectionStageDefinition<S, K extends SectionName> extends StageCommon<S> {
+export interface SectionStageDefinition<S, K extends SectionName, C extends ServiceContext = ServiceContext> extends StageCommon<S, C> {
   /** The one section of the MailRecord this stage writes. */
   section: K;
   /**
@@ -133,7 +139,7 @@ export interface SectionStageDefinition<S, K extends SectionName> extends StageC
   afterMerge?(record: Readonly<MailRecord>, ctx: StageContext<S>): void;
 }
 
-export interface TransformDefinition<S, In, Out> extends StageCommon<S> {
+export interface TransformDefinition<S, In, Out, C extends ServiceContext = ServiceContext> extends StageCommon<S, C> {
   /** The record to write for this input, or null to write nothing. Throw to dead-letter it. */
   process(record: In, ctx: StageContext<S>): Promise<Out | null> | Out | null;
   recordId?(record: In): string | null;
@@ -159,10 +165,10 @@ export interface RunningStage extends RunningService {
   metrics: StageMetrics;
 }
 
-export interface StageService<S = unknown, D extends StageCommon<S> = StageCommon<S>> extends ServiceDefinition {
+export interface StageService<S = unknown, C extends ServiceContext = ServiceContext, D extends StageCommon<S, C> = StageCommon<S, C>> extends ServiceDefinition<C> {
   /** The definition as written (a section stage's keeps its typed process(), for tests and fusion). */
   stage: D;
-  run(ctx: ServiceContext, overrides?: StageOverrides): Promise<RunningStage>;
+  run: (ctx: C, overrides?: StageOverrides) => Promise<RunningStage>;
 }
 
 class ProcessTimeoutError extends Error {
@@ -184,7 +190,7 @@ const defaultReceivedAt = (r: unknown): number | null => {
 };
 
 /** Registers the side outputs' schemas and returns their topics. */
-async function sideTopics(def: StageCommon<unknown>, svc: ServiceContext, overrides: StageOverrides): Promise<Map<string, SideTopic>> {
+async function sideTopics(def: Pick<StageCommon<unknown>, 'name' | 'sideOutputs'>, svc: ServiceContext, overrides: StageOverrides): Promise<Map<string, SideTopic>> {
   const sides = new Map<string, SideTopic>();
   for (const [name, spec] of Object.entries(def.sideOutputs ?? {})) {
     if (!spec.valueSchema) throw new Error(`stage ${def.name}: side output ${name} needs a value schema`);
@@ -223,7 +229,7 @@ async function storedAs(env: StepEnv, record: MailRecord, policy: RawPolicy): Pr
  * encode error rejects the record), then `finish` (merge a section, or not).
  */
 function step<S, In, R, Out>(
-  def: StageCommon<S> & { process(record: In, ctx: StageContext<S>): Promise<R | null> | R | null },
+  def: Pick<StageCommon<S>, 'name' | 'processTimeoutMs'> & { process(record: In, ctx: StageContext<S>): Promise<R | null> | R | null },
   env: StepEnv, state: S, sides: Map<string, SideTopic>,
   prepare: (record: In) => Promise<In> | In,
   finish: (record: In, result: R, ctx: StageContext<S>) => Out,
@@ -281,7 +287,7 @@ function step<S, In, R, Out>(
  * record (also in a fused chain, which runs these steps one after the other): the section under the
  * stage's own name, the symbols stamped with it (mergeSymbols).
  */
-export function sectionStep<S, K extends SectionName>(def: SectionStageDefinition<S, K>, env: StepEnv, state: S, sides: Map<string, SideTopic>): StageStep<MailRecord, MailRecord> {
+export function sectionStep<S, K extends SectionName, C extends ServiceContext>(def: SectionStageDefinition<S, K, C>, env: StepEnv, state: S, sides: Map<string, SideTopic>): StageStep<MailRecord, MailRecord> {
   const prepare = (record: MailRecord) => (def.needsRaw === false ? record : resolveRaw(env.raws, record));
   return step(def, env, state, sides, prepare, (record: MailRecord, r: SectionResult<K>, ctx) => {
     const merged = { ...record, [def.section]: r.section, symbols: mergeSymbols(record.symbols ?? [], def.section, r.symbols) } as MailRecord;
@@ -308,7 +314,7 @@ export function sectionSteps(steps: StageStep<MailRecord, MailRecord>[]): StageS
   };
 }
 
-function serviceFor<S, D extends StageCommon<S>>(def: D, run: (ctx: ServiceContext, overrides?: StageOverrides) => Promise<RunningStage>): StageService<S, D> {
+function serviceFor<S, C extends ServiceContext, D extends StageCommon<S, C>>(def: D, run: (ctx: C, overrides?: StageOverrides) => Promise<RunningStage>): StageService<S, C, D> {
   const identity = serviceIdentity('stage', def);
   if (!def.input.valueSchema || !def.output.valueSchema) throw new Error(`stage ${def.name}: input and output topics need a value schema`);
   return {
@@ -320,12 +326,12 @@ function serviceFor<S, D extends StageCommon<S>>(def: D, run: (ctx: ServiceConte
   };
 }
 
-export function defineStage<S = undefined, K extends SectionName = SectionName>(def: SectionStageDefinition<S, K>): StageService<S, SectionStageDefinition<S, K>> {
+export function defineStage<S = undefined, K extends SectionName = SectionName, C extends ServiceContext = ServiceContext>(def: SectionStageDefinition<S, K, C>): StageService<S, C, SectionStageDefinition<S, K, C>> {
   if (def.input.valueSchema !== 'MailRecord' || def.output.valueSchema !== 'MailRecord') throw new Error(`stage ${def.name}: a section stage reads and writes MailRecords (use defineTransform otherwise)`);
   return serviceFor(def, (ctx, overrides = {}) => runStage(def, ctx, overrides, async (env, state) => sectionStep(def, env, state, await sideTopics(def, ctx, overrides)), MAIL_CODEC));
 }
 
-export function defineTransform<S = undefined, In = unknown, Out = unknown>(def: TransformDefinition<S, In, Out>): StageService<S, TransformDefinition<S, In, Out>> {
+export function defineTransform<S = undefined, In = unknown, Out = unknown, C extends ServiceContext = ServiceContext>(def: TransformDefinition<S, In, Out, C>): StageService<S, C, TransformDefinition<S, In, Out, C>> {
   return serviceFor(def, (ctx, overrides = {}) => runStage(def, ctx, overrides,
     async (env, state) => step(def, env, state, await sideTopics(def, ctx, overrides), (r: In) => r, (_record: In, out: Out) => out),
     { recordId: (def.recordId ?? defaultRecordId) as (r: unknown) => string | null, receivedAt: (def.receivedAt ?? defaultReceivedAt) as (r: unknown) => number | null }));
@@ -344,8 +350,8 @@ const MAIL_CODEC: RecordHandling = { recordId: defaultRecordId, receivedAt: defa
 /** What runStage runs: a definition's settings, and its step built once init() ran. */
 type MakeStep<S, In, Out> = (env: StepEnv, state: S) => Promise<StageStep<In, Out>>;
 
-async function runStage<S, In, Out>(
-  def: StageCommon<S>, svc: ServiceContext, overrides: StageOverrides,
+async function runStage<S, In, Out, C extends ServiceContext>(
+  def: StageCommon<S, C>, svc: C, overrides: StageOverrides,
   makeStep: MakeStep<S, In, Out>, handling: RecordHandling, metricAliases: string[] = [],
 ): Promise<RunningStage> {
   const log = svc.log.child({ stage: def.name });
@@ -431,9 +437,9 @@ function carriedHeaders(h: MessageHeaders): Record<string, Buffer | string> {
 // ——— Fusion: several section stages in one consumer and one transaction ———
 
 /** One section stage of a chain, with its topic overrides (side outputs; output, for the intermediate topic). */
-export interface ChainMember {
+export interface ChainMember<C extends ServiceContext = ServiceContext> {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  stage: SectionStageDefinition<any, any>;
+  stage: SectionStageDefinition<any, any, C>;
   overrides?: Pick<StageOverrides, 'output' | 'sideOutputs'>;
 }
 
@@ -458,7 +464,7 @@ export interface ChainOptions {
  * their own time limits, metrics (`stage` label = member), side outputs and state; a record one
  * member rejects is dead-lettered with that member named in the error.
  */
-export async function runChain(svc: ServiceContext, members: ChainMember[], o: ChainOptions, overrides: StageOverrides = {}): Promise<RunningStage> {
+export async function runChain<C extends ServiceContext>(svc: C, members: ChainMember<C>[], o: ChainOptions, overrides: StageOverrides = {}): Promise<RunningStage> {
   if (members.length === 0) throw new Error(`chain ${o.name}: no stages`);
   for (let i = 1; i < members.length; i++) {
     const prev = members[i - 1]!.stage;
@@ -468,7 +474,7 @@ export async function runChain(svc: ServiceContext, members: ChainMember[], o: C
   const first = members[0]!.stage;
   const last = members[members.length - 1]!.stage;
   const defs = members.map((m) => m.stage);
-  const def: StageCommon<unknown[]> = {
+  const def: StageCommon<unknown[], C> = {
     name: o.name, version: defs.map((d) => `${d.name}@${d.version}`).join(' '), description: o.description,
     input: first.input, output: last.output, defaultMetricsPort: o.defaultMetricsPort,
     concurrency: o.concurrency ?? Math.max(...defs.map((d) => d.concurrency ?? 8)),

@@ -3,7 +3,7 @@
  * the shape, and keeps names an open set on the wire). Each stage declares the names it emits, with
  * what each says, in its own folder (`processors/<stage>/symbol-names.ts`) and on its definition
  * (`symbols`); the catalogue is derived from the topology's stage definitions where the process is
- * composed (cli/services.ts) and handed to the decision stage (ServiceContext.symbols), whose policy
+ * composed (cli/services.ts) and handed to the decision stage (SymbolsContext.symbols, runtime/service.ts), whose policy
  * may weigh only these names, or a name it declares `custom: true` — so a typo in a weight is refused
  * at start instead of silently weighing nothing. A new check touches its own folder and the policy
  * file only: each stage's symbols.test.ts checks its declarations against what it emits

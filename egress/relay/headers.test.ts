@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { testDecision, testMailRecord } from '../../runtime/stage-testing.ts';
 import type { MailRecord } from '../../schemas/types.ts';
-import { authservIdOf, withoutForgedTrustFields, withTrace } from './headers.ts';
+import { authservIdOf } from '../../runtime/header-fields.ts';
+import { withoutForgedTrustFields, withTrace } from './headers.ts';
 import { deliverMaildir } from './maildir.ts';
 
 const OURS = 'mx.scop.test';
@@ -172,6 +173,38 @@ describe('forged trust fields', () => {
     const tLarge = best(many(40_000), 40_000);
     // Wide margin: GC and other engineers' jobs move single runs by 2-3x on this machine.
     assert.ok(tLarge < 24 * tSmall + 50, `40k: ${tLarge.toFixed(0)} ms, 5k: ${tSmall.toFixed(0)} ms`);
+  });
+
+  it('is linear in one field of megabytes, whatever its shape (the lenient view reads it whole): 8 times the length costs about 8 times as much', () => {
+    // Each shape: one field of a repeated unit between two kept fields, and whether it goes.
+    const shapes: [string, (n: number) => string, boolean][] = [
+      ['a lookalike name of control characters between letters', (n) => `\x01X-Spam-${'a\x01\xa0'.repeat(n)}: x`, true],
+      ['folds before the colon', (n) => `X-Spam-${'\r\n a'.repeat(n)}: x`, true],
+      ['no colon at all', (n) => `Authentication-Results${'\r\n \x01'.repeat(n)}`, false],
+      ['unclosed nested comments before the authserv-id', (n) => `Authentication-Results: ${'(\x01'.repeat(n)}`, true],
+      ['control characters and folds before the authserv-id', (n) => `Authentication-Results: ${' \x01\r\n '.repeat(n)}other.example;`, false],
+      ['a quoted authserv-id that never ends (longer than any id: read up to the bound, not ours)', (n) => `Authentication-Results: "${'\\a'.repeat(n)}`, false],
+      ['a long value of a field that is not ours', (n) => `X-Keep: ${'a b'.repeat(n)}`, false],
+    ];
+    for (const [what, shape, goes] of shapes) {
+      const message = (n: number) => Buffer.from(`Subject: a\r\n${shape(n)}\r\nTo: b@example.net\r\n\r\nbody\r\n`, 'latin1');
+      const best = (m: Buffer) => {
+        let t = Infinity;
+        for (let i = 0; i < 3; i++) {
+          const t0 = performance.now();
+          const r = withoutForgedTrustFields(m, [OURS]);
+          t = Math.min(t, performance.now() - t0);
+          assert.equal(r.removed.length, goes ? 1 : 0, what);
+        }
+        return t;
+      };
+      const small = message(100_000);
+      const large = message(800_000);
+      assert.ok(large.length >= 1_600_000, `${what}: ${large.length} bytes`);
+      const tSmall = best(small);
+      const tLarge = best(large);
+      assert.ok(tLarge < 24 * tSmall + 50, `${what}: ${large.length} bytes ${tLarge.toFixed(0)} ms, ${small.length} bytes ${tSmall.toFixed(0)} ms`);
+    }
   });
 
   it('Maildir delivery writes the cleaned copy', async () => {

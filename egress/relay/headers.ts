@@ -10,7 +10,7 @@
  * Message-ID, same record id — and tools can map a stored message back to its record.
  */
 import type { MailRecord } from '../../schemas/types.ts';
-import { asciiLower, fieldName, lookalikeName } from '../../runtime/header-fields.ts';
+import { asciiLower, authservIdReadings, fieldName, lenientField } from '../../runtime/header-fields.ts';
 
 /** Values from sections end up in header lines: keep CRLF folds, drop any other CR, LF or control character. */
 export function headerValue(v: string): string {
@@ -87,51 +87,6 @@ export function traceHeaders(record: MailRecord, o: TraceOptions & { hasMessageI
 /** Fields only this system writes: a copy arriving from outside is forged (or stale) and must not reach a mailbox. */
 const OWN_FIELD = /^x-(?:spam|scop)(?:-|$)/;
 
-/**
- * The authserv-id an Authentication-Results value starts with (RFC 8601 §2.2: CFWS, then a token or
- * quoted-string), lower-cased; null when it cannot be read. Linear: one pass, comments nest.
- */
-export function authservIdOf(value: string): string | null {
-  let i = 0;
-  const n = value.length;
-  // CFWS: white space (folds are already gone) and comments, which nest and may hold quoted pairs.
-  for (let depth = 0; i < n; i++) {
-    const c = value[i]!;
-    if (depth > 0) {
-      if (c === '\\') i++;
-      else if (c === '(') depth++;
-      else if (c === ')') depth--;
-    } else if (c === '(') depth++;
-    else if (c !== ' ' && c !== '\t' && c !== '\r' && c !== '\n') break;
-  }
-  if (i >= n) return null;
-  let id = '';
-  if (value[i] === '"') {
-    // Bounded: no authserv-id of ours is longer than a host name; a longer one is not ours.
-    for (i++; i < n && value[i] !== '"' && id.length <= 1024; i++) id += value[i] === '\\' ? value[++i] ?? '' : value[i];
-    if (i >= n) return null; // unterminated quoted-string
-  } else {
-    const m = /^[^\s;()"]+/.exec(value.slice(i, i + 1024));
-    if (!m) return null;
-    id = m[0];
-  }
-  return id.trim().toLowerCase() || null;
-}
-
-/**
- * The authserv-id of an Authentication-Results value (folds and all) as a lenient reader might
- * take it: line breaks and control characters but tab dropped first (`mx.scop\x01.test` is ours).
- */
-export const lenientAuthservIdOf = (value: string): string | null => authservIdOf(value.replace(/[\x00-\x08\x0a-\x1f\x7f]+/g, ''));
-
-/**
- * A field's canonical name (runtime/header-fields.ts: white space of any kind before the colon is
- * dropped, as every other reader of the header drops it). Trimming only spaces and tabs let
- * `Authentication-Results\f: mx.scop.test; …` through the forged-field removal while the MIME stage
- * took it for an Authentication-Results field (a fuzzing finding).
- */
-const nameAt = (raw: Buffer, pos: number, colon: number): string => fieldName(raw.toString('latin1', pos, pos + colon + 1)) ?? '';
-
 /** A trust field only we write, by its (lookalike) name; Authentication-Results only with our authserv-id (or none readable). */
 const isTrustName = (name: string) => OWN_FIELD.test(name) || name === 'authentication-results';
 
@@ -148,16 +103,17 @@ const mayMatter = (b: number) => b < 0x21 || b > 0x7e || (b | 0x20) === 0x61 || 
  * reader might take for ours), and every X-Spam-* / X-Scop-* field. Header names compare without
  * case and with white space before the colon (obsolete syntax), folded fields go whole.
  *
- * Lookalikes go too: a field whose name, read as a lenient reader might (lookalikeName: control
- * characters, white space, folds and non-ASCII bytes dropped), is a trust field's. Every reader in
+ * Lookalikes go too: a field whose name, in the lenient view (runtime/header-fields.ts lenientField:
+ * control characters, white space, folds and non-ASCII bytes dropped), is a trust field's. Every reader in
  * scop says `Authentication-Results\0:` or `\x01X-Spam-Flag:` names no such field, but a mail
  * client or filter that stops at NUL or drops control characters may take it for one, and with our
  * authserv-id it forges our verdict. Control characters in the authserv-id are dropped for the same
  * reason (`mx.scop\x01.test` is ours). A valid field name is its own lookalike, so no valid field
  * of someone else's is removed.
  *
- * One pass over the header section (one scan per field, up to its first colon); the body is not
- * read. `removed` names what went as every reader reads it (lower-cased), a lookalike as written.
+ * One pass over the header section: each field that may matter is read once (as latin1 text: its
+ * first colon, the name before it, for Authentication-Results the value's CFWS and id), so the cost
+ * is linear in the header section however long one field is; the body is not read. `removed` names what went as every reader reads it (lower-cased), a lookalike as written.
  */
 export function withoutForgedTrustFields(raw: Buffer, authservIds: Iterable<string>): { parts: Buffer[]; removed: string[]; hasMessageId: boolean } {
   const ours = new Set([...authservIds].map((id) => id.trim().toLowerCase()).filter(Boolean));
@@ -174,26 +130,27 @@ export function withoutForgedTrustFields(raw: Buffer, authservIds: Iterable<stri
     let end = lineEnd(pos);
     if (raw[pos] === 0x0a || (raw[pos] === 0x0d && raw[pos + 1] === 0x0a)) break; // the blank line: the body follows
     while (end < raw.length && (raw[end] === 0x20 || raw[end] === 0x09)) end = lineEnd(end); // continuation lines
-    let colon = -1;
-    // The colon anywhere in the field: a reader that unfolds first finds it after a fold.
-    if (mayMatter(raw[pos]!)) for (let i = pos; i < end; i++) if (raw[i] === 0x3a) { colon = i - pos; break; }
-    if (colon > 0) {
-      const name = nameAt(raw, pos, colon);
+    // Only fields that may matter are read (most of a header section is not), once each.
+    const text = mayMatter(raw[pos]!) ? raw.toString('latin1', pos, end) : null;
+    // The lenient view (runtime/header-fields.ts): the colon anywhere in the field, after a fold too.
+    const field = text === null ? null : lenientField(text);
+    if (text !== null && field) {
+      // The strict name, white space of any kind before the colon dropped as every reader in scop
+      // drops it (trimming only spaces and tabs once let `Authentication-Results\f:` through: a
+      // fuzzing finding): for the Message-ID, and to name what went.
+      const name = fieldName(text) ?? '';
       if (name === 'message-id') hasMessageId = true;
-      const lookalike = lookalikeName(raw.toString('latin1', pos, pos + colon));
-      let drop = OWN_FIELD.test(lookalike);
-      if (!drop && lookalike === 'authentication-results') {
-        // Ours or unreadable by either reading: the strict one (what our own readers see) and the
-        // lenient one (a reader that drops control characters): `(c) \fe"mx.t-` is unreadable to the
-        // first and `e"mx.t-` to the second.
-        const value = raw.toString('latin1', pos + colon + 1, end);
-        const ids = [authservIdOf(value), lenientAuthservIdOf(value)];
-        drop = ids.some((id) => id === null || ours.has(id));
+      let drop = OWN_FIELD.test(field.name);
+      if (!drop && field.name === 'authentication-results') {
+        // Ours or unreadable by either reading (authservIdReadings): `(c) \fe"mx.t-` is unreadable
+        // strictly and reads `e` leniently.
+        const { strict, lenient } = authservIdReadings(field.value);
+        drop = [strict, lenient].some((id) => id === null || ours.has(id));
       }
       if (drop) {
         if (pos > keptFrom) parts.push(raw.subarray(keptFrom, pos));
         keptFrom = end;
-        removed.push(isTrustName(name) ? name : asciiLower(raw.toString('latin1', pos, pos + colon)));
+        removed.push(isTrustName(name) ? name : asciiLower(text.slice(0, text.length - field.value.length - 1)));
       }
     }
     pos = end;

@@ -19,10 +19,10 @@
  * control characters, white space, folds or non-ASCII bytes a lenient reader drops), and the body is untouched;
  * cost linear (growth probe: every field repeated).
  */
-import { authservIdOf, headerValue, lenientAuthservIdOf, traceHeaders, withoutForgedTrustFields } from '../../egress/relay/headers.ts';
+import { headerValue, traceHeaders, withoutForgedTrustFields } from '../../egress/relay/headers.ts';
 import { parseContentType, scanStructure } from '../../processors/mime/structure.ts';
 import { RAW_FIELDS, rawFields } from '../../processors/spam/input.ts';
-import { headerBlock, lookalikeName, splitFields } from '../../runtime/header-fields.ts';
+import { authservIdOf, authservIdReadings, headerBlock, lenientField, splitFields } from '../../runtime/header-fields.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import { Fields, growFields, joinFields } from '../harness/fields.ts';
 import { invariant } from '../harness/invariants.ts';
@@ -92,15 +92,16 @@ export default defineTarget({
     }
 
     // Nor does a reader outside scop that drops control characters, white space, folds or non-ASCII bytes from a
-    // name (lookalikeName) find one: `Authentication-Results\x01:` is no field for us, but may be ours for a mail client.
+    // name (the lenient view: lenientField) find one: `Authentication-Results\x01:` is no field for us, but may be ours for a mail client.
     for (const field of splitFields(headerBlock(stripped))) {
-      const colon = field.indexOf(':');
-      if (colon < 0 || /^[ \t]/.test(field)) continue;
-      const name = lookalikeName(field.slice(0, colon));
-      invariant(!/^x-(?:spam|scop)(?:-|$)/.test(name), () => `a lookalike of a trust field survived: ${JSON.stringify(field.slice(0, 80))}`);
-      if (name === 'authentication-results') {
-        const id = lenientAuthservIdOf(field.slice(colon + 1));
-        invariant(id !== null && id !== 'mx.scop.test', () => `a lookalike Authentication-Results of ours (or unreadable) survived: ${JSON.stringify(field.slice(0, 80))}`);
+      const lenient = lenientField(field);
+      if (lenient === null || /^[ \t]/.test(field)) continue;
+      invariant(!/^x-(?:spam|scop)(?:-|$)/.test(lenient.name), () => `a lookalike of a trust field survived: ${JSON.stringify(field.slice(0, 80))}`);
+      if (lenient.name === 'authentication-results') {
+        // Either reading of its authserv-id: the strict one, as scop's readers read a value, and the lenient one.
+        for (const id of Object.values(authservIdReadings(lenient.value))) {
+          invariant(id !== null && id !== 'mx.scop.test', () => `a lookalike Authentication-Results of ours (or unreadable) survived: ${JSON.stringify(field.slice(0, 80))}`);
+        }
       }
     }
 

@@ -11,6 +11,7 @@ import { followPolicyFile, PolicyDocument, type PolicyFollower } from '../../run
 import { defineStage } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import type { Logger } from '../../runtime/log.ts';
+import type { SymbolsContext } from '../../runtime/service.ts';
 import { loadDecisionConfig } from './config.ts';
 import { decide, STAGE_VERSION } from './decide.ts';
 import { buildPolicy, type Policy } from './policy.ts';
@@ -39,7 +40,8 @@ function describe(policy: Policy) {
   return { version: policy.version, source: policy.source, thresholds: policy.thresholds, symbols: policy.symbols.size, force: policy.force.map((r) => r.name), domains: [...policy.domains.keys()] };
 }
 
-export const decisionService = defineStage<DecisionState, 'decision'>({
+// Started only with the symbol catalogue (SymbolsContext): a context without it does not compile.
+export const decisionService = defineStage<DecisionState, 'decision', SymbolsContext>({
   name: 'decision',
   symbols: DECISION_SYMBOLS,
   section: 'decision',
@@ -58,7 +60,6 @@ export const decisionService = defineStage<DecisionState, 'decision'>({
     // The names the policy may weigh: the topology's stages' declarations, handed in where the
     // process is composed (this stage imports no other stage).
     const known = svc.symbols;
-    if (!known) throw new Error('the decision stage needs the symbol catalogue of the topology\'s stages (ServiceContext.symbols: cli/services.ts SYMBOL_CATALOG)');
     // An invalid file stops the start with its line and key (ConfigError).
     const policy = buildPolicy(config.policyFile ? PolicyDocument.read(config.policyFile) : null, known, config.legacy);
     const m = decisionMetrics(svc.metrics);

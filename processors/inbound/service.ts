@@ -15,7 +15,7 @@
  * share the partitions of mail.inbound.raw. The firewall's reputation stage (firewall.events →
  * firewall.reputation) runs beside the chain in the same process, as `scop run firewall` runs it.
  */
-import { serviceIdentity, type RunningService, type ServiceContext, type ServiceDefinition } from '../../runtime/service.ts';
+import { serviceIdentity, type RunningService, type ServiceDefinition, type SymbolsContext } from '../../runtime/service.ts';
 import { runChain, type ChainMember, type RunningStage, type StageOverrides } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import { fusedUnit, INBOUND_CHAIN, node } from '../../runtime/topology.ts';
@@ -51,19 +51,21 @@ export type RunningFused = RunningService & Partial<Pick<RunningFirewall, 'table
  * firewall among them, its table and reputation stage start beside the chain, as `scop run firewall`
  * has them; its screen stage runs in the chain.
  */
-export async function startFused(ctx: ServiceContext, members: readonly string[], o: InboundOverrides = {}): Promise<RunningFused> {
+export async function startFused(ctx: SymbolsContext, members: readonly string[], o: InboundOverrides = {}): Promise<RunningFused> {
   const unit = fusedUnit(INBOUND_CHAIN, members);
   const def = fusedService(members);
   const writeIntermediate = o.writeIntermediate ?? loadEnv({ INBOUND_WRITE_INTERMEDIATE: envBool().default('false') }, { INBOUND_WRITE_INTERMEDIATE: 'true to also write the intermediate topics (mail.inbound.parsed …) in fused mode, false (default) not to' }, ctx.env).INBOUND_WRITE_INTERMEDIATE;
+  // Typed with the catalogue whatever the members (known at run time only): the decision may be one; a
+  // unit without it is handed a catalogue it does not read.
   const run = (screen?: ChainMember['stage']): Promise<RunningStage> => {
-    const stages: Record<string, ChainMember> = {
+    const stages: Record<string, ChainMember<SymbolsContext>> = {
       mime: { stage: mimeService.stage },
       auth: { stage: authService.stage, overrides: { sideOutputs: { dmarcEvents: o.dmarcEvents ?? TOPICS.dmarcEvents.name } } },
       spam: { stage: spamService.stage },
       ...(screen ? { firewall: { stage: screen, overrides: { sideOutputs: { events: o.firewallEvents ?? TOPICS.firewallEvents.name } } } } : {}),
       decision: { stage: decisionService.stage, overrides: { sideOutputs: { quarantine: o.quarantine ?? TOPICS.quarantine.name } } },
     };
-    const chain = members.map((m): ChainMember => {
+    const chain = members.map((m): ChainMember<SymbolsContext> => {
       const c = stages[m];
       if (!c) throw new Error(`fused ${unit.name}: no stage for member ${m}`);
       const output = o.outputs?.[m];
@@ -76,7 +78,7 @@ export async function startFused(ctx: ServiceContext, members: readonly string[]
 }
 
 /** The whole inbound chain fused (`scop run inbound`). */
-export function startInbound(ctx: ServiceContext, o: InboundOverrides = {}): Promise<RunningFirewall> {
+export function startInbound(ctx: SymbolsContext, o: InboundOverrides = {}): Promise<RunningFirewall> {
   return startFused(ctx, INBOUND_CHAIN.members, o) as Promise<RunningFirewall>;
 }
 
@@ -85,7 +87,7 @@ export function startInbound(ctx: ServiceContext, o: InboundOverrides = {}): Pro
  * members joined by `-` (`scop run mime+auth` runs `mime-auth`), metrics on its first member's default
  * port (that member does not run alone in a deployment that fuses it).
  */
-export function fusedService(members: readonly string[]): ServiceDefinition {
+export function fusedService(members: readonly string[]): ServiceDefinition<SymbolsContext> {
   const unit = fusedUnit(INBOUND_CHAIN, members);
   const whole = members.length === INBOUND_CHAIN.members.length;
   const first = [mimeService, authService, spamService, decisionService].find((s) => s.name === members[0]);
@@ -101,4 +103,4 @@ export function fusedService(members: readonly string[]): ServiceDefinition {
   };
 }
 
-export const inboundService: ServiceDefinition = fusedService(INBOUND_CHAIN.members);
+export const inboundService: ServiceDefinition<SymbolsContext> = fusedService(INBOUND_CHAIN.members);

@@ -6,7 +6,7 @@
 import type { KeyObject } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { CompressionTypes, type KafkaClient, type MessageHeaders } from '../../runtime/kafka.ts';
+import type { KafkaClient, MessageHeaders } from '../../runtime/kafka.ts';
 import type { Registry } from 'prom-client';
 import { followCompactedTopic } from '../../runtime/compacted-topic.ts';
 import type { HealthRegistry } from '../../runtime/health.ts';
@@ -14,11 +14,11 @@ import { alertId, newAlert, publishAlert } from '../../runtime/alerts.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { RecordCodec } from '../../runtime/registry.ts';
 import { TOPICS } from '../../runtime/topics.ts';
-import { MODEL_KEY, modelSummaryHeader } from '../../runtime/operator/spam-model.ts';
+import { encodeSignedModelRecord, MODEL_KEY, publishModelRecord } from '../../runtime/operator/spam-model.ts';
 import type { SpamDomainModelInfo, SpamLearnerState, SpamModelRecord } from '../../schemas/types.ts';
 import { DOMAIN_KEY_PREFIX } from './domain-model.ts';
 import { BayesModel, type ModelData } from './model.ts';
-import { keyId, modelSignatureProblem, signatureHeaders } from '../../runtime/model-signature.ts';
+import { keyId, modelSignatureProblem } from '../../runtime/model-signature.ts';
 
 
 /**
@@ -69,11 +69,8 @@ export function historyTopicFor(topic: string): string | null {
 }
 
 /** A model record's bytes and headers as published: signed over the exact value bytes (model-signature.ts). */
-export async function encodeSignedModel(codec: RecordCodec, topic: string, data: ModelData, signingKey: KeyObject, learner: SpamLearnerState | null = null, domain: SpamDomainModelInfo | null = null): Promise<{ value: Buffer; headers: Record<string, string> }> {
-  const id = await codec.registerSchema(topic, 'SpamModel');
-  const value = codec.encodeWith(id, 'SpamModel', modelToRecord(data, learner, domain));
-  const summary = { version: data.version, trainedAt: data.trainedAt, source: data.source, nham: data.nham, nspam: data.nspam, tokens: data.tokens.length, tokenizerVersion: data.tokenizerVersion };
-  return { value, headers: { 'model-version': data.version, ...modelSummaryHeader(summary), ...signatureHeaders(value, signingKey) } };
+export function encodeSignedModel(codec: RecordCodec, topic: string, data: ModelData, signingKey: KeyObject, learner: SpamLearnerState | null = null, domain: SpamDomainModelInfo | null = null): Promise<{ value: Buffer; headers: Record<string, string> }> {
+  return encodeSignedModelRecord(codec, topic, modelToRecord(data, learner, domain), signingKey);
 }
 
 /**
@@ -81,17 +78,8 @@ export async function encodeSignedModel(codec: RecordCodec, topic: string, data:
  * offset. The same bytes go to the history topic (key = version) first, so `scop spam rollback` can
  * return to any published version (historyTopic: default spam.model.history for spam.model; null: none).
  */
-export async function publishModel(kafka: KafkaClient, codec: RecordCodec, data: ModelData, signingKey: KeyObject, topic: string = TOPICS.spamModel.name, key = MODEL_KEY, historyTopic: string | null = historyTopicFor(topic)): Promise<string> {
-  const { value, headers } = await encodeSignedModel(codec, topic, data, signingKey);
-  const producer = kafka.producer();
-  await producer.connect();
-  try {
-    if (historyTopic) await producer.send({ topic: historyTopic, acks: -1, compression: CompressionTypes.GZIP, messages: [{ key: data.version, value, headers }] });
-    const [meta] = await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: [{ key, value, headers }] });
-    return meta?.baseOffset ?? '-1';
-  } finally {
-    await producer.disconnect();
-  }
+export function publishModel(kafka: KafkaClient, codec: RecordCodec, data: ModelData, signingKey: KeyObject, topic: string = TOPICS.spamModel.name, key = MODEL_KEY, historyTopic: string | null = historyTopicFor(topic)): Promise<string> {
+  return publishModelRecord(kafka, codec, modelToRecord(data), signingKey, topic, key, historyTopic);
 }
 
 export interface ModelFollower {

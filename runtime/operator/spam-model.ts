@@ -13,7 +13,7 @@ import { followCompactedTopic, readCompactedTopic } from '../compacted-topic.ts'
 import { ConfigError } from '../config.ts';
 import { CompressionTypes, type KafkaClient, type KafkaMessage, type MessageHeaders } from '../kafka.ts';
 import type { Logger } from '../log.ts';
-import { modelSignatureProblem } from '../model-signature.ts';
+import { modelSignatureProblem, signatureHeaders } from '../model-signature.ts';
 import type { RecordCodec } from '../registry.ts';
 import { readTopicRange } from '../topic-reader.ts';
 import type { SpamModelRecord } from '../../schemas/types.ts';
@@ -72,6 +72,37 @@ export function modelSummaryOf(headers: Record<string, unknown> | undefined, pro
   const issue = parsed.error.issues[0]!;
   problem?.(`${MODEL_SUMMARY_HEADER}: ${issue.path.join('.') || 'value'}: ${issue.message}`);
   return null;
+}
+
+/**
+ * A model record as published: its encoding (schema registered under `topic`), and the headers every
+ * published model carries (its version, the summary header, the signature). The one place that
+ * layout is written: the spam stage's publisher (processors/spam/model-topic.ts) and tests of what
+ * reads the model topics use it.
+ */
+export async function encodeSignedModelRecord(codec: RecordCodec, topic: string, record: SpamModelRecord, signingKey: KeyObject): Promise<{ value: Buffer; headers: Record<string, string> }> {
+  const id = await codec.registerSchema(topic, 'SpamModel');
+  const value = codec.encodeWith(id, 'SpamModel', record);
+  const summary = { version: record.version, trainedAt: record.trainedAt, source: record.source, nham: record.nham, nspam: record.nspam, tokens: record.tokens.length, tokenizerVersion: record.tokenizerVersion };
+  return { value, headers: { 'model-version': record.version, ...modelSummaryHeader(summary), ...signatureHeaders(value, signingKey) } };
+}
+
+/**
+ * Publishes a model record (key = model name), signed with `signingKey`, and returns its offset. The
+ * same bytes go to the history topic (key = version) first, so a rollback can return to any
+ * published version (historyTopic null: none).
+ */
+export async function publishModelRecord(kafka: KafkaClient, codec: RecordCodec, record: SpamModelRecord, signingKey: KeyObject, topic: string, key: string, historyTopic: string | null): Promise<string> {
+  const { value, headers } = await encodeSignedModelRecord(codec, topic, record, signingKey);
+  const producer = kafka.producer();
+  await producer.connect();
+  try {
+    if (historyTopic) await producer.send({ topic: historyTopic, acks: -1, compression: CompressionTypes.GZIP, messages: [{ key: record.version, value, headers }] });
+    const [meta] = await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: [{ key, value, headers }] });
+    return meta?.baseOffset ?? '-1';
+  } finally {
+    await producer.disconnect();
+  }
 }
 
 /** Header a rollback adds to the republished record: the learner adopts it even if it published that version itself. */
