@@ -68,8 +68,10 @@ function fnv1a(s: string): number {
  * Same arithmetic as LinearPart.step, on dense arrays indexed by token (10× faster than maps);
  * feature values (NB scaling) from these items' own counts, so an inner-CV fold never sees the
  * messages it scores; rounded once at the end (roundWeight), weights stored as weight × value.
+ * `capScale` (training only, general.ts source stability): a token's influence cap × this factor in
+ * [0, 1] (absent: 1); the model keeps the per-kind cap for its feedback steps.
  */
-export function fitLinear(items: Labelled[], options: LinearOptions = DEFAULT_LINEAR): LinearPart {
+export function fitLinear(items: Labelled[], options: LinearOptions = DEFAULT_LINEAR, capScale?: ReadonlyMap<string, number>): LinearPart {
   const index = new Map<string, number>();
   const vectors = items.map((it) => Int32Array.from(new Set(it.tokens), (t) => {
     let v = index.get(t);
@@ -89,7 +91,10 @@ export function fitLinear(items: Labelled[], options: LinearOptions = DEFAULT_LI
   const w = new Float64Array(index.size);
   // The influence cap on the effective weight (weight × value), as a bound on the raw weight.
   const cap = new Float64Array(index.size);
-  for (const [t, i] of index) cap[i] = weightCap(options.maxWeight, t) / scale[i]!;
+  for (const [t, i] of index) {
+    const c = weightCap(options.maxWeight, t);
+    cap[i] = (Number.isFinite(c) ? c * (capScale?.get(t) ?? 1) : c) / scale[i]!;
+  }
   const acc = new Float64Array(index.size);
   let bias = 0;
   let biasAcc = 0;

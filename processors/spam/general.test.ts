@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { auc, crossSourceTokens, fitLinear, plattFit, recallAtFp, type SourcedLabelled } from './evaluate.ts';
-import { balanceWeights, capGroups, DEFAULT_GENERAL, featureBagged, GENERAL_LINEAR, innerFolds, outOfSourceMargins, tokenBag, trainGeneral, withWordsOnlyCopies } from './general.ts';
+import { balanceWeights, capGroups, DEFAULT_GENERAL, featureBagged, GENERAL_LINEAR, innerFolds, outOfSourceMargins, sourceAgreement, tokenBag, trainGeneral, withWordsOnlyCopies, type SourceStability } from './general.ts';
 import { BayesModel, weightCap } from './model.ts';
 import { chooseSourceThresholds } from './thresholds.ts';
 
@@ -211,5 +211,76 @@ describe('feature bagging (featureBags)', () => {
     const three = trainGeneral(sources(), opts);
     assert.notDeepEqual([...one.linear!.weights], [...three.linear!.weights]);
     assert.ok(three.score(['viagra', 'cash', 'click']).score > 0 && three.score(['meeting', 'agenda', 'thanks']).score < 0);
+  });
+});
+
+describe('source stability (sourceStability)', () => {
+  /**
+   * Two eras: old ham and old spam, new ham and new spam (single-class sources), and a headerless spam
+   * source. `mailer:none` dates the mail (old ham 5 %, old spam 40 %, new ham 95 %, new spam 90 %):
+   * spam-ish against the old ham, ham-ish when the new ham meets the old spam. `relay:rdns:none` is
+   * class evidence in both eras (ham 5 %, spam 70 %); `html:only` is spam evidence in the old spam only.
+   */
+  function eras(): SourcedLabelled[] {
+    const out: SourcedLabelled[] = [];
+    const groups = [['old-ham', 'ham', 5], ['old-spam', 'spam', 40], ['new-ham', 'ham', 95], ['new-spam', 'spam', 90]] as const;
+    for (const [source, label, mailerNone] of groups) {
+      for (let i = 0; i < 200; i++) {
+        const spam = label === 'spam';
+        const tokens = [
+          spam ? ['viagra', 'cash', 'click'][i % 3]! : ['meeting', 'agenda', 'patch'][i % 3]!,
+          // A word that dates the mail as mailer:none does (a word: out of the structure scope).
+          (source.startsWith('new') ? i % 10 < 9 : i % 10 < (spam ? 6 : 1)) ? 'dated-word' : 'other-word',
+          i % 100 < mailerNone ? 'mailer:none' : 'mailer:x',
+          i % 100 < (spam ? 70 : 5) ? 'relay:rdns:none' : 'relay:rdns:static',
+          ...(source === 'old-spam' && i % 2 === 0 ? ['html:only'] : []),
+          `noise${i % 7}`,
+        ];
+        out.push({ tokens, label, source, id: `${source}${i}` });
+      }
+    }
+    // Headerless spam: words only, so it neither has nor lacks any structure token.
+    for (let i = 0; i < 200; i++) out.push({ tokens: [['viagra', 'cash', 'click'][i % 3]!, `noise${i % 7}`], label: 'spam', source: 'bare-spam', id: `bare${i}` });
+    return out;
+  }
+  // Two strong pairs say spam (|z| 6 and 9), one says ham (|z| 6.5): agreement about 0.4 (1 when all agree).
+  const opts: SourceStability = { minZ: 2, minFamily: 20, scope: 'structure', weigh: 'z', mode: 'drop', power: 1, dropBelow: 0.8 };
+
+  it('a token whose direction flips between (ham source, spam source) pairs has low agreement; consistent tokens are not listed; a headerless source does not judge structure', () => {
+    const a = sourceAgreement(eras(), opts);
+    assert.ok((a.get('mailer:none') ?? 1) < 0.8, `mailer:none ${a.get('mailer:none')}`);
+    // Spam evidence in every pair (or silent where a pair cannot tell): consistent.
+    assert.equal(a.get('relay:rdns:none'), undefined);
+    assert.equal(a.get('html:only'), undefined, 'spam-ish against every ham source with the old spam, silent otherwise: consistent');
+    // The headerless spam lacks relay:rdns:none (no Received at all); counted, it would make the token ham-ish against old ham.
+    const counted = eras().map((it) => (it.source === 'bare-spam' ? { ...it, tokens: [...it.tokens, 'relay:rdns:static'] } : it));
+    assert.ok((sourceAgreement(counted, opts).get('relay:rdns:none') ?? 1) < 1, 'with Received tokens, the bare spam would speak');
+    // Words are out of scope for 'structure', judged with 'all'.
+    assert.equal(a.get('dated-word'), undefined);
+    assert.ok((sourceAgreement(eras(), { ...opts, scope: 'all' }).get('dated-word') ?? 1) < 0.8);
+    // Counting pairs instead of weighing them by |z|: the same verdict here.
+    assert.ok((sourceAgreement(eras(), { ...opts, weigh: 'count' }).get('mailer:none') ?? 1) < 0.8);
+    // Below minZ nothing speaks; copies are not messages; the order of the items does not matter.
+    assert.equal(sourceAgreement(eras(), { ...opts, minZ: 100 }).size, 0);
+    assert.deepEqual([...sourceAgreement([...eras()].reverse(), opts)].sort(), [...a].sort());
+    assert.deepEqual(sourceAgreement([...eras(), ...eras().filter((it) => it.source === 'new-ham').map((it) => ({ ...it, id: `${it.id}#c`, copy: true }))], opts), a);
+  });
+
+  it('trainGeneral: drop takes the unstable token out of the model, shrink caps it by its agreement; off (null) keeps it; the consistent token keeps its weight', () => {
+    const common = { minInnerSource: 50, maxPerGroup: 1000, calibrate: false, featureBags: 1 } as const;
+    const off = trainGeneral(eras(), { ...common, sourceStability: null });
+    const dropped = trainGeneral(eras(), { ...common, sourceStability: opts });
+    // The default (|z| ≥ 3, families in ≥ 50 messages, drop below 0.5) drops it too.
+    assert.equal(trainGeneral(eras(), common).linear!.weights.get('mailer:none'), undefined);
+    const shrunk = trainGeneral(eras(), { ...common, sourceStability: { ...opts, mode: 'shrink', power: 1 } });
+    const w = (m: BayesModel, t: string) => m.linear!.weights.get(t)?.[0];
+    assert.ok(w(off, 'mailer:none') !== undefined && w(off, 'mailer:x') !== undefined);
+    assert.equal(w(dropped, 'mailer:none'), undefined);
+    assert.equal(dropped.score(['mailer:none']).score, dropped.score([]).score, 'unknown to the model: no evidence');
+    const agreement = sourceAgreement(capGroups(eras(), 1000), opts).get('mailer:none')!;
+    assert.ok(Math.abs(w(shrunk, 'mailer:none')!) <= GENERAL_LINEAR.maxWeight!.structure * agreement + 1e-9, `${w(shrunk, 'mailer:none')} vs cap ${GENERAL_LINEAR.maxWeight!.structure * agreement}`);
+    for (const m of [off, dropped, shrunk]) assert.ok(w(m, 'relay:rdns:none')! > 0, 'the consistent structure token stays spam evidence');
+    // Training only: the model's own cap (feedback steps) is the per-kind cap.
+    assert.deepEqual(shrunk.linear!.options.maxWeight, GENERAL_LINEAR.maxWeight);
   });
 });
