@@ -15,7 +15,7 @@
  * share the partitions of mail.inbound.raw. The firewall's reputation stage (firewall.events →
  * firewall.reputation) runs beside the chain in the same process, as `scop run firewall` runs it.
  * Here in cli/ because composing stages into a deployment is wiring: only cli/ imports every stage
- * (README "Imports flow one way", infra/layers.test.ts).
+ * (README "Layout", infra/layers.test.ts).
  */
 import { serviceIdentity, type RunningService, type ServiceDefinition, type SymbolsContext } from '../runtime/service.ts';
 import { runChain, type ChainMember, type RunningStage, type StageOverrides } from '../runtime/stage.ts';

@@ -1,6 +1,6 @@
 /**
  * The symbol catalogue the decision's own tests weigh, declared here rather than imported from the
- * emitting stages (a stage's tests test the stage: README "Imports flow one way", infra/layers.test.ts):
+ * emitting stages (a stage's tests test the stage: README "Layout", infra/layers.test.ts):
  * every name the built-in policy (default-policy.yaml) weighs, declared for the stage its group
  * belongs to, and the decision's own names (symbol-names.ts). So a name added to the policy file is
  * known here without a third edit. That these are the stages that really declare them, and that the
