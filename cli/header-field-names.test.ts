@@ -5,8 +5,9 @@
  * field and whether it is still the field it names; each reader is asked about a field it reads.
  * Two defences outside that reading are checked against the same rows: the DKIM signer refuses
  * exactly the rows that are not the field (a receiver may still read them as one), and the egress
- * removes a trust field written in any of these ways (a lookalike). It lives in cli/ because only
- * cli may import every stage.
+ * removes a trust field written in any of these ways (a lookalike). Then two header shapes the
+ * headers fuzz target found, read alike by the MIME stage's scan and the spam stage. It lives in cli/
+ * because only cli may import every stage.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -99,4 +100,21 @@ describe('header field names: one reading for every reader', () => {
     for (const r of READERS) assert.ok(r.sees(message(`${r.name}:`, r.value)), r.reader);
     for (const r of READERS) assert.ok(!r.sees(message('X-Other:', r.value)), `${r.reader} without the field`);
   });
+});
+
+describe('the MIME structure scan and the spam stage read the same header (found by fuzz/targets/headers.ts)', () => {
+  it('a continuation after a line that is not a field stays with that line, for both', () => {
+    const raw = Buffer.from('MIME-Version: 1.0\r\nContent\xdamultipart/alternative;\r\n boundary="bound"\r\nFrom: a@example.org\r\n\r\nbody\r\n', 'latin1');
+    assert.equal(scanStructure(raw).headers.find((h) => h.name === 'MIME-Version')?.value, '1.0');
+    assert.equal(rawFields(raw)['mime-version'], '1.0', 'the spam stage reads the same value');
+  });
+
+  for (const [name, eol] of [['CRLF', '\r\n'], ['LF', '\n']] as const) {
+    it(`a message that starts with its blank line (${name}) has no fields for both: the rest is the body`, () => {
+      const raw = Buffer.from(`${eol}Content-Type: text/html${eol}Subject: not a header${eol}${eol}body${eol}`);
+      assert.deepEqual(scanStructure(raw).headers, []);
+      assert.deepEqual(rawFields(raw), {}, 'the spam stage reads the same empty header');
+      assert.ok(Object.keys(rawFields(Buffer.from(`X-Mailer: v${eol}${eol}body${eol}`))).length > 0, 'the spam stage reads a header that is there');
+    });
+  }
 });

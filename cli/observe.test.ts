@@ -33,7 +33,7 @@ const run = promisify(execFile);
  */
 const METRIC_HOMES: [folder: string, dashboard: string][] = [
   ['ingress/', 'scop-ingress'],
-  ['processors/inbound/', 'scop-inbound'],
+  ['cli/inbound.ts', 'scop-inbound'],
   ['processors/mime/', 'scop-mime'],
   ['processors/auth/', 'scop-auth'],
   ['processors/spam/learner/', 'scop-spam-learner'],

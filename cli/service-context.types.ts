@@ -8,7 +8,7 @@
 import type { ServiceContext, ServiceDefinition, SymbolsContext } from '../runtime/service.ts';
 import { runChain } from '../runtime/stage.ts';
 import { decisionService } from '../processors/decision/service.ts';
-import { fusedService, startFused, startInbound } from '../processors/inbound/service.ts';
+import { fusedService, startFused, startInbound } from './inbound.ts';
 import { mimeService } from '../processors/mime/service.ts';
 import { spamService } from '../processors/spam/service.ts';
 import { runService } from './run-service.ts';

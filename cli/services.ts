@@ -21,7 +21,7 @@ import { spamLearnerService } from '../processors/spam/learner/service.ts';
 import { dkimSignService } from '../processors/dkim-sign/service.ts';
 import { firewallService } from '../processors/firewall/service.ts';
 import { decisionService } from '../processors/decision/service.ts';
-import { fusedService, inboundService } from '../processors/inbound/service.ts';
+import { fusedService, inboundService } from './inbound.ts';
 import { egressService } from '../egress/relay/service.ts';
 import { consoleService } from '../console/service.ts';
 

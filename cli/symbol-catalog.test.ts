@@ -12,7 +12,9 @@ import { test } from 'node:test';
 import { SymbolCatalog, symbolOf } from '../runtime/symbols.ts';
 import { TOPOLOGY } from '../runtime/topology.ts';
 import { serviceNamed, SYMBOL_CATALOG } from './services.ts';
-import { STAGE_SYMBOL_CATALOG } from '../processors/decision/symbol-catalog.test-fixture.ts';
+import { POLICY_SYMBOL_CATALOG } from '../processors/decision/policy-catalog.test-fixture.ts';
+import { buildPolicy } from '../processors/decision/policy.ts';
+import { SPAM_EVIDENCE_SYMBOLS } from '../processors/spam/symbol-names.ts';
 
 const declaring = TOPOLOGY.services.map((n) => serviceNamed(n.name)).filter((d) => d.symbols && Object.keys(d.symbols).length);
 
@@ -38,7 +40,15 @@ test('the catalogue refuses a name two stages declare, and a name declared for a
   assert.equal(c.nearest('SOMETHING_ELSE'), null);
 });
 
-test("the decision stage's tests weigh the topology's catalogue (processors/decision/symbol-catalog.test-fixture.ts, built from the stages' symbol-names.ts)", () => {
-  const byName = (c: SymbolCatalog) => c.entries().map(([n, i]) => `${n} ${i.stage}`).sort();
-  assert.deepEqual(byName(STAGE_SYMBOL_CATALOG), byName(SYMBOL_CATALOG));
+test('the built-in policy (processors/decision/default-policy.yaml) weighs only names the stages declare, and each spam evidence symbol in its evidence group', () => {
+  const builtIn = buildPolicy(null, SYMBOL_CATALOG);
+  // Each one the spam stage can emit has its entry in the built-in policy's evidence group (a new one is listed here automatically).
+  for (const n of Object.keys(SPAM_EVIDENCE_SYMBOLS)) assert.equal(builtIn.symbols.get(n)?.group, 'evidence', `${n}: no built-in weight in the evidence group`);
+  assert.deepEqual([...builtIn.symbols].filter(([, s]) => s.group === 'evidence').map(([n]) => n).sort(), Object.keys(SPAM_EVIDENCE_SYMBOLS).sort(), 'the evidence group holds the spam stage\'s evidence symbols only');
+});
+
+test("the decision's own tests weigh its policy's names with the stages that really declare them (processors/decision/policy-catalog.test-fixture.ts)", () => {
+  const wrong = POLICY_SYMBOL_CATALOG.entries().filter(([n, i]) => SYMBOL_CATALOG.get(n)?.stage !== i.stage).map(([n, i]) => `${n}: ${i.stage} in the fixture, ${SYMBOL_CATALOG.get(n)?.stage ?? 'undeclared'} in the topology`);
+  assert.deepEqual(wrong, []);
+  assert.ok(POLICY_SYMBOL_CATALOG.entries().length >= 40, `${POLICY_SYMBOL_CATALOG.entries().length} names`);
 });

@@ -1,5 +1,5 @@
 /**
- * e2e/inbound.test.ts again with the inbound chain fused (processors/inbound: mime → decision in
+ * e2e/inbound.test.ts again with the inbound chain fused (cli/inbound.ts: mime → decision in
  * one process and one transaction per chunk, as `scop start` runs it by default): the same
  * messages, verdicts, held mail, blocks and retries, with nothing written to the intermediate topics.
  */

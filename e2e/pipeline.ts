@@ -3,7 +3,7 @@
  * tests and with a running `npm start` without crossing them): ingress → mime → auth → spam →
  * firewall → decision → egress relay. Used by the end-to-end test and bench/e2e.ts. Its services,
  * their order and their topics come from the topology (runtime/topology.ts), as `scop start`'s do:
- * `inbound: 'fused'` runs mime → decision as one `inbound` service (processors/inbound), as
+ * `inbound: 'fused'` runs mime → decision as one `inbound` service (cli/inbound.ts), as
  * `scop start` does by default; `separate` runs each stage as its own service over the intermediate
  * topics; `mime+auth,spam+firewall+decision` fuses groups (SCOP_INBOUND's values).
  */
@@ -27,7 +27,7 @@ import { startFirewall, type RunningFirewall } from '../processors/firewall/serv
 import { decisionService } from '../processors/decision/service.ts';
 import { startRelay, type RunningRelay } from '../egress/relay/service.ts';
 import { dkimSignService } from '../processors/dkim-sign/service.ts';
-import { startFused } from '../processors/inbound/service.ts';
+import { startFused } from '../cli/inbound.ts';
 import { chainSlice, fusedUnit, INBOUND_CHAIN, node, runArgument, startUnits, topicKeysOf } from '../runtime/topology.ts';
 import { loadSubmissionMacKey, submissionMacKeyFile } from '../runtime/submission-mac.ts';
 import { SYMBOL_CATALOG } from '../cli/services.ts';

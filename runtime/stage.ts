@@ -11,7 +11,7 @@
  * concurrency, per-record time limit) → encode → one Kafka transaction per chunk with outputs, side
  * outputs, dead letters and the consumed offsets. The per-record part (`stageStep`, `sectionSteps`)
  * is separate from consuming and committing, so several section stages can run on one consumed
- * record and commit once: `runChain` (a fused topology, processors/inbound).
+ * record and commit once: `runChain` (a fused topology, cli/inbound.ts).
  *
  * MailRecords after the ingress's carry a reference to the raw message, not its bytes (raw-ref.ts):
  * a stage that consumes a raw topic writes the reference; a stage that reads the raw (needsRaw,

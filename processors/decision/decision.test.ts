@@ -13,14 +13,13 @@ import { PolicyDocument } from '../../runtime/policy-file.ts';
 import { createStageTopics, produce, readTopic, testBroker, testMailRecord } from '../../runtime/stage-testing.ts';
 import { eventually, uniqueName } from '../../runtime/testing.ts';
 import { topicConfig, type TopicSpec } from '../../runtime/topics.ts';
-import { SPAM_EVIDENCE_SYMBOLS } from '../spam/symbol-names.ts';
 import type { MailRecord, MailSymbol } from '../../schemas/types.ts';
 import { loadDecisionConfig } from './config.ts';
 import { decide } from './decide.ts';
 import { explain, explainText } from './explain.ts';
 import { buildPolicy } from './policy.ts';
 import { decisionService } from './service.ts';
-import { STAGE_SYMBOL_CATALOG as SYMBOL_CATALOG } from './symbol-catalog.test-fixture.ts';
+import { POLICY_SYMBOL_CATALOG as SYMBOL_CATALOG } from './policy-catalog.test-fixture.ts';
 import { SymbolCatalog, symbolOf } from '../../runtime/symbols.ts';
 
 const builtIn = buildPolicy(null, SYMBOL_CATALOG);
@@ -190,10 +189,10 @@ test("the spam stage's evidence symbols: weighed by the built-in policy in a gro
   assert.equal(d.action, 'deliver');
   assert.ok(d.reasons.includes('RDNS_NONE +1') && d.reasons.includes('HELO_IP_LITERAL +1.5'), d.reasons.join('; '));
   // Every evidence symbol at once: the group adds at most 5 (never junk alone); with an unsure verdict it stays junk.
-  // Each one the spam stage can emit has its entry in the built-in policy's evidence group (a new one is listed here automatically).
-  for (const n of Object.keys(SPAM_EVIDENCE_SYMBOLS)) assert.equal(builtIn.symbols.get(n)?.group, 'evidence', `${n}: no built-in weight in the evidence group`);
+  // (That each one the spam stage can emit has its entry in this group is cli/symbol-catalog.test.ts's check: it needs the spam stage's declarations.)
   assert.equal(builtIn.symbols.get('RDNS_NOT_FCRDNS')?.weight, 0.5);
-  const every = Object.keys(SPAM_EVIDENCE_SYMBOLS).map((n) => sym('spam', n));
+  const every = [...builtIn.symbols].filter(([, s]) => s.group === 'evidence').map(([n]) => sym('spam', n));
+  assert.ok(every.length >= 10, `${every.length} evidence symbols`);
   const all = decide(withSymbols(ham, ...every), builtIn).section;
   assert.deepEqual([all.score, all.action], [5, 'deliver']);
   const unsure = decide(withSymbols(sym('spam', 'BAYES_UNSURE', 0.85, '0.850'), ...every), builtIn).section;

@@ -12,13 +12,13 @@ import type { Envelope, MailRecord } from '../../schemas/types.ts';
 import { listSymbols } from './lists.ts';
 import { buildPolicy } from './policy.ts';
 import { decisionService } from './service.ts';
-import { STAGE_SYMBOL_CATALOG } from './symbol-catalog.test-fixture.ts';
+import { POLICY_SYMBOL_CATALOG } from './policy-catalog.test-fixture.ts';
 import { DECISION_SYMBOLS } from './symbol-names.ts';
 
 const policy = buildPolicy(PolicyDocument.parse([
   'allow:', '  senders: [partner.test]', '  ips: [198.51.100.0/24]', '  recipients: [postmaster@example.net]',
   'block:', '  senders: [spammer.test]', '  ips: [203.0.113.0/24]', '  recipients: [abuse@example.net]', '',
-].join('\n'), 'policy.yaml'), STAGE_SYMBOL_CATALOG);
+].join('\n'), 'policy.yaml'), POLICY_SYMBOL_CATALOG);
 
 /** A record from `from` (DMARC `dmarc` for its domain) with the given envelope. */
 function record(from: string, dmarc: string, envelope: Partial<Envelope>): MailRecord {

@@ -131,7 +131,7 @@ export interface RunningFirewall extends RunningService {
 
 /**
  * The reputation table and the reputation stage, then `runScreen` runs the screen stage — alone
- * (`scop run firewall`) or as a member of a fused chain (processors/inbound). Stopped in reverse.
+ * (`scop run firewall`) or as a member of a fused chain (cli/inbound.ts). Stopped in reverse.
  */
 export async function startFirewallWith(ctx: ServiceContext, o: Pick<FirewallOverrides, 'reputation' | 'reputationTopic'>, runScreen: (screen: ReturnType<typeof firewallStages>['screen']) => Promise<RunningStage>): Promise<RunningFirewall> {
   const cfg = loadFirewallConfig(ctx.env);

@@ -70,15 +70,13 @@ describe('structure scan cost', () => {
 describe('a message that starts with its blank line (found by the headers fuzz target)', () => {
   // RFC 5322 2.1: no header fields, everything is body. The scan used to read the whole message as
   // its header then (the separator "before" byte 0 was -2, taken for "none"), unlike mailparser and
-  // the spam stage's field reader.
+  // the spam stage's field reader (which reads the same empty header: cli/header-field-names.test.ts).
   for (const [name, eol] of [['CRLF', '\r\n'], ['LF', '\n']] as const) {
-    it(`${name}: no fields, the rest is the body`, async () => {
+    it(`${name}: no fields, the rest is the body`, () => {
       const raw = Buffer.from(`${eol}Content-Type: text/html${eol}Subject: not a header${eol}${eol}body${eol}`);
       const s = scanStructure(raw);
       assert.deepEqual(s.headers, []);
       assert.equal(s.headerBytes, 0);
-      const { rawFields } = await import('../spam/input.ts');
-      assert.deepEqual(rawFields(raw), {}, 'the spam stage reads the same empty header');
     });
   }
   it('a part that starts with its blank line still has an empty header and its body', () => {

@@ -1,10 +1,11 @@
 /**
  * Feedback from the mailbox, end to end with real servers: the spam stage scores mail, the egress's
- * Maildir delivery stores it for a real Dovecot (imapd + imapsieve from Debian), a user moves it
+ * Maildir delivery (egress/relay/maildir.ts) stores it for a real Dovecot (imapd + imapsieve from Debian), a user moves it
  * into Junk over IMAP, imapsieve pipes it to imap/scop-feedback, which posts the label to the
  * learner's hook; the learner publishes a new version, the scorer switches and the next similar
  * message is spam. Moving one back out of Junk corrects its label to ham. Skips only when the
- * dovecot binary is absent (CI installs dovecot-imapd and dovecot-sieve).
+ * dovecot binary is absent (CI installs dovecot-imapd and dovecot-sieve). Here in e2e/ because it
+ * joins two stages (the spam learner and the egress), which meet only here and in cli/.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -12,17 +13,17 @@ import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync,
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { deliverMaildir } from '../../../egress/relay/maildir.ts';
-import { freePort } from '../../../infra/ports.ts';
-import { testServiceContext } from '../../../runtime/stage-testing.ts';
-import { eventually } from '../../../runtime/testing.ts';
-import { loadLearnerConfig } from './config.ts';
-import { addHookToken } from './hook.ts';
-import { startLearner, type RunningLearner } from './service.ts';
-import { learnerFixture, NEW_SPAM, type LearnerFixture } from './test-fixture.ts';
+import { deliverMaildir } from '../egress/relay/maildir.ts';
+import { freePort } from '../infra/ports.ts';
+import { testServiceContext } from '../runtime/stage-testing.ts';
+import { eventually } from '../runtime/testing.ts';
+import { loadLearnerConfig } from '../processors/spam/learner/config.ts';
+import { addHookToken } from '../processors/spam/learner/hook.ts';
+import { startLearner, type RunningLearner } from '../processors/spam/learner/service.ts';
+import { learnerFixture, NEW_SPAM, type LearnerFixture } from '../processors/spam/learner/test-fixture.ts';
 
 const DOVECOT = '/usr/sbin/dovecot';
-const IMAP_DIR = join(import.meta.dirname, 'imap');
+const IMAP_DIR = join(import.meta.dirname, '..', 'processors', 'spam', 'learner', 'imap');
 
 /** A few IMAP commands, one at a time (tagged; the test's own client — enough for LOGIN, CREATE, SELECT, UID MOVE). */
 class Imap {

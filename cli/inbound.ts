@@ -14,17 +14,19 @@
  * more instances (same consumer group `scop-inbound`; `scop start` runs SCOP_FUSED_INSTANCES): they
  * share the partitions of mail.inbound.raw. The firewall's reputation stage (firewall.events →
  * firewall.reputation) runs beside the chain in the same process, as `scop run firewall` runs it.
+ * Here in cli/ because composing stages into a deployment is wiring: only cli/ imports every stage
+ * (README "Layout", infra/layers.test.ts).
  */
-import { serviceIdentity, type RunningService, type ServiceDefinition, type SymbolsContext } from '../../runtime/service.ts';
-import { runChain, type ChainMember, type RunningStage, type StageOverrides } from '../../runtime/stage.ts';
-import { TOPICS } from '../../runtime/topics.ts';
-import { fusedUnit, INBOUND_CHAIN, node } from '../../runtime/topology.ts';
-import { envBool, loadEnv } from '../../runtime/config.ts';
-import { authService } from '../auth/service.ts';
-import { decisionService } from '../decision/service.ts';
-import { startFirewallWith, type RunningFirewall } from '../firewall/service.ts';
-import { mimeService } from '../mime/service.ts';
-import { spamService } from '../spam/service.ts';
+import { serviceIdentity, type RunningService, type ServiceDefinition, type SymbolsContext } from '../runtime/service.ts';
+import { runChain, type ChainMember, type RunningStage, type StageOverrides } from '../runtime/stage.ts';
+import { TOPICS } from '../runtime/topics.ts';
+import { fusedUnit, INBOUND_CHAIN, node } from '../runtime/topology.ts';
+import { envBool, loadEnv } from '../runtime/config.ts';
+import { authService } from '../processors/auth/service.ts';
+import { decisionService } from '../processors/decision/service.ts';
+import { startFirewallWith, type RunningFirewall } from '../processors/firewall/service.ts';
+import { mimeService } from '../processors/mime/service.ts';
+import { spamService } from '../processors/spam/service.ts';
 
 export interface InboundOverrides {
   /** The chain: input (its first member's, mail.inbound.raw), output (its last member's), dead letters, group. */
