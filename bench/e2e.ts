@@ -148,7 +148,10 @@ async function runOnce(deployment: 'separate' | 'fused', env: NodeJS.ProcessEnv,
     const progress = setInterval(() => console.error(`  ${((Date.now() - t0) / 1000).toFixed(0)} s: delivered ${received}/${total}`), 5000);
     const [host, port] = [mx.slice(0, mx.lastIndexOf(':')), mx.slice(mx.lastIndexOf(':') + 1)];
     await Promise.all(files.map((f) => new Promise<void>((ok, fail) => {
-      const c = spawn(SMTP_SOURCE, ['-s', String(Math.max(1, Math.round(SESSIONS / K))), '-m', String(perFile), '-F', f, '-M', ENVELOPE.helo, '-f', ENVELOPE.from, '-t', ENVELOPE.rcpt, `${host}:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      // -N numbers each recipient (1sink@…, 2sink@…): the copies of one file have the same sender, Message-ID
+      // and bytes, which the egress takes for a sender's retransmission and does not deliver again
+      // (egress/relay/README.md); a recipient of its own makes each copy a message of its own.
+      const c = spawn(SMTP_SOURCE, ['-N', '-s', String(Math.max(1, Math.round(SESSIONS / K))), '-m', String(perFile), '-F', f, '-M', ENVELOPE.helo, '-f', ENVELOPE.from, '-t', ENVELOPE.rcpt, `${host}:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
       c.once('exit', (code) => (code === 0 ? ok() : fail(new Error(`smtp-source exited ${code}: ${err.slice(-500)}`))));
@@ -171,7 +174,7 @@ async function runOnce(deployment: 'separate' | 'fused', env: NodeJS.ProcessEnv,
       console.error(`[${deployment}] open loop: ${OPEN_N} messages offered at ${openRate.toFixed(1)} msg/s (half of ${maxRate.toFixed(1)}) …`);
       openStart = Date.now();
       const before = received;
-      const client = await openLoop({ host, port: Number(port), rate: openRate, count: OPEN_N, messages: corpus.raws, sessions: SESSIONS, from: ENVELOPE.from, to: ENVELOPE.rcpt });
+      const client = await openLoop({ host, port: Number(port), rate: openRate, count: OPEN_N, messages: corpus.raws, sessions: SESSIONS, from: ENVELOPE.from, to: (i) => `open${i}-${ENVELOPE.rcpt}` });
       await waitUntil(() => received - before >= client.accepted, openStart + TIME_LIMIT_MS);
       open = { rate: openRate, client, delivered: received - before, lat: [] };
     }

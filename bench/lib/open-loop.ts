@@ -10,7 +10,9 @@ import nodemailer from 'nodemailer';
 export interface OpenLoopResult { offered: number; accepted: number; failed: number; ms: number; offeredToAcceptMs: number[]; firstError?: string }
 
 export async function openLoop(opts: {
-  host: string; port: number; rate: number; count: number; messages: readonly Buffer[]; sessions: number; from: string; to: string;
+  host: string; port: number; rate: number; count: number; messages: readonly Buffer[]; sessions: number; from: string;
+  /** The recipient, or message i's recipient (a recipient of its own per copy: see bench/e2e.ts). */
+  to: string | ((i: number) => string);
 }): Promise<OpenLoopResult> {
   const transport = nodemailer.createTransport({
     host: opts.host, port: opts.port, secure: false, ignoreTLS: true, pool: true, maxConnections: opts.sessions, maxMessages: Infinity,
@@ -27,7 +29,7 @@ export async function openLoop(opts: {
       const wait = due - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const raw = opts.messages[i % opts.messages.length]!;
-      sends.push(transport.sendMail({ envelope: { from: opts.from, to: [opts.to] }, raw }).then(
+      sends.push(transport.sendMail({ envelope: { from: opts.from, to: [typeof opts.to === 'string' ? opts.to : opts.to(i)] }, raw }).then(
         () => { lat.push(Math.round(Date.now() - due)); },
         (e: unknown) => { failed++; firstError ??= String(e); },
       ));
