@@ -1,8 +1,8 @@
 /**
  * The console's routes: history search and message pages (read from the history store), and the
  * operator writes — quarantine release/delete, ham/spam labels, dead-letter re-drive, firewall
- * block/unblock, spam model rollback — through runtime/operator/ (the same code as `scop quarantine`, `scop firewall`,
- * `scop spam feedback`). Every write needs a session and its CSRF token, and is audited to ops.audit
+ * block/unblock, spam model rollback, per-recipient-domain model rollback and removal — through runtime/operator/
+ * (the same code as `scop quarantine`, `scop firewall`, `scop spam feedback`, `scop spam rollback [--domain]`). Every write needs a session and its CSRF token, and is audited to ops.audit
  * with its outcome.
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
@@ -19,7 +19,7 @@ import { listBlocks, normalizePrefix, writeBlock } from '../runtime/operator/blo
 import { redriveDeadLetters, type DeadLetterRef } from '../runtime/operator/dead-letters.ts';
 import { sendFeedback } from '../runtime/operator/feedback.ts';
 import { deleteHeld, listHeld, releaseHeld, type QuarantineTopics } from '../runtime/operator/quarantine.ts';
-import { rollbackModel } from '../runtime/operator/spam-model.ts';
+import { removeDomain, rollbackDomain, rollbackModel } from '../runtime/operator/spam-model.ts';
 import type { RecordCodec } from '../runtime/registry.ts';
 import type { SpamLoopView } from './models.ts';
 import * as pages from './pages.ts';
@@ -82,7 +82,7 @@ export function createConsoleApp(d: ConsoleDeps) {
     logins: counterOn(d.registry, { name: 'scop_console_logins_total', help: 'Console logins by result (ok, failed, limited).', labelNames: ['result'] as const }),
   };
   for (const result of ['ok', 'failed', 'limited']) m.logins.inc({ result }, 0);
-  for (const action of ['quarantine-release', 'quarantine-delete', 'spam-label', 'dead-letter-redrive', 'firewall-block', 'firewall-unblock', 'spam-model-rollback']) m.actions.inc({ action, outcome: 'ok' }, 0);
+  for (const action of ['quarantine-release', 'quarantine-delete', 'spam-label', 'dead-letter-redrive', 'firewall-block', 'firewall-unblock', 'spam-model-rollback', 'spam-domain-rollback', 'spam-domain-remove']) m.actions.inc({ action, outcome: 'ok' }, 0);
 
   const remote = (req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown';
 
@@ -162,7 +162,7 @@ export function createConsoleApp(d: ConsoleDeps) {
       const f = { stage: arg(url.searchParams.get('stage'), 64) || undefined, reason: arg(url.searchParams.get('reason'), 64) || undefined };
       return send(res, 200, pages.deadLettersPage(ctx, await d.store.deadLetterCounts(), await d.store.deadLetters({ ...f, limit: 200 }), f));
     }
-    if (p === '/spam-model') return send(res, 200, pages.modelPage(ctx, d.spam.versions, d.spam.current, d.spam.labelCounts(), [...d.spam.domains.values()]));
+    if (p === '/spam-model') return send(res, 200, pages.modelPage(ctx, d.spam.versions, d.spam.current, d.spam.labelCounts(), [...d.spam.domains.values()], d.spam.domainVersions));
     if (p === '/firewall') return send(res, 200, pages.firewallPage(ctx, await listBlocks(d.kafka, d.codec, d.topics.blocklist), Date.now()));
     return send(res, 404, pages.errorPage(ctx, 404, 'no such page'));
   }
@@ -214,6 +214,28 @@ export function createConsoleApp(d: ConsoleDeps) {
         if (!to) throw new Error('no version given');
         const r = await rollbackModel({ kafka: d.kafka, codec: d.codec, log: d.log, modelTopic: d.topics.spamModel, historyTopic: d.topics.spamModelHistory, trusted: d.trustedModelKeys(), to });
         return `rolled back ${r.from ?? '(none)'} → ${r.to} (${d.topics.spamModel} offset ${r.offset}); scorers and the learner switch to it`;
+      });
+      return redirect(res, '/spam-model');
+    }
+    if (p === '/spam-model/domain/rollback' || p === '/spam-model/domain/remove') {
+      // The exact key suffix from the model page's table (domain:<name>); an unknown one is refused by the operator code, which reads spam.model.
+      const domain = arg(form.get('domain'), 253).replace(/[\u0000-\u001f\u007f]/g, '').trim();
+      const remove = p === '/spam-model/domain/remove';
+      if (!domain) { flashes.set(s, 'no domain given: use the forms of the per-recipient-domain table'); return redirect(res, '/spam-model'); }
+      const shown = d.spam.domains.get(domain);
+      if (form.get('confirm') !== 'yes') { flashes.set(s, `tick "I am sure" to ${remove ? 'remove' : 'roll back'} the model of ${domain}`); return redirect(res, '/spam-model'); }
+      if (remove) {
+        await audited(req, s, 'spam-domain-remove', [domain], `version=${shown?.version ?? 'unknown'}`, async () => {
+          const r = await removeDomain({ kafka: d.kafka, log: d.log, modelTopic: d.topics.spamModel, domain });
+          return `removed the model of ${r.domain} (${r.version ?? 'unknown version'}; ${d.topics.spamModel} offset ${r.offset}); scorers drop it, the learner starts it again at its next label`;
+        });
+        return redirect(res, '/spam-model');
+      }
+      // Empty: the version the current one replaced (as the CLI without --to).
+      const to = arg(form.get('to'), 200).trim();
+      await audited(req, s, 'spam-domain-rollback', [domain], `to=${to || `previous (${shown?.previousVersion ?? 'none'})`} from=${shown?.version ?? 'unknown'}`, async () => {
+        const r = await rollbackDomain({ kafka: d.kafka, codec: d.codec, log: d.log, modelTopic: d.topics.spamModel, historyTopic: d.topics.spamModelHistory, trusted: d.trustedModelKeys(), domain, to: to || undefined });
+        return `rolled back ${r.domain}: ${r.from} → ${r.to} (${d.topics.spamModel} offset ${r.offset}); scorers and the learner switch to it`;
       });
       return redirect(res, '/spam-model');
     }

@@ -3,7 +3,9 @@
  * topics; login, sessions, CSRF, Origin checks and security headers; search and the message page;
  * quarantine release/delete/mark, dead-letter re-drive and firewall block/unblock through the
  * shared operator code, each audited to the audit topic; spam model rollback to a signed version
- * from the history topic (refused unconfirmed or when the signature is not trusted).
+ * from the history topic (refused unconfirmed or when the signature is not trusted); a
+ * per-recipient-domain model rolled back or removed from the model page (refused unconfirmed, for an
+ * unknown domain, an untrusted version, without a session or for a removed operator).
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
@@ -20,7 +22,8 @@ import type { AuditEvent, Block, DeadLetter, DeliveryJob, MailRecord, SpamFeedba
 import { rebuildHistory, type HistoryTopics } from './history.ts';
 import { startConsole, type RunningConsole } from './service.ts';
 import { addOperator, removeOperator } from './users.ts';
-import { encodeSignedModelRecord, MODEL_KEY, publishModelRecord, ROLLBACK_HEADER } from '../runtime/operator/spam-model.ts';
+import { sendAll } from '../runtime/operator/send.ts';
+import { encodeSignedModelRecord, MODEL_KEY, modelLine, publishModelRecord, ROLLBACK_HEADER } from '../runtime/operator/spam-model.ts';
 import type { SpamModelRecord } from '../schemas/types.ts';
 
 const { svc, admin } = testBroker('console-test');
@@ -257,9 +260,11 @@ describe('console', () => {
     assert.match((await alice.req('GET', '/firewall')).body, /is not an IP address or CIDR prefix/);
   });
 
+  // The key the console trusts (written to its data dir below) and one it does not.
+  const trusted = generateKeyPairSync('ed25519');
+  const foreign = generateKeyPairSync('ed25519');
+
   it('spam model: every published version listed; rollback republishes the chosen signed version to the model topic, only when confirmed and trusted; audited', async () => {
-    const trusted = generateKeyPairSync('ed25519');
-    const foreign = generateKeyPairSync('ed25519');
     mkdirSync(join(dir, 'secrets'), { recursive: true });
     writeFileSync(join(dir, 'secrets', 'spam-model.pub'), trusted.publicKey.export({ format: 'pem', type: 'spki' }));
     const model = (n: number) => testSpamModel({ version: `bayes-test-${n}`, source: `test-${n}`, trainedAt: Date.now() - 100000 + n, tokens: [['agenda', n / 2, 0], ['cash', 0, n / 2]] });
@@ -298,6 +303,105 @@ describe('console', () => {
     await eventually(async () => (await alice.req('GET', '/spam-model')).body.includes(`${v1.version} <span class="badge deliver">in use`) || undefined, 20000, 'v1 in use after the rollback');
     const events = (await audits(12)).filter((e) => e.action === 'spam-model-rollback');
     assert.deepEqual(events.map((e) => [e.actor, e.targets, e.detail, e.outcome.replace(/:.*/s, '')]), [['alice', [v3.version], `from=${v2.version}`, 'error'], ['alice', [v1.version], `from=${v2.version}`, 'ok']]);
+  });
+
+  it('spam model, per-recipient domains: roll back (previous or chosen version) and remove through the operator code, only when confirmed, for a known domain, by a logged-in operator, with a trusted signature; audited', async () => {
+    // The global model in use now (v1 after the rollback above): residuals apply only on its line.
+    const globals = (await readTopic(svc.kafka, t.spamModel, 3, { settleMs: 300 })).filter((r) => r.key === MODEL_KEY);
+    const line = modelLine(await svc.codec.decodeAs<SpamModelRecord>(globals.at(-1)!.value, 'SpamModel'));
+    const residual = (domain: string, version: string, previousVersion: string | null, base = line) =>
+      testSpamModel({ version, source: 'learner', trainedAt: Date.now(), tokens: [['agenda', 0, 1]], domain: { name: domain, inUse: true, base, previousVersion, lastLabelAt: Date.now() } });
+    const signed = (r: SpamModelRecord, key = trusted.privateKey) => encodeSignedModelRecord(svc.codec, t.spamModel, r, key);
+    const [a1, a2, a3, a0, b1] = [
+      await signed(residual('a.test', 'bayes-dom-a1', null)),
+      await signed(residual('a.test', 'bayes-dom-a2', 'bayes-dom-a1')),
+      await signed(residual('a.test', 'bayes-dom-a3', 'bayes-dom-a2'), foreign.privateKey), // signed by a key the console does not trust
+      await signed(residual('a.test', 'bayes-dom-a0', null, 'bayes-other-line')), // learnt on another global line
+      await signed(residual('b.test', 'bayes-dom-b1', null)),
+    ];
+    // As the learner publishes them: every version on the history (key domain:<name>@<version>), the newest on the model topic.
+    await sendAll(svc.kafka, t.spamModelHistory, [
+      { key: 'domain:a.test@bayes-dom-a1', ...a1 }, { key: 'domain:a.test@bayes-dom-a2', ...a2 }, { key: 'domain:a.test@bayes-dom-a3', ...a3 },
+      { key: 'domain:a.test@bayes-dom-a0', ...a0 }, { key: 'domain:b.test@bayes-dom-b1', ...b1 },
+    ]);
+    await sendAll(svc.kafka, t.spamModel, [{ key: 'domain:a.test', ...a2 }, { key: 'domain:b.test', ...b1 }]);
+    const modelRecords = async (n: number) => readTopic(svc.kafka, t.spamModel, n, { settleMs: 300 });
+    assert.equal((await modelRecords(5)).length, 5, 'three global records, two domain records');
+
+    const page = await eventually(async () => {
+      const r = await alice.req('GET', '/spam-model');
+      return r.body.includes('<td>a.test</td><td>bayes-dom-a2') && r.body.includes('<td>b.test</td>') && ['a1', 'a3', 'a0'].every((v) => r.body.includes(`<option value="bayes-dom-${v}">`)) ? r : undefined;
+    }, 30000, 'both domains listed, a.test with its versions from the history topic');
+    assert.equal((page.body.match(/action="\/spam-model\/domain\/rollback"/g) ?? []).length, 2, 'a rollback form per domain');
+    assert.equal((page.body.match(/action="\/spam-model\/domain\/remove"/g) ?? []).length, 2, 'a remove form per domain');
+    assert.match(page.body, /<option value="">its previous version \(bayes-dom-a1\)<\/option>/);
+    assert.ok(!page.body.includes('<option value="bayes-dom-a2">'), 'the version in use is not offered');
+    assert.doesNotMatch(page.body, /domain commands are CLI only|rolls back only the global/);
+    const metrics = await svc.metrics.getSingleMetricAsString('scop_console_actions_total');
+    for (const action of ['spam-domain-rollback', 'spam-domain-remove']) assert.match(metrics, new RegExp(`action="${action}",outcome="ok"[^}]*} 0`), `${action} counted from 0`);
+    const csrf = Client.csrf(page.body);
+
+    // Refused before anything is done: no session, a wrong token, a foreign Origin, an operator no longer in the users file.
+    assert.equal((await new Client().req('POST', '/spam-model/domain/remove', { csrf, domain: 'b.test', confirm: 'yes' })).headers.location, '/login', 'no session');
+    assert.equal((await alice.req('POST', '/spam-model/domain/remove', { csrf: 'x'.repeat(csrf.length), domain: 'b.test', confirm: 'yes' })).status, 403, 'wrong token');
+    assert.equal((await alice.req('POST', '/spam-model/domain/rollback', { csrf, domain: 'a.test', confirm: 'yes' }, { Origin: 'https://evil.example' })).status, 403, 'foreign origin');
+    const users = join(dir, 'console', 'users');
+    await addOperator(users, 'viewer', PASSWORD);
+    const viewer = new Client();
+    assert.equal((await viewer.login('viewer', PASSWORD)).status, 303);
+    const viewerCsrf = Client.csrf((await viewer.req('GET', '/spam-model')).body);
+    assert.ok(removeOperator(users, 'viewer'));
+    assert.equal((await viewer.req('POST', '/spam-model/domain/remove', { csrf: viewerCsrf, domain: 'b.test', confirm: 'yes' })).headers.location, '/login', 'a removed operator');
+    assert.equal((await viewer.req('POST', '/spam-model/domain/rollback', { csrf: viewerCsrf, domain: 'a.test', confirm: 'yes' })).headers.location, '/login', 'a removed operator');
+
+    // Unconfirmed: nothing done, the page says what to tick.
+    assert.equal((await alice.req('POST', '/spam-model/domain/rollback', { csrf, domain: 'a.test' })).status, 303);
+    assert.match((await alice.req('GET', '/spam-model')).body, /tick &quot;I am sure&quot; to roll back the model of a\.test/);
+    assert.equal((await alice.req('POST', '/spam-model/domain/remove', { csrf, domain: 'b.test' })).status, 303);
+    assert.match((await alice.req('GET', '/spam-model')).body, /tick &quot;I am sure&quot; to remove the model of b\.test/);
+    // Errors that name the fix: an unknown domain, an untrusted signature, a version of another global line.
+    const flash = async (form: Record<string, string>, path = '/spam-model/domain/rollback') => {
+      assert.equal((await alice.req('POST', path, { csrf, confirm: 'yes', ...form })).status, 303);
+      return (await alice.req('GET', '/spam-model')).body;
+    };
+    assert.match(await flash({ domain: 'nope.test' }), /spam-domain-rollback failed: .*no model for domain nope\.test on .* name a domain that has one \(scop spam models lists them; 2 domain models now\)/);
+    assert.match(await flash({ domain: 'nope.test' }, '/spam-model/domain/remove'), /spam-domain-remove failed: .*no model for domain nope\.test on .* name a domain that has one/);
+    assert.match(await flash({ domain: 'a.test', to: 'bayes-dom-a3' }), /spam-domain-rollback failed: version bayes-dom-a3 of a\.test on .* is refused: .*not from a trusted key/);
+    assert.match(await flash({ domain: 'a.test', to: 'bayes-dom-a0' }), /spam-domain-rollback failed: .*learnt on the global model line bayes-other-line.* remove the domain&#39;s model instead/);
+    assert.equal((await modelRecords(5)).length, 5, 'none of the refused, unconfirmed or failed requests wrote to the model topic');
+
+    // Confirmed, no version chosen: the version the current one replaced, its original signed bytes with the rollback header.
+    assert.match(await flash({ domain: 'a.test', to: '' }), /rolled back a\.test: bayes-dom-a2 → bayes-dom-a1/);
+    const rolled = (await modelRecords(6)).filter((r) => r.key === 'domain:a.test').at(-1)!;
+    assert.deepEqual(rolled.value, a1.value, 'the very bytes (and signature) published for bayes-dom-a1');
+    assert.ok(rolled.headers?.[ROLLBACK_HEADER], 'marked as a rollback for the learner');
+    // Remove: a tombstone with the rollback header (the learner drops the domain too).
+    assert.match(await flash({ domain: 'b.test' }, '/spam-model/domain/remove'), /removed the model of b\.test \(bayes-dom-b1;/);
+    const all = await modelRecords(7);
+    assert.equal(all.length, 7);
+    const tomb = all.filter((r) => r.key === 'domain:b.test').at(-1)!;
+    assert.equal(tomb.value.length, 0, 'a tombstone');
+    assert.ok(tomb.headers?.[ROLLBACK_HEADER], 'marked for the learner');
+    await eventually(async () => {
+      const r = await alice.req('GET', '/spam-model');
+      return r.body.includes('<td>a.test</td><td>bayes-dom-a1') && !r.body.includes('<td>b.test</td>') ? r : undefined;
+    }, 20000, 'a.test back at bayes-dom-a1, b.test gone');
+
+    const events = (await audits(19)).filter((e) => e.action.startsWith('spam-domain-'));
+    assert.deepEqual(events.map((e) => [e.action, e.actor, e.targets, e.outcome.replace(/:.*/s, '')]), [
+      ['spam-domain-rollback', 'alice', ['nope.test'], 'error'],
+      ['spam-domain-remove', 'alice', ['nope.test'], 'error'],
+      ['spam-domain-rollback', 'alice', ['a.test'], 'error'],
+      ['spam-domain-rollback', 'alice', ['a.test'], 'error'],
+      ['spam-domain-rollback', 'alice', ['a.test'], 'ok'],
+      ['spam-domain-remove', 'alice', ['b.test'], 'ok'],
+    ], 'every confirmed request by alice, failed or not; nothing from the refused ones');
+    assert.equal(events[4]!.detail, 'to=previous (bayes-dom-a1) from=bayes-dom-a2');
+    assert.equal(events[5]!.detail, 'version=bayes-dom-b1');
+    const after = await svc.metrics.getSingleMetricAsString('scop_console_actions_total');
+    assert.match(after, /action="spam-domain-rollback",outcome="ok"[^}]*} 1/);
+    assert.match(after, /action="spam-domain-rollback",outcome="error"[^}]*} 3/);
+    assert.match(after, /action="spam-domain-remove",outcome="ok"[^}]*} 1/);
   });
 
   it('logout ends the session', async () => {

@@ -46,7 +46,7 @@ describe('console: spam model list', { timeout: 120000 }, () => {
     assert.equal(heard, 0, 'a good or absent header is no problem');
   });
 
-  it('lists every version, decoding only records without the summary header; per-domain residuals are not versions', async () => {
+  it('lists every version, decoding only records without the summary header; per-domain residuals are not versions, their history versions are listed per domain', async () => {
     const model = uniqueName('spam-model');
     const history = uniqueName('spam-model-history');
     const feedback = uniqueName('spam-feedback');
@@ -81,6 +81,10 @@ describe('console: spam model list', { timeout: 120000 }, () => {
       await eventually(() => (view.domains.size === 2 || undefined), 30000, 'both domain records seen');
       assert.deepEqual({ ...view.domains.get('b.test'), publishedAt: 0 }, { domain: 'b.test', version: data(40).version, nham: data(40).nham, nspam: data(40).nspam, tokens: data(40).tokens.length, inUse: true, base: v2.version, previousVersion: 'bayes-old', lastLabelAt: 1_700_000_000_000, publishedAt: 0 });
       assert.equal(view.domains.get('a.test')!.inUse, null, 'a whole model under a domain key is shown as no residual');
+      // The rollback form's versions per domain come from the history's keys and summary headers (not decoded).
+      await eventually(() => view.domainVersions.get('b.test') ?? undefined, 30000, 'the residual version on the history topic');
+      assert.deepEqual(view.domainVersions.get('b.test')!.map((v) => [v.version, v.nham, v.nspam, v.trainedAt]), [[data(40).version, data(40).nham, data(40).nspam, data(40).trainedAt]]);
+      assert.equal(view.decodedModels, 1, 'residual history records are not decoded');
       await sendAll(svc.kafka, model, [{ key: 'domain:b.test', value: null }]);
       await eventually(() => (!view.domains.has('b.test') || undefined), 30000, 'a tombstone removes it');
     } finally {

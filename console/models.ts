@@ -4,7 +4,8 @@
  * newest per model name) — which one spam.model holds now, and the labels on spam.feedback (latest
  * per message). Exposes the newest model's training time for the "model not updated" alert. The
  * model page rolls back to a listed version through runtime/operator/spam-model.ts, as
- * `scop spam rollback` does.
+ * `scop spam rollback` does, and rolls back or removes a per-recipient-domain model as
+ * `scop spam rollback --domain` does (the versions it offers per domain come from spam.model.history).
  */
 import type { Registry } from 'prom-client';
 import { followCompactedTopic, type CompactedTopicFollower } from '../runtime/compacted-topic.ts';
@@ -46,10 +47,20 @@ export interface DomainModelView {
   publishedAt: number;
 }
 
+/** A version of a domain's residual on spam.model.history (key domain:<name>@<version>): what the rollback form offers. */
+export interface DomainVersion { version: string; publishedAt: number; trainedAt: number | null; nham: number | null; nspam: number | null }
+
+/** Versions kept per domain for the rollback form, newest first (older ones: `scop spam rollback --domain <name> --to <version>`). */
+export const DOMAIN_VERSIONS_KEPT = 20;
+/** Domains whose history versions are kept at most (the learner keeps at most 10,000 domains: SPAM_LEARNER_DOMAIN_MAX). */
+const DOMAINS_WITH_HISTORY_KEPT = 10_000;
+
 export class SpamLoopView {
   readonly versions: ModelVersion[] = [];
   /** Per-recipient-domain residuals on spam.model now, by domain (bounded by the learner's SPAM_LEARNER_DOMAIN_MAX). */
   readonly domains = new Map<string, DomainModelView>();
+  /** Per domain, its newest versions on spam.model.history (at most DOMAIN_VERSIONS_KEPT, newest first). */
+  readonly domainVersions = new Map<string, DomainVersion[]>();
   /** The version spam.model holds now (its newest record), or null before any. */
   current: string | null = null;
   private readonly labels = new Map<string, string>();
@@ -96,7 +107,11 @@ export class SpamLoopView {
       this.followers.push(await followCompactedTopic({
         kafka: this.o.kafka, topic: historyTopic, name: 'console-spam-model-history', log: this.o.log,
         // Residual versions (key domain:<name>@<version>) are rolled back per domain, not listed as model versions.
-        onRecord: async (historyKey, value, meta) => { if (value && !historyKey.startsWith(DOMAIN_KEY_PREFIX)) await this.seen(MODEL_KEY, value, meta.headers, `${historyTopic}@${meta.offset}`, Number(meta.timestamp ?? 0)); },
+        onRecord: async (historyKey, value, meta) => {
+          if (!value) return;
+          if (historyKey.startsWith(DOMAIN_KEY_PREFIX)) this.domainVersionSeen(historyKey.slice(DOMAIN_KEY_PREFIX.length), meta.headers, Number(meta.timestamp ?? 0));
+          else await this.seen(MODEL_KEY, value, meta.headers, `${historyTopic}@${meta.offset}`, Number(meta.timestamp ?? 0));
+        },
       }));
     }
     this.followers.push(await followCompactedTopic({
@@ -116,6 +131,28 @@ export class SpamLoopView {
         this.labels.set(key, (await this.o.codec.decodeAs<SpamFeedback>(value, 'SpamFeedback')).label);
       },
     }));
+  }
+
+  /**
+   * A residual version on the history topic (`<domain>@<version>`: domains have no `@`, so the first
+   * one splits). Only the summary header is read, never the record: the history holds every publish
+   * of every domain for 30 days. The form needs the version; the operator code checks the rest.
+   */
+  private domainVersionSeen(rest: string, headers: Record<string, unknown> | undefined, publishedAt: number): void {
+    const at = rest.indexOf('@');
+    if (at <= 0 || at === rest.length - 1) return;
+    const domain = rest.slice(0, at);
+    const version = rest.slice(at + 1);
+    let list = this.domainVersions.get(domain);
+    if (!list) {
+      if (this.domainVersions.size >= DOMAINS_WITH_HISTORY_KEPT) return;
+      this.domainVersions.set(domain, (list = []));
+    }
+    if (list.some((v) => v.version === version)) return;
+    const s = modelSummaryOf(headers, (problem) => this.o.log.warn({ domain, version, problem }, 'domain model summary header not usable; listed without counts'));
+    list.push({ version, publishedAt, trainedAt: s?.trainedAt ?? null, nham: s?.nham ?? null, nspam: s?.nspam ?? null });
+    list.sort((a, b) => b.publishedAt - a.publishedAt);
+    if (list.length > DOMAIN_VERSIONS_KEPT) list.length = DOMAIN_VERSIONS_KEPT;
   }
 
   private async domainSeen(domain: string, value: Buffer | null, publishedAt: number): Promise<void> {

@@ -5,7 +5,7 @@
 import escapeHtml from 'escape-html';
 import { clientHostnameText } from '../runtime/client-hostname.ts';
 import type { Block } from '../schemas/types.ts';
-import type { DomainModelView, ModelVersion } from './models.ts';
+import { DOMAIN_VERSIONS_KEPT, type DomainModelView, type DomainVersion, type ModelVersion } from './models.ts';
 import type { DeadLetterRow, DeliveryRow, MessageRow, MessageSummary, SearchFilter } from './store.ts';
 import type { MessageDetail } from './summary.ts';
 
@@ -122,11 +122,21 @@ export function deadLettersPage(ctx: PageContext, counts: { stage: string; reaso
 <p class="meta">Re-drive writes each record's original bytes back to the topic it came from; the stage processes it again (after a fix).</p>`, '/dead-letters');
 }
 
-export function modelPage(ctx: PageContext, versions: ModelVersion[], current: string | null, labels: Record<string, number>, domains: readonly DomainModelView[] = []): string {
-  const domainRows = [...domains].sort((a, b) => (a.domain < b.domain ? -1 : 1)).map((d) => `<tr><td>${h(d.domain)}</td><td>${h(d.version)}${d.inUse ? ' <span class="badge deliver">blended in</span>' : d.inUse === false ? ' (too few labels)' : ''}</td><td>${h(d.nham)}</td><td>${h(d.nspam)}</td><td>${h(d.tokens)}</td><td>${h(d.base ?? '')}</td><td class="nowrap">${d.lastLabelAt ? h(iso(d.lastLabelAt)) : ''}</td><td class="nowrap">${d.publishedAt ? h(iso(d.publishedAt)) : ''}</td><td>${h(d.previousVersion ?? '')}</td></tr>`).join('');
+export function modelPage(ctx: PageContext, versions: ModelVersion[], current: string | null, labels: Record<string, number>, domains: readonly DomainModelView[] = [], domainVersions: ReadonlyMap<string, readonly DomainVersion[]> = new Map()): string {
+  // Per domain: roll back (to its previous version, or one of its versions on spam.model.history) or remove; both need the "I am sure" box.
+  const domainForms = (d: DomainModelView) => {
+    const older = (domainVersions.get(d.domain) ?? []).filter((v) => v.version !== d.version);
+    const options = [`<option value="">its previous version (${h(d.previousVersion ?? 'none recorded')})</option>`,
+      ...older.map((v) => `<option value="${h(v.version)}">${h(v.version)} (published ${v.publishedAt ? h(iso(v.publishedAt)) : '?'}${v.nham === null ? '' : h(`, ${v.nham} ham / ${v.nspam} spam`)})</option>`)].join('');
+    return `<form method="post" action="/spam-model/domain/rollback">${csrfField(ctx)}<input type="hidden" name="domain" value="${h(d.domain)}">
+<label>to <select name="to">${options}</select></label> <label><input type="checkbox" name="confirm" value="yes" required> I am sure</label> <button>Roll back</button></form>
+<form method="post" action="/spam-model/domain/remove">${csrfField(ctx)}<input type="hidden" name="domain" value="${h(d.domain)}">
+<label><input type="checkbox" name="confirm" value="yes" required> I am sure</label> <button>Remove</button></form>`;
+  };
+  const domainRows = [...domains].sort((a, b) => (a.domain < b.domain ? -1 : 1)).map((d) => `<tr><td>${h(d.domain)}</td><td>${h(d.version)}${d.inUse ? ' <span class="badge deliver">blended in</span>' : d.inUse === false ? ' (too few labels)' : ''}</td><td>${h(d.nham)}</td><td>${h(d.nspam)}</td><td>${h(d.tokens)}</td><td>${h(d.base ?? '')}</td><td class="nowrap">${d.lastLabelAt ? h(iso(d.lastLabelAt)) : ''}</td><td class="nowrap">${d.publishedAt ? h(iso(d.publishedAt)) : ''}</td><td>${h(d.previousVersion ?? '')}</td><td>${domainForms(d)}</td></tr>`).join('');
   const domainTable = domains.length === 0 ? '' : `<h2>Per-recipient-domain models</h2>
-<table class="results"><thead><tr><th>Domain</th><th>Version</th><th>Ham</th><th>Spam</th><th>Weights</th><th>Learnt on line</th><th>Last label</th><th>Published</th><th>Previous version</th></tr></thead><tbody>${domainRows}</tbody></table>
-<p class="meta">A domain's model is a correction on top of the global model, applied only on top of the global model line it was learnt on. <code>scop spam rollback --domain &lt;name&gt;</code> returns it to its previous version, <code>--remove</code> deletes it.</p>`;
+<table class="results"><thead><tr><th>Domain</th><th>Version</th><th>Ham</th><th>Spam</th><th>Weights</th><th>Learnt on line</th><th>Last label</th><th>Published</th><th>Previous version</th><th></th></tr></thead><tbody>${domainRows}</tbody></table>
+<p class="meta">A domain's model is a correction on top of the global model, applied only on top of the global model line it was learnt on. <b>Roll back</b> republishes the chosen version's signed bytes from spam.model.history (checked against the trusted public keys first; refused when it was learnt on another line than the global model in use); the list offers the ${DOMAIN_VERSIONS_KEPT} newest. <b>Remove</b> deletes the domain's model: scorers use the global model alone, and the learner starts the domain again at its next label. Same as <code>scop spam rollback --domain &lt;name&gt; [--to &lt;version&gt;]</code> and <code>--remove</code>; audited to ops.audit.</p>`;
   const rollback = (v: ModelVersion) => `<form method="post" action="/spam-model/rollback">${csrfField(ctx)}<input type="hidden" name="version" value="${h(v.version)}">
 <label><input type="checkbox" name="confirm" value="yes" required> I am sure</label> <button>Roll back to this version</button></form>`;
   const rows = versions.map((v) => `<tr><td>${h(v.version)}${v.version === current ? ' <span class="badge deliver">in use</span>' : ''}</td><td>${h(v.name)}</td><td class="nowrap">${h(iso(v.trainedAt))}</td><td class="nowrap">${v.publishedAt ? h(iso(v.publishedAt)) : ''}</td><td>${h(v.nham)}</td><td>${h(v.nspam)}</td><td>${h(v.tokens)}</td><td>${h(v.tokenizerVersion)}</td><td>${h(v.source)}</td><td>${h(v.offset)}</td>
