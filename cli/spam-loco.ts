@@ -11,7 +11,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { corporaAvailable, SHARED_CORPORA } from '../corpus/shared-corpora.ts';
+import { corporaAvailable, SHARED_CORPORA, sharedCorpus } from '../corpus/shared-corpora.ts';
 import { ConfigError } from '../runtime/config.ts';
 import { auc, crossValidatedScores, metrics, recallAtFp, type Metrics, type SourcedLabelled } from '../processors/spam/evaluate.ts';
 import type { BayesModel, Label } from '../processors/spam/model.ts';
@@ -55,16 +55,17 @@ export async function locoExamples(corpora: readonly string[] = ALL_CORPORA, onP
   const examples: LocoExample[] = [];
   const hash = tokenizerHash();
   for (const name of corpora) {
+    const origin = name === 'spamassassin' ? name : sharedCorpus(name).origin;
     const file = join(CORPUS_CACHE_DIR, `${name}.tokens-${TOKENIZER_VERSION}-${hash}.jsonl.gz`);
     if (existsSync(file)) {
-      for (const l of gunzipSync(readFileSync(file)).toString('utf8').split('\n')) if (l) examples.push(JSON.parse(l) as LocoExample);
+      for (const l of gunzipSync(readFileSync(file)).toString('utf8').split('\n')) if (l) examples.push({ ...(JSON.parse(l) as LocoExample), origin });
       onProgress?.(`tokens ${name} (cached)`, 1, 1);
       continue;
     }
     const parsed = await corpusExamples(name, (d, t) => onProgress?.(`parse ${name}`, d, t));
     const mine: LocoExample[] = [];
     parsed.forEach((e, i) => {
-      mine.push({ id: e.id, corpus: e.corpus, source: e.source, label: e.label, tokens: tokenize(e.input) });
+      mine.push({ id: e.id, corpus: e.corpus, source: e.source, origin, label: e.label, tokens: tokenize(e.input) });
       if ((i + 1) % 1000 === 0 || i + 1 === parsed.length) onProgress?.(`tokenize ${name}`, i + 1, parsed.length);
     });
     writeFileSync(`${file}.tmp`, gzipSync(mine.map((e) => JSON.stringify(e)).join('\n'), { level: 1 }));

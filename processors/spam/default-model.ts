@@ -1,8 +1,8 @@
 /**
- * The default model a fresh install starts with: trained on the SpamAssassin public corpus (all
- * 6,046 messages, through the MIME stage's parser) by `scop spam train --spamassassin --out
- * processors/spam/default-model.json.gz`, and shipped in the repository so the first start needs
- * no training. cli/spam.test.ts checks that the shipped file is what training produces today.
+ * The default model a fresh install starts with: trained on every shippable corpus (README "The
+ * default model") by `scop spam train --corpora --out processors/spam/default-model.json.gz`, and
+ * shipped in the repository so the first start needs no training. cli/spam.test.ts checks the
+ * shipped file (tokenizer version, calibration, unsure band, no non-commercial corpus in its source).
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

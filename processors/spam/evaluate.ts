@@ -229,6 +229,8 @@ export function trainWithThresholds(trainSet: Labelled[], policy: ThresholdPolic
 /** A labelled message with the source that collected it (corpus origin and class collection). */
 export interface SourcedLabelled extends Labelled {
   source: string;
+  /** Who made the collection the source belongs to (default: the source): Enron's mail and Enron-Spam's GP/BG spam were preprocessed alike. */
+  origin?: string;
 }
 
 /**

@@ -63,6 +63,36 @@ describe('training that generalises across corpora', () => {
     for (const f of new Set(oos.folds)) assert.equal(new Set(oos.labels.filter((_, i) => oos.folds[i] === f)).size, 2, `fold ${f} has both classes`);
   });
 
+  it('inner folds leave a source\'s origin out of training (innerOrigins): a collection style both classes of one corpus share does not score its held-out ham as spam', () => {
+    // "mail" (ham) and "mail-spam" come from one corpus, preprocessed alike (style:lowercased); the other sources are not.
+    const hamWords = ['meeting', 'agenda', 'minutes', 'review'];
+    const spamWords = ['winner', 'prize', 'cash', 'offer'];
+    const items: SourcedLabelled[] = [];
+    const add = (source: string, origin: string, label: 'ham' | 'spam', n: number, extra: string[] = []) => {
+      for (let i = 0; i < n; i++) items.push({ tokens: [...(label === 'ham' ? hamWords : spamWords).filter((_, k) => (i + k) % 4 !== 0), ...extra], label, source, origin, id: `${source}${i}` });
+    };
+    add('mail', 'corpus', 'ham', 60, ['style:lowercased']);
+    add('mail-spam', 'corpus', 'spam', 60, ['style:lowercased', 'style:lowercased-2']);
+    add('lists', 'lists', 'ham', 60);
+    add('trap', 'trap', 'spam', 60);
+    const heldMail = (innerOrigins: boolean) => {
+      const oos = outOfSourceMargins(items, { ...DEFAULT_GENERAL, minInnerSource: 1, sourceStability: null, innerOrigins });
+      assert.ok(oos.folds.includes('mail+trap'), 'the corpus\'s ham is held out with the other spam source');
+      const m = oos.margins.filter((_, i) => oos.folds[i] === 'mail+trap' && oos.sources[i] === 'mail');
+      return m.reduce((a, b) => a + b, 0) / m.length;
+    };
+    const without = heldMail(false);
+    const withOrigins = heldMail(true);
+    // Without: the fold's model kept mail-spam, learnt "lowercased = spam", and the held-out ham pays for it.
+    assert.ok(without > withOrigins + 0.5, `held-out ham margin ${without.toFixed(2)} (origin kept) vs ${withOrigins.toFixed(2)} (origin left out)`);
+    assert.ok(withOrigins < 0, `the corpus's ham is scored by its words alone: ${withOrigins.toFixed(2)}`);
+    // Without an origin every source is its own (the former plan).
+    const plain = items.map(({ origin: _o, ...it }) => it);
+    const a = outOfSourceMargins(plain, { ...DEFAULT_GENERAL, minInnerSource: 1, sourceStability: null, innerOrigins: true });
+    const b = outOfSourceMargins(plain, { ...DEFAULT_GENERAL, minInnerSource: 1, sourceStability: null, innerOrigins: false });
+    assert.deepEqual(a.margins, b.margins);
+  });
+
   it('balances (source, class) groups, capped; caps group sizes by a sample independent of order', () => {
     const w = balanceWeights(sources(), 20);
     const total = (s: string, l: string) => w.filter((x) => x.source === s && x.label === l).reduce((a, x) => a + x.weight!, 0);
