@@ -63,7 +63,12 @@ const K = Math.min(10, N);
 /** Messages of the open-loop phase, offered at half the rate the closed-loop phase delivered. */
 const OPEN_N = Number(process.env.BENCH_OPEN_LOOP_N ?? Math.max(20, Math.floor(N / 2)));
 const ENVELOPE = { from: 'bench@bench.example', rcpt: 'sink@example.net', helo: 'bench.example' };
-const TIME_LIMIT_MS = 300_000;
+/** Each phase gives up after this long (BENCH_TIME_LIMIT_MS; bench/e2e.test.ts runs a small bench with a short one). */
+const TIME_LIMIT_MS = Number(process.env.BENCH_TIME_LIMIT_MS ?? 300_000);
+if (!Number.isInteger(N) || N < 1 || !Number.isInteger(SESSIONS) || SESSIONS < 1 || !(TIME_LIMIT_MS > 0)) {
+  console.error(`usage: bench/e2e.ts [N ≥ 1] [sessions ≥ 1]; BENCH_TIME_LIMIT_MS a number of ms > 0 (got N=${process.argv[2]}, sessions=${process.argv[3]}, BENCH_TIME_LIMIT_MS=${process.env.BENCH_TIME_LIMIT_MS})`);
+  process.exit(2);
+}
 const SMTP_SOURCE = '/usr/sbin/smtp-source';
 const ROOT = resolve(import.meta.dirname, '..');
 const CHILD = join(ROOT, 'e2e', 'pipeline-child.ts');
@@ -297,6 +302,9 @@ async function main(): Promise<void> {
     const rspamd = env.BENCH_RSPAMD === 'off' ? 'BENCH_RSPAMD=off'
       : await runRspamd(dns.address, corpus, dir).catch((e: unknown) => `Rspamd failed: ${e instanceof Error ? e.message : String(e)} (its log: .data/bench-rspamd/log/rspamd.log)`);
     for (const r of results) report(r);
+    // A run that did not deliver everything it was given measured nothing: say so in the exit code
+    // (once the bench hung at 10 of 1,000 delivered and still exited 0; bench/e2e.test.ts now catches that).
+    const incomplete = results.filter((r) => r.received < r.total || (r.open !== undefined && r.open.delivered < r.open.client.accepted) || (OPEN_N > 0 && r.open === undefined));
     const [a, b] = results;
     if (a && b) {
       console.log(`fused / separate, same run: delivered/s ×${(rate(b.received, b.deliveredMs) / rate(a.received, a.deliveredMs)).toFixed(2)}, p99 latency ×${(pct(b.lat, 99) / pct(a.lat, 99)).toFixed(2)}, Kafka bytes per message ×${(b.bytesPerMessage / a.bytesPerMessage).toFixed(2)}`);
@@ -313,6 +321,7 @@ async function main(): Promise<void> {
         console.log(`scop [${r.deployment}] delivered/s ÷ Rspamd scanned/s: ${ratio.toFixed(2)} (bar 1.0: ${ratio >= 1 ? 'met' : `missed, ×${(1 / ratio).toFixed(1)} short`}; goal 2.0)`);
       }
     }
+    if (incomplete.length > 0) throw new Error(`incomplete run: ${incomplete.map((r) => `${r.deployment} delivered ${r.received} of ${r.total}${r.open ? `, open loop ${r.open.delivered} of ${r.open.client.accepted} accepted` : ', open loop not run'}`).join('; ')} within BENCH_TIME_LIMIT_MS=${TIME_LIMIT_MS}`);
   } finally {
     await dns.stop();
     await stack?.stop();
