@@ -53,11 +53,12 @@ describe('leave-one-corpus-out (../shared/corpora)', { skip: corporaAvailable() 
     const r = runFold(examples, fold, { maxPerGroup: 1500 });
     console.log(locoTable([r]), r.thresholds);
     assert.equal(r.ham, 4150);
-    // Measured at the shipped group size: tok-5 with source stability 11.7 % recall at 0.02 % FP (tok-5 18.9 % at 0.12 %; tok-4
-    // with feature bagging 21.6 % at 0.12 %; one fit: 36.7 % at 0.27 %); at this test's group size 7.6 % at 0.07 % (tok-5 without
-    // source stability 8.3 % at 0.05 %, tok-4 13.3 % at 0.05 %). Single-source inner folds
-    // caught 3.4 % at 0 FP with a cutoff of 1.000: the floor is above that, and the cutoff check below is what tells them apart.
-    assert.ok(r.metrics.spamRecall >= 0.05, `recall at the own cutoffs ${r.metrics.spamRecall} (cutoffs ${JSON.stringify(r.thresholds)})`);
+    // Measured at the shipped group size: inner folds by origin with the spam cutoff at 0.15 % 22.8 % recall at 0.14 % FP (inner
+    // folds by source at 0.25 %: 11.7 % at 0.02 %; tok-5 before source stability 18.9 % at 0.12 %; one fit: 36.7 % at 0.27 %); at
+    // this test's group size 24.1 % at 0.29 % (by source at 0.15 %: 4.5 % at 0.02 %; by source at 0.25 %: 7.6 % at 0.07 %). Single-source inner folds
+    // caught 3.4 % at 0 FP with a cutoff of 1.000. The floor sits between by origin and by source: Enron's ham scored beside
+    // Enron-Spam's spam in an inner fold pulls the cutoffs up (processors/spam/README.md, "Inner folds by origin").
+    assert.ok(r.metrics.spamRecall >= 0.15, `recall at the own cutoffs ${r.metrics.spamRecall} (cutoffs ${JSON.stringify(r.thresholds)})`);
     assert.ok(r.metrics.hamFpRate <= 0.01, `ham FP ${r.metrics.hamFpRate}`);
     assert.ok(r.thresholds.spam < 0.999, `spam cutoff ${r.thresholds.spam}`);
   });
