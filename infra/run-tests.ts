@@ -3,7 +3,9 @@
  * registry. KAFKA_BROKERS / SCHEMA_REGISTRY_URL, when set, are used as they are; otherwise the
  * local servers from infra/ are started once for the whole run (on free ports, in .data/test) and
  * stopped afterwards. `npm test -- path/a.test.ts …` runs only the files named. A file with a
- * failing test is run once more alone and, if it passes then, named as FLAKY at the end.
+ * failing test is run once more alone and, if it passes then, named as FLAKY at the end. A test file
+ * whose process runs longer than SCOP_TEST_FILE_TIMEOUT_MS (default 15 minutes) is killed and counts
+ * as failing (infra/test-file-watchdog.ts): a file that hangs while loading no longer holds the run.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -11,6 +13,7 @@ import { join, relative, resolve } from 'node:path';
 import { ConfigError } from '../runtime/config.ts';
 import { freePort } from './ports.ts';
 import { startStack, type Stack } from './stack.ts';
+import { watchTestFiles } from './test-file-watchdog.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SKIP_DIRS = new Set(['node_modules', '.git', '.data', '.cache', 'tmp-probe']);
@@ -30,9 +33,19 @@ function readLines(file: string): string[] {
   try { return readFileSync(file, 'utf8').split('\n').filter(Boolean); } catch { return []; }
 }
 
+/** SCOP_TEST_FILE_TIMEOUT_MS: how long one test file's process may run (the longest file takes about 2 minutes in CI). */
+function fileTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const raw = env.SCOP_TEST_FILE_TIMEOUT_MS?.trim();
+  if (!raw) return 15 * 60_000;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1000) throw new ConfigError('SCOP_TEST_FILE_TIMEOUT_MS', `"${raw}" is not a whole number of milliseconds ≥ 1000`, 'unset it for 15 minutes, or give e.g. 600000');
+  return n;
+}
+
 /** One `node --test` run over `files`; returns its exit code. */
 async function runTests(files: string[], env: NodeJS.ProcessEnv, results: string): Promise<number> {
   mkdirSync(DATA, { recursive: true });
+  const fileLimit = fileTimeoutMs(env);
   const runner = spawn(process.execPath, [
     '--import', 'tsx', '--test',
     `--test-concurrency=${env.SCOP_TEST_CONCURRENCY ?? '2'}`,
@@ -50,9 +63,12 @@ async function runTests(files: string[], env: NodeJS.ProcessEnv, results: string
   ], { cwd: ROOT, env, stdio: 'inherit' });
   const forward = (sig: NodeJS.Signals) => runner.kill(sig);
   process.on('SIGINT', forward).on('SIGTERM', forward);
+  const stopWatchdog = watchTestFiles(runner.pid!, fileLimit, (k) =>
+    console.log(`\n== TIME LIMIT: ${k.file} ran ${Math.round(k.ranMs / 1000)} s (SCOP_TEST_FILE_TIMEOUT_MS=${fileLimit}); killed, it counts as failing`));
   try {
     return await new Promise<number>((ok) => runner.once('exit', (c, s) => ok(c ?? (s ? 1 : 0))));
   } finally {
+    stopWatchdog();
     process.off('SIGINT', forward).off('SIGTERM', forward);
   }
 }
