@@ -32,6 +32,19 @@ export function extensionsOf(filename: string | null): string[] {
   return base.split('.').slice(1).map((e) => e.trim().toLowerCase()).filter(Boolean);
 }
 
+/**
+ * "photo.jpg   .scr", "invoice.pdf_____.exe": padding (three white-space characters or five
+ * underscores) right before the last dot pushes the real extension out of sight. By index: the regex
+ * it replaces, `/\s{3,}\.[^.]+$|_{5,}\.[^.]+$/`, is quadratic on a long run of either (a file name
+ * can be as long as the header, 256 KiB).
+ */
+export function paddedBeforeExtension(filename: string): boolean {
+  const dot = filename.lastIndexOf('.');
+  if (dot < 0 || dot === filename.length - 1) return false;
+  const before = filename.slice(Math.max(0, dot - 5), dot);
+  return /^\s{3}$/.test(before.slice(-3)) || before === '_____';
+}
+
 /** Broad families, so image/jpg vs image/jpeg or a .docx declared as application/msword do not count as mismatches. */
 function family(mime: string): string {
   const m = mime.toLowerCase();
@@ -133,7 +146,7 @@ export async function describeAttachment(a: AttachmentInput): Promise<MimeAttach
   const dangerousExt = EXECUTABLE_EXT.has(ext) || SCRIPT_EXT.has(ext) || HTML_EXT.has(ext) || MACRO_EXT.has(ext);
   if (a.filename && /[\u202a-\u202e\u2066-\u2069]/.test(a.filename)) flags.add('double-extension');
   if (exts.length >= 2 && dangerousExt && DOC_EXT.has(exts[exts.length - 2]!)) flags.add('double-extension');
-  if (a.filename && dangerousExt && /\s{3,}\.[^.]+$|_{5,}\.[^.]+$/.test(a.filename)) flags.add('double-extension');
+  if (a.filename && dangerousExt && paddedBeforeExtension(a.filename)) flags.add('double-extension');
   // Declared type (or the file name's extension) against the bytes.
   if (sniffedMime) {
     const f = family(sniffedMime);

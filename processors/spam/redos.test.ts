@@ -1,35 +1,20 @@
 /**
  * Issue 13: the spam stage must not stall on attacker text.
- *   1. Every regular expression in this folder's code is linear: each literal is checked by recheck
- *      (a ReDoS checker; it flags the former patterns, e.g. `^[("'[{<*]+|[)"'\]}>*,.;:]+$`).
+ *   1. Every regular expression in this folder's code is linear: fuzz/regex-linear.test.ts checks
+ *      each literal of the product code with recheck (a ReDoS checker; it flags the former patterns,
+ *      e.g. `^[("'[{<*]+|[)"'\]}>*,.;:]+$`).
  *   2. The inputs that took 46–67 s before (`<a ` repeated, `)` × 200,000 + `a`, a subject of
  *      spaces), and a generated family of such inputs in every field the tokenizer reads, are
  *      tokenized in < 50 ms of CPU each (the best of three runs, so a loaded machine does not decide).
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { checkSync } from 'recheck';
-import ts from 'typescript';
 import type { SpamInput } from './input.ts';
 import { spamInput } from './testing.ts';
 import { DEFAULT_LIMITS, tokenize } from './tokenizer.ts';
 
-const DIR = fileURLToPath(new URL('.', import.meta.url));
 const BUDGET_MS = 50;
-
-function regexLiterals(file: string): string[] {
-  const src = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
-  const found: string[] = [];
-  const visit = (n: ts.Node) => {
-    if (n.kind === ts.SyntaxKind.RegularExpressionLiteral) found.push(n.getText());
-    ts.forEachChild(n, visit);
-  };
-  visit(src);
-  return found;
-}
 
 /**
  * CPU time of tokenizing (best of three): on a shared machine wall time includes waiting for a core,
@@ -50,32 +35,8 @@ function bestMs(input: SpamInput): number {
   return best;
 }
 const WALL_LIMIT_MS = 5_000;
-/** recheck gives up after 10 s by default, which a loaded machine reaches. */
-const RECHECK = { timeout: 300_000 };
 
 describe('spam tokenizer: linear on hostile input (issue 13)', () => {
-  it('every regular expression in processors/spam is safe per recheck', () => {
-    const files = readdirSync(DIR).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
-    let checked = 0;
-    const unsafe: string[] = [];
-    for (const f of files) {
-      for (const lit of regexLiterals(DIR + f)) {
-        const slash = lit.lastIndexOf('/');
-        const r = checkSync(lit.slice(1, slash), lit.slice(slash + 1), RECHECK);
-        checked++;
-        if (r.status !== 'safe') unsafe.push(`${f}: ${lit} (${r.status}${r.status === 'vulnerable' ? `, ${r.complexity.type}` : ''})`);
-      }
-    }
-    assert.ok(checked > 30, `only ${checked} regexes found: the scan is broken`);
-    assert.deepEqual(unsafe, []);
-  });
-
-  it('the checker would catch the former patterns', () => {
-    for (const [source, flags] of [['^[("\'[{<*]+|[)"\'\\]}>*,.;:]+$', 'g'], ['\\s{3,}\\S+$', ''], ['<\\/?([a-zA-Z][a-zA-Z0-9]*)\\b([^>]*)>', 'g'], ['<!--[\\s\\S]*?-->', 'g']] as const) {
-      assert.equal(checkSync(source, flags, RECHECK).status, 'vulnerable', source);
-    }
-  });
-
   it("the issue's three inputs take < 50 ms each (they took 46–67 s)", () => {
     const cases: [string, Partial<SpamInput>][] = [
       ['`<a ` × 87,000 as HTML', { html: '<a '.repeat(87_000) }],
