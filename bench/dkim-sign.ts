@@ -17,7 +17,7 @@ import { generateKey } from '../processors/dkim-sign/keys.ts';
 import { loadSubmissionMacKey, sealedEnvelope, submissionMacKeyFile } from '../runtime/submission-mac.ts';
 import { dkimSignService } from '../processors/dkim-sign/service.ts';
 import { signMessage } from '../processors/dkim-sign/sign.ts';
-import { createStageTopics, produce, testMailRecord, testServiceContext } from '../runtime/stage-testing.ts';
+import { createStageTopics, produce, testMailRecord, testServiceContext, untilCommitted } from '../runtime/stage-testing.ts';
 
 const seconds = Number(process.argv[2] ?? 5);
 const dir = mkdtempSync(join(tmpdir(), 'bench-dkim-'));
@@ -82,13 +82,7 @@ if (process.env.KAFKA_BROKERS && process.env.SCHEMA_REGISTRY_URL) {
     for (let k = 0; k < n; k += 500) await produce(svc.kafka, svc.codec, t.input, 'MailRecord', Array.from({ length: 500 }, () => ({ record: { ...rec, envelope: sealedEnvelope(macKey, { ...rec.envelope, id: crypto.randomUUID() }) } })));
     const t0 = performance.now();
     const running = await dkimSignService.run(svc, t);
-    let done = 0;
-    while (done < n) {
-      await new Promise((r) => setTimeout(r, 250));
-      const o = await admin.fetchOffsets({ groupId: t.groupId, topics: [t.input] });
-      done = (o[0]?.partitions ?? []).reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
-      process.stderr.write(`  ${label} stage via Kafka ${done}/${n}\r`);
-    }
+    await untilCommitted(admin, t, n, (done) => process.stderr.write(`  ${label} stage via Kafka ${done}/${n}\r`));
     const secs = (performance.now() - t0) / 1000;
     process.stderr.write('\n');
     await running.stop();

@@ -10,7 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import { parseMime } from '../processors/mime/parse.ts';
 import { mimeService } from '../processors/mime/service.ts';
-import { createStageTopics, produce, testMailRecord, testServiceContext } from '../runtime/stage-testing.ts';
+import { createStageTopics, produce, testMailRecord, testServiceContext, untilCommitted } from '../runtime/stage-testing.ts';
 import { benchParsers } from './mime-parsers.ts';
 import { loadSpamAssassin } from '../corpus/spam-assassin/index.ts';
 
@@ -52,13 +52,7 @@ for (let k = 0; k < n; k += 500) {
 console.log(`loaded ${n} records on ${t.input}`);
 t0 = performance.now();
 const running = await mimeService.run(svc, t);
-let done = 0;
-while (done < n) {
-  await new Promise((r) => setTimeout(r, 250));
-  const o = await admin.fetchOffsets({ groupId: t.groupId, topics: [t.input] });
-  done = (o[0]?.partitions ?? []).reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
-  process.stderr.write(`  stage ${done}/${n}\r`);
-}
+await untilCommitted(admin, t, n, (done) => process.stderr.write(`  stage ${done}/${n}\r`));
 const kafkaSeconds = (performance.now() - t0) / 1000;
 process.stderr.write('\n');
 await running.stop();

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync,
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { loadSpamAssassin } from '../corpus/spam-assassin/index.ts';
-import { loadSharedCorpus, sharedCorpus } from '../corpus/shared-corpora.ts';
+import { loadSharedCorpus, sharedCorpus, SPAMASSASSIN_CORPUS } from '../corpus/shared-corpora.ts';
 import { parseMime, STAGE_VERSION as MIME_STAGE_VERSION } from '../processors/mime/parse.ts';
 import type { Labelled } from '../processors/spam/evaluate.ts';
 import { spamInputFromRecord, type SpamInput } from '../processors/spam/input.ts';
@@ -129,7 +129,7 @@ function headerlessInput(subject: string, body: string): SpamInput {
 }
 
 async function parseCorpus(name: string, onProgress?: (done: number, total: number) => void): Promise<CorpusExample[]> {
-  if (name === 'spamassassin') {
+  if (name === SPAMASSASSIN_CORPUS) {
     const corpus = loadSpamAssassin();
     const out: CorpusExample[] = [];
     for (const [i, m] of corpus.entries()) {

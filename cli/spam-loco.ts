@@ -11,7 +11,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { corporaAvailable, SHARED_CORPORA, sharedCorpus } from '../corpus/shared-corpora.ts';
+import { ALL_CORPORA, corporaAvailable, corpusOrigin, SHARED_CORPORA, SPAMASSASSIN_CORPUS } from '../corpus/shared-corpora.ts';
 import { ConfigError } from '../runtime/config.ts';
 import { auc, crossValidatedScores, metrics, recallAtFp, type Metrics, type SourcedLabelled } from '../processors/spam/evaluate.ts';
 import type { BayesModel, Label } from '../processors/spam/model.ts';
@@ -19,8 +19,7 @@ import { trainGeneral, type GeneralTrainOptions } from '../processors/spam/gener
 import { tokenize, TOKENIZER_VERSION } from '../processors/spam/tokenizer.ts';
 import { CORPUS_CACHE_DIR, corpusExamples, type CorpusExample } from './spam-corpus.ts';
 
-export const ALL_CORPORA = ['spamassassin', ...SHARED_CORPORA.map((c) => c.name)];
-export const SHIPPABLE = new Set(['spamassassin', ...SHARED_CORPORA.filter((c) => c.shippable).map((c) => c.name)]);
+export const SHIPPABLE = new Set([SPAMASSASSIN_CORPUS, ...SHARED_CORPORA.filter((c) => c.shippable).map((c) => c.name)]);
 
 export interface Fold {
   name: string;
@@ -41,7 +40,7 @@ export interface LocoExample extends SourcedLabelled {
   id: string;
 }
 
-export { corporaAvailable };
+export { ALL_CORPORA, corporaAvailable };
 
 /** The tokenizer's own source: a token cache is valid only for the code that made it. */
 function tokenizerHash(): string {
@@ -55,7 +54,7 @@ export async function locoExamples(corpora: readonly string[] = ALL_CORPORA, onP
   const examples: LocoExample[] = [];
   const hash = tokenizerHash();
   for (const name of corpora) {
-    const origin = name === 'spamassassin' ? name : sharedCorpus(name).origin;
+    const origin = corpusOrigin(name);
     const file = join(CORPUS_CACHE_DIR, `${name}.tokens-${TOKENIZER_VERSION}-${hash}.jsonl.gz`);
     if (existsSync(file)) {
       for (const l of gunzipSync(readFileSync(file)).toString('utf8').split('\n')) if (l) examples.push({ ...(JSON.parse(l) as LocoExample), origin });
@@ -206,7 +205,7 @@ export function sideBySideTable(rows: readonly SideBySide[]): string {
 /** SMTP-form bytes of a corpus message for SpamAssassin (Enron-Spam's text gets a Subject header and nothing else). */
 export function rawForSpamAssassin(e: CorpusExample, sharedRaw: Map<string, Buffer>, saRaw: Map<string, Buffer>): Buffer {
   if (e.input.headerless) return Buffer.from(`Subject: ${e.input.subject ?? ''}\r\n\r\n${(e.input.text ?? '').replace(/\r?\n/g, '\r\n')}`, 'latin1');
-  const raw = e.corpus === 'spamassassin' ? saRaw.get(e.id) : sharedRaw.get(e.id);
+  const raw = e.corpus === SPAMASSASSIN_CORPUS ? saRaw.get(e.id) : sharedRaw.get(e.id);
   if (!raw) throw new Error(`no raw message for ${e.id}`);
   return raw;
 }

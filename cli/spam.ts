@@ -24,7 +24,7 @@ import { loadModelKeys, type ModelKeys } from '../runtime/model-signature.ts';
 import { tokenize, TOKENIZER_VERSION } from '../processors/spam/tokenizer.ts';
 import { trainGeneral } from '../processors/spam/general.ts';
 import { progressBar } from './progress.ts';
-import { CORPORA_DIR, loadSharedCorpus, sharedCorpus } from '../corpus/shared-corpora.ts';
+import { CORPORA_DIR, loadSharedCorpus, sharedCorpus, SPAMASSASSIN_CORPUS } from '../corpus/shared-corpora.ts';
 import { auc, recallAtFp } from '../processors/spam/evaluate.ts';
 import { ALL_CORPORA, corporaAvailable, LOCO_FOLDS, locoExamples, locoTable, rawForSpamAssassin, runFold, SHIPPABLE, sideBySideTable, topHamCount, topHamReport, type HeldOutResult, type SideBySide } from './spam-loco.ts';
 import { SA_SAMPLE, sampleIndices, spamAssassinInstalled, spamAssassinScores, startSpamAssassin, type SpamAssassinRunner } from './spamassassin.ts';
@@ -466,7 +466,7 @@ export async function spamAssassinSideBySide(results: readonly HeldOutResult[], 
       const parsed = (await Promise.all(r.test.map((c) => corpusExamples(c)))).flat();
       const byId = new Map(parsed.map((e) => [e.id, e]));
       const sharedRaw = new Map<string, Buffer>();
-      for (const c of r.test.filter((c) => c !== 'spamassassin')) for (const m of loadSharedCorpus(sharedCorpus(c))) if (m.raw) sharedRaw.set(m.id, m.raw);
+      for (const c of r.test.filter((c) => c !== SPAMASSASSIN_CORPUS)) for (const m of loadSharedCorpus(sharedCorpus(c))) if (m.raw) sharedRaw.set(m.id, m.raw);
       const idx = sampleIndices(r.labels);
       const sbar = progressBar(`SpamAssassin ${r.fold}`, 'msg', quiet);
       const scores = new Map<string, number>();

@@ -101,6 +101,17 @@ export function createConsoleApp(d: ConsoleDeps) {
       .catch((e: unknown) => d.log.error({ err: (e as Error).message, action, user: s.user }, 'could not write the audit event'));
   }
 
+  /**
+   * A spam-model write (global or per-domain): refused unless "I am sure" is ticked — no script on our
+   * pages, so the confirmation is a required checkbox (the browser insists; we check again) — then
+   * audited; back to the model page either way, the flash saying what happened.
+   */
+  async function modelWrite(req: IncomingMessage, res: ServerResponse, s: Session, form: URLSearchParams, w: { confirmTo: string; action: string; targets: string[]; detail: string }, work: () => Promise<string>): Promise<void> {
+    if (form.get('confirm') !== 'yes') flashes.set(s, `tick "I am sure" to ${w.confirmTo}`);
+    else await audited(req, s, w.action, w.targets, w.detail, work);
+    return redirect(res, '/spam-model');
+  }
+
   const ctxOf = (s: Session) => {
     const flash = flashes.get(s);
     flashes.delete(s);
@@ -208,36 +219,29 @@ export function createConsoleApp(d: ConsoleDeps) {
     }
     if (p === '/spam-model/rollback') {
       const to = arg(form.get('version'), 200);
-      // No script on our pages, so the confirmation is a required checkbox (the browser insists; we check again).
-      if (form.get('confirm') !== 'yes') { flashes.set(s, `tick "I am sure" to roll back to ${to}`); return redirect(res, '/spam-model'); }
-      await audited(req, s, 'spam-model-rollback', [to], `from=${d.spam.current ?? 'none'}`, async () => {
+      return modelWrite(req, res, s, form, { confirmTo: `roll back to ${to}`, action: 'spam-model-rollback', targets: [to], detail: `from=${d.spam.current ?? 'none'}` }, async () => {
         if (!to) throw new Error('no version given');
         const r = await rollbackModel({ kafka: d.kafka, codec: d.codec, log: d.log, modelTopic: d.topics.spamModel, historyTopic: d.topics.spamModelHistory, trusted: d.trustedModelKeys(), to });
         return `rolled back ${r.from ?? '(none)'} → ${r.to} (${d.topics.spamModel} offset ${r.offset}); scorers and the learner switch to it`;
       });
-      return redirect(res, '/spam-model');
     }
     if (p === '/spam-model/domain/rollback' || p === '/spam-model/domain/remove') {
       // The exact key suffix from the model page's table (domain:<name>); an unknown one is refused by the operator code, which reads spam.model.
       const domain = arg(form.get('domain'), 253).replace(/[\u0000-\u001f\u007f]/g, '').trim();
-      const remove = p === '/spam-model/domain/remove';
       if (!domain) { flashes.set(s, 'no domain given: use the forms of the per-recipient-domain table'); return redirect(res, '/spam-model'); }
       const shown = d.spam.domains.get(domain);
-      if (form.get('confirm') !== 'yes') { flashes.set(s, `tick "I am sure" to ${remove ? 'remove' : 'roll back'} the model of ${domain}`); return redirect(res, '/spam-model'); }
-      if (remove) {
-        await audited(req, s, 'spam-domain-remove', [domain], `version=${shown?.version ?? 'unknown'}`, async () => {
+      if (p === '/spam-model/domain/remove') {
+        return modelWrite(req, res, s, form, { confirmTo: `remove the model of ${domain}`, action: 'spam-domain-remove', targets: [domain], detail: `version=${shown?.version ?? 'unknown'}` }, async () => {
           const r = await removeDomain({ kafka: d.kafka, log: d.log, modelTopic: d.topics.spamModel, domain });
           return `removed the model of ${r.domain} (${r.version ?? 'unknown version'}; ${d.topics.spamModel} offset ${r.offset}); scorers drop it, the learner starts it again at its next label`;
         });
-        return redirect(res, '/spam-model');
       }
       // Empty: the version the current one replaced (as the CLI without --to).
       const to = arg(form.get('to'), 200).trim();
-      await audited(req, s, 'spam-domain-rollback', [domain], `to=${to || `previous (${shown?.previousVersion ?? 'none'})`} from=${shown?.version ?? 'unknown'}`, async () => {
+      return modelWrite(req, res, s, form, { confirmTo: `roll back the model of ${domain}`, action: 'spam-domain-rollback', targets: [domain], detail: `to=${to || `previous (${shown?.previousVersion ?? 'none'})`} from=${shown?.version ?? 'unknown'}` }, async () => {
         const r = await rollbackDomain({ kafka: d.kafka, codec: d.codec, log: d.log, modelTopic: d.topics.spamModel, historyTopic: d.topics.spamModelHistory, trusted: d.trustedModelKeys(), domain, to: to || undefined });
         return `rolled back ${r.domain}: ${r.from} → ${r.to} (${d.topics.spamModel} offset ${r.offset}); scorers and the learner switch to it`;
       });
-      return redirect(res, '/spam-model');
     }
     throw new HttpError(404, 'no such action');
   }

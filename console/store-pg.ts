@@ -101,6 +101,22 @@ export class PgHistoryStore implements HistoryStore {
     return new PgHistoryStore(pool);
   }
 
+  /** Runs `work` in one transaction on a pooled connection: committed, or rolled back and the error thrown again. */
+  private async transaction<T>(work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      const r = await work(c);
+      await c.query('COMMIT');
+      return r;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      c.release();
+    }
+  }
+
   async upsertMessage(m: MessageRow): Promise<void> {
     await this.bulk([m]);
   }
@@ -112,9 +128,7 @@ export class PgHistoryStore implements HistoryStore {
     const col = <T>(f: (m: MessageRow) => T) => rows.map(f);
     const from = rows.map((m) => addressKey(m.mailFrom));
     const rcpts = rows.flatMap((m) => [...new Set(m.rcptTo.map((r) => addressKey(r).address))].map((address) => ({ id: m.id, address, domain: addressKey(address).domain, at: m.receivedAt })));
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
+    await this.transaction(async (c) => {
       await c.query(`INSERT INTO history_messages (id, received_at, direction, mail_from, mail_from_domain, rcpt_to, from_header, subject, client_ip, action, reasons, spam_probability, size, held, detail)
         SELECT t.id, t.received_at, t.direction, t.mail_from, t.mail_from_domain, t.rcpt_to, t.from_header, t.subject, t.client_ip, t.action, t.reasons, t.spam_probability, t.size,
                COALESCE(h.held, false), t.detail
@@ -132,13 +146,7 @@ export class PgHistoryStore implements HistoryStore {
         await c.query(`INSERT INTO history_recipients (message_id, address, domain, received_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])`,
           [rcpts.map((r) => r.id), rcpts.map((r) => r.address), rcpts.map((r) => r.domain), rcpts.map((r) => r.at)]);
       }
-      await c.query('COMMIT');
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw e;
-    } finally {
-      c.release();
-    }
+    });
   }
 
   async setHeld(id: string, held: boolean): Promise<void> {
@@ -241,22 +249,14 @@ export class PgHistoryStore implements HistoryStore {
   }
 
   async prune(before: number): Promise<number> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
+    return this.transaction(async (c) => {
       await c.query('DELETE FROM history_deliveries WHERE record_id IN (SELECT id FROM history_messages WHERE received_at < $1)', [before]);
       await c.query('DELETE FROM history_held WHERE id IN (SELECT id FROM history_messages WHERE received_at < $1)', [before]);
       await c.query('DELETE FROM history_recipients WHERE received_at < $1', [before]);
       const r = await c.query('DELETE FROM history_messages WHERE received_at < $1', [before]);
       await c.query('DELETE FROM history_dead_letters WHERE failed_at < $1', [before]);
-      await c.query('COMMIT');
       return r.rowCount ?? 0;
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw e;
-    } finally {
-      c.release();
-    }
+    });
   }
 
   async putSession(x: StoredSession): Promise<void> {

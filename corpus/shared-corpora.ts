@@ -41,10 +41,21 @@ export const SHARED_CORPORA: readonly SharedCorpus[] = [
   { name: 'phishing', folder: 'phishing-pot-2022-2026', title: 'Phishing Pot honeypot samples 2022–2026 (spam)', terms: 'CC BY-NC 4.0 — non-commercial', shippable: false, origin: 'phishing', files: [{ file: 'phishing.mbox.gz', label: 'spam' }] },
 ];
 
+/** The SpamAssassin public corpus: an npm package (cli/spam-corpus.ts reads it), not a folder of CORPORA_DIR. */
+export const SPAMASSASSIN_CORPUS = 'spamassassin';
+
+/** Every corpus name: SpamAssassin's, then the shared folder's. */
+export const ALL_CORPORA: readonly string[] = [SPAMASSASSIN_CORPUS, ...SHARED_CORPORA.map((c) => c.name)];
+
 export function sharedCorpus(name: string): SharedCorpus {
   const c = SHARED_CORPORA.find((x) => x.name === name);
-  if (!c) throw new Error(`unknown corpus "${name}" (known: spamassassin, ${SHARED_CORPORA.map((x) => x.name).join(', ')})`);
+  if (!c) throw new Error(`unknown corpus "${name}" (known: ${ALL_CORPORA.join(', ')})`);
   return c;
+}
+
+/** Who collected corpus `name` (SharedCorpus.origin); the SpamAssassin corpus is its own origin. */
+export function corpusOrigin(name: string): string {
+  return name === SPAMASSASSIN_CORPUS ? name : sharedCorpus(name).origin;
 }
 
 export function corporaAvailable(dir = CORPORA_DIR): boolean {

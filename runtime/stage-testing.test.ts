@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DistinctRecords, produce, readTopic, testBroker, testMailRecord } from './stage-testing.ts';
+import type { Admin } from './kafka.ts';
+import { committedOnInput, DistinctRecords, inputProgress, produce, readTopic, testBroker, testMailRecord, untilCommitted, type StageTopics } from './stage-testing.ts';
 import { uniqueName } from './testing.ts';
 
 const { svc, admin } = testBroker('stage-testing', 'kafkajs');
@@ -38,5 +39,39 @@ describe('DistinctRecords', () => {
     for (const o of ['1', '2', '3']) got.add(r(0, o, `again${o}`)); // the range from offset 1 fetched again
     got.add(r(1, '0', 'b0'));
     assert.deepEqual(got.records.map((x) => `${x.partition}/${x.offset}=${x.value.toString()}`), ['0/0=a0', '0/1=a1', '0/2=a2', '0/3=again3', '1/0=b0']);
+  });
+});
+
+describe('committed offsets on a stage\'s input', () => {
+  const t: StageTopics = { input: 'in', output: 'out', deadLetters: 'dlq', groupId: 'g' };
+  /** An admin whose group has committed `commits[k]` on the k-th call: offset -1 is a partition with no commit yet. */
+  const fakeAdmin = (commits: string[][]): Admin & { calls: number } => {
+    const a = {
+      calls: 0,
+      fetchOffsets: async ({ groupId, topics }: { groupId: string; topics: string[] }) => {
+        assert.equal(groupId, 'g');
+        assert.deepEqual(topics, ['in']);
+        const offsets = commits[Math.min(a.calls++, commits.length - 1)]!;
+        return [{ topic: 'in', partitions: offsets.map((offset, partition) => ({ partition, offset, metadata: null })) }];
+      },
+      fetchTopicOffsets: async () => [{ partition: 0, offset: '9', high: '9', low: '0' }, { partition: 1, offset: '5', high: '5', low: '0' }, { partition: 2, offset: '2', high: '2', low: '0' }],
+    };
+    return a as unknown as Admin & { calls: number };
+  };
+
+  it('sums the committed offsets, a partition without a commit as 0, over the partitions asked for', async () => {
+    const admin = fakeAdmin([['7', '-1', '2']]);
+    assert.equal(await committedOnInput(admin, t), 9);
+    assert.equal(await committedOnInput(admin, t, [1, 2]), 2);
+    assert.deepEqual(await inputProgress(admin, t), { end: 16, committed: 9 });
+    assert.deepEqual(await inputProgress(admin, t, [0]), { end: 9, committed: 7 });
+  });
+
+  it('untilCommitted polls until n records are committed and shows each count', async () => {
+    const admin = fakeAdmin([['-1', '-1', '-1'], ['1', '-1', '0'], ['3', '2', '0'], ['4', '2', '1']]);
+    const seen: number[] = [];
+    await untilCommitted(admin, t, 5, (done) => seen.push(done), 1);
+    assert.deepEqual(seen, [0, 1, 5]);
+    assert.equal(admin.calls, 3, 'stops at the first poll that reaches n');
   });
 });

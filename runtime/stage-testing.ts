@@ -259,14 +259,25 @@ export function spawnStage(modulePath: string, exportName: string, topics: Stage
 
 const partitionsOf = <T extends { partition: number }>(xs: T[], only?: readonly number[]) => xs.filter((p) => !only || only.includes(p.partition));
 
+/** Sum of the group's committed offsets on the input, over `only` (every partition when omitted; none committed yet counts 0). */
+export async function committedOnInput(admin: Admin, t: StageTopics, only?: readonly number[]): Promise<number> {
+  const committed = partitionsOf(((await admin.fetchOffsets({ groupId: t.groupId, topics: [t.input] }))[0]?.partitions ?? []), only);
+  return committed.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+}
+
 /** Sum of the input's end offsets and of the group's committed offsets, over `only` (every partition when omitted). */
 export async function inputProgress(admin: Admin, t: StageTopics, only?: readonly number[]): Promise<{ end: number; committed: number }> {
   const ends = partitionsOf(await admin.fetchTopicOffsets(t.input), only);
-  const committed = partitionsOf(((await admin.fetchOffsets({ groupId: t.groupId, topics: [t.input] }))[0]?.partitions ?? []), only);
-  return {
-    end: ends.reduce((n, p) => n + Number(p.high), 0),
-    committed: committed.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0),
-  };
+  return { end: ends.reduce((n, p) => n + Number(p.high), 0), committed: await committedOnInput(admin, t, only) };
+}
+
+/** Waits until the group has committed `n` records of its input, polling every `everyMs`; `onPoll` sees each count (a benchmark's progress line). */
+export async function untilCommitted(admin: Admin, t: StageTopics, n: number, onPoll?: (done: number) => void, everyMs = 250): Promise<void> {
+  for (let done = 0; done < n;) {
+    await new Promise((r) => setTimeout(r, everyMs));
+    done = await committedOnInput(admin, t);
+    onPoll?.(done);
+  }
 }
 
 export interface Feeder {

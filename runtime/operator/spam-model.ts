@@ -140,21 +140,35 @@ export async function rollbackModel(o: {
   const record = current ? await o.codec.decodeAs<SpamModelRecord>(current, 'SpamModel') : null;
   const to = o.to ?? record?.learner?.previousVersion ?? undefined;
   if (!to) throw new ConfigError('--to', `the model on ${o.modelTopic} (${record?.version ?? 'none'}) names no previous version`, 'give the version to go back to: scop spam rollback --to <version> (see the console\'s model page or spam.model.history)');
+  const m = await signedFromHistory(o, to, `version ${to}`, 'pick a version that is still in the history topic (30 days by default)');
+  return { from: record?.version ?? null, to, offset: await republish(o.kafka, o.modelTopic, MODEL_KEY, m) };
+}
+
+/**
+ * The newest record under `historyKey` on the history topic, refused unless a trusted key signed it.
+ * `what` names it in the errors (version v [of domain d]); `fix` says what to do when it is not there.
+ */
+async function signedFromHistory(o: { kafka: KafkaClient; historyTopic: string; trusted: readonly KeyObject[] }, historyKey: string, what: string, fix: string): Promise<KafkaMessage & { value: Buffer }> {
   let found: KafkaMessage | null = null;
   await readTopicRange(o.kafka, o.historyTopic, { kind: 'beginning' }, (m) => {
-    if (m.key?.toString() === to && m.value) found = m;
+    if (m.key?.toString() === historyKey && m.value) found = m;
   });
   const m = found as KafkaMessage | null;
-  if (!m?.value) throw new ConfigError('--to', `version ${to} is not on ${o.historyTopic}`, 'pick a version that is still in the history topic (30 days by default)');
+  if (!m?.value) throw new ConfigError('--to', `${what} is not on ${o.historyTopic}`, fix);
   const problem = modelSignatureProblem(m.value, m.headers, o.trusted);
-  if (problem) throw new Error(`version ${to} on ${o.historyTopic} is refused: ${problem}`);
+  if (problem) throw new Error(`${what} on ${o.historyTopic} is refused: ${problem}`);
+  return m as KafkaMessage & { value: Buffer };
+}
+
+/** Puts a history record back on the model topic under `key`: its own bytes and signature headers, plus the rollback header. Its offset. */
+async function republish(kafka: KafkaClient, modelTopic: string, key: string, m: KafkaMessage & { value: Buffer }): Promise<string> {
   const headers = firstHeaders(m.headers);
   headers[ROLLBACK_HEADER] = String(Date.now());
-  const producer = o.kafka.producer();
+  const producer = kafka.producer();
   await producer.connect();
   try {
-    const [meta] = await producer.send({ topic: o.modelTopic, acks: -1, compression: CompressionTypes.GZIP, messages: [{ key: MODEL_KEY, value: m.value, headers }] });
-    return { from: record?.version ?? null, to, offset: meta?.baseOffset ?? '-1' };
+    const [meta] = await producer.send({ topic: modelTopic, acks: -1, compression: CompressionTypes.GZIP, messages: [{ key, value: m.value, headers }] });
+    return meta?.baseOffset ?? '-1';
   } finally {
     await producer.disconnect();
   }
@@ -199,29 +213,13 @@ export async function rollbackDomain(o: {
   if (!to) throw new ConfigError('--to', `the model of ${o.domain} (${current.version}) names no previous version`, `give the version to go back to: scop spam rollback --domain ${o.domain} --to <version>, or remove it: scop spam rollback --domain ${o.domain} --remove`);
   if (to === current.version) throw new ConfigError('--to', `${to} is the model of ${o.domain} in use already`, 'pick an earlier version');
   const historyKey = domainHistoryKey(o.domain, to);
-  let found: KafkaMessage | null = null;
-  await readTopicRange(o.kafka, o.historyTopic, { kind: 'beginning' }, (m) => {
-    if (m.key?.toString() === historyKey && m.value) found = m;
-  });
-  const m = found as KafkaMessage | null;
-  if (!m?.value) throw new ConfigError('--to', `version ${to} of ${o.domain} is not on ${o.historyTopic}`, `pick a version that is still in the history topic (30 days by default), or remove the domain's model: scop spam rollback --domain ${o.domain} --remove`);
-  const problem = modelSignatureProblem(m.value, m.headers, o.trusted);
-  if (problem) throw new Error(`version ${to} of ${o.domain} on ${o.historyTopic} is refused: ${problem}`);
+  const m = await signedFromHistory(o, historyKey, `version ${to} of ${o.domain}`, `pick a version that is still in the history topic (30 days by default), or remove the domain's model: scop spam rollback --domain ${o.domain} --remove`);
   const target = await o.codec.decodeAs<SpamModelRecord>(m.value, 'SpamModel');
   if (target.domain?.name !== o.domain) throw new Error(`${historyKey} on ${o.historyTopic} is not a residual of ${o.domain}`);
   const global = topic.get(MODEL_KEY);
   const line = global ? modelLine(await o.codec.decodeAs<SpamModelRecord>(global.value, 'SpamModel')) : null;
   if (target.domain.base !== line) throw new ConfigError('--to', `version ${to} of ${o.domain} was learnt on the global model line ${target.domain.base ?? '(unknown)'}, the global model in use is of line ${line ?? '(none)'}: scorers would not apply it`, `remove the domain's model instead (scop spam rollback --domain ${o.domain} --remove): the learner learns it again from the next labels`);
-  const headers = firstHeaders(m.headers);
-  headers[ROLLBACK_HEADER] = String(Date.now());
-  const producer = o.kafka.producer();
-  await producer.connect();
-  try {
-    const [meta] = await producer.send({ topic: o.modelTopic, acks: -1, compression: CompressionTypes.GZIP, messages: [{ key, value: m.value, headers }] });
-    return { domain: o.domain, from: current.version, to, offset: meta?.baseOffset ?? '-1' };
-  } finally {
-    await producer.disconnect();
-  }
+  return { domain: o.domain, from: current.version, to, offset: await republish(o.kafka, o.modelTopic, key, m) };
 }
 
 /**

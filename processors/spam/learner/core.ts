@@ -147,12 +147,7 @@ export class LearnerCore {
       this.publishedLabelsLearnt = own.labelsLearnt;
     }
     // A model made elsewhere (trained by hand, the default) keeps what this learner knew of labels and samples.
-    this.recent = new Map(this.publishedRecent);
-    this.labelsLearnt = this.publishedLabelsLearnt;
-    this.pendingLabelTimes = [];
-    this.pendingSources.clear();
-    this.domains?.drop();
-    this.batchDomains.clear();
+    this.endBatch(false);
     // Residuals learnt against another line of the global model correct other margins: they go (tombstones, by the caller).
     return lineChanged && this.domains ? this.domains.clear() : [];
   }
@@ -324,12 +319,7 @@ export class LearnerCore {
   committed(model: BayesModel, data: ModelData): void {
     this.published = { model, data };
     this.model = model.clone();
-    this.publishedRecent = new Map(this.recent);
-    this.publishedLabelsLearnt = this.labelsLearnt;
-    this.pendingLabelTimes = [];
-    this.pendingSources.clear();
-    this.domains?.commit();
-    this.batchDomains.clear();
+    this.endBatch(true);
   }
 
   /**
@@ -339,11 +329,22 @@ export class LearnerCore {
    */
   rejected(): void {
     this.model = this.published.model.clone();
-    this.recent = new Map(this.publishedRecent);
-    this.labelsLearnt = this.publishedLabelsLearnt;
+    this.endBatch(false);
+  }
+
+  /** Ends the current batch: kept (what it learnt is now the published state) or dropped (back to the published state). */
+  private endBatch(kept: boolean): void {
+    if (kept) {
+      this.publishedRecent = new Map(this.recent);
+      this.publishedLabelsLearnt = this.labelsLearnt;
+      this.domains?.commit();
+    } else {
+      this.recent = new Map(this.publishedRecent);
+      this.labelsLearnt = this.publishedLabelsLearnt;
+      this.domains?.drop();
+    }
     this.pendingLabelTimes = [];
     this.pendingSources.clear();
-    this.domains?.drop();
     this.batchDomains.clear();
   }
 }

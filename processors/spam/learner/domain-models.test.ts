@@ -131,6 +131,9 @@ describe('per-recipient-domain spam models (broker + registry + spam stage + lea
 
   it('one domain rolled back to its previous version, then removed; unknown domain and no previous version name the fix', async () => {
     await assert.rejects(rollbackDomain({ ...ops(), domain: 'unknown.test' }), (e: Error) => /no model for domain unknown\.test/.test(e.message) && /scop spam models/.test(e.message));
+    // A version the history topic does not hold (global or a domain's): refused, naming the fix.
+    await assert.rejects(rollbackModel({ ...ops(), to: 'bayes-never' }), (e: Error) => /version bayes-never is not on /.test(e.message) && /still in the history topic/.test(e.message));
+    await assert.rejects(rollbackDomain({ ...ops(), domain: 'a.test', to: 'bayes-never' }), (e: Error) => /version bayes-never of a\.test is not on /.test(e.message) && /--domain a\.test --remove/.test(e.message));
     const cur = (await domainA())!;
     assert.equal(cur.domain!.base, base.version, 'learnt on the line of the base model');
     const previous = cur.domain!.previousVersion;
