@@ -8,7 +8,7 @@ import { loadEnv } from '../runtime/config.ts';
 import { loadConsoleConfig } from '../console/config.ts';
 import { rebuildHistory } from '../console/history.ts';
 import { openHistoryStore } from '../console/service.ts';
-import { addOperator, readOperators, removeOperator } from '../console/users.ts';
+import { addOperator, parseRole, readOperators, removeOperator, setOperatorRole } from '../console/users.ts';
 import { readPassword } from '../ingress/users-cli.ts';
 import { cliClients } from './compacted.ts';
 
@@ -19,17 +19,26 @@ export function registerConsoleCommands(program: Command): void {
   const users = c.command('users').description('operators who may log in to the console (argon2id hashes in CONSOLE_USERS_FILE)');
   users.command('add').description('add an operator or replace its password (from the terminal, or stdin with --password-stdin)')
     .argument('<name>').option('--password-stdin', 'read the password from the first line of stdin')
-    .action(async (name: string, o: { passwordStdin?: boolean }) => {
+    .option('--role <role>', 'operator (every page and write) or viewer (every page, no write); default: an existing operator keeps its role, a new one is an operator')
+    .action(async (name: string, o: { passwordStdin?: boolean; role?: string }) => {
       const file = config().usersFile;
-      const { replaced } = await addOperator(file, name, await readPassword(Boolean(o.passwordStdin)));
-      console.log(`${replaced ? 'updated' : 'added'} ${name} in ${file}`);
+      const role = o.role === undefined ? undefined : parseRole(o.role);
+      const r = await addOperator(file, name, await readPassword(Boolean(o.passwordStdin)), role);
+      console.log(`${r.replaced ? 'updated' : 'added'} ${name} (${r.role}) in ${file}`);
     });
   users.command('remove').argument('<name>').action((name: string) => {
     const file = config().usersFile;
     if (!removeOperator(file, name)) { console.error(`no operator ${name} in ${file}`); process.exitCode = 1; return; }
     console.log(`removed ${name} from ${file}`);
   });
-  users.command('list').action(() => { for (const n of readOperators(config().usersFile).keys()) console.log(n); });
+  users.command('role').description('change an operator\'s role (its password kept): operator (every page and write) or viewer (every page, no write); holds from its next request')
+    .argument('<name>').argument('<role>').action((name: string, role: string) => {
+      const file = config().usersFile;
+      const r = parseRole(role);
+      if (!setOperatorRole(file, name, r)) { console.error(`no operator ${name} in ${file}`); process.exitCode = 1; return; }
+      console.log(`${name} is now ${r === 'viewer' ? 'a viewer (read-only)' : 'an operator'} in ${file}`);
+    });
+  users.command('list').description('each operator and its role').action(() => { for (const [n, role] of readOperators(config().usersFile)) console.log(`${n}\t${role}`); });
 
   c.command('rebuild').description('empty the history view and delete its consumer groups, so the console replays every topic into it on its next start (stop the console first)')
     .action(async () => {

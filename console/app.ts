@@ -83,6 +83,7 @@ export function createConsoleApp(d: ConsoleDeps) {
   };
   for (const result of ['ok', 'failed', 'limited']) m.logins.inc({ result }, 0);
   for (const action of ['quarantine-release', 'quarantine-delete', 'spam-label', 'dead-letter-redrive', 'firewall-block', 'firewall-unblock', 'spam-model-rollback', 'spam-domain-rollback', 'spam-domain-remove']) m.actions.inc({ action, outcome: 'ok' }, 0);
+  m.actions.inc({ action: 'write-denied', outcome: 'error' }, 0);
 
   const remote = (req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown';
 
@@ -115,7 +116,7 @@ export function createConsoleApp(d: ConsoleDeps) {
   const ctxOf = (s: Session) => {
     const flash = flashes.get(s);
     flashes.delete(s);
-    return { user: s.user, csrf: s.csrf, flash };
+    return { user: s.user, csrf: s.csrf, flash, readOnly: d.operators.role(s.user) !== 'operator' };
   };
 
   async function label(s: Session, ids: string[], l: string): Promise<string> {
@@ -303,6 +304,13 @@ export function createConsoleApp(d: ConsoleDeps) {
           await publishAudit(d.auditProducer, d.codec, { actor: s.user, origin: 'console', remoteAddress: remote(req), action: 'logout', targets: [], detail: '', outcome: 'ok' }, d.topics.audit)
             .catch((e: unknown) => d.log.error({ err: (e as Error).message }, 'could not write the audit event'));
           return redirect(res, '/login', { 'Set-Cookie': setCookie(SESSION_COOKIE, '', 0) });
+        }
+        // A viewer reads everything and writes nothing; the role is read from the users file at each request.
+        if (d.operators.role(s.user) !== 'operator') {
+          m.actions.inc({ action: 'write-denied', outcome: 'error' });
+          await publishAudit(d.auditProducer, d.codec, { actor: s.user, origin: 'console', remoteAddress: remote(req), action: 'write-denied', targets: [url.pathname], detail: 'role viewer', outcome: 'error: read-only operator' }, d.topics.audit)
+            .catch((e: unknown) => d.log.error({ err: (e as Error).message, user: s.user }, 'could not write the audit event'));
+          throw new HttpError(403, `${s.user} is a read-only operator (role viewer): it may look, not change anything. Whoever keeps the users file can change that: scop console users role ${s.user} operator`);
         }
         return await post(req, res, url, s, form);
       }

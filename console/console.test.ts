@@ -21,7 +21,7 @@ import { topicConfig, type TopicSpec } from '../runtime/topics.ts';
 import type { AuditEvent, Block, DeadLetter, DeliveryJob, MailRecord, SpamFeedback } from '../schemas/types.ts';
 import { rebuildHistory, type HistoryTopics } from './history.ts';
 import { startConsole, type RunningConsole } from './service.ts';
-import { addOperator, removeOperator } from './users.ts';
+import { addOperator, removeOperator, setOperatorRole } from './users.ts';
 import { sendAll } from '../runtime/operator/send.ts';
 import { encodeSignedModelRecord, MODEL_KEY, modelLine, publishModelRecord, ROLLBACK_HEADER } from '../runtime/operator/spam-model.ts';
 import type { SpamModelRecord } from '../schemas/types.ts';
@@ -445,6 +445,59 @@ describe('console', () => {
     assert.equal((await bob.req('GET', '/history')).status, 303);
     await addOperator(file, 'bob', PASSWORD);
     assert.equal((await bob.req('GET', '/history')).status, 303, 'the session was deleted, not just refused');
+  });
+
+  it('a viewer (read-only operator) sees every page without a write form; each write is refused (403), audited and counted, and writes nothing; a role change holds at the next request', async () => {
+    const file = join(dir, 'console', 'users');
+    await addOperator(file, 'vera', PASSWORD, 'viewer');
+    const vera = new Client();
+    assert.equal((await vera.login('vera', PASSWORD)).status, 303);
+    const history = await vera.req('GET', '/history');
+    assert.equal(history.status, 200);
+    assert.match(history.body, /vera \(read-only\)/);
+    const messageLink = /href="(\/message\/[^"]+)"/.exec(history.body)?.[1];
+    assert.ok(messageLink, 'the history lists messages');
+    const pages = ['/quarantine', '/dead-letters', '/spam-model', '/firewall', messageLink];
+    for (const path of pages) {
+      const page = await vera.req('GET', path);
+      assert.equal(page.status, 200, path);
+      const writeForms = [...page.body.matchAll(/<form method="post" action="([^"]+)"/g)].map((m) => m[1]).filter((a) => a !== '/logout');
+      assert.deepEqual(writeForms, [], `${path}: no write form`);
+    }
+    const csrf = Client.csrf(history.body);
+    const blocksBefore = (await readTopic(svc.kafka, t.blocklist, 0, { settleMs: 300 })).length;
+    const feedbackBefore = (await readTopic(svc.kafka, t.feedback, 0, { settleMs: 300 })).length;
+    const writes: [string, Record<string, string>][] = [
+      ['/firewall/block', { prefix: '192.0.2.0/24', reason: 'viewer' }],
+      ['/quarantine', { do: 'spam', id: messageLink.slice('/message/'.length) }],
+      ['/spam-model/rollback', { version: 'bayes-0', confirm: 'yes' }],
+      ['/dead-letters/redrive', { stage: 'mime', reason: 'x' }],
+    ];
+    for (const [path, form] of writes) {
+      const r = await vera.req('POST', path, { csrf, ...form });
+      assert.equal(r.status, 403, path);
+      assert.match(r.body, /vera is a read-only operator \(role viewer\).*scop console users role vera operator/s, path);
+    }
+    assert.equal((await readTopic(svc.kafka, t.blocklist, 0, { settleMs: 300 })).length, blocksBefore, 'no block written');
+    assert.equal((await readTopic(svc.kafka, t.feedback, 0, { settleMs: 300 })).length, feedbackBefore, 'no label written');
+    const denied = await eventually(async () => {
+      const events = await Promise.all((await readTopic(svc.kafka, t.audit, 0, { settleMs: 300 })).map((r) => svc.codec.decodeAs<AuditEvent>(r.value, 'AuditEvent')));
+      const mine = events.filter((e) => e.action === 'write-denied' && e.actor === 'vera');
+      return mine.length === writes.length ? mine : undefined;
+    }, 20000, 'four write-denied audit events');
+    assert.deepEqual(denied.map((e) => e.targets), writes.map(([p]) => [p]));
+    assert.ok(denied.every((e) => e.outcome === 'error: read-only operator'));
+    assert.match(await svc.metrics.getSingleMetricAsString('scop_console_actions_total'), /action="write-denied",outcome="error"[^}]*} 4/);
+
+    // The role is read at each request: made an operator, the same session sees the forms.
+    assert.ok(setOperatorRole(file, 'vera', 'operator'));
+    const firewall = await vera.req('GET', '/firewall');
+    assert.match(firewall.body, /action="\/firewall\/block"/);
+    assert.doesNotMatch(firewall.body, /read-only/);
+    assert.ok(setOperatorRole(file, 'vera', 'viewer'));
+    assert.doesNotMatch((await vera.req('GET', '/firewall')).body, /action="\/firewall\/block"/);
+    // A viewer may log out.
+    assert.equal((await vera.req('POST', '/logout', { csrf })).headers.location, '/login');
   });
 
 });

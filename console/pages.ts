@@ -13,13 +13,17 @@ export const h = (v: unknown): string => escapeHtml(v === null || v === undefine
 const iso = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 const link = (id: string) => `/message/${encodeURIComponent(id)}`;
 
-export interface PageContext { user: string | null; csrf: string; flash?: string; error?: string }
+/** readOnly: the operator's role is viewer — pages show no write form (the server refuses the writes anyway). */
+export interface PageContext { user: string | null; csrf: string; flash?: string; error?: string; readOnly?: boolean }
+
+/** A write form, or nothing for a read-only operator. */
+const writable = (ctx: PageContext, form: string) => (ctx.readOnly ? '' : form);
 
 const NAV = [['/history', 'History'], ['/quarantine', 'Quarantine'], ['/dead-letters', 'Dead letters'], ['/spam-model', 'Spam model'], ['/firewall', 'Firewall']] as const;
 
 export function layout(title: string, ctx: PageContext, body: string, active = ''): string {
   const nav = ctx.user ? `<nav>${NAV.map(([href, label]) => `<a href="${href}"${href === active ? ' class="active"' : ''}>${label}</a>`).join('')}
-    <form method="post" action="/logout" class="logout"><input type="hidden" name="csrf" value="${h(ctx.csrf)}"><span>${h(ctx.user)}</span> <button>Log out</button></form></nav>` : '';
+    <form method="post" action="/logout" class="logout"><input type="hidden" name="csrf" value="${h(ctx.csrf)}"><span>${h(ctx.user)}${ctx.readOnly ? ' (read-only)' : ''}</span> <button>Log out</button></form></nav>` : '';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${h(title)} · scop console</title><link rel="stylesheet" href="/static/console.css"></head>
 <body><header><span class="brand">scop</span>${nav}</header><main>
@@ -73,9 +77,9 @@ function dl(pairs: [string, unknown][]): string {
 export function messagePage(ctx: PageContext, m: MessageRow & { held: boolean }, deliveries: DeliveryRow[], label: string | undefined): string {
   const d = JSON.parse(m.detail) as MessageDetail;
   const e = d.envelope;
-  const actions = `<form method="post" action="${link(m.id)}/act" class="actions">${csrfField(ctx)}
+  const actions = writable(ctx, `<form method="post" action="${link(m.id)}/act" class="actions">${csrfField(ctx)}
 ${m.held ? '<button name="do" value="release">Release (deliver)</button> <button name="do" value="delete">Delete</button> ' : ''}
-<button name="do" value="ham">Mark ham</button> <button name="do" value="spam">Mark spam</button></form>`;
+<button name="do" value="ham">Mark ham</button> <button name="do" value="spam">Mark spam</button></form>`);
   const symbols = d.symbols?.length
     ? `<table><thead><tr><th>Symbol</th><th>Weight</th><th>Stage</th><th>Score</th><th>Options</th></tr></thead><tbody>${d.symbols.map((s) => `<tr><td>${h(s.symbol)}</td><td>${h(s.weight ?? '')}</td><td>${h(s.stage)}</td><td>${h(s.score ?? '')}</td><td>${h(s.options.join(', '))}</td></tr>`).join('')}</tbody></table>`
     : '<p class="meta">This record carries no typed symbols (decided before the stages emitted them). The reasons above are what the decision used.</p>';
@@ -105,20 +109,20 @@ ${dl([['Spam probability', m.spamProbability === null ? '—' : m.spamProbabilit
 
 export function quarantinePage(ctx: PageContext, rows: MessageSummary[]): string {
   return layout('Quarantine', ctx, `<p class="meta">${rows.length} held message(s): quarantined or refused after acceptance. Release delivers to every recipient; marks go to spam.feedback.</p>
-<form method="post" action="/quarantine" class="bulk">${csrfField(ctx)}
+${ctx.readOnly ? resultsTable(rows, ctx, false) : `<form method="post" action="/quarantine" class="bulk">${csrfField(ctx)}
 <div class="toolbar"><button name="do" value="release">Release selected</button> <button name="do" value="delete">Delete selected</button> <button name="do" value="ham">Mark ham</button> <button name="do" value="spam">Mark spam</button></div>
-${resultsTable(rows, ctx, true)}</form>`, '/quarantine');
+${resultsTable(rows, ctx, true)}</form>`}`, '/quarantine');
 }
 
 export function deadLettersPage(ctx: PageContext, counts: { stage: string; reason: string; pending: number; total: number }[], rows: DeadLetterRow[], f: { stage?: string; reason?: string }): string {
   const countRows = counts.map((c) => `<tr><td><a href="/dead-letters?stage=${encodeURIComponent(c.stage)}&amp;reason=${encodeURIComponent(c.reason)}">${h(c.stage)}</a></td><td>${h(c.reason)}</td><td>${h(c.pending)}</td><td>${h(c.total)}</td>
-<td><form method="post" action="/dead-letters/redrive">${csrfField(ctx)}<input type="hidden" name="stage" value="${h(c.stage)}"><input type="hidden" name="reason" value="${h(c.reason)}"><button${c.pending ? '' : ' disabled'}>Re-drive all pending</button></form></td></tr>`).join('');
-  const list = rows.map((d) => `<tr><td>${d.redrivenAt === null ? `<input type="checkbox" name="ref" value="${h(`${d.partition}:${d.offset}`)}" aria-label="select dead letter ${h(d.offset)}">` : ''}</td><td class="nowrap">${h(iso(d.failedAt))}</td><td>${h(d.stage)}</td><td>${h(d.reason)}</td>
+<td>${writable(ctx, `<form method="post" action="/dead-letters/redrive">${csrfField(ctx)}<input type="hidden" name="stage" value="${h(c.stage)}"><input type="hidden" name="reason" value="${h(c.reason)}"><button${c.pending ? '' : ' disabled'}>Re-drive all pending</button></form>`)}</td></tr>`).join('');
+  const list = rows.map((d) => `<tr><td>${d.redrivenAt === null && !ctx.readOnly ? `<input type="checkbox" name="ref" value="${h(`${d.partition}:${d.offset}`)}" aria-label="select dead letter ${h(d.offset)}">` : ''}</td><td class="nowrap">${h(iso(d.failedAt))}</td><td>${h(d.stage)}</td><td>${h(d.reason)}</td>
 <td>${d.recordId ? `<a href="${link(d.recordId)}">${h(d.recordId)}</a>` : '—'}</td><td>${h(`${d.sourceTopic}/${d.sourcePartition}@${d.sourceOffset}`)}</td><td class="reason">${h(d.error)}</td><td>${d.redrivenAt === null ? 'pending' : h(`re-driven ${iso(d.redrivenAt)} by ${d.redrivenBy}`)}</td></tr>`).join('\n');
   return layout('Dead letters', ctx, `<table class="counts"><thead><tr><th>Stage</th><th>Reason</th><th>Pending</th><th>Total</th><th></th></tr></thead><tbody>${countRows || '<tr><td colspan="5">No dead letter.</td></tr>'}</tbody></table>
 <h2>${f.stage ? `${h(f.stage)} ${h(f.reason ?? '')}` : 'Latest'}</h2>
-<form method="post" action="/dead-letters/redrive">${csrfField(ctx)}<div class="toolbar"><button>Re-drive selected</button></div>
-<table class="results"><thead><tr><th></th><th>Failed</th><th>Stage</th><th>Reason</th><th>Record</th><th>Source</th><th>Error</th><th>State</th></tr></thead><tbody>${list}</tbody></table></form>
+${writable(ctx, `<form method="post" action="/dead-letters/redrive">${csrfField(ctx)}<div class="toolbar"><button>Re-drive selected</button></div>`)}
+<table class="results"><thead><tr><th></th><th>Failed</th><th>Stage</th><th>Reason</th><th>Record</th><th>Source</th><th>Error</th><th>State</th></tr></thead><tbody>${list}</tbody></table>${writable(ctx, '</form>')}
 <p class="meta">Re-drive writes each record's original bytes back to the topic it came from; the stage processes it again (after a fix).</p>`, '/dead-letters');
 }
 
@@ -128,17 +132,17 @@ export function modelPage(ctx: PageContext, versions: ModelVersion[], current: s
     const older = (domainVersions.get(d.domain) ?? []).filter((v) => v.version !== d.version);
     const options = [`<option value="">its previous version (${h(d.previousVersion ?? 'none recorded')})</option>`,
       ...older.map((v) => `<option value="${h(v.version)}">${h(v.version)} (published ${v.publishedAt ? h(iso(v.publishedAt)) : '?'}${v.nham === null ? '' : h(`, ${v.nham} ham / ${v.nspam} spam`)})</option>`)].join('');
-    return `<form method="post" action="/spam-model/domain/rollback">${csrfField(ctx)}<input type="hidden" name="domain" value="${h(d.domain)}">
+    return writable(ctx, `<form method="post" action="/spam-model/domain/rollback">${csrfField(ctx)}<input type="hidden" name="domain" value="${h(d.domain)}">
 <label>to <select name="to">${options}</select></label> <label><input type="checkbox" name="confirm" value="yes" required> I am sure</label> <button>Roll back</button></form>
 <form method="post" action="/spam-model/domain/remove">${csrfField(ctx)}<input type="hidden" name="domain" value="${h(d.domain)}">
-<label><input type="checkbox" name="confirm" value="yes" required> I am sure</label> <button>Remove</button></form>`;
+<label><input type="checkbox" name="confirm" value="yes" required> I am sure</label> <button>Remove</button></form>`);
   };
   const domainRows = [...domains].sort((a, b) => (a.domain < b.domain ? -1 : 1)).map((d) => `<tr><td>${h(d.domain)}</td><td>${h(d.version)}${d.inUse ? ' <span class="badge deliver">blended in</span>' : d.inUse === false ? ' (too few labels)' : ''}</td><td>${h(d.nham)}</td><td>${h(d.nspam)}</td><td>${h(d.tokens)}</td><td>${h(d.base ?? '')}</td><td class="nowrap">${d.lastLabelAt ? h(iso(d.lastLabelAt)) : ''}</td><td class="nowrap">${d.publishedAt ? h(iso(d.publishedAt)) : ''}</td><td>${h(d.previousVersion ?? '')}</td><td>${domainForms(d)}</td></tr>`).join('');
   const domainTable = domains.length === 0 ? '' : `<h2>Per-recipient-domain models</h2>
 <table class="results"><thead><tr><th>Domain</th><th>Version</th><th>Ham</th><th>Spam</th><th>Weights</th><th>Learnt on line</th><th>Last label</th><th>Published</th><th>Previous version</th><th></th></tr></thead><tbody>${domainRows}</tbody></table>
 <p class="meta">A domain's model is a correction on top of the global model, applied only on top of the global model line it was learnt on. <b>Roll back</b> republishes the chosen version's signed bytes from spam.model.history (checked against the trusted public keys first; refused when it was learnt on another line than the global model in use); the list offers the ${DOMAIN_VERSIONS_KEPT} newest. <b>Remove</b> deletes the domain's model: scorers use the global model alone, and the learner starts the domain again at its next label. Same as <code>scop spam rollback --domain &lt;name&gt; [--to &lt;version&gt;]</code> and <code>--remove</code>; audited to ops.audit.</p>`;
-  const rollback = (v: ModelVersion) => `<form method="post" action="/spam-model/rollback">${csrfField(ctx)}<input type="hidden" name="version" value="${h(v.version)}">
-<label><input type="checkbox" name="confirm" value="yes" required> I am sure</label> <button>Roll back to this version</button></form>`;
+  const rollback = (v: ModelVersion) => writable(ctx, `<form method="post" action="/spam-model/rollback">${csrfField(ctx)}<input type="hidden" name="version" value="${h(v.version)}">
+<label><input type="checkbox" name="confirm" value="yes" required> I am sure</label> <button>Roll back to this version</button></form>`);
   const rows = versions.map((v) => `<tr><td>${h(v.version)}${v.version === current ? ' <span class="badge deliver">in use</span>' : ''}</td><td>${h(v.name)}</td><td class="nowrap">${h(iso(v.trainedAt))}</td><td class="nowrap">${v.publishedAt ? h(iso(v.publishedAt)) : ''}</td><td>${h(v.nham)}</td><td>${h(v.nspam)}</td><td>${h(v.tokens)}</td><td>${h(v.tokenizerVersion)}</td><td>${h(v.source)}</td><td>${h(v.offset)}</td>
 <td>${v.version === current ? '' : rollback(v)}</td></tr>`).join('');
   return layout('Spam model', ctx, `<table class="results"><thead><tr><th>Version</th><th>Model</th><th>Trained</th><th>Published</th><th>Ham</th><th>Spam</th><th>Tokens</th><th>Tokenizer</th><th>Source</th><th>Seen at</th><th></th></tr></thead><tbody>${rows || '<tr><td colspan="11">No model on spam.model.</td></tr>'}</tbody></table>
@@ -148,11 +152,11 @@ export function modelPage(ctx: PageContext, versions: ModelVersion[], current: s
 
 export function firewallPage(ctx: PageContext, blocks: Block[], now: number): string {
   const rows = blocks.map((b) => `<tr><td>${h(b.prefix)}</td><td>${h(b.reason)}</td><td>${h(b.source)}</td><td class="nowrap">${h(iso(b.createdAt))}</td><td class="nowrap">${b.expiresAt === null ? 'until lifted' : h(`${iso(b.expiresAt)}${b.expiresAt <= now ? ' (expired)' : ''}`)}</td>
-<td><form method="post" action="/firewall/unblock">${csrfField(ctx)}<input type="hidden" name="prefix" value="${h(b.prefix)}"><button>Unblock</button></form></td></tr>`).join('');
-  return layout('Firewall', ctx, `<form method="post" action="/firewall/block" class="search">${csrfField(ctx)}
+<td>${writable(ctx, `<form method="post" action="/firewall/unblock">${csrfField(ctx)}<input type="hidden" name="prefix" value="${h(b.prefix)}"><button>Unblock</button></form>`)}</td></tr>`).join('');
+  return layout('Firewall', ctx, `${writable(ctx, `<form method="post" action="/firewall/block" class="search">${csrfField(ctx)}
 <label>Prefix <input name="prefix" required maxlength="64" placeholder="203.0.113.0/24 or 203.0.113.7"></label>
 <label>Reason <input name="reason" maxlength="200" value="blocked by the operator"></label>
-<label>For (seconds) <input name="for" inputmode="numeric" maxlength="9" placeholder="empty: until unblocked"></label><button>Block</button></form>
+<label>For (seconds) <input name="for" inputmode="numeric" maxlength="9" placeholder="empty: until unblocked"></label><button>Block</button></form>`)}
 <table class="results"><thead><tr><th>Prefix</th><th>Reason</th><th>By</th><th>Since</th><th>Until</th><th></th></tr></thead><tbody>${rows || '<tr><td colspan="6">No block.</td></tr>'}</tbody></table>`, '/firewall');
 }
 

@@ -97,6 +97,11 @@ export class CredentialStore {
     return this.view.current().has(name);
   }
 
+  /** What follows `name:` on its line now (undefined: not in the file). */
+  protected entry(name: string): string | undefined {
+    return this.view.current().get(name);
+  }
+
   async verify(name: string, password: string): Promise<boolean> {
     const hash = this.view.current().get(name);
     const ok = await this.scheme.verify(password, hash ?? this.dummy);
