@@ -1,14 +1,14 @@
 /**
- * `scop console users add|remove|list` (the operators who may log in, argon2id hashes) and
+ * `scop console users add|role|remove|list` (the operators who may log in, argon2id hashes, and their roles) and
  * `scop console rebuild` (empty the history view and replay the topics into it).
  */
-import type { Command } from 'commander';
+import { Argument, Option, type Command } from 'commander';
 import { z } from 'zod';
 import { loadEnv } from '../runtime/config.ts';
 import { loadConsoleConfig } from '../console/config.ts';
 import { rebuildHistory } from '../console/history.ts';
 import { openHistoryStore } from '../console/service.ts';
-import { addOperator, parseRole, readOperators, removeOperator, setOperatorRole } from '../console/users.ts';
+import { addOperator, OPERATOR_ROLES, parseRole, readOperators, removeOperator, setOperatorRole } from '../console/users.ts';
 import { readPassword } from '../ingress/users-cli.ts';
 import { cliClients } from './compacted.ts';
 
@@ -19,7 +19,7 @@ export function registerConsoleCommands(program: Command): void {
   const users = c.command('users').description('operators who may log in to the console (argon2id hashes in CONSOLE_USERS_FILE)');
   users.command('add').description('add an operator or replace its password (from the terminal, or stdin with --password-stdin)')
     .argument('<name>').option('--password-stdin', 'read the password from the first line of stdin')
-    .option('--role <role>', 'operator (every page and write) or viewer (every page, no write); default: an existing operator keeps its role, a new one is an operator')
+    .addOption(new Option('--role <role>', 'operator (every page and write) or viewer (every page, no write); default: an existing operator keeps its role, a new one is an operator').choices(OPERATOR_ROLES))
     .action(async (name: string, o: { passwordStdin?: boolean; role?: string }) => {
       const file = config().usersFile;
       const role = o.role === undefined ? undefined : parseRole(o.role);
@@ -32,7 +32,7 @@ export function registerConsoleCommands(program: Command): void {
     console.log(`removed ${name} from ${file}`);
   });
   users.command('role').description('change an operator\'s role (its password kept): operator (every page and write) or viewer (every page, no write); holds from its next request')
-    .argument('<name>').argument('<role>').action((name: string, role: string) => {
+    .argument('<name>').addArgument(new Argument('<role>').choices(OPERATOR_ROLES)).action((name: string, role: string) => {
       const file = config().usersFile;
       const r = parseRole(role);
       if (!setOperatorRole(file, name, r)) { console.error(`no operator ${name} in ${file}`); process.exitCode = 1; return; }
