@@ -10,6 +10,10 @@
  *    character at a time; the results below were recorded from the unpatched function, and
  *    2,000,000 random values of the characters that matter (quotes, backslashes, parentheses, ; = *
  *    ' % whitespace, U+00A0, encoded words) gave the same results before and after, both builds.
+ *    Each search of the runs remembers where it found its character (the runs only move forward):
+ *    searching again from every ";" made a value of many ";" and no "=" or quote quadratic (200,000
+ *    of them in a `filename*=` took 0.4 s; a 4 MB message of 20 such parts 7.2 s, now 0.46 s); 4,000,000
+ *    random values gave the same results with and without the remembering, both builds.
  *
  * Each case is checked against the ESM and the CommonJS build (mailparser loads one, mailsplit the other).
  */
@@ -78,6 +82,11 @@ const VALUES: [string, Parsed][] = [
   // Values the runs do not take: backslashes and comments still go one character at a time.
   ['text/plain; name="a\\"b"; x=1', ['text/plain', [['name', 'a"b'], ['x', '1']], []]],
   ['text/plain (c); charset=utf-8 (d)', ['text/plain', [['charset', 'utf-8']], []]],
+  // Runs of separators: each search's last find is reused only while it lies ahead of the cursor
+  // (recorded from the unpatched 5.6.4 as well).
+  ["attachment; filename*=utf-8''a;;;;b=c;;d", ['attachment', [['b', 'c'], ['d', ''], ['filename', 'a']], ['filename']]],
+  ['a;;"x;y";=;"";k=";"z;m', ['a', [['"x', ''], ['y"', ''], ['', ''], ['""', ''], ['k', ';'], ['m', '']], []]],
+  ['a; b=1 "q" ; c="2"; d', ['a', [['b', '1 q'], ['c', '2'], ['d', '']], []]],
 ];
 
 describe('libmime hunks (patches/libmime+5.6.4.patch)', () => {
@@ -97,6 +106,16 @@ describe('libmime hunks (patches/libmime+5.6.4.patch)', () => {
           const r = lib.parseHeaderValue(input, { stripComments }) as { value: string; params: Record<string, string>; decodedParams: string[] };
           assert.deepEqual([r.value, Object.entries(r.params), [...r.decodedParams]], want, JSON.stringify(input));
         }
+      }
+    });
+
+    it(`${name}: parseHeaderValue is linear in runs of ";" without "=" or quotes (1,000,000 of them: < 200 ms of CPU)`, () => {
+      for (const value of [`attachment; filename*=utf-8''${';'.repeat(1_000_000)}`, `a; ${'; b'.repeat(330_000)}`, `a; b=${';'.repeat(1_000_000)}"`]) {
+        const c0 = process.cpuUsage();
+        lib.parseHeaderValue(value);
+        const c = process.cpuUsage(c0);
+        const ms = (c.user + c.system) / 1000;
+        assert.ok(ms < 200, `${value.slice(0, 30)}…: ${ms.toFixed(0)} ms`);
       }
     });
   }
