@@ -11,6 +11,13 @@
  * 4. lib/dkim/message-parser.js — the end of the header block was looked for byte by byte with an
  *    array push and slice per byte (70–300 ns a byte): a 4 MiB header block cost the verifier ~1.2 s,
  *    ~100 times 4 MiB of body. Now indexOf on <LF>, the same answer on any chunking.
+ * 5. lib/tools.js, lib/parse-dkim-headers.js, lib/dkim/dkim-verifier.js, lib/spf/syntax.js,
+ *    lib/mta-sts.js — regexes quadratic in a run inside attacker text (every start in the run scans
+ *    to its end; ~1 ns a step, so 64 KiB cost ~3.6 s, synchronously): the white space trims of a
+ *    field name, an h= entry and a DKIM/ARC tag-spec (/^[ \t]+|[ \t]+$/g, /^[ \t\r\n]+|[ \t\r\n]+$/g),
+ *    the dots after a domain (/\.+$/), SPF's toplabel ([a-z0-9]*[a-z][a-z0-9]* on an include: or
+ *    redirect= target of a TXT record) and the WSP before a delimiter of the _mta-sts TXT record.
+ *    Loops for the trims, [0-9]*[a-z][a-z0-9]* for the toplabel: the same answers.
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
@@ -18,6 +25,9 @@ import { describe, it } from 'node:test';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { spf } from 'mailauth/lib/spf/index.js';
+import { resolvePolicy } from 'mailauth/lib/mta-sts.js';
+// @ts-expect-error: mailauth ships no types for lib/spf/syntax.js
+import spfSyntax from 'mailauth/lib/spf/syntax.js';
 // @ts-expect-error: mailauth ships no types for lib/tools.js
 import tools from 'mailauth/lib/tools.js';
 // @ts-expect-error: mailauth ships no types for lib/dkim/message-parser.js
@@ -25,10 +35,16 @@ import messageParser from 'mailauth/lib/dkim/message-parser.js';
 const { MessageParser } = messageParser as { MessageParser: new () => { headerChunks: Buffer[]; processChunk(c: Buffer): Promise<void> } };
 
 interface Parsed { key: string; line: Buffer }
-const { parseHeaders, getSigningHeaderLines } = tools as {
+const { parseHeaders, getSigningHeaderLines, parseDkimHeaders, formatRelaxedLine, formatDomain, trimFws } = tools as {
   parseHeaders(b: Buffer): { parsed: Parsed[] };
   getSigningHeaderLines(parsed: Parsed[], h: string, verify: boolean): { keys: string; headers: Parsed[] };
+  parseDkimHeaders(line: string): { parsed: Record<string, { value: unknown }>; syntaxErrors?: string[] };
+  formatRelaxedLine(line: string | Buffer, suffix?: string): Buffer;
+  formatDomain(d: string): string;
+  trimFws(s: string): string;
 };
+/** A syntax error's text, or false. */
+const { validateTerms } = spfSyntax as { validateTerms(terms: string[]): string | false };
 
 type Records = Record<string, string>;
 /** node:dns-shaped TXT answers from a table; any other name is NXDOMAIN. Counts the lookups. */
@@ -225,5 +241,83 @@ describe('message-parser.js: the end of the header block in linear time', () => 
     const base = await time(body);
     const t = await time(headers);
     assert.ok(t < base * 6 + 50, `header fields ${t.toFixed(0)} ms, body ${base.toFixed(0)} ms`);
+  });
+});
+
+describe('regexes quadratic in a run of attacker text are loops (or linear regexes)', () => {
+  const N = 48 * 1024;
+  const SP = ' '.repeat(N);
+  /** CPU ms of the fastest of three runs; stops early once one is under the bound (before the patch each run took seconds). */
+  const cpuMs = async (bound: number, fn: () => unknown) => {
+    let best = Infinity;
+    for (let i = 0; i < 3 && best >= bound; i++) {
+      const c0 = process.cpuUsage();
+      await fn();
+      const c = process.cpuUsage(c0);
+      best = Math.min(best, (c.user + c.system) / 1000);
+    }
+    return best;
+  };
+  const under = async (what: string, fn: () => unknown) => {
+    const ms = await cpuMs(250, fn);
+    assert.ok(ms < 250, `${what}: ${ms.toFixed(0)} ms of CPU (the regex took ~2 s for 48 KiB)`);
+  };
+
+  it('the trims give what the regexes gave, on 20,000 random strings', () => {
+    let seed = 11;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+    const alphabet = [' ', '\t', '\r', '\n', 'a', ':', '.', '\xa0', '\v'];
+    for (let t = 0; t < 20000; t++) {
+      const str = Array.from({ length: rnd(12) }, () => alphabet[rnd(alphabet.length)]).join('');
+      assert.equal(trimFws(str), str.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, ''), JSON.stringify(str));
+      const dots = str.replace(/[^a.]/g, '');
+      assert.equal(formatDomain(dots), dots.replace(/\.+$/, ''), JSON.stringify(dots));
+      // the field name of a relaxed header line: lower case, SP/HTAB trimmed
+      const name = str.replace(/[\r\n:]/g, '');
+      const relaxed = formatRelaxedLine(`${name}: v`).toString('latin1');
+      const want = `${name.toLowerCase().replace(/^[ \t]+|[ \t]+$/g, '')}:v`.replace(/[ \t]+/g, ' ').replace(/^ | $/g, '');
+      assert.equal(relaxed, want, JSON.stringify(name));
+    }
+  });
+
+  it('SPF toplabel: the same labels as *alphanum ALPHA *alphanum / the hyphen form, every label of up to 5 characters', () => {
+    const old = /^(?:[a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+-[a-z0-9-]*[a-z0-9])$/i;
+    const chars = ['a', 'Z', '0', '-', '_', '!'];
+    const valid = (label: string) => validateTerms([`include:x.${label}`]) === false;
+    let n = 0;
+    for (let len = 1; len <= 5; len++) {
+      for (let i = 0; i < chars.length ** len; i++) {
+        let label = '';
+        for (let j = 0, x = i; j < len; j++, x = Math.floor(x / chars.length)) label += chars[x % chars.length];
+        assert.equal(valid(label), old.test(label), label);
+        n++;
+      }
+    }
+    assert.equal(n, 9330);
+  });
+
+  it('48 KiB runs in a field name, a tag-spec, an h= entry and after a domain cost milliseconds', async () => {
+    const row0 = Buffer.from(`a${SP}b: x\r\nFrom: a@example.com\r\n`);
+    await under('first header line "a<spaces>b: x" (parseHeaders)', () => parseHeaders(row0));
+    await under('a DKIM-Signature tag-spec with a run of spaces', () => parseDkimHeaders(`DKIM-Signature: v=1; a=rsa-sha256; z=${SP}x; d=example.com`));
+    const parsed = parseHeaders(Buffer.from('From: a@example.com\r\n')).parsed;
+    await under('an h= entry with a run of spaces', () => getSigningHeaderLines(parsed, `from:a${SP}b`, true));
+    await under('a field name with a run of spaces, relaxed', () => formatRelaxedLine(`a${SP}b: v`));
+    await under('a domain with a run of dots before its last label', () => formatDomain(`example${'.'.repeat(N)}com`));
+  });
+
+  it('an SPF include: target with a 60,000-character last label costs milliseconds (was ~4 s): still permerror', async () => {
+    const dns = resolver({ 'evil.example': `v=spf1 include:x.${'a'.repeat(60000)}! -all` });
+    let result = '';
+    await under('include:x.<60,000 letters>!', async () => {
+      result = (await spf({ sender: 'a@evil.example', ip: '192.0.2.1', helo: 'mx.evil.example', mta: 'mx.test', resolver: dns.fn, strict: true })).status.result;
+    });
+    assert.equal(result, 'permerror');
+  });
+
+  it('an _mta-sts TXT record with 60,000 spaces before a delimiter costs milliseconds (was ~3 s); the id is read as before', async () => {
+    const txt = (r: string) => async () => [[r]];
+    assert.deepEqual(await resolvePolicy('example.com', { resolver: txt('v=STSv1; id=abc \t ;') } as never), 'abc');
+    await under('id=a<spaces>b', () => resolvePolicy('example.com', { resolver: txt(`v=STSv1; id=a${' '.repeat(60000)}b;`) } as never));
   });
 });
