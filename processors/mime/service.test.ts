@@ -1,7 +1,8 @@
 /**
  * The MIME stage on the real broker: raw MailRecords in → records with the mime section out,
  * the envelope carried on and the raw referred to (MailRecord.rawRef); a message over 64 KiB parsed in the
- * worker thread with the section inline parsing gives; garbage → dead-letter topic; SIGKILL mid-stream + restart → every
+ * worker thread with the section inline parsing gives; a parse that hangs in the worker → dead letter
+ * process-timeout and the stage goes on; garbage → dead-letter topic; SIGKILL mid-stream + restart → every
  * record exactly once on the parsed topic.
  */
 import assert from 'node:assert/strict';
@@ -15,7 +16,8 @@ import { schema } from '../../schemas/index.ts';
 import type { DeadLetter, MailRecord } from '../../schemas/types.ts';
 import { loadSpamAssassin } from '../../corpus/spam-assassin/index.ts';
 import { parseMime } from './parse.ts';
-import { mimeService } from './service.ts';
+import { defineStage } from '../../runtime/stage.ts';
+import { boundedParser, loadMimeConfig, mimeService, type MimeState } from './service.ts';
 import { skipWithoutTestdata, testdataPath } from '../../runtime/testdata.ts';
 
 const SERVICE = fileURLToPath(new URL('./service.ts', import.meta.url));
@@ -103,6 +105,39 @@ describe('MIME stage on Kafka', () => {
     } finally {
       second.child.kill('SIGTERM');
       await second.exited;
+    }
+  });
+
+  it('a parse that hangs in the worker: dead letter process-timeout naming the limit, the records after it parsed, nothing lost', async () => {
+    const t = await createStageTopics(admin, 'mime-hang', 1);
+    // The real stage with one change: its worker module hangs on the subject "hang" (hanging-parse.test-worker.ts), every message in the worker, a 3 s parse limit.
+    const hanging = defineStage<MimeState, 'mime'>({
+      ...mimeService.stage,
+      init(ctx) {
+        const config = loadMimeConfig({});
+        return { config, parser: boundedParser({ limits: config.limits, inlineMaxBytes: 0, threads: 1, timeoutMs: 3_000, registry: ctx.metrics, module: new URL('./hanging-parse.test-worker.ts', import.meta.url) }) };
+      },
+    });
+    const mail = (subject: string) => testMailRecord(`From: a@example.com\r\nTo: b@example.net\r\nSubject: ${subject}\r\n\r\nhello\r\n`);
+    const records = [mail('first'), mail('hang'), mail('second'), mail('third')];
+    await produce(svc.kafka, svc.codec, t.input, 'MailRecord', records.map((record) => ({ record })));
+    const t0 = performance.now();
+    const running = await hanging.run(svc, t);
+    try {
+      const out = (await readTopic(svc.kafka, t.output, 3)).map((r) => decode(r.value));
+      const took = performance.now() - t0;
+      assert.deepEqual(out.map((r) => r.mime?.headers.subject), ['first', 'second', 'third']);
+      const [dl] = await readTopic(svc.kafka, t.deadLetters, 1, { settleMs: 300 });
+      const letter = await svc.codec.decodeAs<DeadLetter>(dl!.value, 'DeadLetter');
+      assert.equal(letter.reason, 'process-timeout');
+      assert.match(letter.error, /took longer than 3000 ms \(MIME_PARSE_TIMEOUT_MS\); its worker thread was terminated/);
+      assert.equal(letter.sourceOffset, 1);
+      assert.equal(letter.recordId, records[1]!.envelope.id);
+      // Well within the 60 s record limit and the 30 s session timeout: no rebalance, no redelivery.
+      assert.ok(took < 20_000, `all four records settled in ${took.toFixed(0)} ms`);
+      console.log(`hanging parse: dead-lettered and three records parsed in ${took.toFixed(0)} ms`);
+    } finally {
+      await running.stop();
     }
   });
 });
