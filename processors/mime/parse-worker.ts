@@ -10,7 +10,7 @@ import { analyseContent } from './parse.ts';
 import type { MimeLimits } from './structure.ts';
 
 export interface ParseTask {
-  /** The raw message, an ArrayBuffer of its own moved in (the caller's Buffer may view a larger Kafka fetch buffer). */
+  /** The raw message, an ArrayBuffer of its own moved in (cloning the caller's Buffer would copy all of its backing buffer, which may be larger). */
   raw: ArrayBuffer;
   limits: MimeLimits;
   /** Send back each attachment's bytes (for the ClamAV attribution). */
