@@ -42,6 +42,8 @@ export interface CpuRunOptions {
   signal?: AbortSignal;
   /** Overrides the pool's timeoutMs for this task. */
   timeoutMs?: number;
+  /** ArrayBuffers in the task moved to the worker rather than copied (they are detached here once the task is sent). */
+  transferList?: ArrayBuffer[];
 }
 
 export class CpuTaskTimeoutError extends Error {
@@ -162,7 +164,7 @@ export class CpuPool<T, R> {
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
     try {
-      const result = await this.pool.run(task, { signal });
+      const result = await this.pool.run(task, { signal, transferList: opts.transferList });
       done('ok');
       return result;
     } catch (e) {

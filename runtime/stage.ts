@@ -20,6 +20,7 @@
 import type { SchemaName } from '../schemas/index.ts';
 import type { MailRecord, MailSymbol, SymbolStage } from '../schemas/types.ts';
 import { RecordRejected, startEngine, TransientError, type Produced, type SourceRef } from './engine.ts';
+import { CpuTaskTimeoutError } from './cpu-pool.ts';
 import { engineDeadlinesFromEnv } from './engine-tuning.ts';
 import type { MessageHeaders, OutRecord } from './kafka.ts';
 import type { Logger } from './log.ts';
@@ -118,7 +119,7 @@ interface StageCommon<S, C extends ServiceContext = ServiceContext> {
   concurrency?: number;
   /** Records per transaction (default 100). */
   maxRecordsPerTransaction?: number;
-  /** Per-record time limit for process(); past it the record is dead-lettered as process-timeout (default 60 s). */
+  /** Per-record time limit for process(); past it (or when process() throws a CpuTaskTimeoutError) the record is dead-lettered as process-timeout (default 60 s). */
   processTimeoutMs?: number;
   /** Input partitions processed in parallel (default 3). */
   partitionsConcurrently?: number;
@@ -262,7 +263,8 @@ function step<S, In, R, Out>(
         ]);
       } catch (e) {
         if (e instanceof TransientError) throw e;
-        throw new RecordRejected(e instanceof ProcessTimeoutError ? 'process-timeout' : 'process-error', e);
+        // A worker task stopped at its own time limit (runtime/cpu-pool.ts) is this record's timeout too.
+        throw new RecordRejected(e instanceof ProcessTimeoutError || e instanceof CpuTaskTimeoutError ? 'process-timeout' : 'process-error', e);
       } finally {
         clearTimeout(timer);
       }

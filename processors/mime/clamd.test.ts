@@ -15,7 +15,8 @@ import { freePort } from '../../infra/ports.ts';
 import { clamdScan, parseClamdAddress } from './clamd.ts';
 import { mimeSymbols } from './symbols.ts';
 import { parseMime } from './parse.ts';
-import { loadMimeConfig } from './service.ts';
+import { boundedParser, loadMimeConfig } from './service.ts';
+import { DEFAULT_LIMITS } from './structure.ts';
 
 const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
 const CLAMD = ['/usr/sbin/clamd', '/usr/bin/clamd'].find((p) => existsSync(p));
@@ -91,6 +92,25 @@ describe('ClamAV via clamd INSTREAM', () => {
     assert.equal(eicar.virus, 'Scop-Eicar-Test.UNOFFICIAL');
     assert.ok(eicar.flags.includes('virus'));
     assert.equal(m.attachments.find((a) => a.filename === 'readme.txt')!.virus, null);
+  });
+
+  it('parsed in a worker thread (a large message), the scan and its attribution are the same', async () => {
+    const raw = await new MailComposer({
+      from: 'a@example.com', to: 'b@example.net', subject: 'eicar', text: 'hello',
+      attachments: [{ filename: 'readme.txt', content: 'nothing here' }, { filename: 'eicar.com', content: Buffer.from(EICAR) }],
+    }).compile().build();
+    const { clamd: cfg } = loadMimeConfig({ CLAMD_ADDRESS: `tcp://127.0.0.1:${port}` });
+    const parser = boundedParser({ limits: DEFAULT_LIMITS, clamd: cfg, inlineMaxBytes: 0, threads: 1, timeoutMs: 30_000 });
+    try {
+      const inWorker = await parser.parse(raw);
+      const inline = await parseMime(raw, { clamd: cfg });
+      assert.deepEqual({ ...inWorker, parsedAt: 0 }, { ...inline, parsedAt: 0 });
+      assert.equal(inWorker.attachments.find((a) => a.filename === 'eicar.com')!.virus, 'Scop-Eicar-Test.UNOFFICIAL');
+      assert.deepEqual(inWorker.attachmentFlags.includes('virus'), true);
+      assert.equal(inWorker.tags[0], 'virus');
+    } finally {
+      await parser.close();
+    }
   });
 
   it('a clean message scans clean; an unreachable clamd gives scan result error, not a failure', async () => {

@@ -145,6 +145,8 @@ export interface MimeAnalysis {
   section: MimeSection;
   /** mailparser's part tree of the message, null when the parse failed or a limit kept the body out. */
   parsed: ParsedWithTree | null;
+  /** The decoded bytes of each attachment described in `section.attachments`, same order (the ClamAV attribution scans them). */
+  contents: Buffer[];
 }
 
 export async function parseMime(raw: Buffer, opts: ParseOptions = {}): Promise<MimeSection> {
@@ -153,6 +155,37 @@ export async function parseMime(raw: Buffer, opts: ParseOptions = {}): Promise<M
 
 /** parseMime, also handing back mailparser's tree (the corpus round trip compares it). */
 export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise<MimeAnalysis> {
+  const analysis = await analyseContent(raw, opts);
+  if (opts.clamd) await scanMime(analysis.section, raw, analysis.contents, opts.clamd, opts.signal);
+  return analysis;
+}
+
+/**
+ * The ClamAV scan of a parsed message, in place: the whole message by INSTREAM (clamd decodes MIME
+ * itself); when it is infected, each attachment (`contents`, as analyseMime describes them) to
+ * attribute the signature. Network only, no parsing: the stage runs it on the main thread also for
+ * messages parsed in a worker (service.ts).
+ */
+export async function scanMime(section: MimeSection, raw: Buffer, contents: Buffer[], clamd: { address: ClamdAddress; timeoutMs: number }, signal?: AbortSignal): Promise<void> {
+  const r = await clamdScan(clamd.address, raw, clamd.timeoutMs, signal);
+  section.scan = { engine: 'clamd', result: r.result, detail: r.detail };
+  if (r.result !== 'infected') return;
+  // First, as when the tag was set before the others.
+  section.tags = ['virus', ...section.tags.filter((t) => t !== 'virus')];
+  // Attribute the signature to the attachments that carry it.
+  const { attachments } = section;
+  for (let i = 0; i < attachments.length; i++) {
+    const one = await clamdScan(clamd.address, contents[i]!, clamd.timeoutMs, signal);
+    if (one.result === 'infected') {
+      attachments[i]!.virus = one.detail;
+      attachments[i]!.flags = [...attachments[i]!.flags, 'virus'];
+    }
+  }
+  section.attachmentFlags = [...new Set(attachments.flatMap((a) => a.flags))];
+}
+
+/** Everything but the ClamAV scan: the part of the work whose cost a sender controls (parse-worker.ts runs it in a worker). */
+export async function analyseContent(raw: Buffer, opts: Omit<ParseOptions, 'clamd' | 'signal'> = {}): Promise<MimeAnalysis> {
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const structure: Structure = scanStructure(raw, limits);
   const options = { ...MAILPARSER_OPTIONS, maxHtmlLengthToParse: limits.maxHtmlToTextBytes };
@@ -203,23 +236,6 @@ export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise
     attachments.push(checks ? await describeAttachment(input) : identifyAttachment(input));
   }
 
-  let scan: MimeSection['scan'] = null;
-  if (opts.clamd) {
-    const r = await clamdScan(opts.clamd.address, raw, opts.clamd.timeoutMs, opts.signal);
-    scan = { engine: 'clamd', result: r.result, detail: r.detail };
-    if (r.result === 'infected') {
-      tags.add('virus');
-      // Attribute the signature to the attachments that carry it.
-      for (let i = 0; i < attachments.length; i++) {
-        const one = await clamdScan(opts.clamd.address, parts[i]!.content, opts.clamd.timeoutMs, opts.signal);
-        if (one.result === 'infected') {
-          attachments[i]!.virus = one.detail;
-          attachments[i]!.flags = [...attachments[i]!.flags, 'virus'];
-        }
-      }
-    }
-  }
-
   const attachmentFlags = [...new Set(attachments.flatMap((a) => a.flags))];
   if (text.value) tags.add('has-text');
   if (html.value) tags.add('has-html');
@@ -268,7 +284,7 @@ export async function analyseMime(raw: Buffer, opts: ParseOptions = {}): Promise
     defects: defects.slice(0, 200),
     attachments,
     attachmentFlags,
-    scan,
+    scan: null,
   };
-  return { section, parsed: full };
+  return { section, parsed: full, contents: parts.slice(0, limits.maxAttachments).map((a) => a.content) };
 }
