@@ -7,13 +7,13 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ConfigError } from '../../runtime/config.ts';
-import { CpuTaskAbortedError } from '../../runtime/cpu-pool.ts';
+import { CpuTaskAbortedError, CpuTaskTimeoutError } from '../../runtime/cpu-pool.ts';
 import { loggerFor } from '../../runtime/log.ts';
 import { testMailRecord } from '../../runtime/stage-testing.ts';
 import type { MailRecord } from '../../schemas/types.ts';
 import { train } from './evaluate.ts';
 import { spamInputFromRecord } from './input.ts';
-import { boundedTokenizer, bodyChars, loadSpamConfig, spamService, type SpamState } from './service.ts';
+import { boundedTokenizer, bodyChars, DEFAULT_TOKENIZE_TIMEOUT_MS, loadSpamConfig, PROCESS_TIMEOUT_MS, spamService, type SpamState } from './service.ts';
 import { mimeSection, spamInput, spamStateFor, withMime } from './testing.ts';
 import { DEFAULT_LIMITS, tokenize } from './tokenizer.ts';
 
@@ -44,6 +44,9 @@ describe('spam stage process(): bounded, and stoppable', () => {
     assert.throws(() => loadSpamConfig({ SPAM_MAX_TEXT_CHARS: 'lots' }), (e: Error) => e instanceof ConfigError && /SPAM_MAX_TEXT_CHARS/.test(e.message));
     assert.throws(() => loadSpamConfig({ SPAM_TOKENIZE_THREADS: '0' }), (e: Error) => e instanceof ConfigError && /SPAM_TOKENIZE_THREADS/.test(e.message));
     assert.equal(loadSpamConfig({ SPAM_CLIENT_RDNS: 'false' }).limits.clientRdns, false);
+    assert.equal(c.tokenizeTimeoutMs, DEFAULT_TOKENIZE_TIMEOUT_MS);
+    assert.ok(DEFAULT_TOKENIZE_TIMEOUT_MS < PROCESS_TIMEOUT_MS / 2, 'a record queued behind a stuck tokenize keeps time of its own');
+    assert.throws(() => loadSpamConfig({ SPAM_TOKENIZE_TIMEOUT_MS: String(PROCESS_TIMEOUT_MS) }), (e: Error) => e instanceof ConfigError && /SPAM_TOKENIZE_TIMEOUT_MS/.test(e.message) && /below the stage's/.test(e.message));
   });
 
   it('scores small messages inline and large hostile ones in a worker, with the same tokens', async () => {
@@ -82,6 +85,20 @@ describe('spam stage process(): bounded, and stoppable', () => {
     // Same thread count: the hung worker was replaced.
     const next = await process(record('WIN CASH NOW', 'claim your prize now'), ctx(state, new AbortController().signal));
     assert.equal(next?.section.verdict, 'spam');
+  });
+
+  it('a stuck worker is stopped at SPAM_TOKENIZE_TIMEOUT_MS, so a record queued behind it is still scored within its own limit', async () => {
+    const tok = boundedTokenizer({ limits: DEFAULT_LIMITS, inlineMaxChars: 0, threads: 1, timeoutMs: 1_000, module: new URL('./hanging-tokenize.test-worker.ts', import.meta.url) });
+    tokenizers.push(tok);
+    const state = await stateWith(tok);
+    const process = spamService.stage.process;
+    assert.equal((await process(record('warm-up', 'hello'), ctx(state, new AbortController().signal)))?.section.modelVersion, 'test-model');
+    // Each record's own limit (the engine's per-record timer), here 4 s: the stuck one holds the only thread for 1 s.
+    const recordLimit = () => AbortSignal.timeout(4_000);
+    const stuck = Promise.resolve(process(record('hang', 'hello'), ctx(state, recordLimit())));
+    const queued = Promise.resolve(process(record('WIN CASH NOW', 'claim your prize now'), ctx(state, recordLimit())));
+    await assert.rejects(stuck, (e: Error) => e instanceof CpuTaskTimeoutError && /took longer than 1000 ms \(SPAM_TOKENIZE_TIMEOUT_MS\)/.test(e.message));
+    assert.equal((await queued)?.section.verdict, 'spam', 'the record behind it was scored, not timed out with it');
   });
 
   it('a record without a MIME section is refused (dead-lettered by the stage)', async () => {

@@ -15,7 +15,7 @@ import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { counterOn, gaugeOn, histogramOn } from '../../runtime/metrics.ts';
 import { z } from 'zod';
 import { envBool, envInt, loadEnv } from '../../runtime/config.ts';
-import { CpuPool, cpuPoolMetrics } from '../../runtime/cpu-pool.ts';
+import { CpuPool, cpuPoolMetrics, CpuTaskTimeoutError } from '../../runtime/cpu-pool.ts';
 import { defineStage } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import type { MailRecord } from '../../schemas/types.ts';
@@ -32,8 +32,15 @@ import { DEFAULT_LIMITS, tokenize, TOKENIZER_VERSION, type TokenizerLimits } fro
 import { loadModelKeys } from '../../runtime/model-signature.ts';
 import { SPAM_SYMBOLS } from './symbol-names.ts';
 
-/** The stage's per-record limit; the worker pool's own limit is a backstop just past it. */
-const PROCESS_TIMEOUT_MS = 10_000;
+/** The stage's per-record limit; SPAM_TOKENIZE_TIMEOUT_MS stays below it. */
+export const PROCESS_TIMEOUT_MS = 10_000;
+/**
+ * A worker tokenize past this is stopped (its thread terminated). Below the record limit: records wait
+ * for the one thread with their own clocks running, and a limit past the record's would let one stuck
+ * tokenize take the records queued behind it to the dead letters too. The largest input the limits
+ * allow tokenizes in < 50 ms of CPU (redos.test.ts); a replacement worker's start (~1 s) counts here.
+ */
+export const DEFAULT_TOKENIZE_TIMEOUT_MS = 4_000;
 
 interface SpamMetrics {
   verdicts: Counter<'verdict' | 'model_version'>;
@@ -80,6 +87,7 @@ export interface SpamConfig {
   /** Messages whose text + HTML exceed this many characters are tokenized in a worker thread (0: all of them). */
   inlineMaxChars: number;
   tokenizeThreads: number;
+  tokenizeTimeoutMs: number;
 }
 
 export function loadSpamConfig(env: NodeJS.ProcessEnv): SpamConfig {
@@ -94,6 +102,7 @@ export function loadSpamConfig(env: NodeJS.ProcessEnv): SpamConfig {
       SPAM_MAX_TOKENS: envInt(100).max(100_000).default(d.maxTokens),
       SPAM_INLINE_MAX_CHARS: envInt(0).max(1_000_000).default(32768),
       SPAM_TOKENIZE_THREADS: envInt(1).max(64).default(1),
+      SPAM_TOKENIZE_TIMEOUT_MS: envInt(100).max(PROCESS_TIMEOUT_MS - 1_000).default(DEFAULT_TOKENIZE_TIMEOUT_MS),
       SPAM_CLIENT_RDNS: envBool().default('true'),
     },
     {
@@ -105,6 +114,7 @@ export function loadSpamConfig(env: NodeJS.ProcessEnv): SpamConfig {
       SPAM_MAX_TOKENS: 'distinct tokens per message, 100–100000 (default 3000)',
       SPAM_INLINE_MAX_CHARS: 'text + HTML size up to which a message is tokenized on the main thread, 0–1000000 (0: every message in a worker; default 32768)',
       SPAM_TOKENIZE_THREADS: 'worker threads for tokenizing large messages, 1–64 (default 1)',
+      SPAM_TOKENIZE_TIMEOUT_MS: `milliseconds a worker may tokenize one message, 100–${PROCESS_TIMEOUT_MS - 1_000} (below the stage's ${PROCESS_TIMEOUT_MS} ms record limit), e.g. SPAM_TOKENIZE_TIMEOUT_MS=${DEFAULT_TOKENIZE_TIMEOUT_MS}`,
       SPAM_CLIENT_RDNS: 'true when the ingress looks up client reverse DNS (INGRESS_REVERSE_DNS), else false',
     },
     env,
@@ -112,11 +122,11 @@ export function loadSpamConfig(env: NodeJS.ProcessEnv): SpamConfig {
   return {
     modelTopic: cfg.SPAM_MODEL_TOPIC, defaultModelFile: cfg.SPAM_DEFAULT_MODEL, publishDefault: cfg.SPAM_PUBLISH_DEFAULT,
     limits: { ...d, maxTextChars: cfg.SPAM_MAX_TEXT_CHARS, maxHtmlChars: cfg.SPAM_MAX_HTML_CHARS, maxFieldChars: cfg.SPAM_MAX_FIELD_CHARS, maxUrls: cfg.SPAM_MAX_URLS, maxTokens: cfg.SPAM_MAX_TOKENS, clientRdns: cfg.SPAM_CLIENT_RDNS },
-    inlineMaxChars: cfg.SPAM_INLINE_MAX_CHARS, tokenizeThreads: cfg.SPAM_TOKENIZE_THREADS,
+    inlineMaxChars: cfg.SPAM_INLINE_MAX_CHARS, tokenizeThreads: cfg.SPAM_TOKENIZE_THREADS, tokenizeTimeoutMs: cfg.SPAM_TOKENIZE_TIMEOUT_MS,
   };
 }
 
-/** Tokenizes inline when the message is small, else in a worker the signal (the record's time limit) terminates. */
+/** Tokenizes inline when the message is small, else in a worker that its time limit or the signal (the record's) terminates. */
 export interface BoundedTokenizer {
   tokenize(input: SpamInput, signal?: AbortSignal): Promise<string[]>;
   close(): Promise<void>;
@@ -141,7 +151,11 @@ export function boundedTokenizer(opts: {
   return {
     async tokenize(input, signal) {
       if (bodyChars(input) <= opts.inlineMaxChars) return tokenize(input, opts.limits);
-      return workerPool().run({ input, limits: opts.limits }, { signal });
+      return workerPool().run({ input, limits: opts.limits }, { signal }).catch((e: unknown) => {
+        // The dead letter's error (reason process-timeout, runtime/stage.ts) names the limit.
+        if (e instanceof CpuTaskTimeoutError) throw new CpuTaskTimeoutError(`tokenizing a message of ${bodyChars(input)} body characters took longer than ${opts.timeoutMs} ms (SPAM_TOKENIZE_TIMEOUT_MS); its worker thread was terminated`, { cause: e });
+        throw e;
+      });
     },
     async close() {
       await pool?.close();
@@ -164,7 +178,7 @@ export const spamService = defineStage<SpamState, 'spam'>({
     const config = loadSpamConfig(svc.env);
     const metrics = spamMetrics(svc.metrics);
     const log = svc.log.child({ component: 'spam-model' });
-    const tokenizer = boundedTokenizer({ limits: config.limits, inlineMaxChars: config.inlineMaxChars, threads: config.tokenizeThreads, timeoutMs: PROCESS_TIMEOUT_MS + 1_000, registry: svc.metrics });
+    const tokenizer = boundedTokenizer({ limits: config.limits, inlineMaxChars: config.inlineMaxChars, threads: config.tokenizeThreads, timeoutMs: config.tokenizeTimeoutMs, registry: svc.metrics });
     const state = { active: null, domains: new Map(), metrics, tokenizer } as unknown as SpamState;
     const use = (model: BayesModel, version: string, line: string, how: string) => {
       const previous = state.active?.version;
