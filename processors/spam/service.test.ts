@@ -66,12 +66,18 @@ describe('spam stage process(): bounded, and stoppable', () => {
     assert.deepEqual(await tok.tokenize(spamInputFromRecord(large)), tokenize(spamInputFromRecord(large)), 'worker and inline tokens are the same');
   });
 
-  it("a worker stuck past the record's time limit is terminated and the next record is scored", async () => {
-    const tok = boundedTokenizer({ limits: DEFAULT_LIMITS, inlineMaxChars: 0, threads: 1, timeoutMs: 60_000, module: new URL('./hanging-tokenize.test-worker.ts', import.meta.url) });
+  /** Every message in a worker that hangs on the subject "hang", its pool limit timeoutMs; warmed up by one scored record. */
+  async function hangingWorkerState(timeoutMs: number): Promise<SpamState> {
+    const tok = boundedTokenizer({ limits: DEFAULT_LIMITS, inlineMaxChars: 0, threads: 1, timeoutMs, module: new URL('./hanging-tokenize.test-worker.ts', import.meta.url) });
     tokenizers.push(tok);
     const state = await stateWith(tok);
+    assert.equal((await spamService.stage.process(record('warm-up', 'hello'), ctx(state, new AbortController().signal)))?.section.modelVersion, 'test-model');
+    return state;
+  }
+
+  it("a worker stuck past the record's time limit is terminated and the next record is scored", async () => {
+    const state = await hangingWorkerState(60_000);
     const process = spamService.stage.process;
-    assert.equal((await process(record('warm-up', 'hello'), ctx(state, new AbortController().signal)))?.section.modelVersion, 'test-model');
     const t0 = performance.now();
     const timer = new AbortController();
     setTimeout(() => timer.abort(new Error('process() took longer than 300 ms')), 300);
@@ -88,11 +94,8 @@ describe('spam stage process(): bounded, and stoppable', () => {
   });
 
   it('a stuck worker is stopped at SPAM_TOKENIZE_TIMEOUT_MS, so a record queued behind it is still scored within its own limit', async () => {
-    const tok = boundedTokenizer({ limits: DEFAULT_LIMITS, inlineMaxChars: 0, threads: 1, timeoutMs: 1_000, module: new URL('./hanging-tokenize.test-worker.ts', import.meta.url) });
-    tokenizers.push(tok);
-    const state = await stateWith(tok);
+    const state = await hangingWorkerState(1_000);
     const process = spamService.stage.process;
-    assert.equal((await process(record('warm-up', 'hello'), ctx(state, new AbortController().signal)))?.section.modelVersion, 'test-model');
     // Each record's own limit (the engine's per-record timer), here 4 s: the stuck one holds the only thread for 1 s.
     const recordLimit = () => AbortSignal.timeout(4_000);
     const stuck = Promise.resolve(process(record('hang', 'hello'), ctx(state, recordLimit())));
