@@ -6,6 +6,8 @@
  * failing test is run once more alone and, if it passes then, named as FLAKY at the end. A test file
  * whose process runs longer than SCOP_TEST_FILE_TIMEOUT_MS (default 15 minutes) is killed and counts
  * as failing (infra/test-file-watchdog.ts): a file that hangs while loading no longer holds the run.
+ * Every test file's process writes its results with a blocking stdout (infra/test-report-flush.mjs):
+ * otherwise --test-force-exit could drop a file's last results and the counts were a lower bound.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -47,7 +49,9 @@ async function runTests(files: string[], env: NodeJS.ProcessEnv, results: string
   mkdirSync(DATA, { recursive: true });
   const fileLimit = fileTimeoutMs(env);
   const runner = spawn(process.execPath, [
-    '--import', 'tsx', '--test',
+    // A blocking stdout in every test file's process: with --test-force-exit a file's last results
+    // were lost in the pipe to the runner, and the run said "pass" for fewer tests than ran.
+    '--import', 'tsx', '--import', join(ROOT, 'infra', 'test-report-flush.mjs'), '--test',
     `--test-concurrency=${env.SCOP_TEST_CONCURRENCY ?? '2'}`,
     `--test-timeout=${env.SCOP_TEST_TIMEOUT_MS ?? '300000'}`,
     // A file whose tests have all finished exits even if a client library still holds a retry
