@@ -17,7 +17,7 @@ import { heartbeatIntervalFor, sessionTimeoutOf } from './kafka-group.ts';
 import type {
   Admin, Batch, GroupConsumer, KafkaClient, KafkaClientOptions, KafkaMessage, KafkaSettings, OutRecord, Producer,
   ProduceRequest, RecordMetadata, RunOptions, TransactionalWriter, TransactionOptions, ConsumerOptions, TransactionalProducer,
-} from './kafka.ts';
+} from './kafka-types.ts';
 import { loggerFor } from './log.ts';
 import { createRecordReader } from './kafka-reader.ts';
 import { PartitionProducers, type PartitionProducer } from './partition-producers.ts';

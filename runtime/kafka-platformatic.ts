@@ -21,7 +21,7 @@ import {
 import type {
   Batch, ConsumerOptions, GroupConsumer, KafkaClient, KafkaClientOptions, KafkaMessage, KafkaSettings, OutRecord,
   Producer, ProduceBatchRequest, ProduceMessage, ProduceRequest, RecordMetadata, RunOptions, TopicPartition, TransactionalWriter, TransactionOptions, TransactionalProducer,
-} from './kafka.ts';
+} from './kafka-types.ts';
 import { createKafkajsClient } from './kafka-kafkajs.ts';
 import { heartbeatIntervalFor, sessionTimeoutOf } from './kafka-group.ts';
 import { platformaticBaseOptions as baseOptions, createRecordReader } from './kafka-reader.ts';

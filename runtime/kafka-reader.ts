@@ -9,23 +9,7 @@
  * (one Fetch returns many records), so this is not the bottleneck.
  */
 import { Consumer as PConsumer, FetchIsolationLevels, type RecordsBatch } from '@platformatic/kafka';
-import type { KafkaClientOptions, KafkaMessage, KafkaSettings } from './kafka.ts';
-
-/** Reads records by position. */
-export interface RecordReader {
-  /**
-   * Committed records of `topic`/`partition` from `offset` on, in offset order, about `maxBytes` of
-   * them (at least the first record batch, however large). Empty when `offset` is the partition's
-   * end. Throws `OffsetOutOfRange` when the offset is below the log start (expired) or past the end.
-   */
-  read(topic: string, partition: number, offset: bigint, maxBytes: number): Promise<KafkaMessage[]>;
-  close(): Promise<void>;
-}
-
-/** The offset is not in the log: deleted by retention, or never written. */
-export class OffsetOutOfRange extends Error {
-  override name = 'OffsetOutOfRange';
-}
+import { OffsetOutOfRange, type KafkaClientOptions, type KafkaMessage, type KafkaSettings, type RecordReader } from './kafka-types.ts';
 
 /** Bit 5 of a record batch's attributes: a control batch (transaction marker), not records. */
 const IS_CONTROL = 0x20;

@@ -14,7 +14,7 @@ import { freePort } from '../infra/ports.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 /** The implementation files, and tests of the library patches themselves. */
-const ALLOWED = new Set(['runtime/kafka.ts', 'runtime/kafka-kafkajs.ts', 'runtime/kafka-platformatic.ts', 'runtime/kafka-reader.ts', 'runtime/partition-producers.ts', 'patches/kafkajs.test.ts', 'patches/platformatic-kafka.test.ts']);
+const ALLOWED = new Set(['runtime/kafka.ts', 'runtime/kafka-types.ts', 'runtime/kafka-kafkajs.ts', 'runtime/kafka-platformatic.ts', 'runtime/kafka-reader.ts', 'runtime/partition-producers.ts', 'patches/kafkajs.test.ts', 'patches/platformatic-kafka.test.ts']);
 
 function sources(dir: string, out: string[] = []): string[] {
   for (const name of readdirSync(dir)) {

@@ -21,7 +21,7 @@
  * Used by kafka-kafkajs.ts only (the interface's transactional writer for kafkajs).
  */
 import type { Kafka, Producer } from 'kafkajs';
-import type { Admin } from './kafka.ts';
+import type { Admin } from './kafka-types.ts';
 import type { Logger } from './log.ts';
 
 export interface PartitionProducer {

@@ -19,11 +19,9 @@ import { createHash } from 'node:crypto';
 import type { MailRecord, RawRef } from '../schemas/types.ts';
 import { OffsetOutOfRange, type KafkaClient, type RecordReader } from './kafka.ts';
 import type { RecordCodec } from './registry.ts';
+import type { RawPolicy } from './topics.ts';
 
-export type { RawRef };
-
-/** How a topic stores a MailRecord's raw message (TopicSpec.raw). */
-export type RawPolicy = 'source' | 'inline' | 'ref';
+export type { RawPolicy, RawRef };
 
 const EMPTY = Buffer.alloc(0);
 

@@ -6,7 +6,6 @@
 import type { SchemaName } from '../schemas/index.ts';
 import type { Admin } from './kafka.ts';
 import { loggerFor } from './log.ts';
-import type { RawPolicy } from './raw-ref.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
 /** A 25 MiB message (the SMTP SIZE default) plus envelope, stage sections and Avro framing. */
@@ -19,6 +18,9 @@ export const MAX_RECORD_BYTES = 40 * 1024 * 1024;
 export const RAW_RETENTION_MS = 30 * DAY;
 /** How long the delivery log (and each relay's memory of it) keeps an outcome. */
 export const DELIVERY_LOG_RETENTION_MS = 14 * DAY;
+
+/** How a topic stores a MailRecord's raw message (TopicSpec.raw; runtime/raw-ref.ts reads and writes it). */
+export type RawPolicy = 'source' | 'inline' | 'ref';
 
 export interface TopicSpec {
   name: string;

@@ -11,7 +11,7 @@ import { expectedTexts, expectedTree } from '../src/expected.ts';
 import { generateMessage, type GenerateOptions } from '../src/generate.ts';
 import type { Entity } from '../src/model.ts';
 import type { TreeMessage } from '../src/tree.ts';
-import { documented } from './known.ts';
+import { documented, type Pass } from './known.ts';
 import { MAILPARSER_CAPS, mailparserTree } from './mailparser.ts';
 import { modelFromParse } from './reencode.ts';
 import { compareSection } from './section.ts';
@@ -29,8 +29,7 @@ export interface Faults {
   reencodeModel?: (model: Entity) => void;
 }
 
-/** parse: the parsed tree; section: the stage's section; reencode: the tree after encoding the parse again. */
-export type Pass = 'parse' | 'section' | 'reencode';
+export type { Pass };
 
 export interface Finding {
   pass: Pass | (string & {});

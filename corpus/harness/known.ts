@@ -6,7 +6,9 @@
 import { normalizeAddress, type Disagreement } from '../src/compare.ts';
 import { isGroup, walk, type TreeEntity, type TreeField, type TreeMessage } from '../src/tree.ts';
 import type { MailAddress } from '../../schemas/types.ts';
-import type { Pass } from './check.ts';
+
+/** parse: the parsed tree; section: the stage's section; reencode: the tree after encoding the parse again. */
+export type Pass = 'parse' | 'section' | 'reencode';
 
 export interface KnownDifference {
   id: string;
