@@ -9,13 +9,26 @@ export async function readLatest(kafka: KafkaClient, topic: string, timeoutMs = 
   return readCompactedTopic(kafka, topic, loggerFor('cli'), timeoutMs);
 }
 
-/** Kafka client and codec from KAFKA_BROKERS / SCHEMA_REGISTRY_URL, checked first (a clear error when unset or down). */
-export async function cliClients(): Promise<{ kafka: KafkaClient; codec: RecordCodec }> {
-  const settings = kafkaSettingsFromEnv();
-  await probeBrokers(settings);
-  const registry = registrySettingsFromEnv();
-  await probeRegistry(registry);
-  return { kafka: createKafkaClient({ ...settings, clientId: 'scop-cli' }), codec: new RecordCodec(registry) };
+export interface CliClientsOptions {
+  /** The Kafka client id from the configured one (KAFKA_CLIENT_ID, default scop); default `scop-cli`. */
+  clientId?: (configured: string) => string;
+  env?: NodeJS.ProcessEnv;
+  /** How long each server may take to answer the probe (default 10 s each). */
+  probeTimeoutMs?: number;
+}
+
+/**
+ * Kafka client and codec of a CLI command, from KAFKA_BROKERS / SCHEMA_REGISTRY_URL. One order of
+ * errors for every command: both settings are read before either server is asked, so a configuration
+ * error naming its key comes first (whatever is down); then the brokers, then the registry are probed,
+ * each failing with a ConfigError naming its key.
+ */
+export async function cliClients(opts: CliClientsOptions = {}): Promise<{ kafka: KafkaClient; codec: RecordCodec }> {
+  const settings = kafkaSettingsFromEnv(opts.env);
+  const registry = registrySettingsFromEnv(opts.env);
+  await probeBrokers(settings, opts.probeTimeoutMs);
+  await probeRegistry(registry, opts.probeTimeoutMs);
+  return { kafka: createKafkaClient({ ...settings, clientId: opts.clientId?.(settings.clientId) ?? 'scop-cli' }), codec: new RecordCodec(registry) };
 }
 
 export const operator = () => process.env.SCOP_OPERATOR ?? process.env.USER ?? 'operator';

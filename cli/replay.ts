@@ -5,8 +5,9 @@
  */
 import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
-import { createKafkaClient, kafkaSettingsFromEnv, probeBrokers, type KafkaClient, type KafkaMessage } from '../runtime/kafka.ts';
-import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
+import type { KafkaClient, KafkaMessage } from '../runtime/kafka.ts';
+import type { RecordCodec } from '../runtime/registry.ts';
+import { cliClients } from './compacted.ts';
 import { progressBar } from './progress.ts';
 import { printableJson } from './terminal.ts';
 import { parseStartAt, readTopicRange, type StartAt } from '../runtime/topic-reader.ts';
@@ -49,12 +50,9 @@ export function registerReplayCommand(program: Command): void {
     .option('--out <file>', 'write the lines here instead of stdout')
     .option('--no-raw', 'leave byte fields out (only their length)')
     .action(async (opts: { topic: string; from: string; out?: string; raw: boolean }) => {
-      const settings = kafkaSettingsFromEnv();
-      const registry = registrySettingsFromEnv();
-      await probeBrokers(settings);
-      await probeRegistry(registry);
+      const { kafka, codec } = await cliClients({ clientId: (id) => `${id}-replay` });
       const out = opts.out ? createWriteStream(opts.out) : process.stdout;
-      const r = await replay(createKafkaClient({ ...settings, clientId: `${settings.clientId}-replay` }), new RecordCodec(registry), { topic: opts.topic, from: parseStartAt(opts.from), raw: opts.raw, out });
+      const r = await replay(kafka, codec, { topic: opts.topic, from: parseStartAt(opts.from), raw: opts.raw, out });
       if (opts.out) await new Promise((ok) => (out as ReturnType<typeof createWriteStream>).end(ok));
       console.error(`${r.read} records from ${opts.topic}`);
       process.exit(0);

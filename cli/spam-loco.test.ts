@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { after, describe, it } from 'node:test';
 import { BayesModel, LinearPart, type Label } from '../processors/spam/model.ts';
-import { topHamCount, topHamOf, topHamReport } from './spam-loco.ts';
+import { readTokenCache, topHamCount, topHamOf, topHamReport, writeTokenCache, type LocoExample } from './spam-loco.ts';
 import { ConfigError } from '../runtime/config.ts';
 import { TOKENIZER_VERSION } from '../processors/spam/tokenizer.ts';
 
@@ -62,5 +66,38 @@ describe('spam eval --loco --top-ham', () => {
   it('--top-ham takes a whole number from 1 to 1000; anything else names the option and the fix', () => {
     assert.equal(topHamCount('20'), 20);
     for (const bad of ['0', '-3', '2.5', 'x', '1001']) assert.throws(() => topHamCount(bad), (e: unknown) => e instanceof ConfigError && /--top-ham/.test(String((e as Error).message)) && /whole number/.test(String((e as Error).message)), bad);
+  });
+});
+
+describe('spam eval --loco: the token cache', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'scop-token-cache-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const examples: LocoExample[] = [
+    { id: 'a', corpus: 'enron', source: 'enron', origin: 'enron', label: 'ham', tokens: ['hello', 'subject:meeting'] },
+    { id: 'b', corpus: 'enron', source: 'enron-spam-spam', origin: 'enron', label: 'spam', tokens: [] },
+  ];
+
+  it('stores no origin (the reader sets it from the corpus) and reads back what was written', () => {
+    const file = join(dir, 'enron.tokens.jsonl.gz');
+    writeTokenCache(file, examples);
+    const lines = gunzipSync(readFileSync(file)).toString('utf8').split('\n');
+    assert.equal(lines.length, 2);
+    assert.ok(lines.every((l) => !('origin' in JSON.parse(l))), lines[0]);
+    assert.deepEqual(readTokenCache(file, 'enron'), examples);
+    assert.deepEqual(readTokenCache(file, 'other').map((e) => e.origin), ['other', 'other']);
+  });
+
+  it('reads a file written when origin was stored: the stored one is replaced', () => {
+    const file = join(dir, 'old.tokens.jsonl.gz');
+    writeFileSync(file, gzipSync(examples.map((e) => JSON.stringify({ ...e, origin: 'stale' })).join('\n')));
+    assert.deepEqual(readTokenCache(file, 'enron'), examples);
+  });
+
+  it('a cut file fails to read rather than giving part of the corpus', () => {
+    const file = join(dir, 'cut.tokens.jsonl.gz');
+    writeTokenCache(file, examples);
+    const whole = readFileSync(file);
+    writeFileSync(file, whole.subarray(0, whole.length - 10));
+    assert.throws(() => readTokenCache(file, 'enron'), /unexpected end of file/);
   });
 });

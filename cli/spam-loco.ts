@@ -49,6 +49,22 @@ function tokenizerHash(): string {
   return h.digest('hex').slice(0, 12);
 }
 
+/**
+ * A corpus's token cache: one JSON line per example, gzipped. `origin` is not stored: it follows from
+ * the corpus (corpusOrigin) and is set on reading, so a regrouping of the corpora needs no rebuild;
+ * files written when it was stored read the same (the stored one is replaced).
+ */
+export function writeTokenCache(file: string, examples: readonly LocoExample[]): void {
+  writeFileSync(`${file}.tmp`, gzipSync(examples.map(({ origin: _, ...e }) => JSON.stringify(e)).join('\n'), { level: 1 }));
+  renameSync(`${file}.tmp`, file);
+}
+
+export function readTokenCache(file: string, origin: string): LocoExample[] {
+  const examples: LocoExample[] = [];
+  for (const l of gunzipSync(readFileSync(file)).toString('utf8').split('\n')) if (l) examples.push({ ...(JSON.parse(l) as LocoExample), origin });
+  return examples;
+}
+
 /** Every corpus parsed (cached) and tokenized with today's tokenizer (tokens cached too, keyed by the tokenizer's source). */
 export async function locoExamples(corpora: readonly string[] = ALL_CORPORA, onProgress?: (what: string, done: number, total: number) => void): Promise<LocoExample[]> {
   const examples: LocoExample[] = [];
@@ -57,7 +73,7 @@ export async function locoExamples(corpora: readonly string[] = ALL_CORPORA, onP
     const origin = corpusOrigin(name);
     const file = join(CORPUS_CACHE_DIR, `${name}.tokens-${TOKENIZER_VERSION}-${hash}.jsonl.gz`);
     if (existsSync(file)) {
-      for (const l of gunzipSync(readFileSync(file)).toString('utf8').split('\n')) if (l) examples.push({ ...(JSON.parse(l) as LocoExample), origin });
+      examples.push(...readTokenCache(file, origin));
       onProgress?.(`tokens ${name} (cached)`, 1, 1);
       continue;
     }
@@ -67,8 +83,7 @@ export async function locoExamples(corpora: readonly string[] = ALL_CORPORA, onP
       mine.push({ id: e.id, corpus: e.corpus, source: e.source, origin, label: e.label, tokens: tokenize(e.input) });
       if ((i + 1) % 1000 === 0 || i + 1 === parsed.length) onProgress?.(`tokenize ${name}`, i + 1, parsed.length);
     });
-    writeFileSync(`${file}.tmp`, gzipSync(mine.map((e) => JSON.stringify(e)).join('\n'), { level: 1 }));
-    renameSync(`${file}.tmp`, file);
+    writeTokenCache(file, mine);
     examples.push(...mine);
   }
   return examples;

@@ -7,9 +7,9 @@
  */
 import type { Command } from 'commander';
 import { ConfigError } from '../runtime/config.ts';
-import { createKafkaClient, kafkaSettingsFromEnv, probeBrokers, type KafkaClient } from '../runtime/kafka.ts';
+import type { KafkaClient } from '../runtime/kafka.ts';
 import { loggerFor } from '../runtime/log.ts';
-import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
+import type { RecordCodec } from '../runtime/registry.ts';
 import { TOPICS } from '../runtime/topics.ts';
 import { sendFeedback } from '../runtime/operator/feedback.ts';
 import type { MailRecord, SpamFeedback } from '../schemas/types.ts';
@@ -23,6 +23,7 @@ import { followModels, publishModel, readModelFile, writeModelFile } from '../pr
 import { loadModelKeys, type ModelKeys } from '../runtime/model-signature.ts';
 import { tokenize, TOKENIZER_VERSION } from '../processors/spam/tokenizer.ts';
 import { trainGeneral } from '../processors/spam/general.ts';
+import { cliClients } from './compacted.ts';
 import { progressBar } from './progress.ts';
 import { CORPORA_DIR, loadSharedCorpus, sharedCorpus, SPAMASSASSIN_CORPUS } from '../corpus/shared-corpora.ts';
 import { auc, recallAtFp } from '../processors/spam/evaluate.ts';
@@ -86,13 +87,7 @@ export function rotationTable(results: RotationResult[]): string {
   return ['| rotation | accuracy | spam recall | ham → spam (FP) | ham → unsure | spam → unsure | cutoffs ham / spam |', '|---|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
-async function kafkaFromEnv(): Promise<{ kafka: KafkaClient; codec: RecordCodec }> {
-  const settings = kafkaSettingsFromEnv();
-  const registry = registrySettingsFromEnv();
-  await probeBrokers(settings);
-  await probeRegistry(registry);
-  return { kafka: createKafkaClient({ ...settings, clientId: `${settings.clientId}-spam-cli` }), codec: new RecordCodec(registry) };
-}
+const kafkaFromEnv = () => cliClients({ clientId: (id) => `${id}-spam-cli` });
 
 /** Latest labels on the feedback topic (record id → label; the last event wins). */
 export async function readFeedback(kafka: KafkaClient, codec: RecordCodec, topic: string, quiet = false): Promise<Map<string, Label>> {

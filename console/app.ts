@@ -25,7 +25,7 @@ import type { SpamLoopView } from './models.ts';
 import * as pages from './pages.ts';
 import type { HistoryStore, SearchFilter } from './store.ts';
 import type { MessageDetail } from './summary.ts';
-import type { Operators } from './users.ts';
+import type { OperatorRole, Operators } from './users.ts';
 import {
   cookies, HttpError, LOGIN_COOKIE, LoginLimiter, readForm, redirect, sameOrigin, sameToken, send, SESSION_COOKIE, Sessions, setCookie, SECURITY_HEADERS, type Session,
 } from './web.ts';
@@ -113,10 +113,10 @@ export function createConsoleApp(d: ConsoleDeps) {
     return redirect(res, '/spam-model');
   }
 
-  const ctxOf = (s: Session) => {
+  const ctxOf = (s: Session, role: OperatorRole) => {
     const flash = flashes.get(s);
     flashes.delete(s);
-    return { user: s.user, csrf: s.csrf, flash, readOnly: d.operators.role(s.user) !== 'operator' };
+    return { user: s.user, csrf: s.csrf, flash, readOnly: role !== 'operator' };
   };
 
   async function label(s: Session, ids: string[], l: string): Promise<string> {
@@ -141,8 +141,8 @@ export function createConsoleApp(d: ConsoleDeps) {
     });
   }
 
-  async function get(req: IncomingMessage, res: ServerResponse, url: URL, s: Session): Promise<void> {
-    const ctx = ctxOf(s);
+  async function get(req: IncomingMessage, res: ServerResponse, url: URL, s: Session, role: OperatorRole): Promise<void> {
+    const ctx = ctxOf(s, role);
     const p = url.pathname;
     if (p === '/') return redirect(res, '/history');
     if (p === '/history') {
@@ -284,8 +284,10 @@ export function createConsoleApp(d: ConsoleDeps) {
       }
       const jar = cookies(req);
       let s = await sessions.get(jar.get(SESSION_COOKIE));
-      // An operator removed from the users file is logged out at their next request.
-      if (s && !d.operators.has(s.user)) { await sessions.end(s.id); s = undefined; }
+      // The users file is looked up once per request (a stat, re-read when it changed): the role decides
+      // what the request may do, and an operator removed from the file is logged out at their next request.
+      const role = s && d.operators.role(s.user);
+      if (s && role === undefined) { await sessions.end(s.id); s = undefined; }
       if (req.method === 'GET' && url.pathname === '/login') {
         if (s) return redirect(res, '/history');
         const token = loginToken(jar);
@@ -305,8 +307,8 @@ export function createConsoleApp(d: ConsoleDeps) {
             .catch((e: unknown) => d.log.error({ err: (e as Error).message }, 'could not write the audit event'));
           return redirect(res, '/login', { 'Set-Cookie': setCookie(SESSION_COOKIE, '', 0) });
         }
-        // A viewer reads everything and writes nothing; the role is read from the users file at each request.
-        if (d.operators.role(s.user) !== 'operator') {
+        // A viewer reads everything and writes nothing.
+        if (role !== 'operator') {
           m.actions.inc({ action: 'write-denied', outcome: 'error' });
           await publishAudit(d.auditProducer, d.codec, { actor: s.user, origin: 'console', remoteAddress: remote(req), action: 'write-denied', targets: [url.pathname], detail: 'role viewer', outcome: 'error: read-only operator' }, d.topics.audit)
             .catch((e: unknown) => d.log.error({ err: (e as Error).message, user: s.user }, 'could not write the audit event'));
@@ -315,8 +317,8 @@ export function createConsoleApp(d: ConsoleDeps) {
         return await post(req, res, url, s, form);
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method not allowed');
-      if (!s) return redirect(res, '/login');
-      return await get(req, res, url, s);
+      if (!s || !role) return redirect(res, '/login');
+      return await get(req, res, url, s, role);
     } catch (e) {
       const status = e instanceof HttpError ? e.status : 500;
       if (status === 500) d.log.error({ err: e, url: req.url }, 'console request failed');

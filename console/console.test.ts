@@ -13,9 +13,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import { freePort } from '../infra/ports.ts';
 import { produce, readTopic, testBroker, testDecision, testMailRecord, testMime, testSpamModel } from '../runtime/stage-testing.ts';
+import { CredentialsView } from '../runtime/credentials-file.ts';
 import { eventually, uniqueName } from '../runtime/testing.ts';
 import { topicConfig, type TopicSpec } from '../runtime/topics.ts';
 import type { AuditEvent, Block, DeadLetter, DeliveryJob, MailRecord, SpamFeedback } from '../schemas/types.ts';
@@ -498,6 +499,23 @@ describe('console', () => {
     assert.doesNotMatch((await vera.req('GET', '/firewall')).body, /action="\/firewall\/block"/);
     // A viewer may log out.
     assert.equal((await vera.req('POST', '/logout', { csrf })).headers.location, '/login');
+  });
+
+  it('the users file is looked up once per request, for a page and for a write (role and removal checked from the one lookup)', async () => {
+    await addOperator(join(dir, 'console', 'users'), 'carol', PASSWORD);
+    const carol = new Client();
+    assert.equal((await carol.login('carol', PASSWORD)).status, 303);
+    const lookups = mock.method(CredentialsView.prototype, 'current');
+    try {
+      const page = await carol.req('GET', '/firewall');
+      assert.match(page.body, /action="\/firewall\/block"/, "an operator's page, with its write forms");
+      assert.equal(lookups.mock.callCount(), 1, 'a page');
+      const refused = await carol.req('POST', '/firewall/block', { csrf: Client.csrf(page.body), prefix: 'not a prefix' });
+      assert.equal(refused.headers.location, '/firewall', 'the write got past the role check to the form check');
+      assert.equal(lookups.mock.callCount(), 2, 'a write');
+    } finally {
+      lookups.mock.restore();
+    }
   });
 
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { CpuPool, cpuPoolMetrics, CpuPoolFullError, CpuTaskAbortedError, CpuTaskTimeoutError } from './cpu-pool.ts';
+import { boundedWorker, CpuPool, cpuPoolMetrics, CpuPoolFullError, CpuTaskAbortedError, CpuTaskTimeoutError } from './cpu-pool.ts';
 
 type Task = { kind: 'echo' | 'throw' | 'spin' | 'allocate'; value?: number };
 
@@ -69,4 +69,28 @@ it('a pool\'s series exist at zero before its first task (a lazily started pool 
   const tasks = (await registry.getSingleMetric('scop_cpu_pool_tasks_total')!.get()).values;
   assert.deepEqual(tasks.map((v) => `${v.labels.pool} ${v.labels.outcome} ${v.value}`).sort(), ['lazy aborted 0', 'lazy error 0', 'lazy ok 0', 'lazy refused 0', 'lazy timeout 0']);
   assert.match(await registry.metrics(), /^scop_cpu_pool_task_seconds_count\{pool="lazy"\} 0$/m);
+});
+
+it('a bounded worker: inputs up to the threshold inline, larger ones in a pool started at the first of them; a timeout names the setting', async () => {
+  const registry = new Registry();
+  const worker = boundedWorker<string, Task, number>({
+    pool: { name: 'bounded', module: new URL('./cpu-pool.test-worker.ts', import.meta.url), threads: 1, timeoutMs: 1_000, registry },
+    inlineUpTo: 3, sizeOf: (s) => s.length, timeoutKey: 'TEST_TIMEOUT_MS', describe: (n) => `spinning on ${n} characters`,
+  });
+  try {
+    assert.equal(worker.inline('abc'), true);
+    assert.equal(worker.inline('abcd'), false);
+    const tasks = async (outcome: string) => (await registry.getSingleMetric('scop_cpu_pool_tasks_total')!.get()).values.find((v) => v.labels.pool === 'bounded' && v.labels.outcome === outcome)?.value;
+    assert.equal(await tasks('ok'), 0, 'the series exist before the pool starts');
+    assert.equal(await worker.run('abcd', { kind: 'echo', value: 4 }), 8);
+    await assert.rejects(worker.run('abcd', { kind: 'throw', value: 1 }), (e: Error) => e.name === 'RangeError', "the task's own error passes unchanged");
+    await assert.rejects(worker.run('abcdef', { kind: 'spin' }), (e: Error) => e instanceof CpuTaskTimeoutError && e.cause instanceof CpuTaskTimeoutError
+      && e.message === 'spinning on 6 characters took longer than 1000 ms (TEST_TIMEOUT_MS); its worker thread was terminated');
+    await assert.rejects(worker.run('abcd', { kind: 'echo', value: 1 }, { signal: AbortSignal.abort() }), CpuTaskAbortedError, 'an abort is not a timeout');
+    assert.deepEqual([await tasks('ok'), await tasks('error'), await tasks('timeout'), await tasks('aborted')], [1, 1, 1, 1]);
+  } finally {
+    await worker.close();
+  }
+  const unused = boundedWorker<string, Task, number>({ pool: { name: 'unused', module: new URL('./cpu-pool.test-worker.ts', import.meta.url), threads: 1, timeoutMs: 1_000 }, inlineUpTo: 0, sizeOf: (s) => s.length, timeoutKey: 'K', describe: String });
+  await unused.close(); // never started: nothing to stop
 });

@@ -191,3 +191,47 @@ export class CpuPool<T, R> {
     await this.pool.destroy();
   }
 }
+
+export interface BoundedWorkerOptions<I> {
+  /** The pool, started at the first input past `inlineUpTo` (its metrics series from the start). */
+  pool: CpuPoolOptions;
+  /** Inputs whose size is at most this run on the caller's thread (0: none), where the worker hop would cost more than the work. */
+  inlineUpTo: number;
+  /** What the work's cost grows with (bytes, characters). */
+  sizeOf(input: I): number;
+  /** The setting that sets pool.timeoutMs (e.g. MIME_PARSE_TIMEOUT_MS): a timeout's error names it, and so does the dead letter. */
+  timeoutKey: string;
+  /** The work on an input of `size`, as a timeout's error starts (e.g. `MIME parse of a 70000-byte message`). */
+  describe(size: number): string;
+}
+
+/** A stage's CPU-bound step: small inputs inline, large ones in a lazily started pool whose time limit names its setting. */
+export interface BoundedWorker<I, T, R> {
+  /** Whether `input` is small enough to run on the caller's thread. */
+  inline(input: I): boolean;
+  /** Runs `task` (made from `input`) in the pool; a timeout rejects with a CpuTaskTimeoutError naming timeoutKey. */
+  run(input: I, task: T, opts?: Omit<CpuRunOptions, 'timeoutMs'>): Promise<R>;
+  close(): Promise<void>;
+}
+
+export function boundedWorker<I, T, R>(opts: BoundedWorkerOptions<I>): BoundedWorker<I, T, R> {
+  const { pool: poolOptions } = opts;
+  // The series from the stage's start, the threads only when needed: a stage that sees only small inputs runs none.
+  if (poolOptions.registry) cpuPoolMetrics(poolOptions.registry, poolOptions.name);
+  let pool: CpuPool<T, R> | null = null;
+  return {
+    inline: (input) => opts.sizeOf(input) <= opts.inlineUpTo,
+    async run(input, task, runOpts) {
+      try {
+        return await (pool ??= new CpuPool<T, R>(poolOptions)).run(task, runOpts);
+      } catch (e) {
+        // The dead letter's error (reason process-timeout, runtime/stage.ts) names the limit to raise, if it ever should be.
+        if (e instanceof CpuTaskTimeoutError) throw new CpuTaskTimeoutError(`${opts.describe(opts.sizeOf(input))} took longer than ${poolOptions.timeoutMs} ms (${opts.timeoutKey}); its worker thread was terminated`, { cause: e });
+        throw e;
+      }
+    },
+    async close() {
+      await pool?.close();
+    },
+  };
+}

@@ -5,7 +5,7 @@
  * mailauth parses synchronously — the first header line as a field name, DKIM/ARC tags, From, Received,
  * Authentication-Results, a folded field, MAIL FROM and HELO (at the sizes the ingress admits), the SPF,
  * DMARC, DKIM key and BIMI TXT records. `verifyMessage` must stay linear: the 4× larger run may cost at
- * most 8× the CPU (quadratic code costs 16×) unless both are cheap. The places matter: spaces in the
+ * most 8× the CPU (quadratic code costs 16×) unless it is cheap (the rule: runtime/linear-testing.ts). The places matter: spaces in the
  * first line's field name cost 3.6 s at 64 KiB before patches/mailauth+7.1.0.patch hunk 5, and a family
  * over header values alone did not find them. With hunk 5 taken out, this test names 19 places (16k → 64k
  * spaces ~0.2 s → ~3.3 s); a 60,000-letter SPF include: target is slow only when a bad character follows it.
@@ -14,6 +14,7 @@
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { cpuMs, FLOOR_MS, MAX_RATIO, superlinear } from '../../runtime/linear-testing.ts';
 import { verifyMessage } from './verify.ts';
 import { authoritativeDns } from './testing/dns.ts';
 
@@ -128,23 +129,12 @@ const PLACES: Place[] = [
   ['BIMI record', (f) => ({ raw: message(), zone: { 'default._bimi.amp.test': `v=BIMI1; l=https://a${half(f)}.test/l.svg; a=${half(f)}` } }), TXT],
 ];
 
-/** CPU milliseconds of verifying c: the best of `runs` (a loaded machine does not decide). */
-async function cpuMs(c: Case, runs: number): Promise<number> {
+/** One verification of c, its DNS zone set first. */
+const verify = (c: Case) => () => {
   setZone(c.zone);
-  let best = Infinity;
-  for (let k = 0; k < runs; k++) {
-    const c0 = process.cpuUsage();
-    await verifyMessage({ raw: c.raw, clientIp: '192.0.2.1', helo: c.helo ?? 'h.test', mailFrom: c.mailFrom ?? 'a@amp.test', messageId: 'r' },
-      { dns: fx.resolver, authservId: 'mx.test', minKeyBits: 1024, now: new Date(0) });
-    const u = process.cpuUsage(c0);
-    best = Math.min(best, (u.user + u.system) / 1000);
-  }
-  return best;
-}
-
-/** Below this the larger case is cheap whatever the ratio (timer and GC noise dominate). */
-const FLOOR_MS = 50;
-const MAX_RATIO = 8;
+  return verifyMessage({ raw: c.raw, clientIp: '192.0.2.1', helo: c.helo ?? 'h.test', mailFrom: c.mailFrom ?? 'a@amp.test', messageId: 'r' },
+    { dns: fx.resolver, authservId: 'mx.test', minKeyBits: 1024, now: new Date(0) });
+};
 
 describe('auth stage: linear on a generated family of hostile messages and DNS records', () => {
   it('the base message is what the family varies: SPF and DMARC pass, both signatures and the ARC set are verified (and fail)', async () => {
@@ -159,27 +149,17 @@ describe('auth stage: linear on a generated family of hostile messages and DNS r
   });
 
   it(`${PLACES.length} places × ${FRAGMENTS.length} fragments: a 4× longer run costs at most ${MAX_RATIO}× the CPU (or < ${FLOOR_MS} ms)`, async () => {
-    await cpuMs({ raw: message() }, 3); // warm-up
+    await cpuMs(verify({ raw: message() }), 3); // warm-up
     const slow: string[] = [];
     for (const [place, build, [small, large] = HEADER] of PLACES) {
       for (const fragment of FRAGMENTS) {
         const sized = (n: number) => build(fragment.repeat(Math.ceil(n / fragment.length)));
-        const [s, l] = [sized(small), sized(large)];
-        // The larger first: under the floor it passes whatever the smaller costs (most do: ~3 ms).
-        let b = await cpuMs(l, 1);
-        if (b <= FLOOR_MS) continue;
-        let a = await cpuMs(s, 1);
-        if (b > MAX_RATIO * Math.max(a, 1)) {
-          // Confirm before failing: the smaller the best of four, the larger the best of up to three. Once
-          // the test fails anyway, later places are not confirmed (a quadratic case costs seconds a run).
-          if (slow.length === 0) {
-            a = await cpuMs(s, 4);
-            for (let k = 0; k < 3 && b > FLOOR_MS && b > MAX_RATIO * Math.max(a, 1); k++) b = Math.min(b, await cpuMs(l, 1));
-          }
-          if (b > FLOOR_MS && b > MAX_RATIO * Math.max(a, 1)) {
-            slow.push(`${place}, ${JSON.stringify(fragment)} repeated: ${a.toFixed(0)} ms at ${small}, ${b.toFixed(0)} ms at ${large} characters${slow.length ? ' (one run, not confirmed)' : ''}`);
-            break; // one fragment is enough to name the place
-          }
+        // Most cases cost ~3 ms: under the floor the smaller run is not even measured. Once the test fails
+        // anyway, later places are not confirmed (a quadratic case costs seconds a run).
+        const s = await superlinear(verify(sized(small)), verify(sized(large)), { confirmRuns: slow.length ? 0 : 4 });
+        if (s) {
+          slow.push(`${place}, ${JSON.stringify(fragment)} repeated: ${s.smallMs.toFixed(0)} ms at ${small}, ${s.largeMs.toFixed(0)} ms at ${large} characters${s.confirmed ? '' : ' (one run, not confirmed)'}`);
+          break; // one fragment is enough to name the place
         }
       }
     }

@@ -13,7 +13,7 @@
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { envInt, loadEnv } from '../../runtime/config.ts';
-import { CpuPool, cpuPoolMetrics, CpuTaskTimeoutError } from '../../runtime/cpu-pool.ts';
+import { boundedWorker } from '../../runtime/cpu-pool.ts';
 import { defineStage } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import type { MimeSection } from '../../schemas/types.ts';
@@ -105,30 +105,25 @@ export function boundedParser(opts: {
   /** The worker module (tests substitute one that can hang). */
   module?: URL;
 }): BoundedParser {
-  let pool: CpuPool<ParseTask, ParseResult> | null = null;
-  if (opts.registry) cpuPoolMetrics(opts.registry, 'mime-parse'); // the pool's series from the stage's start, its threads only when needed
-  // Started at the first large message: a stage that sees only small ones runs no thread.
-  const workerPool = () => (pool ??= new CpuPool<ParseTask, ParseResult>({
-    name: 'mime-parse', module: opts.module ?? new URL('./parse-worker.ts', import.meta.url), threads: opts.threads, timeoutMs: opts.timeoutMs,
-    // A parse holds the message a few times over (latin1 copy, decoded parts, attachments); ingress caps messages at 25 MiB by default.
-    maxHeapMb: 1024, registry: opts.registry,
-  }));
+  const worker = boundedWorker<Buffer, ParseTask, ParseResult>({
+    pool: {
+      name: 'mime-parse', module: opts.module ?? new URL('./parse-worker.ts', import.meta.url), threads: opts.threads, timeoutMs: opts.timeoutMs,
+      // A parse holds the message a few times over (latin1 copy, decoded parts, attachments); ingress caps messages at 25 MiB by default.
+      maxHeapMb: 1024, registry: opts.registry,
+    },
+    inlineUpTo: opts.inlineMaxBytes, sizeOf: (raw) => raw.length, timeoutKey: 'MIME_PARSE_TIMEOUT_MS',
+    describe: (bytes) => `MIME parse of a ${bytes}-byte message`,
+  });
   return {
     async parse(raw, signal) {
-      if (raw.length <= opts.inlineMaxBytes) return parseMime(raw, { limits: opts.limits, clamd: opts.clamd, signal });
+      if (worker.inline(raw)) return parseMime(raw, { limits: opts.limits, clamd: opts.clamd, signal });
       // One copy into a buffer of its own, moved: a clone copies a Buffer's whole backing buffer, which may be larger (a slice).
       const bytes = ownBuffer(raw);
-      const r = await workerPool().run({ raw: bytes, limits: opts.limits, contents: opts.clamd !== undefined }, { signal, transferList: [bytes] }).catch((e: unknown) => {
-        // The dead letter's error (reason process-timeout, runtime/stage.ts) names the limit to raise, if it ever should be.
-        if (e instanceof CpuTaskTimeoutError) throw new CpuTaskTimeoutError(`MIME parse of a ${raw.length}-byte message took longer than ${opts.timeoutMs} ms (MIME_PARSE_TIMEOUT_MS); its worker thread was terminated`, { cause: e });
-        throw e;
-      });
+      const r = await worker.run(raw, { raw: bytes, limits: opts.limits, contents: opts.clamd !== undefined }, { signal, transferList: [bytes] });
       if (opts.clamd) await scanMime(r.section, raw, r.contents.map((c) => Buffer.from(c)), opts.clamd, signal);
       return r.section;
     },
-    async close() {
-      await pool?.close();
-    },
+    close: () => worker.close(),
   };
 }
 

@@ -15,7 +15,7 @@ import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { counterOn, gaugeOn, histogramOn } from '../../runtime/metrics.ts';
 import { z } from 'zod';
 import { envBool, envInt, loadEnv } from '../../runtime/config.ts';
-import { CpuPool, cpuPoolMetrics, CpuTaskTimeoutError } from '../../runtime/cpu-pool.ts';
+import { boundedWorker } from '../../runtime/cpu-pool.ts';
 import { defineStage } from '../../runtime/stage.ts';
 import { TOPICS } from '../../runtime/topics.ts';
 import type { MailRecord } from '../../schemas/types.ts';
@@ -142,24 +142,17 @@ export function boundedTokenizer(opts: {
   /** The worker module (tests substitute one that can hang). */
   module?: URL;
 }): BoundedTokenizer {
-  let pool: CpuPool<TokenizeTask, string[]> | null = null;
-  if (opts.registry) cpuPoolMetrics(opts.registry, 'spam-tokenize'); // the pool's series from the stage's start, its threads only when needed
-  // Started at the first large message: a stage that sees only small ones runs no thread.
-  const workerPool = () => (pool ??= new CpuPool<TokenizeTask, string[]>({
-    name: 'spam-tokenize', module: opts.module ?? new URL('./tokenize-worker.ts', import.meta.url), threads: opts.threads, timeoutMs: opts.timeoutMs, maxHeapMb: 256, registry: opts.registry,
-  }));
+  const worker = boundedWorker<SpamInput, TokenizeTask, string[]>({
+    pool: { name: 'spam-tokenize', module: opts.module ?? new URL('./tokenize-worker.ts', import.meta.url), threads: opts.threads, timeoutMs: opts.timeoutMs, maxHeapMb: 256, registry: opts.registry },
+    inlineUpTo: opts.inlineMaxChars, sizeOf: bodyChars, timeoutKey: 'SPAM_TOKENIZE_TIMEOUT_MS',
+    describe: (chars) => `tokenizing a message of ${chars} body characters`,
+  });
   return {
     async tokenize(input, signal) {
-      if (bodyChars(input) <= opts.inlineMaxChars) return tokenize(input, opts.limits);
-      return workerPool().run({ input, limits: opts.limits }, { signal }).catch((e: unknown) => {
-        // The dead letter's error (reason process-timeout, runtime/stage.ts) names the limit.
-        if (e instanceof CpuTaskTimeoutError) throw new CpuTaskTimeoutError(`tokenizing a message of ${bodyChars(input)} body characters took longer than ${opts.timeoutMs} ms (SPAM_TOKENIZE_TIMEOUT_MS); its worker thread was terminated`, { cause: e });
-        throw e;
-      });
+      if (worker.inline(input)) return tokenize(input, opts.limits);
+      return worker.run(input, { input, limits: opts.limits }, { signal });
     },
-    async close() {
-      await pool?.close();
-    },
+    close: () => worker.close(),
   };
 }
 
