@@ -10,7 +10,7 @@ import { decide } from '../processors/decision/decide.ts';
 import type { Policy } from '../processors/decision/policy.ts';
 import { EVIDENCE, spamSymbols } from '../processors/spam/symbols.ts';
 import { SEVERITY } from '../processors/decision/policy.ts';
-import { testMailRecord } from '../runtime/stage-testing.ts';
+import { templateMailRecord } from '../runtime/record-template.ts';
 import type { MailRecord, MailSymbol } from '../schemas/types.ts';
 import type { HeldOutResult, LocoExample } from './spam-loco.ts';
 
@@ -55,7 +55,7 @@ export interface EffectRow {
 /** Each held-out message decided by `decide()` with its fold's verdict symbol, without and with the evidence symbols. */
 export function policyEffect(results: readonly HeldOutResult[], examples: readonly LocoExample[], policy: Policy): EffectRow[] {
   const byId = new Map(examples.map((e) => [`${e.corpus}\u0000${e.id}`, e]));
-  const template = testMailRecord('Subject: x\r\n\r\nx');
+  const template = templateMailRecord('Subject: x\r\n\r\nx');
   const decided = (symbols: MailSymbol[]) => decide({ ...template, symbols } as MailRecord, policy).section;
   return results.map((r) => {
     const row: EffectRow = { fold: r.fold, ham: 0, spam: 0, hamJunk: [0, 0], spamJunk: [0, 0], hamQuarantine: [0, 0], spamQuarantine: [0, 0], hamAdded: 0, spamAdded: 0 };

@@ -5,7 +5,6 @@
  * and a kill that shows it landed mid-run.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
@@ -18,6 +17,7 @@ import { RecordCodec } from './registry.ts';
 import type { ServiceContext } from './service.ts';
 import { eventually, testKafka, testRegistry, uniqueName } from './testing.ts';
 import { topicConfig, type TopicSpec } from './topics.ts';
+import { withDefaults, type RecordSchema } from './record-template.ts';
 
 export function testServiceContext(name: string, client: ClientKind = clientKindFromEnv()): ServiceContext {
   const kafkaSettings = { ...testKafka(`test-${name}`), client };
@@ -70,31 +70,7 @@ export async function createStageTopics(admin: Admin, prefix: string, partitions
   return t;
 }
 
-/** Fills fields the object lacks with their schema defaults (so helpers keep up with new nullable fields). */
-function withDefaults<T>(recordSchema: { fields: { name: string; default?: unknown }[] }, value: Record<string, unknown>): T {
-  const out = { ...value };
-  for (const f of recordSchema.fields) if (!(f.name in out) && 'default' in f) out[f.name] = structuredClone(f.default);
-  return out as T;
-}
-
-type RecordSchema = { fields: { name: string; type: unknown; default?: unknown }[] };
-const mailRecordSchema = () => schema('MailRecord').schema as unknown as RecordSchema;
-const envelopeSchema = () => mailRecordSchema().fields.find((f) => f.name === 'envelope')!.type as RecordSchema;
-
-export function testEnvelope(raw: Buffer | string, over: Partial<Envelope> = {}): Envelope {
-  const bytes = Buffer.isBuffer(raw) ? raw : Buffer.from(raw, 'utf8');
-  return withDefaults<Envelope>(envelopeSchema(), {
-    id: randomUUID(), receivedAt: Date.now(), listener: 'MX', clientIp: '192.0.2.10', clientPort: 40000,
-    clientHostname: null, helo: 'client.example', tls: null, authUser: null, mailFrom: 'sender@example.com',
-    rcptTo: ['rcpt@example.net'], smtpUtf8: false, bodyType: 'EIGHT_BIT_MIME', size: bytes.length,
-    ingressHost: 'mx.test.example', raw: bytes, ...over,
-  });
-}
-
-/** A MailRecord as the ingress writes it: the envelope, every stage section at its default (null). */
-export function testMailRecord(raw: Buffer | string, over: Partial<Envelope> = {}): MailRecord {
-  return withDefaults<MailRecord>(mailRecordSchema(), { envelope: testEnvelope(raw, over) });
-}
+export { templateEnvelope as testEnvelope, templateMailRecord as testMailRecord } from './record-template.ts';
 
 /** A decision section with the given action and reasons, every other field at its schema default. */
 export function testDecision(action: DecisionAction, reasons: string[] = [], over: Partial<DecisionSection> = {}): DecisionSection {
