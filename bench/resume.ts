@@ -1,7 +1,7 @@
 /**
  * Resume after a crash, before and after: a group member consuming a topic is SIGKILLed and a new
  * process joins in its place (what `scop start` does); printed is the time from the kill to the
- * replacement's first record (runtime/resume-probe.ts), and the part of it after the new process
+ * replacement's first record (runtime/resume.test-probe.ts), and the part of it after the new process
  * was up (the group's share; the rest is Node starting), for
  *   - kafkajs with the old 30 s session (the baseline: what restarted stages waited),
  *   - kafkajs with the 10 s default session (KAFKA_SESSION_TIMEOUT_MS),
@@ -12,7 +12,7 @@
  * Run: `npm run bench -- resume [rounds=2]` (KAFKA_BROKERS=… to use a running broker; otherwise it
  * starts a local one in .data/bench-resume and stops it at the end). Bounded: 2 minutes per case.
  */
-import { measureResume, type ResumeCase } from '../runtime/resume-probe.ts';
+import { measureResume, type ResumeCase } from '../runtime/resume.test-probe.ts';
 import { benchKafka } from './lib/bench-kafka.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 2);

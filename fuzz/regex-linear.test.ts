@@ -33,7 +33,7 @@ const ALLOWED = new Map<string, string>([
 /** Test code and test support (fixtures, harnesses, suites) run on our own inputs only. */
 function isTestSupport(path: string): boolean {
   const base = path.slice(path.lastIndexOf('/') + 1);
-  return /\.test\.ts$|test-fixture|fixture\.ts$|^testing\.ts$|^testkit\.ts$|^testdata\.ts$|-testing\.ts$|^crash-child\.ts$/.test(base) || path.includes('/testing/') || path.startsWith('schemas/generated/');
+  return /\.test\.ts$|test-fixture|fixture\.ts$|^testing\.ts$|^testkit\.ts$|^testdata\.ts$|-testing\.ts$|\.test-[\w-]+\.ts$/.test(base) || path.includes('/testing/') || path.startsWith('schemas/generated/');
 }
 
 function sourceFiles(dir: string): string[] {

@@ -196,3 +196,26 @@ test('the import reader finds the forms used', () => {
   for (const t of ['a/x.test.ts', 'runtime/stage-testing.ts', 'processors/auth/testing/dns.ts', 'processors/spam/learner/test-fixture.ts', 'cli/supervisor.test-fixture.ts', 'ingress/testkit.ts', 'processors/spam/hanging-tokenize.test-worker.ts']) assert.ok(isTestCode(t), t);
   for (const c of ['runtime/stage.ts', 'processors/spam/tokenize-worker.ts', 'cli/start.ts']) assert.ok(!isTestCode(c), c);
 });
+
+/** The folders a mail operator runs; bench/, e2e/, fuzz/, corpus/ and infra/ are tooling and may use test support. */
+const PRODUCT = ['ingress', 'processors', 'egress', 'runtime', 'console', 'observability', 'cli', 'schemas'];
+
+/** Why product file `file` may not import `spec` (test support), or null. */
+function testImport(file: string, spec: string): string | null {
+  if (!PRODUCT.includes(file.split('/')[0]!) || isTestCode(file) || !spec.startsWith('.')) return null;
+  const target = relative(ROOT, resolve(ROOT, dirname(file), spec)).split(sep).join('/');
+  return isTestCode(target) ? `${file} → ${spec}: product code imports test support (${target})` : null;
+}
+
+test('product code imports no test support (test helpers pull in node:test, test brokers and fixtures)', () => {
+  const wrong: string[] = [];
+  for (const f of sources()) for (const spec of specifiers(readFileSync(join(ROOT, f), 'utf8'))) {
+    const why = testImport(f, spec);
+    if (why) wrong.push(why);
+  }
+  assert.deepEqual(wrong, []);
+  assert.match(testImport('cli/spam-symbols.ts', '../runtime/stage-testing.ts')!, /product code imports test support/);
+  assert.equal(testImport('cli/spam-symbols.test.ts', '../runtime/stage-testing.ts'), null, 'a test may');
+  assert.equal(testImport('bench/e2e.ts', '../runtime/stage-testing.ts'), null, 'tooling may');
+  assert.equal(testImport('cli/spam-symbols.ts', '../runtime/record-template.ts'), null);
+});

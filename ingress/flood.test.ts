@@ -4,7 +4,7 @@
  * Limits: 50 MX and 20 submission sessions, 10 per prefix and pool. With one shared pool counted
  * per exact address (the earlier design), the flood took every slot and the user got 421.
  *
- * The clients run in a network namespace of their own (ingress/netns-client.ts, `unshare -rn`),
+ * The clients run in a network namespace of their own (ingress/netns-client.test-child.ts, `unshare -rn`),
  * where a whole /64 is local; the ingress serves the listening sockets bound there.
  */
 import assert from 'node:assert/strict';
@@ -12,7 +12,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { FloodReport, FloodRequest } from './netns-client.ts';
+import type { FloodReport, FloodRequest } from './netns-client.test-child.ts';
 import { readRecords, recordIdOf, ROOT, sampleMessage, startTestIngress, type TestIngress } from './testkit.ts';
 import { addUser } from './users.ts';
 
@@ -24,7 +24,7 @@ describe('a 1,000-session idle flood from one IPv6 /64', { skip: canUnshare ? fa
   const handles: Partial<Record<'MX' | 'SUBMISSION', Server>> = {};
 
   before(async () => {
-    child = spawn('unshare', ['-rn', process.execPath, '--import', 'tsx', join(ROOT, 'ingress', 'netns-client.ts')], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child = spawn('unshare', ['-rn', process.execPath, '--import', 'tsx', join(ROOT, 'ingress', 'netns-client.test-child.ts')], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     await new Promise<void>((ok, fail) => {
       child.once('exit', (code) => fail(new Error(`netns client exited (${code}) before handing over its sockets`)));
       child.on('message', (m: { type?: string; kind?: 'MX' | 'SUBMISSION' }, handle) => {

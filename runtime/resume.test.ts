@@ -1,12 +1,12 @@
 /**
- * Resume after a crash (runtime/resume-probe.ts, real broker, real processes): a SIGKILLed member's
+ * Resume after a crash (runtime/resume.test-probe.ts, real broker, real processes): a SIGKILLed member's
  * replacement consumes again within the session timeout (10 s by default, was 30 s), and with
  * static membership (SCOP_INSTANCE_ID, platformatic) well before it — a 30 s session here,
  * so the two cannot be confused.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { measureResume } from './resume-probe.ts';
+import { measureResume } from './resume.test-probe.ts';
 import { testKafka } from './testing.ts';
 
 describe('resume after a SIGKILL', { timeout: 300000 }, () => {

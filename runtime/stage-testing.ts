@@ -212,7 +212,7 @@ export interface StageChild {
   exited: Promise<number | null>;
 }
 
-const CHILD = fileURLToPath(new URL('./stage-child.ts', import.meta.url));
+const CHILD = fileURLToPath(new URL('./stage.test-child.ts', import.meta.url));
 
 /**
  * Runs the stage exported as `exportName` from `modulePath` in a child process (like `scop run`)

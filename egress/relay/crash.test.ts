@@ -18,7 +18,7 @@ import { createRelayTopics, ScriptedSmtp } from './testing.ts';
 
 const { svc, admin } = testBroker('egress-crash-test');
 
-const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
+const CHILD = fileURLToPath(new URL('./crash.test-child.ts', import.meta.url));
 
 /**
  * Distinct messages received so far, counted as they come: the receiver shares this process, and a
@@ -36,7 +36,7 @@ function distinctCounter(smtp: ScriptedSmtp, re: RegExp): () => number {
 interface ChildStats { inDoubt: number; peak: number; doubtSum: number; doubtCount: number; lagMeanMs: number; lagP99Ms: number }
 
 /**
- * A relay child process (crash-child.ts): the promise of its ready message (with the records the
+ * A relay child process (crash.test-child.ts): the promise of its ready message (with the records the
  * journal said its killed predecessor had in doubt) and its latest in-doubt figures.
  */
 function spawnRelay(env: NodeJS.ProcessEnv): { child: ChildProcess; ready: Promise<string[]>; stats: { last?: ChildStats } } {

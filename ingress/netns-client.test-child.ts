@@ -1,5 +1,5 @@
 /**
- * Test helper, run by ingress/flood.test.ts as `unshare -rn node --import tsx ingress/netns-client.ts`:
+ * Test helper, run by ingress/flood.test.ts as `unshare -rn node --import tsx ingress/netns-client.test-child.ts`:
  * a process in a network namespace of its own (no root needed beyond a user namespace), where
  * whole IPv6 prefixes are local (`ip -6 route add local <prefix> dev lo`), so it can connect from
  * any number of addresses of one /64 — which loopback (::1/128) cannot.

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createKafkaClient, type KafkaSettings } from './kafka.ts';
 import { eventually, uniqueName } from './testing.ts';
 
-const CHILD = join(import.meta.dirname, 'resume-probe.child.ts');
+const CHILD = join(import.meta.dirname, 'resume.test-probe-child.ts');
 
 export interface ResumeCase { client: 'kafkajs' | 'platformatic'; sessionTimeoutMs: number; staticMember: boolean }
 

@@ -1,5 +1,5 @@
 /**
- * One group member for runtime/resume-probe.ts: consumes RESUME_TOPIC in group RESUME_GROUP with
+ * One group member for runtime/resume.test-probe.ts: consumes RESUME_TOPIC in group RESUME_GROUP with
  * the KAFKA_* settings of its environment (KAFKA_CLIENT, KAFKA_SESSION_TIMEOUT_MS,
  * SCOP_INSTANCE_ID), commits as it goes, and prints one JSON line per record it consumes.
  */
