@@ -3,7 +3,8 @@
  * is for the MIME stage: each fragment (white space, separators, quotes, escapes, brackets, folding,
  * macro and literal openers …) repeated to a run in each place of a message or its DNS answers that
  * mailauth parses synchronously — the first header line as a field name, DKIM/ARC tags, From, Received,
- * Authentication-Results, a folded field, MAIL FROM and HELO (at the sizes the ingress admits), the SPF,
+ * Authentication-Results, a folded field, MAIL FROM and HELO (at the sizes the ingress admits), From and a
+ * null sender's Return-Path (at the 8 KiB the stage parses, verify.ts MAX_FROM_LENGTH), the SPF,
  * DMARC, DKIM key and BIMI TXT records. `verifyMessage` must stay linear: the 4× larger run may cost at
  * most 8× the CPU (quadratic code costs 16×) unless both are cheap. The places matter: spaces in the
  * first line's field name cost 3.6 s at 64 KiB before patches/mailauth+7.1.0.patch hunk 5, and a family
@@ -68,6 +69,8 @@ const TXT: [number, number] = [15_000, 60_000];
 // MAIL FROM: smtp-server's 16 KiB command line; HELO/EHLO: a domain or literal of at most 253 (ingress/syntax.ts).
 const MAIL_FROM: [number, number] = [4_000, 16_000];
 const HELO: [number, number] = [63, 253];
+// From (all From fields together) and Return-Path: parsed up to MAX_FROM_LENGTH (8 KiB), past it not at all (limits.test.ts).
+const FROM: [number, number] = [2_000, 8_000];
 
 const PLACES: Place[] = [
   ['the first line as a field name', (f) => m({ first: [`a${f}b: x`] })],
@@ -98,17 +101,19 @@ const PLACES: Place[] = [
   ['ARC-Seal d=', (f) => m({ arc: arcSet().map((l) => l.startsWith('ARC-Seal') ? l.replace('d=amp.test', `d=amp${f}test`) : l) })],
   ['ARC-Message-Signature h=', (f) => m({ arc: arcSet().map((l) => l.replace('h=from:subject', `h=from:a${f}b:subject`)) })],
   ['ARC-Authentication-Results', (f) => m({ arc: arcSet({ aar: `mx.amp.test; ${f}` }) })],
-  ['From display name', (f) => m({ from: `"a${f}b" <a@amp.test>` })],
-  ['From unquoted display name', (f) => m({ from: `a${f}b <a@amp.test>` })],
-  ['From address', (f) => m({ from: `a${f}b@amp.test` })],
-  ['From domain', (f) => m({ from: `<a@amp${f}test>` })],
-  ['From group', (f) => m({ from: `g${f}: a@amp.test;` })],
-  ['From domain ending in the run', (f) => m({ from: `a@amp.test${f}` })],
-  ['From comment', (f) => m({ from: `a@amp.test (${f})` })],
+  ['From display name', (f) => m({ from: `"a${f}b" <a@amp.test>` }), FROM],
+  ['From unquoted display name', (f) => m({ from: `a${f}b <a@amp.test>` }), FROM],
+  ['From address', (f) => m({ from: `a${f}b@amp.test` }), FROM],
+  ['From domain', (f) => m({ from: `<a@amp${f}test>` }), FROM],
+  ['From group', (f) => m({ from: `g${f}: a@amp.test;` }), FROM],
+  ['From domain ending in the run', (f) => m({ from: `a@amp.test${f}` }), FROM],
+  ['From comment', (f) => m({ from: `a@amp.test (${f})` }), FROM],
   ['Sender and Reply-To', (f) => m({ headers: [`Sender: a${f}@amp.test`, `Reply-To: ${f}`] })],
   ['Received', (f) => m({ headers: [`Received: from ${f} by mx.test with ESMTP; Mon, 1 Jan 2024 10:00:00 +0000`] })],
   ['Authentication-Results', (f) => m({ headers: [`Authentication-Results: mx.test; ${f}`] })],
   ['Return-Path', (f) => m({ first: [`Return-Path: <a${f}@amp.test>`] })],
+  // Read for the null sender only (an envelope MAIL FROM is read instead).
+  ['Return-Path, null sender', (f) => ({ raw: message({ first: [`Return-Path: a${f}b@amp.test`] }), mailFrom: '' }), FROM],
   ['BIMI-Selector', (f) => m({ headers: [`BIMI-Selector: v=BIMI1; s=a${f}b`] })],
   ['MAIL FROM local part', (f) => ({ raw: message(), mailFrom: `a${f}b@amp.test` }), MAIL_FROM],
   ['MAIL FROM quoted local part', (f) => ({ raw: message(), mailFrom: `"a${f}b"@amp.test` }), MAIL_FROM],
