@@ -26,6 +26,10 @@
  *    was parsed again for every signature checked: a 1 MB RFC 2231 parameter costs its nested libmime
  *    ~0.4 s, so five signatures cost ~2 s (fifty ~20 s). Now parsed once for all body hashes, after
  *    the signatures' loop (the body is fed only after it, so every hasher gets it as before).
+ * 8. lib/spf/macro.js — a macro-string's expansion is at most 64 KiB: each %{s} / %{l} repeats the
+ *    MAIL FROM, so a TXT record of 15,000 "%{s}" and a 16 KiB MAIL FROM expanded to 240 million
+ *    characters (~240 MB and ~0.3 s per term, also in the ingress's SMTP-time check). Past it the
+ *    term is a permerror and an exp= gives no explanation.
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
@@ -388,5 +392,36 @@ describe('dkimVerify: the Content-Type is parsed once, not once per signature', 
     };
     const [one, five] = [await best(raw(1)), await best(raw(5))];
     assert.ok(five < one * 1.8 + 30, `five signatures ${five.toFixed(0)} ms, one ${one.toFixed(0)} ms of CPU`);
+  });
+});
+
+describe('spf: a macro expansion is at most 64 KiB', () => {
+  const sender = `${'a'.repeat(16000)}@amp.test`;
+  const check = (txt: Records, from = sender) => spf({ sender: from, ip: '192.0.2.1', helo: 'h.test', mta: 'mx.test', strict: true, resolver: resolver(txt).fn } as never) as Promise<{ status: { result: string; comment?: string }; explanation?: string }>;
+  const cpuMs = async (f: () => Promise<unknown>) => {
+    const c0 = process.cpuUsage();
+    await f();
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000;
+  };
+
+  it('15,000 %{s} in an exists: target with a 16 KiB MAIL FROM: a permerror in milliseconds (was 240 M characters, ~0.3 s, ~240 MB)', async () => {
+    const txt = { 'amp.test': `v=spf1 exists:${'%{s}'.repeat(15000)} -all` };
+    const res = await check(txt);
+    assert.equal(res.status.result, 'permerror');
+    let best = Infinity;
+    for (let i = 0; i < 3 && best >= 100; i++) best = Math.min(best, await cpuMs(() => check(txt)));
+    assert.ok(best < 100, `${best.toFixed(0)} ms of CPU`);
+  });
+
+  it('an explanation expanding past 64 KiB is not given; one of exactly 64 KiB is', async () => {
+    const exp = (text: string) => check({ 'amp.test': 'v=spf1 -all exp=e.amp.test', 'e.amp.test': text }, 'a@amp.test');
+    const over = await exp('%{s}'.repeat(15000));
+    assert.equal(over.status.result, 'fail');
+    assert.equal(over.explanation, undefined);
+    // "a@amp.test" is 10 characters: 6,553 of them and 6 more characters make 65,536.
+    const at = await exp(`${'%{s}'.repeat(6553)}xxxxxx`);
+    assert.equal(at.explanation?.length, 65536);
+    assert.equal((await exp(`${'%{s}'.repeat(6553)}xxxxxxx`)).explanation, undefined);
   });
 });
