@@ -164,7 +164,9 @@ describe('building blocks', () => {
 
   it('HELO syntax: domains and address literals', () => {
     for (const ok of ['mail.example.com', 'localhost', 'host_1.example', '[192.0.2.1]', '[IPv6:2001:db8::1]', 'example.com.']) assert.ok(isValidHelo(ok), ok);
-    for (const bad of ['', 'bad(host)', '-a.example', '[300.1.1.1]', '[2001:db8::1]', 'a..b', 'ex ample.com', 'exämple.com']) assert.ok(!isValidHelo(bad), bad);
+    for (const bad of ['', 'bad(host)', '-a.example', '[300.1.1.1]', '[2001:db8::1]', 'a..b', 'ex ample.com', 'exämple.com',
+      // RFC 5321's IPv6-addr has no zone ID (node's isIPv6 takes one, of any length)
+      '[IPv6:fe80::1%eth0]', `[IPv6:fe80::1%${'a'.repeat(16000)}]`]) assert.ok(!isValidHelo(bad), bad.slice(0, 40));
   });
 
   it('client prefixes: IPv4 /24 and IPv6 /64 by default, IPv4-mapped IPv6 as IPv4, lengths configurable', () => {
@@ -193,5 +195,11 @@ describe('building blocks', () => {
   it('Received header per RFC 5321 4.4', () => {
     const h = receivedHeader({ helo: 'client.example', clientHostname: null, clientIp: '2001:db8::1', byHost: 'mx.example', recordId: 'ID1', tls: { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' }, authenticated: true, smtpUtf8: false, rcptTo: ['a@b.example'], date: new Date(Date.UTC(2025, 10, 27, 3, 4, 5)) });
     assert.equal(h.toString(), 'Received: from client.example (unknown [IPv6:2001:db8::1])\r\n\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)\r\n\tby mx.example (scop) with ESMTPSA id ID1\r\n\tfor <a@b.example>;\r\n\tThu, 27 Nov 2025 03:04:05 +0000\r\n');
+    // smtp-server admits a 16 KiB path; RFC 5321 allows 256 octets with the brackets: past it no "for" (its line would pass 998).
+    const received = (rcpt: string) => receivedHeader({ helo: 'c.example', clientHostname: null, clientIp: '192.0.2.1', byHost: 'mx.example', recordId: 'ID1', tls: null, authenticated: false, smtpUtf8: false, rcptTo: [rcpt], date: new Date(0) }).toString();
+    const at254 = `${'a'.repeat(254 - '@b.example'.length)}@b.example`;
+    assert.ok(received(at254).includes(`\tfor <${at254}>;`));
+    assert.ok(!received(`a${at254}`).includes('for <'));
+    assert.ok(received(`${'a'.repeat(16000)}@b.example`).split('\r\n').every((l) => l.length <= 998));
   });
 });

@@ -18,7 +18,9 @@ export function isValidDomain(name: string): boolean {
 export function isValidHelo(arg: string): boolean {
   if (arg.startsWith('[') && arg.endsWith(']')) {
     const inner = arg.slice(1, -1);
-    if (/^ipv6:/i.test(inner)) return isIPv6(inner.slice(5));
+    // RFC 5321 §4.1.3 IPv6-addr has no zone ID; node's isIPv6 takes one of any length
+    // (`fe80::1%` and 16 KiB of letters), which then went into our Received line and SPF's %{h}.
+    if (/^ipv6:/i.test(inner)) return !inner.includes('%') && isIPv6(inner.slice(5));
     return isIPv4(inner);
   }
   return isValidDomain(arg);

@@ -18,6 +18,19 @@
  *    the dots after a domain (/\.+$/), SPF's toplabel ([a-z0-9]*[a-z][a-z0-9]* on an include: or
  *    redirect= target of a TXT record) and the WSP before a delimiter of the _mta-sts TXT record.
  *    Loops for the trims, [0-9]*[a-z][a-z0-9]* for the toplabel: the same answers.
+ * 6. lib/dkim/dkim-verifier.js, lib/dkim/verify.js, index.d.ts — `maxFromLength`: nodemailer's
+ *    addressparser makes a token per character of a run of ":" or ";" (linear, ~1.2–1.5 µs a
+ *    character: a 1 MB From cost ~1.2 s, synchronously). From fields longer than the option together
+ *    are not parsed (headerFrom empty, `fromTooLong` = their length), nor a longer Return-Path.
+ * 7. lib/dkim/dkim-verifier.js — the Content-Type (its multipart boundary, for `mimeStructureStart`)
+ *    was parsed again for every signature checked: a 1 MB RFC 2231 parameter costs its nested libmime
+ *    ~0.4 s, so five signatures cost ~2 s (fifty ~20 s). Now parsed once for all body hashes, after
+ *    the signatures' loop (the body is fed only after it, so every hasher gets it as before), and
+ *    not at all past 8 KiB: it only gives the boundary behind the informational mimeStructureStart.
+ * 8. lib/spf/macro.js — a macro-string's expansion is at most 64 KiB: each %{s} / %{l} repeats the
+ *    MAIL FROM, so a TXT record of 15,000 "%{s}" and a 16 KiB MAIL FROM expanded to 240 million
+ *    characters (~240 MB and ~0.3 s per term, also in the ingress's SMTP-time check). Past it the
+ *    term is a permerror and an exp= gives no explanation.
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
@@ -319,5 +332,108 @@ describe('regexes quadratic in a run of attacker text are loops (or linear regex
     const txt = (r: string) => async () => [[r]];
     assert.deepEqual(await resolvePolicy('example.com', { resolver: txt('v=STSv1; id=abc \t ;') } as never), 'abc');
     await under('id=a<spaces>b', () => resolvePolicy('example.com', { resolver: txt(`v=STSv1; id=a${' '.repeat(60000)}b;`) } as never));
+  });
+});
+
+describe('dkimVerify maxFromLength: From fields (and Return-Path) past it are not parsed', () => {
+  const msg = (header: string) => Buffer.from(`${header}\r\nSubject: x\r\n\r\nhello\r\n`);
+  const verify = (header: string, o: Record<string, unknown> = {}) => dkimVerify(msg(header), { resolver: resolver({}).fn, maxFromLength: 100, ...o } as never) as Promise<{ headerFrom: string[]; fromTooLong?: number; envelopeFrom: string | false }>;
+  const cpuMs = async (f: () => Promise<unknown>) => {
+    const c0 = process.cpuUsage();
+    await f();
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000;
+  };
+
+  it('up to the limit (all From fields together) the addresses are read; past it none, and fromTooLong says how long', async () => {
+    const from = (n: number) => `"${'a'.repeat(n - 15)}" <b@amp.test>`; // n characters
+    assert.deepEqual(await verify(`From: ${from(100)}`).then((r) => [r.headerFrom, r.fromTooLong]), [['b@amp.test'], undefined]);
+    assert.deepEqual(await verify(`From: ${from(50)}\r\nFrom: ${from(50)}`).then((r) => [r.headerFrom, r.fromTooLong]), [['b@amp.test', 'b@amp.test'], undefined]);
+    assert.deepEqual(await verify(`From: ${from(50)}\r\nFrom: ${from(51)}`).then((r) => [r.headerFrom, r.fromTooLong]), [[], 101]);
+    // Without the option nothing changes.
+    assert.deepEqual(await verify(`From: ${from(5000)}`, { maxFromLength: undefined }).then((r) => [r.headerFrom, r.fromTooLong]), [['b@amp.test'], undefined]);
+  });
+
+  it('a Return-Path past the limit gives no envelopeFrom (read only without the sender option)', async () => {
+    assert.equal((await verify('Return-Path: <b@amp.test>\r\nFrom: a@amp.test')).envelopeFrom, 'b@amp.test');
+    assert.equal((await verify(`Return-Path: <${'b'.repeat(100)}@amp.test>\r\nFrom: a@amp.test`)).envelopeFrom, false);
+  });
+
+  it('1 MB of ":" in a From and a Return-Path costs milliseconds (was ~1.2 s each)', async () => {
+    const run = ':'.repeat(1_000_000);
+    let best = Infinity;
+    for (let i = 0; i < 3 && best >= 100; i++) best = Math.min(best, await cpuMs(() => verify(`Return-Path: a${run}b@amp.test\r\nFrom: a${run}b@amp.test`, { maxFromLength: 8192 })));
+    assert.ok(best < 100, `${best.toFixed(0)} ms of CPU`);
+  });
+});
+
+describe('dkimVerify: the Content-Type is parsed once, not once per signature, and only up to 8 KiB', () => {
+  const sig = (i: number, c = 'relaxed/relaxed') => `DKIM-Signature: v=1; a=rsa-sha256; c=${c}; d=amp.test; s=s${i}; h=from; bh=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=; b=AAAA\r\n`;
+  const verify = (raw: Buffer) => dkimVerify(raw, { resolver: resolver({}).fn } as never) as Promise<{ results: { mimeStructureStart?: number }[] }>;
+
+  it('every signature still gets the multipart structure start (each canonicalization, each l=)', async () => {
+    const body = 'preamble\r\n--b1\r\n\r\npart\r\n--b1--\r\n';
+    const raw = Buffer.from(`${sig(1)}${sig(2, 'simple/simple')}${sig(3).replace('h=from', 'l=5; h=from')}From: a@amp.test\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n${body}`);
+    const r = await verify(raw);
+    assert.deepEqual(r.results.map((x) => x.mimeStructureStart), [10, 10, 10]);
+  });
+
+  it('a 400 KB RFC 2231 Content-Type with five signatures costs milliseconds (was ~0.17 s per signature: each parsed it)', async () => {
+    const ct = `Content-Type: multipart/mixed; name*=iso-2022-jp''a${'\t'.repeat(400_000)}b\r\n`;
+    const raw = (n: number) => Buffer.from(`${Array.from({ length: n }, (_, i) => sig(i, i % 2 ? 'simple/simple' : 'relaxed/relaxed')).join('')}From: a@amp.test\r\n${ct}\r\nhello\r\n`);
+    const best = async (m: Buffer) => {
+      let ms = Infinity;
+      for (let i = 0; i < 2; i++) {
+        const c0 = process.cpuUsage();
+        await verify(m);
+        const c = process.cpuUsage(c0);
+        ms = Math.min(ms, (c.user + c.system) / 1000);
+      }
+      return ms;
+    };
+    const five = await best(raw(5));
+    assert.ok(five < 100, `five signatures ${five.toFixed(0)} ms of CPU`);
+  });
+
+  it('a Content-Type of 8 KiB is still read for the boundary; a longer one is not (mimeStructureStart is only informational)', async () => {
+    const body = 'preamble\r\n--b1\r\n\r\npart\r\n--b1--\r\n';
+    const ct = (n: number) => {
+      const head = 'Content-Type: multipart/mixed; boundary="b1"; x="';
+      return `${head}${'a'.repeat(n - head.length - 1)}"`; // n bytes, as the field's line
+    };
+    const at = (n: number) => verify(Buffer.from(`${sig(1)}From: a@amp.test\r\n${ct(n)}\r\n\r\n${body}`)).then((r) => r.results[0]!.mimeStructureStart);
+    assert.equal(await at(8192), 10);
+    assert.equal(await at(8193), 0);
+  });
+});
+
+describe('spf: a macro expansion is at most 64 KiB', () => {
+  const sender = `${'a'.repeat(16000)}@amp.test`;
+  const check = (txt: Records, from = sender) => spf({ sender: from, ip: '192.0.2.1', helo: 'h.test', mta: 'mx.test', strict: true, resolver: resolver(txt).fn } as never) as Promise<{ status: { result: string; comment?: string }; explanation?: string }>;
+  const cpuMs = async (f: () => Promise<unknown>) => {
+    const c0 = process.cpuUsage();
+    await f();
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000;
+  };
+
+  it('15,000 %{s} in an exists: target with a 16 KiB MAIL FROM: a permerror in milliseconds (was 240 M characters, ~0.3 s, ~240 MB)', async () => {
+    const txt = { 'amp.test': `v=spf1 exists:${'%{s}'.repeat(15000)} -all` };
+    const res = await check(txt);
+    assert.equal(res.status.result, 'permerror');
+    let best = Infinity;
+    for (let i = 0; i < 3 && best >= 100; i++) best = Math.min(best, await cpuMs(() => check(txt)));
+    assert.ok(best < 100, `${best.toFixed(0)} ms of CPU`);
+  });
+
+  it('an explanation expanding past 64 KiB is not given; one of exactly 64 KiB is', async () => {
+    const exp = (text: string) => check({ 'amp.test': 'v=spf1 -all exp=e.amp.test', 'e.amp.test': text }, 'a@amp.test');
+    const over = await exp('%{s}'.repeat(15000));
+    assert.equal(over.status.result, 'fail');
+    assert.equal(over.explanation, undefined);
+    // "a@amp.test" is 10 characters: 6,553 of them and 6 more characters make 65,536.
+    const at = await exp(`${'%{s}'.repeat(6553)}xxxxxx`);
+    assert.equal(at.explanation?.length, 65536);
+    assert.equal((await exp(`${'%{s}'.repeat(6553)}xxxxxxx`)).explanation, undefined);
   });
 });

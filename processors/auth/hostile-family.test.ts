@@ -3,13 +3,14 @@
  * is for the MIME stage: each fragment (white space, separators, quotes, escapes, brackets, folding,
  * macro and literal openers …) repeated to a run in each place of a message or its DNS answers that
  * mailauth parses synchronously — the first header line as a field name, DKIM/ARC tags, From, Received,
- * Authentication-Results, a folded field, MAIL FROM and HELO (at the sizes the ingress admits), the SPF,
+ * Authentication-Results, a folded field, MAIL FROM and HELO (at the sizes the ingress admits), From and a
+ * null sender's Return-Path (at the 8 KiB the stage parses, verify.ts MAX_FROM_LENGTH), the SPF,
  * DMARC, DKIM key and BIMI TXT records. `verifyMessage` must stay linear: the 4× larger run may cost at
  * most 8× the CPU (quadratic code costs 16×) unless it is cheap (the rule: runtime/linear-testing.ts). The places matter: spaces in the
  * first line's field name cost 3.6 s at 64 KiB before patches/mailauth+7.1.0.patch hunk 5, and a family
  * over header values alone did not find them. With hunk 5 taken out, this test names 19 places (16k → 64k
  * spaces ~0.2 s → ~3.3 s); a 60,000-letter SPF include: target is slow only when a bad character follows it.
- * About 13 s (most cases cost ~3 ms: under the floor the smaller run is not even measured).
+ * About 20–30 s on a loaded 2-core box (most cases cost ~3 ms: under the floor the smaller run is not even measured).
  */
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
@@ -69,6 +70,8 @@ const TXT: [number, number] = [15_000, 60_000];
 // MAIL FROM: smtp-server's 16 KiB command line; HELO/EHLO: a domain or literal of at most 253 (ingress/syntax.ts).
 const MAIL_FROM: [number, number] = [4_000, 16_000];
 const HELO: [number, number] = [63, 253];
+// From (all From fields together) and Return-Path: parsed up to MAX_FROM_LENGTH (8 KiB), past it not at all (limits.test.ts).
+const FROM: [number, number] = [2_000, 8_000];
 
 const PLACES: Place[] = [
   ['the first line as a field name', (f) => m({ first: [`a${f}b: x`] })],
@@ -79,6 +82,10 @@ const PLACES: Place[] = [
   ['a signed field (relaxed and simple)', (f) => m({ headers: [`X-A: a${f}b`] })],
   ['a folded field of many continuation lines', (f) => m({ headers: [`X-A: a${f.match(/[^]{1,64}/g)!.join('\r\n ')}`] })],
   ['Subject', (f) => m({ headers: [`Subject: ${f}`] })],
+  // Parsed by mailauth's own libmime (5.4.4, not the top-level one scop patches) for the multipart boundary.
+  ['Content-Type value', (f) => m({ headers: [`Content-Type: a${f}b`] })],
+  ['Content-Type boundary', (f) => m({ headers: [`Content-Type: multipart/mixed; boundary="a${f}b"`] })],
+  ['Content-Type RFC 2231 parameter', (f) => m({ headers: [`Content-Type: multipart/mixed; name*=iso-2022-jp''a${f}b; boundary*0=x; boundary*1=${f}`] })],
   ['DKIM d=', (f) => m({ sigs: [sig({ d: `amp${f}test` })] })],
   ['DKIM d= ending in the run', (f) => m({ sigs: [sig({ d: `amp.test${f}` })] })],
   ['DKIM s=', (f) => m({ sigs: [sig({ s: `s${f}x` })] })],
@@ -99,17 +106,19 @@ const PLACES: Place[] = [
   ['ARC-Seal d=', (f) => m({ arc: arcSet().map((l) => l.startsWith('ARC-Seal') ? l.replace('d=amp.test', `d=amp${f}test`) : l) })],
   ['ARC-Message-Signature h=', (f) => m({ arc: arcSet().map((l) => l.replace('h=from:subject', `h=from:a${f}b:subject`)) })],
   ['ARC-Authentication-Results', (f) => m({ arc: arcSet({ aar: `mx.amp.test; ${f}` }) })],
-  ['From display name', (f) => m({ from: `"a${f}b" <a@amp.test>` })],
-  ['From unquoted display name', (f) => m({ from: `a${f}b <a@amp.test>` })],
-  ['From address', (f) => m({ from: `a${f}b@amp.test` })],
-  ['From domain', (f) => m({ from: `<a@amp${f}test>` })],
-  ['From group', (f) => m({ from: `g${f}: a@amp.test;` })],
-  ['From domain ending in the run', (f) => m({ from: `a@amp.test${f}` })],
-  ['From comment', (f) => m({ from: `a@amp.test (${f})` })],
+  ['From display name', (f) => m({ from: `"a${f}b" <a@amp.test>` }), FROM],
+  ['From unquoted display name', (f) => m({ from: `a${f}b <a@amp.test>` }), FROM],
+  ['From address', (f) => m({ from: `a${f}b@amp.test` }), FROM],
+  ['From domain', (f) => m({ from: `<a@amp${f}test>` }), FROM],
+  ['From group', (f) => m({ from: `g${f}: a@amp.test;` }), FROM],
+  ['From domain ending in the run', (f) => m({ from: `a@amp.test${f}` }), FROM],
+  ['From comment', (f) => m({ from: `a@amp.test (${f})` }), FROM],
   ['Sender and Reply-To', (f) => m({ headers: [`Sender: a${f}@amp.test`, `Reply-To: ${f}`] })],
   ['Received', (f) => m({ headers: [`Received: from ${f} by mx.test with ESMTP; Mon, 1 Jan 2024 10:00:00 +0000`] })],
   ['Authentication-Results', (f) => m({ headers: [`Authentication-Results: mx.test; ${f}`] })],
   ['Return-Path', (f) => m({ first: [`Return-Path: <a${f}@amp.test>`] })],
+  // Read for the null sender only (an envelope MAIL FROM is read instead).
+  ['Return-Path, null sender', (f) => ({ raw: message({ first: [`Return-Path: a${f}b@amp.test`] }), mailFrom: '' }), FROM],
   ['BIMI-Selector', (f) => m({ headers: [`BIMI-Selector: v=BIMI1; s=a${f}b`] })],
   ['MAIL FROM local part', (f) => ({ raw: message(), mailFrom: `a${f}b@amp.test` }), MAIL_FROM],
   ['MAIL FROM quoted local part', (f) => ({ raw: message(), mailFrom: `"a${f}b"@amp.test` }), MAIL_FROM],

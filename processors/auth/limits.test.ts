@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { testMailRecord } from '../../runtime/stage-testing.ts';
 import { dmarcEvent } from './service.ts';
-import { verifyMessage, type VerifyOptions } from './verify.ts';
+import type { AuthSection } from '../../schemas/types.ts';
+import { authSymbols } from './symbols.ts';
+import { MAX_FROM_LENGTH, verifyMessage, type VerifyOptions } from './verify.ts';
 import { authoritativeDns } from './testing/dns.ts';
 
 // No zone: every key lookup is NXDOMAIN, which is all these tests need.
@@ -174,5 +176,68 @@ describe('runs in attacker text: mailauth regexes that were quadratic in them (p
     assert.equal(section!.spf.result, 'permerror');
     assert.deepEqual(section!.dkim.map((s) => s.result), ['fail', 'fail', 'neutral']);
     assert.equal(section!.arc.result, 'fail');
+  });
+});
+
+describe('From and Return-Path: bounded before the address parser (patches/mailauth+7.1.0.patch hunk 6)', () => {
+  // nodemailer's addressparser, inside mailauth, makes a token per character of a run of ":" or ";":
+  // linear, but 1 MB of them cost 0.75–1.5 s of synchronous CPU (the header block may be 1 MiB).
+  // Past MAX_FROM_LENGTH (all From fields together) the From is not parsed: dmarc=permerror and
+  // DMARC_FROM_TOO_LONG; a longer Return-Path (read for the null sender only) is not parsed either.
+  const MB = 1_000_000;
+  const run = (f: string) => f.repeat(Math.ceil(MB / f.length));
+  const raw = (header: string) => Buffer.from(`${header}\r\nTo: b@example.net\r\nSubject: x\r\n\r\nhello\r\n`, 'latin1');
+  /** CPU ms: the fastest of up to three runs, stopping at the first under `under` (a loaded box never makes work smaller). */
+  async function cpu(message: Buffer, mailFrom: string, under: number) {
+    let best = Infinity;
+    let section!: AuthSection;
+    for (let i = 0; i < 3 && best >= under; i++) {
+      const c0 = process.cpuUsage();
+      ({ section } = await verifyMessage({ raw: message, clientIp: '192.0.2.1', helo: 'h.test', mailFrom, messageId: 'r' }, { dns: fx.resolver, authservId: 'mx.test', minKeyBits: 1024 }));
+      const c = process.cpuUsage(c0);
+      best = Math.min(best, (c.user + c.system) / 1000);
+    }
+    return { section, best };
+  }
+  const BOUND_MS = 150;
+
+  const OVERSIZED: [string, string][] = [
+    ['an address of ":"', `From: a${run(':')}b@amp.test`],
+    ['an address of "IPv6:"', `From: a${run('IPv6:')}b@amp.test`],
+    ['a display name of ";="', `From: a${run(';=')}b <a@amp.test>`],
+    ['1,000 From fields of 1,000 ":"', Array.from({ length: 1000 }, () => `From: a${':'.repeat(1000)}b@amp.test`).join('\r\n')],
+  ];
+  for (const [what, header] of OVERSIZED) {
+    test(`a 1 MB From (${what}) costs milliseconds, not ~1 s, and is a DMARC permerror with its own symbol`, async () => {
+      const message = raw(header);
+      const { section, best } = await cpu(message, 'a@amp.test', BOUND_MS);
+      assert.ok(best < BOUND_MS, `${best.toFixed(0)} ms of CPU`);
+      assert.equal(section.dmarc.result, 'permerror');
+      assert.match(section.dmarc.reason, /^From field too long \(\d+ characters, at most 8192 are read\)$/);
+      assert.equal(section.dmarc.fromDomain, null);
+      assert.equal(section.dmarc.disposition, 'none');
+      assert.ok(section.tags.includes('from-too-long'));
+      assert.ok(section.authenticationResults.includes(';\r\n dmarc=permerror (From field too long)'));
+      assert.equal(section.bimi.result, 'skipped');
+      assert.deepEqual(authSymbols(section).filter((s) => s.symbol.startsWith('DMARC_')).map((s) => s.symbol), ['DMARC_FROM_TOO_LONG']);
+      assert.equal(dmarcEvent({ ...testMailRecord(message), auth: section }), null, 'no From domain, no aggregate report row');
+    });
+  }
+
+  test('a 1 MB Return-Path of ":" with the null sender costs milliseconds, not ~1.4 s', async () => {
+    const { section, best } = await cpu(raw(`Return-Path: a${run(':')}b@amp.test\r\nFrom: a@amp.test`), '', BOUND_MS);
+    assert.ok(best < BOUND_MS, `${best.toFixed(0)} ms of CPU`);
+    assert.equal(section.dmarc.fromDomain, 'amp.test', 'the From is read as before');
+  });
+
+  test('From fields of 8,192 characters together are read; one more is not', async () => {
+    const name = (n: number) => `"${'a'.repeat(n - 15)}" <b@amp.test>`; // n characters: quotes, space, <b@amp.test>
+    assert.equal(name(MAX_FROM_LENGTH).length, MAX_FROM_LENGTH);
+    const at = (await cpu(raw(`From: ${name(MAX_FROM_LENGTH)}`), 'a@amp.test', Infinity)).section;
+    assert.equal(at.dmarc.fromDomain, 'amp.test');
+    assert.ok(!at.tags.includes('from-too-long'));
+    const two = (await cpu(raw(`From: ${name(4096)}\r\nFrom: ${name(4097)}`), 'a@amp.test', Infinity)).section;
+    assert.equal(two.dmarc.result, 'permerror');
+    assert.equal(two.dmarc.reason, 'From field too long (8193 characters, at most 8192 are read)');
   });
 });

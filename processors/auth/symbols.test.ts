@@ -9,7 +9,7 @@ import { assertEveryDeclaredSymbolFires } from '../../runtime/symbols-testing.ts
 import type { AuthSection } from '../../schemas/types.ts';
 import { authService } from './service.ts';
 import { AUTH_SYMBOLS } from './symbol-names.ts';
-import { authSymbols } from './symbols.ts';
+import { authSymbols, FROM_TOO_LONG_TAG } from './symbols.ts';
 
 const SPF = ['pass', 'fail', 'softfail', 'neutral', 'none', 'permerror', 'temperror'];
 const DKIM = ['pass', 'fail', 'neutral', 'temperror', 'permerror', 'policy', 'none'];
@@ -20,10 +20,17 @@ const ARC = ['pass', 'fail', 'none', 'temperror'];
 const sections = Array.from({ length: 7 }, (_, i) => ({
   spf: { result: SPF[i], domain: 'x.test' }, heloSpf: { result: SPF[(i + 3) % 7], domain: 'helo.test' },
   dkim: i === 0 ? [] : [{ result: DKIM[i - 1], domain: 'x.test' }, { result: DKIM[i % 7], domain: 'y.test' }],
-  dmarc: { result: DMARC[i]![0], disposition: DMARC[i]![1], fromDomain: 'x.test', sampledOut: false }, arc: { result: ARC[i % 4] },
+  dmarc: { result: DMARC[i]![0], disposition: DMARC[i]![1], fromDomain: 'x.test', sampledOut: false }, arc: { result: ARC[i % 4] }, tags: [],
 }) as unknown as AuthSection);
+/** From fields too long to be read: DMARC permerror without a From domain, its own symbol instead of DMARC_BAD_POLICY. */
+const fromTooLong = { ...sections[0]!, dmarc: { ...sections[0]!.dmarc, result: 'permerror', fromDomain: null }, tags: [FROM_TOO_LONG_TAG] } as AuthSection;
+
+test('From fields too long to be read give DMARC_FROM_TOO_LONG, not DMARC_BAD_POLICY', () => {
+  const dmarc = authSymbols(fromTooLong).filter((x) => x.symbol.startsWith('DMARC_'));
+  assert.deepEqual(dmarc.map((x) => [x.symbol, x.options]), [['DMARC_FROM_TOO_LONG', []]]);
+});
 
 test('every auth symbol is declared on the stage definition, and every declared one fires for some result', () => {
   assert.equal(authService.symbols, AUTH_SYMBOLS, 'the definition declares symbol-names.ts');
-  assertEveryDeclaredSymbolFires(AUTH_SYMBOLS, sections.flatMap((s) => authSymbols(s).map((x) => x.symbol)));
+  assertEveryDeclaredSymbolFires(AUTH_SYMBOLS, [...sections, fromTooLong].flatMap((s) => authSymbols(s).map((x) => x.symbol)));
 });

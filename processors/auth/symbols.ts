@@ -3,7 +3,7 @@
  * SPF_HELO_<RESULT>), DKIM by result with the signing domains (DKIM_VALID{d=example.org},
  * DKIM_INVALID, DKIM_TEMPFAIL, …; DKIM_NONE when unsigned), DMARC (DMARC_POLICY_ALLOW on a pass;
  * on a failure the disposition: DMARC_POLICY_REJECT / _QUARANTINE / _SOFTFAIL; DMARC_NA,
- * DMARC_DNSFAIL, DMARC_BAD_POLICY) and ARC (ARC_ALLOW, ARC_REJECT, ARC_NA, ARC_DNSFAIL).
+ * DMARC_DNSFAIL, DMARC_BAD_POLICY, DMARC_FROM_TOO_LONG) and ARC (ARC_ALLOW, ARC_REJECT, ARC_NA, ARC_DNSFAIL).
  */
 import { symbolWord as word, type StageSymbol } from '../../runtime/stage.ts';
 import type { AuthSection } from '../../schemas/types.ts';
@@ -15,6 +15,8 @@ const MAX_DOMAINS = 8;
 const DKIM: Record<string, string> = { pass: 'DKIM_VALID', fail: 'DKIM_INVALID', neutral: 'DKIM_NEUTRAL', temperror: 'DKIM_TEMPFAIL', permerror: 'DKIM_PERMFAIL', policy: 'DKIM_NOT_CHECKED' };
 const DMARC: Record<string, string> = { pass: 'DMARC_POLICY_ALLOW', none: 'DMARC_NA', temperror: 'DMARC_DNSFAIL', permerror: 'DMARC_BAD_POLICY' };
 const DMARC_FAIL: Record<string, string> = { reject: 'DMARC_POLICY_REJECT', quarantine: 'DMARC_POLICY_QUARANTINE', none: 'DMARC_POLICY_SOFTFAIL' };
+/** The section's tag for From fields too long to be read (verify.ts): DMARC_FROM_TOO_LONG, not DMARC_BAD_POLICY. */
+export const FROM_TOO_LONG_TAG = 'from-too-long';
 const ARC: Record<string, string> = { pass: 'ARC_ALLOW', fail: 'ARC_REJECT', none: 'ARC_NA', temperror: 'ARC_DNSFAIL' };
 
 export function authSymbols(a: AuthSection): StageSymbol[] {
@@ -36,7 +38,8 @@ export function authSymbols(a: AuthSection): StageSymbol[] {
 
   const d = a.dmarc;
   const from = d.fromDomain ? [d.fromDomain] : [];
-  if (d.result === 'fail') add(DMARC_FAIL[d.disposition] ?? `DMARC_POLICY_${word(d.disposition)}`, d.sampledOut ? [...from, 'sampled-out'] : from);
+  if (a.tags.includes(FROM_TOO_LONG_TAG)) add('DMARC_FROM_TOO_LONG');
+  else if (d.result === 'fail') add(DMARC_FAIL[d.disposition] ?? `DMARC_POLICY_${word(d.disposition)}`, d.sampledOut ? [...from, 'sampled-out'] : from);
   else add(DMARC[d.result] ?? `DMARC_${word(d.result)}`, from);
 
   add(ARC[a.arc.result] ?? `ARC_${word(a.arc.result)}`);

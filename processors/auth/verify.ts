@@ -17,6 +17,7 @@ import tools from 'mailauth/lib/tools.js';
 import type { AuthSection, ArcHop, DkimSignature } from '../../schemas/types.ts';
 import { emptyStats, type DnsResolver, type DnsStats, type ResolveFn } from './dns.ts';
 import { checkSpf, type SpfVerdict } from './spf.ts';
+import { FROM_TOO_LONG_TAG } from './symbols.ts';
 
 const { formatDomain, getAlignment } = tools as { formatDomain(d: string): string; getAlignment(from: string, list: string[], strict?: boolean): { domain: string } | false };
 
@@ -49,6 +50,16 @@ export interface VerifyOptions {
   /** Ends the CPU work too (the stage's per-record time limit): verifyMessage rejects with its reason. */
   abort?: AbortSignal;
 }
+
+/**
+ * The From fields' values (all together, in characters) that are parsed for the DMARC Author Domain;
+ * a longer From is not parsed and gets dmarc=permerror (README "Limits"). A From is one mailbox
+ * (RFC 5322 §3.6.2) whose address is at most a 256-octet path (RFC 5321 §4.5.3.1.3) and whose line is
+ * at most 998 characters (RFC 5322 §2.1.1): 8 KiB is eight such lines. Past it the address parser
+ * (nodemailer's, in mailauth) costs up to ~1.5 µs a character: 1 MB of ":" 1.2 s of synchronous CPU.
+ * The same bound applies to the Return-Path read for the null sender.
+ */
+export const MAX_FROM_LENGTH = 8 * 1024;
 
 /** Body bytes handed to the DKIM/ARC hashers per turn of the event loop. */
 const CHUNK = 64 * 1024;
@@ -140,7 +151,11 @@ export async function verifyMessage(input: VerifyInput, opts: VerifyOptions): Pr
   const maxSignatures = opts.maxDkimSignatures ?? DEFAULT_MAX_DKIM_SIGNATURES;
   const dkim: Any = await dkimVerify(chunks(input.raw, opts.abort), {
     resolver, sender: input.mailFrom || undefined, minBitLength: opts.minKeyBits, curTime: opts.now, strict: true, maxSignatures,
+    maxFromLength: MAX_FROM_LENGTH,
   });
+  // From fields too long to be read (patches/mailauth+7.1.0.patch hunk 6): no Author Domain, so no
+  // DMARC evaluation — a permerror, never a pass, with its own symbol (DMARC_FROM_TOO_LONG).
+  const fromTooLong: number = dkim.fromTooLong ?? 0;
 
   const spf: SpfVerdict = await checkSpf({ ip: input.clientIp, helo: input.helo, mailFrom: input.mailFrom, mta: authservId, resolver: resolve });
   // HELO identity as well (RFC 7208 §2.3 recommends it); free when the MAIL FROM is null.
@@ -187,7 +202,7 @@ export async function verifyMessage(input: VerifyInput, opts: VerifyOptions): Pr
   // that does not exist), one step milder with t=y. A record still written for RFC 7489 may carry
   // pct=: honoured as RFC 7489 §6.6.4 says (a failing message outside the sample gets the next
   // milder policy), decided by the record id so a replay decides the same way.
-  const dmarcResult: string = fromDomains.length > 1 || (dmarcSkipped && !dmarcRes) ? 'permerror' : dmarcRes ? dmarcRes.status.result : 'none';
+  const dmarcResult: string = fromTooLong || fromDomains.length > 1 || (dmarcSkipped && !dmarcRes) ? 'permerror' : dmarcRes ? dmarcRes.status.result : 'none';
   const record: string | null = dmarcRes?.rr ?? null;
   const parsedPolicy = typeof dmarcRes?.policy === 'string' ? dmarcRes.policy.toLowerCase().trim() : null;
   const appliedPolicy = parsedPolicy && POLICIES.includes(parsedPolicy) ? parsedPolicy : record ? 'none' : null;
@@ -236,6 +251,7 @@ export async function verifyMessage(input: VerifyInput, opts: VerifyOptions): Pr
   resinfo.push(spf.arInfo);
   if (arcRes?.info) resinfo.push(arcResult === 'temperror' ? arcRes.info.replace(/^arc=fail/, 'arc=fail (temporary DNS failure)') : arcRes.info);
   if (dmarcRes?.info) resinfo.push(dmarcRes.info);
+  else if (fromTooLong) resinfo.push('dmarc=permerror (From field too long)');
   else if (fromDomains.length > 1) resinfo.push('dmarc=permerror (multiple From domains)');
   else if (dmarcSkipped) resinfo.push(`dmarc=permerror (${dmarcSkipped.replace(/[()\\]/g, '')})`);
   if (bimiRes?.info) resinfo.push(bimiRes.info);
@@ -248,6 +264,7 @@ export async function verifyMessage(input: VerifyInput, opts: VerifyOptions): Pr
   if (disposition !== 'none') tags.push(`dmarc-${disposition}`);
   if (dmarcRes?.testMode) tags.push('dmarc-test-mode');
   if (stats.timeouts > 0) tags.push('dns-timeout');
+  if (fromTooLong) tags.push(FROM_TOO_LONG_TAG);
 
   const section: AuthSection = {
     stageVersion: STAGE_VERSION,
@@ -258,7 +275,7 @@ export async function verifyMessage(input: VerifyInput, opts: VerifyOptions): Pr
     dkim: dkimSigs,
     dmarc: {
       result: dmarcResult,
-      reason: dmarcRes?.status?.comment || (fromDomains.length > 1 ? 'multiple From domains' : fromDomains.length === 0 ? 'no From domain' : dmarcSkipped || dmarcRes?.error || ''),
+      reason: dmarcRes?.status?.comment || (fromTooLong ? `From field too long (${fromTooLong} characters, at most ${MAX_FROM_LENGTH} are read)` : fromDomains.length > 1 ? 'multiple From domains' : fromDomains.length === 0 ? 'no From domain' : dmarcSkipped || dmarcRes?.error || ''),
       fromDomain: fromDomains.length === 1 ? fromDomains[0]! : null,
       policyDomain: dmarcRes?.domain ?? null,
       record,

@@ -70,11 +70,20 @@ function bareAtSigns(value: string): number {
 const LOCAL_PART = /^(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+)*|"(?:[^"\\\r\n]|\\.)*")$/;
 
 /**
+ * Longest From or Sender value (characters) given to the address parser. postal-mime's makes a token
+ * per character of a run of ":" or ";" (1 MB of ":" cost ~0.9 s of CPU, synchronously); a From is one
+ * mailbox of at most a 256-octet path (RFC 5321 §4.5.3.1.3) on lines of at most 998 characters (RFC 5322
+ * §2.1.1), so 8 KiB is eight such lines. The auth stage reads no more of an incoming From (processors/auth).
+ */
+export const MAX_ADDRESS_FIELD_LENGTH = 8 * 1024;
+
+/**
  * Every mailbox of one address-list field (group members included), each a valid address; throws
  * SigningRefused `unparseable-address` when any part of the value is not a mailbox we can read the
  * same way a receiver would.
  */
 function mailboxes(field: string, value: string): FromAddress[] {
+  if (value.length > MAX_ADDRESS_FIELD_LENGTH) throw new SigningRefused('unparseable-address', `${field} is ${value.length} characters long, at most ${MAX_ADDRESS_FIELD_LENGTH} are read: ${value.slice(0, 200)}`);
   const flat = (list: ReturnType<typeof addressParser>): { address: string }[] => list.flatMap((a) => (a.group ? flat(a.group) : [a]));
   const entries = flat(addressParser(value));
   const unparseable = (why: string) => new SigningRefused('unparseable-address', `${field}: ${why}: ${value.slice(0, 200)}`);
