@@ -10,6 +10,7 @@ import { beforeEach, describe, test } from 'node:test';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import { emptyStats } from './dns.ts';
 import { checkSpf } from './spf.ts';
+import { authSymbols } from './symbols.ts';
 import { verifyMessage } from './verify.ts';
 import { loadKeyedMessage, txtChunks } from './testing/suites.ts';
 import { authoritativeDns } from './testing/dns.ts';
@@ -143,5 +144,21 @@ describe('ARC / DKIM (parse-dkim-headers.js, arc/index.js, tools.js, dkim-verifi
     } finally {
       dns.onMissing = undefined;
     }
+  });
+});
+
+describe('a From without a readable domain (DMARC has no Author Domain)', () => {
+  test('`ceo@bank.test:` gets DMARC_FROM_UNREADABLE (junk), while the same From well-formed gets DMARC_POLICY_REJECT', async () => {
+    txt('_dmarc.bank.test', 'v=DMARC1; p=reject');
+    const dmarcOf = async (from: string) => {
+      const { section } = await verify(Buffer.from(`From: ${from}\r\nTo: a@b.test\r\nSubject: x\r\n\r\nhi\r\n`));
+      return { fromDomain: section.dmarc.fromDomain, symbols: authSymbols(section).filter((s) => s.symbol.startsWith('DMARC_')).map((s) => s.symbol) };
+    };
+    assert.deepEqual(await dmarcOf('ceo@bank.test'), { fromDomain: 'bank.test', symbols: ['DMARC_POLICY_REJECT'] });
+    for (const from of ['ceo@bank.test:', '"CEO" <ceo@bank.test>:', 'ceo', 'undisclosed-recipients:;']) {
+      assert.deepEqual(await dmarcOf(from), { fromDomain: null, symbols: ['DMARC_FROM_UNREADABLE'] }, from);
+    }
+    const { section } = await verify(Buffer.from('To: a@b.test\r\nSubject: no From at all\r\n\r\nhi\r\n'));
+    assert.deepEqual(authSymbols(section).filter((s) => s.symbol.startsWith('DMARC_')).map((s) => s.symbol), ['DMARC_FROM_UNREADABLE']);
   });
 });

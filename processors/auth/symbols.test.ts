@@ -30,7 +30,17 @@ test('From fields too long to be read give DMARC_FROM_TOO_LONG, not DMARC_BAD_PO
   assert.deepEqual(dmarc.map((x) => [x.symbol, x.options]), [['DMARC_FROM_TOO_LONG', []]]);
 });
 
+/** No readable From address: DMARC none without a From domain. */
+const fromUnreadable = { ...sections[1]!, dmarc: { ...sections[1]!.dmarc, fromDomain: null } } as AuthSection;
+
+test('a From without a readable domain gives DMARC_FROM_UNREADABLE, not DMARC_NA (a malformed From must not dodge p=reject)', () => {
+  assert.equal(sections[1]!.dmarc.result, 'none');
+  const dmarc = authSymbols(fromUnreadable).filter((x) => x.symbol.startsWith('DMARC_'));
+  assert.deepEqual(dmarc.map((x) => [x.symbol, x.options]), [['DMARC_FROM_UNREADABLE', []]]);
+  assert.deepEqual(authSymbols(sections[1]!).filter((x) => x.symbol.startsWith('DMARC_')).map((x) => x.symbol), ['DMARC_NA'], 'a From domain without a policy stays DMARC_NA');
+});
+
 test('every auth symbol is declared on the stage definition, and every declared one fires for some result', () => {
   assert.equal(authService.symbols, AUTH_SYMBOLS, 'the definition declares symbol-names.ts');
-  assertEveryDeclaredSymbolFires(AUTH_SYMBOLS, [...sections, fromTooLong].flatMap((s) => authSymbols(s).map((x) => x.symbol)));
+  assertEveryDeclaredSymbolFires(AUTH_SYMBOLS, [...sections, fromTooLong, fromUnreadable].flatMap((s) => authSymbols(s).map((x) => x.symbol)));
 });

@@ -3,7 +3,7 @@
  * SPF_HELO_<RESULT>), DKIM by result with the signing domains (DKIM_VALID{d=example.org},
  * DKIM_INVALID, DKIM_TEMPFAIL, …; DKIM_NONE when unsigned), DMARC (DMARC_POLICY_ALLOW on a pass;
  * on a failure the disposition: DMARC_POLICY_REJECT / _QUARANTINE / _SOFTFAIL; DMARC_NA,
- * DMARC_DNSFAIL, DMARC_BAD_POLICY, DMARC_FROM_TOO_LONG) and ARC (ARC_ALLOW, ARC_REJECT, ARC_NA, ARC_DNSFAIL).
+ * DMARC_DNSFAIL, DMARC_BAD_POLICY, DMARC_FROM_TOO_LONG, DMARC_FROM_UNREADABLE) and ARC (ARC_ALLOW, ARC_REJECT, ARC_NA, ARC_DNSFAIL).
  */
 import { symbolWord as word, type StageSymbol } from '../../runtime/stage.ts';
 import type { AuthSection } from '../../schemas/types.ts';
@@ -40,6 +40,10 @@ export function authSymbols(a: AuthSection): StageSymbol[] {
   const from = d.fromDomain ? [d.fromDomain] : [];
   if (a.tags.includes(FROM_TOO_LONG_TAG)) add('DMARC_FROM_TOO_LONG');
   else if (d.result === 'fail') add(DMARC_FAIL[d.disposition] ?? `DMARC_POLICY_${word(d.disposition)}`, d.sampledOut ? [...from, 'sampled-out'] : from);
+  // No Author Domain (no From, a group, `ceo@bank.test:`): DMARC has nothing to look up, and a mail client may
+  // still show the address, so this is not "the domain has no policy" (DMARC_NA): a forged From must not
+  // get around its domain's p=reject by being malformed (RFC 7489 §6.6.1: such mail is typically rejected).
+  else if (d.result === 'none' && !d.fromDomain) add('DMARC_FROM_UNREADABLE');
   else add(DMARC[d.result] ?? `DMARC_${word(d.result)}`, from);
 
   add(ARC[a.arc.result] ?? `ARC_${word(a.arc.result)}`);
