@@ -148,7 +148,7 @@ describe('ARC / DKIM (parse-dkim-headers.js, arc/index.js, tools.js, dkim-verifi
 });
 
 describe('a From without a readable domain (DMARC has no Author Domain)', () => {
-  test('`ceo@bank.test:` gets DMARC_FROM_UNREADABLE (junk), while the same From well-formed gets DMARC_POLICY_REJECT', async () => {
+  test('`ceo@bank.test:` gets DMARC_FROM_UNREADABLE and a second From domain DMARC_FROM_MULTIPLE (junk each), while the same From well-formed gets DMARC_POLICY_REJECT', async () => {
     txt('_dmarc.bank.test', 'v=DMARC1; p=reject');
     const dmarcOf = async (from: string) => {
       const { section } = await verify(Buffer.from(`From: ${from}\r\nTo: a@b.test\r\nSubject: x\r\n\r\nhi\r\n`));
@@ -157,6 +157,9 @@ describe('a From without a readable domain (DMARC has no Author Domain)', () => 
     assert.deepEqual(await dmarcOf('ceo@bank.test'), { fromDomain: 'bank.test', symbols: ['DMARC_POLICY_REJECT'] });
     for (const from of ['ceo@bank.test:', '"CEO" <ceo@bank.test>:', 'ceo', 'undisclosed-recipients:;']) {
       assert.deepEqual(await dmarcOf(from), { fromDomain: null, symbols: ['DMARC_FROM_UNREADABLE'] }, from);
+    }
+    for (const from of ['ceo@bank.test, me@evil.test', 'ceo@bank.test, CEO <ceo@bank.test.evil.test>']) {
+      assert.deepEqual(await dmarcOf(from), { fromDomain: null, symbols: ['DMARC_FROM_MULTIPLE'] }, from);
     }
     const { section } = await verify(Buffer.from('To: a@b.test\r\nSubject: no From at all\r\n\r\nhi\r\n'));
     assert.deepEqual(authSymbols(section).filter((s) => s.symbol.startsWith('DMARC_')).map((s) => s.symbol), ['DMARC_FROM_UNREADABLE']);

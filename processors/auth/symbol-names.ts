@@ -23,6 +23,7 @@ export const AUTH_SYMBOLS = {
   DMARC_POLICY_QUARANTINE: auth('DMARC fails and the domain asks to quarantine'), DMARC_POLICY_SOFTFAIL: auth('DMARC fails, the domain asks for nothing (p=none)'),
   DMARC_NA: auth('the From domain has no DMARC policy'), DMARC_DNSFAIL: auth('the DMARC lookup failed temporarily'), DMARC_BAD_POLICY: auth('the DMARC record is broken'),
   DMARC_FROM_TOO_LONG: auth('the From field is too long to be read, so DMARC could not be evaluated (permerror)'),
+  DMARC_FROM_MULTIPLE: auth('the From field names more than one domain, so no single DMARC policy applies (permerror)'),
   DMARC_FROM_UNREADABLE: auth('no From address with a domain could be read (missing, a group, or malformed), so no DMARC policy can apply'),
   ARC_ALLOW: auth('the ARC chain validates'), ARC_REJECT: auth('the ARC chain fails'), ARC_NA: auth('no ARC chain'), ARC_DNSFAIL: auth('an ARC key lookup failed temporarily'),
 } as const satisfies Record<string, SymbolInfo>;

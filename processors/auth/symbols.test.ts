@@ -9,7 +9,7 @@ import { assertEveryDeclaredSymbolFires } from '../../runtime/symbols-testing.ts
 import type { AuthSection } from '../../schemas/types.ts';
 import { authService } from './service.ts';
 import { AUTH_SYMBOLS } from './symbol-names.ts';
-import { authSymbols, FROM_TOO_LONG_TAG } from './symbols.ts';
+import { authSymbols, FROM_MULTIPLE_TAG, FROM_TOO_LONG_TAG } from './symbols.ts';
 
 const SPF = ['pass', 'fail', 'softfail', 'neutral', 'none', 'permerror', 'temperror'];
 const DKIM = ['pass', 'fail', 'neutral', 'temperror', 'permerror', 'policy', 'none'];
@@ -30,6 +30,13 @@ test('From fields too long to be read give DMARC_FROM_TOO_LONG, not DMARC_BAD_PO
   assert.deepEqual(dmarc.map((x) => [x.symbol, x.options]), [['DMARC_FROM_TOO_LONG', []]]);
 });
 
+/** From fields naming two domains: DMARC permerror without a From domain, its own symbol instead of DMARC_BAD_POLICY. */
+const fromMultiple = { ...fromTooLong, tags: [FROM_MULTIPLE_TAG] } as AuthSection;
+
+test('From fields naming more than one domain give DMARC_FROM_MULTIPLE, not DMARC_BAD_POLICY', () => {
+  assert.deepEqual(authSymbols(fromMultiple).filter((x) => x.symbol.startsWith('DMARC_')).map((x) => x.symbol), ['DMARC_FROM_MULTIPLE']);
+});
+
 /** No readable From address: DMARC none without a From domain. */
 const fromUnreadable = { ...sections[1]!, dmarc: { ...sections[1]!.dmarc, fromDomain: null } } as AuthSection;
 
@@ -42,5 +49,5 @@ test('a From without a readable domain gives DMARC_FROM_UNREADABLE, not DMARC_NA
 
 test('every auth symbol is declared on the stage definition, and every declared one fires for some result', () => {
   assert.equal(authService.symbols, AUTH_SYMBOLS, 'the definition declares symbol-names.ts');
-  assertEveryDeclaredSymbolFires(AUTH_SYMBOLS, [...sections, fromTooLong, fromUnreadable].flatMap((s) => authSymbols(s).map((x) => x.symbol)));
+  assertEveryDeclaredSymbolFires(AUTH_SYMBOLS, [...sections, fromTooLong, fromMultiple, fromUnreadable].flatMap((s) => authSymbols(s).map((x) => x.symbol)));
 });

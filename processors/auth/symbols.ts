@@ -3,7 +3,7 @@
  * SPF_HELO_<RESULT>), DKIM by result with the signing domains (DKIM_VALID{d=example.org},
  * DKIM_INVALID, DKIM_TEMPFAIL, …; DKIM_NONE when unsigned), DMARC (DMARC_POLICY_ALLOW on a pass;
  * on a failure the disposition: DMARC_POLICY_REJECT / _QUARANTINE / _SOFTFAIL; DMARC_NA,
- * DMARC_DNSFAIL, DMARC_BAD_POLICY, DMARC_FROM_TOO_LONG, DMARC_FROM_UNREADABLE) and ARC (ARC_ALLOW, ARC_REJECT, ARC_NA, ARC_DNSFAIL).
+ * DMARC_DNSFAIL, DMARC_BAD_POLICY, DMARC_FROM_TOO_LONG, DMARC_FROM_MULTIPLE, DMARC_FROM_UNREADABLE) and ARC (ARC_ALLOW, ARC_REJECT, ARC_NA, ARC_DNSFAIL).
  */
 import { symbolWord as word, type StageSymbol } from '../../runtime/stage.ts';
 import type { AuthSection } from '../../schemas/types.ts';
@@ -17,6 +17,8 @@ const DMARC: Record<string, string> = { pass: 'DMARC_POLICY_ALLOW', none: 'DMARC
 const DMARC_FAIL: Record<string, string> = { reject: 'DMARC_POLICY_REJECT', quarantine: 'DMARC_POLICY_QUARANTINE', none: 'DMARC_POLICY_SOFTFAIL' };
 /** The section's tag for From fields too long to be read (verify.ts): DMARC_FROM_TOO_LONG, not DMARC_BAD_POLICY. */
 export const FROM_TOO_LONG_TAG = 'from-too-long';
+/** The section's tag for From fields naming more than one domain (verify.ts): DMARC_FROM_MULTIPLE, not DMARC_BAD_POLICY. */
+export const FROM_MULTIPLE_TAG = 'from-multiple-domains';
 const ARC: Record<string, string> = { pass: 'ARC_ALLOW', fail: 'ARC_REJECT', none: 'ARC_NA', temperror: 'ARC_DNSFAIL' };
 
 export function authSymbols(a: AuthSection): StageSymbol[] {
@@ -39,6 +41,9 @@ export function authSymbols(a: AuthSection): StageSymbol[] {
   const d = a.dmarc;
   const from = d.fromDomain ? [d.fromDomain] : [];
   if (a.tags.includes(FROM_TOO_LONG_TAG)) add('DMARC_FROM_TOO_LONG');
+  // `From: ceo@bank.test, me@evil.test`: whose policy applies is undefined, so the permerror is the From's, not a
+  // broken DMARC record's (DMARC_BAD_POLICY, weight 0) — else a second address would get around p=reject.
+  else if (a.tags.includes(FROM_MULTIPLE_TAG)) add('DMARC_FROM_MULTIPLE');
   else if (d.result === 'fail') add(DMARC_FAIL[d.disposition] ?? `DMARC_POLICY_${word(d.disposition)}`, d.sampledOut ? [...from, 'sampled-out'] : from);
   // No Author Domain (no From, a group, `ceo@bank.test:`): DMARC has nothing to look up, and a mail client may
   // still show the address, so this is not "the domain has no policy" (DMARC_NA): a forged From must not

@@ -17,7 +17,7 @@ import tools from 'mailauth/lib/tools.js';
 import type { AuthSection, ArcHop, DkimSignature } from '../../schemas/types.ts';
 import { emptyStats, type DnsResolver, type DnsStats, type ResolveFn } from './dns.ts';
 import { checkSpf, type SpfVerdict } from './spf.ts';
-import { FROM_TOO_LONG_TAG } from './symbols.ts';
+import { FROM_MULTIPLE_TAG, FROM_TOO_LONG_TAG } from './symbols.ts';
 
 const { formatDomain, getAlignment } = tools as { formatDomain(d: string): string; getAlignment(from: string, list: string[], strict?: boolean): { domain: string } | false };
 
@@ -265,6 +265,7 @@ export async function verifyMessage(input: VerifyInput, opts: VerifyOptions): Pr
   if (dmarcRes?.testMode) tags.push('dmarc-test-mode');
   if (stats.timeouts > 0) tags.push('dns-timeout');
   if (fromTooLong) tags.push(FROM_TOO_LONG_TAG);
+  else if (fromDomains.length > 1) tags.push(FROM_MULTIPLE_TAG);
 
   const section: AuthSection = {
     stageVersion: STAGE_VERSION,
