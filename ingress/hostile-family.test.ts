@@ -13,6 +13,7 @@
 import assert from 'node:assert/strict';
 import { domainToASCII } from 'node:url';
 import { describe, it } from 'node:test';
+import { FLOOR_MS, MAX_RATIO, superlinear } from '../runtime/linear-testing.ts';
 import { looksLikeHostname } from './fcrdns.ts';
 import { Greylist } from './greylist.ts';
 import { LineEndingScanner } from './line-endings.ts';
@@ -51,33 +52,18 @@ const PLACES: [string, (f: string) => unknown][] = [
   ['header section scanner', (f) => scan(`X-A: a${f}\r\nX-B: ${f}\r\n\r\nbody\r\n`)],
 ];
 
-function cpuMs(fn: () => unknown, runs: number): number {
-  let best = Infinity;
-  for (let k = 0; k < runs; k++) {
-    const c0 = process.cpuUsage();
-    fn();
-    const c = process.cpuUsage(c0);
-    best = Math.min(best, (c.user + c.system) / 1000);
-  }
-  return best;
-}
-
 const [SMALL, LARGE] = [25_000, 100_000];
-const FLOOR_MS = 50;
-const MAX_RATIO = 8;
 
 describe('ingress: its own parsing of attacker text is linear on a generated family', () => {
-  it(`${PLACES.length} places × ${FRAGMENTS.length} fragments: ${LARGE / 1000}k characters cost at most ${MAX_RATIO}× ${SMALL / 1000}k (or < ${FLOOR_MS} ms)`, () => {
+  it(`${PLACES.length} places × ${FRAGMENTS.length} fragments: ${LARGE / 1000}k characters cost at most ${MAX_RATIO}× ${SMALL / 1000}k (or < ${FLOOR_MS} ms)`, async () => {
     const slow: string[] = [];
     for (const [place, build] of PLACES) {
       for (const f of FRAGMENTS) {
         const run = (n: number) => f.repeat(Math.ceil(n / f.length));
         const [s, l] = [run(SMALL), run(LARGE)];
-        let b = cpuMs(() => build(l), 1);
-        if (b <= FLOOR_MS) continue;
-        const a = cpuMs(() => build(s), 4);
-        b = Math.min(b, cpuMs(() => build(l), 2));
-        if (b > FLOOR_MS && b > MAX_RATIO * Math.max(a, 1)) slow.push(`${place}, ${JSON.stringify(f)}: ${a.toFixed(0)} ms at ${SMALL}, ${b.toFixed(0)} ms at ${LARGE}`);
+        // The rule of runtime/linear-testing.ts: the larger first, the smaller only past the floor, confirmed before it counts.
+        const slowCase = await superlinear(() => build(s), () => build(l));
+        if (slowCase) slow.push(`${place}, ${JSON.stringify(f)}: ${slowCase.smallMs.toFixed(0)} ms at ${SMALL}, ${slowCase.largeMs.toFixed(0)} ms at ${LARGE}`);
       }
     }
     assert.deepEqual(slow, []);

@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
+import { FLOOR_MS, MAX_RATIO, superlinear } from '../runtime/linear-testing.ts';
 
 // Resolved from mailauth's own directory, as mailauth's require('libmime') is.
 const requireFromMailauth = createRequire(createRequire(import.meta.url).resolve('mailauth/lib/dkim/dkim-verifier.js'));
@@ -36,21 +37,7 @@ const PLACES: [string, (f: string) => unknown][] = [
   ['Received-SPF fold, spaces around', (f) => libmime.foldLines(`Received-SPF: fail (mx.test: ${f} x ${f})`, 160)],
 ];
 
-/** CPU ms of fn: the best of `runs`. */
-function cpuMs(fn: () => unknown, runs: number): number {
-  let best = Infinity;
-  for (let k = 0; k < runs; k++) {
-    const c0 = process.cpuUsage();
-    fn();
-    const c = process.cpuUsage(c0);
-    best = Math.min(best, (c.user + c.system) / 1000);
-  }
-  return best;
-}
-
 const [SMALL, LARGE] = [25_000, 100_000];
-const FLOOR_MS = 50;
-const MAX_RATIO = 8;
 
 describe(`mailauth's own libmime (${version}): linear on a generated family of hostile header values`, () => {
   it('is a copy of its own, not the patched top-level libmime (else this file tests nothing new)', () => {
@@ -58,17 +45,15 @@ describe(`mailauth's own libmime (${version}): linear on a generated family of h
       'mailauth now loads the top-level libmime, which processors/mime/hostile-family.test.ts covers: this file can go');
   });
 
-  it(`${PLACES.length} places × ${FRAGMENTS.length} fragments: ${LARGE / 1000}k characters cost at most ${MAX_RATIO}× ${SMALL / 1000}k (or < ${FLOOR_MS} ms)`, () => {
+  it(`${PLACES.length} places × ${FRAGMENTS.length} fragments: ${LARGE / 1000}k characters cost at most ${MAX_RATIO}× ${SMALL / 1000}k (or < ${FLOOR_MS} ms)`, async () => {
     const slow: string[] = [];
     for (const [place, build] of PLACES) {
       for (const f of FRAGMENTS) {
         const run = (n: number) => f.repeat(Math.ceil(n / f.length));
         const [s, l] = [run(SMALL), run(LARGE)];
-        let b = cpuMs(() => build(l), 1);
-        if (b <= FLOOR_MS) continue;
-        const a = cpuMs(() => build(s), 4);
-        b = Math.min(b, cpuMs(() => build(l), 2));
-        if (b > FLOOR_MS && b > MAX_RATIO * Math.max(a, 1)) slow.push(`${place}, ${JSON.stringify(f)}: ${a.toFixed(0)} ms at ${SMALL}, ${b.toFixed(0)} ms at ${LARGE}`);
+        // The rule of runtime/linear-testing.ts: the larger first, the smaller only past the floor, confirmed before it counts.
+        const slowCase = await superlinear(() => build(s), () => build(l));
+        if (slowCase) slow.push(`${place}, ${JSON.stringify(f)}: ${slowCase.smallMs.toFixed(0)} ms at ${SMALL}, ${slowCase.largeMs.toFixed(0)} ms at ${LARGE}`);
       }
     }
     assert.deepEqual(slow, []);

@@ -1,6 +1,6 @@
 /**
- * The rule of the generated hostile-input families (processors/mime/hostile-family.test.ts,
- * processors/auth/hostile-family.test.ts): an input 4× larger may cost at most MAX_RATIO× the CPU of
+ * The rule of the generated hostile-input families (processors/mime/, processors/auth/ and ingress/hostile-family.test.ts, patches/mailauth-libmime.test.ts;
+ * each test file names its places and fragments): an input 4× larger may cost at most MAX_RATIO× the CPU of
  * the smaller (quadratic code costs 16×), unless the larger is cheap (≤ FLOOR_MS: timer and GC noise
  * dominate). CPU time, not wall time: on a shared machine wall time includes waiting for a core. A
  * case that breaks the rule is measured again before it counts, so a loaded machine does not decide.
