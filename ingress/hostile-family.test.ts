@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { domainToASCII } from 'node:url';
 import { describe, it } from 'node:test';
-import { FLOOR_MS, MAX_RATIO, superlinear } from '../runtime/linear-testing.ts';
+import { FLOOR_MS, MAX_RATIO, slowCases } from '../runtime/linear-testing.ts';
 import { looksLikeHostname } from './fcrdns.ts';
 import { Greylist } from './greylist.ts';
 import { LineEndingScanner } from './line-endings.ts';
@@ -56,17 +56,7 @@ const [SMALL, LARGE] = [25_000, 100_000];
 
 describe('ingress: its own parsing of attacker text is linear on a generated family', () => {
   it(`${PLACES.length} places × ${FRAGMENTS.length} fragments: ${LARGE / 1000}k characters cost at most ${MAX_RATIO}× ${SMALL / 1000}k (or < ${FLOOR_MS} ms)`, async () => {
-    const slow: string[] = [];
-    for (const [place, build] of PLACES) {
-      for (const f of FRAGMENTS) {
-        const run = (n: number) => f.repeat(Math.ceil(n / f.length));
-        const [s, l] = [run(SMALL), run(LARGE)];
-        // The rule of runtime/linear-testing.ts: the larger first, the smaller only past the floor, confirmed before it counts.
-        const slowCase = await superlinear(() => build(s), () => build(l));
-        if (slowCase) slow.push(`${place}, ${JSON.stringify(f)}: ${slowCase.smallMs.toFixed(0)} ms at ${SMALL}, ${slowCase.largeMs.toFixed(0)} ms at ${LARGE}`);
-      }
-    }
-    assert.deepEqual(slow, []);
+    assert.deepEqual(await slowCases(PLACES, FRAGMENTS, { small: SMALL, large: LARGE }), []);
   });
 
   it('the family reaches the checks it means to: a valid HELO, literal and recipient pass, their runs do not', () => {

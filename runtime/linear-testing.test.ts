@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { breaksRule, cpuMs, FLOOR_MS, MAX_RATIO, superlinear } from './linear-testing.ts';
+import { breaksRule, cpuMs, FLOOR_MS, MAX_RATIO, slowCases, superlinear } from './linear-testing.ts';
 
 /** Burns `ms` of this process's CPU time. */
 function burn(ms: number): void {
@@ -52,4 +52,11 @@ it('a superlinear case fails only once confirmed: one slow run of the larger is 
   const unconfirmed = input(120);
   assert.equal((await superlinear(input(2), unconfirmed, { confirmRuns: 0 }))?.confirmed, false);
   assert.equal(unconfirmed.runs, 1, 'confirmRuns: 0 measures it once');
+});
+
+it('slowCases: names the place and fragment whose cost grows faster than the input, nothing for linear ones', async () => {
+  const quadratic = (input: string) => { let n = 0; for (let i = 0; i < input.length; i += 100) for (let j = 0; j < input.length; j++) n += input.charCodeAt(j); return n; };
+  const linear = (input: string) => input.split('').length;
+  const slow = await slowCases([['linear', linear], ['quadratic', quadratic]], ['ab'], { small: 25_000, large: 100_000 });
+  assert.ok(slow.length >= 1 && slow.every((l: string) => l.startsWith('quadratic, ')), slow.join('\n'));
 });

@@ -48,3 +48,20 @@ export async function superlinear(small: () => unknown, large: () => unknown, op
   for (let k = 0; k < confirmRuns && breaksRule(smallMs, largeMs); k++) largeMs = Math.min(largeMs, await cpuMs(large));
   return breaksRule(smallMs, largeMs) ? { smallMs, largeMs, confirmed: true } : undefined;
 }
+
+/**
+ * A family of synchronous places × fragments against the rule: each fragment repeated to `small` and to
+ * `large` characters and handed to each place; one line per case that breaks it (confirmed), [] when none.
+ */
+export async function slowCases(places: readonly (readonly [string, (input: string) => unknown])[], fragments: readonly string[], sizes: { small: number; large: number }): Promise<string[]> {
+  const slow: string[] = [];
+  for (const [place, build] of places) {
+    for (const f of fragments) {
+      const run = (n: number) => f.repeat(Math.ceil(n / f.length));
+      const [s, l] = [run(sizes.small), run(sizes.large)];
+      const found = await superlinear(() => build(s), () => build(l));
+      if (found) slow.push(`${place}, ${JSON.stringify(f)}: ${found.smallMs.toFixed(0)} ms at ${sizes.small}, ${found.largeMs.toFixed(0)} ms at ${sizes.large}`);
+    }
+  }
+  return slow;
+}
