@@ -130,7 +130,7 @@ async function runOnce(deployment: 'separate' | 'fused', env: NodeJS.ProcessEnv,
     let mx = '';
     const pids: Record<string, number[]> = {};
     for (const name of services) {
-      const child = fork(CHILD, [], { execArgv: ['--import', 'tsx'], env: { ...childEnv, PIPELINE_SERVICE: name }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(CHILD, [], { execArgv: ['--import', 'tsx', ...cpuProfArgs(name, deployment)], env: { ...childEnv, PIPELINE_SERVICE: name }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       children.push(child);
       pids[name] = [child.pid!];
       const endpoints = await new Promise<Record<string, string>>((ok, fail) => {
@@ -216,6 +216,19 @@ async function runOnce(deployment: 'separate' | 'fused', env: NodeJS.ProcessEnv,
 }
 
 const rate = (n: number, ms: number) => n / (ms / 1000);
+
+/**
+ * BENCH_CPU_PROF=<service>[,…] (e.g. inbound): those children run with `--cpu-prof`, written at their
+ * exit into BENCH_CPU_PROF_DIR (default .data/cpu-prof) as <deployment>-<service>-….cpuprofile.
+ * The profiler's own overhead counts in that process's CPU figure.
+ */
+function cpuProfArgs(service: string, deployment: string): string[] {
+  const wanted = (process.env.BENCH_CPU_PROF ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (!wanted.includes(service)) return [];
+  const dir = resolve(process.env.BENCH_CPU_PROF_DIR ?? join(ROOT, '.data', 'cpu-prof'));
+  mkdirSync(dir, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${deployment}-${service}-${Date.now()}.cpuprofile`];
+}
 
 function report(r: RunResult): void {
   console.log(`e2e [${r.deployment}]: ${r.total} corpus messages, ${SESSIONS} SMTP sessions, ${r.deployment === 'fused' ? 'mime → decision fused in one process' : 'every stage in its own process'}`);

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../../runtime/config.ts';
 import { loadAuthConfig } from './config.ts';
-import { DnsResolver, emptyStats, type DnsOptions } from './dns.ts';
+import { DnsError, DnsResolver, emptyStats, type DnsOptions } from './dns.ts';
 import { parseDnsServers as parseServers } from '../../runtime/config.ts';
 import { TestDnsServer } from '../../infra/dns/dns-server.ts';
 
@@ -34,6 +34,17 @@ describe('answers', () => {
     assert.equal(await codeOf(r.resolve('nope.test', 'A')), 'ENOTFOUND');
     assert.equal(await codeOf(r.resolve('a.test', 'TXT')), 'ENODATA');
     assert.equal(await codeOf(r.resolve('broken.test', 'TXT')), 'ESERVFAIL');
+  });
+  test('a negative answer is a DnsError with code, name, type and message, built without a stack trace (the setting is restored)', async () => {
+    dns.clear();
+    const limit = Error.stackTraceLimit;
+    const e = await make().resolve('nope.test', 'TXT').then(() => null, (err: unknown) => err);
+    assert.ok(e instanceof DnsError && e instanceof Error);
+    assert.deepEqual({ name: e.name, code: e.code, hostname: e.hostname, rrtype: e.rrtype, message: e.message }, { name: 'DnsError', code: 'ENOTFOUND', hostname: 'nope.test', rrtype: 'TXT', message: 'TXT nope.test: ENOTFOUND' });
+    // No frames: capturing them through the stage's async frames cost ~8 % of the auth stage's CPU.
+    assert.doesNotMatch(String(e.stack), /\n\s+at /);
+    assert.equal(Error.stackTraceLimit, limit);
+    assert.match(String(new Error('other').stack), /\n\s+at /);
   });
   test('a name that cannot exist (64-octet label) is NXDOMAIN without a query', async () => {
     dns.clear();
