@@ -195,11 +195,5 @@ describe('building blocks', () => {
   it('Received header per RFC 5321 4.4', () => {
     const h = receivedHeader({ helo: 'client.example', clientHostname: null, clientIp: '2001:db8::1', byHost: 'mx.example', recordId: 'ID1', tls: { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' }, authenticated: true, smtpUtf8: false, rcptTo: ['a@b.example'], date: new Date(Date.UTC(2025, 10, 27, 3, 4, 5)) });
     assert.equal(h.toString(), 'Received: from client.example (unknown [IPv6:2001:db8::1])\r\n\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)\r\n\tby mx.example (scop) with ESMTPSA id ID1\r\n\tfor <a@b.example>;\r\n\tThu, 27 Nov 2025 03:04:05 +0000\r\n');
-    // smtp-server admits a 16 KiB path; RFC 5321 allows 256 octets with the brackets: past it no "for" (its line would pass 998).
-    const received = (rcpt: string) => receivedHeader({ helo: 'c.example', clientHostname: null, clientIp: '192.0.2.1', byHost: 'mx.example', recordId: 'ID1', tls: null, authenticated: false, smtpUtf8: false, rcptTo: [rcpt], date: new Date(0) }).toString();
-    const at254 = `${'a'.repeat(254 - '@b.example'.length)}@b.example`;
-    assert.ok(received(at254).includes(`\tfor <${at254}>;`));
-    assert.ok(!received(`a${at254}`).includes('for <'));
-    assert.ok(received(`${'a'.repeat(16000)}@b.example`).split('\r\n').every((l) => l.length <= 998));
   });
 });
