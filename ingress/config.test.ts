@@ -82,6 +82,11 @@ describe('ingress configuration', () => {
     const old = loadIngressConfig({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_MAX_CONNECTIONS_PER_IP: '7' }, '/tmp/d');
     assert.equal(old.limits.maxSessionsPerPrefix, 7);
     assert.match(old.warnings[0]!, /INGRESS_MAX_CONNECTIONS_PER_IP is deprecated .* INGRESS_MAX_SESSIONS_PER_PREFIX/);
+    assert.deepEqual(old.warnings.length, 1);
+    const few = loadIngressConfig({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_MAX_RECIPIENTS: '99' }, '/tmp/d');
+    assert.equal(few.maxRecipients, 99, 'allowed, with a warning');
+    assert.deepEqual(few.warnings, ["INGRESS_MAX_RECIPIENTS=99 is below RFC 5321's 100 (§4.5.3.1.8: refusing fewer violates it); clients get 452 4.5.3 and must retry the rest: set it to 100 or more"]);
+    assert.deepEqual(loadIngressConfig({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_MAX_RECIPIENTS: '100' }, '/tmp/d').warnings, []);
     const split = configError({ INGRESS_HOSTNAME: 'mx.example.org', INGRESS_MAX_SESSIONS: '50' });
     assert.equal(split.key, 'INGRESS_MAX_SESSIONS');
     assert.match(split.message, /INGRESS_MAX_SESSIONS_MX and INGRESS_MAX_SESSIONS_SUBMISSION/);

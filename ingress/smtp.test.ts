@@ -180,6 +180,9 @@ describe('RFC 5321 size limits (section 4.5.3.1)', () => {
     const over = await c.cmd(`NOOP ${'x'.repeat(506)}`);
     assert.match(over.text, /^500 5\.5\.2 Line too long \(at most 512 octets with CRLF\)$/);
     assert.match((await c.cmd(`RCPT TO:<b@example.net> ${'X'.repeat(600)}`)).text, /^500 5\.5\.2 /, 'checked before the sequence (RCPT before MAIL)');
+    // Pipelined behind a refused line, the next commands are answered in order.
+    c.write(`NOOP ${'x'.repeat(600)}\r\nRSET\r\nNOOP\r\n`);
+    assert.deepEqual([(await c.reply()).code, (await c.reply()).code, (await c.reply()).code], [500, 250, 250]);
     assert.equal((await c.cmd(`MAIL FROM:<a@example.com> SIZE=1000 BODY=8BITMIME SMTPUTF8 X=${'y'.repeat(500)}`)).code, 250, 'MAIL has room for its parameters');
     assert.equal((await c.cmd('RCPT TO:<b@example.net>')).code, 250);
     assert.equal((await c.data(sampleMessage())).code, 250);
