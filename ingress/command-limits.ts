@@ -50,7 +50,7 @@ export interface LimitRefusal {
 /**
  * The refusal for a command line over an RFC 5321 size limit, or undefined. `line` is the command
  * as received, without its line ending; `name` its upper-cased command word. AUTH and AUTH
- * continuation lines are not for this check (the caller skips them).
+ * continuation lines are not for this check, nor unknown commands (the caller skips them).
  */
 export function commandLimitRefusal(line: Buffer, name: string): LimitRefusal | undefined {
   const limit = name === 'MAIL' ? MAX_MAIL_LINE_OCTETS : MAX_COMMAND_LINE_OCTETS;

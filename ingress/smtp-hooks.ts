@@ -118,9 +118,11 @@ function hook(conn: Conn, { listener, metrics, log, clock, prefixLengths }: Hook
       if (KNOWN_COMMANDS.has(name)) stage = name;
       else stage = 'OTHER';
       cs.onCommand(name);
-      // RFC 5321 size limits (command-limits.ts), on the octets as sent. Not while smtp-server still
-      // discards plaintext (a TLS upgrade in progress) or before its greeting: it answers those itself.
-      const over = name !== 'AUTH' && conn._ready && !conn._upgrading ? commandLimitRefusal(command, name) : undefined;
+      // RFC 5321 size limits (command-limits.ts), on the octets as sent, for the commands we know but
+      // AUTH. Not while smtp-server still discards plaintext (a TLS upgrade in progress) or before its
+      // greeting: it answers those itself. Unknown commands keep smtp-server's answers (500 not
+      // recognized, 421 after ten of them or at once for an HTTP request line).
+      const over = KNOWN_COMMANDS.has(name) && name !== 'AUTH' && conn._ready && !conn._upgrading ? commandLimitRefusal(command, name) : undefined;
       if (over) {
         cs.rejectReason = over.reason;
         conn.send(over.code, over.text);

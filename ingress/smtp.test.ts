@@ -180,6 +180,7 @@ describe('RFC 5321 size limits (section 4.5.3.1)', () => {
     const over = await c.cmd(`NOOP ${'x'.repeat(506)}`);
     assert.match(over.text, /^500 5\.5\.2 Line too long \(at most 512 octets with CRLF\)$/);
     assert.match((await c.cmd(`RCPT TO:<b@example.net> ${'X'.repeat(600)}`)).text, /^500 5\.5\.2 /, 'checked before the sequence (RCPT before MAIL)');
+    assert.match((await c.cmd(`XYZZY ${'x'.repeat(600)}`)).text, /^500 5\.5\.2 Error: command not recognized/, 'an unknown command keeps smtp-server\'s answer');
     // Pipelined behind a refused line, the next commands are answered in order.
     c.write(`NOOP ${'x'.repeat(600)}\r\nRSET\r\nNOOP\r\n`);
     assert.deepEqual([(await c.reply()).code, (await c.reply()).code, (await c.reply()).code], [500, 250, 250]);
@@ -187,6 +188,7 @@ describe('RFC 5321 size limits (section 4.5.3.1)', () => {
     assert.equal((await c.cmd('RCPT TO:<b@example.net>')).code, 250);
     assert.equal((await c.data(sampleMessage())).code, 250);
     assert.ok(await metricValue(t.metrics, 'scop_ingress_rejections_total', { stage: 'NOOP', code: '500', reason: 'line-too-long' }) >= 1);
+    assert.match((await c.cmd(`GET /${'x'.repeat(600)} HTTP/1.1`)).text, /^421 .*HTTP requests not allowed/, 'an HTTP request line still closes the session at once');
     c.close();
   });
 
