@@ -10,8 +10,12 @@ export async function readLatest(kafka: KafkaClient, topic: string, timeoutMs = 
 }
 
 export interface CliClientsOptions {
-  /** The Kafka client id from the configured one (KAFKA_CLIENT_ID, default scop); default `scop-cli`. */
-  clientId?: (configured: string) => string;
+  /**
+   * The top-level command (`firewall`, `replay`…): the Kafka client id is `<KAFKA_CLIENT_ID>-cli-<command>`
+   * (`scop-cli-firewall` by default), as each service appends its name, so broker logs, client-id
+   * quotas and ACL audits tell the commands apart from each other and from the services.
+   */
+  command: string;
   env?: NodeJS.ProcessEnv;
   /** How long each server may take to answer the probe (default 10 s each). */
   probeTimeoutMs?: number;
@@ -23,12 +27,12 @@ export interface CliClientsOptions {
  * error naming its key comes first (whatever is down); then the brokers, then the registry are probed,
  * each failing with a ConfigError naming its key.
  */
-export async function cliClients(opts: CliClientsOptions = {}): Promise<{ kafka: KafkaClient; codec: RecordCodec }> {
+export async function cliClients(opts: CliClientsOptions): Promise<{ kafka: KafkaClient; codec: RecordCodec }> {
   const settings = kafkaSettingsFromEnv(opts.env);
   const registry = registrySettingsFromEnv(opts.env);
   await probeBrokers(settings, opts.probeTimeoutMs);
   await probeRegistry(registry, opts.probeTimeoutMs);
-  return { kafka: createKafkaClient({ ...settings, clientId: opts.clientId?.(settings.clientId) ?? 'scop-cli' }), codec: new RecordCodec(registry) };
+  return { kafka: createKafkaClient({ ...settings, clientId: `${settings.clientId}-cli-${opts.command}` }), codec: new RecordCodec(registry) };
 }
 
 export const operator = () => process.env.SCOP_OPERATOR ?? process.env.USER ?? 'operator';

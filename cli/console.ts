@@ -43,7 +43,7 @@ export function registerConsoleCommands(program: Command): void {
   c.command('rebuild').description('empty the history view and delete its consumer groups, so the console replays every topic into it on its next start (stop the console first)')
     .action(async () => {
       const cfg = config();
-      const { kafka } = await cliClients();
+      const { kafka } = await cliClients({ command: 'console' });
       const store = await openHistoryStore(cfg);
       try {
         const deleted = await rebuildHistory(kafka, store);

@@ -62,7 +62,7 @@ export function registerExplainCommands(program: Command): void {
     .option('--from <time|offset>', 'read the topic from here (a time such as 2025-01-31T12:00:00Z makes the search fast)', 'beginning')
     .action(async (id: string, opts: { json?: boolean; policy?: string; topic: string; from: string }) => {
       const policy = opts.policy ? policyFrom(opts.policy) : undefined;
-      const { kafka, codec } = await cliClients();
+      const { kafka, codec } = await cliClients({ command: 'explain' });
       const bar = progressBar(`search ${opts.topic}`, 'rec', opts.json || !process.stderr.isTTY);
       let record: MailRecord;
       try {

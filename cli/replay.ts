@@ -50,7 +50,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--out <file>', 'write the lines here instead of stdout')
     .option('--no-raw', 'leave byte fields out (only their length)')
     .action(async (opts: { topic: string; from: string; out?: string; raw: boolean }) => {
-      const { kafka, codec } = await cliClients({ clientId: (id) => `${id}-replay` });
+      const { kafka, codec } = await cliClients({ command: 'replay' });
       const out = opts.out ? createWriteStream(opts.out) : process.stdout;
       const r = await replay(kafka, codec, { topic: opts.topic, from: parseStartAt(opts.from), raw: opts.raw, out });
       if (opts.out) await new Promise((ok) => (out as ReturnType<typeof createWriteStream>).end(ok));

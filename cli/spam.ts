@@ -87,7 +87,7 @@ export function rotationTable(results: RotationResult[]): string {
   return ['| rotation | accuracy | spam recall | ham → spam (FP) | ham → unsure | spam → unsure | cutoffs ham / spam |', '|---|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
-const kafkaFromEnv = () => cliClients({ clientId: (id) => `${id}-spam-cli` });
+const kafkaFromEnv = () => cliClients({ command: 'spam' });
 
 /** Latest labels on the feedback topic (record id → label; the last event wins). */
 export async function readFeedback(kafka: KafkaClient, codec: RecordCodec, topic: string, quiet = false): Promise<Map<string, Label>> {

@@ -352,7 +352,11 @@ export function loadIngressConfig(env: NodeJS.ProcessEnv, dataDir: string): Ingr
     reverseDns: c.INGRESS_REVERSE_DNS,
     blocklistSyncTimeoutMs: c.INGRESS_BLOCKLIST_SYNC_TIMEOUT_MS,
     dataDir: resolve(dataDir),
-    warnings: renamed.map((k) => `${k} is deprecated and now counts per client prefix: ${help[k].replace(/^renamed: /, '')}`),
+    warnings: [
+      ...renamed.map((k) => `${k} is deprecated and now counts per client prefix: ${help[k].replace(/^renamed: /, '')}`),
+      // Allowed (a 452 is temporary: the client sends the other recipients in another transaction), but said.
+      ...(c.INGRESS_MAX_RECIPIENTS < 100 ? [`INGRESS_MAX_RECIPIENTS=${c.INGRESS_MAX_RECIPIENTS} is below RFC 5321's 100 (§4.5.3.1.8: refusing fewer violates it); clients get 452 4.5.3 and must retry the rest: set it to 100 or more`] : []),
+    ],
     // Shared with the DKIM signer, hence not INGRESS_*: runtime/submission-mac.ts.
     submissionMacKeyFile: env.SCOP_SUBMISSION_MAC_KEY_FILE?.trim() || undefined,
   };

@@ -1,7 +1,15 @@
 /**
  * The trace header the ingress prepends (RFC 5321 section 4.4, protocol names from RFC 3848 and
  * RFC 6531). "for" is given only for a single recipient, so one message does not disclose its
- * other recipients, and only for a path within RFC 5321's limit, so every line stays under 998 octets.
+ * other recipients.
+ *
+ * Every line stays under RFC 5322's 998 octets because its parts are bounded before they get here:
+ * HELO by its syntax check (a domain of at most 253 octets or an address literal without a zone,
+ * syntax.ts), the client's name by the host-name check, and the recipient at RCPT (a path of at most
+ * 256 octets, command-limits.ts). With SMTPUTF8 the recipient is written with its A-labels turned
+ * into Unicode, which can grow it: one punycode character per code point at worst, so a 63-octet
+ * label becomes at most 224 octets (measured: 56 emoji) and a whole 254-octet mailbox at most about
+ * 890 — the "for" line stays under 900 (tested in smtp.test.ts with that recipient).
  */
 export interface ReceivedInfo {
   helo: string;
@@ -15,9 +23,6 @@ export interface ReceivedInfo {
   rcptTo: string[];
   date: Date;
 }
-
-/** RFC 5321 §4.5.3.1.3: the longest forward-path, angle brackets included, is 256 octets; 254 inside them. */
-const MAX_PATH_OCTETS = 254;
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -40,9 +45,7 @@ export function receivedHeader(i: ReceivedInfo): Buffer {
   const lines = [`Received: from ${i.helo} (${i.clientHostname ?? 'unknown'} ${addressLiteral(i.clientIp)})`];
   if (i.tls) lines.push(`\t(using ${i.tls.protocol} with cipher ${i.tls.cipher})`);
   lines.push(`\tby ${i.byHost} (scop) with ${protocolName(i)} id ${i.recordId}`);
-  // A path longer than RFC 5321's 256 octets (smtp-server admits 16 KiB) would make a line past RFC
-  // 5322's 998: "for" is optional, so it is left out.
-  if (i.rcptTo.length === 1 && Buffer.byteLength(i.rcptTo[0]!) <= MAX_PATH_OCTETS) lines.push(`\tfor <${i.rcptTo[0]}>;`);
+  if (i.rcptTo.length === 1) lines.push(`\tfor <${i.rcptTo[0]}>;`);
   else lines[lines.length - 1] += ';';
   lines.push(`\t${rfc5322Date(i.date)}`);
   return Buffer.from(lines.join('\r\n') + '\r\n', 'utf8');

@@ -10,12 +10,15 @@
  * - a command line that contains a NUL or a bare CR, or an empty command line right after a DATA
  *   transaction, ends the session (500 5.5.2 + close). That stops what is pipelined behind it:
  *   smuggling probes such as "…\0<CRLF>.<CRLF><CRLF>MAIL FROM:<smuggled@…>" do contain a real
- *   end of data, and their second transaction would otherwise run as ordinary pipelined commands.
+ *   end of data, and their second transaction would otherwise run as ordinary pipelined commands;
+ * - a command line or MAIL/RCPT path over RFC 5321's size limits is refused before smtp-server
+ *   parses it (500 5.5.2 / 501 5.1.7 / 501 5.1.3: command-limits.ts).
  * Hooks are installed on each connection of the given server only, never on the prototype.
  */
 import type { SMTPServer, SMTPServerSession } from 'smtp-server';
 import type { Logger } from '../runtime/log.ts';
 import type { ClockSettings } from './config.ts';
+import { commandLimitRefusal } from './command-limits.ts';
 import type { IngressMetrics } from './metrics.ts';
 import { clientPrefix, type PrefixLengths } from './prefix.ts';
 import { attachClientSession, ClientSession, clientSession, type Conn, type ListenerKind } from './session.ts';
@@ -115,6 +118,18 @@ function hook(conn: Conn, { listener, metrics, log, clock, prefixLengths }: Hook
       if (KNOWN_COMMANDS.has(name)) stage = name;
       else stage = 'OTHER';
       cs.onCommand(name);
+      // RFC 5321 size limits (command-limits.ts), on the octets as sent, for the commands we know but
+      // AUTH. Not while smtp-server still discards plaintext (a TLS upgrade in progress) or before its
+      // greeting: it answers those itself. Unknown commands keep smtp-server's answers (500 not
+      // recognized, 421 after ten of them or at once for an HTTP request line).
+      const over = KNOWN_COMMANDS.has(name) && name !== 'AUTH' && conn._ready && !conn._upgrading ? commandLimitRefusal(command, name) : undefined;
+      if (over) {
+        cs.rejectReason = over.reason;
+        conn.send(over.code, over.text);
+        // As smtp-server goes on after a command it refuses itself: on a later tick, once writable.
+        setImmediate(() => conn._whenWritable(callback ?? (() => {})));
+        return;
+      }
     }
     onCommand(command, callback);
   };

@@ -5,9 +5,10 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { domainToASCII } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { addUser } from './users.ts';
-import { metricValue, readRecords, sampleMessage, SmtpClient, startTestIngress, swaks, type TestIngress } from './testkit.ts';
+import { metricValue, readRecords, sampleMessage, SmtpClient, startTestIngress, submissionClient, swaks, type TestIngress } from './testkit.ts';
 import type { MailRecord } from '../schemas/types.ts';
 
 let t: TestIngress;
@@ -166,6 +167,69 @@ describe('MX listener', () => {
     const recs = await readRecords(t.kafka, t.codec, t.topics.inbound, (r) => r.some((x) => x.envelope.raw.includes(`after-${marker}`)), { settleMs: 500 });
     assert.equal(recs.filter((x) => x.envelope.raw.includes(marker) && !x.envelope.raw.includes(`after-${marker}`)).length, 0);
     assert.ok(await metricValue(t.metrics, 'scop_ingress_rejections_total', { stage: 'DATA', code: '552', reason: 'size' }) >= 1);
+    c.close();
+  });
+});
+
+describe('RFC 5321 size limits (section 4.5.3.1)', () => {
+  const tooLong = `${'é'.repeat(130)}@example.net`; // 142 characters (smtp-server's 253 allows it), 272 octets
+
+  it('command lines: 512 octets with CRLF, 500 5.5.2 past it, and the session goes on', async () => {
+    const c = await session();
+    assert.equal((await c.cmd(`NOOP ${'x'.repeat(505)}`)).code, 250, '510 octets + CRLF');
+    const over = await c.cmd(`NOOP ${'x'.repeat(506)}`);
+    assert.match(over.text, /^500 5\.5\.2 Line too long \(at most 512 octets with CRLF\)$/);
+    assert.match((await c.cmd(`RCPT TO:<b@example.net> ${'X'.repeat(600)}`)).text, /^500 5\.5\.2 /, 'checked before the sequence (RCPT before MAIL)');
+    assert.match((await c.cmd(`XYZZY ${'x'.repeat(600)}`)).text, /^500 5\.5\.2 Error: command not recognized/, 'an unknown command keeps smtp-server\'s answer');
+    // Pipelined behind a refused line, the next commands are answered in order.
+    c.write(`NOOP ${'x'.repeat(600)}\r\nRSET\r\nNOOP\r\n`);
+    assert.deepEqual([(await c.reply()).code, (await c.reply()).code, (await c.reply()).code], [500, 250, 250]);
+    assert.equal((await c.cmd(`MAIL FROM:<a@example.com> SIZE=1000 BODY=8BITMIME SMTPUTF8 X=${'y'.repeat(500)}`)).code, 250, 'MAIL has room for its parameters');
+    assert.equal((await c.cmd('RCPT TO:<b@example.net>')).code, 250);
+    assert.equal((await c.data(sampleMessage())).code, 250);
+    assert.ok(await metricValue(t.metrics, 'scop_ingress_rejections_total', { stage: 'NOOP', code: '500', reason: 'line-too-long' }) >= 1);
+    assert.match((await c.cmd(`GET /${'x'.repeat(600)} HTTP/1.1`)).text, /^421 .*HTTP requests not allowed/, 'an HTTP request line still closes the session at once');
+    c.close();
+  });
+
+  it('paths: 256 octets with the brackets, counted in octets and with a source route; 501 at the command, no echo', async () => {
+    const c = await session();
+    const mail = await c.cmd(`MAIL FROM:<${tooLong}> SMTPUTF8`);
+    assert.equal(mail.text, '501 5.1.7 Sender address too long (at most 256 octets with the angle brackets)');
+    assert.equal((await c.cmd('MAIL FROM:<a@example.com> SMTPUTF8')).code, 250, 'the session goes on');
+    assert.equal((await c.cmd(`RCPT TO:<${tooLong}>`)).text, '501 5.1.3 Recipient address too long (at most 256 octets with the angle brackets)');
+    assert.match((await c.cmd(`RCPT TO:<@${'relay.'.repeat(45)}example:b@example.net>`)).text, /^501 5\.1\.3 Recipient address too long/, 'smtp-server drops a source route before its own check');
+    // The domain limit (255) follows from the path's: a 253-octet domain is refused there.
+    assert.match((await c.cmd(`RCPT TO:<b@${'d'.repeat(60)}.${'d'.repeat(60)}.${'d'.repeat(60)}.${'d'.repeat(60)}.example.net>`)).text, /^501 5\.1\.3 /);
+    // Local parts over 64 octets are accepted on purpose (VERP, SRS, forwarding senders): command-limits.ts.
+    const local100 = `${'v'.repeat(100)}@example.net`;
+    assert.equal((await c.cmd(`RCPT TO:<${local100}>`)).code, 250);
+    const reply = await c.data(sampleMessage());
+    assert.equal(reply.code, 250, reply.text);
+    const e = (await recordById(t.topics.inbound, /queued as (\S+)/.exec(reply.text)![1]!)).envelope;
+    assert.deepEqual(e.rcptTo, [local100], 'only the accepted recipient');
+    assert.ok(await metricValue(t.metrics, 'scop_ingress_rejections_total', { stage: 'RCPT', code: '501', reason: 'path-too-long' }) >= 3);
+    assert.ok(await metricValue(t.metrics, 'scop_ingress_rejections_total', { stage: 'MAIL', code: '501', reason: 'path-too-long' }) >= 1);
+    c.close();
+  });
+
+  it('the longest recipient after A-labels become Unicode keeps its Received "for" line under 998 octets', async () => {
+    // 253 characters as sent (smtp-server's limit, within the 256-octet path); with SMTPUTF8 the envelope
+    // holds the Unicode form: 885 octets of 4-octet emoji, the worst punycode can expand to.
+    const label = (n: number) => domainToASCII('\u{1F600}'.repeat(n));
+    const rcpt = `a@${label(56)}.${label(56)}.${label(56)}.${label(52)}`;
+    assert.equal(rcpt.length, 253);
+    const c = await submissionClient(sub);
+    assert.match((await c.authPlain('alice@example.com', 'correct horse battery')).text, /^235 /);
+    assert.equal((await c.cmd('MAIL FROM:<alice@example.com> SMTPUTF8')).code, 250);
+    assert.equal((await c.cmd(`RCPT TO:<${rcpt}>`)).code, 250);
+    const reply = await c.data(sampleMessage());
+    assert.equal(reply.code, 250, reply.text);
+    const e = (await recordById(t.topics.outbound, /queued as (\S+)/.exec(reply.text)![1]!)).envelope;
+    assert.equal(Buffer.byteLength(e.rcptTo[0]!), 885);
+    const forLine = e.raw.subarray(0, e.traceLength).toString('utf8').split('\r\n').find((l) => l.startsWith('\tfor <'));
+    assert.equal(forLine, `\tfor <${e.rcptTo[0]}>;`);
+    assert.ok(Buffer.byteLength(forLine) <= 998, `${Buffer.byteLength(forLine)} octets`);
     c.close();
   });
 });

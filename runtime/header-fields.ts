@@ -11,6 +11,18 @@
  */
 
 /**
+ * The most characters of an address field's value any stage hands to an address parser: the auth
+ * stage's From (all From fields together) and Return-Path (mailauth's `maxFromLength`), the DKIM
+ * signer's From and Sender. Why 8 KiB: a From is one mailbox (RFC 5322 §3.6.2) whose address is at
+ * most a 256-octet path (RFC 5321 §4.5.3.1.3), on lines of at most 998 characters (RFC 5322 §2.1.1),
+ * so eight such lines hold any real one with its display name; past it the parsers cost CPU out of
+ * proportion, synchronously (a token per character of a run of ":" or ";": 1 MB took ~1.2 s in
+ * nodemailer's parser inside mailauth, ~0.9 s in postal-mime's). One constant, so the signer never
+ * signs a From longer than the auth stage — ours or a receiver's like it — reads.
+ */
+export const MAX_ADDRESS_FIELD_LENGTH = 8 * 1024;
+
+/**
  * The name of the field that `field` starts, as written, or null when it starts none: the text
  * before the first colon of its first line, white space before the colon dropped. The obsolete
  * syntax allows only space and tab there (RFC 5322 4.5.1 obs-optional); a lenient reader drops any

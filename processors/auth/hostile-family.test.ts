@@ -4,7 +4,7 @@
  * macro and literal openers …) repeated to a run in each place of a message or its DNS answers that
  * mailauth parses synchronously — the first header line as a field name, DKIM/ARC tags, From, Received,
  * Authentication-Results, a folded field, MAIL FROM and HELO (at the sizes the ingress admits), From and a
- * null sender's Return-Path (at the 8 KiB the stage parses, verify.ts MAX_FROM_LENGTH), the SPF,
+ * null sender's Return-Path (at the 8 KiB the stage parses, runtime/header-fields.ts MAX_ADDRESS_FIELD_LENGTH), the SPF,
  * DMARC, DKIM key and BIMI TXT records. `verifyMessage` must stay linear: the 4× larger run may cost at
  * most 8× the CPU (quadratic code costs 16×) unless it is cheap (the rule: runtime/linear-testing.ts). The places matter: spaces in the
  * first line's field name cost 3.6 s at 64 KiB before patches/mailauth+7.1.0.patch hunk 5, and a family
@@ -70,7 +70,7 @@ const TXT: [number, number] = [15_000, 60_000];
 // MAIL FROM: smtp-server's 16 KiB command line; HELO/EHLO: a domain or literal of at most 253 (ingress/syntax.ts).
 const MAIL_FROM: [number, number] = [4_000, 16_000];
 const HELO: [number, number] = [63, 253];
-// From (all From fields together) and Return-Path: parsed up to MAX_FROM_LENGTH (8 KiB), past it not at all (limits.test.ts).
+// From (all From fields together) and Return-Path: parsed up to MAX_ADDRESS_FIELD_LENGTH (8 KiB, runtime/header-fields.ts), past it not at all (limits.test.ts).
 const FROM: [number, number] = [2_000, 8_000];
 
 const PLACES: Place[] = [

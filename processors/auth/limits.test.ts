@@ -11,7 +11,8 @@ import { testMailRecord } from '../../runtime/stage-testing.ts';
 import { dmarcEvent } from './service.ts';
 import type { AuthSection } from '../../schemas/types.ts';
 import { authSymbols } from './symbols.ts';
-import { MAX_FROM_LENGTH, verifyMessage, type VerifyOptions } from './verify.ts';
+import { MAX_ADDRESS_FIELD_LENGTH } from '../../runtime/header-fields.ts';
+import { verifyMessage, type VerifyOptions } from './verify.ts';
 import { authoritativeDns } from './testing/dns.ts';
 
 // No zone: every key lookup is NXDOMAIN, which is all these tests need.
@@ -182,7 +183,7 @@ describe('runs in attacker text: mailauth regexes that were quadratic in them (p
 describe('From and Return-Path: bounded before the address parser (patches/mailauth+7.1.0.patch hunk 6)', () => {
   // nodemailer's addressparser, inside mailauth, makes a token per character of a run of ":" or ";":
   // linear, but 1 MB of them cost 0.75–1.5 s of synchronous CPU (the header block may be 1 MiB).
-  // Past MAX_FROM_LENGTH (all From fields together) the From is not parsed: dmarc=permerror and
+  // Past MAX_ADDRESS_FIELD_LENGTH (all From fields together) the From is not parsed: dmarc=permerror and
   // DMARC_FROM_TOO_LONG; a longer Return-Path (read for the null sender only) is not parsed either.
   const MB = 1_000_000;
   const run = (f: string) => f.repeat(Math.ceil(MB / f.length));
@@ -232,8 +233,8 @@ describe('From and Return-Path: bounded before the address parser (patches/maila
 
   test('From fields of 8,192 characters together are read; one more is not', async () => {
     const name = (n: number) => `"${'a'.repeat(n - 15)}" <b@amp.test>`; // n characters: quotes, space, <b@amp.test>
-    assert.equal(name(MAX_FROM_LENGTH).length, MAX_FROM_LENGTH);
-    const at = (await cpu(raw(`From: ${name(MAX_FROM_LENGTH)}`), 'a@amp.test', Infinity)).section;
+    assert.equal(name(MAX_ADDRESS_FIELD_LENGTH).length, MAX_ADDRESS_FIELD_LENGTH);
+    const at = (await cpu(raw(`From: ${name(MAX_ADDRESS_FIELD_LENGTH)}`), 'a@amp.test', Infinity)).section;
     assert.equal(at.dmarc.fromDomain, 'amp.test');
     assert.ok(!at.tags.includes('from-too-long'));
     const two = (await cpu(raw(`From: ${name(4096)}\r\nFrom: ${name(4097)}`), 'a@amp.test', Infinity)).section;

@@ -14,6 +14,7 @@ import { evaluateDmarc } from 'mailauth/lib/dmarc/index.js';
 import { bimi as mailauthBimi } from 'mailauth/lib/bimi/index.js';
 // @ts-expect-error: mailauth ships no types for lib/tools.js
 import tools from 'mailauth/lib/tools.js';
+import { MAX_ADDRESS_FIELD_LENGTH } from '../../runtime/header-fields.ts';
 import type { AuthSection, ArcHop, DkimSignature } from '../../schemas/types.ts';
 import { emptyStats, type DnsResolver, type DnsStats, type ResolveFn } from './dns.ts';
 import { checkSpf, type SpfVerdict } from './spf.ts';
@@ -52,14 +53,10 @@ export interface VerifyOptions {
 }
 
 /**
- * The From fields' values (all together, in characters) that are parsed for the DMARC Author Domain;
- * a longer From is not parsed and gets dmarc=permerror (README "Limits"). A From is one mailbox
- * (RFC 5322 §3.6.2) whose address is at most a 256-octet path (RFC 5321 §4.5.3.1.3) and whose line is
- * at most 998 characters (RFC 5322 §2.1.1): 8 KiB is eight such lines. Past it the address parser
- * (nodemailer's, in mailauth) costs up to ~1.5 µs a character: 1 MB of ":" 1.2 s of synchronous CPU.
- * The same bound applies to the Return-Path read for the null sender.
+ * The From fields' values (all together, in characters) parsed for the DMARC Author Domain, and the
+ * Return-Path read for the null sender: runtime/header-fields.ts MAX_ADDRESS_FIELD_LENGTH (8 KiB, why
+ * there). A longer From is not parsed and gets dmarc=permerror (README "Limits").
  */
-export const MAX_FROM_LENGTH = 8 * 1024;
 
 /** Body bytes handed to the DKIM/ARC hashers per turn of the event loop. */
 const CHUNK = 64 * 1024;
@@ -151,7 +148,7 @@ export async function verifyMessage(input: VerifyInput, opts: VerifyOptions): Pr
   const maxSignatures = opts.maxDkimSignatures ?? DEFAULT_MAX_DKIM_SIGNATURES;
   const dkim: Any = await dkimVerify(chunks(input.raw, opts.abort), {
     resolver, sender: input.mailFrom || undefined, minBitLength: opts.minKeyBits, curTime: opts.now, strict: true, maxSignatures,
-    maxFromLength: MAX_FROM_LENGTH,
+    maxFromLength: MAX_ADDRESS_FIELD_LENGTH,
   });
   // From fields too long to be read (patches/mailauth+7.1.0.patch hunk 6): no Author Domain, so no
   // DMARC evaluation — a permerror, never a pass, with its own symbol (DMARC_FROM_TOO_LONG).
@@ -276,7 +273,7 @@ export async function verifyMessage(input: VerifyInput, opts: VerifyOptions): Pr
     dkim: dkimSigs,
     dmarc: {
       result: dmarcResult,
-      reason: dmarcRes?.status?.comment || (fromTooLong ? `From field too long (${fromTooLong} characters, at most ${MAX_FROM_LENGTH} are read)` : fromDomains.length > 1 ? 'multiple From domains' : fromDomains.length === 0 ? 'no From domain' : dmarcSkipped || dmarcRes?.error || ''),
+      reason: dmarcRes?.status?.comment || (fromTooLong ? `From field too long (${fromTooLong} characters, at most ${MAX_ADDRESS_FIELD_LENGTH} are read)` : fromDomains.length > 1 ? 'multiple From domains' : fromDomains.length === 0 ? 'no From domain' : dmarcSkipped || dmarcRes?.error || ''),
       fromDomain: fromDomains.length === 1 ? fromDomains[0]! : null,
       policyDomain: dmarcRes?.domain ?? null,
       record,

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
 import type { DkimSignConfig } from './config.ts';
-import { headerFields, MAX_ADDRESS_FIELD_LENGTH, senderIdentities, SigningRefused } from './policy.ts';
+import { MAX_ADDRESS_FIELD_LENGTH } from '../../runtime/header-fields.ts';
+import { headerFields, senderIdentities, SigningRefused } from './policy.ts';
 import { signMessage } from './sign.ts';
 
 const key = { domain: 'example.org', selector: 's1', algorithm: 'ed25519-sha256' as const, privateKey: generateKeyPairSync('ed25519').privateKey, bits: null, file: 'memory' };

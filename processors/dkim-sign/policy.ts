@@ -4,7 +4,8 @@
  */
 import { addressParser } from 'postal-mime';
 import { normalizeDomain } from './keys.ts';
-import { fieldName, fieldValue, headerBlock, malformedFields, splitFields } from '../../runtime/header-fields.ts';
+// MAX_ADDRESS_FIELD_LENGTH: the longest From or Sender value given to postal-mime's address parser (8 KiB, why there).
+import { fieldName, fieldValue, headerBlock, malformedFields, MAX_ADDRESS_FIELD_LENGTH, splitFields } from '../../runtime/header-fields.ts';
 
 export type RefusalCode = 'no-auth-user' | 'invalid-header-line' | 'no-from' | 'multiple-from' | 'multiple-from-domains' | 'multiple-sender' | 'unparseable-address' | 'bad-from-domain' | 'not-authorized' | 'no-key' | 'bad-submission-mac';
 
@@ -68,14 +69,6 @@ function bareAtSigns(value: string): number {
 
 /** RFC 5322 addr-spec with a dot-atom or quoted-string local part (what a receiver's DMARC check can read). */
 const LOCAL_PART = /^(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+)*|"(?:[^"\\\r\n]|\\.)*")$/;
-
-/**
- * Longest From or Sender value (characters) given to the address parser. postal-mime's makes a token
- * per character of a run of ":" or ";" (1 MB of ":" cost ~0.9 s of CPU, synchronously); a From is one
- * mailbox of at most a 256-octet path (RFC 5321 §4.5.3.1.3) on lines of at most 998 characters (RFC 5322
- * §2.1.1), so 8 KiB is eight such lines. The auth stage reads no more of an incoming From (processors/auth).
- */
-export const MAX_ADDRESS_FIELD_LENGTH = 8 * 1024;
 
 /**
  * Every mailbox of one address-list field (group members included), each a valid address; throws
