@@ -52,12 +52,6 @@ export interface VerifyOptions {
   abort?: AbortSignal;
 }
 
-/**
- * The From fields' values (all together, in characters) parsed for the DMARC Author Domain, and the
- * Return-Path read for the null sender: runtime/header-fields.ts MAX_ADDRESS_FIELD_LENGTH (8 KiB, why
- * there). A longer From is not parsed and gets dmarc=permerror (README "Limits").
- */
-
 /** Body bytes handed to the DKIM/ARC hashers per turn of the event loop. */
 const CHUNK = 64 * 1024;
 
@@ -148,6 +142,9 @@ export async function verifyMessage(input: VerifyInput, opts: VerifyOptions): Pr
   const maxSignatures = opts.maxDkimSignatures ?? DEFAULT_MAX_DKIM_SIGNATURES;
   const dkim: Any = await dkimVerify(chunks(input.raw, opts.abort), {
     resolver, sender: input.mailFrom || undefined, minBitLength: opts.minKeyBits, curTime: opts.now, strict: true, maxSignatures,
+    // The From fields' values (all together, in characters) parsed for the DMARC Author Domain, and the
+    // Return-Path read for the null sender: 8 KiB (runtime/header-fields.ts says why). A longer From is
+    // not parsed and gets dmarc=permerror (README "Limits").
     maxFromLength: MAX_ADDRESS_FIELD_LENGTH,
   });
   // From fields too long to be read (patches/mailauth+7.1.0.patch hunk 6): no Author Domain, so no
