@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { envPort, loadEnv } from '../runtime/config.ts';
 import { HealthRegistry } from '../runtime/health.ts';
-import { brokerWaitFromEnv, createKafkaClient, kafkaSettingsFromEnv, waitForBrokers } from '../runtime/kafka.ts';
+import { brokerWaitFromEnv, createKafkaClient, DEFAULT_CLIENT_KIND, kafkaSettingsFromEnv, waitForBrokers } from '../runtime/kafka.ts';
 import { loggerFor } from '../runtime/log.ts';
 import { createMetricsRegistry, diskMetrics, startMetricsServer } from '../runtime/metrics.ts';
 import { probeRegistry, RecordCodec, registrySettingsFromEnv } from '../runtime/registry.ts';
@@ -51,7 +51,7 @@ export async function runService(def: ServiceDefinition<SymbolsContext>, env: No
     registry: metrics, host: String(cfg.METRICS_HOST), port: Number(cfg[def.metricsPortEnv]),
     health: () => {
       const h = health.check();
-      return { ok: h.ok && !stopping, service: def.name, node: process.version, kafkaClient: kafkaSettings.client ?? 'kafkajs', ...(stopping ? { reason: 'stopping' } : {}), checks: h.checks };
+      return { ok: h.ok && !stopping, service: def.name, node: process.version, kafkaClient: kafkaSettings.client ?? DEFAULT_CLIENT_KIND, ...(stopping ? { reason: 'stopping' } : {}), checks: h.checks };
     },
   });
   const endpoints = { ...service.endpoints, [`metrics-${def.name}`]: metricsServer.address };

@@ -10,6 +10,8 @@ import type { Logger } from './log.ts';
 
 export type ClientKind = 'kafkajs' | 'platformatic';
 export const CLIENT_KINDS: readonly ClientKind[] = ['kafkajs', 'platformatic'];
+/** The client when KAFKA_CLIENT is unset (runtime/README.md "The measured choice" says why). */
+export const DEFAULT_CLIENT_KIND: ClientKind = 'kafkajs';
 
 export interface KafkaSettings {
   brokers: string[];

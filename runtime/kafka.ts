@@ -20,6 +20,7 @@ import { DEFAULT_SESSION_TIMEOUT_MS } from './kafka-group.ts';
 import { createKafkajsClient, kafkajsProbe } from './kafka-kafkajs.ts';
 import { createPlatformaticClient } from './kafka-platformatic.ts';
 import type { ClientKind, GroupDefaults, KafkaClient, KafkaClientOptions, KafkaSettings } from './kafka-types.ts';
+import { DEFAULT_CLIENT_KIND } from './kafka-types.ts';
 import { loadClientCertificate } from './tls.ts';
 
 /** The interface itself lives in kafka-types.ts (the implementations import it from there, so nothing imports back up). */
@@ -43,7 +44,7 @@ const brokerList = z
 const kafkaEnvShape = {
   KAFKA_BROKERS: brokerList,
   KAFKA_CLIENT_ID: z.string().default('scop'),
-  KAFKA_CLIENT: z.enum(['kafkajs', 'platformatic']).default('kafkajs'),
+  KAFKA_CLIENT: z.enum(['kafkajs', 'platformatic']).default(DEFAULT_CLIENT_KIND),
   KAFKA_TLS: envBool().default('false'),
   KAFKA_TLS_CA_FILE: z.string().optional(),
   KAFKA_TLS_INSECURE: envBool().default('false'),
@@ -123,7 +124,7 @@ function clientCertificate(cfg: { KAFKA_TLS_CERT_FILE?: string; KAFKA_TLS_KEY_FI
 }
 
 export function createKafkaClient(settings: KafkaSettings, clientOpts: KafkaClientOptions = {}): KafkaClient {
-  return (settings.client ?? 'kafkajs') === 'platformatic' ? createPlatformaticClient(settings, clientOpts) : createKafkajsClient(settings, clientOpts);
+  return (settings.client ?? DEFAULT_CLIENT_KIND) === 'platformatic' ? createPlatformaticClient(settings, clientOpts) : createKafkajsClient(settings, clientOpts);
 }
 
 const brokersError = (settings: KafkaSettings, problem: string) => new ConfigError(
