@@ -12,10 +12,13 @@ import { printable, printableJson } from './terminal.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 
+/** The command's Kafka and registry clients (client id `<KAFKA_CLIENT_ID>-cli-firewall`). */
+const clients = () => cliClients({ command: 'firewall' });
+
 export function registerFirewallCommands(program: Command, topic: string = TOPICS.blocklist.name): void {
   const fw = program.command('firewall').description('blocked client prefixes (the ingress refuses them at connect); uses KAFKA_BROKERS and SCHEMA_REGISTRY_URL');
   fw.command('list').description('list blocks in force (--all: also expired ones)').option('--all').option('--json').action(async (o: { all?: boolean; json?: boolean }) => {
-    const { kafka, codec } = await cliClients({ command: 'firewall' });
+    const { kafka, codec } = await clients();
     const now = Date.now();
     const blocks = (await listBlocks(kafka, codec, topic)).filter((b) => o.all || b.expiresAt === null || b.expiresAt > now);
     for (const b of blocks) {
@@ -34,13 +37,13 @@ export function registerFirewallCommands(program: Command, topic: string = TOPIC
       expiresAt = Date.now() + s * 1000;
     }
     if (/[\r\n]/.test(o.reason)) throw new ConfigError('--reason', 'contains a line break', 'give one line of text');
-    const { kafka, codec } = await cliClients({ command: 'firewall' });
+    const { kafka, codec } = await clients();
     await writeBlock(kafka, codec, prefix, { prefix, reason: o.reason, createdAt: Date.now(), expiresAt, source: `operator:${operator()}` }, topic);
     console.log(`blocked ${prefix}${expiresAt ? ` until ${iso(expiresAt)}` : ''}`);
   });
   fw.command('unblock').description('lift the block of a prefix').argument('<prefix>').action(async (input: string) => {
     const prefix = normalizePrefix(input);
-    const { kafka, codec } = await cliClients({ command: 'firewall' });
+    const { kafka, codec } = await clients();
     const known = (await listBlocks(kafka, codec, topic)).some((b) => b.prefix === prefix);
     await writeBlock(kafka, codec, prefix, null, topic);
     console.log(known ? `unblocked ${prefix}` : `${prefix} was not blocked (wrote a tombstone anyway)`);

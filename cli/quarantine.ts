@@ -63,16 +63,19 @@ export function heldDetails(h: Held): string {
   ].join('\n');
 }
 
+/** The command's Kafka and registry clients (client id `<KAFKA_CLIENT_ID>-cli-quarantine`). */
+const clients = () => cliClients({ command: 'quarantine' });
+
 export function registerQuarantineCommands(program: Command, topics: QuarantineTopics = defaultQuarantineTopics()): void {
   const q = program.command('quarantine').description('messages held by the decision stage (quarantine and reject); uses KAFKA_BROKERS and SCHEMA_REGISTRY_URL');
   q.command('list').description('list held messages, oldest first').option('--json', 'one JSON object per line').action(async (opts: { json?: boolean }) => {
-    const { kafka, codec } = await cliClients({ command: 'quarantine' });
+    const { kafka, codec } = await clients();
     const held = await listHeld(kafka, codec, topics);
     for (const h of held) console.log(heldLine(h, opts.json));
     if (!opts.json) console.error(`${held.length} held`);
   });
   q.command('show').description('show one held message: envelope, verdicts, reasons, headers (or --raw)').argument('<id>', 'record id (or a unique prefix)').option('--raw', 'print the raw message only (bytes as stored when piped; escaped on a terminal)').action(async (id: string, opts: { raw?: boolean }) => {
-    const { kafka, codec } = await cliClients({ command: 'quarantine' });
+    const { kafka, codec } = await clients();
     const h = await findHeld(kafka, codec, topics, id);
     const e = h.record.envelope;
     if (opts.raw) {
@@ -89,7 +92,7 @@ export function registerQuarantineCommands(program: Command, topics: QuarantineT
   };
   q.command('release').description('deliver a held message (to all its recipients) and remove it from quarantine').argument('<id>').option('--mark <label>', 'also label it ham or spam on spam.feedback').action(async (id: string, o: { mark?: string }) => {
     const label = mark(o);
-    const { kafka, codec } = await cliClients({ command: 'quarantine' });
+    const { kafka, codec } = await clients();
     const h = await findHeld(kafka, codec, topics, id);
     if (label) await markHeld(kafka, codec, topics, h, label, operator());
     await releaseHeld(kafka, codec, topics, h, operator());
@@ -97,7 +100,7 @@ export function registerQuarantineCommands(program: Command, topics: QuarantineT
   });
   q.command('delete').description('remove a held message for good').argument('<id>').option('--mark <label>', 'also label it ham or spam on spam.feedback').action(async (id: string, o: { mark?: string }) => {
     const label = mark(o);
-    const { kafka, codec } = await cliClients({ command: 'quarantine' });
+    const { kafka, codec } = await clients();
     const h = await findHeld(kafka, codec, topics, id);
     if (label) await markHeld(kafka, codec, topics, h, label, operator());
     await deleteHeld(kafka, topics, h);
@@ -105,7 +108,7 @@ export function registerQuarantineCommands(program: Command, topics: QuarantineT
   });
   q.command('mark').description('label a held message ham or spam on spam.feedback (it stays held)').argument('<id>').argument('<label>', 'ham or spam').action(async (id: string, label: string) => {
     const l = mark({ mark: label });
-    const { kafka, codec } = await cliClients({ command: 'quarantine' });
+    const { kafka, codec } = await clients();
     const h = await findHeld(kafka, codec, topics, id);
     await markHeld(kafka, codec, topics, h, l!, operator());
     console.log(`marked ${printable(h.record.envelope.id)} ${l}`);
