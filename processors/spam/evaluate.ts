@@ -239,19 +239,19 @@ export interface SourcedLabelled extends Labelled {
  * `minCount` messages. The default model trains on these only; a learner adds the rest from feedback.
  */
 export function crossSourceTokens(items: readonly SourcedLabelled[], minSources = 2, minCount = 2): Set<string> {
-  const first = new Map<string, string>();
-  const multi = new Set<string>();
+  // Per token, the distinct sources seen so far, kept only up to minSources (enough to decide).
+  const sources = new Map<string, string[]>();
   const count = new Map<string, number>();
   for (const it of items) {
     for (const t of it.tokens) {
       count.set(t, (count.get(t) ?? 0) + 1);
-      const s = first.get(t);
-      if (s === undefined) first.set(t, it.source);
-      else if (s !== it.source) multi.add(t);
+      const seen = sources.get(t);
+      if (seen === undefined) sources.set(t, [it.source]);
+      else if (seen.length < minSources && !seen.includes(it.source)) seen.push(it.source);
     }
   }
   const keep = new Set<string>();
-  for (const [t, n] of count) if (n >= minCount && (minSources <= 1 || multi.has(t))) keep.add(t);
+  for (const [t, n] of count) if (n >= minCount && sources.get(t)!.length >= minSources) keep.add(t);
   return keep;
 }
 

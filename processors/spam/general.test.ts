@@ -31,6 +31,16 @@ describe('training that generalises across corpora', () => {
     assert.ok(crossSourceTokens(sources(), 1).has('collector-a'), 'minSources 1 keeps it');
   });
 
+  it('minSources counts distinct sources: a token of two sources passes 2 and fails 3', () => {
+    const items: SourcedLabelled[] = [
+      ...['a', 'a', 'b'].map((source, i) => ({ tokens: ['two', 'three'], label: 'ham' as const, source, id: `x${i}` })),
+      { tokens: ['three'], label: 'spam', source: 'c', id: 'y' },
+    ];
+    assert.deepEqual([...crossSourceTokens(items, 2)].sort(), ['three', 'two']);
+    assert.deepEqual([...crossSourceTokens(items, 3)], ['three']);
+    assert.deepEqual([...crossSourceTokens(items, 4)], []);
+  });
+
   it('words-only copies: structure dropped, never scored for calibration; words then carry evidence alone', () => {
     const items: SourcedLabelled[] = [
       { tokens: ['meeting', 'relay:rdns:static', 'from:tld:org'], label: 'ham', source: 'a', id: 'h' },
