@@ -43,6 +43,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SMTPServer } from 'smtp-server';
+import { instanceIdentity } from '../cli/start.ts';
 import { loadSpamAssassin } from '../corpus/spam-assassin/index.ts';
 import { createPipelineTopics, deliverEverythingEnv, harnessServices, PIPELINE_TOPIC_KEYS, pipelineContext, type PipelineTopics } from '../e2e/pipeline.ts';
 import { freePort } from '../infra/ports.ts';
@@ -130,7 +131,7 @@ async function runOnce(deployment: 'separate' | 'fused', env: NodeJS.ProcessEnv,
     let mx = '';
     const pids: Record<string, number[]> = {};
     for (const name of services) {
-      const child = fork(CHILD, [], { execArgv: ['--import', 'tsx', ...cpuProfArgs(name, deployment)], env: { ...childEnv, PIPELINE_SERVICE: name }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(CHILD, [], { execArgv: ['--import', 'tsx', ...cpuProfArgs(name, deployment)], env: { ...childEnv, PIPELINE_SERVICE: name, ...instanceIdentity(childEnv, `${deployment}-${name}`) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       children.push(child);
       pids[name] = [child.pid!];
       const endpoints = await new Promise<Record<string, string>>((ok, fail) => {
