@@ -54,6 +54,20 @@ describe('text helpers that replaced backtracking regexes', () => {
     assert.equal(cutSubjectTag('plain', true), 'plain');
   });
 
+  it("cut an upstream filter's spam tag, wherever it sits among the prefixes", () => {
+    for (const tagged of ['*****SPAM***** Cheap pills', '***Spam*** Cheap pills', '*** SPAM *** Cheap pills', '{Spam?} Cheap pills', '{SPAM} Cheap pills', '(SPAM? 08.00) Cheap pills', 'SPAM: Cheap pills', '[SPAM] Cheap pills', '*SPAM* {Spam?} Cheap pills']) {
+      assert.equal(cutSubjectTag(tagged, true), 'Cheap pills', tagged);
+    }
+    assert.equal(cutSubjectTag('Re: ***SPAM*** [ILUG] Cheap pills', true), 'Re: Cheap pills');
+    assert.equal(cutSubjectTag('***SPAM*** Re: [ILUG] ***SPAM*** Cheap pills', false), 'Cheap pills');
+    assert.equal(cutSubjectTag('Re: ***SPAM*** Cheap pills', true), 'Re: Cheap pills');
+    // The word itself, elsewhere, is the sender's.
+    for (const plain of ['Spam filters compared', 'Re: Forged whitelist spam', 'No spam: a how-to', 'spammers: (spam) again']) {
+      assert.equal(cutSubjectTag(plain, true), plain);
+    }
+    assert.equal(cutSubjectTag('Spam: a how-to', true), 'a how-to', 'a leading "Spam:" reads as a tag');
+  });
+
   it('cut list footers: separator line + list mark within 400 characters', () => {
     const body = 'Hello list.\n\n_______________________________________________\nFoo mailing list\nhttp://x/mailman/listinfo/foo\n';
     assert.equal(cutListFooters(body), 'Hello list.\n\n');

@@ -27,6 +27,16 @@ describe('spam tokenizer', () => {
     assert.ok(tokenize(spamInput({ text: 'x'.repeat(5_000_000) })).length < 100);
   });
 
+  it("an upstream filter's subject tag leaves no token: the same words as the untagged subject", () => {
+    const plain = tokenize(spamInput({ subject: 'Cheap pills today' }));
+    assert.ok(!plain.includes('subject:spam'));
+    for (const subject of ['*****SPAM***** Cheap pills today', '{Spam?} Cheap pills today', '(SPAM? 08.00) Cheap pills today', 'SPAM: Cheap pills today']) {
+      const tagged = tokenize(spamInput({ subject }));
+      assert.deepEqual(tagged, plain, subject);
+    }
+    assert.ok(tokenize(spamInput({ subject: 'Spam filters compared' })).includes('subject:spam'), 'the word in a subject of its own stays');
+  });
+
   it('drops collection artifacts: recipients, collector hosts, list footers and subject tags', () => {
     const toks = tokenize(spamInput({
       subject: '[SAdev] Re: new release',

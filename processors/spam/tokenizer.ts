@@ -252,8 +252,31 @@ function isSeparatorLine(text: string, start: number, end: number): boolean {
   return true;
 }
 
-/** A list's subject tag: "[ILUG] …", "Re: [SAdev] …" → "Re: …" (keepPrefix) or "…". Scanned, not a regex with nested repeats. */
+/**
+ * A tag an upstream filter wrote into the subject: SpamAssassin's "*****SPAM*****", Amavis's "***Spam***",
+ * Exchange's "{Spam?}", "(SPAM? 08.00)", "SPAM:" ("[SPAM]" is a bracket tag, cut below). It is a relay's or a
+ * collector's verdict, never the sender's words: kept, "spam" becomes a subject word that the training ham has
+ * (mailing lists discussing spam) and tagged spam reads as ham. Anchored, bounded repeats only: linear.
+ */
+const FILTER_TAG = /^\s{0,8}(?:\*{1,10} ?spam\?? ?\*{1,10}|\{ ?spam\??[^}]{0,20}\}|\( ?spam\??[^)]{0,20}\)|spam ?:)\s{0,8}/i;
+
+/** The subject without the filter tags at its start (at most three: a relay may add one to another's). */
+export function cutFilterTags(subject: string): string {
+  let s = subject;
+  for (let k = 0; k < 3; k++) {
+    const m = FILTER_TAG.exec(s);
+    if (!m) break;
+    s = s.slice(m[0].length);
+  }
+  return s;
+}
+
+/**
+ * A list's subject tag: "[ILUG] …", "Re: [SAdev] …" → "Re: …" (keepPrefix) or "…". Scanned, not a regex with
+ * nested repeats. Filter tags (cutFilterTags) go too, before or after the reply prefix and after the list tag.
+ */
 export function cutSubjectTag(subject: string, keepPrefix: boolean): string {
+  subject = cutFilterTags(subject);
   let i = 0;
   const n = subject.length;
   // (re|fwd?|aw) \s* : \s*, repeated
@@ -270,12 +293,14 @@ export function cutSubjectTag(subject: string, keepPrefix: boolean): string {
     while (j < n && /\s/.test(subject[j]!)) j++;
     i = j;
   }
-  if (subject[i] !== '[') return subject;
-  const close = subject.indexOf(']', i + 1);
-  if (close < 0 || close - i - 1 < 1 || close - i - 1 > 40) return subject;
+  const prefix = subject.slice(0, i);
+  const rest = cutFilterTags(subject.slice(i));
+  if (rest[0] !== '[') return prefix + rest;
+  const close = rest.indexOf(']', 1);
+  if (close < 0 || close - 1 < 1 || close - 1 > 40) return prefix + rest;
   let k = close + 1;
-  while (k < n && /\s/.test(subject[k]!)) k++;
-  return (keepPrefix ? subject.slice(0, i) : '') + subject.slice(k);
+  while (k < rest.length && /\s/.test(rest[k]!)) k++;
+  return (keepPrefix ? prefix : '') + cutFilterTags(rest.slice(k));
 }
 
 /**
