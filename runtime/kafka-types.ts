@@ -9,7 +9,7 @@ import type { Admin as KjsAdmin } from 'kafkajs';
 import type { Logger } from './log.ts';
 
 export type ClientKind = 'kafkajs' | 'platformatic';
-export const CLIENT_KINDS: readonly ClientKind[] = ['kafkajs', 'platformatic'];
+export const CLIENT_KINDS = ['kafkajs', 'platformatic'] as const satisfies readonly ClientKind[];
 /** The client when KAFKA_CLIENT is unset (runtime/README.md "The measured choice" says why). */
 export const DEFAULT_CLIENT_KIND: ClientKind = 'kafkajs';
 

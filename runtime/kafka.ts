@@ -19,8 +19,7 @@ import type { Logger } from './log.ts';
 import { DEFAULT_SESSION_TIMEOUT_MS } from './kafka-group.ts';
 import { createKafkajsClient, kafkajsProbe } from './kafka-kafkajs.ts';
 import { createPlatformaticClient } from './kafka-platformatic.ts';
-import type { ClientKind, GroupDefaults, KafkaClient, KafkaClientOptions, KafkaSettings } from './kafka-types.ts';
-import { DEFAULT_CLIENT_KIND } from './kafka-types.ts';
+import { CLIENT_KINDS, DEFAULT_CLIENT_KIND, type ClientKind, type GroupDefaults, type KafkaClient, type KafkaClientOptions, type KafkaSettings } from './kafka-types.ts';
 import { loadClientCertificate } from './tls.ts';
 
 /** The interface itself lives in kafka-types.ts (the implementations import it from there, so nothing imports back up). */
@@ -44,7 +43,7 @@ const brokerList = z
 const kafkaEnvShape = {
   KAFKA_BROKERS: brokerList,
   KAFKA_CLIENT_ID: z.string().default('scop'),
-  KAFKA_CLIENT: z.enum(['kafkajs', 'platformatic']).default(DEFAULT_CLIENT_KIND),
+  KAFKA_CLIENT: z.enum(CLIENT_KINDS).default(DEFAULT_CLIENT_KIND),
   KAFKA_TLS: envBool().default('false'),
   KAFKA_TLS_CA_FILE: z.string().optional(),
   KAFKA_TLS_INSECURE: envBool().default('false'),
