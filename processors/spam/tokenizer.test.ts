@@ -37,6 +37,19 @@ describe('spam tokenizer', () => {
     assert.ok(tokenize(spamInput({ subject: 'Spam filters compared' })).includes('subject:spam'), 'the word in a subject of its own stays');
   });
 
+  it('reads a number as its shape: another price, dose or phone number gives the same tokens', () => {
+    const a = tokenize(spamInput({ subject: 'Only $19.95 today', text: 'Order 100mg now, 70% off. Call 713-853-5660 before 2009' }));
+    const b = tokenize(spamInput({ subject: 'Only $24.99 today', text: 'Order 250mg now, 35% off. Call 415-555-0199 before 2010' }));
+    assert.deepEqual(a, b);
+    for (const t of ['subject:$99.99', 'subject:only $99.99', '999mg', 'order 999mg', '99%', '999-999-9999', '9999']) assert.ok(a.includes(t), t);
+    assert.ok(!a.some((t) => /[0-8]/.test(t) && !t.includes(':')), `no word keeps a digit other than 9: ${a.join(' | ')}`);
+    // The obfuscation scan still reads the digits, and words without digits are as they were.
+    const o = tokenize(spamInput({ text: 'Buy v1agra and c1alis here' }));
+    for (const t of ['viagra', 'cialis', 'v9agra', 'here']) assert.ok(o.includes(t), t);
+    // A word too long to be a word keeps its skip token as before (its first character and length).
+    assert.ok(tokenize(spamInput({ text: '1234567890123456' })).includes('skip:1 10'));
+  });
+
   it('drops collection artifacts: recipients, collector hosts, list footers and subject tags', () => {
     const toks = tokenize(spamInput({
       subject: '[SAdev] Re: new release',
