@@ -11,12 +11,14 @@ import { after, before, describe, it } from 'node:test';
 import { HealthRegistry } from '../../../runtime/health.ts';
 import { sendFeedback } from '../../../runtime/operator/feedback.ts';
 import { readTopic, testServiceContext } from '../../../runtime/stage-testing.ts';
-import { eventually } from '../../../runtime/testing.ts';
-import type { Alert, MailRecord, SpamModelRecord } from '../../../schemas/types.ts';
+import { eventually, uniqueName } from '../../../runtime/testing.ts';
+import type { Alert, MailRecord, SpamFeedback, SpamModelRecord } from '../../../schemas/types.ts';
 import { loadModelKeys, modelSignatureProblem } from '../../../runtime/model-signature.ts';
 import { loadLearnerConfig } from './config.ts';
-import { rollbackModel } from '../../../runtime/operator/spam-model.ts';
+import { MODEL_KEY, publishModelRecord, rollbackModel } from '../../../runtime/operator/spam-model.ts';
 import { startLearner, type RunningLearner } from './service.ts';
+import { TOKENIZER_VERSION } from '../tokenizer.ts';
+import { topicConfig, TOPICS, type TopicSpec } from '../../../runtime/topics.ts';
 import { HAM, learnerFixture, learnThenKill, many, NEW_SPAM, type LearnerFixture } from './test-fixture.ts';
 
 describe('spam learner (broker + registry + spam stage)', () => {
@@ -167,5 +169,45 @@ describe('spam learner (broker + registry + spam stage)', () => {
     } finally {
       await first.stop();
     }
+  });
+
+  it('after a tokenizer change the models on the topic are ignored, and every label on the feedback topic is learnt again', async () => {
+    await learner!.stop();
+    learner = undefined;
+    // An upgraded install: the same feedback and records, and on spam.model only models of another tokenizer
+    // (every record of the model topic so far, re-signed with their tokenizer version renamed).
+    const keys = loadModelKeys({ env, dataDir: ctx.dataDir });
+    const old = await Promise.all((await readTopic(ctx.kafka, t.model, 1, { settleMs: 500 })).map((m) => ctx.codec.decodeAs<SpamModelRecord>(m.value, 'SpamModel')));
+    const oldTopic = uniqueName('spam-model-old');
+    const history = uniqueName('spam-model-history-new');
+    const specs: [string, TopicSpec][] = [[oldTopic, TOPICS.spamModel], [history, TOPICS.spamModelHistory]];
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: specs.map(([topic, spec]) => ({ topic, numPartitions: 1, replicationFactor: 1, configEntries: Object.entries(topicConfig(spec)).map(([k, v]) => ({ name: k, value: v })) })),
+    });
+    for (const r of old) await publishModelRecord(ctx.kafka, ctx.codec, { ...r, tokenizerVersion: 'tok-former' }, keys.signing!, oldTopic, MODEL_KEY, null);
+    const newest = old[old.length - 1]!;
+    assert.ok(newest.learner!.labelsLearnt > 0);
+
+    // What the feedback topic asks for: the latest trusted label of each record.
+    const latest = new Map<string, string>();
+    for (const m of await readTopic(ctx.kafka, t.feedback, 1, { settleMs: 500 })) {
+      const fb = await ctx.codec.decodeAs<SpamFeedback>(m.value, 'SpamFeedback');
+      if (!fb.source.startsWith('evil:')) latest.set(fb.recordId, fb.label);
+    }
+    const spamLabels = [...latest.values()].filter((l) => l === 'spam').length;
+    const hamLabels = latest.size - spamLabels;
+
+    const upgraded = { ...env, SPAM_MODEL_TOPIC: oldTopic, SPAM_MODEL_HISTORY_TOPIC: history, SPAM_LEARNER_TRANSACTIONAL_ID: uniqueName('learner'), SPAM_LEARNER_PUBLISH_LABELS: '1000' };
+    learner = await startLearner({ ...ctx, env: upgraded }, loadLearnerConfig(upgraded, ctx.dataDir));
+    assert.equal(learner.core.published.data.tokenizerVersion, TOKENIZER_VERSION, 'the learner starts from the shipped default, not a model of the former tokenizer');
+    assert.equal(learner.core.published.data.nspam, base.nspam);
+    await eventually(async () => (learner!.core.labelsLearnt >= latest.size ? true : undefined), 60000, 'every label learnt again');
+    await learner.flush();
+    const relearnt = (await readTopic(ctx.kafka, oldTopic, old.length + 1, { settleMs: 500 })).at(-1)!;
+    const r = await ctx.codec.decodeAs<SpamModelRecord>(relearnt.value, 'SpamModel');
+    assert.equal(r.tokenizerVersion, TOKENIZER_VERSION);
+    assert.equal(r.learner!.labelsLearnt, latest.size, 'each record once, with its latest label');
+    assert.deepEqual([r.nspam - base.nspam, r.nham - base.nham], [spamLabels, hamLabels]);
   });
 });
