@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { auc, crossSourceTokens, fitLinear, plattFit, recallAtFp, type SourcedLabelled } from './evaluate.ts';
 import { balanceWeights, capGroups, DEFAULT_GENERAL, featureBagged, GENERAL_LINEAR, innerFolds, outOfSourceMargins, sourceAgreement, tokenBag, trainGeneral, withWordsOnlyCopies, type SourceStability } from './general.ts';
 import { BayesModel, weightCap } from './model.ts';
+import { isUrlDomainToken } from './token-kinds.ts';
 import { chooseSourceThresholds } from './thresholds.ts';
 
 /** Three sources; each class has content words shared across sources, and each source has a collector's mark on every message. */
@@ -39,6 +40,20 @@ describe('training that generalises across corpora', () => {
     assert.deepEqual([...crossSourceTokens(items, 2)].sort(), ['three', 'two']);
     assert.deepEqual([...crossSourceTokens(items, 3)], ['three']);
     assert.deepEqual([...crossSourceTokens(items, 4)], []);
+  });
+
+  it("links' registered domains stay out of the default model's training; the other URL tokens train, and feedback still teaches a domain", () => {
+    // Every spam of every source links to the same site: a domain of two sources, which cross-source tokens would keep.
+    const items = sources().map((it) => ({ ...it, tokens: [...it.tokens, ...(it.label === 'spam' ? ['url:pills.example', 'url:tld:example', 'url:p:buy'] : [])] }));
+    assert.equal(isUrlDomainToken('url:pills.example'), true);
+    for (const t of ['url:tld:co.uk', 'url:p:buy', 'url:count:le10', 'url:ip-host', 'viagra']) assert.equal(isUrlDomainToken(t), false, t);
+    const m = trainGeneral(items, { calibrate: false });
+    assert.equal(m.linear!.weights.get('url:pills.example'), undefined, 'not trained on');
+    assert.ok(m.linear!.weights.get('url:tld:example')![0] > 0 && m.linear!.weights.get('url:p:buy')![0] > 0, 'the other URL tokens are');
+    assert.ok(trainGeneral(items, { calibrate: false, urlDomains: true }).linear!.weights.get('url:pills.example')![0] > 0, 'urlDomains: true trains them');
+    const before = m.score(['url:pills.example']).score;
+    for (let k = 0; k < 5; k++) m.learn(['url:pills.example', 'hello'], 'spam');
+    assert.ok(m.score(['url:pills.example']).score > before, 'a label teaches the domain');
   });
 
   it('words-only copies: structure dropped, never scored for calibration; words then carry evidence alone', () => {

@@ -21,7 +21,7 @@ import { chooseSourceThresholds, type SourceAggregate } from './thresholds.ts';
 import { crossSourceTokens, fitLinear, plattFit, restrictTokens, type SourcedLabelled } from './evaluate.ts';
 import { BayesModel, DEFAULT_LINEAR, LinearPart, roundWeight, type Label, type LinearOptions } from './model.ts';
 import { TOKENIZER_VERSION } from './tokenizer.ts';
-import { isWordToken } from './token-kinds.ts';
+import { isUrlDomainToken, isWordToken } from './token-kinds.ts';
 
 export interface GeneralTrainOptions {
   /** A token must occur in this many sources (1: no filter). */
@@ -63,6 +63,14 @@ export interface GeneralTrainOptions {
    * headers) is scored by weak, noisy word weights.
    */
   wordsOnlyCopies: boolean;
+  /**
+   * Train on links' registered domains (`url:example.com`). Off for the default model: which sites two
+   * training corpora happened to link to (`url:microsoft.com` in newsletters and in phishing that copies
+   * them) is what the corpora were, not what mail is — the held-out ranking rose on all five groups
+   * without them (README "Numbers as shapes (tok-6)"). The tokenizer still writes them, so the learner
+   * learns an operator's spam domains from feedback.
+   */
+  urlDomains: boolean;
   /**
    * Feature bagging (1: one fit): the linear part is fitted this many times, each time without one
    * K-th of the tokens (chosen by a hash of the token), and the fits are averaged into one linear
@@ -129,6 +137,7 @@ export const DEFAULT_GENERAL: GeneralTrainOptions = {
   balanceCap: 20,
   maxPerGroup: 2500,
   wordsOnlyCopies: true,
+  urlDomains: false,
   featureBags: 3,
   // Structure only (words: enron-spam's AUC −0.009), dropped rather than capped lower, pairs at |z| ≥ 3 in groups with ≥ 50
   // messages of the token's family: the LOCO sweep's choice (README "Source stability"), every held-out group's AUC up.
@@ -361,7 +370,9 @@ export function trainGeneral(all: readonly SourcedLabelled[], opts: Partial<Gene
   const options = { ...DEFAULT_GENERAL, ...opts };
   const capped = capGroups(all, options.maxPerGroup);
   const items = options.wordsOnlyCopies ? withWordsOnlyCopies(capped) : capped;
-  const restricted = restrictTokens(items, crossSourceTokens(items, options.minSources, options.minCount));
+  const allowed = crossSourceTokens(items, options.minSources, options.minCount);
+  if (!options.urlDomains) for (const t of allowed) if (isUrlDomainToken(t)) allowed.delete(t);
+  const restricted = restrictTokens(items, allowed);
   const model = fitOn(restricted, options.linear, options.balanceCap, options.featureBags, options.sourceStability);
   if (!options.calibrate) return model;
   const oos = outOfSourceMargins(restricted, options);

@@ -23,3 +23,12 @@ export function isWordToken(token: string): boolean {
   if (head === 'subject:') return !SUBJECT_SHAPE.test(token);
   return !STRUCTURE_PREFIXES.includes(head);
 }
+
+/**
+ * A link's registered domain (`url:example.com`; not `url:tld:…`, `url:p:…` or the other URL tokens):
+ * which site, not how the link is made. The default model leaves these out of training (general.ts
+ * `urlDomains`); the learner learns them from feedback.
+ */
+export function isUrlDomainToken(token: string): boolean {
+  return token.startsWith('url:') && token.indexOf(':', 4) < 0 && token.includes('.');
+}
