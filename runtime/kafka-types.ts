@@ -8,8 +8,9 @@
 import type { Admin as KjsAdmin } from 'kafkajs';
 import type { Logger } from './log.ts';
 
-export type ClientKind = 'kafkajs' | 'platformatic';
-export const CLIENT_KINDS = ['kafkajs', 'platformatic'] as const satisfies readonly ClientKind[];
+/** The Kafka client libraries KAFKA_CLIENT may name; the type follows from this one list. */
+export const CLIENT_KINDS = ['kafkajs', 'platformatic'] as const;
+export type ClientKind = (typeof CLIENT_KINDS)[number];
 /** The client when KAFKA_CLIENT is unset (runtime/README.md "The measured choice" says why). */
 export const DEFAULT_CLIENT_KIND: ClientKind = 'kafkajs';
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { rawFields, spamInputFromRecord, MissingMimeSectionError } from './input.ts';
 import { mimeSection, spamInput } from './testing.ts';
 import { DEFAULT_LIMITS as LIMITS, tokenize } from './tokenizer.ts';
-import { isWordToken } from './token-kinds.ts';
+import { isUrlDomainToken, isWordToken } from './token-kinds.ts';
 import type { AuthSection, MailRecord } from '../../schemas/types.ts';
 
 describe('spam tokenizer', () => {
@@ -187,5 +187,12 @@ describe('spam tokenizer: evidence beyond the words (tok-4)', () => {
     for (const t of words) assert.ok(isWordToken(t), t);
     for (const t of tokenize(full)) if (!words.has(t) && !t.startsWith('subject:')) assert.ok(!isWordToken(t), t);
     assert.ok(!isWordToken('subject:len:le20') && isWordToken('subject:lunch') && isWordToken('skip:a 20') && !isWordToken('html:only'));
+  });
+
+  it("token kinds: of a message's URL tokens only the links' registered domains are domain tokens (what the default model leaves out)", () => {
+    const toks = tokenize(spamInput({ urls: ['https://www.paypal-secure.example.co.uk:8443/verify.php?id=1', 'http://1.2.3.4/login', 'http://bit.ly/x', 'http://user@menu.corp.test/today'] }));
+    const urlToks = toks.filter((t) => t.startsWith('url:'));
+    assert.deepEqual(urlToks.filter(isUrlDomainToken).sort(), ['url:bit.ly', 'url:corp.test', 'url:example.co.uk'], urlToks.join(' | '));
+    assert.ok(urlToks.some((t) => t.startsWith('url:tld:') || t.startsWith('url:p:')), 'the other URL tokens are there, and are not domain tokens');
   });
 });
